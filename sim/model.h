@@ -1,0 +1,63 @@
+/* model.h: transformer shape and the arithmetic derived from it.
+ *
+ * Read from a Hugging Face config.json (num_hidden_layers, hidden_size,
+ * num_attention_heads, num_key_value_heads, head_dim, intermediate_size,
+ * vocab_size, torch_dtype or dtype, max_position_embeddings,
+ * tie_word_embeddings), either a preset in DATA/models/NAME.json or any path.
+ * Dense decoder-only models with a gated MLP (Llama family) are the target;
+ * other fields are ignored. */
+#ifndef SIM_MODEL_H
+#define SIM_MODEL_H
+
+#include <stdint.h>
+
+#include "err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum sim_dtype { SIM_DT_BF16 = 0, SIM_DT_FP16, SIM_DT_FP8, SIM_DT_FP32 };
+
+/* Bytes per element of a dtype. */
+int sim_dtype_bytes(enum sim_dtype d);
+/* "bf16", "fp16", "fp8", "fp32". */
+const char *sim_dtype_name(enum sim_dtype d);
+/* Parses "bf16|fp16|fp8|fp32" (also "bfloat16", "float16", "float32"); SIM_OK or SIM_EINVAL. */
+int sim_dtype_parse(const char *s, enum sim_dtype *out);
+
+typedef struct sim_model {
+    char name[64];          /* preset name or the config file's base name */
+    int n_layers;           /* num_hidden_layers, >= 1 */
+    int hidden;             /* hidden_size */
+    int n_heads;            /* num_attention_heads */
+    int n_kv_heads;         /* num_key_value_heads (= n_heads when absent) */
+    int head_dim;           /* head_dim (= hidden / n_heads when absent) */
+    int intermediate;       /* intermediate_size (gated MLP: gate and up each this wide) */
+    int vocab;              /* vocab_size */
+    int max_ctx;            /* max_position_embeddings, tokens */
+    int tied_embeddings;    /* tie_word_embeddings (1: lm_head shares the embedding) */
+    enum sim_dtype w_dtype; /* weights and GEMMs (--dtype; default torch_dtype) */
+    enum sim_dtype kv_dtype; /* KV cache (--kv-dtype; default = w_dtype, fp8 never implied) */
+} sim_model;
+
+/* Loads a model by preset name (DATA/models/NAME.json) or by path to a
+ * config.json. On an unknown name, *err lists the known presets. */
+int sim_model_load(const char *name_or_path, const char *datadir, sim_model *out, sim_err *err);
+/* Parses a config.json text already in memory; src names it in errors. */
+int sim_model_parse(const char *json_text, const char *src, sim_model *out, sim_err *err);
+/* Checks a shape (positive sizes, heads divisible by KV heads, TP divides heads). */
+int sim_model_check(const sim_model *m, int tp, sim_err *err);
+
+/* Parameter count (embeddings, attention, MLP, norms, lm_head unless tied). */
+double sim_model_params(const sim_model *m);
+/* Weight bytes on one GPU at tensor parallel degree tp (w_dtype). */
+double sim_model_weight_bytes(const sim_model *m, int tp);
+/* KV bytes per token on one GPU at tp (2 x layers x kv_heads/tp x head_dim x kv bytes);
+ * KV heads are replicated when tp > n_kv_heads. */
+double sim_model_kv_bytes_per_token(const sim_model *m, int tp);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SIM_MODEL_H */

@@ -1,0 +1,162 @@
+/* perf.h: the step-time predictor (perf model v1).
+ *
+ * A batch is described by linear aggregates over its sequences (token
+ * counts, summed context lengths, summed causal attention pairs), so the
+ * prediction uses every sequence's own context length yet costs O(1) per
+ * step whatever the batch size. Per operator:
+ *
+ *     t_op = max(flops / (peak x eff_c(rows)), bytes / (hbm_bw x eff_m(rows))) + overhead
+ *
+ * summed over layers (per-layer operators) or taken once (embed, lm_head,
+ * sample), plus a per-step engine overhead (scheduling, input preparation,
+ * sampling launch): step_base_s + step_per_seq_s x sequences. The
+ * efficiencies are piecewise-linear curves in log2(rows) (rows = the GEMM's
+ * M, the decode batch, or the prefill tokens), held in a calibration file
+ * (data/calib/GPU.json), never in code. With no calibration the datasheet
+ * roofline (eff = 1, the GPU preset's launch overhead, no step overhead) is
+ * used. At TP > 1 the prediction is one GPU's share plus the all-reduces. */
+#ifndef SIM_PERF_H
+#define SIM_PERF_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "hw.h"
+#include "model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The operators, in the order reports list them. Names are a contract
+ * (JSON keys of `kvfleet predict`, calibration and validation files). */
+#define PERF_OP_MAP(XX)                                                                            \
+    XX(QKV_PROJ, "qkv_proj")                                                                       \
+    XX(O_PROJ, "o_proj")                                                                           \
+    XX(MLP_UP, "mlp_up")                                                                           \
+    XX(MLP_ACT, "mlp_act")                                                                         \
+    XX(MLP_DOWN, "mlp_down")                                                                       \
+    XX(NORM, "norm")                                                                               \
+    XX(ROPE, "rope")                                                                               \
+    XX(ATTN_PREFILL, "attn_prefill")                                                               \
+    XX(ATTN_DECODE, "attn_decode")                                                                 \
+    XX(KV_SAVE, "kv_save")                                                                         \
+    XX(EMBED, "embed")                                                                             \
+    XX(LM_HEAD, "lm_head")                                                                         \
+    XX(SAMPLE, "sample")                                                                           \
+    XX(ALLREDUCE, "allreduce")
+
+enum perf_op {
+#define PERF_XX_ENUM(id, name) PERF_OP_##id,
+    PERF_OP_MAP(PERF_XX_ENUM)
+#undef PERF_XX_ENUM
+        PERF_N_OPS
+};
+
+/* Operator name ("qkv_proj", ...). */
+const char *perf_op_name(enum perf_op op);
+/* Operator by name; -1 when unknown. */
+int perf_op_from_name(const char *name);
+
+/* What binds a step's (or an operator's) time. */
+enum perf_bound { PERF_BOUND_COMPUTE = 0, PERF_BOUND_HBM, PERF_BOUND_LINK, PERF_BOUND_OVERHEAD };
+/* "compute", "hbm", "link", "overhead". */
+const char *perf_bound_name(enum perf_bound b);
+
+/* A batch as linear aggregates. Prefill chunk i has c_i new tokens after
+ * p_i tokens already in the KV cache; decode sequence j has context n_j
+ * (its new token included). */
+typedef struct perf_batch {
+    int n_prefill;             /* sequences with a prefill chunk this step */
+    int n_decode;              /* sequences decoding one token this step */
+    int n_sample;              /* sequences that produce a token (decode + prefills that end) */
+    int64_t prefill_tokens;    /* sum c_i */
+    double prefill_pairs;      /* sum (c_i p_i + c_i (c_i + 1) / 2): causal query-key pairs */
+    int64_t prefill_kv_tokens; /* sum (p_i + c_i): KV rows read by prefill attention */
+    int64_t decode_ctx;        /* sum n_j */
+} perf_batch;
+
+/* One efficiency curve: eff(x) at knots x = log2(rows), linear between
+ * knots and constant beyond the ends. n = 0 means eff = 1. */
+#define PERF_MAX_KNOTS 32
+typedef struct perf_curve {
+    int n;
+    double x[PERF_MAX_KNOTS]; /* increasing log2(rows) */
+    double y[PERF_MAX_KNOTS]; /* efficiency in (0, 1.5] */
+} perf_curve;
+
+typedef struct perf_op_calib {
+    perf_curve eff_c;  /* compute efficiency vs log2(rows) */
+    perf_curve eff_m;  /* memory efficiency vs log2(rows) */
+    double overhead_s; /* fixed time per call (per layer for per-layer ops), s */
+} perf_op_calib;
+
+typedef struct perf_calib {
+    char gpu[64];                 /* GPU preset it was fitted for ("" = datasheet roofline) */
+    char source[256];             /* what it was fitted from */
+    perf_op_calib op[PERF_N_OPS]; /* per operator */
+    double step_base_s;           /* engine overhead per step, s */
+    double step_per_seq_s;        /* engine overhead per sequence in the step, s */
+} perf_calib;
+
+/* Datasheet roofline: eff 1, overhead = gpu->launch_overhead_s, no step overhead. */
+void perf_calib_default(perf_calib *c, const sim_gpu *gpu);
+/* Loads a calibration JSON file (format in docs/calibration.md). */
+int perf_calib_load(const char *path, perf_calib *out, sim_err *err);
+/* Loads DATA/calib/GPU.json if it exists (returns SIM_OK and sets *found),
+ * else leaves the datasheet default (found = 0). */
+int perf_calib_load_for_gpu(const sim_gpu *gpu, const char *datadir, perf_calib *out, int *found,
+                            sim_err *err);
+/* Writes a calibration as JSON; SIM_OK or SIM_EIO. */
+int perf_calib_save(const perf_calib *c, const char *path, sim_err *err);
+/* Evaluates a curve at x (log2 rows). */
+double perf_curve_eval(const perf_curve *c, double x);
+
+/* The predictor's fixed inputs. */
+typedef struct perf_ctx {
+    sim_model model;
+    sim_gpu gpu;
+    perf_calib calib;
+    int tp;          /* tensor-parallel degree, >= 1 */
+    double peak;     /* FLOP/s for the GEMMs (bf16 or fp8 peak by w_dtype) */
+    double peak_attn; /* FLOP/s for attention (bf16 peak; fp8 peak with fp8 KV) */
+} perf_ctx;
+
+/* Fills ctx; refuses fp8 on a GPU without fp8 and tp < 1. */
+int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const perf_calib *c, int tp,
+                  sim_err *err);
+
+/* The prediction of one step. */
+typedef struct perf_result {
+    double step_s;                 /* predicted step time, s */
+    double op_s[PERF_N_OPS];       /* per operator, all layers, one GPU's share, s */
+    double flops;                  /* FLOPs of the step on one GPU */
+    double bytes;                  /* HBM bytes moved on one GPU */
+    double link_bytes;             /* bytes sent over the TP link per GPU */
+    double t_compute;              /* time of compute-bound operators (without overhead), s */
+    double t_hbm;                  /* time of memory-bound operators (without overhead), s */
+    double t_link;                 /* collective time, s */
+    double t_overhead;             /* launch and engine overhead, s */
+    enum perf_bound bound;         /* the largest of the four */
+} perf_result;
+
+/* Predicts one step; an empty batch gives step_s = 0. */
+void perf_predict(const perf_ctx *ctx, const perf_batch *b, perf_result *out);
+/* Predicts only the step time (the hot path; same value as perf_predict). */
+double perf_step_s(const perf_ctx *ctx, const perf_batch *b);
+
+/* Cost of one operator at a given shape, for calibration and tests:
+ * the FLOPs and bytes perf_predict charges for op given batch b (one layer
+ * for per-layer operators), and the rows value the curves are indexed by. */
+void perf_op_cost(const perf_ctx *ctx, enum perf_op op, const perf_batch *b, double *flops,
+                  double *bytes, double *rows);
+
+/* Adds a prefill chunk of c tokens after p cached tokens to b. */
+void perf_batch_add_prefill(perf_batch *b, int64_t c, int64_t p, int samples);
+/* Adds a decode sequence of context n (its new token included) to b. */
+void perf_batch_add_decode(perf_batch *b, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SIM_PERF_H */

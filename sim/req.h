@@ -1,0 +1,50 @@
+/* req.h: the request as traces yield it and the simulator replays it.
+ *
+ * A request is what a client sends: an arrival time, a prompt, and (in a
+ * trace) the number of tokens the model produced before stopping. The
+ * scheduler never reads output_tokens to make a decision: as in a real
+ * engine, a request's KV grows step by step and it finishes when the model
+ * (the engine's oracle) emits its last token. output_tokens is also the
+ * request's max_tokens, which real engines check against the context length
+ * at admission. */
+#ifndef SIM_REQ_H
+#define SIM_REQ_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Simulated time: integer nanoseconds since the first arrival. */
+typedef int64_t sim_time;
+#define SIM_NS_PER_S 1000000000LL
+#define SIM_TIME_MAX INT64_MAX
+
+/* Seconds (double) to sim_time, rounded to the nearest ns. */
+static inline sim_time sim_time_from_s(double s)
+{
+    return (sim_time)(s * 1e9 + (s >= 0 ? 0.5 : -0.5));
+}
+/* sim_time to seconds. */
+static inline double sim_time_to_s(sim_time t)
+{
+    return (double)t * 1e-9;
+}
+
+typedef struct sim_req {
+    uint64_t id;           /* 0-based, in the order the source emitted it */
+    sim_time arrival_ns;   /* arrival at the fleet, >= 0 */
+    int32_t prompt_tokens; /* whole input, earlier turns of a session included, >= 1 */
+    int32_t new_tokens;    /* tokens new in this turn (= prompt_tokens without sessions) */
+    int32_t output_tokens; /* tokens generated before stop (the oracle; also max_tokens), >= 1 */
+    int64_t session_id;    /* conversation id, -1 when the request stands alone */
+    int32_t turn;          /* 1-based turn within its session, 0 when none */
+    int32_t n_hash_ids;    /* Mooncake block hashes carried (0 when none) */
+    const uint32_t *hash_ids; /* borrowed from the source until the next trace call; may be NULL */
+} sim_req;
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SIM_REQ_H */

@@ -1,0 +1,78 @@
+/* trace.h: request sources, streamed in arrival order.
+ *
+ * A source is a file reader (Azure, Vidur, Mooncake, sessions CSV) or a
+ * synthetic generator (--synthetic SPEC). Open-loop requests come from
+ * trace_next() in non-decreasing arrival order; a source never holds the
+ * whole trace in memory (a 10-million-request file streams).
+ *
+ * Closed-loop sources (sessions, where turn k arrives think_s after turn
+ * k-1 finishes; and the closed benchmark mode, which keeps C requests in
+ * flight) also produce requests when earlier ones end: the engine reports
+ * every ended request through trace_on_end(), which may hand back a
+ * follow-up request with a later arrival time. */
+#ifndef TRACE_TRACE_H
+#define TRACE_TRACE_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "req.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct trace_src trace_src;
+
+enum trace_format {
+    TRACE_FMT_AUTO = 0, /* guess from the header / first line */
+    TRACE_FMT_AZURE,    /* TIMESTAMP,ContextTokens,GeneratedTokens */
+    TRACE_FMT_VIDUR,    /* arrived_at,num_prefill_tokens,num_decode_tokens */
+    TRACE_FMT_MOONCAKE, /* JSONL: timestamp (ms), input_length, output_length, hash_ids */
+    TRACE_FMT_SESSIONS  /* session_id,turn,start_s,think_s,prompt_tokens,output_tokens */
+};
+
+typedef struct trace_opts {
+    double load_scale; /* arrival times are divided by this (> 0; 1 = as recorded) */
+    int64_t limit;     /* emit at most this many requests (0 = all) */
+    uint64_t seed;     /* for synthetic sources */
+} trace_opts;
+
+/* Default options: load_scale 1, no limit, seed 1. */
+void trace_opts_default(trace_opts *o);
+
+/* Parses "azure|vidur|mooncake|sessions|auto"; returns SIM_OK or SIM_EINVAL. */
+int trace_format_parse(const char *s, enum trace_format *out);
+/* Name of a format ("azure", ...). */
+const char *trace_format_name(enum trace_format f);
+
+/* Opens a trace file; fmt AUTO sniffs the header. Returns SIM_OK and an
+ * owned *out, or a negative code with *err filled (file, line, field). */
+int trace_open_file(const char *path, enum trace_format fmt, const trace_opts *o, trace_src **out,
+                    sim_err *err);
+
+/* Opens a synthetic generator from a spec (grammar in docs/traces.md).
+ * Returns SIM_OK and an owned *out, or SIM_EINVAL with *err naming the key. */
+int trace_open_synthetic(const char *spec, const trace_opts *o, trace_src **out, sim_err *err);
+
+/* Next open-loop request: returns 1 and fills *out, 0 at the end, or a
+ * negative code with *err filled (a malformed line: FILE:LINE: FIELD: ...).
+ * Arrival times never decrease from one call to the next. */
+int trace_next(trace_src *t, sim_req *out, sim_err *err);
+
+/* Reports that request r ended at time end_ns (completed, or rejected when
+ * rejected != 0). Returns 1 and fills *out with a follow-up request (the
+ * session's next turn, the closed loop's next request) whose arrival is
+ * >= end_ns, or 0 when there is none. */
+int trace_on_end(trace_src *t, const sim_req *r, sim_time end_ns, int rejected, sim_req *out);
+
+/* The format of an opened source (synthetic sources report AUTO). */
+enum trace_format trace_src_format(const trace_src *t);
+
+/* Closes and frees; NULL is a no-op. */
+void trace_close(trace_src *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TRACE_TRACE_H */
