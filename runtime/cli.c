@@ -1,3 +1,1051 @@
-/* placeholder: being written */
+/* cli.c: `kvfleet run`, `predict`, `trace stats` and `rerun` (see cli.h).
+ *
+ * Options are described once in run_opts[]; argv and --config files are
+ * both turned into a JSON object keyed by option names, validated against
+ * that table, and resolved into the engine's configuration. The resolved
+ * object (defaults filled in, the trace path made concrete) is what a run
+ * stores, so `rerun` repeats it exactly. */
 #include "config.h"
-typedef int kv_placeholder_cli;
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "datadir.h"
+#include "engine.h"
+#include "mem.h"
+#include "store.h"
+#include "trace.h"
+
+/* ---- the option table ---- */
+
+typedef struct rt_opt {
+    const char *name;
+    char kind;       /* 's' string, 'i' integer, 'd' number, 'b' boolean */
+    const char *def; /* default as text (NULL: none) */
+    const char *help;
+} rt_opt;
+
+static const rt_opt run_opts[] = {
+    {"trace", 's', NULL, "FILE  trace to replay (default: data/traces/azure_conv_2023.csv)"},
+    {"trace-format", 's', "auto", "F  azure|vidur|mooncake|sessions|auto"},
+    {"synthetic", 's', NULL, "SPEC  synthetic source instead of a trace (docs/traces.md)"},
+    {"limit", 'i', "0", "N  read only the first N requests (0: all)"},
+    {"load-scale", 'd', "1", "X  replay at X times the trace's rate"},
+    {"model", 's', "llama-3-8b", "M  preset name (data/models) or path to a config.json"},
+    {"gpu", 's', "h100-sxm", "G  preset name (data/gpus) or path"},
+    {"tp", 'i', "1", "N  tensor-parallel GPUs per replica"},
+    {"replicas", 'i', "1", "N  identical replicas behind a round-robin router"},
+    {"dtype", 's', "", "bf16|fp8  weights and GEMMs (default: the model's)"},
+    {"kv-dtype", 's', "", "bf16|fp8  KV cache (default: the weights' dtype)"},
+    {"max-num-seqs", 'i', "256", "N  sequences per step"},
+    {"max-batched-tokens", 'i', "8192", "N  new tokens per step (vLLM max_num_batched_tokens)"},
+    {"block-tokens", 'i', "16", "N  tokens per KV block"},
+    {"kv-blocks", 'i', "0", "N  KV blocks per replica, as vLLM reports num_gpu_blocks (0: derive)"},
+    {"gpu-mem-util", 'd', "0.9", "F  fraction of HBM for weights, activations and KV"},
+    {"watermark", 'd', "0.01", "F  fraction of KV blocks kept free when admitting"},
+    {"chunked-prefill", 'b', "true", "true|false  split long prompts over steps"},
+    {"max-queue", 'i', "0", "N  waiting requests per replica before 'queue_full' (0: unbounded)"},
+    {"max-queue-time", 'd', "0", "S  seconds a request may wait before 'queue_timeout' (0: no limit)"},
+    {"calibration", 's', "", "FILE  perf calibration (default: data/calib/GPU.json; 'none': datasheet)"},
+    {"slo-ttft", 'd', "0", "S  TTFT SLO for goodput (0: none)"},
+    {"slo-tpot", 'd', "0", "S  TPOT SLO for goodput (0: none)"},
+    {"backend", 's', "sim", "B  executor: sim"},
+    {"seed", 'i', "1", "S  seed of every random stream"},
+    {"db", 's', "kvfleet.db", "FILE  SQLite results file ('' with --no-db: none)"},
+    {"steps-sample", 'i', "1", "N  keep one step row in N (0: none)"},
+    {"timeline-s", 'd', "1", "S  timeline interval (0: none)"},
+    {"check", 'b', "false", "true|false  check scheduler invariants after every step (slow)"},
+};
+#define N_RUN_OPTS (sizeof run_opts / sizeof run_opts[0])
+
+static const rt_opt *opt_find(const char *name)
+{
+    size_t i;
+    for (i = 0; i < N_RUN_OPTS; i++)
+        if (strcmp(run_opts[i].name, name) == 0)
+            return &run_opts[i];
+    return NULL;
+}
+
+int rt_exit_code(int status)
+{
+    switch (status) {
+        case SIM_OK:
+            return RT_EXIT_OK;
+        case SIM_EINVAL:
+        case SIM_EPARSE:
+        case SIM_EINFEASIBLE:
+        case SIM_ENOENT:
+        case SIM_EIO:
+        case SIM_ENOTSUP:
+            return RT_EXIT_INPUT;
+        default:
+            return RT_EXIT_RUNTIME;
+    }
+}
+
+static void print_err(const char *cmd, const sim_err *e, int rc)
+{
+    char buf[1200];
+    if (e->msg[0] == '\0') {
+        fprintf(stderr, "kvfleet %s: %s\n", cmd, sim_strerror(rc));
+        return;
+    }
+    sim_err_format(e, buf, sizeof buf);
+    fprintf(stderr, "kvfleet %s: %s\n", cmd, buf);
+}
+
+/* Parses text as an option's value into a JSON value; NULL when malformed. */
+static json_t *opt_value(const rt_opt *o, const char *text)
+{
+    char *end;
+    errno = 0;
+    switch (o->kind) {
+        case 's':
+            return json_string(text);
+        case 'i': {
+            long long v = strtoll(text, &end, 10);
+            if (end == text || *end || errno)
+                return NULL;
+            return json_integer(v);
+        }
+        case 'd': {
+            double v = strtod(text, &end);
+            if (end == text || *end || errno || !isfinite(v))
+                return NULL;
+            return json_real(v);
+        }
+        case 'b':
+            if (strcmp(text, "true") == 0 || strcmp(text, "1") == 0 || strcmp(text, "yes") == 0)
+                return json_true();
+            if (strcmp(text, "false") == 0 || strcmp(text, "0") == 0 || strcmp(text, "no") == 0)
+                return json_false();
+            return NULL;
+    }
+    return NULL;
+}
+
+static const char *kind_name(char k)
+{
+    return k == 'i' ? "an integer" : k == 'd' ? "a number" : k == 'b' ? "true or false" : "a string";
+}
+
+/* Checks a config object's keys and value types against the table. */
+static int config_check(json_t *cfg, const char *src, sim_err *err)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(cfg, key, v)
+    {
+        const rt_opt *o = opt_find(key);
+        int ok;
+        if (o == NULL) {
+            sim_err_set(err, src, 0, 0, "%s: unknown option (kvfleet run --help lists them)", key);
+            return SIM_EINVAL;
+        }
+        switch (o->kind) {
+            case 's':
+                ok = json_is_string(v);
+                break;
+            case 'i':
+                ok = json_is_integer(v);
+                break;
+            case 'd':
+                ok = json_is_number(v);
+                break;
+            default:
+                ok = json_is_boolean(v);
+        }
+        if (!ok) {
+            char *txt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            sim_err_set(err, src, 0, 0, "%s: expected %s, got '%s'", key, kind_name(o->kind),
+                        txt ? txt : "?");
+            free(txt);
+            return SIM_EINVAL;
+        }
+    }
+    return SIM_OK;
+}
+
+static int load_config_file(const char *path, json_t **out, sim_err *err)
+{
+    json_error_t je;
+    json_t *cfg = json_load_file(path, 0, &je);
+    *out = NULL;
+    if (cfg == NULL) {
+        sim_err_set(err, path, je.line > 0 ? je.line : 0, je.column > 0 ? je.column : 0, "%s",
+                    je.text);
+        return SIM_EPARSE;
+    }
+    if (!json_is_object(cfg)) {
+        sim_err_set(err, path, 0, 0, "config: expected a JSON object of run options");
+        json_decref(cfg);
+        return SIM_EPARSE;
+    }
+    if (config_check(cfg, path, err) != SIM_OK) {
+        json_decref(cfg);
+        return SIM_EINVAL;
+    }
+    *out = cfg;
+    return SIM_OK;
+}
+
+int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err)
+{
+    json_t *cfg = base ? json_deep_copy(base) : json_object();
+    int i;
+    *out = NULL;
+    if (cfg == NULL)
+        return SIM_ENOMEM;
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        char name[64];
+        const char *val = NULL, *eq;
+        const rt_opt *o;
+        json_t *v;
+        if (strncmp(a, "--", 2) != 0) {
+            sim_err_set(err, "", 0, 0, "unexpected argument '%s'", a);
+            goto usage;
+        }
+        a += 2;
+        eq = strchr(a, '=');
+        if (eq) {
+            snprintf(name, sizeof name, "%.*s", (int)(eq - a), a);
+            val = eq + 1;
+        } else
+            snprintf(name, sizeof name, "%s", a);
+        if (strcmp(name, "no-db") == 0 && val == NULL) {
+            json_object_set_new(cfg, "db", json_string(""));
+            continue;
+        }
+        o = opt_find(name);
+        if (o == NULL) {
+            sim_err_set(err, "", 0, 0, "unknown option '--%s' (kvfleet run --help lists them)",
+                        name);
+            goto usage;
+        }
+        if (val == NULL && o->kind == 'b' &&
+            (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
+            val = "true";
+        if (val == NULL) {
+            if (i + 1 >= argc) {
+                sim_err_set(err, "", 0, 0, "--%s: expected %s, got nothing", name,
+                            kind_name(o->kind));
+                goto usage;
+            }
+            val = argv[++i];
+        }
+        v = opt_value(o, val);
+        if (v == NULL) {
+            sim_err_set(err, "", 0, 0, "--%s: expected %s, got '%s'", name, kind_name(o->kind),
+                        val);
+            goto usage;
+        }
+        json_object_set_new(cfg, name, v);
+    }
+    *out = cfg;
+    return SIM_OK;
+usage:
+    json_decref(cfg);
+    return SIM_EINVAL;
+}
+
+/* ---- typed reads with defaults ---- */
+
+static const char *cfg_str(json_t *cfg, const char *k)
+{
+    json_t *v = json_object_get(cfg, k);
+    const rt_opt *o = opt_find(k);
+    if (v && json_is_string(v))
+        return json_string_value(v);
+    return o && o->def ? o->def : "";
+}
+
+static long long cfg_int(json_t *cfg, const char *k)
+{
+    json_t *v = json_object_get(cfg, k);
+    const rt_opt *o = opt_find(k);
+    if (v && json_is_integer(v))
+        return json_integer_value(v);
+    return o && o->def ? atoll(o->def) : 0;
+}
+
+static double cfg_num(json_t *cfg, const char *k)
+{
+    json_t *v = json_object_get(cfg, k);
+    const rt_opt *o = opt_find(k);
+    if (v && json_is_number(v))
+        return json_number_value(v);
+    return o && o->def ? atof(o->def) : 0;
+}
+
+static int cfg_bool(json_t *cfg, const char *k)
+{
+    json_t *v = json_object_get(cfg, k);
+    const rt_opt *o = opt_find(k);
+    if (v && json_is_boolean(v))
+        return json_is_true(v);
+    return o && o->def && strcmp(o->def, "true") == 0;
+}
+
+/* Fills every option the config lacks with its default (the stored form). */
+static void cfg_fill_defaults(json_t *cfg)
+{
+    size_t i;
+    for (i = 0; i < N_RUN_OPTS; i++) {
+        const rt_opt *o = &run_opts[i];
+        json_t *v;
+        if (json_object_get(cfg, o->name) || o->def == NULL)
+            continue;
+        v = opt_value(o, o->def);
+        if (v)
+            json_object_set_new(cfg, o->name, v);
+    }
+}
+
+/* ---- the run ---- */
+
+typedef struct progress_state {
+    struct timespec t0;
+    double last;
+    int tty;
+    int printed;
+} progress_state;
+
+static double wall_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
+}
+
+static void progress_cb(void *ctx, double sim_s, int64_t ended, uint64_t events)
+{
+    progress_state *ps = ctx;
+    double w = wall_since(&ps->t0);
+    if (w < 1.0 || w - ps->last < (ps->tty ? 0.25 : 10.0))
+        return;
+    ps->last = w;
+    ps->printed = 1;
+    fprintf(stderr, "%ssimulated %.1f s | %lld requests ended | %.2f M events | %.1f s wall%s",
+            ps->tty ? "\r" : "", sim_s, (long long)ended, (double)events / 1e6, w,
+            ps->tty ? "   " : "\n");
+    fflush(stderr);
+}
+
+typedef struct src_adapter {
+    trace_src *t;
+} src_adapter;
+
+static int src_next(void *ctx, sim_req *out, sim_err *err)
+{
+    return trace_next(((src_adapter *)ctx)->t, out, err);
+}
+
+static int src_on_end(void *ctx, const sim_req *r, sim_time end, int rejected, sim_req *out)
+{
+    return trace_on_end(((src_adapter *)ctx)->t, r, end, rejected, out);
+}
+
+static json_t *summary_json(const met_summary *s)
+{
+    json_t *o = json_object();
+#define RT_XX_JSON_I(name) json_object_set_new(o, #name, json_integer(s->name));
+#define RT_XX_JSON_D(name)                                                                         \
+    json_object_set_new(o, #name, isfinite(s->name) ? json_real(s->name) : json_null());
+#define RT_XX_JSON(name, kind) RT_XX_JSON_##kind(name)
+    MET_SUMMARY_MAP(RT_XX_JSON)
+#undef RT_XX_JSON
+#undef RT_XX_JSON_I
+#undef RT_XX_JSON_D
+    return o;
+}
+
+static void fmt_s(char *buf, size_t n, double v)
+{
+    if (!isfinite(v))
+        snprintf(buf, n, "-");
+    else if (v < 1e-3)
+        snprintf(buf, n, "%.1f us", v * 1e6);
+    else if (v < 1)
+        snprintf(buf, n, "%.1f ms", v * 1e3);
+    else
+        snprintf(buf, n, "%.3f s", v);
+}
+
+static void print_text(const met_summary *s, json_t *info)
+{
+    char a[32], b[32], c[32];
+    printf("kvfleet run %lld (%s): %s on %lld x %s (TP%lld), %lld KV blocks of %lld tokens per "
+           "replica, backend %s\n",
+           (long long)json_integer_value(json_object_get(info, "run_id")),
+           json_string_value(json_object_get(info, "db")),
+           json_string_value(json_object_get(info, "model")),
+           (long long)json_integer_value(json_object_get(info, "replicas")),
+           json_string_value(json_object_get(info, "gpu")),
+           (long long)json_integer_value(json_object_get(info, "tp")),
+           (long long)json_integer_value(json_object_get(info, "kv_blocks")),
+           (long long)json_integer_value(json_object_get(info, "block_tokens")),
+           json_string_value(json_object_get(info, "backend")));
+    printf("  requests %lld: completed %lld, rejected %lld (context %lld, kv %lld, queue full "
+           "%lld, timeout %lld); preemptions %lld\n",
+           (long long)s->requests, (long long)s->completed, (long long)s->rejected,
+           (long long)s->rejected_context, (long long)s->rejected_kv_capacity,
+           (long long)s->rejected_queue_full, (long long)s->rejected_queue_timeout,
+           (long long)s->preemptions);
+    fmt_s(a, sizeof a, s->ttft_p50_s);
+    fmt_s(b, sizeof b, s->ttft_p90_s);
+    fmt_s(c, sizeof c, s->ttft_p99_s);
+    printf("  TTFT  p50 %-10s p90 %-10s p99 %s\n", a, b, c);
+    fmt_s(a, sizeof a, s->tpot_p50_s);
+    fmt_s(b, sizeof b, s->tpot_p90_s);
+    fmt_s(c, sizeof c, s->tpot_p99_s);
+    printf("  TPOT  p50 %-10s p90 %-10s p99 %s\n", a, b, c);
+    fmt_s(a, sizeof a, s->e2e_p50_s);
+    fmt_s(b, sizeof b, s->e2e_p90_s);
+    fmt_s(c, sizeof c, s->e2e_p99_s);
+    printf("  E2E   p50 %-10s p90 %-10s p99 %s\n", a, b, c);
+    printf("  throughput %.1f output tokens/s, %.2f requests/s\n", s->output_tokens_per_s,
+           s->requests_per_s);
+    printf("  batch mean %.1f | KV util mean %.3f peak %.3f | MFU %.3f MBU %.3f | busy %.3f\n",
+           s->mean_batch_size, s->kv_util_mean, s->kv_util_peak, s->mfu_mean, s->mbu_mean,
+           s->busy_frac);
+    printf("  simulated %.1f s in %.2f s wall, %lld events, %lld steps\n", s->sim_time_s,
+           s->wall_s, (long long)s->sim_events, (long long)s->steps);
+}
+
+int rt_run_config(json_t *cfg, int json, const char *command)
+{
+    sim_err err;
+    sim_model model;
+    sim_gpu gpu;
+    perf_calib calib;
+    perf_ctx pctx;
+    eng_config ec;
+    eng_source es;
+    src_adapter sa = {NULL};
+    trace_opts to;
+    be backend = {NULL, NULL};
+    be_args ba;
+    store *st = NULL;
+    met_sink sink, *sinkp = NULL;
+    met_summary sum;
+    progress_state ps;
+    int rc, tp, found;
+    long long kv_blocks;
+    int64_t run_id = 0;
+    const char *datadir = rt_datadir();
+    const char *calib_name, *db, *synthetic;
+    char trace_path[4096], why[512];
+    json_t *info = NULL;
+    char *cfg_text = NULL;
+
+    sim_err_clear(&err);
+    memset(&ps, 0, sizeof ps);
+    if ((rc = config_check(cfg, "config", &err)) != SIM_OK)
+        goto fail;
+    /* the trace: explicit, synthetic, or the shipped default */
+    synthetic = json_string_value(json_object_get(cfg, "synthetic"));
+    if (json_object_get(cfg, "trace") && synthetic) {
+        sim_err_set(&err, "", 0, 0, "--trace and --synthetic: give one source, not both");
+        rc = SIM_EINVAL;
+        goto fail;
+    }
+    if (synthetic == NULL && json_object_get(cfg, "trace") == NULL) {
+        snprintf(trace_path, sizeof trace_path, "%s/traces/azure_conv_2023.csv", datadir);
+        json_object_set_new(cfg, "trace", json_string(trace_path));
+    }
+    cfg_fill_defaults(cfg);
+
+    /* model, GPU, calibration */
+    if ((rc = sim_model_load(cfg_str(cfg, "model"), datadir, &model, &err)) != SIM_OK)
+        goto fail;
+    if (cfg_str(cfg, "dtype")[0]) {
+        if ((rc = sim_dtype_parse(cfg_str(cfg, "dtype"), &model.w_dtype)) != SIM_OK) {
+            sim_err_set(&err, "", 0, 0, "--dtype: expected bf16 or fp8, got '%s'",
+                        cfg_str(cfg, "dtype"));
+            goto fail;
+        }
+        model.kv_dtype = model.w_dtype;
+    }
+    if (cfg_str(cfg, "kv-dtype")[0] &&
+        (rc = sim_dtype_parse(cfg_str(cfg, "kv-dtype"), &model.kv_dtype)) != SIM_OK) {
+        sim_err_set(&err, "", 0, 0, "--kv-dtype: expected bf16 or fp8, got '%s'",
+                    cfg_str(cfg, "kv-dtype"));
+        goto fail;
+    }
+    if ((rc = sim_gpu_load(cfg_str(cfg, "gpu"), datadir, &gpu, &err)) != SIM_OK)
+        goto fail;
+    tp = (int)cfg_int(cfg, "tp");
+    if (tp < 1 || tp > gpu.gpus_per_node) {
+        sim_err_set(&err, "", 0, 0,
+                    "--tp: expected 1..%d (GPUs in one %s node; tensor parallelism across nodes "
+                    "is not modelled yet), got '%d'",
+                    gpu.gpus_per_node, gpu.name, tp);
+        rc = SIM_EINFEASIBLE;
+        goto fail;
+    }
+    if ((rc = sim_model_check(&model, tp, &err)) != SIM_OK)
+        goto fail;
+    calib_name = cfg_str(cfg, "calibration");
+    if (strcmp(calib_name, "none") == 0)
+        perf_calib_default(&calib, &gpu);
+    else if (calib_name[0]) {
+        if ((rc = perf_calib_load(calib_name, &calib, &err)) != SIM_OK)
+            goto fail;
+    } else if ((rc = perf_calib_load_for_gpu(&gpu, datadir, &calib, &found, &err)) != SIM_OK)
+        goto fail;
+    if ((rc = perf_ctx_init(&pctx, &model, &gpu, &calib, tp, &err)) != SIM_OK)
+        goto fail;
+
+    /* the engine */
+    memset(&ec, 0, sizeof ec);
+    ec.perf = &pctx;
+    ec.replicas = (int)cfg_int(cfg, "replicas");
+    ec.sched.max_num_seqs = (int)cfg_int(cfg, "max-num-seqs");
+    ec.sched.max_batched_tokens = cfg_int(cfg, "max-batched-tokens");
+    ec.sched.block_tokens = (int)cfg_int(cfg, "block-tokens");
+    ec.sched.chunked_prefill = cfg_bool(cfg, "chunked-prefill");
+    ec.sched.watermark = cfg_num(cfg, "watermark");
+    ec.sched.max_queue = cfg_int(cfg, "max-queue");
+    ec.sched.max_queue_ns = sim_time_from_s(cfg_num(cfg, "max-queue-time"));
+    ec.sched.max_ctx = model.max_ctx;
+    ec.steps_sample = cfg_int(cfg, "steps-sample");
+    ec.timeline_s = cfg_num(cfg, "timeline-s");
+    ec.slo_ttft_s = cfg_num(cfg, "slo-ttft");
+    ec.slo_tpot_s = cfg_num(cfg, "slo-tpot");
+    ec.check = cfg_bool(cfg, "check");
+    if (ec.replicas < 1 || ec.replicas > 1000000) {
+        sim_err_set(&err, "", 0, 0, "--replicas: expected 1..1000000, got '%d'", ec.replicas);
+        rc = SIM_EINVAL;
+        goto fail;
+    }
+    {
+        double mu = cfg_num(cfg, "gpu-mem-util");
+        if (!(mu > 0 && mu <= 1)) {
+            sim_err_set(&err, "", 0, 0, "--gpu-mem-util: expected a fraction in (0, 1], got '%g'",
+                        mu);
+            rc = SIM_EINVAL;
+            goto fail;
+        }
+        if (ec.sched.block_tokens < 1 || ec.sched.block_tokens > 1024) {
+            sim_err_set(&err, "", 0, 0, "--block-tokens: expected 1..1024, got '%d'",
+                        ec.sched.block_tokens);
+            rc = SIM_EINVAL;
+            goto fail;
+        }
+        kv_blocks = cfg_int(cfg, "kv-blocks");
+        {
+            int64_t fit = eng_kv_blocks(&pctx, ec.sched.block_tokens, mu, ec.sched.max_num_seqs,
+                                        ec.sched.max_batched_tokens, why, sizeof why);
+            if (kv_blocks < 0) {
+                sim_err_set(&err, "", 0, 0, "--kv-blocks: expected >= 0, got '%lld'", kv_blocks);
+                rc = SIM_EINVAL;
+                goto fail;
+            }
+            if (fit <= 0) {
+                sim_err_set(&err, "", 0, 0, "infeasible: no room for the KV cache: %s", why);
+                rc = SIM_EINFEASIBLE;
+                goto fail;
+            }
+            if (kv_blocks == 0)
+                kv_blocks = fit;
+        }
+    }
+    ec.sched.kv_blocks = kv_blocks;
+    if ((rc = sched_config_check(&ec.sched, &err)) != SIM_OK)
+        goto fail;
+    if (ec.steps_sample < 0 || ec.timeline_s < 0 || ec.slo_ttft_s < 0 || ec.slo_tpot_s < 0) {
+        sim_err_set(&err, "", 0, 0,
+                    "--steps-sample, --timeline-s, --slo-ttft, --slo-tpot: expected >= 0");
+        rc = SIM_EINVAL;
+        goto fail;
+    }
+
+    /* the backend */
+    if (strcmp(cfg_str(cfg, "backend"), "sim") != 0) {
+        sim_err_set(&err, "", 0, 0, "--backend: expected one of: sim (this build), got '%s'",
+                    cfg_str(cfg, "backend"));
+        rc = SIM_EINVAL;
+        goto fail;
+    }
+    memset(&ba, 0, sizeof ba);
+    ba.perf = &pctx;
+    ba.kv_blocks = kv_blocks;
+    ba.block_tokens = ec.sched.block_tokens;
+    ba.replicas = ec.replicas;
+    ba.seed = (uint64_t)cfg_int(cfg, "seed");
+    if ((rc = be_open(&backend, &be_sim_ops, &ba, &err)) != SIM_OK)
+        goto fail;
+
+    /* the source */
+    trace_opts_default(&to);
+    to.load_scale = cfg_num(cfg, "load-scale");
+    to.limit = cfg_int(cfg, "limit");
+    to.seed = (uint64_t)cfg_int(cfg, "seed");
+    if (!(to.load_scale > 0) || to.limit < 0) {
+        sim_err_set(&err, "", 0, 0, "--load-scale: expected > 0 and --limit >= 0");
+        rc = SIM_EINVAL;
+        goto fail;
+    }
+    if (synthetic)
+        rc = trace_open_synthetic(synthetic, &to, &sa.t, &err);
+    else {
+        enum trace_format fmt;
+        if (trace_format_parse(cfg_str(cfg, "trace-format"), &fmt) != SIM_OK) {
+            sim_err_set(&err, "", 0, 0,
+                        "--trace-format: expected azure|vidur|mooncake|sessions|auto, got '%s'",
+                        cfg_str(cfg, "trace-format"));
+            rc = SIM_EINVAL;
+            goto fail;
+        }
+        rc = trace_open_file(cfg_str(cfg, "trace"), fmt, &to, &sa.t, &err);
+    }
+    if (rc != SIM_OK)
+        goto fail;
+    es.ctx = &sa;
+    es.next = src_next;
+    es.on_end = src_on_end;
+
+    /* the store */
+    cfg_text = json_dumps(cfg, JSON_SORT_KEYS | JSON_COMPACT);
+    db = cfg_str(cfg, "db");
+    if (db[0]) {
+        if ((rc = store_open(db, &st, &err)) != SIM_OK)
+            goto fail;
+        if ((rc = store_run_begin(st, "run", cfg_text, command, backend.ops->name, ba.seed,
+                                  &run_id, &err)) != SIM_OK)
+            goto fail;
+        sink = store_sink(st);
+        sinkp = &sink;
+    }
+
+    clock_gettime(CLOCK_MONOTONIC, &ps.t0);
+    ps.tty = isatty(2);
+    ec.progress = progress_cb;
+    ec.progress_ctx = &ps;
+    rc = eng_run(&ec, &es, &backend, sinkp, &sum, &err);
+    if (ps.printed && ps.tty)
+        fprintf(stderr, "\n");
+    if (rc != SIM_OK)
+        goto fail;
+    sum.wall_s = wall_since(&ps.t0);
+    sum.peak_mem_bytes = (int64_t)sim_mem_peak();
+    if (st && (rc = store_run_finish(st, &sum, &err)) != SIM_OK)
+        goto fail;
+
+    info = json_object();
+    json_object_set_new(info, "run_id", json_integer(run_id));
+    json_object_set_new(info, "db", json_string(db));
+    json_object_set_new(info, "model", json_string(model.name));
+    json_object_set_new(info, "gpu", json_string(gpu.name));
+    json_object_set_new(info, "tp", json_integer(tp));
+    json_object_set_new(info, "replicas", json_integer(ec.replicas));
+    json_object_set_new(info, "kv_blocks", json_integer(kv_blocks));
+    json_object_set_new(info, "block_tokens", json_integer(ec.sched.block_tokens));
+    json_object_set_new(info, "backend", json_string(backend.ops->name));
+    json_object_set_new(info, "calibration", json_string(calib.gpu[0] ? calib.source : "datasheet"));
+    if (json) {
+        json_t *o = summary_json(&sum);
+        json_object_update(o, info);
+        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+        printf("\n");
+        json_decref(o);
+    } else
+        print_text(&sum, info);
+    json_decref(info);
+    store_close(st);
+    trace_close(sa.t);
+    be_close(&backend);
+    free(cfg_text);
+    return RT_EXIT_OK;
+fail:
+    print_err("run", &err, rc);
+    if (st) {
+        char buf[1200];
+        sim_err_format(&err, buf, sizeof buf);
+        store_run_fail(st, buf);
+        store_close(st);
+    }
+    trace_close(sa.t);
+    be_close(&backend);
+    free(cfg_text);
+    return rt_exit_code(rc);
+}
+
+static void run_help(FILE *f)
+{
+    size_t i;
+    fprintf(f, "usage: kvfleet run [--config FILE] [OPTIONS] [--json]\n\n"
+               "Replays a trace (or a synthetic source) through the simulated fleet and writes "
+               "the results to SQLite.\nWithout options it replays the shipped Azure 2023 "
+               "conversation trace with llama-3-8b on one h100-sxm.\n\noptions:\n");
+    for (i = 0; i < N_RUN_OPTS; i++)
+        fprintf(f, "  --%-20s %s\n", run_opts[i].name, run_opts[i].help);
+    fprintf(f, "  --%-20s %s\n  --%-20s %s\n  --%-20s %s\n", "config FILE",
+            "saved JSON config; later options override it", "no-db", "write no results file",
+            "json", "print the summary as one JSON object");
+}
+
+static char *join_argv(int argc, char **argv)
+{
+    size_t n = 8, i;
+    char *s;
+    for (i = 0; i < (size_t)argc; i++)
+        n += strlen(argv[i]) + 3;
+    s = malloc(n);
+    if (s == NULL)
+        return NULL;
+    strcpy(s, "kvfleet");
+    for (i = 0; i < (size_t)argc; i++) {
+        strcat(s, " ");
+        strcat(s, argv[i]);
+    }
+    return s;
+}
+
+int rt_main_run(int argc, char **argv)
+{
+    sim_err err;
+    json_t *base = NULL, *cfg = NULL;
+    int i, json = 0, rc, n = 0;
+    char **rest = calloc((size_t)argc + 1, sizeof *rest);
+    char *command = join_argv(argc, argv);
+    sim_err_clear(&err);
+    if (rest == NULL || command == NULL) {
+        free(rest);
+        free(command);
+        return RT_EXIT_RUNTIME;
+    }
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            run_help(stdout);
+            rc = RT_EXIT_OK;
+            goto out;
+        } else if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else if (strcmp(argv[i], "--config") == 0 || strncmp(argv[i], "--config=", 9) == 0) {
+            const char *path = argv[i][8] == '=' ? argv[i] + 9 : (i + 1 < argc ? argv[++i] : NULL);
+            if (path == NULL) {
+                fprintf(stderr, "kvfleet run: --config: expected a file, got nothing\n");
+                rc = RT_EXIT_USAGE;
+                goto out;
+            }
+            json_decref(base);
+            if ((rc = load_config_file(path, &base, &err)) != SIM_OK) {
+                print_err("run", &err, rc);
+                rc = RT_EXIT_INPUT;
+                goto out;
+            }
+        } else
+            rest[n++] = argv[i];
+    }
+    if (rt_run_args(n, rest, base, &cfg, &err) != SIM_OK) {
+        print_err("run", &err, SIM_EINVAL);
+        rc = RT_EXIT_USAGE;
+        goto out;
+    }
+    rc = rt_run_config(cfg, json, command);
+out:
+    json_decref(base);
+    json_decref(cfg);
+    free(rest);
+    free(command);
+    return rc;
+}
+
+/* ---- predict ---- */
+
+static int parse_at(const char *s, long long *a, long long *b, int need_b)
+{
+    char *end;
+    errno = 0;
+    *a = strtoll(s, &end, 10);
+    if (end == s || errno || *a < 1)
+        return -1;
+    if (*end == '\0') {
+        *b = 0;
+        return need_b ? -1 : 0;
+    }
+    if (*end != '@')
+        return -1;
+    s = end + 1;
+    *b = strtoll(s, &end, 10);
+    if (end == s || *end || errno || *b < 0)
+        return -1;
+    return 0;
+}
+
+int rt_main_predict(int argc, char **argv)
+{
+    const char *model_name = "llama-3-8b", *gpu_name = "h100-sxm", *calib_name = "";
+    const char *dtype = "", *kv_dtype = "";
+    int tp = 1, json = 0, i, rc, found, op;
+    perf_batch b;
+    sim_model model;
+    sim_gpu gpu;
+    perf_calib calib;
+    perf_ctx pctx;
+    perf_result pr;
+    sim_err err;
+    const char *datadir = rt_datadir();
+    memset(&b, 0, sizeof b);
+    sim_err_clear(&err);
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        long long x, y;
+        if (strcmp(a, "--json") == 0) {
+            json = 1;
+            continue;
+        }
+        if (strcmp(a, "--help") == 0) {
+            printf("usage: kvfleet predict --model M --gpu G [--tp N] [--dtype bf16|fp8] "
+                   "[--kv-dtype bf16|fp8] [--calibration FILE|none]\n"
+                   "                        [--prefill TOKENS[@CONTEXT]]... [--decode "
+                   "BATCH@CONTEXT]... [--json]\n"
+                   "Predicted time of one step and its per-operator breakdown (seconds, all "
+                   "layers, one GPU's share).\n");
+            return RT_EXIT_OK;
+        }
+        if (v == NULL) {
+            fprintf(stderr, "kvfleet predict: %s: expected a value, got nothing\n", a);
+            return RT_EXIT_USAGE;
+        }
+        i++;
+        if (strcmp(a, "--model") == 0)
+            model_name = v;
+        else if (strcmp(a, "--gpu") == 0)
+            gpu_name = v;
+        else if (strcmp(a, "--calibration") == 0)
+            calib_name = v;
+        else if (strcmp(a, "--dtype") == 0)
+            dtype = v;
+        else if (strcmp(a, "--kv-dtype") == 0)
+            kv_dtype = v;
+        else if (strcmp(a, "--tp") == 0) {
+            tp = atoi(v);
+            if (tp < 1) {
+                fprintf(stderr, "kvfleet predict: --tp: expected an integer >= 1, got '%s'\n", v);
+                return RT_EXIT_USAGE;
+            }
+        } else if (strcmp(a, "--prefill") == 0) {
+            if (parse_at(v, &x, &y, 0) != 0) {
+                fprintf(stderr,
+                        "kvfleet predict: --prefill: expected TOKENS[@CONTEXT] (TOKENS >= 1), "
+                        "got '%s'\n",
+                        v);
+                return RT_EXIT_USAGE;
+            }
+            perf_batch_add_prefill(&b, x, y, 1);
+            b.n_prefill++;
+        } else if (strcmp(a, "--decode") == 0) {
+            long long k;
+            if (parse_at(v, &x, &y, 1) != 0 || y < 1) {
+                fprintf(stderr,
+                        "kvfleet predict: --decode: expected BATCH@CONTEXT (both >= 1), got "
+                        "'%s'\n",
+                        v);
+                return RT_EXIT_USAGE;
+            }
+            for (k = 0; k < x; k++)
+                perf_batch_add_decode(&b, y);
+        } else {
+            fprintf(stderr, "kvfleet predict: unknown option '%s'\n", a);
+            return RT_EXIT_USAGE;
+        }
+    }
+    if ((rc = sim_model_load(model_name, datadir, &model, &err)) != SIM_OK)
+        goto fail;
+    if (dtype[0]) {
+        if (sim_dtype_parse(dtype, &model.w_dtype) != SIM_OK) {
+            sim_err_set(&err, "", 0, 0, "--dtype: expected bf16 or fp8, got '%s'", dtype);
+            rc = SIM_EINVAL;
+            goto fail;
+        }
+        model.kv_dtype = model.w_dtype;
+    }
+    if (kv_dtype[0] && sim_dtype_parse(kv_dtype, &model.kv_dtype) != SIM_OK) {
+        sim_err_set(&err, "", 0, 0, "--kv-dtype: expected bf16 or fp8, got '%s'", kv_dtype);
+        rc = SIM_EINVAL;
+        goto fail;
+    }
+    if ((rc = sim_gpu_load(gpu_name, datadir, &gpu, &err)) != SIM_OK)
+        goto fail;
+    if ((rc = sim_model_check(&model, tp, &err)) != SIM_OK)
+        goto fail;
+    if (strcmp(calib_name, "none") == 0)
+        perf_calib_default(&calib, &gpu);
+    else if (calib_name[0]) {
+        if ((rc = perf_calib_load(calib_name, &calib, &err)) != SIM_OK)
+            goto fail;
+    } else if ((rc = perf_calib_load_for_gpu(&gpu, datadir, &calib, &found, &err)) != SIM_OK)
+        goto fail;
+    if ((rc = perf_ctx_init(&pctx, &model, &gpu, &calib, tp, &err)) != SIM_OK)
+        goto fail;
+    if (sim_model_weight_bytes(&model, tp) > gpu.hbm_bytes)
+        fprintf(stderr,
+                "kvfleet predict: note: %s at TP%d has %.1f GB of weights per GPU, more than "
+                "the %.1f GB of HBM of %s; predicting anyway\n",
+                model.name, tp, sim_model_weight_bytes(&model, tp) / 1e9, gpu.hbm_bytes / 1e9,
+                gpu.name);
+    perf_predict(&pctx, &b, &pr);
+    if (json) {
+        json_t *o = json_object(), *ops = json_object();
+        for (op = 0; op < PERF_N_OPS; op++)
+            json_object_set_new(ops, perf_op_name((enum perf_op)op), json_real(pr.op_s[op]));
+        json_object_set_new(o, "step_s", json_real(pr.step_s));
+        json_object_set_new(o, "ops", ops);
+        json_object_set_new(o, "flops", json_real(pr.flops));
+        json_object_set_new(o, "bytes", json_real(pr.bytes));
+        json_object_set_new(o, "intensity", pr.bytes > 0 ? json_real(pr.flops / pr.bytes)
+                                                         : json_null());
+        json_object_set_new(o, "balance", json_real(pctx.peak / gpu.hbm_bw));
+        json_object_set_new(o, "bound", json_string(perf_bound_name(pr.bound)));
+        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+        printf("\n");
+        json_decref(o);
+    } else {
+        printf("%s on %s (TP%d): step %.3f ms, bound by %s, %.1f FLOP/byte (balance %.1f)\n",
+               model.name, gpu.name, tp, pr.step_s * 1e3, perf_bound_name(pr.bound),
+               pr.bytes > 0 ? pr.flops / pr.bytes : 0.0, pctx.peak / gpu.hbm_bw);
+        for (op = 0; op < PERF_N_OPS; op++)
+            printf("  %-13s %10.4f ms\n", perf_op_name((enum perf_op)op), pr.op_s[op] * 1e3);
+    }
+    return RT_EXIT_OK;
+fail:
+    print_err("predict", &err, rc);
+    return rt_exit_code(rc);
+}
+
+/* ---- trace stats ---- */
+
+int rt_main_trace(int argc, char **argv)
+{
+    const char *path = NULL, *spec = NULL, *fmt_s = "auto";
+    enum trace_format fmt;
+    trace_opts to;
+    int json = 0, i, rc;
+    sim_err err;
+    sim_err_clear(&err);
+    trace_opts_default(&to);
+    if (argc < 2 || strcmp(argv[1], "stats") != 0) {
+        fprintf(stderr, "usage: kvfleet trace stats FILE|--synthetic SPEC [--trace-format F] "
+                        "[--limit N] [--load-scale X] [--seed S] [--json]\n");
+        return RT_EXIT_USAGE;
+    }
+    for (i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--json") == 0)
+            json = 1;
+        else if (strncmp(a, "--", 2) == 0 && i + 1 < argc) {
+            const char *v = argv[++i];
+            if (strcmp(a, "--trace-format") == 0)
+                fmt_s = v;
+            else if (strcmp(a, "--synthetic") == 0)
+                spec = v;
+            else if (strcmp(a, "--limit") == 0)
+                to.limit = atoll(v);
+            else if (strcmp(a, "--load-scale") == 0)
+                to.load_scale = atof(v);
+            else if (strcmp(a, "--seed") == 0)
+                to.seed = (uint64_t)atoll(v);
+            else {
+                fprintf(stderr, "kvfleet trace stats: unknown option '%s'\n", a);
+                return RT_EXIT_USAGE;
+            }
+        } else if (strncmp(a, "--", 2) != 0 && path == NULL)
+            path = a;
+        else {
+            fprintf(stderr, "kvfleet trace stats: unexpected argument '%s'\n", a);
+            return RT_EXIT_USAGE;
+        }
+    }
+    if ((path == NULL) == (spec == NULL)) {
+        fprintf(stderr, "kvfleet trace stats: give a FILE or --synthetic SPEC\n");
+        return RT_EXIT_USAGE;
+    }
+    if (trace_format_parse(fmt_s, &fmt) != SIM_OK) {
+        fprintf(stderr,
+                "kvfleet trace stats: --trace-format: expected azure|vidur|mooncake|sessions|auto, "
+                "got '%s'\n",
+                fmt_s);
+        return RT_EXIT_USAGE;
+    }
+    if (!(to.load_scale > 0) || to.limit < 0) {
+        fprintf(stderr, "kvfleet trace stats: --load-scale must be > 0 and --limit >= 0\n");
+        return RT_EXIT_USAGE;
+    }
+    rc = trace_stats_print(stdout, path, spec, fmt, &to, json, &err);
+    if (rc != SIM_OK) {
+        print_err("trace stats", &err, rc);
+        return rt_exit_code(rc);
+    }
+    return RT_EXIT_OK;
+}
+
+/* ---- rerun ---- */
+
+int rt_main_rerun(int argc, char **argv)
+{
+    char *text = NULL, *end, *command;
+    long long run_id;
+    json_t *cfg, *over = NULL;
+    json_error_t je;
+    sim_err err;
+    int rc, json = 0, i, n = 0;
+    char **rest;
+    sim_err_clear(&err);
+    if (argc < 3) {
+        fprintf(stderr, "usage: kvfleet rerun DB RUN_ID [run options] [--json]\n");
+        return RT_EXIT_USAGE;
+    }
+    run_id = strtoll(argv[2], &end, 10);
+    if (*end || run_id < 1) {
+        fprintf(stderr, "kvfleet rerun: RUN_ID: expected a positive integer, got '%s'\n", argv[2]);
+        return RT_EXIT_USAGE;
+    }
+    if ((rc = store_run_config(argv[1], run_id, &text, &err)) != SIM_OK) {
+        print_err("rerun", &err, rc);
+        return rt_exit_code(rc);
+    }
+    cfg = json_loads(text, 0, &je);
+    sim_free(text);
+    if (cfg == NULL || !json_is_object(cfg)) {
+        fprintf(stderr, "kvfleet rerun: run %lld: stored config is not a JSON object\n", run_id);
+        json_decref(cfg);
+        return RT_EXIT_INPUT;
+    }
+    /* results go to the same file unless --db says otherwise */
+    json_object_set_new(cfg, "db", json_string(argv[1]));
+    rest = calloc((size_t)argc, sizeof *rest);
+    command = join_argv(argc, argv);
+    if (rest == NULL || command == NULL) {
+        free(rest);
+        free(command);
+        json_decref(cfg);
+        return RT_EXIT_RUNTIME;
+    }
+    for (i = 3; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            json = 1;
+        else
+            rest[n++] = argv[i];
+    }
+    if (rt_run_args(n, rest, cfg, &over, &err) != SIM_OK) {
+        print_err("rerun", &err, SIM_EINVAL);
+        rc = RT_EXIT_USAGE;
+    } else
+        rc = rt_run_config(over, json, command);
+    json_decref(over);
+    json_decref(cfg);
+    free(rest);
+    free(command);
+    return rc;
+}

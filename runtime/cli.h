@@ -1,1 +1,42 @@
-/* placeholder */
+/* cli.h: the kvfleet command: subcommands, options and exit codes.
+ *
+ * Every `run` option has a long name; the resolved options form one JSON
+ * object keyed by those names (without dashes). It is stored with each run
+ * (runs.config), read back by `--config FILE` and `rerun`, and is the
+ * vocabulary of experiment specs. */
+#ifndef RT_CLI_H
+#define RT_CLI_H
+
+#include <jansson.h>
+
+#include "err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Exit codes, the same for every subcommand. */
+enum rt_exit { RT_EXIT_OK = 0, RT_EXIT_INPUT = 1, RT_EXIT_USAGE = 2, RT_EXIT_RUNTIME = 3 };
+
+/* Exit code for a status: bad input or infeasible -> 1, the rest -> 3. */
+int rt_exit_code(int status);
+
+/* Parses `run` options from argv into a JSON object (owned, returned in
+ * *out) on top of base (may be NULL; borrowed). Returns SIM_OK, or
+ * SIM_EINVAL with *err naming the option (a usage error). */
+int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err);
+
+/* Runs the simulation a config object describes; prints the summary (JSON
+ * when json != 0) and returns an exit code. command is stored with the run. */
+int rt_run_config(json_t *cfg, int json, const char *command);
+
+/* Subcommand entry points: argv[0] is the subcommand name. */
+int rt_main_run(int argc, char **argv);
+int rt_main_predict(int argc, char **argv);
+int rt_main_trace(int argc, char **argv);
+int rt_main_rerun(int argc, char **argv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RT_CLI_H */

@@ -1,2 +1,64 @@
+/* main.c: the kvfleet command: dispatches to a subcommand.
+ * Exit codes (every subcommand): 0 success, 1 bad input or infeasible
+ * configuration, 2 usage error, 3 runtime or device failure. */
 #include "config.h"
-int main(void) { return 0; }
+
+#include <stdio.h>
+#include <string.h>
+
+#include "calibrate.h"
+#include "cli.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: kvfleet COMMAND [OPTIONS]\n\n"
+               "commands:\n"
+               "  run          replay a trace through the simulated fleet (default)\n"
+               "  predict      predicted time of one step, per operator\n"
+               "  trace stats  requests, duration, rate and length percentiles of a trace\n"
+               "  calibrate    fit the perf model to measured operator profiles\n"
+               "  rerun        re-run a stored run: kvfleet rerun DB RUN_ID\n"
+               "  --version    version and build features\n\n"
+               "kvfleet COMMAND --help describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *cmd = argc > 1 ? argv[1] : "run";
+    if (argc > 1 && (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0)) {
+        printf("kvfleet %s (%s)\n", PACKAGE_VERSION, KV_GIT_VERSION);
+#ifdef KV_HAVE_CUDA
+        printf("cuda: yes\n");
+#else
+        printf("cuda: no\n");
+#endif
+#ifdef KV_HAVE_MPI
+        printf("mpi: yes\n");
+#else
+        printf("mpi: no\n");
+#endif
+        return 0;
+    }
+    if (argc > 1 && (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+                     strcmp(cmd, "help") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc > 1 && strncmp(cmd, "--", 2) == 0) /* options only: run */
+        return rt_main_run(argc, argv);
+    if (argc <= 1)
+        return rt_main_run(1, argv);
+    if (strcmp(cmd, "run") == 0)
+        return rt_main_run(argc - 1, argv + 1);
+    if (strcmp(cmd, "predict") == 0)
+        return rt_main_predict(argc - 1, argv + 1);
+    if (strcmp(cmd, "trace") == 0)
+        return rt_main_trace(argc - 1, argv + 1);
+    if (strcmp(cmd, "calibrate") == 0)
+        return calib_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "rerun") == 0)
+        return rt_main_rerun(argc - 1, argv + 1);
+    fprintf(stderr, "kvfleet: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return 2;
+}

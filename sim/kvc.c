@@ -1,3 +1,153 @@
-/* placeholder: being written */
+/* kvc.c: paged KV block pool with reference counts (see kvc.h).
+ *
+ * The free list is a stack of ids (LIFO reuse keeps recently freed blocks
+ * hot, as vLLM's free queue does for its prefix cache). Sizes: tens of
+ * thousands of blocks per GPU (26,000 for Llama-3-8B on an H100); access mix:
+ * one alloc per 16 decoded tokens per sequence, frees in bursts at finish.
+ * Non-goals: block identity for prefix reuse (the prefix cache layers that on
+ * top of ids). */
 #include "config.h"
-typedef int kv_placeholder_kvc;
+#include "kvc.h"
+
+#include "err.h"
+#include "mem.h"
+
+struct kvc_pool {
+    int64_t n;        /* blocks */
+    int64_t n_free;   /* entries on the free stack */
+    int32_t *stack;   /* free ids, [0, n_free) */
+    uint32_t *refs;   /* per block */
+    int64_t peak;     /* peak in use */
+    int64_t n_alloc;  /* allocations */
+    int64_t n_freed;  /* returns to the free list */
+};
+
+kvc_pool *kvc_pool_create(int64_t n_blocks)
+{
+    kvc_pool *p;
+    int64_t i;
+    if (n_blocks < 1 || n_blocks > INT32_MAX)
+        return NULL;
+    p = SIM_NEW(kvc_pool);
+    if (p == NULL)
+        return NULL;
+    p->stack = SIM_NEW_ARRAY(int32_t, (size_t)n_blocks);
+    p->refs = SIM_NEW_ARRAY(uint32_t, (size_t)n_blocks);
+    if (p->stack == NULL || p->refs == NULL) {
+        kvc_pool_destroy(p);
+        return NULL;
+    }
+    p->n = n_blocks;
+    /* lowest ids on top of the stack */
+    for (i = 0; i < n_blocks; i++)
+        p->stack[i] = (int32_t)(n_blocks - 1 - i);
+    p->n_free = n_blocks;
+    return p;
+}
+
+void kvc_pool_destroy(kvc_pool *p)
+{
+    if (p == NULL)
+        return;
+    sim_free(p->stack);
+    sim_free(p->refs);
+    sim_free(p);
+}
+
+int32_t kvc_block_alloc(kvc_pool *p)
+{
+    int32_t id;
+    if (p->n_free == 0)
+        return -1;
+    id = p->stack[--p->n_free];
+    SIM_DASSERT(p->refs[id] == 0);
+    p->refs[id] = 1;
+    p->n_alloc++;
+    if (p->n - p->n_free > p->peak)
+        p->peak = p->n - p->n_free;
+    return id;
+}
+
+void kvc_block_ref(kvc_pool *p, int32_t id)
+{
+    SIM_ASSERT(id >= 0 && id < p->n && p->refs[id] > 0);
+    p->refs[id]++;
+}
+
+void kvc_block_unref(kvc_pool *p, int32_t id)
+{
+    SIM_ASSERT(id >= 0 && id < p->n && p->refs[id] > 0);
+    if (--p->refs[id] == 0) {
+        SIM_ASSERT(p->n_free < p->n);
+        p->stack[p->n_free++] = id;
+        p->n_freed++;
+    }
+}
+
+uint32_t kvc_block_refs(const kvc_pool *p, int32_t id)
+{
+    SIM_ASSERT(id >= 0 && id < p->n);
+    return p->refs[id];
+}
+
+int64_t kvc_total(const kvc_pool *p)
+{
+    return p->n;
+}
+
+int64_t kvc_free(const kvc_pool *p)
+{
+    return p->n_free;
+}
+
+int64_t kvc_used(const kvc_pool *p)
+{
+    return p->n - p->n_free;
+}
+
+int64_t kvc_peak_used(const kvc_pool *p)
+{
+    return p->peak;
+}
+
+int64_t kvc_n_alloc(const kvc_pool *p)
+{
+    return p->n_alloc;
+}
+
+int64_t kvc_n_freed(const kvc_pool *p)
+{
+    return p->n_freed;
+}
+
+int kvc_check(const kvc_pool *p)
+{
+    int64_t i, zero = 0;
+    unsigned char *seen;
+    int rc = 0;
+    if (p->n_free < 0 || p->n_free > p->n)
+        return -1;
+    if (p->n_alloc - p->n_freed != p->n - p->n_free)
+        return -2;
+    seen = sim_calloc((size_t)p->n, 1);
+    if (seen == NULL)
+        return -9;
+    for (i = 0; i < p->n_free && rc == 0; i++) {
+        int32_t id = p->stack[i];
+        if (id < 0 || id >= p->n)
+            rc = -3;
+        else if (seen[id])
+            rc = -4; /* on the free list twice */
+        else if (p->refs[id] != 0)
+            rc = -5; /* free but referenced */
+        else
+            seen[id] = 1;
+    }
+    for (i = 0; i < p->n && rc == 0; i++)
+        if (p->refs[i] == 0)
+            zero++;
+    if (rc == 0 && zero != p->n_free)
+        rc = -6; /* a zero-count block is not on the free list */
+    sim_free(seen);
+    return rc;
+}

@@ -1,3 +1,698 @@
-/* placeholder: being written */
+/* sched.c: continuous batching for one replica (see sched.h).
+ *
+ * Design. Every step the scheduler (1) rejects waiting requests that waited
+ * longer than the maximum queue time, (2) gives every decoding sequence one
+ * token, allocating a block for each sequence whose new token starts a block
+ * and preempting the newest running sequence while the pool is short, (3)
+ * continues running prefills in admission order within the token budget, and
+ * (4) if nothing was preempted, admits waiting requests first come first
+ * served (preempted ones first) while the token and sequence budgets and the
+ * pool (less a watermark) allow. This is the policy of vLLM's scheduler with
+ * decode-first ordering (Sarathi-Serve's stall-free batching). Preemption
+ * frees the victim's blocks; it re-enters the queue's front and later
+ * recomputes its prompt and generated tokens.
+ *
+ * Livelock guard: the victim is always the newest running sequence, so the
+ * oldest keeps its blocks and progresses; a request that could not run alone
+ * (prompt + max_tokens beyond the pool or the context) is rejected at
+ * arrival, so the oldest always completes.
+ *
+ * Cost. Decoding sequences are not touched per step: a sequence that joined
+ * decode at step d0 with kv0 tokens cached has kv0 + (s - d0) tokens before
+ * step s, so the batch's summed context is kept as one running sum, and the
+ * sequences whose new token starts a block at step s are exactly those with
+ * (d0 - kv0) = s (mod block_tokens): one list per residue. A step costs
+ * O(prefill chunks + blocks allocated + finishes), not O(batch): simulated
+ * cost grows with events, not with tokens. Finishes come from a heap keyed by
+ * the step that produces each sequence's last token.
+ *
+ * Non-goals: prefix reuse and swapping (the KV hierarchy adds them), priority
+ * classes. */
 #include "config.h"
-typedef int kv_placeholder_sched;
+#include "sched.h"
+
+#include <string.h>
+
+#include "mem.h"
+
+#define SEQ_CHUNK 1024
+
+typedef struct seq_list {
+    sched_seq *head, *tail;
+    int64_t n;
+} seq_list;
+
+struct sched {
+    sched_config cfg;
+    sched_cb cb;
+    kvc_pool *pool;
+    int64_t step;          /* steps formed so far = index of the next step */
+    int64_t watermark_blocks;
+    /* running */
+    sched_seq *run_head, *run_tail;
+    int n_running;
+    seq_list prefill;      /* running sequences in prefill, admission order */
+    seq_list *bucket;      /* decoding sequences by residue (d0 - kv0) mod B */
+    int n_decode;
+    int64_t dec_base;      /* sum over decoding sequences of (kv0 - d0) */
+    sched_seq **heap;      /* finish heap by fin_step */
+    int64_t heap_n, heap_cap;
+    /* waiting */
+    seq_list resumed;      /* preempted, oldest first */
+    seq_list fresh;        /* never started, arrival order */
+    int64_t prefill_left;  /* prompt tokens not yet prefilled, running + waiting */
+    /* records */
+    sched_seq *free_seqs;
+    sched_seq **chunks_mem;
+    int n_chunks_mem, cap_chunks_mem;
+    sched_chunk *chunks;   /* batch chunks, max_num_seqs */
+    int64_t n_preemptions;
+};
+
+/* ---- small lists ---- */
+
+static void list_push_back(seq_list *l, sched_seq *q)
+{
+    q->lnext = NULL;
+    q->lprev = l->tail;
+    if (l->tail)
+        l->tail->lnext = q;
+    else
+        l->head = q;
+    l->tail = q;
+    l->n++;
+}
+
+static void list_push_front(seq_list *l, sched_seq *q)
+{
+    q->lprev = NULL;
+    q->lnext = l->head;
+    if (l->head)
+        l->head->lprev = q;
+    else
+        l->tail = q;
+    l->head = q;
+    l->n++;
+}
+
+static void list_remove(seq_list *l, sched_seq *q)
+{
+    if (q->lprev)
+        q->lprev->lnext = q->lnext;
+    else
+        l->head = q->lnext;
+    if (q->lnext)
+        q->lnext->lprev = q->lprev;
+    else
+        l->tail = q->lprev;
+    q->lprev = q->lnext = NULL;
+    l->n--;
+}
+
+static void run_push_back(sched *s, sched_seq *q)
+{
+    q->rnext = NULL;
+    q->rprev = s->run_tail;
+    if (s->run_tail)
+        s->run_tail->rnext = q;
+    else
+        s->run_head = q;
+    s->run_tail = q;
+    s->n_running++;
+}
+
+static void run_remove(sched *s, sched_seq *q)
+{
+    if (q->rprev)
+        q->rprev->rnext = q->rnext;
+    else
+        s->run_head = q->rnext;
+    if (q->rnext)
+        q->rnext->rprev = q->rprev;
+    else
+        s->run_tail = q->rprev;
+    q->rprev = q->rnext = NULL;
+    s->n_running--;
+}
+
+/* ---- finish heap (min by fin_step, ties by request id for determinism) ---- */
+
+static int fin_less(const sched_seq *a, const sched_seq *b)
+{
+    return a->fin_step < b->fin_step || (a->fin_step == b->fin_step && a->req.id < b->req.id);
+}
+
+static void heap_set(sched *s, int64_t i, sched_seq *q)
+{
+    s->heap[i] = q;
+    q->heap_pos = i;
+}
+
+static void heap_up(sched *s, int64_t i)
+{
+    sched_seq *q = s->heap[i];
+    while (i > 0) {
+        int64_t p = (i - 1) / 2;
+        if (!fin_less(q, s->heap[p]))
+            break;
+        heap_set(s, i, s->heap[p]);
+        i = p;
+    }
+    heap_set(s, i, q);
+}
+
+static void heap_down(sched *s, int64_t i)
+{
+    sched_seq *q = s->heap[i];
+    for (;;) {
+        int64_t c = 2 * i + 1;
+        if (c >= s->heap_n)
+            break;
+        if (c + 1 < s->heap_n && fin_less(s->heap[c + 1], s->heap[c]))
+            c++;
+        if (!fin_less(s->heap[c], q))
+            break;
+        heap_set(s, i, s->heap[c]);
+        i = c;
+    }
+    heap_set(s, i, q);
+}
+
+static void heap_remove(sched *s, sched_seq *q)
+{
+    int64_t i = q->heap_pos;
+    SIM_ASSERT(i >= 0 && i < s->heap_n && s->heap[i] == q);
+    q->heap_pos = -1;
+    s->heap_n--;
+    if (i == s->heap_n)
+        return;
+    {
+        sched_seq *moved = s->heap[s->heap_n];
+        heap_set(s, i, moved);
+        heap_up(s, i);
+        heap_down(s, moved->heap_pos);
+    }
+}
+
+/* ---- records ---- */
+
+static sched_seq *seq_get(sched *s)
+{
+    sched_seq *q;
+    if (s->free_seqs == NULL) {
+        sched_seq *blk;
+        int i;
+        if (s->n_chunks_mem == s->cap_chunks_mem) {
+            int ncap = s->cap_chunks_mem ? 2 * s->cap_chunks_mem : 16;
+            sched_seq **nm = sim_realloc(s->chunks_mem, (size_t)ncap * sizeof *nm);
+            if (nm == NULL)
+                return NULL;
+            s->chunks_mem = nm;
+            s->cap_chunks_mem = ncap;
+        }
+        blk = SIM_NEW_ARRAY(sched_seq, SEQ_CHUNK);
+        if (blk == NULL)
+            return NULL;
+        s->chunks_mem[s->n_chunks_mem++] = blk;
+        for (i = SEQ_CHUNK - 1; i >= 0; i--) {
+            blk[i].rnext = s->free_seqs;
+            s->free_seqs = &blk[i];
+        }
+    }
+    q = s->free_seqs;
+    s->free_seqs = q->rnext;
+    {
+        int32_t *blocks = q->blocks;
+        int32_t cap = q->cap_blocks;
+        memset(q, 0, sizeof *q);
+        q->blocks = blocks; /* keep the table's capacity for reuse */
+        q->cap_blocks = cap;
+    }
+    q->heap_pos = -1;
+    q->first_token_ns = -1;
+    q->admitted_ns = -1;
+    return q;
+}
+
+static void seq_put(sched *s, sched_seq *q)
+{
+    q->phase = SCHED_FREE;
+    q->rnext = s->free_seqs;
+    s->free_seqs = q;
+}
+
+static int64_t blocks_for(const sched *s, int64_t tokens)
+{
+    return (tokens + s->cfg.block_tokens - 1) / s->cfg.block_tokens;
+}
+
+static int64_t mod_pos(int64_t a, int64_t m)
+{
+    int64_t r = a % m;
+    return r < 0 ? r + m : r;
+}
+
+/* Appends one freshly allocated block to q's table; the pool must have one. */
+static int seq_add_block(sched *s, sched_seq *q)
+{
+    int32_t id;
+    if (q->n_blocks == q->cap_blocks) {
+        int32_t ncap = q->cap_blocks ? 2 * q->cap_blocks : 16;
+        int32_t *nb = sim_realloc(q->blocks, (size_t)ncap * sizeof *nb);
+        if (nb == NULL)
+            return SIM_ENOMEM;
+        q->blocks = nb;
+        q->cap_blocks = ncap;
+    }
+    id = kvc_block_alloc(s->pool);
+    SIM_ASSERT(id >= 0);
+    q->blocks[q->n_blocks++] = id;
+    return SIM_OK;
+}
+
+static void seq_free_blocks(sched *s, sched_seq *q)
+{
+    int32_t i;
+    for (i = q->n_blocks - 1; i >= 0; i--)
+        kvc_block_unref(s->pool, q->blocks[i]);
+    q->n_blocks = 0;
+}
+
+/* ---- decode membership ---- */
+
+static int64_t seq_bucket(const sched *s, const sched_seq *q)
+{
+    return mod_pos(q->d0 - q->kv0, s->cfg.block_tokens);
+}
+
+static void decode_leave(sched *s, sched_seq *q)
+{
+    /* materialise the lazy counters at the current step */
+    q->generated = (int32_t)(q->gen0 + (s->step - q->d0));
+    q->kv_tokens = q->kv0 + (s->step - q->d0);
+    list_remove(&s->bucket[seq_bucket(s, q)], q);
+    s->n_decode--;
+    s->dec_base -= q->kv0 - q->d0;
+    if (q->heap_pos >= 0)
+        heap_remove(s, q);
+}
+
+/* ---- public ---- */
+
+int sched_config_check(const sched_config *c, sim_err *err)
+{
+    if (c->max_num_seqs < 1) {
+        sim_err_set(err, "config", 0, 0, "max-num-seqs: expected an integer >= 1, got '%d'",
+                    c->max_num_seqs);
+        return SIM_EINVAL;
+    }
+    if (c->max_batched_tokens < c->max_num_seqs) {
+        sim_err_set(err, "config", 0, 0,
+                    "max-batched-tokens: expected at least max-num-seqs (%d), got '%lld'",
+                    c->max_num_seqs, (long long)c->max_batched_tokens);
+        return SIM_EINVAL;
+    }
+    if (c->block_tokens < 1 || c->block_tokens > 1024) {
+        sim_err_set(err, "config", 0, 0, "block-tokens: expected an integer in 1..1024, got '%d'",
+                    c->block_tokens);
+        return SIM_EINVAL;
+    }
+    if (c->kv_blocks < 1 || c->kv_blocks > INT32_MAX) {
+        sim_err_set(err, "config", 0, 0,
+                    "kv-blocks: expected an integer in 1..2147483647, got '%lld' (the KV pool "
+                    "has no room: weights and reserve fill the GPU)",
+                    (long long)c->kv_blocks);
+        return SIM_EINFEASIBLE;
+    }
+    if (!(c->watermark >= 0 && c->watermark <= 0.5)) {
+        sim_err_set(err, "config", 0, 0, "watermark: expected a fraction in 0..0.5, got '%g'",
+                    c->watermark);
+        return SIM_EINVAL;
+    }
+    if (c->max_queue < 0 || c->max_queue_ns < 0 || c->max_ctx < 1) {
+        sim_err_set(err, "config", 0, 0, "max-queue: expected a non-negative limit");
+        return SIM_EINVAL;
+    }
+    return SIM_OK;
+}
+
+int sched_create(const sched_config *c, const sched_cb *cb, sched **out)
+{
+    sched *s;
+    *out = NULL;
+    if (sched_config_check(c, NULL) != SIM_OK)
+        return SIM_EINVAL;
+    s = SIM_NEW(sched);
+    if (s == NULL)
+        return SIM_ENOMEM;
+    s->cfg = *c;
+    s->cb = *cb;
+    s->pool = kvc_pool_create(c->kv_blocks);
+    s->bucket = SIM_NEW_ARRAY(seq_list, (size_t)c->block_tokens);
+    s->chunks = SIM_NEW_ARRAY(sched_chunk, (size_t)c->max_num_seqs);
+    s->heap_cap = c->max_num_seqs;
+    s->heap = SIM_NEW_ARRAY(sched_seq *, (size_t)s->heap_cap);
+    if (s->pool == NULL || s->bucket == NULL || s->chunks == NULL || s->heap == NULL) {
+        sched_destroy(s);
+        return SIM_ENOMEM;
+    }
+    s->watermark_blocks = (int64_t)(c->watermark * (double)c->kv_blocks);
+    *out = s;
+    return SIM_OK;
+}
+
+void sched_destroy(sched *s)
+{
+    int i, j;
+    if (s == NULL)
+        return;
+    for (i = 0; i < s->n_chunks_mem; i++) {
+        for (j = 0; j < SEQ_CHUNK; j++)
+            sim_free(s->chunks_mem[i][j].blocks);
+        sim_free(s->chunks_mem[i]);
+    }
+    sim_free(s->chunks_mem);
+    kvc_pool_destroy(s->pool);
+    sim_free(s->bucket);
+    sim_free(s->chunks);
+    sim_free(s->heap);
+    sim_free(s);
+}
+
+int sched_add(sched *s, const sim_req *r, sim_time now)
+{
+    sched_seq *q;
+    enum met_reject why = MET_REJECT_NONE;
+    int64_t need_tokens = (int64_t)r->prompt_tokens + r->output_tokens;
+    if (need_tokens > s->cfg.max_ctx)
+        why = MET_REJECT_CONTEXT;
+    else if (blocks_for(s, need_tokens - 1) > s->cfg.kv_blocks)
+        why = MET_REJECT_KV_CAPACITY;
+    else if (s->cfg.max_queue > 0 && s->fresh.n + s->resumed.n >= s->cfg.max_queue)
+        why = MET_REJECT_QUEUE_FULL;
+    if (why != MET_REJECT_NONE) {
+        s->cb.on_reject(s->cb.ctx, r, why, now);
+        return SIM_OK;
+    }
+    q = seq_get(s);
+    if (q == NULL)
+        return SIM_ENOMEM;
+    q->req = *r;
+    q->req.hash_ids = NULL;
+    q->req.n_hash_ids = 0;
+    q->phase = SCHED_WAITING;
+    list_push_back(&s->fresh, q);
+    s->prefill_left += r->prompt_tokens;
+    return SIM_OK;
+}
+
+static void preempt(sched *s, sched_seq *q)
+{
+    if (q->phase == SCHED_DECODE)
+        decode_leave(s, q);
+    else {
+        SIM_ASSERT(q->phase == SCHED_PREFILL);
+        list_remove(&s->prefill, q);
+        s->prefill_left -= q->prefill_target - q->kv_tokens;
+    }
+    run_remove(s, q);
+    q->recomputed_tokens += q->kv_tokens;
+    q->kv_tokens = 0;
+    seq_free_blocks(s, q);
+    q->preemptions++;
+    q->phase = SCHED_WAITING;
+    list_push_front(&s->resumed, q);
+    s->prefill_left += (int64_t)q->req.prompt_tokens + q->generated;
+    s->n_preemptions++;
+}
+
+static void emit_chunk(sched *s, sched_batch *b, sched_seq *q, int64_t c)
+{
+    sched_chunk *ch = &s->chunks[b->n_chunks++];
+    ch->seq = q;
+    ch->tokens = c;
+    ch->cached = q->kv_tokens;
+    ch->samples = (q->kv_tokens + c == q->prefill_target);
+    perf_batch_add_prefill(&b->agg, c, q->kv_tokens, ch->samples);
+}
+
+int sched_step(sched *s, sim_time now, sched_batch *b)
+{
+    int64_t budget = s->cfg.max_batched_tokens;
+    int64_t need, r;
+    int nseq, rc;
+    sched_seq *q, *next;
+
+    memset(b, 0, sizeof *b);
+    b->step = s->step;
+    b->start_ns = now;
+    b->chunks = s->chunks;
+
+    /* (1) queue timeouts: fresh requests are in arrival order */
+    if (s->cfg.max_queue_ns > 0) {
+        while (s->fresh.head && now - s->fresh.head->req.arrival_ns > s->cfg.max_queue_ns) {
+            q = s->fresh.head;
+            list_remove(&s->fresh, q);
+            s->prefill_left -= q->req.prompt_tokens;
+            s->cb.on_reject(s->cb.ctx, &q->req, MET_REJECT_QUEUE_TIMEOUT, now);
+            seq_put(s, q);
+        }
+    }
+
+    /* (2) decode: one token each; blocks for those starting a block */
+    r = mod_pos(s->step, s->cfg.block_tokens);
+    need = s->bucket[r].n;
+    while (kvc_free(s->pool) < need) {
+        sched_seq *victim = s->run_tail;
+        SIM_ASSERT(victim != NULL);
+        if (victim->phase == SCHED_DECODE && seq_bucket(s, victim) == r)
+            need--;
+        preempt(s, victim);
+        b->n_preempted++;
+    }
+    for (q = s->bucket[r].head; q; q = q->lnext)
+        if ((rc = seq_add_block(s, q)) != SIM_OK)
+            return rc;
+    b->n_decode = s->n_decode;
+    if (s->n_decode > 0) {
+        b->agg.n_decode = s->n_decode;
+        b->agg.n_sample += s->n_decode;
+        b->agg.decode_ctx = s->dec_base + (int64_t)s->n_decode * (s->step + 1);
+    }
+    budget -= s->n_decode;
+    nseq = s->n_decode;
+
+    /* (3) running prefills, admission order */
+    for (q = s->prefill.head; q && budget > 0; q = next) {
+        int64_t c = q->prefill_target - q->kv_tokens;
+        int gone = 0;
+        next = q->lnext;
+        if (c > budget)
+            c = budget;
+        need = blocks_for(s, q->kv_tokens + c) - q->n_blocks;
+        while (kvc_free(s->pool) < need) {
+            sched_seq *victim = s->run_tail;
+            SIM_ASSERT(victim != NULL);
+            if (victim == next)
+                next = NULL; /* the tail was the next prefill: stop after this one */
+            preempt(s, victim);
+            b->n_preempted++;
+            if (victim == q) {
+                gone = 1;
+                break;
+            }
+        }
+        if (gone)
+            break;
+        while (need-- > 0)
+            if ((rc = seq_add_block(s, q)) != SIM_OK)
+                return rc;
+        emit_chunk(s, b, q, c);
+        budget -= c;
+        nseq++;
+    }
+
+    /* (4) admission, only when nothing was preempted this step */
+    while (b->n_preempted == 0 && nseq < s->cfg.max_num_seqs && budget > 0) {
+        seq_list *from = s->resumed.head ? &s->resumed : &s->fresh;
+        int64_t target, c;
+        q = from->head;
+        if (q == NULL)
+            break;
+        target = (int64_t)q->req.prompt_tokens + q->generated;
+        c = target < budget ? target : budget;
+        if (!s->cfg.chunked_prefill && c < target)
+            break;
+        need = blocks_for(s, c);
+        if (kvc_free(s->pool) - need < s->watermark_blocks)
+            break;
+        list_remove(from, q);
+        q->phase = SCHED_PREFILL;
+        q->prefill_target = target;
+        q->kv_tokens = 0;
+        if (q->admitted_ns < 0)
+            q->admitted_ns = now;
+        run_push_back(s, q);
+        list_push_back(&s->prefill, q);
+        while (need-- > 0)
+            if ((rc = seq_add_block(s, q)) != SIM_OK)
+                return rc;
+        emit_chunk(s, b, q, c);
+        budget -= c;
+        nseq++;
+    }
+
+    b->agg.n_prefill = b->n_chunks;
+    b->kv_blocks_used = kvc_used(s->pool);
+    b->waiting = (int)(s->fresh.n + s->resumed.n);
+    if (nseq > 0)
+        s->step++;
+    return nseq;
+}
+
+static void finish(sched *s, sched_seq *q, sim_time end)
+{
+    run_remove(s, q);
+    seq_free_blocks(s, q);
+    s->cb.on_finish(s->cb.ctx, q, end);
+    seq_put(s, q);
+}
+
+int sched_step_done(sched *s, const sched_batch *b, sim_time end)
+{
+    int i;
+    SIM_ASSERT(b->step == s->step - 1);
+    /* decode finishes: the heap holds the step producing each last token */
+    while (s->heap_n > 0 && s->heap[0]->fin_step == b->step) {
+        sched_seq *q = s->heap[0];
+        s->step = b->step + 1; /* counters: the step is done */
+        decode_leave(s, q);
+        finish(s, q, end);
+    }
+    s->step = b->step + 1;
+    /* prefill progress */
+    for (i = 0; i < b->n_chunks; i++) {
+        sched_chunk *ch = &b->chunks[i];
+        sched_seq *q = ch->seq;
+        q->kv_tokens += ch->tokens;
+        s->prefill_left -= ch->tokens;
+        if (!ch->samples)
+            continue;
+        list_remove(&s->prefill, q);
+        q->generated++;
+        if (q->first_token_ns < 0) {
+            q->first_token_ns = end;
+            s->cb.on_first_token(s->cb.ctx, q, end);
+        }
+        /* the model's end of sequence: the trace's output length */
+        if (q->generated >= q->req.output_tokens) {
+            finish(s, q, end);
+            continue;
+        }
+        q->phase = SCHED_DECODE;
+        q->d0 = b->step + 1;
+        q->gen0 = q->generated;
+        q->kv0 = q->kv_tokens;
+        q->fin_step = q->d0 + (q->req.output_tokens - q->gen0) - 1;
+        list_push_back(&s->bucket[seq_bucket(s, q)], q);
+        s->n_decode++;
+        s->dec_base += q->kv0 - q->d0;
+        if (s->heap_n == s->heap_cap) {
+            int64_t ncap = 2 * s->heap_cap;
+            sched_seq **nh = sim_realloc(s->heap, (size_t)ncap * sizeof *nh);
+            if (nh == NULL)
+                return SIM_ENOMEM;
+            s->heap = nh;
+            s->heap_cap = ncap;
+        }
+        s->heap[s->heap_n] = q;
+        q->heap_pos = s->heap_n++;
+        heap_up(s, q->heap_pos);
+    }
+    return SIM_OK;
+}
+
+int64_t sched_n_waiting(const sched *s)
+{
+    return s->fresh.n + s->resumed.n;
+}
+
+int sched_n_running(const sched *s)
+{
+    return s->n_running;
+}
+
+int sched_n_decode(const sched *s)
+{
+    return s->n_decode;
+}
+
+int64_t sched_outstanding_tokens(const sched *s)
+{
+    return s->prefill_left + s->n_decode;
+}
+
+const kvc_pool *sched_pool(const sched *s)
+{
+    return s->pool;
+}
+
+int64_t sched_n_steps(const sched *s)
+{
+    return s->step;
+}
+
+int64_t sched_n_preemptions(const sched *s)
+{
+    return s->n_preemptions;
+}
+
+int32_t sched_seq_generated(const sched *s, const sched_seq *q)
+{
+    if (q->phase == SCHED_DECODE)
+        return (int32_t)(q->gen0 + (s->step - q->d0));
+    return q->generated;
+}
+
+int64_t sched_seq_kv_tokens(const sched *s, const sched_seq *q)
+{
+    if (q->phase == SCHED_DECODE)
+        return q->kv0 + (s->step - q->d0);
+    return q->kv_tokens;
+}
+
+int sched_check(const sched *s)
+{
+    const sched_seq *q;
+    int64_t blocks = 0, base = 0;
+    int n = 0, ndec = 0, r;
+    if (kvc_check(s->pool) != 0)
+        return -1;
+    for (q = s->run_head; q; q = q->rnext) {
+        int64_t kv = sched_seq_kv_tokens(s, q);
+        n++;
+        if (q->phase != SCHED_PREFILL && q->phase != SCHED_DECODE)
+            return -2;
+        if (q->n_blocks != (kv + s->cfg.block_tokens - 1) / s->cfg.block_tokens &&
+            q->phase == SCHED_DECODE)
+            return -3; /* a decoding sequence holds exactly the blocks of its tokens */
+        if (q->phase == SCHED_DECODE) {
+            ndec++;
+            base += q->kv0 - q->d0;
+            if (q->heap_pos < 0 || s->heap[q->heap_pos] != q)
+                return -4;
+        }
+        blocks += q->n_blocks;
+    }
+    if (n != s->n_running || ndec != s->n_decode || base != s->dec_base)
+        return -5;
+    if (blocks != kvc_used(s->pool))
+        return -6; /* blocks in tables equal blocks in use */
+    for (r = 0; r < s->cfg.block_tokens; r++)
+        for (q = s->bucket[r].head; q; q = q->lnext)
+            if (q->phase != SCHED_DECODE || seq_bucket(s, q) != r)
+                return -7;
+    if (s->heap_n != s->n_decode)
+        return -8;
+    return 0;
+}

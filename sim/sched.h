@@ -1,1 +1,140 @@
-/* placeholder */
+/* sched.h: the scheduler of one replica, shared by every executor.
+ *
+ * Continuous batching with a token budget (max_batched_tokens, vLLM's
+ * max_num_batched_tokens) and a sequence budget (max_num_seqs), chunked
+ * prefill, preemption by recompute (newest first) when the KV pool runs out,
+ * and admission control: a bounded waiting queue, a maximum queue time, and
+ * immediate rejection of a request that can never be served. It never reads
+ * a clock: it is handed the time. It never reads a request's output length
+ * to decide anything; the model's end-of-sequence (the trace's output
+ * length) is applied only when a step completes (sched_step_done). */
+#ifndef SIM_SCHED_H
+#define SIM_SCHED_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "kvc.h"
+#include "metrics.h"
+#include "perf.h"
+#include "req.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sched_config {
+    int max_num_seqs;           /* sequences per step, >= 1 */
+    int64_t max_batched_tokens; /* new tokens per step, >= max_num_seqs */
+    int block_tokens;           /* tokens per KV block, 1..1024 */
+    int64_t kv_blocks;          /* blocks in the HBM pool, >= 1 */
+    int chunked_prefill;        /* 1: a prompt may be split over steps */
+    double watermark;           /* fraction of blocks kept free when admitting, 0..0.5 */
+    int64_t max_queue;          /* waiting requests before "queue_full" (0: unbounded) */
+    sim_time max_queue_ns;      /* wait before "queue_timeout" (0: unbounded) */
+    int64_t max_ctx;            /* model context, tokens (prompt + max_tokens) */
+} sched_config;
+
+/* A sequence: a request admitted to (or waiting for) the replica. Fields are
+ * read-only outside sched.c. */
+typedef struct sched_seq sched_seq;
+struct sched_seq {
+    sim_req req;              /* copy of the request (hash_ids not kept) */
+    int phase;                /* SCHED_WAITING, SCHED_PREFILL, SCHED_DECODE */
+    int32_t generated;        /* output tokens produced (exact outside SCHED_DECODE) */
+    int64_t kv_tokens;        /* tokens with KV in the pool (exact outside SCHED_DECODE) */
+    int64_t prefill_target;   /* tokens to prefill on this admission */
+    int32_t *blocks;          /* block table, [0, n_blocks) */
+    int32_t n_blocks, cap_blocks;
+    sim_time first_token_ns;  /* -1 until the first token */
+    sim_time admitted_ns;     /* first admission, -1 before */
+    int32_t preemptions;
+    int64_t recomputed_tokens; /* KV tokens lost to preemption */
+    int64_t replica_tag;      /* engine's use */
+    /* decode bookkeeping (lazy: exact values derive from the step counter) */
+    int64_t d0;               /* first decode step of this run */
+    int32_t gen0;             /* generated at d0 */
+    int64_t kv0;              /* kv_tokens at d0 */
+    int64_t fin_step;         /* step whose end produces the last token */
+    int64_t heap_pos;         /* index in the finish heap, -1 when absent */
+    sched_seq *rprev, *rnext; /* running list (admission order) */
+    sched_seq *lprev, *lnext; /* decode bucket or prefill list, or waiting queue */
+};
+
+enum { SCHED_FREE = 0, SCHED_WAITING, SCHED_PREFILL, SCHED_DECODE };
+
+/* One prefill chunk in a batch. */
+typedef struct sched_chunk {
+    sched_seq *seq;  /* borrowed until sched_step_done */
+    int64_t tokens;  /* c: new tokens this step */
+    int64_t cached;  /* p: tokens already in the KV cache */
+    int samples;     /* 1 when the chunk ends the prefill (a token is produced) */
+} sched_chunk;
+
+/* The batch of one step. */
+typedef struct sched_batch {
+    int64_t step;            /* step index within the replica */
+    sim_time start_ns;       /* when it was formed */
+    perf_batch agg;          /* aggregates for the perf model */
+    int n_chunks;            /* prefill chunks, [0, n_chunks) of chunks */
+    sched_chunk *chunks;     /* borrowed from the scheduler */
+    int n_decode;            /* decoding sequences */
+    int n_preempted;         /* preemptions while forming this step */
+    int64_t kv_blocks_used;  /* after the step's allocations */
+    int waiting;             /* waiting requests after forming */
+} sched_batch;
+
+/* Where the scheduler reports request outcomes. */
+typedef struct sched_cb {
+    void *ctx;
+    /* A request was rejected (at admission or by timeout) at time t. */
+    void (*on_reject)(void *ctx, const sim_req *r, enum met_reject why, sim_time t);
+    /* A sequence produced its first token at t. */
+    void (*on_first_token)(void *ctx, sched_seq *s, sim_time t);
+    /* A sequence produced its last token at t; s is freed after the call. */
+    void (*on_finish)(void *ctx, sched_seq *s, sim_time t);
+} sched_cb;
+
+typedef struct sched sched;
+
+/* Checks a configuration; SIM_EINVAL names the bad field. */
+int sched_config_check(const sched_config *c, sim_err *err);
+/* Creates a scheduler with its KV pool; returns SIM_OK and an owned *out. */
+int sched_create(const sched_config *c, const sched_cb *cb, sched **out);
+/* Frees the scheduler, its pool and every sequence; NULL is a no-op. */
+void sched_destroy(sched *s);
+
+/* Offers a request arriving at now: queued (SIM_OK) or rejected through
+ * on_reject (SIM_OK too); SIM_ENOMEM on allocation failure. */
+int sched_add(sched *s, const sim_req *r, sim_time now);
+/* Forms the next step at now into *b (timeouts are rejected first).
+ * Returns the number of sequences in it (0: nothing to run), or SIM_ENOMEM. */
+int sched_step(sched *s, sim_time now, sched_batch *b);
+/* Completes the step in b at time end: prefill progress, first tokens,
+ * finishes. Returns SIM_OK or SIM_ENOMEM. */
+int sched_step_done(sched *s, const sched_batch *b, sim_time end);
+
+/* Requests waiting, sequences running (prefill + decode), decoding. */
+int64_t sched_n_waiting(const sched *s);
+int sched_n_running(const sched *s);
+int sched_n_decode(const sched *s);
+/* Outstanding new tokens: prompt tokens not yet prefilled plus one per
+ * running sequence (the router's "least outstanding tokens"). */
+int64_t sched_outstanding_tokens(const sched *s);
+/* The KV pool (borrowed). */
+const kvc_pool *sched_pool(const sched *s);
+/* Steps formed so far. */
+int64_t sched_n_steps(const sched *s);
+/* Preemptions so far. */
+int64_t sched_n_preemptions(const sched *s);
+/* Current generated/kv_tokens of a sequence (exact in any phase). */
+int32_t sched_seq_generated(const sched *s, const sched_seq *q);
+int64_t sched_seq_kv_tokens(const sched *s, const sched_seq *q);
+/* Full invariant walk (block tables vs pool, list membership, aggregates):
+ * 0 when sound, negative code of the first broken invariant. O(blocks). */
+int sched_check(const sched *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SIM_SCHED_H */
