@@ -51,8 +51,10 @@ static const rt_opt run_opts[] = {
     {"watermark", 'd', "0.01", "F  fraction of KV blocks kept free when admitting"},
     {"chunked-prefill", 'b', "true", "true|false  split long prompts over steps"},
     {"max-queue", 'i', "0", "N  waiting requests per replica before 'queue_full' (0: unbounded)"},
-    {"max-queue-time", 'd', "0", "S  seconds a request may wait before 'queue_timeout' (0: no limit)"},
-    {"calibration", 's', "", "FILE  perf calibration (default: data/calib/GPU.json; 'none': datasheet)"},
+    {"max-queue-time", 'd', "0",
+     "S  seconds a request may wait before 'queue_timeout' (0: no limit)"},
+    {"calibration", 's', "",
+     "FILE  perf calibration (default: data/calib/GPU.json; 'none': datasheet)"},
     {"slo-ttft", 'd', "0", "S  TTFT SLO for goodput (0: none)"},
     {"slo-tpot", 'd', "0", "S  TPOT SLO for goodput (0: none)"},
     {"backend", 's', "sim", "B  executor: sim"},
@@ -64,8 +66,7 @@ static const rt_opt run_opts[] = {
 };
 #define N_RUN_OPTS (sizeof run_opts / sizeof run_opts[0])
 
-static const rt_opt *opt_find(const char *name)
-{
+static const rt_opt *opt_find(const char *name) {
     size_t i;
     for (i = 0; i < N_RUN_OPTS; i++)
         if (strcmp(run_opts[i].name, name) == 0)
@@ -73,8 +74,7 @@ static const rt_opt *opt_find(const char *name)
     return NULL;
 }
 
-int rt_exit_code(int status)
-{
+int rt_exit_code(int status) {
     switch (status) {
         case SIM_OK:
             return RT_EXIT_OK;
@@ -90,8 +90,7 @@ int rt_exit_code(int status)
     }
 }
 
-static void print_err(const char *cmd, const sim_err *e, int rc)
-{
+static void print_err(const char *cmd, const sim_err *e, int rc) {
     char buf[1200];
     if (e->msg[0] == '\0') {
         fprintf(stderr, "kvfleet %s: %s\n", cmd, sim_strerror(rc));
@@ -102,8 +101,7 @@ static void print_err(const char *cmd, const sim_err *e, int rc)
 }
 
 /* Parses text as an option's value into a JSON value; NULL when malformed. */
-static json_t *opt_value(const rt_opt *o, const char *text)
-{
+static json_t *opt_value(const rt_opt *o, const char *text) {
     char *end;
     errno = 0;
     switch (o->kind) {
@@ -131,18 +129,18 @@ static json_t *opt_value(const rt_opt *o, const char *text)
     return NULL;
 }
 
-static const char *kind_name(char k)
-{
-    return k == 'i' ? "an integer" : k == 'd' ? "a number" : k == 'b' ? "true or false" : "a string";
+static const char *kind_name(char k) {
+    return k == 'i'   ? "an integer"
+           : k == 'd' ? "a number"
+           : k == 'b' ? "true or false"
+                      : "a string";
 }
 
 /* Checks a config object's keys and value types against the table. */
-static int config_check(json_t *cfg, const char *src, sim_err *err)
-{
+static int config_check(json_t *cfg, const char *src, sim_err *err) {
     const char *key;
     json_t *v;
-    json_object_foreach(cfg, key, v)
-    {
+    json_object_foreach(cfg, key, v) {
         const rt_opt *o = opt_find(key);
         int ok;
         if (o == NULL) {
@@ -173,8 +171,7 @@ static int config_check(json_t *cfg, const char *src, sim_err *err)
     return SIM_OK;
 }
 
-static int load_config_file(const char *path, json_t **out, sim_err *err)
-{
+static int load_config_file(const char *path, json_t **out, sim_err *err) {
     json_error_t je;
     json_t *cfg = json_load_file(path, 0, &je);
     *out = NULL;
@@ -196,8 +193,7 @@ static int load_config_file(const char *path, json_t **out, sim_err *err)
     return SIM_OK;
 }
 
-int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err)
-{
+int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err) {
     json_t *cfg = base ? json_deep_copy(base) : json_object();
     int i;
     *out = NULL;
@@ -230,8 +226,7 @@ int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err)
                         name);
             goto usage;
         }
-        if (val == NULL && o->kind == 'b' &&
-            (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
+        if (val == NULL && o->kind == 'b' && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
             val = "true";
         if (val == NULL) {
             if (i + 1 >= argc) {
@@ -258,8 +253,7 @@ usage:
 
 /* ---- typed reads with defaults ---- */
 
-static const char *cfg_str(json_t *cfg, const char *k)
-{
+static const char *cfg_str(json_t *cfg, const char *k) {
     json_t *v = json_object_get(cfg, k);
     const rt_opt *o = opt_find(k);
     if (v && json_is_string(v))
@@ -267,8 +261,7 @@ static const char *cfg_str(json_t *cfg, const char *k)
     return o && o->def ? o->def : "";
 }
 
-static long long cfg_int(json_t *cfg, const char *k)
-{
+static long long cfg_int(json_t *cfg, const char *k) {
     json_t *v = json_object_get(cfg, k);
     const rt_opt *o = opt_find(k);
     if (v && json_is_integer(v))
@@ -276,8 +269,7 @@ static long long cfg_int(json_t *cfg, const char *k)
     return o && o->def ? atoll(o->def) : 0;
 }
 
-static double cfg_num(json_t *cfg, const char *k)
-{
+static double cfg_num(json_t *cfg, const char *k) {
     json_t *v = json_object_get(cfg, k);
     const rt_opt *o = opt_find(k);
     if (v && json_is_number(v))
@@ -285,8 +277,7 @@ static double cfg_num(json_t *cfg, const char *k)
     return o && o->def ? atof(o->def) : 0;
 }
 
-static int cfg_bool(json_t *cfg, const char *k)
-{
+static int cfg_bool(json_t *cfg, const char *k) {
     json_t *v = json_object_get(cfg, k);
     const rt_opt *o = opt_find(k);
     if (v && json_is_boolean(v))
@@ -295,8 +286,7 @@ static int cfg_bool(json_t *cfg, const char *k)
 }
 
 /* Fills every option the config lacks with its default (the stored form). */
-static void cfg_fill_defaults(json_t *cfg)
-{
+static void cfg_fill_defaults(json_t *cfg) {
     size_t i;
     for (i = 0; i < N_RUN_OPTS; i++) {
         const rt_opt *o = &run_opts[i];
@@ -318,15 +308,13 @@ typedef struct progress_state {
     int printed;
 } progress_state;
 
-static double wall_since(const struct timespec *t0)
-{
+static double wall_since(const struct timespec *t0) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
 }
 
-static void progress_cb(void *ctx, double sim_s, int64_t ended, uint64_t events)
-{
+static void progress_cb(void *ctx, double sim_s, int64_t ended, uint64_t events) {
     progress_state *ps = ctx;
     double w = wall_since(&ps->t0);
     if (w < 1.0 || w - ps->last < (ps->tty ? 0.25 : 10.0))
@@ -343,18 +331,15 @@ typedef struct src_adapter {
     trace_src *t;
 } src_adapter;
 
-static int src_next(void *ctx, sim_req *out, sim_err *err)
-{
+static int src_next(void *ctx, sim_req *out, sim_err *err) {
     return trace_next(((src_adapter *)ctx)->t, out, err);
 }
 
-static int src_on_end(void *ctx, const sim_req *r, sim_time end, int rejected, sim_req *out)
-{
+static int src_on_end(void *ctx, const sim_req *r, sim_time end, int rejected, sim_req *out) {
     return trace_on_end(((src_adapter *)ctx)->t, r, end, rejected, out);
 }
 
-static json_t *summary_json(const met_summary *s)
-{
+static json_t *summary_json(const met_summary *s) {
     json_t *o = json_object();
 #define RT_XX_JSON_I(name) json_object_set_new(o, #name, json_integer(s->name));
 #define RT_XX_JSON_D(name)                                                                         \
@@ -367,8 +352,7 @@ static json_t *summary_json(const met_summary *s)
     return o;
 }
 
-static void fmt_s(char *buf, size_t n, double v)
-{
+static void fmt_s(char *buf, size_t n, double v) {
     if (!isfinite(v))
         snprintf(buf, n, "-");
     else if (v < 1e-3)
@@ -379,8 +363,7 @@ static void fmt_s(char *buf, size_t n, double v)
         snprintf(buf, n, "%.3f s", v);
 }
 
-static void print_text(const met_summary *s, json_t *info)
-{
+static void print_text(const met_summary *s, json_t *info) {
     char a[32], b[32], c[32];
     printf("kvfleet run %lld (%s): %s on %lld x %s (TP%lld), %lld KV blocks of %lld tokens per "
            "replica, backend %s\n",
@@ -416,12 +399,11 @@ static void print_text(const met_summary *s, json_t *info)
     printf("  batch mean %.1f | KV util mean %.3f peak %.3f | MFU %.3f MBU %.3f | busy %.3f\n",
            s->mean_batch_size, s->kv_util_mean, s->kv_util_peak, s->mfu_mean, s->mbu_mean,
            s->busy_frac);
-    printf("  simulated %.1f s in %.2f s wall, %lld events, %lld steps\n", s->sim_time_s,
-           s->wall_s, (long long)s->sim_events, (long long)s->steps);
+    printf("  simulated %.1f s in %.2f s wall, %lld events, %lld steps\n", s->sim_time_s, s->wall_s,
+           (long long)s->sim_events, (long long)s->steps);
 }
 
-int rt_run_config(json_t *cfg, int json, const char *command)
-{
+int rt_run_config(json_t *cfg, int json, const char *command) {
     sim_err err;
     sim_model model;
     sim_gpu gpu;
@@ -619,8 +601,8 @@ int rt_run_config(json_t *cfg, int json, const char *command)
     if (db[0]) {
         if ((rc = store_open(db, &st, &err)) != SIM_OK)
             goto fail;
-        if ((rc = store_run_begin(st, "run", cfg_text, command, backend.ops->name, ba.seed,
-                                  &run_id, &err)) != SIM_OK)
+        if ((rc = store_run_begin(st, "run", cfg_text, command, backend.ops->name, ba.seed, &run_id,
+                                  &err)) != SIM_OK)
             goto fail;
         sink = store_sink(st);
         sinkp = &sink;
@@ -650,7 +632,8 @@ int rt_run_config(json_t *cfg, int json, const char *command)
     json_object_set_new(info, "kv_blocks", json_integer(kv_blocks));
     json_object_set_new(info, "block_tokens", json_integer(ec.sched.block_tokens));
     json_object_set_new(info, "backend", json_string(backend.ops->name));
-    json_object_set_new(info, "calibration", json_string(calib.gpu[0] ? calib.source : "datasheet"));
+    json_object_set_new(info, "calibration",
+                        json_string(calib.gpu[0] ? calib.source : "datasheet"));
     if (json) {
         json_t *o = summary_json(&sum);
         json_object_update(o, info);
@@ -679,8 +662,7 @@ fail:
     return rt_exit_code(rc);
 }
 
-static void run_help(FILE *f)
-{
+static void run_help(FILE *f) {
     size_t i;
     fprintf(f, "usage: kvfleet run [--config FILE] [OPTIONS] [--json]\n\n"
                "Replays a trace (or a synthetic source) through the simulated fleet and writes "
@@ -693,8 +675,7 @@ static void run_help(FILE *f)
             "json", "print the summary as one JSON object");
 }
 
-static char *join_argv(int argc, char **argv)
-{
+static char *join_argv(int argc, char **argv) {
     size_t n = 8, i;
     char *s;
     for (i = 0; i < (size_t)argc; i++)
@@ -710,8 +691,7 @@ static char *join_argv(int argc, char **argv)
     return s;
 }
 
-int rt_main_run(int argc, char **argv)
-{
+int rt_main_run(int argc, char **argv) {
     sim_err err;
     json_t *base = NULL, *cfg = NULL;
     int i, json = 0, rc, n = 0;
@@ -762,8 +742,7 @@ out:
 
 /* ---- predict ---- */
 
-static int parse_at(const char *s, long long *a, long long *b, int need_b)
-{
+static int parse_at(const char *s, long long *a, long long *b, int need_b) {
     char *end;
     errno = 0;
     *a = strtoll(s, &end, 10);
@@ -782,8 +761,7 @@ static int parse_at(const char *s, long long *a, long long *b, int need_b)
     return 0;
 }
 
-int rt_main_predict(int argc, char **argv)
-{
+int rt_main_predict(int argc, char **argv) {
     const char *model_name = "llama-3-8b", *gpu_name = "h100-sxm", *calib_name = "";
     const char *dtype = "", *kv_dtype = "";
     int tp = 1, json = 0, i, rc, found, op;
@@ -904,8 +882,8 @@ int rt_main_predict(int argc, char **argv)
         json_object_set_new(o, "ops", ops);
         json_object_set_new(o, "flops", json_real(pr.flops));
         json_object_set_new(o, "bytes", json_real(pr.bytes));
-        json_object_set_new(o, "intensity", pr.bytes > 0 ? json_real(pr.flops / pr.bytes)
-                                                         : json_null());
+        json_object_set_new(o, "intensity",
+                            pr.bytes > 0 ? json_real(pr.flops / pr.bytes) : json_null());
         json_object_set_new(o, "balance", json_real(pctx.peak / gpu.hbm_bw));
         json_object_set_new(o, "bound", json_string(perf_bound_name(pr.bound)));
         json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
@@ -926,8 +904,7 @@ fail:
 
 /* ---- trace stats ---- */
 
-int rt_main_trace(int argc, char **argv)
-{
+int rt_main_trace(int argc, char **argv) {
     const char *path = NULL, *spec = NULL, *fmt_s = "auto";
     enum trace_format fmt;
     trace_opts to;
@@ -992,8 +969,7 @@ int rt_main_trace(int argc, char **argv)
 
 /* ---- rerun ---- */
 
-int rt_main_rerun(int argc, char **argv)
-{
+int rt_main_rerun(int argc, char **argv) {
     char *text = NULL, *end, *command;
     long long run_id;
     json_t *cfg, *over = NULL;

@@ -5,14 +5,12 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-static int is_dir(const char *p)
-{
+static int is_dir(const char *p) {
     struct stat st;
     return p && p[0] && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-const char *rt_datadir(void)
-{
+const char *rt_datadir(void) {
     const char *env = getenv("KVFLEET_DATA");
     if (is_dir(env))
         return env;

@@ -9,8 +9,7 @@
 #include "calibrate.h"
 #include "cli.h"
 
-static void usage(FILE *f)
-{
+static void usage(FILE *f) {
     fprintf(f, "usage: kvfleet COMMAND [OPTIONS]\n\n"
                "commands:\n"
                "  run          replay a trace through the simulated fleet (default)\n"
@@ -22,8 +21,7 @@ static void usage(FILE *f)
                "kvfleet COMMAND --help describes a command's options.\n");
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "run";
     if (argc > 1 && (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0)) {
         printf("kvfleet %s (%s)\n", PACKAGE_VERSION, KV_GIT_VERSION);
@@ -39,8 +37,8 @@ int main(int argc, char **argv)
 #endif
         return 0;
     }
-    if (argc > 1 && (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
-                     strcmp(cmd, "help") == 0)) {
+    if (argc > 1 &&
+        (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0)) {
         usage(stdout);
         return 0;
     }

@@ -4,8 +4,7 @@
 
 #include <math.h>
 
-int be_open(be *b, const struct be_ops *ops, const be_args *a, sim_err *err)
-{
+int be_open(be *b, const struct be_ops *ops, const be_args *a, sim_err *err) {
     int rc;
     b->ops = NULL;
     b->ctx = NULL;
@@ -17,26 +16,22 @@ int be_open(be *b, const struct be_ops *ops, const be_args *a, sim_err *err)
 }
 
 int be_step(be *b, int replica, const sched *s, const sched_batch *batch, be_result *out,
-            sim_err *err)
-{
+            sim_err *err) {
     out->dur_s = NAN;
     out->meas_s = NAN;
     out->host_s = NAN;
     return b->ops->step(b->ctx, replica, s, batch, out, err);
 }
 
-int be_sync(be *b, sim_err *err)
-{
+int be_sync(be *b, sim_err *err) {
     return b->ops->sync ? b->ops->sync(b->ctx, err) : SIM_OK;
 }
 
-int be_supports(be *b, const char *feature)
-{
+int be_supports(be *b, const char *feature) {
     return b->ops->supports ? b->ops->supports(b->ctx, feature) : 1;
 }
 
-void be_close(be *b)
-{
+void be_close(be *b) {
     if (b == NULL || b->ops == NULL)
         return;
     b->ops->close(b->ctx);

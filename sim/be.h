@@ -28,7 +28,7 @@ typedef struct be_args {
     int block_tokens;
     int replicas;
     uint64_t seed;
-    const char *option;   /* backend-specific option string (e.g. replay's DB:RUN), may be NULL */
+    const char *option; /* backend-specific option string (e.g. replay's DB:RUN), may be NULL */
 } be_args;
 
 /* One step's outcome. pred_s is filled by the engine before the call. */

@@ -3,8 +3,7 @@
 #include "config.h"
 #include "be.h"
 
-static int sim_open(void **ctx, const be_args *a, sim_err *err)
-{
+static int sim_open(void **ctx, const be_args *a, sim_err *err) {
     (void)a;
     (void)err;
     *ctx = NULL;
@@ -12,8 +11,7 @@ static int sim_open(void **ctx, const be_args *a, sim_err *err)
 }
 
 static int sim_step(void *ctx, int replica, const sched *s, const sched_batch *b, be_result *out,
-                    sim_err *err)
-{
+                    sim_err *err) {
     (void)ctx;
     (void)replica;
     (void)s;
@@ -23,8 +21,7 @@ static int sim_step(void *ctx, int replica, const sched *s, const sched_batch *b
     return SIM_OK;
 }
 
-static void sim_close(void *ctx)
-{
+static void sim_close(void *ctx) {
     (void)ctx;
 }
 

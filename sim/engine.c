@@ -62,7 +62,7 @@ typedef struct replica {
     double tl_batch, tl_wait, tl_kv, tl_busy;
     int64_t tl_arr, tl_comp, tl_rej, tl_out;
     /* run integrals */
-    double kvu_int;    /* KV utilisation x s */
+    double kvu_int; /* KV utilisation x s */
 } replica;
 
 typedef struct eng {
@@ -85,14 +85,13 @@ typedef struct eng {
     int64_t prompt_tokens, output_tokens, recomputed, preemptions, steps, good;
     double first_arrival, last_finish;
     double busy_s, batch_s, flops, bytes, kvu_peak;
-    int64_t tl_ns;     /* timeline interval, ns (0: none) */
+    int64_t tl_ns; /* timeline interval, ns (0: none) */
     sim_time now;
 } eng;
 
 /* ---- small helpers ---- */
 
-static int dvec_push(dvec *d, double x)
-{
+static int dvec_push(dvec *d, double x) {
     if (d->n == d->cap) {
         size_t ncap = d->cap ? 2 * d->cap : 1024;
         double *nv = sim_realloc(d->v, ncap * sizeof *nv);
@@ -105,14 +104,12 @@ static int dvec_push(dvec *d, double x)
     return SIM_OK;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
+static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-static void fail(eng *e, int rc, const char *what)
-{
+static void fail(eng *e, int rc, const char *what) {
     if (e->rc != SIM_OK)
         return;
     e->rc = rc;
@@ -120,8 +117,7 @@ static void fail(eng *e, int rc, const char *what)
         sim_err_set(e->err, "", 0, 0, "%s: %s", what, sim_strerror(rc));
 }
 
-static req_rec *rec_get(eng *e)
-{
+static req_rec *rec_get(eng *e) {
     req_rec *r;
     if (e->free_recs == NULL) {
         int i;
@@ -148,16 +144,14 @@ static req_rec *rec_get(eng *e)
     return r;
 }
 
-static void rec_put(eng *e, req_rec *r)
-{
+static void rec_put(eng *e, req_rec *r) {
     r->next = e->free_recs;
     e->free_recs = r;
 }
 
 /* ---- timeline and integrals ---- */
 
-static void tl_emit(eng *e, replica *p, double t0, double dt)
-{
+static void tl_emit(eng *e, replica *p, double t0, double dt) {
     met_timeline row;
     if (e->sink == NULL || e->sink->on_timeline == NULL || e->rc != SIM_OK)
         goto reset;
@@ -182,8 +176,7 @@ reset:
     p->tl_arr = p->tl_comp = p->tl_rej = p->tl_out = 0;
 }
 
-static void tl_add(replica *p, double dt)
-{
+static void tl_add(replica *p, double dt) {
     p->tl_batch += p->sig_batch * dt;
     p->tl_wait += (double)p->sig_waiting * dt;
     p->tl_kv += p->sig_kvu * dt;
@@ -191,8 +184,7 @@ static void tl_add(replica *p, double dt)
 }
 
 /* Integrates the replica's signals from acc_t to t. */
-static void rep_account(eng *e, replica *p, sim_time t)
-{
+static void rep_account(eng *e, replica *p, sim_time t) {
     double dt;
     if (t <= p->acc_t)
         return;
@@ -212,8 +204,7 @@ static void rep_account(eng *e, replica *p, sim_time t)
     p->acc_t = t;
 }
 
-static void rep_signals(replica *p)
-{
+static void rep_signals(replica *p) {
     const kvc_pool *pool = sched_pool(p->s);
     p->sig_batch = p->busy ? p->batch.n_chunks + p->batch.n_decode : 0;
     p->sig_waiting = sched_n_waiting(p->s);
@@ -222,8 +213,7 @@ static void rep_signals(replica *p)
 
 /* ---- request outcomes (scheduler callbacks) ---- */
 
-static void push_followup(eng *e, const sim_req *r, sim_time t, int rejected)
-{
+static void push_followup(eng *e, const sim_req *r, sim_time t, int rejected) {
     sim_req nx;
     req_rec *rec;
     if (e->src->on_end == NULL || e->src->on_end(e->src->ctx, r, t, rejected, &nx) != 1)
@@ -243,8 +233,7 @@ static void push_followup(eng *e, const sim_req *r, sim_time t, int rejected)
         fail(e, SIM_ENOMEM, "queueing a follow-up request");
 }
 
-static void request_row(eng *e, met_request *row)
-{
+static void request_row(eng *e, met_request *row) {
     int rc;
     if (e->sink == NULL || e->sink->on_request == NULL || e->rc != SIM_OK)
         return;
@@ -253,8 +242,7 @@ static void request_row(eng *e, met_request *row)
         fail(e, rc, "writing a request row");
 }
 
-static void note_end(eng *e, double arrival, double end)
-{
+static void note_end(eng *e, double arrival, double end) {
     if (e->n_req == 0 || arrival < e->first_arrival)
         e->first_arrival = arrival;
     if (e->n_req == 0 || end > e->last_finish)
@@ -262,8 +250,7 @@ static void note_end(eng *e, double arrival, double end)
     e->n_req++;
 }
 
-static void reject_at(eng *e, int rep, const sim_req *r, enum met_reject why, sim_time t)
-{
+static void reject_at(eng *e, int rep, const sim_req *r, enum met_reject why, sim_time t) {
     met_request row;
     memset(&row, 0, sizeof row);
     row.id = r->id;
@@ -285,21 +272,18 @@ static void reject_at(eng *e, int rep, const sim_req *r, enum met_reject why, si
     push_followup(e, r, t, 1);
 }
 
-static void cb_reject(void *ctx, const sim_req *r, enum met_reject why, sim_time t)
-{
+static void cb_reject(void *ctx, const sim_req *r, enum met_reject why, sim_time t) {
     replica *p = ctx;
     reject_at(p->e, p->idx, r, why, t);
 }
 
-static void cb_first_token(void *ctx, sched_seq *s, sim_time t)
-{
+static void cb_first_token(void *ctx, sched_seq *s, sim_time t) {
     (void)ctx;
     (void)s;
     (void)t;
 }
 
-static void cb_finish(void *ctx, sched_seq *s, sim_time t)
-{
+static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
     replica *p = ctx;
     eng *e = p->e;
     met_request row;
@@ -351,8 +335,7 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t)
 
 /* ---- steps ---- */
 
-static void schedule_soon(eng *e, replica *p)
-{
+static void schedule_soon(eng *e, replica *p) {
     if (p->busy || p->sched_pending)
         return;
     p->sched_pending = 1;
@@ -360,8 +343,7 @@ static void schedule_soon(eng *e, replica *p)
         fail(e, SIM_ENOMEM, "scheduling a step");
 }
 
-static void step_row(eng *e, replica *p)
-{
+static void step_row(eng *e, replica *p) {
     met_step row;
     int rc;
     const sched_batch *b = &p->batch;
@@ -393,8 +375,7 @@ static void step_row(eng *e, replica *p)
         fail(e, rc, "writing a step row");
 }
 
-static void on_schedule(eng *e, replica *p)
-{
+static void on_schedule(eng *e, replica *p) {
     int n, rc;
     sim_time dur;
     p->sched_pending = 0;
@@ -444,8 +425,7 @@ static void on_schedule(eng *e, replica *p)
     }
 }
 
-static void on_step_done(eng *e, replica *p)
-{
+static void on_step_done(eng *e, replica *p) {
     int rc;
     rep_account(e, p, e->now);
     p->busy = 0;
@@ -465,8 +445,7 @@ static void on_step_done(eng *e, replica *p)
 }
 
 /* Pushes the next open-loop request, if any. */
-static void pull_stream(eng *e)
-{
+static void pull_stream(eng *e) {
     req_rec *rec;
     int rc;
     if (e->stream_done)
@@ -499,8 +478,7 @@ static void pull_stream(eng *e)
         fail(e, SIM_ENOMEM, "queueing an arrival");
 }
 
-static void on_arrival(eng *e, req_rec *rec)
-{
+static void on_arrival(eng *e, req_rec *rec) {
     replica *p;
     int rc;
     if (rec->from_stream)
@@ -522,8 +500,7 @@ static void on_arrival(eng *e, req_rec *rec)
 /* ---- the loop ---- */
 
 int64_t eng_kv_blocks(const perf_ctx *p, int block_tokens, double mem_util, int max_num_seqs,
-                      int64_t max_batched_tokens, char *why, size_t why_n)
-{
+                      int64_t max_batched_tokens, char *why, size_t why_n) {
     const sim_model *m = &p->model;
     double avail = p->gpu.hbm_bytes * mem_util;
     double weights = sim_model_weight_bytes(m, p->tp);
@@ -548,8 +525,7 @@ int64_t eng_kv_blocks(const perf_ctx *p, int block_tokens, double mem_util, int 
     return (int64_t)(left / block);
 }
 
-static void summarise(eng *e, met_summary *s)
-{
+static void summarise(eng *e, met_summary *s) {
     double span = e->last_finish - e->first_arrival;
     int r;
     met_summary_init(s);
@@ -625,8 +601,7 @@ static void summarise(eng *e, met_summary *s)
 }
 
 int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *sink,
-            met_summary *sum, sim_err *err)
-{
+            met_summary *sum, sim_err *err) {
     eng e;
     evq_ev ev;
     int r, rc;

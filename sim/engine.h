@@ -35,14 +35,14 @@ typedef struct eng_source {
 typedef void (*eng_progress_fn)(void *ctx, double sim_s, int64_t ended, uint64_t events);
 
 typedef struct eng_config {
-    const perf_ctx *perf;  /* model, GPU, calibration, TP (borrowed) */
-    int replicas;          /* identical replicas behind a round-robin router, >= 1 */
-    sched_config sched;    /* per replica; kv_blocks resolved */
-    int64_t steps_sample;  /* 1: every step row, N: one in N, 0: none */
-    double timeline_s;     /* timeline interval, s (0: none) */
-    double slo_ttft_s;     /* goodput SLO on TTFT, s (0: none) */
-    double slo_tpot_s;     /* goodput SLO on TPOT, s (0: none) */
-    int check;             /* 1: run sched_check after every step (tests) */
+    const perf_ctx *perf; /* model, GPU, calibration, TP (borrowed) */
+    int replicas;         /* identical replicas behind a round-robin router, >= 1 */
+    sched_config sched;   /* per replica; kv_blocks resolved */
+    int64_t steps_sample; /* 1: every step row, N: one in N, 0: none */
+    double timeline_s;    /* timeline interval, s (0: none) */
+    double slo_ttft_s;    /* goodput SLO on TTFT, s (0: none) */
+    double slo_tpot_s;    /* goodput SLO on TPOT, s (0: none) */
+    int check;            /* 1: run sched_check after every step (tests) */
     eng_progress_fn progress;
     void *progress_ctx;
 } eng_config;

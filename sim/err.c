@@ -5,8 +5,7 @@
 #include <stdarg.h>
 #include <string.h>
 
-const char *sim_strerror(int code)
-{
+const char *sim_strerror(int code) {
     switch (code) {
 #define SIM_XX_CASE(name, val, text)                                                               \
     case val:                                                                                      \
@@ -17,8 +16,7 @@ const char *sim_strerror(int code)
     return "unknown error";
 }
 
-void sim_err_clear(sim_err *e)
-{
+void sim_err_clear(sim_err *e) {
     if (e == NULL)
         return;
     e->src[0] = '\0';
@@ -27,8 +25,7 @@ void sim_err_clear(sim_err *e)
     e->msg[0] = '\0';
 }
 
-void sim_err_set(sim_err *e, const char *src, long line, int col, const char *fmt, ...)
-{
+void sim_err_set(sim_err *e, const char *src, long line, int col, const char *fmt, ...) {
     va_list ap;
     if (e == NULL)
         return;
@@ -40,8 +37,7 @@ void sim_err_set(sim_err *e, const char *src, long line, int col, const char *fm
     va_end(ap);
 }
 
-void sim_err_format(const sim_err *e, char *buf, size_t n)
-{
+void sim_err_format(const sim_err *e, char *buf, size_t n) {
     if (n == 0)
         return;
     if (e->src[0] && e->line > 0 && e->col > 0)
@@ -54,8 +50,7 @@ void sim_err_format(const sim_err *e, char *buf, size_t n)
         snprintf(buf, n, "%s", e->msg);
 }
 
-void sim__assert_fail(const char *expr, const char *file, int line)
-{
+void sim__assert_fail(const char *expr, const char *file, int line) {
     fprintf(stderr, "kvfleet: assertion failed: %s (%s:%d)\n", expr, file, line);
     fflush(stderr);
     abort();

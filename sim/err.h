@@ -72,10 +72,10 @@ void sim__assert_fail(const char *expr, const char *file, int line);
 /* Defensive branches (SQLite): true/false in release, asserted in debug. */
 #ifdef SIM_DEBUG
 #define ALWAYS(x) (SIM_ASSERT(x), 1)
-#define NEVER(x) (SIM_ASSERT(!(x)), 0)
+#define NEVER(x)  (SIM_ASSERT(!(x)), 0)
 #else
 #define ALWAYS(x) (x)
-#define NEVER(x) (x)
+#define NEVER(x)  (x)
 #endif
 
 #ifdef __cplusplus

@@ -17,13 +17,11 @@ struct evq {
     uint64_t popped;
 };
 
-static int ev_less(const evq_ev *x, const evq_ev *y)
-{
+static int ev_less(const evq_ev *x, const evq_ev *y) {
     return x->t < y->t || (x->t == y->t && x->key < y->key);
 }
 
-evq *evq_create(size_t cap)
-{
+evq *evq_create(size_t cap) {
     evq *q = SIM_NEW(evq);
     if (q == NULL)
         return NULL;
@@ -38,16 +36,14 @@ evq *evq_create(size_t cap)
     return q;
 }
 
-void evq_destroy(evq *q)
-{
+void evq_destroy(evq *q) {
     if (q == NULL)
         return;
     sim_free(q->h);
     sim_free(q);
 }
 
-int evq_push(evq *q, sim_time t, unsigned cls, int32_t type, int32_t a, int64_t b, void *p)
-{
+int evq_push(evq *q, sim_time t, unsigned cls, int32_t type, int32_t a, int64_t b, void *p) {
     size_t i;
     evq_ev e;
     SIM_ASSERT(t >= q->now);
@@ -78,8 +74,7 @@ int evq_push(evq *q, sim_time t, unsigned cls, int32_t type, int32_t a, int64_t 
     return SIM_OK;
 }
 
-int evq_pop(evq *q, evq_ev *out)
-{
+int evq_pop(evq *q, evq_ev *out) {
     size_t i = 0, n;
     evq_ev last;
     if (q->n == 0)
@@ -106,22 +101,18 @@ int evq_pop(evq *q, evq_ev *out)
     return 1;
 }
 
-sim_time evq_peek_time(const evq *q)
-{
+sim_time evq_peek_time(const evq *q) {
     return q->n ? q->h[0].t : SIM_TIME_MAX;
 }
 
-size_t evq_size(const evq *q)
-{
+size_t evq_size(const evq *q) {
     return q->n;
 }
 
-sim_time evq_now(const evq *q)
-{
+sim_time evq_now(const evq *q) {
     return q->now;
 }
 
-uint64_t evq_popped(const evq *q)
-{
+uint64_t evq_popped(const evq *q) {
     return q->popped;
 }

@@ -19,12 +19,12 @@ extern "C" {
 #endif
 
 typedef struct evq_ev {
-    sim_time t;    /* when, ns */
-    uint64_t key;  /* class << 56 | seq: the tie-break order */
-    int32_t type;  /* engine-defined event type */
-    int32_t a;     /* engine-defined (e.g. replica index) */
-    int64_t b;     /* engine-defined (e.g. generation) */
-    void *p;       /* engine-defined payload, borrowed */
+    sim_time t;   /* when, ns */
+    uint64_t key; /* class << 56 | seq: the tie-break order */
+    int32_t type; /* engine-defined event type */
+    int32_t a;    /* engine-defined (e.g. replica index) */
+    int64_t b;    /* engine-defined (e.g. generation) */
+    void *p;      /* engine-defined payload, borrowed */
 } evq_ev;
 
 typedef struct evq evq;

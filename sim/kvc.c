@@ -13,17 +13,16 @@
 #include "mem.h"
 
 struct kvc_pool {
-    int64_t n;        /* blocks */
-    int64_t n_free;   /* entries on the free stack */
-    int32_t *stack;   /* free ids, [0, n_free) */
-    uint32_t *refs;   /* per block */
-    int64_t peak;     /* peak in use */
-    int64_t n_alloc;  /* allocations */
-    int64_t n_freed;  /* returns to the free list */
+    int64_t n;       /* blocks */
+    int64_t n_free;  /* entries on the free stack */
+    int32_t *stack;  /* free ids, [0, n_free) */
+    uint32_t *refs;  /* per block */
+    int64_t peak;    /* peak in use */
+    int64_t n_alloc; /* allocations */
+    int64_t n_freed; /* returns to the free list */
 };
 
-kvc_pool *kvc_pool_create(int64_t n_blocks)
-{
+kvc_pool *kvc_pool_create(int64_t n_blocks) {
     kvc_pool *p;
     int64_t i;
     if (n_blocks < 1 || n_blocks > INT32_MAX)
@@ -45,8 +44,7 @@ kvc_pool *kvc_pool_create(int64_t n_blocks)
     return p;
 }
 
-void kvc_pool_destroy(kvc_pool *p)
-{
+void kvc_pool_destroy(kvc_pool *p) {
     if (p == NULL)
         return;
     sim_free(p->stack);
@@ -54,8 +52,7 @@ void kvc_pool_destroy(kvc_pool *p)
     sim_free(p);
 }
 
-int32_t kvc_block_alloc(kvc_pool *p)
-{
+int32_t kvc_block_alloc(kvc_pool *p) {
     int32_t id;
     if (p->n_free == 0)
         return -1;
@@ -68,14 +65,12 @@ int32_t kvc_block_alloc(kvc_pool *p)
     return id;
 }
 
-void kvc_block_ref(kvc_pool *p, int32_t id)
-{
+void kvc_block_ref(kvc_pool *p, int32_t id) {
     SIM_ASSERT(id >= 0 && id < p->n && p->refs[id] > 0);
     p->refs[id]++;
 }
 
-void kvc_block_unref(kvc_pool *p, int32_t id)
-{
+void kvc_block_unref(kvc_pool *p, int32_t id) {
     SIM_ASSERT(id >= 0 && id < p->n && p->refs[id] > 0);
     if (--p->refs[id] == 0) {
         SIM_ASSERT(p->n_free < p->n);
@@ -84,44 +79,36 @@ void kvc_block_unref(kvc_pool *p, int32_t id)
     }
 }
 
-uint32_t kvc_block_refs(const kvc_pool *p, int32_t id)
-{
+uint32_t kvc_block_refs(const kvc_pool *p, int32_t id) {
     SIM_ASSERT(id >= 0 && id < p->n);
     return p->refs[id];
 }
 
-int64_t kvc_total(const kvc_pool *p)
-{
+int64_t kvc_total(const kvc_pool *p) {
     return p->n;
 }
 
-int64_t kvc_free(const kvc_pool *p)
-{
+int64_t kvc_free(const kvc_pool *p) {
     return p->n_free;
 }
 
-int64_t kvc_used(const kvc_pool *p)
-{
+int64_t kvc_used(const kvc_pool *p) {
     return p->n - p->n_free;
 }
 
-int64_t kvc_peak_used(const kvc_pool *p)
-{
+int64_t kvc_peak_used(const kvc_pool *p) {
     return p->peak;
 }
 
-int64_t kvc_n_alloc(const kvc_pool *p)
-{
+int64_t kvc_n_alloc(const kvc_pool *p) {
     return p->n_alloc;
 }
 
-int64_t kvc_n_freed(const kvc_pool *p)
-{
+int64_t kvc_n_freed(const kvc_pool *p) {
     return p->n_freed;
 }
 
-int kvc_check(const kvc_pool *p)
-{
+int kvc_check(const kvc_pool *p) {
     int64_t i, zero = 0;
     unsigned char *seen;
     int rc = 0;

@@ -15,8 +15,7 @@ static size_t mem_peak;
 static uint64_t mem_n;
 static uint64_t mem_fail_k;
 
-static int should_fail(void)
-{
+static int should_fail(void) {
     mem_n++;
     if (mem_fail_k == 0)
         return 0;
@@ -25,15 +24,13 @@ static int should_fail(void)
     return 0;
 }
 
-static void account(size_t add, size_t sub)
-{
+static void account(size_t add, size_t sub) {
     mem_cur = mem_cur + add - sub;
     if (mem_cur > mem_peak)
         mem_peak = mem_cur;
 }
 
-void *sim_malloc(size_t n)
-{
+void *sim_malloc(size_t n) {
     unsigned char *p;
     if (n > SIZE_MAX - HDR || should_fail())
         return NULL;
@@ -45,8 +42,7 @@ void *sim_malloc(size_t n)
     return p + HDR;
 }
 
-void *sim_calloc(size_t n, size_t size)
-{
+void *sim_calloc(size_t n, size_t size) {
     void *p;
     if (size != 0 && n > SIZE_MAX / size)
         return NULL;
@@ -56,8 +52,7 @@ void *sim_calloc(size_t n, size_t size)
     return p;
 }
 
-void *sim_realloc(void *p, size_t n)
-{
+void *sim_realloc(void *p, size_t n) {
     unsigned char *q;
     size_t old;
     if (p == NULL)
@@ -74,8 +69,7 @@ void *sim_realloc(void *p, size_t n)
     return q + HDR;
 }
 
-void sim_free(void *p)
-{
+void sim_free(void *p) {
     unsigned char *q;
     size_t old;
     if (p == NULL)
@@ -86,8 +80,7 @@ void sim_free(void *p)
     free(q);
 }
 
-char *sim_strdup(const char *s)
-{
+char *sim_strdup(const char *s) {
     size_t n = strlen(s) + 1;
     char *d = sim_malloc(n);
     if (d)
@@ -95,22 +88,18 @@ char *sim_strdup(const char *s)
     return d;
 }
 
-size_t sim_mem_current(void)
-{
+size_t sim_mem_current(void) {
     return mem_cur;
 }
 
-size_t sim_mem_peak(void)
-{
+size_t sim_mem_peak(void) {
     return mem_peak;
 }
 
-void sim_mem_fail_at(uint64_t k)
-{
+void sim_mem_fail_at(uint64_t k) {
     mem_fail_k = k;
 }
 
-uint64_t sim_mem_count(void)
-{
+uint64_t sim_mem_count(void) {
     return mem_n;
 }

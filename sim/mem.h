@@ -33,7 +33,7 @@ void sim_mem_fail_at(uint64_t k);
 /* Number of allocations made since start. */
 uint64_t sim_mem_count(void);
 
-#define SIM_NEW(T) ((T *)sim_calloc(1, sizeof(T)))
+#define SIM_NEW(T)          ((T *)sim_calloc(1, sizeof(T)))
 #define SIM_NEW_ARRAY(T, n) ((T *)sim_calloc((n), sizeof(T)))
 /* Frees and sets the pointer to NULL. */
 #define SIM_FREE(p)                                                                                \

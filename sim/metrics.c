@@ -8,8 +8,7 @@
 
 #include "engine.h"
 
-const char *met_reject_name(enum met_reject r)
-{
+const char *met_reject_name(enum met_reject r) {
     switch (r) {
 #define MET_XX_CASE(id, name)                                                                      \
     case MET_REJECT_##id:                                                                          \
@@ -22,10 +21,9 @@ const char *met_reject_name(enum met_reject r)
     return "unknown";
 }
 
-void met_summary_init(met_summary *s)
-{
-#define MET_XX_INIT_I(name) s->name = 0;
-#define MET_XX_INIT_D(name) s->name = NAN;
+void met_summary_init(met_summary *s) {
+#define MET_XX_INIT_I(name)     s->name = 0;
+#define MET_XX_INIT_D(name)     s->name = NAN;
 #define MET_XX_INIT(name, kind) MET_XX_INIT_##kind(name)
     MET_SUMMARY_MAP(MET_XX_INIT)
 #undef MET_XX_INIT
@@ -33,8 +31,7 @@ void met_summary_init(met_summary *s)
 #undef MET_XX_INIT_D
 }
 
-double met_quantile_sorted(const double *v, size_t n, double q)
-{
+double met_quantile_sorted(const double *v, size_t n, double q) {
     if (n == 0)
         return NAN;
     return gsl_stats_quantile_from_sorted_data(v, 1, n, q);

@@ -27,9 +27,9 @@ extern "C" {
 /* Why a request was rejected (names are a contract: the reject_reason column). */
 #define MET_REJECT_MAP(XX)                                                                         \
     XX(NONE, "")                                                                                   \
-    XX(CONTEXT, "context_length")  /* prompt + max_tokens beyond the model's context */            \
-    XX(KV_CAPACITY, "kv_capacity") /* can never fit the replica's KV pool */                       \
-    XX(QUEUE_FULL, "queue_full")   /* at capacity: waiting queue full */                           \
+    XX(CONTEXT, "context_length")      /* prompt + max_tokens beyond the model's context */        \
+    XX(KV_CAPACITY, "kv_capacity")     /* can never fit the replica's KV pool */                   \
+    XX(QUEUE_FULL, "queue_full")       /* at capacity: waiting queue full */                       \
     XX(QUEUE_TIMEOUT, "queue_timeout") /* waited longer than the maximum queue time */
 
 enum met_reject {
@@ -43,55 +43,55 @@ const char *met_reject_name(enum met_reject r);
 
 /* One request, written when it ends (completed or rejected). */
 typedef struct met_request {
-    uint64_t id;            /* request id (source order) */
-    int replica;            /* replica that served or rejected it (-1: rejected at the edge) */
-    double arrival_s;       /* arrival, s */
-    double first_token_s;   /* first output token, s (NAN if rejected) */
-    double finish_s;        /* last token or rejection time, s */
-    int32_t prompt_tokens;  /* whole input */
-    int32_t new_tokens;     /* new in this turn */
-    int32_t output_tokens;  /* tokens produced (0 if rejected) */
-    int32_t preemptions;    /* times preempted */
+    uint64_t id;               /* request id (source order) */
+    int replica;               /* replica that served or rejected it (-1: rejected at the edge) */
+    double arrival_s;          /* arrival, s */
+    double first_token_s;      /* first output token, s (NAN if rejected) */
+    double finish_s;           /* last token or rejection time, s */
+    int32_t prompt_tokens;     /* whole input */
+    int32_t new_tokens;        /* new in this turn */
+    int32_t output_tokens;     /* tokens produced (0 if rejected) */
+    int32_t preemptions;       /* times preempted */
     int64_t recomputed_tokens; /* tokens prefilled again after a preemption */
-    int64_t hit_tokens;     /* prompt tokens found in the prefix cache */
-    int64_t session_id;     /* -1 when none */
-    int32_t turn;           /* 0 when none */
-    enum met_reject reject; /* MET_REJECT_NONE when completed */
+    int64_t hit_tokens;        /* prompt tokens found in the prefix cache */
+    int64_t session_id;        /* -1 when none */
+    int32_t turn;              /* 0 when none */
+    enum met_reject reject;    /* MET_REJECT_NONE when completed */
 } met_request;
 
 /* One engine step of one replica. */
 typedef struct met_step {
-    int64_t step;           /* step index within the replica, from 0 */
+    int64_t step; /* step index within the replica, from 0 */
     int replica;
-    double start_s;         /* step start, s */
-    double dur_s;           /* duration the event loop advanced by, s */
-    double pred_s;          /* perf model prediction, s */
-    double meas_s;          /* measured duration, s (NAN on the sim backend) */
-    int batch_size;         /* sequences in the step */
-    int n_prefill;          /* sequences with a prefill chunk */
-    int n_decode;           /* sequences decoding */
+    double start_s; /* step start, s */
+    double dur_s;   /* duration the event loop advanced by, s */
+    double pred_s;  /* perf model prediction, s */
+    double meas_s;  /* measured duration, s (NAN on the sim backend) */
+    int batch_size; /* sequences in the step */
+    int n_prefill;  /* sequences with a prefill chunk */
+    int n_decode;   /* sequences decoding */
     int64_t prefill_tokens;
     int64_t decode_tokens;
     int64_t kv_blocks_used; /* after the step's allocations */
     int64_t kv_blocks_total;
-    int waiting;            /* requests waiting after the step was formed */
-    double flops;           /* one GPU, FLOP */
-    double bytes;           /* one GPU, HBM bytes */
-    double intensity;       /* flops / bytes, FLOP/byte */
-    double balance;         /* the GPU's peak / bandwidth, FLOP/byte */
-    int bound;              /* enum perf_bound */
+    int waiting;      /* requests waiting after the step was formed */
+    double flops;     /* one GPU, FLOP */
+    double bytes;     /* one GPU, HBM bytes */
+    double intensity; /* flops / bytes, FLOP/byte */
+    double balance;   /* the GPU's peak / bandwidth, FLOP/byte */
+    int bound;        /* enum perf_bound */
 } met_step;
 
 /* One timeline interval of one replica (time-weighted means over it). */
 typedef struct met_timeline {
     int replica;
-    double t_s;             /* interval start, s */
-    double dt_s;            /* interval length, s */
-    double batch_mean;      /* mean sequences in flight on the GPU */
-    double waiting_mean;    /* mean waiting requests */
-    double kv_util_mean;    /* mean KV blocks used / total */
-    double busy_frac;       /* fraction of the interval the GPU was in a step */
-    int64_t arrivals;       /* requests routed to the replica in the interval */
+    double t_s;          /* interval start, s */
+    double dt_s;         /* interval length, s */
+    double batch_mean;   /* mean sequences in flight on the GPU */
+    double waiting_mean; /* mean waiting requests */
+    double kv_util_mean; /* mean KV blocks used / total */
+    double busy_frac;    /* fraction of the interval the GPU was in a step */
+    int64_t arrivals;    /* requests routed to the replica in the interval */
     int64_t completions;
     int64_t rejections;
     int64_t output_tokens;
@@ -143,8 +143,8 @@ typedef struct met_timeline {
     XX(peak_mem_bytes, I)
 
 typedef struct met_summary {
-#define MET_XX_FIELD_I int64_t
-#define MET_XX_FIELD_D double
+#define MET_XX_FIELD_I           int64_t
+#define MET_XX_FIELD_D           double
 #define MET_XX_FIELD(name, kind) MET_XX_FIELD_##kind name;
     MET_SUMMARY_MAP(MET_XX_FIELD)
 #undef MET_XX_FIELD
@@ -154,8 +154,8 @@ typedef struct met_summary {
  * A member returns SIM_OK or a negative code, which stops the run. */
 typedef struct met_sink {
     void *ctx;
-    int (*on_request)(void *ctx, const met_request *r); /* (optional: NULL drops requests rows) */
-    int (*on_step)(void *ctx, const met_step *s);       /* (optional: NULL drops step rows) */
+    int (*on_request)(void *ctx, const met_request *r);   /* (optional: NULL drops requests rows) */
+    int (*on_step)(void *ctx, const met_step *s);         /* (optional: NULL drops step rows) */
     int (*on_timeline)(void *ctx, const met_timeline *t); /* (optional: NULL drops the timeline) */
 } met_sink;
 

@@ -27,17 +27,17 @@ const char *sim_dtype_name(enum sim_dtype d);
 int sim_dtype_parse(const char *s, enum sim_dtype *out);
 
 typedef struct sim_model {
-    char name[64];          /* preset name or the config file's base name */
-    int n_layers;           /* num_hidden_layers, >= 1 */
-    int hidden;             /* hidden_size */
-    int n_heads;            /* num_attention_heads */
-    int n_kv_heads;         /* num_key_value_heads (= n_heads when absent) */
-    int head_dim;           /* head_dim (= hidden / n_heads when absent) */
-    int intermediate;       /* intermediate_size (gated MLP: gate and up each this wide) */
-    int vocab;              /* vocab_size */
-    int max_ctx;            /* max_position_embeddings, tokens */
-    int tied_embeddings;    /* tie_word_embeddings (1: lm_head shares the embedding) */
-    enum sim_dtype w_dtype; /* weights and GEMMs (--dtype; default torch_dtype) */
+    char name[64];           /* preset name or the config file's base name */
+    int n_layers;            /* num_hidden_layers, >= 1 */
+    int hidden;              /* hidden_size */
+    int n_heads;             /* num_attention_heads */
+    int n_kv_heads;          /* num_key_value_heads (= n_heads when absent) */
+    int head_dim;            /* head_dim (= hidden / n_heads when absent) */
+    int intermediate;        /* intermediate_size (gated MLP: gate and up each this wide) */
+    int vocab;               /* vocab_size */
+    int max_ctx;             /* max_position_embeddings, tokens */
+    int tied_embeddings;     /* tie_word_embeddings (1: lm_head shares the embedding) */
+    enum sim_dtype w_dtype;  /* weights and GEMMs (--dtype; default torch_dtype) */
     enum sim_dtype kv_dtype; /* KV cache (--kv-dtype; default = w_dtype, fp8 never implied) */
 } sim_model;
 

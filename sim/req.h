@@ -22,25 +22,23 @@ typedef int64_t sim_time;
 #define SIM_TIME_MAX INT64_MAX
 
 /* Seconds (double) to sim_time, rounded to the nearest ns. */
-static inline sim_time sim_time_from_s(double s)
-{
+static inline sim_time sim_time_from_s(double s) {
     return (sim_time)(s * 1e9 + (s >= 0 ? 0.5 : -0.5));
 }
 /* sim_time to seconds. */
-static inline double sim_time_to_s(sim_time t)
-{
+static inline double sim_time_to_s(sim_time t) {
     return (double)t * 1e-9;
 }
 
 typedef struct sim_req {
-    uint64_t id;           /* 0-based, in the order the source emitted it */
-    sim_time arrival_ns;   /* arrival at the fleet, >= 0 */
-    int32_t prompt_tokens; /* whole input, earlier turns of a session included, >= 1 */
-    int32_t new_tokens;    /* tokens new in this turn (= prompt_tokens without sessions) */
-    int32_t output_tokens; /* tokens generated before stop (the oracle; also max_tokens), >= 1 */
-    int64_t session_id;    /* conversation id, -1 when the request stands alone */
-    int32_t turn;          /* 1-based turn within its session, 0 when none */
-    int32_t n_hash_ids;    /* Mooncake block hashes carried (0 when none) */
+    uint64_t id;              /* 0-based, in the order the source emitted it */
+    sim_time arrival_ns;      /* arrival at the fleet, >= 0 */
+    int32_t prompt_tokens;    /* whole input, earlier turns of a session included, >= 1 */
+    int32_t new_tokens;       /* tokens new in this turn (= prompt_tokens without sessions) */
+    int32_t output_tokens;    /* tokens generated before stop (the oracle; also max_tokens), >= 1 */
+    int64_t session_id;       /* conversation id, -1 when the request stands alone */
+    int32_t turn;             /* 1-based turn within its session, 0 when none */
+    int32_t n_hash_ids;       /* Mooncake block hashes carried (0 when none) */
     const uint32_t *hash_ids; /* borrowed from the source until the next trace call; may be NULL */
 } sim_req;
 

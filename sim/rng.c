@@ -4,8 +4,7 @@
 #include "config.h"
 #include "rng.h"
 
-gsl_rng *sim_rng_create(uint64_t seed, uint32_t stream)
-{
+gsl_rng *sim_rng_create(uint64_t seed, uint32_t stream) {
     uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (uint64_t)(stream + 1);
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     if (r == NULL)
@@ -17,8 +16,7 @@ gsl_rng *sim_rng_create(uint64_t seed, uint32_t stream)
     return r;
 }
 
-void sim_rng_destroy(gsl_rng *r)
-{
+void sim_rng_destroy(gsl_rng *r) {
     if (r)
         gsl_rng_free(r);
 }

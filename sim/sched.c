@@ -46,33 +46,32 @@ struct sched {
     sched_config cfg;
     sched_cb cb;
     kvc_pool *pool;
-    int64_t step;          /* steps formed so far = index of the next step */
+    int64_t step; /* steps formed so far = index of the next step */
     int64_t watermark_blocks;
     /* running */
     sched_seq *run_head, *run_tail;
     int n_running;
-    seq_list prefill;      /* running sequences in prefill, admission order */
-    seq_list *bucket;      /* decoding sequences by residue (d0 - kv0) mod B */
+    seq_list prefill; /* running sequences in prefill, admission order */
+    seq_list *bucket; /* decoding sequences by residue (d0 - kv0) mod B */
     int n_decode;
-    int64_t dec_base;      /* sum over decoding sequences of (kv0 - d0) */
-    sched_seq **heap;      /* finish heap by fin_step */
+    int64_t dec_base; /* sum over decoding sequences of (kv0 - d0) */
+    sched_seq **heap; /* finish heap by fin_step */
     int64_t heap_n, heap_cap;
     /* waiting */
-    seq_list resumed;      /* preempted, oldest first */
-    seq_list fresh;        /* never started, arrival order */
-    int64_t prefill_left;  /* prompt tokens not yet prefilled, running + waiting */
+    seq_list resumed;     /* preempted, oldest first */
+    seq_list fresh;       /* never started, arrival order */
+    int64_t prefill_left; /* prompt tokens not yet prefilled, running + waiting */
     /* records */
     sched_seq *free_seqs;
     sched_seq **chunks_mem;
     int n_chunks_mem, cap_chunks_mem;
-    sched_chunk *chunks;   /* batch chunks, max_num_seqs */
+    sched_chunk *chunks; /* batch chunks, max_num_seqs */
     int64_t n_preemptions;
 };
 
 /* ---- small lists ---- */
 
-static void list_push_back(seq_list *l, sched_seq *q)
-{
+static void list_push_back(seq_list *l, sched_seq *q) {
     q->lnext = NULL;
     q->lprev = l->tail;
     if (l->tail)
@@ -83,8 +82,7 @@ static void list_push_back(seq_list *l, sched_seq *q)
     l->n++;
 }
 
-static void list_push_front(seq_list *l, sched_seq *q)
-{
+static void list_push_front(seq_list *l, sched_seq *q) {
     q->lprev = NULL;
     q->lnext = l->head;
     if (l->head)
@@ -95,8 +93,7 @@ static void list_push_front(seq_list *l, sched_seq *q)
     l->n++;
 }
 
-static void list_remove(seq_list *l, sched_seq *q)
-{
+static void list_remove(seq_list *l, sched_seq *q) {
     if (q->lprev)
         q->lprev->lnext = q->lnext;
     else
@@ -109,8 +106,7 @@ static void list_remove(seq_list *l, sched_seq *q)
     l->n--;
 }
 
-static void run_push_back(sched *s, sched_seq *q)
-{
+static void run_push_back(sched *s, sched_seq *q) {
     q->rnext = NULL;
     q->rprev = s->run_tail;
     if (s->run_tail)
@@ -121,8 +117,7 @@ static void run_push_back(sched *s, sched_seq *q)
     s->n_running++;
 }
 
-static void run_remove(sched *s, sched_seq *q)
-{
+static void run_remove(sched *s, sched_seq *q) {
     if (q->rprev)
         q->rprev->rnext = q->rnext;
     else
@@ -137,19 +132,16 @@ static void run_remove(sched *s, sched_seq *q)
 
 /* ---- finish heap (min by fin_step, ties by request id for determinism) ---- */
 
-static int fin_less(const sched_seq *a, const sched_seq *b)
-{
+static int fin_less(const sched_seq *a, const sched_seq *b) {
     return a->fin_step < b->fin_step || (a->fin_step == b->fin_step && a->req.id < b->req.id);
 }
 
-static void heap_set(sched *s, int64_t i, sched_seq *q)
-{
+static void heap_set(sched *s, int64_t i, sched_seq *q) {
     s->heap[i] = q;
     q->heap_pos = i;
 }
 
-static void heap_up(sched *s, int64_t i)
-{
+static void heap_up(sched *s, int64_t i) {
     sched_seq *q = s->heap[i];
     while (i > 0) {
         int64_t p = (i - 1) / 2;
@@ -161,8 +153,7 @@ static void heap_up(sched *s, int64_t i)
     heap_set(s, i, q);
 }
 
-static void heap_down(sched *s, int64_t i)
-{
+static void heap_down(sched *s, int64_t i) {
     sched_seq *q = s->heap[i];
     for (;;) {
         int64_t c = 2 * i + 1;
@@ -178,8 +169,7 @@ static void heap_down(sched *s, int64_t i)
     heap_set(s, i, q);
 }
 
-static void heap_remove(sched *s, sched_seq *q)
-{
+static void heap_remove(sched *s, sched_seq *q) {
     int64_t i = q->heap_pos;
     SIM_ASSERT(i >= 0 && i < s->heap_n && s->heap[i] == q);
     q->heap_pos = -1;
@@ -196,8 +186,7 @@ static void heap_remove(sched *s, sched_seq *q)
 
 /* ---- records ---- */
 
-static sched_seq *seq_get(sched *s)
-{
+static sched_seq *seq_get(sched *s) {
     sched_seq *q;
     if (s->free_seqs == NULL) {
         sched_seq *blk;
@@ -234,27 +223,23 @@ static sched_seq *seq_get(sched *s)
     return q;
 }
 
-static void seq_put(sched *s, sched_seq *q)
-{
+static void seq_put(sched *s, sched_seq *q) {
     q->phase = SCHED_FREE;
     q->rnext = s->free_seqs;
     s->free_seqs = q;
 }
 
-static int64_t blocks_for(const sched *s, int64_t tokens)
-{
+static int64_t blocks_for(const sched *s, int64_t tokens) {
     return (tokens + s->cfg.block_tokens - 1) / s->cfg.block_tokens;
 }
 
-static int64_t mod_pos(int64_t a, int64_t m)
-{
+static int64_t mod_pos(int64_t a, int64_t m) {
     int64_t r = a % m;
     return r < 0 ? r + m : r;
 }
 
 /* Appends one freshly allocated block to q's table; the pool must have one. */
-static int seq_add_block(sched *s, sched_seq *q)
-{
+static int seq_add_block(sched *s, sched_seq *q) {
     int32_t id;
     if (q->n_blocks == q->cap_blocks) {
         int32_t ncap = q->cap_blocks ? 2 * q->cap_blocks : 16;
@@ -270,8 +255,7 @@ static int seq_add_block(sched *s, sched_seq *q)
     return SIM_OK;
 }
 
-static void seq_free_blocks(sched *s, sched_seq *q)
-{
+static void seq_free_blocks(sched *s, sched_seq *q) {
     int32_t i;
     for (i = q->n_blocks - 1; i >= 0; i--)
         kvc_block_unref(s->pool, q->blocks[i]);
@@ -280,13 +264,11 @@ static void seq_free_blocks(sched *s, sched_seq *q)
 
 /* ---- decode membership ---- */
 
-static int64_t seq_bucket(const sched *s, const sched_seq *q)
-{
+static int64_t seq_bucket(const sched *s, const sched_seq *q) {
     return mod_pos(q->d0 - q->kv0, s->cfg.block_tokens);
 }
 
-static void decode_leave(sched *s, sched_seq *q)
-{
+static void decode_leave(sched *s, sched_seq *q) {
     /* materialise the lazy counters at the current step */
     q->generated = (int32_t)(q->gen0 + (s->step - q->d0));
     q->kv_tokens = q->kv0 + (s->step - q->d0);
@@ -299,8 +281,7 @@ static void decode_leave(sched *s, sched_seq *q)
 
 /* ---- public ---- */
 
-int sched_config_check(const sched_config *c, sim_err *err)
-{
+int sched_config_check(const sched_config *c, sim_err *err) {
     if (c->max_num_seqs < 1) {
         sim_err_set(err, "config", 0, 0, "max-num-seqs: expected an integer >= 1, got '%d'",
                     c->max_num_seqs);
@@ -336,8 +317,7 @@ int sched_config_check(const sched_config *c, sim_err *err)
     return SIM_OK;
 }
 
-int sched_create(const sched_config *c, const sched_cb *cb, sched **out)
-{
+int sched_create(const sched_config *c, const sched_cb *cb, sched **out) {
     sched *s;
     *out = NULL;
     if (sched_config_check(c, NULL) != SIM_OK)
@@ -361,8 +341,7 @@ int sched_create(const sched_config *c, const sched_cb *cb, sched **out)
     return SIM_OK;
 }
 
-void sched_destroy(sched *s)
-{
+void sched_destroy(sched *s) {
     int i, j;
     if (s == NULL)
         return;
@@ -379,8 +358,7 @@ void sched_destroy(sched *s)
     sim_free(s);
 }
 
-int sched_add(sched *s, const sim_req *r, sim_time now)
-{
+int sched_add(sched *s, const sim_req *r, sim_time now) {
     sched_seq *q;
     enum met_reject why = MET_REJECT_NONE;
     int64_t need_tokens = (int64_t)r->prompt_tokens + r->output_tokens;
@@ -406,8 +384,7 @@ int sched_add(sched *s, const sim_req *r, sim_time now)
     return SIM_OK;
 }
 
-static void preempt(sched *s, sched_seq *q)
-{
+static void preempt(sched *s, sched_seq *q) {
     if (q->phase == SCHED_DECODE)
         decode_leave(s, q);
     else {
@@ -426,8 +403,7 @@ static void preempt(sched *s, sched_seq *q)
     s->n_preemptions++;
 }
 
-static void emit_chunk(sched *s, sched_batch *b, sched_seq *q, int64_t c)
-{
+static void emit_chunk(sched *s, sched_batch *b, sched_seq *q, int64_t c) {
     sched_chunk *ch = &s->chunks[b->n_chunks++];
     ch->seq = q;
     ch->tokens = c;
@@ -436,8 +412,7 @@ static void emit_chunk(sched *s, sched_batch *b, sched_seq *q, int64_t c)
     perf_batch_add_prefill(&b->agg, c, q->kv_tokens, ch->samples);
 }
 
-int sched_step(sched *s, sim_time now, sched_batch *b)
-{
+int sched_step(sched *s, sim_time now, sched_batch *b) {
     int64_t budget = s->cfg.max_batched_tokens;
     int64_t need, r;
     int nseq, rc;
@@ -550,16 +525,14 @@ int sched_step(sched *s, sim_time now, sched_batch *b)
     return nseq;
 }
 
-static void finish(sched *s, sched_seq *q, sim_time end)
-{
+static void finish(sched *s, sched_seq *q, sim_time end) {
     run_remove(s, q);
     seq_free_blocks(s, q);
     s->cb.on_finish(s->cb.ctx, q, end);
     seq_put(s, q);
 }
 
-int sched_step_done(sched *s, const sched_batch *b, sim_time end)
-{
+int sched_step_done(sched *s, const sched_batch *b, sim_time end) {
     int i;
     SIM_ASSERT(b->step == s->step - 1);
     /* decode finishes: the heap holds the step producing each last token */
@@ -612,57 +585,47 @@ int sched_step_done(sched *s, const sched_batch *b, sim_time end)
     return SIM_OK;
 }
 
-int64_t sched_n_waiting(const sched *s)
-{
+int64_t sched_n_waiting(const sched *s) {
     return s->fresh.n + s->resumed.n;
 }
 
-int sched_n_running(const sched *s)
-{
+int sched_n_running(const sched *s) {
     return s->n_running;
 }
 
-int sched_n_decode(const sched *s)
-{
+int sched_n_decode(const sched *s) {
     return s->n_decode;
 }
 
-int64_t sched_outstanding_tokens(const sched *s)
-{
+int64_t sched_outstanding_tokens(const sched *s) {
     return s->prefill_left + s->n_decode;
 }
 
-const kvc_pool *sched_pool(const sched *s)
-{
+const kvc_pool *sched_pool(const sched *s) {
     return s->pool;
 }
 
-int64_t sched_n_steps(const sched *s)
-{
+int64_t sched_n_steps(const sched *s) {
     return s->step;
 }
 
-int64_t sched_n_preemptions(const sched *s)
-{
+int64_t sched_n_preemptions(const sched *s) {
     return s->n_preemptions;
 }
 
-int32_t sched_seq_generated(const sched *s, const sched_seq *q)
-{
+int32_t sched_seq_generated(const sched *s, const sched_seq *q) {
     if (q->phase == SCHED_DECODE)
         return (int32_t)(q->gen0 + (s->step - q->d0));
     return q->generated;
 }
 
-int64_t sched_seq_kv_tokens(const sched *s, const sched_seq *q)
-{
+int64_t sched_seq_kv_tokens(const sched *s, const sched_seq *q) {
     if (q->phase == SCHED_DECODE)
         return q->kv0 + (s->step - q->d0);
     return q->kv_tokens;
 }
 
-int sched_check(const sched *s)
-{
+int sched_check(const sched *s) {
     const sched_seq *q;
     int64_t blocks = 0, base = 0;
     int n = 0, ndec = 0, r;

@@ -39,18 +39,18 @@ typedef struct sched_config {
  * read-only outside sched.c. */
 typedef struct sched_seq sched_seq;
 struct sched_seq {
-    sim_req req;              /* copy of the request (hash_ids not kept) */
-    int phase;                /* SCHED_WAITING, SCHED_PREFILL, SCHED_DECODE */
-    int32_t generated;        /* output tokens produced (exact outside SCHED_DECODE) */
-    int64_t kv_tokens;        /* tokens with KV in the pool (exact outside SCHED_DECODE) */
-    int64_t prefill_target;   /* tokens to prefill on this admission */
-    int32_t *blocks;          /* block table, [0, n_blocks) */
+    sim_req req;            /* copy of the request (hash_ids not kept) */
+    int phase;              /* SCHED_WAITING, SCHED_PREFILL, SCHED_DECODE */
+    int32_t generated;      /* output tokens produced (exact outside SCHED_DECODE) */
+    int64_t kv_tokens;      /* tokens with KV in the pool (exact outside SCHED_DECODE) */
+    int64_t prefill_target; /* tokens to prefill on this admission */
+    int32_t *blocks;        /* block table, [0, n_blocks) */
     int32_t n_blocks, cap_blocks;
-    sim_time first_token_ns;  /* -1 until the first token */
-    sim_time admitted_ns;     /* first admission, -1 before */
+    sim_time first_token_ns; /* -1 until the first token */
+    sim_time admitted_ns;    /* first admission, -1 before */
     int32_t preemptions;
     int64_t recomputed_tokens; /* KV tokens lost to preemption */
-    int64_t replica_tag;      /* engine's use */
+    int64_t replica_tag;       /* engine's use */
     /* decode bookkeeping (lazy: exact values derive from the step counter) */
     int64_t d0;               /* first decode step of this run */
     int32_t gen0;             /* generated at d0 */
@@ -65,23 +65,23 @@ enum { SCHED_FREE = 0, SCHED_WAITING, SCHED_PREFILL, SCHED_DECODE };
 
 /* One prefill chunk in a batch. */
 typedef struct sched_chunk {
-    sched_seq *seq;  /* borrowed until sched_step_done */
-    int64_t tokens;  /* c: new tokens this step */
-    int64_t cached;  /* p: tokens already in the KV cache */
-    int samples;     /* 1 when the chunk ends the prefill (a token is produced) */
+    sched_seq *seq; /* borrowed until sched_step_done */
+    int64_t tokens; /* c: new tokens this step */
+    int64_t cached; /* p: tokens already in the KV cache */
+    int samples;    /* 1 when the chunk ends the prefill (a token is produced) */
 } sched_chunk;
 
 /* The batch of one step. */
 typedef struct sched_batch {
-    int64_t step;            /* step index within the replica */
-    sim_time start_ns;       /* when it was formed */
-    perf_batch agg;          /* aggregates for the perf model */
-    int n_chunks;            /* prefill chunks, [0, n_chunks) of chunks */
-    sched_chunk *chunks;     /* borrowed from the scheduler */
-    int n_decode;            /* decoding sequences */
-    int n_preempted;         /* preemptions while forming this step */
-    int64_t kv_blocks_used;  /* after the step's allocations */
-    int waiting;             /* waiting requests after forming */
+    int64_t step;           /* step index within the replica */
+    sim_time start_ns;      /* when it was formed */
+    perf_batch agg;         /* aggregates for the perf model */
+    int n_chunks;           /* prefill chunks, [0, n_chunks) of chunks */
+    sched_chunk *chunks;    /* borrowed from the scheduler */
+    int n_decode;           /* decoding sequences */
+    int n_preempted;        /* preemptions while forming this step */
+    int64_t kv_blocks_used; /* after the step's allocations */
+    int waiting;            /* waiting requests after forming */
 } sched_batch;
 
 /* Where the scheduler reports request outcomes. */

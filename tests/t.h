@@ -60,7 +60,7 @@
     do {                                                                                           \
         double t_a_ = (double)(a), t_b_ = (double)(b);                                             \
         double t_m_ = fabs(t_a_) > fabs(t_b_) ? fabs(t_a_) : fabs(t_b_);                           \
-        if (!(fabs(t_a_ - t_b_) <= (rel) * t_m_))                                                  \
+        if (!(fabs(t_a_ - t_b_) <= (rel)*t_m_))                                                    \
             T_FAIL_("%s ~ %s: %.17g vs %.17g (rel %g)", #a, #b, t_a_, t_b_, (double)(rel));        \
     } while (0)
 
