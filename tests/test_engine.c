@@ -1,0 +1,408 @@
+/* test_engine.c: the event loop and scheduler on hand-computed scenarios.
+ *
+ * A test backend returns a step duration from a formula of the batch
+ * (5 ms + 1 ms per prefill token + 10 ms when any sequence decodes), so
+ * TTFT, TPOT and finish times can be worked out by hand and compared
+ * exactly (to the nanosecond). Also: chunked prefill, batching of a late
+ * arrival, preemption under a tiny KV pool with invariant checks after
+ * every step, each rejection reason, closed-loop follow-ups, determinism,
+ * conservation, and every allocation failing in turn. */
+#include "config.h"
+
+#include <gsl/gsl_randist.h>
+#include <gsl/gsl_rng.h>
+
+#include "engine.h"
+#include "mem.h"
+#include "rng.h"
+#include "t.h"
+
+/* ---- a backend with known step times ---- */
+
+static double formula_s(const sched_batch *b) {
+    return 0.005 + 0.001 * (double)b->agg.prefill_tokens + (b->n_decode > 0 ? 0.010 : 0.0);
+}
+
+static int fx_open(void **ctx, const be_args *a, sim_err *err) {
+    (void)a;
+    (void)err;
+    *ctx = NULL;
+    return SIM_OK;
+}
+
+static int fx_step(void *ctx, int replica, const sched *s, const sched_batch *b, be_result *out,
+                   sim_err *err) {
+    (void)ctx;
+    (void)replica;
+    (void)s;
+    (void)err;
+    out->dur_s = formula_s(b);
+    return SIM_OK;
+}
+
+static void fx_close(void *ctx) {
+    (void)ctx;
+}
+
+static const struct be_ops fx_ops = {
+    .version = BE_VERSION, .name = "fixed", .open = fx_open, .step = fx_step, .close = fx_close};
+
+/* ---- an array source, optionally closed-loop ---- */
+
+typedef struct arr_src {
+    sim_req *r;
+    int n, next;
+    int closed_total; /* >0: closed loop, each end releases one more until this many */
+    int emitted;
+} arr_src;
+
+static int arr_next(void *ctx, sim_req *out, sim_err *err) {
+    arr_src *a = ctx;
+    (void)err;
+    if (a->next >= a->n)
+        return 0;
+    *out = a->r[a->next++];
+    a->emitted++;
+    return 1;
+}
+
+static int arr_on_end(void *ctx, const sim_req *r, sim_time end, int rejected, sim_req *out) {
+    arr_src *a = ctx;
+    (void)rejected;
+    if (a->closed_total == 0 || a->emitted >= a->closed_total)
+        return 0;
+    *out = *r;
+    out->id = (uint64_t)a->emitted++;
+    out->arrival_ns = end;
+    return 1;
+}
+
+/* ---- a sink that keeps request rows ---- */
+
+typedef struct rows {
+    met_request r[4096];
+    int n;
+    int64_t steps;
+} rows;
+
+static int keep_request(void *ctx, const met_request *r) {
+    rows *k = ctx;
+    if (k->n < 4096)
+        k->r[k->n++] = *r;
+    return SIM_OK;
+}
+
+static int count_step(void *ctx, const met_step *s) {
+    rows *k = ctx;
+    T_ASSERT(s->kv_blocks_used <= s->kv_blocks_total); /* no tier over capacity */
+    k->steps++;
+    return SIM_OK;
+}
+
+static const met_request *row_of(const rows *k, uint64_t id) {
+    int i;
+    for (i = 0; i < k->n; i++)
+        if (k->r[i].id == id)
+            return &k->r[i];
+    T_FAIL_("no row for request %llu", (unsigned long long)id);
+    return NULL;
+}
+
+/* ---- fixtures ---- */
+
+static perf_ctx pctx;
+
+static void setup_perf(void) {
+    sim_model m;
+    sim_gpu g;
+    perf_calib c;
+    sim_err err;
+    memset(&m, 0, sizeof m);
+    memset(&g, 0, sizeof g);
+    snprintf(m.name, sizeof m.name, "test-model");
+    m.n_layers = 2;
+    m.hidden = 256;
+    m.n_heads = 4;
+    m.n_kv_heads = 2;
+    m.head_dim = 64;
+    m.intermediate = 512;
+    m.vocab = 1024;
+    m.max_ctx = 128;
+    m.w_dtype = SIM_DT_BF16;
+    m.kv_dtype = SIM_DT_BF16;
+    snprintf(g.name, sizeof g.name, "test-gpu");
+    g.hbm_bytes = 80e9;
+    g.hbm_bw = 3.35e12;
+    g.flops_bf16 = 989e12;
+    g.flops_fp8 = 1979e12;
+    g.n_sm = 132;
+    g.pcie_bw = 64e9;
+    g.nvlink_bw = 450e9;
+    g.gpus_per_node = 8;
+    g.host_mem_bytes = 2e12;
+    perf_calib_default(&c, &g);
+    T_EQ_I(perf_ctx_init(&pctx, &m, &g, &c, 1, &err), SIM_OK);
+}
+
+static eng_config base_config(void) {
+    eng_config c;
+    memset(&c, 0, sizeof c);
+    c.perf = &pctx;
+    c.replicas = 1;
+    c.sched.max_num_seqs = 64;
+    c.sched.max_batched_tokens = 4096;
+    c.sched.block_tokens = 4;
+    c.sched.kv_blocks = 1000;
+    c.sched.chunked_prefill = 1;
+    c.sched.watermark = 0;
+    c.sched.max_ctx = 128;
+    c.steps_sample = 1;
+    c.timeline_s = 0.05;
+    c.check = 1;
+    return c;
+}
+
+static sim_req req(uint64_t id, double t, int p, int o) {
+    sim_req r;
+    memset(&r, 0, sizeof r);
+    r.id = id;
+    r.arrival_ns = sim_time_from_s(t);
+    r.prompt_tokens = p;
+    r.new_tokens = p;
+    r.output_tokens = o;
+    r.session_id = -1;
+    return r;
+}
+
+static int run(const eng_config *c, sim_req *r, int n, int closed_total, rows *k, met_summary *s) {
+    arr_src a = {r, n, 0, closed_total, 0};
+    eng_source src = {&a, arr_next, arr_on_end};
+    met_sink sink = {k, keep_request, count_step, NULL};
+    be b;
+    sim_err err;
+    int rc;
+    sim_err_clear(&err);
+    T_EQ_I(be_open(&b, &fx_ops, &(be_args){0}, &err), SIM_OK);
+    memset(k, 0, sizeof *k);
+    rc = eng_run(c, &src, &b, &sink, s, &err);
+    be_close(&b);
+    if (rc == SIM_OK) {
+        T_EQ_I(s->completed + s->rejected, s->requests); /* conservation */
+        T_EQ_I(k->n, s->requests);                       /* every request ends exactly once */
+    }
+    return rc;
+}
+
+/* ---- scenarios ---- */
+
+static void test_one_request(void) {
+    eng_config c = base_config();
+    sim_req r[1] = {req(0, 0.0, 100, 10)};
+    rows k;
+    met_summary s;
+    const met_request *x;
+    T_EQ_I(run(&c, r, 1, 0, &k, &s), SIM_OK);
+    x = row_of(&k, 0);
+    /* step 0: prefill 100 tokens = 5 + 100 ms; then 9 decode steps of 15 ms */
+    T_NEAR(x->first_token_s, 0.105, 1e-9);
+    T_NEAR(x->finish_s, 0.105 + 9 * 0.015, 1e-9);
+    T_NEAR(s.ttft_p50_s, 0.105, 1e-9);
+    T_NEAR(s.tpot_p50_s, 0.015, 1e-9);
+    T_NEAR(s.e2e_p99_s, 0.24, 1e-9);
+    T_EQ_I(s.steps, 10);
+    T_EQ_I(k.steps, 10);
+    T_EQ_I(s.output_tokens, 10);
+    T_NEAR(s.output_tokens_per_s, 10 / 0.24, 1e-6);
+    T_NEAR(s.mean_batch_size, 1.0, 1e-12);
+    T_EQ_I(s.preemptions, 0);
+}
+
+static void test_chunked_prefill(void) {
+    eng_config c = base_config();
+    sim_req r[1] = {req(0, 0.0, 100, 10)};
+    rows k;
+    met_summary s;
+    c.sched.max_batched_tokens = 32;
+    c.sched.max_num_seqs = 32;
+    T_EQ_I(run(&c, r, 1, 0, &k, &s), SIM_OK);
+    /* chunks 32, 32, 32, 4: four steps of 5 ms overhead + 100 ms of tokens */
+    T_NEAR(row_of(&k, 0)->first_token_s, 4 * 0.005 + 0.100, 1e-9);
+    T_EQ_I(s.steps, 4 + 9);
+    /* without chunking the prompt waits for a budget it can never get in one go */
+    c.sched.chunked_prefill = 0;
+    c.sched.max_batched_tokens = 128;
+    T_EQ_I(run(&c, r, 1, 0, &k, &s), SIM_OK);
+    T_NEAR(row_of(&k, 0)->first_token_s, 0.105, 1e-9);
+}
+
+static void test_two_requests(void) {
+    eng_config c = base_config();
+    sim_req r[2] = {req(0, 0.0, 100, 3), req(1, 0.05, 50, 2)};
+    rows k;
+    met_summary s;
+    T_EQ_I(run(&c, r, 2, 0, &k, &s), SIM_OK);
+    /* step 0 [0, .105): prefill R0. step 1 [.105, .170): decode R0 + prefill R1 (50).
+     * step 2 [.170, .185): decode both; R0 ends (3 tokens), R1 ends (2 tokens). */
+    T_NEAR(row_of(&k, 0)->first_token_s, 0.105, 1e-9);
+    T_NEAR(row_of(&k, 1)->first_token_s, 0.170, 1e-9);
+    T_NEAR(row_of(&k, 0)->finish_s, 0.185, 1e-9);
+    T_NEAR(row_of(&k, 1)->finish_s, 0.185, 1e-9);
+    T_EQ_I(s.steps, 3);
+    /* time-weighted batch: (1 x .105 + 2 x .065 + 2 x .015) / .185 */
+    T_NEAR(s.mean_batch_size, (0.105 + 2 * 0.065 + 2 * 0.015) / 0.185, 1e-9);
+}
+
+static void test_preemption(void) {
+    eng_config c = base_config();
+    sim_req r[3] = {req(0, 0.0, 12, 20), req(1, 0.0, 12, 20), req(2, 0.0, 12, 20)};
+    rows k;
+    met_summary s;
+    /* 10 blocks of 4 tokens: three sequences that grow to 31 tokens cannot all stay */
+    c.sched.kv_blocks = 10;
+    T_EQ_I(run(&c, r, 3, 0, &k, &s), SIM_OK);
+    T_EQ_I(s.completed, 3);
+    T_ASSERT(s.preemptions > 0);
+    T_ASSERT(s.recomputed_tokens > 0);
+    T_EQ_I(row_of(&k, 0)->preemptions, 0); /* the oldest is never the victim */
+    T_ASSERT(row_of(&k, 2)->preemptions > 0);
+    T_EQ_I(row_of(&k, 2)->output_tokens, 20);
+    /* with room for everyone, nothing is preempted */
+    c.sched.kv_blocks = 100;
+    T_EQ_I(run(&c, r, 3, 0, &k, &s), SIM_OK);
+    T_EQ_I(s.preemptions, 0);
+}
+
+static void test_rejections(void) {
+    eng_config c = base_config();
+    rows k;
+    met_summary s;
+    sim_req r[4];
+    /* context: 100 + 50 > 128; KV: (30 + 20 - 1) / 4 = 13 blocks > 10 */
+    c.sched.kv_blocks = 10;
+    r[0] = req(0, 0.0, 100, 50);
+    r[1] = req(1, 0.0, 30, 20);
+    r[2] = req(2, 0.0, 10, 2);
+    T_EQ_I(run(&c, r, 3, 0, &k, &s), SIM_OK);
+    T_EQ_I(row_of(&k, 0)->reject, MET_REJECT_CONTEXT);
+    T_EQ_I(row_of(&k, 1)->reject, MET_REJECT_KV_CAPACITY);
+    T_EQ_I(row_of(&k, 2)->reject, MET_REJECT_NONE);
+    T_EQ_I(s.rejected_context, 1);
+    T_EQ_I(s.rejected_kv_capacity, 1);
+    T_EQ_I(s.completed, 1);
+    /* queue full: the queue holds one request; three arrive together */
+    c = base_config();
+    c.sched.max_queue = 1;
+    r[0] = req(0, 0.0, 10, 2);
+    r[1] = req(1, 0.0, 10, 2);
+    r[2] = req(2, 0.0, 10, 2);
+    T_EQ_I(run(&c, r, 3, 0, &k, &s), SIM_OK);
+    T_EQ_I(s.rejected_queue_full, 2);
+    T_EQ_I(row_of(&k, 1)->reject, MET_REJECT_QUEUE_FULL);
+    T_ASSERT(isnan(row_of(&k, 1)->first_token_s));
+    /* timeout: one sequence at a time; the second waits past 50 ms */
+    c = base_config();
+    c.sched.max_num_seqs = 1;
+    c.sched.max_queue_ns = sim_time_from_s(0.05);
+    r[0] = req(0, 0.0, 100, 10);
+    r[1] = req(1, 0.01, 10, 2);
+    T_EQ_I(run(&c, r, 2, 0, &k, &s), SIM_OK);
+    T_EQ_I(row_of(&k, 1)->reject, MET_REJECT_QUEUE_TIMEOUT);
+    T_NEAR(row_of(&k, 1)->finish_s, 0.105, 1e-9); /* noticed when the next step forms */
+    T_EQ_I(s.rejected_queue_timeout, 1);
+}
+
+static void test_closed_loop(void) {
+    eng_config c = base_config();
+    sim_req r[2] = {req(0, 0.0, 20, 5), req(1, 0.0, 20, 5)};
+    rows k;
+    met_summary s;
+    int i;
+    T_EQ_I(run(&c, r, 2, 10, &k, &s), SIM_OK);
+    T_EQ_I(s.requests, 10);
+    T_EQ_I(s.completed, 10);
+    /* each follow-up arrives exactly when the request that released it ended */
+    for (i = 2; i < 10; i++) {
+        const met_request *x = row_of(&k, (uint64_t)i);
+        int j, found = 0;
+        for (j = 0; j < k.n; j++)
+            if (k.r[j].id < x->id && fabs(k.r[j].finish_s - x->arrival_s) < 1e-12)
+                found = 1;
+        T_ASSERT(found);
+    }
+}
+
+static void random_requests(sim_req *r, int n, uint64_t seed) {
+    gsl_rng *g = sim_rng_create(seed, 1);
+    double t = 0;
+    int i;
+    for (i = 0; i < n; i++) {
+        t += gsl_ran_exponential(g, 0.02);
+        r[i] = req((uint64_t)i, t, 1 + (int)gsl_rng_uniform_int(g, 80),
+                   1 + (int)gsl_rng_uniform_int(g, 40));
+    }
+    sim_rng_destroy(g);
+}
+
+static void test_determinism(void) {
+    static sim_req r[3000];
+    eng_config c = base_config();
+    static rows k1, k2;
+    met_summary s1, s2;
+    c.sched.kv_blocks = 60; /* contention: preemptions happen */
+    c.sched.max_num_seqs = 16;
+    c.sched.max_batched_tokens = 64;
+    c.check = 0;
+    random_requests(r, 3000, 42);
+    T_EQ_I(run(&c, r, 3000, 0, &k1, &s1), SIM_OK);
+    T_EQ_I(run(&c, r, 3000, 0, &k2, &s2), SIM_OK);
+    T_ASSERT(memcmp(&s1, &s2, sizeof s1) == 0);
+    T_ASSERT(memcmp(k1.r, k2.r, sizeof k1.r) == 0);
+    T_ASSERT(s1.preemptions > 0);
+    T_EQ_I(s1.completed + s1.rejected, 3000);
+    /* the same with invariant checks after every step */
+    c.check = 1;
+    T_EQ_I(run(&c, r, 3000, 0, &k2, &s2), SIM_OK);
+    T_ASSERT(memcmp(&s1, &s2, sizeof s1) == 0);
+    /* two replicas split the work round robin */
+    c.replicas = 2;
+    T_EQ_I(run(&c, r, 3000, 0, &k2, &s2), SIM_OK);
+    T_EQ_I(s2.completed + s2.rejected, 3000);
+    T_EQ_I(row_of(&k2, 0)->replica, 0);
+    T_EQ_I(row_of(&k2, 1)->replica, 1);
+}
+
+static void test_oom(void) {
+    static sim_req r[50];
+    eng_config c = base_config();
+    static rows k;
+    met_summary s;
+    uint64_t n;
+    size_t base = sim_mem_current();
+    random_requests(r, 50, 3);
+    c.check = 0; /* the validator allocates; a failure there is not the engine's */
+    for (n = 1;; n++) {
+        int rc;
+        sim_mem_fail_at(n);
+        rc = run(&c, r, 50, 0, &k, &s);
+        sim_mem_fail_at(0);
+        T_EQ_I(sim_mem_current(), base); /* nothing leaked */
+        if (rc == SIM_OK)
+            break;
+        T_EQ_I(rc, SIM_ENOMEM);
+    }
+    T_ASSERT(n > 3);
+}
+
+int main(void) {
+    setup_perf();
+    test_one_request();
+    test_chunked_prefill();
+    test_two_requests();
+    test_preemption();
+    test_rejections();
+    test_closed_loop();
+    test_determinism();
+    test_oom();
+    printf("test_engine: ok\n");
+    return 0;
+}
