@@ -441,6 +441,13 @@ static void on_step_done(eng *e, replica *p) {
         e->rc = SIM_EINVAL;
         return;
     }
+    /* Nothing else happens at this instant: no arrival at now can still be
+     * pending, so forming the next step at once is what the SCHEDULE event
+     * would do, without the heap round trip. */
+    if (evq_peek_time(e->q) > e->now && !p->sched_pending) {
+        on_schedule(e, p);
+        return;
+    }
     schedule_soon(e, p);
 }
 

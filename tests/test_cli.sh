@@ -1,0 +1,113 @@
+#!/bin/sh
+# test_cli.sh: the kvfleet command end to end: exit codes, error messages,
+# results in SQLite (status, conservation, determinism), --config, rerun,
+# predict's JSON contract, and a killed run never looking finished.
+set -u
+KV=${KVFLEET:-./kvfleet}
+T=$(mktemp -d /tmp/kvfleet-cli.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+if ! command -v sqlite3 >/dev/null 2>&1; then
+    echo "SKIP: the sqlite3 command is not installed (apt-get install sqlite3)"
+    exit 77
+fi
+
+# a small trace: first 300 requests of the shipped conversation trace
+head -n 301 "$srcdir/data/traces/azure_conv_2023.csv" >"$T/small.csv"
+DB="$T/r.db"
+
+"$KV" run --trace "$T/small.csv" --db "$DB" --json >"$T/out1.json" 2>"$T/err1"
+check "run exits 0" "[ $? -eq 0 ]"
+check "JSON has the contract keys" \
+    "for k in requests completed rejected preemptions ttft_p50_s ttft_p90_s ttft_p99_s tpot_p50_s tpot_p99_s e2e_p50_s e2e_p99_s output_tokens_per_s mean_batch_size kv_util_mean kv_util_peak mfu_mean mbu_mean sim_events wall_s; do grep -q \"\\\"\$k\\\":\" $T/out1.json || exit 1; done"
+check "status done" "[ \"\$(sqlite3 $DB 'SELECT status FROM runs WHERE run_id=1')\" = done ]"
+check "every request ends once" \
+    "[ \"\$(sqlite3 $DB 'SELECT completed + rejected = requests AND requests = 300 FROM summary WHERE run_id=1')\" = 1 ]"
+check "requests rows = requests" \
+    "[ \"\$(sqlite3 $DB 'SELECT COUNT(*), COUNT(DISTINCT id) FROM requests WHERE run_id=1')\" = '300|300' ]"
+check "steps rows = steps" \
+    "[ \"\$(sqlite3 $DB 'SELECT (SELECT COUNT(*) FROM steps WHERE run_id=1) = steps FROM summary WHERE run_id=1')\" = 1 ]"
+check "KV never over capacity" \
+    "[ \"\$(sqlite3 $DB 'SELECT COUNT(*) FROM steps WHERE kv_blocks_used > kv_blocks_total')\" = 0 ]"
+check "config stored" \
+    "sqlite3 $DB 'SELECT config FROM runs WHERE run_id=1' | grep -q '\"model\":\"llama-3-8b\"'"
+
+# determinism: same inputs and seed, identical rows (wall-time columns aside)
+"$KV" run --trace "$T/small.csv" --db "$DB" >/dev/null 2>&1
+q='SELECT * FROM requests WHERE run_id=%d ORDER BY id'
+s='SELECT requests,completed,ttft_p50_s,ttft_p99_s,tpot_p50_s,e2e_p99_s,output_tokens_per_s,mean_batch_size,kv_util_mean,mfu_mean,mbu_mean,sim_events,steps FROM summary WHERE run_id=%d'
+check "two runs: identical summary" \
+    "[ \"\$(sqlite3 $DB \"\$(printf \"$s\" 1)\")\" = \"\$(sqlite3 $DB \"\$(printf \"$s\" 2)\")\" ]"
+check "two runs: identical request rows" \
+    "[ \"\$(sqlite3 $DB \"\$(printf \"$q\" 1)\" | cut -d'|' -f2-)\" = \"\$(sqlite3 $DB \"\$(printf \"$q\" 2)\" | cut -d'|' -f2-)\" ]"
+check "two runs: identical step rows" \
+    "[ \"\$(sqlite3 $DB 'SELECT * FROM steps WHERE run_id=1' | cut -d'|' -f2-)\" = \"\$(sqlite3 $DB 'SELECT * FROM steps WHERE run_id=2' | cut -d'|' -f2-)\" ]"
+
+# rerun and --config reproduce the run
+"$KV" rerun "$DB" 1 >/dev/null 2>&1
+check "rerun exits 0" "[ $? -eq 0 ]"
+check "rerun: identical summary" \
+    "[ \"\$(sqlite3 $DB \"\$(printf \"$s\" 1)\")\" = \"\$(sqlite3 $DB \"\$(printf \"$s\" 3)\")\" ]"
+sqlite3 "$DB" 'SELECT config FROM runs WHERE run_id=1' >"$T/cfg.json"
+"$KV" run --config "$T/cfg.json" --db "$DB" >/dev/null 2>&1
+check "--config: identical summary" \
+    "[ \"\$(sqlite3 $DB \"\$(printf \"$s\" 1)\")\" = \"\$(sqlite3 $DB \"\$(printf \"$s\" 4)\")\" ]"
+check "runs appended, none overwritten" "[ \"\$(sqlite3 $DB 'SELECT COUNT(*) FROM runs')\" = 4 ]"
+
+# bad input: exit 1, the message names file, line and field; nothing marked done
+printf 'TIMESTAMP,ContextTokens,GeneratedTokens\n0.5,100,10\n1.0,abc,10\n' >"$T/bad.csv"
+"$KV" run --trace "$T/bad.csv" --db "$T/bad.db" >/dev/null 2>"$T/err2"
+check "malformed trace exits 1" "[ $? -eq 1 ]"
+check "message names file:line: field" "grep -q 'bad.csv:3:2: ContextTokens: expected' $T/err2"
+check "failed run is not done" \
+    "[ \"\$(sqlite3 $T/bad.db 'SELECT status FROM runs')\" = failed ]"
+"$KV" run --model no-such-model --no-db >/dev/null 2>"$T/err3"
+check "unknown model exits 1" "[ $? -eq 1 ]"
+check "unknown model lists presets" "grep -q 'llama-3-8b' $T/err3"
+"$KV" run --gpu no-such-gpu --no-db >/dev/null 2>"$T/err4"
+check "unknown GPU lists presets" "[ $? -eq 1 ] && grep -q 'h100-sxm' $T/err4"
+"$KV" run --model llama-3-70b --gpu h100-sxm --no-db >/dev/null 2>"$T/err5"
+check "70B on one H100 is infeasible (exit 1)" "[ $? -eq 1 ] && grep -q 'infeasible' $T/err5"
+"$KV" run --model llama-3-70b --tp 3 --no-db >/dev/null 2>"$T/err6"
+check "TP not dividing heads exits 1" "[ $? -eq 1 ]"
+"$KV" run --no-such-flag 1 >/dev/null 2>&1
+check "unknown option exits 2" "[ $? -eq 2 ]"
+"$KV" run --tp abc >/dev/null 2>&1
+check "malformed option value exits 2" "[ $? -eq 2 ]"
+"$KV" frobnicate >/dev/null 2>&1
+check "unknown command exits 2" "[ $? -eq 2 ]"
+"$KV" run --trace /nonexistent/trace.csv --no-db >/dev/null 2>"$T/err7"
+check "missing trace exits 1" "[ $? -eq 1 ] && grep -q 'nonexistent' $T/err7"
+
+# predict: JSON contract
+"$KV" predict --model llama-3-8b --gpu h100-sxm --prefill 512 --decode 32@1024 --json >"$T/p.json"
+check "predict exits 0" "[ $? -eq 0 ]"
+check "predict has step_s and every operator" \
+    "for k in step_s qkv_proj o_proj mlp_up mlp_act mlp_down norm rope attn_prefill attn_decode kv_save embed lm_head sample allreduce; do grep -q \"\\\"\$k\\\":\" $T/p.json || exit 1; done"
+"$KV" predict --model llama-3-70b --gpu h100-sxm --decode 1@10 --json >/dev/null 2>"$T/err8"
+check "predict of an unservable shape still answers, with a note" \
+    "[ $? -eq 0 ] && grep -q 'more than' $T/err8"
+"$KV" predict --decode 8 >/dev/null 2>&1
+check "predict --decode without @CONTEXT exits 2" "[ $? -eq 2 ]"
+
+# a killed run never looks finished
+"$KV" run --db "$T/kill.db" --synthetic 'poisson,rate=200,requests=2000000,isl=1000,osl=200' \
+    --replicas 8 >/dev/null 2>&1 &
+pid=$!
+sleep 1
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+check "killed run stays 'running', never 'done'" \
+    "[ \"\$(sqlite3 $T/kill.db 'SELECT status FROM runs')\" = running ]"
+check "killed run has no summary" "[ \"\$(sqlite3 $T/kill.db 'SELECT COUNT(*) FROM summary')\" = 0 ]"
+
+# version
+check "--version says cuda and mpi" "$KV --version | grep -q '^cuda: ' && $KV --version | grep -q '^mpi: '"
+
+echo "1..$n"
+echo "$((n - fails)) passed, $fails failed"
+[ "$fails" -eq 0 ]
