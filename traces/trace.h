@@ -14,6 +14,7 @@
 #define TRACE_TRACE_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "err.h"
 #include "req.h"
@@ -71,6 +72,15 @@ enum trace_format trace_src_format(const trace_src *t);
 
 /* Closes and frees; NULL is a no-op. */
 void trace_close(trace_src *t);
+
+/* Prints statistics of a trace file or a synthetic spec (exactly one given):
+ * requests, duration_s, rate_per_s, prompt/output length mean, p50, p90,
+ * p99, max, and sessions and mean turns when the source has sessions. Text,
+ * or one JSON object when json != 0. Closed-loop follow-ups are timed with
+ * end = arrival, so their duration is a lower bound. Returns SIM_OK or a
+ * negative code with *err filled. */
+int trace_stats_print(FILE *out, const char *path_or_null, const char *synthetic_spec_or_null,
+                      enum trace_format fmt, const trace_opts *o, int json, sim_err *err);
 
 #ifdef __cplusplus
 }
