@@ -63,6 +63,9 @@ static const rt_opt run_opts[] = {
     {"steps-sample", 'i', "1", "N  keep one step row in N (0: none)"},
     {"timeline-s", 'd', "1", "S  timeline interval (0: none)"},
     {"check", 'b', "false", "true|false  check scheduler invariants after every step (slow)"},
+    {"fast-forward", 'b', "true", "true|false  plan pure-decode stretches as one event"},
+    {"fast-forward", 'b', "true",
+     "true|false  plan pure-decode stretches as one event (same results)"},
 };
 #define N_RUN_OPTS (sizeof run_opts / sizeof run_opts[0])
 
@@ -503,6 +506,7 @@ int rt_run_config(json_t *cfg, int json, const char *command) {
     ec.slo_ttft_s = cfg_num(cfg, "slo-ttft");
     ec.slo_tpot_s = cfg_num(cfg, "slo-tpot");
     ec.check = cfg_bool(cfg, "check");
+    ec.fast_forward = cfg_bool(cfg, "fast-forward");
     if (ec.replicas < 1 || ec.replicas > 1000000) {
         sim_err_set(&err, "", 0, 0, "--replicas: expected 1..1000000, got '%d'", ec.replicas);
         rc = SIM_EINVAL;

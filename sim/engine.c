@@ -63,7 +63,15 @@ typedef struct replica {
     int64_t tl_arr, tl_comp, tl_rej, tl_out;
     /* run integrals */
     double kvu_int; /* KV utilisation x s */
+    /* decode run in flight */
+    int in_run;
+    int64_t run_k;     /* steps planned */
+    sim_time run_t0;   /* start of the first */
+    sim_time *run_end; /* end of step i, [0, run_k) */
+    int64_t gen;       /* generation of the pending STEP_DONE event */
 } replica;
+
+#define ENG_RUN_MAX 1024
 
 typedef struct eng {
     const eng_config *c;
@@ -85,7 +93,9 @@ typedef struct eng {
     int64_t prompt_tokens, output_tokens, recomputed, preemptions, steps, good;
     double first_arrival, last_finish;
     double busy_s, batch_s, flops, bytes, kvu_peak;
-    int64_t tl_ns; /* timeline interval, ns (0: none) */
+    int64_t tl_ns;          /* timeline interval, ns (0: none) */
+    int ff;                 /* decode runs enabled */
+    sim_time next_stream_t; /* arrival of the pending streamed request (MAX: none) */
     sim_time now;
 } eng;
 
@@ -375,38 +385,8 @@ static void step_row(eng *e, replica *p) {
         fail(e, rc, "writing a step row");
 }
 
-static void on_schedule(eng *e, replica *p) {
-    int n, rc;
-    sim_time dur;
-    p->sched_pending = 0;
-    rep_account(e, p, e->now);
-    n = sched_step(p->s, e->now, &p->batch);
-    if (n < 0) {
-        fail(e, n, "forming a step");
-        return;
-    }
-    if (n == 0) {
-        rep_signals(p);
-        return;
-    }
-    perf_predict(e->c->perf, &p->batch.agg, &p->pr);
-    p->res.pred_s = p->pr.step_s;
-    rc = be_step(e->b, p->idx, p->s, &p->batch, &p->res, e->err);
-    if (rc != SIM_OK) {
-        e->rc = rc;
-        return;
-    }
-    if (!(p->res.dur_s >= 0) || !isfinite(p->res.dur_s)) {
-        sim_err_set(e->err, "", 0, 0, "backend %s returned a step duration of %g s",
-                    e->b->ops->name, p->res.dur_s);
-        e->rc = SIM_EDEVICE;
-        return;
-    }
-    dur = sim_time_from_s(p->res.dur_s);
-    if (dur < 1)
-        dur = 1; /* time always advances */
-    p->busy = 1;
-    rep_signals(p);
+/* Records a formed step in the run's figures and the steps table. */
+static void step_account(eng *e, replica *p, sim_time dur) {
     e->steps++;
     e->busy_s += sim_time_to_s(dur);
     e->batch_s += (double)(p->batch.n_chunks + p->batch.n_decode) * sim_time_to_s(dur);
@@ -416,17 +396,209 @@ static void on_schedule(eng *e, replica *p) {
     if (p->sig_kvu > e->kvu_peak)
         e->kvu_peak = p->sig_kvu;
     step_row(e, p);
-    if (evq_push(e->q, e->now + dur, CLS_STEP, EV_STEP_DONE, p->idx, 0, NULL) != SIM_OK)
-        fail(e, SIM_ENOMEM, "scheduling a step end");
+}
+
+/* Forms the replica's next step at time t (accounted up to t by the
+ * caller) and asks the backend for its duration. Returns the number of
+ * sequences in it (0: nothing to run) or a negative code (e->rc is set). */
+static int form_step(eng *e, replica *p, sim_time t, sim_time *dur) {
+    int n, rc;
+    n = sched_step(p->s, t, &p->batch);
+    if (n < 0) {
+        fail(e, n, "forming a step");
+        return n;
+    }
+    if (n == 0) {
+        rep_signals(p);
+        return 0;
+    }
+    perf_predict(e->c->perf, &p->batch.agg, &p->pr);
+    p->res.pred_s = p->pr.step_s;
+    rc = be_step(e->b, p->idx, p->s, &p->batch, &p->res, e->err);
+    if (rc != SIM_OK) {
+        e->rc = rc;
+        return rc;
+    }
+    if (!(p->res.dur_s >= 0) || !isfinite(p->res.dur_s)) {
+        sim_err_set(e->err, "", 0, 0, "backend %s returned a step duration of %g s",
+                    e->b->ops->name, p->res.dur_s);
+        e->rc = SIM_EDEVICE;
+        return SIM_EDEVICE;
+    }
+    *dur = sim_time_from_s(p->res.dur_s);
+    if (*dur < 1)
+        *dur = 1; /* time always advances */
+    p->busy = 1;
+    rep_signals(p);
+    step_account(e, p, *dur);
     if (e->c->check && sched_check(p->s) != 0) {
         sim_err_set(e->err, "", 0, 0, "scheduler invariant broken after forming step %lld",
                     (long long)p->batch.step);
         e->rc = SIM_EINVAL;
+        return SIM_EINVAL;
+    }
+    return n;
+}
+
+static void push_step_done(eng *e, replica *p, sim_time t) {
+    if (evq_push(e->q, t, CLS_STEP, EV_STEP_DONE, p->idx, ++p->gen, NULL) != SIM_OK)
+        fail(e, SIM_ENOMEM, "scheduling a step end");
+}
+
+static void on_schedule(eng *e, replica *p) {
+    sim_time dur;
+    p->sched_pending = 0;
+    rep_account(e, p, e->now);
+    if (form_step(e, p, e->now, &dur) > 0)
+        push_step_done(e, p, e->now + dur);
+}
+
+/* ---- decode runs ----
+ * When the next steps are pure decode and nothing can change them but an
+ * arrival (sched_decode_run_limit), their durations are computed at once,
+ * with the same perf_step_s the single steps use, and one event marks the
+ * end of the run. The steps are applied later, in order, through
+ * sched_decode_advance (which equals forming and completing a step that
+ * finishes nothing); the run's last step, which may finish sequences, and a
+ * step cut short by an arrival are formed by form_step as usual. An arrival
+ * routed to the replica during a run cuts it at the step in progress, so the
+ * arrival is seen exactly when a single-step loop would see it. */
+
+static sim_time run_start(const replica *p, int64_t i) {
+    return i == 0 ? p->run_t0 : p->run_end[i - 1];
+}
+
+/* Plans a run from now; returns 1 when one started. */
+static int run_try(eng *e, replica *p) {
+    sim_time deadline, t = e->now;
+    int64_t lim, i, free_blocks;
+    perf_batch agg;
+    if (!e->ff)
+        return 0;
+    lim = sched_decode_run_limit(p->s, &deadline);
+    if (lim < 2)
+        return 0;
+    if (lim > ENG_RUN_MAX)
+        lim = ENG_RUN_MAX;
+    free_blocks = kvc_free(sched_pool(p->s));
+    for (i = 0; i < lim; i++) {
+        int64_t need = sched_decode_need(p->s, i);
+        sim_time dn;
+        /* stop at the deadline, when blocks run out, and after the step in
+         * progress when the next streamed request arrives (it may come here) */
+        if (t > deadline || need > free_blocks || t >= e->next_stream_t)
+            break;
+        free_blocks -= need;
+        sched_decode_agg(p->s, i, &agg);
+        dn = sim_time_from_s(perf_step_s(e->c->perf, &agg));
+        t += dn < 1 ? 1 : dn;
+        p->run_end[i] = t;
+    }
+    if (i < 2)
+        return 0;
+    p->in_run = 1;
+    p->run_k = i;
+    p->run_t0 = e->now;
+    p->busy = 1;
+    push_step_done(e, p, p->run_end[i - 1]);
+    return 1;
+}
+
+/* Applies the run's steps [0, n), none of which finishes a sequence. */
+static void run_apply(eng *e, replica *p, int64_t n) {
+    const perf_ctx *pc = e->c->perf;
+    perf_batch agg;
+    perf_result r0, r1;
+    int64_t i, step0 = sched_n_steps(p->s);
+    int nd = sched_n_decode(p->s);
+    int rows = e->sink && e->sink->on_step && e->c->steps_sample > 0;
+    double df, db;
+    /* FLOPs and bytes grow linearly with the summed context */
+    sched_decode_agg(p->s, 0, &agg);
+    perf_predict(pc, &agg, &r0);
+    sched_decode_agg(p->s, 1, &agg);
+    perf_predict(pc, &agg, &r1);
+    df = r1.flops - r0.flops;
+    db = r1.bytes - r0.bytes;
+    for (i = 0; i < n && e->rc == SIM_OK; i++) {
+        sim_time start = run_start(p, i), dur = p->run_end[i] - start;
+        int64_t step = step0 + i;
+        rep_account(e, p, start);
+        if (rows && step % e->c->steps_sample == 0) {
+            sched_decode_agg(p->s, 0, &agg);
+            perf_predict(pc, &agg, &p->pr);
+        } else {
+            p->pr.flops = r0.flops + (double)i * df;
+            p->pr.bytes = r0.bytes + (double)i * db;
+        }
+        if (sched_decode_advance(p->s) != SIM_OK) {
+            fail(e, SIM_ENOMEM, "applying a decode run");
+            return;
+        }
+        memset(&p->batch, 0, sizeof p->batch);
+        p->batch.step = step;
+        p->batch.start_ns = start;
+        p->batch.n_decode = nd;
+        p->batch.kv_blocks_used = kvc_used(sched_pool(p->s));
+        p->batch.waiting = (int)sched_n_waiting(p->s);
+        sched_decode_agg(p->s, -1, &p->batch.agg); /* the step just applied */
+        p->res.pred_s = p->pr.step_s;
+        p->res.dur_s = p->pr.step_s;
+        p->res.meas_s = NAN;
+        p->res.host_s = NAN;
+        p->busy = 1;
+        rep_signals(p);
+        step_account(e, p, dur);
+    }
+    if (e->c->check && sched_check(p->s) != 0) {
+        sim_err_set(e->err, "", 0, 0, "scheduler invariant broken in a decode run");
+        e->rc = SIM_EINVAL;
     }
 }
 
-static void on_step_done(eng *e, replica *p) {
+/* Ends the run after its first n steps: steps [0, n-1) are applied and step
+ * n-1 is formed as a normal step whose end event is pushed at its end. */
+static void run_cut(eng *e, replica *p, int64_t n, int push) {
+    sim_time start = run_start(p, n - 1), dur = 0;
+    SIM_ASSERT(n >= 1 && n <= p->run_k);
+    run_apply(e, p, n - 1);
+    p->in_run = 0;
+    if (e->rc != SIM_OK)
+        return;
+    rep_account(e, p, start);
+    if (form_step(e, p, start, &dur) <= 0)
+        return;
+    SIM_ASSERT(p->batch.n_chunks == 0 && p->batch.n_preempted == 0);
+    SIM_ASSERT(start + dur == p->run_end[n - 1]);
+    if (push)
+        push_step_done(e, p, start + dur);
+}
+
+/* An arrival at now for a replica in a run: cut the run at the step in
+ * progress (the first step ending at or after now). */
+static void run_interrupt(eng *e, replica *p) {
+    int64_t lo = 0, hi = p->run_k - 1;
+    while (lo < hi) {
+        int64_t mid = (lo + hi) / 2;
+        if (p->run_end[mid] >= e->now)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    run_cut(e, p, lo + 1, 1);
+}
+
+static void on_step_done(eng *e, replica *p, int64_t gen) {
     int rc;
+    if (gen != p->gen)
+        return; /* superseded: the run was cut */
+    if (p->in_run) {
+        /* the run ran to its end: its last step completes now */
+        run_cut(e, p, p->run_k, 0);
+        if (e->rc != SIM_OK)
+            return;
+        SIM_ASSERT(p->run_end[p->run_k - 1] == e->now);
+    }
     rep_account(e, p, e->now);
     p->busy = 0;
     rc = sched_step_done(p->s, &p->batch, e->now);
@@ -442,10 +614,11 @@ static void on_step_done(eng *e, replica *p) {
         return;
     }
     /* Nothing else happens at this instant: no arrival at now can still be
-     * pending, so forming the next step at once is what the SCHEDULE event
-     * would do, without the heap round trip. */
+     * pending, so forming the next step (or run) at once is what the
+     * SCHEDULE event would do, without the heap round trip. */
     if (evq_peek_time(e->q) > e->now && !p->sched_pending) {
-        on_schedule(e, p);
+        if (!run_try(e, p))
+            on_schedule(e, p);
         return;
     }
     schedule_soon(e, p);
@@ -466,6 +639,7 @@ static void pull_stream(eng *e) {
     if (rc <= 0) {
         rec_put(e, rec);
         e->stream_done = 1;
+        e->next_stream_t = SIM_TIME_MAX;
         if (rc < 0)
             e->rc = rc;
         return;
@@ -481,6 +655,7 @@ static void pull_stream(eng *e) {
         e->rc = SIM_EPARSE;
         return;
     }
+    e->next_stream_t = rec->r.arrival_ns;
     if (evq_push(e->q, rec->r.arrival_ns, CLS_ARRIVAL, EV_ARRIVAL, -1, 0, rec) != SIM_OK)
         fail(e, SIM_ENOMEM, "queueing an arrival");
 }
@@ -492,6 +667,8 @@ static void on_arrival(eng *e, req_rec *rec) {
         pull_stream(e);
     p = &e->reps[e->rr];
     e->rr = (e->rr + 1) % e->c->replicas;
+    if (p->in_run)
+        run_interrupt(e, p);
     rep_account(e, p, e->now);
     p->tl_arr++;
     rc = sched_add(p->s, &rec->r, e->now);
@@ -630,6 +807,8 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
     e.sink = sink;
     e.err = err;
     e.tl_ns = c->timeline_s > 0 ? sim_time_from_s(c->timeline_s) : 0;
+    /* runs reuse perf_step_s, so only where a step lasts what the model says */
+    e.ff = c->fast_forward && b->ops == &be_sim_ops;
     e.q = evq_create(64 + 4 * (size_t)c->replicas);
     e.reps = SIM_NEW_ARRAY(replica, (size_t)c->replicas);
     if (e.q == NULL || e.reps == NULL) {
@@ -640,6 +819,10 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
         replica *p = &e.reps[r];
         p->e = &e;
         p->idx = r;
+        if (e.ff && (p->run_end = SIM_NEW_ARRAY(sim_time, ENG_RUN_MAX)) == NULL) {
+            e.rc = SIM_ENOMEM;
+            goto out;
+        }
         cb.ctx = p;
         cb.on_reject = cb_reject;
         cb.on_first_token = cb_first_token;
@@ -660,7 +843,7 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
                 on_schedule(&e, &e.reps[ev.a]);
                 break;
             case EV_STEP_DONE:
-                on_step_done(&e, &e.reps[ev.a]);
+                on_step_done(&e, &e.reps[ev.a], ev.b);
                 break;
             default:
                 SIM_ASSERT(0);
@@ -687,8 +870,10 @@ out:
     if (rc != SIM_OK && err && err->msg[0] == '\0')
         sim_err_set(err, "", 0, 0, "simulation failed: %s", sim_strerror(rc));
     if (e.reps)
-        for (r = 0; r < c->replicas; r++)
+        for (r = 0; r < c->replicas; r++) {
             sched_destroy(e.reps[r].s);
+            sim_free(e.reps[r].run_end);
+        }
     sim_free(e.reps);
     if (e.rec_chunks) {
         int i;

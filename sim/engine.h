@@ -43,6 +43,7 @@ typedef struct eng_config {
     double slo_ttft_s;    /* goodput SLO on TTFT, s (0: none) */
     double slo_tpot_s;    /* goodput SLO on TPOT, s (0: none) */
     int check;            /* 1: run sched_check after every step (tests) */
+    int fast_forward;     /* 1: plan pure-decode runs as one event (sim backend only) */
     eng_progress_fn progress;
     void *progress_ctx;
 } eng_config;

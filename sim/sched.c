@@ -585,6 +585,60 @@ int sched_step_done(sched *s, const sched_batch *b, sim_time end) {
     return SIM_OK;
 }
 
+/* ---- decode runs ---- */
+
+/* Whether step formation would admit nothing, given the pool after the next
+ * step's decode allocations. Only decreasing free blocks follow in a run, so
+ * a blocked admission stays blocked until something finishes. */
+static int admission_blocked(const sched *s) {
+    const sched_seq *q = s->resumed.head ? s->resumed.head : s->fresh.head;
+    int64_t budget = s->cfg.max_batched_tokens - s->n_decode;
+    int64_t target, c, free_after;
+    if (q == NULL || s->n_running >= s->cfg.max_num_seqs || budget <= 0)
+        return 1;
+    target = (int64_t)q->req.prompt_tokens + q->generated;
+    c = target < budget ? target : budget;
+    if (!s->cfg.chunked_prefill && c < target)
+        return 1;
+    free_after = kvc_free(s->pool) - s->bucket[mod_pos(s->step, s->cfg.block_tokens)].n;
+    return free_after - blocks_for(s, c) < s->watermark_blocks;
+}
+
+int64_t sched_decode_run_limit(const sched *s, sim_time *deadline_ns) {
+    *deadline_ns = SIM_TIME_MAX;
+    if (s->n_decode == 0 || s->prefill.n > 0 || s->n_running != s->n_decode ||
+        !admission_blocked(s))
+        return 0;
+    if (s->cfg.max_queue_ns > 0 && s->fresh.head)
+        *deadline_ns = s->fresh.head->req.arrival_ns + s->cfg.max_queue_ns;
+    SIM_ASSERT(s->heap_n > 0 && s->heap[0]->fin_step >= s->step);
+    return s->heap[0]->fin_step - s->step + 1;
+}
+
+int64_t sched_decode_need(const sched *s, int64_t i) {
+    return s->bucket[mod_pos(s->step + i, s->cfg.block_tokens)].n;
+}
+
+void sched_decode_agg(const sched *s, int64_t i, perf_batch *agg) {
+    memset(agg, 0, sizeof *agg);
+    agg->n_decode = s->n_decode;
+    agg->n_sample = s->n_decode;
+    agg->decode_ctx = s->dec_base + (int64_t)s->n_decode * (s->step + i + 1);
+}
+
+int sched_decode_advance(sched *s) {
+    sched_seq *q;
+    int rc;
+    SIM_ASSERT(s->prefill.n == 0 && s->n_decode > 0);
+    SIM_ASSERT(s->heap[0]->fin_step > s->step);
+    SIM_ASSERT(kvc_free(s->pool) >= sched_decode_need(s, 0));
+    for (q = s->bucket[mod_pos(s->step, s->cfg.block_tokens)].head; q; q = q->lnext)
+        if ((rc = seq_add_block(s, q)) != SIM_OK)
+            return rc;
+    s->step++;
+    return SIM_OK;
+}
+
 int64_t sched_n_waiting(const sched *s) {
     return s->fresh.n + s->resumed.n;
 }

@@ -114,6 +114,28 @@ int sched_step(sched *s, sim_time now, sched_batch *b);
  * finishes. Returns SIM_OK or SIM_ENOMEM. */
 int sched_step_done(sched *s, const sched_batch *b, sim_time end);
 
+/* ---- decode runs (fast-forward) ----
+ * While the running sequences all decode, nothing can be admitted, nothing
+ * times out and nothing finishes, successive steps differ only in their
+ * summed context; the engine then plans several steps at once and applies
+ * them with sched_decode_advance(), which has exactly the effect of
+ * sched_step() + sched_step_done() on those steps. */
+
+/* Steps that sched_step would form as pure decode from now on without an
+ * admission, a preemption or a finish before the last of them (the last may
+ * finish sequences): 0 when the next step is not pure decode. *deadline_ns
+ * is the latest start time a step may have before the oldest waiting
+ * request times out (SIM_TIME_MAX when none). Blocks are not counted here:
+ * see sched_decode_need. */
+int64_t sched_decode_run_limit(const sched *s, sim_time *deadline_ns);
+/* Blocks the i-th next step (i = 0: the next) allocates in a decode run. */
+int64_t sched_decode_need(const sched *s, int64_t i);
+/* The perf aggregates of the i-th next step of a decode run. */
+void sched_decode_agg(const sched *s, int64_t i, perf_batch *agg);
+/* Applies one pure-decode step that finishes nothing (its block allocations
+ * and the step counter). SIM_OK or SIM_ENOMEM. */
+int sched_decode_advance(sched *s);
+
 /* Requests waiting, sequences running (prefill + decode), decoding. */
 int64_t sched_n_waiting(const sched *s);
 int sched_n_running(const sched *s);

@@ -182,7 +182,7 @@ static int run(const eng_config *c, sim_req *r, int n, int closed_total, rows *k
     sim_err err;
     int rc;
     sim_err_clear(&err);
-    T_EQ_I(be_open(&b, &fx_ops, &(be_args){0}, &err), SIM_OK);
+    T_EQ_I(be_open(&b, ops, &(be_args){0}, &err), SIM_OK);
     memset(k, 0, sizeof *k);
     rc = eng_run(c, &src, &b, &sink, s, &err);
     be_close(&b);
@@ -191,6 +191,10 @@ static int run(const eng_config *c, sim_req *r, int n, int closed_total, rows *k
         T_EQ_I(k->n, s->requests);                       /* every request ends exactly once */
     }
     return rc;
+}
+
+static int run(const eng_config *c, sim_req *r, int n, int closed_total, rows *k, met_summary *s) {
+    return run_on(&fx_ops, c, r, n, closed_total, k, s);
 }
 
 /* ---- scenarios ---- */
@@ -371,6 +375,46 @@ static void test_determinism(void) {
     T_EQ_I(row_of(&k2, 1)->replica, 1);
 }
 
+/* Decode runs (fast-forward) change the events, never the results: request
+ * rows are identical to the nanosecond, and so is every summary figure but
+ * the FLOP and byte sums, which a run adds up linearly (last-bit rounding). */
+static void test_fast_forward(void) {
+    static sim_req r[4000];
+    static rows k1, k2;
+    eng_config c = base_config();
+    met_summary s1, s2;
+    int rep, i;
+    for (rep = 1; rep <= 3; rep += 2) {
+        c = base_config();
+        c.check = 1;
+        c.replicas = rep;
+        c.sched.kv_blocks = 80 * rep;
+        c.sched.max_num_seqs = 12;
+        c.sched.max_batched_tokens = 96;
+        c.sched.max_queue_ns = sim_time_from_s(0.5);
+        random_requests(r, 4000, 11);
+        for (i = 0; i < 4000; i++) /* longer outputs: long decode stretches */
+            r[i].output_tokens = 1 + (r[i].output_tokens * 7) % 47;
+        c.fast_forward = 0;
+        T_EQ_I(run_on(&be_sim_ops, &c, r, 4000, 0, &k1, &s1), SIM_OK);
+        c.fast_forward = 1;
+        T_EQ_I(run_on(&be_sim_ops, &c, r, 4000, 0, &k2, &s2), SIM_OK);
+        T_ASSERT(memcmp(k1.r, k2.r, sizeof k1.r) == 0);
+        T_EQ_I(k1.steps, k2.steps);
+        T_ASSERT(s2.sim_events < s1.sim_events); /* fewer events for the same steps */
+        T_EQ_I(s1.steps, s2.steps);
+        T_EQ_I(s1.preemptions, s2.preemptions);
+        T_ASSERT(s1.preemptions > 0 || rep > 1);
+        T_EQ_I(s1.rejected_queue_timeout, s2.rejected_queue_timeout);
+        T_ASSERT(s1.ttft_p99_s == s2.ttft_p99_s && s1.tpot_p50_s == s2.tpot_p50_s);
+        T_ASSERT(s1.e2e_p99_s == s2.e2e_p99_s);
+        T_ASSERT(s1.mean_batch_size == s2.mean_batch_size);
+        T_REL(s1.kv_util_mean, s2.kv_util_mean, 1e-9);
+        T_REL(s1.mfu_mean, s2.mfu_mean, 1e-9);
+        T_REL(s1.mbu_mean, s2.mbu_mean, 1e-9);
+    }
+}
+
 static void test_oom(void) {
     static sim_req r[50];
     eng_config c = base_config();
@@ -402,6 +446,7 @@ int main(void) {
     test_rejections();
     test_closed_loop();
     test_determinism();
+    test_fast_forward();
     test_oom();
     printf("test_engine: ok\n");
     return 0;
