@@ -1,3 +1,1228 @@
-/* placeholder: being written */
+/* calibrate.c: `kvfleet calibrate`, the perf model's fit to measured profiles.
+ *
+ * Design. Every measured row becomes (flops, bytes, rows, fixed_s, meas_s):
+ * the work perf.c charges for one call of the operator at the row's shape
+ * (perf_op_cost, perf_gemm_cost), the count its curves are indexed by, the
+ * modelled time of other operators the measurement includes (the KV write
+ * inside prefill attention) and the measured time. For each operator the
+ * fit chooses knots in x = log2(rows) (a 0.5-spaced grid, doubled until at
+ * most PERF_MAX_KNOTS knots hold data) and minimises
+ *
+ *     sum_i soft_l1(log(pred_i / meas_i)) + lambda sum_j (z_j+1 - z_j)^2
+ *
+ * over the knot values with gsl_multifit_nlinear (Levenberg-Marquardt,
+ * finite-difference Jacobian), where pred_i = perf_roofline_s(...) +
+ * fixed_i, each efficiency is eff = 1.5 / (1 + exp(-z)) so that it stays in
+ * (0, 1.5), and the overhead is exp(w) >= 0. Log ratios weigh relative
+ * errors alike at 3 us and at 30 ms; the soft-L1 loss keeps a few rows far
+ * off from dragging a curve. The small smoothness term ties
+ * knots whose curve does not bind anywhere (eff_c where every row is
+ * memory-bound) to their neighbours instead of leaving them free. Every
+ * efficiency starts at 1, so a term is only lowered where the data make it
+ * bind. Values are rounded (efficiencies to 4 significant digits,
+ * overheads to 3) before the held-out rows (every K-th row of the
+ * operator, in file order) are scored, so the reported error is that of
+ * the file written.
+ *
+ * Sources (data/profiles/GPU/, subsets made by subset.py there):
+ *   gemm.csv: qkv_proj, o_proj, mlp_up, mlp_down, lm_head (bf16 rows whose
+ *     (n, k) brackets the operator's shape in one of the models at TP
+ *     1/2/4/8; fp8 rows are scored against the bf16 fit, not fitted);
+ *   context_attention.csv: attn_prefill (KV write included: kv_save's
+ *     modelled time is the fixed part); generation_attention.csv:
+ *     attn_decode; vidur_layer_ops.csv: mlp_act, norm (both RMSNorms),
+ *     rope, embed; allreduce.csv: allreduce (rows = the message in KiB);
+ *     cpu_overheads_a100.csv: step_base_s, step_per_seq_s (linear fit).
+ * kv_save, sample and any operator whose file is absent keep the datasheet
+ * roofline.
+ *
+ * Sizes: a few thousand rows per operator, 15 to 30 knots; the whole fit
+ * takes about 2 s. Non-goals: fitting fp8 or per-TP curves (perf.h has one
+ * curve pair per operator). */
 #include "config.h"
-typedef int kv_placeholder_calibrate;
+#include "calibrate.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_fit.h>
+#include <gsl/gsl_multifit_nlinear.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+#include <jansson.h>
+
+#include "datadir.h"
+#include "json_util.h"
+#include "mem.h"
+
+/* ---- CSV reading ---- */
+
+#define CSV_MAX_COLS 32
+#define CSV_MAX_LINE 4096
+
+typedef struct csv_file {
+    FILE *f;
+    char path[1024];
+    long line;                /* 1-based number of the current line */
+    int n_cols;               /* header columns */
+    char hdr[CSV_MAX_LINE];   /* header line, split in place */
+    char buf[CSV_MAX_LINE];   /* current row, split in place */
+    char *head[CSV_MAX_COLS]; /* column names */
+    char *fld[CSV_MAX_COLS];  /* fields of the current row */
+} csv_file;
+
+static int split(char *s, char **out, int max) {
+    int n = 0;
+    char *p = s;
+    s[strcspn(s, "\r\n")] = '\0';
+    for (;;) {
+        char *c = strchr(p, ',');
+        if (n == max)
+            return -1;
+        out[n++] = p;
+        if (c == NULL)
+            break;
+        *c = '\0';
+        p = c + 1;
+    }
+    return n;
+}
+
+/* Opens DIR/NAME and reads its header. SIM_ENOENT when the file does not
+ * exist (the operator is then not fitted), SIM_EIO or SIM_EPARSE. */
+static int csv_open(csv_file *c, const char *dir, const char *name, sim_err *err) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->path, sizeof c->path, "%s/%s", dir, name);
+    c->f = fopen(c->path, "r");
+    if (c->f == NULL) {
+        int e = errno;
+        sim_err_set(err, c->path, 0, 0, "cannot open: %s", strerror(e));
+        return e == ENOENT ? SIM_ENOENT : SIM_EIO;
+    }
+    c->line = 1;
+    if (fgets(c->hdr, sizeof c->hdr, c->f) == NULL ||
+        (c->n_cols = split(c->hdr, c->head, CSV_MAX_COLS)) < 1) {
+        sim_err_set(err, c->path, 1, 0, "header: expected column names, got nothing");
+        fclose(c->f);
+        c->f = NULL;
+        return SIM_EPARSE;
+    }
+    return SIM_OK;
+}
+
+static void csv_close(csv_file *c) {
+    if (c->f != NULL)
+        fclose(c->f);
+    c->f = NULL;
+}
+
+/* Index of column name, or -1 with *err filled. */
+static int csv_col(csv_file *c, const char *name, sim_err *err) {
+    int i;
+    for (i = 0; i < c->n_cols; i++)
+        if (strcmp(c->head[i], name) == 0)
+            return i;
+    sim_err_set(err, c->path, 1, 0, "header: expected a column '%s'", name);
+    return -1;
+}
+
+/* Reads the next row: 1, 0 at the end, or SIM_EPARSE. */
+static int csv_next(csv_file *c, sim_err *err) {
+    int n;
+    do {
+        if (fgets(c->buf, sizeof c->buf, c->f) == NULL)
+            return 0;
+        c->line++;
+    } while (c->buf[0] == '\n' || c->buf[0] == '\r');
+    if (strchr(c->buf, '\n') == NULL && !feof(c->f)) {
+        sim_err_set(err, c->path, c->line, 0, "expected a line shorter than %d bytes",
+                    CSV_MAX_LINE);
+        return SIM_EPARSE;
+    }
+    n = split(c->buf, c->fld, CSV_MAX_COLS);
+    if (n != c->n_cols) {
+        sim_err_set(err, c->path, c->line, 0, "expected %d fields, got %d", c->n_cols, n);
+        return SIM_EPARSE;
+    }
+    return 1;
+}
+
+/* Parses field col as a finite number > 0 (min_zero: >= 0). */
+static int csv_num(csv_file *c, int col, int min_zero, double *out, sim_err *err) {
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(c->fld[col], &end);
+    if (end == c->fld[col] || *end != '\0' || errno != 0 || !isfinite(v) ||
+        (min_zero ? v < 0 : v <= 0)) {
+        sim_err_set(err, c->path, c->line, col + 1, "%s: expected a number %s, got '%s'",
+                    c->head[col], min_zero ? ">= 0" : "> 0", c->fld[col]);
+        return SIM_EPARSE;
+    }
+    *out = v;
+    return SIM_OK;
+}
+
+/* ---- rows ---- */
+
+typedef struct fit_row {
+    double flops;   /* FLOPs of one call */
+    double bytes;   /* HBM (all-reduce: link) bytes of one call */
+    double rows;    /* the count the curves are indexed by, > 0 */
+    double fixed_s; /* modelled time of other work inside the measurement, s */
+    double meas_s;  /* measured time, s */
+} fit_row;
+
+typedef struct rowvec {
+    fit_row *v;
+    int n, cap;
+} rowvec;
+
+static int rowvec_push(rowvec *rv, const fit_row *r) {
+    if (rv->n == rv->cap) {
+        int cap = rv->cap ? 2 * rv->cap : 256;
+        fit_row *v = sim_realloc(rv->v, (size_t)cap * sizeof *v);
+        if (v == NULL)
+            return SIM_ENOMEM;
+        rv->v = v;
+        rv->cap = cap;
+    }
+    rv->v[rv->n++] = *r;
+    return SIM_OK;
+}
+
+static void rowvec_free(rowvec *rv) {
+    SIM_FREE(rv->v);
+    rv->n = rv->cap = 0;
+}
+
+/* ---- the fit of one operator ---- */
+
+/* A fit problem: training rows, their knot interval and the constants. */
+typedef struct fit_prob {
+    const fit_row *r;
+    int n;
+    const int *lo;   /* per row: left knot of its interval */
+    const double *f; /* per row: position in the interval, 0..1 */
+    int nk;          /* knots */
+    int has_c;       /* eff_c is fitted (some row has FLOPs) */
+    double peak, bw; /* FLOP/s and bytes/s the efficiencies scale */
+    double sqrt_lam; /* smoothness weight */
+    double yc[PERF_MAX_KNOTS], ym[PERF_MAX_KNOTS];
+} fit_prob;
+
+static double sig15(double z) {
+    return 1.5 / (1.0 + exp(-z));
+}
+
+static double logit15(double y) {
+    double p = y / 1.5;
+    if (p < 1e-6)
+        p = 1e-6;
+    if (p > 1.0 - 1e-6)
+        p = 1.0 - 1e-6;
+    return log(p / (1.0 - p));
+}
+
+/* The soft-L1 loss on a log ratio r: r near 0, sqrt(2 |r| c) far out, so
+ * that a few rows 30% off (kernel-selection jumps, 1 us timer steps in
+ * Vidur's profiles) do not pull a curve away from the bulk. */
+#define CALIB_LOSS_C 0.05
+
+static double robust(double r) {
+    double u = r / CALIB_LOSS_C;
+    return (r < 0 ? -1.0 : 1.0) * CALIB_LOSS_C * sqrt(2.0 * (sqrt(1.0 + u * u) - 1.0));
+}
+
+static double interp(const double *y, int nk, int lo, double f) {
+    int hi = lo + 1 < nk ? lo + 1 : lo;
+    return y[lo] + f * (y[hi] - y[lo]);
+}
+
+/* Residuals of parameters p: log(pred / meas) per row, then the
+ * smoothness terms. Parameter layout: [z_c (has_c)] [z_m] [log overhead]. */
+static int fit_resid(const gsl_vector *p, void *data, gsl_vector *out) {
+    fit_prob *q = data;
+    int j, i, m_off = q->has_c ? q->nk : 0, k = q->n;
+    double ov = exp(gsl_vector_get(p, (size_t)(m_off + q->nk)));
+    for (j = 0; j < q->nk; j++) {
+        q->yc[j] = q->has_c ? sig15(gsl_vector_get(p, (size_t)j)) : 1.0;
+        q->ym[j] = sig15(gsl_vector_get(p, (size_t)(m_off + j)));
+    }
+    for (i = 0; i < q->n; i++) {
+        const fit_row *r = &q->r[i];
+        double tc = 0, tm = 0;
+        if (r->flops > 0)
+            tc = r->flops / (q->peak * interp(q->yc, q->nk, q->lo[i], q->f[i]));
+        if (r->bytes > 0)
+            tm = r->bytes / (q->bw * interp(q->ym, q->nk, q->lo[i], q->f[i]));
+        gsl_vector_set(out, (size_t)i,
+                       robust(log(((tc > tm ? tc : tm) + ov + r->fixed_s) / r->meas_s)));
+    }
+    for (j = 0; j + 1 < q->nk; j++) {
+        if (q->has_c) {
+            gsl_vector_set(out, (size_t)k++,
+                           q->sqrt_lam *
+                               (gsl_vector_get(p, (size_t)j + 1) - gsl_vector_get(p, (size_t)j)));
+        }
+        gsl_vector_set(out, (size_t)k++,
+                       q->sqrt_lam * (gsl_vector_get(p, (size_t)(m_off + j + 1)) -
+                                      gsl_vector_get(p, (size_t)(m_off + j))));
+    }
+    return GSL_SUCCESS;
+}
+
+/* Chooses knots in x = log2(rows) of the rows: grid points spaced 0.5
+ * (doubled while more than PERF_MAX_KNOTS would hold data) that have a row
+ * within half a spacing. Returns the number of knots. */
+static int choose_knots(const fit_row *r, int n, double *kx) {
+    double xmin = INFINITY, xmax = -INFINITY, step;
+    int i;
+    for (i = 0; i < n; i++) {
+        double x = log2(r[i].rows);
+        xmin = x < xmin ? x : xmin;
+        xmax = x > xmax ? x : xmax;
+    }
+    for (step = 0.5;; step *= 2) {
+        long g0 = (long)floor(xmin / step + 0.5), g1 = (long)floor(xmax / step + 0.5), g;
+        int nk = 0;
+        for (g = g0; g <= g1 && nk <= PERF_MAX_KNOTS; g++) {
+            for (i = 0; i < n; i++) {
+                if (fabs(log2(r[i].rows) - (double)g * step) <= step / 2) {
+                    if (nk < PERF_MAX_KNOTS)
+                        kx[nk] = (double)g * step;
+                    nk++;
+                    break;
+                }
+            }
+        }
+        if (nk <= PERF_MAX_KNOTS)
+            return nk;
+    }
+}
+
+/* Knot interval of x among kx (what perf_curve_eval does). */
+static void locate(const double *kx, int nk, double x, int *lo, double *f) {
+    int j;
+    if (nk < 2 || x <= kx[0]) {
+        *lo = 0;
+        *f = 0.0;
+        return;
+    }
+    if (x >= kx[nk - 1]) {
+        *lo = nk - 2;
+        *f = 1.0;
+        return;
+    }
+    for (j = 0; j + 2 < nk && kx[j + 1] <= x; j++)
+        ;
+    *lo = j;
+    *f = (x - kx[j]) / (kx[j + 1] - kx[j]);
+}
+
+static double round_sig(double v, int digits) {
+    char buf[40];
+    snprintf(buf, sizeof buf, "%.*g", digits, v);
+    return strtod(buf, NULL);
+}
+
+/* Median and 95th percentile of |pred / meas - 1| x 100 over rows (every
+ * K-th from K-1 when test, the others when not). */
+static void score(const fit_row *r, int n, int k_every, int test, const perf_op_calib *oc,
+                  double peak, double bw, double *med, double *p95, int *count, double *scratch) {
+    int i, m = 0;
+    for (i = 0; i < n; i++) {
+        double pred;
+        if (k_every >= 2 && ((i % k_every) == k_every - 1) != test)
+            continue;
+        if (k_every < 2 && test)
+            continue;
+        pred = perf_roofline_s(oc, peak, bw, r[i].flops, r[i].bytes, r[i].rows) + r[i].fixed_s;
+        scratch[m++] = fabs(pred / r[i].meas_s - 1.0) * 100.0;
+    }
+    *count = m;
+    if (m == 0) {
+        *med = *p95 = NAN;
+        return;
+    }
+    gsl_sort(scratch, 1, (size_t)m);
+    *med = gsl_stats_median_from_sorted_data(scratch, 1, (size_t)m);
+    *p95 = gsl_stats_quantile_from_sorted_data(scratch, 1, (size_t)m, 0.95);
+}
+
+/* Fits oc (its overhead and curves) to rows all: every K-th row is held
+ * out, the rest fitted. Fills rep's counts and errors. */
+static int fit_op(const rowvec *all, int k_every, double peak, double bw, perf_op_calib *oc,
+                  calib_op_report *rep, sim_err *err) {
+    fit_row *tr = NULL;
+    int *lo = NULL;
+    double *f = NULL, *scr = NULL, kx[PERF_MAX_KNOTS];
+    int n = 0, i, j, nk, has_c = 0, p, nres, rc = SIM_ENOMEM, info;
+    double ov0 = INFINITY;
+    gsl_vector *x0 = NULL;
+    gsl_multifit_nlinear_workspace *w = NULL;
+    gsl_multifit_nlinear_fdf fdf;
+    gsl_multifit_nlinear_parameters par = gsl_multifit_nlinear_default_parameters();
+    fit_prob q;
+
+    if (all->n < 4) {
+        sim_err_set(err, rep->source, 0, 0, "expected at least 4 rows to fit, got %d", all->n);
+        return SIM_EINVAL;
+    }
+    tr = SIM_NEW_ARRAY(fit_row, (size_t)all->n);
+    lo = SIM_NEW_ARRAY(int, (size_t)all->n);
+    f = SIM_NEW_ARRAY(double, (size_t)all->n);
+    scr = SIM_NEW_ARRAY(double, (size_t)all->n);
+    if (tr == NULL || lo == NULL || f == NULL || scr == NULL)
+        goto done;
+    for (i = 0; i < all->n; i++) {
+        if (k_every >= 2 && i % k_every == k_every - 1)
+            continue;
+        tr[n++] = all->v[i];
+        if (all->v[i].flops > 0)
+            has_c = 1;
+        if (all->v[i].meas_s - all->v[i].fixed_s < ov0)
+            ov0 = all->v[i].meas_s - all->v[i].fixed_s;
+    }
+    nk = choose_knots(tr, n, kx);
+    for (i = 0; i < n; i++)
+        locate(kx, nk, log2(tr[i].rows), &lo[i], &f[i]);
+    ov0 = ov0 > 2e-7 ? 0.5 * ov0 : 1e-7;
+
+    /* Start every efficiency at 1 and let the data lower it where a term
+     * binds: a knot whose term never binds (eff_m where every row is
+     * compute-bound) then stays high and harmless instead of just binding. */
+    p = (has_c ? nk : 0) + nk + 1;
+    x0 = gsl_vector_alloc((size_t)p);
+    if (x0 == NULL)
+        goto done;
+    for (j = 0; j < p - 1; j++)
+        gsl_vector_set(x0, (size_t)j, logit15(1.0));
+    gsl_vector_set(x0, (size_t)(p - 1), log(ov0));
+
+    memset(&q, 0, sizeof q);
+    q.r = tr;
+    q.n = n;
+    q.lo = lo;
+    q.f = f;
+    q.nk = nk;
+    q.has_c = has_c;
+    q.peak = peak;
+    q.bw = bw;
+    q.sqrt_lam = sqrt(1e-3 * (double)n / (double)nk);
+    nres = n + (nk - 1) * (has_c ? 2 : 1);
+    fdf.f = fit_resid;
+    fdf.df = NULL;
+    fdf.fvv = NULL;
+    fdf.n = (size_t)nres;
+    fdf.p = (size_t)p;
+    fdf.params = &q;
+    par.trs = gsl_multifit_nlinear_trs_lm;
+    par.scale = gsl_multifit_nlinear_scale_levenberg;
+    w = gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &par, (size_t)nres, (size_t)p);
+    if (w == NULL)
+        goto done;
+    gsl_multifit_nlinear_init(x0, &fdf, w);
+    /* A status other than success (iteration limit, no progress) still
+     * leaves the best point found in w->x, which is what is scored. */
+    (void)gsl_multifit_nlinear_driver(500, 1e-10, 1e-10, 1e-12, NULL, NULL, &info, w);
+
+    {
+        const gsl_vector *x = gsl_multifit_nlinear_position(w);
+        int m_off = has_c ? nk : 0;
+        memset(&oc->eff_c, 0, sizeof oc->eff_c);
+        memset(&oc->eff_m, 0, sizeof oc->eff_m);
+        for (j = 0; j < nk; j++) {
+            double yc = round_sig(sig15(gsl_vector_get(x, (size_t)j)), 4);
+            double ym = round_sig(sig15(gsl_vector_get(x, (size_t)(m_off + j))), 4);
+            if (has_c) {
+                oc->eff_c.x[j] = kx[j];
+                oc->eff_c.y[j] = yc < 1e-4 ? 1e-4 : yc > 1.5 ? 1.5 : yc;
+            }
+            oc->eff_m.x[j] = kx[j];
+            oc->eff_m.y[j] = ym < 1e-4 ? 1e-4 : ym > 1.5 ? 1.5 : ym;
+        }
+        oc->eff_c.n = has_c ? nk : 0;
+        oc->eff_m.n = nk;
+        oc->overhead_s = round_sig(exp(gsl_vector_get(x, (size_t)(p - 1))), 3);
+    }
+    rep->fitted = 1;
+    rep->n_knots = nk;
+    score(all->v, all->n, k_every, 1, oc, peak, bw, &rep->median_ape, &rep->p95_ape, &rep->n_test,
+          scr);
+    {
+        double p95;
+        score(all->v, all->n, k_every, 0, oc, peak, bw, &rep->train_median_ape, &p95, &rep->n_train,
+              scr);
+    }
+    rc = SIM_OK;
+done:
+    if (rc == SIM_ENOMEM)
+        sim_err_set(err, "calibrate", 0, 0, "out of memory");
+    gsl_multifit_nlinear_free(w);
+    gsl_vector_free(x0);
+    sim_free(tr);
+    sim_free(lo);
+    sim_free(f);
+    sim_free(scr);
+    return rc;
+}
+
+/* ---- shapes of the models ---- */
+
+static const int tps[] = {1, 2, 4, 8};
+
+/* KV heads on one GPU at tp. */
+static int kv_heads_at(const sim_model *m, int tp) {
+    return m->n_kv_heads >= tp ? m->n_kv_heads / tp : 1;
+}
+
+/* (N, K) of a GEMM operator for model m at tp. */
+static void gemm_nk(const sim_model *m, int tp, enum perf_op op, double *n, double *k) {
+    double q = (double)m->n_heads * m->head_dim / tp, kv = (double)kv_heads_at(m, tp) * m->head_dim;
+    double ffn = (double)m->intermediate / tp;
+    switch (op) {
+        case PERF_OP_QKV_PROJ:
+            *n = q + 2 * kv;
+            *k = m->hidden;
+            break;
+        case PERF_OP_O_PROJ:
+            *n = m->hidden;
+            *k = q;
+            break;
+        case PERF_OP_MLP_UP:
+            *n = 2 * ffn;
+            *k = m->hidden;
+            break;
+        case PERF_OP_MLP_DOWN:
+            *n = m->hidden;
+            *k = ffn;
+            break;
+        default:
+            *n = ceil((double)m->vocab / tp);
+            *k = m->hidden;
+            break;
+    }
+}
+
+/* 1 when v is a grid value next to (at or just below or above) a target. */
+static int brackets(double v, const double *grid, int ng, double target) {
+    double below = -1, above = -1;
+    int i;
+    for (i = 0; i < ng; i++) {
+        if (grid[i] <= target && grid[i] > below)
+            below = grid[i];
+        if (grid[i] >= target && (above < 0 || grid[i] < above))
+            above = grid[i];
+    }
+    return v == below || v == above;
+}
+
+static int add_unique(double *v, int *n, int max, double x) {
+    int i;
+    for (i = 0; i < *n; i++)
+        if (v[i] == x)
+            return 0;
+    if (*n < max)
+        v[(*n)++] = x;
+    return 0;
+}
+
+/* ---- sources ---- */
+
+/* One GEMM measurement. */
+typedef struct gemm_meas {
+    int fp8;
+    double m, n, k, lat_s;
+} gemm_meas;
+
+#define GRID_MAX 256
+
+static const enum perf_op gemm_ops[5] = {PERF_OP_QKV_PROJ, PERF_OP_O_PROJ, PERF_OP_MLP_UP,
+                                         PERF_OP_MLP_DOWN, PERF_OP_LM_HEAD};
+
+static int load_gemm(const calib_opts *o, rowvec *rv, rowvec *rv8, calib_report *rep,
+                     perf_calib *out, sim_err *err) {
+    csv_file c;
+    gemm_meas *g = NULL;
+    int ng = 0, cap = 0, rc, i, op, gi, ci[5];
+    double gn[GRID_MAX], gk[GRID_MAX];
+    int nn = 0, nkk = 0;
+    static const char *const cols[] = {"gemm_dtype", "m", "n", "k", "latency"};
+
+    if ((rc = csv_open(&c, o->profiles_dir, "gemm.csv", err)) != SIM_OK)
+        return rc;
+    for (i = 0; i < 5; i++)
+        if ((ci[i] = csv_col(&c, cols[i], err)) < 0) {
+            csv_close(&c);
+            return SIM_EPARSE;
+        }
+    while ((rc = csv_next(&c, err)) == 1) {
+        gemm_meas m;
+        const char *dt = c.fld[ci[0]];
+        if (strcmp(dt, "bfloat16") != 0 && strcmp(dt, "fp8") != 0)
+            continue;
+        m.fp8 = dt[0] == 'f';
+        if ((rc = csv_num(&c, ci[1], 0, &m.m, err)) != SIM_OK ||
+            (rc = csv_num(&c, ci[2], 0, &m.n, err)) != SIM_OK ||
+            (rc = csv_num(&c, ci[3], 0, &m.k, err)) != SIM_OK ||
+            (rc = csv_num(&c, ci[4], 0, &m.lat_s, err)) != SIM_OK)
+            break;
+        m.lat_s *= 1e-3;
+        if (ng == cap) {
+            int nc = cap ? 2 * cap : 1024;
+            gemm_meas *ngm = sim_realloc(g, (size_t)nc * sizeof *ngm);
+            if (ngm == NULL) {
+                rc = SIM_ENOMEM;
+                sim_err_set(err, c.path, 0, 0, "out of memory");
+                break;
+            }
+            g = ngm;
+            cap = nc;
+        }
+        g[ng++] = m;
+        add_unique(gn, &nn, GRID_MAX, m.n);
+        add_unique(gk, &nkk, GRID_MAX, m.k);
+    }
+    csv_close(&c);
+    if (rc < 0) {
+        sim_free(g);
+        return rc;
+    }
+    for (gi = 0; gi < 5; gi++) {
+        op = gemm_ops[gi];
+        for (i = 0; i < ng; i++) {
+            int keep = 0, mi, ti;
+            for (mi = 0; mi < o->n_models && !keep; mi++) {
+                for (ti = 0; ti < 4 && !keep; ti++) {
+                    double tn, tk;
+                    if (o->models[mi].n_heads % tps[ti] != 0)
+                        continue;
+                    gemm_nk(&o->models[mi], tps[ti], (enum perf_op)op, &tn, &tk);
+                    keep = brackets(g[i].n, gn, nn, tn) && brackets(g[i].k, gk, nkk, tk);
+                }
+            }
+            if (keep) {
+                fit_row r;
+                perf_gemm_cost(g[i].m, g[i].n, g[i].k, g[i].fp8 ? 1.0 : 2.0, &r.flops, &r.bytes);
+                r.rows = g[i].m;
+                r.fixed_s = 0;
+                r.meas_s = g[i].lat_s;
+                if ((rc = rowvec_push(g[i].fp8 ? &rv8[op] : &rv[op], &r)) != SIM_OK) {
+                    sim_err_set(err, "calibrate", 0, 0, "out of memory");
+                    sim_free(g);
+                    return rc;
+                }
+            }
+        }
+        snprintf(rep->op[op].source, sizeof rep->op[op].source,
+                 "gemm.csv bf16, (n,k) next to the models' shapes");
+        snprintf(rep->fp8[op].source, sizeof rep->fp8[op].source,
+                 "gemm.csv fp8 rows vs the bf16 fit (not fitted)");
+    }
+    (void)out;
+    sim_free(g);
+    return SIM_OK;
+}
+
+/* A model of one GPU's attention shape: heads and KV heads per GPU. */
+static void attn_model(sim_model *m, int heads, int kv_heads, int head_dim) {
+    memset(m, 0, sizeof *m);
+    snprintf(m->name, sizeof m->name, "attn-%d-%d", heads, kv_heads);
+    m->n_layers = 1;
+    m->n_heads = heads;
+    m->n_kv_heads = kv_heads;
+    m->head_dim = head_dim;
+    m->hidden = heads * head_dim;
+    m->intermediate = 1;
+    m->vocab = 1;
+    m->w_dtype = SIM_DT_BF16;
+    m->kv_dtype = SIM_DT_BF16;
+}
+
+/* 1 when (heads, kv_heads) per GPU occurs for a model at TP 1/2/4/8. */
+static int heads_wanted(const calib_opts *o, int heads, int kv_heads) {
+    int mi, ti;
+    for (mi = 0; mi < o->n_models; mi++)
+        for (ti = 0; ti < 4; ti++)
+            if (o->models[mi].n_heads % tps[ti] == 0 && o->models[mi].n_heads / tps[ti] == heads &&
+                kv_heads_at(&o->models[mi], tps[ti]) == kv_heads && o->models[mi].head_dim == 128)
+                return 1;
+    return 0;
+}
+
+/* attn_prefill (prefill = 1) or attn_decode rows. */
+static int load_attn(const calib_opts *o, int prefill, const perf_calib *cal, rowvec *rv,
+                     calib_op_report *rep, sim_err *err) {
+    static const char *const cols_p[] = {
+        "batch_size",     "isl",    "num_heads", "num_key_value_heads", "head_dim",
+        "kv_cache_dtype", "latency"};
+    static const char *const cols_d[] = {
+        "batch_size", "step",           "num_heads", "num_key_value_heads",
+        "head_dim",   "kv_cache_dtype", "latency"};
+    const char *const *cols = prefill ? cols_p : cols_d;
+    const char *file = prefill ? "context_attention.csv" : "generation_attention.csv";
+    csv_file c;
+    int rc, i, ci[7];
+
+    if ((rc = csv_open(&c, o->profiles_dir, file, err)) != SIM_OK)
+        return rc;
+    for (i = 0; i < 7; i++)
+        if ((ci[i] = csv_col(&c, cols[i], err)) < 0) {
+            csv_close(&c);
+            return SIM_EPARSE;
+        }
+    while ((rc = csv_next(&c, err)) == 1) {
+        double bs, len, heads, kvh, hd, lat;
+        sim_model m;
+        perf_ctx ctx;
+        perf_batch b;
+        fit_row r;
+        int64_t j;
+        if (strcmp(c.fld[ci[5]], "bfloat16") != 0)
+            continue;
+        if ((rc = csv_num(&c, ci[0], 0, &bs, err)) != SIM_OK ||
+            (rc = csv_num(&c, ci[1], 0, &len, err)) != SIM_OK ||
+            (rc = csv_num(&c, ci[2], 0, &heads, err)) != SIM_OK ||
+            (rc = csv_num(&c, ci[3], 0, &kvh, err)) != SIM_OK ||
+            (rc = csv_num(&c, ci[4], 0, &hd, err)) != SIM_OK ||
+            (rc = csv_num(&c, ci[6], 0, &lat, err)) != SIM_OK)
+            break;
+        if (!heads_wanted(o, (int)heads, (int)kvh) || hd != 128)
+            continue;
+        attn_model(&m, (int)heads, (int)kvh, (int)hd);
+        if ((rc = perf_ctx_init(&ctx, &m, o->gpu, cal, 1, err)) != SIM_OK)
+            break;
+        memset(&b, 0, sizeof b);
+        for (j = 0; j < (int64_t)bs; j++) {
+            if (prefill)
+                perf_batch_add_prefill(&b, (int64_t)len, 0, 1);
+            else
+                perf_batch_add_decode(&b, (int64_t)len + 1);
+        }
+        perf_op_cost(&ctx, prefill ? PERF_OP_ATTN_PREFILL : PERF_OP_ATTN_DECODE, &b, &r.flops,
+                     &r.bytes, &r.rows);
+        r.fixed_s = prefill ? perf_op_call_s(&ctx, PERF_OP_KV_SAVE, &b) : 0.0;
+        r.meas_s = lat * 1e-3;
+        if ((rc = rowvec_push(rv, &r)) != SIM_OK) {
+            sim_err_set(err, "calibrate", 0, 0, "out of memory");
+            break;
+        }
+    }
+    csv_close(&c);
+    if (rc < 0)
+        return rc;
+    snprintf(rep->source, sizeof rep->source, "%s, head_dim 128, bf16 KV, the models' heads%s",
+             file, prefill ? " (minus modelled kv_save)" : "");
+    return SIM_OK;
+}
+
+/* mlp_act, norm, rope and embed rows from Vidur's per-layer profiles. */
+static int load_vidur(const calib_opts *o, const perf_calib *cal, rowvec *rv, calib_report *rep,
+                      sim_err *err) {
+    static const char *const cfg[] = {"n_head",
+                                      "n_kv_head",
+                                      "n_embd",
+                                      "n_expanded_embd",
+                                      "vocab_size",
+                                      "num_tokens",
+                                      "num_tensor_parallel_workers"};
+    static const char *const tcol[] = {"time_stats.mlp_act.median",
+                                       "time_stats.input_layernorm.median",
+                                       "time_stats.post_attention_layernorm.median",
+                                       "time_stats.attn_rope.median", "time_stats.emb.median"};
+    static const enum perf_op ops[] = {PERF_OP_MLP_ACT, PERF_OP_NORM, PERF_OP_ROPE, PERF_OP_EMBED};
+    csv_file c;
+    int rc, i, ci[7], ti[5];
+
+    if ((rc = csv_open(&c, o->profiles_dir, "vidur_layer_ops.csv", err)) != SIM_OK)
+        return rc;
+    for (i = 0; i < 7; i++)
+        if ((ci[i] = csv_col(&c, cfg[i], err)) < 0) {
+            csv_close(&c);
+            return SIM_EPARSE;
+        }
+    for (i = 0; i < 5; i++)
+        if ((ti[i] = csv_col(&c, tcol[i], err)) < 0) {
+            csv_close(&c);
+            return SIM_EPARSE;
+        }
+    while ((rc = csv_next(&c, err)) == 1) {
+        double v[7], t[5];
+        sim_model m;
+        perf_ctx ctx;
+        perf_batch b;
+        for (i = 0; i < 7 && rc == 1; i++)
+            if (csv_num(&c, ci[i], 0, &v[i], err) != SIM_OK)
+                rc = SIM_EPARSE;
+        for (i = 0; i < 5 && rc == 1; i++)
+            if (csv_num(&c, ti[i], 0, &t[i], err) != SIM_OK)
+                rc = SIM_EPARSE;
+        if (rc != 1)
+            break;
+        memset(&m, 0, sizeof m);
+        snprintf(m.name, sizeof m.name, "vidur");
+        m.n_layers = 1;
+        m.n_heads = (int)v[0];
+        m.n_kv_heads = (int)v[1];
+        m.hidden = (int)v[2];
+        m.head_dim = (int)v[2] / (int)v[0];
+        m.intermediate = (int)v[3];
+        m.vocab = (int)v[4];
+        m.w_dtype = m.kv_dtype = SIM_DT_FP16;
+        if ((rc = perf_ctx_init(&ctx, &m, o->gpu, cal, (int)v[6], err)) != SIM_OK) {
+            char why[sizeof err->msg];
+            snprintf(why, sizeof why, "%s", err->msg);
+            sim_err_set(err, c.path, c.line, 0, "%s", why);
+            break;
+        }
+        memset(&b, 0, sizeof b);
+        perf_batch_add_prefill(&b, (int64_t)v[5], 0, 0);
+        for (i = 0; i < 4; i++) {
+            fit_row r;
+            perf_op_cost(&ctx, ops[i], &b, &r.flops, &r.bytes, &r.rows);
+            r.fixed_s = 0;
+            r.meas_s = (i == 0 ? t[0] : i == 1 ? t[1] + t[2] : i == 2 ? t[3] : t[4]) * 1e-3;
+            if ((rc = rowvec_push(&rv[ops[i]], &r)) != SIM_OK) {
+                sim_err_set(err, "calibrate", 0, 0, "out of memory");
+                break;
+            }
+        }
+        if (rc != SIM_OK)
+            break;
+        rc = 1;
+    }
+    csv_close(&c);
+    if (rc < 0)
+        return rc;
+    snprintf(rep->op[PERF_OP_MLP_ACT].source, sizeof rep->op[0].source,
+             "vidur_layer_ops.csv mlp_act");
+    snprintf(rep->op[PERF_OP_NORM].source, sizeof rep->op[0].source,
+             "vidur_layer_ops.csv input_ + post_attention_layernorm");
+    snprintf(rep->op[PERF_OP_ROPE].source, sizeof rep->op[0].source,
+             "vidur_layer_ops.csv attn_rope");
+    snprintf(rep->op[PERF_OP_EMBED].source, sizeof rep->op[0].source, "vidur_layer_ops.csv emb");
+    return SIM_OK;
+}
+
+/* All-reduce rows: a message of message_size bf16 elements among
+ * num_gpus GPUs; the curves are indexed by the message in KiB. */
+static int load_allreduce(const calib_opts *o, rowvec *rv, calib_op_report *rep, sim_err *err) {
+    csv_file c;
+    int rc, i, ci[3];
+    static const char *const cols[] = {"num_gpus", "message_size", "latency"};
+
+    if ((rc = csv_open(&c, o->profiles_dir, "allreduce.csv", err)) != SIM_OK)
+        return rc;
+    for (i = 0; i < 3; i++)
+        if ((ci[i] = csv_col(&c, cols[i], err)) < 0) {
+            csv_close(&c);
+            return SIM_EPARSE;
+        }
+    while ((rc = csv_next(&c, err)) == 1) {
+        double g, elems, lat;
+        fit_row r;
+        if ((rc = csv_num(&c, ci[0], 0, &g, err)) != SIM_OK ||
+            (rc = csv_num(&c, ci[1], 0, &elems, err)) != SIM_OK ||
+            (rc = csv_num(&c, ci[2], 0, &lat, err)) != SIM_OK)
+            break;
+        if (g < 2)
+            continue;
+        r.flops = 0;
+        r.bytes = 2.0 * (g - 1.0) / g * (elems * 2.0);
+        r.rows = elems * 2.0 / 1024.0;
+        r.fixed_s = 0;
+        r.meas_s = lat * 1e-3;
+        if ((rc = rowvec_push(rv, &r)) != SIM_OK) {
+            sim_err_set(err, "calibrate", 0, 0, "out of memory");
+            break;
+        }
+        rc = 1;
+    }
+    csv_close(&c);
+    if (rc < 0)
+        return rc;
+    snprintf(rep->source, sizeof rep->source,
+             "allreduce.csv (vLLM custom all-reduce, CUDA graph), 2/4/8 GPUs");
+    return SIM_OK;
+}
+
+/* step_base_s + step_per_seq_s x batch from the engine's CPU overheads. */
+static int fit_step(const calib_opts *o, perf_calib *out, calib_op_report *rep, sim_err *err) {
+    static const char *const cols[] = {"batch_size", "schedule_median", "sampler_e2e_median",
+                                       "prepare_inputs_e2e_median", "process_model_outputs_median"};
+    csv_file c;
+    double x[512], y[512], xt[512], yt[512], e[512], c0, c1, cov00, cov01, cov11, ss;
+    int rc, i, ci[5], n = 0, nt = 0, nall = 0, k = o->holdout_every;
+
+    if ((rc = csv_open(&c, o->profiles_dir, "cpu_overheads_a100.csv", err)) != SIM_OK)
+        return rc;
+    for (i = 0; i < 5; i++)
+        if ((ci[i] = csv_col(&c, cols[i], err)) < 0) {
+            csv_close(&c);
+            return SIM_EPARSE;
+        }
+    while ((rc = csv_next(&c, err)) == 1) {
+        double v[5];
+        for (i = 0; i < 5 && rc == 1; i++)
+            if (csv_num(&c, ci[i], i > 0, &v[i], err) != SIM_OK)
+                rc = SIM_EPARSE;
+        if (rc != 1)
+            break;
+        if (nall >= 512) {
+            sim_err_set(err, c.path, c.line, 0, "expected at most 512 rows");
+            rc = SIM_EPARSE;
+            break;
+        }
+        if (k >= 2 && nall % k == k - 1) {
+            xt[nt] = v[0];
+            yt[nt++] = (v[1] + v[2] + v[3] + v[4]) * 1e-3;
+        } else {
+            x[n] = v[0];
+            y[n++] = (v[1] + v[2] + v[3] + v[4]) * 1e-3;
+        }
+        nall++;
+    }
+    csv_close(&c);
+    if (rc < 0)
+        return rc;
+    if (n < 2) {
+        sim_err_set(err, c.path, 0, 0, "expected at least 2 rows to fit, got %d", n);
+        return SIM_EINVAL;
+    }
+    gsl_fit_linear(x, 1, y, 1, (size_t)n, &c0, &c1, &cov00, &cov01, &cov11, &ss);
+    out->step_base_s = round_sig(c0 > 0 ? c0 : 0, 4);
+    out->step_per_seq_s = round_sig(c1 > 0 ? c1 : 0, 4);
+    for (i = 0; i < nt; i++)
+        e[i] = fabs((out->step_base_s + out->step_per_seq_s * xt[i]) / yt[i] - 1.0) * 100.0;
+    rep->fitted = 1;
+    rep->n_train = n;
+    rep->n_test = nt;
+    rep->n_knots = 0;
+    rep->median_ape = rep->p95_ape = NAN;
+    if (nt > 0) {
+        gsl_sort(e, 1, (size_t)nt);
+        rep->median_ape = gsl_stats_median_from_sorted_data(e, 1, (size_t)nt);
+        rep->p95_ape = gsl_stats_quantile_from_sorted_data(e, 1, (size_t)nt, 0.95);
+    }
+    for (i = 0; i < n; i++)
+        e[i] = fabs((out->step_base_s + out->step_per_seq_s * x[i]) / y[i] - 1.0) * 100.0;
+    gsl_sort(e, 1, (size_t)n);
+    rep->train_median_ape = gsl_stats_median_from_sorted_data(e, 1, (size_t)n);
+    snprintf(rep->source, sizeof rep->source,
+             "cpu_overheads_a100.csv (A100 engine: schedule + sampler + prepare_inputs + "
+             "process_outputs)");
+    return SIM_OK;
+}
+
+/* ---- the fit ---- */
+
+/* Fits a calibration for o->gpu from the profiles in o->profiles_dir into
+ * *out (operators without profiles keep the datasheet roofline) and the
+ * held-out errors into *rep. A profile file that is absent leaves its
+ * operators unfitted; when none is present, SIM_ENOENT. Bad rows are
+ * SIM_EPARSE naming file, line and column. */
+int calib_fit(const calib_opts *o, perf_calib *out, calib_report *rep, sim_err *err) {
+    rowvec rv[PERF_N_OPS], rv8[PERF_N_OPS];
+    int rc = SIM_OK, op, n_files = 0, i;
+    double bw_link;
+    gsl_error_handler_t *old_handler;
+
+    sim_err_clear(err);
+    memset(rv, 0, sizeof rv);
+    memset(rv8, 0, sizeof rv8);
+    memset(rep, 0, sizeof *rep);
+    if (o->n_models < 1 || o->n_models > CALIB_MAX_MODELS || o->holdout_every == 1 ||
+        o->holdout_every < 0) {
+        sim_err_set(err, "calibrate", 0, 0,
+                    "options: expected 1..%d models and --holdout-every 0 or >= 2",
+                    CALIB_MAX_MODELS);
+        return SIM_EINVAL;
+    }
+    /* GSL's default handler aborts; a library reports through codes. */
+    old_handler = gsl_set_error_handler_off();
+    perf_calib_default(out, o->gpu);
+    snprintf(out->gpu, sizeof out->gpu, "%s", o->gpu->name);
+    for (op = 0; op < PERF_N_OPS; op++) {
+        rep->op[op].median_ape = rep->op[op].p95_ape = rep->op[op].train_median_ape = NAN;
+        rep->fp8[op].median_ape = rep->fp8[op].p95_ape = rep->fp8[op].train_median_ape = NAN;
+        snprintf(rep->op[op].source, sizeof rep->op[op].source,
+                 "no public measurement: datasheet roofline");
+    }
+    rep->step.median_ape = rep->step.p95_ape = rep->step.train_median_ape = NAN;
+    snprintf(rep->step.source, sizeof rep->step.source, "no profile: no step overhead");
+
+#define CALIB_SOURCE(call)                                                                         \
+    do {                                                                                           \
+        rc = (call);                                                                               \
+        if (rc == SIM_OK)                                                                          \
+            n_files++;                                                                             \
+        else if (rc != SIM_ENOENT)                                                                 \
+            goto done;                                                                             \
+        sim_err_clear(err);                                                                        \
+    } while (0)
+    CALIB_SOURCE(load_gemm(o, rv, rv8, rep, out, err));
+    CALIB_SOURCE(
+        load_attn(o, 1, out, &rv[PERF_OP_ATTN_PREFILL], &rep->op[PERF_OP_ATTN_PREFILL], err));
+    CALIB_SOURCE(
+        load_attn(o, 0, out, &rv[PERF_OP_ATTN_DECODE], &rep->op[PERF_OP_ATTN_DECODE], err));
+    CALIB_SOURCE(load_vidur(o, out, rv, rep, err));
+    CALIB_SOURCE(load_allreduce(o, &rv[PERF_OP_ALLREDUCE], &rep->op[PERF_OP_ALLREDUCE], err));
+    CALIB_SOURCE(fit_step(o, out, &rep->step, err));
+#undef CALIB_SOURCE
+    rc = SIM_OK;
+    if (n_files == 0) {
+        sim_err_set(err, o->profiles_dir, 0, 0,
+                    "expected profiles (gemm.csv, context_attention.csv, ...), found none");
+        rc = SIM_ENOENT;
+        goto done;
+    }
+
+    bw_link = o->gpu->nvlink_bw > 0 ? o->gpu->nvlink_bw : o->gpu->pcie_bw;
+    for (op = 0; op < PERF_N_OPS; op++) {
+        double peak = o->gpu->flops_bf16;
+        double bw = op == PERF_OP_ALLREDUCE ? bw_link : o->gpu->hbm_bw;
+        if (rv[op].n == 0)
+            continue;
+        if ((rc = fit_op(&rv[op], o->holdout_every, peak, bw, &out->op[op], &rep->op[op], err)) !=
+            SIM_OK)
+            goto done;
+        if (rv8[op].n > 0 && o->gpu->flops_fp8 > 0) {
+            double *scr = SIM_NEW_ARRAY(double, (size_t)rv8[op].n);
+            if (scr == NULL) {
+                rc = SIM_ENOMEM;
+                sim_err_set(err, "calibrate", 0, 0, "out of memory");
+                goto done;
+            }
+            score(rv8[op].v, rv8[op].n, 0, 0, &out->op[op], o->gpu->flops_fp8, bw,
+                  &rep->fp8[op].median_ape, &rep->fp8[op].p95_ape, &rep->fp8[op].n_test, scr);
+            sim_free(scr);
+        }
+    }
+    {
+        char fitted[200] = "", *p = fitted;
+        for (op = 0; op < PERF_N_OPS; op++)
+            if (!rep->op[op].fitted)
+                p += snprintf(p, sizeof fitted - (size_t)(p - fitted), "%s%s",
+                              p == fitted ? "" : ",", perf_op_name((enum perf_op)op));
+        snprintf(out->source, sizeof out->source,
+                 "kvfleet calibrate: public profiles (AIConfigurator vLLM 0.24.0 H100 SXM, Vidur "
+                 "H100, Vidur A100 CPU overheads), shapes of %d models; datasheet: %s",
+                 o->n_models, fitted[0] ? fitted : "none");
+    }
+    rc = SIM_OK;
+done:
+    for (i = 0; i < PERF_N_OPS; i++) {
+        rowvec_free(&rv[i]);
+        rowvec_free(&rv8[i]);
+    }
+    gsl_set_error_handler(old_handler);
+    return rc;
+}
+
+/* ---- the command ---- */
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: kvfleet calibrate --gpu NAME [--model NAME[,NAME...]] [--profiles DIR]\n"
+               "                         [-o FILE] [--holdout-every K] [--json]\n"
+               "Fits the perf model's per-operator efficiencies to the GPU's profiles\n"
+               "(default DIR: DATA/profiles/NAME), holding out every K-th row (default 5;\n"
+               "0: none) and reporting the held-out error. --model (default all: every\n"
+               "preset in DATA/models) chooses the GEMM and attention shapes (TP 1, 2, 4,\n"
+               "8) that are fitted.\n"
+               "-o writes the calibration (DATA/calib/NAME.json is what runs load).\n");
+}
+
+static json_t *op_json(const calib_op_report *r) {
+    json_t *o = json_object();
+    json_object_set_new(o, "fitted", json_boolean(r->fitted));
+    json_object_set_new(o, "source", json_string(r->source));
+    json_object_set_new(o, "n_train", json_integer(r->n_train));
+    json_object_set_new(o, "n_test", json_integer(r->n_test));
+    json_object_set_new(o, "n_knots", json_integer(r->n_knots));
+    json_object_set_new(o, "median_ape_pct",
+                        isnan(r->median_ape) ? json_null()
+                                             : json_real(round_sig(r->median_ape, 4)));
+    json_object_set_new(o, "p95_ape_pct",
+                        isnan(r->p95_ape) ? json_null() : json_real(round_sig(r->p95_ape, 4)));
+    json_object_set_new(o, "train_median_ape_pct",
+                        isnan(r->train_median_ape) ? json_null()
+                                                   : json_real(round_sig(r->train_median_ape, 4)));
+    return o;
+}
+
+static void print_row(const char *name, const calib_op_report *r) {
+    if (!r->fitted && r->n_test == 0) {
+        printf("%-14s %s\n", name, r->source);
+        return;
+    }
+    char tm[16] = "-";
+    if (!isnan(r->train_median_ape))
+        snprintf(tm, sizeof tm, "%.2f", r->train_median_ape);
+    printf("%-14s %6d %5d %5d %8.2f %8.2f %8s  %s\n", name, r->n_train, r->n_test, r->n_knots,
+           r->median_ape, r->p95_ape, tm, r->source);
+}
+
+/* The `kvfleet calibrate` command (usage above). */
+int calib_main(int argc, char **argv) {
+    const char *gpu_name = NULL, *models_arg = "all", *profiles = NULL, *outp = NULL;
+    char pdir[2048], list[2048], *tok, *next;
+    int k_every = 5, json = 0, i, rc, op;
+    sim_gpu gpu;
+    sim_model models[CALIB_MAX_MODELS];
+    int n_models = 0;
+    perf_calib cal;
+    calib_report rep;
+    calib_opts o;
+    sim_err err;
+    char msg[1200];
+
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has_val = i + 1 < argc;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(a, "--gpu") == 0 && has_val) {
+            gpu_name = argv[++i];
+        } else if (strcmp(a, "--model") == 0 && has_val) {
+            models_arg = argv[++i];
+        } else if (strcmp(a, "--profiles") == 0 && has_val) {
+            profiles = argv[++i];
+        } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && has_val) {
+            outp = argv[++i];
+        } else if (strcmp(a, "--holdout-every") == 0 && has_val) {
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || end == argv[i] || v < 0 || v == 1 || v > 1000000) {
+                fprintf(stderr,
+                        "kvfleet calibrate: --holdout-every: expected 0 or an integer >= 2, "
+                        "got '%s'\n",
+                        argv[i]);
+                return 2;
+            }
+            k_every = (int)v;
+        } else {
+            fprintf(stderr, "kvfleet calibrate: %s: %s\n", a,
+                    has_val || a[0] != '-' ? "unknown option" : "expected a value");
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (gpu_name == NULL) {
+        fprintf(stderr, "kvfleet calibrate: --gpu: expected a GPU preset name, got nothing\n");
+        usage(stderr);
+        return 2;
+    }
+    sim_err_clear(&err);
+    if ((rc = sim_gpu_load(gpu_name, rt_datadir(), &gpu, &err)) != SIM_OK)
+        goto input_error;
+    if (strcmp(models_arg, "all") == 0) {
+        snprintf(pdir, sizeof pdir, "%s/models", rt_datadir());
+        if (sim_json_preset_list(pdir, list, sizeof list) != SIM_OK) {
+            sim_err_set(&err, pdir, 0, 0, "out of memory listing presets");
+            goto runtime_error;
+        }
+    } else {
+        snprintf(list, sizeof list, "%s", models_arg);
+    }
+    for (tok = list; tok != NULL; tok = next) {
+        next = strchr(tok, ',');
+        if (next != NULL)
+            *next++ = '\0';
+        while (*tok == ' ')
+            tok++;
+        if (tok[0] == '\0')
+            continue;
+        if (n_models == CALIB_MAX_MODELS) {
+            fprintf(stderr, "kvfleet calibrate: --model: expected at most %d models\n",
+                    CALIB_MAX_MODELS);
+            return 2;
+        }
+        if ((rc = sim_model_load(tok, rt_datadir(), &models[n_models], &err)) != SIM_OK)
+            goto input_error;
+        n_models++;
+    }
+    if (n_models == 0) {
+        fprintf(stderr, "kvfleet calibrate: --model: expected a model name, got ''\n");
+        return 2;
+    }
+    if (profiles == NULL) {
+        snprintf(pdir, sizeof pdir, "%s/profiles/%s", rt_datadir(), gpu.name);
+        profiles = pdir;
+    }
+    memset(&o, 0, sizeof o);
+    o.gpu = &gpu;
+    o.models = models;
+    o.n_models = n_models;
+    o.profiles_dir = profiles;
+    o.holdout_every = k_every;
+    if ((rc = calib_fit(&o, &cal, &rep, &err)) != SIM_OK) {
+        if (rc == SIM_ENOMEM)
+            goto runtime_error;
+        goto input_error;
+    }
+    if (outp != NULL && (rc = perf_calib_save(&cal, outp, &err)) != SIM_OK)
+        goto runtime_error;
+
+    if (json) {
+        json_t *root = json_object(), *ops = json_object(), *fp8 = json_object(),
+               *ms = json_array();
+        for (i = 0; i < n_models; i++)
+            json_array_append_new(ms, json_string(models[i].name));
+        json_object_set_new(root, "gpu", json_string(gpu.name));
+        json_object_set_new(root, "models", ms);
+        json_object_set_new(root, "profiles", json_string(profiles));
+        json_object_set_new(root, "holdout_every", json_integer(k_every));
+        for (op = 0; op < PERF_N_OPS; op++) {
+            json_object_set_new(ops, perf_op_name((enum perf_op)op), op_json(&rep.op[op]));
+            if (rep.fp8[op].n_test > 0)
+                json_object_set_new(fp8, perf_op_name((enum perf_op)op), op_json(&rep.fp8[op]));
+        }
+        json_object_set_new(root, "ops", ops);
+        json_object_set_new(root, "step", op_json(&rep.step));
+        json_object_set_new(root, "step_base_s", json_real(cal.step_base_s));
+        json_object_set_new(root, "step_per_seq_s", json_real(cal.step_per_seq_s));
+        json_object_set_new(root, "fp8_check", fp8);
+        json_object_set_new(root, "output", outp ? json_string(outp) : json_null());
+        json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
+        fputc('\n', stdout);
+        json_decref(root);
+    } else {
+        printf("kvfleet calibrate: %s from %s\n", gpu.name, profiles);
+        printf("shapes of %d models (%s); ", n_models,
+               strcmp(models_arg, "all") == 0 ? "every preset" : models_arg);
+        if (k_every >= 2)
+            printf("1 row in %d held out; errors in %% of the measured time\n", k_every);
+        else
+            printf("nothing held out; errors in %% of the measured time\n");
+        printf("%-14s %6s %5s %5s %8s %8s %8s  %s\n", "op", "train", "test", "knots", "median%",
+               "p95%", "train%", "source");
+        for (op = 0; op < PERF_N_OPS; op++)
+            print_row(perf_op_name((enum perf_op)op), &rep.op[op]);
+        print_row("step", &rep.step);
+        printf("step_base_s %.4g, step_per_seq_s %.4g\n", cal.step_base_s, cal.step_per_seq_s);
+        printf("fp8 GEMM rows scored against the bf16 fit (not fitted):\n");
+        for (op = 0; op < PERF_N_OPS; op++)
+            if (rep.fp8[op].n_test > 0)
+                print_row(perf_op_name((enum perf_op)op), &rep.fp8[op]);
+        if (outp != NULL)
+            printf("wrote %s\n", outp);
+    }
+    return 0;
+
+input_error:
+    sim_err_format(&err, msg, sizeof msg);
+    fprintf(stderr, "kvfleet calibrate: %s\n", msg);
+    return 1;
+runtime_error:
+    sim_err_format(&err, msg, sizeof msg);
+    fprintf(stderr, "kvfleet calibrate: %s\n", msg);
+    return 3;
+}

@@ -1,3 +1,850 @@
-/* placeholder: being written */
+/* perf.c: the step-time predictor (perf model v1), a per-operator roofline.
+ *
+ * Design. A step runs every operator of the model once per layer (the
+ * GEMMs, the elementwise kernels, the two attentions, the KV write and the
+ * tensor-parallel all-reduces) plus a few operators once per step (embed,
+ * lm_head, sample). Each operator call costs
+ *
+ *     t = max(flops / (peak x eff_c(x)), bytes / (bw x eff_m(x))) + overhead_s
+ *
+ * where x = log2(rows), rows being the GEMM's M, the tokens of an
+ * elementwise kernel, for attention the mean number of keys a query
+ * attends to (prefill_pairs / prefill_tokens, decode_ctx / n_decode) and
+ * for the all-reduce its message in KiB, and eff_c, eff_m are the piecewise-linear
+ * efficiency curves of the calibration (docs/calibration.md). An operator
+ * with no rows costs nothing, not even its overhead. The step adds an
+ * engine overhead step_base_s + step_per_seq_s x sequences. This is the
+ * roofline model of Williams, Waterman and Patterson (CACM 2009) with
+ * measured efficiencies, as in Vidur (MLSys 2024) and NVIDIA's
+ * AIConfigurator, but over linear batch aggregates (perf_batch) so that a
+ * step costs O(1) whatever its batch size.
+ *
+ * Shapes on one GPU at tensor-parallel degree t: q = heads x head_dim / t,
+ * kv = kv_heads_per_gpu x head_dim (kv_heads / t, or 1 when t > kv_heads:
+ * KV heads are replicated), I = intermediate / t, the lm_head's N = vocab / t.
+ * Weights take sim_dtype bytes of w_dtype, activations 2 bytes, the KV cache
+ * the bytes of kv_dtype. The final RMSNorm before lm_head is not charged
+ * (it is 1/(2 x layers) of the norm time); residual adds are assumed fused
+ * into the norms, as vLLM does.
+ *
+ * Invariants: perf_step_s and perf_predict run the same code (step_eval),
+ * so their step times are equal bit for bit. Neither allocates.
+ *
+ * Non-goals: pipeline parallelism, MoE, overlap of communication with
+ * compute, and the cost of CUDA graph capture. */
 #include "config.h"
-typedef int kv_placeholder_perf;
+#include "perf.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "json_util.h"
+
+/* ---- names ---- */
+
+static const char *const op_names[PERF_N_OPS] = {
+#define PERF_XX_NAME(id, name) name,
+    PERF_OP_MAP(PERF_XX_NAME)
+#undef PERF_XX_NAME
+};
+
+const char *perf_op_name(enum perf_op op) {
+    if ((int)op < 0 || op >= PERF_N_OPS)
+        return "?";
+    return op_names[op];
+}
+
+int perf_op_from_name(const char *name) {
+    int i;
+    if (name == NULL)
+        return -1;
+    for (i = 0; i < PERF_N_OPS; i++)
+        if (strcmp(name, op_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *perf_bound_name(enum perf_bound b) {
+    switch (b) {
+        case PERF_BOUND_COMPUTE:
+            return "compute";
+        case PERF_BOUND_HBM:
+            return "hbm";
+        case PERF_BOUND_LINK:
+            return "link";
+        case PERF_BOUND_OVERHEAD:
+            return "overhead";
+    }
+    return "?";
+}
+
+/* Bytes per element of a weight or KV dtype. Kept here rather than calling
+ * model.c's sim_dtype_bytes so that the hot path makes no outside call. */
+static double dtype_bytes(enum sim_dtype d) {
+    switch (d) {
+        case SIM_DT_FP8:
+            return 1.0;
+        case SIM_DT_FP32:
+            return 4.0;
+        case SIM_DT_BF16:
+        case SIM_DT_FP16:
+            return 2.0;
+    }
+    return 2.0;
+}
+
+/* ---- curves ---- */
+
+/* Evaluates a curve at x = log2(rows): linear between knots, the end
+ * values beyond the ends, 1 for an empty curve. Binary search over at most
+ * PERF_MAX_KNOTS knots; no allocation. */
+double perf_curve_eval(const perf_curve *c, double x) {
+    int lo, hi;
+    double f;
+    if (c->n <= 0)
+        return 1.0;
+    if (!(x > c->x[0]))
+        return c->y[0];
+    if (x >= c->x[c->n - 1])
+        return c->y[c->n - 1];
+    lo = 0;
+    hi = c->n - 1;
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (c->x[mid] <= x)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    f = (x - c->x[lo]) / (c->x[hi] - c->x[lo]);
+    return c->y[lo] + f * (c->y[hi] - c->y[lo]);
+}
+
+/* The two roofline terms of one call, without overhead: tc = flops /
+ * (peak x eff_c(x)), tm = bytes / (bw x eff_m(x)). */
+static void roof_terms(const perf_op_calib *oc, double peak, double bw, double flops, double bytes,
+                       double x, double *tc, double *tm) {
+    *tc = flops > 0 ? flops / (peak * perf_curve_eval(&oc->eff_c, x)) : 0.0;
+    *tm = bytes > 0 ? bytes / (bw * perf_curve_eval(&oc->eff_m, x)) : 0.0;
+}
+
+/* Time of one operator call with the given work, in seconds:
+ * max(flops / (peak x eff_c), bytes / (bw x eff_m)) + overhead_s, with the
+ * curves read at log2(rows); 0 when rows <= 0 or there is no work. This is
+ * the function perf_predict charges every call with, exported so that the
+ * calibration fits exactly what is predicted. */
+double perf_roofline_s(const perf_op_calib *oc, double peak, double bw, double flops, double bytes,
+                       double rows) {
+    double tc, tm;
+    if (!(rows > 0) || (flops <= 0 && bytes <= 0))
+        return 0.0;
+    roof_terms(oc, peak, bw, flops, bytes, log2(rows), &tc, &tm);
+    return (tc > tm ? tc : tm) + oc->overhead_s;
+}
+
+/* FLOPs and HBM bytes of y[m x n] = x[m x k] W^T with W of n x k in
+ * wbytes-byte elements and bf16 activations: 2mnk FLOPs, n k wbytes +
+ * (m k + m n) x 2 bytes. */
+void perf_gemm_cost(double m, double n, double k, double wbytes, double *flops, double *bytes) {
+    *flops = 2.0 * m * n * k;
+    *bytes = n * k * wbytes + (m * k + m * n) * 2.0;
+}
+
+/* ---- operator costs ---- */
+
+/* Per-GPU shape, derived once per call from the model and tp. */
+typedef struct shape {
+    double h;   /* hidden */
+    double q;   /* query width on this GPU: heads x head_dim / tp */
+    double kv;  /* K (or V) width on this GPU: kv heads per GPU x head_dim */
+    double ffn; /* intermediate / tp */
+    double voc; /* vocab / tp */
+    double wb;  /* weight bytes per element */
+    double kvb; /* KV bytes per element */
+} shape;
+
+static void shape_of(const perf_ctx *ctx, shape *s) {
+    const sim_model *m = &ctx->model;
+    double t = (double)ctx->tp;
+    double kvh = m->n_kv_heads >= ctx->tp ? (double)m->n_kv_heads / t : 1.0;
+    s->h = (double)m->hidden;
+    s->q = (double)m->n_heads * (double)m->head_dim / t;
+    s->kv = kvh * (double)m->head_dim;
+    s->ffn = (double)m->intermediate / t;
+    s->voc = (double)m->vocab / t;
+    s->wb = dtype_bytes(m->w_dtype);
+    s->kvb = dtype_bytes(m->kv_dtype);
+}
+
+/* Which batch count an operator's curves are indexed by: tokens, sampled
+ * sequences, (attention) the mean keys per query of prefill or decode, or
+ * (all-reduce) the message size in KiB. */
+enum rows_kind {
+    ROWS_TOKENS = 0,
+    ROWS_SAMPLES,
+    ROWS_PREFILL,
+    ROWS_DECODE,
+    ROWS_MSG_KIB,
+    N_ROWS_KIND
+};
+
+/* The rows of each kind for batch b. Attention efficiency follows the
+ * keys each query reads (the KV length a kernel tile streams), not the
+ * token count: FlashAttention reaches 600+ TFLOP/s on H100 at 16k-token
+ * prompts and under 100 at 128-token ones, whatever the batch. An
+ * all-reduce's follows its message size, whatever the model. */
+static void rows_of(const shape *s, const perf_batch *b, double *r) {
+    r[ROWS_TOKENS] = (double)b->prefill_tokens + (double)b->n_decode;
+    r[ROWS_SAMPLES] = (double)b->n_sample;
+    r[ROWS_PREFILL] = b->prefill_tokens > 0 ? b->prefill_pairs / (double)b->prefill_tokens : 0.0;
+    r[ROWS_DECODE] = b->n_decode > 0 ? (double)b->decode_ctx / (double)b->n_decode : 0.0;
+    r[ROWS_MSG_KIB] = r[ROWS_TOKENS] * s->h * 2.0 / 1024.0;
+}
+
+/* FLOPs and HBM (or, for the all-reduce, link) bytes of one call of op,
+ * and which count its rows are. */
+static enum rows_kind op_cost(const perf_ctx *ctx, const shape *s, enum perf_op op,
+                              const perf_batch *b, double *flops, double *bytes) {
+    double T = (double)b->prefill_tokens + (double)b->n_decode;
+    double S = (double)b->n_sample;
+    double P = (double)b->prefill_tokens;
+    double D = (double)b->n_decode;
+    double t = (double)ctx->tp;
+    *flops = 0.0;
+    *bytes = 0.0;
+    switch (op) {
+        case PERF_OP_QKV_PROJ:
+            perf_gemm_cost(T, s->q + 2.0 * s->kv, s->h, s->wb, flops, bytes);
+            return ROWS_TOKENS;
+        case PERF_OP_O_PROJ:
+            perf_gemm_cost(T, s->h, s->q, s->wb, flops, bytes);
+            return ROWS_TOKENS;
+        case PERF_OP_MLP_UP:
+            perf_gemm_cost(T, 2.0 * s->ffn, s->h, s->wb, flops, bytes);
+            return ROWS_TOKENS;
+        case PERF_OP_MLP_ACT:
+            *bytes = 3.0 * T * s->ffn * 2.0;
+            return ROWS_TOKENS;
+        case PERF_OP_MLP_DOWN:
+            perf_gemm_cost(T, s->h, s->ffn, s->wb, flops, bytes);
+            return ROWS_TOKENS;
+        case PERF_OP_NORM:
+            *bytes = 2.0 * (2.0 * T * s->h * 2.0);
+            return ROWS_TOKENS;
+        case PERF_OP_ROPE:
+            *bytes = 2.0 * T * (s->q + s->kv) * 2.0;
+            return ROWS_TOKENS;
+        case PERF_OP_ATTN_PREFILL:
+            *flops = 4.0 * s->q * b->prefill_pairs;
+            *bytes = (double)b->prefill_kv_tokens * 2.0 * s->kv * s->kvb + P * s->q * 2.0 * 2.0;
+            return ROWS_PREFILL;
+        case PERF_OP_ATTN_DECODE:
+            *flops = 4.0 * s->q * (double)b->decode_ctx;
+            *bytes = (double)b->decode_ctx * 2.0 * s->kv * s->kvb + D * s->q * 2.0 * 2.0;
+            return ROWS_DECODE;
+        case PERF_OP_KV_SAVE:
+            *bytes = 2.0 * T * 2.0 * s->kv * s->kvb;
+            return ROWS_TOKENS;
+        case PERF_OP_EMBED:
+            *bytes = T * s->h * 2.0;
+            return ROWS_TOKENS;
+        case PERF_OP_LM_HEAD:
+            perf_gemm_cost(S, s->voc, s->h, s->wb, flops, bytes);
+            return ROWS_SAMPLES;
+        case PERF_OP_SAMPLE:
+            *bytes = S * s->voc * 4.0;
+            return ROWS_SAMPLES;
+        case PERF_OP_ALLREDUCE:
+            if (ctx->tp > 1)
+                *bytes = 2.0 * (t - 1.0) / t * (T * s->h * 2.0);
+            return ROWS_MSG_KIB;
+        case PERF_N_OPS:
+            break;
+    }
+    return ROWS_TOKENS;
+}
+
+/* Calls of op per step: per layer (twice for the all-reduce) or once. */
+static double op_calls(const perf_ctx *ctx, enum perf_op op) {
+    switch (op) {
+        case PERF_OP_EMBED:
+        case PERF_OP_LM_HEAD:
+        case PERF_OP_SAMPLE:
+            return 1.0;
+        case PERF_OP_ALLREDUCE:
+            return 2.0 * (double)ctx->model.n_layers;
+        default:
+            return (double)ctx->model.n_layers;
+    }
+}
+
+static double op_peak(const perf_ctx *ctx, enum perf_op op) {
+    if (op == PERF_OP_ATTN_PREFILL || op == PERF_OP_ATTN_DECODE)
+        return ctx->peak_attn;
+    return ctx->peak;
+}
+
+/* Link bandwidth of the all-reduce: NVLink, or PCIe on a GPU without it. */
+static double link_bw(const perf_ctx *ctx) {
+    return ctx->gpu.nvlink_bw > 0 ? ctx->gpu.nvlink_bw : ctx->gpu.pcie_bw;
+}
+
+static double op_bw(const perf_ctx *ctx, enum perf_op op) {
+    return op == PERF_OP_ALLREDUCE ? link_bw(ctx) : ctx->gpu.hbm_bw;
+}
+
+/* FLOPs and bytes of one call of op for batch b (one layer for per-layer
+ * operators), and its rows. For the all-reduce, bytes are what one call
+ * sends over the link per GPU, 2(t-1)/t x T x hidden x 2, and perf_predict
+ * charges two calls per layer. */
+void perf_op_cost(const perf_ctx *ctx, enum perf_op op, const perf_batch *b, double *flops,
+                  double *bytes, double *rows) {
+    shape s;
+    double r[N_ROWS_KIND];
+    enum rows_kind k;
+    SIM_ASSERT(op >= 0 && op < PERF_N_OPS);
+    shape_of(ctx, &s);
+    k = op_cost(ctx, &s, op, b, flops, bytes);
+    rows_of(&s, b, r);
+    *rows = r[k];
+}
+
+/* Time of one call of op for batch b, overhead included, in seconds (one
+ * layer for per-layer operators, one of the two all-reduces of a layer). */
+double perf_op_call_s(const perf_ctx *ctx, enum perf_op op, const perf_batch *b) {
+    double flops, bytes, rows;
+    perf_op_cost(ctx, op, b, &flops, &bytes, &rows);
+    return perf_roofline_s(&ctx->calib.op[op], op_peak(ctx, op), op_bw(ctx, op), flops, bytes,
+                           rows);
+}
+
+/* ---- the step ---- */
+
+/* Predicts one step. Shared by perf_predict (out != NULL) and perf_step_s
+ * (out == NULL) so that both give the same bits. */
+static double step_eval(const perf_ctx *ctx, const perf_batch *b, perf_result *out) {
+    shape s;
+    double rows[N_ROWS_KIND], lg[N_ROWS_KIND];
+    double step = 0.0, n_seq;
+    int op, k;
+
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    n_seq = (double)b->n_prefill + (double)b->n_decode;
+    if (!(n_seq > 0)) {
+        if (out != NULL)
+            out->bound = PERF_BOUND_OVERHEAD;
+        return 0.0;
+    }
+    shape_of(ctx, &s);
+    rows_of(&s, b, rows);
+    for (k = 0; k < N_ROWS_KIND; k++)
+        lg[k] = rows[k] > 0 ? log2(rows[k]) : 0.0;
+
+    for (op = 0; op < PERF_N_OPS; op++) {
+        const perf_op_calib *oc = &ctx->calib.op[op];
+        double flops, bytes, tc, tm, calls, t_op;
+        enum rows_kind rk = op_cost(ctx, &s, (enum perf_op)op, b, &flops, &bytes);
+        if (!(rows[rk] > 0) || (flops <= 0 && bytes <= 0))
+            continue;
+        roof_terms(oc, op_peak(ctx, (enum perf_op)op), op_bw(ctx, (enum perf_op)op), flops, bytes,
+                   lg[rk], &tc, &tm);
+        calls = op_calls(ctx, (enum perf_op)op);
+        t_op = calls * ((tc > tm ? tc : tm) + oc->overhead_s);
+        step += t_op;
+        if (out == NULL)
+            continue;
+        out->op_s[op] = t_op;
+        out->flops += calls * flops;
+        out->t_overhead += calls * oc->overhead_s;
+        if (op == PERF_OP_ALLREDUCE) {
+            out->link_bytes += calls * bytes;
+            out->t_link += calls * tm;
+        } else {
+            out->bytes += calls * bytes;
+            if (tc >= tm)
+                out->t_compute += calls * tc;
+            else
+                out->t_hbm += calls * tm;
+        }
+    }
+    step += ctx->calib.step_base_s + ctx->calib.step_per_seq_s * n_seq;
+    if (out != NULL) {
+        double best;
+        out->step_s = step;
+        out->t_overhead += ctx->calib.step_base_s + ctx->calib.step_per_seq_s * n_seq;
+        out->bound = PERF_BOUND_COMPUTE;
+        best = out->t_compute;
+        if (out->t_hbm > best) {
+            best = out->t_hbm;
+            out->bound = PERF_BOUND_HBM;
+        }
+        if (out->t_link > best) {
+            best = out->t_link;
+            out->bound = PERF_BOUND_LINK;
+        }
+        if (out->t_overhead > best)
+            out->bound = PERF_BOUND_OVERHEAD;
+    }
+    return step;
+}
+
+/* Predicts one step of batch b on ctx into *out: the step time, each
+ * operator's share (all layers, one GPU), the FLOPs, HBM and link bytes,
+ * and the split of the time into compute-, memory-, link-bound and
+ * overhead. An empty batch (no sequences) gives all zeros. */
+void perf_predict(const perf_ctx *ctx, const perf_batch *b, perf_result *out) {
+    (void)step_eval(ctx, b, out);
+}
+
+/* The step time alone, in seconds: the hot path, called once per simulated
+ * step. Equal bit for bit to perf_predict's step_s. */
+double perf_step_s(const perf_ctx *ctx, const perf_batch *b) {
+    return step_eval(ctx, b, NULL);
+}
+
+/* ---- batches ---- */
+
+/* Adds a prefill chunk of c new tokens after p cached tokens; samples is 1
+ * when the chunk ends the prompt (the sequence then emits a token). */
+void perf_batch_add_prefill(perf_batch *b, int64_t c, int64_t p, int samples) {
+    double dc = (double)c;
+    SIM_ASSERT(c >= 0 && p >= 0);
+    b->n_prefill++;
+    b->n_sample += samples;
+    b->prefill_tokens += c;
+    b->prefill_pairs += dc * (double)p + dc * (dc + 1.0) / 2.0;
+    b->prefill_kv_tokens += p + c;
+}
+
+/* Adds a decode sequence whose context is n tokens, its new one included. */
+void perf_batch_add_decode(perf_batch *b, int64_t n) {
+    SIM_ASSERT(n >= 1);
+    b->n_decode++;
+    b->n_sample++;
+    b->decode_ctx += n;
+}
+
+/* ---- context ---- */
+
+/* Fills ctx from a model, a GPU, a calibration (NULL: the datasheet
+ * roofline of g) and a tensor-parallel degree. Refuses tp < 1, a tp that
+ * does not divide the attention heads, fp8 weights or KV cache on a GPU
+ * without fp8 tensor cores, and a calibration fitted for another GPU:
+ * SIM_EINVAL with *err filled. */
+int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const perf_calib *c, int tp,
+                  sim_err *err) {
+    sim_err_clear(err);
+    if (tp < 1) {
+        sim_err_set(err, "", 0, 0, "--tp: expected an integer >= 1, got '%d'", tp);
+        return SIM_EINVAL;
+    }
+    if (m->n_layers < 1 || m->hidden < 1 || m->n_heads < 1 || m->n_kv_heads < 1 ||
+        m->head_dim < 1 || m->intermediate < 1 || m->vocab < 1) {
+        sim_err_set(err, "", 0, 0, "model %s: expected positive layers, sizes and head counts",
+                    m->name);
+        return SIM_EINVAL;
+    }
+    if (m->n_heads % tp != 0) {
+        sim_err_set(err, "", 0, 0,
+                    "--tp: expected a divisor of the %d attention heads of %s, got '%d'",
+                    m->n_heads, m->name, tp);
+        return SIM_EINVAL;
+    }
+    if (!(g->hbm_bw > 0) || !(g->flops_bf16 > 0)) {
+        sim_err_set(err, "", 0, 0, "GPU %s: expected positive hbm_bw and flops_bf16", g->name);
+        return SIM_EINVAL;
+    }
+    if (m->w_dtype == SIM_DT_FP8 && !(g->flops_fp8 > 0)) {
+        sim_err_set(err, "", 0, 0, "--dtype fp8: the GPU %s has no fp8 tensor cores", g->name);
+        return SIM_EINVAL;
+    }
+    if (m->kv_dtype == SIM_DT_FP8 && !(g->flops_fp8 > 0)) {
+        sim_err_set(err, "", 0, 0, "--kv-dtype fp8: the GPU %s has no fp8 tensor cores", g->name);
+        return SIM_EINVAL;
+    }
+    if (c != NULL && c->gpu[0] != '\0' && strcmp(c->gpu, g->name) != 0) {
+        sim_err_set(err, "", 0, 0, "calibration: expected one fitted for GPU %s, got '%s'", g->name,
+                    c->gpu);
+        return SIM_EINVAL;
+    }
+    memset(ctx, 0, sizeof *ctx);
+    ctx->model = *m;
+    ctx->gpu = *g;
+    if (c != NULL)
+        ctx->calib = *c;
+    else
+        perf_calib_default(&ctx->calib, g);
+    ctx->tp = tp;
+    ctx->peak = m->w_dtype == SIM_DT_FP8 ? g->flops_fp8 : g->flops_bf16;
+    ctx->peak_attn = m->kv_dtype == SIM_DT_FP8 ? g->flops_fp8 : g->flops_bf16;
+    return SIM_OK;
+}
+
+/* ---- calibration files ---- */
+
+/* The datasheet roofline: every efficiency 1 (empty curves), every
+ * operator's overhead the GPU preset's launch overhead, no step overhead. */
+void perf_calib_default(perf_calib *c, const sim_gpu *gpu) {
+    int i;
+    memset(c, 0, sizeof *c);
+    snprintf(c->source, sizeof c->source, "datasheet roofline");
+    for (i = 0; i < PERF_N_OPS; i++)
+        c->op[i].overhead_s = gpu != NULL ? gpu->launch_overhead_s : 0.0;
+}
+
+/* Top-level and per-operator keys a calibration file may hold. */
+static const char *const top_keys[] = {"gpu",         "source",         "fitted_at_version",
+                                       "step_base_s", "step_per_seq_s", "ops"};
+static const char *const op_keys[] = {"overhead_s", "eff_c", "eff_m"};
+
+static int key_known(const char *key, const char *const *keys, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (strcmp(key, keys[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Renders a JSON value for error messages (json_util.c: compact JSON). */
+static void json_text(const json_t *v, char *buf, size_t n) {
+    sim_json_render(v, buf, n);
+}
+
+/* Reads a finite number >= 0 at field into *out. */
+static int get_nonneg(const json_t *v, const char *path, const char *field, double *out,
+                      sim_err *err) {
+    char got[SIM_JSON_RENDER_MAX + 8];
+    if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) < 0) {
+        json_text(v, got, sizeof got);
+        sim_err_set(err, path, 0, 0, "%s: expected a number >= 0 (seconds), got '%s'", field, got);
+        return SIM_EPARSE;
+    }
+    *out = json_number_value(v);
+    return SIM_OK;
+}
+
+static int load_curve(const json_t *v, const char *path, const char *field, perf_curve *c,
+                      sim_err *err) {
+    const json_t *xs, *ys;
+    const char *k;
+    const json_t *val;
+    char got[SIM_JSON_RENDER_MAX + 8];
+    size_t i, n;
+    if (!json_is_object(v)) {
+        json_text(v, got, sizeof got);
+        sim_err_set(err, path, 0, 0,
+                    "%s: expected an object {\"log2_rows\": [...], \"eff\": [...]}, got '%s'",
+                    field, got);
+        return SIM_EPARSE;
+    }
+    json_object_foreach((json_t *)v, k, val) {
+        if (strcmp(k, "log2_rows") != 0 && strcmp(k, "eff") != 0) {
+            sim_err_set(err, path, 0, 0, "%s: unknown key '%s', expected log2_rows or eff", field,
+                        k);
+            return SIM_EPARSE;
+        }
+    }
+    xs = json_object_get(v, "log2_rows");
+    ys = json_object_get(v, "eff");
+    if (!json_is_array(xs) || !json_is_array(ys)) {
+        sim_err_set(err, path, 0, 0, "%s: expected arrays log2_rows and eff", field);
+        return SIM_EPARSE;
+    }
+    n = json_array_size(xs);
+    if (json_array_size(ys) != n) {
+        sim_err_set(err, path, 0, 0,
+                    "%s.eff: expected as many values as log2_rows knots (%zu), got %zu", field, n,
+                    json_array_size(ys));
+        return SIM_EPARSE;
+    }
+    if (n > PERF_MAX_KNOTS) {
+        sim_err_set(err, path, 0, 0, "%s.log2_rows: expected at most %d knots, got %zu", field,
+                    PERF_MAX_KNOTS, n);
+        return SIM_EPARSE;
+    }
+    memset(c, 0, sizeof *c);
+    for (i = 0; i < n; i++) {
+        const json_t *x = json_array_get(xs, i), *y = json_array_get(ys, i);
+        if (!json_is_number(x) || !isfinite(json_number_value(x)) ||
+            (i > 0 && !(json_number_value(x) > c->x[i - 1]))) {
+            json_text(x, got, sizeof got);
+            sim_err_set(err, path, 0, 0,
+                        "%s.log2_rows[%zu]: expected a finite number above the previous knot, "
+                        "got '%s'",
+                        field, i, got);
+            return SIM_EPARSE;
+        }
+        if (!json_is_number(y) || !(json_number_value(y) > 0) || !(json_number_value(y) <= 1.5)) {
+            json_text(y, got, sizeof got);
+            sim_err_set(err, path, 0, 0,
+                        "%s.eff[%zu]: expected an efficiency in (0, 1.5], got '%s'", field, i, got);
+            return SIM_EPARSE;
+        }
+        c->x[i] = json_number_value(x);
+        c->y[i] = json_number_value(y);
+    }
+    c->n = (int)n;
+    return SIM_OK;
+}
+
+static int load_op(const json_t *v, const char *path, const char *name, perf_op_calib *oc,
+                   sim_err *err) {
+    char field[96], got[SIM_JSON_RENDER_MAX + 8];
+    const char *k;
+    const json_t *val;
+    int rc;
+    if (!json_is_object(v)) {
+        json_text(v, got, sizeof got);
+        sim_err_set(err, path, 0, 0, "ops.%s: expected an object, got '%s'", name, got);
+        return SIM_EPARSE;
+    }
+    json_object_foreach((json_t *)v, k, val) {
+        if (!key_known(k, op_keys, sizeof op_keys / sizeof op_keys[0])) {
+            sim_err_set(err, path, 0, 0,
+                        "ops.%s: unknown key '%s', expected overhead_s, eff_c or eff_m", name, k);
+            return SIM_EPARSE;
+        }
+    }
+    memset(oc, 0, sizeof *oc);
+    val = json_object_get(v, "overhead_s");
+    snprintf(field, sizeof field, "ops.%s.overhead_s", name);
+    if (val == NULL) {
+        sim_err_set(err, path, 0, 0, "%s: missing", field);
+        return SIM_EPARSE;
+    }
+    if ((rc = get_nonneg(val, path, field, &oc->overhead_s, err)) != SIM_OK)
+        return rc;
+    if ((val = json_object_get(v, "eff_c")) != NULL) {
+        snprintf(field, sizeof field, "ops.%s.eff_c", name);
+        if ((rc = load_curve(val, path, field, &oc->eff_c, err)) != SIM_OK)
+            return rc;
+    }
+    if ((val = json_object_get(v, "eff_m")) != NULL) {
+        snprintf(field, sizeof field, "ops.%s.eff_m", name);
+        if ((rc = load_curve(val, path, field, &oc->eff_m, err)) != SIM_OK)
+            return rc;
+    }
+    return SIM_OK;
+}
+
+/* Copies a JSON string at field into buf (size n). */
+static int get_string(const json_t *v, const char *path, const char *field, char *buf, size_t n,
+                      sim_err *err) {
+    char got[SIM_JSON_RENDER_MAX + 8];
+    if (!json_is_string(v) || json_string_length(v) >= n) {
+        json_text(v, got, sizeof got);
+        sim_err_set(err, path, 0, 0, "%s: expected a string of at most %zu bytes, got '%s'", field,
+                    n - 1, got);
+        return SIM_EPARSE;
+    }
+    snprintf(buf, n, "%s", json_string_value(v));
+    return SIM_OK;
+}
+
+/* Loads and validates a calibration file (docs/calibration.md): a JSON
+ * object with gpu, source, fitted_at_version (ignored), step_base_s,
+ * step_per_seq_s and ops, an object holding every operator by name with
+ * overhead_s and optional eff_c, eff_m curves (knots increasing, at most
+ * PERF_MAX_KNOTS, efficiencies in (0, 1.5]). Unknown keys and operator
+ * names are errors naming them. SIM_OK, SIM_EIO (cannot open) or
+ * SIM_EPARSE; *out is only written on success. */
+int perf_calib_load(const char *path, perf_calib *out, sim_err *err) {
+    json_error_t jerr;
+    FILE *f;
+    json_t *root;
+    const json_t *ops, *val;
+    const char *k;
+    perf_calib c;
+    int rc = SIM_EPARSE, i;
+
+    sim_err_clear(err);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        sim_err_set(err, path, 0, 0, "cannot open: %s", strerror(errno));
+        return SIM_EIO;
+    }
+    root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
+    fclose(f);
+    if (root == NULL) {
+        sim_err_set(err, path, jerr.line > 0 ? jerr.line : 0, jerr.column > 0 ? jerr.column : 0,
+                    "%s", jerr.text);
+        return SIM_EPARSE;
+    }
+    memset(&c, 0, sizeof c);
+    if (!json_is_object(root)) {
+        sim_err_set(err, path, 0, 0, "expected a JSON object at the top");
+        goto done;
+    }
+    json_object_foreach(root, k, val) {
+        if (!key_known(k, top_keys, sizeof top_keys / sizeof top_keys[0])) {
+            sim_err_set(err, path, 0, 0,
+                        "unknown key '%s', expected gpu, source, fitted_at_version, step_base_s, "
+                        "step_per_seq_s or ops",
+                        k);
+            goto done;
+        }
+    }
+    if ((val = json_object_get(root, "gpu")) != NULL &&
+        get_string(val, path, "gpu", c.gpu, sizeof c.gpu, err) != SIM_OK)
+        goto done;
+    if ((val = json_object_get(root, "source")) != NULL &&
+        get_string(val, path, "source", c.source, sizeof c.source, err) != SIM_OK)
+        goto done;
+    if ((val = json_object_get(root, "fitted_at_version")) != NULL && !json_is_string(val)) {
+        sim_err_set(err, path, 0, 0, "fitted_at_version: expected a string");
+        goto done;
+    }
+    if ((val = json_object_get(root, "step_base_s")) != NULL &&
+        get_nonneg(val, path, "step_base_s", &c.step_base_s, err) != SIM_OK)
+        goto done;
+    if ((val = json_object_get(root, "step_per_seq_s")) != NULL &&
+        get_nonneg(val, path, "step_per_seq_s", &c.step_per_seq_s, err) != SIM_OK)
+        goto done;
+    ops = json_object_get(root, "ops");
+    if (!json_is_object(ops)) {
+        sim_err_set(err, path, 0, 0, "ops: expected an object of operators");
+        goto done;
+    }
+    json_object_foreach((json_t *)ops, k, val) {
+        int op = perf_op_from_name(k);
+        if (op < 0) {
+            sim_err_set(err, path, 0, 0,
+                        "ops: unknown operator '%s', expected one of qkv_proj, o_proj, mlp_up, "
+                        "mlp_act, mlp_down, norm, rope, attn_prefill, attn_decode, kv_save, "
+                        "embed, lm_head, sample, allreduce",
+                        k);
+            goto done;
+        }
+        if (load_op(val, path, k, &c.op[op], err) != SIM_OK)
+            goto done;
+    }
+    for (i = 0; i < PERF_N_OPS; i++) {
+        if (json_object_get(ops, op_names[i]) == NULL) {
+            sim_err_set(err, path, 0, 0, "ops: missing operator '%s'", op_names[i]);
+            goto done;
+        }
+    }
+    *out = c;
+    rc = SIM_OK;
+done:
+    json_decref(root);
+    return rc;
+}
+
+/* Loads DATA/calib/GPU.json into *out and sets *found = 1; when the file
+ * does not exist, fills the datasheet default and sets *found = 0 (SIM_OK
+ * both ways). A file fitted for another GPU is SIM_EPARSE. */
+int perf_calib_load_for_gpu(const sim_gpu *gpu, const char *datadir, perf_calib *out, int *found,
+                            sim_err *err) {
+    char path[4096];
+    FILE *f;
+    int rc;
+    sim_err_clear(err);
+    *found = 0;
+    snprintf(path, sizeof path, "%s/calib/%s.json", datadir, gpu->name);
+    f = fopen(path, "r");
+    if (f == NULL) {
+        if (errno != ENOENT) {
+            sim_err_set(err, path, 0, 0, "cannot open: %s", strerror(errno));
+            return SIM_EIO;
+        }
+        perf_calib_default(out, gpu);
+        return SIM_OK;
+    }
+    fclose(f);
+    if ((rc = perf_calib_load(path, out, err)) != SIM_OK)
+        return rc;
+    if (strcmp(out->gpu, gpu->name) != 0) {
+        sim_err_set(err, path, 0, 0, "gpu: expected '%s' (the file's name), got '%s'", gpu->name,
+                    out->gpu);
+        perf_calib_default(out, gpu);
+        return SIM_EPARSE;
+    }
+    *found = 1;
+    return SIM_OK;
+}
+
+/* Formats x with the fewest significant digits (up to 17) that read back
+ * to the same double. */
+static void fmt_num(double x, char *buf, size_t n) {
+    int prec;
+    for (prec = 6; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x)
+            return;
+    }
+}
+
+static void put_curve(FILE *f, const char *name, const perf_curve *c, const char *tail) {
+    char num[40];
+    int i;
+    fprintf(f, "      \"%s\": {\"log2_rows\": [", name);
+    for (i = 0; i < c->n; i++) {
+        fmt_num(c->x[i], num, sizeof num);
+        fprintf(f, "%s%s", i ? ", " : "", num);
+    }
+    fprintf(f, "],\n               \"eff\": [");
+    for (i = 0; i < c->n; i++) {
+        fmt_num(c->y[i], num, sizeof num);
+        fprintf(f, "%s%s", i ? ", " : "", num);
+    }
+    fprintf(f, "]}%s\n", tail);
+}
+
+/* Writes s as a JSON string literal (quotes, backslashes and control
+ * characters escaped). */
+static void put_string(FILE *f, const char *s) {
+    const unsigned char *p;
+    fputc('"', f);
+    for (p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+/* Writes c as a calibration file that perf_calib_load reads back into the
+ * same struct (numbers are printed with enough digits to round-trip).
+ * SIM_OK or SIM_EIO. */
+int perf_calib_save(const perf_calib *c, const char *path, sim_err *err) {
+    char num[40];
+    FILE *f;
+    int i;
+    sim_err_clear(err);
+    f = fopen(path, "w");
+    if (f == NULL) {
+        sim_err_set(err, path, 0, 0, "cannot write: %s", strerror(errno));
+        return SIM_EIO;
+    }
+    fprintf(f, "{\n  \"gpu\": ");
+    put_string(f, c->gpu);
+    fprintf(f, ",\n  \"source\": ");
+    put_string(f, c->source);
+    fprintf(f, ",\n  \"fitted_at_version\": ");
+    put_string(f, PACKAGE_VERSION " (" KV_GIT_VERSION ")");
+    fmt_num(c->step_base_s, num, sizeof num);
+    fprintf(f, ",\n  \"step_base_s\": %s,\n", num);
+    fmt_num(c->step_per_seq_s, num, sizeof num);
+    fprintf(f, "  \"step_per_seq_s\": %s,\n  \"ops\": {\n", num);
+    for (i = 0; i < PERF_N_OPS; i++) {
+        fmt_num(c->op[i].overhead_s, num, sizeof num);
+        fprintf(f, "    \"%s\": {\n      \"overhead_s\": %s,\n", op_names[i], num);
+        put_curve(f, "eff_c", &c->op[i].eff_c, ",");
+        put_curve(f, "eff_m", &c->op[i].eff_m, "");
+        fprintf(f, "    }%s\n", i + 1 < PERF_N_OPS ? "," : "");
+    }
+    fprintf(f, "  }\n}\n");
+    if (ferror(f) | (fclose(f) != 0)) {
+        sim_err_set(err, path, 0, 0, "cannot write: %s", strerror(errno));
+        return SIM_EIO;
+    }
+    return SIM_OK;
+}

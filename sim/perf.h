@@ -11,7 +11,9 @@
  * sample), plus a per-step engine overhead (scheduling, input preparation,
  * sampling launch): step_base_s + step_per_seq_s x sequences. The
  * efficiencies are piecewise-linear curves in log2(rows) (rows = the GEMM's
- * M, the decode batch, or the prefill tokens), held in a calibration file
+ * M, the tokens of an elementwise operator, or for attention the mean keys
+ * per query: prefill_pairs / prefill_tokens, decode_ctx / n_decode; for the
+ * all-reduce the message in KiB), held in a calibration file
  * (data/calib/GPU.json), never in code. With no calibration the datasheet
  * roofline (eff = 1, the GPU preset's launch overhead, no step overhead) is
  * used. At TP > 1 the prediction is one GPU's share plus the all-reduces. */
@@ -117,27 +119,27 @@ typedef struct perf_ctx {
     sim_model model;
     sim_gpu gpu;
     perf_calib calib;
-    int tp;          /* tensor-parallel degree, >= 1 */
-    double peak;     /* FLOP/s for the GEMMs (bf16 or fp8 peak by w_dtype) */
+    int tp;           /* tensor-parallel degree, >= 1 */
+    double peak;      /* FLOP/s for the GEMMs (bf16 or fp8 peak by w_dtype) */
     double peak_attn; /* FLOP/s for attention (bf16 peak; fp8 peak with fp8 KV) */
 } perf_ctx;
 
-/* Fills ctx; refuses fp8 on a GPU without fp8 and tp < 1. */
+/* Fills ctx (c NULL: the datasheet roofline); refuses fp8 on a GPU without fp8, tp < 1. */
 int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const perf_calib *c, int tp,
                   sim_err *err);
 
 /* The prediction of one step. */
 typedef struct perf_result {
-    double step_s;                 /* predicted step time, s */
-    double op_s[PERF_N_OPS];       /* per operator, all layers, one GPU's share, s */
-    double flops;                  /* FLOPs of the step on one GPU */
-    double bytes;                  /* HBM bytes moved on one GPU */
-    double link_bytes;             /* bytes sent over the TP link per GPU */
-    double t_compute;              /* time of compute-bound operators (without overhead), s */
-    double t_hbm;                  /* time of memory-bound operators (without overhead), s */
-    double t_link;                 /* collective time, s */
-    double t_overhead;             /* launch and engine overhead, s */
-    enum perf_bound bound;         /* the largest of the four */
+    double step_s;           /* predicted step time, s */
+    double op_s[PERF_N_OPS]; /* per operator, all layers, one GPU's share, s */
+    double flops;            /* FLOPs of the step on one GPU */
+    double bytes;            /* HBM bytes moved on one GPU */
+    double link_bytes;       /* bytes sent over the TP link per GPU */
+    double t_compute;        /* time of compute-bound operators (without overhead), s */
+    double t_hbm;            /* time of memory-bound operators (without overhead), s */
+    double t_link;           /* collective time, s */
+    double t_overhead;       /* launch and engine overhead, s */
+    enum perf_bound bound;   /* the largest of the four */
 } perf_result;
 
 /* Predicts one step; an empty batch gives step_s = 0. */
@@ -150,6 +152,16 @@ double perf_step_s(const perf_ctx *ctx, const perf_batch *b);
  * for per-layer operators), and the rows value the curves are indexed by. */
 void perf_op_cost(const perf_ctx *ctx, enum perf_op op, const perf_batch *b, double *flops,
                   double *bytes, double *rows);
+
+/* Time of one call of op for batch b on ctx, overhead included, s (one
+ * layer for per-layer operators; one of the two all-reduces of a layer). */
+double perf_op_call_s(const perf_ctx *ctx, enum perf_op op, const perf_batch *b);
+/* max(flops / (peak x eff_c), bytes / (bw x eff_m)) + overhead_s at
+ * log2(rows); 0 with no rows or no work. What every operator call costs. */
+double perf_roofline_s(const perf_op_calib *oc, double peak, double bw, double flops, double bytes,
+                       double rows);
+/* FLOPs and HBM bytes of an m x n x k GEMM with wbytes-byte weights. */
+void perf_gemm_cost(double m, double n, double k, double wbytes, double *flops, double *bytes);
 
 /* Adds a prefill chunk of c tokens after p cached tokens to b. */
 void perf_batch_add_prefill(perf_batch *b, int64_t c, int64_t p, int samples);

@@ -174,7 +174,8 @@ static sim_req req(uint64_t id, double t, int p, int o) {
     return r;
 }
 
-static int run(const eng_config *c, sim_req *r, int n, int closed_total, rows *k, met_summary *s) {
+static int run_on(const struct be_ops *ops, const eng_config *c, sim_req *r, int n,
+                  int closed_total, rows *k, met_summary *s) {
     arr_src a = {r, n, 0, closed_total, 0};
     eng_source src = {&a, arr_next, arr_on_end};
     met_sink sink = {k, keep_request, count_step, NULL};
@@ -388,13 +389,15 @@ static void test_fast_forward(void) {
         c = base_config();
         c.check = 1;
         c.replicas = rep;
-        c.sched.kv_blocks = 80 * rep;
+        c.sched.kv_blocks = 36 * rep;
         c.sched.max_num_seqs = 12;
         c.sched.max_batched_tokens = 96;
         c.sched.max_queue_ns = sim_time_from_s(0.5);
         random_requests(r, 4000, 11);
-        for (i = 0; i < 4000; i++) /* longer outputs: long decode stretches */
+        for (i = 0; i < 4000; i++) { /* longer outputs, arrivals as dense as the steps */
             r[i].output_tokens = 1 + (r[i].output_tokens * 7) % 47;
+            r[i].arrival_ns /= 400;
+        }
         c.fast_forward = 0;
         T_EQ_I(run_on(&be_sim_ops, &c, r, 4000, 0, &k1, &s1), SIM_OK);
         c.fast_forward = 1;
@@ -408,7 +411,7 @@ static void test_fast_forward(void) {
         T_EQ_I(s1.rejected_queue_timeout, s2.rejected_queue_timeout);
         T_ASSERT(s1.ttft_p99_s == s2.ttft_p99_s && s1.tpot_p50_s == s2.tpot_p50_s);
         T_ASSERT(s1.e2e_p99_s == s2.e2e_p99_s);
-        T_ASSERT(s1.mean_batch_size == s2.mean_batch_size);
+        T_REL(s1.mean_batch_size, s2.mean_batch_size, 1e-12); /* summed in another order */
         T_REL(s1.kv_util_mean, s2.kv_util_mean, 1e-9);
         T_REL(s1.mfu_mean, s2.mfu_mean, 1e-9);
         T_REL(s1.mbu_mean, s2.mbu_mean, 1e-9);

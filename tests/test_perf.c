@@ -1,0 +1,653 @@
+/* test_perf.c: the perf model v1 (sim/perf.c).
+ *
+ * Hand-computed roofline cases (every operator of a pure-decode step and a
+ * prefill chunk, with the arithmetic written out independently of perf.c),
+ * monotonicity in context, decode attention over each sequence's own
+ * context, tensor parallelism, fp8 refusal, bit-identity of perf_step_s
+ * and perf_predict on random batches, curve evaluation, and calibration
+ * files: a save/load round trip and malformed files with their exact
+ * messages. Temporary files are written in the current directory and
+ * removed. */
+#include "config.h"
+
+#include <gsl/gsl_rng.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "perf.h"
+#include "t.h"
+
+/* ---- fixtures: Llama-3-8B and H100 SXM / A100 SXM by hand ---- */
+
+static sim_model llama3_8b(void) {
+    sim_model m;
+    memset(&m, 0, sizeof m);
+    snprintf(m.name, sizeof m.name, "llama-3-8b");
+    m.n_layers = 32;
+    m.hidden = 4096;
+    m.n_heads = 32;
+    m.n_kv_heads = 8;
+    m.head_dim = 128;
+    m.intermediate = 14336;
+    m.vocab = 128256;
+    m.max_ctx = 8192;
+    m.w_dtype = SIM_DT_BF16;
+    m.kv_dtype = SIM_DT_BF16;
+    return m;
+}
+
+static sim_gpu h100(void) {
+    sim_gpu g;
+    memset(&g, 0, sizeof g);
+    snprintf(g.name, sizeof g.name, "h100-sxm");
+    g.hbm_bytes = 80e9;
+    g.hbm_bw = 3.35e12;
+    g.flops_bf16 = 989.4e12;
+    g.flops_fp8 = 1978.9e12;
+    g.nvlink_bw = 450e9;
+    g.pcie_bw = 64e9;
+    g.launch_overhead_s = 0.0;
+    return g;
+}
+
+static sim_gpu a100(void) {
+    sim_gpu g = h100();
+    snprintf(g.name, sizeof g.name, "a100-sxm");
+    g.hbm_bw = 2.039e12;
+    g.flops_bf16 = 312e12;
+    g.flops_fp8 = 0.0;
+    g.nvlink_bw = 300e9;
+    return g;
+}
+
+static void ctx_for(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const perf_calib *c,
+                    int tp) {
+    sim_err err;
+    int rc = perf_ctx_init(ctx, m, g, c, tp, &err);
+    if (rc != SIM_OK)
+        T_FAIL_("perf_ctx_init: %s", err.msg);
+}
+
+static double mx(double a, double b) {
+    return a > b ? a : b;
+}
+
+/* ---- a pure-decode step on the datasheet roofline, by hand ---- */
+
+static void test_decode_by_hand(void) {
+    sim_model m = llama3_8b();
+    sim_gpu g = h100();
+    perf_ctx ctx;
+    perf_batch b;
+    perf_result r;
+    double P = 989.4e12, W = 3.35e12, L = 32, e[PERF_N_OPS], sum = 0;
+    int i;
+
+    ctx_for(&ctx, &m, &g, NULL, 1);
+    memset(&b, 0, sizeof b);
+    perf_batch_add_decode(&b, 100);
+    perf_batch_add_decode(&b, 2000);
+    perf_batch_add_decode(&b, 513);
+    T_EQ_I(b.n_decode, 3);
+    T_EQ_I(b.n_sample, 3);
+    T_EQ_I(b.decode_ctx, 2613);
+    perf_predict(&ctx, &b, &r);
+
+    /* T = 3 tokens; q = 4096, kv = 8 x 128 = 1024, I = 14336, V = 128256. */
+    e[PERF_OP_QKV_PROJ] =
+        L * mx(2.0 * 3 * 6144 * 4096 / P, (6144.0 * 4096 * 2 + (3.0 * 4096 + 3.0 * 6144) * 2) / W);
+    e[PERF_OP_O_PROJ] =
+        L * mx(2.0 * 3 * 4096 * 4096 / P, (4096.0 * 4096 * 2 + (3.0 * 4096 + 3.0 * 4096) * 2) / W);
+    e[PERF_OP_MLP_UP] = L * mx(2.0 * 3 * 28672 * 4096 / P,
+                               (28672.0 * 4096 * 2 + (3.0 * 4096 + 3.0 * 28672) * 2) / W);
+    e[PERF_OP_MLP_ACT] = L * (3.0 * 3 * 14336 * 2) / W;
+    e[PERF_OP_MLP_DOWN] = L * mx(2.0 * 3 * 4096 * 14336 / P,
+                                 (4096.0 * 14336 * 2 + (3.0 * 14336 + 3.0 * 4096) * 2) / W);
+    e[PERF_OP_NORM] = L * (2 * 2 * 3.0 * 4096 * 2) / W;
+    e[PERF_OP_ROPE] = L * (2 * 3.0 * (4096 + 1024) * 2) / W;
+    e[PERF_OP_ATTN_PREFILL] = 0;
+    e[PERF_OP_ATTN_DECODE] =
+        L * mx(4.0 * 4096 * 2613 / P, (2613.0 * 2 * 1024 * 2 + 3.0 * 4096 * 2 * 2) / W);
+    e[PERF_OP_KV_SAVE] = L * (2 * 3.0 * 2 * 1024 * 2) / W;
+    e[PERF_OP_EMBED] = 3.0 * 4096 * 2 / W;
+    e[PERF_OP_LM_HEAD] = mx(2.0 * 3 * 128256 * 4096 / P,
+                            (128256.0 * 4096 * 2 + (3.0 * 4096 + 3.0 * 128256) * 2) / W);
+    e[PERF_OP_SAMPLE] = 3.0 * 128256 * 4 / W;
+    e[PERF_OP_ALLREDUCE] = 0;
+    for (i = 0; i < PERF_N_OPS; i++) {
+        if (e[i] == 0)
+            T_NEAR(r.op_s[i], 0, 0);
+        else
+            T_REL(r.op_s[i], e[i], 1e-12);
+        sum += e[i];
+    }
+    T_REL(r.step_s, sum, 1e-12);
+    T_REL(perf_step_s(&ctx, &b), sum, 1e-12);
+    /* Every operator of a 3-token decode is memory-bound. */
+    T_NEAR(r.t_compute, 0, 0);
+    T_REL(r.t_hbm, sum, 1e-12);
+    T_NEAR(r.t_overhead, 0, 0);
+    T_NEAR(r.t_link, 0, 0);
+    T_EQ_I(r.bound, PERF_BOUND_HBM);
+    T_STREQ(perf_bound_name(r.bound), "hbm");
+    T_REL(r.flops,
+          L * 2.0 * 3 * 4096 * (6144 + 4096 + 28672 + 14336) + L * 4.0 * 4096 * 2613 +
+              2.0 * 3 * 128256 * 4096,
+          1e-12);
+}
+
+/* ---- a prefill chunk's attention by hand ---- */
+
+static void test_prefill_by_hand(void) {
+    sim_model m = llama3_8b();
+    sim_gpu g = h100();
+    perf_ctx ctx;
+    perf_batch b;
+    perf_result r;
+    double fl, by, rows, P = 989.4e12, W = 3.35e12;
+
+    ctx_for(&ctx, &m, &g, NULL, 1);
+    memset(&b, 0, sizeof b);
+    perf_batch_add_prefill(&b, 100, 50, 0); /* 100 new tokens after 50 cached */
+    T_EQ_I(b.n_prefill, 1);
+    T_EQ_I(b.n_sample, 0);
+    T_EQ_I(b.prefill_tokens, 100);
+    T_EQ_I(b.prefill_kv_tokens, 150);
+    T_NEAR(b.prefill_pairs, 100.0 * 50 + 100.0 * 101 / 2, 0);
+    perf_op_cost(&ctx, PERF_OP_ATTN_PREFILL, &b, &fl, &by, &rows);
+    T_NEAR(fl, 4.0 * 4096 * 10050, 0);
+    T_NEAR(by, 150.0 * 2 * 1024 * 2 + 100.0 * 4096 * 2 * 2, 0);
+    T_NEAR(rows, 10050.0 / 100, 1e-12); /* keys per query */
+    perf_predict(&ctx, &b, &r);
+    T_REL(r.op_s[PERF_OP_ATTN_PREFILL], 32 * mx(4.0 * 4096 * 10050 / P, by / W), 1e-12);
+    /* No sequence samples: lm_head and sample cost nothing. */
+    T_NEAR(r.op_s[PERF_OP_LM_HEAD], 0, 0);
+    T_NEAR(r.op_s[PERF_OP_SAMPLE], 0, 0);
+    T_NEAR(r.op_s[PERF_OP_ATTN_DECODE], 0, 0);
+    /* A 100-token qkv GEMM: 2 x 100 x 6144 x 4096 FLOPs, rows = M. */
+    perf_op_cost(&ctx, PERF_OP_QKV_PROJ, &b, &fl, &by, &rows);
+    T_NEAR(fl, 2.0 * 100 * 6144 * 4096, 0);
+    T_NEAR(rows, 100, 0);
+    /* A long prompt makes the step compute-bound. */
+    memset(&b, 0, sizeof b);
+    perf_batch_add_prefill(&b, 8192, 0, 1);
+    perf_predict(&ctx, &b, &r);
+    T_EQ_I(r.bound, PERF_BOUND_COMPUTE);
+}
+
+/* ---- empty batches, zero-work operators and the step overhead ---- */
+
+static void test_overheads(void) {
+    sim_model m = llama3_8b();
+    sim_gpu g = h100();
+    perf_calib c;
+    perf_ctx ctx;
+    perf_batch b;
+    perf_result r;
+    double sum = 0;
+    int i;
+
+    g.launch_overhead_s = 5e-6;
+    perf_calib_default(&c, &g);
+    T_STREQ(c.gpu, "");
+    for (i = 0; i < PERF_N_OPS; i++)
+        T_NEAR(c.op[i].overhead_s, 5e-6, 0);
+    c.step_base_s = 1e-2;
+    c.step_per_seq_s = 2e-5;
+    ctx_for(&ctx, &m, &g, &c, 1);
+
+    memset(&b, 0, sizeof b);
+    perf_predict(&ctx, &b, &r);
+    T_NEAR(r.step_s, 0, 0);
+    T_NEAR(perf_step_s(&ctx, &b), 0, 0);
+    for (i = 0; i < PERF_N_OPS; i++)
+        T_NEAR(r.op_s[i], 0, 0);
+
+    perf_batch_add_decode(&b, 10);
+    perf_batch_add_decode(&b, 20);
+    perf_predict(&ctx, &b, &r);
+    T_NEAR(r.op_s[PERF_OP_ATTN_PREFILL], 0, 0); /* no prefill: not even its overhead */
+    T_NEAR(r.op_s[PERF_OP_ALLREDUCE], 0, 0);    /* TP 1 */
+    for (i = 0; i < PERF_N_OPS; i++)
+        sum += r.op_s[i];
+    T_REL(r.step_s - sum, 1e-2 + 2 * 2e-5, 1e-9);
+    /* Overhead: the 9 per-layer operators with work (not attn_prefill nor
+     * the all-reduce) x 32 layers, embed, lm_head and sample, and the step's. */
+    T_REL(r.t_overhead, (9 * 32 + 3) * 5e-6 + 1e-2 + 2 * 2e-5, 1e-12);
+    T_EQ_I(r.bound, PERF_BOUND_OVERHEAD); /* 10 ms of engine overhead beats 5 ms of weights */
+    T_ASSERT(r.t_hbm > 4e-3);
+}
+
+/* ---- monotonicity and each sequence's own context ---- */
+
+static void synthetic_calib(perf_calib *c, const sim_gpu *g, double overhead) {
+    int i, j;
+    perf_calib_default(c, g);
+    for (i = 0; i < PERF_N_OPS; i++) {
+        c->op[i].overhead_s = overhead;
+        c->op[i].eff_c.n = c->op[i].eff_m.n = 4;
+        for (j = 0; j < 4; j++) {
+            c->op[i].eff_c.x[j] = c->op[i].eff_m.x[j] = 5.0 * j;
+            c->op[i].eff_c.y[j] = 0.2 + 0.2 * j;
+            c->op[i].eff_m.y[j] = 0.3 + 0.2 * j;
+        }
+    }
+}
+
+static void test_decode_context(void) {
+    sim_model m = llama3_8b();
+    sim_gpu g = h100();
+    perf_calib c;
+    perf_ctx ctx;
+    perf_batch a, b2, d, e;
+    perf_result ra, rb, rd, re;
+    double prev = 0;
+    int64_t n;
+
+    synthetic_calib(&c, &g, 0.0);
+    ctx_for(&ctx, &m, &g, &c, 1);
+    /* More context, more decode attention time. */
+    for (n = 1; n <= 200000; n += n / 3 + 1) {
+        perf_batch x;
+        perf_result rx;
+        memset(&x, 0, sizeof x);
+        perf_batch_add_decode(&x, n);
+        perf_batch_add_decode(&x, 2 * n);
+        perf_predict(&ctx, &x, &rx);
+        T_ASSERT(rx.op_s[PERF_OP_ATTN_DECODE] > prev);
+        prev = rx.op_s[PERF_OP_ATTN_DECODE];
+    }
+    /* Equal mean context, different contexts: the same time; twice the
+     * sequences at that mean: twice the time (zero overhead). */
+    memset(&a, 0, sizeof a);
+    memset(&b2, 0, sizeof b2);
+    memset(&d, 0, sizeof d);
+    perf_batch_add_decode(&a, 1000);
+    perf_batch_add_decode(&a, 1000);
+    perf_batch_add_decode(&b2, 10);
+    perf_batch_add_decode(&b2, 1990);
+    perf_batch_add_decode(&d, 1000);
+    perf_batch_add_decode(&d, 1000);
+    perf_batch_add_decode(&d, 10);
+    perf_batch_add_decode(&d, 1990);
+    perf_predict(&ctx, &a, &ra);
+    perf_predict(&ctx, &b2, &rb);
+    perf_predict(&ctx, &d, &rd);
+    T_REL(ra.op_s[PERF_OP_ATTN_DECODE], rb.op_s[PERF_OP_ATTN_DECODE], 1e-15);
+    T_REL(rd.op_s[PERF_OP_ATTN_DECODE], 2 * ra.op_s[PERF_OP_ATTN_DECODE], 1e-12);
+    /* On the datasheet roofline the KV part is linear in the summed context. */
+    ctx_for(&ctx, &m, &g, NULL, 1);
+    memset(&e, 0, sizeof e);
+    perf_batch_add_decode(&e, 3000);
+    perf_batch_add_decode(&e, 3000);
+    perf_predict(&ctx, &a, &ra);
+    perf_predict(&ctx, &e, &re);
+    T_REL(re.op_s[PERF_OP_ATTN_DECODE] - ra.op_s[PERF_OP_ATTN_DECODE],
+          32 * (6000.0 - 2000.0) * 2 * 1024 * 2 / 3.35e12, 1e-9);
+}
+
+/* ---- tensor parallelism ---- */
+
+static void test_tp(void) {
+    sim_model m = llama3_8b();
+    sim_gpu g = h100();
+    perf_ctx c1, c2, c16;
+    perf_batch b;
+    perf_result r1, r2;
+    double f1, f2, by, rows;
+
+    ctx_for(&c1, &m, &g, NULL, 1);
+    ctx_for(&c2, &m, &g, NULL, 2);
+    memset(&b, 0, sizeof b);
+    perf_batch_add_prefill(&b, 512, 0, 1);
+    perf_batch_add_decode(&b, 700);
+    perf_op_cost(&c1, PERF_OP_QKV_PROJ, &b, &f1, &by, &rows);
+    perf_op_cost(&c2, PERF_OP_QKV_PROJ, &b, &f2, &by, &rows);
+    T_REL(f2, f1 / 2, 1e-15);
+    perf_op_cost(&c1, PERF_OP_MLP_DOWN, &b, &f1, &by, &rows);
+    perf_op_cost(&c2, PERF_OP_MLP_DOWN, &b, &f2, &by, &rows);
+    T_REL(f2, f1 / 2, 1e-15);
+    perf_op_cost(&c1, PERF_OP_LM_HEAD, &b, &f1, &by, &rows);
+    perf_op_cost(&c2, PERF_OP_LM_HEAD, &b, &f2, &by, &rows);
+    T_REL(f2, f1 / 2, 1e-15);
+    perf_predict(&c1, &b, &r1);
+    perf_predict(&c2, &b, &r2);
+    T_NEAR(r1.op_s[PERF_OP_ALLREDUCE], 0, 0);
+    T_NEAR(r1.link_bytes, 0, 0);
+    T_ASSERT(r2.op_s[PERF_OP_ALLREDUCE] > 0);
+    /* 2 all-reduces per layer of 513 tokens x 4096 x 2 bytes; a ring sends 2(t-1)/t of it. */
+    T_REL(r2.link_bytes, 32 * 2 * (2.0 * 1 / 2) * 513 * 4096 * 2, 1e-15);
+    T_REL(r2.t_link, 32 * 2 * (513.0 * 4096 * 2) / 450e9, 1e-12);
+    T_ASSERT(r2.flops < r1.flops);
+    T_ASSERT(r2.op_s[PERF_OP_MLP_UP] < r1.op_s[PERF_OP_MLP_UP]);
+    /* TP 16 > 8 KV heads: KV heads are replicated, one per GPU. */
+    ctx_for(&c16, &m, &g, NULL, 16);
+    perf_op_cost(&c16, PERF_OP_QKV_PROJ, &b, &f1, &by, &rows);
+    T_NEAR(f1, 2.0 * 513 * (4096.0 / 16 + 2 * 128) * 4096, 0);
+}
+
+/* ---- dtypes and refusals ---- */
+
+static void test_dtypes(void) {
+    sim_model m = llama3_8b();
+    sim_gpu g = a100(), h = h100();
+    perf_ctx ctx;
+    sim_err err;
+    perf_calib c;
+
+    m.w_dtype = SIM_DT_FP8;
+    T_EQ_I(perf_ctx_init(&ctx, &m, &g, NULL, 1, &err), SIM_EINVAL);
+    T_STREQ(err.msg, "--dtype fp8: the GPU a100-sxm has no fp8 tensor cores");
+    m.w_dtype = SIM_DT_BF16;
+    m.kv_dtype = SIM_DT_FP8;
+    T_EQ_I(perf_ctx_init(&ctx, &m, &g, NULL, 1, &err), SIM_EINVAL);
+    T_STREQ(err.msg, "--kv-dtype fp8: the GPU a100-sxm has no fp8 tensor cores");
+    m.kv_dtype = SIM_DT_BF16;
+    T_EQ_I(perf_ctx_init(&ctx, &m, &g, NULL, 0, &err), SIM_EINVAL);
+    T_STREQ(err.msg, "--tp: expected an integer >= 1, got '0'");
+    T_EQ_I(perf_ctx_init(&ctx, &m, &g, NULL, 3, &err), SIM_EINVAL);
+    T_STREQ(err.msg, "--tp: expected a divisor of the 32 attention heads of llama-3-8b, got '3'");
+    T_EQ_I(perf_ctx_init(&ctx, &m, &g, NULL, 1, &err), SIM_OK);
+    T_NEAR(ctx.peak, 312e12, 0);
+
+    /* H100: fp8 weights use the fp8 peak; attention stays bf16 unless the KV is fp8. */
+    m.w_dtype = SIM_DT_FP8;
+    T_EQ_I(perf_ctx_init(&ctx, &m, &h, NULL, 1, &err), SIM_OK);
+    T_NEAR(ctx.peak, 1978.9e12, 0);
+    T_NEAR(ctx.peak_attn, 989.4e12, 0);
+    m.kv_dtype = SIM_DT_FP8;
+    T_EQ_I(perf_ctx_init(&ctx, &m, &h, NULL, 1, &err), SIM_OK);
+    T_NEAR(ctx.peak_attn, 1978.9e12, 0);
+    {
+        /* fp8 halves the weight bytes of a decode GEMM. */
+        perf_batch b;
+        double fl, b8, b16, rows;
+        perf_ctx c16;
+        sim_model m16 = llama3_8b();
+        memset(&b, 0, sizeof b);
+        perf_batch_add_decode(&b, 10);
+        perf_op_cost(&ctx, PERF_OP_O_PROJ, &b, &fl, &b8, &rows);
+        ctx_for(&c16, &m16, &h, NULL, 1);
+        perf_op_cost(&c16, PERF_OP_O_PROJ, &b, &fl, &b16, &rows);
+        T_NEAR(b16 - b8, 4096.0 * 4096, 0);
+    }
+    /* A calibration for another GPU is refused. */
+    perf_calib_default(&c, &h);
+    snprintf(c.gpu, sizeof c.gpu, "h100-sxm");
+    m = llama3_8b();
+    T_EQ_I(perf_ctx_init(&ctx, &m, &g, &c, 1, &err), SIM_EINVAL);
+    T_STREQ(err.msg, "calibration: expected one fitted for GPU a100-sxm, got 'h100-sxm'");
+}
+
+/* ---- perf_step_s == perf_predict().step_s, bit for bit ---- */
+
+static void random_calib(perf_calib *c, const sim_gpu *g, gsl_rng *r) {
+    int i, j;
+    perf_calib_default(c, g);
+    snprintf(c->gpu, sizeof c->gpu, "%s", g->name);
+    snprintf(c->source, sizeof c->source, "random \"test\" calibration\\n");
+    c->step_base_s = gsl_rng_uniform(r) * 1e-3;
+    c->step_per_seq_s = gsl_rng_uniform(r) * 1e-4;
+    for (i = 0; i < PERF_N_OPS; i++) {
+        perf_curve *cv[2] = {&c->op[i].eff_c, &c->op[i].eff_m};
+        c->op[i].overhead_s = gsl_rng_uniform(r) * 1e-5;
+        for (j = 0; j < 2; j++) {
+            int k, n = (int)gsl_rng_uniform_int(r, PERF_MAX_KNOTS + 1);
+            double x = -3 + gsl_rng_uniform(r);
+            cv[j]->n = n;
+            for (k = 0; k < n; k++) {
+                x += 0.01 + gsl_rng_uniform(r);
+                cv[j]->x[k] = x;
+                cv[j]->y[k] = 0.01 + 1.49 * gsl_rng_uniform(r);
+            }
+        }
+    }
+}
+
+static void test_bit_identity(void) {
+    static const int tps[] = {1, 2, 4, 8};
+    sim_model m = llama3_8b();
+    sim_gpu g = h100();
+    perf_calib c;
+    perf_ctx ctx;
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    int it;
+
+    gsl_rng_set(r, 20240531);
+    for (it = 0; it < 20000; it++) {
+        perf_batch b;
+        perf_result res;
+        double s;
+        int k, np = (int)gsl_rng_uniform_int(r, 5), nd = (int)gsl_rng_uniform_int(r, 300);
+        if (it % 500 == 0) {
+            random_calib(&c, &g, r);
+            ctx_for(&ctx, &m, &g, &c, tps[gsl_rng_uniform_int(r, 4)]);
+        }
+        memset(&b, 0, sizeof b);
+        for (k = 0; k < np; k++)
+            perf_batch_add_prefill(&b, 1 + (int64_t)gsl_rng_uniform_int(r, 8192),
+                                   (int64_t)gsl_rng_uniform_int(r, 30000),
+                                   (int)gsl_rng_uniform_int(r, 2));
+        for (k = 0; k < nd; k++)
+            perf_batch_add_decode(&b, 1 + (int64_t)gsl_rng_uniform_int(r, 100000));
+        perf_predict(&ctx, &b, &res);
+        s = perf_step_s(&ctx, &b);
+        if (memcmp(&s, &res.step_s, sizeof s) != 0)
+            T_FAIL_("iteration %d: perf_step_s %.17g != perf_predict %.17g", it, s, res.step_s);
+        T_ASSERT(res.step_s >= 0);
+    }
+    gsl_rng_free(r);
+}
+
+/* ---- curves ---- */
+
+static void test_curves(void) {
+    perf_curve c;
+    memset(&c, 0, sizeof c);
+    T_NEAR(perf_curve_eval(&c, 3.0), 1.0, 0);
+    c.n = 3;
+    c.x[0] = 0;
+    c.x[1] = 2;
+    c.x[2] = 4;
+    c.y[0] = 0.2;
+    c.y[1] = 0.6;
+    c.y[2] = 1.0;
+    T_NEAR(perf_curve_eval(&c, -1.0), 0.2, 0);
+    T_NEAR(perf_curve_eval(&c, 0.0), 0.2, 0);
+    T_NEAR(perf_curve_eval(&c, 1.0), 0.4, 1e-15);
+    T_NEAR(perf_curve_eval(&c, 2.0), 0.6, 0);
+    T_NEAR(perf_curve_eval(&c, 3.5), 0.9, 1e-15);
+    T_NEAR(perf_curve_eval(&c, 4.0), 1.0, 0);
+    T_NEAR(perf_curve_eval(&c, 40.0), 1.0, 0);
+    c.n = 1;
+    T_NEAR(perf_curve_eval(&c, -5.0), 0.2, 0);
+    T_NEAR(perf_curve_eval(&c, 5.0), 0.2, 0);
+    T_EQ_I(perf_op_from_name("attn_decode"), PERF_OP_ATTN_DECODE);
+    T_EQ_I(perf_op_from_name("attention"), -1);
+    T_STREQ(perf_op_name(PERF_OP_ALLREDUCE), "allreduce");
+}
+
+/* ---- calibration files ---- */
+
+static const char *tmp_path = "test_perf_calib.tmp.json";
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    T_ASSERT(f != NULL);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_round_trip(void) {
+    sim_gpu g = h100();
+    perf_calib c, d;
+    sim_err err;
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    int it;
+
+    gsl_rng_set(r, 7);
+    for (it = 0; it < 20; it++) {
+        memset(&c, 0, sizeof c);
+        random_calib(&c, &g, r);
+        T_EQ_I(perf_calib_save(&c, tmp_path, &err), SIM_OK);
+        memset(&d, 0xff, sizeof d);
+        if (perf_calib_load(tmp_path, &d, &err) != SIM_OK)
+            T_FAIL_("load after save: %s", err.msg);
+        T_STREQ(d.gpu, c.gpu);
+        T_STREQ(d.source, c.source);
+        T_ASSERT(memcmp(&c, &d, sizeof c) == 0);
+    }
+    gsl_rng_free(r);
+    /* The datasheet default round-trips too (empty curves). */
+    perf_calib_default(&c, &g);
+    T_EQ_I(perf_calib_save(&c, tmp_path, &err), SIM_OK);
+    memset(&d, 0xff, sizeof d);
+    T_EQ_I(perf_calib_load(tmp_path, &d, &err), SIM_OK);
+    T_ASSERT(memcmp(&c, &d, sizeof c) == 0);
+    T_EQ_I(perf_calib_save(&c, "no-such-dir/x.json", &err), SIM_EIO);
+    remove(tmp_path);
+}
+
+/* A complete file whose operator `op` has body `body` (NULL: left out),
+ * with `extra` (NULL: none) added to the ops and `top` to the top level. */
+static void calib_text(char *buf, size_t n, const char *top, const char *op, const char *body,
+                       const char *extra) {
+    size_t used;
+    int i, first = 1;
+    used = (size_t)snprintf(buf, n, "{\"gpu\": \"h100-sxm\", %s\"ops\": {", top ? top : "");
+    for (i = 0; i < PERF_N_OPS; i++) {
+        const char *name = perf_op_name((enum perf_op)i);
+        const char *b = "{\"overhead_s\": 1e-6}";
+        if (op != NULL && strcmp(op, name) == 0) {
+            if (body == NULL)
+                continue;
+            b = body;
+        }
+        used += (size_t)snprintf(buf + used, n - used, "%s\"%s\": %s", first ? "" : ", ", name, b);
+        first = 0;
+    }
+    if (extra != NULL)
+        used += (size_t)snprintf(buf + used, n - used, ", %s", extra);
+    snprintf(buf + used, n - used, "}}\n");
+}
+
+static void expect_bad(const char *text, int code, const char *msg) {
+    perf_calib c;
+    sim_err err;
+    write_file(tmp_path, text);
+    T_EQ_I(perf_calib_load(tmp_path, &c, &err), code);
+    T_STREQ(err.src, tmp_path);
+    T_STREQ(err.msg, msg);
+}
+
+static void test_malformed(void) {
+    char buf[8192];
+    perf_calib c;
+    sim_err err;
+
+    calib_text(buf, sizeof buf, "\"step_base_s\": 0.001, ", NULL, NULL, NULL);
+    write_file(tmp_path, buf);
+    T_EQ_I(perf_calib_load(tmp_path, &c, &err), SIM_OK);
+    T_STREQ(c.gpu, "h100-sxm");
+    T_NEAR(c.step_base_s, 0.001, 0);
+    T_NEAR(c.op[PERF_OP_SAMPLE].overhead_s, 1e-6, 0);
+    T_EQ_I(c.op[PERF_OP_SAMPLE].eff_m.n, 0);
+
+    calib_text(buf, sizeof buf, NULL, NULL, NULL, "\"qkv\": {\"overhead_s\": 0}");
+    expect_bad(buf, SIM_EPARSE,
+               "ops: unknown operator 'qkv', expected one of qkv_proj, o_proj, mlp_up, mlp_act, "
+               "mlp_down, norm, rope, attn_prefill, attn_decode, kv_save, embed, lm_head, sample, "
+               "allreduce");
+    calib_text(buf, sizeof buf, NULL, "allreduce", NULL, NULL);
+    expect_bad(buf, SIM_EPARSE, "ops: missing operator 'allreduce'");
+    calib_text(buf, sizeof buf, NULL, "qkv_proj",
+               "{\"overhead_s\": 0, \"eff_c\": {\"log2_rows\": [1, 0.5], \"eff\": [0.5, 0.6]}}",
+               NULL);
+    expect_bad(buf, SIM_EPARSE,
+               "ops.qkv_proj.eff_c.log2_rows[1]: expected a finite number above the previous "
+               "knot, got '0.5'");
+    calib_text(buf, sizeof buf, NULL, "norm",
+               "{\"overhead_s\": 0, \"eff_m\": {\"log2_rows\": [0, 1], \"eff\": [1.75, 0.6]}}",
+               NULL);
+    expect_bad(buf, SIM_EPARSE,
+               "ops.norm.eff_m.eff[0]: expected an efficiency in (0, 1.5], got '1.75'");
+    calib_text(buf, sizeof buf, NULL, "norm",
+               "{\"overhead_s\": 0, \"eff_m\": {\"log2_rows\": [0, 1], \"eff\": [0, 0.6]}}", NULL);
+    expect_bad(buf, SIM_EPARSE,
+               "ops.norm.eff_m.eff[0]: expected an efficiency in (0, 1.5], got '0'");
+    calib_text(buf, sizeof buf, NULL, "norm",
+               "{\"overhead_s\": 0, \"eff_m\": {\"log2_rows\": [0, 1], \"eff\": [0.6]}}", NULL);
+    expect_bad(buf, SIM_EPARSE,
+               "ops.norm.eff_m.eff: expected as many values as log2_rows knots (2), got 1");
+    calib_text(buf, sizeof buf, NULL, "rope", "{\"overhead_s\": -1}", NULL);
+    expect_bad(buf, SIM_EPARSE, "ops.rope.overhead_s: expected a number >= 0 (seconds), got '-1'");
+    calib_text(buf, sizeof buf, NULL, "rope", "{\"overhead\": 1}", NULL);
+    expect_bad(buf, SIM_EPARSE,
+               "ops.rope: unknown key 'overhead', expected overhead_s, eff_c or eff_m");
+    calib_text(buf, sizeof buf, NULL, "rope", "{}", NULL);
+    expect_bad(buf, SIM_EPARSE, "ops.rope.overhead_s: missing");
+    calib_text(buf, sizeof buf, "\"step_base\": 1, ", NULL, NULL, NULL);
+    expect_bad(buf, SIM_EPARSE,
+               "unknown key 'step_base', expected gpu, source, fitted_at_version, step_base_s, "
+               "step_per_seq_s or ops");
+    calib_text(buf, sizeof buf, "\"step_per_seq_s\": \"fast\", ", NULL, NULL, NULL);
+    expect_bad(buf, SIM_EPARSE, "step_per_seq_s: expected a number >= 0 (seconds), got '\"fast\"'");
+    expect_bad("[1, 2]\n", SIM_EPARSE, "expected a JSON object at the top");
+    expect_bad("{\"gpu\": \"h100-sxm\", \"ops\": {}}\n", SIM_EPARSE,
+               "ops: missing operator 'qkv_proj'");
+
+    /* A syntax error carries its line. */
+    write_file(tmp_path, "{\"gpu\": \"h100-sxm\",\n \"ops\": {,}}\n");
+    T_EQ_I(perf_calib_load(tmp_path, &c, &err), SIM_EPARSE);
+    T_EQ_I(err.line, 2);
+    remove(tmp_path);
+    T_EQ_I(perf_calib_load(tmp_path, &c, &err), SIM_EIO);
+    T_CONTAINS(err.msg, "cannot open: ");
+}
+
+static void test_load_for_gpu(void) {
+    sim_gpu g = h100();
+    perf_calib c, d;
+    sim_err err;
+    int found = -1;
+
+    mkdir("test_perf_data.tmp", 0777);
+    mkdir("test_perf_data.tmp/calib", 0777);
+    remove("test_perf_data.tmp/calib/h100-sxm.json");
+    g.launch_overhead_s = 3e-6;
+    T_EQ_I(perf_calib_load_for_gpu(&g, "test_perf_data.tmp", &c, &found, &err), SIM_OK);
+    T_EQ_I(found, 0);
+    T_NEAR(c.op[PERF_OP_NORM].overhead_s, 3e-6, 0);
+    memset(&d, 0, sizeof d);
+    synthetic_calib(&d, &g, 1e-6);
+    snprintf(d.gpu, sizeof d.gpu, "h100-sxm");
+    T_EQ_I(perf_calib_save(&d, "test_perf_data.tmp/calib/h100-sxm.json", &err), SIM_OK);
+    T_EQ_I(perf_calib_load_for_gpu(&g, "test_perf_data.tmp", &c, &found, &err), SIM_OK);
+    T_EQ_I(found, 1);
+    T_ASSERT(memcmp(&c, &d, sizeof c) == 0);
+    /* A file under another GPU's name is refused. */
+    snprintf(g.name, sizeof g.name, "h200");
+    rename("test_perf_data.tmp/calib/h100-sxm.json", "test_perf_data.tmp/calib/h200.json");
+    T_EQ_I(perf_calib_load_for_gpu(&g, "test_perf_data.tmp", &c, &found, &err), SIM_EPARSE);
+    T_STREQ(err.msg, "gpu: expected 'h200' (the file's name), got 'h100-sxm'");
+    remove("test_perf_data.tmp/calib/h200.json");
+    remove("test_perf_data.tmp/calib");
+    remove("test_perf_data.tmp");
+}
+
+int main(void) {
+    test_decode_by_hand();
+    test_prefill_by_hand();
+    test_overheads();
+    test_decode_context();
+    test_tp();
+    test_dtypes();
+    test_bit_identity();
+    test_curves();
+    test_round_trip();
+    test_malformed();
+    test_load_for_gpu();
+    printf("test_perf: ok\n");
+    return 0;
+}
