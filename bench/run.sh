@@ -4,8 +4,8 @@
 #  (2) one million Poisson requests of the Azure conversation shape on 16 replicas.
 # Each with no results file, and with every request's row written to SQLite (steps and
 # timeline rows off: they grow with simulated steps, not requests).
-# Peak RSS comes from /proc (VmHWM) via a wrapper, simulated requests per wall second and
-# events per second from the run's own JSON summary.
+# Simulated requests per wall second, events per second and peak RSS come from the run's
+# own JSON summary (peak_rss_bytes is getrusage's ru_maxrss).
 set -eu
 KV=${1:-./kvfleet}
 T=$(mktemp -d /tmp/kvfleet-bench.XXXXXX)
@@ -17,21 +17,14 @@ field() { sed -n "s/^ *\"$1\": \\([^,]*\\),*$/\\1/p" "$2" | head -n 1; }
 bench() { # name, then kvfleet run arguments
     name=$1
     shift
-    /usr/bin/env sh -c 'exec "$@"' sh "$KV" run --json "$@" >"$T/out.json" 2>"$T/err" &
-    pid=$!
-    hwm=0
-    while kill -0 "$pid" 2>/dev/null; do
-        v=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
-        [ -n "$v" ] && hwm=$v
-        sleep 0.05
-    done
-    wait "$pid" || { echo "$name: failed"; cat "$T/err"; return 1; }
+    "$KV" run --json "$@" >"$T/out.json" 2>"$T/err" || { echo "$name: failed"; cat "$T/err"; return 1; }
+    hwm=$(field peak_rss_bytes "$T/out.json")
     req=$(field requests "$T/out.json")
     ev=$(field sim_events "$T/out.json")
     wall=$(field wall_s "$T/out.json")
     awk -v n="$name" -v r="$req" -v e="$ev" -v w="$wall" -v m="$hwm" 'BEGIN {
         printf "%-44s %9d req %8.2f s wall %11.0f req/s %6.2f M events/s  peak RSS %6.1f MiB\n",
-               n, r, w, r / w, e / w / 1e6, m / 1024 }'
+               n, r, w, r / w, e / w / 1e6, m / 1048576 }'
 }
 
 echo "kvfleet bench ($("$KV" --version | head -n 1)), $(date -u +%Y-%m-%d), $(uname -m)"

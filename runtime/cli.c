@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -636,6 +637,12 @@ int rt_run_config(json_t *cfg, int json, const char *command) {
     json_object_set_new(info, "kv_blocks", json_integer(kv_blocks));
     json_object_set_new(info, "block_tokens", json_integer(ec.sched.block_tokens));
     json_object_set_new(info, "backend", json_string(backend.ops->name));
+    {
+        struct rusage ru;
+        if (getrusage(RUSAGE_SELF, &ru) == 0) /* ru_maxrss is in KiB on Linux */
+            json_object_set_new(info, "peak_rss_bytes",
+                                json_integer((json_int_t)ru.ru_maxrss * 1024));
+    }
     json_object_set_new(info, "calibration",
                         json_string(calib.gpu[0] ? calib.source : "datasheet"));
     if (json) {

@@ -2,6 +2,7 @@
  * Exit codes (every subcommand): 0 success, 1 bad input or infeasible
  * configuration, 2 usage error, 3 runtime or device failure. */
 #include "config.h"
+#include "kv_version.h"
 
 #include <stdio.h>
 #include <string.h>

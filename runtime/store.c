@@ -32,6 +32,7 @@
  * Nothing is written outside the given file and its rollback journal:
  * temporary tables are kept in memory and URI file names are not enabled. */
 #include "config.h"
+#include "kv_version.h"
 #include "store.h"
 
 #include <math.h>

@@ -69,6 +69,7 @@ typedef struct replica {
     sim_time run_t0;   /* start of the first */
     sim_time *run_end; /* end of step i, [0, run_k) */
     int64_t gen;       /* generation of the pending STEP_DONE event */
+    perf_cache pcache; /* operator times reused within a decode run */
 } replica;
 
 #define ENG_RUN_MAX 1024
@@ -353,13 +354,17 @@ static void schedule_soon(eng *e, replica *p) {
         fail(e, SIM_ENOMEM, "scheduling a step");
 }
 
+/* Whether step number `step` of a replica goes to the steps table. */
+static int wants_row(const eng *e, int64_t step) {
+    return e->sink && e->sink->on_step && e->c->steps_sample > 0 && step % e->c->steps_sample == 0;
+}
+
 static void step_row(eng *e, replica *p) {
     met_step row;
     int rc;
     const sched_batch *b = &p->batch;
     const perf_ctx *pc = e->c->perf;
-    if (e->sink == NULL || e->sink->on_step == NULL || e->c->steps_sample <= 0 ||
-        b->step % e->c->steps_sample != 0 || e->rc != SIM_OK)
+    if (!wants_row(e, b->step) || e->rc != SIM_OK)
         return;
     row.step = b->step;
     row.replica = p->idx;
@@ -412,7 +417,12 @@ static int form_step(eng *e, replica *p, sim_time t, sim_time *dur) {
         rep_signals(p);
         return 0;
     }
-    perf_predict(e->c->perf, &p->batch.agg, &p->pr);
+    if (wants_row(e, p->batch.step)) {
+        perf_predict(e->c->perf, &p->batch.agg, &p->pr);
+    } else { /* the figures the summary needs, without the breakdown */
+        p->pr.step_s = perf_step_s_cached(e->c->perf, &p->pcache, &p->batch.agg);
+        perf_work(e->c->perf, &p->batch.agg, &p->pr.flops, &p->pr.bytes);
+    }
     p->res.pred_s = p->pr.step_s;
     rc = be_step(e->b, p->idx, p->s, &p->batch, &p->res, e->err);
     if (rc != SIM_OK) {
@@ -490,7 +500,7 @@ static int run_try(eng *e, replica *p) {
             break;
         free_blocks -= need;
         sched_decode_agg(p->s, i, &agg);
-        dn = sim_time_from_s(perf_step_s(e->c->perf, &agg));
+        dn = sim_time_from_s(perf_step_s_cached(e->c->perf, &p->pcache, &agg));
         t += dn < 1 ? 1 : dn;
         p->run_end[i] = t;
     }
@@ -508,28 +518,28 @@ static int run_try(eng *e, replica *p) {
 static void run_apply(eng *e, replica *p, int64_t n) {
     const perf_ctx *pc = e->c->perf;
     perf_batch agg;
-    perf_result r0, r1;
     int64_t i, step0 = sched_n_steps(p->s);
     int nd = sched_n_decode(p->s);
-    int rows = e->sink && e->sink->on_step && e->c->steps_sample > 0;
-    double df, db;
+    double f0, b0, f1, b1, df, db;
+    if (n <= 0)
+        return;
     /* FLOPs and bytes grow linearly with the summed context */
     sched_decode_agg(p->s, 0, &agg);
-    perf_predict(pc, &agg, &r0);
+    perf_work(pc, &agg, &f0, &b0);
     sched_decode_agg(p->s, 1, &agg);
-    perf_predict(pc, &agg, &r1);
-    df = r1.flops - r0.flops;
-    db = r1.bytes - r0.bytes;
+    perf_work(pc, &agg, &f1, &b1);
+    df = f1 - f0;
+    db = b1 - b0;
     for (i = 0; i < n && e->rc == SIM_OK; i++) {
         sim_time start = run_start(p, i), dur = p->run_end[i] - start;
         int64_t step = step0 + i;
         rep_account(e, p, start);
-        if (rows && step % e->c->steps_sample == 0) {
+        if (wants_row(e, step)) {
             sched_decode_agg(p->s, 0, &agg);
             perf_predict(pc, &agg, &p->pr);
         } else {
-            p->pr.flops = r0.flops + (double)i * df;
-            p->pr.bytes = r0.bytes + (double)i * db;
+            p->pr.flops = f0 + (double)i * df;
+            p->pr.bytes = b0 + (double)i * db;
         }
         if (sched_decode_advance(p->s) != SIM_OK) {
             fail(e, SIM_ENOMEM, "applying a decode run");

@@ -33,6 +33,7 @@
  * Non-goals: pipeline parallelism, MoE, overlap of communication with
  * compute, and the cost of CUDA graph capture. */
 #include "config.h"
+#include "kv_version.h"
 #include "perf.h"
 
 #include <errno.h>
@@ -323,13 +324,36 @@ double perf_op_call_s(const perf_ctx *ctx, enum perf_op op, const perf_batch *b)
 
 /* ---- the step ---- */
 
+/* Time of op in batch b, all its calls (0 when it has no work), with its
+ * FLOPs, bytes and roofline terms of one call. rows/lg are the batch's rows
+ * and their log2 by kind. The one place a step's operator time is computed:
+ * step_eval and perf_step_s_cached both call it, so they agree bit for bit. */
+static double op_eval(const perf_ctx *ctx, const shape *s, enum perf_op op, const perf_batch *b,
+                      const double *rows, const double *lg, double *flops, double *bytes,
+                      double *tc, double *tm) {
+    const perf_op_calib *oc = &ctx->calib.op[op];
+    enum rows_kind rk = op_cost(ctx, s, op, b, flops, bytes);
+    *tc = *tm = 0.0;
+    if (!(rows[rk] > 0) || (*flops <= 0 && *bytes <= 0))
+        return 0.0;
+    roof_terms(oc, op_peak(ctx, op), op_bw(ctx, op), *flops, *bytes, lg[rk], tc, tm);
+    return op_calls(ctx, op) * ((*tc > *tm ? *tc : *tm) + oc->overhead_s);
+}
+
+static void rows_and_logs(const shape *s, const perf_batch *b, double *rows, double *lg) {
+    int k;
+    rows_of(s, b, rows);
+    for (k = 0; k < N_ROWS_KIND; k++)
+        lg[k] = rows[k] > 0 ? log2(rows[k]) : 0.0;
+}
+
 /* Predicts one step. Shared by perf_predict (out != NULL) and perf_step_s
  * (out == NULL) so that both give the same bits. */
 static double step_eval(const perf_ctx *ctx, const perf_batch *b, perf_result *out) {
     shape s;
     double rows[N_ROWS_KIND], lg[N_ROWS_KIND];
     double step = 0.0, n_seq;
-    int op, k;
+    int op;
 
     if (out != NULL)
         memset(out, 0, sizeof *out);
@@ -340,26 +364,20 @@ static double step_eval(const perf_ctx *ctx, const perf_batch *b, perf_result *o
         return 0.0;
     }
     shape_of(ctx, &s);
-    rows_of(&s, b, rows);
-    for (k = 0; k < N_ROWS_KIND; k++)
-        lg[k] = rows[k] > 0 ? log2(rows[k]) : 0.0;
+    rows_and_logs(&s, b, rows, lg);
 
     for (op = 0; op < PERF_N_OPS; op++) {
-        const perf_op_calib *oc = &ctx->calib.op[op];
-        double flops, bytes, tc, tm, calls, t_op;
-        enum rows_kind rk = op_cost(ctx, &s, (enum perf_op)op, b, &flops, &bytes);
-        if (!(rows[rk] > 0) || (flops <= 0 && bytes <= 0))
+        double flops, bytes, tc, tm, calls;
+        double t_op = op_eval(ctx, &s, (enum perf_op)op, b, rows, lg, &flops, &bytes, &tc, &tm);
+        if (t_op == 0.0)
             continue;
-        roof_terms(oc, op_peak(ctx, (enum perf_op)op), op_bw(ctx, (enum perf_op)op), flops, bytes,
-                   lg[rk], &tc, &tm);
-        calls = op_calls(ctx, (enum perf_op)op);
-        t_op = calls * ((tc > tm ? tc : tm) + oc->overhead_s);
         step += t_op;
         if (out == NULL)
             continue;
+        calls = op_calls(ctx, (enum perf_op)op);
         out->op_s[op] = t_op;
         out->flops += calls * flops;
-        out->t_overhead += calls * oc->overhead_s;
+        out->t_overhead += calls * ctx->calib.op[op].overhead_s;
         if (op == PERF_OP_ALLREDUCE) {
             out->link_bytes += calls * bytes;
             out->t_link += calls * tm;
@@ -390,6 +408,74 @@ static double step_eval(const perf_ctx *ctx, const perf_batch *b, perf_result *o
             out->bound = PERF_BOUND_OVERHEAD;
     }
     return step;
+}
+
+/* The FLOPs and HBM bytes of batch b on one GPU, without the times: the
+ * same sums, in the same order, as perf_predict's flops and bytes, at the
+ * cost of the operator arithmetic alone (no efficiency curves). */
+void perf_work(const perf_ctx *ctx, const perf_batch *b, double *flops_out, double *bytes_out) {
+    shape s;
+    double rows[N_ROWS_KIND];
+    int op;
+    *flops_out = 0.0;
+    *bytes_out = 0.0;
+    if (!((double)b->n_prefill + (double)b->n_decode > 0))
+        return;
+    shape_of(ctx, &s);
+    rows_of(&s, b, rows);
+    for (op = 0; op < PERF_N_OPS; op++) {
+        double flops, bytes, calls;
+        enum rows_kind rk = op_cost(ctx, &s, (enum perf_op)op, b, &flops, &bytes);
+        if (!(rows[rk] > 0) || (flops <= 0 && bytes <= 0))
+            continue;
+        calls = op_calls(ctx, (enum perf_op)op);
+        *flops_out += calls * flops;
+        if (op != PERF_OP_ALLREDUCE)
+            *bytes_out += calls * bytes;
+    }
+}
+
+/* perf_step_s with a cache: every operator but the two attentions depends
+ * only on the step's token and sample counts, so their times are kept for
+ * the last (tokens, samples) seen and reused while they repeat (a decode
+ * stretch repeats them every step). Same per-operator values, same
+ * summation order: equal bit for bit to perf_step_s. */
+double perf_step_s_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b) {
+    double rows[N_ROWS_KIND], lg[N_ROWS_KIND];
+    double step = 0.0, n_seq, T, S, flops, bytes, tc, tm;
+    shape s;
+    int op;
+    n_seq = (double)b->n_prefill + (double)b->n_decode;
+    if (!(n_seq > 0))
+        return 0.0;
+    T = (double)b->prefill_tokens + (double)b->n_decode;
+    S = (double)b->n_sample;
+    shape_of(ctx, &s);
+    rows_of(&s, b, rows);
+    /* only the attention rows change within a decode stretch: take the other
+     * logarithms on a miss alone */
+    lg[ROWS_PREFILL] = rows[ROWS_PREFILL] > 0 ? log2(rows[ROWS_PREFILL]) : 0.0;
+    lg[ROWS_DECODE] = rows[ROWS_DECODE] > 0 ? log2(rows[ROWS_DECODE]) : 0.0;
+    if (!c->valid || c->ctx != ctx || c->tokens != T || c->samples != S) {
+        rows_and_logs(&s, b, rows, lg);
+        for (op = 0; op < PERF_N_OPS; op++)
+            c->t_op[op] =
+                (op == PERF_OP_ATTN_PREFILL || op == PERF_OP_ATTN_DECODE)
+                    ? 0.0
+                    : op_eval(ctx, &s, (enum perf_op)op, b, rows, lg, &flops, &bytes, &tc, &tm);
+        c->valid = 1;
+        c->ctx = ctx;
+        c->tokens = T;
+        c->samples = S;
+    }
+    for (op = 0; op < PERF_N_OPS; op++) {
+        double t_op = c->t_op[op];
+        if (op == PERF_OP_ATTN_PREFILL || op == PERF_OP_ATTN_DECODE)
+            t_op = op_eval(ctx, &s, (enum perf_op)op, b, rows, lg, &flops, &bytes, &tc, &tm);
+        if (t_op != 0.0)
+            step += t_op;
+    }
+    return step + (ctx->calib.step_base_s + ctx->calib.step_per_seq_s * n_seq);
 }
 
 /* Predicts one step of batch b on ctx into *out: the step time, each

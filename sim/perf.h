@@ -144,6 +144,23 @@ typedef struct perf_result {
 
 /* Predicts one step; an empty batch gives step_s = 0. */
 void perf_predict(const perf_ctx *ctx, const perf_batch *b, perf_result *out);
+/* Operator times kept between calls of perf_step_s_cached (caller-owned;
+ * zero it before first use, and again if the perf_ctx it served changes). */
+typedef struct perf_cache {
+    int valid;
+    const perf_ctx *ctx;
+    double tokens, samples; /* the batch counts the times are for */
+    double t_op[PERF_N_OPS];
+} perf_cache;
+
+/* perf_step_s, reusing c's operator times while the token and sample counts
+ * repeat; equal bit for bit to perf_step_s. */
+double perf_step_s_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b);
+
+/* FLOPs and HBM bytes of a batch on one GPU, equal to perf_predict's flops
+ * and bytes, without evaluating any time. */
+void perf_work(const perf_ctx *ctx, const perf_batch *b, double *flops, double *bytes);
+
 /* Predicts only the step time (the hot path; same value as perf_predict). */
 double perf_step_s(const perf_ctx *ctx, const perf_batch *b);
 

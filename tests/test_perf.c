@@ -413,7 +413,9 @@ static void test_bit_identity(void) {
     perf_ctx ctx;
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
     int it;
+    perf_cache cache;
 
+    memset(&cache, 0, sizeof cache);
     gsl_rng_set(r, 20240531);
     for (it = 0; it < 20000; it++) {
         perf_batch b;
@@ -423,6 +425,7 @@ static void test_bit_identity(void) {
         if (it % 500 == 0) {
             random_calib(&c, &g, r);
             ctx_for(&ctx, &m, &g, &c, tps[gsl_rng_uniform_int(r, 4)]);
+            memset(&cache, 0, sizeof cache); /* a cache serves one unchanging context */
         }
         memset(&b, 0, sizeof b);
         for (k = 0; k < np; k++)
@@ -435,6 +438,14 @@ static void test_bit_identity(void) {
         s = perf_step_s(&ctx, &b);
         if (memcmp(&s, &res.step_s, sizeof s) != 0)
             T_FAIL_("iteration %d: perf_step_s %.17g != perf_predict %.17g", it, s, res.step_s);
+        /* the cached path: a miss, then hits with the same counts and other contexts */
+        for (k = 0; k < 3; k++) {
+            double sc = perf_step_s_cached(&ctx, &cache, &b);
+            s = perf_step_s(&ctx, &b);
+            if (memcmp(&s, &sc, sizeof s) != 0)
+                T_FAIL_("iteration %d: perf_step_s_cached %.17g != perf_step_s %.17g", it, sc, s);
+            b.decode_ctx += b.n_decode; /* the next decode step: same tokens and samples */
+        }
         T_ASSERT(res.step_s >= 0);
     }
     gsl_rng_free(r);
