@@ -1011,7 +1011,7 @@ int calib_fit(const calib_opts *o, perf_calib *out, calib_report *rep, sim_err *
                               p == fitted ? "" : ",", perf_op_name((enum perf_op)op));
         snprintf(out->source, sizeof out->source,
                  "kvfleet calibrate: public profiles (AIConfigurator vLLM 0.24.0 H100 SXM, Vidur "
-                 "H100, Vidur A100 CPU overheads), shapes of %d models; datasheet: %s",
+                 "H100, Vidur A100 CPU overheads), shapes of %d models; datasheet: %.90s",
                  o->n_models, fitted[0] ? fitted : "none");
     }
     rc = SIM_OK;

@@ -72,7 +72,7 @@ static void test_kvc_script(uint64_t seed, int64_t nblocks, int ops) {
     T_ASSERT(p && model && held);
     for (k = 0; k < ops; k++) {
         unsigned op = (unsigned)gsl_rng_uniform_int(r, 3);
-        if (op == 0) {
+        if (op == 0 && nheld < nblocks * 4) {
             int32_t id = kvc_block_alloc(p);
             if (used == nblocks) {
                 T_EQ_I(id, -1);
