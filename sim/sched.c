@@ -639,6 +639,18 @@ int sched_decode_advance(sched *s) {
     return SIM_OK;
 }
 
+int sched_decode_list(const sched *s, sched_seq **out, int cap) {
+    const sched_seq *q;
+    int n = 0;
+    for (q = s->run_head; q; q = q->rnext)
+        if (q->phase == SCHED_DECODE) {
+            if (n < cap)
+                out[n] = (sched_seq *)q;
+            n++;
+        }
+    return n;
+}
+
 int64_t sched_n_waiting(const sched *s) {
     return s->fresh.n + s->resumed.n;
 }

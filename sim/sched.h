@@ -136,6 +136,15 @@ void sched_decode_agg(const sched *s, int64_t i, perf_batch *agg);
  * and the step counter). SIM_OK or SIM_ENOMEM. */
 int sched_decode_advance(sched *s);
 
+/* ---- for executors that run the batch (cpu, cuda) ---- */
+
+/* Fills out[0..] with the decoding sequences of the step just formed, in
+ * admission order, up to cap; returns how many there are (may exceed cap).
+ * Their context for the step (the new token included) is
+ * sched_seq_kv_tokens(); their block tables hold exactly those tokens; and
+ * sched_seq_generated() counts the token the step produces. */
+int sched_decode_list(const sched *s, sched_seq **out, int cap);
+
 /* Requests waiting, sequences running (prefill + decode), decoding. */
 int64_t sched_n_waiting(const sched *s);
 int sched_n_running(const sched *s);

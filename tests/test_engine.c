@@ -44,6 +44,37 @@ static void fx_close(void *ctx) {
     (void)ctx;
 }
 
+/* A backend that checks, at every step, what a real executor would read:
+ * the decode list matches the batch's count and summed context, and every
+ * sequence's block table holds exactly its tokens (lazy bookkeeping against
+ * a per-sequence walk). */
+static int64_t checked_steps;
+
+static int chk_step(void *ctx, int replica, const sched *s, const sched_batch *b, be_result *out,
+                    sim_err *err) {
+    static sched_seq *list[4096];
+    int n = sched_decode_list(s, list, 4096), i;
+    int64_t sum = 0;
+    T_EQ_I(n, b->n_decode);
+    for (i = 0; i < n; i++) {
+        int64_t kv = sched_seq_kv_tokens(s, list[i]);
+        sum += kv;
+        T_EQ_I(list[i]->n_blocks, (kv + 3) / 4); /* block_tokens 4 in these tests */
+        T_ASSERT(sched_seq_generated(s, list[i]) <=
+                 list[i]->req.output_tokens); /* after the step */
+    }
+    T_EQ_I(sum, b->agg.decode_ctx);
+    for (i = 0; i < b->n_chunks; i++) {
+        const sched_chunk *c = &b->chunks[i];
+        T_EQ_I(c->seq->n_blocks, (c->cached + c->tokens + 3) / 4);
+    }
+    checked_steps++;
+    return fx_step(ctx, replica, s, b, out, err);
+}
+
+static const struct be_ops chk_ops = {
+    .version = BE_VERSION, .name = "check", .open = fx_open, .step = chk_step, .close = fx_close};
+
 static const struct be_ops fx_ops = {
     .version = BE_VERSION, .name = "fixed", .open = fx_open, .step = fx_step, .close = fx_close};
 
@@ -418,6 +449,21 @@ static void test_fast_forward(void) {
     }
 }
 
+static void test_decode_view(void) {
+    static sim_req r[1500];
+    static rows k;
+    eng_config c = base_config();
+    met_summary s;
+    c.sched.kv_blocks = 50; /* preemptions */
+    c.sched.max_num_seqs = 16;
+    c.sched.max_batched_tokens = 64;
+    random_requests(r, 1500, 5);
+    checked_steps = 0;
+    T_EQ_I(run_on(&chk_ops, &c, r, 1500, 0, &k, &s), SIM_OK);
+    T_EQ_I(checked_steps, s.steps);
+    T_ASSERT(s.preemptions > 0);
+}
+
 static void test_oom(void) {
     static sim_req r[50];
     eng_config c = base_config();
@@ -450,6 +496,7 @@ int main(void) {
     test_closed_loop();
     test_determinism();
     test_fast_forward();
+    test_decode_view();
     test_oom();
     printf("test_engine: ok\n");
     return 0;
