@@ -381,11 +381,11 @@ static void print_text(const met_summary *s, json_t *info) {
            (long long)json_integer_value(json_object_get(info, "block_tokens")),
            json_string_value(json_object_get(info, "backend")));
     printf("  requests %lld: completed %lld, rejected %lld (context %lld, kv %lld, queue full "
-           "%lld, timeout %lld); preemptions %lld\n",
+           "%lld, timeout %lld, batch budget %lld); preemptions %lld\n",
            (long long)s->requests, (long long)s->completed, (long long)s->rejected,
            (long long)s->rejected_context, (long long)s->rejected_kv_capacity,
            (long long)s->rejected_queue_full, (long long)s->rejected_queue_timeout,
-           (long long)s->preemptions);
+           (long long)s->rejected_batch_budget, (long long)s->preemptions);
     fmt_s(a, sizeof a, s->ttft_p50_s);
     fmt_s(b, sizeof b, s->ttft_p90_s);
     fmt_s(c, sizeof c, s->ttft_p99_s);

@@ -730,6 +730,7 @@ static void summarise(eng *e, met_summary *s) {
     s->rejected_kv_capacity = e->rej[MET_REJECT_KV_CAPACITY];
     s->rejected_queue_full = e->rej[MET_REJECT_QUEUE_FULL];
     s->rejected_queue_timeout = e->rej[MET_REJECT_QUEUE_TIMEOUT];
+    s->rejected_batch_budget = e->rej[MET_REJECT_BATCH_BUDGET];
     s->preemptions = e->preemptions;
     s->recomputed_tokens = e->recomputed;
     s->prompt_tokens = e->prompt_tokens;

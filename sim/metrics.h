@@ -30,7 +30,8 @@ extern "C" {
     XX(CONTEXT, "context_length")      /* prompt + max_tokens beyond the model's context */        \
     XX(KV_CAPACITY, "kv_capacity")     /* can never fit the replica's KV pool */                   \
     XX(QUEUE_FULL, "queue_full")       /* at capacity: waiting queue full */                       \
-    XX(QUEUE_TIMEOUT, "queue_timeout") /* waited longer than the maximum queue time */
+    XX(QUEUE_TIMEOUT, "queue_timeout") /* waited longer than the maximum queue time */             \
+    XX(BATCH_BUDGET, "batch_budget")   /* prompt beyond max-batched-tokens, chunking off */
 
 enum met_reject {
 #define MET_XX_ENUM(id, name) MET_REJECT_##id,
@@ -107,6 +108,7 @@ typedef struct met_timeline {
     XX(rejected_kv_capacity, I)                                                                    \
     XX(rejected_queue_full, I)                                                                     \
     XX(rejected_queue_timeout, I)                                                                  \
+    XX(rejected_batch_budget, I)                                                                   \
     XX(preemptions, I)                                                                             \
     XX(recomputed_tokens, I)                                                                       \
     XX(prompt_tokens, I)                                                                           \

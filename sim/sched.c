@@ -366,6 +366,8 @@ int sched_add(sched *s, const sim_req *r, sim_time now) {
         why = MET_REJECT_CONTEXT;
     else if (blocks_for(s, need_tokens - 1) > s->cfg.kv_blocks)
         why = MET_REJECT_KV_CAPACITY;
+    else if (!s->cfg.chunked_prefill && r->prompt_tokens > s->cfg.max_batched_tokens)
+        why = MET_REJECT_BATCH_BUDGET;
     else if (s->cfg.max_queue > 0 && s->fresh.n + s->resumed.n >= s->cfg.max_queue)
         why = MET_REJECT_QUEUE_FULL;
     if (why != MET_REJECT_NONE) {
@@ -496,7 +498,10 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
             break;
         target = (int64_t)q->req.prompt_tokens + q->generated;
         c = target < budget ? target : budget;
-        if (!s->cfg.chunked_prefill && c < target)
+        /* without chunked prefill a new prompt waits for a step with room for
+         * all of it; a preempted request's recompute may always be chunked,
+         * or one that outgrew the budget could never resume */
+        if (!s->cfg.chunked_prefill && c < target && from == &s->fresh)
             break;
         need = blocks_for(s, c);
         if (kvc_free(s->pool) - need < s->watermark_blocks)
@@ -598,7 +603,7 @@ static int admission_blocked(const sched *s) {
         return 1;
     target = (int64_t)q->req.prompt_tokens + q->generated;
     c = target < budget ? target : budget;
-    if (!s->cfg.chunked_prefill && c < target)
+    if (!s->cfg.chunked_prefill && c < target && q == s->fresh.head && s->resumed.head == NULL)
         return 1;
     free_after = kvc_free(s->pool) - s->bucket[mod_pos(s->step, s->cfg.block_tokens)].n;
     return free_after - blocks_for(s, c) < s->watermark_blocks;

@@ -347,6 +347,26 @@ static void test_rejections(void) {
     T_EQ_I(s.rejected_queue_timeout, 1);
 }
 
+/* Without chunked prefill: a prompt beyond the token budget can never be
+ * scheduled and is rejected at arrival; a preempted request whose prompt and
+ * generated tokens outgrew the budget still resumes (its recompute chunks). */
+static void test_unchunked(void) {
+    eng_config c = base_config();
+    rows k;
+    met_summary s;
+    sim_req r[3] = {req(0, 0.0, 70, 5), req(1, 0.0, 20, 40), req(2, 0.0, 20, 40)};
+    c.sched.chunked_prefill = 0;
+    c.sched.max_batched_tokens = 64;
+    c.sched.max_num_seqs = 8;
+    c.sched.kv_blocks = 20; /* two sequences growing to 59 tokens cannot both stay */
+    T_EQ_I(run(&c, r, 3, 0, &k, &s), SIM_OK);
+    T_EQ_I(row_of(&k, 0)->reject, MET_REJECT_BATCH_BUDGET);
+    T_EQ_I(s.rejected_batch_budget, 1);
+    T_EQ_I(s.completed, 2);
+    T_ASSERT(s.preemptions > 0);
+    T_EQ_I(row_of(&k, 2)->output_tokens, 40);
+}
+
 static void test_closed_loop(void) {
     eng_config c = base_config();
     sim_req r[2] = {req(0, 0.0, 20, 5), req(1, 0.0, 20, 5)};
@@ -493,6 +513,7 @@ int main(void) {
     test_two_requests();
     test_preemption();
     test_rejections();
+    test_unchunked();
     test_closed_loop();
     test_determinism();
     test_fast_forward();
