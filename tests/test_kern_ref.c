@@ -10,6 +10,12 @@
  *   poisoned with NaN first, so an element left unwritten fails.
  *   Bounds: f32 rel 1e-6 (the reference rounds 3 times in fp32, ~1.8e-7);
  *   bf16 rel 4e-3 (one rounding to bf16, at most 2^-8 relative).
+ * - FP8 E4M3 conversion: hand-picked cases (ties to even, subnormals,
+ *   saturation, NaN), every code round-tripped, and random floats against
+ *   the nearest of the 254 finite values found by distance.
+ * - the paged KV layout helpers: strides, sizes and offsets against the
+ *   formulas written out, and refused layouts (zero fields, an unknown
+ *   dtype, slot numbers past int32, sizes past size_t).
  * - the error record and kern_device_count() without a device. */
 #include "config.h"
 #include "kern.h"
@@ -134,6 +140,119 @@ static void test_bf16_random(gsl_rng *r) {
             T_FAIL_("bf16 of 0x%08" PRIx32 ": got 0x%04x, want 0x%04x", u, got, want);
         }
     }
+}
+
+/* ---- FP8 E4M3 conversion ---- */
+
+/* The value of an E4M3 code from the definition, in double. */
+static double fp8_value(unsigned b) {
+    unsigned e = (b >> 3) & 15u, m = b & 7u;
+    double v = e == 0 ? ldexp(m, -9) : ldexp(1.0 + m / 8.0, (int)e - 7);
+    return (b & 0x80u) ? -v : v;
+}
+
+/* The E4M3 code nearest to f by distance, ties to the even code,
+ * saturating at +-448: the independent check of kern_fp8_from_f32(). */
+static kern_fp8 fp8_round_slow(float f) {
+    if (f >= 448.0f)
+        return 0x7e;
+    if (f <= -448.0f)
+        return 0xfe;
+    unsigned best = 0;
+    double best_d = INFINITY;
+    for (unsigned b = 0; b < 256; b++) {
+        if ((b & 0x7fu) == 0x7fu)
+            continue; /* NaN */
+        if ((b & 0x80u) != (signbit(f) ? 0x80u : 0u))
+            continue; /* keep the sign, so that -0.01 rounds to -0 */
+        double d = fabs((double)f - fp8_value(b));
+        if (d < best_d || (d == best_d && (b & 1u) == 0)) {
+            best = b;
+            best_d = d;
+        }
+    }
+    return (kern_fp8)best;
+}
+
+static void test_fp8(gsl_rng *r) {
+    T_EQ_I(kern_dtype_size(KERN_DT_FP8_E4M3), 1);
+    T_EQ_I(kern_fp8_from_f32(0.0f), 0x00);
+    T_EQ_I(kern_fp8_from_f32(-0.0f), 0x80);
+    T_EQ_I(kern_fp8_from_f32(1.0f), 0x38);
+    T_EQ_I(kern_fp8_from_f32(-2.0f), 0xc0);
+    T_EQ_I(kern_fp8_from_f32(0.0625f), 0x18);
+    T_EQ_I(kern_fp8_from_f32(448.0f), 0x7e);
+    T_EQ_I(kern_fp8_from_f32(449.0f), 0x7e); /* saturates */
+    T_EQ_I(kern_fp8_from_f32(1e30f), 0x7e);
+    T_EQ_I(kern_fp8_from_f32(INFINITY), 0x7e);
+    T_EQ_I(kern_fp8_from_f32(-INFINITY), 0xfe);
+    T_EQ_I(kern_fp8_from_f32(NAN) & 0x7f, 0x7f);
+    T_EQ_I(kern_fp8_from_f32(0x1p-9f), 0x01);   /* smallest subnormal */
+    T_EQ_I(kern_fp8_from_f32(0x1p-10f), 0x00);  /* tie with 0: even */
+    T_EQ_I(kern_fp8_from_f32(0x1.8p-9f), 0x02); /* tie 1, 2: even */
+    T_EQ_I(kern_fp8_from_f32(0x1.2p0f), 0x39);  /* 1.125 is exact */
+    T_EQ_I(kern_fp8_from_f32(0x1.1p0f), 0x38);  /* 1.0625 ties 1 and 1.125: even */
+    T_EQ_I(kern_fp8_from_f32(0x1.3p0f), 0x3a);  /* 1.1875 ties 1.125 and 1.25: even */
+    T_EQ_I(kern_fp8_from_f32(0x1.fp0f), 0x40);  /* 1.9375 carries into 2 */
+    T_EQ_I(kern_fp8_from_f32(0x1.cp-7f), 0x07); /* largest subnormal */
+    T_EQ_I(kern_fp8_from_f32(0x1.ep-7f), 0x08); /* rounds up to 2^-6 */
+    T_NEAR(kern_f32_from_fp8(0x7e), 448.0, 0);
+    T_NEAR(kern_f32_from_fp8(0x01), 0x1p-9, 0);
+    T_ASSERT(isnan(kern_f32_from_fp8(0x7f)) && isnan(kern_f32_from_fp8(0xff)));
+    for (unsigned b = 0; b < 256; b++) {
+        if ((b & 0x7fu) == 0x7fu)
+            continue;
+        T_NEAR(kern_f32_from_fp8((kern_fp8)b), fp8_value(b), 0);
+        T_EQ_I(kern_fp8_from_f32(kern_f32_from_fp8((kern_fp8)b)), b);
+    }
+    for (int k = 0; k < 200000; k++) {
+        float f;
+        if (k % 2 == 0)
+            f = (float)((gsl_rng_uniform(r) - 0.5) * 1000.0); /* past the range too */
+        else
+            f = (float)ldexp(gsl_rng_uniform(r) + 0.5, (int)gsl_rng_uniform_int(r, 20) - 14);
+        if (k % 3 == 0)
+            f = -f;
+        kern_fp8 got = kern_fp8_from_f32(f), want = fp8_round_slow(f);
+        if (got != want)
+            T_FAIL_("fp8 of %.9g: got 0x%02x, want 0x%02x", f, got, want);
+    }
+}
+
+/* ---- paged KV layout ---- */
+
+static void test_kv_layout(void) {
+    kern_kv_layout kv = {3, 10, 16, 2, 64, KERN_DT_BF16};
+    T_EQ_I(kern_kv_layout_check(&kv), SIM_OK);
+    T_EQ_I(kern_kv_block_stride(&kv), 2 * 2 * 16 * 64);
+    T_EQ_I(kern_kv_layer_stride(&kv), 10 * 2 * 2 * 16 * 64);
+    T_EQ_I(kern_kv_cache_bytes(&kv), (size_t)3 * 10 * 2 * 2 * 16 * 64 * 2);
+    T_EQ_I(kern_kv_slot_bytes(&kv), (size_t)3 * 2 * 2 * 16 * 64 * 2);
+    /* offsets: row-major (L, NB, 2, Hkv, bs, D), each index stepped alone */
+    T_EQ_I(kern_kv_offset(&kv, 0, 0, 0, 0, 0), 0);
+    T_EQ_I(kern_kv_offset(&kv, 0, 0, 0, 0, 1), 64);
+    T_EQ_I(kern_kv_offset(&kv, 0, 0, 0, 1, 0), 16 * 64);
+    T_EQ_I(kern_kv_offset(&kv, 0, 0, 1, 0, 0), 2 * 16 * 64);
+    T_EQ_I(kern_kv_offset(&kv, 0, 1, 0, 0, 0), kern_kv_block_stride(&kv));
+    T_EQ_I(kern_kv_offset(&kv, 1, 0, 0, 0, 0), kern_kv_layer_stride(&kv));
+    T_EQ_I(kern_kv_offset(&kv, 2, 9, 1, 1, 15) + 64, kern_kv_cache_bytes(&kv) / 2);
+
+    kern_kv_layout bad = kv;
+    bad.head_dim = 0;
+    T_EQ_I(kern_kv_layout_check(&bad), SIM_EINVAL);
+    bad = kv;
+    bad.dtype = 7;
+    T_EQ_I(kern_kv_layout_check(&bad), SIM_EINVAL);
+    T_CONTAINS(kern_last_error(), "dtype");
+    bad = kv;
+    bad.n_blocks = 1 << 28; /* slots = 2^32 */
+    T_EQ_I(kern_kv_layout_check(&bad), SIM_EINVAL);
+    T_CONTAINS(kern_last_error(), "int32");
+    bad = (kern_kv_layout){1 << 30, 1 << 20, 1, 1 << 20, 1 << 20, KERN_DT_F32};
+    T_EQ_I(kern_kv_layout_check(&bad), SIM_EINVAL);
+    T_CONTAINS(kern_last_error(), "overflows");
+    T_EQ_I(kern_kv_layout_check(NULL), SIM_EINVAL);
+    kern_error_clear();
 }
 
 /* ---- RMSNorm references ---- */
@@ -264,6 +383,8 @@ int main(void) {
 
     test_bf16_cases();
     test_bf16_random(r);
+    test_fp8(r);
+    test_kv_layout();
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
         test_rmsnorm_ref(r, &shapes[k]);
     test_rmsnorm_eps();
