@@ -19,6 +19,8 @@
 
 #include "datadir.h"
 #include "engine.h"
+#include "evict.h"
+#include "pcache.h"
 #include "mem.h"
 #include "store.h"
 #include "trace.h"
@@ -47,6 +49,9 @@ static const rt_opt run_opts[] = {
     {"max-num-seqs", 'i', "256", "N  sequences per step"},
     {"max-batched-tokens", 'i', "8192", "N  new tokens per step (vLLM max_num_batched_tokens)"},
     {"block-tokens", 'i', "16", "N  tokens per KV block"},
+    {"policy", 's', "lru",
+     "P[:K=V,...]  prefix-cache eviction policy (docs/eviction.md); 'none': no prefix caching"},
+    {"hash-block-tokens", 'i', "512", "N  tokens one trace hash id covers (Mooncake: 512)"},
     {"kv-blocks", 'i', "0", "N  KV blocks per replica, as vLLM reports num_gpu_blocks (0: derive)"},
     {"gpu-mem-util", 'd', "0.9", "F  fraction of HBM for weights, activations and KV"},
     {"watermark", 'd', "0.01", "F  fraction of KV blocks kept free when admitting"},
@@ -502,6 +507,26 @@ int rt_run_config(json_t *cfg, int json, const char *command) {
     ec.sched.max_queue = cfg_int(cfg, "max-queue");
     ec.sched.max_queue_ns = sim_time_from_s(cfg_num(cfg, "max-queue-time"));
     ec.sched.max_ctx = model.max_ctx;
+    ec.sched.hash_block_tokens = (int)cfg_int(cfg, "hash-block-tokens");
+    if (ec.sched.hash_block_tokens < 1) {
+        sim_err_set(&err, "", 0, 0, "--hash-block-tokens: expected an integer >= 1, got '%d'",
+                    ec.sched.hash_block_tokens);
+        rc = SIM_EINVAL;
+        goto fail;
+    }
+    if (strcmp(cfg_str(cfg, "policy"), "none") != 0) {
+        pcache *probe = NULL;
+        if ((rc = evict_spec_parse(cfg_str(cfg, "policy"), &ec.sched.policy,
+                                   &ec.sched.policy_params, &err)) != SIM_OK)
+            goto fail;
+        ec.sched.policy_params.block_tokens = (int32_t)cfg_int(cfg, "block-tokens");
+        /* a policy's own parameter checks (and belady's need of the whole
+         * trace ahead) surface here, before the run */
+        if ((rc = pcache_create(1, ec.sched.policy, &ec.sched.policy_params, &probe, &err)) !=
+            SIM_OK)
+            goto fail;
+        pcache_destroy(probe);
+    }
     ec.steps_sample = cfg_int(cfg, "steps-sample");
     ec.timeline_s = cfg_num(cfg, "timeline-s");
     ec.slo_ttft_s = cfg_num(cfg, "slo-ttft");

@@ -33,8 +33,31 @@ enum { CLS_ARRIVAL = 0, CLS_STEP = 1, CLS_SCHED = 2 };
 typedef struct req_rec {
     sim_req r;
     int from_stream; /* 1: the open-loop lookahead */
+    uint32_t *hash;  /* owned copy of r.hash_ids (capacity kept for reuse) */
+    int32_t cap_hash;
     struct req_rec *next;
 } req_rec;
+
+/* Keeps the request's content hashes past the source's next call (they are
+ * borrowed from it until then). Returns SIM_OK or SIM_ENOMEM. */
+static int rec_keep_hashes(req_rec *rec) {
+    int32_t n = rec->r.n_hash_ids;
+    if (n <= 0 || rec->r.hash_ids == NULL) {
+        rec->r.hash_ids = NULL;
+        rec->r.n_hash_ids = 0;
+        return SIM_OK;
+    }
+    if (n > rec->cap_hash) {
+        uint32_t *nh = sim_realloc(rec->hash, (size_t)n * sizeof *nh);
+        if (nh == NULL)
+            return SIM_ENOMEM;
+        rec->hash = nh;
+        rec->cap_hash = n;
+    }
+    memcpy(rec->hash, rec->r.hash_ids, (size_t)n * sizeof *rec->hash);
+    rec->r.hash_ids = rec->hash;
+    return SIM_OK;
+}
 
 typedef struct dvec {
     double *v;
@@ -92,6 +115,7 @@ typedef struct eng {
     dvec ttft, tpot, e2e, queue;
     int64_t n_req, n_completed, n_rejected, rej[MET_N_REJECT];
     int64_t prompt_tokens, output_tokens, recomputed, preemptions, steps, good;
+    int64_t hit_tokens, hit_requests, evictions;
     double first_arrival, last_finish;
     double busy_s, batch_s, flops, bytes, kvu_peak;
     int64_t tl_ns;          /* timeline interval, ns (0: none) */
@@ -235,9 +259,12 @@ static void push_followup(eng *e, const sim_req *r, sim_time t, int rejected) {
         return;
     }
     rec->r = nx;
-    rec->r.hash_ids = NULL;
-    rec->r.n_hash_ids = 0;
     rec->from_stream = 0;
+    if (rec_keep_hashes(rec) != SIM_OK) {
+        rec_put(e, rec);
+        fail(e, SIM_ENOMEM, "queueing a follow-up request");
+        return;
+    }
     if (nx.arrival_ns < t)
         rec->r.arrival_ns = t;
     if (evq_push(e->q, rec->r.arrival_ns, CLS_ARRIVAL, EV_ARRIVAL, -1, 0, rec) != SIM_OK)
@@ -311,6 +338,9 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
     row.output_tokens = out;
     row.preemptions = s->preemptions;
     row.recomputed_tokens = s->recomputed_tokens;
+    row.hit_tokens = s->hit_tokens;
+    e->hit_tokens += s->hit_tokens;
+    e->hit_requests += s->hit_tokens > 0;
     row.session_id = s->req.session_id;
     row.turn = s->req.turn;
     row.reject = MET_REJECT_NONE;
@@ -490,7 +520,7 @@ static int run_try(eng *e, replica *p) {
         return 0;
     if (lim > ENG_RUN_MAX)
         lim = ENG_RUN_MAX;
-    free_blocks = kvc_free(sched_pool(p->s));
+    free_blocks = sched_avail_blocks(p->s);
     for (i = 0; i < lim; i++) {
         int64_t need = sched_decode_need(p->s, i);
         sim_time dn;
@@ -541,7 +571,7 @@ static void run_apply(eng *e, replica *p, int64_t n) {
             p->pr.flops = f0 + (double)i * df;
             p->pr.bytes = b0 + (double)i * db;
         }
-        if (sched_decode_advance(p->s) != SIM_OK) {
+        if (sched_decode_advance(p->s, start) != SIM_OK) {
             fail(e, SIM_ENOMEM, "applying a decode run");
             return;
         }
@@ -654,9 +684,12 @@ static void pull_stream(eng *e) {
             e->rc = rc;
         return;
     }
-    rec->r.hash_ids = NULL;
-    rec->r.n_hash_ids = 0;
     rec->from_stream = 1;
+    if (rec_keep_hashes(rec) != SIM_OK) {
+        rec_put(e, rec);
+        fail(e, SIM_ENOMEM, "reading the trace");
+        return;
+    }
     if (rec->r.arrival_ns < e->now) {
         sim_err_set(e->err, "", 0, 0, "request %llu arrives at %.9f s, before %.9f s",
                     (unsigned long long)rec->r.id, sim_time_to_s(rec->r.arrival_ns),
@@ -733,6 +766,12 @@ static void summarise(eng *e, met_summary *s) {
     s->rejected_batch_budget = e->rej[MET_REJECT_BATCH_BUDGET];
     s->preemptions = e->preemptions;
     s->recomputed_tokens = e->recomputed;
+    s->evictions = e->evictions;
+    if (e->n_completed > 0) {
+        s->prefix_hit_rate_requests = (double)e->hit_requests / (double)e->n_completed;
+        if (e->prompt_tokens > 0)
+            s->prefix_hit_rate_tokens = (double)e->hit_tokens / (double)e->prompt_tokens;
+    }
     s->prompt_tokens = e->prompt_tokens;
     s->output_tokens = e->output_tokens;
     s->steps = e->steps;
@@ -868,8 +907,13 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
     for (r = 0; r < c->replicas; r++) {
         replica *p = &e.reps[r];
         SIM_ASSERT(sched_n_waiting(p->s) == 0 && sched_n_running(p->s) == 0);
-        SIM_ASSERT(kvc_used(sched_pool(p->s)) == 0);
-        SIM_ASSERT(kvc_n_alloc(sched_pool(p->s)) == kvc_n_freed(sched_pool(p->s)));
+        /* blocks still in use are exactly the cached ones nobody holds */
+        SIM_ASSERT(kvc_used(sched_pool(p->s)) ==
+                   (sched_cache(p->s) ? pcache_size(sched_cache(p->s)) : 0));
+        SIM_ASSERT(kvc_n_alloc(sched_pool(p->s)) - kvc_n_freed(sched_pool(p->s)) ==
+                   kvc_used(sched_pool(p->s)));
+        if (sched_cache(p->s))
+            e.evictions += pcache_evictions(sched_cache(p->s));
         rep_account(&e, p, e.now);
         if (e.tl_ns > 0 && p->acc_t > p->tl_k * e.tl_ns)
             tl_emit(&e, p, sim_time_to_s(p->tl_k * e.tl_ns),
@@ -888,8 +932,12 @@ out:
     sim_free(e.reps);
     if (e.rec_chunks) {
         int i;
-        for (i = 0; i < e.n_rec_chunks; i++)
+        for (i = 0; i < e.n_rec_chunks; i++) {
+            int j;
+            for (j = 0; j < 256; j++)
+                sim_free(e.rec_chunks[i][j].hash);
             sim_free(e.rec_chunks[i]);
+        }
         sim_free(e.rec_chunks);
     }
     evq_destroy(e.q);

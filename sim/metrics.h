@@ -111,6 +111,9 @@ typedef struct met_timeline {
     XX(rejected_batch_budget, I)                                                                   \
     XX(preemptions, I)                                                                             \
     XX(recomputed_tokens, I)                                                                       \
+    XX(prefix_hit_rate_tokens, D)                                                                  \
+    XX(prefix_hit_rate_requests, D)                                                                \
+    XX(evictions, I)                                                                               \
     XX(prompt_tokens, I)                                                                           \
     XX(output_tokens, I)                                                                           \
     XX(steps, I)                                                                                   \

@@ -67,6 +67,9 @@ struct sched {
     int n_chunks_mem, cap_chunks_mem;
     sched_chunk *chunks; /* batch chunks, max_num_seqs */
     int64_t n_preemptions;
+    pcache *pc;   /* the HBM prefix cache, NULL when off */
+    int oom;      /* an allocation failed where no code could be returned */
+    sim_time now; /* time of the step being formed or completed */
 };
 
 /* ---- small lists ---- */
@@ -212,11 +215,17 @@ static sched_seq *seq_get(sched *s) {
     s->free_seqs = q->rnext;
     {
         int32_t *blocks = q->blocks;
-        int32_t cap = q->cap_blocks;
+        pcache_block **cblocks = q->cblocks;
+        uint32_t *hash = q->hash_ids;
+        int32_t cap = q->cap_blocks, cap_hash = q->cap_hash;
         memset(q, 0, sizeof *q);
-        q->blocks = blocks; /* keep the table's capacity for reuse */
+        q->blocks = blocks; /* keep the tables' capacity for reuse */
+        q->cblocks = cblocks;
         q->cap_blocks = cap;
+        q->hash_ids = hash;
+        q->cap_hash = cap_hash;
     }
+    q->last_key = PCACHE_KEY_ROOT;
     q->heap_pos = -1;
     q->first_token_ns = -1;
     q->admitted_ns = -1;
@@ -238,28 +247,166 @@ static int64_t mod_pos(int64_t a, int64_t m) {
     return r < 0 ? r + m : r;
 }
 
-/* Appends one freshly allocated block to q's table; the pool must have one. */
+/* ---- the pool and the prefix cache ---- */
+
+/* Blocks obtainable now: free ones plus cached ones no sequence holds. A
+ * sequence holds the whole chain of its cached blocks, so every unheld
+ * cached block can be evicted, leaves first, one after another. */
+static int64_t avail(const sched *s) {
+    return kvc_free(s->pool) + (s->pc ? pcache_size(s->pc) - pcache_n_held(s->pc) : 0);
+}
+
+/* A block from the pool, evicting a cached block when none is free; -1
+ * when neither is possible. */
+static int32_t pool_alloc(sched *s) {
+    int32_t id = kvc_block_alloc(s->pool);
+    if (id < 0 && s->pc && pcache_evict_one(s->pc, s->now))
+        id = kvc_block_alloc(s->pool);
+    return id;
+}
+
+/* The cache returns an evicted block's storage to the pool. */
+static void on_cache_evict(void *ctx, const pcache_block *b) {
+    sched *s = ctx;
+    kvc_block_unref(s->pool, b->user);
+}
+
+/* Whether a request's blocks can ever be found again: it belongs to a
+ * session (later turns share its context) or carries content hashes. A
+ * request with neither has keys no other request can produce; its blocks
+ * are not cached (they could only be evicted). */
+static int cacheable(const sched_seq *q) {
+    return q->req.session_id >= 0 || q->n_hash > 0;
+}
+
+/* Content id of q's block j (tokens [j B, (j+1) B)): the trace's hash of the
+ * covering hash block and the block's place in it; else the session and
+ * position (every turn of a conversation repeats the earlier ones); else
+ * the request and position. */
+static uint64_t block_content(const sched *s, const sched_seq *q, int64_t j) {
+    int64_t tok = j * s->cfg.block_tokens;
+    int64_t hb = s->cfg.hash_block_tokens;
+    if (q->n_hash > 0 && tok / hb < q->n_hash)
+        return ((uint64_t)q->hash_ids[tok / hb] << 20) ^ (uint64_t)((tok % hb) + 1);
+    if (q->req.session_id >= 0)
+        return pcache_key_chain(0x5e55ULL + (uint64_t)q->req.session_id, (uint64_t)j);
+    return pcache_key_chain(0x4e0ULL + q->req.id, (uint64_t)j) ^ 0x8000000000000000ULL;
+}
+
+/* Offers q's newly full blocks to the cache: each is inserted under its
+ * cached parent, or stays private when its parent is not cached or another
+ * sequence cached the same content first. */
+static int seq_scan_full(sched *s, sched_seq *q) {
+    int64_t full = q->kv_tokens / s->cfg.block_tokens;
+    if (s->pc == NULL || !cacheable(q))
+        return SIM_OK;
+    if (full > q->n_blocks)
+        full = q->n_blocks;
+    while (q->n_scanned < full) {
+        int32_t j = q->n_scanned;
+        uint64_t key = pcache_key_chain(q->last_key, block_content(s, q, j));
+        pcache_block *parent = j > 0 ? q->cblocks[j - 1] : NULL;
+        if (q->cblocks[j] == NULL && (j == 0 || parent != NULL) &&
+            pcache_find(s->pc, key) == NULL) {
+            pcache_block *b;
+            int rc = pcache_insert(s->pc, key, parent, s->cfg.block_tokens, q->req.session_id,
+                                   s->now, &b);
+            if (rc < 0)
+                return rc;
+            if (rc == 1) {
+                b->user = q->blocks[j];
+                q->cblocks[j] = b;
+            }
+        }
+        q->last_key = key;
+        q->n_scanned++;
+    }
+    return SIM_OK;
+}
+
+/* Grows q's tables to hold n blocks. */
+static int seq_reserve(sched_seq *q, int32_t n) {
+    int32_t ncap;
+    int32_t *nb;
+    pcache_block **nc;
+    if (n <= q->cap_blocks)
+        return SIM_OK;
+    ncap = q->cap_blocks ? 2 * q->cap_blocks : 16;
+    while (ncap < n)
+        ncap *= 2;
+    nb = sim_realloc(q->blocks, (size_t)ncap * sizeof *nb);
+    if (nb == NULL)
+        return SIM_ENOMEM;
+    q->blocks = nb;
+    nc = sim_realloc(q->cblocks, (size_t)ncap * sizeof *nc);
+    if (nc == NULL)
+        return SIM_ENOMEM;
+    q->cblocks = nc;
+    q->cap_blocks = ncap;
+    return SIM_OK;
+}
+
+/* Appends one fresh private block to q's table; one must be obtainable. */
 static int seq_add_block(sched *s, sched_seq *q) {
     int32_t id;
-    if (q->n_blocks == q->cap_blocks) {
-        int32_t ncap = q->cap_blocks ? 2 * q->cap_blocks : 16;
-        int32_t *nb = sim_realloc(q->blocks, (size_t)ncap * sizeof *nb);
-        if (nb == NULL)
-            return SIM_ENOMEM;
-        q->blocks = nb;
-        q->cap_blocks = ncap;
-    }
-    id = kvc_block_alloc(s->pool);
+    int rc;
+    if ((rc = seq_reserve(q, q->n_blocks + 1)) != SIM_OK)
+        return rc;
+    id = pool_alloc(s);
     SIM_ASSERT(id >= 0);
+    q->cblocks[q->n_blocks] = NULL;
     q->blocks[q->n_blocks++] = id;
     return SIM_OK;
 }
 
-static void seq_free_blocks(sched *s, sched_seq *q) {
+/* Releases q's blocks, deepest first: its full blocks are cached first (a
+ * finished request's blocks, output included, stay cached for later turns),
+ * cached ones keep their storage and become evictable, private ones return
+ * to the pool. */
+static int seq_release(sched *s, sched_seq *q) {
     int32_t i;
-    for (i = q->n_blocks - 1; i >= 0; i--)
-        kvc_block_unref(s->pool, q->blocks[i]);
+    int rc = seq_scan_full(s, q);
+    for (i = q->n_blocks - 1; i >= 0; i--) {
+        if (q->cblocks[i] != NULL)
+            pcache_unref(s->pc, q->cblocks[i], s->now);
+        else
+            kvc_block_unref(s->pool, q->blocks[i]);
+    }
     q->n_blocks = 0;
+    q->n_scanned = 0;
+    q->last_key = PCACHE_KEY_ROOT;
+    return rc;
+}
+
+/* Looks up q's longest cached prefix of full blocks, leaving at least one
+ * token to compute. With take != 0 the blocks are referenced and become
+ * q's first blocks (its tables must have room); otherwise nothing changes.
+ * Returns the blocks found; *pinned counts those that were evictable (no
+ * longer obtainable once taken). */
+static int64_t prefix_lookup(sched *s, sched_seq *q, int64_t target, int take, int64_t *pinned) {
+    int64_t j, max_hit = (target - 1) / s->cfg.block_tokens;
+    uint64_t key = PCACHE_KEY_ROOT;
+    *pinned = 0;
+    if (s->pc == NULL || !cacheable(q))
+        return 0;
+    for (j = 0; j < max_hit; j++) {
+        pcache_block *b;
+        key = pcache_key_chain(key, block_content(s, q, j));
+        b = pcache_find(s->pc, key);
+        if (b == NULL)
+            break;
+        *pinned += b->refs == 0; /* obtainable until taken */
+        if (!take)
+            continue;
+        pcache_ref(s->pc, b);
+        pcache_access(s->pc, b, s->now);
+        q->blocks[j] = b->user;
+        q->cblocks[j] = b;
+        q->n_blocks = (int32_t)(j + 1);
+        q->n_scanned = (int32_t)(j + 1);
+        q->last_key = key;
+    }
+    return j;
 }
 
 /* ---- decode membership ---- */
@@ -337,6 +484,16 @@ int sched_create(const sched_config *c, const sched_cb *cb, sched **out) {
         return SIM_ENOMEM;
     }
     s->watermark_blocks = (int64_t)(c->watermark * (double)c->kv_blocks);
+    if (c->policy != NULL) {
+        /* the cache may hold every block of the pool; storage comes back
+         * to the pool through the observer when a block is evicted */
+        int rc = pcache_create(c->kv_blocks, c->policy, &c->policy_params, &s->pc, NULL);
+        if (rc != SIM_OK) {
+            sched_destroy(s);
+            return rc;
+        }
+        pcache_set_observer(s->pc, on_cache_evict, s);
+    }
     *out = s;
     return SIM_OK;
 }
@@ -346,11 +503,15 @@ void sched_destroy(sched *s) {
     if (s == NULL)
         return;
     for (i = 0; i < s->n_chunks_mem; i++) {
-        for (j = 0; j < SEQ_CHUNK; j++)
+        for (j = 0; j < SEQ_CHUNK; j++) {
             sim_free(s->chunks_mem[i][j].blocks);
+            sim_free(s->chunks_mem[i][j].cblocks);
+            sim_free(s->chunks_mem[i][j].hash_ids);
+        }
         sim_free(s->chunks_mem[i]);
     }
     sim_free(s->chunks_mem);
+    pcache_destroy(s->pc);
     kvc_pool_destroy(s->pool);
     sim_free(s->bucket);
     sim_free(s->chunks);
@@ -380,13 +541,27 @@ int sched_add(sched *s, const sim_req *r, sim_time now) {
     q->req = *r;
     q->req.hash_ids = NULL;
     q->req.n_hash_ids = 0;
+    if (r->n_hash_ids > 0 && r->hash_ids != NULL) {
+        if (r->n_hash_ids > q->cap_hash) {
+            uint32_t *nh = sim_realloc(q->hash_ids, (size_t)r->n_hash_ids * sizeof *nh);
+            if (nh == NULL) {
+                seq_put(s, q);
+                return SIM_ENOMEM;
+            }
+            q->hash_ids = nh;
+            q->cap_hash = r->n_hash_ids;
+        }
+        memcpy(q->hash_ids, r->hash_ids, (size_t)r->n_hash_ids * sizeof *q->hash_ids);
+        q->n_hash = r->n_hash_ids;
+    }
     q->phase = SCHED_WAITING;
     list_push_back(&s->fresh, q);
     s->prefill_left += r->prompt_tokens;
     return SIM_OK;
 }
 
-static void preempt(sched *s, sched_seq *q) {
+static int preempt(sched *s, sched_seq *q) {
+    int rc;
     if (q->phase == SCHED_DECODE)
         decode_leave(s, q);
     else {
@@ -395,14 +570,15 @@ static void preempt(sched *s, sched_seq *q) {
         s->prefill_left -= q->prefill_target - q->kv_tokens;
     }
     run_remove(s, q);
-    q->recomputed_tokens += q->kv_tokens;
+    q->lost_kv = q->kv_tokens; /* recomputed, less what the cache keeps, on resumption */
+    rc = seq_release(s, q);
     q->kv_tokens = 0;
-    seq_free_blocks(s, q);
     q->preemptions++;
     q->phase = SCHED_WAITING;
     list_push_front(&s->resumed, q);
     s->prefill_left += (int64_t)q->req.prompt_tokens + q->generated;
     s->n_preemptions++;
+    return rc;
 }
 
 static void emit_chunk(sched *s, sched_batch *b, sched_seq *q, int64_t c) {
@@ -424,6 +600,7 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
     b->step = s->step;
     b->start_ns = now;
     b->chunks = s->chunks;
+    s->now = now;
 
     /* (1) queue timeouts: fresh requests are in arrival order */
     if (s->cfg.max_queue_ns > 0) {
@@ -439,16 +616,17 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
     /* (2) decode: one token each; blocks for those starting a block */
     r = mod_pos(s->step, s->cfg.block_tokens);
     need = s->bucket[r].n;
-    while (kvc_free(s->pool) < need) {
+    while (avail(s) < need) {
         sched_seq *victim = s->run_tail;
         SIM_ASSERT(victim != NULL);
         if (victim->phase == SCHED_DECODE && seq_bucket(s, victim) == r)
             need--;
-        preempt(s, victim);
+        if ((rc = preempt(s, victim)) != SIM_OK)
+            return rc;
         b->n_preempted++;
     }
     for (q = s->bucket[r].head; q; q = q->lnext)
-        if ((rc = seq_add_block(s, q)) != SIM_OK)
+        if ((rc = seq_scan_full(s, q)) != SIM_OK || (rc = seq_add_block(s, q)) != SIM_OK)
             return rc;
     b->n_decode = s->n_decode;
     if (s->n_decode > 0) {
@@ -467,12 +645,13 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
         if (c > budget)
             c = budget;
         need = blocks_for(s, q->kv_tokens + c) - q->n_blocks;
-        while (kvc_free(s->pool) < need) {
+        while (avail(s) < need) {
             sched_seq *victim = s->run_tail;
             SIM_ASSERT(victim != NULL);
             if (victim == next)
                 next = NULL; /* the tail was the next prefill: stop after this one */
-            preempt(s, victim);
+            if ((rc = preempt(s, victim)) != SIM_OK)
+                return rc;
             b->n_preempted++;
             if (victim == q) {
                 gone = 1;
@@ -492,26 +671,41 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
     /* (4) admission, only when nothing was preempted this step */
     while (b->n_preempted == 0 && nseq < s->cfg.max_num_seqs && budget > 0) {
         seq_list *from = s->resumed.head ? &s->resumed : &s->fresh;
-        int64_t target, c;
+        int64_t target, c, hits, kv_hit, pinned;
         q = from->head;
         if (q == NULL)
             break;
         target = (int64_t)q->req.prompt_tokens + q->generated;
-        c = target < budget ? target : budget;
+        hits = prefix_lookup(s, q, target, 0, &pinned);
+        kv_hit = hits * s->cfg.block_tokens;
+        c = target - kv_hit < budget ? target - kv_hit : budget;
         /* without chunked prefill a new prompt waits for a step with room for
          * all of it; a preempted request's recompute may always be chunked,
          * or one that outgrew the budget could never resume */
-        if (!s->cfg.chunked_prefill && c < target && from == &s->fresh)
+        if (!s->cfg.chunked_prefill && c < target - kv_hit && from == &s->fresh)
             break;
-        need = blocks_for(s, c);
-        if (kvc_free(s->pool) - need < s->watermark_blocks)
+        need = blocks_for(s, kv_hit + c) - hits;
+        if (avail(s) - pinned - need < s->watermark_blocks)
             break;
+        if ((rc = seq_reserve(q, (int32_t)(hits + need))) != SIM_OK)
+            return rc;
         list_remove(from, q);
         q->phase = SCHED_PREFILL;
         q->prefill_target = target;
-        q->kv_tokens = 0;
-        if (q->admitted_ns < 0)
+        (void)prefix_lookup(s, q, target, 1, &pinned);
+        q->kv_tokens = kv_hit;
+        if (q->admitted_ns < 0) {
+            /* a later turn: the context computed in earlier turns and not
+             * found in the cache is computed again */
+            int64_t ctx = (int64_t)q->req.prompt_tokens - q->req.new_tokens;
             q->admitted_ns = now;
+            q->hit_tokens = kv_hit;
+            if (ctx > kv_hit)
+                q->recomputed_tokens += ctx - kv_hit;
+        } else if (q->lost_kv > kv_hit) {
+            q->recomputed_tokens += q->lost_kv - kv_hit; /* resuming after preemption */
+        }
+        s->prefill_left -= kv_hit;
         run_push_back(s, q);
         list_push_back(&s->prefill, q);
         while (need-- > 0)
@@ -532,14 +726,17 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
 
 static void finish(sched *s, sched_seq *q, sim_time end) {
     run_remove(s, q);
-    seq_free_blocks(s, q);
+    s->now = end;
+    if (seq_release(s, q) != SIM_OK)
+        s->oom = 1;
     s->cb.on_finish(s->cb.ctx, q, end);
     seq_put(s, q);
 }
 
 int sched_step_done(sched *s, const sched_batch *b, sim_time end) {
-    int i;
+    int i, rc;
     SIM_ASSERT(b->step == s->step - 1);
+    s->now = end;
     /* decode finishes: the heap holds the step producing each last token */
     while (s->heap_n > 0 && s->heap[0]->fin_step == b->step) {
         sched_seq *q = s->heap[0];
@@ -554,6 +751,8 @@ int sched_step_done(sched *s, const sched_batch *b, sim_time end) {
         sched_seq *q = ch->seq;
         q->kv_tokens += ch->tokens;
         s->prefill_left -= ch->tokens;
+        if ((rc = seq_scan_full(s, q)) != SIM_OK) /* blocks the chunk filled */
+            return rc;
         if (!ch->samples)
             continue;
         list_remove(&s->prefill, q);
@@ -587,6 +786,10 @@ int sched_step_done(sched *s, const sched_batch *b, sim_time end) {
         q->heap_pos = s->heap_n++;
         heap_up(s, q->heap_pos);
     }
+    if (s->oom) {
+        s->oom = 0;
+        return SIM_ENOMEM;
+    }
     return SIM_OK;
 }
 
@@ -595,24 +798,29 @@ int sched_step_done(sched *s, const sched_batch *b, sim_time end) {
 /* Whether step formation would admit nothing, given the pool after the next
  * step's decode allocations. Only decreasing free blocks follow in a run, so
  * a blocked admission stays blocked until something finishes. */
-static int admission_blocked(const sched *s) {
-    const sched_seq *q = s->resumed.head ? s->resumed.head : s->fresh.head;
+static int admission_blocked(sched *s) {
+    sched_seq *q = s->resumed.head ? s->resumed.head : s->fresh.head;
     int64_t budget = s->cfg.max_batched_tokens - s->n_decode;
-    int64_t target, c, free_after;
+    int64_t target, c, free_after, hits, kv_hit, pinned;
     if (q == NULL || s->n_running >= s->cfg.max_num_seqs || budget <= 0)
         return 1;
+    /* the same plan as sched_step's admission, without taking anything;
+     * within a run the head's cached prefix can only shrink (evictions) and
+     * obtainable blocks only decrease, so blocked stays blocked */
     target = (int64_t)q->req.prompt_tokens + q->generated;
-    c = target < budget ? target : budget;
-    if (!s->cfg.chunked_prefill && c < target && q == s->fresh.head && s->resumed.head == NULL)
+    hits = prefix_lookup(s, q, target, 0, &pinned);
+    kv_hit = hits * s->cfg.block_tokens;
+    c = target - kv_hit < budget ? target - kv_hit : budget;
+    if (!s->cfg.chunked_prefill && c < target - kv_hit && s->resumed.head == NULL)
         return 1;
-    free_after = kvc_free(s->pool) - s->bucket[mod_pos(s->step, s->cfg.block_tokens)].n;
-    return free_after - blocks_for(s, c) < s->watermark_blocks;
+    free_after = avail(s) - s->bucket[mod_pos(s->step, s->cfg.block_tokens)].n;
+    return free_after - pinned - (blocks_for(s, kv_hit + c) - hits) < s->watermark_blocks;
 }
 
 int64_t sched_decode_run_limit(const sched *s, sim_time *deadline_ns) {
     *deadline_ns = SIM_TIME_MAX;
     if (s->n_decode == 0 || s->prefill.n > 0 || s->n_running != s->n_decode ||
-        !admission_blocked(s))
+        !admission_blocked((sched *)s)) /* plans only: nothing is taken */
         return 0;
     if (s->cfg.max_queue_ns > 0 && s->fresh.head)
         *deadline_ns = s->fresh.head->req.arrival_ns + s->cfg.max_queue_ns;
@@ -631,17 +839,26 @@ void sched_decode_agg(const sched *s, int64_t i, perf_batch *agg) {
     agg->decode_ctx = s->dec_base + (int64_t)s->n_decode * (s->step + i + 1);
 }
 
-int sched_decode_advance(sched *s) {
+int sched_decode_advance(sched *s, sim_time now) {
     sched_seq *q;
     int rc;
     SIM_ASSERT(s->prefill.n == 0 && s->n_decode > 0);
     SIM_ASSERT(s->heap[0]->fin_step > s->step);
-    SIM_ASSERT(kvc_free(s->pool) >= sched_decode_need(s, 0));
+    SIM_ASSERT(avail(s) >= sched_decode_need(s, 0));
+    s->now = now;
     for (q = s->bucket[mod_pos(s->step, s->cfg.block_tokens)].head; q; q = q->lnext)
-        if ((rc = seq_add_block(s, q)) != SIM_OK)
+        if ((rc = seq_scan_full(s, q)) != SIM_OK || (rc = seq_add_block(s, q)) != SIM_OK)
             return rc;
     s->step++;
     return SIM_OK;
+}
+
+int64_t sched_avail_blocks(const sched *s) {
+    return avail(s);
+}
+
+const pcache *sched_cache(const sched *s) {
+    return s->pc;
 }
 
 int sched_decode_list(const sched *s, sched_seq **out, int cap) {
@@ -716,12 +933,20 @@ int sched_check(const sched *s) {
             if (q->heap_pos < 0 || s->heap[q->heap_pos] != q)
                 return -4;
         }
-        blocks += q->n_blocks;
+        for (r = 0; r < q->n_blocks; r++) {
+            if (q->cblocks[r] == NULL)
+                blocks++; /* private */
+            else if (q->cblocks[r]->user != q->blocks[r] || q->cblocks[r]->refs == 0)
+                return -9; /* a cached block in a table is that block, held */
+        }
     }
     if (n != s->n_running || ndec != s->n_decode || base != s->dec_base)
         return -5;
-    if (blocks != kvc_used(s->pool))
-        return -6; /* blocks in tables equal blocks in use */
+    if (s->pc && pcache_check(s->pc) != 0)
+        return -10;
+    /* every block in use is a sequence's private block or a cached one */
+    if (blocks + (s->pc ? pcache_size(s->pc) : 0) != kvc_used(s->pool))
+        return -6;
     for (r = 0; r < s->cfg.block_tokens; r++)
         for (q = s->bucket[r].head; q; q = q->lnext)
             if (q->phase != SCHED_DECODE || seq_bucket(s, q) != r)

@@ -14,8 +14,10 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "evict.h"
 #include "kvc.h"
 #include "metrics.h"
+#include "pcache.h"
 #include "perf.h"
 #include "req.h"
 
@@ -33,6 +35,10 @@ typedef struct sched_config {
     int64_t max_queue;          /* waiting requests before "queue_full" (0: unbounded) */
     sim_time max_queue_ns;      /* wait before "queue_timeout" (0: unbounded) */
     int64_t max_ctx;            /* model context, tokens (prompt + max_tokens) */
+    /* prefix cache: NULL policy means no prefix caching */
+    const struct evict_ops *policy; /* eviction policy of the HBM prefix cache */
+    evict_params policy_params;     /* its parameters (capacity set by the scheduler) */
+    int hash_block_tokens;          /* tokens one trace hash id covers (Mooncake: 512) */
 } sched_config;
 
 /* A sequence: a request admitted to (or waiting for) the replica. Fields are
@@ -49,8 +55,17 @@ struct sched_seq {
     sim_time first_token_ns; /* -1 until the first token */
     sim_time admitted_ns;    /* first admission, -1 before */
     int32_t preemptions;
-    int64_t recomputed_tokens; /* KV tokens lost to preemption */
-    int64_t replica_tag;       /* engine's use */
+    int64_t recomputed_tokens; /* tokens computed before (earlier turn, or before a preemption)
+                                  and prefilled again because they were not cached */
+    int64_t hit_tokens;        /* prompt tokens found in the prefix cache at first admission */
+    int64_t lost_kv;           /* KV tokens held when last preempted */
+    /* prefix cache bookkeeping */
+    pcache_block **cblocks; /* cache entry of each block, NULL for a private block */
+    int32_t n_scanned;      /* leading full blocks already offered to the cache */
+    uint64_t last_key;      /* chained key of block n_scanned - 1 */
+    uint32_t *hash_ids;     /* the request's content hashes (owned copy) */
+    int32_t n_hash, cap_hash;
+    int64_t replica_tag; /* engine's use */
     /* decode bookkeeping (lazy: exact values derive from the step counter) */
     int64_t d0;               /* first decode step of this run */
     int32_t gen0;             /* generated at d0 */
@@ -132,9 +147,10 @@ int64_t sched_decode_run_limit(const sched *s, sim_time *deadline_ns);
 int64_t sched_decode_need(const sched *s, int64_t i);
 /* The perf aggregates of the i-th next step of a decode run. */
 void sched_decode_agg(const sched *s, int64_t i, perf_batch *agg);
-/* Applies one pure-decode step that finishes nothing (its block allocations
- * and the step counter). SIM_OK or SIM_ENOMEM. */
-int sched_decode_advance(sched *s);
+/* Applies one pure-decode step that finishes nothing, formed at time now
+ * (its block allocations, evictions and the step counter). SIM_OK or
+ * SIM_ENOMEM. */
+int sched_decode_advance(sched *s, sim_time now);
 
 /* ---- for executors that run the batch (cpu, cuda) ---- */
 
@@ -144,6 +160,12 @@ int sched_decode_advance(sched *s);
  * sched_seq_kv_tokens(); their block tables hold exactly those tokens; and
  * sched_seq_generated() counts the token the step produces. */
 int sched_decode_list(const sched *s, sched_seq **out, int cap);
+
+/* Blocks a step could obtain now: free, plus cached blocks nobody holds
+ * (evicted on demand). */
+int64_t sched_avail_blocks(const sched *s);
+/* The prefix cache (borrowed; NULL when prefix caching is off). */
+const pcache *sched_cache(const sched *s);
 
 /* Requests waiting, sequences running (prefill + decode), decoding. */
 int64_t sched_n_waiting(const sched *s);

@@ -721,8 +721,8 @@ static void test_sink_errors(void) {
     T_EQ_I(k.on_request(k.ctx, &r), SIM_EINVAL);
     {
         char want[64];
-        snprintf(want, sizeof want, "request 0: reject: expected 0..%d, got '%d'",
-                 MET_N_REJECT - 1, MET_N_REJECT);
+        snprintf(want, sizeof want, "request 0: reject: expected 0..%d, got '%d'", MET_N_REJECT - 1,
+                 MET_N_REJECT);
         T_STREQ(store_errmsg(s), want);
     }
     T_EQ_I(store_run_fail(s, NULL), SIM_OK);

@@ -1,0 +1,110 @@
+#!/bin/sh
+# test_cache_replay.sh: `kvfleet cache-replay` end to end: the JSON
+# contract, hand-computed hit counts, the ideal reuse at unlimited
+# capacity, Belady's bound on the shipped trace, determinism, and the exit
+# codes and messages of bad input. Skips (77) while the command is not
+# wired into kvfleet.
+set -u
+KV=${KVFLEET:-./kvfleet}
+S=${srcdir:-.}
+T=$(mktemp -d /tmp/kvfleet-creplay.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+if ! "$KV" cache-replay --help >/dev/null 2>&1; then
+    echo "SKIP: this kvfleet has no cache-replay command"
+    exit 77
+fi
+fails=0
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+# field KEY FILE: the value of "KEY": in an indented JSON object
+field() { sed -n "s/^ *\"$1\": \"*\\([^\",]*\\)\"*,*\$/\\1/p" "$2" | head -n 1; }
+MC="$S/data/traces/mooncake_synthetic.jsonl"
+D="$S/tests/data"
+
+"$KV" cache-replay --help >"$T/help"
+check "--help lists every policy" \
+    "for p in lru lfu fifo ttl gdsf s3fifo arc session belady; do grep -q \"^  \$p \" $T/help || exit 1; done"
+
+"$KV" cache-replay --trace "$MC" --policy lru --capacity-blocks 10000 --json >"$T/lru.json"
+check "json run exits 0" "[ $? -eq 0 ]"
+check "JSON has exactly the contract keys, in order" \
+    "[ \"\$(grep -o '\"[a-z_]*\":' $T/lru.json | tr -d '\":' | tr '\n' ' ')\" = 'policy capacity_blocks requests blocks hit_blocks hit_rate_blocks hit_tokens hit_rate_tokens evictions unique_blocks ' ]"
+check "requests, blocks and unique blocks of the shipped trace" \
+    "[ \$(field requests $T/lru.json) = 3993 ] && [ \$(field blocks $T/lru.json) = 121877 ] && [ \$(field unique_blocks $T/lru.json) = 43924 ]"
+check "policy and capacity echoed" \
+    "[ \$(field policy $T/lru.json) = lru ] && [ \$(field capacity_blocks $T/lru.json) = 10000 ]"
+
+"$KV" cache-replay --trace "$MC" --policy lru --capacity-blocks 10000 --json >"$T/lru2.json"
+check "deterministic" "cmp -s $T/lru.json $T/lru2.json"
+
+"$KV" cache-replay --trace "$MC" --policy fifo --capacity-blocks unlimited --json >"$T/unl.json"
+check "unlimited: hits = blocks - unique (the ideal reuse), no eviction" \
+    "[ \$(field hit_blocks $T/unl.json) = \$((121877 - 43924)) ] && [ \$(field evictions $T/unl.json) = 0 ] && [ \$(field capacity_blocks $T/unl.json) = unlimited ]"
+
+"$KV" cache-replay --trace "$MC" --policy belady --capacity-blocks 10000 --json >"$T/bel.json"
+check "belady runs (two passes)" "[ $? -eq 0 ]"
+for p in lru lfu fifo ttl gdsf s3fifo arc session; do
+    "$KV" cache-replay --trace "$MC" --policy $p --capacity-blocks 10000 --json >"$T/$p.json"
+    check "belady >= $p at 10000 blocks" \
+        "[ \$(field hit_blocks $T/bel.json) -ge \$(field hit_blocks $T/$p.json) ]"
+done
+
+# hand-computed (see tests/test_evict.c): capacity 3
+for pc in lru:5 fifo:4 lfu:6; do
+    p=${pc%:*}
+    h=${pc#*:}
+    "$KV" cache-replay --trace "$D/cache_single.jsonl" --policy $p --capacity-blocks 3 --json >"$T/s.json"
+    check "cache_single.jsonl: $p hits $h of 15" \
+        "[ \$(field hit_blocks $T/s.json) = $h ] && [ \$(field hit_tokens $T/s.json) = $((h * 512)) ]"
+done
+"$KV" cache-replay --trace "$D/cache_chain.jsonl" --policy lru --capacity-blocks 3 --json >"$T/c.json"
+check "cache_chain.jsonl: leaf-first evictions, 5 hits, 7 evictions, 9 unique" \
+    "[ \$(field hit_blocks $T/c.json) = 5 ] && [ \$(field evictions $T/c.json) = 7 ] && [ \$(field unique_blocks $T/c.json) = 9 ]"
+"$KV" cache-replay --trace "$D/cache_chain.jsonl" --policy lru --capacity-blocks 3 >"$T/c.txt"
+check "text output counts the block that could not be cached" \
+    "grep -q '^uncached_blocks *1 ' $T/c.txt && grep -q '^hit_rate_blocks ' $T/c.txt"
+"$KV" cache-replay --trace "$D/cache_single.jsonl" --policy ttl:idle=2.5s --capacity-blocks unlimited --json >"$T/t.json"
+check "ttl:idle=2.5s drops blocks idle longer than 2.5 s (requests 1 s apart: 2 hits)" \
+    "[ \$(field hit_blocks $T/t.json) = 2 ]"
+"$KV" cache-replay --trace "$D/cache_single.jsonl" --policy lru --capacity-blocks 3 --limit 4 --json >"$T/l.json"
+check "--limit" "[ \$(field requests $T/l.json) = 4 ] && [ \$(field hit_blocks $T/l.json) = 1 ]"
+"$KV" cache-replay --trace "$D/cache_single.jsonl" --policy lru --capacity-blocks 100 --repeat 3 --json >"$T/r.json"
+check "--repeat uses fresh keys each time" \
+    "[ \$(field requests $T/r.json) = 45 ] && [ \$(field unique_blocks $T/r.json) = 15 ]"
+
+# bad input: exit 1 with a message; usage errors: exit 2
+"$KV" cache-replay --trace "$MC" --policy nope --capacity-blocks 10 >/dev/null 2>"$T/e1"
+check "unknown policy exits 1" "[ $? -eq 1 ]"
+check "unknown policy lists the known ones" \
+    "grep -q \"expected one of lru, lfu, fifo, ttl, gdsf, s3fifo, arc, session, belady, got 'nope'\" $T/e1"
+"$KV" cache-replay --trace "$MC" --policy lru --capacity-blocks 0 >/dev/null 2>"$T/e2"
+check "capacity 0 is refused (exit 1)" "[ $? -eq 1 ] && grep -q 'capacity-blocks' $T/e2"
+"$KV" cache-replay --trace "$MC" --policy lru --capacity-blocks lots >/dev/null 2>&1
+check "malformed capacity exits 2" "[ $? -eq 2 ]"
+"$KV" cache-replay --trace "$MC" --policy ttl:idle=abc --capacity-blocks 10 >/dev/null 2>"$T/e3"
+check "bad parameter value exits 1 naming the key" \
+    "[ $? -eq 1 ] && grep -q \"ttl:idle: expected a duration\" $T/e3"
+"$KV" cache-replay --trace "$MC" --policy s3fifo:tiny=1 --capacity-blocks 10 >/dev/null 2>"$T/e4"
+check "unknown parameter exits 1 listing the accepted keys" \
+    "[ $? -eq 1 ] && grep -q \"expected one of small, ghost, move, got 'tiny'\" $T/e4"
+"$KV" cache-replay --trace "$S/tests/data/azure_small.csv" --policy lru --capacity-blocks 10 >/dev/null 2>"$T/e5"
+check "a trace without block hashes is refused (exit 1)" \
+    "[ $? -eq 1 ] && grep -q 'Mooncake JSONL with hash_ids' $T/e5"
+"$KV" cache-replay --trace "$D/mooncake_small.jsonl" --policy lru --capacity-blocks 10 >/dev/null 2>"$T/e6"
+check "a request without hash_ids is refused (exit 1)" \
+    "[ $? -eq 1 ] && grep -q 'request 3: hash_ids' $T/e6"
+printf '{"timestamp": 0, "input_length": 10, "output_length": 1, "hash_ids": [1]}\n{"timestamp": 1, "input_length": "x"}\n' >"$T/bad.jsonl"
+"$KV" cache-replay --trace "$T/bad.jsonl" --policy lru --capacity-blocks 10 >/dev/null 2>"$T/e7"
+check "malformed trace exits 1 naming file:line: field" \
+    "[ $? -eq 1 ] && grep -q 'bad.jsonl:2: input_length: expected' $T/e7"
+"$KV" cache-replay --trace "$T/none.jsonl" --policy lru --capacity-blocks 10 >/dev/null 2>&1
+check "missing file exits 1" "[ $? -eq 1 ]"
+"$KV" cache-replay --policy lru --capacity-blocks 10 >/dev/null 2>&1
+check "missing --trace exits 2" "[ $? -eq 2 ]"
+"$KV" cache-replay --trace "$MC" --policy lru --capacity-blocks 10 --bogus 1 >/dev/null 2>&1
+check "unknown option exits 2" "[ $? -eq 2 ]"
+
+echo "1..$n"
+[ "$fails" -eq 0 ]
