@@ -17,9 +17,9 @@
  *   - on_insert and on_access tell the policy about new blocks and hits.
  *     Both happen while the block is held (never while it is offered).
  *
- * Per-block policy data lives in the block (evict_fields: list links, two
- * heap keys, a heap slot, a counter and a tag), so no policy allocates per
- * access. Storage that grows with the number of cached blocks (heap arrays,
+ * Per-block policy data lives in the block (evict_fields: list links or
+ * two heap keys, a heap slot, a counter and a tag), so no policy allocates
+ * per access. Storage that grows with the number of cached blocks (heap arrays,
  * ghost queues, session records) is sized in reserve(), which the cache
  * calls before it holds more blocks than it did; nothing else allocates.
  *
@@ -46,19 +46,28 @@ typedef struct pcache_block pcache_block;
 
 /* Capacity meaning "never full". */
 #define EVICT_UNLIMITED INT64_MAX
+/* pick_victim's key_in when no insertion follows (pcache_evict_one). */
+#define EVICT_NO_KEY 0
 /* Parameters a --policy text may carry. */
 #define EVICT_MAX_PARAMS 8
 
 /* A policy's fields in every block. The policy owns them from on_insert
  * until the block is evicted; the cache only initializes them (pos = -1,
- * the rest zero) before on_insert. */
+ * the rest zero) before on_insert. A policy uses either the list links or
+ * the heap keys (they share storage). */
 typedef struct evict_fields {
-    pcache_block *prev, *next; /* links of a policy-owned list */
-    void *aux;                 /* policy pointer (the session record of `session`) */
-    int64_t k1, k2;            /* heap keys: smaller (k1, k2, seq_insert) pops first */
-    int64_t pos;               /* slot in a policy heap, -1 when in none */
-    uint32_t count;            /* small counter (S3-FIFO's frequency, ...) */
-    uint8_t queue;             /* which queue or list holds the block (policy-defined) */
+    union {
+        struct {
+            pcache_block *prev, *next; /* links of a policy-owned list */
+        };
+        struct {
+            int64_t k1, k2; /* heap keys: smaller (k1, k2, seq_insert) pops first */
+        };
+    };
+    void *aux;      /* policy pointer (the session record of `session`) */
+    int32_t pos;    /* slot in a policy heap, -1 when in none */
+    uint32_t count; /* small counter (S3-FIFO's hits, ...) */
+    uint8_t queue;  /* which queue or list holds the block (policy-defined) */
 } evict_fields;
 
 /* The future of an offline replay, for Belady's policy: next_use[i] is the
@@ -121,7 +130,9 @@ struct evict_ops {
      * ghost lists adapt on it): return an evictable block, already removed
      * from the policy's structures, or NULL when none is evictable. Called at
      * most once per insertion, and when it returns a block the insertion
-     * (on_insert of key_in) follows. */
+     * (on_insert of key_in) follows. key_in is EVICT_NO_KEY when a block is
+     * evicted for its storage with no insertion to follow
+     * (pcache_evict_one): then nothing may adapt to it. */
     pcache_block *(*pick_victim)(void *st, uint64_t key_in, sim_time now);
     /* (optional: NULL means blocks never expire) An evictable block to drop
      * now although the cache is not full (idle TTL), removed from the

@@ -18,7 +18,8 @@
  * not. Each list's order is by the tick of the block's last access (its
  * insertion for T1), kept in a heap of the list's evictable blocks.
  * The miss bookkeeping needs the key before room is made: pick_victim
- * receives it, and on_insert does it when no eviction was needed.
+ * receives it, and on_insert does it when no eviction was needed. An
+ * eviction for storage alone (EVICT_NO_KEY) is a plain REPLACE.
  * Parameters: none. Cost: O(log n) per offer, withdrawal and eviction;
  * O(1) amortized for the ghosts. */
 #include "config.h"
@@ -152,7 +153,10 @@ static pcache_block *arc_pick_victim(void *st, uint64_t key_in, sim_time now) {
     pcache_block *b;
     double t1 = (double)s->n_t1;
     (void)now;
-    arc_miss(s, key_in);
+    if (key_in == EVICT_NO_KEY) /* storage wanted back: a plain REPLACE */
+        s->miss_done = s->miss_to_t2 = s->miss_in_b2 = s->miss_drop_t1 = 0;
+    else
+        arc_miss(s, key_in);
     if (s->miss_drop_t1 && s->t1.n > 0) {
         b = evict__heap_pop(&s->t1);
         s->n_t1--;

@@ -137,7 +137,7 @@ int evict__map_del_if(evict__map *m, uint64_t key, uint64_t val) {
 
 void evict__pool_init(evict__pool *p, size_t item_bytes) {
     memset(p, 0, sizeof *p);
-    p->item_bytes = (item_bytes + 15) & ~(size_t)15;
+    p->item_bytes = (item_bytes + 7) & ~(size_t)7; /* items need 8-byte alignment at most */
 }
 
 int evict__pool_reserve(evict__pool *p, int64_t n) {
@@ -205,8 +205,8 @@ int evict__heap_reserve(evict__heap *h, int64_t n) {
     evict__hent *a;
     if (n <= h->cap)
         return SIM_OK;
-    if ((uint64_t)n > SIZE_MAX / sizeof *a)
-        return SIM_ENOMEM;
+    if (n > INT32_MAX || (uint64_t)n > SIZE_MAX / sizeof *a)
+        return SIM_ENOMEM; /* slots are int32 in the blocks */
     a = sim_realloc(h->a, (size_t)n * sizeof *a);
     if (a == NULL)
         return SIM_ENOMEM;
@@ -227,11 +227,11 @@ static void sift_up(evict__heap *h, int64_t i, evict__hent e) {
         if (!less(&e, &h->a[up]))
             break;
         h->a[i] = h->a[up];
-        h->a[i].b->ev.pos = i;
+        h->a[i].b->ev.pos = (int32_t)i;
         i = up;
     }
     h->a[i] = e;
-    e.b->ev.pos = i;
+    e.b->ev.pos = (int32_t)i;
 }
 
 /* Moves e down from slot i to its place. */
@@ -245,11 +245,11 @@ static void sift_down(evict__heap *h, int64_t i, evict__hent e) {
         if (!less(&h->a[c], &e))
             break;
         h->a[i] = h->a[c];
-        h->a[i].b->ev.pos = i;
+        h->a[i].b->ev.pos = (int32_t)i;
         i = c;
     }
     h->a[i] = e;
-    e.b->ev.pos = i;
+    e.b->ev.pos = (int32_t)i;
 }
 
 void evict__heap_push(evict__heap *h, pcache_block *b) {

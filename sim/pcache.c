@@ -199,7 +199,7 @@ int pcache_insert(pcache *c, uint64_t key, pcache_block *parent, int32_t tokens,
     b->key = key;
     b->parent = parent;
     b->session = session;
-    b->t_insert_ns = b->t_access_ns = now;
+    b->t_access_ns = now;
     b->seq_insert = b->seq_access = tick;
     b->depth = parent ? parent->depth + 1 : 0;
     b->tokens = tokens;
@@ -218,7 +218,7 @@ int pcache_insert(pcache *c, uint64_t key, pcache_block *parent, int32_t tokens,
 }
 
 int pcache_evict_one(pcache *c, sim_time now) {
-    pcache_block *v = c->ops->pick_victim(c->st, 0, now);
+    pcache_block *v = c->ops->pick_victim(c->st, EVICT_NO_KEY, now);
     if (v == NULL)
         return 0;
     evict_block(c, v, now);
@@ -274,7 +274,7 @@ const char *pcache_policy_name(const pcache *c) {
 int pcache_check(const pcache *c) {
     evict__map kids;
     uint64_t i;
-    int64_t n = 0, n_ev = 0;
+    int64_t n = 0, n_ev = 0, n_held = 0;
     int rc = 0;
     if (c->n > c->cap || c->n > c->reserved)
         return -1;
@@ -305,6 +305,7 @@ int pcache_check(const pcache *c) {
             evict__map_put(&kids, k, v == EVICT_MAP_EMPTY ? 1 : v + 1);
         }
         n_ev += b->evictable;
+        n_held += b->refs > 0;
     }
     /* pass 2: child counts */
     for (i = 0; rc == 0 && c->map.mask != 0 && i <= c->map.mask; i++) {
@@ -323,6 +324,8 @@ int pcache_check(const pcache *c) {
         return -2;
     if (n_ev != c->n_evictable)
         return -9;
+    if (n_held != c->n_held)
+        return -11;
     if (c->ops->check != NULL && c->ops->check(c->st, c->n_evictable) != 0)
         return -10;
     return 0;

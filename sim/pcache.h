@@ -51,12 +51,11 @@ struct pcache_block {
     int32_t depth;        /* position in the chain, 0 for a root */
     int32_t tokens;       /* tokens held, 1..block_tokens */
     uint8_t evictable;    /* 1 while offered to the policy (refs == 0 && n_children == 0) */
-    /* then */
-    uint64_t seq_insert;  /* tick of insertion (unique among cached blocks) */
-    sim_time t_insert_ns; /* time of insertion */
-    int64_t session;      /* owning session (set at insertion), -1 when none */
-    evict_fields ev;      /* the policy's */
     int32_t user;         /* the caller's (the scheduler: the physical KV block id) */
+    /* then */
+    uint64_t seq_insert; /* tick of insertion (unique among cached blocks) */
+    int64_t session;     /* owning session (set at insertion), -1 when none */
+    evict_fields ev;     /* the policy's */
 };
 
 /* Called with each block the cache evicts, before it is freed. */

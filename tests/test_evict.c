@@ -8,9 +8,10 @@
  * ARC's lists, ghosts and target, the session policy's records and gap
  * histogram) kept in arrays. Random scripts of overlapping requests over a
  * forest of conversations (shared roots, growing chains, small
- * capacities) run through the real cache and the reference in lockstep;
- * after every request the hits, the sequence of evicted keys and the sizes
- * must agree.
+ * capacities, and now and then a block evicted for its storage alone)
+ * run through the real cache and the reference in lockstep; after every
+ * operation the hits, the sequence of evicted keys and the sizes must
+ * agree.
  *
  * Then, through the cache-replay core: hand-computed LRU, FIFO and LFU hit
  * counts on small Mooncake files (tests/data/cache_*.jsonl); Belady at
@@ -32,7 +33,7 @@
 
 /* ---- random scripts ---- */
 
-enum { OP_START = 1, OP_END = 2 };
+enum { OP_START = 1, OP_END = 2, OP_EVICT = 3 };
 
 #define MAX_CHAIN  24
 #define MAX_FLIGHT 3
@@ -91,6 +92,10 @@ static void script_make(script *s, uint64_t seed, int n_ops, int64_t cap) {
                : u < 0.9 ? (sim_time)gsl_rng_uniform_int(r, 3000) * 1000000
                          : (sim_time)gsl_rng_uniform_int(r, 400) * SIM_NS_PER_S;
         o->now = now;
+        if (gsl_rng_uniform(r) < 0.05) { /* a block wanted back for its storage */
+            o->type = OP_EVICT;
+            continue;
+        }
         if (busy_slot >= 0 && (free_slot < 0 || gsl_rng_uniform(r) < 0.45)) {
             o->type = OP_END;
             o->slot = busy_slot;
@@ -412,7 +417,10 @@ static int r_victim(ref *m, uint64_t key_in, sim_time now) {
     if (is(m, "arc")) {
         int t1 = r_min(m, 1, 'l'), t2 = r_min(m, 2, 'l');
         double nt1 = (double)m->n_t1;
-        r_arc_miss(m, key_in);
+        if (key_in == EVICT_NO_KEY)
+            m->miss_done = m->miss_to_t2 = m->miss_in_b2 = m->miss_drop_t1 = 0;
+        else
+            r_arc_miss(m, key_in);
         if (m->miss_drop_t1 && t1 >= 0) {
             m->n_t1--;
             return t1;
@@ -637,7 +645,12 @@ static void run_lockstep(const char *pol, const script *s, uint64_t seed) {
     for (i = 0; i < s->n_ops; i++) {
         const op *o = &s->ops[i];
         flight *f = &fl[o->slot];
-        if (o->type == OP_END) {
+        if (o->type == OP_EVICT) {
+            int v = r_victim(&m, EVICT_NO_KEY, o->now);
+            T_EQ_I(pcache_evict_one(c, o->now), v >= 0);
+            if (v >= 0)
+                r_evict(&m, v);
+        } else if (o->type == OP_END) {
             while (f->n > 0) {
                 f->n--;
                 pcache_unref(c, f->held[f->n], o->now);

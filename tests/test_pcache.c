@@ -65,14 +65,25 @@ static void observe(void *ctx, const pcache_block *b) {
     T_ASSERT(n == NULL || *n == 0); /* never a block a request holds */
 }
 
-/* Builds the oracle of a script the same way run_script consumes it. */
+/* A request's chain: one of 5 roots, then few distinct ids per depth
+ * (heavy sharing). */
 static void script_ids(gsl_rng *r, uint32_t *ids, int *n) {
-    int k, root = (int)gsl_rng_uniform_int(r, 5), len = 1 + (int)gsl_rng_uniform_int(r, CHAIN);
-    ids[0] = (uint32_t)root;
-    for (k = 1; k < len; k++) /* few distinct ids per depth: heavy sharing */
+    int k, len = 1 + (int)gsl_rng_uniform_int(r, CHAIN);
+    ids[0] = (uint32_t)gsl_rng_uniform_int(r, 5);
+    for (k = 1; k < len; k++)
         ids[k] = (uint32_t)(k * 10 + gsl_rng_uniform_int(r, 3));
     *n = len;
 }
+
+enum { S_EVICT = 1, S_END = 2, S_START = 3 };
+
+typedef struct sop {
+    int type;
+    int slot; /* S_END: which in-flight request ends */
+    int n;    /* S_START: blocks */
+    uint32_t ids[CHAIN];
+    sim_time now;
+} sop;
 
 static void run_script(const char *pol, int64_t cap, uint64_t seed, int n_ops) {
     const struct evict_ops *ops;
@@ -80,24 +91,31 @@ static void run_script(const char *pol, int64_t cap, uint64_t seed, int n_ops) {
     evict_oracle *o = evict_oracle_create();
     sim_err err;
     pcache *c;
-    gsl_rng *r;
+    gsl_rng *r = sim_rng_create(seed, 11);
+    sop *script = SIM_NEW_ARRAY(sop, (size_t)n_ops);
     static holders h;
     pcache_block *held[FLIGHT][CHAIN];
     int n_held[FLIGHT] = {0}, i, k, s;
-    uint32_t ids[CHAIN];
-    int n;
     sim_time now = 0;
 
-    /* pass 1: the access sequence, for belady */
-    T_ASSERT(o != NULL);
-    r = sim_rng_create(seed, 11);
+    /* the script first, so that Belady's oracle sees its exact accesses */
+    T_ASSERT(o != NULL && script != NULL);
     for (i = 0; i < n_ops; i++) {
-        if (gsl_rng_uniform(r) < 0.5)
-            continue;
-        script_ids(r, ids, &n);
-        T_EQ_I(rt_creplay_oracle_add(o, ids, n, 0), SIM_OK);
+        sop *x = &script[i];
+        double u = gsl_rng_uniform(r);
+        now += (sim_time)gsl_rng_uniform_int(r, 2000) * 1000000;
+        x->now = now;
+        if (u < 0.05) {
+            x->type = S_EVICT; /* a block wanted back for its storage */
+        } else if (u < 0.5) {
+            x->type = S_END;
+            x->slot = (int)gsl_rng_uniform_int(r, FLIGHT);
+        } else {
+            x->type = S_START;
+            script_ids(r, x->ids, &x->n);
+            T_EQ_I(rt_creplay_oracle_add(o, x->ids, x->n, 0), SIM_OK);
+        }
     }
-    sim_rng_destroy(r);
     evict_oracle_finish(o);
 
     T_EQ_I(evict_spec_parse(pol, &ops, &p, &err), SIM_OK);
@@ -105,26 +123,28 @@ static void run_script(const char *pol, int64_t cap, uint64_t seed, int n_ops) {
     T_EQ_I(pcache_create(cap, ops, &p, &c, &err), SIM_OK);
     memset(&h, 0, sizeof h);
     pcache_set_observer(c, observe, &h);
-    r = sim_rng_create(seed, 11);
     for (i = 0; i < n_ops; i++) {
-        now += (sim_time)gsl_rng_uniform_int(r, 2000) * 1000000;
-        if (gsl_rng_uniform(r) < 0.5) { /* a request ends */
-            s = (int)gsl_rng_uniform_int(r, FLIGHT);
+        const sop *x = &script[i];
+        if (x->type == S_EVICT) {
+            int64_t n0 = pcache_size(c), ev = pcache_n_evictable(c);
+            T_EQ_I(pcache_evict_one(c, x->now), ev > 0);
+            T_EQ_I(pcache_size(c), n0 - (ev > 0));
+        } else if (x->type == S_END) {
+            s = x->slot;
             while (n_held[s] > 0) {
                 pcache_block *b = held[s][--n_held[s]];
                 (*holder_slot(&h, b->key, 0))--;
-                pcache_unref(c, b, now);
+                pcache_unref(c, b, x->now);
             }
-        } else { /* a request starts in a free slot (or is dropped) */
+        } else { /* starts in a free slot, or only ticks when none is free */
             uint64_t key = PCACHE_KEY_ROOT;
             int full = 0;
-            script_ids(r, ids, &n);
             for (s = 0; s < FLIGHT && n_held[s] > 0; s++)
                 ;
-            pcache_expire(c, now);
-            for (k = 0; k < n; k++) {
+            pcache_expire(c, x->now);
+            for (k = 0; k < x->n; k++) {
                 pcache_block *b;
-                key = pcache_key_chain(key, ids[k]);
+                key = pcache_key_chain(key, x->ids[k]);
                 if (s == FLIGHT || full) {
                     pcache_skip(c);
                     continue;
@@ -132,10 +152,10 @@ static void run_script(const char *pol, int64_t cap, uint64_t seed, int n_ops) {
                 b = pcache_find(c, key);
                 if (b != NULL) {
                     pcache_ref(c, b);
-                    pcache_access(c, b, now);
+                    pcache_access(c, b, x->now);
                 } else {
                     int rc = pcache_insert(c, key, n_held[s] ? held[s][n_held[s] - 1] : NULL, 16,
-                                           -1, now, &b);
+                                           -1, x->now, &b);
                     T_ASSERT(rc >= 0);
                     if (rc == 0) {
                         full = 1;
@@ -152,12 +172,15 @@ static void run_script(const char *pol, int64_t cap, uint64_t seed, int n_ops) {
             for (k = 0; k < n_held[s]; k++)
                 T_EQ_I(held[s][k]->refs, *holder_slot(&h, held[s][k]->key, 0));
     }
+    T_EQ_I(pcache_tick(c), o->n); /* the oracle saw every access */
     for (s = 0; s < FLIGHT; s++)
         while (n_held[s] > 0)
             pcache_unref(c, held[s][--n_held[s]], now);
     T_EQ_I(pcache_check(c), 0);
+    T_EQ_I(pcache_n_held(c), 0);
     T_EQ_I(pcache_n_evictable(c) <= pcache_size(c), 1);
     sim_rng_destroy(r);
+    sim_free(script);
     pcache_destroy(c);
     evict_oracle_destroy(o);
 }
@@ -198,6 +221,12 @@ static void test_sabotage(void) {
     b->refs = 1; /* a holder the cache was not told about: b is offered yet held */
     T_EQ_I(pcache_check(c), -6);
     b->refs = 0;
+    T_EQ_I(pcache_check(c), 0);
+
+    T_EQ_I(pcache_n_held(c), 0);
+    a->refs = 1; /* a holder the cache was not told about, on an inner block */
+    T_EQ_I(pcache_check(c), -11);
+    a->refs = 0;
     T_EQ_I(pcache_check(c), 0);
 
     a->depth = 5; /* a chain position that does not follow its parent */
