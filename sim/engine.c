@@ -27,7 +27,7 @@
 #include "evq.h"
 #include "mem.h"
 
-enum { EV_ARRIVAL = 1, EV_STEP_DONE = 2, EV_SCHEDULE = 3 };
+enum { EV_ARRIVAL = 1, EV_STEP_DONE = 2, EV_SCHEDULE = 3, EV_WAKE = 4 };
 enum { CLS_ARRIVAL = 0, CLS_STEP = 1, CLS_SCHED = 2 };
 
 typedef struct req_rec {
@@ -116,6 +116,7 @@ typedef struct eng {
     int64_t n_req, n_completed, n_rejected, rej[MET_N_REJECT];
     int64_t prompt_tokens, output_tokens, recomputed, preemptions, steps, good;
     int64_t hit_tokens, hit_requests, evictions;
+    sched_pcie pcie; /* summed over replicas */
     double first_arrival, last_finish;
     double busy_s, batch_s, flops, bytes, kvu_peak;
     int64_t tl_ns;          /* timeline interval, ns (0: none) */
@@ -486,11 +487,27 @@ static void push_step_done(eng *e, replica *p, sim_time t) {
 }
 
 static void on_schedule(eng *e, replica *p) {
-    sim_time dur;
+    sim_time dur, ready;
+    int n;
     p->sched_pending = 0;
     rep_account(e, p, e->now);
-    if (form_step(e, p, e->now, &dur) > 0)
+    n = form_step(e, p, e->now, &dur);
+    if (n > 0) {
         push_step_done(e, p, e->now + dur);
+        return;
+    }
+    /* nothing to run now, but admitted requests wait for their swap-in:
+     * look again when the first is back */
+    ready = n == 0 ? sched_next_ready(p->s, e->now) : SIM_TIME_MAX;
+    if (ready != SIM_TIME_MAX &&
+        evq_push(e->q, ready, CLS_SCHED, EV_WAKE, p->idx, 0, NULL) != SIM_OK)
+        fail(e, SIM_ENOMEM, "scheduling a wake-up");
+}
+
+/* A swap-in completed on an idle replica. */
+static void on_wake(eng *e, replica *p) {
+    if (!p->busy && !p->sched_pending && !p->in_run)
+        on_schedule(e, p);
 }
 
 /* ---- decode runs ----
@@ -726,6 +743,15 @@ static void on_arrival(eng *e, req_rec *rec) {
 
 /* ---- the loop ---- */
 
+/* The perf model's time to prefill `tokens` after `cached` ones, alone in
+ * a step: what recomputing a host-tier hit would cost (--miss cheaper). */
+static double recompute_s(void *ctx, int64_t tokens, int64_t cached) {
+    perf_batch b;
+    memset(&b, 0, sizeof b);
+    perf_batch_add_prefill(&b, tokens, cached, 1);
+    return perf_step_s((const perf_ctx *)ctx, &b);
+}
+
 int64_t eng_kv_blocks(const perf_ctx *p, int block_tokens, double mem_util, int max_num_seqs,
                       int64_t max_batched_tokens, char *why, size_t why_n) {
     const sim_model *m = &p->model;
@@ -767,6 +793,13 @@ static void summarise(eng *e, met_summary *s) {
     s->preemptions = e->preemptions;
     s->recomputed_tokens = e->recomputed;
     s->evictions = e->evictions;
+    s->pcie_bytes_h2d = e->pcie.bytes_h2d;
+    s->pcie_bytes_d2h = e->pcie.bytes_d2h;
+    s->swapped_in_tokens = e->pcie.swapped_in_tokens;
+    if (e->c->sched.host_blocks > 0) {
+        s->pcie_busy_h2d_s = e->pcie.busy_h2d_s;
+        s->pcie_busy_d2h_s = e->pcie.busy_d2h_s;
+    }
     if (e->n_completed > 0) {
         s->prefix_hit_rate_requests = (double)e->hit_requests / (double)e->n_completed;
         if (e->prompt_tokens > 0)
@@ -841,6 +874,7 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
     int r, rc;
     uint64_t n_ev = 0;
     sched_cb cb;
+    sched_config scfg;
 
     memset(&e, 0, sizeof e);
     met_summary_init(sum);
@@ -865,6 +899,9 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
         e.rc = SIM_ENOMEM;
         goto out;
     }
+    scfg = c->sched;
+    scfg.recompute_s = recompute_s;
+    scfg.recompute_ctx = (void *)c->perf;
     for (r = 0; r < c->replicas; r++) {
         replica *p = &e.reps[r];
         p->e = &e;
@@ -877,7 +914,7 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
         cb.on_reject = cb_reject;
         cb.on_first_token = cb_first_token;
         cb.on_finish = cb_finish;
-        if ((rc = sched_create(&c->sched, &cb, &p->s)) != SIM_OK) {
+        if ((rc = sched_create(&scfg, &cb, &p->s)) != SIM_OK) {
             e.rc = rc;
             goto out;
         }
@@ -894,6 +931,9 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
                 break;
             case EV_STEP_DONE:
                 on_step_done(&e, &e.reps[ev.a], ev.b);
+                break;
+            case EV_WAKE:
+                on_wake(&e, &e.reps[ev.a]);
                 break;
             default:
                 SIM_ASSERT(0);
@@ -914,6 +954,15 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
                    kvc_used(sched_pool(p->s)));
         if (sched_cache(p->s))
             e.evictions += pcache_evictions(sched_cache(p->s));
+        {
+            sched_pcie pc;
+            sched_pcie_stats(p->s, &pc);
+            e.pcie.bytes_h2d += pc.bytes_h2d;
+            e.pcie.bytes_d2h += pc.bytes_d2h;
+            e.pcie.busy_h2d_s += pc.busy_h2d_s;
+            e.pcie.busy_d2h_s += pc.busy_d2h_s;
+            e.pcie.swapped_in_tokens += pc.swapped_in_tokens;
+        }
         rep_account(&e, p, e.now);
         if (e.tl_ns > 0 && p->acc_t > p->tl_k * e.tl_ns)
             tl_emit(&e, p, sim_time_to_s(p->tl_k * e.tl_ns),

@@ -114,6 +114,11 @@ typedef struct met_timeline {
     XX(prefix_hit_rate_tokens, D)                                                                  \
     XX(prefix_hit_rate_requests, D)                                                                \
     XX(evictions, I)                                                                               \
+    XX(swapped_in_tokens, I)                                                                       \
+    XX(pcie_bytes_h2d, I)                                                                          \
+    XX(pcie_bytes_d2h, I)                                                                          \
+    XX(pcie_busy_h2d_s, D)                                                                         \
+    XX(pcie_busy_d2h_s, D)                                                                         \
     XX(prompt_tokens, I)                                                                           \
     XX(output_tokens, I)                                                                           \
     XX(steps, I)                                                                                   \

@@ -67,7 +67,10 @@ struct sched {
     int n_chunks_mem, cap_chunks_mem;
     sched_chunk *chunks; /* batch chunks, max_num_seqs */
     int64_t n_preemptions;
-    pcache *pc;   /* the HBM prefix cache, NULL when off */
+    pcache *pc;                  /* the HBM prefix cache, NULL when off */
+    pcache *host;                /* the host DRAM tier, NULL when none */
+    sim_time h2d_busy, d2h_busy; /* each PCIe direction is busy until then */
+    sched_pcie pcie;
     int oom;      /* an allocation failed where no code could be returned */
     sim_time now; /* time of the step being formed or completed */
 };
@@ -265,10 +268,34 @@ static int32_t pool_alloc(sched *s) {
     return id;
 }
 
-/* The cache returns an evicted block's storage to the pool. */
+/* One PCIe copy of `bytes` in a direction busy until *busy: it starts when
+ * the direction is free (copies queue, first come first served) and takes
+ * latency + bytes / bandwidth (blocks are gathered into one copy). Returns
+ * its end. */
+static sim_time pcie_copy(sched *s, sim_time *busy, double bytes, double *busy_s) {
+    sim_time start = *busy > s->now ? *busy : s->now;
+    sim_time dur = sim_time_from_s(s->cfg.pcie_latency_s + bytes / s->cfg.pcie_bw);
+    if (dur < 1)
+        dur = 1;
+    *busy = start + dur;
+    *busy_s += sim_time_to_s(dur);
+    return *busy;
+}
+
+/* The cache returns an evicted block's storage to the pool; with a host
+ * tier the block is first copied there (demoted), where later requests
+ * can find it. The host tier is flat: its blocks have no parent links. */
 static void on_cache_evict(void *ctx, const pcache_block *b) {
     sched *s = ctx;
     kvc_block_unref(s->pool, b->user);
+    if (s->host && pcache_find(s->host, b->key) == NULL) {
+        pcache_block *h;
+        if (pcache_insert(s->host, b->key, NULL, b->tokens, b->session, s->now, &h) == 1) {
+            pcache_unref(s->host, h, s->now);
+            s->pcie.bytes_d2h += (int64_t)s->cfg.block_bytes;
+            (void)pcie_copy(s, &s->d2h_busy, s->cfg.block_bytes, &s->pcie.busy_d2h_s);
+        } /* else nothing in the host tier could make room: the block is dropped */
+    }
 }
 
 /* Whether a request's blocks can ever be found again: it belongs to a
@@ -381,20 +408,24 @@ static int seq_release(sched *s, sched_seq *q) {
 /* Looks up q's longest cached prefix of full blocks, leaving at least one
  * token to compute. With take != 0 the blocks are referenced and become
  * q's first blocks (its tables must have room); otherwise nothing changes.
- * Returns the blocks found; *pinned counts those that were evictable (no
- * longer obtainable once taken). */
-static int64_t prefix_lookup(sched *s, sched_seq *q, int64_t target, int take, int64_t *pinned) {
+ * Returns the blocks found; *pinned counts those no sequence held (no
+ * longer obtainable once taken); *key is the chained key of the last one
+ * (PCACHE_KEY_ROOT when none). */
+static int64_t prefix_lookup(sched *s, sched_seq *q, int64_t target, int take, int64_t *pinned,
+                             uint64_t *key) {
     int64_t j, max_hit = (target - 1) / s->cfg.block_tokens;
-    uint64_t key = PCACHE_KEY_ROOT;
+    uint64_t k = PCACHE_KEY_ROOT;
     *pinned = 0;
+    *key = k;
     if (s->pc == NULL || !cacheable(q))
         return 0;
     for (j = 0; j < max_hit; j++) {
         pcache_block *b;
-        key = pcache_key_chain(key, block_content(s, q, j));
-        b = pcache_find(s->pc, key);
+        k = pcache_key_chain(k, block_content(s, q, j));
+        b = pcache_find(s->pc, k);
         if (b == NULL)
             break;
+        *key = k;
         *pinned += b->refs == 0; /* obtainable until taken */
         if (!take)
             continue;
@@ -404,9 +435,52 @@ static int64_t prefix_lookup(sched *s, sched_seq *q, int64_t target, int take, i
         q->cblocks[j] = b;
         q->n_blocks = (int32_t)(j + 1);
         q->n_scanned = (int32_t)(j + 1);
-        q->last_key = key;
+        q->last_key = k;
     }
     return j;
+}
+
+/* Blocks of q found in the host tier right after its first j0 blocks
+ * (key: the chained key of block j0 - 1), up to block max_hit. With take,
+ * their recency is refreshed. */
+static int64_t host_lookup(sched *s, const sched_seq *q, int64_t j0, uint64_t key, int64_t max_hit,
+                           int take) {
+    int64_t j;
+    if (s->host == NULL)
+        return 0;
+    for (j = j0; j < max_hit; j++) {
+        pcache_block *h;
+        key = pcache_key_chain(key, block_content(s, q, j));
+        h = pcache_find(s->host, key);
+        if (h == NULL)
+            break;
+        if (take) {
+            pcache_ref(s->host, h);
+            pcache_access(s->host, h, s->now);
+            pcache_unref(s->host, h, s->now);
+        }
+    }
+    return j - j0;
+}
+
+/* Host-tier blocks worth bringing back for a request whose first `hits`
+ * blocks are in HBM and the next hh in the host tier: all of them
+ * (--miss swap), none (recompute), or whichever of the swap-in (waiting
+ * for the link, then copying) and the recompute (the perf model's prefill
+ * time of those tokens) is faster (cheaper). */
+static int64_t host_plan(sched *s, int64_t hits, int64_t hh) {
+    double t_swap, t_rec;
+    sim_time start;
+    if (hh <= 0 || s->cfg.miss == SCHED_MISS_SWAP)
+        return hh;
+    if (s->cfg.miss == SCHED_MISS_RECOMPUTE || s->cfg.recompute_s == NULL)
+        return s->cfg.miss == SCHED_MISS_RECOMPUTE ? 0 : hh;
+    start = s->h2d_busy > s->now ? s->h2d_busy : s->now;
+    t_swap = sim_time_to_s(start - s->now) + s->cfg.pcie_latency_s +
+             (double)hh * s->cfg.block_bytes / s->cfg.pcie_bw;
+    t_rec = s->cfg.recompute_s(s->cfg.recompute_ctx, hh * s->cfg.block_tokens,
+                               hits * s->cfg.block_tokens);
+    return t_swap < t_rec ? hh : 0;
 }
 
 /* ---- decode membership ---- */
@@ -493,6 +567,11 @@ int sched_create(const sched_config *c, const sched_cb *cb, sched **out) {
             return rc;
         }
         pcache_set_observer(s->pc, on_cache_evict, s);
+        if (c->host_blocks > 0 && (rc = pcache_create(c->host_blocks, c->policy, &c->policy_params,
+                                                      &s->host, NULL)) != SIM_OK) {
+            sched_destroy(s);
+            return rc;
+        }
     }
     *out = s;
     return SIM_OK;
@@ -512,6 +591,7 @@ void sched_destroy(sched *s) {
     }
     sim_free(s->chunks_mem);
     pcache_destroy(s->pc);
+    pcache_destroy(s->host);
     kvc_pool_destroy(s->pool);
     sim_free(s->bucket);
     sim_free(s->chunks);
@@ -642,6 +722,8 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
         int64_t c = q->prefill_target - q->kv_tokens;
         int gone = 0;
         next = q->lnext;
+        if (q->ready_ns > now)
+            continue; /* its blocks are still coming back from the host tier */
         if (c > budget)
             c = budget;
         need = blocks_for(s, q->kv_tokens + c) - q->n_blocks;
@@ -671,13 +753,16 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
     /* (4) admission, only when nothing was preempted this step */
     while (b->n_preempted == 0 && nseq < s->cfg.max_num_seqs && budget > 0) {
         seq_list *from = s->resumed.head ? &s->resumed : &s->fresh;
-        int64_t target, c, hits, kv_hit, pinned;
+        int64_t target, c, hits, hh, kv_hit, pinned;
+        uint64_t key;
         q = from->head;
         if (q == NULL)
             break;
         target = (int64_t)q->req.prompt_tokens + q->generated;
-        hits = prefix_lookup(s, q, target, 0, &pinned);
-        kv_hit = hits * s->cfg.block_tokens;
+        hits = prefix_lookup(s, q, target, 0, &pinned, &key);
+        hh =
+            host_plan(s, hits, host_lookup(s, q, hits, key, (target - 1) / s->cfg.block_tokens, 0));
+        kv_hit = (hits + hh) * s->cfg.block_tokens;
         c = target - kv_hit < budget ? target - kv_hit : budget;
         /* without chunked prefill a new prompt waits for a step with room for
          * all of it; a preempted request's recompute may always be chunked,
@@ -692,8 +777,23 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
         list_remove(from, q);
         q->phase = SCHED_PREFILL;
         q->prefill_target = target;
-        (void)prefix_lookup(s, q, target, 1, &pinned);
+        (void)prefix_lookup(s, q, target, 1, &pinned, &key);
+        q->ready_ns = 0;
+        if (hh > 0) {
+            /* swap in: fresh HBM blocks filled over PCIe; the prefill waits */
+            int64_t i;
+            double bytes = (double)hh * s->cfg.block_bytes;
+            for (i = 0; i < hh; i++, need--)
+                if ((rc = seq_add_block(s, q)) != SIM_OK)
+                    return rc;
+            (void)host_lookup(s, q, hits, key, hits + hh, 1);
+            q->ready_ns = pcie_copy(s, &s->h2d_busy, bytes, &s->pcie.busy_h2d_s);
+            s->pcie.bytes_h2d += (int64_t)bytes;
+            s->pcie.swapped_in_tokens += hh * s->cfg.block_tokens;
+        }
         q->kv_tokens = kv_hit;
+        if (hh > 0 && (rc = seq_scan_full(s, q)) != SIM_OK) /* now cached in HBM, held */
+            return rc;
         if (q->admitted_ns < 0) {
             /* a later turn: the context computed in earlier turns and not
              * found in the cache is computed again */
@@ -711,6 +811,8 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
         while (need-- > 0)
             if ((rc = seq_add_block(s, q)) != SIM_OK)
                 return rc;
+        if (q->ready_ns > now)
+            continue; /* admitted, holding its blocks; computes once they are back */
         emit_chunk(s, b, q, c);
         budget -= c;
         nseq++;
@@ -802,13 +904,16 @@ static int admission_blocked(sched *s) {
     sched_seq *q = s->resumed.head ? s->resumed.head : s->fresh.head;
     int64_t budget = s->cfg.max_batched_tokens - s->n_decode;
     int64_t target, c, free_after, hits, kv_hit, pinned;
+    uint64_t key;
     if (q == NULL || s->n_running >= s->cfg.max_num_seqs || budget <= 0)
         return 1;
+    if (s->host != NULL)
+        return 0; /* demotions may evict the head's host blocks: no runs then */
     /* the same plan as sched_step's admission, without taking anything;
      * within a run the head's cached prefix can only shrink (evictions) and
      * obtainable blocks only decrease, so blocked stays blocked */
     target = (int64_t)q->req.prompt_tokens + q->generated;
-    hits = prefix_lookup(s, q, target, 0, &pinned);
+    hits = prefix_lookup(s, q, target, 0, &pinned, &key);
     kv_hit = hits * s->cfg.block_tokens;
     c = target - kv_hit < budget ? target - kv_hit : budget;
     if (!s->cfg.chunked_prefill && c < target - kv_hit && s->resumed.head == NULL)
@@ -859,6 +964,23 @@ int64_t sched_avail_blocks(const sched *s) {
 
 const pcache *sched_cache(const sched *s) {
     return s->pc;
+}
+
+const pcache *sched_host_cache(const sched *s) {
+    return s->host;
+}
+
+sim_time sched_next_ready(const sched *s, sim_time now) {
+    const sched_seq *q;
+    sim_time t = SIM_TIME_MAX;
+    for (q = s->prefill.head; q; q = q->lnext)
+        if (q->ready_ns > now && q->ready_ns < t)
+            t = q->ready_ns;
+    return t;
+}
+
+void sched_pcie_stats(const sched *s, sched_pcie *out) {
+    *out = s->pcie;
 }
 
 int sched_decode_list(const sched *s, sched_seq **out, int cap) {

@@ -39,7 +39,20 @@ typedef struct sched_config {
     const struct evict_ops *policy; /* eviction policy of the HBM prefix cache */
     evict_params policy_params;     /* its parameters (capacity set by the scheduler) */
     int hash_block_tokens;          /* tokens one trace hash id covers (Mooncake: 512) */
+    /* host DRAM tier behind PCIe: host_blocks 0 means none */
+    int64_t host_blocks;   /* capacity of one replica's host tier, blocks */
+    double block_bytes;    /* bytes of one KV block (all layers), for PCIe copies */
+    double pcie_bw;        /* bytes/s per direction */
+    double pcie_latency_s; /* per copy */
+    int miss;              /* SCHED_MISS_SWAP, _RECOMPUTE or _CHEAPER for host-tier hits */
+    /* (optional: NULL means never cheaper) seconds to prefill `tokens` after
+     * `cached` cached ones, for SCHED_MISS_CHEAPER */
+    double (*recompute_s)(void *ctx, int64_t tokens, int64_t cached);
+    void *recompute_ctx;
 } sched_config;
+
+/* What a hit in the host tier does. */
+enum { SCHED_MISS_SWAP = 0, SCHED_MISS_RECOMPUTE, SCHED_MISS_CHEAPER };
 
 /* A sequence: a request admitted to (or waiting for) the replica. Fields are
  * read-only outside sched.c. */
@@ -59,6 +72,7 @@ struct sched_seq {
                                   and prefilled again because they were not cached */
     int64_t hit_tokens;        /* prompt tokens found in the prefix cache at first admission */
     int64_t lost_kv;           /* KV tokens held when last preempted */
+    sim_time ready_ns;         /* its swap-in from the host tier completes (prefill waits) */
     /* prefix cache bookkeeping */
     pcache_block **cblocks; /* cache entry of each block, NULL for a private block */
     int32_t n_scanned;      /* leading full blocks already offered to the cache */
@@ -166,6 +180,18 @@ int sched_decode_list(const sched *s, sched_seq **out, int cap);
 int64_t sched_avail_blocks(const sched *s);
 /* The prefix cache (borrowed; NULL when prefix caching is off). */
 const pcache *sched_cache(const sched *s);
+/* The host tier (borrowed; NULL when there is none). */
+const pcache *sched_host_cache(const sched *s);
+/* The earliest swap-in completion after now of an admitted sequence
+ * (SIM_TIME_MAX when none waits): the replica must look again then. */
+sim_time sched_next_ready(const sched *s, sim_time now);
+/* PCIe traffic of the host tier so far. */
+typedef struct sched_pcie {
+    int64_t bytes_h2d, bytes_d2h;  /* bytes copied each way */
+    double busy_h2d_s, busy_d2h_s; /* time each direction was busy, s */
+    int64_t swapped_in_tokens;     /* tokens brought back from the host tier */
+} sched_pcie;
+void sched_pcie_stats(const sched *s, sched_pcie *out);
 
 /* Requests waiting, sequences running (prefill + decode), decoding. */
 int64_t sched_n_waiting(const sched *s);

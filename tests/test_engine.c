@@ -403,6 +403,59 @@ static void test_prefix_cache(void) {
     T_NEAR(row_of(&k, 1)->first_token_s - 1.0, 0.005 + 0.070, 1e-9);
 }
 
+/* The host tier: turn 1 of session 7 leaves 12 cached blocks; a request of
+ * another session then needs most of the 20-block pool, so turn 1's
+ * deepest blocks are evicted to the host tier (copied over PCIe). Turn 2
+ * finds its first blocks in HBM and the rest in the host: with --miss swap
+ * they come back over PCIe (1 ms latency + 1 ms a block here) before its
+ * 22-token prefill; with recompute (and with cheaper, since this tiny
+ * model recomputes in microseconds) only the HBM blocks count. */
+static void test_host_tier(void) {
+    eng_config c = base_config();
+    rows k;
+    met_summary s;
+    sim_req r[3] = {req(0, 0.0, 40, 10), req(1, 1.0, 60, 2), req(2, 2.0, 70, 3)};
+    evict_params ep;
+    sim_err err;
+    int64_t hh, hbm;
+    double ttft_swap;
+    r[0].session_id = r[2].session_id = 7;
+    r[1].session_id = 8;
+    r[0].turn = 1;
+    r[2].turn = 2;
+    r[2].new_tokens = 20;
+    T_EQ_I(evict_spec_parse("lru", &c.sched.policy, &ep, &err), SIM_OK);
+    ep.block_tokens = 4;
+    c.sched.policy_params = ep;
+    c.sched.hash_block_tokens = 512;
+    c.sched.kv_blocks = 20;
+    c.sched.host_blocks = 100;
+    c.sched.block_bytes = 1e6;
+    c.sched.pcie_bw = 1e9;
+    c.sched.pcie_latency_s = 0.001;
+    c.sched.miss = SCHED_MISS_SWAP;
+    T_EQ_I(run(&c, r, 3, 0, &k, &s), SIM_OK);
+    hh = s.swapped_in_tokens / 4;
+    hbm = 12 - hh;
+    T_ASSERT(hh > 0 && hbm > 0);
+    T_EQ_I(row_of(&k, 2)->hit_tokens, 48);
+    T_EQ_I(s.pcie_bytes_h2d, hh * 1000000);
+    T_ASSERT(s.pcie_bytes_d2h >= hh * 1000000); /* demoted at least what came back */
+    ttft_swap = 0.001 + 0.001 * (double)hh + 0.005 + 0.022;
+    T_NEAR(row_of(&k, 2)->first_token_s - 2.0, ttft_swap, 1e-9);
+    T_NEAR(s.pcie_busy_h2d_s, 0.001 + 0.001 * (double)hh, 1e-9);
+    /* recompute: only the HBM blocks are hits */
+    c.sched.miss = SCHED_MISS_RECOMPUTE;
+    T_EQ_I(run(&c, r, 3, 0, &k, &s), SIM_OK);
+    T_EQ_I(row_of(&k, 2)->hit_tokens, hbm * 4);
+    T_EQ_I(s.pcie_bytes_h2d, 0);
+    T_NEAR(row_of(&k, 2)->first_token_s - 2.0, 0.005 + 0.001 * (double)(70 - hbm * 4), 1e-9);
+    /* cheaper: the perf model recomputes this tiny model faster than PCIe */
+    c.sched.miss = SCHED_MISS_CHEAPER;
+    T_EQ_I(run(&c, r, 3, 0, &k, &s), SIM_OK);
+    T_EQ_I(s.pcie_bytes_h2d, 0);
+}
+
 /* Many sessions through a small pool with every policy: invariants are
  * checked after every step (the cache's own included), every request ends,
  * and the blocks left in use at the end are exactly the cached ones. */
@@ -432,8 +485,6 @@ static void test_prefix_cache_policies(void) {
         ep.block_tokens = 4;
         c.sched.policy_params = ep;
         T_EQ_I(run(&c, r, 1200, 0, &k, &s), SIM_OK);
-        printf("policy %-8s hit rate %.3f evictions %lld completed %lld\n", evict_at(i)->name,
-               s.prefix_hit_rate_tokens, (long long)s.evictions, (long long)s.completed);
         T_EQ_I(s.completed + s.rejected, 1200);
         T_ASSERT(s.prefix_hit_rate_tokens > 0);
         T_ASSERT(s.evictions > 0);
@@ -542,6 +593,42 @@ static void test_fast_forward(void) {
     }
 }
 
+/* Decode runs with the prefix cache on: sessions sharing context, a pool
+ * small enough to evict; rows identical with runs on and off. */
+static void test_fast_forward_cached(void) {
+    static sim_req r[2000];
+    static rows k1, k2;
+    eng_config c = base_config();
+    met_summary s1, s2;
+    evict_params ep;
+    sim_err err;
+    int j;
+    random_requests(r, 2000, 21);
+    for (j = 0; j < 2000; j++) {
+        r[j].session_id = j % 12;
+        r[j].turn = j / 12 + 1;
+        r[j].prompt_tokens = 16 + 4 * ((j / 12) % 12);
+        r[j].new_tokens = 4;
+        r[j].output_tokens = 1 + (r[j].output_tokens * 7) % 47;
+        r[j].arrival_ns /= 200;
+    }
+    T_EQ_I(evict_spec_parse("lru", &c.sched.policy, &ep, &err), SIM_OK);
+    ep.block_tokens = 4;
+    c.sched.policy_params = ep;
+    c.sched.hash_block_tokens = 512;
+    c.sched.kv_blocks = 100;
+    c.sched.max_num_seqs = 12;
+    c.fast_forward = 0;
+    T_EQ_I(run_on(&be_sim_ops, &c, r, 2000, 0, &k1, &s1), SIM_OK);
+    c.fast_forward = 1;
+    T_EQ_I(run_on(&be_sim_ops, &c, r, 2000, 0, &k2, &s2), SIM_OK);
+    T_ASSERT(memcmp(k1.r, k2.r, sizeof k1.r) == 0);
+    T_EQ_I(s1.evictions, s2.evictions);
+    T_ASSERT(s1.prefix_hit_rate_tokens == s2.prefix_hit_rate_tokens);
+    T_ASSERT(s1.evictions > 0 && s1.prefix_hit_rate_tokens > 0);
+    T_ASSERT(s2.sim_events < s1.sim_events);
+}
+
 static void test_decode_view(void) {
     static sim_req r[1500];
     static rows k;
@@ -589,9 +676,11 @@ int main(void) {
     test_unchunked();
     test_prefix_cache();
     test_prefix_cache_policies();
+    test_host_tier();
     test_closed_loop();
     test_determinism();
     test_fast_forward();
+    test_fast_forward_cached();
     test_decode_view();
     test_oom();
     printf("test_engine: ok\n");
