@@ -13,7 +13,8 @@
  * by scale and one rounding to bf16, to nearest even. scale is 1 for bf16
  * weights and x_scale * w_scale for per-tensor FP8 quantisation. Sizes are
  * a tiny model's (the cpu executor) or a test's: speed is not a goal, the
- * loops are the plain triple loop. */
+ * loops are the plain triple loop. kern_gemm_ref_f32() is the same loop on
+ * fp32 storage (the cpu executor's precision), with no rounding. */
 #include "config.h"
 #include "kern.h"
 
@@ -48,6 +49,20 @@ void kern_gemm_ref_fp8(kern_bf16 *y, const kern_fp8 *x, const kern_fp8 *w, int m
             for (int kk = 0; kk < k; kk++)
                 acc += lut[xr[kk]] * lut[wr[kk]];
             y[(size_t)i * n + j] = kern_bf16_from_f32(acc * scale);
+        }
+    }
+}
+
+/* fp32 GEMM: y (M, N) = scale * x (M, K) . w (N, K)^T, sums in k order. */
+void kern_gemm_ref_f32(float *y, const float *x, const float *w, int m, int n, int k, float scale) {
+    for (int i = 0; i < m; i++) {
+        const float *xr = x + (size_t)i * k; /* (K) row i of x */
+        for (int j = 0; j < n; j++) {
+            const float *wr = w + (size_t)j * k; /* (K) row j of w */
+            float acc = 0.0f;
+            for (int kk = 0; kk < k; kk++)
+                acc += xr[kk] * wr[kk];
+            y[(size_t)i * n + j] = acc * scale;
         }
     }
 }

@@ -140,6 +140,9 @@ void kern_gemm_ref_bf16(kern_bf16 *y, const kern_bf16 *x, const kern_bf16 *w, in
 /* The same from E4M3 inputs (scale = x_scale * w_scale dequantises). */
 void kern_gemm_ref_fp8(kern_bf16 *y, const kern_fp8 *x, const kern_fp8 *w, int m, int n, int k,
                        float scale);
+/* y (M, N) = scale * x (M, K) . w (N, K)^T on fp32 storage, no rounding
+ * (the cpu executor's precision). */
+void kern_gemm_ref_f32(float *y, const float *x, const float *w, int m, int n, int k, float scale);
 
 /* ---- attention references (paged_attn_ref.c, prefill_attn_ref.c) ----
  *
@@ -160,7 +163,9 @@ void kern_gemm_ref_fp8(kern_bf16 *y, const kern_fp8 *x, const kern_fp8 *w, int m
  * fp32 arithmetic, one rounding per output. A sequence with no keys gets
  * zeros. Returns SIM_OK, SIM_ENOTSUP when kv->dtype is not bf16 or D >
  * KERN_ATTN_MAX_HEAD_DIM, or SIM_EINVAL for bad shapes, block ids outside
- * [0, NB) or lengths past the block table; nothing is written then. */
+ * [0, NB) or lengths past the block table; nothing is written then. The
+ * _f32 variants take fp32 q, pool (kv->dtype KERN_DT_F32) and out, and
+ * round nothing (the cpu executor's precision). */
 
 /* Largest head dimension the attention references and kernels take. */
 #define KERN_ATTN_MAX_HEAD_DIM 256
@@ -179,6 +184,16 @@ int kern_attn_prefill_ref(kern_bf16 *out, const kern_bf16 *q, int q_stride,
                           const int32_t *block_tables, int max_blocks_per_seq,
                           const int32_t *cu_seqlens_q, const int32_t *context_lens, int n_seqs,
                           int n_heads, float scale);
+/* Decode attention on fp32 storage (see kern_attn_decode_ref). */
+int kern_attn_decode_ref_f32(float *out, const float *q, int q_stride, const float *kv_layer,
+                             const kern_kv_layout *kv, const int32_t *block_tables,
+                             int max_blocks_per_seq, const int32_t *context_lens, int n_seqs,
+                             int n_heads, float scale);
+/* Chunked-prefill attention on fp32 storage (see kern_attn_prefill_ref). */
+int kern_attn_prefill_ref_f32(float *out, const float *q, int q_stride, const float *kv_layer,
+                              const kern_kv_layout *kv, const int32_t *block_tables,
+                              int max_blocks_per_seq, const int32_t *cu_seqlens_q,
+                              const int32_t *context_lens, int n_seqs, int n_heads, float scale);
 
 /* ---- KV append and swap references (kv_save_ref.c, kv_copy_ref.c) ---- */
 
@@ -227,6 +242,17 @@ void kern_argmax_ref_f32(int32_t *out, const float *logits, int n_rows, int voca
 /* The same on bf16 logits. */
 void kern_argmax_ref_bf16(int32_t *out, const kern_bf16 *logits, int n_rows, int vocab);
 
+/* ---- embedding lookup and residual add (embed_ref.c, add_ref.c) ---- */
+
+/* out (T, Hd) = rows tokens[t] of table (V, Hd), dtype elements copied bit
+ * for bit. SIM_EINVAL (nothing written) for an id outside [0, V). */
+int kern_embed_ref(void *out, const void *table, const int32_t *tokens, int n_tokens, int hidden,
+                   int vocab, int dtype);
+/* y (n) += x (n) in fp32. */
+void kern_add_ref_f32(float *y, const float *x, size_t n);
+/* The same on bf16: fp32 sum, one rounding per output. */
+void kern_add_ref_bf16(kern_bf16 *y, const kern_bf16 *x, size_t n);
+
 /* ---- device memory, streams, events (kern_cuda.cu; CUDA builds only) ---- */
 
 /* Allocates n_bytes of device memory into *d_ptr; SIM_EDEVICE on failure. */
@@ -265,7 +291,9 @@ int kern_event_elapsed_ms(void *start, void *stop, float *ms /* OUT */);
  * qkv_proj, o_proj, mlp_up, mlp_down and lm_head; kern_rmsnorm norm;
  * kern_rope rope; kern_attn_prefill attn_prefill; kern_attn_decode
  * attn_decode; kern_kv_save kv_save; kern_silu_mul mlp_act; kern_argmax
- * sample; kern_kv_swap_out / kern_kv_swap_in the executor's kv_copy. */
+ * sample; kern_embed embed; kern_add the residual add (counted under
+ * norm: vLLM fuses it there); kern_kv_swap_out / kern_kv_swap_in the
+ * executor's kv_copy. */
 
 /* d_out (T, H) = d_in (T, H) / sqrt(mean(d_in^2) + eps) * d_weight (H). */
 int kern_rmsnorm(void *d_out, const void *d_in, const void *d_weight, int n_tokens, int hidden,
@@ -329,6 +357,13 @@ int kern_silu_mul(void *d_out, const void *d_in, int n_tokens, int inter, int dt
 /* d_out (R) int32 = first index of each row's maximum of d_logits (R, V). */
 int kern_argmax(int32_t *d_out, const void *d_logits, int n_rows, int vocab, int dtype,
                 void *stream);
+/* d_out (T, Hd) = rows d_tokens[t] of d_table (V, Hd) (embed.cu); a row
+ * id outside [0, V) gives a zero row (ids in device memory are the
+ * caller's contract; the reference refuses them). */
+int kern_embed(void *d_out, const void *d_table, const int32_t *d_tokens, int n_tokens, int hidden,
+               int vocab, int dtype, void *stream);
+/* d_y (n) += d_x (n), fp32 arithmetic, dtype KERN_DT_F32 or KERN_DT_BF16 (add.cu). */
+int kern_add(void *d_y, const void *d_x, long long n, int dtype, void *stream);
 
 #ifdef __cplusplus
 }

@@ -16,7 +16,8 @@
  * stored, so nothing is allocated whatever the context length. A dot
  * product of widened bf16 values has exact products and fp32 sums in d
  * order. Each output is rounded once to bf16. Speed is not a goal: this
- * serves tests and tiny models.
+ * serves tests and tiny models. The _f32 variants run the same loops on
+ * fp32 storage (the cpu executor's precision) and round nothing.
  *
  * Every argument is checked before anything is written: a bad block table
  * is reported (SIM_EINVAL), never read out of bounds. */
@@ -38,13 +39,16 @@ static int bad_arg(int code, const char *what, long long value, int line) {
 #define bad(code, what, value) bad_arg((code), (what), (value), __LINE__)
 
 /* See kern_int.h. */
-int kern__attn_check(const kern_kv_layout *kv, const int32_t *block_tables, int max_blocks_per_seq,
-                     const int32_t *context_lens, int n_seqs, int n_heads, int q_stride) {
+int kern__attn_check(const kern_kv_layout *kv, int dtype, const int32_t *block_tables,
+                     int max_blocks_per_seq, const int32_t *context_lens, int n_seqs, int n_heads,
+                     int q_stride) {
     int rc = kern_kv_layout_check(kv);
     if (rc != SIM_OK)
         return rc;
-    if (kv->dtype != KERN_DT_BF16)
-        return bad(SIM_ENOTSUP, "kv dtype: expected bf16", kv->dtype);
+    if (kv->dtype != dtype)
+        return bad(SIM_ENOTSUP,
+                   dtype == KERN_DT_F32 ? "kv dtype: expected f32" : "kv dtype: expected bf16",
+                   kv->dtype);
     if (kv->head_dim > KERN_ATTN_MAX_HEAD_DIM)
         return bad(SIM_ENOTSUP, "head_dim: expected <= KERN_ATTN_MAX_HEAD_DIM", kv->head_dim);
     if (n_seqs < 0)
@@ -105,6 +109,43 @@ void kern__attn_row_ref(kern_bf16 *out, const kern_bf16 *q, const kern_bf16 *kv_
         out[d] = kern_bf16_from_f32(n_keys > 0 ? acc[d] / l : 0.0f);
 }
 
+/* scale * q . k_j on fp32 storage (see score()). */
+static float score_f32(const float *q, const float *kv_layer, const kern_kv_layout *kv,
+                       const int32_t *bt, int kv_head, int j, float scale) {
+    const float *k = /* (D) key j */
+        kv_layer + kern_kv_offset(kv, 0, bt[j / kv->block_size], 0, kv_head, j % kv->block_size);
+    float dot = 0.0f;
+    for (int d = 0; d < kv->head_dim; d++)
+        dot += q[d] * k[d];
+    return dot * scale;
+}
+
+/* See kern_int.h: kern__attn_row_ref() without the bf16 conversions. */
+void kern__attn_row_ref_f32(float *out, const float *q, const float *kv_layer,
+                            const kern_kv_layout *kv, const int32_t *bt, int kv_head, int n_keys,
+                            float scale) {
+    const int D = kv->head_dim;
+    float m = -INFINITY, l = 0.0f;
+    for (int j = 0; j < n_keys; j++) {
+        float s = score_f32(q, kv_layer, kv, bt, kv_head, j, scale);
+        m = s > m ? s : m;
+    }
+    for (int d = 0; d < D; d++)
+        out[d] = 0.0f;
+    for (int j = 0; j < n_keys; j++) {
+        float p = expf(score_f32(q, kv_layer, kv, bt, kv_head, j, scale) - m);
+        const float *v = /* (D) value j */
+            kv_layer +
+            kern_kv_offset(kv, 0, bt[j / kv->block_size], 1, kv_head, j % kv->block_size);
+        l += p;
+        for (int d = 0; d < D; d++)
+            out[d] += p * v[d];
+    }
+    if (n_keys > 0)
+        for (int d = 0; d < D; d++)
+            out[d] /= l;
+}
+
 /* Decode attention for n_seqs sequences, one query token each: out (S, H,
  * D) dense, q (S, H, D) with rows q_stride apart. Returns SIM_OK, or the
  * code of the first failed check (nothing written). */
@@ -112,8 +153,8 @@ int kern_attn_decode_ref(kern_bf16 *out, const kern_bf16 *q, int q_stride,
                          const kern_bf16 *kv_layer, const kern_kv_layout *kv,
                          const int32_t *block_tables, int max_blocks_per_seq,
                          const int32_t *context_lens, int n_seqs, int n_heads, float scale) {
-    int rc = kern__attn_check(kv, block_tables, max_blocks_per_seq, context_lens, n_seqs, n_heads,
-                              q_stride);
+    int rc = kern__attn_check(kv, KERN_DT_BF16, block_tables, max_blocks_per_seq, context_lens,
+                              n_seqs, n_heads, q_stride);
     if (rc != SIM_OK)
         return rc;
     const int D = kv->head_dim, G = n_heads / kv->n_kv_heads;
@@ -123,6 +164,27 @@ int kern_attn_decode_ref(kern_bf16 *out, const kern_bf16 *q, int q_stride,
             kern__attn_row_ref(out + ((size_t)s * n_heads + h) * D, /* (D) out[s, h] */
                                q + (size_t)s * q_stride + (size_t)h * D, kv_layer, kv, bt, h / G,
                                context_lens[s], scale);
+    }
+    return SIM_OK;
+}
+
+/* Decode attention on fp32 storage (kv->dtype KERN_DT_F32): the same
+ * contract as kern_attn_decode_ref(), nothing rounded. */
+int kern_attn_decode_ref_f32(float *out, const float *q, int q_stride, const float *kv_layer,
+                             const kern_kv_layout *kv, const int32_t *block_tables,
+                             int max_blocks_per_seq, const int32_t *context_lens, int n_seqs,
+                             int n_heads, float scale) {
+    int rc = kern__attn_check(kv, KERN_DT_F32, block_tables, max_blocks_per_seq, context_lens,
+                              n_seqs, n_heads, q_stride);
+    if (rc != SIM_OK)
+        return rc;
+    const int D = kv->head_dim, G = n_heads / kv->n_kv_heads;
+    for (int s = 0; s < n_seqs; s++) {
+        const int32_t *bt = block_tables + (size_t)s * max_blocks_per_seq; /* (MB) */
+        for (int h = 0; h < n_heads; h++)
+            kern__attn_row_ref_f32(out + ((size_t)s * n_heads + h) * D, /* (D) out[s, h] */
+                                   q + (size_t)s * q_stride + (size_t)h * D, kv_layer, kv, bt,
+                                   h / G, context_lens[s], scale);
     }
     return SIM_OK;
 }

@@ -4,7 +4,9 @@
  * both turned into a JSON object keyed by option names, validated against
  * that table, and resolved into the engine's configuration. The resolved
  * object (defaults filled in, the trace path made concrete) is what a run
- * stores, so `rerun` repeats it exactly. */
+ * stores, so `rerun` repeats it exactly. The executor is looked up by name
+ * in runtime/backends.c; `kvfleet validate` (validate.c) runs configs
+ * through rt_run_exec without printing. */
 #include "config.h"
 #include "cli.h"
 
@@ -17,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends.h"
+#include "be_cpu.h"
 #include "datadir.h"
 #include "engine.h"
 #include "evict.h"
@@ -52,6 +56,8 @@ static const rt_opt run_opts[] = {
     {"policy", 's', "lru",
      "P[:K=V,...]  prefix-cache eviction policy (docs/eviction.md); 'none': no prefix caching"},
     {"hash-block-tokens", 'i', "512", "N  tokens one trace hash id covers (Mooncake: 512)"},
+    {"host-cache-gib", 'd', "0", "N  host DRAM tier per replica behind PCIe, GiB (0: none)"},
+    {"miss", 's', "swap", "swap|recompute|cheaper  what a host-tier hit does"},
     {"kv-blocks", 'i', "0", "N  KV blocks per replica, as vLLM reports num_gpu_blocks (0: derive)"},
     {"gpu-mem-util", 'd', "0.9", "F  fraction of HBM for weights, activations and KV"},
     {"watermark", 'd', "0.01", "F  fraction of KV blocks kept free when admitting"},
@@ -63,15 +69,17 @@ static const rt_opt run_opts[] = {
      "FILE  perf calibration (default: data/calib/GPU.json; 'none': datasheet)"},
     {"slo-ttft", 'd', "0", "S  TTFT SLO for goodput (0: none)"},
     {"slo-tpot", 'd', "0", "S  TPOT SLO for goodput (0: none)"},
-    {"backend", 's', "sim", "B  executor: sim"},
+    {"backend", 's', "sim",
+     "B  executor: sim|cpu|replay|cuda (cuda: CUDA builds; docs/backends.md)"},
+    {"replay", 's', NULL, "DB:RUN_ID  the recorded run that --backend replay feeds back"},
+    {"layers", 'i', "0", "N  run the model's first N layers only (0: all); reports say so"},
+    {"op-timing", 'b', "false", "true|false  cuda: CUDA events around every operator"},
     {"seed", 'i', "1", "S  seed of every random stream"},
     {"db", 's', "kvfleet.db", "FILE  SQLite results file ('' with --no-db: none)"},
     {"steps-sample", 'i', "1", "N  keep one step row in N (0: none)"},
     {"timeline-s", 'd', "1", "S  timeline interval (0: none)"},
     {"check", 'b', "false", "true|false  check scheduler invariants after every step (slow)"},
     {"fast-forward", 'b', "true", "true|false  plan pure-decode stretches as one event"},
-    {"fast-forward", 'b', "true",
-     "true|false  plan pure-decode stretches as one event (same results)"},
 };
 #define N_RUN_OPTS (sizeof run_opts / sizeof run_opts[0])
 
@@ -374,6 +382,7 @@ static void fmt_s(char *buf, size_t n, double v) {
 
 static void print_text(const met_summary *s, json_t *info) {
     char a[32], b[32], c[32];
+    json_t *cut = json_object_get(info, "model_layers");
     printf("kvfleet run %lld (%s): %s on %lld x %s (TP%lld), %lld KV blocks of %lld tokens per "
            "replica, backend %s\n",
            (long long)json_integer_value(json_object_get(info, "run_id")),
@@ -385,6 +394,14 @@ static void print_text(const met_summary *s, json_t *info) {
            (long long)json_integer_value(json_object_get(info, "kv_blocks")),
            (long long)json_integer_value(json_object_get(info, "block_tokens")),
            json_string_value(json_object_get(info, "backend")));
+    if (cut)
+        printf("  model cut to its first %lld of %lld layers (--layers): every figure is for the "
+               "cut model\n",
+               (long long)json_integer_value(json_object_get(info, "layers")),
+               (long long)json_integer_value(cut));
+    if (json_object_get(info, "measured"))
+        printf("  step times measured on the %s backend (exempt from bit-for-bit determinism)\n",
+               json_string_value(json_object_get(info, "backend")));
     printf("  requests %lld: completed %lld, rejected %lld (context %lld, kv %lld, queue full "
            "%lld, timeout %lld, batch budget %lld); preemptions %lld\n",
            (long long)s->requests, (long long)s->completed, (long long)s->rejected,
@@ -412,7 +429,8 @@ static void print_text(const met_summary *s, json_t *info) {
            (long long)s->sim_events, (long long)s->steps);
 }
 
-int rt_run_config(json_t *cfg, int json, const char *command) {
+int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary *sum_out,
+                json_t **info_out, sim_err *errp) {
     sim_err err;
     sim_model model;
     sim_gpu gpu;
@@ -436,9 +454,14 @@ int rt_run_config(json_t *cfg, int json, const char *command) {
     char trace_path[4096], why[512];
     json_t *info = NULL;
     char *cfg_text = NULL;
+    const struct be_ops *ops;
+    const char *backend_name, *replay = NULL;
+    long long layers;
+    int model_layers = 0;
 
     sim_err_clear(&err);
     memset(&ps, 0, sizeof ps);
+    *info_out = NULL;
     if ((rc = config_check(cfg, "config", &err)) != SIM_OK)
         goto fail;
     /* the trace: explicit, synthetic, or the shipped default */
@@ -470,6 +493,18 @@ int rt_run_config(json_t *cfg, int json, const char *command) {
         sim_err_set(&err, "", 0, 0, "--kv-dtype: expected bf16 or fp8, got '%s'",
                     cfg_str(cfg, "kv-dtype"));
         goto fail;
+    }
+    layers = cfg_int(cfg, "layers");
+    if (layers < 0 || layers > model.n_layers) {
+        sim_err_set(&err, "", 0, 0,
+                    "--layers: expected 0..%d (the layers of %s; 0: all), got '%lld'",
+                    model.n_layers, model.name, layers);
+        rc = SIM_EINVAL;
+        goto fail;
+    }
+    if (layers > 0 && layers < model.n_layers) { /* every report says so (print_text, JSON) */
+        model_layers = model.n_layers;
+        model.n_layers = (int)layers;
     }
     if ((rc = sim_gpu_load(cfg_str(cfg, "gpu"), datadir, &gpu, &err)) != SIM_OK)
         goto fail;
@@ -527,6 +562,55 @@ int rt_run_config(json_t *cfg, int json, const char *command) {
             goto fail;
         pcache_destroy(probe);
     }
+    {
+        double gib = cfg_num(cfg, "host-cache-gib");
+        double block_bytes =
+            sim_model_kv_bytes_per_token(&model, tp) * cfg_int(cfg, "block-tokens");
+        double per_node = gib * 1073741824.0 * (double)(gpu.gpus_per_node / tp);
+        const char *miss = cfg_str(cfg, "miss");
+        if (!(gib >= 0)) {
+            sim_err_set(&err, "", 0, 0, "--host-cache-gib: expected a number >= 0, got '%g'", gib);
+            rc = SIM_EINVAL;
+            goto fail;
+        }
+        if (gib > 0 && ec.sched.policy == NULL) {
+            sim_err_set(&err, "", 0, 0,
+                        "--host-cache-gib: a host tier needs the prefix cache (--policy is none)");
+            rc = SIM_EINVAL;
+            goto fail;
+        }
+        if (per_node > gpu.host_mem_bytes) {
+            sim_err_set(&err, "", 0, 0,
+                        "--host-cache-gib: %g GiB for each of the %d replicas of a %s node is %.0f "
+                        "GB, more than the node's %.0f GB of host memory",
+                        gib, gpu.gpus_per_node / tp, gpu.name, per_node / 1e9,
+                        gpu.host_mem_bytes / 1e9);
+            rc = SIM_EINFEASIBLE;
+            goto fail;
+        }
+        if (strcmp(miss, "swap") == 0)
+            ec.sched.miss = SCHED_MISS_SWAP;
+        else if (strcmp(miss, "recompute") == 0)
+            ec.sched.miss = SCHED_MISS_RECOMPUTE;
+        else if (strcmp(miss, "cheaper") == 0)
+            ec.sched.miss = SCHED_MISS_CHEAPER;
+        else {
+            sim_err_set(&err, "", 0, 0, "--miss: expected swap, recompute or cheaper, got '%s'",
+                        miss);
+            rc = SIM_EINVAL;
+            goto fail;
+        }
+        ec.sched.block_bytes = block_bytes;
+        ec.sched.host_blocks = (int64_t)(gib * 1073741824.0 / block_bytes);
+        ec.sched.pcie_bw = gpu.pcie_bw;
+        ec.sched.pcie_latency_s = gpu.pcie_latency_s;
+        if (gib > 0 && ec.sched.host_blocks < 1) {
+            sim_err_set(&err, "", 0, 0, "--host-cache-gib: %g GiB holds no KV block of %.0f bytes",
+                        gib, block_bytes);
+            rc = SIM_EINVAL;
+            goto fail;
+        }
+    }
     ec.steps_sample = cfg_int(cfg, "steps-sample");
     ec.timeline_s = cfg_num(cfg, "timeline-s");
     ec.slo_ttft_s = cfg_num(cfg, "slo-ttft");
@@ -537,6 +621,35 @@ int rt_run_config(json_t *cfg, int json, const char *command) {
         sim_err_set(&err, "", 0, 0, "--replicas: expected 1..1000000, got '%d'", ec.replicas);
         rc = SIM_EINVAL;
         goto fail;
+    }
+    /* the executor, by name (its KV pool may differ from the GPU's: below) */
+    backend_name = cfg_str(cfg, "backend");
+    ops = rt_backend_find(backend_name);
+    if (ops == NULL) {
+        char list[160];
+        rt_backend_list(list, sizeof list);
+        if (rt_backend_known(backend_name)) {
+            sim_err_set(&err, "", 0, 0,
+                        "--backend %s: this build has no CUDA (configure found no working nvcc, "
+                        "or ran with --without-cuda); this build has: %s",
+                        backend_name, list);
+            rc = SIM_EDEVICE;
+        } else {
+            sim_err_set(&err, "", 0, 0, "--backend: expected one of: %s (this build), got '%s'",
+                        list, backend_name);
+            rc = SIM_EINVAL;
+        }
+        goto fail;
+    }
+    if (ops == &be_replay_ops) {
+        replay = json_string_value(json_object_get(cfg, "replay"));
+        if (replay == NULL || replay[0] == '\0') {
+            sim_err_set(&err, "", 0, 0,
+                        "--replay: expected DB:RUN_ID with --backend replay (the recorded run), "
+                        "got nothing");
+            rc = SIM_EINVAL;
+            goto fail;
+        }
     }
     {
         double mu = cfg_num(cfg, "gpu-mem-util");
@@ -566,8 +679,24 @@ int rt_run_config(json_t *cfg, int json, const char *command) {
                 rc = SIM_EINFEASIBLE;
                 goto fail;
             }
-            if (kv_blocks == 0)
+            if (kv_blocks == 0 && ops == &be_replay_ops) {
+                /* the recorded run's pool, whatever executor recorded it */
+                int64_t rec;
+                if ((rc = be_replay_kv_blocks(replay, &rec, &err)) != SIM_OK)
+                    goto fail;
+                kv_blocks = rec > 0 ? rec : fit;
+            }
+            if (kv_blocks == 0) {
                 kv_blocks = fit;
+                if (ops == &be_cpu_ops && sim_model_params(&model) <= BE_CPU_MAX_PARAMS &&
+                    kv_blocks > be_cpu_kv_blocks_max(&model, ec.sched.block_tokens)) {
+                    kv_blocks = be_cpu_kv_blocks_max(&model, ec.sched.block_tokens);
+                    fprintf(stderr,
+                            "kvfleet: note: --backend cpu holds at most %lld KV blocks per "
+                            "replica (%.0f MiB of fp32 KV); using that, not the %lld of %s\n",
+                            kv_blocks, BE_CPU_KV_MAX_BYTES / 1048576.0, (long long)fit, gpu.name);
+                }
+            }
         }
     }
     ec.sched.kv_blocks = kv_blocks;
@@ -581,19 +710,16 @@ int rt_run_config(json_t *cfg, int json, const char *command) {
     }
 
     /* the backend */
-    if (strcmp(cfg_str(cfg, "backend"), "sim") != 0) {
-        sim_err_set(&err, "", 0, 0, "--backend: expected one of: sim (this build), got '%s'",
-                    cfg_str(cfg, "backend"));
-        rc = SIM_EINVAL;
-        goto fail;
-    }
     memset(&ba, 0, sizeof ba);
     ba.perf = &pctx;
     ba.kv_blocks = kv_blocks;
     ba.block_tokens = ec.sched.block_tokens;
     ba.replicas = ec.replicas;
     ba.seed = (uint64_t)cfg_int(cfg, "seed");
-    if ((rc = be_open(&backend, &be_sim_ops, &ba, &err)) != SIM_OK)
+    ba.max_num_seqs = ec.sched.max_num_seqs;
+    ba.max_batched_tokens = ec.sched.max_batched_tokens;
+    ba.option = replay ? replay : cfg_bool(cfg, "op-timing") ? "op-timing" : NULL;
+    if ((rc = be_open(&backend, ops, &ba, &err)) != SIM_OK)
         goto fail;
 
     /* the source */
@@ -631,7 +757,7 @@ int rt_run_config(json_t *cfg, int json, const char *command) {
     if (db[0]) {
         if ((rc = store_open(db, &st, &err)) != SIM_OK)
             goto fail;
-        if ((rc = store_run_begin(st, "run", cfg_text, command, backend.ops->name, ba.seed, &run_id,
+        if ((rc = store_run_begin(st, kind, cfg_text, command, backend.ops->name, ba.seed, &run_id,
                                   &err)) != SIM_OK)
             goto fail;
         sink = store_sink(st);
@@ -662,6 +788,12 @@ int rt_run_config(json_t *cfg, int json, const char *command) {
     json_object_set_new(info, "kv_blocks", json_integer(kv_blocks));
     json_object_set_new(info, "block_tokens", json_integer(ec.sched.block_tokens));
     json_object_set_new(info, "backend", json_string(backend.ops->name));
+    if (model_layers > 0) { /* the model was cut: say so, never extrapolate */
+        json_object_set_new(info, "layers", json_integer(model.n_layers));
+        json_object_set_new(info, "model_layers", json_integer(model_layers));
+    }
+    if (rt_backend_measured(backend.ops))
+        json_object_set_new(info, "measured", json_true());
     {
         struct rusage ru;
         if (getrusage(RUSAGE_SELF, &ru) == 0) /* ru_maxrss is in KiB on Linux */
@@ -670,22 +802,16 @@ int rt_run_config(json_t *cfg, int json, const char *command) {
     }
     json_object_set_new(info, "calibration",
                         json_string(calib.gpu[0] ? calib.source : "datasheet"));
-    if (json) {
-        json_t *o = summary_json(&sum);
-        json_object_update(o, info);
-        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
-        printf("\n");
-        json_decref(o);
-    } else
-        print_text(&sum, info);
-    json_decref(info);
+    *sum_out = sum;
+    *info_out = info;
     store_close(st);
     trace_close(sa.t);
     be_close(&backend);
     free(cfg_text);
-    return RT_EXIT_OK;
+    return SIM_OK;
 fail:
-    print_err("run", &err, rc);
+    if (errp)
+        *errp = err;
     if (st) {
         char buf[1200];
         sim_err_format(&err, buf, sizeof buf);
@@ -695,7 +821,30 @@ fail:
     trace_close(sa.t);
     be_close(&backend);
     free(cfg_text);
-    return rt_exit_code(rc);
+    return rc;
+}
+
+int rt_run_config(json_t *cfg, int json, const char *command) {
+    met_summary sum;
+    json_t *info = NULL;
+    sim_err err;
+    int rc;
+    sim_err_clear(&err);
+    rc = rt_run_exec(cfg, "run", command, &sum, &info, &err);
+    if (rc != SIM_OK) {
+        print_err("run", &err, rc);
+        return rt_exit_code(rc);
+    }
+    if (json) {
+        json_t *o = summary_json(&sum);
+        json_object_update(o, info);
+        json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+        printf("\n");
+        json_decref(o);
+    } else
+        print_text(&sum, info);
+    json_decref(info);
+    return RT_EXIT_OK;
 }
 
 static void run_help(FILE *f) {

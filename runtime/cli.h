@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "metrics.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -30,11 +31,21 @@ int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err)
  * when json != 0) and returns an exit code. command is stored with the run. */
 int rt_run_config(json_t *cfg, int json, const char *command);
 
+/* Runs a config object as a run of the given kind ('run', 'validate')
+ * without printing anything but notes and progress on stderr: fills *sum
+ * and an owned *info (run_id, db, model, gpu, kv_blocks, backend, ...).
+ * Returns SIM_OK or an error status with *err set (the run, if stored, is
+ * marked failed). command is stored with the run. */
+int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary *sum /* OUT */,
+                json_t **info /* OUT */, sim_err *err);
+
 /* Subcommand entry points: argv[0] is the subcommand name. */
 int rt_main_run(int argc, char **argv);
 int rt_main_predict(int argc, char **argv);
 int rt_main_trace(int argc, char **argv);
 int rt_main_rerun(int argc, char **argv);
+/* `kvfleet validate` (validate.c). */
+int rt_main_validate(int argc, char **argv);
 
 #ifdef __cplusplus
 }

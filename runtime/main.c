@@ -19,6 +19,7 @@ static void usage(FILE *f) {
                "  trace stats  requests, duration, rate and length percentiles of a trace\n"
                "  calibrate    fit the perf model to measured operator profiles\n"
                "  rerun        re-run a stored run: kvfleet rerun DB RUN_ID\n"
+               "  validate     run a trace on a measured executor and on the simulator; compare\n"
                "  cache-replay replay only the KV prefix cache of a trace, per policy\n"
                "  --version    version and build features\n\n"
                "kvfleet COMMAND --help describes a command's options.\n");
@@ -59,6 +60,8 @@ int main(int argc, char **argv) {
         return calib_main(argc - 1, argv + 1);
     if (strcmp(cmd, "rerun") == 0)
         return rt_main_rerun(argc - 1, argv + 1);
+    if (strcmp(cmd, "validate") == 0)
+        return rt_main_validate(argc - 1, argv + 1);
     if (strcmp(cmd, "cache-replay") == 0)
         return rt_main_cache_replay(argc - 1, argv + 1);
     fprintf(stderr, "kvfleet: unknown command '%s'\n", cmd);

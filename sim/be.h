@@ -29,6 +29,8 @@ typedef struct be_args {
     int replicas;
     uint64_t seed;
     const char *option; /* backend-specific option string (e.g. replay's DB:RUN), may be NULL */
+    int max_num_seqs;   /* most sequences in one step (0: unknown) */
+    int64_t max_batched_tokens; /* most new tokens in one step (0: unknown) */
 } be_args;
 
 /* One step's outcome. pred_s is filled by the engine before the call. */
