@@ -58,6 +58,10 @@ static const rt_opt run_opts[] = {
     {"hash-block-tokens", 'i', "512", "N  tokens one trace hash id covers (Mooncake: 512)"},
     {"host-cache-gib", 'd', "0", "N  host DRAM tier per replica behind PCIe, GiB (0: none)"},
     {"miss", 's', "swap", "swap|recompute|cheaper  what a host-tier hit does"},
+    {"preemption", 's', "recompute", "recompute|swap  what a preempted sequence's KV becomes"},
+    {"swap-space-gib", 'd', "4", "N  host swap space per replica for --preemption swap, GiB"},
+    {"swap-gather", 'b', "true",
+     "true|false  gather blocks into one PCIe copy (false: a copy per layer, K and V)"},
     {"kv-blocks", 'i', "0", "N  KV blocks per replica, as vLLM reports num_gpu_blocks (0: derive)"},
     {"gpu-mem-util", 'd', "0.9", "F  fraction of HBM for weights, activations and KV"},
     {"watermark", 'd', "0.01", "F  fraction of KV blocks kept free when admitting"},
@@ -566,8 +570,25 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
         double gib = cfg_num(cfg, "host-cache-gib");
         double block_bytes =
             sim_model_kv_bytes_per_token(&model, tp) * cfg_int(cfg, "block-tokens");
-        double per_node = gib * 1073741824.0 * (double)(gpu.gpus_per_node / tp);
+        const char *preempt = cfg_str(cfg, "preemption");
+        double swap_gib = strcmp(preempt, "swap") == 0 ? cfg_num(cfg, "swap-space-gib") : 0.0;
+        double per_node = (gib + swap_gib) * 1073741824.0 * (double)(gpu.gpus_per_node / tp);
         const char *miss = cfg_str(cfg, "miss");
+        if (strcmp(preempt, "swap") != 0 && strcmp(preempt, "recompute") != 0) {
+            sim_err_set(&err, "", 0, 0, "--preemption: expected recompute or swap, got '%s'",
+                        preempt);
+            rc = SIM_EINVAL;
+            goto fail;
+        }
+        if (!(swap_gib >= 0)) {
+            sim_err_set(&err, "", 0, 0, "--swap-space-gib: expected a number >= 0, got '%g'",
+                        swap_gib);
+            rc = SIM_EINVAL;
+            goto fail;
+        }
+        ec.sched.preempt_swap = strcmp(preempt, "swap") == 0;
+        ec.sched.swap_blocks = (int64_t)(swap_gib * 1073741824.0 / block_bytes);
+        ec.sched.copies_per_block = cfg_bool(cfg, "swap-gather") ? 1 : 2 * model.n_layers;
         if (!(gib >= 0)) {
             sim_err_set(&err, "", 0, 0, "--host-cache-gib: expected a number >= 0, got '%g'", gib);
             rc = SIM_EINVAL;
@@ -581,9 +602,9 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
         }
         if (per_node > gpu.host_mem_bytes) {
             sim_err_set(&err, "", 0, 0,
-                        "--host-cache-gib: %g GiB for each of the %d replicas of a %s node is %.0f "
-                        "GB, more than the node's %.0f GB of host memory",
-                        gib, gpu.gpus_per_node / tp, gpu.name, per_node / 1e9,
+                        "--host-cache-gib, --swap-space-gib: %g GiB for each of the %d replicas of "
+                        "a %s node is %.0f GB, more than the node's %.0f GB of host memory",
+                        gib + swap_gib, gpu.gpus_per_node / tp, gpu.name, per_node / 1e9,
                         gpu.host_mem_bytes / 1e9);
             rc = SIM_EINFEASIBLE;
             goto fail;

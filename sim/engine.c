@@ -796,7 +796,8 @@ static void summarise(eng *e, met_summary *s) {
     s->pcie_bytes_h2d = e->pcie.bytes_h2d;
     s->pcie_bytes_d2h = e->pcie.bytes_d2h;
     s->swapped_in_tokens = e->pcie.swapped_in_tokens;
-    if (e->c->sched.host_blocks > 0) {
+    s->preemptions_swapped = e->pcie.swapped_out_seqs;
+    if (e->c->sched.host_blocks > 0 || e->c->sched.preempt_swap) {
         s->pcie_busy_h2d_s = e->pcie.busy_h2d_s;
         s->pcie_busy_d2h_s = e->pcie.busy_d2h_s;
     }
@@ -962,6 +963,7 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
             e.pcie.busy_h2d_s += pc.busy_h2d_s;
             e.pcie.busy_d2h_s += pc.busy_d2h_s;
             e.pcie.swapped_in_tokens += pc.swapped_in_tokens;
+            e.pcie.swapped_out_seqs += pc.swapped_out_seqs;
         }
         rep_account(&e, p, e.now);
         if (e.tl_ns > 0 && p->acc_t > p->tl_k * e.tl_ns)

@@ -110,6 +110,7 @@ typedef struct met_timeline {
     XX(rejected_queue_timeout, I)                                                                  \
     XX(rejected_batch_budget, I)                                                                   \
     XX(preemptions, I)                                                                             \
+    XX(preemptions_swapped, I)                                                                     \
     XX(recomputed_tokens, I)                                                                       \
     XX(prefix_hit_rate_tokens, D)                                                                  \
     XX(prefix_hit_rate_requests, D)                                                                \

@@ -70,6 +70,7 @@ struct sched {
     pcache *pc;                  /* the HBM prefix cache, NULL when off */
     pcache *host;                /* the host DRAM tier, NULL when none */
     sim_time h2d_busy, d2h_busy; /* each PCIe direction is busy until then */
+    int64_t swap_used;           /* blocks of host swap space in use */
     sched_pcie pcie;
     int oom;      /* an allocation failed where no code could be returned */
     sim_time now; /* time of the step being formed or completed */
@@ -268,13 +269,16 @@ static int32_t pool_alloc(sched *s) {
     return id;
 }
 
-/* One PCIe copy of `bytes` in a direction busy until *busy: it starts when
- * the direction is free (copies queue, first come first served) and takes
- * latency + bytes / bandwidth (blocks are gathered into one copy). Returns
- * its end. */
-static sim_time pcie_copy(sched *s, sim_time *busy, double bytes, double *busy_s) {
+/* A PCIe transfer of n blocks in a direction busy until *busy: it starts
+ * when the direction is free (transfers queue, first come first served)
+ * and takes copies x latency + bytes / bandwidth, where the blocks are one
+ * copy when gathered (the default) and layers x 2 copies each otherwise:
+ * many small copies reach far less than the link's peak. Returns its end. */
+static sim_time pcie_copy(sched *s, sim_time *busy, int64_t n, double *busy_s) {
+    double bytes = (double)n * s->cfg.block_bytes;
+    double copies = s->cfg.copies_per_block > 1 ? (double)n * s->cfg.copies_per_block : 1.0;
     sim_time start = *busy > s->now ? *busy : s->now;
-    sim_time dur = sim_time_from_s(s->cfg.pcie_latency_s + bytes / s->cfg.pcie_bw);
+    sim_time dur = sim_time_from_s(copies * s->cfg.pcie_latency_s + bytes / s->cfg.pcie_bw);
     if (dur < 1)
         dur = 1;
     *busy = start + dur;
@@ -293,7 +297,7 @@ static void on_cache_evict(void *ctx, const pcache_block *b) {
         if (pcache_insert(s->host, b->key, NULL, b->tokens, b->session, s->now, &h) == 1) {
             pcache_unref(s->host, h, s->now);
             s->pcie.bytes_d2h += (int64_t)s->cfg.block_bytes;
-            (void)pcie_copy(s, &s->d2h_busy, s->cfg.block_bytes, &s->pcie.busy_d2h_s);
+            (void)pcie_copy(s, &s->d2h_busy, 1, &s->pcie.busy_d2h_s);
         } /* else nothing in the host tier could make room: the block is dropped */
     }
 }
@@ -651,6 +655,17 @@ static int preempt(sched *s, sched_seq *q) {
     }
     run_remove(s, q);
     q->lost_kv = q->kv_tokens; /* recomputed, less what the cache keeps, on resumption */
+    if (s->cfg.preempt_swap && q->kv_tokens > 0 &&
+        s->swap_used + q->n_blocks <= s->cfg.swap_blocks) {
+        /* swap out: the KV goes to host swap space and comes back later */
+        q->swapped_kv = q->kv_tokens;
+        q->swap_blocks = q->n_blocks;
+        s->swap_used += q->n_blocks;
+        s->pcie.bytes_d2h += (int64_t)((double)q->n_blocks * s->cfg.block_bytes);
+        s->pcie.swapped_out_seqs++;
+        (void)pcie_copy(s, &s->d2h_busy, q->n_blocks, &s->pcie.busy_d2h_s);
+        q->lost_kv = 0;
+    }
     rc = seq_release(s, q);
     q->kv_tokens = 0;
     q->preemptions++;
@@ -760,9 +775,18 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
             break;
         target = (int64_t)q->req.prompt_tokens + q->generated;
         hits = prefix_lookup(s, q, target, 0, &pinned, &key);
-        hh =
-            host_plan(s, hits, host_lookup(s, q, hits, key, (target - 1) / s->cfg.block_tokens, 0));
-        kv_hit = (hits + hh) * s->cfg.block_tokens;
+        if (q->swapped_kv > 0) {
+            /* resuming from swap space: what the HBM cache no longer has
+             * comes back over PCIe, the partial last block included */
+            kv_hit = hits * s->cfg.block_tokens;
+            if (q->swapped_kv > kv_hit)
+                kv_hit = q->swapped_kv;
+            hh = blocks_for(s, kv_hit) - hits;
+        } else {
+            hh = host_plan(s, hits,
+                           host_lookup(s, q, hits, key, (target - 1) / s->cfg.block_tokens, 0));
+            kv_hit = (hits + hh) * s->cfg.block_tokens;
+        }
         c = target - kv_hit < budget ? target - kv_hit : budget;
         /* without chunked prefill a new prompt waits for a step with room for
          * all of it; a preempted request's recompute may always be chunked,
@@ -786,10 +810,17 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
             for (i = 0; i < hh; i++, need--)
                 if ((rc = seq_add_block(s, q)) != SIM_OK)
                     return rc;
-            (void)host_lookup(s, q, hits, key, hits + hh, 1);
-            q->ready_ns = pcie_copy(s, &s->h2d_busy, bytes, &s->pcie.busy_h2d_s);
+            if (q->swapped_kv == 0) {
+                (void)host_lookup(s, q, hits, key, hits + hh, 1);
+                s->pcie.swapped_in_tokens += hh * s->cfg.block_tokens;
+            }
+            q->ready_ns = pcie_copy(s, &s->h2d_busy, hh, &s->pcie.busy_h2d_s);
             s->pcie.bytes_h2d += (int64_t)bytes;
-            s->pcie.swapped_in_tokens += hh * s->cfg.block_tokens;
+        }
+        if (q->swap_blocks > 0) {
+            s->swap_used -= q->swap_blocks;
+            q->swap_blocks = 0;
+            q->swapped_kv = 0;
         }
         q->kv_tokens = kv_hit;
         if (hh > 0 && (rc = seq_scan_full(s, q)) != SIM_OK) /* now cached in HBM, held */
@@ -907,8 +938,8 @@ static int admission_blocked(sched *s) {
     uint64_t key;
     if (q == NULL || s->n_running >= s->cfg.max_num_seqs || budget <= 0)
         return 1;
-    if (s->host != NULL)
-        return 0; /* demotions may evict the head's host blocks: no runs then */
+    if (s->host != NULL || q->swapped_kv > 0)
+        return 0; /* demotions may evict the head's host blocks; swap-ins: no runs */
     /* the same plan as sched_step's admission, without taking anything;
      * within a run the head's cached prefix can only shrink (evictions) and
      * obtainable blocks only decrease, so blocked stays blocked */

@@ -45,6 +45,10 @@ typedef struct sched_config {
     double pcie_bw;        /* bytes/s per direction */
     double pcie_latency_s; /* per copy */
     int miss;              /* SCHED_MISS_SWAP, _RECOMPUTE or _CHEAPER for host-tier hits */
+    int preempt_swap;      /* 1: a preempted sequence's KV is copied to host swap space */
+    int64_t swap_blocks;   /* host swap space, blocks (a full space falls back to recompute) */
+    int copies_per_block;  /* PCIe copies per block: 1 when blocks are gathered into one copy
+                              per transfer, layers x 2 (K, V) when each is its own copy */
     /* (optional: NULL means never cheaper) seconds to prefill `tokens` after
      * `cached` cached ones, for SCHED_MISS_CHEAPER */
     double (*recompute_s)(void *ctx, int64_t tokens, int64_t cached);
@@ -73,6 +77,8 @@ struct sched_seq {
     int64_t hit_tokens;        /* prompt tokens found in the prefix cache at first admission */
     int64_t lost_kv;           /* KV tokens held when last preempted */
     sim_time ready_ns;         /* its swap-in from the host tier completes (prefill waits) */
+    int64_t swapped_kv;        /* KV tokens held in host swap space while preempted */
+    int64_t swap_blocks;       /* blocks of swap space they occupy */
     /* prefix cache bookkeeping */
     pcache_block **cblocks; /* cache entry of each block, NULL for a private block */
     int32_t n_scanned;      /* leading full blocks already offered to the cache */
@@ -190,6 +196,7 @@ typedef struct sched_pcie {
     int64_t bytes_h2d, bytes_d2h;  /* bytes copied each way */
     double busy_h2d_s, busy_d2h_s; /* time each direction was busy, s */
     int64_t swapped_in_tokens;     /* tokens brought back from the host tier */
+    int64_t swapped_out_seqs;      /* preemptions that swapped out instead of dropping KV */
 } sched_pcie;
 void sched_pcie_stats(const sched *s, sched_pcie *out);
 

@@ -304,6 +304,27 @@ static void test_preemption(void) {
     T_EQ_I(row_of(&k, 0)->preemptions, 0); /* the oldest is never the victim */
     T_ASSERT(row_of(&k, 2)->preemptions > 0);
     T_EQ_I(row_of(&k, 2)->output_tokens, 20);
+    /* preemption by swap: the victims' KV goes to host swap space and comes
+     * back over PCIe; nothing is recomputed */
+    c.sched.preempt_swap = 1;
+    c.sched.swap_blocks = 1000;
+    c.sched.block_bytes = 1e6;
+    c.sched.pcie_bw = 1e9;
+    c.sched.pcie_latency_s = 0.001;
+    c.sched.copies_per_block = 1;
+    T_EQ_I(run(&c, r, 3, 0, &k, &s), SIM_OK);
+    T_EQ_I(s.completed, 3);
+    T_ASSERT(s.preemptions > 0);
+    T_EQ_I(s.preemptions_swapped, s.preemptions);
+    T_EQ_I(s.recomputed_tokens, 0);
+    T_ASSERT(s.pcie_bytes_d2h > 0 && s.pcie_bytes_h2d > 0);
+    T_ASSERT(s.pcie_bytes_h2d <= s.pcie_bytes_d2h); /* back at most what went out */
+    /* no swap space: it falls back to recompute */
+    c.sched.swap_blocks = 0;
+    T_EQ_I(run(&c, r, 3, 0, &k, &s), SIM_OK);
+    T_EQ_I(s.preemptions_swapped, 0);
+    T_ASSERT(s.recomputed_tokens > 0);
+    c.sched.preempt_swap = 0;
     /* with room for everyone, nothing is preempted */
     c.sched.kv_blocks = 100;
     T_EQ_I(run(&c, r, 3, 0, &k, &s), SIM_OK);
