@@ -696,6 +696,8 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
     b->start_ns = now;
     b->chunks = s->chunks;
     s->now = now;
+    if (s->pc)
+        (void)pcache_expire(s->pc, now); /* idle-TTL policies drop what has expired */
 
     /* (1) queue timeouts: fresh requests are in arrival order */
     if (s->cfg.max_queue_ns > 0) {
@@ -938,8 +940,8 @@ static int admission_blocked(sched *s) {
     uint64_t key;
     if (q == NULL || s->n_running >= s->cfg.max_num_seqs || budget <= 0)
         return 1;
-    if (s->host != NULL || q->swapped_kv > 0)
-        return 0; /* demotions may evict the head's host blocks; swap-ins: no runs */
+    if (s->host != NULL || q->swapped_kv > 0 || (s->pc && s->cfg.policy->pick_expired))
+        return 0; /* demotions or expiries may take the head's blocks; swap-ins: no runs */
     /* the same plan as sched_step's admission, without taking anything;
      * within a run the head's cached prefix can only shrink (evictions) and
      * obtainable blocks only decrease, so blocked stays blocked */
@@ -982,6 +984,8 @@ int sched_decode_advance(sched *s, sim_time now) {
     SIM_ASSERT(s->heap[0]->fin_step > s->step);
     SIM_ASSERT(avail(s) >= sched_decode_need(s, 0));
     s->now = now;
+    if (s->pc)
+        (void)pcache_expire(s->pc, now);
     for (q = s->bucket[mod_pos(s->step, s->cfg.block_tokens)].head; q; q = q->lnext)
         if ((rc = seq_scan_full(s, q)) != SIM_OK || (rc = seq_add_block(s, q)) != SIM_OK)
             return rc;

@@ -416,6 +416,15 @@ static void test_prefix_cache(void) {
     T_EQ_I(row_of(&k, 1)->recomputed_tokens, 2);
     T_NEAR(s.prefix_hit_rate_tokens, 48.0 / 110.0, 1e-12);
     T_NEAR(s.prefix_hit_rate_requests, 0.5, 1e-12);
+    /* idle TTL shorter than the gap between the turns: turn 1's blocks have
+     * expired when turn 2 is scheduled (the full simulator expires them at
+     * every step) */
+    T_EQ_I(evict_spec_parse("ttl:idle=0.5s", &c.sched.policy, &ep, &err), SIM_OK);
+    ep.block_tokens = 4;
+    c.sched.policy_params = ep;
+    T_EQ_I(run(&c, r, 2, 0, &k, &s), SIM_OK);
+    T_EQ_I(row_of(&k, 1)->hit_tokens, 0);
+    T_EQ_I(s.evictions, 12);
     /* prefix caching off: everything is computed again */
     c.sched.policy = NULL;
     T_EQ_I(run(&c, r, 2, 0, &k, &s), SIM_OK);
