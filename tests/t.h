@@ -87,6 +87,24 @@
         exit(77);                                                                                  \
     } while (0)
 
+/* main() of a GPU test: runs fn, or skips (77) in a build without CUDA or
+ * when no CUDA device is usable (the file includes kern.h). */
+#ifdef KV_HAVE_CUDA
+#define T_GPU_MAIN(name, fn)                                                                       \
+    int main(void) {                                                                               \
+        if (kern_device_count() <= 0)                                                              \
+            T_SKIP("no usable CUDA device: %s", kern_last_error());                                \
+        fn();                                                                                      \
+        printf("%s: ok\n", name);                                                                  \
+        return 0;                                                                                  \
+    }
+#else
+#define T_GPU_MAIN(name, fn)                                                                       \
+    int main(void) {                                                                               \
+        T_SKIP("built without CUDA (configure --without-cuda, or no working nvcc)");               \
+    }
+#endif
+
 /* The source tree's test data folder (set by the Makefile). */
 #ifndef KV_TEST_DATADIR
 #define KV_TEST_DATADIR "tests/data"

@@ -176,15 +176,4 @@ static void run_all(void) {
 
 #endif /* KV_HAVE_CUDA */
 
-int main(void) {
-#ifdef KV_HAVE_CUDA
-    int n = kern_device_count();
-    if (n <= 0)
-        T_SKIP("no usable CUDA device: %s", kern_last_error());
-    run_all();
-    printf("test_kern_gemm_gpu: ok\n");
-    return 0;
-#else
-    T_SKIP("built without CUDA (configure --without-cuda, or no working nvcc)");
-#endif
-}
+T_GPU_MAIN("test_kern_gemm_gpu", run_all)
