@@ -19,38 +19,10 @@
 #include "calibrate.h"
 #include "mem.h"
 #include "perf.h"
+#include "fixtures.h"
 #include "t.h"
 
 #define DIR "test_calibrate.tmp"
-
-static sim_model llama3_8b(void) {
-    sim_model m;
-    memset(&m, 0, sizeof m);
-    snprintf(m.name, sizeof m.name, "llama-3-8b");
-    m.n_layers = 32;
-    m.hidden = 4096;
-    m.n_heads = 32;
-    m.n_kv_heads = 8;
-    m.head_dim = 128;
-    m.intermediate = 14336;
-    m.vocab = 128256;
-    m.w_dtype = SIM_DT_BF16;
-    m.kv_dtype = SIM_DT_BF16;
-    return m;
-}
-
-static sim_gpu h100(void) {
-    sim_gpu g;
-    memset(&g, 0, sizeof g);
-    snprintf(g.name, sizeof g.name, "h100-sxm");
-    g.hbm_bw = 3.35e12;
-    g.flops_bf16 = 989.4e12;
-    g.flops_fp8 = 1978.9e12;
-    g.nvlink_bw = 450e9;
-    g.pcie_bw = 64e9;
-    g.launch_overhead_s = 4e-6;
-    return g;
-}
 
 static void set_curve(perf_curve *c, int n, const double *x, const double *y) {
     int i;
@@ -272,8 +244,8 @@ static void expect_eff(const perf_curve *fit, const perf_curve *truth, double x,
 }
 
 static void test_recovery(void) {
-    sim_gpu g = h100();
-    sim_model m = llama3_8b();
+    sim_gpu g = t_h100(4e-6);
+    sim_model m = t_llama3_8b();
     perf_calib truth, fit;
     calib_report rep;
     calib_opts o;
@@ -353,8 +325,8 @@ static void test_recovery(void) {
 /* Every allocation of a fit fails in turn: SIM_ENOMEM, nothing leaked
  * (the profiles written by test_recovery are still there). */
 static void test_chaos(void) {
-    sim_gpu g = h100();
-    sim_model m = llama3_8b();
+    sim_gpu g = t_h100(4e-6);
+    sim_model m = t_llama3_8b();
     perf_calib fit;
     calib_report rep;
     calib_opts o;
@@ -386,8 +358,8 @@ static void test_chaos(void) {
 }
 
 static void test_bad_rows(void) {
-    sim_gpu g = h100();
-    sim_model m = llama3_8b();
+    sim_gpu g = t_h100(4e-6);
+    sim_model m = t_llama3_8b();
     perf_calib fit;
     calib_report rep;
     calib_opts o;

@@ -16,43 +16,13 @@
 #include <sys/stat.h>
 
 #include "perf.h"
+#include "fixtures.h"
 #include "t.h"
 
 /* ---- fixtures: Llama-3-8B and H100 SXM / A100 SXM by hand ---- */
 
-static sim_model llama3_8b(void) {
-    sim_model m;
-    memset(&m, 0, sizeof m);
-    snprintf(m.name, sizeof m.name, "llama-3-8b");
-    m.n_layers = 32;
-    m.hidden = 4096;
-    m.n_heads = 32;
-    m.n_kv_heads = 8;
-    m.head_dim = 128;
-    m.intermediate = 14336;
-    m.vocab = 128256;
-    m.max_ctx = 8192;
-    m.w_dtype = SIM_DT_BF16;
-    m.kv_dtype = SIM_DT_BF16;
-    return m;
-}
-
-static sim_gpu h100(void) {
-    sim_gpu g;
-    memset(&g, 0, sizeof g);
-    snprintf(g.name, sizeof g.name, "h100-sxm");
-    g.hbm_bytes = 80e9;
-    g.hbm_bw = 3.35e12;
-    g.flops_bf16 = 989.4e12;
-    g.flops_fp8 = 1978.9e12;
-    g.nvlink_bw = 450e9;
-    g.pcie_bw = 64e9;
-    g.launch_overhead_s = 0.0;
-    return g;
-}
-
 static sim_gpu a100(void) {
-    sim_gpu g = h100();
+    sim_gpu g = t_h100(0.0);
     snprintf(g.name, sizeof g.name, "a100-sxm");
     g.hbm_bw = 2.039e12;
     g.flops_bf16 = 312e12;
@@ -76,8 +46,8 @@ static double mx(double a, double b) {
 /* ---- a pure-decode step on the datasheet roofline, by hand ---- */
 
 static void test_decode_by_hand(void) {
-    sim_model m = llama3_8b();
-    sim_gpu g = h100();
+    sim_model m = t_llama3_8b();
+    sim_gpu g = t_h100(0.0);
     perf_ctx ctx;
     perf_batch b;
     perf_result r;
@@ -140,8 +110,8 @@ static void test_decode_by_hand(void) {
 /* ---- a prefill chunk's attention by hand ---- */
 
 static void test_prefill_by_hand(void) {
-    sim_model m = llama3_8b();
-    sim_gpu g = h100();
+    sim_model m = t_llama3_8b();
+    sim_gpu g = t_h100(0.0);
     perf_ctx ctx;
     perf_batch b;
     perf_result r;
@@ -179,8 +149,8 @@ static void test_prefill_by_hand(void) {
 /* ---- empty batches, zero-work operators and the step overhead ---- */
 
 static void test_overheads(void) {
-    sim_model m = llama3_8b();
-    sim_gpu g = h100();
+    sim_model m = t_llama3_8b();
+    sim_gpu g = t_h100(0.0);
     perf_calib c;
     perf_ctx ctx;
     perf_batch b;
@@ -236,8 +206,8 @@ static void synthetic_calib(perf_calib *c, const sim_gpu *g, double overhead) {
 }
 
 static void test_decode_context(void) {
-    sim_model m = llama3_8b();
-    sim_gpu g = h100();
+    sim_model m = t_llama3_8b();
+    sim_gpu g = t_h100(0.0);
     perf_calib c;
     perf_ctx ctx;
     perf_batch a, b2, d, e;
@@ -290,8 +260,8 @@ static void test_decode_context(void) {
 /* ---- tensor parallelism ---- */
 
 static void test_tp(void) {
-    sim_model m = llama3_8b();
-    sim_gpu g = h100();
+    sim_model m = t_llama3_8b();
+    sim_gpu g = t_h100(0.0);
     perf_ctx c1, c2, c16;
     perf_batch b;
     perf_result r1, r2;
@@ -330,8 +300,8 @@ static void test_tp(void) {
 /* ---- dtypes and refusals ---- */
 
 static void test_dtypes(void) {
-    sim_model m = llama3_8b();
-    sim_gpu g = a100(), h = h100();
+    sim_model m = t_llama3_8b();
+    sim_gpu g = a100(), h = t_h100(0.0);
     perf_ctx ctx;
     sim_err err;
     perf_calib c;
@@ -364,7 +334,7 @@ static void test_dtypes(void) {
         perf_batch b;
         double fl, b8, b16, rows;
         perf_ctx c16;
-        sim_model m16 = llama3_8b();
+        sim_model m16 = t_llama3_8b();
         memset(&b, 0, sizeof b);
         perf_batch_add_decode(&b, 10);
         perf_op_cost(&ctx, PERF_OP_O_PROJ, &b, &fl, &b8, &rows);
@@ -375,7 +345,7 @@ static void test_dtypes(void) {
     /* A calibration for another GPU is refused. */
     perf_calib_default(&c, &h);
     snprintf(c.gpu, sizeof c.gpu, "h100-sxm");
-    m = llama3_8b();
+    m = t_llama3_8b();
     T_EQ_I(perf_ctx_init(&ctx, &m, &g, &c, 1, &err), SIM_EINVAL);
     T_STREQ(err.msg, "calibration: expected one fitted for GPU a100-sxm, got 'h100-sxm'");
 }
@@ -407,8 +377,8 @@ static void random_calib(perf_calib *c, const sim_gpu *g, gsl_rng *r) {
 
 static void test_bit_identity(void) {
     static const int tps[] = {1, 2, 4, 8};
-    sim_model m = llama3_8b();
-    sim_gpu g = h100();
+    sim_model m = t_llama3_8b();
+    sim_gpu g = t_h100(0.0);
     perf_calib c;
     perf_ctx ctx;
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
@@ -491,7 +461,7 @@ static void write_file(const char *path, const char *text) {
 }
 
 static void test_round_trip(void) {
-    sim_gpu g = h100();
+    sim_gpu g = t_h100(0.0);
     perf_calib c, d;
     sim_err err;
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
@@ -618,7 +588,7 @@ static void test_malformed(void) {
 }
 
 static void test_load_for_gpu(void) {
-    sim_gpu g = h100();
+    sim_gpu g = t_h100(0.0);
     perf_calib c, d;
     sim_err err;
     int found = -1;
