@@ -42,6 +42,9 @@ static const rt_opt run_opts[] = {
     {"trace", 's', NULL, "FILE  trace to replay (default: data/traces/azure_conv_2023.csv)"},
     {"trace-format", 's', "auto", "F  azure|vidur|mooncake|sessions|auto"},
     {"synthetic", 's', NULL, "SPEC  synthetic source instead of a trace (docs/traces.md)"},
+    {"sessionize", 's', "",
+     "SPEC  give a trace without conversations a session structure (docs/traces.md; a made-up "
+     "model)"},
     {"limit", 'i', "0", "N  read only the first N requests (0: all)"},
     {"load-scale", 'd', "1", "X  replay at X times the trace's rate"},
     {"model", 's', "llama-3-8b", "M  preset name (data/models) or path to a config.json"},
@@ -766,6 +769,8 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
         }
         rc = trace_open_file(cfg_str(cfg, "trace"), fmt, &to, &sa.t, &err);
     }
+    if (rc == SIM_OK && cfg_str(cfg, "sessionize")[0]) /* takes sa.t: freed once on failure */
+        rc = trace_sessionize(sa.t, cfg_str(cfg, "sessionize"), to.seed, &sa.t, &err);
     if (rc != SIM_OK)
         goto fail;
     es.ctx = &sa;

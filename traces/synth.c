@@ -730,6 +730,12 @@ static const trace__src_ops synth_ops = {
     .destroy = synth_destroy,
 };
 
+/* poisson and gamma: purely open loop (no trace_on_end). */
+static const trace__src_ops synth_open_ops = {
+    .next = synth_next,
+    .destroy = synth_destroy,
+};
+
 /* ---- spec parsing ---- */
 
 typedef struct kind_info {
@@ -893,7 +899,7 @@ int trace__synth_open(const char *spec, const trace_opts *o, trace__impl *out, s
         goto err;
     }
     sim_free(copy);
-    out->ops = &synth_ops;
+    out->ops = g->kind == K_POISSON || g->kind == K_GAMMA ? &synth_open_ops : &synth_ops;
     out->state = g;
     return SIM_OK;
 

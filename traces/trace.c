@@ -265,6 +265,10 @@ int trace_on_end(trace_src *t, const sim_req *r, sim_time end_ns, int rejected, 
     return 1;
 }
 
+int trace__src_closed_loop(const trace_src *t) {
+    return t->ops->on_end != NULL;
+}
+
 enum trace_format trace_src_format(const trace_src *t) {
     return t->fmt;
 }

@@ -67,6 +67,15 @@ int trace_next(trace_src *t, sim_req *out, sim_err *err);
  * >= end_ns, or 0 when there is none. */
 int trace_on_end(trace_src *t, const sim_req *r, sim_time end_ns, int rejected, sim_req *out);
 
+/* Gives an open-loop source without conversations (Azure, Vidur, poisson,
+ * gamma) a made-up session structure (--sessionize SPEC; the model and its
+ * grammar are in docs/traces.md): arrivals, ids and lengths stay, a share
+ * of requests become later turns of earlier sessions. Takes ownership of
+ * inner. Returns SIM_OK and an owned *out, or a negative code with *out
+ * NULL, inner closed and *err naming the key (src "--sessionize"). */
+int trace_sessionize(trace_src *inner, const char *spec, uint64_t seed, trace_src **out,
+                     sim_err *err);
+
 /* The format of an opened source (synthetic sources report AUTO). */
 enum trace_format trace_src_format(const trace_src *t);
 
