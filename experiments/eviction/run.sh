@@ -7,22 +7,27 @@
 #   (b) a made-up multi-turn sessions workload (--synthetic sessions,...):
 #       a sensitivity study of that model, not a finding about a real trace;
 # plus `kvfleet cache-replay` (no timing, Belady's offline bound included) on
-# the Mooncake trace at the same capacities.
+# the Mooncake trace at the same capacities; and
+#   (d) the HBM cache with and without a host DRAM tier behind PCIe
+#       (--host-cache-gib, --miss) on the Mooncake trace at two pool sizes.
 #
 # usage: experiments/eviction/run.sh [KVFLEET]
 #   KVFLEET  the kvfleet binary (default: build-study/kvfleet under the
 #            repository root). Runs from the repository root (data/ presets).
 #
-# Environment overrides (defaults below): POLICIES, MC_EXTRA, MC_SIZES, SS_SIZES,
-# MC_SCALE, SS_SPEC, SEEDS, SEED_SIZES, OUTDIR.
+# Environment overrides (defaults below): PARTS, POLICIES, MC_EXTRA, SS_EXTRA,
+# MC_SIZES, SS_SIZES, MC_SCALE, SS_SPEC, SEEDS, SEED_SIZES, HOST_POLICIES,
+# HOST_SIZES, HOST_GIBS, HOST_MISS, OUTDIR.
 #
-# Writes, in OUTDIR (default experiments/eviction):
+# Writes, in OUTDIR (default experiments/eviction), the parts named in PARTS
+# (default: all of "mooncake sessions seeds replay host"):
 #   results_mooncake.csv         full simulator, Mooncake trace
 #   results_sessions.csv         full simulator, synthetic sessions, seed 1
 #   results_sessions_seeds.csv   the same at two sizes for seeds 1..3 (spread)
 #   results_mooncake_replay.csv  cache-replay (no timing) incl. belady
+#   results_mooncake_host.csv    full simulator, Mooncake, host tier 0/64/256 GiB
 # Every run is deterministic: the CSVs are the same on every machine
-# (wall time is left out on purpose). About 2 minutes of one CPU.
+# (wall time is left out on purpose). About 3.5 minutes of one CPU.
 # Then: gnuplot experiments/eviction/plot.gp   (docs/figures/eviction_*.png)
 # POSIX sh and awk only.
 set -u
@@ -38,12 +43,20 @@ if [ ! -x "$kvfleet" ]; then
 	exit 2
 fi
 
+PARTS=${PARTS:-"mooncake sessions seeds replay host"}
 # The policies of docs/eviction.md and `none` (no prefix caching: the baseline).
+# `ttl` is its default idle time, 300 s (expiring in `kvfleet run` since commit
+# 43d2ce2, "kv: idle TTL expires in the full simulator too").
 POLICIES=${POLICIES:-"none lru lfu fifo ttl gdsf s3fifo arc session"}
-# Mooncake only: TTL and session parameters scaled with --load-scale (the
-# trace is stretched 4x, so 300 s of idle TTL at the simulator's clock is 75 s
-# of the trace's; 1200 s restores the trace's 300 s, 240 s the 60-s horizon).
-MC_EXTRA=${MC_EXTRA-"ttl:idle=1200s session:horizon=240s"}
+# Mooncake only: a shorter TTL, and TTL and session parameters scaled with
+# --load-scale (the trace is stretched 4x, so 300 s of idle TTL at the
+# simulator's clock is 75 s of the trace's; 60 s is 15 s of the trace's;
+# 1200 s restores the trace's 300 s, 240 s the 60-s horizon).
+MC_EXTRA=${MC_EXTRA-"ttl:idle=60s ttl:idle=1200s session:horizon=240s"}
+# Sessions only (results_sessions.csv and the seeds): a shorter TTL, 60 s,
+# below the mean think time of 90 s (about 40% of the lognormal gaps are
+# longer than 60 s, 5.5% longer than the default 300 s).
+SS_EXTRA=${SS_EXTRA-"ttl:idle=60s"}
 
 # KV pool sizes (one replica's --kv-blocks, 16 tokens per block). For
 # llama-3.1-8b in bf16 a block is 16 x 32 layers x 8 KV heads x 128 x 2 (K, V)
@@ -72,6 +85,14 @@ MC_TRACE=data/traces/mooncake_synthetic.jsonl
 SS_SPEC=${SS_SPEC:-'sessions,rate=1,sessions=2000,turns=geometric(mean=6),think=lognormal(mean=90;sigma=1.2),isl=lognormal(mean=400;sigma=1),osl=lognormal(mean=250;sigma=0.7),system=1000'}
 SEEDS=${SEEDS:-"1 2 3"}
 SEED_SIZES=${SEED_SIZES:-"16384 65536"}
+# (d) the host tier: policies, HBM pool sizes (8192: 16 GiB; 28320: one
+# H100's KV space), host GiB per replica (0: none; the limit is the node's
+# host memory over its replicas: h100-sxm 2 TiB / 8 = 256 GiB at TP 1) and
+# what a host hit does.
+HOST_POLICIES=${HOST_POLICIES:-"lru arc gdsf"}
+HOST_SIZES=${HOST_SIZES:-"8192 28320"}
+HOST_GIBS=${HOST_GIBS:-"0 64 256"}
+HOST_MISS=${HOST_MISS:-"swap cheaper"}
 OUTDIR=${OUTDIR:-$here}
 
 COMMON="--no-db --json --timeline-s 0 --steps-sample 0 --model llama-3.1-8b --gpu h100-sxm"
@@ -80,6 +101,10 @@ BLOCK_BYTES=2097152
 
 KEYS="completed,rejected,rejected_context,rejected_kv_capacity,prefix_hit_rate_tokens,prefix_hit_rate_requests,recomputed_tokens,evictions,preemptions,ttft_p50_s,ttft_p99_s,output_tokens_per_s,busy_frac,kv_util_mean,kv_blocks"
 HEADER="trace,policy,seed,kv_blocks,kv_gib,$(echo "$KEYS" | sed 's/,kv_blocks$//')"
+# (d): every figure of the host tier; hit_tokens (and so the hit rate) count
+# the blocks swapped in from the host tier
+HKEYS="completed,rejected,prefix_hit_rate_tokens,prefix_hit_rate_requests,swapped_in_tokens,prompt_tokens,recomputed_tokens,evictions,preemptions,pcie_bytes_h2d,pcie_bytes_d2h,pcie_busy_h2d_s,pcie_busy_d2h_s,ttft_p50_s,ttft_p99_s,output_tokens_per_s,busy_frac,kv_blocks"
+HHEADER="trace,policy,kv_blocks,kv_gib,host_gib,miss,$(echo "$HKEYS" | sed 's/,kv_blocks$//')"
 RKEYS="hit_rate_blocks,hit_rate_tokens,hit_blocks,hit_tokens,blocks,evictions,unique_blocks"
 RHEADER="trace,policy,capacity_blocks,kv_blocks_equiv,kv_gib_equiv,$RKEYS"
 
@@ -110,21 +135,28 @@ jfields() {
 
 fail=0
 # sim TRACE POLICY SEED BLOCKS OUTFILE -- KVFLEET RUN SOURCE OPTIONS...
+# writes TRACE,POLICY,SEED,BLOCKS,GIB,<KEYS but kv_blocks>; with keys=$HKEYS
+# and cols=HOST_GIB,MISS set: TRACE,POLICY,BLOCKS,GIB,HOST_GIB,MISS,<HKEYS...>
+keys=$KEYS cols=
 sim() {
 	t=$1 p=$2 s=$3 n=$4 f=$5
 	shift 6
 	# shellcheck disable=SC2086
 	if "$kvfleet" run $COMMON --policy "$p" --kv-blocks "$n" --seed "$s" "$@" >"$tmp" 2>"$tmp.err"; then
-		vals=$(jfields "$KEYS" <"$tmp") || { fail=1; return; }
+		vals=$(jfields "$keys" <"$tmp") || { fail=1; return; }
 		got=${vals##*,}
 		if [ "$got" != "$n" ]; then
 			echo "run.sh: $t $p $n: kvfleet reports kv_blocks=$got" >&2
 			fail=1
 		fi
 		gib=$(awk -v n="$n" -v b="$BLOCK_BYTES" 'BEGIN { printf "%.1f", n * b / 1073741824 }')
-		echo "$t,$p,$s,$n,$gib,${vals%,*}" >>"$f"
+		if [ -n "$cols" ]; then
+			echo "$t,$p,$n,$gib,$cols,${vals%,*}" >>"$f"
+		else
+			echo "$t,$p,$s,$n,$gib,${vals%,*}" >>"$f"
+		fi
 	else
-		echo "run.sh: $t $p kv-blocks $n seed $s: kvfleet exited $?: $(cat "$tmp.err")" >&2
+		echo "run.sh: $t $p kv-blocks $n seed $s $cols: kvfleet exited $?: $(cat "$tmp.err")" >&2
 		fail=1
 	fi
 }
@@ -132,57 +164,94 @@ sim() {
 start=$(date +%s)
 echo "kvfleet: $("$kvfleet" --version | head -n 1); $(date -u '+%Y-%m-%d %H:%M UTC')"
 
+# part NAME: whether PARTS names it
+part() {
+	case " $PARTS " in *" $1 "*) return 0 ;; esac
+	return 1
+}
+
 # (a) Mooncake, full simulator
-f=$OUTDIR/results_mooncake.csv
-echo "$HEADER" >"$f"
-for p in $POLICIES $MC_EXTRA; do
-	for n in $MC_SIZES; do
-		sim mooncake "$p" 1 "$n" "$f" -- --trace "$MC_TRACE" --load-scale "$MC_SCALE"
-	done
-done
-echo "wrote $f ($(($(wc -l <"$f") - 1)) runs)"
-
-# (b) synthetic sessions, full simulator
-f=$OUTDIR/results_sessions.csv
-echo "$HEADER" >"$f"
-for p in $POLICIES; do
-	for n in $SS_SIZES; do
-		sim sessions "$p" 1 "$n" "$f" -- --synthetic "$SS_SPEC"
-	done
-done
-echo "wrote $f ($(($(wc -l <"$f") - 1)) runs)"
-
-# (b') the same at two sizes for several seeds: the spread between workload draws
-f=$OUTDIR/results_sessions_seeds.csv
-echo "$HEADER" >"$f"
-for p in $POLICIES; do
-	for n in $SEED_SIZES; do
-		for s in $SEEDS; do
-			sim sessions "$p" "$s" "$n" "$f" -- --synthetic "$SS_SPEC"
+if part mooncake; then
+	f=$OUTDIR/results_mooncake.csv
+	echo "$HEADER" >"$f"
+	for p in $POLICIES $MC_EXTRA; do
+		for n in $MC_SIZES; do
+			sim mooncake "$p" 1 "$n" "$f" -- --trace "$MC_TRACE" --load-scale "$MC_SCALE"
 		done
 	done
-done
-echo "wrote $f ($(($(wc -l <"$f") - 1)) runs)"
+	echo "wrote $f ($(($(wc -l <"$f") - 1)) runs)"
+fi
+
+# (b) synthetic sessions, full simulator
+if part sessions; then
+	f=$OUTDIR/results_sessions.csv
+	echo "$HEADER" >"$f"
+	for p in $POLICIES $SS_EXTRA; do
+		for n in $SS_SIZES; do
+			sim sessions "$p" 1 "$n" "$f" -- --synthetic "$SS_SPEC"
+		done
+	done
+	echo "wrote $f ($(($(wc -l <"$f") - 1)) runs)"
+fi
+
+# (b') the same at two sizes for several seeds: the spread between workload draws
+if part seeds; then
+	f=$OUTDIR/results_sessions_seeds.csv
+	echo "$HEADER" >"$f"
+	for p in $POLICIES $SS_EXTRA; do
+		for n in $SEED_SIZES; do
+			for s in $SEEDS; do
+				sim sessions "$p" "$s" "$n" "$f" -- --synthetic "$SS_SPEC"
+			done
+		done
+	done
+	echo "wrote $f ($(($(wc -l <"$f") - 1)) runs)"
+fi
 
 # (c) cache-replay on the Mooncake trace at the same capacities (1 block of
 # 512 tokens = 32 simulator blocks), Belady included; no timing, no
 # --load-scale (the trace's own clock), `none` does not exist there.
-f=$OUTDIR/results_mooncake_replay.csv
-echo "$RHEADER" >"$f"
-for p in $(echo "$POLICIES" | sed 's/none//') $MC_EXTRA belady; do
-	for n in $MC_SIZES; do
-		c=$((n / 32))
-		if "$kvfleet" cache-replay --trace "$MC_TRACE" --policy "$p" --capacity-blocks "$c" --json >"$tmp" 2>"$tmp.err"; then
-			vals=$(jfields "$RKEYS" <"$tmp") || { fail=1; continue; }
-			gib=$(awk -v n="$n" -v b="$BLOCK_BYTES" 'BEGIN { printf "%.1f", n * b / 1073741824 }')
-			echo "mooncake,$p,$c,$n,$gib,$vals" >>"$f"
-		else
-			echo "run.sh: cache-replay $p $c: kvfleet exited $?: $(cat "$tmp.err")" >&2
-			fail=1
-		fi
+if part replay; then
+	f=$OUTDIR/results_mooncake_replay.csv
+	echo "$RHEADER" >"$f"
+	for p in $(echo "$POLICIES" | sed 's/none//') $MC_EXTRA belady; do
+		for n in $MC_SIZES; do
+			c=$((n / 32))
+			if "$kvfleet" cache-replay --trace "$MC_TRACE" --policy "$p" --capacity-blocks "$c" --json >"$tmp" 2>"$tmp.err"; then
+				vals=$(jfields "$RKEYS" <"$tmp") || { fail=1; continue; }
+				gib=$(awk -v n="$n" -v b="$BLOCK_BYTES" 'BEGIN { printf "%.1f", n * b / 1073741824 }')
+				echo "mooncake,$p,$c,$n,$gib,$vals" >>"$f"
+			else
+				echo "run.sh: cache-replay $p $c: kvfleet exited $?: $(cat "$tmp.err")" >&2
+				fail=1
+			fi
+		done
 	done
-done
-echo "wrote $f ($(($(wc -l <"$f") - 1)) runs)"
+	echo "wrote $f ($(($(wc -l <"$f") - 1)) runs)"
+fi
+
+# (d) the host tier: Mooncake, full simulator, with and without a host DRAM
+# tier per replica behind PCIe, a host hit swapped in or, per request, the
+# cheaper of swapping in and prefilling. Host 0 is run with each --miss too
+# (no host tier: the two must be the same run).
+if part host; then
+	f=$OUTDIR/results_mooncake_host.csv
+	echo "$HHEADER" >"$f"
+	keys=$HKEYS
+	for p in $HOST_POLICIES; do
+		for n in $HOST_SIZES; do
+			for h in $HOST_GIBS; do
+				for m in $HOST_MISS; do
+					cols="$h,$m"
+					sim mooncake "$p" 1 "$n" "$f" -- --trace "$MC_TRACE" --load-scale "$MC_SCALE" \
+						--host-cache-gib "$h" --miss "$m"
+				done
+			done
+		done
+	done
+	keys=$KEYS cols=
+	echo "wrote $f ($(($(wc -l <"$f") - 1)) runs)"
+fi
 
 echo "done in $(($(date +%s) - start)) s"
 exit $fail
