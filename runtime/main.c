@@ -10,6 +10,7 @@
 #include "cache_replay.h"
 #include "calibrate.h"
 #include "cli.h"
+#include "profile.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: kvfleet COMMAND [OPTIONS]\n\n"
@@ -18,6 +19,7 @@ static void usage(FILE *f) {
                "  predict      predicted time of one step, per operator\n"
                "  trace stats  requests, duration, rate and length percentiles of a trace\n"
                "  calibrate    fit the perf model to measured operator profiles\n"
+               "  profile      measure operator profiles on this GPU (cuda) for calibrate\n"
                "  rerun        re-run a stored run: kvfleet rerun DB RUN_ID\n"
                "  validate     run a trace on a measured executor and on the simulator; compare\n"
                "  cache-replay replay only the KV prefix cache of a trace, per policy\n"
@@ -58,6 +60,8 @@ int main(int argc, char **argv) {
         return rt_main_trace(argc - 1, argv + 1);
     if (strcmp(cmd, "calibrate") == 0)
         return calib_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "profile") == 0)
+        return rt_main_profile(argc - 1, argv + 1);
     if (strcmp(cmd, "rerun") == 0)
         return rt_main_rerun(argc - 1, argv + 1);
     if (strcmp(cmd, "validate") == 0)

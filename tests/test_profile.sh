@@ -1,0 +1,122 @@
+#!/bin/sh
+# test_profile.sh: `kvfleet profile` end to end, no GPU needed. The cpu
+# plumbing check writes profiles that `kvfleet calibrate` reads unchanged
+# and fits; the calibration, written under a data folder as GPU.json, is
+# what a run on that GPU then loads by name. A budget too small for the
+# sweep still writes what it measured; --backend cuda without CUDA or
+# without a device, and bad input, exit with the documented codes. On a
+# machine with a GPU the cuda sweep runs (30 s) and is calibrated too.
+set -u
+KV=${KVFLEET:-./kvfleet}
+T=$(mktemp -d /tmp/kvfleet-prof.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+SRCDATA=$(cd "${srcdir:-.}/data" 2>/dev/null && pwd)
+SYN='closed,concurrency=4,isl=64,osl=16,requests=8'
+# fitted OP FILE: calibrate's JSON says the operator was fitted
+fitted() { grep -A1 "\"$1\": {" "$2" | grep -q '"fitted": true'; }
+
+# (1) the cpu sweep of the tiny model
+P="$T/prof"
+"$KV" profile --backend cpu --model tiny --gpu h200 --budget-s 20 -o "$P" --json \
+    >"$T/p.json" 2>"$T/p.err"
+check "profile --backend cpu exits 0" "[ $? -eq 0 ]"
+for f in gemm.csv generation_attention.csv context_attention.csv \
+    context_attention_chunked.csv vidur_layer_ops.csv sample.csv profile.json; do
+    check "... wrote $f" "[ -s '$P/$f' ]"
+done
+check "gemm.csv has calibrate's columns and bf16 rows" \
+    "head -1 '$P/gemm.csv' | grep -qx 'gemm_dtype,m,n,k,latency' && [ \$(grep -c '^bfloat16,' '$P/gemm.csv') -ge 20 ]"
+check "generation_attention.csv has calibrate's columns" \
+    "head -1 '$P/generation_attention.csv' | grep -q '^batch_size,step,num_heads,num_key_value_heads,head_dim,kv_cache_dtype,latency'"
+check "vidur_layer_ops.csv has the tiny model's rows" \
+    "[ \$(grep -c '^tiny,4,2,256,512,1024,' '$P/vidur_layer_ops.csv') -ge 4 ]"
+check "... labelled a plumbing check" "grep -q 'plumbing check' '$T/p.json' && grep -q 'plumbing check' '$P/profile.json'"
+check "... the sweep completed within the budget" "grep -q '\"complete\": true' '$T/p.json'"
+check "... progress on stderr" "grep -q 'shapes measured' '$T/p.err'"
+
+# (2) calibrate reads the folder unchanged and fits every operator it has rows for
+"$KV" calibrate --gpu h200 --model tiny --profiles "$P" --json -o "$T/c.json" \
+    >"$T/cal.json" 2>"$T/cal.err"
+check "calibrate --profiles DIR exits 0" "[ $? -eq 0 ]"
+for op in qkv_proj o_proj mlp_up mlp_down lm_head norm rope mlp_act embed; do
+    check "... fitted $op" "fitted $op '$T/cal.json'"
+done
+check "... wrote the calibration" "grep -q '\"gpu\": \"h200\"' '$T/c.json'"
+
+# (3) under DATA/calib/GPU.json the calibration is what a run loads by name
+mkdir -p "$T/data/calib"
+ln -s "$SRCDATA/gpus" "$T/data/gpus"
+ln -s "$SRCDATA/models" "$T/data/models"
+KVFLEET_DATA="$T/data" "$KV" calibrate --gpu h200 --model tiny --profiles "$P" \
+    -o "$T/data/calib/h200.json" >/dev/null 2>&1
+check "calibrate -o DATA/calib/h200.json exits 0" "[ $? -eq 0 ]"
+KVFLEET_DATA="$T/data" "$KV" run --model tiny --gpu h200 --synthetic "$SYN" --no-db --json \
+    >"$T/run.json" 2>/dev/null
+check "a run on h200 exits 0" "[ $? -eq 0 ]"
+check "... with the profiled calibration loaded by name" \
+    "grep -q '\"calibration\": \"kvfleet calibrate' '$T/run.json'"
+"$KV" run --model tiny --gpu h200 --calibration none --synthetic "$SYN" --no-db --json \
+    >"$T/run0.json" 2>/dev/null
+check "... which changes the predictions (vs the datasheet)" \
+    "[ \"\$(grep ttft_p50_s '$T/run.json')\" != \"\$(grep ttft_p50_s '$T/run0.json')\" ]"
+
+# (4) a budget too small for the sweep: rows so far are written, exit 0
+"$KV" profile --backend cpu --model tiny --gpu h200 --budget-s 0.2 -o "$T/cut" \
+    >/dev/null 2>"$T/cut.err"
+check "a spent budget still exits 0" "[ $? -eq 0 ]"
+check "... saying the budget ended the sweep" "grep -q 'budget ended the sweep' '$T/cut.err'"
+check "... and marking the profile incomplete" "grep -q '\"complete\": false' '$T/cut/profile.json'"
+check "... with headers in every CSV" "[ \$(head -qn1 '$T/cut'/*.csv | wc -l) -eq 6 ]"
+
+# (5) --backend cuda: no CUDA in the build, no device, or a real GPU run
+if "$KV" --version | grep -q 'cuda: no'; then
+    "$KV" profile --backend cuda --model tiny --gpu h200 -o "$T/cu" >/dev/null 2>"$T/cu.err"
+    check "--backend cuda in a build without CUDA exits 3" "[ $? -eq 3 ]"
+    check "... saying the build has no CUDA" "grep -q 'this build has no CUDA' '$T/cu.err'"
+else
+    "$KV" profile --backend cuda --model tiny --gpu h200 --budget-s 30 -o "$T/cu" \
+        >/dev/null 2>"$T/cu.err"
+    rc=$?
+    if [ $rc -eq 3 ]; then
+        check "--backend cuda without a device exits 3 naming the CUDA call" \
+            "grep -q 'no CUDA device: .*cudaGetDeviceCount' '$T/cu.err'"
+        check "... and writes nothing" "[ ! -e '$T/cu' ]"
+    else
+        check "--backend cuda on a GPU exits 0" "[ $rc -eq 0 ]"
+        "$KV" calibrate --gpu h200 --model tiny --profiles "$T/cu" --json >"$T/cucal.json" 2>&1
+        check "... and calibrate fits its GEMMs" "fitted qkv_proj '$T/cucal.json'"
+    fi
+fi
+
+# (6) bad input and usage
+"$KV" profile --backend cpu --model llama-3-8b --gpu h200 >/dev/null 2>"$T/e.err"
+check "cpu backend refuses a large model (exit 1)" "[ $? -eq 1 ] && grep -q 'use --model tiny' '$T/e.err'"
+"$KV" profile --backend cpu --model tiny --gpu h200 --tp 3 >/dev/null 2>"$T/e.err"
+check "a TP that does not divide the heads exits 1" "[ $? -eq 1 ] && grep -q 'tp' '$T/e.err'"
+"$KV" profile --backend cpu --model tiny --gpu nope >/dev/null 2>&1
+check "an unknown GPU exits 1" "[ $? -eq 1 ]"
+"$KV" profile --backend tpu --model tiny --gpu h200 >/dev/null 2>&1
+check "an unknown backend exits 2" "[ $? -eq 2 ]"
+"$KV" profile --backend cpu --model tiny >/dev/null 2>&1
+check "a missing --gpu exits 2" "[ $? -eq 2 ]"
+: >"$T/file"
+"$KV" profile --backend cpu --model tiny --gpu h200 -o "$T/file/sub" >/dev/null 2>"$T/e.err"
+check "an output folder that cannot be made exits 3 before the sweep" \
+    "[ $? -eq 3 ] && grep -q 'cannot create the folder' '$T/e.err' && ! grep -q 'shapes measured' '$T/e.err'"
+"$KV" profile --backend cuda --model llama-3-70b --gpu h200 --tp 1,2,4,8 --dry-run \
+    >"$T/dry.out" 2>&1
+check "--dry-run plans a 70B sweep at TP 1..8 without a device (exit 0)" \
+    "[ $? -eq 0 ] && grep -q 'shapes in' '$T/dry.out'"
+
+"$KV" profile --backend cuda --model llama-3-70b --gpu h100-sxm --max-tokens 1048576 \
+    -o "$T/big" >/dev/null 2>"$T/e.err"
+check "operands larger than the GPU's HBM exit 1 before any device call" \
+    "[ $? -eq 1 ] && grep -q 'do not fit the .* GB of HBM of a h100-sxm' '$T/e.err' && [ ! -e '$T/big' ]"
+
+echo "1..$n"
+[ "$fails" -eq 0 ]
