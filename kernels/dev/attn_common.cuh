@@ -34,16 +34,7 @@
 /* ---- errors, random numbers, timing (as in common.cuh, which the
  * attention variants cannot include: kern_cuda.cuh defines its packs) ---- */
 
-static void cuda_check_fail(cudaError_t e, const char *stmt, const char *file, int line) {
-    fprintf(stderr, "%s:%d: %s: %s\n", file, line, stmt, cudaGetErrorString(e));
-    exit(1);
-}
-#define CUDA_CHECK(expr)                                                                           \
-    do {                                                                                           \
-        cudaError_t dev_e_ = (expr);                                                               \
-        if (dev_e_ != cudaSuccess)                                                                 \
-            cuda_check_fail(dev_e_, #expr, __FILE__, __LINE__);                                    \
-    } while (0)
+#include "dev_util.cuh"
 
 /* xorshift64*: a value with |v| in [0.05, 2.05), random sign, never zero. */
 static float dev_rand(uint64_t *st) {
@@ -54,26 +45,6 @@ static float dev_rand(uint64_t *st) {
     double u = (double)(r >> 11) / 9007199254740992.0; /* [0, 1) */
     double m = 0.05 + 2.0 * u;
     return (float)((r & 1) ? -m : m);
-}
-
-/* Mean milliseconds of launch() over repeats calls, after one warm-up. */
-template <typename F> static float dev_time_ms(int repeats, F launch) {
-    cudaEvent_t start, stop;
-    CUDA_CHECK(cudaEventCreate(&start));
-    CUDA_CHECK(cudaEventCreate(&stop));
-    launch();
-    CUDA_CHECK(cudaGetLastError());
-    CUDA_CHECK(cudaEventRecord(start));
-    for (int i = 0; i < repeats; i++)
-        launch();
-    CUDA_CHECK(cudaEventRecord(stop));
-    CUDA_CHECK(cudaEventSynchronize(stop));
-    CUDA_CHECK(cudaGetLastError());
-    float ms = 0.0f;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    CUDA_CHECK(cudaEventDestroy(start));
-    CUDA_CHECK(cudaEventDestroy(stop));
-    return ms / repeats;
 }
 
 /* ---- shape and data ---- */

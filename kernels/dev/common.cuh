@@ -26,16 +26,7 @@ typedef __nv_bfloat16 bf16;
 
 /* ---- errors ---- */
 
-static void cuda_check_fail(cudaError_t e, const char *stmt, const char *file, int line) {
-    fprintf(stderr, "%s:%d: %s: %s\n", file, line, stmt, cudaGetErrorString(e));
-    exit(1);
-}
-#define CUDA_CHECK(expr)                                                                           \
-    do {                                                                                           \
-        cudaError_t dev_e_ = (expr);                                                               \
-        if (dev_e_ != cudaSuccess)                                                                 \
-            cuda_check_fail(dev_e_, #expr, __FILE__, __LINE__);                                    \
-    } while (0)
+#include "dev_util.cuh"
 
 /* ---- packs and reductions ---- */
 
@@ -161,26 +152,6 @@ static void dev_validate(const char *name, const bf16 *d_y, const dev_data &d, c
         }
     }
     free(y);
-}
-
-/* Mean milliseconds of launch() over repeats calls, after one warm-up. */
-template <typename F> static float dev_time_ms(int repeats, F launch) {
-    cudaEvent_t start, stop;
-    CUDA_CHECK(cudaEventCreate(&start));
-    CUDA_CHECK(cudaEventCreate(&stop));
-    launch();
-    CUDA_CHECK(cudaGetLastError());
-    CUDA_CHECK(cudaEventRecord(start));
-    for (int i = 0; i < repeats; i++)
-        launch();
-    CUDA_CHECK(cudaEventRecord(stop));
-    CUDA_CHECK(cudaEventSynchronize(stop));
-    CUDA_CHECK(cudaGetLastError());
-    float ms = 0.0f;
-    CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
-    CUDA_CHECK(cudaEventDestroy(start));
-    CUDA_CHECK(cudaEventDestroy(stop));
-    return ms / repeats;
 }
 
 /* Device copies of x and w, and a NaN-poisoned output y. */
