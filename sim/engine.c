@@ -957,6 +957,7 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
             e.evictions += pcache_evictions(sched_cache(p->s));
         {
             sched_pcie pc;
+            sched_links_settle(p->s, e.now);
             sched_pcie_stats(p->s, &pc);
             e.pcie.bytes_h2d += pc.bytes_h2d;
             e.pcie.bytes_d2h += pc.bytes_d2h;

@@ -54,7 +54,7 @@ void link_destroy(link *l) {
 static int moving(const flow *f, int n, sim_time t) {
     int i, k = 0;
     for (i = 0; i < n; i++)
-                k += f[i].go <= t && f[i].left > 0;
+        k += f[i].go <= t && f[i].left > 0;
     return k;
 }
 

@@ -33,6 +33,7 @@
 
 #include <string.h>
 
+#include "link.h"
 #include "mem.h"
 
 #define SEQ_CHUNK 1024
@@ -67,10 +68,10 @@ struct sched {
     int n_chunks_mem, cap_chunks_mem;
     sched_chunk *chunks; /* batch chunks, max_num_seqs */
     int64_t n_preemptions;
-    pcache *pc;                  /* the HBM prefix cache, NULL when off */
-    pcache *host;                /* the host DRAM tier, NULL when none */
-    sim_time h2d_busy, d2h_busy; /* each PCIe direction is busy until then */
-    int64_t swap_used;           /* blocks of host swap space in use */
+    pcache *pc;        /* the HBM prefix cache, NULL when off */
+    pcache *host;      /* the host DRAM tier, NULL when none */
+    link *h2d, *d2h;   /* the PCIe directions (NULL: no host tier, no swap) */
+    int64_t swap_used; /* blocks of host swap space in use */
     sched_pcie pcie;
     int oom;      /* an allocation failed where no code could be returned */
     sim_time now; /* time of the step being formed or completed */
@@ -229,6 +230,7 @@ static sched_seq *seq_get(sched *s) {
         q->hash_ids = hash;
         q->cap_hash = cap_hash;
     }
+    q->xfer = -1;
     q->last_key = PCACHE_KEY_ROOT;
     q->heap_pos = -1;
     q->first_token_ns = -1;
@@ -269,21 +271,27 @@ static int32_t pool_alloc(sched *s) {
     return id;
 }
 
-/* A PCIe transfer of n blocks in a direction busy until *busy: it starts
- * when the direction is free (transfers queue, first come first served)
- * and takes copies x latency + bytes / bandwidth, where the blocks are one
- * copy when gathered (the default) and layers x 2 copies each otherwise:
- * many small copies reach far less than the link's peak. Returns its end. */
-static sim_time pcie_copy(sched *s, sim_time *busy, int64_t n, double *busy_s) {
-    double bytes = (double)n * s->cfg.block_bytes;
+/* Per-transfer latency of n blocks: one copy when the blocks are gathered
+ * (the default), layers x 2 copies of each otherwise: many small copies
+ * reach far less than the link's peak. */
+static double pcie_latency_s(const sched *s, int64_t n) {
     double copies = s->cfg.copies_per_block > 1 ? (double)n * s->cfg.copies_per_block : 1.0;
-    sim_time start = *busy > s->now ? *busy : s->now;
-    sim_time dur = sim_time_from_s(copies * s->cfg.pcie_latency_s + bytes / s->cfg.pcie_bw);
-    if (dur < 1)
-        dur = 1;
-    *busy = start + dur;
-    *busy_s += sim_time_to_s(dur);
-    return *busy;
+    return copies * s->cfg.pcie_latency_s;
+}
+
+/* Starts a PCIe transfer of n blocks on l at now: it shares the direction
+ * equally with the transfers in flight (sim/link.h). Returns its handle, or
+ * -1 (out of memory: s->oom is set). */
+static int64_t pcie_copy(sched *s, link *l, int64_t n) {
+    int64_t h = link_start(l, s->now, (double)n * s->cfg.block_bytes, pcie_latency_s(s, n));
+    if (h < 0)
+        s->oom = 1;
+    return h;
+}
+
+/* Whether q still waits for its blocks to come back over PCIe. */
+static int loading(const sched *s, const sched_seq *q) {
+    return q->xfer >= 0 && !link_done(s->h2d, q->xfer);
 }
 
 /* The cache returns an evicted block's storage to the pool; with a host
@@ -297,7 +305,7 @@ static void on_cache_evict(void *ctx, const pcache_block *b) {
         if (pcache_insert(s->host, b->key, NULL, b->tokens, b->session, s->now, &h) == 1) {
             pcache_unref(s->host, h, s->now);
             s->pcie.bytes_d2h += (int64_t)s->cfg.block_bytes;
-            (void)pcie_copy(s, &s->d2h_busy, 1, &s->pcie.busy_d2h_s);
+            (void)pcie_copy(s, s->d2h, 1);
         } /* else nothing in the host tier could make room: the block is dropped */
     }
 }
@@ -474,14 +482,14 @@ static int64_t host_lookup(sched *s, const sched_seq *q, int64_t j0, uint64_t ke
  * time of those tokens) is faster (cheaper). */
 static int64_t host_plan(sched *s, int64_t hits, int64_t hh) {
     double t_swap, t_rec;
-    sim_time start;
     if (hh <= 0 || s->cfg.miss == SCHED_MISS_SWAP)
         return hh;
     if (s->cfg.miss == SCHED_MISS_RECOMPUTE || s->cfg.recompute_s == NULL)
         return s->cfg.miss == SCHED_MISS_RECOMPUTE ? 0 : hh;
-    start = s->h2d_busy > s->now ? s->h2d_busy : s->now;
-    t_swap = sim_time_to_s(start - s->now) + s->cfg.pcie_latency_s +
-             (double)hh * s->cfg.block_bytes / s->cfg.pcie_bw;
+    /* the swap-in would share the direction with the transfers in flight */
+    link_advance(s->h2d, s->now);
+    t_swap = pcie_latency_s(s, hh) +
+             (double)hh * s->cfg.block_bytes * (double)(link_active(s->h2d) + 1) / s->cfg.pcie_bw;
     t_rec = s->cfg.recompute_s(s->cfg.recompute_ctx, hh * s->cfg.block_tokens,
                                hits * s->cfg.block_tokens);
     return t_swap < t_rec ? hh : 0;
@@ -562,6 +570,14 @@ int sched_create(const sched_config *c, const sched_cb *cb, sched **out) {
         return SIM_ENOMEM;
     }
     s->watermark_blocks = (int64_t)(c->watermark * (double)c->kv_blocks);
+    if ((c->host_blocks > 0 || c->preempt_swap) && c->pcie_bw > 0 && c->block_bytes > 0) {
+        s->h2d = link_create(c->pcie_bw);
+        s->d2h = link_create(c->pcie_bw);
+        if (s->h2d == NULL || s->d2h == NULL) {
+            sched_destroy(s);
+            return SIM_ENOMEM;
+        }
+    }
     if (c->policy != NULL) {
         /* the cache may hold every block of the pool; storage comes back
          * to the pool through the observer when a block is evicted */
@@ -596,6 +612,8 @@ void sched_destroy(sched *s) {
     sim_free(s->chunks_mem);
     pcache_destroy(s->pc);
     pcache_destroy(s->host);
+    link_destroy(s->h2d);
+    link_destroy(s->d2h);
     kvc_pool_destroy(s->pool);
     sim_free(s->bucket);
     sim_free(s->chunks);
@@ -655,7 +673,8 @@ static int preempt(sched *s, sched_seq *q) {
     }
     run_remove(s, q);
     q->lost_kv = q->kv_tokens; /* recomputed, less what the cache keeps, on resumption */
-    if (s->cfg.preempt_swap && q->kv_tokens > 0 &&
+    q->xfer = -1;              /* a swap-in in flight goes on, but nobody waits for it */
+    if (s->cfg.preempt_swap && s->d2h && q->kv_tokens > 0 &&
         s->swap_used + q->n_blocks <= s->cfg.swap_blocks) {
         /* swap out: the KV goes to host swap space and comes back later */
         q->swapped_kv = q->kv_tokens;
@@ -663,7 +682,7 @@ static int preempt(sched *s, sched_seq *q) {
         s->swap_used += q->n_blocks;
         s->pcie.bytes_d2h += (int64_t)((double)q->n_blocks * s->cfg.block_bytes);
         s->pcie.swapped_out_seqs++;
-        (void)pcie_copy(s, &s->d2h_busy, q->n_blocks, &s->pcie.busy_d2h_s);
+        (void)pcie_copy(s, s->d2h, q->n_blocks);
         q->lost_kv = 0;
     }
     rc = seq_release(s, q);
@@ -696,6 +715,8 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
     b->start_ns = now;
     b->chunks = s->chunks;
     s->now = now;
+    if (s->h2d)
+        link_advance(s->h2d, now); /* which swap-ins are done by now */
     if (s->pc)
         (void)pcache_expire(s->pc, now); /* idle-TTL policies drop what has expired */
 
@@ -739,8 +760,8 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
         int64_t c = q->prefill_target - q->kv_tokens;
         int gone = 0;
         next = q->lnext;
-        if (q->ready_ns > now)
-            continue; /* its blocks are still coming back from the host tier */
+        if (loading(s, q))
+            continue; /* its blocks are still coming back over PCIe */
         if (c > budget)
             c = budget;
         need = blocks_for(s, q->kv_tokens + c) - q->n_blocks;
@@ -804,7 +825,7 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
         q->phase = SCHED_PREFILL;
         q->prefill_target = target;
         (void)prefix_lookup(s, q, target, 1, &pinned, &key);
-        q->ready_ns = 0;
+        q->xfer = -1;
         if (hh > 0) {
             /* swap in: fresh HBM blocks filled over PCIe; the prefill waits */
             int64_t i;
@@ -816,7 +837,7 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
                 (void)host_lookup(s, q, hits, key, hits + hh, 1);
                 s->pcie.swapped_in_tokens += hh * s->cfg.block_tokens;
             }
-            q->ready_ns = pcie_copy(s, &s->h2d_busy, hh, &s->pcie.busy_h2d_s);
+            q->xfer = pcie_copy(s, s->h2d, hh);
             s->pcie.bytes_h2d += (int64_t)bytes;
         }
         if (q->swap_blocks > 0) {
@@ -844,7 +865,7 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
         while (need-- > 0)
             if ((rc = seq_add_block(s, q)) != SIM_OK)
                 return rc;
-        if (q->ready_ns > now)
+        if (loading(s, q))
             continue; /* admitted, holding its blocks; computes once they are back */
         emit_chunk(s, b, q, c);
         budget -= c;
@@ -1007,15 +1028,28 @@ const pcache *sched_host_cache(const sched *s) {
 
 sim_time sched_next_ready(const sched *s, sim_time now) {
     const sched_seq *q;
-    sim_time t = SIM_TIME_MAX;
     for (q = s->prefill.head; q; q = q->lnext)
-        if (q->ready_ns > now && q->ready_ns < t)
-            t = q->ready_ns;
-    return t;
+        if (loading(s, q)) {
+            /* every host-to-device transfer is a swap-in someone waits for;
+             * the earliest projected end may move later if more start, and
+             * the wake-up then simply finds nothing ready yet */
+            sim_time t = link_next_finish(s->h2d);
+            return t > now ? t : now + 1;
+        }
+    return SIM_TIME_MAX;
 }
 
 void sched_pcie_stats(const sched *s, sched_pcie *out) {
     *out = s->pcie;
+    out->busy_h2d_s = s->h2d ? link_busy_s(s->h2d) : 0;
+    out->busy_d2h_s = s->d2h ? link_busy_s(s->d2h) : 0;
+}
+
+void sched_links_settle(sched *s, sim_time now) {
+    if (s->h2d)
+        link_advance(s->h2d, now);
+    if (s->d2h)
+        link_advance(s->d2h, now);
 }
 
 int sched_decode_list(const sched *s, sched_seq **out, int cap) {

@@ -76,7 +76,7 @@ struct sched_seq {
                                   and prefilled again because they were not cached */
     int64_t hit_tokens;        /* prompt tokens found in the prefix cache at first admission */
     int64_t lost_kv;           /* KV tokens held when last preempted */
-    sim_time ready_ns;         /* its swap-in from the host tier completes (prefill waits) */
+    int64_t xfer;              /* its swap-in over PCIe (prefill waits), -1 when none */
     int64_t swapped_kv;        /* KV tokens held in host swap space while preempted */
     int64_t swap_blocks;       /* blocks of swap space they occupy */
     /* prefix cache bookkeeping */
@@ -199,6 +199,9 @@ typedef struct sched_pcie {
     int64_t swapped_out_seqs;      /* preemptions that swapped out instead of dropping KV */
 } sched_pcie;
 void sched_pcie_stats(const sched *s, sched_pcie *out);
+/* Settles the PCIe transfers up to now (the end of a run), so the busy
+ * times count the copies still in flight after the last step. */
+void sched_links_settle(sched *s, sim_time now);
 
 /* Requests waiting, sequences running (prefill + decode), decoding. */
 int64_t sched_n_waiting(const sched *s);
