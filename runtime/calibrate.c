@@ -130,6 +130,21 @@ static int csv_col(csv_file *c, const char *name, sim_err *err) {
     return -1;
 }
 
+/* Opens dir/name and finds its columns cols[0, n) into idx; on a missing
+ * column the file is closed and SIM_EPARSE returned with *err filled. */
+static int csv_open_cols(csv_file *c, const char *dir, const char *name, const char *const *cols,
+                         int n, int *idx, sim_err *err) {
+    int i, rc;
+    if ((rc = csv_open(c, dir, name, err)) != SIM_OK)
+        return rc;
+    for (i = 0; i < n; i++)
+        if ((idx[i] = csv_col(c, cols[i], err)) < 0) {
+            csv_close(c);
+            return SIM_EPARSE;
+        }
+    return SIM_OK;
+}
+
 /* Reads the next row: 1, 0 at the end, or SIM_EPARSE. */
 static int csv_next(csv_file *c, sim_err *err) {
     int n;
@@ -554,13 +569,8 @@ static int load_gemm(const calib_opts *o, rowvec *rv, rowvec *rv8, calib_report 
     int nn = 0, nkk = 0;
     static const char *const cols[] = {"gemm_dtype", "m", "n", "k", "latency"};
 
-    if ((rc = csv_open(&c, o->profiles_dir, "gemm.csv", err)) != SIM_OK)
+    if ((rc = csv_open_cols(&c, o->profiles_dir, "gemm.csv", cols, 5, ci, err)) != SIM_OK)
         return rc;
-    for (i = 0; i < 5; i++)
-        if ((ci[i] = csv_col(&c, cols[i], err)) < 0) {
-            csv_close(&c);
-            return SIM_EPARSE;
-        }
     while ((rc = csv_next(&c, err)) == 1) {
         gemm_meas m;
         const char *dt = c.fld[ci[0]];
@@ -667,15 +677,10 @@ static int load_attn(const calib_opts *o, int prefill, const perf_calib *cal, ro
     const char *const *cols = prefill ? cols_p : cols_d;
     const char *file = prefill ? "context_attention.csv" : "generation_attention.csv";
     csv_file c;
-    int rc, i, ci[7];
+    int rc, ci[7];
 
-    if ((rc = csv_open(&c, o->profiles_dir, file, err)) != SIM_OK)
+    if ((rc = csv_open_cols(&c, o->profiles_dir, file, cols, 7, ci, err)) != SIM_OK)
         return rc;
-    for (i = 0; i < 7; i++)
-        if ((ci[i] = csv_col(&c, cols[i], err)) < 0) {
-            csv_close(&c);
-            return SIM_EPARSE;
-        }
     while ((rc = csv_next(&c, err)) == 1) {
         double bs, len, heads, kvh, hd, lat;
         sim_model m;
@@ -739,13 +744,8 @@ static int load_vidur(const calib_opts *o, const perf_calib *cal, rowvec *rv, ca
     csv_file c;
     int rc, i, ci[7], ti[5];
 
-    if ((rc = csv_open(&c, o->profiles_dir, "vidur_layer_ops.csv", err)) != SIM_OK)
+    if ((rc = csv_open_cols(&c, o->profiles_dir, "vidur_layer_ops.csv", cfg, 7, ci, err)) != SIM_OK)
         return rc;
-    for (i = 0; i < 7; i++)
-        if ((ci[i] = csv_col(&c, cfg[i], err)) < 0) {
-            csv_close(&c);
-            return SIM_EPARSE;
-        }
     for (i = 0; i < 5; i++)
         if ((ti[i] = csv_col(&c, tcol[i], err)) < 0) {
             csv_close(&c);
@@ -813,16 +813,11 @@ static int load_vidur(const calib_opts *o, const perf_calib *cal, rowvec *rv, ca
  * num_gpus GPUs; the curves are indexed by the message in KiB. */
 static int load_allreduce(const calib_opts *o, rowvec *rv, calib_op_report *rep, sim_err *err) {
     csv_file c;
-    int rc, i, ci[3];
+    int rc, ci[3];
     static const char *const cols[] = {"num_gpus", "message_size", "latency"};
 
-    if ((rc = csv_open(&c, o->profiles_dir, "allreduce.csv", err)) != SIM_OK)
+    if ((rc = csv_open_cols(&c, o->profiles_dir, "allreduce.csv", cols, 3, ci, err)) != SIM_OK)
         return rc;
-    for (i = 0; i < 3; i++)
-        if ((ci[i] = csv_col(&c, cols[i], err)) < 0) {
-            csv_close(&c);
-            return SIM_EPARSE;
-        }
     while ((rc = csv_next(&c, err)) == 1) {
         double g, elems, lat;
         fit_row r;
@@ -859,13 +854,9 @@ static int fit_step(const calib_opts *o, perf_calib *out, calib_op_report *rep, 
     double x[512], y[512], xt[512], yt[512], e[512], c0, c1, cov00, cov01, cov11, ss;
     int rc, i, ci[5], n = 0, nt = 0, nall = 0, k = o->holdout_every;
 
-    if ((rc = csv_open(&c, o->profiles_dir, "cpu_overheads_a100.csv", err)) != SIM_OK)
+    if ((rc = csv_open_cols(&c, o->profiles_dir, "cpu_overheads_a100.csv", cols, 5, ci, err)) !=
+        SIM_OK)
         return rc;
-    for (i = 0; i < 5; i++)
-        if ((ci[i] = csv_col(&c, cols[i], err)) < 0) {
-            csv_close(&c);
-            return SIM_EPARSE;
-        }
     while ((rc = csv_next(&c, err)) == 1) {
         double v[5];
         for (i = 0; i < 5 && rc == 1; i++)
