@@ -436,6 +436,29 @@ static void print_text(const met_summary *s, json_t *info) {
            (long long)s->sim_events, (long long)s->steps);
 }
 
+/* Checks a config's option names and types, then fills in the trace
+ * (the shipped one when there is no source) and every default, in place:
+ * the form a run stores. Returns SIM_OK or SIM_EINVAL with *err set. */
+int rt_run_resolve(json_t *cfg, sim_err *err) {
+    const char *synthetic;
+    char trace_path[4096];
+    int rc;
+    if ((rc = config_check(cfg, "config", err)) != SIM_OK)
+        return rc;
+    /* the trace: explicit, synthetic, or the shipped default */
+    synthetic = json_string_value(json_object_get(cfg, "synthetic"));
+    if (json_object_get(cfg, "trace") && synthetic) {
+        sim_err_set(err, "", 0, 0, "--trace and --synthetic: give one source, not both");
+        return SIM_EINVAL;
+    }
+    if (synthetic == NULL && json_object_get(cfg, "trace") == NULL) {
+        snprintf(trace_path, sizeof trace_path, "%s/traces/azure_conv_2023.csv", rt_datadir());
+        json_object_set_new(cfg, "trace", json_string(trace_path));
+    }
+    cfg_fill_defaults(cfg);
+    return SIM_OK;
+}
+
 int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary *sum_out,
                 json_t **info_out, sim_err *errp) {
     sim_err err;
@@ -458,7 +481,7 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     int64_t run_id = 0;
     const char *datadir = rt_datadir();
     const char *calib_name, *db, *synthetic;
-    char trace_path[4096], why[512];
+    char why[512];
     json_t *info = NULL;
     char *cfg_text = NULL;
     const struct be_ops *ops;
@@ -469,20 +492,9 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     sim_err_clear(&err);
     memset(&ps, 0, sizeof ps);
     *info_out = NULL;
-    if ((rc = config_check(cfg, "config", &err)) != SIM_OK)
+    if ((rc = rt_run_resolve(cfg, &err)) != SIM_OK)
         goto fail;
-    /* the trace: explicit, synthetic, or the shipped default */
     synthetic = json_string_value(json_object_get(cfg, "synthetic"));
-    if (json_object_get(cfg, "trace") && synthetic) {
-        sim_err_set(&err, "", 0, 0, "--trace and --synthetic: give one source, not both");
-        rc = SIM_EINVAL;
-        goto fail;
-    }
-    if (synthetic == NULL && json_object_get(cfg, "trace") == NULL) {
-        snprintf(trace_path, sizeof trace_path, "%s/traces/azure_conv_2023.csv", datadir);
-        json_object_set_new(cfg, "trace", json_string(trace_path));
-    }
-    cfg_fill_defaults(cfg);
 
     /* model, GPU, calibration */
     if ((rc = sim_model_load(cfg_str(cfg, "model"), datadir, &model, &err)) != SIM_OK)

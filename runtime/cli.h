@@ -27,6 +27,10 @@ int rt_exit_code(int status);
  * SIM_EINVAL with *err naming the option (a usage error). */
 int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err);
 
+/* Checks a config and fills in its trace and defaults in place (the stored
+ * form); SIM_OK or SIM_EINVAL with *err naming the option. */
+int rt_run_resolve(json_t *cfg, sim_err *err);
+
 /* Runs the simulation a config object describes; prints the summary (JSON
  * when json != 0) and returns an exit code. command is stored with the run. */
 int rt_run_config(json_t *cfg, int json, const char *command);
