@@ -74,6 +74,7 @@ static const rt_opt run_opts[] = {
      "S  seconds a request may wait before 'queue_timeout' (0: no limit)"},
     {"calibration", 's', "",
      "FILE  perf calibration (default: data/calib/GPU.json; 'none': datasheet)"},
+    {"gpu-price", 'd', "0", "USD  price of one GPU-hour, for cost_usd (0: none)"},
     {"slo-ttft", 'd', "0", "S  TTFT SLO for goodput (0: none)"},
     {"slo-tpot", 'd', "0", "S  TPOT SLO for goodput (0: none)"},
     {"backend", 's', "sim",
@@ -653,6 +654,14 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     ec.slo_tpot_s = cfg_num(cfg, "slo-tpot");
     ec.check = cfg_bool(cfg, "check");
     ec.fast_forward = cfg_bool(cfg, "fast-forward");
+    ec.usd_per_gpu_hour = cfg_num(cfg, "gpu-price");
+    ec.seed = (uint64_t)cfg_int(cfg, "seed");
+    if (!(ec.usd_per_gpu_hour >= 0)) {
+        sim_err_set(&err, "", 0, 0, "--gpu-price: expected USD per GPU-hour >= 0, got '%g'",
+                    ec.usd_per_gpu_hour);
+        rc = SIM_EINVAL;
+        goto fail;
+    }
     if (ec.replicas < 1 || ec.replicas > 1000000) {
         sim_err_set(&err, "", 0, 0, "--replicas: expected 1..1000000, got '%d'", ec.replicas);
         rc = SIM_EINVAL;

@@ -15,8 +15,13 @@
  *
  * Memory: live requests and sequences, the event heap, and one double per
  * completed request for each exact quantile (TTFT, TPOT, E2E, queueing).
- * Non-goals: routers other than round robin and fleets of unlike replicas
- * (the fleet work adds them). */
+ *
+ * Fleets (engine.h): replicas are laid out pool by pool; a pool's replicas
+ * beyond its start count are off until the autoscaler provisions them.
+ * With a round-trip time between the user and the region, a request
+ * reaches its replica half a round trip after it arrives (EV_DELIVER) and
+ * its tokens reach the user half a round trip after the replica made them;
+ * the request rows and every latency are the user's. */
 #include "config.h"
 #include "engine.h"
 
@@ -27,7 +32,17 @@
 #include "evq.h"
 #include "mem.h"
 
-enum { EV_ARRIVAL = 1, EV_STEP_DONE = 2, EV_SCHEDULE = 3, EV_WAKE = 4 };
+enum {
+    EV_ARRIVAL = 1,
+    EV_STEP_DONE = 2,
+    EV_SCHEDULE = 3,
+    EV_WAKE = 4,
+    EV_DELIVER = 5, /* a routed request reaches its replica */
+    EV_TICK = 6,    /* the autoscaler decides */
+    EV_READY = 7    /* a provisioned replica starts serving */
+};
+/* replica states */
+enum { REP_OFF = 0, REP_ON, REP_PROVISIONING, REP_DRAINING };
 enum { CLS_ARRIVAL = 0, CLS_STEP = 1, CLS_SCHED = 2 };
 
 typedef struct req_rec {
@@ -69,7 +84,15 @@ struct eng;
 typedef struct replica {
     struct eng *e;
     int idx;
+    int pool;
+    int state;            /* REP_* */
+    const perf_ctx *perf; /* the pool's */
+    be *b;                /* the pool's executor */
     sched *s;
+    /* the router's own view: requests routed here and not ended, and the
+     * prompt tokens of those still on their way */
+    int64_t out_req;
+    int64_t inflight_req, inflight_tok;
     int busy;          /* a step is in flight */
     int sched_pending; /* a SCHEDULE event is queued */
     sched_batch batch;
@@ -97,6 +120,30 @@ typedef struct replica {
 
 #define ENG_RUN_MAX 1024
 
+/* A pool at run time: its replicas are [first, first + n). */
+typedef struct pool_rt {
+    const eng_pool *cfg;
+    int first, n;
+    int n_on, n_prov;   /* serving (draining included), being provisioned */
+    double busy_s;      /* summed step time, for MFU/MBU */
+    double gpu_s;       /* GPU-seconds paid (serving, draining or provisioning) */
+    sim_time gpu_acc_t; /* gpu_s integrated up to here */
+} pool_rt;
+
+/* Candidate replicas of one model in one region (or all regions). */
+typedef struct cand_list {
+    int *rep;
+    int n;
+    int rr; /* round-robin position */
+} cand_list;
+
+/* session -> replica of its last turn (open addressing, never shrinks) */
+typedef struct sess_map {
+    int64_t *key; /* -1: empty */
+    int32_t *rep;
+    size_t cap, n;
+} sess_map;
+
 typedef struct eng {
     const eng_config *c;
     const eng_source *src;
@@ -104,7 +151,19 @@ typedef struct eng {
     const met_sink *sink;
     evq *q;
     replica *reps;
-    int rr;
+    int n_reps;
+    const eng_fleet *fl;
+    eng_fleet fl1; /* the one-pool fleet of a config without one */
+    eng_pool pool1;
+    double w1[1], rtt1[1];
+    int64_t supply1[1];
+    pool_rt *pools;
+    cand_list *cands; /* [model x (n_regions + 1)]: per region, then all */
+    int *near;        /* [pop x n_regions]: regions by round-trip time */
+    double *pop_cdf, *model_cdf;
+    int64_t *supply_left; /* GPUs each supply can still give */
+    sess_map sess;
+    int64_t live; /* requests routed or queued and not ended */
     req_rec *free_recs;
     req_rec **rec_chunks;
     int n_rec_chunks, cap_rec_chunks;
@@ -247,12 +306,39 @@ static void rep_signals(replica *p) {
     p->sig_kvu = (double)kvc_used(pool) / (double)kvc_total(pool);
 }
 
+/* ---- fleet: GPUs paid, replica states ---- */
+
+/* GPUs a pool pays for now: serving, draining or being provisioned. */
+static int pool_gpus(const pool_rt *q) {
+    return (q->n_on + q->n_prov) * q->cfg->gpus_per_replica;
+}
+
+/* Integrates the pool's paid GPUs up to t. */
+static void pool_account(pool_rt *q, sim_time t) {
+    if (t > q->gpu_acc_t) {
+        q->gpu_s += (double)pool_gpus(q) * sim_time_to_s(t - q->gpu_acc_t);
+        q->gpu_acc_t = t;
+    }
+}
+
+/* A draining replica with nothing left stops (and its GPUs return). */
+static void rep_off(eng *e, replica *p) {
+    pool_rt *q = &e->pools[p->pool];
+    pool_account(q, e->now);
+    p->state = REP_OFF;
+    q->n_on--;
+    e->supply_left[q->cfg->supply] += q->cfg->gpus_per_replica;
+}
+
 /* ---- request outcomes (scheduler callbacks) ---- */
 
+/* r ended at the user at t (its fields as the replica saw them). */
 static void push_followup(eng *e, const sim_req *r, sim_time t, int rejected) {
-    sim_req nx;
+    sim_req nx, u = *r;
     req_rec *rec;
-    if (e->src->on_end == NULL || e->src->on_end(e->src->ctx, r, t, rejected, &nx) != 1)
+    u.arrival_ns -= u.net_ns; /* the user's view */
+    u.net_ns = 0;
+    if (e->src->on_end == NULL || e->src->on_end(e->src->ctx, &u, t, rejected, &nx) != 1)
         return;
     rec = rec_get(e);
     if (rec == NULL) {
@@ -260,6 +346,8 @@ static void push_followup(eng *e, const sim_req *r, sim_time t, int rejected) {
         return;
     }
     rec->r = nx;
+    rec->r.origin = rec->r.model = 0;
+    rec->r.net_ns = 0;
     rec->from_stream = 0;
     if (rec_keep_hashes(rec) != SIM_OK) {
         rec_put(e, rec);
@@ -289,12 +377,22 @@ static void note_end(eng *e, double arrival, double end) {
     e->n_req++;
 }
 
+/* The router's bookkeeping when a request routed to p ends. */
+static void rep_end(eng *e, replica *p) {
+    p->out_req--;
+    e->live--;
+    if (p->state == REP_DRAINING && p->out_req == 0)
+        rep_off(e, p);
+}
+
+/* A request ends rejected at t (replica time; rep -1: at the fleet's edge). */
 static void reject_at(eng *e, int rep, const sim_req *r, enum met_reject why, sim_time t) {
     met_request row;
     memset(&row, 0, sizeof row);
+    t += r->net_ns; /* the user hears of it half a round trip later */
     row.id = r->id;
     row.replica = rep;
-    row.arrival_s = sim_time_to_s(r->arrival_ns);
+    row.arrival_s = sim_time_to_s(r->arrival_ns - r->net_ns);
     row.first_token_s = NAN;
     row.finish_s = sim_time_to_s(t);
     row.prompt_tokens = r->prompt_tokens;
@@ -305,8 +403,10 @@ static void reject_at(eng *e, int rep, const sim_req *r, enum met_reject why, si
     note_end(e, row.arrival_s, row.finish_s);
     e->n_rejected++;
     e->rej[why]++;
-    if (rep >= 0)
+    if (rep >= 0) {
         e->reps[rep].tl_rej++;
+        rep_end(e, &e->reps[rep]);
+    }
     request_row(e, &row);
     push_followup(e, r, t, 1);
 }
@@ -328,12 +428,13 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
     met_request row;
     double ttft, e2e;
     int32_t out = s->req.output_tokens;
+    sim_time net = s->req.net_ns, arrival = s->req.arrival_ns - net;
     memset(&row, 0, sizeof row);
     row.id = s->req.id;
     row.replica = p->idx;
-    row.arrival_s = sim_time_to_s(s->req.arrival_ns);
-    row.first_token_s = sim_time_to_s(s->first_token_ns);
-    row.finish_s = sim_time_to_s(t);
+    row.arrival_s = sim_time_to_s(arrival);
+    row.first_token_s = sim_time_to_s(s->first_token_ns + net);
+    row.finish_s = sim_time_to_s(t + net);
     row.prompt_tokens = s->req.prompt_tokens;
     row.new_tokens = s->req.new_tokens;
     row.output_tokens = out;
@@ -352,8 +453,8 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
     e->recomputed += s->recomputed_tokens;
     p->tl_comp++;
     p->tl_out += out;
-    ttft = sim_time_to_s(s->first_token_ns - s->req.arrival_ns);
-    e2e = sim_time_to_s(t - s->req.arrival_ns);
+    ttft = sim_time_to_s(s->first_token_ns + net - arrival);
+    e2e = sim_time_to_s(t + net - arrival);
     if (dvec_push(&e->ttft, ttft) || dvec_push(&e->e2e, e2e) ||
         dvec_push(&e->queue, sim_time_to_s(s->admitted_ns - s->req.arrival_ns)))
         fail(e, SIM_ENOMEM, "recording latencies");
@@ -372,7 +473,8 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
         e->good += good;
     }
     request_row(e, &row);
-    push_followup(e, &s->req, t, 0);
+    push_followup(e, &s->req, t + net, 0);
+    rep_end(e, p);
 }
 
 /* ---- steps ---- */
@@ -394,7 +496,7 @@ static void step_row(eng *e, replica *p) {
     met_step row;
     int rc;
     const sched_batch *b = &p->batch;
-    const perf_ctx *pc = e->c->perf;
+    const perf_ctx *pc = p->perf;
     if (!wants_row(e, b->step) || e->rc != SIM_OK)
         return;
     row.step = b->step;
@@ -425,6 +527,7 @@ static void step_row(eng *e, replica *p) {
 static void step_account(eng *e, replica *p, sim_time dur) {
     e->steps++;
     e->busy_s += sim_time_to_s(dur);
+    e->pools[p->pool].busy_s += sim_time_to_s(dur);
     e->batch_s += (double)(p->batch.n_chunks + p->batch.n_decode) * sim_time_to_s(dur);
     e->flops += p->pr.flops;
     e->bytes += p->pr.bytes;
@@ -449,20 +552,20 @@ static int form_step(eng *e, replica *p, sim_time t, sim_time *dur) {
         return 0;
     }
     if (wants_row(e, p->batch.step)) {
-        perf_predict(e->c->perf, &p->batch.agg, &p->pr);
+        perf_predict(p->perf, &p->batch.agg, &p->pr);
     } else { /* the figures the summary needs, without the breakdown */
-        p->pr.step_s = perf_step_s_cached(e->c->perf, &p->pcache, &p->batch.agg);
-        perf_work(e->c->perf, &p->batch.agg, &p->pr.flops, &p->pr.bytes);
+        p->pr.step_s = perf_step_s_cached(p->perf, &p->pcache, &p->batch.agg);
+        perf_work(p->perf, &p->batch.agg, &p->pr.flops, &p->pr.bytes);
     }
     p->res.pred_s = p->pr.step_s;
-    rc = be_step(e->b, p->idx, p->s, &p->batch, &p->res, e->err);
+    rc = be_step(p->b, p->idx, p->s, &p->batch, &p->res, e->err);
     if (rc != SIM_OK) {
         e->rc = rc;
         return rc;
     }
     if (!(p->res.dur_s >= 0) || !isfinite(p->res.dur_s)) {
         sim_err_set(e->err, "", 0, 0, "backend %s returned a step duration of %g s",
-                    e->b->ops->name, p->res.dur_s);
+                    p->b->ops->name, p->res.dur_s);
         e->rc = SIM_EDEVICE;
         return SIM_EDEVICE;
     }
@@ -547,7 +650,7 @@ static int run_try(eng *e, replica *p) {
             break;
         free_blocks -= need;
         sched_decode_agg(p->s, i, &agg);
-        dn = sim_time_from_s(perf_step_s_cached(e->c->perf, &p->pcache, &agg));
+        dn = sim_time_from_s(perf_step_s_cached(p->perf, &p->pcache, &agg));
         t += dn < 1 ? 1 : dn;
         p->run_end[i] = t;
     }
@@ -563,7 +666,7 @@ static int run_try(eng *e, replica *p) {
 
 /* Applies the run's steps [0, n), none of which finishes a sequence. */
 static void run_apply(eng *e, replica *p, int64_t n) {
-    const perf_ctx *pc = e->c->perf;
+    const perf_ctx *pc = p->perf;
     perf_batch agg;
     int64_t i, step0 = sched_n_steps(p->s);
     int nd = sched_n_decode(p->s);
@@ -720,13 +823,184 @@ static void pull_stream(eng *e) {
         fail(e, SIM_ENOMEM, "queueing an arrival");
 }
 
-static void on_arrival(eng *e, req_rec *rec) {
-    replica *p;
+/* ---- routing ---- */
+
+static uint64_t mix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* Index drawn from a cumulative weight table of n entries by u in [0, 1). */
+static int draw(const double *cdf, int n, double u) {
+    int i;
+    for (i = 0; i < n - 1; i++)
+        if (u < cdf[i])
+            return i;
+    return n - 1;
+}
+
+/* Population and model of a request: a hash of its session (or id). */
+static void assign(eng *e, sim_req *r) {
+    uint64_t k = r->session_id >= 0 ? (uint64_t)r->session_id ^ 0x5e55000000000000ULL : r->id;
+    uint64_t h = mix64(k ^ mix64(e->c->seed));
+    r->origin =
+        e->fl->n_pops > 1 ? draw(e->pop_cdf, e->fl->n_pops, (double)(h >> 11) * 0x1p-53) : 0;
+    h = mix64(h);
+    r->model =
+        e->fl->n_models > 1 ? draw(e->model_cdf, e->fl->n_models, (double)(h >> 11) * 0x1p-53) : 0;
+}
+
+/* Whether a replica takes a new request now. */
+static int rep_open(const eng *e, const replica *p) {
+    int64_t mq;
+    if (p->state != REP_ON)
+        return 0;
+    mq = e->pools[p->pool].cfg->sched.max_queue;
+    return mq <= 0 || sched_n_waiting(p->s) + p->inflight_req < mq;
+}
+
+/* Outstanding tokens: the scheduler's (prompt tokens not yet prefilled,
+ * one per running sequence) and the prompts on their way. Exact in a
+ * decode run (neither changes in one). */
+static int64_t rep_lot(const replica *p) {
+    return sched_outstanding_tokens(p->s) + p->inflight_tok;
+}
+
+/* The session map. */
+static int32_t *sess_slot(sess_map *m, int64_t key, int insert) {
+    size_t i;
+    if (m->cap == 0 || (insert && 2 * (m->n + 1) > m->cap)) {
+        size_t ncap = m->cap ? 2 * m->cap : 1024, j;
+        int64_t *nk;
+        int32_t *nr;
+        if (!insert)
+            return NULL;
+        nk = SIM_NEW_ARRAY(int64_t, ncap);
+        nr = SIM_NEW_ARRAY(int32_t, ncap);
+        if (nk == NULL || nr == NULL) {
+            sim_free(nk);
+            sim_free(nr);
+            return NULL;
+        }
+        for (j = 0; j < ncap; j++)
+            nk[j] = -1;
+        for (j = 0; j < m->cap; j++)
+            if (m->key[j] >= 0) {
+                size_t h = (size_t)mix64((uint64_t)m->key[j]) & (ncap - 1);
+                while (nk[h] >= 0)
+                    h = (h + 1) & (ncap - 1);
+                nk[h] = m->key[j];
+                nr[h] = m->rep[j];
+            }
+        sim_free(m->key);
+        sim_free(m->rep);
+        m->key = nk;
+        m->rep = nr;
+        m->cap = ncap;
+    }
+    i = (size_t)mix64((uint64_t)key) & (m->cap - 1);
+    while (m->key[i] >= 0 && m->key[i] != key)
+        i = (i + 1) & (m->cap - 1);
+    if (m->key[i] < 0) {
+        if (!insert)
+            return NULL;
+        m->key[i] = key;
+        m->rep[i] = -1;
+        m->n++;
+    }
+    return &m->rep[i];
+}
+
+/* Picks a replica of list L for r by the router's policy; -1 when every
+ * one is full or off. Scans start at a rotating position, so ties spread. */
+static int pick(eng *e, cand_list *L, const sim_req *r) {
+    int i, best = -1, start = L->n > 0 ? L->rr % L->n : 0;
+    int64_t best_lot = 0, best_hit = -1;
+    double best_kvu = 0;
+    int pol = e->fl->router;
+    if (L->n == 0)
+        return -1;
+    if (pol == ENG_ROUTE_SESSION && r->session_id >= 0) {
+        int32_t *slot = sess_slot(&e->sess, r->session_id, 0);
+        if (slot && *slot >= 0) {
+            for (i = 0; i < L->n; i++) /* only where this list may route */
+                if (L->rep[i] == *slot)
+                    break;
+            if (i < L->n && rep_open(e, &e->reps[*slot]))
+                return *slot;
+        }
+    }
+    for (i = 0; i < L->n; i++) {
+        int k = L->rep[(start + i) % L->n];
+        replica *p = &e->reps[k];
+        if (!rep_open(e, p))
+            continue;
+        if (pol == ENG_ROUTE_RR) {
+            L->rr = (start + i + 1) % L->n;
+            return k;
+        }
+        if (pol == ENG_ROUTE_KVU) {
+            const kvc_pool *kp;
+            double u;
+            if (p->in_run)
+                run_interrupt(e, p); /* blocks are applied lazily in a run */
+            kp = sched_pool(p->s);
+            u = (double)kvc_used(kp) / (double)kvc_total(kp);
+            if (best < 0 || u < best_kvu) {
+                best = k;
+                best_kvu = u;
+            }
+            continue;
+        }
+        if (pol == ENG_ROUTE_PREFIX) {
+            int64_t hit, lot = rep_lot(p);
+            if (p->in_run)
+                run_interrupt(e, p); /* a run may evict cached blocks */
+            hit = sched_prefix_probe(p->s, r);
+            if (best < 0 || hit > best_hit || (hit == best_hit && lot < best_lot)) {
+                best = k;
+                best_hit = hit;
+                best_lot = lot;
+            }
+            continue;
+        }
+        { /* least outstanding tokens (and the session router's fallback) */
+            int64_t lot = rep_lot(p);
+            if (best < 0 || lot < best_lot) {
+                best = k;
+                best_lot = lot;
+            }
+        }
+    }
+    L->rr = (start + 1) % L->n;
+    return best;
+}
+
+/* Routes r: the replica, or -1 when every candidate is full. */
+static int route(eng *e, sim_req *r) {
+    const eng_fleet *f = e->fl;
+    int nr = f->n_regions, k = -1, i;
+    cand_list *lists = &e->cands[(size_t)r->model * (size_t)(nr + 1)];
+    if (f->scope == ENG_SCOPE_GLOBAL || nr == 1)
+        k = pick(e, &lists[nr], r);
+    else
+        for (i = 0; i < nr && k < 0; i++)
+            k = pick(e, &lists[e->near[(size_t)r->origin * (size_t)nr + (size_t)i]], r);
+    if (k >= 0 && f->router == ENG_ROUTE_SESSION && r->session_id >= 0) {
+        int32_t *slot = sess_slot(&e->sess, r->session_id, 1);
+        if (slot == NULL)
+            fail(e, SIM_ENOMEM, "routing a session");
+        else
+            *slot = k;
+    }
+    return k;
+}
+
+/* A request reaches replica p at now. */
+static void deliver(eng *e, replica *p, req_rec *rec) {
     int rc;
-    if (rec->from_stream)
-        pull_stream(e);
-    p = &e->reps[e->rr];
-    e->rr = (e->rr + 1) % e->c->replicas;
     if (p->in_run)
         run_interrupt(e, p);
     rep_account(e, p, e->now);
@@ -739,6 +1013,113 @@ static void on_arrival(eng *e, req_rec *rec) {
     }
     rep_signals(p);
     schedule_soon(e, p);
+}
+
+static void on_arrival(eng *e, req_rec *rec) {
+    replica *p;
+    int k;
+    sim_time net;
+    if (rec->from_stream)
+        pull_stream(e);
+    if (e->rc != SIM_OK) {
+        rec_put(e, rec);
+        return;
+    }
+    assign(e, &rec->r);
+    k = route(e, &rec->r);
+    if (k < 0) { /* at capacity: every replica that could serve it is full */
+        rec->r.net_ns = 0;
+        reject_at(e, -1, &rec->r, MET_REJECT_QUEUE_FULL, e->now);
+        rec_put(e, rec);
+        return;
+    }
+    p = &e->reps[k];
+    p->out_req++;
+    e->live++;
+    net = sim_time_from_s(0.5 * e->fl->rtt_s[(size_t)rec->r.origin * (size_t)e->fl->n_regions +
+                                             (size_t)e->pools[p->pool].cfg->region]);
+    if (net <= 0) {
+        rec->r.net_ns = 0;
+        deliver(e, p, rec);
+        return;
+    }
+    rec->r.net_ns = net;
+    rec->r.arrival_ns += net; /* at the replica */
+    p->inflight_req++;
+    p->inflight_tok += rec->r.prompt_tokens;
+    if (evq_push(e->q, rec->r.arrival_ns, CLS_ARRIVAL, EV_DELIVER, k, 0, rec) != SIM_OK)
+        fail(e, SIM_ENOMEM, "sending a request");
+}
+
+static void on_deliver(eng *e, replica *p, req_rec *rec) {
+    p->inflight_req--;
+    p->inflight_tok -= rec->r.prompt_tokens;
+    deliver(e, p, rec);
+}
+
+/* ---- the autoscaler ---- */
+
+static void push_tick(eng *e) {
+    sim_time t = e->now + sim_time_from_s(e->fl->autoscale.interval_s);
+    if (evq_push(e->q, t, CLS_SCHED, EV_TICK, -1, 0, NULL) != SIM_OK)
+        fail(e, SIM_ENOMEM, "scheduling the autoscaler");
+}
+
+/* Every interval, each pool compares its outstanding requests per
+ * sequence slot of its serving replicas with the thresholds: above `up` it
+ * asks for one more replica (if the pool's cap and the region's supply of
+ * its GPU kind allow), below `down` it drains the serving replica with the
+ * fewest requests (never below the pool's minimum). A draining replica
+ * takes nothing new and stops when its last request ends. */
+static void on_tick(eng *e) {
+    const eng_autoscale *as = &e->fl->autoscale;
+    int i;
+    for (i = 0; i < e->fl->n_pools; i++) {
+        pool_rt *q = &e->pools[i];
+        int k, n_serving = 0, victim = -1;
+        int64_t outst = 0;
+        double util;
+        for (k = q->first; k < q->first + q->n; k++)
+            if (e->reps[k].state == REP_ON) {
+                n_serving++;
+                outst += e->reps[k].out_req;
+                if (victim < 0 || e->reps[k].out_req < e->reps[victim].out_req)
+                    victim = k;
+            }
+        util = n_serving > 0 ? (double)outst / ((double)n_serving * q->cfg->sched.max_num_seqs)
+                             : (outst > 0 || e->live > 0 ? 1e9 : 0);
+        if (util > as->up && q->n_on + q->n_prov < q->cfg->max_replicas &&
+            e->supply_left[q->cfg->supply] >= q->cfg->gpus_per_replica) {
+            for (k = q->first; k < q->first + q->n; k++)
+                if (e->reps[k].state == REP_OFF)
+                    break;
+            SIM_ASSERT(k < q->first + q->n);
+            pool_account(q, e->now);
+            e->reps[k].state = REP_PROVISIONING;
+            q->n_prov++;
+            e->supply_left[q->cfg->supply] -= q->cfg->gpus_per_replica;
+            if (evq_push(e->q, e->now + sim_time_from_s(as->provision_s), CLS_ARRIVAL, EV_READY, k,
+                         0, NULL) != SIM_OK)
+                fail(e, SIM_ENOMEM, "provisioning a replica");
+        } else if (util < as->down && n_serving > q->cfg->min_replicas && n_serving > 1 &&
+                   victim >= 0) {
+            replica *p = &e->reps[victim];
+            p->state = REP_DRAINING;
+            if (p->out_req == 0)
+                rep_off(e, p);
+        }
+    }
+    if (!e->stream_done || e->live > 0)
+        push_tick(e);
+}
+
+static void on_ready(eng *e, replica *p) {
+    pool_rt *q = &e->pools[p->pool];
+    pool_account(q, e->now);
+    q->n_prov--;
+    q->n_on++;
+    p->state = REP_ON;
+    rep_account(e, p, e->now);
 }
 
 /* ---- the loop ---- */
@@ -797,7 +1178,7 @@ static void summarise(eng *e, met_summary *s) {
     s->pcie_bytes_d2h = e->pcie.bytes_d2h;
     s->swapped_in_tokens = e->pcie.swapped_in_tokens;
     s->preemptions_swapped = e->pcie.swapped_out_seqs;
-    if (e->c->sched.host_blocks > 0 || e->c->sched.preempt_swap) {
+    if (e->fl->pools[0].sched.host_blocks > 0 || e->fl->pools[0].sched.preempt_swap) {
         s->pcie_busy_h2d_s = e->pcie.busy_h2d_s;
         s->pcie_busy_d2h_s = e->pcie.busy_d2h_s;
     }
@@ -851,81 +1232,262 @@ static void summarise(eng *e, met_summary *s) {
     if (e->n_req > 0 && (e->c->slo_ttft_s > 0 || e->c->slo_tpot_s > 0))
         s->slo_attainment = (double)e->good / (double)e->n_req;
     if (e->busy_s > 0) {
-        const perf_ctx *pc = e->c->perf;
+        double peak_s = 0, bw_s = 0;
+        for (r = 0; r < e->fl->n_pools; r++) {
+            const perf_ctx *pc = e->fl->pools[r].perf;
+            peak_s += e->pools[r].busy_s * pc->peak;
+            bw_s += e->pools[r].busy_s * pc->gpu.hbm_bw;
+        }
         s->mean_batch_size = e->batch_s / e->busy_s;
-        s->mfu_mean = e->flops / (e->busy_s * pc->peak);
-        s->mbu_mean = e->bytes / (e->busy_s * pc->gpu.hbm_bw);
+        s->mfu_mean = e->flops / peak_s;
+        s->mbu_mean = e->bytes / bw_s;
         s->kv_util_peak = e->kvu_peak;
     }
     if (span > 0) {
-        double kvu = 0;
-        for (r = 0; r < e->c->replicas; r++)
+        double kvu = 0, gpu_s = 0, usd = 0;
+        int priced = 0, n_fixed = 0;
+        for (r = 0; r < e->n_reps; r++)
             kvu += e->reps[r].kvu_int;
-        s->kv_util_mean = kvu / (span * e->c->replicas);
-        s->busy_frac = e->busy_s / (span * e->c->replicas);
+        for (r = 0; r < e->fl->n_pools; r++) {
+            pool_rt *q = &e->pools[r];
+            double price = q->cfg->usd_per_gpu_hour;
+            pool_account(q, e->now);
+            gpu_s += q->gpu_s;
+            n_fixed += q->n;
+            if (price > 0) {
+                usd += q->gpu_s / 3600.0 * price;
+                priced = 1;
+            }
+        }
+        /* replica-time: every replica of a fixed fleet for the whole span */
+        if (e->fl->autoscale.on) {
+            double rep_s = 0;
+            for (r = 0; r < e->fl->n_pools; r++)
+                rep_s += e->pools[r].gpu_s / e->pools[r].cfg->gpus_per_replica;
+            s->kv_util_mean = rep_s > 0 ? kvu / rep_s : NAN;
+            s->busy_frac = rep_s > 0 ? e->busy_s / rep_s : NAN;
+        } else {
+            s->kv_util_mean = kvu / (span * n_fixed);
+            s->busy_frac = e->busy_s / (span * n_fixed);
+        }
+        s->gpu_hours = gpu_s / 3600.0;
+        if (priced)
+            s->cost_usd = usd;
     }
     s->sim_time_s = sim_time_to_s(e->now);
     s->sim_events = (int64_t)evq_popped(e->q);
+}
+
+/* The one-pool fleet of a config without a fleet. */
+static void fleet_single(eng *e, const eng_config *c, be *b) {
+    eng_pool *p = &e->pool1;
+    eng_fleet *f = &e->fl1;
+    memset(p, 0, sizeof *p);
+    memset(f, 0, sizeof *f);
+    p->name = "default";
+    p->perf = c->perf;
+    p->sched = c->sched;
+    p->b = b;
+    p->replicas = p->min_replicas = p->max_replicas = c->replicas;
+    p->gpus_per_replica = c->perf->tp;
+    p->usd_per_gpu_hour = c->usd_per_gpu_hour > 0 ? c->usd_per_gpu_hour : NAN;
+    e->w1[0] = 1;
+    e->rtt1[0] = 0;
+    e->supply1[0] = (int64_t)c->replicas * c->perf->tp;
+    f->n_pools = 1;
+    f->pools = p;
+    f->n_regions = f->n_pops = f->n_models = f->n_supply = 1;
+    f->pop_weight = f->model_weight = e->w1;
+    f->rtt_s = e->rtt1;
+    f->supply = e->supply1;
+    f->router = ENG_ROUTE_RR;
+    f->scope = ENG_SCOPE_GLOBAL;
+}
+
+/* Checks a fleet; SIM_EINVAL names what does not fit. */
+static int fleet_check(const eng_fleet *f, sim_err *err) {
+    int i, j;
+    if (f->n_pools < 1 || f->n_regions < 1 || f->n_pops < 1 || f->n_models < 1 || f->n_supply < 1) {
+        sim_err_set(err, "fleet", 0, 0, "expected at least one pool, region, population and model");
+        return SIM_EINVAL;
+    }
+    for (i = 0; i < f->n_pops * f->n_regions; i++)
+        if (!(f->rtt_s[i] >= 0) || !isfinite(f->rtt_s[i])) {
+            sim_err_set(err, "fleet", 0, 0, "rtt: expected seconds >= 0, got '%g'", f->rtt_s[i]);
+            return SIM_EINVAL;
+        }
+    for (i = 0; i < f->n_pools; i++) {
+        const eng_pool *p = &f->pools[i];
+        int rc;
+        if (p->replicas < 0 || p->min_replicas < 0 || p->max_replicas < p->replicas ||
+            p->max_replicas < 1 || p->min_replicas > p->max_replicas || p->gpus_per_replica < 1 ||
+            p->model < 0 || p->model >= f->n_models || p->region < 0 || p->region >= f->n_regions ||
+            p->supply < 0 || p->supply >= f->n_supply || p->perf == NULL) {
+            sim_err_set(err, "fleet", 0, 0,
+                        "pool %s: expected 0 <= replicas <= max_replicas, min_replicas <= "
+                        "max_replicas, and a known model, region and GPU supply",
+                        p->name);
+            return SIM_EINVAL;
+        }
+        if ((rc = sched_config_check(&p->sched, err)) != SIM_OK)
+            return rc;
+    }
+    for (j = 0; j < f->n_supply; j++) {
+        int64_t used = 0;
+        for (i = 0; i < f->n_pools; i++)
+            if (f->pools[i].supply == j)
+                used += (int64_t)f->pools[i].replicas * f->pools[i].gpus_per_replica;
+        if (used > f->supply[j]) {
+            sim_err_set(err, "fleet", 0, 0,
+                        "the pools start with %lld GPUs of one kind in one region, more than its "
+                        "supply of %lld",
+                        (long long)used, (long long)f->supply[j]);
+            return SIM_EINFEASIBLE;
+        }
+    }
+    return SIM_OK;
+}
+
+/* Builds the candidate lists, region orders and draw tables. */
+static int fleet_build(eng *e) {
+    const eng_fleet *f = e->fl;
+    int nr = f->n_regions, m, g, i, k;
+    double tot;
+    size_t nl = (size_t)f->n_models * (size_t)(nr + 1);
+    e->cands = SIM_NEW_ARRAY(cand_list, nl);
+    e->near = SIM_NEW_ARRAY(int, (size_t)f->n_pops *(size_t)nr);
+    e->pop_cdf = SIM_NEW_ARRAY(double, (size_t)f->n_pops);
+    e->model_cdf = SIM_NEW_ARRAY(double, (size_t)f->n_models);
+    e->supply_left = SIM_NEW_ARRAY(int64_t, (size_t)f->n_supply);
+    if (!e->cands || !e->near || !e->pop_cdf || !e->model_cdf || !e->supply_left)
+        return SIM_ENOMEM;
+    for (m = 0; m < f->n_models; m++)
+        for (g = 0; g <= nr; g++) {
+            cand_list *L = &e->cands[(size_t)m * (size_t)(nr + 1) + (size_t)g];
+            if ((L->rep = SIM_NEW_ARRAY(int, (size_t)e->n_reps + 1)) == NULL)
+                return SIM_ENOMEM;
+            for (i = 0; i < f->n_pools; i++) {
+                const pool_rt *q = &e->pools[i];
+                if (q->cfg->model != m || (g < nr && q->cfg->region != g))
+                    continue;
+                for (k = q->first; k < q->first + q->n; k++)
+                    L->rep[L->n++] = k;
+            }
+        }
+    for (i = 0; i < f->n_pops; i++) { /* regions by RTT, ties by index (insertion sort) */
+        int *o = &e->near[(size_t)i * (size_t)nr];
+        const double *rtt = &f->rtt_s[(size_t)i * (size_t)nr];
+        for (g = 0; g < nr; g++) {
+            int j = g;
+            while (j > 0 && rtt[o[j - 1]] > rtt[g]) {
+                o[j] = o[j - 1];
+                j--;
+            }
+            o[j] = g;
+        }
+    }
+    for (tot = 0, i = 0; i < f->n_pops; i++)
+        tot += f->pop_weight[i];
+    for (i = 0; i < f->n_pops; i++)
+        e->pop_cdf[i] = (i ? e->pop_cdf[i - 1] : 0) + f->pop_weight[i] / tot;
+    for (tot = 0, i = 0; i < f->n_models; i++)
+        tot += f->model_weight[i];
+    for (i = 0; i < f->n_models; i++)
+        e->model_cdf[i] = (i ? e->model_cdf[i - 1] : 0) + f->model_weight[i] / tot;
+    for (i = 0; i < f->n_supply; i++)
+        e->supply_left[i] = f->supply[i];
+    for (i = 0; i < f->n_pools; i++)
+        e->supply_left[f->pools[i].supply] -=
+            (int64_t)f->pools[i].replicas * f->pools[i].gpus_per_replica;
+    return SIM_OK;
 }
 
 int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *sink,
             met_summary *sum, sim_err *err) {
     eng e;
     evq_ev ev;
-    int r, rc;
+    int r, rc, i;
     uint64_t n_ev = 0;
     sched_cb cb;
     sched_config scfg;
 
     memset(&e, 0, sizeof e);
     met_summary_init(sum);
-    if (c->replicas < 1) {
+    if (c->fleet == NULL && c->replicas < 1) {
         sim_err_set(err, "config", 0, 0, "replicas: expected an integer >= 1, got '%d'",
                     c->replicas);
         return SIM_EINVAL;
     }
-    if ((rc = sched_config_check(&c->sched, err)) != SIM_OK)
+    if (c->fleet == NULL)
+        fleet_single(&e, c, b);
+    e.fl = c->fleet ? c->fleet : &e.fl1;
+    if ((rc = fleet_check(e.fl, err)) != SIM_OK)
         return rc;
     e.c = c;
     e.src = src;
-    e.b = b;
     e.sink = sink;
     e.err = err;
     e.tl_ns = c->timeline_s > 0 ? sim_time_from_s(c->timeline_s) : 0;
-    /* runs reuse perf_step_s, so only where a step lasts what the model says */
-    e.ff = c->fast_forward && b->ops == &be_sim_ops;
-    e.q = evq_create(64 + 4 * (size_t)c->replicas);
-    e.reps = SIM_NEW_ARRAY(replica, (size_t)c->replicas);
-    if (e.q == NULL || e.reps == NULL) {
+    for (i = 0; i < e.fl->n_pools; i++)
+        e.n_reps += e.fl->pools[i].max_replicas;
+    e.q = evq_create(64 + 4 * (size_t)e.n_reps);
+    e.reps = SIM_NEW_ARRAY(replica, (size_t)e.n_reps);
+    e.pools = SIM_NEW_ARRAY(pool_rt, (size_t)e.fl->n_pools);
+    if (e.q == NULL || e.reps == NULL || e.pools == NULL) {
         e.rc = SIM_ENOMEM;
         goto out;
     }
-    scfg = c->sched;
-    scfg.recompute_s = recompute_s;
-    scfg.recompute_ctx = (void *)c->perf;
-    for (r = 0; r < c->replicas; r++) {
-        replica *p = &e.reps[r];
-        p->e = &e;
-        p->idx = r;
-        if (e.ff && (p->run_end = SIM_NEW_ARRAY(sim_time, ENG_RUN_MAX)) == NULL) {
-            e.rc = SIM_ENOMEM;
-            goto out;
-        }
-        cb.ctx = p;
-        cb.on_reject = cb_reject;
-        cb.on_first_token = cb_first_token;
-        cb.on_finish = cb_finish;
-        if ((rc = sched_create(&scfg, &cb, &p->s)) != SIM_OK) {
-            e.rc = rc;
-            goto out;
+    for (i = 0, r = 0; i < e.fl->n_pools; i++) {
+        const eng_pool *pc = &e.fl->pools[i];
+        pool_rt *q = &e.pools[i];
+        be *pb = pc->b ? pc->b : b;
+        int k;
+        q->cfg = pc;
+        q->first = r;
+        q->n = pc->max_replicas;
+        q->n_on = pc->replicas;
+        /* runs reuse perf_step_s, so only where a step lasts what the model says */
+        e.ff = c->fast_forward && pb->ops == &be_sim_ops && (i == 0 || e.ff);
+        scfg = pc->sched;
+        scfg.recompute_s = recompute_s;
+        scfg.recompute_ctx = (void *)pc->perf;
+        for (k = 0; k < pc->max_replicas; k++, r++) {
+            replica *p = &e.reps[r];
+            p->e = &e;
+            p->idx = r;
+            p->pool = i;
+            p->perf = pc->perf;
+            p->b = pb;
+            p->state = k < pc->replicas ? REP_ON : REP_OFF;
+            if (c->fast_forward && (p->run_end = SIM_NEW_ARRAY(sim_time, ENG_RUN_MAX)) == NULL) {
+                e.rc = SIM_ENOMEM;
+                goto out;
+            }
+            cb.ctx = p;
+            cb.on_reject = cb_reject;
+            cb.on_first_token = cb_first_token;
+            cb.on_finish = cb_finish;
+            if ((rc = sched_create(&scfg, &cb, &p->s)) != SIM_OK) {
+                e.rc = rc;
+                goto out;
+            }
         }
     }
+    if ((rc = fleet_build(&e)) != SIM_OK) {
+        e.rc = rc;
+        goto out;
+    }
     pull_stream(&e);
+    if (e.fl->autoscale.on && e.rc == SIM_OK)
+        push_tick(&e);
     while (e.rc == SIM_OK && evq_pop(e.q, &ev)) {
         e.now = ev.t;
         switch (ev.type) {
             case EV_ARRIVAL:
                 on_arrival(&e, ev.p);
+                break;
+            case EV_DELIVER:
+                on_deliver(&e, &e.reps[ev.a], ev.p);
                 break;
             case EV_SCHEDULE:
                 on_schedule(&e, &e.reps[ev.a]);
@@ -936,6 +1498,12 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
             case EV_WAKE:
                 on_wake(&e, &e.reps[ev.a]);
                 break;
+            case EV_TICK:
+                on_tick(&e);
+                break;
+            case EV_READY:
+                on_ready(&e, &e.reps[ev.a]);
+                break;
             default:
                 SIM_ASSERT(0);
         }
@@ -944,9 +1512,11 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
     }
     if (e.rc != SIM_OK)
         goto out;
+    SIM_ASSERT(e.live == 0);
     /* every replica drained: nothing waits, runs or holds a block */
-    for (r = 0; r < c->replicas; r++) {
+    for (r = 0; r < e.n_reps; r++) {
         replica *p = &e.reps[r];
+        SIM_ASSERT(p->out_req == 0 && p->inflight_req == 0);
         SIM_ASSERT(sched_n_waiting(p->s) == 0 && sched_n_running(p->s) == 0);
         /* blocks still in use are exactly the cached ones nobody holds */
         SIM_ASSERT(kvc_used(sched_pool(p->s)) ==
@@ -977,13 +1547,23 @@ out:
     if (rc != SIM_OK && err && err->msg[0] == '\0')
         sim_err_set(err, "", 0, 0, "simulation failed: %s", sim_strerror(rc));
     if (e.reps)
-        for (r = 0; r < c->replicas; r++) {
+        for (r = 0; r < e.n_reps; r++) {
             sched_destroy(e.reps[r].s);
             sim_free(e.reps[r].run_end);
         }
     sim_free(e.reps);
+    if (e.cands)
+        for (i = 0; i < e.fl->n_models * (e.fl->n_regions + 1); i++)
+            sim_free(e.cands[i].rep);
+    sim_free(e.cands);
+    sim_free(e.near);
+    sim_free(e.pop_cdf);
+    sim_free(e.model_cdf);
+    sim_free(e.supply_left);
+    sim_free(e.pools);
+    sim_free(e.sess.key);
+    sim_free(e.sess.rep);
     if (e.rec_chunks) {
-        int i;
         for (i = 0; i < e.n_rec_chunks; i++) {
             int j;
             for (j = 0; j < 256; j++)

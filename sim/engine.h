@@ -34,16 +34,80 @@ typedef struct eng_source {
 /* Called from time to time with the simulated time and requests ended. */
 typedef void (*eng_progress_fn)(void *ctx, double sim_s, int64_t ended, uint64_t events);
 
+/* ---- fleets (docs/fleet.md) ----
+ * A fleet is pools of identical replicas; a pool serves one model on one
+ * GPU kind in one region. Users come from populations, each with a
+ * round-trip time to every region; a request's population and model are
+ * drawn from the weights by a hash of its session (or id) and the seed, so
+ * every turn of a conversation comes from the same place for the same
+ * model. The router picks a replica among the pools serving the request's
+ * model: in the nearest region that has room (ENG_SCOPE_NEAREST, spilling
+ * to the next nearest when all are full) or anywhere (ENG_SCOPE_GLOBAL). A
+ * replica is full when its waiting queue (plus requests on their way to
+ * it) reaches max_queue; when every candidate is full the request is
+ * rejected at the edge, "at capacity" (reason queue_full). */
+
+enum eng_router {
+    ENG_ROUTE_RR = 0,  /* round robin */
+    ENG_ROUTE_LOT,     /* least outstanding tokens (sched_outstanding_tokens + in flight) */
+    ENG_ROUTE_KVU,     /* least KV utilisation */
+    ENG_ROUTE_SESSION, /* a conversation's next turn goes where its last went */
+    ENG_ROUTE_PREFIX   /* longest cached prefix, then least outstanding tokens */
+};
+enum eng_scope { ENG_SCOPE_NEAREST = 0, ENG_SCOPE_GLOBAL };
+
+typedef struct eng_pool {
+    const char *name;        /* for messages and reports (borrowed) */
+    const perf_ctx *perf;    /* model, GPU, calibration, TP (borrowed) */
+    sched_config sched;      /* per replica; kv_blocks resolved */
+    be *b;                   /* its executor (borrowed; NULL: the run's) */
+    int model;               /* index into eng_fleet.model_weight */
+    int region;              /* index into the regions */
+    int supply;              /* index into eng_fleet.supply (GPUs of its kind in its region) */
+    int replicas;            /* at the start, >= 0 */
+    int min_replicas;        /* the autoscaler keeps at least this many */
+    int max_replicas;        /* the autoscaler's cap (>= replicas) */
+    int gpus_per_replica;    /* TP x PP */
+    double usd_per_gpu_hour; /* NAN: no price */
+} eng_pool;
+
+typedef struct eng_autoscale {
+    int on;             /* 0: the fleet is fixed */
+    double interval_s;  /* decisions every interval */
+    double provision_s; /* a new replica serves this long after it is asked for */
+    double up, down;    /* outstanding requests per sequence slot above which a pool
+                           grows, below which it shrinks */
+} eng_autoscale;
+
+typedef struct eng_fleet {
+    int n_pools;
+    const eng_pool *pools;
+    int n_regions;
+    int n_pops;               /* user populations, >= 1 */
+    const double *pop_weight; /* [n_pops], relative */
+    const double *rtt_s;      /* [n_pops x n_regions]: round trip, s */
+    int n_models;
+    const double *model_weight; /* [n_models], relative */
+    int n_supply;
+    const int64_t *supply; /* [n_supply]: GPUs that can ever run (autoscaler cap) */
+    int router;            /* enum eng_router */
+    int scope;             /* enum eng_scope */
+    eng_autoscale autoscale;
+} eng_fleet;
+
 typedef struct eng_config {
-    const perf_ctx *perf; /* model, GPU, calibration, TP (borrowed) */
-    int replicas;         /* identical replicas behind a round-robin router, >= 1 */
-    sched_config sched;   /* per replica; kv_blocks resolved */
-    int64_t steps_sample; /* 1: every step row, N: one in N, 0: none */
-    double timeline_s;    /* timeline interval, s (0: none) */
-    double slo_ttft_s;    /* goodput SLO on TTFT, s (0: none) */
-    double slo_tpot_s;    /* goodput SLO on TPOT, s (0: none) */
-    int check;            /* 1: run sched_check after every step (tests) */
-    int fast_forward;     /* 1: plan pure-decode runs as one event (sim backend only) */
+    const perf_ctx *perf;    /* model, GPU, calibration, TP (borrowed); ignored with a fleet */
+    int replicas;            /* identical replicas behind a round-robin router, >= 1 */
+    sched_config sched;      /* per replica; kv_blocks resolved */
+    const eng_fleet *fleet;  /* NULL: one pool of the fields above, round robin */
+    double usd_per_gpu_hour; /* price without a fleet (NAN or 0: none) */
+    uint64_t seed;           /* draws of populations and models */
+    int64_t steps_sample;    /* 1: every step row, N: one in N, 0: none */
+    double timeline_s;       /* timeline interval, s (0: none) */
+    double slo_ttft_s;       /* goodput SLO on TTFT, s (0: none) */
+    double slo_tpot_s;       /* goodput SLO on TPOT, s (0: none) */
+    int check;               /* 1: run sched_check after every step (tests) */
+    int fast_forward;        /* 1: plan pure-decode runs as one event (sim backend only) */
     eng_progress_fn progress;
     void *progress_ctx;
 } eng_config;

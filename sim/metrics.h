@@ -146,6 +146,8 @@ typedef struct met_timeline {
     XX(mfu_mean, D)                                                                                \
     XX(mbu_mean, D)                                                                                \
     XX(busy_frac, D)                                                                               \
+    XX(gpu_hours, D)                                                                               \
+    XX(cost_usd, D)                                                                                \
     XX(first_arrival_s, D)                                                                         \
     XX(last_finish_s, D)                                                                           \
     XX(sim_time_s, D)                                                                              \

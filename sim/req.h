@@ -40,6 +40,11 @@ typedef struct sim_req {
     int32_t turn;             /* 1-based turn within its session, 0 when none */
     int32_t n_hash_ids;       /* Mooncake block hashes carried (0 when none) */
     const uint32_t *hash_ids; /* borrowed from the source until the next trace call; may be NULL */
+    /* set by the fleet's router (sources leave them 0): */
+    int32_t origin;  /* user population */
+    int32_t model;   /* model index in the fleet */
+    sim_time net_ns; /* one-way delay user <-> replica; arrival_ns is then the
+                        arrival at the replica, and the user's is net_ns earlier */
 } sim_req;
 
 #ifdef __cplusplus

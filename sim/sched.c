@@ -452,6 +452,19 @@ static int64_t prefix_lookup(sched *s, sched_seq *q, int64_t target, int take, i
     return j;
 }
 
+int64_t sched_prefix_probe(const sched *s, const sim_req *r) {
+    sched_seq q;
+    int64_t pinned;
+    uint64_t key;
+    if (s->pc == NULL)
+        return 0;
+    memset(&q, 0, sizeof q);
+    q.req = *r;
+    q.hash_ids = (uint32_t *)r->hash_ids; /* read only: take = 0 */
+    q.n_hash = r->hash_ids ? r->n_hash_ids : 0;
+    return prefix_lookup((sched *)s, &q, r->prompt_tokens, 0, &pinned, &key) * s->cfg.block_tokens;
+}
+
 /* Blocks of q found in the host tier right after its first j0 blocks
  * (key: the chained key of block j0 - 1), up to block max_hit. With take,
  * their recency is refreshed. */

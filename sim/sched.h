@@ -203,6 +203,9 @@ void sched_pcie_stats(const sched *s, sched_pcie *out);
  * times count the copies still in flight after the last step. */
 void sched_links_settle(sched *s, sim_time now);
 
+/* Prompt tokens of r that would hit this replica's prefix cache now
+ * (full blocks; 0 without a cache). Changes nothing. */
+int64_t sched_prefix_probe(const sched *s, const sim_req *r);
 /* Requests waiting, sequences running (prefill + decode), decoding. */
 int64_t sched_n_waiting(const sched *s);
 int sched_n_running(const sched *s);
