@@ -460,43 +460,28 @@ int rt_run_resolve(json_t *cfg, sim_err *err) {
     return SIM_OK;
 }
 
-int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary *sum_out,
-                json_t **info_out, sim_err *errp) {
+/* Builds one pool's model, GPU, perf model and scheduler config from a
+ * resolved config (a run's, or a fleet pool's), refusing what cannot be
+ * served. ops and replay name the executor (its KV pool may differ from the
+ * GPU's). Returns SIM_OK or an error status with *errp set. */
+int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_pool *out,
+                  sim_err *errp) {
     sim_err err;
     sim_model model;
     sim_gpu gpu;
     perf_calib calib;
     perf_ctx pctx;
-    eng_config ec;
-    eng_source es;
-    src_adapter sa = {NULL};
-    trace_opts to;
-    be backend = {NULL, NULL};
-    be_args ba;
-    store *st = NULL;
-    met_sink sink, *sinkp = NULL;
-    met_summary sum;
-    progress_state ps;
+    sched_config sc;
     int rc, tp, found;
-    long long kv_blocks;
-    int64_t run_id = 0;
-    const char *datadir = rt_datadir();
-    const char *calib_name, *db, *synthetic;
-    char why[512];
-    json_t *info = NULL;
-    char *cfg_text = NULL;
-    const struct be_ops *ops;
-    const char *backend_name, *replay = NULL;
-    long long layers;
+    long long kv_blocks, layers;
     int model_layers = 0;
+    const char *datadir = rt_datadir();
+    const char *calib_name;
+    char why[512];
 
     sim_err_clear(&err);
-    memset(&ps, 0, sizeof ps);
-    *info_out = NULL;
-    if ((rc = rt_run_resolve(cfg, &err)) != SIM_OK)
-        goto fail;
-    synthetic = json_string_value(json_object_get(cfg, "synthetic"));
-
+    memset(&sc, 0, sizeof sc);
+    memset(out, 0, sizeof *out);
     /* model, GPU, calibration */
     if ((rc = sim_model_load(cfg_str(cfg, "model"), datadir, &model, &err)) != SIM_OK)
         goto fail;
@@ -551,34 +536,30 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
         goto fail;
 
     /* the engine */
-    memset(&ec, 0, sizeof ec);
-    ec.perf = &pctx;
-    ec.replicas = (int)cfg_int(cfg, "replicas");
-    ec.sched.max_num_seqs = (int)cfg_int(cfg, "max-num-seqs");
-    ec.sched.max_batched_tokens = cfg_int(cfg, "max-batched-tokens");
-    ec.sched.block_tokens = (int)cfg_int(cfg, "block-tokens");
-    ec.sched.chunked_prefill = cfg_bool(cfg, "chunked-prefill");
-    ec.sched.watermark = cfg_num(cfg, "watermark");
-    ec.sched.max_queue = cfg_int(cfg, "max-queue");
-    ec.sched.max_queue_ns = sim_time_from_s(cfg_num(cfg, "max-queue-time"));
-    ec.sched.max_ctx = model.max_ctx;
-    ec.sched.hash_block_tokens = (int)cfg_int(cfg, "hash-block-tokens");
-    if (ec.sched.hash_block_tokens < 1) {
+    sc.max_num_seqs = (int)cfg_int(cfg, "max-num-seqs");
+    sc.max_batched_tokens = cfg_int(cfg, "max-batched-tokens");
+    sc.block_tokens = (int)cfg_int(cfg, "block-tokens");
+    sc.chunked_prefill = cfg_bool(cfg, "chunked-prefill");
+    sc.watermark = cfg_num(cfg, "watermark");
+    sc.max_queue = cfg_int(cfg, "max-queue");
+    sc.max_queue_ns = sim_time_from_s(cfg_num(cfg, "max-queue-time"));
+    sc.max_ctx = model.max_ctx;
+    sc.hash_block_tokens = (int)cfg_int(cfg, "hash-block-tokens");
+    if (sc.hash_block_tokens < 1) {
         sim_err_set(&err, "", 0, 0, "--hash-block-tokens: expected an integer >= 1, got '%d'",
-                    ec.sched.hash_block_tokens);
+                    sc.hash_block_tokens);
         rc = SIM_EINVAL;
         goto fail;
     }
     if (strcmp(cfg_str(cfg, "policy"), "none") != 0) {
         pcache *probe = NULL;
-        if ((rc = evict_spec_parse(cfg_str(cfg, "policy"), &ec.sched.policy,
-                                   &ec.sched.policy_params, &err)) != SIM_OK)
+        if ((rc = evict_spec_parse(cfg_str(cfg, "policy"), &sc.policy, &sc.policy_params, &err)) !=
+            SIM_OK)
             goto fail;
-        ec.sched.policy_params.block_tokens = (int32_t)cfg_int(cfg, "block-tokens");
+        sc.policy_params.block_tokens = (int32_t)cfg_int(cfg, "block-tokens");
         /* a policy's own parameter checks (and belady's need of the whole
          * trace ahead) surface here, before the run */
-        if ((rc = pcache_create(1, ec.sched.policy, &ec.sched.policy_params, &probe, &err)) !=
-            SIM_OK)
+        if ((rc = pcache_create(1, sc.policy, &sc.policy_params, &probe, &err)) != SIM_OK)
             goto fail;
         pcache_destroy(probe);
     }
@@ -602,15 +583,15 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
             rc = SIM_EINVAL;
             goto fail;
         }
-        ec.sched.preempt_swap = strcmp(preempt, "swap") == 0;
-        ec.sched.swap_blocks = (int64_t)(swap_gib * 1073741824.0 / block_bytes);
-        ec.sched.copies_per_block = cfg_bool(cfg, "swap-gather") ? 1 : 2 * model.n_layers;
+        sc.preempt_swap = strcmp(preempt, "swap") == 0;
+        sc.swap_blocks = (int64_t)(swap_gib * 1073741824.0 / block_bytes);
+        sc.copies_per_block = cfg_bool(cfg, "swap-gather") ? 1 : 2 * model.n_layers;
         if (!(gib >= 0)) {
             sim_err_set(&err, "", 0, 0, "--host-cache-gib: expected a number >= 0, got '%g'", gib);
             rc = SIM_EINVAL;
             goto fail;
         }
-        if (gib > 0 && ec.sched.policy == NULL) {
+        if (gib > 0 && sc.policy == NULL) {
             sim_err_set(&err, "", 0, 0,
                         "--host-cache-gib: a host tier needs the prefix cache (--policy is none)");
             rc = SIM_EINVAL;
@@ -626,47 +607,124 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
             goto fail;
         }
         if (strcmp(miss, "swap") == 0)
-            ec.sched.miss = SCHED_MISS_SWAP;
+            sc.miss = SCHED_MISS_SWAP;
         else if (strcmp(miss, "recompute") == 0)
-            ec.sched.miss = SCHED_MISS_RECOMPUTE;
+            sc.miss = SCHED_MISS_RECOMPUTE;
         else if (strcmp(miss, "cheaper") == 0)
-            ec.sched.miss = SCHED_MISS_CHEAPER;
+            sc.miss = SCHED_MISS_CHEAPER;
         else {
             sim_err_set(&err, "", 0, 0, "--miss: expected swap, recompute or cheaper, got '%s'",
                         miss);
             rc = SIM_EINVAL;
             goto fail;
         }
-        ec.sched.block_bytes = block_bytes;
-        ec.sched.host_blocks = (int64_t)(gib * 1073741824.0 / block_bytes);
-        ec.sched.pcie_bw = gpu.pcie_bw;
-        ec.sched.pcie_latency_s = gpu.pcie_latency_s;
-        if (gib > 0 && ec.sched.host_blocks < 1) {
+        sc.block_bytes = block_bytes;
+        sc.host_blocks = (int64_t)(gib * 1073741824.0 / block_bytes);
+        sc.pcie_bw = gpu.pcie_bw;
+        sc.pcie_latency_s = gpu.pcie_latency_s;
+        if (gib > 0 && sc.host_blocks < 1) {
             sim_err_set(&err, "", 0, 0, "--host-cache-gib: %g GiB holds no KV block of %.0f bytes",
                         gib, block_bytes);
             rc = SIM_EINVAL;
             goto fail;
         }
     }
-    ec.steps_sample = cfg_int(cfg, "steps-sample");
-    ec.timeline_s = cfg_num(cfg, "timeline-s");
-    ec.slo_ttft_s = cfg_num(cfg, "slo-ttft");
-    ec.slo_tpot_s = cfg_num(cfg, "slo-tpot");
-    ec.check = cfg_bool(cfg, "check");
-    ec.fast_forward = cfg_bool(cfg, "fast-forward");
-    ec.usd_per_gpu_hour = cfg_num(cfg, "gpu-price");
-    ec.seed = (uint64_t)cfg_int(cfg, "seed");
-    if (!(ec.usd_per_gpu_hour >= 0)) {
-        sim_err_set(&err, "", 0, 0, "--gpu-price: expected USD per GPU-hour >= 0, got '%g'",
-                    ec.usd_per_gpu_hour);
-        rc = SIM_EINVAL;
-        goto fail;
+    {
+        double mu = cfg_num(cfg, "gpu-mem-util");
+        if (!(mu > 0 && mu <= 1)) {
+            sim_err_set(&err, "", 0, 0, "--gpu-mem-util: expected a fraction in (0, 1], got '%g'",
+                        mu);
+            rc = SIM_EINVAL;
+            goto fail;
+        }
+        if (sc.block_tokens < 1 || sc.block_tokens > 1024) {
+            sim_err_set(&err, "", 0, 0, "--block-tokens: expected 1..1024, got '%d'",
+                        sc.block_tokens);
+            rc = SIM_EINVAL;
+            goto fail;
+        }
+        kv_blocks = cfg_int(cfg, "kv-blocks");
+        {
+            int64_t fit = eng_kv_blocks(&pctx, sc.block_tokens, mu, sc.max_num_seqs,
+                                        sc.max_batched_tokens, why, sizeof why);
+            if (kv_blocks < 0) {
+                sim_err_set(&err, "", 0, 0, "--kv-blocks: expected >= 0, got '%lld'", kv_blocks);
+                rc = SIM_EINVAL;
+                goto fail;
+            }
+            if (fit <= 0) {
+                sim_err_set(&err, "", 0, 0, "infeasible: no room for the KV cache: %s", why);
+                rc = SIM_EINFEASIBLE;
+                goto fail;
+            }
+            if (kv_blocks == 0 && ops == &be_replay_ops) {
+                /* the recorded run's pool, whatever executor recorded it */
+                int64_t rec;
+                if ((rc = be_replay_kv_blocks(replay, &rec, &err)) != SIM_OK)
+                    goto fail;
+                kv_blocks = rec > 0 ? rec : fit;
+            }
+            if (kv_blocks == 0) {
+                kv_blocks = fit;
+                if (ops == &be_cpu_ops && sim_model_params(&model) <= BE_CPU_MAX_PARAMS &&
+                    kv_blocks > be_cpu_kv_blocks_max(&model, sc.block_tokens)) {
+                    kv_blocks = be_cpu_kv_blocks_max(&model, sc.block_tokens);
+                    fprintf(stderr,
+                            "kvfleet: note: --backend cpu holds at most %lld KV blocks per "
+                            "replica (%.0f MiB of fp32 KV); using that, not the %lld of %s\n",
+                            kv_blocks, BE_CPU_KV_MAX_BYTES / 1048576.0, (long long)fit, gpu.name);
+                }
+            }
+        }
     }
-    if (ec.replicas < 1 || ec.replicas > 1000000) {
-        sim_err_set(&err, "", 0, 0, "--replicas: expected 1..1000000, got '%d'", ec.replicas);
-        rc = SIM_EINVAL;
+    sc.kv_blocks = kv_blocks;
+    if ((rc = sched_config_check(&sc, &err)) != SIM_OK)
         goto fail;
-    }
+    sc.kv_blocks = kv_blocks;
+    if ((rc = sched_config_check(&sc, &err)) != SIM_OK)
+        goto fail;
+    out->pctx = pctx;
+    out->sched = sc;
+    out->kv_blocks = kv_blocks;
+    out->model_layers = model_layers;
+    out->calibrated = calib.gpu[0] != 0;
+    return SIM_OK;
+fail:
+    if (errp)
+        *errp = err;
+    return rc;
+}
+
+int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary *sum_out,
+                json_t **info_out, sim_err *errp) {
+    sim_err err;
+    rt_pool pool;
+    const perf_ctx *pc = &pool.pctx;
+    eng_config ec;
+    eng_source es;
+    src_adapter sa = {NULL};
+    trace_opts to;
+    be backend = {NULL, NULL};
+    be_args ba;
+    store *st = NULL;
+    met_sink sink, *sinkp = NULL;
+    met_summary sum;
+    progress_state ps;
+    int rc;
+    int64_t run_id = 0;
+    const char *db, *synthetic;
+    json_t *info = NULL;
+    char *cfg_text = NULL;
+    const struct be_ops *ops;
+    const char *backend_name, *replay = NULL;
+
+    sim_err_clear(&err);
+    memset(&ps, 0, sizeof ps);
+    *info_out = NULL;
+    if ((rc = rt_run_resolve(cfg, &err)) != SIM_OK)
+        goto fail;
+    synthetic = json_string_value(json_object_get(cfg, "synthetic"));
+
     /* the executor, by name (its KV pool may differ from the GPU's: below) */
     backend_name = cfg_str(cfg, "backend");
     ops = rt_backend_find(backend_name);
@@ -696,57 +754,32 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
             goto fail;
         }
     }
-    {
-        double mu = cfg_num(cfg, "gpu-mem-util");
-        if (!(mu > 0 && mu <= 1)) {
-            sim_err_set(&err, "", 0, 0, "--gpu-mem-util: expected a fraction in (0, 1], got '%g'",
-                        mu);
-            rc = SIM_EINVAL;
-            goto fail;
-        }
-        if (ec.sched.block_tokens < 1 || ec.sched.block_tokens > 1024) {
-            sim_err_set(&err, "", 0, 0, "--block-tokens: expected 1..1024, got '%d'",
-                        ec.sched.block_tokens);
-            rc = SIM_EINVAL;
-            goto fail;
-        }
-        kv_blocks = cfg_int(cfg, "kv-blocks");
-        {
-            int64_t fit = eng_kv_blocks(&pctx, ec.sched.block_tokens, mu, ec.sched.max_num_seqs,
-                                        ec.sched.max_batched_tokens, why, sizeof why);
-            if (kv_blocks < 0) {
-                sim_err_set(&err, "", 0, 0, "--kv-blocks: expected >= 0, got '%lld'", kv_blocks);
-                rc = SIM_EINVAL;
-                goto fail;
-            }
-            if (fit <= 0) {
-                sim_err_set(&err, "", 0, 0, "infeasible: no room for the KV cache: %s", why);
-                rc = SIM_EINFEASIBLE;
-                goto fail;
-            }
-            if (kv_blocks == 0 && ops == &be_replay_ops) {
-                /* the recorded run's pool, whatever executor recorded it */
-                int64_t rec;
-                if ((rc = be_replay_kv_blocks(replay, &rec, &err)) != SIM_OK)
-                    goto fail;
-                kv_blocks = rec > 0 ? rec : fit;
-            }
-            if (kv_blocks == 0) {
-                kv_blocks = fit;
-                if (ops == &be_cpu_ops && sim_model_params(&model) <= BE_CPU_MAX_PARAMS &&
-                    kv_blocks > be_cpu_kv_blocks_max(&model, ec.sched.block_tokens)) {
-                    kv_blocks = be_cpu_kv_blocks_max(&model, ec.sched.block_tokens);
-                    fprintf(stderr,
-                            "kvfleet: note: --backend cpu holds at most %lld KV blocks per "
-                            "replica (%.0f MiB of fp32 KV); using that, not the %lld of %s\n",
-                            kv_blocks, BE_CPU_KV_MAX_BYTES / 1048576.0, (long long)fit, gpu.name);
-                }
-            }
-        }
-    }
-    ec.sched.kv_blocks = kv_blocks;
-    if ((rc = sched_config_check(&ec.sched, &err)) != SIM_OK)
+    /* model, GPU, calibration, scheduler */
+    if ((rc = rt_pool_setup(cfg, ops, replay, &pool, &err)) != SIM_OK)
         goto fail;
+    memset(&ec, 0, sizeof ec);
+    ec.perf = &pool.pctx;
+    ec.sched = pool.sched;
+    ec.replicas = (int)cfg_int(cfg, "replicas");
+    ec.steps_sample = cfg_int(cfg, "steps-sample");
+    ec.timeline_s = cfg_num(cfg, "timeline-s");
+    ec.slo_ttft_s = cfg_num(cfg, "slo-ttft");
+    ec.slo_tpot_s = cfg_num(cfg, "slo-tpot");
+    ec.check = cfg_bool(cfg, "check");
+    ec.fast_forward = cfg_bool(cfg, "fast-forward");
+    ec.usd_per_gpu_hour = cfg_num(cfg, "gpu-price");
+    ec.seed = (uint64_t)cfg_int(cfg, "seed");
+    if (!(ec.usd_per_gpu_hour >= 0)) {
+        sim_err_set(&err, "", 0, 0, "--gpu-price: expected USD per GPU-hour >= 0, got '%g'",
+                    ec.usd_per_gpu_hour);
+        rc = SIM_EINVAL;
+        goto fail;
+    }
+    if (ec.replicas < 1 || ec.replicas > 1000000) {
+        sim_err_set(&err, "", 0, 0, "--replicas: expected 1..1000000, got '%d'", ec.replicas);
+        rc = SIM_EINVAL;
+        goto fail;
+    }
     if (ec.steps_sample < 0 || ec.timeline_s < 0 || ec.slo_ttft_s < 0 || ec.slo_tpot_s < 0) {
         sim_err_set(&err, "", 0, 0,
                     "--steps-sample, --timeline-s, --slo-ttft, --slo-tpot: expected >= 0");
@@ -756,8 +789,8 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
 
     /* the backend */
     memset(&ba, 0, sizeof ba);
-    ba.perf = &pctx;
-    ba.kv_blocks = kv_blocks;
+    ba.perf = pc;
+    ba.kv_blocks = pool.kv_blocks;
     ba.block_tokens = ec.sched.block_tokens;
     ba.replicas = ec.replicas;
     ba.seed = (uint64_t)cfg_int(cfg, "seed");
@@ -828,16 +861,16 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     info = json_object();
     json_object_set_new(info, "run_id", json_integer(run_id));
     json_object_set_new(info, "db", json_string(db));
-    json_object_set_new(info, "model", json_string(model.name));
-    json_object_set_new(info, "gpu", json_string(gpu.name));
-    json_object_set_new(info, "tp", json_integer(tp));
+    json_object_set_new(info, "model", json_string(pc->model.name));
+    json_object_set_new(info, "gpu", json_string(pc->gpu.name));
+    json_object_set_new(info, "tp", json_integer(pc->tp));
     json_object_set_new(info, "replicas", json_integer(ec.replicas));
-    json_object_set_new(info, "kv_blocks", json_integer(kv_blocks));
+    json_object_set_new(info, "kv_blocks", json_integer(pool.kv_blocks));
     json_object_set_new(info, "block_tokens", json_integer(ec.sched.block_tokens));
     json_object_set_new(info, "backend", json_string(backend.ops->name));
-    if (model_layers > 0) { /* the model was cut: say so, never extrapolate */
-        json_object_set_new(info, "layers", json_integer(model.n_layers));
-        json_object_set_new(info, "model_layers", json_integer(model_layers));
+    if (pool.model_layers > 0) { /* the model was cut: say so, never extrapolate */
+        json_object_set_new(info, "layers", json_integer(pc->model.n_layers));
+        json_object_set_new(info, "model_layers", json_integer(pool.model_layers));
     }
     if (rt_backend_measured(backend.ops))
         json_object_set_new(info, "measured", json_true());
@@ -848,7 +881,7 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
                                 json_integer((json_int_t)ru.ru_maxrss * 1024));
     }
     json_object_set_new(info, "calibration",
-                        json_string(calib.gpu[0] ? calib.source : "datasheet"));
+                        json_string(pool.calibrated ? pc->calib.source : "datasheet"));
     *sum_out = sum;
     *info_out = info;
     store_close(st);

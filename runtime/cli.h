@@ -11,6 +11,8 @@
 
 #include "err.h"
 #include "metrics.h"
+#include "perf.h"
+#include "sched.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +44,19 @@ int rt_run_config(json_t *cfg, int json, const char *command);
  * marked failed). command is stored with the run. */
 int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary *sum /* OUT */,
                 json_t **info /* OUT */, sim_err *err);
+
+/* One pool's model, GPU, perf model and scheduler config (a run has one;
+ * a fleet one per pool). */
+typedef struct rt_pool {
+    perf_ctx pctx;       /* model, GPU, calibration, TP */
+    sched_config sched;  /* kv_blocks resolved */
+    long long kv_blocks; /* one replica's pool */
+    int model_layers;    /* the model's layers when --layers cut it, else 0 */
+    int calibrated;      /* 0: the datasheet roofline */
+} rt_pool;
+struct be_ops;
+int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_pool *out,
+                  sim_err *err);
 
 /* Subcommand entry points: argv[0] is the subcommand name. */
 int rt_main_run(int argc, char **argv);
