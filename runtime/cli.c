@@ -24,6 +24,7 @@
 #include "datadir.h"
 #include "engine.h"
 #include "evict.h"
+#include "fleet.h"
 #include "pcache.h"
 #include "mem.h"
 #include "store.h"
@@ -33,7 +34,8 @@
 
 typedef struct rt_opt {
     const char *name;
-    char kind;       /* 's' string, 'i' integer, 'd' number, 'b' boolean */
+    char kind;       /* 's' string, 'i' integer, 'd' number, 'b' boolean,
+                        'o' a JSON object, or a string naming its file */
     const char *def; /* default as text (NULL: none) */
     const char *help;
 } rt_opt;
@@ -50,7 +52,11 @@ static const rt_opt run_opts[] = {
     {"model", 's', "llama-3-8b", "M  preset name (data/models) or path to a config.json"},
     {"gpu", 's', "h100-sxm", "G  preset name (data/gpus) or path"},
     {"tp", 'i', "1", "N  tensor-parallel GPUs per replica"},
-    {"replicas", 'i', "1", "N  identical replicas behind a round-robin router"},
+    {"replicas", 'i', "1", "N  identical replicas behind the router"},
+    {"router", 's', "round-robin",
+     "R  round-robin|least-outstanding|least-kv|session|prefix (docs/fleet.md)"},
+    {"fleet", 'o', NULL,
+     "FILE  a fleet file: regions, populations, pools, router, autoscaler (docs/fleet.md)"},
     {"dtype", 's', "", "bf16|fp8  weights and GEMMs (default: the model's)"},
     {"kv-dtype", 's', "", "bf16|fp8  KV cache (default: the weights' dtype)"},
     {"max-num-seqs", 'i', "256", "N  sequences per step"},
@@ -131,6 +137,7 @@ static json_t *opt_value(const rt_opt *o, const char *text) {
     errno = 0;
     switch (o->kind) {
         case 's':
+        case 'o':
             return json_string(text);
         case 'i': {
             long long v = strtoll(text, &end, 10);
@@ -158,6 +165,7 @@ static const char *kind_name(char k) {
     return k == 'i'   ? "an integer"
            : k == 'd' ? "a number"
            : k == 'b' ? "true or false"
+           : k == 'o' ? "an object or a file name"
                       : "a string";
 }
 
@@ -175,6 +183,9 @@ static int config_check(json_t *cfg, const char *src, sim_err *err) {
         switch (o->kind) {
             case 's':
                 ok = json_is_string(v);
+                break;
+            case 'o':
+                ok = json_is_string(v) || json_is_object(v);
                 break;
             case 'i':
                 ok = json_is_integer(v);
@@ -456,6 +467,18 @@ int rt_run_resolve(json_t *cfg, sim_err *err) {
         snprintf(trace_path, sizeof trace_path, "%s/traces/azure_conv_2023.csv", rt_datadir());
         json_object_set_new(cfg, "trace", json_string(trace_path));
     }
+    /* a fleet file is read once and stored whole, so a rerun needs no file */
+    if (json_is_string(json_object_get(cfg, "fleet"))) {
+        const char *path = json_string_value(json_object_get(cfg, "fleet"));
+        json_error_t je;
+        json_t *fl = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+        if (fl == NULL) {
+            sim_err_set(err, path, je.line > 0 ? je.line : 0, je.column > 0 ? je.column : 0,
+                        "fleet file: %s", je.text);
+            return SIM_EINVAL;
+        }
+        json_object_set_new(cfg, "fleet", fl);
+    }
     cfg_fill_defaults(cfg);
     return SIM_OK;
 }
@@ -704,8 +727,10 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     eng_source es;
     src_adapter sa = {NULL};
     trace_opts to;
-    be backend = {NULL, NULL};
+    be backend = {NULL, NULL}, *bp = &backend;
     be_args ba;
+    rt_fleet *fleet = NULL;
+    json_t *fleet_j;
     store *st = NULL;
     met_sink sink, *sinkp = NULL;
     met_summary sum;
@@ -754,10 +779,25 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
             goto fail;
         }
     }
-    /* model, GPU, calibration, scheduler */
-    if ((rc = rt_pool_setup(cfg, ops, replay, &pool, &err)) != SIM_OK)
+    /* model, GPU, calibration, scheduler: the run's one pool, or a fleet's */
+    fleet_j = json_object_get(cfg, "fleet");
+    if (fleet_j) {
+        if ((rc = rt_fleet_build(fleet_j, cfg, ops, &fleet, &err)) != SIM_OK)
+            goto fail;
+        pool = fleet->rp[0]; /* for the report's first lines */
+        bp = &fleet->bes[0];
+    } else if ((rc = rt_pool_setup(cfg, ops, replay, &pool, &err)) != SIM_OK)
         goto fail;
     memset(&ec, 0, sizeof ec);
+    ec.fleet = fleet ? &fleet->f : NULL;
+    if (rt_router_parse(cfg_str(cfg, "router"), &ec.router) != SIM_OK) {
+        sim_err_set(&err, "", 0, 0,
+                    "--router: expected round-robin, least-outstanding, least-kv, session or "
+                    "prefix, got '%s'",
+                    cfg_str(cfg, "router"));
+        rc = SIM_EINVAL;
+        goto fail;
+    }
     ec.perf = &pool.pctx;
     ec.sched = pool.sched;
     ec.replicas = (int)cfg_int(cfg, "replicas");
@@ -797,7 +837,7 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     ba.max_num_seqs = ec.sched.max_num_seqs;
     ba.max_batched_tokens = ec.sched.max_batched_tokens;
     ba.option = replay ? replay : cfg_bool(cfg, "op-timing") ? "op-timing" : NULL;
-    if ((rc = be_open(&backend, ops, &ba, &err)) != SIM_OK)
+    if (fleet == NULL && (rc = be_open(&backend, ops, &ba, &err)) != SIM_OK)
         goto fail;
 
     /* the source */
@@ -837,7 +877,7 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     if (db[0]) {
         if ((rc = store_open(db, &st, &err)) != SIM_OK)
             goto fail;
-        if ((rc = store_run_begin(st, kind, cfg_text, command, backend.ops->name, ba.seed, &run_id,
+        if ((rc = store_run_begin(st, kind, cfg_text, command, bp->ops->name, ba.seed, &run_id,
                                   &err)) != SIM_OK)
             goto fail;
         sink = store_sink(st);
@@ -848,7 +888,7 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     ps.tty = isatty(2);
     ec.progress = progress_cb;
     ec.progress_ctx = &ps;
-    rc = eng_run(&ec, &es, &backend, sinkp, &sum, &err);
+    rc = eng_run(&ec, &es, bp, sinkp, &sum, &err);
     if (ps.printed && ps.tty)
         fprintf(stderr, "\n");
     if (rc != SIM_OK)
@@ -867,12 +907,19 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     json_object_set_new(info, "replicas", json_integer(ec.replicas));
     json_object_set_new(info, "kv_blocks", json_integer(pool.kv_blocks));
     json_object_set_new(info, "block_tokens", json_integer(ec.sched.block_tokens));
-    json_object_set_new(info, "backend", json_string(backend.ops->name));
+    json_object_set_new(info, "backend", json_string(bp->ops->name));
+    if (fleet) {
+        int i, total = 0;
+        for (i = 0; i < fleet->f.n_pools; i++)
+            total += fleet->pools[i].replicas;
+        json_object_set_new(info, "replicas", json_integer(total));
+        json_object_set_new(info, "pools", rt_fleet_info(fleet, fleet_j));
+    }
     if (pool.model_layers > 0) { /* the model was cut: say so, never extrapolate */
         json_object_set_new(info, "layers", json_integer(pc->model.n_layers));
         json_object_set_new(info, "model_layers", json_integer(pool.model_layers));
     }
-    if (rt_backend_measured(backend.ops))
+    if (rt_backend_measured(bp->ops))
         json_object_set_new(info, "measured", json_true());
     {
         struct rusage ru;
@@ -887,6 +934,7 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     store_close(st);
     trace_close(sa.t);
     be_close(&backend);
+    rt_fleet_free(fleet);
     free(cfg_text);
     return SIM_OK;
 fail:
@@ -900,6 +948,7 @@ fail:
     }
     trace_close(sa.t);
     be_close(&backend);
+    rt_fleet_free(fleet);
     free(cfg_text);
     return rc;
 }

@@ -1278,6 +1278,11 @@ static void summarise(eng *e, met_summary *s) {
     s->sim_events = (int64_t)evq_popped(e->q);
 }
 
+/* Replicas a pool can ever have: its cap with an autoscaler, else its start count. */
+static int pool_size(const eng_fleet *f, int i) {
+    return f->autoscale.on ? f->pools[i].max_replicas : f->pools[i].replicas;
+}
+
 /* The one-pool fleet of a config without a fleet. */
 static void fleet_single(eng *e, const eng_config *c, be *b) {
     eng_pool *p = &e->pool1;
@@ -1300,7 +1305,7 @@ static void fleet_single(eng *e, const eng_config *c, be *b) {
     f->pop_weight = f->model_weight = e->w1;
     f->rtt_s = e->rtt1;
     f->supply = e->supply1;
-    f->router = ENG_ROUTE_RR;
+    f->router = c->router;
     f->scope = ENG_SCOPE_GLOBAL;
 }
 
@@ -1429,7 +1434,7 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
     e.err = err;
     e.tl_ns = c->timeline_s > 0 ? sim_time_from_s(c->timeline_s) : 0;
     for (i = 0; i < e.fl->n_pools; i++)
-        e.n_reps += e.fl->pools[i].max_replicas;
+        e.n_reps += pool_size(e.fl, i);
     e.q = evq_create(64 + 4 * (size_t)e.n_reps);
     e.reps = SIM_NEW_ARRAY(replica, (size_t)e.n_reps);
     e.pools = SIM_NEW_ARRAY(pool_rt, (size_t)e.fl->n_pools);
@@ -1444,14 +1449,14 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
         int k;
         q->cfg = pc;
         q->first = r;
-        q->n = pc->max_replicas;
+        q->n = pool_size(e.fl, i);
         q->n_on = pc->replicas;
         /* runs reuse perf_step_s, so only where a step lasts what the model says */
         e.ff = c->fast_forward && pb->ops == &be_sim_ops && (i == 0 || e.ff);
         scfg = pc->sched;
         scfg.recompute_s = recompute_s;
         scfg.recompute_ctx = (void *)pc->perf;
-        for (k = 0; k < pc->max_replicas; k++, r++) {
+        for (k = 0; k < q->n; k++, r++) {
             replica *p = &e.reps[r];
             p->e = &e;
             p->idx = r;

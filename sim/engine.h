@@ -102,6 +102,7 @@ typedef struct eng_config {
     const eng_fleet *fleet;  /* NULL: one pool of the fields above, round robin */
     double usd_per_gpu_hour; /* price without a fleet (NAN or 0: none) */
     uint64_t seed;           /* draws of populations and models */
+    int router;              /* enum eng_router, without a fleet */
     int64_t steps_sample;    /* 1: every step row, N: one in N, 0: none */
     double timeline_s;       /* timeline interval, s (0: none) */
     double slo_ttft_s;       /* goodput SLO on TTFT, s (0: none) */

@@ -1,0 +1,530 @@
+/* fleet.c: a fleet file turned into the engine's fleet (see fleet.h). */
+#include "config.h"
+#include "fleet.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends.h"
+#include "mem.h"
+
+/* run options a pool may set for its own replicas */
+static const char *const pool_keys[] = {
+    "model",
+    "gpu",
+    "tp",
+    "dtype",
+    "kv-dtype",
+    "max-num-seqs",
+    "max-batched-tokens",
+    "block-tokens",
+    "policy",
+    "hash-block-tokens",
+    "host-cache-gib",
+    "miss",
+    "preemption",
+    "swap-space-gib",
+    "swap-gather",
+    "kv-blocks",
+    "gpu-mem-util",
+    "watermark",
+    "chunked-prefill",
+    "max-queue",
+    "max-queue-time",
+    "calibration",
+};
+
+static const char *const router_names[] = {"round-robin", "least-outstanding", "least-kv",
+                                           "session", "prefix"};
+
+int rt_router_parse(const char *name, int *out) {
+    int i;
+    for (i = 0; i < (int)(sizeof router_names / sizeof router_names[0]); i++)
+        if (strcmp(name, router_names[i]) == 0) {
+            *out = i;
+            return SIM_OK;
+        }
+    return SIM_EINVAL;
+}
+
+static int pool_key_ok(const char *k) {
+    size_t i;
+    for (i = 0; i < sizeof pool_keys / sizeof pool_keys[0]; i++)
+        if (strcmp(pool_keys[i], k) == 0)
+            return 1;
+    return 0;
+}
+
+/* Index of key in an object's key order (jansson keeps insertion order). */
+static int obj_index(json_t *obj, const char *key) {
+    const char *k;
+    json_t *v;
+    int i = 0;
+    json_object_foreach(obj, k, v) {
+        (void)v;
+        if (strcmp(k, key) == 0)
+            return i;
+        i++;
+    }
+    return -1;
+}
+
+/* Writes the object's keys as "a, b, c" into buf. */
+static void obj_keys(json_t *obj, char *buf, size_t n) {
+    const char *k;
+    json_t *v;
+    size_t used = 0;
+    buf[0] = '\0';
+    json_object_foreach(obj, k, v) {
+        (void)v;
+        int w = snprintf(buf + used, n - used, "%s%s", used ? ", " : "", k);
+        if (w < 0 || (size_t)w >= n - used)
+            break;
+        used += (size_t)w;
+    }
+}
+
+static int bad(sim_err *err, int rc, const char *fmt, const char *a, const char *b) {
+    char msg[400];
+    snprintf(msg, sizeof msg, fmt, a, b);
+    sim_err_set(err, "fleet", 0, 0, "%s", msg);
+    return rc;
+}
+
+static int num_ge0(json_t *v, double *out) {
+    if (!json_is_number(v))
+        return 0;
+    *out = json_number_value(v);
+    return *out >= 0 && isfinite(*out);
+}
+
+void rt_fleet_free(rt_fleet *f) {
+    int i;
+    if (f == NULL)
+        return;
+    for (i = 0; i < f->f.n_pools; i++) {
+        if (f->bes)
+            be_close(&f->bes[i]);
+        if (f->names)
+            free(f->names[i]);
+    }
+    sim_free(f->pools);
+    sim_free(f->rp);
+    sim_free(f->bes);
+    sim_free(f->pop_weight);
+    sim_free(f->rtt_s);
+    sim_free(f->model_weight);
+    sim_free(f->supply);
+    sim_free(f->names);
+    sim_free(f);
+}
+
+int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_fleet **out,
+                   sim_err *err) {
+    rt_fleet *F;
+    json_t *regions, *pops, *models, *pools, *v, *as;
+    const char *k;
+    int nr, np, nm, n, i, j, rc = SIM_EINVAL;
+    char list[512];
+    int own_models = 0;
+
+    *out = NULL;
+    if (!json_is_object(fleet))
+        return bad(err, SIM_EINVAL, "expected a JSON object%s%s", "", "");
+    if (ops != &be_sim_ops)
+        return bad(err, SIM_EINVAL,
+                   "--fleet: only the sim backend runs a fleet, got --backend %s%s", ops->name, "");
+    json_object_foreach(fleet, k, v) {
+        static const char *const top[] = {"regions",    "populations", "models",
+                                          "pools",      "router",      "scope",
+                                          "autoscaler", "max_queue",   "description"};
+        size_t t;
+        for (t = 0; t < sizeof top / sizeof top[0]; t++)
+            if (strcmp(k, top[t]) == 0)
+                break;
+        if (t == sizeof top / sizeof top[0])
+            return bad(err, SIM_EINVAL,
+                       "%s: unknown key (expected regions, populations, models, pools, router, "
+                       "scope, autoscaler, max_queue, description)%s",
+                       k, "");
+    }
+    regions = json_object_get(fleet, "regions");
+    pools = json_object_get(fleet, "pools");
+    if (!json_is_object(regions) || json_object_size(regions) == 0)
+        return bad(err, SIM_EINVAL, "regions: expected an object of regions, got %s%s",
+                   regions ? "something else" : "nothing", "");
+    if (!json_is_array(pools) || json_array_size(pools) == 0)
+        return bad(err, SIM_EINVAL, "pools: expected a non-empty array, got %s%s",
+                   pools ? "something else" : "nothing", "");
+    nr = (int)json_object_size(regions);
+    n = (int)json_array_size(pools);
+    pops = json_object_get(fleet, "populations");
+    if (pops && (!json_is_object(pops) || json_object_size(pops) == 0))
+        return bad(err, SIM_EINVAL, "populations: expected a non-empty object%s%s", "", "");
+    np = pops ? (int)json_object_size(pops) : 1;
+    models = json_object_get(fleet, "models");
+    if (models && (!json_is_object(models) || json_object_size(models) == 0))
+        return bad(err, SIM_EINVAL, "models: expected an object of model: share%s%s", "", "");
+    if (models == NULL) { /* every model a pool serves, equal shares */
+        models = json_object();
+        own_models = 1;
+        for (i = 0; i < n; i++) {
+            const char *m = json_string_value(json_object_get(json_array_get(pools, i), "model"));
+            if (m && json_object_get(models, m) == NULL)
+                json_object_set_new(models, m, json_real(1.0));
+        }
+        if (json_object_size(models) == 0) {
+            json_decref(models);
+            return bad(err, SIM_EINVAL, "pools: expected each pool to name a model%s%s", "", "");
+        }
+    }
+    nm = (int)json_object_size(models);
+
+    F = SIM_NEW(rt_fleet);
+    if (F == NULL)
+        goto oom;
+    F->pools = SIM_NEW_ARRAY(eng_pool, (size_t)n);
+    F->rp = SIM_NEW_ARRAY(rt_pool, (size_t)n);
+    F->bes = SIM_NEW_ARRAY(be, (size_t)n);
+    F->names = SIM_NEW_ARRAY(char *, (size_t)n);
+    F->pop_weight = SIM_NEW_ARRAY(double, (size_t)np);
+    F->rtt_s = SIM_NEW_ARRAY(double, (size_t)np *(size_t)nr);
+    F->model_weight = SIM_NEW_ARRAY(double, (size_t)nm);
+    F->supply = SIM_NEW_ARRAY(int64_t, (size_t)n); /* one per pool at most */
+    if (!F->pools || !F->rp || !F->bes || !F->names || !F->pop_weight || !F->rtt_s ||
+        !F->model_weight || !F->supply)
+        goto oom;
+    F->f.n_pools = 0; /* counts pools whose executor is open, for rt_fleet_free */
+
+    /* populations and their round trips */
+    if (pops == NULL) {
+        F->pop_weight[0] = 1;
+        for (j = 0; j < nr; j++)
+            F->rtt_s[j] = 0;
+    } else {
+        json_t *p;
+        i = 0;
+        json_object_foreach(pops, k, p) {
+            json_t *rtt = json_object_get(p, "rtt_s");
+            const char *rk;
+            json_t *rv;
+            if (!json_is_object(p) || !num_ge0(json_object_get(p, "weight"), &F->pop_weight[i])) {
+                rc = bad(err, SIM_EINVAL, "populations.%s.weight: expected a number >= 0%s", k, "");
+                goto fail;
+            }
+            if (!json_is_object(rtt)) {
+                rc = bad(err, SIM_EINVAL,
+                         "populations.%s.rtt_s: expected an object of region: seconds%s", k, "");
+                goto fail;
+            }
+            json_object_foreach(rtt, rk, rv) {
+                (void)rv;
+                if (json_object_get(regions, rk) == NULL) {
+                    obj_keys(regions, list, sizeof list);
+                    sim_err_set(err, "fleet", 0, 0,
+                                "populations.%s.rtt_s.%s: unknown region (known: %s)", k, rk, list);
+                    goto fail;
+                }
+            }
+            j = 0;
+            json_object_foreach(regions, rk, rv) {
+                double r;
+                (void)rv;
+                if (!num_ge0(json_object_get(rtt, rk), &r)) {
+                    sim_err_set(err, "fleet", 0, 0,
+                                "populations.%s.rtt_s.%s: expected a round trip in seconds >= 0, "
+                                "got %s",
+                                k, rk,
+                                json_object_get(rtt, rk) ? "a negative or non-number" : "nothing");
+                    goto fail;
+                }
+                F->rtt_s[(size_t)i * (size_t)nr + (size_t)j++] = r;
+            }
+            i++;
+        }
+    }
+    /* model shares */
+    i = 0;
+    json_object_foreach(models, k, v) {
+        if (!num_ge0(v, &F->model_weight[i])) {
+            rc = bad(err, SIM_EINVAL, "models.%s: expected a share >= 0%s", k, "");
+            goto fail;
+        }
+        i++;
+    }
+
+    /* pools */
+    for (i = 0; i < n; i++) {
+        json_t *pj = json_array_get(pools, i), *pc, *opts;
+        eng_pool *ep = &F->pools[i];
+        const char *region, *model, *name, *gpu;
+        json_int_t reps, mn, mx;
+        int ri, mi, s;
+        char where[64];
+        snprintf(where, sizeof where, "pools[%d]", i);
+        if (!json_is_object(pj)) {
+            rc = bad(err, SIM_EINVAL, "%s: expected an object%s", where, "");
+            goto fail;
+        }
+        json_object_foreach(pj, k, v) {
+            static const char *const pk[] = {"name",         "region",       "model",
+                                             "gpu",          "tp",           "replicas",
+                                             "min_replicas", "max_replicas", "options"};
+            size_t t;
+            for (t = 0; t < sizeof pk / sizeof pk[0]; t++)
+                if (strcmp(k, pk[t]) == 0)
+                    break;
+            if (t == sizeof pk / sizeof pk[0]) {
+                sim_err_set(err, "fleet", 0, 0,
+                            "%s.%s: unknown key (expected name, region, model, gpu, tp, "
+                            "replicas, min_replicas, max_replicas, options)",
+                            where, k);
+                goto fail;
+            }
+        }
+        region = json_string_value(json_object_get(pj, "region"));
+        model = json_string_value(json_object_get(pj, "model"));
+        gpu = json_string_value(json_object_get(pj, "gpu"));
+        name = json_string_value(json_object_get(pj, "name"));
+        if (region == NULL || (ri = obj_index(regions, region)) < 0) {
+            obj_keys(regions, list, sizeof list);
+            sim_err_set(err, "fleet", 0, 0, "%s.region: expected one of: %s, got '%s'", where, list,
+                        region ? region : "");
+            goto fail;
+        }
+        if (model == NULL || (mi = obj_index(models, model)) < 0) {
+            obj_keys(models, list, sizeof list);
+            sim_err_set(err, "fleet", 0, 0, "%s.model: expected one of the models: %s, got '%s'",
+                        where, list, model ? model : "");
+            goto fail;
+        }
+        if (!json_is_integer(json_object_get(pj, "replicas")) ||
+            (reps = json_integer_value(json_object_get(pj, "replicas"))) < 0 || reps > 100000) {
+            sim_err_set(err, "fleet", 0, 0, "%s.replicas: expected an integer 0..100000", where);
+            goto fail;
+        }
+        mn = json_is_integer(json_object_get(pj, "min_replicas"))
+                 ? json_integer_value(json_object_get(pj, "min_replicas"))
+                 : reps;
+        mx = json_is_integer(json_object_get(pj, "max_replicas"))
+                 ? json_integer_value(json_object_get(pj, "max_replicas"))
+                 : reps;
+        if (mn < 0 || mx < reps || mx < 1 || mn > mx || mx > 100000) {
+            sim_err_set(err, "fleet", 0, 0,
+                        "%s: expected 0 <= min_replicas <= max_replicas, replicas <= "
+                        "max_replicas <= 100000 and max_replicas >= 1",
+                        where);
+            goto fail;
+        }
+        /* the pool's config: the run's, with the pool's fields and options */
+        pc = json_deep_copy(cfg);
+        if (pc == NULL)
+            goto oom;
+        json_object_del(pc, "fleet");
+        json_object_set_new(pc, "model", json_string(model));
+        if (gpu)
+            json_object_set_new(pc, "gpu", json_string(gpu));
+        if (json_object_get(pj, "tp"))
+            json_object_set(pc, "tp", json_object_get(pj, "tp"));
+        if (json_object_get(fleet, "max_queue"))
+            json_object_set(pc, "max-queue", json_object_get(fleet, "max_queue"));
+        opts = json_object_get(pj, "options");
+        if (opts && !json_is_object(opts)) {
+            json_decref(pc);
+            rc = bad(err, SIM_EINVAL, "%s.options: expected an object of run options%s", where, "");
+            goto fail;
+        }
+        json_object_foreach(opts, k, v) {
+            if (!pool_key_ok(k)) {
+                json_decref(pc);
+                sim_err_set(err, "fleet", 0, 0,
+                            "%s.options.%s: not a per-pool option (docs/fleet.md lists them)",
+                            where, k);
+                goto fail;
+            }
+            json_object_set(pc, k, v);
+        }
+        {
+            sim_err e2;
+            sim_err_clear(&e2);
+            if ((rc = rt_run_resolve(pc, &e2)) == SIM_OK)
+                rc = rt_pool_setup(pc, ops, NULL, &F->rp[i], &e2);
+            if (rc != SIM_OK) {
+                char m[600];
+                sim_err_format(&e2, m, sizeof m);
+                sim_err_set(err, "fleet", 0, 0, "%s (%s): %s", where, name ? name : model, m);
+                json_decref(pc);
+                goto fail;
+            }
+        }
+        /* the GPU supply of its kind in its region, and the price */
+        {
+            json_t *rg = json_object_get(regions, region);
+            json_t *gp = json_object_get(rg, "gpus");
+            json_t *pr = json_object_get(rg, "usd_per_gpu_hour");
+            const char *kind = F->rp[i].pctx.gpu.name;
+            json_t *cnt = json_object_get(gp, kind);
+            double price = NAN;
+            if (!json_is_integer(cnt) || json_integer_value(cnt) < 1) {
+                sim_err_set(err, "fleet", 0, 0,
+                            "regions.%s.gpus.%s: expected a GPU count >= 1 for pool %s (region %s "
+                            "has no %s GPUs)",
+                            region, kind, name ? name : where, region, kind);
+                json_decref(pc);
+                goto fail;
+            }
+            if (pr && json_object_get(pr, kind) && !num_ge0(json_object_get(pr, kind), &price)) {
+                sim_err_set(err, "fleet", 0, 0,
+                            "regions.%s.usd_per_gpu_hour.%s: expected a price >= 0", region, kind);
+                json_decref(pc);
+                goto fail;
+            }
+            /* one supply entry per (region, kind): reuse an earlier pool's */
+            for (s = 0; s < i; s++)
+                if (F->pools[s].region == ri && strcmp(F->rp[s].pctx.gpu.name, kind) == 0)
+                    break;
+            ep->supply = s < i ? F->pools[s].supply : F->f.n_supply++;
+            F->supply[ep->supply] = json_integer_value(cnt);
+            ep->usd_per_gpu_hour = price;
+        }
+        F->names[i] = strdup(name ? name : where);
+        if (F->names[i] == NULL) {
+            json_decref(pc);
+            goto oom;
+        }
+        F->f.n_pools = i + 1; /* freed from here on */
+        ep->name = F->names[i];
+        ep->perf = &F->rp[i].pctx;
+        ep->sched = F->rp[i].sched;
+        ep->model = mi;
+        ep->region = ri;
+        ep->replicas = (int)reps;
+        ep->min_replicas = (int)mn;
+        ep->max_replicas = (int)mx;
+        ep->gpus_per_replica = F->rp[i].pctx.tp;
+        {
+            be_args ba;
+            memset(&ba, 0, sizeof ba);
+            ba.perf = ep->perf;
+            ba.kv_blocks = F->rp[i].kv_blocks;
+            ba.block_tokens = ep->sched.block_tokens;
+            ba.replicas = ep->max_replicas;
+            ba.seed = (uint64_t)json_integer_value(json_object_get(cfg, "seed"));
+            ba.max_num_seqs = ep->sched.max_num_seqs;
+            ba.max_batched_tokens = ep->sched.max_batched_tokens;
+            if ((rc = be_open(&F->bes[i], ops, &ba, err)) != SIM_OK) {
+                json_decref(pc);
+                goto fail;
+            }
+            ep->b = &F->bes[i];
+        }
+        json_decref(pc);
+    }
+    /* router, scope, autoscaler */
+    F->f.router = ENG_ROUTE_LOT;
+    if ((v = json_object_get(fleet, "router")) != NULL &&
+        (!json_is_string(v) || rt_router_parse(json_string_value(v), &F->f.router) != SIM_OK)) {
+        rc = bad(err, SIM_EINVAL,
+                 "router: expected round-robin, least-outstanding, least-kv, session or "
+                 "prefix%s%s",
+                 "", "");
+        goto fail;
+    }
+    F->f.scope = ENG_SCOPE_NEAREST;
+    if ((v = json_object_get(fleet, "scope")) != NULL) {
+        const char *sc = json_string_value(v);
+        if (sc && strcmp(sc, "nearest") == 0)
+            F->f.scope = ENG_SCOPE_NEAREST;
+        else if (sc && strcmp(sc, "global") == 0)
+            F->f.scope = ENG_SCOPE_GLOBAL;
+        else {
+            rc = bad(err, SIM_EINVAL, "scope: expected nearest or global%s%s", "", "");
+            goto fail;
+        }
+    }
+    as = json_object_get(fleet, "autoscaler");
+    if (as && !json_is_null(as)) {
+        eng_autoscale *a = &F->f.autoscale;
+        if (!json_is_object(as) || !num_ge0(json_object_get(as, "interval_s"), &a->interval_s) ||
+            !num_ge0(json_object_get(as, "provision_s"), &a->provision_s) ||
+            !num_ge0(json_object_get(as, "up"), &a->up) ||
+            !num_ge0(json_object_get(as, "down"), &a->down) || a->interval_s <= 0 ||
+            a->down >= a->up) {
+            rc = bad(err, SIM_EINVAL,
+                     "autoscaler: expected {\"interval_s\": S > 0, \"provision_s\": S >= 0, "
+                     "\"up\": U, \"down\": D} with 0 <= D < U%s%s",
+                     "", "");
+            goto fail;
+        }
+        a->on = 1;
+    }
+    /* every model with a share needs a pool */
+    for (j = 0; j < nm; j++) {
+        if (F->model_weight[j] <= 0)
+            continue;
+        for (i = 0; i < n; i++)
+            if (F->pools[i].model == j &&
+                (F->f.autoscale.on ? F->pools[i].max_replicas : F->pools[i].replicas) > 0)
+                break;
+        if (i == n) {
+            const char *mk = NULL;
+            int t = 0;
+            json_object_foreach(models, k, v) {
+                if (t++ == j)
+                    mk = k;
+            }
+            rc = bad(err, SIM_EINFEASIBLE, "models.%s: has a share of the requests but no pool%s",
+                     mk ? mk : "?", "");
+            goto fail;
+        }
+    }
+    F->f.pools = F->pools;
+    F->f.n_regions = nr;
+    F->f.n_pops = np;
+    F->f.pop_weight = F->pop_weight;
+    F->f.rtt_s = F->rtt_s;
+    F->f.n_models = nm;
+    F->f.model_weight = F->model_weight;
+    F->f.supply = F->supply;
+    if (own_models)
+        json_decref(models);
+    *out = F;
+    return SIM_OK;
+oom:
+    rc = SIM_ENOMEM;
+    sim_err_set(err, "fleet", 0, 0, "out of memory");
+fail:
+    if (own_models)
+        json_decref(models);
+    rt_fleet_free(F);
+    return rc == SIM_OK ? SIM_EINVAL : rc;
+}
+
+json_t *rt_fleet_info(const rt_fleet *f, json_t *fleet) {
+    json_t *a = json_array(), *regions = json_object_get(fleet, "regions");
+    int i, first = 0;
+    for (i = 0; i < f->f.n_pools; i++) {
+        const eng_pool *p = &f->pools[i];
+        json_t *o = json_object();
+        const char *k, *rname = "?";
+        json_t *v;
+        int t = 0;
+        json_object_foreach(regions, k, v) {
+            if (t++ == p->region)
+                rname = k;
+        }
+        json_object_set_new(o, "name", json_string(p->name));
+        json_object_set_new(o, "region", json_string(rname));
+        json_object_set_new(o, "model", json_string(p->perf->model.name));
+        json_object_set_new(o, "gpu", json_string(p->perf->gpu.name));
+        json_object_set_new(o, "tp", json_integer(p->perf->tp));
+        json_object_set_new(o, "replicas", json_integer(p->replicas));
+        json_object_set_new(o, "max_replicas", json_integer(p->max_replicas));
+        json_object_set_new(o, "kv_blocks", json_integer(f->rp[i].kv_blocks));
+        json_object_set_new(o, "first_replica", json_integer(first));
+        first += f->f.autoscale.on ? p->max_replicas : p->replicas;
+        json_array_append_new(a, o);
+    }
+    return a;
+}

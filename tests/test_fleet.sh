@@ -1,0 +1,138 @@
+#!/bin/sh
+# test_fleet.sh: fleets end to end (docs/fleet.md): round trips added
+# exactly, nearest vs global routing, conservation across replicas,
+# determinism of every router, edge admission "at capacity", the
+# autoscaler (and its equality with and without fast-forward), costs, and
+# fleet files that cannot be served refused with the key named.
+set -u
+KV=${KVFLEET:-./kvfleet}
+T=$(mktemp -d /tmp/kvfleet-fleet.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+if ! command -v sqlite3 >/dev/null 2>&1; then
+    echo "SKIP: the sqlite3 command is not installed (apt-get install sqlite3)"
+    exit 77
+fi
+q() { sqlite3 "$1" "$2"; }
+TRACE="$srcdir/data/traces/azure_conv_2023.csv"
+
+# two regions; population "na" is 20 ms from east and 90 ms from west
+fleet() { # $1 file, $2 router, $3 scope, $4 rtt east, $5 max_queue
+    cat >"$1" <<JSON
+{
+  "regions": {
+    "east": {"gpus": {"h100-sxm": 8}, "usd_per_gpu_hour": {"h100-sxm": 2.0}},
+    "west": {"gpus": {"h100-sxm": 8}, "usd_per_gpu_hour": {"h100-sxm": 3.0}}
+  },
+  "populations": {"na": {"weight": 1, "rtt_s": {"east": $4, "west": 0.09}}},
+  "pools": [
+    {"name": "e", "region": "east", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 2},
+    {"name": "w", "region": "west", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 2}
+  ],
+  "router": "$2", "scope": "$3", "max_queue": $5
+}
+JSON
+}
+
+# 1. a round trip adds exactly itself to TTFT and E2E, nothing to TPOT
+# (east stays the nearest region: 0 and 0.05 s against west's 0.09 s)
+fleet "$T/r0.json" round-robin nearest 0 0
+fleet "$T/r1.json" round-robin nearest 0.05 0
+"$KV" run --fleet "$T/r0.json" --trace "$TRACE" --limit 1 --db "$T/rtt.db" >/dev/null 2>&1
+"$KV" run --fleet "$T/r1.json" --trace "$TRACE" --limit 1 --db "$T/rtt.db" >/dev/null 2>&1
+check "round trip: TTFT and E2E grow by exactly 0.05 s, TPOT unchanged" \
+    "[ \"\$(q $T/rtt.db 'SELECT abs(b.ttft_p50_s - a.ttft_p50_s - 0.05) < 1e-9 AND abs(b.e2e_p50_s - a.e2e_p50_s - 0.05) < 1e-9 AND a.tpot_p50_s = b.tpot_p50_s FROM summary a, summary b WHERE a.run_id = 1 AND b.run_id = 2')\" = 1 ]"
+check "round trip: the request row is the user's (first token 0.05 s later)" \
+    "[ \"\$(q $T/rtt.db 'SELECT abs(b.first_token_s - a.first_token_s - 0.05) < 1e-9 AND a.arrival_s = b.arrival_s FROM requests a, requests b WHERE a.run_id = 1 AND b.run_id = 2')\" = 1 ]"
+
+# 2. nearest keeps everything in the near region while it has room; global spreads
+fleet "$T/near.json" least-outstanding nearest 0.02 0
+fleet "$T/glob.json" least-outstanding global 0.02 0
+"$KV" run --fleet "$T/near.json" --trace "$TRACE" --limit 400 --db "$T/f.db" >/dev/null 2>&1
+check "nearest: every request served in the near region (replicas 0, 1)" \
+    "[ \"\$(q $T/f.db 'SELECT COUNT(*) FROM requests WHERE run_id = 1 AND replica NOT IN (0, 1)')\" = 0 ]"
+"$KV" run --fleet "$T/glob.json" --trace "$TRACE" --limit 400 --db "$T/f.db" >/dev/null 2>&1
+check "global: the far region serves some requests" \
+    "[ \"\$(q $T/f.db 'SELECT COUNT(*) > 0 FROM requests WHERE run_id = 2 AND replica IN (2, 3)')\" = 1 ]"
+check "conservation: every request ends once, in one replica" \
+    "[ \"\$(q $T/f.db 'SELECT COUNT(*), COUNT(DISTINCT id) FROM requests WHERE run_id = 2')\" = '400|400' ] && [ \"\$(q $T/f.db 'SELECT completed + rejected = requests FROM summary WHERE run_id = 2')\" = 1 ]"
+check "global pays the far round trip: TTFT p50 above nearest's" \
+    "[ \"\$(q $T/f.db 'SELECT b.ttft_p50_s > a.ttft_p50_s FROM summary a, summary b WHERE a.run_id = 1 AND b.run_id = 2')\" = 1 ]"
+check "cost: GPU-hours = 4 GPUs x simulated time, at 2 and 3 USD" \
+    "[ \"\$(q $T/f.db 'SELECT abs(gpu_hours - 4 * sim_time_s / 3600) < 1e-9 AND abs(cost_usd - gpu_hours / 4 * (2 * 2.0 + 2 * 3.0)) < 1e-6 FROM summary WHERE run_id = 1')\" = 1 ]"
+
+# 3. every router is deterministic, conserves requests, and passes --check
+for r in round-robin least-outstanding least-kv session prefix; do
+    fleet "$T/$r.json" "$r" global 0.02 0
+    a=$("$KV" run --fleet "$T/$r.json" --trace "$srcdir/data/traces/sessions_example.csv" --load-scale 4 --check true --no-db --json 2>/dev/null | grep -v '"wall_s"\|peak_mem\|peak_rss')
+    b=$("$KV" run --fleet "$T/$r.json" --trace "$srcdir/data/traces/sessions_example.csv" --load-scale 4 --check true --no-db --json 2>/dev/null | grep -v '"wall_s"\|peak_mem\|peak_rss')
+    check "router $r: two runs identical" "[ -n \"\$a\" ] && [ \"\$a\" = \"\$b\" ]"
+done
+"$KV" run --trace "$TRACE" --limit 300 --replicas 3 --router least-outstanding --db "$T/o.db" >/dev/null 2>&1
+check "--router least-outstanding on --replicas 3 uses all three" \
+    "[ \"\$(q $T/o.db 'SELECT COUNT(DISTINCT replica) FROM requests')\" = 3 ]"
+
+# 4. at capacity: a burst on small queues is rejected at the edge (replica -1)
+fleet "$T/cap.json" least-outstanding nearest 0.02 2
+"$KV" run --fleet "$T/cap.json" --synthetic 'poisson,rate=2000,duration=1,isl=2048,osl=64' --max-num-seqs 4 --db "$T/cap.db" >/dev/null 2>&1
+check "at capacity: edge rejections counted as queue_full" \
+    "[ \"\$(q $T/cap.db 'SELECT rejected_queue_full > 0 AND completed + rejected = requests FROM summary')\" = 1 ] && [ \"\$(q $T/cap.db 'SELECT COUNT(*) > 0 FROM requests WHERE replica = -1 AND reject_reason = \"queue_full\"')\" = 1 ]"
+check "at capacity: nearest spilled to the far region before rejecting" \
+    "[ \"\$(q $T/cap.db 'SELECT COUNT(*) > 0 FROM requests WHERE replica IN (2, 3)')\" = 1 ]"
+
+# 5. the autoscaler: a surge on one replica, fixed vs autoscaled
+cat >"$T/as.json" <<'JSON'
+{
+  "regions": {"east": {"gpus": {"h100-sxm": 8}, "usd_per_gpu_hour": {"h100-sxm": 2.5}}},
+  "pools": [{"name": "e", "region": "east", "model": "llama-3-8b", "gpu": "h100-sxm",
+             "replicas": 1, "min_replicas": 1, "max_replicas": 8}],
+  "router": "least-outstanding", "max_queue": 256,
+  "autoscaler": {"interval_s": 10, "provision_s": 60, "up": 0.5, "down": 0.1}
+}
+JSON
+sed '/autoscaler/d; s/"max_queue": 256,/"max_queue": 256/' "$T/as.json" >"$T/fixed.json"
+S='poisson,rate=surge(base=5;peak=60;start=300;len=300),duration=1200,isl=1024,osl=256'
+"$KV" run --fleet "$T/fixed.json" --synthetic "$S" --db "$T/as.db" >/dev/null 2>&1
+"$KV" run --fleet "$T/as.json" --synthetic "$S" --db "$T/as.db" >/dev/null 2>&1
+"$KV" run --fleet "$T/as.json" --synthetic "$S" --fast-forward false --db "$T/as.db" >/dev/null 2>&1
+check "autoscaler: fewer rejections and more GPU-hours than the fixed fleet" \
+    "[ \"\$(q $T/as.db 'SELECT b.rejected < a.rejected AND b.gpu_hours > a.gpu_hours AND b.gpu_hours < 8 * b.sim_time_s / 3600 FROM summary a, summary b WHERE a.run_id = 1 AND b.run_id = 2')\" = 1 ]"
+check "autoscaler: identical with and without fast-forward" \
+    "[ \"\$(q $T/as.db 'SELECT a.completed = b.completed AND a.ttft_p99_s = b.ttft_p99_s AND a.gpu_hours = b.gpu_hours AND a.tpot_p50_s = b.tpot_p50_s FROM summary a, summary b WHERE a.run_id = 2 AND b.run_id = 3')\" = 1 ]"
+check "autoscaler: new replicas served requests" \
+    "[ \"\$(q $T/as.db 'SELECT COUNT(DISTINCT replica) > 1 FROM requests WHERE run_id = 2')\" = 1 ]"
+
+# 6. fleets that cannot be served are refused, naming the key
+refuse() { # $1 name, $2 python-free edit (sed) of the base file, $3 expected message
+    sed "$2" "$T/near.json" >"$T/bad.json"
+    "$KV" run --fleet "$T/bad.json" --limit 5 --no-db >/dev/null 2>"$T/bad.err"
+    rc=$?
+    check "refused: $1 (exit 1, says '$3')" "[ $rc -eq 1 ] && grep -q -- \"$3\" $T/bad.err"
+}
+refuse "unknown region" 's/"region": "west"/"region": "mars"/' "pools\[1\].region: expected one of: east, west, got 'mars'"
+refuse "negative round trip" 's/"west": 0.09/"west": -0.09/' "populations.na.rtt_s.west"
+refuse "a region without GPUs of the pool's kind" 's/"west": {"gpus": {"h100-sxm": 8}/"west": {"gpus": {"a100-sxm": 8}/' "regions.west.gpus.h100-sxm"
+refuse "pools larger than the supply" 's/"replicas": 2}/"replicas": 9}/' "more than its supply"
+refuse "TP beyond a node" 's/"gpu": "h100-sxm", "replicas": 2}/"gpu": "h100-sxm", "tp": 16, "replicas": 2}/' "tp: expected 1..8"
+refuse "an unknown key" 's/"scope"/"scoop"/' "scoop: unknown key"
+refuse "a model share without a pool" 's/"router"/"models": {"llama-3-8b": 1, "qwen3-32b": 1}, "router"/' "models.qwen3-32b"
+"$KV" run --fleet "$T/near.json" --backend cpu --limit 5 --no-db >/dev/null 2>"$T/be.err"
+check "refused: a fleet on a measured backend" "[ $? -eq 1 ] && grep -q 'only the sim backend' $T/be.err"
+"$KV" run --fleet "$T/missing.json" --limit 5 --no-db >/dev/null 2>"$T/miss.err"
+check "refused: a missing fleet file names it" "[ $? -eq 1 ] && grep -q 'missing.json' $T/miss.err"
+"$KV" run --router fastest --limit 5 --no-db >/dev/null 2>"$T/rt.err"
+check "refused: an unknown router lists the known ones" "[ $? -eq 1 ] && grep -q 'least-outstanding' $T/rt.err"
+
+# 7. a stored fleet run reruns without the file
+"$KV" run --fleet "$T/near.json" --trace "$TRACE" --limit 50 --db "$T/re.db" >/dev/null 2>&1
+rm -f "$T/near.json"
+"$KV" rerun "$T/re.db" 1 >/dev/null 2>&1
+check "rerun of a fleet run needs no fleet file and matches" \
+    "[ \"\$(q $T/re.db 'SELECT a.ttft_p99_s = b.ttft_p99_s AND a.completed = b.completed FROM summary a, summary b WHERE a.run_id = 1 AND b.run_id = 2')\" = 1 ]"
+
+echo "1..$n"
+[ "$fails" -eq 0 ]
