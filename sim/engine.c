@@ -177,6 +177,7 @@ typedef struct eng {
     int64_t hit_tokens, hit_requests, evictions;
     sched_pcie pcie; /* summed over replicas */
     double first_arrival, last_finish;
+    sim_time arr_first, arr_last; /* arrivals at the fleet (arr_last < 0: none yet) */
     double busy_s, batch_s, flops, bytes, kvu_peak;
     int64_t tl_ns;          /* timeline interval, ns (0: none) */
     int ff;                 /* decode runs enabled */
@@ -1025,6 +1026,9 @@ static void on_arrival(eng *e, req_rec *rec) {
         rec_put(e, rec);
         return;
     }
+    if (e->arr_last < 0)
+        e->arr_first = rec->r.arrival_ns;
+    e->arr_last = rec->r.arrival_ns;
     assign(e, &rec->r);
     k = route(e, &rec->r);
     if (k < 0) { /* at capacity: every replica that could serve it is full */
@@ -1221,6 +1225,8 @@ static void summarise(eng *e, met_summary *s) {
     }
     if (e->n_req > 0) {
         s->first_arrival_s = e->first_arrival;
+        if (e->arr_last > e->arr_first)
+            s->offered_rps = (double)e->n_req / sim_time_to_s(e->arr_last - e->arr_first);
         s->last_finish_s = e->last_finish;
     }
     if (e->n_completed > 0 && span > 0) {
@@ -1433,6 +1439,7 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
     e.sink = sink;
     e.err = err;
     e.tl_ns = c->timeline_s > 0 ? sim_time_from_s(c->timeline_s) : 0;
+    e.arr_last = -1;
     for (i = 0; i < e.fl->n_pools; i++)
         e.n_reps += pool_size(e.fl, i);
     e.q = evq_create(64 + 4 * (size_t)e.n_reps);

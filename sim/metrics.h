@@ -137,6 +137,7 @@ typedef struct met_timeline {
     XX(queue_p50_s, D)                                                                             \
     XX(queue_p99_s, D)                                                                             \
     XX(output_tokens_per_s, D)                                                                     \
+    XX(offered_rps, D)                                                                             \
     XX(requests_per_s, D)                                                                          \
     XX(goodput_requests_per_s, D)                                                                  \
     XX(slo_attainment, D)                                                                          \
