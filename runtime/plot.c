@@ -1,0 +1,540 @@
+/* plot.c: `kvfleet plot` (see plot.h): options, the results file, the
+ * helpers every kind shares, and running gnuplot.
+ *
+ * A figure is one gnuplot script, built in memory: the terminal and output
+ * lines chosen from -o's extension, then whatever the kind appends (its data
+ * as inline `$block << EOD` blocks, so the script stands alone and --script
+ * can save it for restyling). The script goes to a temporary file that is
+ * removed afterwards; gnuplot runs as a child process with its stderr
+ * collected and shown only when it fails. The gnuplot binary is
+ * $KVFLEET_GNUPLOT, else the one configure found, else `gnuplot` on PATH.
+ *
+ * The results file is opened read-write but query-only, as store_steps.c
+ * does: a read-only connection could not roll back the journal a killed
+ * writer leaves behind. Nothing here writes to it.
+ *
+ * Non-goals: interactive terminals, any format but PNG and SVG, and figures
+ * from files other than kvfleet results files. */
+#include "config.h"
+#include "plot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "mem.h"
+#include "plot_int.h"
+
+/* ---- text buffer ---- */
+
+void plot__printf(plot_buf *b, const char *fmt, ...) {
+    va_list ap;
+    int len;
+    if (b->oom)
+        return;
+    va_start(ap, fmt);
+    len = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (len < 0) {
+        b->oom = 1;
+        return;
+    }
+    if (b->n + (size_t)len + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        char *s;
+        while (cap < b->n + (size_t)len + 1)
+            cap *= 2;
+        s = sim_realloc(b->s, cap);
+        if (s == NULL) {
+            b->oom = 1;
+            return;
+        }
+        b->s = s;
+        b->cap = cap;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->n, b->cap - b->n, fmt, ap);
+    va_end(ap);
+    b->n += (size_t)len;
+}
+
+void plot__quote(plot_buf *b, const char *s) {
+    const char *p;
+    plot__printf(b, "'");
+    for (p = s; *p; p++) {
+        if (*p == '\'')
+            plot__printf(b, "''");
+        else if (*p == '\n')
+            plot__printf(b, " ");
+        else
+            plot__printf(b, "%c", *p);
+    }
+    plot__printf(b, "'");
+}
+
+void plot__buf_fini(plot_buf *b) {
+    sim_free(b->s);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- the results file ---- */
+
+int plot__db_fail(plot_ctx *c, const char *what) {
+    sim_err_set(c->err, c->db_path, 0, 0, "%s: %s", what, sqlite3_errmsg(c->db));
+    return SIM_EDB;
+}
+
+int plot__has_table(plot_ctx *c, const char *name) {
+    sqlite3_stmt *st = NULL;
+    int found = 0;
+    if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                           -1, &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
+json_t *plot__run_config(plot_ctx *c, int64_t run_id) {
+    sqlite3_stmt *st = NULL;
+    json_t *cfg = NULL;
+    if (sqlite3_prepare_v2(c->db, "SELECT config FROM runs WHERE run_id = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return NULL;
+    sqlite3_bind_int64(st, 1, run_id);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL) {
+        cfg = json_loads((const char *)sqlite3_column_text(st, 0), 0, NULL);
+        if (cfg != NULL && !json_is_object(cfg)) {
+            json_decref(cfg);
+            cfg = NULL;
+        }
+    }
+    sqlite3_finalize(st);
+    return cfg;
+}
+
+int plot__run_exists(plot_ctx *c, int64_t run_id) {
+    sqlite3_stmt *st = NULL;
+    int found;
+    if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM runs WHERE run_id = ?", -1, &st, NULL) !=
+        SQLITE_OK)
+        return plot__db_fail(c, "runs");
+    sqlite3_bind_int64(st, 1, run_id);
+    found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    if (!found) {
+        sim_err_set(c->err, c->db_path, 0, 0,
+                    "--run: expected a run_id of the file (SELECT run_id FROM runs), got '%lld'",
+                    (long long)run_id);
+        return SIM_EINVAL;
+    }
+    return SIM_OK;
+}
+
+/* The value of key if every config has the same one, else NULL (borrowed). */
+static json_t *common_value(json_t *const *cfgs, size_t n, const char *key) {
+    json_t *v;
+    size_t i;
+    if (n == 0 || (v = json_object_get(cfgs[0], key)) == NULL)
+        return NULL;
+    for (i = 1; i < n; i++)
+        if (!json_equal(v, json_object_get(cfgs[i], key)))
+            return NULL;
+    return v;
+}
+
+void plot__config_common(json_t *const *cfgs, size_t n, plot_buf *out) {
+    json_t *model = common_value(cfgs, n, "model"), *gpu = common_value(cfgs, n, "gpu");
+    json_t *tp = common_value(cfgs, n, "tp"), *rep = common_value(cfgs, n, "replicas");
+    json_t *pol = common_value(cfgs, n, "policy"), *dt = common_value(cfgs, n, "dtype");
+    json_t *be = common_value(cfgs, n, "backend");
+    const char *sep = "";
+    if (json_is_string(model) && json_is_string(gpu)) {
+        plot__printf(out, "%s on %s", json_string_value(model), json_string_value(gpu));
+        sep = ", ";
+    } else if (json_is_string(model)) {
+        plot__printf(out, "model %s", json_string_value(model));
+        sep = ", ";
+    } else if (json_is_string(gpu)) {
+        plot__printf(out, "GPU %s", json_string_value(gpu));
+        sep = ", ";
+    }
+    if (json_is_string(dt) && json_string_length(dt) > 0) {
+        plot__printf(out, "%s%s", sep, json_string_value(dt));
+        sep = ", ";
+    }
+    if (json_is_integer(tp)) {
+        plot__printf(out, "%sTP %lld", sep, (long long)json_integer_value(tp));
+        sep = ", ";
+    }
+    if (json_is_integer(rep)) {
+        long long r = (long long)json_integer_value(rep);
+        plot__printf(out, "%s%lld replica%s", sep, r, r == 1 ? "" : "s");
+        sep = ", ";
+    }
+    if (json_is_string(pol)) {
+        if (strcmp(json_string_value(pol), "none") == 0)
+            plot__printf(out, "%sno prefix cache", sep);
+        else
+            plot__printf(out, "%spolicy %s", sep, json_string_value(pol));
+        sep = ", ";
+    }
+    if (json_is_string(be) && strcmp(json_string_value(be), "sim") != 0)
+        plot__printf(out, "%sbackend %s", sep, json_string_value(be));
+}
+
+void plot__title(plot_ctx *c, const char *what, const char *common) {
+    plot__printf(c->gp, "set title ");
+    plot__title_expr(c, what, common);
+    plot__printf(c->gp, "\n");
+}
+
+void plot__title_expr(plot_ctx *c, const char *what, const char *common) {
+    if (c->title != NULL) {
+        plot__quote(c->gp, c->title);
+    } else {
+        plot__quote(c->gp, what);
+        if (common != NULL && common[0]) {
+            plot__printf(c->gp, ".\"\\n\".");
+            plot__quote(c->gp, common);
+        }
+    }
+}
+
+const char *plot__colour(size_t i) {
+    static const char *const colours[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e",
+                                          "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+    return colours[i % (sizeof colours / sizeof colours[0])];
+}
+
+/* ---- running gnuplot ---- */
+
+static const char *gnuplot_path(void) {
+    const char *env = getenv("KVFLEET_GNUPLOT");
+    if (env != NULL && env[0])
+        return env;
+#ifdef KV_GNUPLOT
+    return KV_GNUPLOT;
+#else
+    return "gnuplot";
+#endif
+}
+
+/* Writes text to path; SIM_OK or SIM_EIO with *err set. */
+static int write_file(const char *path, const char *text, size_t n, sim_err *err) {
+    FILE *f = fopen(path, "w");
+    int bad;
+    if (f == NULL) {
+        sim_err_set(err, path, 0, 0, "cannot write: %s", strerror(errno));
+        return SIM_EIO;
+    }
+    bad = fwrite(text, 1, n, f) != n;
+    if (fclose(f) != 0)
+        bad = 1;
+    if (bad) {
+        sim_err_set(err, path, 0, 0, "cannot write: %s", strerror(errno));
+        return SIM_EIO;
+    }
+    return SIM_OK;
+}
+
+/* Runs gnuplot on script; returns an exit code (0, or 3 with the reason on stderr). */
+static int run_gnuplot(const char *script, size_t n) {
+    const char *gp = gnuplot_path();
+    const char *tmpdir = getenv("TMPDIR");
+    char path[4096], msg[4096];
+    size_t got = 0;
+    int fd, pipefd[2], status = 0, code = RT_EXIT_OK;
+    pid_t pid;
+    ssize_t r;
+    sim_err err;
+
+    snprintf(path, sizeof path, "%s/kvfleet-plot-XXXXXX", tmpdir && tmpdir[0] ? tmpdir : "/tmp");
+    fd = mkstemp(path);
+    if (fd < 0) {
+        fprintf(stderr, "kvfleet plot: %s: cannot create a temporary file: %s\n", path,
+                strerror(errno));
+        return RT_EXIT_RUNTIME;
+    }
+    close(fd);
+    if (write_file(path, script, n, &err) != SIM_OK) {
+        fprintf(stderr, "kvfleet plot: %s: %s\n", err.src, err.msg);
+        unlink(path);
+        return RT_EXIT_RUNTIME;
+    }
+    if (pipe(pipefd) != 0) {
+        fprintf(stderr, "kvfleet plot: pipe: %s\n", strerror(errno));
+        unlink(path);
+        return RT_EXIT_RUNTIME;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, "kvfleet plot: fork: %s\n", strerror(errno));
+        close(pipefd[0]);
+        close(pipefd[1]);
+        unlink(path);
+        return RT_EXIT_RUNTIME;
+    }
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        if (devnull >= 0)
+            dup2(devnull, STDOUT_FILENO);
+        dup2(pipefd[1], STDERR_FILENO);
+        close(pipefd[0]);
+        close(pipefd[1]);
+        execlp(gp, gp, path, (char *)NULL);
+        _exit(127);
+    }
+    close(pipefd[1]);
+    while ((r = read(pipefd[0], msg + got, sizeof msg - 1 - got)) != 0) {
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        got += (size_t)r;
+        if (got == sizeof msg - 1) { /* keep draining so gnuplot never blocks */
+            char sink[512];
+            while ((r = read(pipefd[0], sink, sizeof sink)) > 0 || (r < 0 && errno == EINTR))
+                ;
+            break;
+        }
+    }
+    msg[got] = '\0';
+    close(pipefd[0]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    unlink(path);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 127) {
+        fprintf(stderr,
+                "kvfleet plot: gnuplot not found or not runnable ('%s'): install it (Debian, "
+                "Ubuntu: apt-get install gnuplot-nox) or set KVFLEET_GNUPLOT\n",
+                gp);
+        code = RT_EXIT_RUNTIME;
+    } else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fprintf(stderr, "kvfleet plot: gnuplot ('%s') failed (%s %d)%s%s", gp,
+                WIFEXITED(status) ? "exit status" : "signal",
+                WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status),
+                got ? "; it said:\n" : "; the Debian package is gnuplot-nox\n", msg);
+        code = RT_EXIT_RUNTIME;
+    }
+    return code;
+}
+
+/* ---- the command ---- */
+
+typedef struct plot_kind {
+    const char *name;
+    int (*fn)(plot_ctx *c);
+    const char *what;
+} plot_kind;
+
+static const plot_kind kinds[] = {
+    {"latency-load", plot__latency_load, "TTFT and TPOT p50, p99 against offered load"},
+    {"hit-rate", plot__hit_rate, "prefix hit rate against KV cache size, per eviction policy"},
+    {"capacity", plot__capacity, "GPUs needed against load, per SLO set"},
+    {"timeline", plot__timeline, "batch size, waiting queue and KV utilisation of one run"},
+    {"roofline", plot__roofline, "every step on the GPU's roofline"},
+    {"validation", plot__validation, "predicted against measured, from kvfleet validate"},
+};
+#define N_KINDS (sizeof kinds / sizeof kinds[0])
+
+static void help(FILE *f) {
+    size_t i;
+    fprintf(f, "usage: kvfleet plot DB --kind KIND -o FILE.png|FILE.svg [--run ID] [--sweep ID]\n"
+               "                    [--title T] [--script FILE]\n\n"
+               "Draws a figure from a results file with gnuplot (format from -o's extension).\n\n"
+               "kinds:\n");
+    for (i = 0; i < N_KINDS; i++)
+        fprintf(f, "  %-13s %s\n", kinds[i].name, kinds[i].what);
+    fprintf(f, "\n"
+               "  --run ID       timeline, roofline, validation: the run (default: the latest "
+               "that has the rows)\n"
+               "  --sweep ID     latency-load: the sweep (default: the latest); capacity: the "
+               "search_id\n"
+               "  --title T      the figure's title (default: what it shows and the "
+               "configuration)\n"
+               "  --script FILE  also write the gnuplot script (data inline) to restyle it\n"
+               "exit codes: 0 ok, 1 the file lacks the rows the kind needs, 2 usage, 3 gnuplot "
+               "missing or failing\n"
+               "docs/plots.md describes every kind.\n");
+}
+
+static int parse_id(const char *opt, const char *text, int64_t *out) {
+    char *end;
+    long long v;
+    errno = 0;
+    v = strtoll(text, &end, 10);
+    if (end == text || *end || errno || v < 1) {
+        fprintf(stderr, "kvfleet plot: %s: expected a positive integer id, got '%s'\n", opt, text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+int rt_main_plot(int argc, char **argv) {
+    const char *db_path = NULL, *kind_name = NULL, *out = NULL, *script = NULL;
+    const plot_kind *kind = NULL;
+    plot_buf gp, body;
+    plot_ctx c;
+    sim_err err;
+    int i, rc = SIM_OK, code = RT_EXIT_OK, svg;
+    size_t k;
+
+    memset(&gp, 0, sizeof gp);
+    memset(&body, 0, sizeof body);
+    memset(&c, 0, sizeof c);
+    sim_err_clear(&err);
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            help(stdout);
+            return RT_EXIT_OK;
+        }
+        if (strcmp(a, "--kind") == 0 || strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 ||
+            strcmp(a, "--run") == 0 || strcmp(a, "--sweep") == 0 || strcmp(a, "--title") == 0 ||
+            strcmp(a, "--script") == 0) {
+            const char *v;
+            if (i + 1 >= argc) {
+                fprintf(stderr, "kvfleet plot: %s: expected a value, got nothing\n", a);
+                return RT_EXIT_USAGE;
+            }
+            v = argv[++i];
+            if (strcmp(a, "--kind") == 0)
+                kind_name = v;
+            else if (strcmp(a, "--run") == 0) {
+                if (parse_id(a, v, &c.run_id) != 0)
+                    return RT_EXIT_USAGE;
+            } else if (strcmp(a, "--sweep") == 0) {
+                if (parse_id(a, v, &c.sweep_id) != 0)
+                    return RT_EXIT_USAGE;
+            } else if (strcmp(a, "--title") == 0)
+                c.title = v;
+            else if (strcmp(a, "--script") == 0)
+                script = v;
+            else
+                out = v;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            fprintf(stderr, "kvfleet plot: %s: unknown option (kvfleet plot --help lists them)\n",
+                    a);
+            return RT_EXIT_USAGE;
+        } else if (db_path == NULL) {
+            db_path = a;
+        } else {
+            fprintf(stderr, "kvfleet plot: expected one results file, got '%s' and '%s'\n", db_path,
+                    a);
+            return RT_EXIT_USAGE;
+        }
+    }
+    if (db_path == NULL) {
+        fprintf(stderr, "kvfleet plot: expected a results file: kvfleet plot DB --kind KIND -o "
+                        "FILE.png\n");
+        return RT_EXIT_USAGE;
+    }
+    if (kind_name == NULL) {
+        fprintf(stderr, "kvfleet plot: --kind: expected one of latency-load, hit-rate, capacity, "
+                        "timeline, roofline, validation, got nothing\n");
+        return RT_EXIT_USAGE;
+    }
+    for (k = 0; k < N_KINDS; k++)
+        if (strcmp(kinds[k].name, kind_name) == 0)
+            kind = &kinds[k];
+    if (kind == NULL) {
+        fprintf(stderr,
+                "kvfleet plot: --kind: expected one of latency-load, hit-rate, capacity, "
+                "timeline, roofline, validation, got '%s'\n",
+                kind_name);
+        return RT_EXIT_USAGE;
+    }
+    if (out == NULL) {
+        fprintf(stderr, "kvfleet plot: -o: expected an output file FILE.png or FILE.svg, got "
+                        "nothing\n");
+        return RT_EXIT_USAGE;
+    }
+    if (!ends_with(out, ".png") && !ends_with(out, ".svg")) {
+        fprintf(stderr, "kvfleet plot: -o: expected a file name ending .png or .svg, got '%s'\n",
+                out);
+        return RT_EXIT_USAGE;
+    }
+    svg = ends_with(out, ".svg");
+
+    /* the results file */
+    c.db_path = db_path;
+    c.gp = &body;
+    c.err = &err;
+    if (access(db_path, F_OK) != 0) {
+        sim_err_set(&err, db_path, 0, 0, "results file: expected an existing file");
+        rc = SIM_ENOENT;
+        goto fail;
+    }
+    if (sqlite3_open_v2(db_path, &c.db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+        rc = plot__db_fail(&c, "open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(c.db, 10000);
+    sqlite3_exec(c.db, "PRAGMA query_only = 1", NULL, NULL, NULL);
+    if (!plot__has_table(&c, "runs")) {
+        sim_err_set(&err, db_path, 0, 0,
+                    "expected a kvfleet results file (table runs), got none (is it a SQLite "
+                    "file written by kvfleet run?)");
+        rc = SIM_EINVAL;
+        goto fail;
+    }
+
+    if ((rc = kind->fn(&c)) != SIM_OK)
+        goto fail;
+    if (body.oom)
+        goto nomem;
+
+    /* the terminal, then the kind's script */
+    plot__printf(&gp, "# kvfleet plot %s %s: a gnuplot script; data inline. Run: gnuplot FILE\n",
+                 kind->name, db_path);
+    if (svg)
+        plot__printf(&gp, "set terminal svg size 1000,650 dynamic noenhanced font 'sans,12' "
+                          "background rgb '#ffffff'\n");
+    else
+        plot__printf(&gp, "set terminal pngcairo size 1000,650 noenhanced font 'sans,11'\n");
+    plot__printf(&gp, "set output ");
+    plot__quote(&gp, out);
+    plot__printf(&gp, "\nset encoding utf8\nset grid lc rgb '#dddddd'\n%s", body.s ? body.s : "");
+    plot__printf(&gp, "unset output\n");
+    if (gp.oom)
+        goto nomem;
+    if (script != NULL && (rc = write_file(script, gp.s, gp.n, &err)) != SIM_OK)
+        goto fail;
+    code = run_gnuplot(gp.s, gp.n);
+    if (code == RT_EXIT_OK)
+        fprintf(stderr, "kvfleet plot: wrote %s\n", out);
+    goto out;
+nomem:
+    rc = SIM_ENOMEM;
+    sim_err_set(&err, "", 0, 0, "out of memory");
+fail : {
+    char buf[1200];
+    sim_err_format(&err, buf, sizeof buf);
+    fprintf(stderr, "kvfleet plot: %s\n", err.msg[0] ? buf : sim_strerror(rc));
+    code = rt_exit_code(rc);
+}
+out:
+    if (c.db != NULL)
+        sqlite3_close(c.db);
+    plot__buf_fini(&gp);
+    plot__buf_fini(&body);
+    return code;
+}

@@ -1,0 +1,21 @@
+/* plot.h: `kvfleet plot`: gnuplot figures drawn from a results file.
+ *
+ * Kinds: latency-load, hit-rate, capacity, timeline, roofline, validation
+ * (docs/plots.md says what each draws and from which tables). The format
+ * comes from the output's extension (.png: pngcairo, .svg: svg). */
+#ifndef RT_PLOT_H
+#define RT_PLOT_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* `kvfleet plot DB --kind K -o FILE [...]`; argv[0] is "plot". Returns the
+ * exit code: 0 ok, 1 the file lacks the rows the kind needs, 2 usage,
+ * 3 gnuplot missing or failing, or a database error. */
+int rt_main_plot(int argc, char **argv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RT_PLOT_H */
