@@ -1,0 +1,449 @@
+/* collective_cmd.c: `kvfleet collective`.
+ *
+ *   kvfleet collective --op OP --bytes N --gpus K [--nodes M] --gpu G
+ *                      [--topology T] [--calibration FILE|none] [--json]
+ * prints the predicted time, the algorithm chosen and the nccl-tests bus
+ * bandwidth of one collective;
+ *   kvfleet collective --fit CSV --gpu G [--topology T] [-o FILE] [--json]
+ * fits the calibration on the CSV's "fit" rows of that GPU and prints the
+ * error on its "holdout" rows per (op, gpus, nodes); and
+ *   kvfleet collective --check CSV --gpu G [--calibration FILE|none] [--json]
+ * prints the same errors for an existing calibration.
+ *
+ * The CSV is data/profiles/nccl/nccl.csv's format:
+ * source,gpu,op,gpus,nodes,bytes,time_s,set. Non-goals: running NCCL. */
+#include "config.h"
+#include "collective_cmd.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
+
+#include "collective.h"
+#include "datadir.h"
+#include "hw.h"
+#include "mem.h"
+
+#define CMD "kvfleet collective"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: kvfleet collective --op allreduce|allgather|reducescatter|sendrecv\n"
+            "                          --bytes N --gpus K [--nodes M] --gpu G\n"
+            "                          [--topology T] [--calibration FILE|none] [--json]\n"
+            "       kvfleet collective --fit CSV --gpu G [--topology T] [-o FILE] [--json]\n"
+            "       kvfleet collective --check CSV --gpu G [--topology T]\n"
+            "                          [--calibration FILE|none] [--json]\n\n"
+            "  --op OP           the collective (bytes as nccl-tests: the whole buffer for\n"
+            "                    allreduce, the gathered output for allgather, the input for\n"
+            "                    reducescatter, the message for sendrecv)\n"
+            "  --bytes N         size; suffixes K M G T and KiB MiB GiB TiB (x1024), KB MB GB TB\n"
+            "                    (x1000)\n"
+            "  --gpus K          GPUs taking part (sendrecv: 2)\n"
+            "  --nodes M         nodes they span, dividing K (default 1)\n"
+            "  --gpu G           GPU preset (data/gpus/) or path\n"
+            "  --topology T      node topology (data/links/nodes/) or path; default: the GPU\n"
+            "                    preset's standard server\n"
+            "  --calibration F   collective calibration (default: data/calib/nccl-GPU.json when\n"
+            "                    it exists; 'none': datasheet alpha-beta)\n"
+            "  --fit CSV         fit a calibration on the CSV's fit rows, report held-out error\n"
+            "  --check CSV       report the calibration's error on the CSV's holdout rows\n"
+            "  -o FILE           where --fit writes the calibration\n"
+            "  --json            one JSON object on stdout\n");
+}
+
+int rt_parse_bytes(const char *s, double *out) {
+    static const struct {
+        const char *suf;
+        double mul;
+    } sufs[] = {{"", 1},
+                {"B", 1},
+                {"K", 1024.0},
+                {"KiB", 1024.0},
+                {"KB", 1e3},
+                {"M", 1048576.0},
+                {"MiB", 1048576.0},
+                {"MB", 1e6},
+                {"G", 1073741824.0},
+                {"GiB", 1073741824.0},
+                {"GB", 1e9},
+                {"T", 1099511627776.0},
+                {"TiB", 1099511627776.0},
+                {"TB", 1e12}};
+    char *end;
+    double v;
+    size_t i;
+    if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
+        return SIM_EPARSE;
+    errno = 0;
+    v = strtod(s, &end);
+    if (end == s || errno != 0 || !isfinite(v))
+        return SIM_EPARSE;
+    for (i = 0; i < sizeof sufs / sizeof sufs[0]; i++)
+        if (strcmp(end, sufs[i].suf) == 0) {
+            *out = v * sufs[i].mul;
+            return SIM_OK;
+        }
+    return SIM_EPARSE;
+}
+
+/* Integer option value; -1 when malformed (usage error). */
+static long parse_long(const char *s) {
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || v < -1000000 || v > 1000000)
+        return -1000001;
+    return v;
+}
+
+static int file_exists(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int report_err(const sim_err *e, int code) {
+    char buf[1200];
+    sim_err_format(e, buf, sizeof buf);
+    fprintf(stderr, CMD ": %s\n", buf);
+    return code;
+}
+
+/* ---- the CSV of measurements ---- */
+
+typedef struct rows {
+    coll_sample *s;
+    int *holdout; /* 1: held out */
+    int n, cap;
+} rows;
+
+/* Reads the rows of gpu from path. Exit code style: 0, 1 bad input, 3 I/O. */
+static int read_csv(const char *path, const char *gpu, rows *r) {
+    FILE *f = fopen(path, "r");
+    char line[1024];
+    long ln = 0;
+    if (f == NULL) {
+        fprintf(stderr, CMD ": %s: expected a readable CSV file: %s\n", path, strerror(errno));
+        return 1;
+    }
+    while (fgets(line, sizeof line, f)) {
+        char *fld[8], *p = line;
+        int k = 0;
+        coll_sample s;
+        ln++;
+        line[strcspn(line, "\r\n")] = '\0';
+        if (ln == 1)
+            continue; /* header */
+        if (line[0] == '\0')
+            continue;
+        while (k < 8) {
+            fld[k++] = p;
+            p = strchr(p, ',');
+            if (p == NULL)
+                break;
+            *p++ = '\0';
+        }
+        if (k != 8 || p != NULL) {
+            fprintf(stderr,
+                    CMD ": %s:%ld: row: expected 8 fields "
+                        "(source,gpu,op,gpus,nodes,bytes,time_s,set), got %d\n",
+                    path, ln, k);
+            fclose(f);
+            return 1;
+        }
+        if (strcmp(fld[1], gpu) != 0)
+            continue;
+        memset(&s, 0, sizeof s);
+        s.gpus = (int)parse_long(fld[3]);
+        s.nodes = (int)parse_long(fld[4]);
+        s.bytes = strtod(fld[5], NULL);
+        s.time_s = strtod(fld[6], NULL);
+        if (coll_op_parse(fld[2], &s.op) != SIM_OK || s.gpus < 1 || s.nodes < 1 || !(s.bytes > 0) ||
+            !(s.time_s > 0) || (strcmp(fld[7], "fit") != 0 && strcmp(fld[7], "holdout") != 0)) {
+            fprintf(stderr,
+                    CMD ": %s:%ld: row: expected a known op, gpus and nodes >= 1, bytes and "
+                        "time_s > 0, set fit|holdout, got '%s,%s,%s,%s,%s,%s'\n",
+                    path, ln, fld[2], fld[3], fld[4], fld[5], fld[6], fld[7]);
+            fclose(f);
+            return 1;
+        }
+        if (r->n == r->cap) {
+            int nc = r->cap ? 2 * r->cap : 256;
+            coll_sample *ns = sim_realloc(r->s, (size_t)nc * sizeof *ns);
+            int *nh;
+            if (ns == NULL) {
+                fclose(f);
+                return 3;
+            }
+            r->s = ns;
+            nh = sim_realloc(r->holdout, (size_t)nc * sizeof *nh);
+            if (nh == NULL) {
+                fclose(f);
+                return 3;
+            }
+            r->holdout = nh;
+            r->cap = nc;
+        }
+        r->s[r->n] = s;
+        r->holdout[r->n] = strcmp(fld[7], "holdout") == 0;
+        r->n++;
+    }
+    fclose(f);
+    if (r->n == 0) {
+        fprintf(stderr, CMD ": %s: gpu: expected rows for '%s', got none\n", path, gpu);
+        return 1;
+    }
+    return 0;
+}
+
+/* Prints |relative error| on the holdout rows per (op, gpus, nodes) and per op. */
+static int print_errors(const rows *r, const coll_topo *t, const coll_calib *c, int json) {
+    double *e = SIM_NEW_ARRAY(double, (size_t)r->n + 1);
+    int i, op, first = 1;
+    if (e == NULL)
+        return 3;
+    if (json)
+        printf("{\"holdout\": [");
+    else
+        printf("%-14s %5s %5s %5s %10s %10s\n", "op", "gpus", "nodes", "rows", "median|e|",
+               "p95|e|");
+    for (op = 0; op < COLL_N_OPS; op++) {
+        int gpus, nodes;
+        /* per configuration, then the op's total (gpus = nodes = 0) */
+        for (gpus = 1; gpus <= 1024; gpus *= 2)
+            for (nodes = 1; nodes <= gpus; nodes *= 2) {
+                int m = 0;
+                for (i = 0; i < r->n; i++) {
+                    const coll_sample *s = &r->s[i];
+                    double tp;
+                    if (!r->holdout[i] || s->op != (coll_op)op || s->gpus != gpus ||
+                        s->nodes != nodes)
+                        continue;
+                    if (coll_time(s->op, s->bytes, s->gpus, s->nodes, t, c, &tp, NULL, NULL) !=
+                        SIM_OK)
+                        continue;
+                    e[m++] = fabs(tp - s->time_s) / s->time_s;
+                }
+                if (m == 0)
+                    continue;
+                gsl_sort(e, 1, (size_t)m);
+                if (json)
+                    printf("%s{\"op\": \"%s\", \"gpus\": %d, \"nodes\": %d, \"rows\": %d, "
+                           "\"median_abs_rel_err\": %.4f, \"p95_abs_rel_err\": %.4f}",
+                           first ? "" : ", ", coll_op_name((coll_op)op), gpus, nodes, m,
+                           gsl_stats_median_from_sorted_data(e, 1, (size_t)m),
+                           gsl_stats_quantile_from_sorted_data(e, 1, (size_t)m, 0.95));
+                else
+                    printf("%-14s %5d %5d %5d %9.1f%% %9.1f%%\n", coll_op_name((coll_op)op), gpus,
+                           nodes, m, 100 * gsl_stats_median_from_sorted_data(e, 1, (size_t)m),
+                           100 * gsl_stats_quantile_from_sorted_data(e, 1, (size_t)m, 0.95));
+                first = 0;
+            }
+    }
+    if (json)
+        printf("]}\n");
+    sim_free(e);
+    return 0;
+}
+
+/* ---- main ---- */
+
+int rt_main_collective(int argc, char **argv) {
+    const char *op_s = NULL, *bytes_s = NULL, *gpu_name = NULL, *topo_name = NULL;
+    const char *calib = NULL, *fit_csv = NULL, *check_csv = NULL, *out = NULL;
+    const char *datadir = rt_datadir();
+    long gpus = 0, nodes = 1;
+    int json = 0, have_gpus = 0, i, rc, code = 0;
+    char cpath[4096], calib_src[4096];
+    sim_gpu g;
+    coll_topo t;
+    coll_calib c;
+    sim_err err;
+    rows r;
+
+    memset(&r, 0, sizeof r);
+    sim_err_clear(&err);
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int has_val = i + 1 < argc;
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--json") == 0) {
+            json = 1;
+        } else if (strcmp(a, "--op") == 0 && has_val) {
+            op_s = argv[++i];
+        } else if (strcmp(a, "--bytes") == 0 && has_val) {
+            bytes_s = argv[++i];
+        } else if (strcmp(a, "--gpus") == 0 && has_val) {
+            gpus = parse_long(argv[++i]);
+            have_gpus = 1;
+            if (gpus < -1000000) {
+                fprintf(stderr, CMD ": --gpus: expected an integer, got '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (strcmp(a, "--nodes") == 0 && has_val) {
+            nodes = parse_long(argv[++i]);
+            if (nodes < -1000000) {
+                fprintf(stderr, CMD ": --nodes: expected an integer, got '%s'\n", argv[i]);
+                return 2;
+            }
+        } else if (strcmp(a, "--gpu") == 0 && has_val) {
+            gpu_name = argv[++i];
+        } else if (strcmp(a, "--topology") == 0 && has_val) {
+            topo_name = argv[++i];
+        } else if (strcmp(a, "--calibration") == 0 && has_val) {
+            calib = argv[++i];
+        } else if (strcmp(a, "--fit") == 0 && has_val) {
+            fit_csv = argv[++i];
+        } else if (strcmp(a, "--check") == 0 && has_val) {
+            check_csv = argv[++i];
+        } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && has_val) {
+            out = argv[++i];
+        } else {
+            fprintf(stderr, CMD ": %s: %s\n", a,
+                    has_val || a[0] != '-' ? "unknown option" : "expected a value");
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (gpu_name == NULL) {
+        fprintf(stderr, CMD ": --gpu: expected a GPU preset name, got nothing\n");
+        usage(stderr);
+        return 2;
+    }
+    if (fit_csv == NULL && check_csv == NULL && (op_s == NULL || bytes_s == NULL || !have_gpus)) {
+        fprintf(stderr, CMD ": %s: expected a value, got nothing\n",
+                op_s == NULL      ? "--op"
+                : bytes_s == NULL ? "--bytes"
+                                  : "--gpus");
+        usage(stderr);
+        return 2;
+    }
+    if (fit_csv != NULL && check_csv != NULL) {
+        fprintf(stderr, CMD ": --fit and --check: expected one of them, got both\n");
+        return 2;
+    }
+
+    /* GPU, topology, calibration */
+    rc = sim_gpu_load(gpu_name, datadir, &g, &err);
+    if (rc != SIM_OK)
+        return report_err(&err, rc == SIM_EIO || rc == SIM_ENOMEM ? 3 : 1);
+    if (topo_name != NULL) {
+        rc = coll_topo_load(topo_name, datadir, &t, &err);
+        if (rc != SIM_OK)
+            return report_err(&err, rc == SIM_EIO || rc == SIM_ENOMEM ? 3 : 1);
+    } else {
+        coll_topo_from_gpu(&g, &t);
+    }
+    coll_calib_default(&t, &c);
+    snprintf(calib_src, sizeof calib_src, "none");
+    if (fit_csv == NULL) {
+        if (calib == NULL) {
+            snprintf(cpath, sizeof cpath, "%s/calib/nccl-%s.json", datadir, g.name);
+            if (file_exists(cpath))
+                calib = cpath;
+        }
+        if (calib != NULL && strcmp(calib, "none") != 0) {
+            rc = coll_calib_load(calib, &c, &err);
+            if (rc != SIM_OK)
+                return report_err(&err, rc == SIM_EIO || rc == SIM_ENOMEM ? 3 : 1);
+            snprintf(calib_src, sizeof calib_src, "%s", calib);
+        }
+    }
+
+    if (fit_csv != NULL || check_csv != NULL) {
+        code = read_csv(fit_csv ? fit_csv : check_csv, g.name, &r);
+        if (code != 0)
+            goto done;
+        if (fit_csv != NULL) {
+            coll_sample *fs = SIM_NEW_ARRAY(coll_sample, (size_t)r.n);
+            int m = 0;
+            char command[512];
+            if (fs == NULL) {
+                code = 3;
+                goto done;
+            }
+            for (i = 0; i < r.n; i++)
+                if (!r.holdout[i])
+                    fs[m++] = r.s[i];
+            rc = coll_fit(fs, m, &t, &c, &err);
+            sim_free(fs);
+            if (rc != SIM_OK) {
+                code = report_err(&err, rc == SIM_ENOMEM ? 3 : 1);
+                goto done;
+            }
+            if (out != NULL) {
+                snprintf(command, sizeof command, "kvfleet collective --fit %s --gpu %s -o %s",
+                         fit_csv, gpu_name, out);
+                rc = coll_calib_save(out, &c, g.name, command, &err);
+                if (rc != SIM_OK) {
+                    code = report_err(&err, 3);
+                    goto done;
+                }
+            }
+        }
+        code = print_errors(&r, &t, &c, json);
+        goto done;
+    }
+
+    /* one collective */
+    {
+        coll_op op;
+        coll_algo algo;
+        double bytes, ts, busbw;
+        coll_plan p;
+        if (coll_op_parse(op_s, &op) != SIM_OK) {
+            fprintf(stderr,
+                    CMD ": --op: expected one of allreduce, allgather, reducescatter, sendrecv, "
+                        "got '%s'\n",
+                    op_s);
+            code = 1;
+            goto done;
+        }
+        if (rt_parse_bytes(bytes_s, &bytes) != SIM_OK) {
+            fprintf(stderr,
+                    CMD ": --bytes: expected a number with an optional suffix (K, M, G, KiB, "
+                        "MB, ...), got '%s'\n",
+                    bytes_s);
+            code = 2;
+            goto done;
+        }
+        if (!(bytes > 0)) {
+            fprintf(stderr, CMD ": --bytes: expected a size > 0, got '%s'\n", bytes_s);
+            code = 1;
+            goto done;
+        }
+        rc = coll_plan_init(&p, op, (int)gpus, (int)nodes, &t, &c, &err);
+        if (rc != SIM_OK) {
+            code = report_err(&err, 1);
+            goto done;
+        }
+        ts = coll_plan_time(&p, bytes, &algo);
+        busbw = ts > 0 ? bytes / ts * p.busbw_factor : 0;
+        if (json)
+            printf("{\"time_s\": %.9g, \"algorithm\": \"%s\", \"busbw_gbps\": %.6g, "
+                   "\"algbw_gbps\": %.6g, \"op\": \"%s\", \"bytes\": %.17g, \"gpus\": %ld, "
+                   "\"nodes\": %ld, \"gpu\": \"%s\", \"topology\": \"%s\", \"calibration\": "
+                   "\"%s\"}\n",
+                   ts, coll_algo_name(algo), busbw / 1e9, ts > 0 ? bytes / ts / 1e9 : 0,
+                   coll_op_name(op), bytes, gpus, nodes, g.name, t.name, calib_src);
+        else
+            printf("%s of %.17g bytes on %ld GPU%s (%ld node%s, %s): %.3f us, %s, bus "
+                   "bandwidth %.1f GB/s\n",
+                   coll_op_name(op), bytes, gpus, gpus > 1 ? "s" : "", nodes, nodes > 1 ? "s" : "",
+                   t.name, ts * 1e6, coll_algo_name(algo), busbw / 1e9);
+    }
+done:
+    sim_free(r.s);
+    sim_free(r.holdout);
+    return code;
+}

@@ -1,0 +1,20 @@
+/* collective_cmd.h: `kvfleet collective`, the predicted time of one
+ * collective, and the fit of its calibration (docs/collectives.md). */
+#ifndef RT_COLLECTIVE_CMD_H
+#define RT_COLLECTIVE_CMD_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Runs `kvfleet collective` (argv[0] is "collective"); returns the exit
+ * code: 0, 1 bad input, 2 usage, 3 runtime failure. */
+int rt_main_collective(int argc, char **argv);
+/* Parses a byte count with an optional suffix (K, M, G, T and KiB.. are
+ * powers of 1024, KB.. powers of 1000); SIM_OK or SIM_EPARSE. */
+int rt_parse_bytes(const char *s, double *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RT_COLLECTIVE_CMD_H */

@@ -1,0 +1,705 @@
+/* collective.c: alpha-beta costs of collectives on a two-level topology,
+ * link and node presets, and the least-squares calibration (see
+ * collective.h; formulas and their derivation in docs/collectives.md).
+ *
+ * Notation: p GPUs on M nodes, g = p / M per node. B_i is one GPU's
+ * intra-node bandwidth (NVLink per direction, or PCIe), B_n one NIC's, and
+ * a node's NICs give its GPUs min(nics, g) x B_n together. Per algorithm
+ * (steps are sequential latencies; bytes are per GPU over its bottleneck):
+ *
+ *   one level (M = 1, or all p GPUs in one NVLink domain):
+ *     allreduce ring     2(p-1) steps, 2(p-1)/p n / B_i
+ *     allreduce tree     2(p-1) steps (a chain inside a node), 2 n / B_i
+ *     allgather/RS ring  (p-1) steps, (p-1)/p n / B_i
+ *     sendrecv p2p       1 step, n / B_i
+ *   two levels (pipelined levels take the max of their bytes terms,
+ *   sequential ones the sum):
+ *     allreduce ring     2(p-1) inter steps; max(2(p-1)/p n / B_i, 2(p-1)/p n / B_node)
+ *     allreduce tree     2(g-1) intra + 2 ceil(log2 M) inter steps; max(2n / B_i, 2n / B_node)
+ *     allreduce hier     2(g-1) intra + 2(M-1) inter steps; 2(g-1)/g n / B_i + 2(M-1)/M n / B_node
+ *     allgather/RS ring  (p-1) inter steps; max((p-1)/p n / B_i, (p-1)/p n / B_node)
+ *     allgather/RS hier  (g-1) intra + (M-1) inter steps; (g-1)/g n / B_i + (M-1)/M n / B_node
+ *     sendrecv p2p       1 inter step, n / B_n
+ *
+ * Non-goals: NVLS/SHARP in-network reduction, CollNet, PAT and all-to-all
+ * (a calibrated eff_max above 1 is how NVLS shows), protocol choice (LL,
+ * LL128, Simple) beyond what the efficiency curve absorbs, contention with
+ * other traffic (sim/net.h models that). */
+#include "config.h"
+#include "collective.h"
+
+#include <math.h>
+#include <string.h>
+
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_multifit.h>
+
+#include "json_util.h"
+#include "mem.h"
+
+static const char *const op_names[COLL_N_OPS] = {"allreduce", "allgather", "reducescatter",
+                                                 "sendrecv"};
+static const char *const algo_names[COLL_N_ALGOS] = {"none", "ring", "tree", "hier", "p2p"};
+static const char *const level_names[COLL_N_LEVELS] = {"intra", "inter"};
+
+const char *coll_op_name(coll_op op) {
+    return op >= 0 && op < COLL_N_OPS ? op_names[op] : "?";
+}
+
+const char *coll_algo_name(coll_algo a) {
+    return a >= 0 && a < COLL_N_ALGOS ? algo_names[a] : "?";
+}
+
+int coll_op_parse(const char *s, coll_op *out) {
+    int i;
+    for (i = 0; i < COLL_N_OPS; i++)
+        if (strcmp(s, op_names[i]) == 0) {
+            *out = (coll_op)i;
+            return SIM_OK;
+        }
+    return SIM_EINVAL;
+}
+
+/* ---- presets ---- */
+
+static int load_object(const char *datadir, const char *subdir, const char *name_or_path,
+                       const char *kind, const char *what, char *path, size_t n, json_t **o,
+                       sim_err *err) {
+    int rc = sim_json_preset_path(datadir, subdir, name_or_path, NULL, kind, what, path, n, err);
+    if (rc != SIM_OK)
+        return rc;
+    return sim_json_load_object(path, o, err);
+}
+
+int coll_link_load(const char *name_or_path, const char *datadir, coll_link *out, sim_err *err) {
+    static const char *const known[] = {"name",      "kind",    "description", "bw",
+                                        "latency_s", "sources", NULL};
+    char path[4096];
+    json_t *o = NULL;
+    const char *s = NULL;
+    coll_link l;
+    int rc;
+
+    memset(&l, 0, sizeof l);
+    rc = load_object(datadir, "links", name_or_path, "link", "a link preset .json", path,
+                     sizeof path, &o, err);
+    if (rc != SIM_OK)
+        return rc;
+    if ((rc = sim_json_check_keys(o, known, path, err)) != SIM_OK ||
+        (rc = sim_json_get_string(o, "kind", SIM_JSON_REQUIRED, &s, path, err)) != SIM_OK)
+        goto done;
+    if (strcmp(s, "nvlink") != 0 && strcmp(s, "pcie") != 0 && strcmp(s, "ib") != 0) {
+        rc = sim_json_err_value(err, path, "kind", "one of nvlink, pcie, ib",
+                                json_object_get(o, "kind"), SIM_EINVAL);
+        goto done;
+    }
+    snprintf(l.kind, sizeof l.kind, "%s", s);
+    if ((rc = sim_json_get_double(o, "bw", SIM_JSON_REQUIRED | SIM_JSON_POSITIVE,
+                                  "bytes/s per direction", &l.bw, path, err)) != SIM_OK ||
+        (rc = sim_json_get_double(o, "latency_s", SIM_JSON_REQUIRED | SIM_JSON_NONNEG, "s",
+                                  &l.latency_s, path, err)) != SIM_OK)
+        goto done;
+    sim_json_stem(path, l.name, sizeof l.name);
+    *out = l;
+done:
+    json_decref(o);
+    return rc;
+}
+
+void coll_topo_from_gpu(const sim_gpu *g, coll_topo *out) {
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", g->name);
+    out->gpus_per_node = g->gpus_per_node;
+    if (g->nvlink_bw > 0) {
+        out->nvlink_domain_gpus = g->gpus_per_node;
+        snprintf(out->intra.kind, sizeof out->intra.kind, "nvlink");
+        out->intra.bw = g->nvlink_bw;
+        out->intra.latency_s = g->nvlink_latency_s;
+    } else {
+        snprintf(out->intra.kind, sizeof out->intra.kind, "pcie");
+        out->intra.bw = g->pcie_bw;
+        out->intra.latency_s = g->pcie_latency_s;
+    }
+    snprintf(out->intra.name, sizeof out->intra.name, "%s (%s)", g->name, out->intra.kind);
+    if (g->ib_bw > 0) { /* DGX-style: one NIC per GPU */
+        out->nics_per_node = g->gpus_per_node;
+        snprintf(out->nic.kind, sizeof out->nic.kind, "ib");
+        snprintf(out->nic.name, sizeof out->nic.name, "%s (ib)", g->name);
+        out->nic.bw = g->ib_bw;
+        out->nic.latency_s = g->ib_latency_s;
+    }
+    out->host_mem_bytes = g->host_mem_bytes;
+}
+
+int coll_topo_load(const char *name_or_path, const char *datadir, coll_topo *out, sim_err *err) {
+    static const char *const known[] = {"name",          "description",
+                                        "gpus_per_node", "nvlink_domain_gpus",
+                                        "intra_link",    "nics_per_node",
+                                        "nic",           "host_mem_bytes",
+                                        "sources",       NULL};
+    char path[4096];
+    json_t *o = NULL;
+    const char *s = NULL;
+    coll_topo t;
+    int rc;
+
+    memset(&t, 0, sizeof t);
+    rc = load_object(datadir, "links/nodes", name_or_path, "topology", "a node topology .json",
+                     path, sizeof path, &o, err);
+    if (rc != SIM_OK)
+        return rc;
+    if ((rc = sim_json_check_keys(o, known, path, err)) != SIM_OK ||
+        (rc = sim_json_get_int(o, "gpus_per_node", SIM_JSON_REQUIRED | SIM_JSON_POSITIVE,
+                               &t.gpus_per_node, path, err)) != SIM_OK ||
+        (rc = sim_json_get_int(o, "nvlink_domain_gpus", SIM_JSON_REQUIRED | SIM_JSON_NONNEG,
+                               &t.nvlink_domain_gpus, path, err)) != SIM_OK ||
+        (rc = sim_json_get_int(o, "nics_per_node", SIM_JSON_REQUIRED | SIM_JSON_NONNEG,
+                               &t.nics_per_node, path, err)) != SIM_OK ||
+        (rc = sim_json_get_double(o, "host_mem_bytes", SIM_JSON_REQUIRED | SIM_JSON_POSITIVE,
+                                  "bytes", &t.host_mem_bytes, path, err)) != SIM_OK ||
+        (rc = sim_json_get_string(o, "intra_link", SIM_JSON_REQUIRED, &s, path, err)) != SIM_OK)
+        goto done;
+    if ((rc = coll_link_load(s, datadir, &t.intra, err)) != SIM_OK)
+        goto done;
+    if ((rc = sim_json_get_string(o, "nic", SIM_JSON_REQUIRED, &s, path, err)) != SIM_OK)
+        goto done;
+    if (strcmp(s, "none") != 0 && (rc = coll_link_load(s, datadir, &t.nic, err)) != SIM_OK)
+        goto done;
+    if (strcmp(s, "none") == 0)
+        t.nics_per_node = 0;
+    sim_json_stem(path, t.name, sizeof t.name);
+    *out = t;
+done:
+    json_decref(o);
+    return rc;
+}
+
+/* ---- calibration files ---- */
+
+void coll_calib_default(const coll_topo *t, coll_calib *out) {
+    int op, lv;
+    memset(out, 0, sizeof *out);
+    for (lv = 0; lv < COLL_N_LEVELS; lv++)
+        for (op = 0; op < COLL_N_OPS; op++) {
+            coll_param *p = &out->p[lv][op];
+            p->alpha_s = lv == COLL_INTRA ? t->intra.latency_s : t->nic.latency_s;
+            p->eff_max = 1;
+            snprintf(out->from[lv][op], sizeof out->from[lv][op], "datasheet");
+        }
+}
+
+int coll_calib_load(const char *path, coll_calib *c, sim_err *err) {
+    static const char *const top_known[] = {"gpu", "command", "model", "intra", "inter", NULL};
+    static const char *const p_known[] = {"base_s", "alpha_s", "eff_max", "half_bytes",
+                                          "rows",   "from",    NULL};
+    json_t *o = NULL;
+    int rc, lv, op;
+
+    rc = sim_json_load_object(path, &o, err);
+    if (rc != SIM_OK)
+        return rc;
+    if ((rc = sim_json_check_keys(o, top_known, path, err)) != SIM_OK)
+        goto done;
+    for (lv = 0; lv < COLL_N_LEVELS; lv++) {
+        json_t *lo = NULL;
+        if ((rc = sim_json_get_object(o, level_names[lv], 0, &lo, path, err)) != SIM_OK)
+            goto done;
+        if (lo == NULL)
+            continue;
+        for (op = 0; op < COLL_N_OPS; op++) {
+            json_t *po = NULL;
+            coll_param p;
+            const char *from = NULL;
+            if ((rc = sim_json_get_object(lo, op_names[op], 0, &po, path, err)) != SIM_OK)
+                goto done;
+            if (po == NULL)
+                continue;
+            if ((rc = sim_json_check_keys(po, p_known, path, err)) != SIM_OK ||
+                (rc = sim_json_get_double(po, "base_s", SIM_JSON_REQUIRED | SIM_JSON_NONNEG, "s",
+                                          &p.base_s, path, err)) != SIM_OK ||
+                (rc = sim_json_get_double(po, "alpha_s", SIM_JSON_REQUIRED | SIM_JSON_NONNEG, "s",
+                                          &p.alpha_s, path, err)) != SIM_OK ||
+                (rc = sim_json_get_double(po, "eff_max", SIM_JSON_REQUIRED | SIM_JSON_POSITIVE,
+                                          "fraction of link bandwidth", &p.eff_max, path, err)) !=
+                    SIM_OK ||
+                (rc = sim_json_get_double(po, "half_bytes", SIM_JSON_REQUIRED | SIM_JSON_NONNEG,
+                                          "bytes", &p.half_bytes, path, err)) != SIM_OK ||
+                (rc = sim_json_get_string(po, "from", 0, &from, path, err)) != SIM_OK)
+                goto done;
+            c->p[lv][op] = p;
+            snprintf(c->from[lv][op], sizeof c->from[lv][op], "%s", from ? from : "file");
+        }
+    }
+done:
+    json_decref(o);
+    return rc;
+}
+
+int coll_calib_save(const char *path, const coll_calib *c, const char *gpu, const char *command,
+                    sim_err *err) {
+    json_t *o = json_object();
+    int lv, op, rc = SIM_OK;
+    if (o == NULL)
+        return SIM_ENOMEM;
+    json_object_set_new(o, "gpu", json_string(gpu));
+    json_object_set_new(o, "command", json_string(command));
+    json_object_set_new(o, "model",
+                        json_string("t = base_s + steps x alpha_s + bytes term x (n + half_bytes) "
+                                    "/ eff_max; docs/collectives.md"));
+    for (lv = 0; lv < COLL_N_LEVELS; lv++) {
+        json_t *lo = json_object();
+        for (op = 0; op < COLL_N_OPS; op++) {
+            const coll_param *p = &c->p[lv][op];
+            json_t *po = json_object();
+            json_object_set_new(po, "base_s", json_real(p->base_s));
+            json_object_set_new(po, "alpha_s", json_real(p->alpha_s));
+            json_object_set_new(po, "eff_max", json_real(p->eff_max));
+            json_object_set_new(po, "half_bytes", json_real(p->half_bytes));
+            json_object_set_new(po, "from", json_string(c->from[lv][op]));
+            json_object_set_new(lo, op_names[op], po);
+        }
+        json_object_set_new(o, level_names[lv], lo);
+    }
+    if (json_dump_file(o, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) !=
+        0) {
+        sim_err_set(err, path, 0, 0, "output: expected a writable file, got '%s'", path);
+        rc = SIM_EIO;
+    }
+    json_decref(o);
+    return rc;
+}
+
+/* ---- shapes and plans ---- */
+
+/* Whether the collective spans two link levels. */
+static int two_level(int gpus, int nodes, const coll_topo *t) {
+    if (nodes <= 1)
+        return 0;
+    /* an NVLink domain wider than a node (NVL72) keeps the job on NVLink */
+    return !(t->nvlink_domain_gpus > t->gpus_per_node && gpus <= t->nvlink_domain_gpus);
+}
+
+static void shape(coll_shape *s, coll_algo a, double st0, double st1, double b0, double b1,
+                  int sum) {
+    s->algo = a;
+    s->steps[COLL_INTRA] = st0;
+    s->steps[COLL_INTER] = st1;
+    s->s_per_b[COLL_INTRA] = b0;
+    s->s_per_b[COLL_INTER] = b1;
+    s->sum = sum;
+}
+
+int coll_shapes(coll_op op, int gpus, int nodes, const coll_topo *t, coll_shape out[COLL_MAX_ALGOS],
+                int *n_out, sim_err *err) {
+    int p = gpus, M = nodes, g, n = 0;
+    double Bi = t->intra.bw, Bnode, Bn = t->nic.bw;
+
+    *n_out = 0;
+    if (op < 0 || op >= COLL_N_OPS) {
+        sim_err_set(err, "collective", 0, 0,
+                    "op: expected one of allreduce, allgather, "
+                    "reducescatter, sendrecv");
+        return SIM_EINVAL;
+    }
+    if (p < 1) {
+        sim_err_set(err, "collective", 0, 0, "gpus: expected an integer >= 1, got '%d'", p);
+        return SIM_EINVAL;
+    }
+    if (M < 1 || p % M != 0) {
+        sim_err_set(err, "collective", 0, 0,
+                    "nodes: expected a divisor of gpus (%d) that is >= 1, got '%d'", p, M);
+        return SIM_EINVAL;
+    }
+    g = p / M;
+    if (g > t->gpus_per_node) {
+        sim_err_set(err, "collective", 0, 0,
+                    "gpus: expected at most %d GPUs per node (topology %s), got '%d' (%d GPUs on "
+                    "%d node%s)",
+                    t->gpus_per_node, t->name, g, p, M, M > 1 ? "s" : "");
+        return SIM_EINVAL;
+    }
+    if (op == COLL_SENDRECV && p != 2) {
+        sim_err_set(err, "collective", 0, 0,
+                    "gpus: expected 2 for sendrecv (one sender, one receiver), got '%d'", p);
+        return SIM_EINVAL;
+    }
+    if (p == 1) {
+        shape(&out[0], COLL_ALGO_NONE, 0, 0, 0, 0, 0);
+        *n_out = 1;
+        return SIM_OK;
+    }
+    if (!two_level(p, M, t)) {
+        if (!(Bi > 0)) {
+            sim_err_set(err, "collective", 0, 0,
+                        "topology: expected a GPU-to-GPU link inside the node, got none in '%s'",
+                        t->name);
+            return SIM_EINVAL;
+        }
+        switch (op) {
+            case COLL_ALLREDUCE:
+                shape(&out[n++], COLL_ALGO_RING, 2.0 * (p - 1), 0, 2.0 * (p - 1) / p / Bi, 0, 0);
+                shape(&out[n++], COLL_ALGO_TREE, 2.0 * (p - 1), 0, 2.0 / Bi, 0, 0);
+                break;
+            case COLL_ALLGATHER:
+            case COLL_REDUCESCATTER:
+                shape(&out[n++], COLL_ALGO_RING, p - 1.0, 0, (p - 1.0) / p / Bi, 0, 0);
+                break;
+            default:
+                shape(&out[n++], COLL_ALGO_P2P, 1, 0, 1 / Bi, 0, 0);
+                break;
+        }
+        *n_out = n;
+        return SIM_OK;
+    }
+    if (t->nics_per_node < 1 || !(Bn > 0)) {
+        sim_err_set(err, "collective", 0, 0,
+                    "nodes: expected 1, since topology %s has no inter-node network (NICs per "
+                    "node: %d), got '%d'",
+                    t->name, t->nics_per_node, M);
+        return SIM_EINVAL;
+    }
+    if (g > 1 && !(Bi > 0)) {
+        sim_err_set(err, "collective", 0, 0,
+                    "topology: expected a GPU-to-GPU link inside the node, got none in '%s'",
+                    t->name);
+        return SIM_EINVAL;
+    }
+    Bnode = (t->nics_per_node < g ? t->nics_per_node : g) * Bn;
+    {
+        double bi = g > 1 ? 1 / Bi : 0, lg = ceil(log2((double)M));
+        switch (op) {
+            case COLL_ALLREDUCE:
+                shape(&out[n++], COLL_ALGO_RING, 0, 2.0 * (p - 1), 2.0 * (p - 1) / p * bi,
+                      2.0 * (p - 1) / p / Bnode, 0);
+                shape(&out[n++], COLL_ALGO_TREE, 2.0 * (g - 1), 2 * lg, 2 * bi, 2 / Bnode, 0);
+                if (g > 1)
+                    shape(&out[n++], COLL_ALGO_HIER, 2.0 * (g - 1), 2.0 * (M - 1),
+                          2.0 * (g - 1) / g * bi, 2.0 * (M - 1) / M / Bnode, 1);
+                break;
+            case COLL_ALLGATHER:
+            case COLL_REDUCESCATTER:
+                shape(&out[n++], COLL_ALGO_RING, 0, p - 1.0, (p - 1.0) / p * bi,
+                      (p - 1.0) / p / Bnode, 0);
+                if (g > 1)
+                    shape(&out[n++], COLL_ALGO_HIER, g - 1.0, M - 1.0, (g - 1.0) / g * bi,
+                          (M - 1.0) / M / Bnode, 1);
+                break;
+            default:
+                shape(&out[n++], COLL_ALGO_P2P, 0, 1, 0, 1 / Bn, 0);
+                break;
+        }
+    }
+    *n_out = n;
+    return SIM_OK;
+}
+
+int coll_plan_init(coll_plan *p, coll_op op, int gpus, int nodes, const coll_topo *t,
+                   const coll_calib *c, sim_err *err) {
+    coll_shape sh[COLL_MAX_ALGOS];
+    int i, lv, n, rc;
+
+    memset(p, 0, sizeof *p);
+    rc = coll_shapes(op, gpus, nodes, t, sh, &n, err);
+    if (rc != SIM_OK)
+        return rc;
+    p->op = op;
+    p->gpus = gpus;
+    p->nodes = nodes;
+    p->n = n;
+    switch (op) {
+        case COLL_ALLREDUCE:
+            p->busbw_factor = 2.0 * (gpus - 1) / gpus;
+            break;
+        case COLL_ALLGATHER:
+        case COLL_REDUCESCATTER:
+            p->busbw_factor = (gpus - 1.0) / gpus;
+            break;
+        default:
+            p->busbw_factor = 1;
+            break;
+    }
+    for (i = 0; i < n; i++) {
+        p->alg[i].algo = sh[i].algo;
+        p->alg[i].sum = sh[i].sum;
+        p->alg[i].a_s = sh[i].algo == COLL_ALGO_NONE ? 0 : c->p[COLL_INTRA][op].base_s;
+        for (lv = 0; lv < COLL_N_LEVELS; lv++) {
+            const coll_param *q = &c->p[lv][op];
+            p->alg[i].a_s += sh[i].steps[lv] * q->alpha_s;
+            p->alg[i].k[lv] = sh[i].s_per_b[lv] / q->eff_max;
+            p->alg[i].h[lv] = q->half_bytes;
+        }
+    }
+    return SIM_OK;
+}
+
+double coll_plan_time(const coll_plan *p, double bytes, coll_algo *algo) {
+    double best = HUGE_VAL;
+    coll_algo ba = COLL_ALGO_NONE;
+    int i;
+    for (i = 0; i < p->n; i++) {
+        double t0 = p->alg[i].k[0] > 0 ? p->alg[i].k[0] * (bytes + p->alg[i].h[0]) : 0;
+        double t1 = p->alg[i].k[1] > 0 ? p->alg[i].k[1] * (bytes + p->alg[i].h[1]) : 0;
+        double t = p->alg[i].a_s + (p->alg[i].sum ? t0 + t1 : (t0 > t1 ? t0 : t1));
+        if (t < best) {
+            best = t;
+            ba = p->alg[i].algo;
+        }
+    }
+    if (algo)
+        *algo = ba;
+    return best;
+}
+
+int coll_time(coll_op op, double bytes, int gpus, int nodes, const coll_topo *t,
+              const coll_calib *c, double *time_s, coll_algo *algo, sim_err *err) {
+    coll_plan p;
+    int rc;
+    if (!(bytes > 0) || !isfinite(bytes)) {
+        sim_err_set(err, "collective", 0, 0, "bytes: expected a number > 0, got '%g'", bytes);
+        return SIM_EINVAL;
+    }
+    rc = coll_plan_init(&p, op, gpus, nodes, t, c, err);
+    if (rc != SIM_OK)
+        return rc;
+    *time_s = coll_plan_time(&p, bytes, algo);
+    return SIM_OK;
+}
+
+/* ---- calibration fit ---- */
+
+/* Weighted least squares y ~ X b over the columns with use[j] set (the
+ * others get b[j] = 0); X is m x k row-major. Returns SIM_OK, or
+ * SIM_EINVAL when there are fewer rows than unknowns or GSL fails. */
+static int wls(const double *X, const double *y, const double *w, int m, int k, const int *use,
+               double *b) {
+    int j, i, q = 0, col[8], rc = SIM_OK;
+    gsl_matrix *A = NULL, *cov = NULL;
+    gsl_vector *vy = NULL, *vw = NULL, *vb = NULL;
+    gsl_multifit_linear_workspace *ws = NULL;
+    double chisq;
+
+    for (j = 0; j < k; j++) {
+        b[j] = 0;
+        if (use[j])
+            col[q++] = j;
+    }
+    if (q == 0 || m < q + 2)
+        return SIM_EINVAL;
+    A = gsl_matrix_alloc((size_t)m, (size_t)q);
+    cov = gsl_matrix_alloc((size_t)q, (size_t)q);
+    vy = gsl_vector_alloc((size_t)m);
+    vw = gsl_vector_alloc((size_t)m);
+    vb = gsl_vector_alloc((size_t)q);
+    ws = gsl_multifit_linear_alloc((size_t)m, (size_t)q);
+    if (!A || !cov || !vy || !vw || !vb || !ws) {
+        rc = SIM_ENOMEM;
+        goto done;
+    }
+    for (i = 0; i < m; i++) {
+        for (j = 0; j < q; j++)
+            gsl_matrix_set(A, (size_t)i, (size_t)j, X[i * k + col[j]]);
+        gsl_vector_set(vy, (size_t)i, y[i]);
+        gsl_vector_set(vw, (size_t)i, w[i]);
+    }
+    if (gsl_multifit_wlinear(A, vw, vy, vb, cov, &chisq, ws) != GSL_SUCCESS)
+        rc = SIM_EINVAL;
+    else
+        for (j = 0; j < q; j++)
+            b[col[j]] = gsl_vector_get(vb, (size_t)j);
+done:
+    gsl_multifit_linear_free(ws);
+    gsl_vector_free(vb);
+    gsl_vector_free(vw);
+    gsl_vector_free(vy);
+    gsl_matrix_free(cov);
+    gsl_matrix_free(A);
+    return rc;
+}
+
+/* Solves with the columns in use, dropping a column whose coefficient
+ * comes out negative (none may be: base, alpha and half are >= 0) and
+ * solving again; the bandwidth column bw_col (1/eff) must come out > 0. */
+static int wls_nonneg(const double *X, const double *y, const double *w, int m, int k, int *use,
+                      int bw_col, double *b) {
+    int round, j;
+    for (round = 0; round < k; round++) {
+        int worst = -1, rc = wls(X, y, w, m, k, use, b);
+        if (rc != SIM_OK)
+            return rc;
+        if (!(b[bw_col] > 0))
+            return SIM_EINVAL;
+        for (j = 0; j < k; j++)
+            if (use[j] && j != bw_col && b[j] < 0 && (worst < 0 || b[j] < b[worst]))
+                worst = j;
+        if (worst < 0)
+            return SIM_OK;
+        use[worst] = 0;
+    }
+    return SIM_EINVAL;
+}
+
+/* Whether column j of the m x k matrix X holds one value. */
+static int constant_col(const double *X, int m, int k, int j) {
+    int i;
+    for (i = 1; i < m; i++)
+        if (X[i * k + j] != X[j])
+            return 0;
+    return 1;
+}
+
+/* Predicted time of sample s under calibration c, and its algorithm. */
+static double predict(const coll_sample *s, const coll_topo *t, const coll_calib *c,
+                      coll_algo *algo) {
+    coll_plan p;
+    if (coll_plan_init(&p, s->op, s->gpus, s->nodes, t, c, NULL) != SIM_OK)
+        return HUGE_VAL;
+    return coll_plan_time(&p, s->bytes, algo);
+}
+
+/* Intra-level fit of one op on single-level rows (columns: base, alpha,
+ * 1/eff, half/eff). Returns the rows used (0: not fitted). */
+static int fit_intra(const coll_sample *s, int n, const coll_topo *t, coll_op op, coll_calib *c,
+                     double *X, double *y, double *w) {
+    int i, m = 0, use[4] = {1, 1, 1, 1};
+    double b[4];
+    for (i = 0; i < n; i++) {
+        coll_shape sh[COLL_MAX_ALGOS];
+        int ns;
+        if (s[i].op != op || s[i].gpus < 2 || two_level(s[i].gpus, s[i].nodes, t) ||
+            coll_shapes(op, s[i].gpus, s[i].nodes, t, sh, &ns, NULL) != SIM_OK)
+            continue;
+        /* in one node the ring (p2p for sendrecv) is never slower than the chain */
+        X[m * 4 + 0] = 1;
+        X[m * 4 + 1] = sh[0].steps[COLL_INTRA];
+        X[m * 4 + 2] = sh[0].s_per_b[COLL_INTRA] * s[i].bytes;
+        X[m * 4 + 3] = sh[0].s_per_b[COLL_INTRA];
+        y[m] = s[i].time_s;
+        w[m] = 1 / (s[i].time_s * s[i].time_s);
+        m++;
+    }
+    if (op == COLL_SENDRECV)
+        use[1] = 0; /* one step: alpha and base are the same column */
+    if (constant_col(X, m, 4, 3))
+        use[3] = 0; /* one shape: half/eff is another constant; eff stays affine */
+    if (m == 0 || wls_nonneg(X, y, w, m, 4, use, 2, b) != SIM_OK)
+        return 0;
+    c->p[COLL_INTRA][op].base_s = b[0];
+    c->p[COLL_INTRA][op].alpha_s = b[1];
+    c->p[COLL_INTRA][op].eff_max = 1 / b[2];
+    c->p[COLL_INTRA][op].half_bytes = b[3] / b[2];
+    snprintf(c->from[COLL_INTRA][op], sizeof c->from[COLL_INTRA][op], "fit");
+    return m;
+}
+
+/* Inter-level fit of one op on two-level rows, given the intra level:
+ * each row's algorithm is the one the current parameters choose, and the
+ * fit is repeated until the choices stop changing (at most 20 rounds).
+ * Columns: alpha, 1/eff, half/eff. In pipelined algorithms the inter-node
+ * term is taken as the binding one. */
+static int fit_inter(const coll_sample *s, int n, const coll_topo *t, coll_op op, coll_calib *c,
+                     double *X, double *y, double *w, coll_algo *chosen) {
+    int round, i, m = 0;
+    for (round = 0; round < 20; round++) {
+        int use[3] = {1, 1, 1}, changed = 0;
+        double b[3];
+        coll_param save = c->p[COLL_INTER][op];
+        m = 0;
+        for (i = 0; i < n; i++) {
+            coll_shape sh[COLL_MAX_ALGOS];
+            coll_algo a = COLL_ALGO_NONE;
+            const coll_param *pi = &c->p[COLL_INTRA][op];
+            double known;
+            int ns, k = 0;
+            if (s[i].op != op || !two_level(s[i].gpus, s[i].nodes, t) ||
+                coll_shapes(op, s[i].gpus, s[i].nodes, t, sh, &ns, NULL) != SIM_OK)
+                continue;
+            if (round > 0)
+                (void)predict(&s[i], t, c, &a);
+            else
+                a = sh[0].algo; /* start from the ring (p2p) */
+            changed |= round > 0 && a != chosen[i];
+            chosen[i] = a;
+            while (k < ns - 1 && sh[k].algo != a)
+                k++;
+            known = pi->base_s + sh[k].steps[COLL_INTRA] * pi->alpha_s;
+            if (sh[k].sum)
+                known += sh[k].s_per_b[COLL_INTRA] / pi->eff_max * (s[i].bytes + pi->half_bytes);
+            X[m * 3 + 0] = sh[k].steps[COLL_INTER];
+            X[m * 3 + 1] = sh[k].s_per_b[COLL_INTER] * s[i].bytes;
+            X[m * 3 + 2] = sh[k].s_per_b[COLL_INTER];
+            y[m] = s[i].time_s - known;
+            w[m] = 1 / (s[i].time_s * s[i].time_s);
+            m++;
+        }
+        if (m == 0)
+            return 0;
+        if (round > 0 && !changed)
+            break;
+        if (constant_col(X, m, 3, 2) && constant_col(X, m, 3, 0))
+            use[2] = 0; /* one shape (send/recv): half/eff and alpha are both constants */
+        if (wls_nonneg(X, y, w, m, 3, use, 1, b) != SIM_OK) {
+            c->p[COLL_INTER][op] = save;
+            return 0;
+        }
+        c->p[COLL_INTER][op].alpha_s = b[0];
+        c->p[COLL_INTER][op].eff_max = 1 / b[1];
+        c->p[COLL_INTER][op].half_bytes = b[2] / b[1];
+        snprintf(c->from[COLL_INTER][op], sizeof c->from[COLL_INTER][op], "fit");
+    }
+    return m;
+}
+
+int coll_fit(const coll_sample *s, int n, const coll_topo *t, coll_calib *c, sim_err *err) {
+    static const coll_op donors[] = {COLL_ALLREDUCE, COLL_REDUCESCATTER, COLL_ALLGATHER,
+                                     COLL_SENDRECV};
+    double *X = SIM_NEW_ARRAY(double, (size_t)(n > 0 ? n : 1) * 4);
+    double *y = SIM_NEW_ARRAY(double, (size_t)(n > 0 ? n : 1));
+    double *w = SIM_NEW_ARRAY(double, (size_t)(n > 0 ? n : 1));
+    coll_algo *chosen = SIM_NEW_ARRAY(coll_algo, (size_t)(n > 0 ? n : 1));
+    int fitted[COLL_N_LEVELS][COLL_N_OPS], op, lv, any = 0, rc = SIM_OK;
+    gsl_error_handler_t *old = gsl_set_error_handler_off();
+
+    if (!X || !y || !w || !chosen) {
+        rc = SIM_ENOMEM;
+        goto done;
+    }
+    for (op = 0; op < COLL_N_OPS; op++) {
+        fitted[COLL_INTRA][op] = fit_intra(s, n, t, (coll_op)op, c, X, y, w);
+        any |= fitted[COLL_INTRA][op];
+    }
+    for (op = 0; op < COLL_N_OPS; op++) {
+        fitted[COLL_INTER][op] = fit_inter(s, n, t, (coll_op)op, c, X, y, w, chosen);
+        any |= fitted[COLL_INTER][op];
+    }
+    if (!any) {
+        sim_err_set(err, "fit", 0, 0,
+                    "rows: expected measurements of at least one op that the "
+                    "model can fit, got none");
+        rc = SIM_EINVAL;
+        goto done;
+    }
+    /* ops without rows borrow a fitted op's link parameters (not its base) */
+    for (lv = 0; lv < COLL_N_LEVELS; lv++)
+        for (op = 0; op < COLL_N_OPS; op++) {
+            size_t d;
+            if (fitted[lv][op])
+                continue;
+            for (d = 0; d < sizeof donors / sizeof donors[0]; d++)
+                if (fitted[lv][donors[d]]) {
+                    double base = c->p[lv][op].base_s;
+                    c->p[lv][op] = c->p[lv][donors[d]];
+                    if (lv == COLL_INTER)
+                        c->p[lv][op].base_s = base;
+                    snprintf(c->from[lv][op], sizeof c->from[lv][op], "from %s",
+                             op_names[donors[d]]);
+                    break;
+                }
+        }
+done:
+    gsl_set_error_handler(old);
+    sim_free(chosen);
+    sim_free(w);
+    sim_free(y);
+    sim_free(X);
+    return rc;
+}

@@ -1,0 +1,64 @@
+#!/bin/sh
+# test_collective_cli.sh: `kvfleet collective` end to end: the JSON contract,
+# the algorithm choice, byte suffixes, exit codes 1 (bad input) and 2
+# (usage) with their messages, and --check on the shipped calibration.
+set -u
+KV=${KVFLEET:-./kvfleet}
+T=$(mktemp -d /tmp/kvfleet-coll.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+# code WANT ARGS...: runs kvfleet collective ARGS, keeps stderr in $T/err
+code() {
+    want=$1
+    shift
+    "$KV" collective "$@" >"$T/out" 2>"$T/err"
+    [ $? -eq "$want" ]
+}
+
+"$KV" collective --op allreduce --bytes 64MiB --gpus 8 --gpu h100-sxm --calibration none --json >"$T/j" 2>"$T/err"
+check "allreduce exits 0" "[ $? -eq 0 ]"
+check "JSON has time_s, algorithm, busbw_gbps" \
+    "grep -q '\"time_s\": ' $T/j && grep -q '\"algorithm\": \"ring\"' $T/j && grep -q '\"busbw_gbps\": ' $T/j"
+# datasheet: 14 x 3 us + 2 x 7/8 x 64 MiB / 450e9 B/s = 42 us + 260.979 us
+check "datasheet ring time" "grep -q '\"time_s\": 0.000302978' $T/j"
+"$KV" collective --op allreduce --bytes 67108864 --gpus 8 --gpu h100-sxm --calibration none --json >"$T/j2" 2>&1
+check "64MiB equals 67108864 bytes" "cmp -s $T/j $T/j2"
+"$KV" collective --op allreduce --bytes 4KiB --gpus 16 --nodes 2 --gpu h100-sxm --calibration none --json >"$T/j3" 2>&1
+check "small multi-node allreduce picks the tree" "grep -q '\"algorithm\": \"tree\"' $T/j3"
+"$KV" collective --op sendrecv --bytes 1G --gpus 2 --nodes 2 --gpu a100-sxm >"$T/h" 2>&1
+check "human line" "grep -q 'sendrecv of 1073741824 bytes on 2 GPUs (2 nodes, a100-sxm)' $T/h"
+check "topology file" "code 0 --op allgather --bytes 1M --gpus 16 --nodes 2 --gpu a100-sxm --topology dgx-a100-1nic"
+
+check "unknown op: 1" "code 1 --op alltoall --bytes 1M --gpus 8 --gpu h100-sxm"
+check "unknown op message" "grep -q 'op: expected one of allreduce' $T/err"
+check "gpus < 1: 1" "code 1 --op allreduce --bytes 1M --gpus 0 --gpu h100-sxm"
+check "nodes not dividing gpus: 1" "code 1 --op allreduce --bytes 1M --gpus 8 --nodes 3 --gpu h100-sxm"
+check "message names the divisor" "grep -q 'nodes: expected a divisor of gpus (8)' $T/err"
+check "too many GPUs per node: 1" "code 1 --op allreduce --bytes 1M --gpus 16 --gpu h100-sxm"
+check "bytes <= 0: 1" "code 1 --op allreduce --bytes 0 --gpus 8 --gpu h100-sxm"
+check "sendrecv on 4 GPUs: 1" "code 1 --op sendrecv --bytes 1M --gpus 4 --gpu h100-sxm"
+cat >"$T/noib.json" <<'JSON'
+{"name": "noib", "gpus_per_node": 8, "nvlink_domain_gpus": 8, "intra_link": "nvlink4",
+ "nics_per_node": 0, "nic": "none", "host_mem_bytes": 1e12}
+JSON
+check "several nodes without IB: 1" \
+    "code 1 --op allreduce --bytes 1M --gpus 16 --nodes 2 --gpu h100-sxm --topology $T/noib.json"
+check "no-IB message" "grep -q 'no inter-node network' $T/err"
+check "unknown GPU: 1" "code 1 --op allreduce --bytes 1M --gpus 8 --gpu nope"
+check "malformed bytes: 2" "code 2 --op allreduce --bytes 12Q --gpus 8 --gpu h100-sxm"
+check "malformed gpus: 2" "code 2 --op allreduce --bytes 1M --gpus x --gpu h100-sxm"
+check "missing --gpu: 2" "code 2 --op allreduce --bytes 1M --gpus 8"
+check "unknown option: 2" "code 2 --frobnicate"
+check "help: 0" "code 0 --help"
+
+check "--check prints held-out errors" \
+    "code 0 --check $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm --json && grep -q '\"median_abs_rel_err\"' $T/out"
+check "--fit writes a calibration that loads" \
+    "code 0 --fit $srcdir/data/profiles/nccl/nccl.csv --gpu a100-sxm -o $T/c.json && code 0 --op allreduce --bytes 1M --gpus 8 --gpu a100-sxm --calibration $T/c.json"
+
+echo "1..$n"
+[ "$fails" -eq 0 ]
