@@ -9,6 +9,7 @@
 
 #include "cache_replay.h"
 #include "calibrate.h"
+#include "capacity.h"
 #include "cli.h"
 #include "collective_cmd.h"
 #include "plot.h"
@@ -25,6 +26,7 @@ static void usage(FILE *f) {
                "  rerun        re-run a stored run: kvfleet rerun DB RUN_ID\n"
                "  validate     run a trace on a measured executor and on the simulator; compare\n"
                "  cache-replay replay only the KV prefix cache of a trace, per policy\n"
+               "  capacity     the smallest fleet (replicas, GPUs, TP) that meets every SLO\n"
                "  collective   predicted time of one collective (allreduce, ...) on a topology\n"
                "  plot         gnuplot figures from a results file (latency-load, roofline, ...)\n"
                "  --version    version and build features\n\n"
@@ -72,6 +74,8 @@ int main(int argc, char **argv) {
         return rt_main_validate(argc - 1, argv + 1);
     if (strcmp(cmd, "cache-replay") == 0)
         return rt_main_cache_replay(argc - 1, argv + 1);
+    if (strcmp(cmd, "capacity") == 0)
+        return rt_main_capacity(argc - 1, argv + 1);
     if (strcmp(cmd, "plot") == 0)
         return rt_main_plot(argc - 1, argv + 1);
     if (strcmp(cmd, "collective") == 0)

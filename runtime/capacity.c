@@ -1,0 +1,720 @@
+/* capacity.c: `kvfleet capacity` (see capacity.h, docs/capacity.md). */
+#include "config.h"
+#include "capacity.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "mem.h"
+#include "plot.h"
+
+/* ---- SLOs ---- */
+
+typedef struct cap_fig {
+    const char *name;
+    size_t off; /* offsetof(met_summary, ...); (size_t)-1: the reject rate */
+    int latency;
+} cap_fig;
+
+#define FIG(n)                                                                                     \
+    { #n, offsetof(met_summary, n##_s), 1 }
+static const cap_fig figs[] = {
+    FIG(ttft_p50), FIG(ttft_p90),  FIG(ttft_p99),  FIG(tpot_p50),
+    FIG(tpot_p90), FIG(tpot_p99),  FIG(e2e_p50),   FIG(e2e_p90),
+    FIG(e2e_p99),  FIG(queue_p50), FIG(queue_p99), {"reject", (size_t)-1, 0},
+};
+#undef FIG
+#define N_FIGS ((int)(sizeof figs / sizeof figs[0]))
+
+static double fig_value(int f, const met_summary *s) {
+    if (figs[f].off == (size_t)-1)
+        return s->requests > 0 ? (double)s->rejected / (double)s->requests : NAN;
+    return *(const double *)((const char *)s + figs[f].off);
+}
+
+int cap_slo_parse(const char *text, cap_slo_set *out, sim_err *err) {
+    char buf[256], *save = NULL, *part;
+    size_t used = 0;
+    memset(out, 0, sizeof *out);
+    if (text == NULL || strlen(text) >= sizeof buf || text[0] == '\0') {
+        sim_err_set(err, "", 0, 0,
+                    "--slo: expected FIGURE=LIMIT[,...] (e.g. ttft_p99=2s,tpot_p99=100ms,"
+                    "reject=0.1%%), got '%s'",
+                    text ? text : "");
+        return SIM_EINVAL;
+    }
+    strcpy(buf, text);
+    for (part = strtok_r(buf, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(part, '='), *end;
+        double v, scale = 1;
+        int f;
+        if (eq == NULL) {
+            sim_err_set(err, "", 0, 0, "--slo: '%s': expected FIGURE=LIMIT", part);
+            return SIM_EINVAL;
+        }
+        *eq = '\0';
+        for (f = 0; f < N_FIGS; f++)
+            if (strcmp(figs[f].name, part) == 0)
+                break;
+        if (f == N_FIGS) {
+            sim_err_set(err, "", 0, 0,
+                        "--slo: '%s': expected one of ttft_p50, ttft_p90, ttft_p99, tpot_p50, "
+                        "tpot_p90, tpot_p99, e2e_p50, e2e_p90, e2e_p99, queue_p50, queue_p99, "
+                        "reject",
+                        part);
+            return SIM_EINVAL;
+        }
+        errno = 0;
+        v = strtod(eq + 1, &end);
+        if (end == eq + 1 || errno || !isfinite(v) || v < 0) {
+            sim_err_set(err, "", 0, 0, "--slo: %s: expected a limit >= 0, got '%s'", part, eq + 1);
+            return SIM_EINVAL;
+        }
+        if (figs[f].latency) {
+            if (strcmp(end, "ms") == 0)
+                scale = 1e-3;
+            else if (strcmp(end, "us") == 0)
+                scale = 1e-6;
+            else if (strcmp(end, "s") != 0 && *end != '\0') {
+                sim_err_set(err, "", 0, 0, "--slo: %s: expected a unit s, ms or us, got '%s'", part,
+                            end);
+                return SIM_EINVAL;
+            }
+        } else {
+            if (strcmp(end, "%") == 0)
+                scale = 0.01;
+            else if (*end != '\0') {
+                sim_err_set(err, "", 0, 0,
+                            "--slo: reject: expected a fraction or a percentage, got '%s'", eq + 1);
+                return SIM_EINVAL;
+            }
+            if (v * scale > 1) {
+                sim_err_set(err, "", 0, 0, "--slo: reject: expected at most 100%%, got '%s'",
+                            eq + 1);
+                return SIM_EINVAL;
+            }
+        }
+        if (out->n == CAP_MAX_SLOS) {
+            sim_err_set(err, "", 0, 0, "--slo: at most %d figures in one set", CAP_MAX_SLOS);
+            return SIM_EINVAL;
+        }
+        snprintf(out->slo[out->n].name, sizeof out->slo[out->n].name, "%s", part);
+        out->slo[out->n].field = f;
+        out->slo[out->n].limit = v * scale;
+        used += (size_t)snprintf(out->text + used, sizeof out->text - used, "%s%s=%.6g%s",
+                                 out->n ? "," : "", part, v * scale, figs[f].latency ? "s" : "");
+        if (used >= sizeof out->text)
+            used = sizeof out->text - 1;
+        out->n++;
+    }
+    if (out->n == 0) {
+        sim_err_set(err, "", 0, 0, "--slo: expected at least one FIGURE=LIMIT");
+        return SIM_EINVAL;
+    }
+    return SIM_OK;
+}
+
+int cap_slo_met(const cap_slo_set *s, const met_summary *sum) {
+    int i;
+    for (i = 0; i < s->n; i++) {
+        double v = fig_value(s->slo[i].field, sum);
+        if (!(v <= s->slo[i].limit)) /* NaN misses */
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- the search ---- */
+
+typedef struct cap_point {
+    double load;
+    int tp, replicas;
+    int64_t run_id;
+    met_summary sum;
+    int ok; /* the run succeeded */
+} cap_point;
+
+typedef struct cap_state {
+    json_t *base; /* resolved run config */
+    const char *command;
+    cap_point *pts;
+    int n_pts, cap_pts;
+    sqlite3 *db;
+    int64_t search_id;
+    int quiet;
+    int n_slo;
+    cap_slo_set *slo;
+    sim_err err;
+    int rc; /* first hard failure */
+} cap_state;
+
+static int db_exec(sqlite3 *db, const char *sql) {
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        fprintf(stderr, "kvfleet capacity: SQLite: %s\n", msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+    }
+    return rc;
+}
+
+static const char *schema_sql =
+    "CREATE TABLE IF NOT EXISTS capacity_searches(search_id INTEGER PRIMARY KEY, created_at TEXT,"
+    " command TEXT, slo TEXT, config TEXT, status TEXT);"
+    "CREATE TABLE IF NOT EXISTS capacity_points(search_id INTEGER, load_scale REAL, tp INTEGER,"
+    " replicas INTEGER, gpus INTEGER, run_id INTEGER, offered_rps REAL, ttft_p99_s REAL,"
+    " tpot_p99_s REAL, reject_rate REAL, meets TEXT);"
+    "CREATE TABLE IF NOT EXISTS capacity(search_id INTEGER, slo TEXT, load_scale REAL,"
+    " offered_rps REAL, tp INTEGER, replicas INTEGER, gpus INTEGER, run_id INTEGER);"
+    "CREATE TABLE IF NOT EXISTS capacity_by_tp(search_id INTEGER, slo TEXT, load_scale REAL,"
+    " tp INTEGER, replicas INTEGER, gpus INTEGER, run_id INTEGER, found INTEGER);";
+
+static void bind_real_or_null(sqlite3_stmt *st, int i, double v) {
+    if (isfinite(v))
+        sqlite3_bind_double(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Records a point (one transaction: the point row). */
+static void db_point(cap_state *S, const cap_point *p) {
+    sqlite3_stmt *st;
+    char meets[64];
+    size_t used = 0;
+    int i;
+    if (S->db == NULL)
+        return;
+    meets[used++] = '[';
+    for (i = 0; i < S->n_slo && used + 4 < sizeof meets; i++)
+        used += (size_t)snprintf(meets + used, sizeof meets - used, "%s%d", i ? "," : "",
+                                 p->ok && cap_slo_met(&S->slo[i], &p->sum));
+    snprintf(meets + used, sizeof meets - used, "]");
+    if (sqlite3_prepare_v2(S->db, "INSERT INTO capacity_points VALUES(?,?,?,?,?,?,?,?,?,?,?)", -1,
+                           &st, NULL) != SQLITE_OK)
+        return;
+    sqlite3_bind_int64(st, 1, S->search_id);
+    sqlite3_bind_double(st, 2, p->load);
+    sqlite3_bind_int(st, 3, p->tp);
+    sqlite3_bind_int(st, 4, p->replicas);
+    sqlite3_bind_int64(st, 5, (int64_t)p->replicas * p->tp);
+    if (p->run_id > 0)
+        sqlite3_bind_int64(st, 6, p->run_id);
+    else
+        sqlite3_bind_null(st, 6);
+    bind_real_or_null(st, 7, p->ok ? p->sum.offered_rps : NAN);
+    bind_real_or_null(st, 8, p->ok ? p->sum.ttft_p99_s : NAN);
+    bind_real_or_null(st, 9, p->ok ? p->sum.tpot_p99_s : NAN);
+    bind_real_or_null(st, 10, p->ok ? fig_value(N_FIGS - 1, &p->sum) : NAN);
+    sqlite3_bind_text(st, 11, meets, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        fprintf(stderr, "kvfleet capacity: SQLite: %s\n", sqlite3_errmsg(S->db));
+    sqlite3_finalize(st);
+}
+
+/* Runs (or finds) the point (load, tp, replicas). NULL on a hard failure. */
+static const cap_point *eval(cap_state *S, double load, int tp, int replicas) {
+    int i;
+    cap_point *p;
+    json_t *cfg, *info = NULL;
+    sim_err err;
+    int rc;
+    for (i = 0; i < S->n_pts; i++)
+        if (S->pts[i].load == load && S->pts[i].tp == tp && S->pts[i].replicas == replicas)
+            return &S->pts[i];
+    if (S->n_pts == S->cap_pts) {
+        int ncap = S->cap_pts ? 2 * S->cap_pts : 32;
+        cap_point *np = sim_realloc(S->pts, (size_t)ncap * sizeof *np);
+        if (np == NULL) {
+            S->rc = SIM_ENOMEM;
+            return NULL;
+        }
+        S->pts = np;
+        S->cap_pts = ncap;
+    }
+    p = &S->pts[S->n_pts];
+    memset(p, 0, sizeof *p);
+    p->load = load;
+    p->tp = tp;
+    p->replicas = replicas;
+    cfg = json_deep_copy(S->base);
+    json_object_set_new(cfg, "load-scale", json_real(load));
+    json_object_set_new(cfg, "tp", json_integer(tp));
+    json_object_set_new(cfg, "replicas", json_integer(replicas));
+    sim_err_clear(&err);
+    rc = rt_run_exec(cfg, "capacity-point", S->command, &p->sum, &info, &err);
+    json_decref(cfg);
+    if (rc == SIM_OK) {
+        p->ok = 1;
+        p->run_id = json_integer_value(json_object_get(info, "run_id"));
+        json_decref(info);
+    } else if (rc == SIM_EINFEASIBLE && replicas == 1) {
+        /* this TP cannot serve the model at all (weights do not fit, ...) */
+        S->err = err;
+        S->rc = rc;
+        return NULL;
+    } else {
+        S->err = err;
+        S->rc = rc;
+        return NULL;
+    }
+    S->n_pts++;
+    db_point(S, p);
+    if (!S->quiet) {
+        char line[300];
+        size_t used = 0;
+        for (i = 0; i < S->n_slo; i++)
+            used += (size_t)snprintf(line + used, sizeof line - used, "%s%s", i ? " " : "",
+                                     cap_slo_met(&S->slo[i], &p->sum) ? "meets" : "misses");
+        fprintf(stderr,
+                "kvfleet capacity: load x%g TP%d %d replicas: TTFT p99 %.3f s, TPOT p99 %.4f s, "
+                "rejected %.3f%%: %s\n",
+                load, tp, replicas, p->sum.ttft_p99_s, p->sum.tpot_p99_s,
+                100.0 * fig_value(N_FIGS - 1, &p->sum), line);
+    }
+    return p;
+}
+
+/* The smallest replica count meeting SLO set k at (load, tp), verified
+ * against one fewer; 0 when none up to max_r does, -1 on a hard failure. */
+static int search(cap_state *S, int k, double load, int tp, int max_r) {
+    int lo = 0, hi = 1;
+    const cap_point *p;
+    for (;;) { /* bracket: lo misses (0 serves nothing), hi is tried */
+        if ((p = eval(S, load, tp, hi)) == NULL)
+            return -1;
+        if (cap_slo_met(&S->slo[k], &p->sum))
+            break;
+        lo = hi;
+        if (hi >= max_r)
+            return 0;
+        hi = hi * 2 > max_r ? max_r : hi * 2;
+    }
+    while (hi - lo > 1) { /* bisect (lo, hi] */
+        int mid = lo + (hi - lo) / 2;
+        if ((p = eval(S, load, tp, mid)) == NULL)
+            return -1;
+        if (cap_slo_met(&S->slo[k], &p->sum))
+            hi = mid;
+        else
+            lo = mid;
+    }
+    /* more replicas need not help (a router may do worse with more): walk
+     * down while one fewer also meets, so the answer's neighbour misses */
+    while (hi > 1) {
+        if ((p = eval(S, load, tp, hi - 1)) == NULL)
+            return -1;
+        if (!cap_slo_met(&S->slo[k], &p->sum))
+            break;
+        hi--;
+    }
+    return hi;
+}
+
+static int parse_list(const char *text, double *out, int max, int integer) {
+    char buf[512], *save = NULL, *t;
+    int n = 0;
+    if (strlen(text) >= sizeof buf)
+        return -1;
+    strcpy(buf, text);
+    for (t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        char *end;
+        double v = strtod(t, &end);
+        if (end == t || *end || !(v > 0) || !isfinite(v) || n == max || (integer && v != floor(v)))
+            return -1;
+        out[n++] = v;
+    }
+    return n;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: kvfleet capacity --slo FIGURE=LIMIT[,...] [--slo ...] [--tp 1,2,4,8]\n"
+            "                        [--load-scale X[,Y...]] [--max-replicas N] [--plot FILE]\n"
+            "                        [--json] [--quiet] [RUN OPTIONS]\n"
+            "Finds the smallest fleet (replicas, GPUs, and the best TP) that meets every SLO, by\n"
+            "bracketing and bisection over the replica count, each point a full simulation.\n"
+            "  --slo S           e.g. ttft_p99=2s,tpot_p99=100ms,reject=0.1%% (repeat for several "
+            "sets)\n"
+            "  --tp LIST         TP degrees to try (default: the run's --tp)\n"
+            "  --load-scale LIST loads to size for (default: the run's --load-scale)\n"
+            "  --max-replicas N  give up above N replicas (default 1024)\n"
+            "  --plot FILE       the curve (PNG or SVG) with gnuplot (default: none; a missing\n"
+            "                    gnuplot is a warning)\n"
+            "Every `kvfleet run` option applies to every point (docs/cli.md); points and answers\n"
+            "go to --db (docs/capacity.md).\n");
+}
+
+static void now_iso(char *buf, size_t n) {
+    time_t t = time(NULL);
+    struct tm tmv;
+    gmtime_r(&t, &tmv);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tmv);
+}
+
+/* Draws the search's curve with `kvfleet plot --kind capacity`; returns its exit code. */
+static int capacity_plot(const char *db, int64_t search_id, const char *out) {
+    char id[32];
+    char *av[] = {"plot", (char *)db, "--kind", "capacity", "--sweep", id, "-o", (char *)out, NULL};
+    snprintf(id, sizeof id, "%lld", (long long)search_id);
+    return rt_main_plot(8, av);
+}
+
+int rt_main_capacity(int argc, char **argv) {
+    cap_state S;
+    cap_slo_set slos[8];
+    double loads[32], tps_d[16];
+    int n_loads = 0, n_tps = 0, max_r = 1024, json = 0, i, j, k, rc, exit_rc = 0;
+    const char *plot = NULL;
+    char **pass = calloc((size_t)argc + 1, sizeof *pass);
+    int n_pass = 0;
+    json_t *cfg = NULL, *out = NULL, *answers;
+    sim_err err;
+    char *command = NULL;
+    size_t clen = 0;
+
+    memset(&S, 0, sizeof S);
+    sim_err_clear(&err);
+    if (pass == NULL)
+        return RT_EXIT_RUNTIME;
+    pass[n_pass++] = argv[0];
+    for (i = 0; i < argc; i++)
+        clen += strlen(argv[i]) + 1;
+    command = malloc(clen + 16);
+    if (command == NULL) {
+        free(pass);
+        return RT_EXIT_RUNTIME;
+    }
+    strcpy(command, "kvfleet");
+    for (i = 0; i < argc; i++) {
+        strcat(command, " ");
+        strcat(command, argv[i]);
+    }
+    S.slo = slos;
+    for (i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            goto done;
+        }
+        if (strcmp(a, "--json") == 0) {
+            json = 1;
+            continue;
+        }
+        if (strcmp(a, "--quiet") == 0) {
+            S.quiet = 1;
+            continue;
+        }
+        if (strcmp(a, "--slo") == 0 || strcmp(a, "--tp") == 0 || strcmp(a, "--load-scale") == 0 ||
+            strcmp(a, "--max-replicas") == 0 || strcmp(a, "--plot") == 0) {
+            if (v == NULL) {
+                fprintf(stderr, "kvfleet capacity: %s: expected a value\n", a);
+                exit_rc = RT_EXIT_USAGE;
+                goto done;
+            }
+            i++;
+            if (strcmp(a, "--slo") == 0) {
+                if (S.n_slo == 8) {
+                    fprintf(stderr, "kvfleet capacity: --slo: at most 8 sets\n");
+                    exit_rc = RT_EXIT_USAGE;
+                    goto done;
+                }
+                if (cap_slo_parse(v, &slos[S.n_slo], &err) != SIM_OK) {
+                    fprintf(stderr, "kvfleet capacity: %s\n", err.msg);
+                    exit_rc = RT_EXIT_INPUT;
+                    goto done;
+                }
+                S.n_slo++;
+            } else if (strcmp(a, "--tp") == 0) {
+                if ((n_tps = parse_list(v, tps_d, 16, 1)) <= 0) {
+                    fprintf(stderr,
+                            "kvfleet capacity: --tp: expected a list of integers >= 1 such as "
+                            "1,2,4,8, got '%s'\n",
+                            v);
+                    exit_rc = RT_EXIT_INPUT;
+                    goto done;
+                }
+            } else if (strcmp(a, "--load-scale") == 0) {
+                if ((n_loads = parse_list(v, loads, 32, 0)) <= 0) {
+                    fprintf(stderr,
+                            "kvfleet capacity: --load-scale: expected a list of numbers > 0, got "
+                            "'%s'\n",
+                            v);
+                    exit_rc = RT_EXIT_INPUT;
+                    goto done;
+                }
+            } else if (strcmp(a, "--max-replicas") == 0) {
+                char *end;
+                long m = strtol(v, &end, 10);
+                if (end == v || *end || m < 1 || m > 100000) {
+                    fprintf(stderr,
+                            "kvfleet capacity: --max-replicas: expected 1..100000, got '%s'\n", v);
+                    exit_rc = RT_EXIT_INPUT;
+                    goto done;
+                }
+                max_r = (int)m;
+            } else
+                plot = v;
+            continue;
+        }
+        pass[n_pass++] = argv[i];
+    }
+    if (S.n_slo == 0) {
+        fprintf(stderr, "kvfleet capacity: --slo: expected at least one SLO set\n");
+        usage(stderr);
+        exit_rc = RT_EXIT_USAGE;
+        goto done;
+    }
+    if ((rc = rt_run_args(n_pass - 1, pass + 1, NULL, &cfg, &err)) != SIM_OK) {
+        fprintf(stderr, "kvfleet capacity: %s\n", err.msg);
+        exit_rc = RT_EXIT_USAGE;
+        goto done;
+    }
+    if (json_object_get(cfg, "fleet")) {
+        fprintf(stderr, "kvfleet capacity: --fleet: sizes one pool; size a fleet's pools with a "
+                        "sweep (docs/experiments.md)\n");
+        exit_rc = RT_EXIT_INPUT;
+        goto done;
+    }
+    if ((rc = rt_run_resolve(cfg, &err)) != SIM_OK) {
+        char m[600];
+        sim_err_format(&err, m, sizeof m);
+        fprintf(stderr, "kvfleet capacity: %s\n", m);
+        exit_rc = rt_exit_code(rc);
+        goto done;
+    }
+    if (n_loads == 0)
+        loads[n_loads++] = json_number_value(json_object_get(cfg, "load-scale"));
+    if (n_tps == 0)
+        tps_d[n_tps++] = (double)json_integer_value(json_object_get(cfg, "tp"));
+    /* points keep request rows but not every step, unless asked */
+    if (!json_object_get(cfg, "steps-sample") || strstr(command, "--steps-sample") == NULL)
+        json_object_set_new(cfg, "steps-sample", json_integer(0));
+    S.base = cfg;
+    S.command = command;
+    {
+        const char *dbp = json_string_value(json_object_get(cfg, "db"));
+        if (dbp && dbp[0]) {
+            char created[32], *cfg_text = json_dumps(cfg, JSON_SORT_KEYS | JSON_COMPACT);
+            json_t *sl = json_array();
+            char *sl_text;
+            sqlite3_stmt *st;
+            for (k = 0; k < S.n_slo; k++)
+                json_array_append_new(sl, json_string(slos[k].text));
+            sl_text = json_dumps(sl, JSON_COMPACT);
+            json_decref(sl);
+            now_iso(created, sizeof created);
+            /* the run store creates the file's schema first */
+            if (sqlite3_open(dbp, &S.db) != SQLITE_OK || db_exec(S.db, schema_sql) != SQLITE_OK ||
+                sqlite3_prepare_v2(S.db,
+                                   "INSERT INTO capacity_searches(created_at, command, slo, config,"
+                                   " status) VALUES(?,?,?,?,'running')",
+                                   -1, &st, NULL) != SQLITE_OK) {
+                fprintf(stderr, "kvfleet capacity: %s: cannot record the search: %s\n", dbp,
+                        S.db ? sqlite3_errmsg(S.db) : "out of memory");
+                free(cfg_text);
+                free(sl_text);
+                exit_rc = RT_EXIT_RUNTIME;
+                goto done;
+            }
+            sqlite3_busy_timeout(S.db, 5000);
+            sqlite3_bind_text(st, 1, created, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 2, command, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 3, sl_text, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 4, cfg_text, -1, SQLITE_TRANSIENT);
+            rc = sqlite3_step(st);
+            sqlite3_finalize(st);
+            free(cfg_text);
+            free(sl_text);
+            if (rc != SQLITE_DONE) {
+                fprintf(stderr, "kvfleet capacity: %s: %s\n", dbp, sqlite3_errmsg(S.db));
+                exit_rc = RT_EXIT_RUNTIME;
+                goto done;
+            }
+            S.search_id = sqlite3_last_insert_rowid(S.db);
+        }
+    }
+
+    /* search every (SLO set, load, TP); points are shared between SLO sets */
+    out = json_object();
+    answers = json_array();
+    json_object_set_new(out, "answers", answers);
+    if (!json) {
+        printf("%-44s %8s %10s %4s %9s %6s %10s %10s %8s\n", "SLO", "load", "offered/s", "TP",
+               "replicas", "GPUs", "TTFT p99", "TPOT p99", "reject");
+    }
+    for (k = 0; k < S.n_slo; k++)
+        for (j = 0; j < n_loads; j++) {
+            int best_tp = 0, best_r = 0;
+            int64_t best_gpus = 0;
+            const cap_point *bp = NULL;
+            for (i = 0; i < n_tps; i++) {
+                int tp = (int)tps_d[i];
+                int r = search(&S, k, loads[j], tp, max_r);
+                const cap_point *p;
+                if (r < 0) {
+                    char m[600];
+                    sim_err_format(&S.err, m, sizeof m);
+                    if (S.rc == SIM_EINFEASIBLE || S.rc == SIM_EINVAL) {
+                        /* this TP cannot run here: say so, try the next */
+                        fprintf(stderr, "kvfleet capacity: TP%d: %s\n", tp, m);
+                        if (n_tps == 1) {
+                            exit_rc = rt_exit_code(S.rc);
+                            goto done;
+                        }
+                        S.rc = SIM_OK;
+                        continue;
+                    }
+                    fprintf(stderr, "kvfleet capacity: %s\n", m);
+                    exit_rc = rt_exit_code(S.rc);
+                    goto done;
+                }
+                p = r > 0 ? eval(&S, loads[j], tp, r) : NULL;
+                if (S.db) {
+                    sqlite3_stmt *st;
+                    if (sqlite3_prepare_v2(S.db,
+                                           "INSERT INTO capacity_by_tp VALUES(?,?,?,?,?,?,?,?)", -1,
+                                           &st, NULL) == SQLITE_OK) {
+                        sqlite3_bind_int64(st, 1, S.search_id);
+                        sqlite3_bind_text(st, 2, slos[k].text, -1, SQLITE_TRANSIENT);
+                        sqlite3_bind_double(st, 3, loads[j]);
+                        sqlite3_bind_int(st, 4, tp);
+                        if (r > 0) {
+                            sqlite3_bind_int(st, 5, r);
+                            sqlite3_bind_int64(st, 6, (int64_t)r * tp);
+                            sqlite3_bind_int64(st, 7, p->run_id);
+                        }
+                        sqlite3_bind_int(st, 8, r > 0);
+                        sqlite3_step(st);
+                        sqlite3_finalize(st);
+                    }
+                }
+                if (r > 0 && (bp == NULL || (int64_t)r * tp < best_gpus)) {
+                    bp = p;
+                    best_tp = tp;
+                    best_r = r;
+                    best_gpus = (int64_t)r * tp;
+                }
+                if (!json) {
+                    if (r > 0)
+                        printf("%-44s %8g %10.3f %4d %9d %6lld %9.3fs %9.4fs %7.3f%%\n",
+                               slos[k].text, loads[j], p->sum.offered_rps, tp, r, (long long)r * tp,
+                               p->sum.ttft_p99_s, p->sum.tpot_p99_s,
+                               100.0 * fig_value(N_FIGS - 1, &p->sum));
+                    else
+                        printf("%-44s %8g %10s %4d   none up to %d replicas\n", slos[k].text,
+                               loads[j], "", tp, max_r);
+                }
+            }
+            {
+                json_t *a = json_object();
+                json_object_set_new(a, "slo", json_string(slos[k].text));
+                json_object_set_new(a, "load_scale", json_real(loads[j]));
+                if (bp) {
+                    json_object_set_new(a, "replicas", json_integer(best_r));
+                    json_object_set_new(a, "gpus", json_integer(best_gpus));
+                    json_object_set_new(a, "tp", json_integer(best_tp));
+                    json_object_set_new(a, "run_id", json_integer(bp->run_id));
+                    json_object_set_new(a, "offered_rps", json_real(bp->sum.offered_rps));
+                    for (i = 0; i < N_FIGS; i++) {
+                        char key[48];
+                        double v = fig_value(i, &bp->sum);
+                        snprintf(key, sizeof key, "%s%s", figs[i].name,
+                                 figs[i].latency ? "_s" : "_rate");
+                        json_object_set_new(a, key, isfinite(v) ? json_real(v) : json_null());
+                    }
+                    /* the verification: one replica fewer misses */
+                    if (best_r > 1) {
+                        const cap_point *q = eval(&S, loads[j], best_tp, best_r - 1);
+                        json_object_set_new(a, "one_fewer_meets",
+                                            json_boolean(q && cap_slo_met(&slos[k], &q->sum)));
+                    }
+                } else {
+                    json_object_set_new(a, "replicas", json_null());
+                    json_object_set_new(a, "gpus", json_null());
+                    json_object_set_new(a, "tp", json_null());
+                }
+                json_array_append_new(answers, a);
+                if (S.db) {
+                    sqlite3_stmt *st;
+                    if (sqlite3_prepare_v2(S.db, "INSERT INTO capacity VALUES(?,?,?,?,?,?,?,?)", -1,
+                                           &st, NULL) == SQLITE_OK) {
+                        sqlite3_bind_int64(st, 1, S.search_id);
+                        sqlite3_bind_text(st, 2, slos[k].text, -1, SQLITE_TRANSIENT);
+                        sqlite3_bind_double(st, 3, loads[j]);
+                        if (bp) {
+                            bind_real_or_null(st, 4, bp->sum.offered_rps);
+                            sqlite3_bind_int(st, 5, best_tp);
+                            sqlite3_bind_int(st, 6, best_r);
+                            sqlite3_bind_int64(st, 7, best_gpus);
+                            sqlite3_bind_int64(st, 8, bp->run_id);
+                        }
+                        sqlite3_step(st);
+                        sqlite3_finalize(st);
+                    }
+                }
+                if (bp == NULL)
+                    exit_rc = exit_rc ? exit_rc : RT_EXIT_INPUT;
+            }
+        }
+    /* the first answer's figures at top level: the simple case reads them directly */
+    {
+        json_t *a0 = json_array_get(answers, 0);
+        const char *key;
+        json_t *v;
+        json_object_foreach(a0, key, v) {
+            json_object_set(out, key, v);
+        }
+        json_object_set_new(out, "points", json_integer(S.n_pts));
+        json_object_set_new(out, "search_id", json_integer(S.search_id));
+    }
+    if (S.db) {
+        char sql[128];
+        snprintf(sql, sizeof sql,
+                 "UPDATE capacity_searches SET status = 'done' WHERE search_id = %lld",
+                 (long long)S.search_id);
+        db_exec(S.db, sql);
+    }
+    if (json) {
+        char *t = json_dumps(out, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+        if (t)
+            printf("%s\n", t);
+        free(t);
+    } else
+        printf("%d simulations%s\n", S.n_pts,
+               exit_rc ? "; no size up to --max-replicas meets some SLO set" : "");
+    if (plot) {
+        const char *dbp = json_string_value(json_object_get(cfg, "db"));
+        if (dbp == NULL || dbp[0] == '\0')
+            fprintf(stderr, "kvfleet capacity: warning: --plot needs a --db; no figure drawn\n");
+        else {
+            if (S.db) {
+                sqlite3_close(S.db);
+                S.db = NULL;
+            }
+            if (capacity_plot(dbp, S.search_id, plot) != 0)
+                fprintf(stderr,
+                        "kvfleet capacity: warning: no figure drawn (the message above "
+                        "says why); the answers are in %s\n",
+                        dbp);
+            else if (!S.quiet)
+                fprintf(stderr, "kvfleet capacity: figure in %s\n", plot);
+        }
+    }
+done:
+    if (S.db)
+        sqlite3_close(S.db);
+    sim_free(S.pts);
+    json_decref(out);
+    json_decref(cfg);
+    free(pass);
+    free(command);
+    return exit_rc;
+}
