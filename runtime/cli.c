@@ -537,11 +537,9 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
     if ((rc = sim_gpu_load(cfg_str(cfg, "gpu"), datadir, &gpu, &err)) != SIM_OK)
         goto fail;
     tp = (int)cfg_int(cfg, "tp");
-    if (tp < 1 || tp > gpu.gpus_per_node) {
-        sim_err_set(&err, "", 0, 0,
-                    "--tp: expected 1..%d (GPUs in one %s node; tensor parallelism across nodes "
-                    "is not modelled yet), got '%d'",
-                    gpu.gpus_per_node, gpu.name, tp);
+    if (tp < 1 || tp > 64 * gpu.gpus_per_node) {
+        sim_err_set(&err, "", 0, 0, "--tp: expected 1..%d (64 nodes of %d %s), got '%d'",
+                    64 * gpu.gpus_per_node, gpu.gpus_per_node, gpu.name, tp);
         rc = SIM_EINFEASIBLE;
         goto fail;
     }
@@ -557,6 +555,21 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
         goto fail;
     if ((rc = perf_ctx_init(&pctx, &model, &gpu, &calib, tp, &err)) != SIM_OK)
         goto fail;
+    if (pctx.tp_nodes > 1) { /* the fitted NCCL parameters of this GPU, when shipped */
+        char path[4200];
+        FILE *f;
+        snprintf(path, sizeof path, "%s/calib/nccl-%s.json", datadir, gpu.name);
+        if ((f = fopen(path, "r")) != NULL) {
+            coll_calib cc;
+            coll_topo topo;
+            fclose(f);
+            coll_topo_from_gpu(&gpu, &topo);
+            coll_calib_default(&topo, &cc);
+            if ((rc = coll_calib_load(path, &cc, &err)) != SIM_OK ||
+                (rc = perf_ctx_set_collectives(&pctx, &cc, &err)) != SIM_OK)
+                goto fail;
+        }
+    }
 
     /* the engine */
     sc.max_num_seqs = (int)cfg_int(cfg, "max-num-seqs");
@@ -592,7 +605,7 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
             sim_model_kv_bytes_per_token(&model, tp) * cfg_int(cfg, "block-tokens");
         const char *preempt = cfg_str(cfg, "preemption");
         double swap_gib = strcmp(preempt, "swap") == 0 ? cfg_num(cfg, "swap-space-gib") : 0.0;
-        double per_node = (gib + swap_gib) * 1073741824.0 * (double)(gpu.gpus_per_node / tp);
+        double per_node = (gib + swap_gib) * 1073741824.0 * (double)gpu.gpus_per_node / tp;
         const char *miss = cfg_str(cfg, "miss");
         if (strcmp(preempt, "swap") != 0 && strcmp(preempt, "recompute") != 0) {
             sim_err_set(&err, "", 0, 0, "--preemption: expected recompute or swap, got '%s'",
@@ -622,10 +635,11 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
         }
         if (per_node > gpu.host_mem_bytes) {
             sim_err_set(&err, "", 0, 0,
-                        "--host-cache-gib, --swap-space-gib: %g GiB for each of the %d replicas of "
-                        "a %s node is %.0f GB, more than the node's %.0f GB of host memory",
-                        gib + swap_gib, gpu.gpus_per_node / tp, gpu.name, per_node / 1e9,
-                        gpu.host_mem_bytes / 1e9);
+                        "--host-cache-gib, --swap-space-gib: %g GiB for each replica of TP%d, "
+                        "%g replicas per %s node, is %.0f GB, more than the node's %.0f GB of "
+                        "host memory",
+                        gib + swap_gib, tp, (double)gpu.gpus_per_node / tp, gpu.name,
+                        per_node / 1e9, gpu.host_mem_bytes / 1e9);
             rc = SIM_EINFEASIBLE;
             goto fail;
         }
@@ -1181,6 +1195,21 @@ int rt_main_predict(int argc, char **argv) {
         goto fail;
     if ((rc = perf_ctx_init(&pctx, &model, &gpu, &calib, tp, &err)) != SIM_OK)
         goto fail;
+    if (pctx.tp_nodes > 1) { /* the fitted NCCL parameters of this GPU, when shipped */
+        char path[4200];
+        FILE *f;
+        snprintf(path, sizeof path, "%s/calib/nccl-%s.json", datadir, gpu.name);
+        if ((f = fopen(path, "r")) != NULL) {
+            coll_calib cc;
+            coll_topo topo;
+            fclose(f);
+            coll_topo_from_gpu(&gpu, &topo);
+            coll_calib_default(&topo, &cc);
+            if ((rc = coll_calib_load(path, &cc, &err)) != SIM_OK ||
+                (rc = perf_ctx_set_collectives(&pctx, &cc, &err)) != SIM_OK)
+                goto fail;
+        }
+    }
     if (sim_model_weight_bytes(&model, tp) > gpu.hbm_bytes)
         fprintf(stderr,
                 "kvfleet predict: note: %s at TP%d has %.1f GB of weights per GPU, more than "

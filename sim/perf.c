@@ -336,6 +336,13 @@ static double op_eval(const perf_ctx *ctx, const shape *s, enum perf_op op, cons
     *tc = *tm = 0.0;
     if (!(rows[rk] > 0) || (*flops <= 0 && *bytes <= 0))
         return 0.0;
+    if (op == PERF_OP_ALLREDUCE && ctx->tp_nodes > 1) {
+        /* across nodes: the hierarchical collective model, by message size
+         * (ring traffic 2(t-1)/t of it, as op_cost counts) */
+        double t = (double)ctx->tp;
+        *tm = coll_plan_time(&ctx->ar, *bytes * t / (2.0 * (t - 1.0)), NULL);
+        return op_calls(ctx, op) * *tm;
+    }
     roof_terms(oc, op_peak(ctx, op), op_bw(ctx, op), *flops, *bytes, lg[rk], tc, tm);
     return op_calls(ctx, op) * ((*tc > *tm ? *tc : *tm) + oc->overhead_s);
 }
@@ -565,6 +572,25 @@ int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const per
     else
         perf_calib_default(&ctx->calib, g);
     ctx->tp = tp;
+    ctx->tp_nodes = 1;
+    if (g->gpus_per_node > 0 && tp > g->gpus_per_node) {
+        coll_topo topo;
+        coll_calib cc;
+        int rc;
+        if (tp % g->gpus_per_node != 0 || !(g->ib_bw > 0)) {
+            sim_err_set(err, "", 0, 0,
+                        "--tp: %d GPUs span nodes of %d %s: expected a multiple of %d and an "
+                        "inter-node link (ib_bw > 0), got ib_bw %g",
+                        tp, g->gpus_per_node, g->name, g->gpus_per_node, g->ib_bw);
+            return SIM_EINFEASIBLE;
+        }
+        ctx->tp_nodes = tp / g->gpus_per_node;
+        coll_topo_from_gpu(g, &topo);
+        coll_calib_default(&topo, &cc);
+        if ((rc = coll_plan_init(&ctx->ar, COLL_ALLREDUCE, tp, ctx->tp_nodes, &topo, &cc, err)) !=
+            SIM_OK)
+            return rc;
+    }
     ctx->peak = m->w_dtype == SIM_DT_FP8 ? g->flops_fp8 : g->flops_bf16;
     ctx->peak_attn = m->kv_dtype == SIM_DT_FP8 ? g->flops_fp8 : g->flops_bf16;
     return SIM_OK;
@@ -933,4 +959,12 @@ int perf_calib_save(const perf_calib *c, const char *path, sim_err *err) {
         return SIM_EIO;
     }
     return SIM_OK;
+}
+
+int perf_ctx_set_collectives(perf_ctx *ctx, const coll_calib *c, sim_err *err) {
+    coll_topo topo;
+    if (ctx->tp_nodes <= 1)
+        return SIM_OK;
+    coll_topo_from_gpu(&ctx->gpu, &topo);
+    return coll_plan_init(&ctx->ar, COLL_ALLREDUCE, ctx->tp, ctx->tp_nodes, &topo, c, err);
 }

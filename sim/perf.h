@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "collective.h"
 #include "hw.h"
 #include "model.h"
 
@@ -120,6 +121,8 @@ typedef struct perf_ctx {
     sim_gpu gpu;
     perf_calib calib;
     int tp;           /* tensor-parallel degree, >= 1 */
+    int tp_nodes;     /* nodes one replica spans (tp > GPUs per node: tp / GPUs per node) */
+    coll_plan ar;     /* the all-reduce across nodes (tp_nodes > 1; collective.h) */
     double peak;      /* FLOP/s for the GEMMs (bf16 or fp8 peak by w_dtype) */
     double peak_attn; /* FLOP/s for attention (bf16 peak; fp8 peak with fp8 KV) */
 } perf_ctx;
@@ -127,6 +130,11 @@ typedef struct perf_ctx {
 /* Fills ctx (c NULL: the datasheet roofline); refuses fp8 on a GPU without fp8, tp < 1. */
 int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const perf_calib *c, int tp,
                   sim_err *err);
+
+/* Replaces the collective calibration of a replica that spans nodes (the
+ * all-reduce inside one node keeps its fitted operator curve); no-op
+ * otherwise. Returns SIM_OK or SIM_EINVAL with *err set. */
+int perf_ctx_set_collectives(perf_ctx *ctx, const coll_calib *c, sim_err *err);
 
 /* The prediction of one step. */
 typedef struct perf_result {

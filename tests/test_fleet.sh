@@ -117,7 +117,14 @@ refuse "unknown region" 's/"region": "west"/"region": "mars"/' "pools\[1\].regio
 refuse "negative round trip" 's/"west": 0.09/"west": -0.09/' "populations.na.rtt_s.west"
 refuse "a region without GPUs of the pool's kind" 's/"west": {"gpus": {"h100-sxm": 8}/"west": {"gpus": {"a100-sxm": 8}/' "regions.west.gpus.h100-sxm"
 refuse "pools larger than the supply" 's/"replicas": 2}/"replicas": 9}/' "more than its supply"
-refuse "TP beyond a node" 's/"gpu": "h100-sxm", "replicas": 2}/"gpu": "h100-sxm", "tp": 16, "replicas": 2}/' "tp: expected 1..8"
+# TP across nodes must fill whole nodes (6-GPU nodes: TP8 does not)
+sed 's/"gpus_per_node": 8/"gpus_per_node": 6/' "$srcdir/data/gpus/h100-sxm.json" >"$T/six.json"
+"$KV" run --gpu "$T/six.json" --tp 8 --limit 5 --no-db >/dev/null 2>"$T/six.err"
+check "refused: TP across nodes that is not whole nodes (exit 1)" "[ $? -eq 1 ] && grep -q 'expected a multiple of 6' $T/six.err"
+# a GPU whose node has no inter-node link cannot hold TP beyond the node
+sed 's/"ib_bw": 50e9/"ib_bw": 0/' "$srcdir/data/gpus/h100-sxm.json" >"$T/noib.json"
+"$KV" run --gpu "$T/noib.json" --tp 16 --model llama-3-70b --limit 5 --no-db >/dev/null 2>"$T/noib.err"
+check "refused: TP beyond a node without an inter-node link (exit 1)" "[ $? -eq 1 ] && grep -q 'inter-node link' $T/noib.err"
 refuse "an unknown key" 's/"scope"/"scoop"/' "scoop: unknown key"
 refuse "a model share without a pool" 's/"router"/"models": {"llama-3-8b": 1, "qwen3-32b": 1}, "router"/' "models.qwen3-32b"
 "$KV" run --fleet "$T/near.json" --backend cpu --limit 5 --no-db >/dev/null 2>"$T/be.err"

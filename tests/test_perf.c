@@ -297,6 +297,49 @@ static void test_tp(void) {
     T_NEAR(f1, 2.0 * 513 * (4096.0 / 16 + 2 * 128) * 4096, 0);
 }
 
+/* TP across nodes: the all-reduce is the hierarchical collective model
+ * (NVLink inside a node, InfiniBand between), called with the message of
+ * one all-reduce; a GPU without an inter-node link refuses it. */
+static void test_tp_nodes(void) {
+    sim_model m = t_llama3_8b();
+    sim_gpu g = t_h100(0.0);
+    perf_ctx c16;
+    perf_batch b;
+    perf_result r;
+    coll_topo topo;
+    coll_calib cc;
+    double t_ar;
+    coll_algo algo;
+    sim_err err;
+    g.gpus_per_node = 8;
+    g.ib_bw = 50e9;
+    g.ib_latency_s = 5e-6;
+    ctx_for(&c16, &m, &g, NULL, 16);
+    T_ASSERT(c16.tp_nodes == 2);
+    memset(&b, 0, sizeof b);
+    perf_batch_add_prefill(&b, 512, 0, 1);
+    perf_batch_add_decode(&b, 700);
+    perf_predict(&c16, &b, &r);
+    coll_topo_from_gpu(&g, &topo);
+    coll_calib_default(&topo, &cc);
+    T_ASSERT(coll_time(COLL_ALLREDUCE, 513.0 * 4096 * 2, 16, 2, &topo, &cc, &t_ar, &algo, &err) ==
+             SIM_OK);
+    T_REL(r.op_s[PERF_OP_ALLREDUCE], 2.0 * 32 * t_ar, 1e-12);
+    T_REL(r.t_link, 2.0 * 32 * t_ar, 1e-12);
+    /* the same step, cached, is bit for bit the uncached one */
+    {
+        perf_cache pc;
+        memset(&pc, 0, sizeof pc);
+        T_ASSERT(perf_step_s_cached(&c16, &pc, &b) == perf_step_s(&c16, &b));
+    }
+    g.ib_bw = 0;
+    T_ASSERT(perf_ctx_init(&c16, &m, &g, NULL, 16, &err) == SIM_EINFEASIBLE);
+    T_ASSERT(strstr(err.msg, "inter-node link") != NULL);
+    g.ib_bw = 50e9;
+    g.gpus_per_node = 6;
+    T_ASSERT(perf_ctx_init(&c16, &m, &g, NULL, 8, &err) == SIM_EINFEASIBLE);
+}
+
 /* ---- dtypes and refusals ---- */
 
 static void test_dtypes(void) {
@@ -623,6 +666,7 @@ int main(void) {
     test_overheads();
     test_decode_context();
     test_tp();
+    test_tp_nodes();
     test_dtypes();
     test_bit_identity();
     test_curves();
