@@ -14,6 +14,8 @@
 #include "collective_cmd.h"
 #include "plot.h"
 #include "profile.h"
+#include "query.h"
+#include "sweep.h"
 
 static void usage(FILE *f) {
     fprintf(f, "usage: kvfleet COMMAND [OPTIONS]\n\n"
@@ -27,6 +29,8 @@ static void usage(FILE *f) {
                "  validate     run a trace on a measured executor and on the simulator; compare\n"
                "  cache-replay replay only the KV prefix cache of a trace, per policy\n"
                "  capacity     the smallest fleet (replicas, GPUs, TP) that meets every SLO\n"
+               "  sweep        run every point of an experiment spec into one results file\n"
+               "  query        one row per sweep point (or run) of a results file\n"
                "  collective   predicted time of one collective (allreduce, ...) on a topology\n"
                "  plot         gnuplot figures from a results file (latency-load, roofline, ...)\n"
                "  --version    version and build features\n\n"
@@ -76,6 +80,10 @@ int main(int argc, char **argv) {
         return rt_main_cache_replay(argc - 1, argv + 1);
     if (strcmp(cmd, "capacity") == 0)
         return rt_main_capacity(argc - 1, argv + 1);
+    if (strcmp(cmd, "sweep") == 0)
+        return rt_main_sweep(argc - 1, argv + 1);
+    if (strcmp(cmd, "query") == 0)
+        return rt_main_query(argc - 1, argv + 1);
     if (strcmp(cmd, "plot") == 0)
         return rt_main_plot(argc - 1, argv + 1);
     if (strcmp(cmd, "collective") == 0)

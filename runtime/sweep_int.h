@@ -1,0 +1,79 @@
+/* sweep_int.h: what sweep.c shares with the MPI engine (sweep_mpi.c) only.
+ *
+ * The coordinator owns the results file: it creates or finds the sweep,
+ * lists the tasks still to run, merges each finished task's private
+ * SQLite file into the results in one transaction, records failures, and
+ * draws the progress bar. Workers (forked children, MPI ranks) only run a
+ * task into a private file. */
+#ifndef RT_SWEEP_INT_H
+#define RT_SWEEP_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "sweep.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The parsed command line of `kvfleet sweep`. */
+typedef struct sweep_args {
+    const char *spec_path; /* SPEC (borrowed from argv) */
+    const char *db;        /* --db, default kvfleet.db */
+    int jobs;              /* --jobs, >= 1 */
+    int dry_run;           /* --dry-run */
+    int quiet;             /* --quiet: no progress bar */
+    int retry_failed;      /* --retry-failed: run 'failed' points again */
+    char *command;         /* the command line, stored with every run (owned) */
+} sweep_args;
+
+typedef struct sweep_coord {
+    struct sqlite3 *db; /* the results file */
+    const sweep_args *args;
+    sweep_spec *spec;        /* borrowed */
+    int64_t sweep_id;        /* the sweep's row in sweeps */
+    size_t *todo;            /* tasks to run this time, in task order (owned) */
+    size_t n_todo;           /* entries in todo */
+    size_t n_tasks;          /* tasks of the sweep */
+    size_t n_done_before;    /* tasks already done when this command began */
+    size_t n_done, n_failed; /* tasks done and failed by this command */
+    int worst;               /* worst exit code of a failed task so far (0, 1 or 3) */
+    char tmpdir[512];        /* private folder for workers' files */
+    struct timespec t0;      /* when running began */
+    double last_draw;        /* wall seconds since t0 of the last progress output */
+    int tty;                 /* stderr is a terminal: redraw in place */
+    int drawn;               /* a progress line is on screen (tty) */
+    int logged_all;          /* the final progress line was written (not a tty) */
+} sweep_coord;
+
+/* Opens the results file, finds or creates the sweep and lists its tasks to run. */
+int sweep__coord_open(sweep_coord *c, const sweep_args *a, sweep_spec *spec, sim_err *err);
+/* Merges task t's finished run from the private file tmp_db, atomically. */
+int sweep__merge(sweep_coord *c, size_t t, const char *tmp_db, sim_err *err);
+/* Records task t as failed with its status and message; merges nothing. */
+void sweep__fail(sweep_coord *c, size_t t, int status, const char *msg);
+/* Draws the progress bar (force: even if drawn less than a redraw interval ago). */
+void sweep__progress(sweep_coord *c, int force);
+/* Marks the sweep done when nothing is pending, prints the tally; returns the exit code. */
+int sweep__coord_finish(sweep_coord *c);
+/* Closes the file and removes the private folder. */
+void sweep__coord_close(sweep_coord *c);
+/* Runs task t of spec into the private results file tmp_db (a worker's job). */
+int sweep__task_run(const sweep_spec *spec, size_t t, const char *tmp_db, const char *command,
+                    sim_err *err);
+/* Runs c's tasks with a pool of a->jobs forked workers. */
+int sweep__local(sweep_coord *c);
+
+#ifdef KV_HAVE_MPI
+/* 1 when this process was started by mpirun (Open MPI, MPICH or PMIx environment). */
+int sweep__mpi_launched(void);
+/* The MPI engine: rank 0 coordinates, the other ranks run tasks. Returns an exit code. */
+int sweep__mpi_main(const sweep_args *a, sweep_spec *spec);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RT_SWEEP_INT_H */

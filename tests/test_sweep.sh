@@ -1,0 +1,195 @@
+#!/bin/sh
+# test_sweep.sh: kvfleet sweep and kvfleet query end to end: the points of
+# a tiny sweep and query's table, the spec refusals and their exit codes, a
+# failing point recorded while the others finish, --jobs 2 giving the rows
+# of --jobs 1, resume after kill -9 losing and duplicating nothing, seeds
+# with confidence intervals, and the warm-up window.
+set -u
+KV=${KVFLEET:-./kvfleet}
+case $KV in /*) ;; *) KV=$(pwd)/$KV ;; esac
+S=$(cd "${srcdir:-.}/tests/data/sweep" && pwd)
+T=$(mktemp -d /tmp/kvfleet-sweep.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+if ! command -v sqlite3 >/dev/null 2>&1; then
+    echo "SKIP: the sqlite3 command is not installed (apt-get install sqlite3)"
+    exit 77
+fi
+
+# Every row of a sweep, keyed by (point_id, rep) instead of run_id, without
+# the wall-clock columns: what must be identical between two sweeps.
+dump() {
+    for t in requests steps timeline; do
+        sqlite3 "$1" "SELECT p.point_id, p.rep, x.* FROM sweep_points p JOIN $t x
+                      ON x.run_id = p.run_id ORDER BY p.point_id, p.rep, x.rowid" | cut -d'|' -f1,2,4-
+    done
+    cols=$(sqlite3 "$1" "SELECT group_concat('s.\"' || name || '\"') FROM pragma_table_info('summary')
+                         WHERE name NOT IN ('run_id', 'wall_s', 'peak_mem_bytes')")
+    sqlite3 "$1" "SELECT p.point_id, p.rep, $cols FROM sweep_points p JOIN summary s
+                  ON s.run_id = p.run_id ORDER BY p.point_id, p.rep"
+    sqlite3 "$1" "SELECT p.point_id, p.rep, p.status, p.axes, p.config, r.kind, r.status, r.seed,
+                  r.config, r.backend, r.code_version FROM sweep_points p
+                  LEFT JOIN runs r ON r.run_id = p.run_id ORDER BY p.point_id, p.rep"
+    sqlite3 "$1" "SELECT name, spec, status, n_points, seeds, warmup_s FROM sweeps"
+}
+q() { sqlite3 "$1" "$2"; }
+
+# ---- a small grid: 2 x 2 x 2 points ----
+mkdir -p "$T/j1" "$T/j2" "$T/k" "$T/u"
+(cd "$T/j1" && "$KV" sweep "$S/grid.json" --db s.db >out 2>err)
+check "sweep exits 0" "[ $? -eq 0 ]"
+check "8 points done" "[ \"\$(q $T/j1/s.db \"SELECT count(*), sum(status = 'done') FROM sweep_points\")\" = '8|8' ]"
+check "sweep row done, 8 points" \
+    "[ \"\$(q $T/j1/s.db \"SELECT name, status, n_points, seeds FROM sweeps\")\" = 'grid|done|8|1' ]"
+check "one sweep-point run per point, all done" \
+    "[ \"\$(q $T/j1/s.db \"SELECT count(*), count(DISTINCT run_id) FROM runs WHERE kind = 'sweep-point' AND status = 'done'\")\" = '8|8' ]"
+check "every point's run_id is a run" \
+    "[ \"\$(q $T/j1/s.db 'SELECT count(*) FROM sweep_points p JOIN summary s USING (run_id)')\" = 8 ]"
+check "axes in spec order, last axis fastest" \
+    "[ \"\$(q $T/j1/s.db 'SELECT axes FROM sweep_points WHERE point_id = 5')\" = '{\"max-num-seqs\":8,\"replicas\":1,\"policy\":\"none\"}' ]"
+check "stored config is resolved and carries the axis values" \
+    "q $T/j1/s.db 'SELECT config FROM sweep_points WHERE point_id = 5' | grep -q '\"max-num-seqs\":8,.*\"policy\":\"none\".*\"replicas\":1'"
+check "runs.config equals sweep_points.config" \
+    "[ \"\$(q $T/j1/s.db 'SELECT count(*) FROM sweep_points p JOIN runs r USING (run_id) WHERE r.config = p.config')\" = 8 ]"
+check "rows copied whole: requests rows = summary requests" \
+    "[ \"\$(q $T/j1/s.db 'SELECT count(*) FROM summary s WHERE requests = (SELECT count(*) FROM requests r WHERE r.run_id = s.run_id)')\" = 8 ]"
+check "each run's requests are those of its config (60, ended once)" \
+    "[ \"\$(q $T/j1/s.db 'SELECT count(*), count(DISTINCT run_id || \"-\" || id) FROM requests')\" = '480|480' ]"
+
+# query: one row per point, the axis values and the default figures
+"$KV" query "$T/j1/s.db" >"$T/q.txt" 2>"$T/q.err"
+check "query exits 0" "[ $? -eq 0 ]"
+check "query: header has point, axes and the default figures" \
+    "head -1 $T/q.txt | grep -q '^point  *max-num-seqs  *replicas  *policy  *requests  *completed  *rejected  *ttft_p50_s  *ttft_p99_s  *tpot_p50_s  *tpot_p99_s  *output_tokens_per_s  *prefix_hit_rate_tokens  *recomputed_tokens  *gpu_hours  *usd  *usd_per_mtok\$'"
+check "query: 8 rows" "[ \$(wc -l <$T/q.txt) -eq 9 ]"
+"$KV" query "$T/j1/s.db" --csv --columns point,policy,requests,completed,output_tokens_per_s >"$T/q.csv"
+check "query --csv: point 5's values match the summary table" \
+    "[ \"\$(sed -n 7p $T/q.csv)\" = \"5,none,\$(q $T/j1/s.db \"SELECT requests, completed, printf('%.15g', output_tokens_per_s) FROM summary WHERE run_id = (SELECT run_id FROM sweep_points WHERE point_id = 5)\" | tr '|' ',')\" ]"
+check "query: gpu_hours = replicas x tp x span / 3600" \
+    "[ \"\$($KV query $T/j1/s.db --csv --columns gpu_hours | sed -n 4p)\" = \"\$(q $T/j1/s.db \"SELECT printf('%.15g', 2 * 1 * (last_finish_s - first_arrival_s) / 3600.0) FROM summary WHERE run_id = (SELECT run_id FROM sweep_points WHERE point_id = 2)\")\" ]"
+check "query: usd empty without a gpu-price" \
+    "[ \"\$($KV query $T/j1/s.db --csv --columns usd,usd_per_mtok | sed -n 2p)\" = ',' ]"
+"$KV" query "$T/j1/s.db" --columns point,bogus >/dev/null 2>"$T/qc.err"
+check "query: unknown column exits 2" "[ $? -eq 2 ]"
+check "query: unknown column lists the known ones" \
+    "grep -q \"expected names among: point,max-num-seqs,replicas,policy,.*; got 'bogus'\" $T/qc.err"
+
+# --jobs 2: the same rows, keyed by point
+(cd "$T/j2" && "$KV" sweep "$S/grid.json" --db s.db --jobs 2 --quiet >out 2>err)
+check "--jobs 2 exits 0" "[ $? -eq 0 ]"
+dump "$T/j1/s.db" >"$T/d1"
+dump "$T/j2/s.db" >"$T/d2"
+check "--jobs 2 rows identical to --jobs 1" "[ -s $T/d1 ] && cmp -s $T/d1 $T/d2"
+
+# re-running a finished sweep runs nothing and adds nothing
+(cd "$T/j1" && "$KV" sweep "$S/grid.json" --db s.db --quiet >/dev/null 2>&1)
+check "re-run of a done sweep exits 0" "[ $? -eq 0 ]"
+check "re-run adds no sweep and no run" \
+    "[ \"\$(q $T/j1/s.db 'SELECT (SELECT count(*) FROM sweeps), (SELECT count(*) FROM runs)')\" = '1|8' ]"
+
+# ---- refusals ----
+"$KV" sweep "$S/bad_key.json" --db "$T/bad.db" >/dev/null 2>"$T/e1"
+check "unknown option: exit 1" "[ $? -eq 1 ]"
+check "unknown option: names the file and the key" \
+    "grep -q \"bad_key.json: base.max-num-seq: unknown option\" $T/e1"
+"$KV" sweep "$S/empty_axis.json" --db "$T/bad.db" >/dev/null 2>"$T/e2"
+check "empty axis: exit 1" "[ $? -eq 1 ]"
+check "empty axis: names the axis" \
+    "grep -q \"empty_axis.json: axes.replicas: expected a non-empty list of values, got '\\[\\]'\" $T/e2"
+check "refused specs write no file" "[ ! -e $T/bad.db ]"
+"$KV" sweep >/dev/null 2>&1
+check "no SPEC: usage error 2" "[ $? -eq 2 ]"
+"$KV" sweep "$S/grid.json" --jobs 0 >/dev/null 2>&1
+check "--jobs 0: usage error 2" "[ $? -eq 2 ]"
+mkdir -p "$T/dry"
+(cd "$T/dry" && "$KV" sweep "$S/grid.json" --dry-run >list 2>&1)
+check "--dry-run exits 0, lists 8 points and writes no file" \
+    "[ \$? -eq 0 ] && [ \$(grep -c '^point ' $T/dry/list) -eq 8 ] && [ ! -e $T/dry/kvfleet.db ]"
+
+# ---- a failing point: tp 3 does not divide the tiny model's heads ----
+"$KV" sweep "$S/fail.json" --db "$T/f.db" --quiet >/dev/null 2>"$T/fe"
+check "a failed point: exit 1" "[ $? -eq 1 ]"
+check "the failed point is recorded with its error" \
+    "[ \"\$(q $T/f.db \"SELECT point_id, status, run_id IS NULL, coalesce(error, '') <> '' FROM sweep_points ORDER BY point_id\" | tr '\n' ' ')\" = '0|done|0|0 1|failed|1|1 2|done|0|0 ' ]"
+check "the failure names the option" "q $T/f.db 'SELECT error FROM sweep_points WHERE point_id = 1' | grep -q 'tp\\|head'"
+check "the failed point leaves no run" "[ \"\$(q $T/f.db 'SELECT count(*) FROM runs')\" = 2 ]"
+check "no points pending: the sweep is done" "[ \"\$(q $T/f.db 'SELECT status FROM sweeps')\" = done ]"
+"$KV" sweep "$S/fail.json" --db "$T/f.db" --quiet >/dev/null 2>&1
+check "re-run without --retry-failed: still exit 1, nothing run" \
+    "[ \$? -eq 1 ] && [ \"\$(q $T/f.db 'SELECT count(*) FROM runs')\" = 2 ]"
+"$KV" sweep "$S/fail.json" --db "$T/f.db" --quiet --retry-failed >/dev/null 2>&1
+check "--retry-failed runs it again (and it fails again)" \
+    "[ \$? -eq 1 ] && [ \"\$(q $T/f.db \"SELECT status FROM sweep_points WHERE point_id = 1\")\" = failed ]"
+"$KV" query "$T/f.db" --csv --columns point,tp,status,reps,completed >"$T/fq"
+check "query shows the failed point with no figures" "sed -n 3p $T/fq | grep -qx '1,3,failed,0,'"
+
+# ---- resume after kill -9 ----
+(cd "$T/u" && "$KV" sweep "$S/long.json" --db s.db --quiet >/dev/null 2>&1)
+check "uninterrupted long sweep exits 0" "[ $? -eq 0 ]"
+killed_mid=0
+for attempt in 1 2 3; do
+    rm -f "$T/k/s.db" "$T/k/s.db-journal"
+    (cd "$T/k" && exec "$KV" sweep "$S/long.json" --db s.db --jobs 2 --quiet >/dev/null 2>&1) &
+    pid=$!
+    i=0
+    while [ $i -lt 400 ]; do
+        d=$(sqlite3 "$T/k/s.db" "SELECT count(*) FROM sweep_points WHERE status = 'done'" 2>/dev/null || echo 0)
+        [ "${d:-0}" -ge 3 ] && break
+        i=$((i + 1))
+        sleep 0.02
+    done
+    kill -9 $pid 2>/dev/null
+    wait $pid 2>/dev/null
+    left=$(sqlite3 "$T/k/s.db" "SELECT count(*) FROM sweep_points WHERE status <> 'done'")
+    if [ "${left:-0}" -gt 0 ]; then
+        killed_mid=1
+        break
+    fi
+done
+check "the sweep was killed with points left" "[ $killed_mid -eq 1 ]"
+check "killed: no run without its point (merges are atomic)" \
+    "[ \"\$(q $T/k/s.db \"SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM sweep_points WHERE status = 'done')\" | awk -F'|' '{print (\$1 == \$2)}')\" = 1 ]"
+(cd "$T/k" && "$KV" sweep "$S/long.json" --db s.db --jobs 2 --quiet >/dev/null 2>&1)
+check "resume exits 0" "[ $? -eq 0 ]"
+check "resumed: one sweep, 16 tasks done, 16 runs" \
+    "[ \"\$(q $T/k/s.db \"SELECT (SELECT count(*) FROM sweeps), (SELECT sum(status = 'done') FROM sweep_points), (SELECT count(*) FROM runs), (SELECT count(DISTINCT run_id) FROM sweep_points)\")\" = '1|16|16|16' ]"
+dump "$T/u/s.db" >"$T/du"
+dump "$T/k/s.db" >"$T/dk"
+check "resumed rows identical to the uninterrupted sweep" "[ -s $T/du ] && cmp -s $T/du $T/dk"
+
+# ---- seeds, confidence intervals, warm-up ----
+"$KV" sweep "$S/seeds.json" --db "$T/s.db" --quiet >/dev/null 2>&1
+check "seeds sweep exits 0" "[ $? -eq 0 ]"
+check "seeds: replication r runs with seed 1 + r" \
+    "[ \"\$(q $T/s.db 'SELECT group_concat(r.seed) FROM sweep_points p JOIN runs r USING (run_id) WHERE point_id = 0 ORDER BY rep')\" = '1,2,3' ]"
+"$KV" query "$T/s.db" --csv --columns point,reps,requests,requests_ci95,usd,ttft_p50_s_ci95 >"$T/sq"
+check "query with seeds: reps 3 and a ci95 column" "sed -n 2p $T/sq | grep -q '^0,3,'"
+# the warm-up window: requests arriving at or after 0.5 s, mean of 3 seeds
+want=$(q "$T/s.db" "SELECT printf('%.15g', count(*) / 3.0) FROM requests WHERE arrival_s >= 0.5 AND run_id IN (SELECT run_id FROM sweep_points WHERE point_id = 0)")
+check "warm-up: requests = mean count of requests arriving after warmup-s" \
+    "[ \"\$(sed -n 2p $T/sq | cut -d, -f3)\" = \"$want\" ]"
+ci=$(q "$T/s.db" "WITH c AS (SELECT count(*) AS k FROM requests WHERE arrival_s >= 0.5 AND run_id IN (SELECT run_id FROM sweep_points WHERE point_id = 0) GROUP BY run_id) SELECT (SELECT avg(k) FROM c), (SELECT sum((k - (SELECT avg(k) FROM c)) * (k - (SELECT avg(k) FROM c))) / 2.0 FROM c)")
+m=$(echo "$ci" | cut -d'|' -f1)
+v=$(echo "$ci" | cut -d'|' -f2)
+got=$(sed -n 2p "$T/sq" | cut -d, -f4)
+# t(0.975, 2) = 4.302652729...; half-width = t * sd / sqrt(3)
+check "ci95 = t(0.975, n-1) sd / sqrt(n)" \
+    "awk -v v=$v -v g=${got:-x} 'BEGIN { w = 4.302652729749464 * sqrt(v) / sqrt(3); d = w - g; exit !(d < 1e-9 * (w + 1) && d > -1e-9 * (w + 1)) }'"
+check "usd = gpu_hours x gpu-price" \
+    "[ -n \"\$(sed -n 2p $T/sq | cut -d, -f5)\" ]"
+
+# ---- a spec with relative paths, run from elsewhere; a file without sweeps ----
+(cd / && "$KV" sweep "$S/trace.json" --db "$T/t.db" --quiet >/dev/null 2>&1)
+check "relative trace path: resolved against the spec's folder" \
+    "[ \$? -eq 0 ] && q $T/t.db 'SELECT config FROM sweep_points WHERE point_id = 0' | grep -q '\"trace\":\"/[^\"]*/tests/data/sweep/../azure_small.csv\"'"
+"$KV" run --model tiny --synthetic poisson,rate=40,requests=20,isl=64,osl=16 --db "$T/r.db" >/dev/null 2>&1
+"$KV" query "$T/r.db" --csv --columns run_id,kind,requests >"$T/rq"
+check "query on a file without sweeps: one row per run" \
+    "[ \"\$(cat $T/rq | tr '\n' ' ')\" = 'run_id,kind,requests 1,run,20 ' ]"
+
+echo "1..$n"
+[ $fails -eq 0 ]

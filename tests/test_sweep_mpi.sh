@@ -1,0 +1,65 @@
+#!/bin/sh
+# test_sweep_mpi.sh: a 2-rank mpirun sweep gives the rows of a
+# single-process sweep of the same spec (keyed by point and replication,
+# wall-clock columns aside), and -np 1 does too. Skips (77) when kvfleet
+# was built without MPI or mpirun is missing.
+set -u
+KV=${KVFLEET:-./kvfleet}
+case $KV in /*) ;; *) KV=$(pwd)/$KV ;; esac
+S=$(cd "${srcdir:-.}/tests/data/sweep" && pwd)
+if ! "$KV" --version | grep -q '^mpi: yes'; then
+    echo "SKIP: kvfleet was built without MPI (./configure --with-mpi)"
+    exit 77
+fi
+if ! command -v mpirun >/dev/null 2>&1 || ! command -v sqlite3 >/dev/null 2>&1; then
+    echo "SKIP: mpirun or sqlite3 is not installed"
+    exit 77
+fi
+OMPI_ALLOW_RUN_AS_ROOT=1
+OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM
+T=$(mktemp -d /tmp/kvfleet-sweep-mpi.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+fails=0
+n=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
+check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+
+dump() {
+    for t in requests steps timeline; do
+        sqlite3 "$1" "SELECT p.point_id, p.rep, x.* FROM sweep_points p JOIN $t x
+                      ON x.run_id = p.run_id ORDER BY p.point_id, p.rep, x.rowid" | cut -d'|' -f1,2,4-
+    done
+    cols=$(sqlite3 "$1" "SELECT group_concat('s.\"' || name || '\"') FROM pragma_table_info('summary')
+                         WHERE name NOT IN ('run_id', 'wall_s', 'peak_mem_bytes')")
+    sqlite3 "$1" "SELECT p.point_id, p.rep, $cols FROM sweep_points p JOIN summary s
+                  ON s.run_id = p.run_id ORDER BY p.point_id, p.rep"
+    sqlite3 "$1" "SELECT p.point_id, p.rep, p.status, p.error, p.axes, p.config, r.kind, r.status,
+                  r.seed, r.config, r.backend, r.code_version FROM sweep_points p
+                  LEFT JOIN runs r ON r.run_id = p.run_id ORDER BY p.point_id, p.rep"
+    sqlite3 "$1" "SELECT name, spec, status, n_points, seeds, warmup_s FROM sweeps"
+}
+
+mkdir -p "$T/one" "$T/np2" "$T/np1" "$T/fail"
+(cd "$T/one" && "$KV" sweep "$S/long.json" --db s.db --quiet >out 2>err)
+check "single-process sweep exits 0" "[ $? -eq 0 ]"
+(cd "$T/np2" && mpirun --oversubscribe -np 2 "$KV" sweep "$S/long.json" --db s.db --quiet >out 2>err)
+rc=$?
+check "mpirun -np 2 exits 0" "[ $rc -eq 0 ] || { cat $T/np2/err; false; }"
+dump "$T/one/s.db" >"$T/d1"
+dump "$T/np2/s.db" >"$T/d2"
+check "-np 2 rows identical to the single-process sweep" "[ -s $T/d1 ] && cmp -s $T/d1 $T/d2"
+check "-np 2: 16 runs, each point once" \
+    "[ \"\$(sqlite3 $T/np2/s.db \"SELECT (SELECT count(*) FROM runs), (SELECT count(DISTINCT run_id) FROM sweep_points WHERE status = 'done')\")\" = '16|16' ]"
+(cd "$T/np1" && mpirun --oversubscribe -np 1 "$KV" sweep "$S/long.json" --db s.db --jobs 2 --quiet >out 2>err)
+check "mpirun -np 1 --jobs 2 exits 0" "[ $? -eq 0 ]"
+dump "$T/np1/s.db" >"$T/d3"
+check "-np 1 rows identical to the single-process sweep" "cmp -s $T/d1 $T/d3"
+(cd "$T/fail" && mpirun --oversubscribe -np 2 "$KV" sweep "$S/fail.json" --db s.db --quiet >out 2>err)
+check "-np 2 with a failing point: exit 1" "[ $? -eq 1 ]"
+check "-np 2: the failed point recorded, the others done" \
+    "[ \"\$(sqlite3 $T/fail/s.db \"SELECT group_concat(status) FROM (SELECT status FROM sweep_points ORDER BY point_id)\")\" = 'done,failed,done' ]"
+
+echo "1..$n"
+[ $fails -eq 0 ]
