@@ -8,13 +8,18 @@
  * with n - 1 degrees of freedom; NULL with fewer than two replications).
  * A file without sweeps gives one row per done run instead.
  *
- * Cost. gpu_hours = replicas x tp x (last_finish_s - first_arrival_s) /
- * 3600, from the run's resolved config and its figures (the warm-up window
- * when there is one): the GPUs a fixed fleet holds while it serves. It
- * replaces the summary column of the same name, which the engine
- * integrates over the whole simulation (docs/metrics.md). usd = gpu_hours x
- * the config's gpu-price (NULL when absent or 0); usd_per_mtok = usd per
- * million output tokens.
+ * Cost. gpu_hours is the summary's own gpu_hours: the GPUs paid (serving,
+ * draining, provisioning) integrated over the whole simulation by the
+ * engine, autoscaler and fleets included (docs/metrics.md). usd is the
+ * summary's cost_usd (each pool's region price, or --gpu-price). Both are
+ * what the run paid, so a warm-up window does not change them. Results
+ * files written before the summary had these columns, or rows where they
+ * are NULL, fall back to the older estimate: gpu_hours = replicas x tp x
+ * (last_finish_s - first_arrival_s) / 3600 from the run's resolved config
+ * and its figures (the warm-up window when there is one), and usd =
+ * gpu_hours x the config's gpu-price (NULL when absent or 0).
+ * usd_per_mtok = usd per million output tokens (of the warm-up window when
+ * there is one).
  *
  * Warm-up. A sweep with warmup_s > 0 recomputes the figures that depend on
  * which requests count (counts, token sums, latency quantiles and means,
@@ -272,7 +277,8 @@ static int run_figs(query *q, long long run_id, const char *config, double *v) {
     sqlite3_stmt *st;
     int i, c, rc = RT_EXIT_OK;
     json_t *cfg;
-    double span, replicas = 1, tp = 1, out;
+    double span, replicas = 1, tp = 1, out, gpu_h = NAN, usd = NAN;
+    double sum_gpu_h = NAN, sum_usd = NAN; /* the summary's gpu_hours, cost_usd */
     json_t *price;
     for (i = 0; i < q->n_figs; i++)
         v[i] = NAN;
@@ -282,15 +288,23 @@ static int run_figs(query *q, long long run_id, const char *config, double *v) {
     sqlite3_bind_int64(st, 1, run_id);
     if (sqlite3_step(st) == SQLITE_ROW) {
         for (c = 0; c < sqlite3_column_count(st); c++) {
-            int f = fig_index(q, sqlite3_column_name(st, c));
-            if (f >= 0 && sqlite3_column_type(st, c) != SQLITE_NULL)
+            const char *name = sqlite3_column_name(st, c);
+            int f = fig_index(q, name);
+            if (sqlite3_column_type(st, c) == SQLITE_NULL)
+                continue;
+            if (strcmp(name, "gpu_hours") == 0)
+                sum_gpu_h = sqlite3_column_double(st, c);
+            else if (strcmp(name, "cost_usd") == 0)
+                sum_usd = sqlite3_column_double(st, c);
+            if (f >= 0)
                 v[f] = sqlite3_column_double(st, c);
         }
     }
     sqlite3_finalize(st);
     if (q->warmup_s > 0 && (rc = warmup_figs(q, run_id, v)) != RT_EXIT_OK)
         return rc;
-    /* cost: GPUs x span, at the config's price per GPU-hour */
+    /* cost: the summary's gpu_hours and cost_usd; else GPUs x span at the
+     * config's price per GPU-hour (older files; file comment) */
     cfg = config ? json_loads(config, 0, NULL) : NULL;
     if (json_is_integer(json_object_get(cfg, "replicas")))
         replicas = (double)json_integer_value(json_object_get(cfg, "replicas"));
@@ -299,17 +313,19 @@ static int run_figs(query *q, long long run_id, const char *config, double *v) {
     span = fig_index(q, "last_finish_s") >= 0 && fig_index(q, "first_arrival_s") >= 0
                ? v[fig_index(q, "last_finish_s")] - v[fig_index(q, "first_arrival_s")]
                : NAN;
-    if (isfinite(span)) {
-        double gpu_h = replicas * tp * span / 3600.0;
-        v[q->n_figs - 3] = gpu_h;
+    gpu_h = isfinite(sum_gpu_h) ? sum_gpu_h : replicas * tp * span / 3600.0;
+    if (isfinite(sum_usd)) {
+        usd = sum_usd;
+    } else if (isfinite(gpu_h)) {
         price = json_object_get(cfg, "gpu-price");
-        if (json_is_number(price) && json_number_value(price) > 0) { /* 0: no price */
-            v[q->n_figs - 2] = gpu_h * json_number_value(price);
-            out = fig_index(q, "output_tokens") >= 0 ? v[fig_index(q, "output_tokens")] : NAN;
-            if (out > 0)
-                v[q->n_figs - 1] = v[q->n_figs - 2] / (out / 1e6);
-        }
+        if (json_is_number(price) && json_number_value(price) > 0) /* 0: no price */
+            usd = gpu_h * json_number_value(price);
     }
+    v[q->n_figs - 3] = gpu_h;
+    v[q->n_figs - 2] = usd;
+    out = fig_index(q, "output_tokens") >= 0 ? v[fig_index(q, "output_tokens")] : NAN;
+    if (isfinite(usd) && out > 0)
+        v[q->n_figs - 1] = usd / (out / 1e6);
     json_decref(cfg);
     return rc;
 }

@@ -69,8 +69,12 @@ check "query: 8 rows" "[ \$(wc -l <$T/q.txt) -eq 9 ]"
 "$KV" query "$T/j1/s.db" --csv --columns point,policy,requests,completed,output_tokens_per_s >"$T/q.csv"
 check "query --csv: point 5's values match the summary table" \
     "[ \"\$(sed -n 7p $T/q.csv)\" = \"5,none,\$(q $T/j1/s.db \"SELECT requests, completed, printf('%.15g', output_tokens_per_s) FROM summary WHERE run_id = (SELECT run_id FROM sweep_points WHERE point_id = 5)\" | tr '|' ',')\" ]"
-check "query: gpu_hours = replicas x tp x span / 3600" \
-    "[ \"\$($KV query $T/j1/s.db --csv --columns gpu_hours | sed -n 4p)\" = \"\$(q $T/j1/s.db \"SELECT printf('%.15g', 2 * 1 * (last_finish_s - first_arrival_s) / 3600.0) FROM summary WHERE run_id = (SELECT run_id FROM sweep_points WHERE point_id = 2)\")\" ]"
+check "query: gpu_hours = the summary's gpu_hours" \
+    "[ \"\$($KV query $T/j1/s.db --csv --columns gpu_hours | sed -n 4p)\" = \"\$(q $T/j1/s.db \"SELECT printf('%.15g', gpu_hours) FROM summary WHERE run_id = (SELECT run_id FROM sweep_points WHERE point_id = 2)\")\" ]"
+# an older file, whose summary has no gpu_hours: replicas x tp x span / 3600
+cp "$T/j1/s.db" "$T/old.db" && sqlite3 "$T/old.db" 'UPDATE summary SET gpu_hours = NULL, cost_usd = NULL'
+check "query: gpu_hours NULL in the summary: replicas x tp x span / 3600" \
+    "[ \"\$($KV query $T/old.db --csv --columns gpu_hours | sed -n 4p)\" = \"\$(q $T/old.db \"SELECT printf('%.15g', 2 * 1 * (last_finish_s - first_arrival_s) / 3600.0) FROM summary WHERE run_id = (SELECT run_id FROM sweep_points WHERE point_id = 2)\")\" ]"
 check "query: usd empty without a gpu-price" \
     "[ \"\$($KV query $T/j1/s.db --csv --columns usd,usd_per_mtok | sed -n 2p)\" = ',' ]"
 "$KV" query "$T/j1/s.db" --columns point,bogus >/dev/null 2>"$T/qc.err"
@@ -181,6 +185,9 @@ check "ci95 = t(0.975, n-1) sd / sqrt(n)" \
     "awk -v v=$v -v g=${got:-x} 'BEGIN { w = 4.302652729749464 * sqrt(v) / sqrt(3); d = w - g; exit !(d < 1e-9 * (w + 1) && d > -1e-9 * (w + 1)) }'"
 check "usd = gpu_hours x gpu-price" \
     "[ -n \"\$(sed -n 2p $T/sq | cut -d, -f5)\" ]"
+want=$(q "$T/s.db" "SELECT printf('%.15g', avg(cost_usd)) FROM summary WHERE run_id IN (SELECT run_id FROM sweep_points WHERE point_id = 0)")
+check "usd = the summary's cost_usd (mean of the replications)" \
+    "[ \"\$(sed -n 2p $T/sq | cut -d, -f5)\" = \"$want\" ]"
 
 # ---- a spec with relative paths, run from elsewhere; a file without sweeps ----
 (cd / && "$KV" sweep "$S/trace.json" --db "$T/t.db" --quiet >/dev/null 2>&1)
