@@ -115,6 +115,7 @@ typedef struct replica {
     sim_time run_t0;   /* start of the first */
     sim_time *run_end; /* end of step i, [0, run_k) */
     int64_t gen;       /* generation of the pending STEP_DONE event */
+    int64_t run_cap;   /* steps a run may plan: halved by a cut, doubled by a full run */
     perf_cache pcache; /* operator times reused within a decode run */
 } replica;
 
@@ -555,8 +556,8 @@ static int form_step(eng *e, replica *p, sim_time t, sim_time *dur) {
     if (wants_row(e, p->batch.step)) {
         perf_predict(p->perf, &p->batch.agg, &p->pr);
     } else { /* the figures the summary needs, without the breakdown */
-        p->pr.step_s = perf_step_s_cached(p->perf, &p->pcache, &p->batch.agg);
-        perf_work(p->perf, &p->batch.agg, &p->pr.flops, &p->pr.bytes);
+        p->pr.step_s =
+            perf_step_cached(p->perf, &p->pcache, &p->batch.agg, &p->pr.flops, &p->pr.bytes);
     }
     p->res.pred_s = p->pr.step_s;
     rc = be_step(p->b, p->idx, p->s, &p->batch, &p->res, e->err);
@@ -634,24 +635,30 @@ static int run_try(eng *e, replica *p) {
     sim_time deadline, t = e->now;
     int64_t lim, i, free_blocks;
     perf_batch agg;
+    perf_dstep ds;
     if (!e->ff)
         return 0;
     lim = sched_decode_run_limit(p->s, &deadline);
     if (lim < 2)
         return 0;
-    if (lim > ENG_RUN_MAX)
-        lim = ENG_RUN_MAX;
+    if (lim > p->run_cap)
+        lim = p->run_cap;
     free_blocks = sched_avail_blocks(p->s);
+    sched_decode_agg(p->s, 0, &agg);
+    perf_dstep_init(&ds, p->perf, &p->pcache, agg.n_decode, agg.decode_ctx);
     for (i = 0; i < lim; i++) {
         int64_t need = sched_decode_need(p->s, i);
         sim_time dn;
-        /* stop at the deadline, when blocks run out, and after the step in
-         * progress when the next streamed request arrives (it may come here) */
-        if (t > deadline || need > free_blocks || t >= e->next_stream_t)
+        /* stop at the deadline, when blocks run out, and (one replica) after
+         * the step in progress when the next streamed request arrives: it
+         * comes here. In a fleet it goes to one replica of many, so runs go
+         * on and the one it reaches is cut (deliver); run_cap keeps the
+         * planning that a cut wastes in proportion. */
+        if (t > deadline || need > free_blocks || (e->n_reps == 1 && t >= e->next_stream_t))
             break;
         free_blocks -= need;
-        sched_decode_agg(p->s, i, &agg);
-        dn = sim_time_from_s(perf_step_s_cached(p->perf, &p->pcache, &agg));
+        /* step i's summed context, as sched_decode_agg(s, i) gives it */
+        dn = sim_time_from_s(perf_dstep_time(&ds, agg.decode_ctx + (int64_t)agg.n_decode * i));
         t += dn < 1 ? 1 : dn;
         p->run_end[i] = t;
     }
@@ -738,6 +745,8 @@ static void run_cut(eng *e, replica *p, int64_t n, int push) {
 /* An arrival at now for a replica in a run: cut the run at the step in
  * progress (the first step ending at or after now). */
 static void run_interrupt(eng *e, replica *p) {
+    if (e->n_reps > 1 && p->run_cap > 4)
+        p->run_cap /= 2;
     int64_t lo = 0, hi = p->run_k - 1;
     while (lo < hi) {
         int64_t mid = (lo + hi) / 2;
@@ -756,6 +765,8 @@ static void on_step_done(eng *e, replica *p, int64_t gen) {
     if (p->in_run) {
         /* the run ran to its end: its last step completes now */
         run_cut(e, p, p->run_k, 0);
+        if (e->n_reps > 1 && p->run_cap < ENG_RUN_MAX)
+            p->run_cap *= 2;
         if (e->rc != SIM_OK)
             return;
         SIM_ASSERT(p->run_end[p->run_k - 1] == e->now);
@@ -1471,6 +1482,7 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
             p->perf = pc->perf;
             p->b = pb;
             p->state = k < pc->replicas ? REP_ON : REP_OFF;
+            p->run_cap = ENG_RUN_MAX;
             if (c->fast_forward && (p->run_end = SIM_NEW_ARRAY(sim_time, ENG_RUN_MAX)) == NULL) {
                 e.rc = SIM_ENOMEM;
                 goto out;

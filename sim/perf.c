@@ -354,13 +354,23 @@ static void rows_and_logs(const shape *s, const perf_batch *b, double *rows, dou
         lg[k] = rows[k] > 0 ? log2(rows[k]) : 0.0;
 }
 
+/* The order every sum over operators follows (times, FLOPs, bytes): those
+ * whose cost depends only on the step's token and sample counts first, the
+ * two attentions last, so that perf_step_s_cached can keep the first part's
+ * sum through a decode stretch and still give the same bits. */
+static const enum perf_op op_order[PERF_N_OPS] = {
+    PERF_OP_QKV_PROJ, PERF_OP_O_PROJ,    PERF_OP_MLP_UP,       PERF_OP_MLP_ACT,    PERF_OP_MLP_DOWN,
+    PERF_OP_NORM,     PERF_OP_ROPE,      PERF_OP_KV_SAVE,      PERF_OP_EMBED,      PERF_OP_LM_HEAD,
+    PERF_OP_SAMPLE,   PERF_OP_ALLREDUCE, PERF_OP_ATTN_PREFILL, PERF_OP_ATTN_DECODE};
+#define N_COUNT_OPS (PERF_N_OPS - 2) /* op_order[0, N_COUNT_OPS): by counts alone */
+
 /* Predicts one step. Shared by perf_predict (out != NULL) and perf_step_s
  * (out == NULL) so that both give the same bits. */
 static double step_eval(const perf_ctx *ctx, const perf_batch *b, perf_result *out) {
     shape s;
     double rows[N_ROWS_KIND], lg[N_ROWS_KIND];
     double step = 0.0, n_seq;
-    int op;
+    int i;
 
     if (out != NULL)
         memset(out, 0, sizeof *out);
@@ -373,9 +383,10 @@ static double step_eval(const perf_ctx *ctx, const perf_batch *b, perf_result *o
     shape_of(ctx, &s);
     rows_and_logs(&s, b, rows, lg);
 
-    for (op = 0; op < PERF_N_OPS; op++) {
+    for (i = 0; i < PERF_N_OPS; i++) {
         double flops, bytes, tc, tm, calls;
-        double t_op = op_eval(ctx, &s, (enum perf_op)op, b, rows, lg, &flops, &bytes, &tc, &tm);
+        enum perf_op op = op_order[i];
+        double t_op = op_eval(ctx, &s, op, b, rows, lg, &flops, &bytes, &tc, &tm);
         if (t_op == 0.0)
             continue;
         step += t_op;
@@ -417,29 +428,34 @@ static double step_eval(const perf_ctx *ctx, const perf_batch *b, perf_result *o
     return step;
 }
 
+/* Adds one operator's FLOPs and HBM bytes (all calls) to the sums. */
+static void work_add(const perf_ctx *ctx, const shape *s, enum perf_op op, const perf_batch *b,
+                     const double *rows, double *flops_out, double *bytes_out) {
+    double flops, bytes, calls;
+    enum rows_kind rk = op_cost(ctx, s, op, b, &flops, &bytes);
+    if (!(rows[rk] > 0) || (flops <= 0 && bytes <= 0))
+        return;
+    calls = op_calls(ctx, op);
+    *flops_out += calls * flops;
+    if (op != PERF_OP_ALLREDUCE)
+        *bytes_out += calls * bytes;
+}
+
 /* The FLOPs and HBM bytes of batch b on one GPU, without the times: the
  * same sums, in the same order, as perf_predict's flops and bytes, at the
  * cost of the operator arithmetic alone (no efficiency curves). */
 void perf_work(const perf_ctx *ctx, const perf_batch *b, double *flops_out, double *bytes_out) {
     shape s;
     double rows[N_ROWS_KIND];
-    int op;
+    int i;
     *flops_out = 0.0;
     *bytes_out = 0.0;
     if (!((double)b->n_prefill + (double)b->n_decode > 0))
         return;
     shape_of(ctx, &s);
     rows_of(&s, b, rows);
-    for (op = 0; op < PERF_N_OPS; op++) {
-        double flops, bytes, calls;
-        enum rows_kind rk = op_cost(ctx, &s, (enum perf_op)op, b, &flops, &bytes);
-        if (!(rows[rk] > 0) || (flops <= 0 && bytes <= 0))
-            continue;
-        calls = op_calls(ctx, (enum perf_op)op);
-        *flops_out += calls * flops;
-        if (op != PERF_OP_ALLREDUCE)
-            *bytes_out += calls * bytes;
-    }
+    for (i = 0; i < PERF_N_OPS; i++)
+        work_add(ctx, &s, op_order[i], b, rows, flops_out, bytes_out);
 }
 
 /* perf_step_s with a cache: every operator but the two attentions depends
@@ -448,13 +464,23 @@ void perf_work(const perf_ctx *ctx, const perf_batch *b, double *flops_out, doub
  * stretch repeats them every step). Same per-operator values, same
  * summation order: equal bit for bit to perf_step_s. */
 double perf_step_s_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b) {
+    return perf_step_cached(ctx, c, b, NULL, NULL);
+}
+
+double perf_step_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b, double *flops_out,
+                        double *bytes_out) {
     double rows[N_ROWS_KIND], lg[N_ROWS_KIND];
-    double step = 0.0, n_seq, T, S, flops, bytes, tc, tm;
+    double step, n_seq, T, S, flops, bytes, tc, tm;
     shape s;
-    int op;
+    int i;
     n_seq = (double)b->n_prefill + (double)b->n_decode;
-    if (!(n_seq > 0))
+    if (!(n_seq > 0)) {
+        if (flops_out) {
+            *flops_out = 0.0;
+            *bytes_out = 0.0;
+        }
         return 0.0;
+    }
     T = (double)b->prefill_tokens + (double)b->n_decode;
     S = (double)b->n_sample;
     shape_of(ctx, &s);
@@ -465,22 +491,31 @@ double perf_step_s_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *
     lg[ROWS_DECODE] = rows[ROWS_DECODE] > 0 ? log2(rows[ROWS_DECODE]) : 0.0;
     if (!c->valid || c->ctx != ctx || c->tokens != T || c->samples != S) {
         rows_and_logs(&s, b, rows, lg);
-        for (op = 0; op < PERF_N_OPS; op++)
-            c->t_op[op] =
-                (op == PERF_OP_ATTN_PREFILL || op == PERF_OP_ATTN_DECODE)
-                    ? 0.0
-                    : op_eval(ctx, &s, (enum perf_op)op, b, rows, lg, &flops, &bytes, &tc, &tm);
+        c->t_rest = 0.0;
+        c->f_rest = 0.0;
+        c->b_rest = 0.0;
+        for (i = 0; i < N_COUNT_OPS; i++) {
+            double t_op = op_eval(ctx, &s, op_order[i], b, rows, lg, &flops, &bytes, &tc, &tm);
+            if (t_op != 0.0)
+                c->t_rest += t_op;
+            work_add(ctx, &s, op_order[i], b, rows, &c->f_rest, &c->b_rest);
+        }
         c->valid = 1;
         c->ctx = ctx;
         c->tokens = T;
         c->samples = S;
     }
-    for (op = 0; op < PERF_N_OPS; op++) {
-        double t_op = c->t_op[op];
-        if (op == PERF_OP_ATTN_PREFILL || op == PERF_OP_ATTN_DECODE)
-            t_op = op_eval(ctx, &s, (enum perf_op)op, b, rows, lg, &flops, &bytes, &tc, &tm);
+    step = c->t_rest;
+    for (i = N_COUNT_OPS; i < PERF_N_OPS; i++) {
+        double t_op = op_eval(ctx, &s, op_order[i], b, rows, lg, &flops, &bytes, &tc, &tm);
         if (t_op != 0.0)
             step += t_op;
+    }
+    if (flops_out) {
+        *flops_out = c->f_rest;
+        *bytes_out = c->b_rest;
+        for (i = N_COUNT_OPS; i < PERF_N_OPS; i++)
+            work_add(ctx, &s, op_order[i], b, rows, flops_out, bytes_out);
     }
     return step + (ctx->calib.step_base_s + ctx->calib.step_per_seq_s * n_seq);
 }
@@ -967,4 +1002,53 @@ int perf_ctx_set_collectives(perf_ctx *ctx, const coll_calib *c, sim_err *err) {
         return SIM_OK;
     coll_topo_from_gpu(&ctx->gpu, &topo);
     return coll_plan_init(&ctx->ar, COLL_ALLREDUCE, ctx->tp, ctx->tp_nodes, &topo, c, err);
+}
+
+/* ---- decode stretches ---- */
+
+void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_decode,
+                     int64_t decode_ctx) {
+    perf_batch b;
+    shape s;
+    const perf_op_calib *oc = &ctx->calib.op[PERF_OP_ATTN_DECODE];
+    memset(&b, 0, sizeof b);
+    b.n_decode = n_decode;
+    b.n_sample = n_decode;
+    b.decode_ctx = decode_ctx;
+    (void)perf_step_s_cached(ctx, c, &b); /* fills the cache for these counts */
+    shape_of(ctx, &s);
+    d->t_rest = c->t_rest;
+    d->tail = ctx->calib.step_base_s + ctx->calib.step_per_seq_s * (double)n_decode;
+    d->n = (double)n_decode;
+    d->q4 = 4.0 * s.q;
+    d->kv = s.kv;
+    d->kvb = s.kvb;
+    d->qbytes = d->n * s.q * 2.0 * 2.0;
+    d->peak = op_peak(ctx, PERF_OP_ATTN_DECODE);
+    d->bw = op_bw(ctx, PERF_OP_ATTN_DECODE);
+    d->calls = op_calls(ctx, PERF_OP_ATTN_DECODE);
+    d->overhead = oc->overhead_s;
+    d->eff_c = &oc->eff_c;
+    d->eff_m = &oc->eff_m;
+}
+
+/* The same operations, in the same order, as perf_step_s_cached on a pure
+ * decode batch: rows_of, op_cost and roof_terms of the decode attention
+ * added to the cached sum of the other operators. */
+double perf_dstep_time(const perf_dstep *d, int64_t decode_ctx) {
+    double ctx = (double)decode_ctx;
+    double rows = ctx / d->n;
+    double lg = rows > 0 ? log2(rows) : 0.0;
+    double flops = d->q4 * ctx;
+    double bytes = ctx * 2.0 * d->kv * d->kvb + d->qbytes;
+    double step = d->t_rest, tc, tm;
+    if (rows > 0 && (flops > 0 || bytes > 0)) {
+        double t_op;
+        tc = flops > 0 ? flops / (d->peak * perf_curve_eval(d->eff_c, lg)) : 0.0;
+        tm = bytes > 0 ? bytes / (d->bw * perf_curve_eval(d->eff_m, lg)) : 0.0;
+        t_op = d->calls * ((tc > tm ? tc : tm) + d->overhead);
+        if (t_op != 0.0)
+            step += t_op;
+    }
+    return step + d->tail;
 }

@@ -158,12 +158,29 @@ typedef struct perf_cache {
     int valid;
     const perf_ctx *ctx;
     double tokens, samples; /* the batch counts the times are for */
-    double t_op[PERF_N_OPS];
+    double t_rest;          /* summed time of the operators other than attention */
+    double f_rest, b_rest;  /* their FLOPs and HBM bytes */
 } perf_cache;
 
 /* perf_step_s, reusing c's operator times while the token and sample counts
  * repeat; equal bit for bit to perf_step_s. */
 double perf_step_s_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b);
+/* perf_step_s_cached that also gives the step's FLOPs and HBM bytes (flops
+ * and bytes may be NULL), equal bit for bit to perf_work's. */
+double perf_step_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b, double *flops,
+                        double *bytes);
+
+/* A pure-decode stretch of n_decode sequences: step times as the summed
+ * context grows, equal bit for bit to perf_step_s_cached on the same batch
+ * at a fraction of its cost. perf_dstep_init fills c for the stretch's
+ * counts (decode_ctx: any step's summed context). */
+typedef struct perf_dstep {
+    double t_rest, tail, n, q4, kv, kvb, qbytes, peak, bw, calls, overhead;
+    const perf_curve *eff_c, *eff_m;
+} perf_dstep;
+void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_decode,
+                     int64_t decode_ctx);
+double perf_dstep_time(const perf_dstep *d, int64_t decode_ctx);
 
 /* FLOPs and HBM bytes of a batch on one GPU, equal to perf_predict's flops
  * and bytes, without evaluating any time. */

@@ -217,6 +217,8 @@ static int run_on(const struct be_ops *ops, const eng_config *c, sim_req *r, int
     T_EQ_I(be_open(&b, ops, &(be_args){0}, &err), SIM_OK);
     memset(k, 0, sizeof *k);
     rc = eng_run(c, &src, &b, &sink, s, &err);
+    if (rc != SIM_OK && getenv("T_VERBOSE"))
+        fprintf(stderr, "eng_run: %s\n", err.msg);
     be_close(&b);
     if (rc == SIM_OK) {
         T_EQ_I(s->completed + s->rejected, s->requests); /* conservation */

@@ -466,6 +466,39 @@ static void test_bit_identity(void) {
 
 /* ---- curves ---- */
 
+/* A decode stretch's stepper gives perf_step_s_cached's bits at every
+ * summed context, on random calibrations (curves with knots) and shapes. */
+static void test_dstep(void) {
+    sim_model m = t_llama3_8b();
+    sim_gpu g = t_h100(2e-6);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    int trial;
+    gsl_rng_set(r, 77);
+    for (trial = 0; trial < 200; trial++) {
+        perf_calib cal;
+        perf_ctx ctx;
+        perf_cache c1, c2;
+        perf_dstep d;
+        int n = 1 + (int)gsl_rng_uniform_int(r, 256), i;
+        int64_t ctx0 = n * (int64_t)(1 + gsl_rng_uniform_int(r, 30000));
+        random_calib(&cal, &g, r);
+        m.kv_dtype = trial % 3 == 0 ? SIM_DT_FP8 : SIM_DT_BF16;
+        ctx_for(&ctx, &m, &g, &cal, trial % 4 == 0 ? 2 : 1);
+        memset(&c1, 0, sizeof c1);
+        memset(&c2, 0, sizeof c2);
+        perf_dstep_init(&d, &ctx, &c2, n, ctx0);
+        for (i = 0; i < 50; i++) {
+            perf_batch b;
+            memset(&b, 0, sizeof b);
+            b.n_decode = b.n_sample = n;
+            b.decode_ctx = ctx0 + (int64_t)n * i;
+            T_ASSERT(perf_dstep_time(&d, b.decode_ctx) == perf_step_s_cached(&ctx, &c1, &b));
+            T_ASSERT(perf_dstep_time(&d, b.decode_ctx) == perf_step_s(&ctx, &b));
+        }
+    }
+    gsl_rng_free(r);
+}
+
 static void test_curves(void) {
     perf_curve c;
     memset(&c, 0, sizeof c);
@@ -669,6 +702,7 @@ int main(void) {
     test_tp_nodes();
     test_dtypes();
     test_bit_identity();
+    test_dstep();
     test_curves();
     test_round_trip();
     test_malformed();
