@@ -1030,12 +1030,34 @@ void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_de
     d->overhead = oc->overhead_s;
     d->eff_c = &oc->eff_c;
     d->eff_m = &oc->eff_m;
+    d->lo_c = d->lo_m = 0;
 }
 
 /* The same operations, in the same order, as perf_step_s_cached on a pure
  * decode batch: rows_of, op_cost and roof_terms of the decode attention
  * added to the cached sum of the other operators. */
-double perf_dstep_time(const perf_dstep *d, int64_t decode_ctx) {
+/* perf_curve_eval with a cursor: *lo is kept between calls, so a stretch
+ * whose x only grows finds its segment in O(1); the segment, and so the
+ * value, is the one the binary search finds. */
+static double curve_at(const perf_curve *c, int *lo, double x) {
+    int l = *lo;
+    double f;
+    if (c->n <= 0)
+        return 1.0;
+    if (!(x > c->x[0]))
+        return c->y[0];
+    if (x >= c->x[c->n - 1])
+        return c->y[c->n - 1];
+    while (l > 0 && c->x[l] > x)
+        l--;
+    while (l + 1 < c->n - 1 && c->x[l + 1] <= x)
+        l++;
+    *lo = l;
+    f = (x - c->x[l]) / (c->x[l + 1] - c->x[l]);
+    return c->y[l] + f * (c->y[l + 1] - c->y[l]);
+}
+
+double perf_dstep_time(perf_dstep *d, int64_t decode_ctx) {
     double ctx = (double)decode_ctx;
     double rows = ctx / d->n;
     double lg = rows > 0 ? log2(rows) : 0.0;
@@ -1044,8 +1066,8 @@ double perf_dstep_time(const perf_dstep *d, int64_t decode_ctx) {
     double step = d->t_rest, tc, tm;
     if (rows > 0 && (flops > 0 || bytes > 0)) {
         double t_op;
-        tc = flops > 0 ? flops / (d->peak * perf_curve_eval(d->eff_c, lg)) : 0.0;
-        tm = bytes > 0 ? bytes / (d->bw * perf_curve_eval(d->eff_m, lg)) : 0.0;
+        tc = flops > 0 ? flops / (d->peak * curve_at(d->eff_c, &d->lo_c, lg)) : 0.0;
+        tm = bytes > 0 ? bytes / (d->bw * curve_at(d->eff_m, &d->lo_m, lg)) : 0.0;
         t_op = d->calls * ((tc > tm ? tc : tm) + d->overhead);
         if (t_op != 0.0)
             step += t_op;

@@ -177,10 +177,11 @@ double perf_step_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b,
 typedef struct perf_dstep {
     double t_rest, tail, n, q4, kv, kvb, qbytes, peak, bw, calls, overhead;
     const perf_curve *eff_c, *eff_m;
+    int lo_c, lo_m; /* curve segments of the last call */
 } perf_dstep;
 void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_decode,
                      int64_t decode_ctx);
-double perf_dstep_time(const perf_dstep *d, int64_t decode_ctx);
+double perf_dstep_time(perf_dstep *d, int64_t decode_ctx);
 
 /* FLOPs and HBM bytes of a batch on one GPU, equal to perf_predict's flops
  * and bytes, without evaluating any time. */
