@@ -8,6 +8,7 @@
 
 #include "backends.h"
 #include "mem.h"
+#include "model.h"
 
 /* run options a pool may set for its own replicas */
 static const char *const pool_keys[] = {
@@ -127,7 +128,7 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
     const char *k;
     int nr, np, nm, n, i, j, rc = SIM_EINVAL;
     char list[512];
-    int own_models = 0;
+    int own_models = 0, kv_nvlink = 0;
 
     *out = NULL;
     if (!json_is_object(fleet))
@@ -136,9 +137,9 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         return bad(err, SIM_EINVAL,
                    "--fleet: only the sim backend runs a fleet, got --backend %s%s", ops->name, "");
     json_object_foreach(fleet, k, v) {
-        static const char *const top[] = {"regions",    "populations", "models",
-                                          "pools",      "router",      "scope",
-                                          "autoscaler", "max_queue",   "description"};
+        static const char *const top[] = {"regions",     "populations", "models",     "pools",
+                                          "router",      "scope",       "autoscaler", "max_queue",
+                                          "description", "kv_link"};
         size_t t;
         for (t = 0; t < sizeof top / sizeof top[0]; t++)
             if (strcmp(k, top[t]) == 0)
@@ -146,7 +147,7 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         if (t == sizeof top / sizeof top[0])
             return bad(err, SIM_EINVAL,
                        "%s: unknown key (expected regions, populations, models, pools, router, "
-                       "scope, autoscaler, max_queue, description)%s",
+                       "scope, autoscaler, max_queue, kv_link, description)%s",
                        k, "");
     }
     regions = json_object_get(fleet, "regions");
@@ -180,6 +181,16 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         }
     }
     nm = (int)json_object_size(models);
+    if ((v = json_object_get(fleet, "kv_link")) != NULL) {
+        const char *kl = json_string_value(v);
+        if (kl && strcmp(kl, "nvlink") == 0)
+            kv_nvlink = 1;
+        else if (!(kl && strcmp(kl, "ib") == 0)) {
+            if (own_models)
+                json_decref(models);
+            return bad(err, SIM_EINVAL, "kv_link: expected ib or nvlink%s%s", "", "");
+        }
+    }
 
     F = SIM_NEW(rt_fleet);
     if (F == NULL)
@@ -268,9 +279,9 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
             goto fail;
         }
         json_object_foreach(pj, k, v) {
-            static const char *const pk[] = {"name",         "region",       "model",
-                                             "gpu",          "tp",           "replicas",
-                                             "min_replicas", "max_replicas", "options"};
+            static const char *const pk[] = {"name",    "region",   "model",        "gpu",
+                                             "tp",      "replicas", "min_replicas", "max_replicas",
+                                             "options", "role"};
             size_t t;
             for (t = 0; t < sizeof pk / sizeof pk[0]; t++)
                 if (strcmp(k, pk[t]) == 0)
@@ -278,7 +289,7 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
             if (t == sizeof pk / sizeof pk[0]) {
                 sim_err_set(err, "fleet", 0, 0,
                             "%s.%s: unknown key (expected name, region, model, gpu, tp, "
-                            "replicas, min_replicas, max_replicas, options)",
+                            "replicas, min_replicas, max_replicas, role, options)",
                             where, k);
                 goto fail;
             }
@@ -404,6 +415,41 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         ep->max_replicas = (int)mx;
         ep->gpus_per_replica = F->rp[i].pctx.tp;
         {
+            const char *role = json_string_value(json_object_get(pj, "role"));
+            const sim_gpu *g = &F->rp[i].pctx.gpu;
+            if (json_object_get(pj, "role") && role == NULL)
+                role = "?";
+            if (role == NULL || strcmp(role, "both") == 0)
+                ep->role = ENG_ROLE_BOTH;
+            else if (strcmp(role, "prefill") == 0)
+                ep->role = ENG_ROLE_PREFILL;
+            else if (strcmp(role, "decode") == 0)
+                ep->role = ENG_ROLE_DECODE;
+            else {
+                sim_err_set(err, "fleet", 0, 0,
+                            "%s.role: expected both, prefill or decode, got '%s'", where, role);
+                json_decref(pc);
+                goto fail;
+            }
+            /* KV moves between instances over their NICs (one per GPU, as in
+             * a DGX), or NVLink when the fleet says the instances share a node */
+            if (kv_nvlink) {
+                ep->kv_link_bw = g->nvlink_bw * ep->gpus_per_replica;
+                ep->kv_link_latency_s = g->nvlink_latency_s;
+            } else {
+                ep->kv_link_bw = g->ib_bw * ep->gpus_per_replica;
+                ep->kv_link_latency_s = g->ib_latency_s;
+            }
+            ep->kv_bytes_per_token = sim_model_kv_bytes_per_token(&F->rp[i].pctx.model, 1);
+            if (ep->role != ENG_ROLE_BOTH && !(ep->kv_link_bw > 0)) {
+                sim_err_set(err, "fleet", 0, 0,
+                            "%s: a %s pool sends KV over %s, which GPU %s lacks", where, role,
+                            kv_nvlink ? "NVLink" : "InfiniBand", g->name);
+                json_decref(pc);
+                goto fail;
+            }
+        }
+        {
             be_args ba;
             memset(&ba, 0, sizeof ba);
             ba.perf = ep->perf;
@@ -458,6 +504,28 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
             goto fail;
         }
         a->on = 1;
+    }
+    /* a disaggregated model has prefill and decode pools, and no others */
+    for (j = 0; j < nm; j++) {
+        int n_role[3] = {0, 0, 0};
+        for (i = 0; i < n; i++)
+            if (F->pools[i].model == j)
+                n_role[F->pools[i].role]++;
+        if ((n_role[ENG_ROLE_PREFILL] > 0 || n_role[ENG_ROLE_DECODE] > 0) &&
+            (n_role[ENG_ROLE_PREFILL] == 0 || n_role[ENG_ROLE_DECODE] == 0 ||
+             n_role[ENG_ROLE_BOTH] > 0)) {
+            const char *mk = NULL;
+            int t = 0;
+            json_object_foreach(models, k, v) {
+                if (t++ == j)
+                    mk = k;
+            }
+            rc = bad(err, SIM_EINVAL,
+                     "models.%s: a disaggregated model needs prefill and decode pools, and no "
+                     "pool of role both%s",
+                     mk ? mk : "?", "");
+            goto fail;
+        }
     }
     /* every model with a share needs a pool */
     for (j = 0; j < nm; j++) {

@@ -31,6 +31,7 @@
 
 #include "evq.h"
 #include "mem.h"
+#include "net.h"
 
 enum {
     EV_ARRIVAL = 1,
@@ -39,7 +40,8 @@ enum {
     EV_WAKE = 4,
     EV_DELIVER = 5, /* a routed request reaches its replica */
     EV_TICK = 6,    /* the autoscaler decides */
-    EV_READY = 7    /* a provisioned replica starts serving */
+    EV_READY = 7,   /* a provisioned replica starts serving */
+    EV_NET = 8      /* a KV transfer (prefill to decode) may have finished */
 };
 /* replica states */
 enum { REP_OFF = 0, REP_ON, REP_PROVISIONING, REP_DRAINING };
@@ -138,6 +140,13 @@ typedef struct cand_list {
     int rr; /* round-robin position */
 } cand_list;
 
+/* A prefill replica's KV on its way to a decode replica. */
+typedef struct kv_xfer {
+    int64_t h; /* net transfer */
+    int rep;   /* the decode replica */
+    req_rec *rec;
+} kv_xfer;
+
 /* session -> replica of its last turn (open addressing, never shrinks) */
 typedef struct sess_map {
     int64_t *key; /* -1: empty */
@@ -165,6 +174,14 @@ typedef struct eng {
     int64_t *supply_left; /* GPUs each supply can still give */
     sess_map sess;
     int64_t live; /* requests routed or queued and not ended */
+    /* disaggregation: each replica's KV link out and in, transfers in flight */
+    net *kvnet;
+    int *kv_out, *kv_in; /* link ids per replica */
+    kv_xfer *xf;
+    int n_xf, cap_xf;
+    int64_t net_gen;
+    int64_t xfer_bytes, n_xfer;
+    double xfer_s; /* summed transfer times */
     req_rec *free_recs;
     req_rec **rec_chunks;
     int n_rec_chunks, cap_rec_chunks;
@@ -334,6 +351,15 @@ static void rep_off(eng *e, replica *p) {
 
 /* ---- request outcomes (scheduler callbacks) ---- */
 
+/* The fields the fleet sets, as a source leaves them. */
+static void clear_fleet_fields(sim_req *r) {
+    r->origin = r->model = 0;
+    r->net_ns = 0;
+    r->kv_ready = r->out_total = 0;
+    r->user_arrival_ns = r->user_first_ns = r->queue_ns = 0;
+    r->pre_hit_tokens = r->pre_recomputed = 0;
+}
+
 /* r ended at the user at t (its fields as the replica saw them). */
 static void push_followup(eng *e, const sim_req *r, sim_time t, int rejected) {
     sim_req nx, u = *r;
@@ -348,8 +374,7 @@ static void push_followup(eng *e, const sim_req *r, sim_time t, int rejected) {
         return;
     }
     rec->r = nx;
-    rec->r.origin = rec->r.model = 0;
-    rec->r.net_ns = 0;
+    clear_fleet_fields(&rec->r);
     rec->from_stream = 0;
     if (rec_keep_hashes(rec) != SIM_OK) {
         rec_put(e, rec);
@@ -394,7 +419,7 @@ static void reject_at(eng *e, int rep, const sim_req *r, enum met_reject why, si
     t += r->net_ns; /* the user hears of it half a round trip later */
     row.id = r->id;
     row.replica = rep;
-    row.arrival_s = sim_time_to_s(r->arrival_ns - r->net_ns);
+    row.arrival_s = sim_time_to_s(r->kv_ready > 0 ? r->user_arrival_ns : r->arrival_ns - r->net_ns);
     row.first_token_s = NAN;
     row.finish_s = sim_time_to_s(t);
     row.prompt_tokens = r->prompt_tokens;
@@ -424,47 +449,65 @@ static void cb_first_token(void *ctx, sched_seq *s, sim_time t) {
     (void)t;
 }
 
+static void handoff(eng *e, replica *p, sched_seq *s, sim_time t);
+
 static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
     replica *p = ctx;
     eng *e = p->e;
     met_request row;
     double ttft, e2e;
     int32_t out = s->req.output_tokens;
-    sim_time net = s->req.net_ns, arrival = s->req.arrival_ns - net;
+    sim_time nd = s->req.net_ns, arrival = s->req.arrival_ns - nd;
+    sim_time first = s->first_token_ns + nd, queue = s->admitted_ns - s->req.arrival_ns;
+    int32_t prompt = s->req.prompt_tokens;
+    int64_t hit = s->hit_tokens, recomputed = s->recomputed_tokens;
+    if (s->req.out_total > 1) { /* prefilled: its KV goes to a decode replica */
+        handoff(e, p, s, t);
+        return;
+    }
+    if (s->req.kv_ready > 0) { /* decoded here after a prefill elsewhere */
+        arrival = s->req.user_arrival_ns;
+        first = s->req.user_first_ns;
+        queue = s->req.queue_ns;
+        out += 1; /* the first token came from the prefill replica */
+        prompt -= 1;
+        hit = s->req.pre_hit_tokens;
+        recomputed += s->req.pre_recomputed;
+    }
     memset(&row, 0, sizeof row);
     row.id = s->req.id;
     row.replica = p->idx;
     row.arrival_s = sim_time_to_s(arrival);
-    row.first_token_s = sim_time_to_s(s->first_token_ns + net);
-    row.finish_s = sim_time_to_s(t + net);
-    row.prompt_tokens = s->req.prompt_tokens;
+    row.first_token_s = sim_time_to_s(first);
+    row.finish_s = sim_time_to_s(t + nd);
+    row.prompt_tokens = prompt;
     row.new_tokens = s->req.new_tokens;
     row.output_tokens = out;
     row.preemptions = s->preemptions;
-    row.recomputed_tokens = s->recomputed_tokens;
-    row.hit_tokens = s->hit_tokens;
-    e->hit_tokens += s->hit_tokens;
-    e->hit_requests += s->hit_tokens > 0;
+    row.recomputed_tokens = recomputed;
+    row.hit_tokens = hit;
+    e->hit_tokens += hit;
+    e->hit_requests += hit > 0;
     row.session_id = s->req.session_id;
     row.turn = s->req.turn;
     row.reject = MET_REJECT_NONE;
     note_end(e, row.arrival_s, row.finish_s);
     e->n_completed++;
-    e->prompt_tokens += s->req.prompt_tokens;
+    e->prompt_tokens += prompt;
     e->output_tokens += out;
-    e->recomputed += s->recomputed_tokens;
+    e->recomputed += recomputed;
     p->tl_comp++;
     p->tl_out += out;
-    ttft = sim_time_to_s(s->first_token_ns + net - arrival);
-    e2e = sim_time_to_s(t + net - arrival);
+    ttft = sim_time_to_s(first - arrival);
+    e2e = sim_time_to_s(t + nd - arrival);
     if (dvec_push(&e->ttft, ttft) || dvec_push(&e->e2e, e2e) ||
-        dvec_push(&e->queue, sim_time_to_s(s->admitted_ns - s->req.arrival_ns)))
+        dvec_push(&e->queue, sim_time_to_s(queue)))
         fail(e, SIM_ENOMEM, "recording latencies");
     {
         int good = 1;
         double tpot = NAN;
         if (out >= 2) {
-            tpot = sim_time_to_s(t - s->first_token_ns) / (double)(out - 1);
+            tpot = sim_time_to_s(t + nd - first) / (double)(out - 1);
             if (dvec_push(&e->tpot, tpot))
                 fail(e, SIM_ENOMEM, "recording latencies");
         }
@@ -475,8 +518,134 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
         e->good += good;
     }
     request_row(e, &row);
-    push_followup(e, &s->req, t + net, 0);
+    {
+        sim_req u = s->req; /* what the user saw */
+        if (u.kv_ready > 0) {
+            u.arrival_ns = arrival + nd;
+            u.prompt_tokens = prompt;
+            u.output_tokens = out;
+            u.kv_ready = 0;
+        }
+        push_followup(e, &u, t + nd, 0);
+    }
     rep_end(e, p);
+}
+
+/* ---- disaggregated prefill and decode ---- */
+
+static void push_net(eng *e) {
+    sim_time t = net_next_finish(e->kvnet);
+    if (t == SIM_TIME_MAX)
+        return;
+    if (t < e->now)
+        t = e->now;
+    if (evq_push(e->q, t, CLS_ARRIVAL, EV_NET, -1, ++e->net_gen, NULL) != SIM_OK)
+        fail(e, SIM_ENOMEM, "scheduling a KV transfer");
+}
+
+static int route_decode(eng *e, sim_req *r, int region);
+
+/* A prefill replica produced the first token of s at t: the request leaves
+ * it (its KV is kept in the prefix cache like any finished request's), and
+ * its prompt's KV travels to a decode replica, where it continues from its
+ * second token. The transfer shares the prefill replica's link out and the
+ * decode replica's link in with every other transfer (max-min fair). */
+static void handoff(eng *e, replica *p, sched_seq *s, sim_time t) {
+    const eng_pool *pc = e->pools[p->pool].cfg;
+    req_rec *rec;
+    sim_req *r;
+    int k, path[2];
+    double bytes;
+    rec = rec_get(e);
+    if (rec == NULL || e->kvnet == NULL) {
+        fail(e, SIM_ENOMEM, "handing a request to decode");
+        return;
+    }
+    rec->from_stream = 0;
+    r = &rec->r;
+    *r = s->req;
+    r->hash_ids = NULL;
+    r->n_hash_ids = 0;
+    r->user_arrival_ns = s->req.arrival_ns - s->req.net_ns;
+    r->user_first_ns = s->first_token_ns + s->req.net_ns;
+    r->queue_ns = s->admitted_ns - s->req.arrival_ns;
+    r->pre_hit_tokens = s->hit_tokens;
+    r->pre_recomputed = s->recomputed_tokens;
+    r->kv_ready = s->req.prompt_tokens;
+    r->prompt_tokens = s->req.prompt_tokens + 1; /* the first token is the next input */
+    r->output_tokens = s->req.out_total - 1;
+    r->out_total = 0;
+    /* the prefill replica is done with it */
+    p->out_req--;
+    if (p->state == REP_DRAINING && p->out_req == 0)
+        rep_off(e, p);
+    k = route_decode(e, r, pc->region);
+    if (k < 0) { /* no decode replica serves: rejected, the user hears at once */
+        r->net_ns = 0;
+        r->arrival_ns = r->user_arrival_ns;
+        e->live--;
+        reject_at(e, -1, r, MET_REJECT_QUEUE_FULL, t);
+        rec_put(e, rec);
+        return;
+    }
+    r->net_ns = sim_time_from_s(0.5 * e->fl->rtt_s[(size_t)r->origin * (size_t)e->fl->n_regions +
+                                                   (size_t)e->pools[e->reps[k].pool].cfg->region]);
+    e->reps[k].out_req++;
+    e->reps[k].inflight_req++;
+    e->reps[k].inflight_tok += r->prompt_tokens;
+    bytes = pc->kv_bytes_per_token * (double)r->kv_ready;
+    path[0] = e->kv_out[p->idx];
+    path[1] = e->kv_in[k];
+    if (e->n_xf == e->cap_xf) {
+        int ncap = e->cap_xf ? 2 * e->cap_xf : 64;
+        kv_xfer *nx = sim_realloc(e->xf, (size_t)ncap * sizeof *nx);
+        if (nx == NULL) {
+            fail(e, SIM_ENOMEM, "starting a KV transfer");
+            return;
+        }
+        e->xf = nx;
+        e->cap_xf = ncap;
+    }
+    net_advance(e->kvnet, t);
+    e->xf[e->n_xf].h = net_start(e->kvnet, t, path, 2, bytes, pc->kv_link_latency_s);
+    e->xf[e->n_xf].rep = k;
+    e->xf[e->n_xf].rec = rec;
+    if (e->xf[e->n_xf].h < 0) {
+        fail(e, SIM_ENOMEM, "starting a KV transfer");
+        return;
+    }
+    r->arrival_ns = t; /* the transfer's start, until it lands */
+    e->n_xf++;
+    e->xfer_bytes += (int64_t)bytes;
+    push_net(e);
+}
+
+static void deliver(eng *e, replica *p, req_rec *rec);
+
+/* Transfers that finished by now land on their decode replicas. */
+static void on_net(eng *e, int64_t gen) {
+    int i = 0;
+    if (gen != e->net_gen)
+        return; /* superseded: a later start moved the next finish */
+    net_advance(e->kvnet, e->now);
+    while (i < e->n_xf) {
+        kv_xfer x = e->xf[i];
+        replica *p;
+        if (!net_done(e->kvnet, x.h)) {
+            i++;
+            continue;
+        }
+        e->xf[i] = e->xf[--e->n_xf]; /* order kept below by id */
+        p = &e->reps[x.rep];
+        p->inflight_req--;
+        p->inflight_tok -= x.rec->r.prompt_tokens;
+        e->n_xfer++;
+        e->xfer_s += sim_time_to_s(e->now - x.rec->r.arrival_ns);
+        x.rec->r.arrival_ns = e->now;
+        deliver(e, p, x.rec);
+        i = 0; /* deliver in a fixed order: restart the scan */
+    }
+    push_net(e);
 }
 
 /* ---- steps ---- */
@@ -817,6 +986,7 @@ static void pull_stream(eng *e) {
         return;
     }
     rec->from_stream = 1;
+    clear_fleet_fields(&rec->r);
     if (rec_keep_hashes(rec) != SIM_OK) {
         rec_put(e, rec);
         fail(e, SIM_ENOMEM, "reading the trace");
@@ -925,13 +1095,13 @@ static int32_t *sess_slot(sess_map *m, int64_t key, int insert) {
     return &m->rep[i];
 }
 
-/* Picks a replica of list L for r by the router's policy; -1 when every
- * one is full or off. Scans start at a rotating position, so ties spread. */
-static int pick(eng *e, cand_list *L, const sim_req *r) {
+/* Picks a replica of list L for r by policy pol; -1 when every one is full
+ * (force: when every one is off). Scans start at a rotating position, so
+ * ties spread. */
+static int pick(eng *e, cand_list *L, const sim_req *r, int pol, int force) {
     int i, best = -1, start = L->n > 0 ? L->rr % L->n : 0;
     int64_t best_lot = 0, best_hit = -1;
     double best_kvu = 0;
-    int pol = e->fl->router;
     if (L->n == 0)
         return -1;
     if (pol == ENG_ROUTE_SESSION && r->session_id >= 0) {
@@ -947,7 +1117,7 @@ static int pick(eng *e, cand_list *L, const sim_req *r) {
     for (i = 0; i < L->n; i++) {
         int k = L->rep[(start + i) % L->n];
         replica *p = &e->reps[k];
-        if (!rep_open(e, p))
+        if (force ? p->state != REP_ON : !rep_open(e, p))
             continue;
         if (pol == ENG_ROUTE_RR) {
             L->rr = (start + i + 1) % L->n;
@@ -991,15 +1161,22 @@ static int pick(eng *e, cand_list *L, const sim_req *r) {
 }
 
 /* Routes r: the replica, or -1 when every candidate is full. */
+static cand_list *cand(eng *e, int model, int stage, int region) {
+    int nr = e->fl->n_regions;
+    return &e->cands[((size_t)model * 2 + (size_t)stage) * (size_t)(nr + 1) + (size_t)region];
+}
+
+/* Routes r to a replica of its model's entry pools (both, or prefill when
+ * the model is disaggregated): -1 when every candidate is full. */
 static int route(eng *e, sim_req *r) {
     const eng_fleet *f = e->fl;
     int nr = f->n_regions, k = -1, i;
-    cand_list *lists = &e->cands[(size_t)r->model * (size_t)(nr + 1)];
     if (f->scope == ENG_SCOPE_GLOBAL || nr == 1)
-        k = pick(e, &lists[nr], r);
+        k = pick(e, cand(e, r->model, 0, nr), r, f->router, 0);
     else
         for (i = 0; i < nr && k < 0; i++)
-            k = pick(e, &lists[e->near[(size_t)r->origin * (size_t)nr + (size_t)i]], r);
+            k = pick(e, cand(e, r->model, 0, e->near[(size_t)r->origin * (size_t)nr + (size_t)i]),
+                     r, f->router, 0);
     if (k >= 0 && f->router == ENG_ROUTE_SESSION && r->session_id >= 0) {
         int32_t *slot = sess_slot(&e->sess, r->session_id, 1);
         if (slot == NULL)
@@ -1007,6 +1184,19 @@ static int route(eng *e, sim_req *r) {
         else
             *slot = k;
     }
+    return k;
+}
+
+/* The decode replica for a prefilled request: least outstanding tokens in
+ * the prefill replica's region, then anywhere; when every one is full, the
+ * least loaded anyway (the KV exists: the decode side queues it). */
+static int route_decode(eng *e, sim_req *r, int region) {
+    int nr = e->fl->n_regions;
+    int k = pick(e, cand(e, r->model, 1, region), r, ENG_ROUTE_LOT, 0);
+    if (k < 0)
+        k = pick(e, cand(e, r->model, 1, nr), r, ENG_ROUTE_LOT, 0);
+    if (k < 0)
+        k = pick(e, cand(e, r->model, 1, nr), r, ENG_ROUTE_LOT, 1);
     return k;
 }
 
@@ -1030,7 +1220,7 @@ static void deliver(eng *e, replica *p, req_rec *rec) {
 static void on_arrival(eng *e, req_rec *rec) {
     replica *p;
     int k;
-    sim_time net;
+    sim_time nd;
     if (rec->from_stream)
         pull_stream(e);
     if (e->rc != SIM_OK) {
@@ -1051,15 +1241,25 @@ static void on_arrival(eng *e, req_rec *rec) {
     p = &e->reps[k];
     p->out_req++;
     e->live++;
-    net = sim_time_from_s(0.5 * e->fl->rtt_s[(size_t)rec->r.origin * (size_t)e->fl->n_regions +
-                                             (size_t)e->pools[p->pool].cfg->region]);
-    if (net <= 0) {
+    {
+        const eng_pool *pc = e->pools[p->pool].cfg;
+        if (pc->role == ENG_ROLE_PREFILL && rec->r.output_tokens > 1 &&
+            (int64_t)rec->r.prompt_tokens + rec->r.output_tokens <= pc->sched.max_ctx) {
+            /* disaggregated: stop at the first token, decode elsewhere (a
+             * request beyond the context is left whole, to be refused) */
+            rec->r.out_total = rec->r.output_tokens;
+            rec->r.output_tokens = 1;
+        }
+    }
+    nd = sim_time_from_s(0.5 * e->fl->rtt_s[(size_t)rec->r.origin * (size_t)e->fl->n_regions +
+                                            (size_t)e->pools[p->pool].cfg->region]);
+    if (nd <= 0) {
         rec->r.net_ns = 0;
         deliver(e, p, rec);
         return;
     }
-    rec->r.net_ns = net;
-    rec->r.arrival_ns += net; /* at the replica */
+    rec->r.net_ns = nd;
+    rec->r.arrival_ns += nd; /* at the replica */
     p->inflight_req++;
     p->inflight_tok += rec->r.prompt_tokens;
     if (evq_push(e->q, rec->r.arrival_ns, CLS_ARRIVAL, EV_DELIVER, k, 0, rec) != SIM_OK)
@@ -1204,6 +1404,9 @@ static void summarise(eng *e, met_summary *s) {
     }
     s->prompt_tokens = e->prompt_tokens;
     s->output_tokens = e->output_tokens;
+    s->kv_xfer_bytes = e->xfer_bytes;
+    if (e->n_xfer > 0)
+        s->kv_xfer_mean_s = e->xfer_s / (double)e->n_xfer;
     s->steps = e->steps;
     qsort(e->ttft.v, e->ttft.n, sizeof(double), cmp_double);
     qsort(e->tpot.v, e->tpot.n, sizeof(double), cmp_double);
@@ -1373,9 +1576,9 @@ static int fleet_check(const eng_fleet *f, sim_err *err) {
 /* Builds the candidate lists, region orders and draw tables. */
 static int fleet_build(eng *e) {
     const eng_fleet *f = e->fl;
-    int nr = f->n_regions, m, g, i, k;
+    int nr = f->n_regions, m, g, i, k, st;
     double tot;
-    size_t nl = (size_t)f->n_models * (size_t)(nr + 1);
+    size_t nl = (size_t)f->n_models * 2 * (size_t)(nr + 1);
     e->cands = SIM_NEW_ARRAY(cand_list, nl);
     e->near = SIM_NEW_ARRAY(int, (size_t)f->n_pops *(size_t)nr);
     e->pop_cdf = SIM_NEW_ARRAY(double, (size_t)f->n_pops);
@@ -1383,19 +1586,41 @@ static int fleet_build(eng *e) {
     e->supply_left = SIM_NEW_ARRAY(int64_t, (size_t)f->n_supply);
     if (!e->cands || !e->near || !e->pop_cdf || !e->model_cdf || !e->supply_left)
         return SIM_ENOMEM;
+    /* stage 0: where requests enter (both, or prefill pools); stage 1: decode pools */
     for (m = 0; m < f->n_models; m++)
-        for (g = 0; g <= nr; g++) {
-            cand_list *L = &e->cands[(size_t)m * (size_t)(nr + 1) + (size_t)g];
-            if ((L->rep = SIM_NEW_ARRAY(int, (size_t)e->n_reps + 1)) == NULL)
-                return SIM_ENOMEM;
-            for (i = 0; i < f->n_pools; i++) {
-                const pool_rt *q = &e->pools[i];
-                if (q->cfg->model != m || (g < nr && q->cfg->region != g))
-                    continue;
-                for (k = q->first; k < q->first + q->n; k++)
-                    L->rep[L->n++] = k;
+        for (st = 0; st < 2; st++)
+            for (g = 0; g <= nr; g++) {
+                cand_list *L = cand(e, m, st, g);
+                if ((L->rep = SIM_NEW_ARRAY(int, (size_t)e->n_reps + 1)) == NULL)
+                    return SIM_ENOMEM;
+                for (i = 0; i < f->n_pools; i++) {
+                    const pool_rt *q = &e->pools[i];
+                    if (q->cfg->model != m || (g < nr && q->cfg->region != g) ||
+                        (q->cfg->role == ENG_ROLE_DECODE) != (st == 1))
+                        continue;
+                    for (k = q->first; k < q->first + q->n; k++)
+                        L->rep[L->n++] = k;
+                }
             }
+    /* disaggregation: one KV link out and one in per replica */
+    for (i = 0; i < f->n_pools; i++)
+        if (f->pools[i].role != ENG_ROLE_BOTH)
+            break;
+    if (i < f->n_pools) {
+        e->kvnet = net_create();
+        e->kv_out = SIM_NEW_ARRAY(int, (size_t)e->n_reps);
+        e->kv_in = SIM_NEW_ARRAY(int, (size_t)e->n_reps);
+        if (!e->kvnet || !e->kv_out || !e->kv_in)
+            return SIM_ENOMEM;
+        for (k = 0; k < e->n_reps; k++) {
+            double bw = e->pools[e->reps[k].pool].cfg->kv_link_bw;
+            if (!(bw > 0))
+                bw = 1.0; /* never used: a pool without a role moves no KV */
+            if (net_link_add(e->kvnet, bw, &e->kv_out[k]) != SIM_OK ||
+                net_link_add(e->kvnet, bw, &e->kv_in[k]) != SIM_OK)
+                return SIM_ENOMEM;
         }
+    }
     for (i = 0; i < f->n_pops; i++) { /* regions by RTT, ties by index (insertion sort) */
         int *o = &e->near[(size_t)i * (size_t)nr];
         const double *rtt = &f->rtt_s[(size_t)i * (size_t)nr];
@@ -1528,6 +1753,9 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
             case EV_READY:
                 on_ready(&e, &e.reps[ev.a]);
                 break;
+            case EV_NET:
+                on_net(&e, ev.b);
+                break;
             default:
                 SIM_ASSERT(0);
         }
@@ -1577,8 +1805,14 @@ out:
         }
     sim_free(e.reps);
     if (e.cands)
-        for (i = 0; i < e.fl->n_models * (e.fl->n_regions + 1); i++)
+        for (i = 0; i < e.fl->n_models * 2 * (e.fl->n_regions + 1); i++)
             sim_free(e.cands[i].rep);
+    for (i = 0; i < e.n_xf; i++)
+        rec_put(&e, e.xf[i].rec);
+    sim_free(e.xf);
+    net_destroy(e.kvnet);
+    sim_free(e.kv_out);
+    sim_free(e.kv_in);
     sim_free(e.cands);
     sim_free(e.near);
     sim_free(e.pop_cdf);

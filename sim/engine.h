@@ -55,6 +55,11 @@ enum eng_router {
     ENG_ROUTE_PREFIX   /* longest cached prefix, then least outstanding tokens */
 };
 enum eng_scope { ENG_SCOPE_NEAREST = 0, ENG_SCOPE_GLOBAL };
+/* What a pool's replicas do with a request. A model served by prefill
+ * pools is disaggregated: its requests are prefilled there (up to their
+ * first token), their KV (prompt tokens) is sent to a replica of a decode
+ * pool of the same model (the same region first), and they decode there. */
+enum eng_role { ENG_ROLE_BOTH = 0, ENG_ROLE_PREFILL, ENG_ROLE_DECODE };
 
 typedef struct eng_pool {
     const char *name;        /* for messages and reports (borrowed) */
@@ -69,6 +74,10 @@ typedef struct eng_pool {
     int max_replicas;        /* the autoscaler's cap (>= replicas) */
     int gpus_per_replica;    /* TP x PP */
     double usd_per_gpu_hour; /* NAN: no price */
+    int role;                /* enum eng_role */
+    double kv_link_bw;       /* bytes/s a replica sends or receives KV at (disaggregated) */
+    double kv_link_latency_s;
+    double kv_bytes_per_token; /* the whole model's KV of one token (all its GPUs) */
 } eng_pool;
 
 typedef struct eng_autoscale {

@@ -147,6 +147,8 @@ typedef struct met_timeline {
     XX(mfu_mean, D)                                                                                \
     XX(mbu_mean, D)                                                                                \
     XX(busy_frac, D)                                                                               \
+    XX(kv_xfer_bytes, I)                                                                           \
+    XX(kv_xfer_mean_s, D)                                                                          \
     XX(gpu_hours, D)                                                                               \
     XX(cost_usd, D)                                                                                \
     XX(first_arrival_s, D)                                                                         \

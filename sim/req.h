@@ -45,6 +45,16 @@ typedef struct sim_req {
     int32_t model;   /* model index in the fleet */
     sim_time net_ns; /* one-way delay user <-> replica; arrival_ns is then the
                         arrival at the replica, and the user's is net_ns earlier */
+    /* disaggregated prefill and decode (set by the engine; 0 otherwise): */
+    int32_t kv_ready;  /* prompt tokens whose KV arrives with the request (the prefill
+                          replica's), allocated at admission and never computed */
+    int32_t out_total; /* on a prefill replica: the request's real output tokens
+                          (output_tokens is then 1: it stops at its first token) */
+    sim_time user_arrival_ns, user_first_ns; /* on a decode replica: the user's arrival
+                                                and first token, from the prefill side */
+    sim_time queue_ns;      /* on a decode replica: the wait before the prefill admitted it */
+    int64_t pre_hit_tokens; /* on a decode replica: the prefill's prefix-cache hits */
+    int64_t pre_recomputed; /* and its recomputed tokens */
 } sim_req;
 
 #ifdef __cplusplus

@@ -804,7 +804,7 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
     /* (4) admission, only when nothing was preempted this step */
     while (b->n_preempted == 0 && nseq < s->cfg.max_num_seqs && budget > 0) {
         seq_list *from = s->resumed.head ? &s->resumed : &s->fresh;
-        int64_t target, c, hits, hh, kv_hit, pinned;
+        int64_t target, c, hits, hh, kv_hit, pinned, ready;
         uint64_t key;
         q = from->head;
         if (q == NULL)
@@ -822,6 +822,13 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
             hh = host_plan(s, hits,
                            host_lookup(s, q, hits, key, (target - 1) / s->cfg.block_tokens, 0));
             kv_hit = (hits + hh) * s->cfg.block_tokens;
+        }
+        /* KV delivered with the request (disaggregated decode): blocks are
+         * allocated for it, nothing is computed; first admission only */
+        ready = 0;
+        if (q->admitted_ns < 0 && q->req.kv_ready > kv_hit && q->req.kv_ready < target) {
+            ready = q->req.kv_ready - kv_hit;
+            kv_hit = q->req.kv_ready;
         }
         c = target - kv_hit < budget ? target - kv_hit : budget;
         /* without chunked prefill a new prompt waits for a step with room for
@@ -866,7 +873,7 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
              * found in the cache is computed again */
             int64_t ctx = (int64_t)q->req.prompt_tokens - q->req.new_tokens;
             q->admitted_ns = now;
-            q->hit_tokens = kv_hit;
+            q->hit_tokens = kv_hit - ready;
             if (ctx > kv_hit)
                 q->recomputed_tokens += ctx - kv_hit;
         } else if (q->lost_kv > kv_hit) {

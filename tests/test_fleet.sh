@@ -141,5 +141,39 @@ rm -f "$T/near.json"
 check "rerun of a fleet run needs no fleet file and matches" \
     "[ \"\$(q $T/re.db 'SELECT a.ttft_p99_s = b.ttft_p99_s AND a.completed = b.completed FROM summary a, summary b WHERE a.run_id = 1 AND b.run_id = 2')\" = 1 ]"
 
+# 8. disaggregated prefill and decode
+cat >"$T/dis.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 16}}},
+ "pools": [{"name": "p", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "role": "prefill"},
+           {"name": "d", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 2, "role": "decode"}],
+ "router": "least-outstanding"}
+JSON
+cat >"$T/col.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 16}}},
+ "pools": [{"name": "c", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1}]}
+JSON
+"$KV" run --fleet "$T/dis.json" --trace "$TRACE" --limit 1 --db "$T/dis.db" >/dev/null 2>&1
+"$KV" run --fleet "$T/col.json" --trace "$TRACE" --limit 1 --db "$T/dis.db" >/dev/null 2>&1
+check "disaggregated: one request's TTFT is the colocated one's (same prefill, idle GPUs)" \
+    "[ \"\$(q $T/dis.db 'SELECT a.ttft_p50_s = b.ttft_p50_s FROM summary a, summary b WHERE a.run_id = 1 AND b.run_id = 2')\" = 1 ]"
+# Llama-3-8B's KV: 2 x 32 layers x 8 heads x 128 x 2 bytes = 131072 B a token, over
+# one 50 GB/s NDR NIC each side, after 5 us
+check "disaggregated: the KV transfer takes latency + prompt x 131072 B / 50 GB/s" \
+    "[ \"\$(q $T/dis.db 'SELECT s.kv_xfer_bytes = r.prompt_tokens * 131072 AND abs(s.kv_xfer_mean_s - (5e-6 + r.prompt_tokens * 131072 / 50e9)) < 1e-9 FROM summary s, requests r WHERE s.run_id = 1 AND r.run_id = 1')\" = 1 ]"
+check "disaggregated: the request decoded on a decode replica (1 or 2)" \
+    "[ \"\$(q $T/dis.db 'SELECT replica IN (1, 2) AND output_tokens > 1 FROM requests WHERE run_id = 1')\" = 1 ]"
+"$KV" run --fleet "$T/dis.json" --trace "$TRACE" --limit 1500 --load-scale 8 --check true --db "$T/dis.db" >/dev/null 2>&1
+"$KV" run --fleet "$T/dis.json" --trace "$TRACE" --limit 1500 --load-scale 8 --fast-forward false --db "$T/dis.db" >/dev/null 2>&1
+check "disaggregated under load: every request ends once, in a decode replica when completed" \
+    "[ \"\$(q $T/dis.db 'SELECT COUNT(*), COUNT(DISTINCT id), SUM(rejected = 0 AND replica NOT IN (1, 2)) FROM requests WHERE run_id = 3')\" = '1500|1500|0' ]"
+check "disaggregated: identical with and without fast-forward" \
+    "[ \"\$(q $T/dis.db 'SELECT a.ttft_p99_s = b.ttft_p99_s AND a.tpot_p50_s = b.tpot_p50_s AND a.kv_xfer_bytes = b.kv_xfer_bytes AND a.e2e_p99_s = b.e2e_p99_s FROM summary a, summary b WHERE a.run_id = 3 AND b.run_id = 4')\" = 1 ]"
+sed 's/"role": "decode"/"role": "both"/' "$T/dis.json" >"$T/bad.json"
+"$KV" run --fleet "$T/bad.json" --limit 5 --no-db >/dev/null 2>"$T/bad.err"
+check "refused: prefill pools without decode pools" "[ $? -eq 1 ] && grep -q 'needs prefill and decode pools' $T/bad.err"
+sed 's/"role": "decode"/"role": "decoder"/' "$T/dis.json" >"$T/bad.json"
+"$KV" run --fleet "$T/bad.json" --limit 5 --no-db >/dev/null 2>"$T/bad.err"
+check "refused: an unknown role" "[ $? -eq 1 ] && grep -q 'role: expected both, prefill or decode' $T/bad.err"
+
 echo "1..$n"
 [ "$fails" -eq 0 ]
