@@ -53,6 +53,7 @@ static const rt_opt run_opts[] = {
     {"gpu", 's', "h100-sxm", "G  preset name (data/gpus) or path"},
     {"tp", 'i', "1", "N  tensor-parallel GPUs per replica"},
     {"replicas", 'i', "1", "N  identical replicas behind the router"},
+    {"pp", 'i', "1", "N  pipeline stages per replica (N virtual engines; docs/scheduler.md)"},
     {"router", 's', "round-robin",
      "R  round-robin|least-outstanding|least-kv|session|prefix (docs/fleet.md)"},
     {"fleet", 'o', NULL,
@@ -570,6 +571,18 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
                 goto fail;
         }
     }
+    if (cfg_int(cfg, "pp") != 1) {
+        if (ops != &be_sim_ops) {
+            sim_err_set(&err, "", 0, 0,
+                        "--pp: pipeline stages run on the sim backend only, got "
+                        "--backend %s",
+                        ops->name);
+            rc = SIM_EINVAL;
+            goto fail;
+        }
+        if ((rc = perf_ctx_set_pp(&pctx, (int)cfg_int(cfg, "pp"), &err)) != SIM_OK)
+            goto fail;
+    }
 
     /* the engine */
     sc.max_num_seqs = (int)cfg_int(cfg, "max-num-seqs");
@@ -701,6 +714,8 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
                     goto fail;
                 kv_blocks = rec > 0 ? rec : fit;
             }
+            if (kv_blocks > 0 && pctx.pp > 1)
+                kv_blocks /= pctx.pp; /* the replica's, shared by its virtual engines */
             if (kv_blocks == 0) {
                 kv_blocks = fit;
                 if (ops == &be_cpu_ops && sim_model_params(&model) <= BE_CPU_MAX_PARAMS &&
@@ -714,9 +729,6 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
             }
         }
     }
-    sc.kv_blocks = kv_blocks;
-    if ((rc = sched_config_check(&sc, &err)) != SIM_OK)
-        goto fail;
     sc.kv_blocks = kv_blocks;
     if ((rc = sched_config_check(&sc, &err)) != SIM_OK)
         goto fail;
@@ -814,7 +826,7 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     }
     ec.perf = &pool.pctx;
     ec.sched = pool.sched;
-    ec.replicas = (int)cfg_int(cfg, "replicas");
+    ec.replicas = (int)cfg_int(cfg, "replicas") * pool.pctx.pp; /* virtual engines */
     ec.steps_sample = cfg_int(cfg, "steps-sample");
     ec.timeline_s = cfg_num(cfg, "timeline-s");
     ec.slo_ttft_s = cfg_num(cfg, "slo-ttft");
@@ -918,7 +930,11 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     json_object_set_new(info, "model", json_string(pc->model.name));
     json_object_set_new(info, "gpu", json_string(pc->gpu.name));
     json_object_set_new(info, "tp", json_integer(pc->tp));
-    json_object_set_new(info, "replicas", json_integer(ec.replicas));
+    if (pc->pp > 1) {
+        json_object_set_new(info, "pp", json_integer(pc->pp));
+        json_object_set_new(info, "virtual_engines", json_integer(ec.replicas));
+    }
+    json_object_set_new(info, "replicas", json_integer(ec.replicas / pc->pp));
     json_object_set_new(info, "kv_blocks", json_integer(pool.kv_blocks));
     json_object_set_new(info, "block_tokens", json_integer(ec.sched.block_tokens));
     json_object_set_new(info, "backend", json_string(bp->ops->name));
@@ -1092,7 +1108,7 @@ static int parse_at(const char *s, long long *a, long long *b, int need_b) {
 int rt_main_predict(int argc, char **argv) {
     const char *model_name = "llama-3-8b", *gpu_name = "h100-sxm", *calib_name = "";
     const char *dtype = "", *kv_dtype = "";
-    int tp = 1, json = 0, i, rc, found, op;
+    int tp = 1, pp = 1, json = 0, i, rc, found, op;
     perf_batch b;
     sim_model model;
     sim_gpu gpu;
@@ -1112,12 +1128,13 @@ int rt_main_predict(int argc, char **argv) {
             continue;
         }
         if (strcmp(a, "--help") == 0) {
-            printf("usage: kvfleet predict --model M --gpu G [--tp N] [--dtype bf16|fp8] "
+            printf("usage: kvfleet predict --model M --gpu G [--tp N] [--pp N] [--dtype bf16|fp8] "
                    "[--kv-dtype bf16|fp8] [--calibration FILE|none]\n"
                    "                        [--prefill TOKENS[@CONTEXT]]... [--decode "
                    "BATCH@CONTEXT]... [--json]\n"
                    "Predicted time of one step and its per-operator breakdown (seconds, all "
-                   "layers, one GPU's share).\n");
+                   "layers, one GPU's share; with --pp, step_s adds the activations' trips "
+                   "between stages).\n");
             return RT_EXIT_OK;
         }
         if (v == NULL) {
@@ -1139,6 +1156,12 @@ int rt_main_predict(int argc, char **argv) {
             tp = atoi(v);
             if (tp < 1) {
                 fprintf(stderr, "kvfleet predict: --tp: expected an integer >= 1, got '%s'\n", v);
+                return RT_EXIT_USAGE;
+            }
+        } else if (strcmp(a, "--pp") == 0) {
+            pp = atoi(v);
+            if (pp < 1) {
+                fprintf(stderr, "kvfleet predict: --pp: expected an integer >= 1, got '%s'\n", v);
                 return RT_EXIT_USAGE;
             }
         } else if (strcmp(a, "--prefill") == 0) {
@@ -1195,6 +1218,12 @@ int rt_main_predict(int argc, char **argv) {
         goto fail;
     if ((rc = perf_ctx_init(&pctx, &model, &gpu, &calib, tp, &err)) != SIM_OK)
         goto fail;
+    if ((rc = perf_ctx_set_pp(&pctx, pp, &err)) != SIM_OK) {
+        char m[600];
+        sim_err_format(&err, m, sizeof m);
+        fprintf(stderr, "kvfleet predict: %s\n", m);
+        return rt_exit_code(rc);
+    }
     if (pctx.tp_nodes > 1) { /* the fitted NCCL parameters of this GPU, when shipped */
         char path[4200];
         FILE *f;
@@ -1210,7 +1239,7 @@ int rt_main_predict(int argc, char **argv) {
                 goto fail;
         }
     }
-    if (sim_model_weight_bytes(&model, tp) > gpu.hbm_bytes)
+    if (sim_model_weight_bytes(&model, tp) / pp > gpu.hbm_bytes)
         fprintf(stderr,
                 "kvfleet predict: note: %s at TP%d has %.1f GB of weights per GPU, more than "
                 "the %.1f GB of HBM of %s; predicting anyway\n",

@@ -279,9 +279,9 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
             goto fail;
         }
         json_object_foreach(pj, k, v) {
-            static const char *const pk[] = {"name",    "region",   "model",        "gpu",
-                                             "tp",      "replicas", "min_replicas", "max_replicas",
-                                             "options", "role"};
+            static const char *const pk[] = {
+                "name",         "region",       "model",   "gpu",  "tp", "replicas",
+                "min_replicas", "max_replicas", "options", "role", "pp"};
             size_t t;
             for (t = 0; t < sizeof pk / sizeof pk[0]; t++)
                 if (strcmp(k, pk[t]) == 0)
@@ -289,7 +289,7 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
             if (t == sizeof pk / sizeof pk[0]) {
                 sim_err_set(err, "fleet", 0, 0,
                             "%s.%s: unknown key (expected name, region, model, gpu, tp, "
-                            "replicas, min_replicas, max_replicas, role, options)",
+                            "replicas, min_replicas, max_replicas, role, pp, options)",
                             where, k);
                 goto fail;
             }
@@ -338,6 +338,8 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
             json_object_set_new(pc, "gpu", json_string(gpu));
         if (json_object_get(pj, "tp"))
             json_object_set(pc, "tp", json_object_get(pj, "tp"));
+        if (json_object_get(pj, "pp"))
+            json_object_set(pc, "pp", json_object_get(pj, "pp"));
         if (json_object_get(fleet, "max_queue"))
             json_object_set(pc, "max-queue", json_object_get(fleet, "max_queue"));
         opts = json_object_get(pj, "options");
@@ -410,9 +412,10 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         ep->sched = F->rp[i].sched;
         ep->model = mi;
         ep->region = ri;
-        ep->replicas = (int)reps;
-        ep->min_replicas = (int)mn;
-        ep->max_replicas = (int)mx;
+        /* a pipelined replica is pp virtual engines of tp GPUs each */
+        ep->replicas = (int)reps * F->rp[i].pctx.pp;
+        ep->min_replicas = (int)mn * F->rp[i].pctx.pp;
+        ep->max_replicas = (int)mx * F->rp[i].pctx.pp;
         ep->gpus_per_replica = F->rp[i].pctx.tp;
         {
             const char *role = json_string_value(json_object_get(pj, "role"));

@@ -1352,7 +1352,7 @@ int64_t eng_kv_blocks(const perf_ctx *p, int block_tokens, double mem_util, int 
                       int64_t max_batched_tokens, char *why, size_t why_n) {
     const sim_model *m = &p->model;
     double avail = p->gpu.hbm_bytes * mem_util;
-    double weights = sim_model_weight_bytes(m, p->tp);
+    double weights = sim_model_weight_bytes(m, p->tp) / p->pp; /* one stage's share */
     /* activations of the largest step (hidden states, QKV, gated MLP) in bf16,
      * fp32 logits for every sampled sequence, and 0.5 GiB of CUDA context and
      * library workspace */
@@ -1361,7 +1361,7 @@ int64_t eng_kv_blocks(const perf_ctx *p, int block_tokens, double mem_util, int 
                       (double)(m->n_heads + 2 * m->n_kv_heads) * m->head_dim / p->tp) *
                      2.0 +
                  (double)max_num_seqs * m->vocab / p->tp * 4.0 + 0.5 * 1073741824.0;
-    double block = sim_model_kv_bytes_per_token(m, p->tp) * block_tokens;
+    double block = sim_model_kv_bytes_per_token(m, p->tp) / p->pp * block_tokens;
     double left = avail - weights - act;
     if (why)
         snprintf(why, why_n,
@@ -1371,7 +1371,9 @@ int64_t eng_kv_blocks(const perf_ctx *p, int block_tokens, double mem_util, int 
                  mem_util, avail / 1e9);
     if (left < block)
         return 0;
-    return (int64_t)(left / block);
+    /* every stage holds its layers' KV of the same tokens; the pp virtual
+     * engines of a pipelined replica share them */
+    return (int64_t)(left / block) / p->pp;
 }
 
 static void summarise(eng *e, met_summary *s) {

@@ -129,7 +129,9 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
             met_summary *sum, sim_err *err);
 
 /* KV blocks of one replica's pool for a GPU, model and TP: HBM x mem_util,
- * less weights and an activation reserve, over the bytes of one block.
+ * less weights and an activation reserve, over the bytes of one block
+ * (with pipeline stages: one stage's share of both, divided among the pp
+ * virtual engines).
  * Returns the count (may be <= 0 when nothing fits) and the parts in *why
  * (may be NULL) as a sentence for error messages. */
 int64_t eng_kv_blocks(const perf_ctx *p, int block_tokens, double mem_util, int max_num_seqs,

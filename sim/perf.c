@@ -354,6 +354,14 @@ static void rows_and_logs(const shape *s, const perf_batch *b, double *rows, dou
         lg[k] = rows[k] > 0 ? log2(rows[k]) : 0.0;
 }
 
+/* Pipeline parallelism: the activations of the step's T tokens cross pp - 1
+ * stage boundaries (0 s at pp = 1). */
+static double pp_send_s(const perf_ctx *ctx, double T) {
+    if (ctx->pp <= 1)
+        return 0.0;
+    return (double)(ctx->pp - 1) * (ctx->pp_latency_s + T * ctx->model.hidden * 2.0 / ctx->pp_bw);
+}
+
 /* The order every sum over operators follows (times, FLOPs, bytes): those
  * whose cost depends only on the step's token and sample counts first, the
  * two attentions last, so that perf_step_s_cached can keep the first part's
@@ -408,9 +416,14 @@ static double step_eval(const perf_ctx *ctx, const perf_batch *b, perf_result *o
         }
     }
     step += ctx->calib.step_base_s + ctx->calib.step_per_seq_s * n_seq;
+    step += pp_send_s(ctx, (double)b->prefill_tokens + (double)b->n_decode);
     if (out != NULL) {
         double best;
         out->step_s = step;
+        out->t_link += pp_send_s(ctx, (double)b->prefill_tokens + (double)b->n_decode);
+        out->link_bytes += (double)(ctx->pp - 1) *
+                           ((double)b->prefill_tokens + (double)b->n_decode) * ctx->model.hidden *
+                           2.0;
         out->t_overhead += ctx->calib.step_base_s + ctx->calib.step_per_seq_s * n_seq;
         out->bound = PERF_BOUND_COMPUTE;
         best = out->t_compute;
@@ -517,7 +530,8 @@ double perf_step_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b,
         for (i = N_COUNT_OPS; i < PERF_N_OPS; i++)
             work_add(ctx, &s, op_order[i], b, rows, flops_out, bytes_out);
     }
-    return step + (ctx->calib.step_base_s + ctx->calib.step_per_seq_s * n_seq);
+    step += ctx->calib.step_base_s + ctx->calib.step_per_seq_s * n_seq;
+    return step + pp_send_s(ctx, T);
 }
 
 /* Predicts one step of batch b on ctx into *out: the step time, each
@@ -608,6 +622,7 @@ int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const per
         perf_calib_default(&ctx->calib, g);
     ctx->tp = tp;
     ctx->tp_nodes = 1;
+    ctx->pp = 1;
     if (g->gpus_per_node > 0 && tp > g->gpus_per_node) {
         coll_topo topo;
         coll_calib cc;
@@ -1019,6 +1034,7 @@ void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_de
     shape_of(ctx, &s);
     d->t_rest = c->t_rest;
     d->tail = ctx->calib.step_base_s + ctx->calib.step_per_seq_s * (double)n_decode;
+    d->pp = pp_send_s(ctx, (double)n_decode);
     d->n = (double)n_decode;
     d->q4 = 4.0 * s.q;
     d->kv = s.kv;
@@ -1072,5 +1088,40 @@ double perf_dstep_time(perf_dstep *d, int64_t decode_ctx) {
         if (t_op != 0.0)
             step += t_op;
     }
-    return step + d->tail;
+    step += d->tail;
+    return step + d->pp;
+}
+
+int perf_ctx_set_pp(perf_ctx *ctx, int pp, sim_err *err) {
+    const sim_gpu *g = &ctx->gpu;
+    int gpn = g->gpus_per_node > 0 ? g->gpus_per_node : ctx->tp * pp;
+    if (pp < 1 || pp > ctx->model.n_layers) {
+        sim_err_set(err, "", 0, 0, "--pp: expected 1..%d (the layers of %s), got '%d'",
+                    ctx->model.n_layers, ctx->model.name, pp);
+        return SIM_EINVAL;
+    }
+    ctx->pp = pp;
+    if (pp == 1)
+        return SIM_OK;
+    if (ctx->tp * pp <= gpn && g->nvlink_bw > 0) { /* stages in one node */
+        ctx->pp_bw = g->nvlink_bw;
+        ctx->pp_latency_s = g->nvlink_latency_s;
+    } else if (ctx->tp * pp <= gpn) {
+        ctx->pp_bw = g->pcie_bw;
+        ctx->pp_latency_s = g->pcie_latency_s;
+    } else if (g->ib_bw > 0) { /* stages on several nodes */
+        ctx->pp_bw = g->ib_bw;
+        ctx->pp_latency_s = g->ib_latency_s;
+    } else {
+        sim_err_set(err, "", 0, 0,
+                    "--pp: TP%d x PP%d = %d GPUs span nodes of %d %s, which have no inter-node "
+                    "link (ib_bw 0)",
+                    ctx->tp, pp, ctx->tp * pp, gpn, g->name);
+        return SIM_EINFEASIBLE;
+    }
+    if (!(ctx->pp_bw > 0)) {
+        sim_err_set(err, "", 0, 0, "--pp: GPU %s has no link between stages", g->name);
+        return SIM_EINFEASIBLE;
+    }
+    return SIM_OK;
 }

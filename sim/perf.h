@@ -120,16 +120,27 @@ typedef struct perf_ctx {
     sim_model model;
     sim_gpu gpu;
     perf_calib calib;
-    int tp;           /* tensor-parallel degree, >= 1 */
-    int tp_nodes;     /* nodes one replica spans (tp > GPUs per node: tp / GPUs per node) */
-    coll_plan ar;     /* the all-reduce across nodes (tp_nodes > 1; collective.h) */
-    double peak;      /* FLOP/s for the GEMMs (bf16 or fp8 peak by w_dtype) */
-    double peak_attn; /* FLOP/s for attention (bf16 peak; fp8 peak with fp8 KV) */
+    int tp;       /* tensor-parallel degree, >= 1 */
+    int tp_nodes; /* nodes one replica spans (tp > GPUs per node: tp / GPUs per node) */
+    coll_plan ar; /* the all-reduce across nodes (tp_nodes > 1; collective.h) */
+    int pp;       /* pipeline stages, >= 1 (perf_ctx_set_pp) */
+    double pp_bw, pp_latency_s; /* the link between stages */
+    double peak;                /* FLOP/s for the GEMMs (bf16 or fp8 peak by w_dtype) */
+    double peak_attn;           /* FLOP/s for attention (bf16 peak; fp8 peak with fp8 KV) */
 } perf_ctx;
 
 /* Fills ctx (c NULL: the datasheet roofline); refuses fp8 on a GPU without fp8, tp < 1. */
 int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const perf_calib *c, int tp,
                   sim_err *err);
+
+/* Pipeline parallelism (docs/scheduler.md): pp stages of the model's layers
+ * on tp GPUs each. A step's time is its time through every layer (the
+ * stages in turn) plus the activations' trips between stages, over NVLink
+ * when the tp x pp GPUs fit a node, else InfiniBand (refused without one).
+ * The engine runs pp virtual engines per replica (vLLM's design), so the
+ * stages work on different micro-batches at once. Returns SIM_OK, or
+ * SIM_EINVAL / SIM_EINFEASIBLE with *err set. */
+int perf_ctx_set_pp(perf_ctx *ctx, int pp, sim_err *err);
 
 /* Replaces the collective calibration of a replica that spans nodes (the
  * all-reduce inside one node keeps its fitted operator curve); no-op
@@ -175,7 +186,7 @@ double perf_step_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b,
  * at a fraction of its cost. perf_dstep_init fills c for the stretch's
  * counts (decode_ctx: any step's summed context). */
 typedef struct perf_dstep {
-    double t_rest, tail, n, q4, kv, kvb, qbytes, peak, bw, calls, overhead;
+    double t_rest, tail, pp, n, q4, kv, kvb, qbytes, peak, bw, calls, overhead;
     const perf_curve *eff_c, *eff_m;
     int lo_c, lo_m; /* curve segments of the last call */
 } perf_dstep;

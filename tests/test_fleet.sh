@@ -175,5 +175,14 @@ sed 's/"role": "decode"/"role": "decoder"/' "$T/dis.json" >"$T/bad.json"
 "$KV" run --fleet "$T/bad.json" --limit 5 --no-db >/dev/null 2>"$T/bad.err"
 check "refused: an unknown role" "[ $? -eq 1 ] && grep -q 'role: expected both, prefill or decode' $T/bad.err"
 
+# 9. pipeline parallelism: a TP2 x PP2 replica is two virtual engines on 4 GPUs
+"$KV" run --trace "$TRACE" --limit 300 --model llama-3-70b --tp 2 --pp 2 --db "$T/pp.db" --json >"$T/pp.json" 2>/dev/null
+check "--pp 2: two virtual engines serve, 4 GPUs paid" \
+    "[ \"\$(q $T/pp.db 'SELECT COUNT(DISTINCT replica) FROM requests')\" = 2 ] && [ \"\$(q $T/pp.db 'SELECT abs(gpu_hours - 4 * sim_time_s / 3600) < 1e-9 FROM summary')\" = 1 ] && grep -q '\"virtual_engines\": 2' $T/pp.json"
+"$KV" run --pp 2 --backend cpu --model tiny --limit 5 --no-db >/dev/null 2>"$T/pp.err"
+check "refused: --pp on a measured backend" "[ $? -eq 1 ] && grep -q 'sim backend only' $T/pp.err"
+"$KV" run --pp 99 --limit 5 --no-db >/dev/null 2>"$T/pp.err"
+check "refused: more stages than layers" "[ $? -eq 1 ] && grep -q 'pp: expected 1..32' $T/pp.err"
+
 echo "1..$n"
 [ "$fails" -eq 0 ]

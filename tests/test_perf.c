@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "perf.h"
+#include "engine.h"
 #include "fixtures.h"
 #include "t.h"
 
@@ -338,6 +339,52 @@ static void test_tp_nodes(void) {
     g.ib_bw = 50e9;
     g.gpus_per_node = 6;
     T_ASSERT(perf_ctx_init(&c16, &m, &g, NULL, 8, &err) == SIM_EINFEASIBLE);
+}
+
+/* Pipeline stages: the step is the whole model's plus (pp - 1) trips of
+ * the step's activations, over NVLink inside a node and InfiniBand beyond;
+ * the KV pool is one stage's, shared by pp virtual engines. */
+static void test_pp(void) {
+    sim_model m = t_llama3_8b();
+    sim_gpu g = t_h100(0.0);
+    perf_ctx c1, c4, c16;
+    perf_batch b;
+    perf_result r1, r4;
+    sim_err err;
+    double T = 513.0;
+    g.gpus_per_node = 8;
+    g.ib_bw = 50e9;
+    g.ib_latency_s = 5e-6;
+    g.nvlink_latency_s = 3e-6;
+    ctx_for(&c1, &m, &g, NULL, 2);
+    ctx_for(&c4, &m, &g, NULL, 2);
+    T_ASSERT(perf_ctx_set_pp(&c4, 4, &err) == SIM_OK);
+    memset(&b, 0, sizeof b);
+    perf_batch_add_prefill(&b, 512, 0, 1);
+    perf_batch_add_decode(&b, 700);
+    perf_predict(&c1, &b, &r1);
+    perf_predict(&c4, &b, &r4);
+    T_REL(r4.step_s - r1.step_s, 3 * (3e-6 + T * 4096 * 2 / 450e9), 1e-9);
+    T_NEAR(perf_step_s(&c4, &b), r4.step_s, 0);
+    /* TP2 x PP8 = 16 GPUs: stages cross nodes over InfiniBand */
+    ctx_for(&c16, &m, &g, NULL, 2);
+    T_ASSERT(perf_ctx_set_pp(&c16, 8, &err) == SIM_OK);
+    T_NEAR(c16.pp_bw, 50e9, 0);
+    g.ib_bw = 0;
+    ctx_for(&c16, &m, &g, NULL, 2);
+    T_ASSERT(perf_ctx_set_pp(&c16, 8, &err) == SIM_EINFEASIBLE);
+    T_ASSERT(perf_ctx_set_pp(&c16, 33, &err) == SIM_EINVAL); /* more stages than layers */
+    /* KV blocks: a stage holds a quarter of the weights and of each token's
+     * KV; four virtual engines share its blocks */
+    {
+        int64_t b1 = eng_kv_blocks(&c1, 16, 0.9, 256, 8192, NULL, 0);
+        int64_t b4 = eng_kv_blocks(&c4, 16, 0.9, 256, 8192, NULL, 0);
+        double w = sim_model_weight_bytes(&m, 2), kvb = sim_model_kv_bytes_per_token(&m, 2) * 16;
+        /* the activation reserve, the same in both: what b1 leaves of HBM */
+        double reserve = 80e9 * 0.9 - w - (double)b1 * kvb;
+        T_ASSERT(b4 > b1 / 4); /* the freed weights hold more KV */
+        T_ASSERT(llabs(b4 * 4 - (int64_t)((80e9 * 0.9 - w / 4 - reserve) / (kvb / 4))) <= 8);
+    }
 }
 
 /* ---- dtypes and refusals ---- */
@@ -700,6 +747,7 @@ int main(void) {
     test_decode_context();
     test_tp();
     test_tp_nodes();
+    test_pp();
     test_dtypes();
     test_bit_identity();
     test_dstep();
