@@ -452,6 +452,27 @@ static int64_t prefix_lookup(sched *s, sched_seq *q, int64_t target, int take, i
     return j;
 }
 
+int64_t sched_block_keys(const sched_config *cfg, const sim_req *r, uint64_t *keys, int64_t cap) {
+    sched tmp;
+    sched_seq q;
+    int64_t j, n;
+    uint64_t k = PCACHE_KEY_ROOT;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.cfg = *cfg;
+    memset(&q, 0, sizeof q);
+    q.req = *r;
+    q.hash_ids = (uint32_t *)r->hash_ids; /* read only */
+    q.n_hash = r->hash_ids ? r->n_hash_ids : 0;
+    if (!cacheable(&q))
+        return 0;
+    n = (int64_t)r->prompt_tokens / cfg->block_tokens; /* full prompt blocks */
+    for (j = 0; j < n && j < cap; j++) {
+        k = pcache_key_chain(k, block_content(&tmp, &q, j));
+        keys[j] = k;
+    }
+    return n;
+}
+
 int64_t sched_prefix_probe(const sched *s, const sim_req *r) {
     sched_seq q;
     int64_t pinned;

@@ -203,6 +203,11 @@ void sched_pcie_stats(const sched *s, sched_pcie *out);
  * times count the copies still in flight after the last step. */
 void sched_links_settle(sched *s, sim_time now);
 
+/* The chained cache keys of r's full prompt blocks, as a replica with
+ * config cfg names them (what its prefix cache looks up): writes up to cap
+ * keys and returns how many full blocks r has (0 when r is not cacheable:
+ * no session and no content hashes). For offline oracles (belady). */
+int64_t sched_block_keys(const sched_config *cfg, const sim_req *r, uint64_t *keys, int64_t cap);
 /* Prompt tokens of r that would hit this replica's prefix cache now
  * (full blocks; 0 without a cache). Changes nothing. */
 int64_t sched_prefix_probe(const sched *s, const sim_req *r);
