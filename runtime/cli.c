@@ -27,6 +27,7 @@
 #include "fleet.h"
 #include "pcache.h"
 #include "mem.h"
+#include "oracle.h"
 #include "store.h"
 #include "trace.h"
 
@@ -67,7 +68,13 @@ static const rt_opt run_opts[] = {
      "P[:K=V,...]  prefix-cache eviction policy (docs/eviction.md); 'none': no prefix caching"},
     {"hash-block-tokens", 'i', "512", "N  tokens one trace hash id covers (Mooncake: 512)"},
     {"host-cache-gib", 'd', "0", "N  host DRAM tier per replica behind PCIe, GiB (0: none)"},
-    {"miss", 's', "swap", "swap|recompute|cheaper  what a host-tier hit does"},
+    {"remote-pool-gib", 'd', "0",
+     "N  remote KV pool shared by the replicas over InfiniBand, GiB (0: none; docs/scheduler.md)"},
+    {"remote-pool-nics", 'i', "8",
+     "N  NICs of the remote pool (its bandwidth: N x the GPU's ib_bw)"},
+    {"remote-pool-write", 's', "through",
+     "through|back  store every cached block in the pool, or only evicted ones"},
+    {"miss", 's', "swap", "swap|recompute|cheaper  what a host-tier or remote hit does"},
     {"preemption", 's', "recompute", "recompute|swap  what a preempted sequence's KV becomes"},
     {"swap-space-gib", 'd', "4", "N  host swap space per replica for --preemption swap, GiB"},
     {"swap-gather", 'b', "true",
@@ -606,9 +613,10 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
             SIM_OK)
             goto fail;
         sc.policy_params.block_tokens = (int32_t)cfg_int(cfg, "block-tokens");
-        /* a policy's own parameter checks (and belady's need of the whole
-         * trace ahead) surface here, before the run */
-        if ((rc = pcache_create(1, sc.policy, &sc.policy_params, &probe, &err)) != SIM_OK)
+        /* a policy's own parameter checks surface here, before the run
+         * (belady takes none; its oracle is built below) */
+        if (strcmp(sc.policy->name, "belady") != 0 &&
+            (rc = pcache_create(1, sc.policy, &sc.policy_params, &probe, &err)) != SIM_OK)
             goto fail;
         pcache_destroy(probe);
     }
@@ -670,6 +678,51 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
         }
         sc.block_bytes = block_bytes;
         sc.host_blocks = (int64_t)(gib * 1073741824.0 / block_bytes);
+        {
+            double rgib = cfg_num(cfg, "remote-pool-gib");
+            long long nics = cfg_int(cfg, "remote-pool-nics");
+            if (!(rgib >= 0) || nics < 1 || nics > 1024) {
+                sim_err_set(&err, "", 0, 0,
+                            "--remote-pool-gib, --remote-pool-nics: expected GiB >= 0 and 1..1024 "
+                            "NICs, got '%g' and '%lld'",
+                            rgib, nics);
+                rc = SIM_EINVAL;
+                goto fail;
+            }
+            if (rgib > 0 && sc.policy == NULL) {
+                sim_err_set(&err, "", 0, 0,
+                            "--remote-pool-gib: a remote tier needs the prefix cache (--policy is "
+                            "none)");
+                rc = SIM_EINVAL;
+                goto fail;
+            }
+            if (rgib > 0 && !(gpu.ib_bw > 0)) {
+                sim_err_set(&err, "", 0, 0,
+                            "--remote-pool-gib: the remote pool is reached over InfiniBand, which "
+                            "GPU %s's node lacks (ib_bw 0)",
+                            gpu.name);
+                rc = SIM_EINFEASIBLE;
+                goto fail;
+            }
+            sc.remote_blocks = (int64_t)(rgib * 1073741824.0 / block_bytes);
+            if (strcmp(cfg_str(cfg, "remote-pool-write"), "through") == 0)
+                sc.remote_write_through = 1;
+            else if (strcmp(cfg_str(cfg, "remote-pool-write"), "back") != 0) {
+                sim_err_set(&err, "", 0, 0,
+                            "--remote-pool-write: expected through or back, got '%s'",
+                            cfg_str(cfg, "remote-pool-write"));
+                rc = SIM_EINVAL;
+                goto fail;
+            }
+            sc.remote_nics = (int)nics;
+            if (rgib > 0 && sc.remote_blocks < 1) {
+                sim_err_set(&err, "", 0, 0,
+                            "--remote-pool-gib: %g GiB holds no KV block of %.0f bytes", rgib,
+                            block_bytes);
+                rc = SIM_EINVAL;
+                goto fail;
+            }
+        }
         sc.pcie_bw = gpu.pcie_bw;
         sc.pcie_latency_s = gpu.pcie_latency_s;
         if (gib > 0 && sc.host_blocks < 1) {
@@ -732,6 +785,11 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
     sc.kv_blocks = kv_blocks;
     if ((rc = sched_config_check(&sc, &err)) != SIM_OK)
         goto fail;
+    if (sc.policy && strcmp(sc.policy->name, "belady") == 0) { /* reads the trace ahead */
+        if ((rc = rt_oracle_build(cfg, &sc, &out->oracle, NULL, &err)) != SIM_OK)
+            goto fail;
+        sc.policy_params.oracle = out->oracle;
+    }
     out->pctx = pctx;
     out->sched = sc;
     out->kv_blocks = kv_blocks;
@@ -771,6 +829,7 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
 
     sim_err_clear(&err);
     memset(&ps, 0, sizeof ps);
+    memset(&pool, 0, sizeof pool);
     *info_out = NULL;
     if ((rc = rt_run_resolve(cfg, &err)) != SIM_OK)
         goto fail;
@@ -810,6 +869,21 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     if (fleet_j) {
         if ((rc = rt_fleet_build(fleet_j, cfg, ops, &fleet, &err)) != SIM_OK)
             goto fail;
+        { /* belady: one pool's run only (a fleet's pools would share its trace) */
+            int i, any = 0;
+            for (i = 0; i < fleet->f.n_pools; i++) {
+                any |= fleet->rp[i].oracle != NULL;
+                evict_oracle_destroy(fleet->rp[i].oracle);
+                fleet->rp[i].oracle = NULL;
+            }
+            if (any) {
+                sim_err_set(&err, "", 0, 0,
+                            "--policy belady: expected a run of one pool, got a fleet (its pools "
+                            "would each need the trace ahead)");
+                rc = SIM_EINVAL;
+                goto fail;
+            }
+        }
         pool = fleet->rp[0]; /* for the report's first lines */
         bp = &fleet->bes[0];
     } else if ((rc = rt_pool_setup(cfg, ops, replay, &pool, &err)) != SIM_OK)
@@ -965,6 +1039,8 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     trace_close(sa.t);
     be_close(&backend);
     rt_fleet_free(fleet);
+    if (fleet == NULL)
+        evict_oracle_destroy(pool.oracle);
     free(cfg_text);
     return SIM_OK;
 fail:
@@ -979,6 +1055,8 @@ fail:
     trace_close(sa.t);
     be_close(&backend);
     rt_fleet_free(fleet);
+    if (fleet == NULL)
+        evict_oracle_destroy(pool.oracle);
     free(cfg_text);
     return rc;
 }

@@ -34,6 +34,9 @@ static const char *const pool_keys[] = {
     "max-queue",
     "max-queue-time",
     "calibration",
+    "remote-pool-gib",
+    "remote-pool-nics",
+    "remote-pool-write",
 };
 
 static const char *const router_names[] = {"round-robin", "least-outstanding", "least-kv",

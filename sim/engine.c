@@ -127,10 +127,12 @@ typedef struct replica {
 typedef struct pool_rt {
     const eng_pool *cfg;
     int first, n;
-    int n_on, n_prov;   /* serving (draining included), being provisioned */
-    double busy_s;      /* summed step time, for MFU/MBU */
-    double gpu_s;       /* GPU-seconds paid (serving, draining or provisioning) */
-    sim_time gpu_acc_t; /* gpu_s integrated up to here */
+    int n_on, n_prov;        /* serving (draining included), being provisioned */
+    double busy_s;           /* summed step time, for MFU/MBU */
+    double gpu_s;            /* GPU-seconds paid (serving, draining or provisioning) */
+    sim_time gpu_acc_t;      /* gpu_s integrated up to here */
+    pcache *remote;          /* the pool's remote KV tier (NULL: none) */
+    int rpool_in, rpool_out; /* its links */
 } pool_rt;
 
 /* Candidate replicas of one model in one region (or all regions). */
@@ -180,6 +182,8 @@ typedef struct eng {
     kv_xfer *xf;
     int n_xf, cap_xf;
     int64_t net_gen;
+    int64_t net_seen; /* net_started when EV_NET was last armed */
+    int any_remote;
     int64_t xfer_bytes, n_xfer;
     double xfer_s; /* summed transfer times */
     req_rec *free_recs;
@@ -534,7 +538,10 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
 /* ---- disaggregated prefill and decode ---- */
 
 static void push_net(eng *e) {
-    sim_time t = net_next_finish(e->kvnet);
+    sim_time t;
+    e->net_seen = net_started(e->kvnet);
+    net_advance(e->kvnet, e->now);
+    t = net_next_finish(e->kvnet);
     if (t == SIM_TIME_MAX)
         return;
     if (t < e->now)
@@ -621,6 +628,7 @@ static void handoff(eng *e, replica *p, sched_seq *s, sim_time t) {
 }
 
 static void deliver(eng *e, replica *p, req_rec *rec);
+static void schedule_soon(eng *e, replica *p);
 
 /* Transfers that finished by now land on their decode replicas. */
 static void on_net(eng *e, int64_t gen) {
@@ -645,6 +653,13 @@ static void on_net(eng *e, int64_t gen) {
         deliver(e, p, x.rec);
         i = 0; /* deliver in a fixed order: restart the scan */
     }
+    if (e->any_remote) /* fetches from a remote pool may have landed */
+        for (i = 0; i < e->n_reps; i++) {
+            replica *p = &e->reps[i];
+            if (!p->busy && !p->sched_pending && !p->in_run && e->pools[p->pool].remote != NULL &&
+                sched_remote_waiting(p->s) > 0)
+                schedule_soon(e, p);
+        }
     push_net(e);
 }
 
@@ -1407,6 +1422,9 @@ static void summarise(eng *e, met_summary *s) {
     s->prompt_tokens = e->prompt_tokens;
     s->output_tokens = e->output_tokens;
     s->kv_xfer_bytes = e->xfer_bytes;
+    s->remote_bytes_in = e->pcie.remote_bytes_in;
+    s->remote_bytes_out = e->pcie.remote_bytes_out;
+    s->remote_hit_tokens = e->pcie.remote_in_tokens;
     if (e->n_xfer > 0)
         s->kv_xfer_mean_s = e->xfer_s / (double)e->n_xfer;
     s->steps = e->steps;
@@ -1517,6 +1535,8 @@ static void fleet_single(eng *e, const eng_config *c, be *b) {
     p->b = b;
     p->replicas = p->min_replicas = p->max_replicas = c->replicas;
     p->gpus_per_replica = c->perf->tp;
+    p->kv_link_bw = c->perf->gpu.ib_bw * c->perf->tp; /* one NIC per GPU (remote pool traffic) */
+    p->kv_link_latency_s = c->perf->gpu.ib_latency_s;
     p->usd_per_gpu_hour = c->usd_per_gpu_hour > 0 ? c->usd_per_gpu_hour : NAN;
     e->w1[0] = 1;
     e->rtt1[0] = 0;
@@ -1604,25 +1624,6 @@ static int fleet_build(eng *e) {
                         L->rep[L->n++] = k;
                 }
             }
-    /* disaggregation: one KV link out and one in per replica */
-    for (i = 0; i < f->n_pools; i++)
-        if (f->pools[i].role != ENG_ROLE_BOTH)
-            break;
-    if (i < f->n_pools) {
-        e->kvnet = net_create();
-        e->kv_out = SIM_NEW_ARRAY(int, (size_t)e->n_reps);
-        e->kv_in = SIM_NEW_ARRAY(int, (size_t)e->n_reps);
-        if (!e->kvnet || !e->kv_out || !e->kv_in)
-            return SIM_ENOMEM;
-        for (k = 0; k < e->n_reps; k++) {
-            double bw = e->pools[e->reps[k].pool].cfg->kv_link_bw;
-            if (!(bw > 0))
-                bw = 1.0; /* never used: a pool without a role moves no KV */
-            if (net_link_add(e->kvnet, bw, &e->kv_out[k]) != SIM_OK ||
-                net_link_add(e->kvnet, bw, &e->kv_in[k]) != SIM_OK)
-                return SIM_ENOMEM;
-        }
-    }
     for (i = 0; i < f->n_pops; i++) { /* regions by RTT, ties by index (insertion sort) */
         int *o = &e->near[(size_t)i * (size_t)nr];
         const double *rtt = &f->rtt_s[(size_t)i * (size_t)nr];
@@ -1687,11 +1688,27 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
         e.rc = SIM_ENOMEM;
         goto out;
     }
+    /* the network of KV transfers (disaggregation, remote pools): each
+     * replica's NIC links out of and into its GPUs, and each remote pool's */
+    for (i = 0; i < e.fl->n_pools; i++)
+        if (e.fl->pools[i].role != ENG_ROLE_BOTH ||
+            (e.fl->pools[i].sched.remote_blocks > 0 && e.fl->pools[i].sched.policy != NULL))
+            break;
+    if (i < e.fl->n_pools) {
+        e.kvnet = net_create();
+        e.kv_out = SIM_NEW_ARRAY(int, (size_t)e.n_reps);
+        e.kv_in = SIM_NEW_ARRAY(int, (size_t)e.n_reps);
+        if (!e.kvnet || !e.kv_out || !e.kv_in) {
+            e.rc = SIM_ENOMEM;
+            goto out;
+        }
+    }
     for (i = 0, r = 0; i < e.fl->n_pools; i++) {
         const eng_pool *pc = &e.fl->pools[i];
         pool_rt *q = &e.pools[i];
         be *pb = pc->b ? pc->b : b;
         int k;
+        double nic_bw = pc->kv_link_bw > 0 ? pc->kv_link_bw : 1.0; /* 1: never used */
         q->cfg = pc;
         q->first = r;
         q->n = pool_size(e.fl, i);
@@ -1701,6 +1718,24 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
         scfg = pc->sched;
         scfg.recompute_s = recompute_s;
         scfg.recompute_ctx = (void *)pc->perf;
+        if (pc->sched.remote_blocks > 0 && pc->sched.policy != NULL) {
+            double pool_bw =
+                pc->perf->gpu.ib_bw * (pc->sched.remote_nics > 0 ? pc->sched.remote_nics : 1);
+            if ((rc = pcache_create(pc->sched.remote_blocks, pc->sched.policy,
+                                    &pc->sched.policy_params, &q->remote, err)) != SIM_OK ||
+                net_link_add(e.kvnet, pool_bw, &q->rpool_in) != SIM_OK ||
+                net_link_add(e.kvnet, pool_bw, &q->rpool_out) != SIM_OK) {
+                e.rc = rc != SIM_OK ? rc : SIM_ENOMEM;
+                goto out;
+            }
+            scfg.remote = q->remote;
+            scfg.rnet = e.kvnet;
+            scfg.rpool_in = q->rpool_in;
+            scfg.rpool_out = q->rpool_out;
+            scfg.rlatency_s = pc->kv_link_latency_s;
+            scfg.rbw = pool_bw < nic_bw ? pool_bw : nic_bw;
+            e.any_remote = 1;
+        }
         for (k = 0; k < q->n; k++, r++) {
             replica *p = &e.reps[r];
             p->e = &e;
@@ -1714,6 +1749,13 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
                 e.rc = SIM_ENOMEM;
                 goto out;
             }
+            if (e.kvnet && (net_link_add(e.kvnet, nic_bw, &e.kv_out[r]) != SIM_OK ||
+                            net_link_add(e.kvnet, nic_bw, &e.kv_in[r]) != SIM_OK)) {
+                e.rc = SIM_ENOMEM;
+                goto out;
+            }
+            scfg.rnic_in = e.kvnet ? e.kv_in[r] : -1;
+            scfg.rnic_out = e.kvnet ? e.kv_out[r] : -1;
             cb.ctx = p;
             cb.on_reject = cb_reject;
             cb.on_first_token = cb_first_token;
@@ -1724,6 +1766,10 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
             }
         }
     }
+    /* a remote pool is state shared by replicas: decode runs, applied
+     * lazily, would show other replicas its blocks late; step one by one */
+    if (e.any_remote)
+        e.ff = 0;
     if ((rc = fleet_build(&e)) != SIM_OK) {
         e.rc = rc;
         goto out;
@@ -1761,6 +1807,8 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
             default:
                 SIM_ASSERT(0);
         }
+        if (e.kvnet && net_started(e.kvnet) != e.net_seen)
+            push_net(&e); /* a transfer started: the next finish moved */
         if (c->progress && (++n_ev & 0xffff) == 0)
             c->progress(c->progress_ctx, sim_time_to_s(e.now), e.n_req, n_ev);
     }
@@ -1789,6 +1837,9 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
             e.pcie.busy_d2h_s += pc.busy_d2h_s;
             e.pcie.swapped_in_tokens += pc.swapped_in_tokens;
             e.pcie.swapped_out_seqs += pc.swapped_out_seqs;
+            e.pcie.remote_bytes_in += pc.remote_bytes_in;
+            e.pcie.remote_bytes_out += pc.remote_bytes_out;
+            e.pcie.remote_in_tokens += pc.remote_in_tokens;
         }
         rep_account(&e, p, e.now);
         if (e.tl_ns > 0 && p->acc_t > p->tl_k * e.tl_ns)
@@ -1812,6 +1863,9 @@ out:
     for (i = 0; i < e.n_xf; i++)
         rec_put(&e, e.xf[i].rec);
     sim_free(e.xf);
+    if (e.pools)
+        for (i = 0; i < e.fl->n_pools; i++)
+            pcache_destroy(e.pools[i].remote);
     net_destroy(e.kvnet);
     sim_free(e.kv_out);
     sim_free(e.kv_in);

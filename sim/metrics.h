@@ -147,6 +147,9 @@ typedef struct met_timeline {
     XX(mfu_mean, D)                                                                                \
     XX(mbu_mean, D)                                                                                \
     XX(busy_frac, D)                                                                               \
+    XX(remote_bytes_in, I)                                                                         \
+    XX(remote_bytes_out, I)                                                                        \
+    XX(remote_hit_tokens, I)                                                                       \
     XX(kv_xfer_bytes, I)                                                                           \
     XX(kv_xfer_mean_s, D)                                                                          \
     XX(gpu_hours, D)                                                                               \

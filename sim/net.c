@@ -355,6 +355,10 @@ sim_time net_finish(net *n, int64_t h) {
     return project(n, i);
 }
 
+int64_t net_started(const net *n) {
+    return n->next_h;
+}
+
 double net_link_busy_s(const net *n, int id) {
     SIM_ASSERT(id >= 0 && id < n->n_links);
     return n->l[id].busy_s;

@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "link.h"
+#include "net.h"
 #include "mem.h"
 
 #define SEQ_CHUNK 1024
@@ -73,8 +74,9 @@ struct sched {
     link *h2d, *d2h;   /* the PCIe directions (NULL: no host tier, no swap) */
     int64_t swap_used; /* blocks of host swap space in use */
     sched_pcie pcie;
-    int oom;      /* an allocation failed where no code could be returned */
-    sim_time now; /* time of the step being formed or completed */
+    int oom;              /* an allocation failed where no code could be returned */
+    sim_time now;         /* time of the step being formed or completed */
+    double rdemote_bytes; /* remote-pool writes not yet sent (remote_flush) */
 };
 
 /* ---- small lists ---- */
@@ -231,6 +233,7 @@ static sched_seq *seq_get(sched *s) {
         q->cap_hash = cap_hash;
     }
     q->xfer = -1;
+    q->rxfer = -1;
     q->last_key = PCACHE_KEY_ROOT;
     q->heap_pos = -1;
     q->first_token_ns = -1;
@@ -289,9 +292,47 @@ static int64_t pcie_copy(sched *s, link *l, int64_t n) {
     return h;
 }
 
-/* Whether q still waits for its blocks to come back over PCIe. */
+/* Whether q still waits for its blocks to come back over PCIe or from the
+ * remote pool (the network is advanced to the step's time first). */
 static int loading(const sched *s, const sched_seq *q) {
-    return q->xfer >= 0 && !link_done(s->h2d, q->xfer);
+    return (q->xfer >= 0 && !link_done(s->h2d, q->xfer)) ||
+           (q->rxfer >= 0 && !net_done(s->cfg.rnet, q->rxfer));
+}
+
+/* A block leaving the host tier (or HBM, without one) goes to the remote
+ * pool, shared by the pool's replicas: one copy per key, sent over this
+ * replica's NIC and the pool's. */
+static void remote_demote(sched *s, uint64_t key, int32_t tokens, int64_t session) {
+    pcache_block *h;
+    if (s->cfg.remote == NULL || pcache_find(s->cfg.remote, key) != NULL)
+        return;
+    if (pcache_insert(s->cfg.remote, key, NULL, tokens, session, s->now, &h) != 1)
+        return; /* nothing in the pool could make room: dropped */
+    pcache_unref(s->cfg.remote, h, s->now);
+    s->rdemote_bytes += s->cfg.block_bytes; /* sent as one transfer: remote_flush */
+    s->pcie.remote_bytes_out += (int64_t)s->cfg.block_bytes;
+}
+
+/* Sends the blocks demoted (or written through) since the last call as one
+ * transfer over this replica's NIC and the pool's, as an engine gathers
+ * them into one RDMA write. Called at the end of every operation that can
+ * cache or evict blocks. */
+static void remote_flush(sched *s) {
+    int path[2];
+    if (s->rdemote_bytes <= 0)
+        return;
+    path[0] = s->cfg.rnic_out;
+    path[1] = s->cfg.rpool_in;
+    net_advance(s->cfg.rnet, s->now);
+    if (net_start(s->cfg.rnet, s->now, path, 2, s->rdemote_bytes, s->cfg.rlatency_s) < 0)
+        s->oom = 1;
+    s->rdemote_bytes = 0;
+}
+
+/* The host tier drops a block: to the remote pool, when there is one. */
+static void on_host_evict(void *ctx, const pcache_block *b) {
+    sched *s = ctx;
+    remote_demote(s, b->key, b->tokens, b->session);
 }
 
 /* The cache returns an evicted block's storage to the pool; with a host
@@ -307,7 +348,8 @@ static void on_cache_evict(void *ctx, const pcache_block *b) {
             s->pcie.bytes_d2h += (int64_t)s->cfg.block_bytes;
             (void)pcie_copy(s, s->d2h, 1);
         } /* else nothing in the host tier could make room: the block is dropped */
-    }
+    } else if (s->host == NULL)
+        remote_demote(s, b->key, b->tokens, b->session);
 }
 
 /* Whether a request's blocks can ever be found again: it belongs to a
@@ -355,6 +397,8 @@ static int seq_scan_full(sched *s, sched_seq *q) {
             if (rc == 1) {
                 b->user = q->blocks[j];
                 q->cblocks[j] = b;
+                if (s->cfg.remote_write_through) /* stored in the pool as it is made */
+                    remote_demote(s, key, s->cfg.block_tokens, q->req.session_id);
             }
         }
         q->last_key = key;
@@ -489,24 +533,50 @@ int64_t sched_prefix_probe(const sched *s, const sim_req *r) {
 /* Blocks of q found in the host tier right after its first j0 blocks
  * (key: the chained key of block j0 - 1), up to block max_hit. With take,
  * their recency is refreshed. */
-static int64_t host_lookup(sched *s, const sched_seq *q, int64_t j0, uint64_t key, int64_t max_hit,
-                           int take) {
+static int64_t tier_lookup(sched *s, pcache *tier, const sched_seq *q, int64_t j0, uint64_t key,
+                           int64_t max_hit, int take, uint64_t *key_out) {
     int64_t j;
-    if (s->host == NULL)
+    if (key_out)
+        *key_out = key;
+    if (tier == NULL)
         return 0;
     for (j = j0; j < max_hit; j++) {
         pcache_block *h;
         key = pcache_key_chain(key, block_content(s, q, j));
-        h = pcache_find(s->host, key);
+        h = pcache_find(tier, key);
         if (h == NULL)
             break;
+        if (key_out)
+            *key_out = key;
         if (take) {
-            pcache_ref(s->host, h);
-            pcache_access(s->host, h, s->now);
-            pcache_unref(s->host, h, s->now);
+            pcache_ref(tier, h);
+            pcache_access(tier, h, s->now);
+            pcache_unref(tier, h, s->now);
         }
     }
     return j - j0;
+}
+
+static int64_t host_lookup(sched *s, const sched_seq *q, int64_t j0, uint64_t key, int64_t max_hit,
+                           int take) {
+    return tier_lookup(s, s->host, q, j0, key, max_hit, take, NULL);
+}
+
+/* Remote-pool blocks worth fetching (after `hits` in HBM and host tiers):
+ * all (--miss swap), none (recompute), or whichever of the fetch (link
+ * latency, then the bytes at the slower side's bandwidth shared with the
+ * transfers in flight) and the recompute is faster (cheaper). */
+static int64_t remote_plan(sched *s, int64_t hits, int64_t rh) {
+    double t_fetch, t_rec;
+    if (rh <= 0 || s->cfg.miss == SCHED_MISS_SWAP)
+        return rh;
+    if (s->cfg.miss == SCHED_MISS_RECOMPUTE || s->cfg.recompute_s == NULL)
+        return s->cfg.miss == SCHED_MISS_RECOMPUTE ? 0 : rh;
+    t_fetch = s->cfg.rlatency_s +
+              (double)rh * s->cfg.block_bytes * (double)(net_active(s->cfg.rnet) + 1) / s->cfg.rbw;
+    t_rec = s->cfg.recompute_s(s->cfg.recompute_ctx, rh * s->cfg.block_tokens,
+                               hits * s->cfg.block_tokens);
+    return t_fetch < t_rec ? rh : 0;
 }
 
 /* Host-tier blocks worth bringing back for a request whose first `hits`
@@ -626,6 +696,8 @@ int sched_create(const sched_config *c, const sched_cb *cb, sched **out) {
             sched_destroy(s);
             return rc;
         }
+        if (s->host && c->remote)
+            pcache_set_observer(s->host, on_host_evict, s);
     }
     *out = s;
     return SIM_OK;
@@ -708,6 +780,7 @@ static int preempt(sched *s, sched_seq *q) {
     run_remove(s, q);
     q->lost_kv = q->kv_tokens; /* recomputed, less what the cache keeps, on resumption */
     q->xfer = -1;              /* a swap-in in flight goes on, but nobody waits for it */
+    q->rxfer = -1;
     if (s->cfg.preempt_swap && s->d2h && q->kv_tokens > 0 &&
         s->swap_used + q->n_blocks <= s->cfg.swap_blocks) {
         /* swap out: the KV goes to host swap space and comes back later */
@@ -747,6 +820,8 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
     memset(b, 0, sizeof *b);
     b->step = s->step;
     b->start_ns = now;
+    if (s->cfg.rnet)
+        net_advance(s->cfg.rnet, now); /* remote fetches that ended by now are done */
     b->chunks = s->chunks;
     s->now = now;
     if (s->h2d)
@@ -825,8 +900,8 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
     /* (4) admission, only when nothing was preempted this step */
     while (b->n_preempted == 0 && nseq < s->cfg.max_num_seqs && budget > 0) {
         seq_list *from = s->resumed.head ? &s->resumed : &s->fresh;
-        int64_t target, c, hits, hh, kv_hit, pinned, ready;
-        uint64_t key;
+        int64_t target, c, hits, hh, kv_hit, pinned, ready, rh = 0;
+        uint64_t key, rkey = PCACHE_KEY_ROOT;
         q = from->head;
         if (q == NULL)
             break;
@@ -840,9 +915,16 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
                 kv_hit = q->swapped_kv;
             hh = blocks_for(s, kv_hit) - hits;
         } else {
-            hh = host_plan(s, hits,
-                           host_lookup(s, q, hits, key, (target - 1) / s->cfg.block_tokens, 0));
-            kv_hit = (hits + hh) * s->cfg.block_tokens;
+            int64_t found =
+                tier_lookup(s, s->host, q, hits, key, (target - 1) / s->cfg.block_tokens, 0, &rkey);
+            hh = host_plan(s, hits, found);
+            /* the remote pool continues the chain where the host tier ends
+             * (only when every host-tier block found is used) */
+            if (s->cfg.remote && hh == found)
+                rh = remote_plan(s, hits + hh,
+                                 tier_lookup(s, s->cfg.remote, q, hits + hh, rkey,
+                                             (target - 1) / s->cfg.block_tokens, 0, NULL));
+            kv_hit = (hits + hh + rh) * s->cfg.block_tokens;
         }
         /* KV delivered with the request (disaggregated decode): blocks are
          * allocated for it, nothing is computed; first admission only */
@@ -867,6 +949,7 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
         q->prefill_target = target;
         (void)prefix_lookup(s, q, target, 1, &pinned, &key);
         q->xfer = -1;
+        q->rxfer = -1;
         if (hh > 0) {
             /* swap in: fresh HBM blocks filled over PCIe; the prefill waits */
             int64_t i;
@@ -881,13 +964,32 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
             q->xfer = pcie_copy(s, s->h2d, hh);
             s->pcie.bytes_h2d += (int64_t)bytes;
         }
+        if (rh > 0) {
+            /* fetch from the remote pool: fresh HBM blocks filled over the
+             * network (the pool's NIC, then this replica's); the prefill waits */
+            int64_t i;
+            int path[2];
+            double bytes = (double)rh * s->cfg.block_bytes;
+            for (i = 0; i < rh; i++, need--)
+                if ((rc = seq_add_block(s, q)) != SIM_OK)
+                    return rc;
+            (void)tier_lookup(s, s->cfg.remote, q, hits + hh, rkey, hits + hh + rh, 1, NULL);
+            path[0] = s->cfg.rpool_out;
+            path[1] = s->cfg.rnic_in;
+            net_advance(s->cfg.rnet, now);
+            q->rxfer = net_start(s->cfg.rnet, now, path, 2, bytes, s->cfg.rlatency_s);
+            if (q->rxfer < 0)
+                return SIM_ENOMEM;
+            s->pcie.remote_bytes_in += (int64_t)bytes;
+            s->pcie.remote_in_tokens += rh * s->cfg.block_tokens;
+        }
         if (q->swap_blocks > 0) {
             s->swap_used -= q->swap_blocks;
             q->swap_blocks = 0;
             q->swapped_kv = 0;
         }
         q->kv_tokens = kv_hit;
-        if (hh > 0 && (rc = seq_scan_full(s, q)) != SIM_OK) /* now cached in HBM, held */
+        if ((hh > 0 || rh > 0) && (rc = seq_scan_full(s, q)) != SIM_OK) /* now cached in HBM */
             return rc;
         if (q->admitted_ns < 0) {
             /* a later turn: the context computed in earlier turns and not
@@ -918,6 +1020,7 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
     b->waiting = (int)(s->fresh.n + s->resumed.n);
     if (nseq > 0)
         s->step++;
+    remote_flush(s);
     return nseq;
 }
 
@@ -983,6 +1086,7 @@ int sched_step_done(sched *s, const sched_batch *b, sim_time end) {
         q->heap_pos = s->heap_n++;
         heap_up(s, q->heap_pos);
     }
+    remote_flush(s);
     if (s->oom) {
         s->oom = 0;
         return SIM_ENOMEM;
@@ -1052,6 +1156,7 @@ int sched_decode_advance(sched *s, sim_time now) {
         if ((rc = seq_scan_full(s, q)) != SIM_OK || (rc = seq_add_block(s, q)) != SIM_OK)
             return rc;
     s->step++;
+    remote_flush(s);
     return SIM_OK;
 }
 
@@ -1069,15 +1174,39 @@ const pcache *sched_host_cache(const sched *s) {
 
 sim_time sched_next_ready(const sched *s, sim_time now) {
     const sched_seq *q;
+    sim_time best = SIM_TIME_MAX;
+    if (s->cfg.rnet)
+        net_advance(s->cfg.rnet, now);
     for (q = s->prefill.head; q; q = q->lnext)
         if (loading(s, q)) {
             /* every host-to-device transfer is a swap-in someone waits for;
              * the earliest projected end may move later if more start, and
-             * the wake-up then simply finds nothing ready yet */
-            sim_time t = link_next_finish(s->h2d);
-            return t > now ? t : now + 1;
+             * the wake-up then simply finds nothing ready yet (the engine
+             * also wakes replicas when a network transfer ends) */
+            sim_time t = SIM_TIME_MAX;
+            if (q->xfer >= 0 && !link_done(s->h2d, q->xfer))
+                t = link_next_finish(s->h2d);
+            if (q->rxfer >= 0 && !net_done(s->cfg.rnet, q->rxfer)) {
+                sim_time tr = net_finish((struct net *)s->cfg.rnet, q->rxfer);
+                if (tr < t)
+                    t = tr;
+            }
+            if (t < best)
+                best = t;
         }
-    return SIM_TIME_MAX;
+    if (best == SIM_TIME_MAX)
+        return best;
+    return best > now ? best : now + 1;
+}
+
+int64_t sched_remote_waiting(const sched *s) {
+    const sched_seq *q;
+    int64_t n = 0;
+    if (s->cfg.remote == NULL)
+        return 0;
+    for (q = s->prefill.head; q; q = q->lnext)
+        n += q->rxfer >= 0 && !net_done(s->cfg.rnet, q->rxfer);
+    return n;
 }
 
 void sched_pcie_stats(const sched *s, sched_pcie *out) {

@@ -21,6 +21,8 @@
 #include "perf.h"
 #include "req.h"
 
+struct net;
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -49,6 +51,19 @@ typedef struct sched_config {
     int64_t swap_blocks;   /* host swap space, blocks (a full space falls back to recompute) */
     int copies_per_block;  /* PCIe copies per block: 1 when blocks are gathered into one copy
                               per transfer, layers x 2 (K, V) when each is its own copy */
+    /* remote pool tier (docs/scheduler.md): a flat cache shared by the
+     * replicas of a pool, reached over the network (NULL: none). The
+     * engine owns both objects and gives each replica its NIC links. */
+    int64_t remote_blocks;    /* the pool's remote tier, blocks (0: none; the engine builds it) */
+    int remote_nics;          /* the remote pool's NICs (its bandwidth: that many x ib_bw) */
+    int remote_write_through; /* 1: every block cached in HBM is also stored in the pool
+                                 (Mooncake); 0: blocks go there when evicted */
+    pcache *remote;           /* the shared cache (capacity: remote_blocks) */
+    struct net *rnet;         /* the network (sim/net.h) */
+    int rnic_in, rnic_out;    /* this replica's NIC links into and out of its GPUs */
+    int rpool_in, rpool_out;  /* the remote pool's links */
+    double rlatency_s;        /* per transfer */
+    double rbw;               /* the slower side's bytes/s, for --miss cheaper */
     /* (optional: NULL means never cheaper) seconds to prefill `tokens` after
      * `cached` cached ones, for SCHED_MISS_CHEAPER */
     double (*recompute_s)(void *ctx, int64_t tokens, int64_t cached);
@@ -77,6 +92,7 @@ struct sched_seq {
     int64_t hit_tokens;        /* prompt tokens found in the prefix cache at first admission */
     int64_t lost_kv;           /* KV tokens held when last preempted */
     int64_t xfer;              /* its swap-in over PCIe (prefill waits), -1 when none */
+    int64_t rxfer;             /* its fetch from the remote pool (prefill waits), -1 when none */
     int64_t swapped_kv;        /* KV tokens held in host swap space while preempted */
     int64_t swap_blocks;       /* blocks of swap space they occupy */
     /* prefix cache bookkeeping */
@@ -191,12 +207,17 @@ const pcache *sched_host_cache(const sched *s);
 /* The earliest swap-in completion after now of an admitted sequence
  * (SIM_TIME_MAX when none waits): the replica must look again then. */
 sim_time sched_next_ready(const sched *s, sim_time now);
-/* PCIe traffic of the host tier so far. */
+/* Sequences admitted and waiting for blocks from the remote pool. */
+int64_t sched_remote_waiting(const sched *s);
+/* PCIe traffic of the host tier so far (and the remote pool's). */
 typedef struct sched_pcie {
     int64_t bytes_h2d, bytes_d2h;  /* bytes copied each way */
     double busy_h2d_s, busy_d2h_s; /* time each direction was busy, s */
     int64_t swapped_in_tokens;     /* tokens brought back from the host tier */
     int64_t swapped_out_seqs;      /* preemptions that swapped out instead of dropping KV */
+    int64_t remote_bytes_in;       /* bytes fetched from the remote pool */
+    int64_t remote_bytes_out;      /* bytes demoted to it */
+    int64_t remote_in_tokens;      /* tokens fetched from it */
 } sched_pcie;
 void sched_pcie_stats(const sched *s, sched_pcie *out);
 /* Settles the PCIe transfers up to now (the end of a run), so the busy

@@ -184,5 +184,31 @@ check "refused: --pp on a measured backend" "[ $? -eq 1 ] && grep -q 'sim backen
 "$KV" run --pp 99 --limit 5 --no-db >/dev/null 2>"$T/pp.err"
 check "refused: more stages than layers" "[ $? -eq 1 ] && grep -q 'pp: expected 1..32' $T/pp.err"
 
+# 10. a remote KV pool shared by the replicas (write-through, over InfiniBand)
+printf 'session_id,turn,start_s,think_s,prompt_tokens,output_tokens\n1,1,0,0,512,64\n1,2,0,1,100,16\n' >"$T/s2.csv"
+"$KV" run --trace "$T/s2.csv" --replicas 2 --router round-robin --remote-pool-gib 16 --db "$T/rp.db" >/dev/null 2>&1
+"$KV" run --trace "$T/s2.csv" --replicas 2 --router session --db "$T/rp.db" >/dev/null 2>&1
+# turn 1 (512 + 63 tokens of KV: 35 full blocks) is written to the pool; turn 2 lands on
+# the other replica and fetches the 35 blocks (2 MiB each for Llama-3-8B) at the slower
+# side, one 50 GB/s NIC, after 5 us: its TTFT exceeds the same-replica hit's by that much
+check "remote pool: the second turn fetches 35 blocks on the other replica" \
+    "[ \"\$(q $T/rp.db 'SELECT remote_hit_tokens, remote_bytes_in FROM summary WHERE run_id = 1')\" = '560|73400320' ] && [ \"\$(q $T/rp.db 'SELECT replica, hit_tokens FROM requests WHERE run_id = 1 AND id = 1')\" = '1|560' ]"
+check "remote pool: the fetch adds latency + 73400320 B / 50 GB/s to TTFT" \
+    "[ \"\$(q $T/rp.db 'SELECT abs(a.ttft_s - b.ttft_s - (5e-6 + 73400320 / 50e9)) < 2e-9 FROM requests a, requests b WHERE a.run_id = 1 AND b.run_id = 2 AND a.id = 1 AND b.id = 1')\" = 1 ]"
+"$KV" run --trace "$T/s2.csv" --replicas 2 --router round-robin --remote-pool-gib 16 --miss recompute --db "$T/rp.db" >/dev/null 2>&1
+check "remote pool: --miss recompute fetches nothing" \
+    "[ \"\$(q $T/rp.db 'SELECT remote_bytes_in, remote_hit_tokens FROM summary WHERE run_id = 3')\" = '0|0' ]"
+M="$srcdir/data/traces/mooncake_synthetic.jsonl"
+"$KV" run --trace "$M" --limit 400 --replicas 3 --kv-blocks 3000 --remote-pool-gib 8 --host-cache-gib 4 --check true --db "$T/rp.db" >/dev/null 2>&1
+"$KV" run --trace "$M" --limit 400 --replicas 3 --kv-blocks 3000 --remote-pool-gib 8 --host-cache-gib 4 --fast-forward false --db "$T/rp.db" >/dev/null 2>&1
+check "remote pool under load: invariants hold, every request ends once" \
+    "[ \"\$(q $T/rp.db 'SELECT completed + rejected = requests AND remote_hit_tokens > 0 AND remote_bytes_out > 0 FROM summary WHERE run_id = 4')\" = 1 ]"
+check "remote pool: identical with and without fast-forward" \
+    "[ \"\$(q $T/rp.db 'SELECT a.ttft_p99_s = b.ttft_p99_s AND a.remote_bytes_in = b.remote_bytes_in AND a.prefix_hit_rate_tokens = b.prefix_hit_rate_tokens FROM summary a, summary b WHERE a.run_id = 4 AND b.run_id = 5')\" = 1 ]"
+"$KV" run --remote-pool-gib 8 --policy none --limit 5 --no-db >/dev/null 2>"$T/rp.err"
+check "refused: a remote pool without the prefix cache" "[ $? -eq 1 ] && grep -q 'needs the prefix cache' $T/rp.err"
+"$KV" run --gpu "$T/noib.json" --remote-pool-gib 8 --limit 5 --no-db >/dev/null 2>"$T/rp.err"
+check "refused: a remote pool without InfiniBand" "[ $? -eq 1 ] && grep -q 'InfiniBand' $T/rp.err"
+
 echo "1..$n"
 [ "$fails" -eq 0 ]
