@@ -22,6 +22,6 @@ field() { sed -n "s/^ *\"$1\": \\([^,]*\\),*$/\\1/p" "$2" | head -n 1; }
 awk -v r="$(field requests "$T/out.json")" -v e="$(field sim_events "$T/out.json")" \
     -v s="$(field steps "$T/out.json")" -v w="$(field wall_s "$T/out.json")" \
     -v m="$(field peak_rss_bytes "$T/out.json")" -v h="$H" 'BEGIN {
-    printf "fleet: %g h of 1,000 GPUs (566 replicas): %d requests, %d steps, %.1f s wall (%.1f min), %.0f req/s, %.2f M events/s, peak RSS %.2f GiB\n",
+    printf "fleet: %g h of 1,000 GPUs (566 replicas): %d requests, %.0f steps, %.1f s wall (%.1f min), %.0f req/s, %.2f M events/s, peak RSS %.2f GiB\n",
            h, r, s, w, w / 60, r / w, e / w / 1e6, m / 1073741824 }'
 echo "  TTFT p50 $(field ttft_p50_s "$T/out.json") s, p99 $(field ttft_p99_s "$T/out.json") s; mean batch $(field mean_batch_size "$T/out.json"); GPU-hours $(field gpu_hours "$T/out.json"), USD $(field cost_usd "$T/out.json")"
