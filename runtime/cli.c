@@ -491,6 +491,28 @@ int rt_run_resolve(json_t *cfg, sim_err *err) {
     return SIM_OK;
 }
 
+/* A replica spanning nodes costs its all-reduce with the collective model:
+ * the GPU's fitted NCCL parameters (data/calib/nccl-GPU.json) when shipped,
+ * else the datasheet's. */
+static int ctx_collectives(perf_ctx *pctx, const char *datadir, sim_err *err) {
+    char path[4200];
+    FILE *f;
+    coll_calib cc;
+    coll_topo topo;
+    int rc;
+    if (pctx->tp_nodes <= 1)
+        return SIM_OK;
+    snprintf(path, sizeof path, "%s/calib/nccl-%s.json", datadir, pctx->gpu.name);
+    if ((f = fopen(path, "r")) == NULL)
+        return SIM_OK;
+    fclose(f);
+    coll_topo_from_gpu(&pctx->gpu, &topo);
+    coll_calib_default(&topo, &cc);
+    if ((rc = coll_calib_load(path, &cc, err)) != SIM_OK)
+        return rc;
+    return perf_ctx_set_collectives(pctx, &cc, err);
+}
+
 /* Builds one pool's model, GPU, perf model and scheduler config from a
  * resolved config (a run's, or a fleet pool's), refusing what cannot be
  * served. ops and replay name the executor (its KV pool may differ from the
@@ -563,21 +585,8 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
         goto fail;
     if ((rc = perf_ctx_init(&pctx, &model, &gpu, &calib, tp, &err)) != SIM_OK)
         goto fail;
-    if (pctx.tp_nodes > 1) { /* the fitted NCCL parameters of this GPU, when shipped */
-        char path[4200];
-        FILE *f;
-        snprintf(path, sizeof path, "%s/calib/nccl-%s.json", datadir, gpu.name);
-        if ((f = fopen(path, "r")) != NULL) {
-            coll_calib cc;
-            coll_topo topo;
-            fclose(f);
-            coll_topo_from_gpu(&gpu, &topo);
-            coll_calib_default(&topo, &cc);
-            if ((rc = coll_calib_load(path, &cc, &err)) != SIM_OK ||
-                (rc = perf_ctx_set_collectives(&pctx, &cc, &err)) != SIM_OK)
-                goto fail;
-        }
-    }
+    if ((rc = ctx_collectives(&pctx, datadir, &err)) != SIM_OK)
+        goto fail;
     if (cfg_int(cfg, "pp") != 1) {
         if (ops != &be_sim_ops) {
             sim_err_set(&err, "", 0, 0,
@@ -1302,21 +1311,8 @@ int rt_main_predict(int argc, char **argv) {
         fprintf(stderr, "kvfleet predict: %s\n", m);
         return rt_exit_code(rc);
     }
-    if (pctx.tp_nodes > 1) { /* the fitted NCCL parameters of this GPU, when shipped */
-        char path[4200];
-        FILE *f;
-        snprintf(path, sizeof path, "%s/calib/nccl-%s.json", datadir, gpu.name);
-        if ((f = fopen(path, "r")) != NULL) {
-            coll_calib cc;
-            coll_topo topo;
-            fclose(f);
-            coll_topo_from_gpu(&gpu, &topo);
-            coll_calib_default(&topo, &cc);
-            if ((rc = coll_calib_load(path, &cc, &err)) != SIM_OK ||
-                (rc = perf_ctx_set_collectives(&pctx, &cc, &err)) != SIM_OK)
-                goto fail;
-        }
-    }
+    if ((rc = ctx_collectives(&pctx, datadir, &err)) != SIM_OK)
+        goto fail;
     if (sim_model_weight_bytes(&model, tp) / pp > gpu.hbm_bytes)
         fprintf(stderr,
                 "kvfleet predict: note: %s at TP%d has %.1f GB of weights per GPU, more than "
