@@ -6,18 +6,9 @@
 # a replay that diverges fails naming the step; kvfleet validate prints its
 # JSON contract; bad backends exit with the documented codes.
 set -u
-KV=${KVFLEET:-./kvfleet}
-T=$(mktemp -d /tmp/kvfleet-be.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-if ! command -v sqlite3 >/dev/null 2>&1; then
-    echo "SKIP: the sqlite3 command is not installed (apt-get install sqlite3)"
-    exit 77
-fi
+. "$srcdir/tests/tap.sh"
+tap_tmp be
+tap_need sqlite3
 DB="$T/b.db"
 SYN='closed,concurrency=4,isl=64,osl=16,requests=24'
 q() { sqlite3 "$DB" "$1"; }
@@ -126,5 +117,4 @@ else
         "[ $rc -eq 0 ] || { [ $rc -eq 3 ] && grep -q -i 'cuda' $T/cuda.err; }"
 fi
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+tap_end

@@ -5,19 +5,13 @@
 # codes and messages of bad input. Skips (77) while the command is not
 # wired into kvfleet.
 set -u
-KV=${KVFLEET:-./kvfleet}
 S=${srcdir:-.}
-T=$(mktemp -d /tmp/kvfleet-creplay.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+. "$S/tests/tap.sh"
+tap_tmp creplay
 if ! "$KV" cache-replay --help >/dev/null 2>&1; then
     echo "SKIP: this kvfleet has no cache-replay command"
     exit 77
 fi
-fails=0
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 # field KEY FILE: the value of "KEY": in an indented JSON object
 field() { sed -n "s/^ *\"$1\": \"*\\([^\",]*\\)\"*,*\$/\\1/p" "$2" | head -n 1; }
 MC="$S/data/traces/mooncake_synthetic.jsonl"
@@ -106,5 +100,4 @@ check "missing --trace exits 2" "[ $? -eq 2 ]"
 "$KV" cache-replay --trace "$MC" --policy lru --capacity-blocks 10 --bogus 1 >/dev/null 2>&1
 check "unknown option exits 2" "[ $? -eq 2 ]"
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+tap_end

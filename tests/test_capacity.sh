@@ -5,18 +5,9 @@
 # model is skipped with its reason, the figure is drawn (a missing gnuplot
 # is only a warning), and bad SLOs are refused.
 set -u
-KV=${KVFLEET:-./kvfleet}
-T=$(mktemp -d /tmp/kvfleet-cap.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-if ! command -v sqlite3 >/dev/null 2>&1; then
-    echo "SKIP: the sqlite3 command is not installed (apt-get install sqlite3)"
-    exit 77
-fi
+. "$srcdir/tests/tap.sh"
+tap_tmp cap
+tap_need sqlite3
 q() { sqlite3 "$T/c.db" "$1"; }
 TRACE="$srcdir/data/traces/azure_conv_2023.csv"
 
@@ -64,5 +55,4 @@ check "bad --tp list refused" "[ $? -eq 1 ] && grep -q -- '--tp' $T/tp.err"
 "$KV" capacity --slo ttft_p99=1ms --limit 100 --max-replicas 2 --no-db --quiet >"$T/none.out" 2>/dev/null
 check "an SLO no size meets: says so, exit 1" "[ $? -eq 1 ] && grep -q 'none up to 2 replicas' $T/none.out"
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+tap_end

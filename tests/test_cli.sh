@@ -3,18 +3,9 @@
 # results in SQLite (status, conservation, determinism), --config, rerun,
 # predict's JSON contract, and a killed run never looking finished.
 set -u
-KV=${KVFLEET:-./kvfleet}
-T=$(mktemp -d /tmp/kvfleet-cli.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-if ! command -v sqlite3 >/dev/null 2>&1; then
-    echo "SKIP: the sqlite3 command is not installed (apt-get install sqlite3)"
-    exit 77
-fi
+. "$srcdir/tests/tap.sh"
+tap_tmp cli
+tap_need sqlite3
 
 # a small trace: first 300 requests of the shipped conversation trace
 head -n 301 "$srcdir/data/traces/azure_conv_2023.csv" >"$T/small.csv"
@@ -108,6 +99,5 @@ check "killed run has no summary" "[ \"\$(sqlite3 $T/kill.db 'SELECT COUNT(*) FR
 # version
 check "--version says cuda and mpi" "$KV --version | grep -q '^cuda: ' && $KV --version | grep -q '^mpi: '"
 
-echo "1..$n"
 echo "$((n - fails)) passed, $fails failed"
-[ "$fails" -eq 0 ]
+tap_end

@@ -5,18 +5,9 @@
 # autoscaler (and its equality with and without fast-forward), costs, and
 # fleet files that cannot be served refused with the key named.
 set -u
-KV=${KVFLEET:-./kvfleet}
-T=$(mktemp -d /tmp/kvfleet-fleet.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-if ! command -v sqlite3 >/dev/null 2>&1; then
-    echo "SKIP: the sqlite3 command is not installed (apt-get install sqlite3)"
-    exit 77
-fi
+. "$srcdir/tests/tap.sh"
+tap_tmp fleet
+tap_need sqlite3
 q() { sqlite3 "$1" "$2"; }
 TRACE="$srcdir/data/traces/azure_conv_2023.csv"
 
@@ -210,5 +201,4 @@ check "refused: a remote pool without the prefix cache" "[ $? -eq 1 ] && grep -q
 "$KV" run --gpu "$T/noib.json" --remote-pool-gib 8 --limit 5 --no-db >/dev/null 2>"$T/rp.err"
 check "refused: a remote pool without InfiniBand" "[ $? -eq 1 ] && grep -q 'InfiniBand' $T/rp.err"
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+tap_end

@@ -7,14 +7,8 @@
 # without a device, and bad input, exit with the documented codes. On a
 # machine with a GPU the cuda sweep runs (30 s) and is calibrated too.
 set -u
-KV=${KVFLEET:-./kvfleet}
-T=$(mktemp -d /tmp/kvfleet-prof.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. "$srcdir/tests/tap.sh"
+tap_tmp prof
 SRCDATA=$(cd "${srcdir:-.}/data" 2>/dev/null && pwd)
 SYN='closed,concurrency=4,isl=64,osl=16,requests=8'
 # fitted OP FILE: calibrate's JSON says the operator was fitted
@@ -118,5 +112,4 @@ check "--dry-run plans a 70B sweep at TP 1..8 without a device (exit 0)" \
 check "operands larger than the GPU's HBM exit 1 before any device call" \
     "[ $? -eq 1 ] && grep -q 'do not fit the .* GB of HBM of a h100-sxm' '$T/e.err' && [ ! -e '$T/big' ]"
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+tap_end
