@@ -48,11 +48,13 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
 /* One pool's model, GPU, perf model and scheduler config (a run has one;
  * a fleet one per pool). */
 typedef struct rt_pool {
-    perf_ctx pctx;       /* model, GPU, calibration, TP */
-    sched_config sched;  /* kv_blocks resolved */
-    long long kv_blocks; /* one replica's pool */
-    int model_layers;    /* the model's layers when --layers cut it, else 0 */
-    int calibrated;      /* 0: the datasheet roofline */
+    perf_ctx pctx;        /* model, GPU, calibration, TP */
+    sched_config sched;   /* kv_blocks resolved */
+    long long kv_blocks;  /* one replica's pool */
+    int model_layers;     /* the model's layers when --layers cut it, else 0 */
+    int calibrated;       /* 0: the datasheet roofline */
+    evict_oracle *oracle; /* belady's (sched.policy_params.oracle), else NULL; the caller
+                             frees it with evict_oracle_destroy once the run ends */
 } rt_pool;
 struct be_ops;
 int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_pool *out,

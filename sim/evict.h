@@ -70,15 +70,40 @@ typedef struct evict_fields {
     uint8_t queue;  /* which queue or list holds the block (policy-defined) */
 } evict_fields;
 
-/* The future of an offline replay, for Belady's policy: next_use[i] is the
- * access ordinal (the cache's tick, see pcache_tick) of the next access to
- * the key accessed at ordinal i, or INT64_MAX when it is never accessed
- * again. Built by evict_oracle_*() below. */
+/* The future, for Belady's policy. Two kinds:
+ *
+ *   - EVICT_ORACLE_TICKS (evict_oracle_create; kvfleet cache-replay): the
+ *     exact access sequence of an offline replay. next_use[i] is the access
+ *     ordinal (the cache's tick, see pcache_tick) of the next access to the
+ *     key accessed at ordinal i, or INT64_MAX when it is never accessed
+ *     again.
+ *   - EVICT_ORACLE_TIMES (evict_oracle_times_create; kvfleet run): for every
+ *     key, the sorted times at which requests of the trace will use it (a
+ *     request's arrival), from a first pass over the run's source. The
+ *     simulator's accesses depend on timing the first pass cannot know, so
+ *     each policy instance matches its accesses to these uses as it goes
+ *     (sim/evict_belady.c, docs/eviction.md).
+ *
+ * Built by the evict_oracle_*() functions below; read only once finished
+ * (several caches may borrow one oracle). */
+enum { EVICT_ORACLE_TICKS = 0, EVICT_ORACLE_TIMES = 1 };
+
 typedef struct evict_oracle {
+    int kind; /* EVICT_ORACLE_TICKS or EVICT_ORACLE_TIMES */
+    /* ticks */
     int64_t *next_use; /* [n], owned by the oracle */
     int64_t n;         /* accesses recorded */
     int64_t cap;       /* slots allocated in next_use */
     void *last;        /* key -> last ordinal while building; NULL once finished */
+    /* times */
+    int64_t n_keys;    /* distinct keys */
+    int64_t n_uses;    /* uses recorded */
+    int64_t cap_uses;  /* slots allocated in use_ns (and use_key while building) */
+    sim_time *use_ns;  /* [n_uses]: recording order while building; once finished, key i's
+                          uses are use_ns[use_off[i] .. use_off[i + 1]), ascending */
+    uint32_t *use_key; /* [cap_uses] key index of each use while building; NULL once finished */
+    int64_t *use_off;  /* [n_keys + 1] once finished; NULL while building */
+    void *ids;         /* key -> key index (kept: policies look keys up) */
 } evict_oracle;
 
 /* What a policy is created with. */
@@ -184,8 +209,23 @@ evict_oracle *evict_oracle_create(void);
 int evict_oracle_add(evict_oracle *o, uint64_t key);
 /* Ends recording and frees the building map (next_use stays). */
 void evict_oracle_finish(evict_oracle *o);
-/* Frees; NULL is a no-op. */
+/* Frees either kind; NULL is a no-op. */
 void evict_oracle_destroy(evict_oracle *o);
+
+/* Creates an empty time oracle (EVICT_ORACLE_TIMES); returns owned or NULL
+ * (out of memory). Memory: 12 bytes per use while building, then 8 per use,
+ * 8 per distinct key and a key map of 16 to 32 bytes per key. */
+evict_oracle *evict_oracle_times_create(void);
+/* Records that a request will use key at time t_ns (>= 0; any order).
+ * Returns SIM_OK or SIM_ENOMEM (SIM_ENOMEM too past 2^32 - 2 keys). */
+int evict_oracle_add_use(evict_oracle *o, uint64_t key, sim_time t_ns);
+/* Ends recording: groups the uses by key and sorts each key's times.
+ * Returns SIM_OK or SIM_ENOMEM (then the oracle may only be destroyed). */
+int evict_oracle_times_finish(evict_oracle *o);
+/* The uses of key in a finished time oracle: returns how many (0 for a key
+ * never recorded) and points *uses_ns at them, ascending (borrowed from the
+ * oracle). */
+int64_t evict_oracle_key_uses(const evict_oracle *o, uint64_t key, const sim_time **uses_ns);
 
 #ifdef __cplusplus
 }

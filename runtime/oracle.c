@@ -1,0 +1,198 @@
+/* oracle.c: the first pass of Belady's policy in `kvfleet run` (oracle.h).
+ *
+ * The pass reads the run's source from the start with the run's options.
+ * The policy matches the simulator's accesses to these uses one by one
+ * (sim/evict_belady.c), so a use must be listed exactly where a request
+ * will access the block, and an access with no use of its own must be
+ * rare. A request accesses, at or after its arrival time:
+ *
+ *   - its prompt's hit candidates, blocks j < (prompt - 1) / B: looked up
+ *     at admission (a hit) or inserted as the prefill fills them;
+ *   - its output blocks (full blocks up to prompt + output - 1 tokens, the
+ *     last token's KV being never computed) named by a session or by the
+ *     request itself: they are new, always inserted as decode fills them.
+ *     For sessions this matters: turn k's output blocks are turn k+1's
+ *     prompt blocks, and an insertion with no use of its own would take the
+ *     next turn's.
+ *
+ * Left out: the last prompt block when the prompt is a whole number of
+ * blocks, and output blocks that fall in a trace hash block (Mooncake: the
+ * part of the last hash block past the prompt shares the hash block's
+ * keys, so another request may have cached it). The scheduler inserts
+ * those only when they are not cached and never accesses them when they
+ * are; listed, such a use would stay pending after the request passed and
+ * keep its block as if it were needed at once (on the random traces of
+ * tests/test_belady_sim.c, listing them cost Belady up to 10 points of hit
+ * rate). Keys are named by sched_block_keys() over prompt + output - 1
+ * tokens (block_content does not depend on the length).
+ *
+ * Closed-loop sources (sessions) release a follow-up only when a request
+ * ends; here every request ends the moment it arrives (trace_on_end with
+ * end = arrival, as `kvfleet trace stats` does), so a turn's recorded time
+ * is the session's start plus its think times, with zero service time: the
+ * ordering of a key's uses is exact, their times earlier than the
+ * simulator's. Requests the scheduler rejects whatever happens (prompt plus
+ * output over the context, more blocks than the pool, a prompt over the
+ * batch budget without chunked prefill) are reported rejected and their
+ * uses left out, as no access will ever serve them.
+ *
+ * Memory: the oracle (about 20 bytes per use and 40 per distinct key while
+ * building), plus a key buffer of the longest request. */
+#include "config.h"
+#include "oracle.h"
+
+#include <string.h>
+
+#include "mem.h"
+#include "trace.h"
+
+/* Whether the scheduler rejects r at arrival whatever its state (sched_add's
+ * static rules; queue limits depend on the run and are not checked). */
+static int never_admitted(const sched_config *sc, const sim_req *r) {
+    int64_t need = (int64_t)r->prompt_tokens + r->output_tokens;
+    int64_t b = sc->block_tokens;
+    if (need > sc->max_ctx)
+        return 1;
+    if ((need - 1 + b - 1) / b > sc->kv_blocks)
+        return 1;
+    if (!sc->chunked_prefill && r->prompt_tokens > sc->max_batched_tokens)
+        return 1;
+    return 0;
+}
+
+/* Whether block j of r is named by a trace hash id (as block_content in
+ * sim/sched.c does: the hash block covering its first token exists). */
+static int hash_keyed(const sched_config *sc, const sim_req *r, int64_t j) {
+    return r->hash_ids != NULL && r->n_hash_ids > 0 &&
+           j * sc->block_tokens / sc->hash_block_tokens < r->n_hash_ids;
+}
+
+int64_t rt_oracle_add_request(evict_oracle *o, const sched_config *sc, const sim_req *r,
+                              uint64_t **keys, int64_t *cap) {
+    sim_req q = *r;
+    int64_t tokens = (int64_t)r->prompt_tokens + r->output_tokens - 1, n, j, hits, first_out;
+    int64_t used = 0;
+    if (never_admitted(sc, r))
+        return 0;
+    q.prompt_tokens = tokens > INT32_MAX ? INT32_MAX : (int32_t)tokens;
+    n = sched_block_keys(sc, &q, *keys, *cap);
+    if (n > *cap) {
+        int64_t c = n > 2 * *cap ? n : 2 * *cap;
+        uint64_t *k = sim_realloc(*keys, (size_t)c * sizeof *k);
+        if (k == NULL)
+            return SIM_ENOMEM;
+        *keys = k;
+        *cap = c;
+        n = sched_block_keys(sc, &q, *keys, *cap);
+    }
+    hits = ((int64_t)r->prompt_tokens - 1) / sc->block_tokens;
+    first_out = (int64_t)r->prompt_tokens / sc->block_tokens;
+    for (j = 0; j < n; j++) {
+        if (j >= hits && (j < first_out || hash_keyed(sc, r, j)))
+            continue;
+        if (evict_oracle_add_use(o, (*keys)[j], r->arrival_ns) != SIM_OK)
+            return SIM_ENOMEM;
+        used++;
+    }
+    return used;
+}
+
+static const char *str_or(json_t *cfg, const char *k, const char *def) {
+    json_t *v = json_object_get(cfg, k);
+    return json_is_string(v) ? json_string_value(v) : def;
+}
+
+/* Opens the run's source as rt_run_exec does. */
+static int open_source(json_t *cfg, trace_src **t, sim_err *err) {
+    trace_opts to;
+    json_t *v;
+    const char *synthetic = str_or(cfg, "synthetic", NULL), *sz = str_or(cfg, "sessionize", "");
+    int rc;
+    *t = NULL;
+    trace_opts_default(&to);
+    if (json_is_number(v = json_object_get(cfg, "load-scale")))
+        to.load_scale = json_number_value(v);
+    if (json_is_integer(v = json_object_get(cfg, "limit")))
+        to.limit = json_integer_value(v);
+    if (json_is_integer(v = json_object_get(cfg, "seed")))
+        to.seed = (uint64_t)json_integer_value(v);
+    if (!(to.load_scale > 0) || to.limit < 0) {
+        sim_err_set(err, "", 0, 0, "--load-scale: expected > 0 and --limit >= 0");
+        return SIM_EINVAL;
+    }
+    if (synthetic)
+        rc = trace_open_synthetic(synthetic, &to, t, err);
+    else {
+        enum trace_format fmt;
+        const char *path = str_or(cfg, "trace", NULL);
+        if (path == NULL) {
+            sim_err_set(err, "", 0, 0, "--trace: expected a trace or --synthetic, got neither");
+            return SIM_EINVAL;
+        }
+        if (trace_format_parse(str_or(cfg, "trace-format", "auto"), &fmt) != SIM_OK) {
+            sim_err_set(err, "", 0, 0,
+                        "--trace-format: expected azure|vidur|mooncake|sessions|auto, got '%s'",
+                        str_or(cfg, "trace-format", "auto"));
+            return SIM_EINVAL;
+        }
+        rc = trace_open_file(path, fmt, &to, t, err);
+    }
+    if (rc == SIM_OK && sz[0]) /* takes *t: closed on failure */
+        rc = trace_sessionize(*t, sz, to.seed, t, err);
+    if (rc != SIM_OK)
+        *t = NULL;
+    return rc;
+}
+
+int rt_oracle_build(json_t *cfg, const sched_config *sc, evict_oracle **out, rt_oracle_stats *st,
+                    sim_err *err) {
+    trace_src *t = NULL;
+    evict_oracle *o = NULL;
+    rt_oracle_stats s;
+    uint64_t *keys = NULL;
+    int64_t cap = 0, n;
+    sim_req r, f;
+    int rc;
+
+    *out = NULL;
+    memset(&s, 0, sizeof s);
+    if ((rc = open_source(cfg, &t, err)) != SIM_OK)
+        return rc;
+    if ((o = evict_oracle_times_create()) == NULL)
+        goto oom;
+    for (;;) {
+        rc = trace_next(t, &r, err);
+        if (rc < 0)
+            goto fail;
+        if (rc == 0)
+            break;
+        /* the request, then its session's later turns, each ending on arrival */
+        for (;;) {
+            s.requests++;
+            if ((n = rt_oracle_add_request(o, sc, &r, &keys, &cap)) < 0)
+                goto oom;
+            s.uses += n;
+            s.skipped += never_admitted(sc, &r);
+            if (trace_on_end(t, &r, r.arrival_ns, never_admitted(sc, &r), &f) != 1)
+                break;
+            r = f;
+        }
+    }
+    if (evict_oracle_times_finish(o) != SIM_OK)
+        goto oom;
+    s.keys = o->n_keys;
+    trace_close(t);
+    sim_free(keys);
+    if (st)
+        *st = s;
+    *out = o;
+    return SIM_OK;
+oom:
+    sim_err_set(err, "--policy", 0, 0, "belady: out of memory reading the trace ahead");
+    rc = SIM_ENOMEM;
+fail:
+    trace_close(t);
+    sim_free(keys);
+    evict_oracle_destroy(o);
+    return rc;
+}
