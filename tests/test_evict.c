@@ -245,6 +245,26 @@ static void ref_init(ref *m, const char *pol, int64_t cap, const evict_oracle *o
     m->small_target = (int64_t)(0.1 * (double)cap) > 1 ? (int64_t)(0.1 * (double)cap) : 1;
     m->move = 2;
     m->g.bound = (int64_t)(0.9 * (double)cap);
+    if (strncmp(pol, "s3fifo:", 7) == 0) { /* "s3fifo:small=F,ghost=F,move=N", ghost <= 1 */
+        const char *q = pol + 7;
+        double small = 0.1, ghost = 0.9, v;
+        char key[16];
+        int used;
+        m->pol = "s3fifo";
+        while (sscanf(q, "%15[a-z]=%lf%n", key, &v, &used) == 2) {
+            if (strcmp(key, "small") == 0)
+                small = v;
+            else if (strcmp(key, "ghost") == 0)
+                ghost = v;
+            else if (strcmp(key, "move") == 0)
+                m->move = (uint32_t)v;
+            else
+                T_FAIL_("reference: unknown s3fifo key %s", key);
+            q += used + (q[used] == ',');
+        }
+        m->small_target = (int64_t)(small * (double)cap) > 1 ? (int64_t)(small * (double)cap) : 1;
+        m->g.bound = (int64_t)(ghost * (double)cap);
+    }
     m->b1.bound = m->b2.bound = m->gone.bound = cap;
     m->c = (double)cap;
 }
@@ -725,8 +745,18 @@ static void run_lockstep(const char *pol, const script *s, uint64_t seed) {
 }
 
 static void test_differential(void) {
-    static const char *const pols[] = {"lru",    "lfu", "fifo",    "ttl",   "gdsf",
-                                       "s3fifo", "arc", "session", "belady"};
+    static const char *const pols[] = {"lru",
+                                       "lfu",
+                                       "fifo",
+                                       "ttl",
+                                       "gdsf",
+                                       "s3fifo",
+                                       "arc",
+                                       "session",
+                                       "belady",
+                                       "s3fifo:move=1",
+                                       "s3fifo:small=0.3,ghost=0.2,move=3",
+                                       "s3fifo:small=0.5,ghost=0"};
     static const int64_t caps[] = {1, 3, 7, 20, 60, 150};
     uint64_t seed;
     size_t i, j;
