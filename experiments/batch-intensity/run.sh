@@ -11,7 +11,7 @@
 #
 # usage: experiments/batch-intensity/run.sh [KVFLEET]
 # Writes results.csv, decode_steps.csv, predict.csv here, and
-# docs/figures/study-batch-intensity-*.png. About 10 s of CPU.
+# docs/figures/study-batch-intensity-*.png. About 3 s of CPU.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
