@@ -83,6 +83,8 @@ static const rt_opt run_opts[] = {
     {"gpu-mem-util", 'd', "0.9", "F  fraction of HBM for weights, activations and KV"},
     {"watermark", 'd', "0.01", "F  fraction of KV blocks kept free when admitting"},
     {"chunked-prefill", 'b', "true", "true|false  split long prompts over steps"},
+    {"sched-policy", 's', "vllm",
+     "vllm|sglang|trtllm  step composition and admission of an engine family (docs/scheduler.md)"},
     {"max-queue", 'i', "0", "N  waiting requests per replica before 'queue_full' (0: unbounded)"},
     {"max-queue-time", 'd', "0",
      "S  seconds a request may wait before 'queue_timeout' (0: no limit)"},
@@ -605,6 +607,19 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
     sc.max_batched_tokens = cfg_int(cfg, "max-batched-tokens");
     sc.block_tokens = (int)cfg_int(cfg, "block-tokens");
     sc.chunked_prefill = cfg_bool(cfg, "chunked-prefill");
+    {
+        static const char *const names[] = {"vllm", "sglang", "trtllm"}; /* SCHED_POLICY_* */
+        const char *sp = cfg_str(cfg, "sched-policy");
+        for (sc.sched_policy = 0; sc.sched_policy < 3; sc.sched_policy++)
+            if (strcmp(sp, names[sc.sched_policy]) == 0)
+                break;
+        if (sc.sched_policy == 3) {
+            sim_err_set(&err, "", 0, 0, "--sched-policy: expected vllm, sglang or trtllm, got '%s'",
+                        sp);
+            rc = SIM_EINVAL;
+            goto fail;
+        }
+    }
     sc.watermark = cfg_num(cfg, "watermark");
     sc.max_queue = cfg_int(cfg, "max-queue");
     sc.max_queue_ns = sim_time_from_s(cfg_num(cfg, "max-queue-time"));

@@ -31,6 +31,7 @@ static const char *const pool_keys[] = {
     "gpu-mem-util",
     "watermark",
     "chunked-prefill",
+    "sched-policy",
     "max-queue",
     "max-queue-time",
     "calibration",

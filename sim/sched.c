@@ -12,6 +12,18 @@
  * frees the victim's blocks; it re-enters the queue's front and later
  * recomputes its prompt and generated tokens.
  *
+ * Engine families (sched_config.sched_policy). The above is VLLM. SGLANG
+ * (SGLang's default scheduler, enable_mixed_chunk off) runs phases (3) and
+ * (4) first with the whole budget and, when they give a step prompt chunks,
+ * skips (2): the decoders wait a step. Only a step with no prompt to run
+ * decodes. Because such steps do not advance the decoders, decode
+ * bookkeeping counts on a decode clock, the step index less the steps that
+ * skipped decode (n_skip); under VLLM and TRTLLM the two are the same.
+ * TRTLLM (TensorRT-LLM's GUARANTEED_NO_EVICT capacity policy) forms VLLM's
+ * mixed steps but admits a request only when the obtainable blocks, less
+ * what the running requests may still allocate (resv - n_table), hold its
+ * whole sequence, so a started request never has to be preempted.
+ *
  * Livelock guard: the victim is always the newest running sequence, so the
  * oldest keeps its blocks and progresses; a request that could not run alone
  * (prompt + max_tokens beyond the pool or the context) is rejected at
@@ -48,7 +60,12 @@ struct sched {
     sched_config cfg;
     sched_cb cb;
     kvc_pool *pool;
-    int64_t step; /* steps formed so far = index of the next step */
+    int64_t step;     /* steps formed so far = index of the next step */
+    int64_t n_skip;   /* steps that did not decode the running decoders (SGLANG prefill
+                         steps): the decode clock is step - n_skip */
+    int last_skipped; /* 1 when the step formed last was such a step */
+    int64_t resv;     /* TRTLLM: blocks of the whole sequences of the running requests */
+    int64_t n_table;  /* block-table entries of all sequences (only running ones hold any) */
     int64_t watermark_blocks;
     /* running */
     sched_seq *run_head, *run_tail;
@@ -116,7 +133,15 @@ static void list_remove(seq_list *l, sched_seq *q) {
     l->n--;
 }
 
+/* TRTLLM: the blocks q's whole sequence needs (prompt + output, the last
+ * token's KV never stored, as sched_add's capacity check counts it). */
+static int64_t full_blocks(const sched *s, const sched_seq *q) {
+    int64_t bt = s->cfg.block_tokens;
+    return ((int64_t)q->req.prompt_tokens + q->req.output_tokens - 1 + bt - 1) / bt;
+}
+
 static void run_push_back(sched *s, sched_seq *q) {
+    s->resv += full_blocks(s, q);
     q->rnext = NULL;
     q->rprev = s->run_tail;
     if (s->run_tail)
@@ -128,6 +153,7 @@ static void run_push_back(sched *s, sched_seq *q) {
 }
 
 static void run_remove(sched *s, sched_seq *q) {
+    s->resv -= full_blocks(s, q);
     if (q->rprev)
         q->rprev->rnext = q->rnext;
     else
@@ -254,6 +280,13 @@ static int64_t blocks_for(const sched *s, int64_t tokens) {
 static int64_t mod_pos(int64_t a, int64_t m) {
     int64_t r = a % m;
     return r < 0 ? r + m : r;
+}
+
+/* The decode clock: steps that decoded every decoding sequence (all steps
+ * but SGLANG's prefill steps). Decode bookkeeping (d0, fin_step, buckets)
+ * counts in it. Equal to s->step under the VLLM and TRTLLM policies. */
+static int64_t dclock(const sched *s) {
+    return s->step - s->n_skip;
 }
 
 /* ---- the pool and the prefix cache ---- */
@@ -439,6 +472,7 @@ static int seq_add_block(sched *s, sched_seq *q) {
     SIM_ASSERT(id >= 0);
     q->cblocks[q->n_blocks] = NULL;
     q->blocks[q->n_blocks++] = id;
+    s->n_table++;
     return SIM_OK;
 }
 
@@ -455,6 +489,7 @@ static int seq_release(sched *s, sched_seq *q) {
         else
             kvc_block_unref(s->pool, q->blocks[i]);
     }
+    s->n_table -= q->n_blocks;
     q->n_blocks = 0;
     q->n_scanned = 0;
     q->last_key = PCACHE_KEY_ROOT;
@@ -487,9 +522,11 @@ static int64_t prefix_lookup(sched *s, sched_seq *q, int64_t target, int take, i
             continue;
         pcache_ref(s->pc, b);
         pcache_access(s->pc, b, s->now);
+        SIM_ASSERT(q->n_blocks == j); /* a waiting sequence holds no blocks */
         q->blocks[j] = b->user;
         q->cblocks[j] = b;
         q->n_blocks = (int32_t)(j + 1);
+        s->n_table++;
         q->n_scanned = (int32_t)(j + 1);
         q->last_key = k;
     }
@@ -607,8 +644,8 @@ static int64_t seq_bucket(const sched *s, const sched_seq *q) {
 
 static void decode_leave(sched *s, sched_seq *q) {
     /* materialise the lazy counters at the current step */
-    q->generated = (int32_t)(q->gen0 + (s->step - q->d0));
-    q->kv_tokens = q->kv0 + (s->step - q->d0);
+    q->generated = (int32_t)(q->gen0 + (dclock(s) - q->d0));
+    q->kv_tokens = q->kv0 + (dclock(s) - q->d0);
     list_remove(&s->bucket[seq_bucket(s, q)], q);
     s->n_decode--;
     s->dec_base -= q->kv0 - q->d0;
@@ -645,6 +682,11 @@ int sched_config_check(const sched_config *c, sim_err *err) {
     if (!(c->watermark >= 0 && c->watermark <= 0.5)) {
         sim_err_set(err, "config", 0, 0, "watermark: expected a fraction in 0..0.5, got '%g'",
                     c->watermark);
+        return SIM_EINVAL;
+    }
+    if (c->sched_policy < SCHED_POLICY_VLLM || c->sched_policy > SCHED_POLICY_TRTLLM) {
+        sim_err_set(err, "config", 0, 0, "sched-policy: expected vllm, sglang or trtllm, got '%d'",
+                    c->sched_policy);
         return SIM_EINVAL;
     }
     if (c->max_queue < 0 || c->max_queue_ns < 0 || c->max_ctx < 1) {
@@ -811,37 +853,17 @@ static void emit_chunk(sched *s, sched_batch *b, sched_seq *q, int64_t c) {
     perf_batch_add_prefill(&b->agg, c, q->kv_tokens, ch->samples);
 }
 
-int sched_step(sched *s, sim_time now, sched_batch *b) {
-    int64_t budget = s->cfg.max_batched_tokens;
+/* Step phase (2), decode: one token for each decoding sequence, a block
+ * for each whose new token starts one, preempting the newest running
+ * sequence while the pool is short. Takes the decoders' tokens from *budget
+ * and adds them to *nseq. SIM_OK or SIM_ENOMEM. */
+static int step_decode(sched *s, sched_batch *b, int64_t *budget, int *nseq) {
     int64_t need, r;
-    int nseq, rc;
-    sched_seq *q, *next;
-
-    memset(b, 0, sizeof *b);
-    b->step = s->step;
-    b->start_ns = now;
-    if (s->cfg.rnet)
-        net_advance(s->cfg.rnet, now); /* remote fetches that ended by now are done */
-    b->chunks = s->chunks;
-    s->now = now;
-    if (s->h2d)
-        link_advance(s->h2d, now); /* which swap-ins are done by now */
-    if (s->pc)
-        (void)pcache_expire(s->pc, now); /* idle-TTL policies drop what has expired */
-
-    /* (1) queue timeouts: fresh requests are in arrival order */
-    if (s->cfg.max_queue_ns > 0) {
-        while (s->fresh.head && now - s->fresh.head->req.arrival_ns > s->cfg.max_queue_ns) {
-            q = s->fresh.head;
-            list_remove(&s->fresh, q);
-            s->prefill_left -= q->req.prompt_tokens;
-            s->cb.on_reject(s->cb.ctx, &q->req, MET_REJECT_QUEUE_TIMEOUT, now);
-            seq_put(s, q);
-        }
-    }
+    sched_seq *q;
+    int rc;
 
     /* (2) decode: one token each; blocks for those starting a block */
-    r = mod_pos(s->step, s->cfg.block_tokens);
+    r = mod_pos(dclock(s), s->cfg.block_tokens);
     need = s->bucket[r].n;
     while (avail(s) < need) {
         sched_seq *victim = s->run_tail;
@@ -859,10 +881,22 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
     if (s->n_decode > 0) {
         b->agg.n_decode = s->n_decode;
         b->agg.n_sample += s->n_decode;
-        b->agg.decode_ctx = s->dec_base + (int64_t)s->n_decode * (s->step + 1);
+        b->agg.decode_ctx = s->dec_base + (int64_t)s->n_decode * (dclock(s) + 1);
     }
-    budget -= s->n_decode;
-    nseq = s->n_decode;
+    *budget -= s->n_decode;
+    *nseq += s->n_decode;
+    return SIM_OK;
+}
+
+/* Step phases (3) and (4), prompts: the running prefills continue in
+ * admission order, then waiting requests are admitted (preempted ones
+ * first) while the budgets and the pool allow; admission only when nothing
+ * was preempted this step. Takes the chunks' tokens from *budget_io and
+ * counts their sequences in *nseq_io. SIM_OK or SIM_ENOMEM. */
+static int step_prefill(sched *s, sched_batch *b, sim_time now, int64_t *budget_io, int *nseq_io) {
+    int64_t budget = *budget_io, need;
+    int nseq = *nseq_io, rc;
+    sched_seq *q, *next;
 
     /* (3) running prefills, admission order */
     for (q = s->prefill.head; q && budget > 0; q = next) {
@@ -898,7 +932,8 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
     }
 
     /* (4) admission, only when nothing was preempted this step */
-    while (b->n_preempted == 0 && nseq < s->cfg.max_num_seqs && budget > 0) {
+    while (b->n_preempted == 0 && nseq < s->cfg.max_num_seqs && budget > 0 &&
+           (s->cfg.sched_policy != SCHED_POLICY_SGLANG || s->n_running < s->cfg.max_num_seqs)) {
         seq_list *from = s->resumed.head ? &s->resumed : &s->fresh;
         int64_t target, c, hits, hh, kv_hit, pinned, ready, rh = 0;
         uint64_t key, rkey = PCACHE_KEY_ROOT;
@@ -941,6 +976,12 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
             break;
         need = blocks_for(s, kv_hit + c) - hits;
         if (avail(s) - pinned - need < s->watermark_blocks)
+            break;
+        /* GUARANTEED_NO_EVICT: room for its whole sequence besides what the
+         * running ones may still allocate */
+        if (s->cfg.sched_policy == SCHED_POLICY_TRTLLM &&
+            avail(s) - pinned - (s->resv - s->n_table) - (full_blocks(s, q) - hits) <
+                s->watermark_blocks)
             break;
         if ((rc = seq_reserve(q, (int32_t)(hits + need))) != SIM_OK)
             return rc;
@@ -1015,11 +1056,63 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
         nseq++;
     }
 
+    *budget_io = budget;
+    *nseq_io = nseq;
+    return SIM_OK;
+}
+
+int sched_step(sched *s, sim_time now, sched_batch *b) {
+    int64_t budget = s->cfg.max_batched_tokens;
+    int nseq = 0, rc;
+    sched_seq *q;
+
+    memset(b, 0, sizeof *b);
+    b->step = s->step;
+    b->start_ns = now;
+    if (s->cfg.rnet)
+        net_advance(s->cfg.rnet, now); /* remote fetches that ended by now are done */
+    b->chunks = s->chunks;
+    s->now = now;
+    if (s->h2d)
+        link_advance(s->h2d, now); /* which swap-ins are done by now */
+    if (s->pc)
+        (void)pcache_expire(s->pc, now); /* idle-TTL policies drop what has expired */
+
+    /* (1) queue timeouts: fresh requests are in arrival order */
+    if (s->cfg.max_queue_ns > 0) {
+        while (s->fresh.head && now - s->fresh.head->req.arrival_ns > s->cfg.max_queue_ns) {
+            q = s->fresh.head;
+            list_remove(&s->fresh, q);
+            s->prefill_left -= q->req.prompt_tokens;
+            s->cb.on_reject(s->cb.ctx, &q->req, MET_REJECT_QUEUE_TIMEOUT, now);
+            seq_put(s, q);
+        }
+    }
+
+    /* (2) decode, then (3) and (4) prompts in the remaining budget; under
+     * SGLANG the prompts take the whole budget and the decoders wait, and
+     * only a step with no prompt to run decodes */
+    s->last_skipped = 0;
+    if (s->cfg.sched_policy == SCHED_POLICY_SGLANG) {
+        if ((rc = step_prefill(s, b, now, &budget, &nseq)) != SIM_OK)
+            return rc;
+        if (nseq > 0)
+            s->last_skipped = 1;
+        else if ((rc = step_decode(s, b, &budget, &nseq)) != SIM_OK)
+            return rc;
+    } else {
+        if ((rc = step_decode(s, b, &budget, &nseq)) != SIM_OK ||
+            (rc = step_prefill(s, b, now, &budget, &nseq)) != SIM_OK)
+            return rc;
+    }
+
     b->agg.n_prefill = b->n_chunks;
     b->kv_blocks_used = kvc_used(s->pool);
     b->waiting = (int)(s->fresh.n + s->resumed.n);
-    if (nseq > 0)
+    if (nseq > 0) {
         s->step++;
+        s->n_skip += s->last_skipped;
+    }
     remote_flush(s);
     return nseq;
 }
@@ -1037,8 +1130,10 @@ int sched_step_done(sched *s, const sched_batch *b, sim_time end) {
     int i, rc;
     SIM_ASSERT(b->step == s->step - 1);
     s->now = end;
-    /* decode finishes: the heap holds the step producing each last token */
-    while (s->heap_n > 0 && s->heap[0]->fin_step == b->step) {
+    /* decode finishes: the heap holds the step producing each last token
+     * (on the decode clock: the step's index less the steps before it that
+     * did not decode) */
+    while (b->n_decode > 0 && s->heap_n > 0 && s->heap[0]->fin_step == b->step - s->n_skip) {
         sched_seq *q = s->heap[0];
         s->step = b->step + 1; /* counters: the step is done */
         decode_leave(s, q);
@@ -1067,7 +1162,7 @@ int sched_step_done(sched *s, const sched_batch *b, sim_time end) {
             continue;
         }
         q->phase = SCHED_DECODE;
-        q->d0 = b->step + 1;
+        q->d0 = b->step + 1 - s->n_skip; /* the decode clock of the next step */
         q->gen0 = q->generated;
         q->kv0 = q->kv_tokens;
         q->fin_step = q->d0 + (q->req.output_tokens - q->gen0) - 1;
@@ -1101,7 +1196,8 @@ int sched_step_done(sched *s, const sched_batch *b, sim_time end) {
  * a blocked admission stays blocked until something finishes. */
 static int admission_blocked(sched *s) {
     sched_seq *q = s->resumed.head ? s->resumed.head : s->fresh.head;
-    int64_t budget = s->cfg.max_batched_tokens - s->n_decode;
+    int sg = s->cfg.sched_policy == SCHED_POLICY_SGLANG;
+    int64_t budget = s->cfg.max_batched_tokens - (sg ? 0 : s->n_decode);
     int64_t target, c, free_after, hits, kv_hit, pinned;
     uint64_t key;
     if (q == NULL || s->n_running >= s->cfg.max_num_seqs || budget <= 0)
@@ -1117,7 +1213,16 @@ static int admission_blocked(sched *s) {
     c = target - kv_hit < budget ? target - kv_hit : budget;
     if (!s->cfg.chunked_prefill && c < target - kv_hit && s->resumed.head == NULL)
         return 1;
-    free_after = avail(s) - s->bucket[mod_pos(s->step, s->cfg.block_tokens)].n;
+    /* SGLANG admits before the step's decode allocations (there are none
+     * in a prefill step) */
+    free_after = avail(s) - (sg ? 0 : s->bucket[mod_pos(dclock(s), s->cfg.block_tokens)].n);
+    /* TRTLLM: decode allocations draw on the running requests' reservation,
+     * so obtainable less reserved blocks stay what they are now for the
+     * whole run (a blocked head stays blocked) */
+    if (s->cfg.sched_policy == SCHED_POLICY_TRTLLM &&
+        avail(s) - pinned - (s->resv - s->n_table) - (full_blocks(s, q) - hits) <
+            s->watermark_blocks)
+        return 1;
     return free_after - pinned - (blocks_for(s, kv_hit + c) - hits) < s->watermark_blocks;
 }
 
@@ -1128,34 +1233,35 @@ int64_t sched_decode_run_limit(const sched *s, sim_time *deadline_ns) {
         return 0;
     if (s->cfg.max_queue_ns > 0 && s->fresh.head)
         *deadline_ns = s->fresh.head->req.arrival_ns + s->cfg.max_queue_ns;
-    SIM_ASSERT(s->heap_n > 0 && s->heap[0]->fin_step >= s->step);
-    return s->heap[0]->fin_step - s->step + 1;
+    SIM_ASSERT(s->heap_n > 0 && s->heap[0]->fin_step >= dclock(s));
+    return s->heap[0]->fin_step - dclock(s) + 1;
 }
 
 int64_t sched_decode_need(const sched *s, int64_t i) {
-    return s->bucket[mod_pos(s->step + i, s->cfg.block_tokens)].n;
+    return s->bucket[mod_pos(dclock(s) + i, s->cfg.block_tokens)].n;
 }
 
 void sched_decode_agg(const sched *s, int64_t i, perf_batch *agg) {
     memset(agg, 0, sizeof *agg);
     agg->n_decode = s->n_decode;
     agg->n_sample = s->n_decode;
-    agg->decode_ctx = s->dec_base + (int64_t)s->n_decode * (s->step + i + 1);
+    agg->decode_ctx = s->dec_base + (int64_t)s->n_decode * (dclock(s) + i + 1);
 }
 
 int sched_decode_advance(sched *s, sim_time now) {
     sched_seq *q;
     int rc;
     SIM_ASSERT(s->prefill.n == 0 && s->n_decode > 0);
-    SIM_ASSERT(s->heap[0]->fin_step > s->step);
+    SIM_ASSERT(s->heap[0]->fin_step > dclock(s));
     SIM_ASSERT(avail(s) >= sched_decode_need(s, 0));
     s->now = now;
     if (s->pc)
         (void)pcache_expire(s->pc, now);
-    for (q = s->bucket[mod_pos(s->step, s->cfg.block_tokens)].head; q; q = q->lnext)
+    for (q = s->bucket[mod_pos(dclock(s), s->cfg.block_tokens)].head; q; q = q->lnext)
         if ((rc = seq_scan_full(s, q)) != SIM_OK || (rc = seq_add_block(s, q)) != SIM_OK)
             return rc;
     s->step++;
+    s->last_skipped = 0;
     remote_flush(s);
     return SIM_OK;
 }
@@ -1225,6 +1331,8 @@ void sched_links_settle(sched *s, sim_time now) {
 int sched_decode_list(const sched *s, sched_seq **out, int cap) {
     const sched_seq *q;
     int n = 0;
+    if (s->last_skipped)
+        return 0; /* an SGLANG prefill step: the decoders wait */
     for (q = s->run_head; q; q = q->rnext)
         if (q->phase == SCHED_DECODE) {
             if (n < cap)
@@ -1264,13 +1372,13 @@ int64_t sched_n_preemptions(const sched *s) {
 
 int32_t sched_seq_generated(const sched *s, const sched_seq *q) {
     if (q->phase == SCHED_DECODE)
-        return (int32_t)(q->gen0 + (s->step - q->d0));
+        return (int32_t)(q->gen0 + (dclock(s) - q->d0));
     return q->generated;
 }
 
 int64_t sched_seq_kv_tokens(const sched *s, const sched_seq *q) {
     if (q->phase == SCHED_DECODE)
-        return q->kv0 + (s->step - q->d0);
+        return q->kv0 + (dclock(s) - q->d0);
     return q->kv_tokens;
 }
 

@@ -6,8 +6,11 @@
  * and admission control: a bounded waiting queue, a maximum queue time, and
  * immediate rejection of a request that can never be served. It never reads
  * a clock: it is handed the time. It never reads a request's output length
- * to decide anything; the model's end-of-sequence (the trace's output
- * length) is applied only when a step completes (sched_step_done). */
+ * to decide anything, with one exception: SCHED_POLICY_TRTLLM reserves KV
+ * for it at admission, as an engine does for the client's max_tokens (a
+ * benchmark that ignores end-of-sequence sets max_tokens to the output
+ * length). The model's end-of-sequence (the trace's output length) is
+ * applied only when a step completes (sched_step_done). */
 #ifndef SIM_SCHED_H
 #define SIM_SCHED_H
 
@@ -33,6 +36,7 @@ typedef struct sched_config {
     int block_tokens;           /* tokens per KV block, 1..1024 */
     int64_t kv_blocks;          /* blocks in the HBM pool, >= 1 */
     int chunked_prefill;        /* 1: a prompt may be split over steps */
+    int sched_policy;           /* SCHED_POLICY_VLLM (0, the default), _SGLANG or _TRTLLM */
     double watermark;           /* fraction of blocks kept free when admitting, 0..0.5 */
     int64_t max_queue;          /* waiting requests before "queue_full" (0: unbounded) */
     sim_time max_queue_ns;      /* wait before "queue_timeout" (0: unbounded) */
@@ -69,6 +73,16 @@ typedef struct sched_config {
     double (*recompute_s)(void *ctx, int64_t tokens, int64_t cached);
     void *recompute_ctx;
 } sched_config;
+
+/* How steps are composed and requests admitted (docs/scheduler.md, "Engine
+ * families"). VLLM: decode first, prompt chunks in the remaining budget
+ * (mixed steps). SGLANG: a step runs prompt chunks only, with the whole
+ * budget, whenever one can run; otherwise it decodes every running sequence
+ * (prefill and decode never share a step). TRTLLM: VLLM's mixed steps, but a
+ * request is admitted only when the pool can hold its whole sequence (prompt
+ * + output) besides what every running sequence may still need (TensorRT-
+ * LLM's GUARANTEED_NO_EVICT capacity policy). */
+enum { SCHED_POLICY_VLLM = 0, SCHED_POLICY_SGLANG, SCHED_POLICY_TRTLLM };
 
 /* What a hit in the host tier does. */
 enum { SCHED_MISS_SWAP = 0, SCHED_MISS_RECOMPUTE, SCHED_MISS_CHEAPER };

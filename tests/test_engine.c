@@ -676,6 +676,94 @@ static void test_decode_view(void) {
     T_ASSERT(s.preemptions > 0);
 }
 
+/* SGLANG: prompt chunks run in steps of their own; the decoders wait. The
+ * scenario of test_two_requests: R1 arrives while R0's prefill runs. */
+static void test_policy_sglang(void) {
+    eng_config c = base_config();
+    sim_req r[2] = {req(0, 0.0, 100, 3), req(1, 0.05, 50, 2)};
+    rows k;
+    met_summary s;
+    c.sched.sched_policy = SCHED_POLICY_SGLANG;
+    T_EQ_I(run(&c, r, 2, 0, &k, &s), SIM_OK);
+    /* step 0 [0, .105): prefill R0. step 1 [.105, .160): prefill R1 alone (5 + 50 ms),
+     * R0 waits. step 2 [.160, .175): decode both; R1 ends (2 tokens). step 3
+     * [.175, .190): decode R0, which ends (3 tokens). */
+    T_NEAR(row_of(&k, 0)->first_token_s, 0.105, 1e-9);
+    T_NEAR(row_of(&k, 1)->first_token_s, 0.160, 1e-9);
+    T_NEAR(row_of(&k, 1)->finish_s, 0.175, 1e-9);
+    T_NEAR(row_of(&k, 0)->finish_s, 0.190, 1e-9);
+    T_EQ_I(s.steps, 4);
+    /* a prompt longer than the budget: chunks 32, 32, 32, 4 in four prefill
+     * steps; R1 (arriving at .05) shares the last one (4 + 28 of its 50
+     * tokens) and ends its prompt in the next; only then does anyone decode */
+    c.sched.max_batched_tokens = 32;
+    c.sched.max_num_seqs = 32;
+    T_EQ_I(run(&c, r, 2, 0, &k, &s), SIM_OK);
+    /* steps: [0,.037) [.037,.074) [.074,.111) [.111,.148) R0 ends its prompt,
+     * [.148,.175) R1's last 22, then decode [.175,.190) both, [.190,.205) R0 */
+    T_NEAR(row_of(&k, 0)->first_token_s, 0.148, 1e-9);
+    T_NEAR(row_of(&k, 1)->first_token_s, 0.175, 1e-9);
+    T_NEAR(row_of(&k, 1)->finish_s, 0.190, 1e-9);
+    T_NEAR(row_of(&k, 0)->finish_s, 0.205, 1e-9);
+    T_EQ_I(s.steps, 7);
+}
+
+/* TRTLLM: a request is admitted only with room for its whole sequence, so
+ * the pool that makes test_preemption preempt serves the two one at a time. */
+static void test_policy_trtllm(void) {
+    eng_config c = base_config();
+    sim_req r[2] = {req(0, 0.0, 12, 20), req(1, 0.0, 12, 20)};
+    rows k;
+    met_summary s;
+    c.sched.kv_blocks = 10; /* 40 tokens; each sequence grows to 31 tokens = 8 blocks */
+    T_EQ_I(run(&c, r, 2, 0, &k, &s), SIM_OK);
+    T_ASSERT(s.preemptions > 0); /* vllm: both admitted, one preempted */
+    c.sched.sched_policy = SCHED_POLICY_TRTLLM;
+    T_EQ_I(run(&c, r, 2, 0, &k, &s), SIM_OK);
+    T_EQ_I(s.preemptions, 0);
+    /* R0: prefill 12 tokens [0, .017), 19 decode steps of 15 ms, ends .302;
+     * R1 is admitted in the next step: prefill [.302, .319), ends .604 */
+    T_NEAR(row_of(&k, 0)->first_token_s, 0.017, 1e-9);
+    T_NEAR(row_of(&k, 0)->finish_s, 0.302, 1e-9);
+    T_NEAR(row_of(&k, 1)->first_token_s, 0.319, 1e-9);
+    T_NEAR(row_of(&k, 1)->finish_s, 0.604, 1e-9);
+    T_EQ_I(s.steps, 40);
+}
+
+/* Every policy under load: the executor's view (decode list, block tables)
+ * matches each batch, invariants hold after every step, and decode runs
+ * give the same rows as single steps. */
+static void test_policy_views(void) {
+    static sim_req r[1500];
+    static rows k1, k2;
+    eng_config c;
+    met_summary s1, s2;
+    int pol, i;
+    for (pol = SCHED_POLICY_SGLANG; pol <= SCHED_POLICY_TRTLLM; pol++) {
+        c = base_config();
+        c.sched.sched_policy = pol;
+        c.sched.kv_blocks = 50;
+        c.sched.max_num_seqs = 16;
+        c.sched.max_batched_tokens = 64;
+        random_requests(r, 1500, 5);
+        checked_steps = 0;
+        T_EQ_I(run_on(&chk_ops, &c, r, 1500, 0, &k1, &s1), SIM_OK);
+        T_EQ_I(checked_steps, s1.steps);
+        T_ASSERT(pol != SCHED_POLICY_SGLANG || s1.preemptions > 0);
+        for (i = 0; i < 1500; i++) { /* longer outputs, dense arrivals: decode runs */
+            r[i].output_tokens = 1 + (r[i].output_tokens * 7) % 47;
+            r[i].arrival_ns /= 400;
+        }
+        c.fast_forward = 0;
+        T_EQ_I(run_on(&be_sim_ops, &c, r, 1500, 0, &k1, &s1), SIM_OK);
+        c.fast_forward = 1;
+        T_EQ_I(run_on(&be_sim_ops, &c, r, 1500, 0, &k2, &s2), SIM_OK);
+        T_ASSERT(memcmp(k1.r, k2.r, sizeof k1.r) == 0);
+        T_EQ_I(s1.steps, s2.steps);
+        T_ASSERT(s2.sim_events < s1.sim_events);
+    }
+}
+
 static void test_oom(void) {
     static sim_req r[50];
     eng_config c = base_config();
@@ -714,6 +802,9 @@ int main(void) {
     test_fast_forward();
     test_fast_forward_cached();
     test_decode_view();
+    test_policy_sglang();
+    test_policy_trtllm();
+    test_policy_views();
     test_oom();
     printf("test_engine: ok\n");
     return 0;
