@@ -682,6 +682,31 @@ static void test_synth_closed(void) {
     next_end(t);
     trace_close(t);
 
+    /* ramp spreads the first wave: client i starts at i x ramp / concurrency;
+     * jitter delays each release by U[0, jitter) after the end, the same
+     * delays for the same seed */
+    {
+        sim_time d[2][6];
+        int k;
+        for (k = 0; k < 2; k++) {
+            t = synth_ok("closed,concurrency=4,isl=8,osl=8,requests=10,ramp=2,jitter=0.5", 3);
+            for (i = 0; i < 4; i++) {
+                next_ok(t, &fl[i]);
+                T_EQ_I(fl[i].arrival_ns, S(2) * i / 4);
+            }
+            next_end(t);
+            for (i = 0; i < 6; i++) {
+                T_EQ_I(trace_on_end(t, &fl[i % 4], S(10 + i), 0, &f), 1);
+                d[k][i] = f.arrival_ns - S(10 + i);
+                T_ASSERT(d[k][i] >= 0 && d[k][i] < SIM_NS_PER_S / 2);
+            }
+            T_EQ_I(trace_on_end(t, &fl[0], S(20), 0, &f), 0); /* 10 sent */
+            trace_close(t);
+        }
+        T_ASSERT(memcmp(d[0], d[1], sizeof d[0]) == 0);
+        T_ASSERT(d[0][0] != d[0][1]);
+    }
+
     /* limit caps the total below requests. */
     {
         trace_opts o;
@@ -806,6 +831,8 @@ static void test_synth_errors(void) {
                       "--synthetic: cv: expected a number in [0.01, 100], got '0'");
     expect_spec_error("closed,concurrency=0,isl=1,osl=1,requests=10",
                       "--synthetic: concurrency: expected an integer in [1, 1e9], got '0'");
+    expect_spec_error("closed,concurrency=2,isl=1,osl=1,requests=4,ramp=-1",
+                      "--synthetic: ramp: expected seconds in [0, 1e6], got '-1'");
     expect_spec_error("closed,concurrency=2,isl=1,osl=1",
                       "--synthetic: requests: expected an integer in [1, 1e15] (required by "
                       "closed), got nothing");

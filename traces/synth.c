@@ -22,11 +22,11 @@
  * trough stays where the spec puts it.
  *
  * Randomness comes only from three gsl_rng streams seeded from opts->seed:
- * SIM_RNG_ARRIVALS (gaps), SIM_RNG_LENGTHS (isl then osl, per request or per
- * turn) and SIM_RNG_SESSIONS (turn counts, think times). A session's turns
- * are all drawn when it starts, and a closed-loop request's lengths are the
- * i-th draws for the i-th request, so the sequence never depends on the
- * order in which the engine ends requests: same spec + seed, same requests.
+ * SIM_RNG_ARRIVALS (gaps; the closed loop's release jitter), SIM_RNG_LENGTHS (isl then osl, per
+ * request or per turn) and SIM_RNG_SESSIONS (turn counts, think times). A session's turns are all
+ * drawn when it starts, and a closed-loop request's lengths are the i-th draws for the i-th
+ * request, so the sequence never depends on the order in which the engine ends requests: same spec
+ * + seed, same requests.
  *
  * Memory: constant for poisson, gamma and closed; live sessions only for
  * sessions; a rate file is loaded whole (it is a small rate profile).
@@ -93,6 +93,8 @@ typedef struct synth {
     synth_dist think;        /* sessions: idle gap before turns 2.., s */
     int32_t system;          /* sessions: shared system prompt, tokens */
     int64_t concurrency;     /* closed: requests in flight */
+    double ramp_s;           /* closed: the first wave's starts spread over this, s (0: all at 0) */
+    double jitter_s;         /* closed: a release waits U[0, jitter_s) after the end, s */
     gsl_rng *r_arr;          /* SIM_RNG_ARRIVALS */
     gsl_rng *r_len;          /* SIM_RNG_LENGTHS */
     gsl_rng *r_sess;         /* SIM_RNG_SESSIONS */
@@ -670,7 +672,9 @@ static int synth_next(void *state, sim_req *out, sim_err *err) {
             return 0;
         isl = draw_len(&g->isl, g->r_len);
         osl = draw_len(&g->osl, g->r_len);
-        fill_single(out, 0, isl, osl);
+        /* client i of the first wave starts at i x ramp / concurrency */
+        fill_single(out, sim_time_from_s(g->ramp_s * (double)g->n_sent / (double)g->concurrency),
+                    isl, osl);
         g->n_sent++;
         g->in_flight++;
         return 1;
@@ -704,6 +708,10 @@ static int synth_on_end(void *state, const sim_req *r, sim_time end_ns, int reje
         return 0;
     isl = draw_len(&g->isl, g->r_len);
     osl = draw_len(&g->osl, g->r_len);
+    /* the release's delay is the k-th arrivals draw for the k-th release,
+     * whatever order the ends come in; no draw without jitter */
+    if (g->jitter_s > 0)
+        end_ns += sim_time_from_s(g->jitter_s * gsl_rng_uniform(g->r_arr));
     fill_single(out, end_ns, isl, osl);
     g->n_sent++;
     g->in_flight++;
@@ -748,7 +756,7 @@ static const kind_info kinds[] = {
     {"poisson", K_POISSON, "rate, requests, duration, isl, osl"},
     {"gamma", K_GAMMA, "rate, cv, requests, duration, isl, osl"},
     {"sessions", K_SESSIONS, "rate, sessions, duration, turns, think, isl, osl, system"},
-    {"closed", K_CLOSED, "concurrency, requests, isl, osl"},
+    {"closed", K_CLOSED, "concurrency, requests, isl, osl, ramp, jitter"},
 };
 
 /* The value of key, marking it used; NULL when absent. */
@@ -834,6 +842,12 @@ static int parse_spec(synth *g, char *copy, sim_err *err) {
             return rc;
         if (parse_int(v, 1, 1e9, &g->concurrency) != 0)
             return spec_err(err, "concurrency", "an integer in [1, 1e9]", v);
+        if ((v = get(it, n, "ramp")) != NULL &&
+            (parse_num(v, &g->ramp_s) != 0 || !(g->ramp_s >= 0 && g->ramp_s <= 1e6)))
+            return spec_err(err, "ramp", "seconds in [0, 1e6]", v);
+        if ((v = get(it, n, "jitter")) != NULL &&
+            (parse_num(v, &g->jitter_s) != 0 || !(g->jitter_s >= 0 && g->jitter_s <= 1e6)))
+            return spec_err(err, "jitter", "seconds in [0, 1e6]", v);
     } else {
         if ((rc = need(v = get(it, n, "rate"), "rate", RATE_WHAT " (required)", err)) ||
             (rc = parse_rate(&g->rate, v, err)))
