@@ -26,6 +26,10 @@
 #   results_sessions_seeds.csv   the same at two sizes for seeds 1..3 (spread)
 #   results_mooncake_replay.csv  cache-replay (no timing) incl. belady
 #   results_mooncake_host.csv    full simulator, Mooncake, host tier 0/64/256 GiB
+# The `belady` rows of results_mooncake.csv and results_sessions.csv (full
+# simulator, added 2026-11-25) came from POLICIES=belady MC_EXTRA= SS_EXTRA=
+# (sessions at 8192 blocks with --fast-forward false: docs/studies/eviction.md,
+# "Belady in the full simulator"); belady is not in the default POLICIES.
 # Every run is deterministic: the CSVs are the same on every machine
 # (wall time is left out on purpose). About 3.5 minutes of one CPU.
 # Then: gnuplot experiments/eviction/plot.gp   (docs/figures/eviction_*.png)
