@@ -475,7 +475,11 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         json_decref(pc);
     }
     /* router, scope, autoscaler */
-    F->f.router = ENG_ROUTE_LOT;
+    { /* the file's router, else the run's --router */
+        const char *rr = json_string_value(json_object_get(cfg, "router"));
+        if (rr == NULL || rt_router_parse(rr, &F->f.router) != SIM_OK)
+            F->f.router = ENG_ROUTE_RR;
+    }
     if ((v = json_object_get(fleet, "router")) != NULL &&
         (!json_is_string(v) || rt_router_parse(json_string_value(v), &F->f.router) != SIM_OK)) {
         rc = bad(err, SIM_EINVAL,

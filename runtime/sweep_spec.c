@@ -58,6 +58,11 @@ static int option_apply(json_t *cfg, const char *src, const char *where, const c
                     where);
         return SIM_EINVAL;
     }
+    if (strcmp(key, "fleet") == 0 && json_is_object(v)) {
+        /* a fleet given inline: the object itself (docs/fleet.md) */
+        json_object_set(cfg, key, v);
+        return SIM_OK;
+    }
     if (value_text(v, text, sizeof text) != 0) {
         char *txt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
         sim_err_set(err, src, 0, 0, "%s.%s: expected a string, number or boolean, got '%s'", where,
@@ -88,7 +93,7 @@ static json_t *abs_path(const char *dir, const char *p) {
 
 /* Anchors the config's relative file names at dir (see the file comment). */
 static void paths_anchor(json_t *cfg, const char *dir) {
-    static const char *const files[] = {"trace", "model", "gpu", "calibration", "replay"};
+    static const char *const files[] = {"trace", "model", "gpu", "calibration", "replay", "fleet"};
     size_t i;
     for (i = 0; i < sizeof files / sizeof files[0]; i++) {
         const char *k = files[i];

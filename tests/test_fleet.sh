@@ -201,4 +201,17 @@ check "refused: a remote pool without the prefix cache" "[ $? -eq 1 ] && grep -q
 "$KV" run --gpu "$T/noib.json" --remote-pool-gib 8 --limit 5 --no-db >/dev/null 2>"$T/rp.err"
 check "refused: a remote pool without InfiniBand" "[ $? -eq 1 ] && grep -q 'InfiniBand' $T/rp.err"
 
+# 11. fleets in experiment specs: a path relative to the spec, or inline objects as an
+# axis; without a "router" key the run's --router decides
+mkdir -p "$T/spec"
+sed 's/"router": "round-robin", //' "$T/r0.json" >"$T/spec/f.json"
+cat >"$T/spec/s.json" <<'JSON'
+{"name": "fleets", "base": {"fleet": "f.json", "limit": 200, "steps-sample": 0},
+ "axes": {"router": ["round-robin", "least-outstanding"]}}
+JSON
+"$KV" sweep "$T/spec/s.json" --db "$T/spec/s.db" --quiet >/dev/null 2>&1
+check "a spec's fleet path is anchored at the spec; both points done" \
+    "[ \"\$(q $T/spec/s.db 'SELECT COUNT(*) FROM sweep_points WHERE status = \"done\"')\" = 2 ]"
+check "the run's --router applies to a fleet file without one" \
+    "[ \"\$(q $T/spec/s.db 'SELECT COUNT(DISTINCT json_extract(r.config, \"$.router\")) FROM runs r')\" = 2 ] && [ \"\$(q $T/spec/s.db 'SELECT COUNT(DISTINCT s.ttft_p99_s) FROM summary s')\" = 2 ]"
 tap_end
