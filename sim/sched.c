@@ -1223,6 +1223,12 @@ static int admission_blocked(sched *s) {
         avail(s) - pinned - (s->resv - s->n_table) - (full_blocks(s, q) - hits) <
             s->watermark_blocks)
         return 1;
+    /* when the budget caps the chunk, evicting the head's unheld cached
+     * prefix during the run would free blocks without adding to what it
+     * needs: count those blocks as obtainable (blocked for good only if it
+     * stays blocked with all of them evicted) */
+    if (c < target - kv_hit)
+        pinned = 0;
     return free_after - pinned - (blocks_for(s, kv_hit + c) - hits) < s->watermark_blocks;
 }
 
