@@ -222,9 +222,53 @@ static int dvec_push(dvec *d, double x) {
     return SIM_OK;
 }
 
+/* Sorts n doubles (no NaN) ascending: an LSD radix sort on their bits, in
+ * 16-bit digits (order-preserving map: flip every bit of a negative, the
+ * sign bit of the rest). The result is the one order of the values, as any
+ * sort gives it. Falls back to qsort when the scratch cannot be had. */
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+
+static void sort_doubles(double *v, size_t n) {
+    uint64_t *a, *t;
+    size_t i, cnt[65536];
+    int pass;
+    if (n < 2048 || (a = sim_malloc(2 * n * sizeof *a)) == NULL) {
+        qsort(v, n, sizeof *v, cmp_double);
+        return;
+    }
+    t = a + n;
+    for (i = 0; i < n; i++) {
+        uint64_t u;
+        memcpy(&u, &v[i], sizeof u);
+        a[i] = (u >> 63) ? ~u : u ^ 0x8000000000000000ULL;
+    }
+    for (pass = 0; pass < 4; pass++) {
+        int sh = 16 * pass;
+        size_t sum = 0;
+        uint64_t *tmp;
+        memset(cnt, 0, sizeof cnt);
+        for (i = 0; i < n; i++)
+            cnt[(a[i] >> sh) & 0xffff]++;
+        for (i = 0; i < 65536; i++) {
+            size_t c = cnt[i];
+            cnt[i] = sum;
+            sum += c;
+        }
+        for (i = 0; i < n; i++)
+            t[cnt[(a[i] >> sh) & 0xffff]++] = a[i];
+        tmp = a;
+        a = t;
+        t = tmp;
+    }
+    /* after an even number of passes the keys are back in the first half */
+    for (i = 0; i < n; i++) {
+        uint64_t u = (a[i] >> 63) ? a[i] ^ 0x8000000000000000ULL : ~a[i];
+        memcpy(&v[i], &u, sizeof u);
+    }
+    sim_free(a < t ? a : t);
 }
 
 static void fail(eng *e, int rc, const char *what) {
@@ -1428,10 +1472,10 @@ static void summarise(eng *e, met_summary *s) {
     if (e->n_xfer > 0)
         s->kv_xfer_mean_s = e->xfer_s / (double)e->n_xfer;
     s->steps = e->steps;
-    qsort(e->ttft.v, e->ttft.n, sizeof(double), cmp_double);
-    qsort(e->tpot.v, e->tpot.n, sizeof(double), cmp_double);
-    qsort(e->e2e.v, e->e2e.n, sizeof(double), cmp_double);
-    qsort(e->queue.v, e->queue.n, sizeof(double), cmp_double);
+    sort_doubles(e->ttft.v, e->ttft.n);
+    sort_doubles(e->tpot.v, e->tpot.n);
+    sort_doubles(e->e2e.v, e->e2e.n);
+    sort_doubles(e->queue.v, e->queue.n);
     s->ttft_p50_s = met_quantile_sorted(e->ttft.v, e->ttft.n, 0.50);
     s->ttft_p90_s = met_quantile_sorted(e->ttft.v, e->ttft.n, 0.90);
     s->ttft_p99_s = met_quantile_sorted(e->ttft.v, e->ttft.n, 0.99);

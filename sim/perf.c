@@ -484,6 +484,7 @@ double perf_step_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b,
                         double *bytes_out) {
     double rows[N_ROWS_KIND], lg[N_ROWS_KIND];
     double step, n_seq, T, S, flops, bytes, tc, tm;
+    perf_cache_slot *e;
     shape s;
     int i;
     n_seq = (double)b->n_prefill + (double)b->n_decode;
@@ -502,31 +503,34 @@ double perf_step_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b,
      * logarithms on a miss alone */
     lg[ROWS_PREFILL] = rows[ROWS_PREFILL] > 0 ? log2(rows[ROWS_PREFILL]) : 0.0;
     lg[ROWS_DECODE] = rows[ROWS_DECODE] > 0 ? log2(rows[ROWS_DECODE]) : 0.0;
-    if (!c->valid || c->ctx != ctx || c->tokens != T || c->samples != S) {
+    c->last = (int)(((uint64_t)T * 0x9e3779b1u + (uint64_t)S * 0x85ebca6bu) >> 7) &
+              (PERF_CACHE_SLOTS - 1);
+    e = &c->slot[c->last];
+    if (!e->valid || e->ctx != ctx || e->tokens != T || e->samples != S) {
         rows_and_logs(&s, b, rows, lg);
-        c->t_rest = 0.0;
-        c->f_rest = 0.0;
-        c->b_rest = 0.0;
+        e->t_rest = 0.0;
+        e->f_rest = 0.0;
+        e->b_rest = 0.0;
         for (i = 0; i < N_COUNT_OPS; i++) {
             double t_op = op_eval(ctx, &s, op_order[i], b, rows, lg, &flops, &bytes, &tc, &tm);
             if (t_op != 0.0)
-                c->t_rest += t_op;
-            work_add(ctx, &s, op_order[i], b, rows, &c->f_rest, &c->b_rest);
+                e->t_rest += t_op;
+            work_add(ctx, &s, op_order[i], b, rows, &e->f_rest, &e->b_rest);
         }
-        c->valid = 1;
-        c->ctx = ctx;
-        c->tokens = T;
-        c->samples = S;
+        e->valid = 1;
+        e->ctx = ctx;
+        e->tokens = T;
+        e->samples = S;
     }
-    step = c->t_rest;
+    step = e->t_rest;
     for (i = N_COUNT_OPS; i < PERF_N_OPS; i++) {
         double t_op = op_eval(ctx, &s, op_order[i], b, rows, lg, &flops, &bytes, &tc, &tm);
         if (t_op != 0.0)
             step += t_op;
     }
     if (flops_out) {
-        *flops_out = c->f_rest;
-        *bytes_out = c->b_rest;
+        *flops_out = e->f_rest;
+        *bytes_out = e->b_rest;
         for (i = N_COUNT_OPS; i < PERF_N_OPS; i++)
             work_add(ctx, &s, op_order[i], b, rows, flops_out, bytes_out);
     }
@@ -1032,7 +1036,7 @@ void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_de
     b.decode_ctx = decode_ctx;
     (void)perf_step_s_cached(ctx, c, &b); /* fills the cache for these counts */
     shape_of(ctx, &s);
-    d->t_rest = c->t_rest;
+    d->t_rest = c->slot[c->last].t_rest;
     d->tail = ctx->calib.step_base_s + ctx->calib.step_per_seq_s * (double)n_decode;
     d->pp = pp_send_s(ctx, (double)n_decode);
     d->n = (double)n_decode;

@@ -165,12 +165,17 @@ typedef struct perf_result {
 void perf_predict(const perf_ctx *ctx, const perf_batch *b, perf_result *out);
 /* Operator times kept between calls of perf_step_s_cached (caller-owned;
  * zero it before first use, and again if the perf_ctx it served changes). */
-typedef struct perf_cache {
+#define PERF_CACHE_SLOTS 64
+typedef struct perf_cache_slot {
     int valid;
     const perf_ctx *ctx;
     double tokens, samples; /* the batch counts the times are for */
     double t_rest;          /* summed time of the operators other than attention */
     double f_rest, b_rest;  /* their FLOPs and HBM bytes */
+} perf_cache_slot;
+typedef struct perf_cache {
+    perf_cache_slot slot[PERF_CACHE_SLOTS]; /* direct-mapped by (tokens, samples) */
+    int last;                               /* the slot of the last call */
 } perf_cache;
 
 /* perf_step_s, reusing c's operator times while the token and sample counts

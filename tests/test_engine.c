@@ -11,6 +11,7 @@
 
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
+#include <gsl/gsl_statistics_double.h>
 
 #include "engine.h"
 #include "mem.h"
@@ -786,8 +787,42 @@ static void test_oom(void) {
     T_ASSERT(n > 3);
 }
 
+/* The exact quantiles and means of a run larger than the sort's cut-over
+ * (2,048 values: a radix sort above it) equal an independent qsort and
+ * GSL's interpolation over the request rows. */
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void test_quantiles_large(void) {
+    static sim_req r[3000];
+    static rows k;
+    static double v[4096];
+    eng_config c = base_config();
+    met_summary s;
+    int i, n = 0;
+    double sum = 0;
+    random_requests(r, 3000, 21);
+    c.check = 0;
+    c.sched.kv_blocks = 4000;
+    T_EQ_I(run(&c, r, 3000, 0, &k, &s), SIM_OK);
+    for (i = 0; i < k.n; i++)
+        if (!k.r[i].reject)
+            v[n++] = k.r[i].first_token_s - k.r[i].arrival_s;
+    T_ASSERT(n > 2048);
+    T_EQ_I(n, s.completed);
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    T_NEAR(s.ttft_p50_s, gsl_stats_quantile_from_sorted_data(v, 1, (size_t)n, 0.50), 1e-12);
+    T_NEAR(s.ttft_p99_s, gsl_stats_quantile_from_sorted_data(v, 1, (size_t)n, 0.99), 1e-12);
+    for (i = 0; i < n; i++)
+        sum += v[i];
+    T_NEAR(s.ttft_mean_s, sum / n, 1e-12);
+}
+
 int main(void) {
     setup_perf();
+    test_quantiles_large();
     test_one_request();
     test_chunked_prefill();
     test_two_requests();
