@@ -90,6 +90,8 @@ static const rt_opt run_opts[] = {
      "S  seconds a request may wait before 'queue_timeout' (0: no limit)"},
     {"calibration", 's', "",
      "FILE  perf calibration (default: data/calib/GPU.json; 'none': datasheet)"},
+    {"engine-overhead", 'd', "1",
+     "X  scale of the calibration's engine overhead per step (docs/calibration.md)"},
     {"gpu-price", 'd', "0", "USD  price of one GPU-hour, for cost_usd (0: none)"},
     {"slo-ttft", 'd', "0", "S  TTFT SLO for goodput (0: none)"},
     {"slo-tpot", 'd', "0", "S  TPOT SLO for goodput (0: none)"},
@@ -585,6 +587,14 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
             goto fail;
     } else if ((rc = perf_calib_load_for_gpu(&gpu, datadir, &calib, &found, &err)) != SIM_OK)
         goto fail;
+    if (!(cfg_num(cfg, "engine-overhead") >= 0 && cfg_num(cfg, "engine-overhead") <= 100)) {
+        sim_err_set(&err, "", 0, 0, "--engine-overhead: expected a number in [0, 100], got '%g'",
+                    cfg_num(cfg, "engine-overhead"));
+        rc = SIM_EINVAL;
+        goto fail;
+    }
+    calib.step_base_s *= cfg_num(cfg, "engine-overhead");
+    calib.step_per_seq_s *= cfg_num(cfg, "engine-overhead");
     if ((rc = perf_ctx_init(&pctx, &model, &gpu, &calib, tp, &err)) != SIM_OK)
         goto fail;
     if ((rc = ctx_collectives(&pctx, datadir, &err)) != SIM_OK)

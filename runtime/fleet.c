@@ -32,6 +32,7 @@ static const char *const pool_keys[] = {
     "watermark",
     "chunked-prefill",
     "sched-policy",
+    "engine-overhead",
     "max-queue",
     "max-queue-time",
     "calibration",
