@@ -18,6 +18,13 @@
 #                        instead of fixed ISL (default 0: fixed)
 #   --osl-sigma S        the same for output lengths (a sensitivity check: fixed
 #                        lengths can lock the closed loop into waves)
+#   --engine-matched     per row, the engine family of its backend:
+#                        --sched-policy vllm|sglang|trtllm, and for trtllm
+#                        --chunked-prefill false (TensorRT-LLM's default)
+#   --overhead-trtllm X, --overhead-sglang X, --overhead-vllm X
+#                        --engine-overhead X for that backend's rows (default 1)
+#   --ramp S, --jitter S the closed loop's ramp= and jitter= (default 0: none)
+#   --jobs N             run N kvfleet processes at a time (default 1)
 #   --in CSV             default: data/validation/silicon_h100_dense.csv
 #   --out CSV            default: experiments/silicon/results.csv, or
 #                        results_nocalib.csv with --calibration none
@@ -47,8 +54,22 @@ isig=0
 osig=0
 in=$root/data/validation/silicon_h100_dense.csv
 out=
+matched=0
+ov_trtllm=1
+ov_sglang=1
+ov_vllm=1
+ramp=0
+jitter=0
+jobs=1
 while [ $# -gt 0 ]; do
 	case $1 in
+	--engine-matched) matched=1; shift ;;
+	--overhead-trtllm) ov_trtllm=$2; shift 2 ;;
+	--overhead-sglang) ov_sglang=$2; shift 2 ;;
+	--overhead-vllm) ov_vllm=$2; shift 2 ;;
+	--ramp) ramp=$2; shift 2 ;;
+	--jitter) jitter=$2; shift 2 ;;
+	--jobs) jobs=$2; shift 2 ;;
 	--calibration) calib=$2; shift 2 ;;
 	--requests-factor) factor=$2; shift 2 ;;
 	--min-requests) minreq=$2; shift 2 ;;
@@ -73,7 +94,41 @@ if [ ! -r "$in" ]; then
 fi
 
 tmp=${TMPDIR:-/tmp}/kvfleet-silicon.$$
-trap 'rm -f "$tmp" "$tmp.err"' EXIT INT TERM
+trap 'rm -f "$tmp" "$tmp.err" "$tmp".part*' EXIT INT TERM
+
+# --jobs N: the rows are dealt round-robin to N copies of this script, whose
+# outputs are put back in input order.
+if [ "$jobs" -gt 1 ]; then
+	start=$(date +%s)
+	pass="--requests-factor $factor --min-requests $minreq --isl-sigma $isig --osl-sigma $osig"
+	pass="$pass --overhead-trtllm $ov_trtllm --overhead-sglang $ov_sglang --overhead-vllm $ov_vllm"
+	pass="$pass --ramp $ramp --jitter $jitter"
+	[ "$matched" = 1 ] && pass="$pass --engine-matched"
+	j=0
+	pids=
+	while [ "$j" -lt "$jobs" ]; do
+		awk -v j="$j" -v n="$jobs" 'NR == 1 || (NR - 2) % n == j' "$in" >"$tmp.part$j.in"
+		# $pass is word-split on purpose; "$@" are the extra kvfleet options
+		if [ -n "$calib" ]; then
+			"$0" "$kvfleet" $pass --calibration "$calib" --in "$tmp.part$j.in" --out "$tmp.part$j.out" -- "$@" &
+		else
+			"$0" "$kvfleet" $pass --in "$tmp.part$j.in" --out "$tmp.part$j.out" -- "$@" &
+		fi
+		pids="$pids $!"
+		j=$((j + 1))
+	done
+	rc=0
+	for p in $pids; do wait "$p" || rc=1; done
+	# back in input order: row k of the input went to part (k - 2) mod N
+	awk -v n="$jobs" -v tmp="$tmp" 'BEGIN {
+		for (j = 0; j < n; j++) { f = tmp ".part" j ".out"; getline hdr <f; m[j] = 0
+			while ((getline line <f) > 0) row[j, m[j]++] = line }
+		print hdr; k = 0
+		for (i = 0; ; i++) { j = i % n; q = int(i / n); if (q >= m[j]) break; print row[j, q] } }' >"$out"
+	end=$(date +%s)
+	echo "run.sh: $jobs jobs in $((end - start)) s -> $out" >&2
+	exit "$rc"
+fi
 
 echo "id,backend,model,precision,tp,concurrency,isl,osl,requests,meas_ttft_ms,pred_ttft_ms,err_ttft,meas_tpot_ms,pred_tpot_ms,err_tpot,pred_ttft_mean_ms,pred_tpot_mean_ms,preemptions,status,backend_version" >"$out"
 
@@ -100,18 +155,36 @@ while read -r id backend mpath prec tp conc isl osl mttft mtpot bver; do
 	fp8) dt="--dtype fp8" ;;
 	*) echo "run.sh: $id: precision $prec not modelled, skipped" >&2; continue ;;
 	esac
+	eng=
+	if [ "$matched" = 1 ]; then
+		case $backend in
+		vllm) eng="--sched-policy vllm" ;;
+		sglang) eng="--sched-policy sglang" ;;
+		trtllm) eng="--sched-policy trtllm --chunked-prefill false" ;;
+		*) echo "run.sh: $id: backend $backend has no engine family, vllm used" >&2 ;;
+		esac
+	fi
+	case $backend in
+	trtllm) ov=$ov_trtllm ;;
+	sglang) ov=$ov_sglang ;;
+	*) ov=$ov_vllm ;;
+	esac
+	[ "$ov" = 1 ] || eng="$eng --engine-overhead $ov"
 	n=$((factor * conc))
 	[ "$n" -lt "$minreq" ] && n=$minreq
 	case $isig in 0|0.0|"") il=$isl ;; *) il="lognormal(mean=$isl;sigma=$isig)" ;; esac
 	case $osig in 0|0.0|"") ol=$osl ;; *) ol="lognormal(mean=$osl;sigma=$osig)" ;; esac
-	# $dt and "$@" are word-split on purpose (options).
+	loop=
+	case $ramp in 0|0.0|"") ;; *) loop="$loop,ramp=$ramp" ;; esac
+	case $jitter in 0|0.0|"") ;; *) loop="$loop,jitter=$jitter" ;; esac
+	# $dt, $eng and "$@" are word-split on purpose (options).
 	if [ -n "$calib" ]; then
-		"$kvfleet" run --no-db --json --model "$model" --gpu h100-sxm --tp "$tp" $dt \
+		"$kvfleet" run --no-db --json --model "$model" --gpu h100-sxm --tp "$tp" $dt $eng \
 			--calibration "$calib" \
-			--synthetic "closed,concurrency=$conc,isl=$il,osl=$ol,requests=$n" "$@" </dev/null >"$tmp" 2>"$tmp.err"
+			--synthetic "closed,concurrency=$conc,isl=$il,osl=$ol,requests=$n$loop" "$@" </dev/null >"$tmp" 2>"$tmp.err"
 	else
-		"$kvfleet" run --no-db --json --model "$model" --gpu h100-sxm --tp "$tp" $dt \
-			--synthetic "closed,concurrency=$conc,isl=$il,osl=$ol,requests=$n" "$@" </dev/null >"$tmp" 2>"$tmp.err"
+		"$kvfleet" run --no-db --json --model "$model" --gpu h100-sxm --tp "$tp" $dt $eng \
+			--synthetic "closed,concurrency=$conc,isl=$il,osl=$ol,requests=$n$loop" "$@" </dev/null >"$tmp" 2>"$tmp.err"
 	fi
 	rc=$?
 	rows=$((rows + 1))
