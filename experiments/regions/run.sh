@@ -13,7 +13,7 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-cd "$root"   # the spec's fleet paths are relative to the repository root
+cd "$root"
 kv=${1:-$root/build-st/kvfleet}
 out=${OUTDIR:-$(mktemp -d /tmp/regions.XXXXXX)}
 fig=$root/docs/figures
@@ -23,12 +23,12 @@ rm -f "$db"
 
 "$kv" sweep "$here/spec.json" --db "$db" --jobs 2 --quiet
 "$kv" query "$db" --csv --columns fleet,load-scale,reps,offered_rps,rejected,ttft_p50_s,ttft_p50_s_ci95,ttft_p99_s,ttft_p99_s_ci95,tpot_p50_s,tpot_p99_s,gpu_hours,usd |
-	sed 's#experiments/regions/fleet-##; s#\.json##' >"$here/results.csv"
+	sed 's#fleet-##; s#\.json##' >"$here/results.csv"
 
 # where requests were served: the share of each pool (replicas 0-5 us-east,
 # 6-8 eu-west, 9 ap-south) and its mean TTFT, over the 3 seeds
 sqlite3 -csv -header "$db" "
-SELECT replace(replace(json_extract(p.axes, '$.fleet'), 'experiments/regions/fleet-', ''), '.json', '') AS fleet,
+SELECT replace(replace(json_extract(p.axes, '$.fleet'), 'fleet-', ''), '.json', '') AS fleet,
        json_extract(p.axes, '$.\"load-scale\"') AS load_scale,
        CASE WHEN r.replica < 6 THEN 'us-east' WHEN r.replica < 9 THEN 'eu-west' ELSE 'ap-south' END AS pool,
        round(count(*) * 1.0 / (SELECT count(*) FROM requests r2 JOIN sweep_points p2 USING (run_id)
@@ -64,5 +64,5 @@ END {
 # the saved script is redrawn with the short names (scope-router)
 "$kv" plot "$db" --kind latency-load -o "$fig/study-regions-latency-load.png" --script "$out/ll.gp" \
 	--title "Made-up 3-region fleet (6/3/1 H100, users 40/30/30%, RTT 10-150 ms): nearest vs global, LO vs RR, 3 seeds"
-sed 's#fleet=experiments/regions/fleet-##; s#\.json##' "$out/ll.gp" | gnuplot
+sed 's#fleet=fleet-##; s#\.json##' "$out/ll.gp" | gnuplot
 echo "results in $out"

@@ -13,7 +13,7 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-cd "$root"   # the spec's fleet paths are relative to the repository root
+cd "$root"
 kv=${1:-$root/build-st/kvfleet}
 out=${OUTDIR:-$(mktemp -d /tmp/surge.XXXXXX)}
 fig=$root/docs/figures
@@ -23,7 +23,7 @@ rm -f "$db"
 
 "$kv" sweep "$here/spec.json" --db "$db" --jobs 2 --quiet
 "$kv" query "$db" --csv --columns fleet,reps,requests,rejected,rejected_queue_full,ttft_p50_s,ttft_p99_s,ttft_p99_s_ci95,tpot_p99_s,gpu_hours,gpu_hours_ci95,usd,usd_per_mtok |
-	sed 's#experiments/surge/fleet-##; s#\.json##' |
+	sed 's#fleet-##; s#\.json##' |
 	awk -F, 'BEGIN { OFS = "," } NR == 1 { print $0, "rejected_share"; next } { print $0, $4 / $3 }' >"$here/results.csv"
 
 # seed 1 over time, per 10-s interval: replicas that ran any step (a lower
@@ -34,7 +34,7 @@ rm -f "$db"
 # floating-point error (920.0000000000001), so equality on t_s would miss.
 sqlite3 -csv -header "$db" "
 CREATE TEMP TABLE r AS
-  SELECT p.run_id, replace(replace(json_extract(p.axes, '$.fleet'), 'experiments/surge/fleet-', ''), '.json', '') AS fleet
+  SELECT p.run_id, replace(replace(json_extract(p.axes, '$.fleet'), 'fleet-', ''), '.json', '') AS fleet
   FROM sweep_points p WHERE p.rep = 0;
 CREATE TEMP TABLE rej AS
   SELECT run_id, CAST(finish_s / 10 AS INTEGER) AS bin, count(*) AS n
