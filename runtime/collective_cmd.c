@@ -4,11 +4,18 @@
  *                      [--topology T] [--calibration FILE|none] [--json]
  * prints the predicted time, the algorithm chosen and the nccl-tests bus
  * bandwidth of one collective;
- *   kvfleet collective --fit CSV --gpu G [--topology T] [-o FILE] [--json]
+ *   kvfleet collective --fit CSV --gpu G [--source LIST] [--topology T] [-o FILE] [--json]
  * fits the calibration on the CSV's "fit" rows of that GPU and prints the
- * error on its "holdout" rows per (op, gpus, nodes); and
- *   kvfleet collective --check CSV --gpu G [--calibration FILE|none] [--json]
+ * error on its "holdout" rows per (source, op, gpus, nodes); and
+ *   kvfleet collective --check CSV --gpu G [--source LIST] [--calibration FILE|none] [--json]
  * prints the same errors for an existing calibration.
+ *
+ * --source LIST (comma-separated prefixes of the CSV's source column) keeps
+ * only the rows of matching sources. It is also a priority order for the
+ * fit: each op's single-node rows, and its multi-node rows, come from the
+ * first listed source that has such rows, so two software stacks (say
+ * aiconfigurator's NCCL 2.29.2 and Vidur's older runs) are never averaged
+ * into one curve. The error tables always report each source apart.
  *
  * The CSV is data/profiles/nccl/nccl.csv's format:
  * source,gpu,op,gpus,nodes,bytes,time_s,set. Non-goals: running NCCL. */
@@ -38,8 +45,9 @@ static void usage(FILE *f) {
             "usage: kvfleet collective --op allreduce|allgather|reducescatter|sendrecv\n"
             "                          --bytes N --gpus K [--nodes M] --gpu G\n"
             "                          [--topology T] [--calibration FILE|none] [--json]\n"
-            "       kvfleet collective --fit CSV --gpu G [--topology T] [-o FILE] [--json]\n"
-            "       kvfleet collective --check CSV --gpu G [--topology T]\n"
+            "       kvfleet collective --fit CSV --gpu G [--source LIST] [--topology T]\n"
+            "                          [-o FILE] [--json]\n"
+            "       kvfleet collective --check CSV --gpu G [--source LIST] [--topology T]\n"
             "                          [--calibration FILE|none] [--json]\n\n"
             "  --op OP           the collective (bytes as nccl-tests: the whole buffer for\n"
             "                    allreduce, the gathered output for allgather, the input for\n"
@@ -55,6 +63,9 @@ static void usage(FILE *f) {
             "                    it exists; 'none': datasheet alpha-beta)\n"
             "  --fit CSV         fit a calibration on the CSV's fit rows, report held-out error\n"
             "  --check CSV       report the calibration's error on the CSV's holdout rows\n"
+            "  --source LIST     comma-separated source prefixes (e.g. aic-nccl,vidur-h100):\n"
+            "                    only their rows; for --fit each op's single-node and\n"
+            "                    multi-node rows come from the first listed source having them\n"
             "  -o FILE           where --fit writes the calibration\n"
             "  --json            one JSON object on stdout\n");
 }
@@ -119,11 +130,57 @@ static int report_err(const sim_err *e, int code) {
 
 /* ---- the CSV of measurements ---- */
 
+#define MAX_SOURCES 32
+
 typedef struct rows {
     coll_sample *s;
     int *holdout; /* 1: held out */
+    int *src;     /* index into name[] */
     int n, cap;
+    char name[MAX_SOURCES][64]; /* distinct sources, in order of appearance */
+    int n_src;
 } rows;
+
+/* The --source prefixes, in priority order (n 0: every source). */
+typedef struct src_sel {
+    char pre[8][64];
+    int n;
+} src_sel;
+
+/* Rank of source name under sel: the first matching prefix, or -1. */
+static int src_rank(const src_sel *sel, const char *name) {
+    int i;
+    if (sel->n == 0)
+        return 0;
+    for (i = 0; i < sel->n; i++)
+        if (strncmp(name, sel->pre[i], strlen(sel->pre[i])) == 0)
+            return i;
+    return -1;
+}
+
+/* Parses a comma-separated --source list; 0 or 2 (usage). */
+static int parse_sources(const char *s, src_sel *sel) {
+    memset(sel, 0, sizeof *sel);
+    while (*s) {
+        size_t len = strcspn(s, ",");
+        if (len == 0 || len >= sizeof sel->pre[0] || sel->n == 8) {
+            fprintf(stderr,
+                    CMD ": --source: expected 1 to 8 comma-separated non-empty prefixes of at "
+                        "most 63 bytes, got '%s'\n",
+                    s);
+            return 2;
+        }
+        memcpy(sel->pre[sel->n], s, len);
+        sel->pre[sel->n][len] = '\0';
+        sel->n++;
+        s += len;
+        if (*s == ',' && *++s == '\0') {
+            fprintf(stderr, CMD ": --source: expected a prefix after ',', got nothing\n");
+            return 2;
+        }
+    }
+    return 0;
+}
 
 /* Reads the rows of gpu from path. Exit code style: 0, 1 bad input, 3 I/O. */
 static int read_csv(const char *path, const char *gpu, rows *r) {
@@ -178,7 +235,7 @@ static int read_csv(const char *path, const char *gpu, rows *r) {
         if (r->n == r->cap) {
             int nc = r->cap ? 2 * r->cap : 256;
             coll_sample *ns = sim_realloc(r->s, (size_t)nc * sizeof *ns);
-            int *nh;
+            int *nh, *nsrc;
             if (ns == NULL) {
                 fclose(f);
                 return 3;
@@ -190,7 +247,30 @@ static int read_csv(const char *path, const char *gpu, rows *r) {
                 return 3;
             }
             r->holdout = nh;
+            nsrc = sim_realloc(r->src, (size_t)nc * sizeof *nsrc);
+            if (nsrc == NULL) {
+                fclose(f);
+                return 3;
+            }
+            r->src = nsrc;
             r->cap = nc;
+        }
+        {
+            int q;
+            for (q = 0; q < r->n_src && strcmp(r->name[q], fld[0]) != 0; q++)
+                ;
+            if (q == r->n_src) {
+                if (r->n_src == MAX_SOURCES || strlen(fld[0]) >= sizeof r->name[0]) {
+                    fprintf(stderr,
+                            CMD ": %s:%ld: source: expected at most %d distinct sources of at "
+                                "most 63 bytes, got '%s'\n",
+                            path, ln, MAX_SOURCES, fld[0]);
+                    fclose(f);
+                    return 1;
+                }
+                snprintf(r->name[r->n_src++], sizeof r->name[0], "%s", fld[0]);
+            }
+            r->src[r->n] = q;
         }
         r->s[r->n] = s;
         r->holdout[r->n] = strcmp(fld[7], "holdout") == 0;
@@ -204,49 +284,56 @@ static int read_csv(const char *path, const char *gpu, rows *r) {
     return 0;
 }
 
-/* Prints |relative error| on the holdout rows per (op, gpus, nodes) and per op. */
-static int print_errors(const rows *r, const coll_topo *t, const coll_calib *c, int json) {
+/* Prints |relative error| on the holdout rows of the selected sources, per
+ * (source, op, gpus, nodes). */
+static int print_errors(const rows *r, const src_sel *sel, const coll_topo *t, const coll_calib *c,
+                        int json) {
     double *e = SIM_NEW_ARRAY(double, (size_t)r->n + 1);
-    int i, op, first = 1;
+    int i, op, k, first = 1;
     if (e == NULL)
         return 3;
     if (json)
         printf("{\"holdout\": [");
     else
-        printf("%-14s %5s %5s %5s %10s %10s\n", "op", "gpus", "nodes", "rows", "median|e|",
-               "p95|e|");
-    for (op = 0; op < COLL_N_OPS; op++) {
-        int gpus, nodes;
-        /* per configuration, then the op's total (gpus = nodes = 0) */
-        for (gpus = 1; gpus <= 1024; gpus *= 2)
-            for (nodes = 1; nodes <= gpus; nodes *= 2) {
-                int m = 0;
-                for (i = 0; i < r->n; i++) {
-                    const coll_sample *s = &r->s[i];
-                    double tp;
-                    if (!r->holdout[i] || s->op != (coll_op)op || s->gpus != gpus ||
-                        s->nodes != nodes)
+        printf("%-16s %-14s %5s %5s %5s %10s %10s\n", "source", "op", "gpus", "nodes", "rows",
+               "median|e|", "p95|e|");
+    for (k = 0; k < r->n_src; k++) {
+        if (src_rank(sel, r->name[k]) < 0)
+            continue;
+        for (op = 0; op < COLL_N_OPS; op++) {
+            int gpus, nodes;
+            for (gpus = 1; gpus <= 1024; gpus *= 2)
+                for (nodes = 1; nodes <= gpus; nodes *= 2) {
+                    int m = 0;
+                    double med, p95;
+                    for (i = 0; i < r->n; i++) {
+                        const coll_sample *s = &r->s[i];
+                        double tp;
+                        if (!r->holdout[i] || r->src[i] != k || s->op != (coll_op)op ||
+                            s->gpus != gpus || s->nodes != nodes)
+                            continue;
+                        if (coll_time(s->op, s->bytes, s->gpus, s->nodes, t, c, &tp, NULL, NULL) !=
+                            SIM_OK)
+                            continue;
+                        e[m++] = fabs(tp - s->time_s) / s->time_s;
+                    }
+                    if (m == 0)
                         continue;
-                    if (coll_time(s->op, s->bytes, s->gpus, s->nodes, t, c, &tp, NULL, NULL) !=
-                        SIM_OK)
-                        continue;
-                    e[m++] = fabs(tp - s->time_s) / s->time_s;
+                    gsl_sort(e, 1, (size_t)m);
+                    med = gsl_stats_median_from_sorted_data(e, 1, (size_t)m);
+                    p95 = gsl_stats_quantile_from_sorted_data(e, 1, (size_t)m, 0.95);
+                    if (json)
+                        printf("%s{\"source\": \"%s\", \"op\": \"%s\", \"gpus\": %d, \"nodes\": "
+                               "%d, \"rows\": %d, \"median_abs_rel_err\": %.4f, "
+                               "\"p95_abs_rel_err\": %.4f}",
+                               first ? "" : ", ", r->name[k], coll_op_name((coll_op)op), gpus,
+                               nodes, m, med, p95);
+                    else
+                        printf("%-16s %-14s %5d %5d %5d %9.1f%% %9.1f%%\n", r->name[k],
+                               coll_op_name((coll_op)op), gpus, nodes, m, 100 * med, 100 * p95);
+                    first = 0;
                 }
-                if (m == 0)
-                    continue;
-                gsl_sort(e, 1, (size_t)m);
-                if (json)
-                    printf("%s{\"op\": \"%s\", \"gpus\": %d, \"nodes\": %d, \"rows\": %d, "
-                           "\"median_abs_rel_err\": %.4f, \"p95_abs_rel_err\": %.4f}",
-                           first ? "" : ", ", coll_op_name((coll_op)op), gpus, nodes, m,
-                           gsl_stats_median_from_sorted_data(e, 1, (size_t)m),
-                           gsl_stats_quantile_from_sorted_data(e, 1, (size_t)m, 0.95));
-                else
-                    printf("%-14s %5d %5d %5d %9.1f%% %9.1f%%\n", coll_op_name((coll_op)op), gpus,
-                           nodes, m, 100 * gsl_stats_median_from_sorted_data(e, 1, (size_t)m),
-                           100 * gsl_stats_quantile_from_sorted_data(e, 1, (size_t)m, 0.95));
-                first = 0;
-            }
+        }
     }
     if (json)
         printf("]}\n");
@@ -254,11 +341,30 @@ static int print_errors(const rows *r, const coll_topo *t, const coll_calib *c, 
     return 0;
 }
 
+/* Copies into fs the fit rows that --source selects: of each op's
+ * single-node rows, and of its multi-node rows, those of the best-ranked
+ * source that has any. Returns how many. */
+static int select_fit_rows(const rows *r, const src_sel *sel, coll_sample *fs) {
+    int best[COLL_N_OPS][2], i, m = 0;
+    for (i = 0; i < COLL_N_OPS; i++)
+        best[i][0] = best[i][1] = -1;
+    for (i = 0; i < r->n; i++) {
+        int rk = src_rank(sel, r->name[r->src[i]]), *b = &best[r->s[i].op][r->s[i].nodes > 1];
+        if (!r->holdout[i] && rk >= 0 && (*b < 0 || rk < *b))
+            *b = rk;
+    }
+    for (i = 0; i < r->n; i++)
+        if (!r->holdout[i] &&
+            src_rank(sel, r->name[r->src[i]]) == best[r->s[i].op][r->s[i].nodes > 1])
+            fs[m++] = r->s[i];
+    return m;
+}
+
 /* ---- main ---- */
 
 int rt_main_collective(int argc, char **argv) {
     const char *op_s = NULL, *bytes_s = NULL, *gpu_name = NULL, *topo_name = NULL;
-    const char *calib = NULL, *fit_csv = NULL, *check_csv = NULL, *out = NULL;
+    const char *calib = NULL, *fit_csv = NULL, *check_csv = NULL, *out = NULL, *src_s = NULL;
     const char *datadir = rt_datadir();
     long gpus = 0, nodes = 1;
     int json = 0, have_gpus = 0, i, rc, code = 0;
@@ -267,9 +373,11 @@ int rt_main_collective(int argc, char **argv) {
     coll_topo t;
     coll_calib c;
     sim_err err;
+    src_sel sel;
     rows r;
 
     memset(&r, 0, sizeof r);
+    memset(&sel, 0, sizeof sel);
     sim_err_clear(&err);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -306,6 +414,10 @@ int rt_main_collective(int argc, char **argv) {
             fit_csv = argv[++i];
         } else if (strcmp(a, "--check") == 0 && has_val) {
             check_csv = argv[++i];
+        } else if (strcmp(a, "--source") == 0 && has_val) {
+            src_s = argv[++i];
+            if (parse_sources(src_s, &sel) != 0)
+                return 2;
         } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && has_val) {
             out = argv[++i];
         } else {
@@ -366,15 +478,13 @@ int rt_main_collective(int argc, char **argv) {
             goto done;
         if (fit_csv != NULL) {
             coll_sample *fs = SIM_NEW_ARRAY(coll_sample, (size_t)r.n);
-            int m = 0;
-            char command[512];
+            int m;
+            char command[1024];
             if (fs == NULL) {
                 code = 3;
                 goto done;
             }
-            for (i = 0; i < r.n; i++)
-                if (!r.holdout[i])
-                    fs[m++] = r.s[i];
+            m = select_fit_rows(&r, &sel, fs);
             rc = coll_fit(fs, m, &t, &c, &err);
             sim_free(fs);
             if (rc != SIM_OK) {
@@ -382,8 +492,8 @@ int rt_main_collective(int argc, char **argv) {
                 goto done;
             }
             if (out != NULL) {
-                snprintf(command, sizeof command, "kvfleet collective --fit %s --gpu %s -o %s",
-                         fit_csv, gpu_name, out);
+                snprintf(command, sizeof command, "kvfleet collective --fit %s --gpu %s%s%s -o %s",
+                         fit_csv, gpu_name, src_s ? " --source " : "", src_s ? src_s : "", out);
                 rc = coll_calib_save(out, &c, g.name, command, &err);
                 if (rc != SIM_OK) {
                     code = report_err(&err, 3);
@@ -391,7 +501,7 @@ int rt_main_collective(int argc, char **argv) {
                 }
             }
         }
-        code = print_errors(&r, &t, &c, json);
+        code = print_errors(&r, &sel, &t, &c, json);
         goto done;
     }
 
@@ -399,6 +509,7 @@ int rt_main_collective(int argc, char **argv) {
     {
         coll_op op;
         coll_algo algo;
+        coll_proto proto;
         double bytes, ts, busbw;
         coll_plan p;
         if (coll_op_parse(op_s, &op) != SIM_OK) {
@@ -427,23 +538,25 @@ int rt_main_collective(int argc, char **argv) {
             code = report_err(&err, 1);
             goto done;
         }
-        ts = coll_plan_time(&p, bytes, &algo);
+        ts = coll_plan_time_proto(&p, bytes, &algo, &proto);
         busbw = ts > 0 ? bytes / ts * p.busbw_factor : 0;
         if (json)
-            printf("{\"time_s\": %.9g, \"algorithm\": \"%s\", \"busbw_gbps\": %.6g, "
-                   "\"algbw_gbps\": %.6g, \"op\": \"%s\", \"bytes\": %.17g, \"gpus\": %ld, "
-                   "\"nodes\": %ld, \"gpu\": \"%s\", \"topology\": \"%s\", \"calibration\": "
-                   "\"%s\"}\n",
-                   ts, coll_algo_name(algo), busbw / 1e9, ts > 0 ? bytes / ts / 1e9 : 0,
-                   coll_op_name(op), bytes, gpus, nodes, g.name, t.name, calib_src);
+            printf("{\"time_s\": %.9g, \"algorithm\": \"%s\", \"protocol\": \"%s\", "
+                   "\"busbw_gbps\": %.6g, \"algbw_gbps\": %.6g, \"op\": \"%s\", \"bytes\": %.17g, "
+                   "\"gpus\": %ld, \"nodes\": %ld, \"gpu\": \"%s\", \"topology\": \"%s\", "
+                   "\"calibration\": \"%s\"}\n",
+                   ts, coll_algo_name(algo), coll_proto_name(proto), busbw / 1e9,
+                   ts > 0 ? bytes / ts / 1e9 : 0, coll_op_name(op), bytes, gpus, nodes, g.name,
+                   t.name, calib_src);
         else
-            printf("%s of %.17g bytes on %ld GPU%s (%ld node%s, %s): %.3f us, %s, bus "
+            printf("%s of %.17g bytes on %ld GPU%s (%ld node%s, %s): %.3f us, %s/%s, bus "
                    "bandwidth %.1f GB/s\n",
                    coll_op_name(op), bytes, gpus, gpus > 1 ? "s" : "", nodes, nodes > 1 ? "s" : "",
-                   t.name, ts * 1e6, coll_algo_name(algo), busbw / 1e9);
+                   t.name, ts * 1e6, coll_algo_name(algo), coll_proto_name(proto), busbw / 1e9);
     }
 done:
     sim_free(r.s);
     sim_free(r.holdout);
+    sim_free(r.src);
     return code;
 }

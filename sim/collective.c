@@ -21,10 +21,20 @@
  *     allgather/RS hier  (g-1) intra + (M-1) inter steps; (g-1)/g n / B_i + (M-1)/M n / B_node
  *     sendrecv p2p       1 inter step, n / B_n
  *
+ * Protocols: each (level, op) holds up to three alpha-beta lines, named
+ * after NCCL's LL, LL128 and Simple (lowest latency and bandwidth first);
+ * a plan has one candidate per algorithm x protocol present at every level
+ * the algorithm uses (at most 9), and its time is their minimum, as NCCL's
+ * tuner picks. The fit finds the lines by alternating least squares: give
+ * each row to the line that is fastest for it, refit each line on its
+ * rows, repeat until no row moves; several starting splits by size are
+ * tried and the lowest weighted squared relative error kept (a k-lines
+ * clustering; Bradley and Mangasarian, "k-plane clustering", 2000).
+ *
  * Non-goals: NVLS/SHARP in-network reduction, CollNet, PAT and all-to-all
- * (a calibrated eff_max above 1 is how NVLS shows), protocol choice (LL,
- * LL128, Simple) beyond what the efficiency curve absorbs, contention with
- * other traffic (sim/net.h models that). */
+ * (a calibrated eff_max above 1 is how NVLS shows), knowing which protocol
+ * NCCL really ran (the lines are named by their order, not observed),
+ * contention with other traffic (sim/net.h models that). */
 #include "config.h"
 #include "collective.h"
 
@@ -41,6 +51,7 @@ static const char *const op_names[COLL_N_OPS] = {"allreduce", "allgather", "redu
                                                  "sendrecv"};
 static const char *const algo_names[COLL_N_ALGOS] = {"none", "ring", "tree", "hier", "p2p"};
 static const char *const level_names[COLL_N_LEVELS] = {"intra", "inter"};
+static const char *const proto_names[COLL_N_PROTOS] = {"ll", "ll128", "simple"};
 
 const char *coll_op_name(coll_op op) {
     return op >= 0 && op < COLL_N_OPS ? op_names[op] : "?";
@@ -48,6 +59,10 @@ const char *coll_op_name(coll_op op) {
 
 const char *coll_algo_name(coll_algo a) {
     return a >= 0 && a < COLL_N_ALGOS ? algo_names[a] : "?";
+}
+
+const char *coll_proto_name(coll_proto r) {
+    return r >= 0 && r < COLL_N_PROTOS ? proto_names[r] : "?";
 }
 
 int coll_op_parse(const char *s, coll_op *out) {
@@ -181,25 +196,57 @@ void coll_calib_default(const coll_topo *t, coll_calib *out) {
     memset(out, 0, sizeof *out);
     for (lv = 0; lv < COLL_N_LEVELS; lv++)
         for (op = 0; op < COLL_N_OPS; op++) {
-            coll_param *p = &out->p[lv][op];
+            coll_param *p = &out->p[lv][op][COLL_PROTO_SIMPLE];
             p->alpha_s = lv == COLL_INTRA ? t->intra.latency_s : t->nic.latency_s;
             p->eff_max = 1;
             snprintf(out->from[lv][op], sizeof out->from[lv][op], "datasheet");
         }
 }
 
+/* One protocol line: base_s, alpha_s, eff_max, half_bytes (all required). */
+static int load_param(const json_t *po, const char *path, coll_param *p, sim_err *err) {
+    int rc;
+    if ((rc = sim_json_get_double(po, "base_s", SIM_JSON_REQUIRED | SIM_JSON_NONNEG, "s",
+                                  &p->base_s, path, err)) != SIM_OK ||
+        (rc = sim_json_get_double(po, "alpha_s", SIM_JSON_REQUIRED | SIM_JSON_NONNEG, "s",
+                                  &p->alpha_s, path, err)) != SIM_OK ||
+        (rc = sim_json_get_double(po, "eff_max", SIM_JSON_REQUIRED | SIM_JSON_POSITIVE,
+                                  "fraction of link bandwidth", &p->eff_max, path, err)) !=
+            SIM_OK ||
+        (rc = sim_json_get_double(po, "half_bytes", SIM_JSON_REQUIRED | SIM_JSON_NONNEG, "bytes",
+                                  &p->half_bytes, path, err)) != SIM_OK)
+        return rc;
+    return SIM_OK;
+}
+
+/* Reads the calibration at path over *c. Version 1 files (no "version"
+ * field) hold one line per op, read as the Simple protocol with LL and
+ * LL128 absent, which is what they meant. Version 2 holds per op an object
+ * per protocol present ("ll", "ll128", "simple"); those absent are absent.
+ * Other versions are refused. */
 int coll_calib_load(const char *path, coll_calib *c, sim_err *err) {
-    static const char *const top_known[] = {"gpu", "command", "model", "intra", "inter", NULL};
+    static const char *const top_known[] = {"version", "gpu",   "command", "model",
+                                            "source",  "intra", "inter",   NULL};
     static const char *const p_known[] = {"base_s", "alpha_s", "eff_max", "half_bytes",
                                           "rows",   "from",    NULL};
+    static const char *const op_known[] = {"ll", "ll128", "simple", "rows", "from", NULL};
+    static const char *const pr_known[] = {"base_s",     "alpha_s", "eff_max",
+                                           "half_bytes", "rows",    NULL};
     json_t *o = NULL;
-    int rc, lv, op;
+    int rc, lv, op, r, version = 1;
 
     rc = sim_json_load_object(path, &o, err);
     if (rc != SIM_OK)
         return rc;
-    if ((rc = sim_json_check_keys(o, top_known, path, err)) != SIM_OK)
+    if ((rc = sim_json_check_keys(o, top_known, path, err)) != SIM_OK ||
+        (rc = sim_json_get_int(o, "version", 0, &version, path, err)) != SIM_OK)
         goto done;
+    if (version != 1 && version != 2) {
+        rc = sim_json_err_value(err, path, "version",
+                                "1 or 2 (the collective calibration formats this kvfleet reads)",
+                                json_object_get(o, "version"), SIM_EINVAL);
+        goto done;
+    }
     for (lv = 0; lv < COLL_N_LEVELS; lv++) {
         json_t *lo = NULL;
         if ((rc = sim_json_get_object(o, level_names[lv], 0, &lo, path, err)) != SIM_OK)
@@ -208,25 +255,42 @@ int coll_calib_load(const char *path, coll_calib *c, sim_err *err) {
             continue;
         for (op = 0; op < COLL_N_OPS; op++) {
             json_t *po = NULL;
-            coll_param p;
+            coll_param p[COLL_N_PROTOS];
             const char *from = NULL;
+            int any = 0;
             if ((rc = sim_json_get_object(lo, op_names[op], 0, &po, path, err)) != SIM_OK)
                 goto done;
             if (po == NULL)
                 continue;
-            if ((rc = sim_json_check_keys(po, p_known, path, err)) != SIM_OK ||
-                (rc = sim_json_get_double(po, "base_s", SIM_JSON_REQUIRED | SIM_JSON_NONNEG, "s",
-                                          &p.base_s, path, err)) != SIM_OK ||
-                (rc = sim_json_get_double(po, "alpha_s", SIM_JSON_REQUIRED | SIM_JSON_NONNEG, "s",
-                                          &p.alpha_s, path, err)) != SIM_OK ||
-                (rc = sim_json_get_double(po, "eff_max", SIM_JSON_REQUIRED | SIM_JSON_POSITIVE,
-                                          "fraction of link bandwidth", &p.eff_max, path, err)) !=
+            memset(p, 0, sizeof p);
+            if ((rc = sim_json_check_keys(po, version == 1 ? p_known : op_known, path, err)) !=
                     SIM_OK ||
-                (rc = sim_json_get_double(po, "half_bytes", SIM_JSON_REQUIRED | SIM_JSON_NONNEG,
-                                          "bytes", &p.half_bytes, path, err)) != SIM_OK ||
                 (rc = sim_json_get_string(po, "from", 0, &from, path, err)) != SIM_OK)
                 goto done;
-            c->p[lv][op] = p;
+            if (version == 1) {
+                if ((rc = load_param(po, path, &p[COLL_PROTO_SIMPLE], err)) != SIM_OK)
+                    goto done;
+                any = 1;
+            }
+            for (r = 0; version == 2 && r < COLL_N_PROTOS; r++) {
+                json_t *ro = NULL;
+                if ((rc = sim_json_get_object(po, proto_names[r], 0, &ro, path, err)) != SIM_OK)
+                    goto done;
+                if (ro == NULL)
+                    continue;
+                if ((rc = sim_json_check_keys(ro, pr_known, path, err)) != SIM_OK ||
+                    (rc = load_param(ro, path, &p[r], err)) != SIM_OK)
+                    goto done;
+                any = 1;
+            }
+            if (!any) {
+                sim_err_set(err, path, 0, 0,
+                            "%s.%s: expected at least one protocol of ll, ll128, simple, got none",
+                            level_names[lv], op_names[op]);
+                rc = SIM_EINVAL;
+                goto done;
+            }
+            memcpy(c->p[lv][op], p, sizeof p);
             snprintf(c->from[lv][op], sizeof c->from[lv][op], "%s", from ? from : "file");
         }
     }
@@ -235,27 +299,38 @@ done:
     return rc;
 }
 
+/* Writes version 2: per level and op, "from" and one object per protocol
+ * present. */
 int coll_calib_save(const char *path, const coll_calib *c, const char *gpu, const char *command,
                     sim_err *err) {
     json_t *o = json_object();
-    int lv, op, rc = SIM_OK;
+    int lv, op, r, rc = SIM_OK;
     if (o == NULL)
         return SIM_ENOMEM;
+    json_object_set_new(o, "version", json_integer(COLL_CALIB_VERSION));
     json_object_set_new(o, "gpu", json_string(gpu));
     json_object_set_new(o, "command", json_string(command));
     json_object_set_new(o, "model",
-                        json_string("t = base_s + steps x alpha_s + bytes term x (n + half_bytes) "
+                        json_string("t = min over algorithm x protocol (ll, ll128, simple) of "
+                                    "base_s + steps x alpha_s + bytes term x (n + half_bytes) "
                                     "/ eff_max; docs/collectives.md"));
     for (lv = 0; lv < COLL_N_LEVELS; lv++) {
         json_t *lo = json_object();
         for (op = 0; op < COLL_N_OPS; op++) {
-            const coll_param *p = &c->p[lv][op];
             json_t *po = json_object();
-            json_object_set_new(po, "base_s", json_real(p->base_s));
-            json_object_set_new(po, "alpha_s", json_real(p->alpha_s));
-            json_object_set_new(po, "eff_max", json_real(p->eff_max));
-            json_object_set_new(po, "half_bytes", json_real(p->half_bytes));
             json_object_set_new(po, "from", json_string(c->from[lv][op]));
+            for (r = 0; r < COLL_N_PROTOS; r++) {
+                const coll_param *p = &c->p[lv][op][r];
+                json_t *ro;
+                if (!(p->eff_max > 0))
+                    continue;
+                ro = json_object();
+                json_object_set_new(ro, "base_s", json_real(p->base_s));
+                json_object_set_new(ro, "alpha_s", json_real(p->alpha_s));
+                json_object_set_new(ro, "eff_max", json_real(p->eff_max));
+                json_object_set_new(ro, "half_bytes", json_real(p->half_bytes));
+                json_object_set_new(po, proto_names[r], ro);
+            }
             json_object_set_new(lo, op_names[op], po);
         }
         json_object_set_new(o, level_names[lv], lo);
@@ -396,7 +471,7 @@ int coll_shapes(coll_op op, int gpus, int nodes, const coll_topo *t, coll_shape 
 int coll_plan_init(coll_plan *p, coll_op op, int gpus, int nodes, const coll_topo *t,
                    const coll_calib *c, sim_err *err) {
     coll_shape sh[COLL_MAX_ALGOS];
-    int i, lv, n, rc;
+    int i, lv, n, r, rc;
 
     memset(p, 0, sizeof *p);
     rc = coll_shapes(op, gpus, nodes, t, sh, &n, err);
@@ -405,7 +480,6 @@ int coll_plan_init(coll_plan *p, coll_op op, int gpus, int nodes, const coll_top
     p->op = op;
     p->gpus = gpus;
     p->nodes = nodes;
-    p->n = n;
     switch (op) {
         case COLL_ALLREDUCE:
             p->busbw_factor = 2.0 * (gpus - 1) / gpus;
@@ -419,35 +493,67 @@ int coll_plan_init(coll_plan *p, coll_op op, int gpus, int nodes, const coll_top
             break;
     }
     for (i = 0; i < n; i++) {
-        p->alg[i].algo = sh[i].algo;
-        p->alg[i].sum = sh[i].sum;
-        p->alg[i].a_s = sh[i].algo == COLL_ALGO_NONE ? 0 : c->p[COLL_INTRA][op].base_s;
-        for (lv = 0; lv < COLL_N_LEVELS; lv++) {
-            const coll_param *q = &c->p[lv][op];
-            p->alg[i].a_s += sh[i].steps[lv] * q->alpha_s;
-            p->alg[i].k[lv] = sh[i].s_per_b[lv] / q->eff_max;
-            p->alg[i].h[lv] = q->half_bytes;
+        if (sh[i].algo == COLL_ALGO_NONE) {
+            p->alg[p->n].algo = COLL_ALGO_NONE;
+            p->alg[p->n].proto = COLL_PROTO_SIMPLE;
+            p->n++;
+            continue;
         }
+        for (r = 0; r < COLL_N_PROTOS; r++) {
+            const coll_param *qi = &c->p[COLL_INTRA][op][r];
+            int ok = 1;
+            for (lv = 0; lv < COLL_N_LEVELS; lv++)
+                if ((sh[i].steps[lv] > 0 || sh[i].s_per_b[lv] > 0) &&
+                    !(c->p[lv][op][r].eff_max > 0))
+                    ok = 0;
+            if (!ok)
+                continue;
+            p->alg[p->n].algo = sh[i].algo;
+            p->alg[p->n].proto = (coll_proto)r;
+            p->alg[p->n].sum = sh[i].sum;
+            p->alg[p->n].a_s = qi->eff_max > 0 ? qi->base_s : 0;
+            for (lv = 0; lv < COLL_N_LEVELS; lv++) {
+                const coll_param *q = &c->p[lv][op][r];
+                if (!(sh[i].steps[lv] > 0 || sh[i].s_per_b[lv] > 0))
+                    continue;
+                p->alg[p->n].a_s += sh[i].steps[lv] * q->alpha_s;
+                p->alg[p->n].k[lv] = sh[i].s_per_b[lv] / q->eff_max;
+                p->alg[p->n].h[lv] = q->half_bytes;
+            }
+            p->n++;
+        }
+    }
+    if (p->n == 0) {
+        sim_err_set(err, "collective", 0, 0,
+                    "calibration: expected a protocol present at every link level that %s on %d "
+                    "GPUs over %d node%s uses, got none",
+                    op_names[op], gpus, nodes, nodes > 1 ? "s" : "");
+        return SIM_EINVAL;
     }
     return SIM_OK;
 }
 
-double coll_plan_time(const coll_plan *p, double bytes, coll_algo *algo) {
+double coll_plan_time_proto(const coll_plan *p, double bytes, coll_algo *algo, coll_proto *proto) {
     double best = HUGE_VAL;
-    coll_algo ba = COLL_ALGO_NONE;
-    int i;
+    int i, bi = 0;
     for (i = 0; i < p->n; i++) {
         double t0 = p->alg[i].k[0] > 0 ? p->alg[i].k[0] * (bytes + p->alg[i].h[0]) : 0;
         double t1 = p->alg[i].k[1] > 0 ? p->alg[i].k[1] * (bytes + p->alg[i].h[1]) : 0;
         double t = p->alg[i].a_s + (p->alg[i].sum ? t0 + t1 : (t0 > t1 ? t0 : t1));
         if (t < best) {
             best = t;
-            ba = p->alg[i].algo;
+            bi = i;
         }
     }
     if (algo)
-        *algo = ba;
+        *algo = p->n > 0 ? p->alg[bi].algo : COLL_ALGO_NONE;
+    if (proto)
+        *proto = p->n > 0 ? p->alg[bi].proto : COLL_PROTO_SIMPLE;
     return best;
+}
+
+double coll_plan_time(const coll_plan *p, double bytes, coll_algo *algo) {
+    return coll_plan_time_proto(p, bytes, algo, NULL);
 }
 
 int coll_time(coll_op op, double bytes, int gpus, int nodes, const coll_topo *t,
@@ -547,21 +653,89 @@ static int constant_col(const double *X, int m, int k, int j) {
     return 1;
 }
 
-/* Predicted time of sample s under calibration c, and its algorithm. */
+/* Predicted time of sample s under calibration c, its algorithm and protocol. */
 static double predict(const coll_sample *s, const coll_topo *t, const coll_calib *c,
-                      coll_algo *algo) {
+                      coll_algo *algo, coll_proto *proto) {
     coll_plan p;
     if (coll_plan_init(&p, s->op, s->gpus, s->nodes, t, c, NULL) != SIM_OK)
         return HUGE_VAL;
-    return coll_plan_time(&p, s->bytes, algo);
+    return coll_plan_time_proto(&p, s->bytes, algo, proto);
+}
+
+/* Scratch of the fits, n rows each (see coll_fit). */
+typedef struct fit_buf {
+    double *X, *y, *w;    /* a level's design matrix (k columns), targets, weights */
+    double *Xs, *ys, *ws; /* the rows of one line */
+    double *bytes;        /* each row's size */
+    int *line;            /* each row's line (protocol) */
+    coll_algo *algo;      /* each row's algorithm (inter level) */
+    int *idx;             /* the sample behind each row (inter level) */
+} fit_buf;
+
+/* Row split points for the starts: up to FIT_CUTS sizes spread over the
+ * distinct sizes of the m rows, written to cut[], sorted; returns how many. */
+#define FIT_CUTS 12
+static int size_cuts(const double *bytes, int m, double cut[FIT_CUTS]) {
+    double u[FIT_CUTS + 2];
+    double lo = HUGE_VAL, hi = 0;
+    int i, k = 0;
+    for (i = 0; i < m; i++) {
+        lo = bytes[i] < lo ? bytes[i] : lo;
+        hi = bytes[i] > hi ? bytes[i] : hi;
+    }
+    if (!(hi > lo))
+        return 0;
+    /* geometric grid strictly inside (lo, hi] */
+    for (i = 1; i <= FIT_CUTS; i++)
+        u[k++] = lo * pow(hi / lo, (double)i / (FIT_CUTS + 1));
+    memcpy(cut, u, (size_t)k * sizeof *cut);
+    return k;
+}
+
+/* Weighted squared relative error of line b (k columns) on row i. */
+static double line_pred(const double *X, int k, int i, const double *b) {
+    double t = 0;
+    int j;
+    for (j = 0; j < k; j++)
+        t += X[i * k + j] * b[j];
+    return t;
+}
+
+/* Fits one line on the rows of X (k columns, bandwidth column 1 or 2)
+ * given to line j. use0 is the column mask before the per-subset checks
+ * (a constant half/eff column is dropped). Returns SIM_OK or SIM_EINVAL. */
+static int fit_line(const fit_buf *f, int m, int k, int j, const int *use0, int bw_col,
+                    int half_col, int alpha_col, double *b) {
+    int i, q = 0, use[4];
+    for (i = 0; i < m; i++)
+        if (f->line[i] == j) {
+            memcpy(&f->Xs[q * k], &f->X[i * k], (size_t)k * sizeof *f->X);
+            f->ys[q] = f->y[i];
+            f->ws[q] = f->w[i];
+            q++;
+        }
+    if (q == 0)
+        return SIM_EINVAL;
+    memcpy(use, use0, (size_t)k * sizeof *use);
+    if (constant_col(f->Xs, q, k, half_col) &&
+        (alpha_col < 0 || constant_col(f->Xs, q, k, alpha_col)))
+        use[half_col] = 0; /* one shape: half/eff is another constant */
+    return wls_nonneg(f->Xs, f->ys, f->ws, q, k, use, bw_col, b);
 }
 
 /* Intra-level fit of one op on single-level rows (columns: base, alpha,
- * 1/eff, half/eff). Returns the rows used (0: not fitted). */
+ * 1/eff, half/eff), up to COLL_N_PROTOS lines. Each start splits the rows
+ * by size into L lines (L = 1, 2, 3; cuts from size_cuts), then alternates
+ * assignment and refit until no row moves (at most 30 rounds). A start
+ * with more lines is kept only when it cuts the weighted squared relative
+ * error by more than 5% (and 1e-9 per row), so noise-free data from one
+ * line gives one line. The lines are then named by bandwidth: the slowest
+ * is LL when there are three, the fastest always Simple. Returns the rows
+ * used (0: not fitted). */
 static int fit_intra(const coll_sample *s, int n, const coll_topo *t, coll_op op, coll_calib *c,
-                     double *X, double *y, double *w) {
-    int i, m = 0, use[4] = {1, 1, 1, 1};
-    double b[4];
+                     fit_buf *f) {
+    double cut[FIT_CUTS], bestb[COLL_N_PROTOS][4], best_sse = HUGE_VAL;
+    int i, j, m = 0, nc, L, c1, c2, best_L = 0, use0[4] = {1, 1, 1, 1};
     for (i = 0; i < n; i++) {
         coll_shape sh[COLL_MAX_ALGOS];
         int ns;
@@ -569,106 +743,259 @@ static int fit_intra(const coll_sample *s, int n, const coll_topo *t, coll_op op
             coll_shapes(op, s[i].gpus, s[i].nodes, t, sh, &ns, NULL) != SIM_OK)
             continue;
         /* in one node the ring (p2p for sendrecv) is never slower than the chain */
-        X[m * 4 + 0] = 1;
-        X[m * 4 + 1] = sh[0].steps[COLL_INTRA];
-        X[m * 4 + 2] = sh[0].s_per_b[COLL_INTRA] * s[i].bytes;
-        X[m * 4 + 3] = sh[0].s_per_b[COLL_INTRA];
-        y[m] = s[i].time_s;
-        w[m] = 1 / (s[i].time_s * s[i].time_s);
+        f->X[m * 4 + 0] = 1;
+        f->X[m * 4 + 1] = sh[0].steps[COLL_INTRA];
+        f->X[m * 4 + 2] = sh[0].s_per_b[COLL_INTRA] * s[i].bytes;
+        f->X[m * 4 + 3] = sh[0].s_per_b[COLL_INTRA];
+        f->y[m] = s[i].time_s;
+        f->w[m] = 1 / (s[i].time_s * s[i].time_s);
+        f->bytes[m] = s[i].bytes;
         m++;
     }
-    if (op == COLL_SENDRECV)
-        use[1] = 0; /* one step: alpha and base are the same column */
-    if (constant_col(X, m, 4, 3))
-        use[3] = 0; /* one shape: half/eff is another constant; eff stays affine */
-    if (m == 0 || wls_nonneg(X, y, w, m, 4, use, 2, b) != SIM_OK)
+    if (m == 0)
         return 0;
-    c->p[COLL_INTRA][op].base_s = b[0];
-    c->p[COLL_INTRA][op].alpha_s = b[1];
-    c->p[COLL_INTRA][op].eff_max = 1 / b[2];
-    c->p[COLL_INTRA][op].half_bytes = b[3] / b[2];
+    if (op == COLL_SENDRECV)
+        use0[1] = 0; /* one step: alpha and base are the same column */
+    nc = size_cuts(f->bytes, m, cut);
+    for (L = 1; L <= COLL_N_PROTOS; L++) {
+        double Lsse = HUGE_VAL, Lb[COLL_N_PROTOS][4];
+        int Ln = 0;
+        for (c1 = 0; c1 < (L > 1 ? nc : 1); c1++)
+            for (c2 = (L > 2 ? c1 + 1 : 0); c2 < (L > 2 ? nc : 1); c2++) {
+                double b[COLL_N_PROTOS][4], sse = 0;
+                int on[COLL_N_PROTOS] = {0}, round, non = 0;
+                for (i = 0; i < m; i++)
+                    f->line[i] = L == 1                             ? 0
+                                 : f->bytes[i] <= cut[c1]           ? 0
+                                 : L == 2 || f->bytes[i] <= cut[c2] ? 1
+                                                                    : 2;
+                for (round = 0; round < 30; round++) {
+                    int moved = 0;
+                    for (j = 0; j < L; j++)
+                        on[j] = fit_line(f, m, 4, j, use0, 2, 3, 1, b[j]) == SIM_OK;
+                    for (i = 0; i < m; i++) {
+                        double bt = HUGE_VAL;
+                        int bj = -1;
+                        for (j = 0; j < L; j++) {
+                            double tj = on[j] ? line_pred(f->X, 4, i, b[j]) : HUGE_VAL;
+                            if (tj < bt) {
+                                bt = tj;
+                                bj = j;
+                            }
+                        }
+                        moved |= bj != f->line[i];
+                        f->line[i] = bj;
+                    }
+                    if (!moved)
+                        break;
+                }
+                for (j = 0; j < L; j++)
+                    non += on[j];
+                if (non < L)
+                    continue; /* a line lost its rows: that start is an L-1 start */
+                for (i = 0; i < m; i++) {
+                    double e = line_pred(f->X, 4, i, b[f->line[i]]) - f->y[i];
+                    sse += f->w[i] * e * e;
+                }
+                if (sse < Lsse) {
+                    Lsse = sse;
+                    Ln = L;
+                    memcpy(Lb, b, sizeof b);
+                }
+            }
+        if (Ln > 0 && (best_L == 0 || Lsse < 0.95 * best_sse - 1e-9 * m)) {
+            best_sse = Lsse;
+            best_L = Ln;
+            memcpy(bestb, Lb, sizeof Lb);
+        }
+    }
+    if (best_L == 0)
+        return 0;
+    /* name the lines: sort by 1/eff, slowest first, ending at Simple */
+    for (i = 0; i < best_L; i++)
+        for (j = i + 1; j < best_L; j++)
+            if (bestb[j][2] > bestb[i][2]) {
+                double tmp[4];
+                memcpy(tmp, bestb[i], sizeof tmp);
+                memcpy(bestb[i], bestb[j], sizeof tmp);
+                memcpy(bestb[j], tmp, sizeof tmp);
+            }
+    memset(c->p[COLL_INTRA][op], 0, sizeof c->p[COLL_INTRA][op]);
+    for (i = 0; i < best_L; i++) {
+        coll_param *q = &c->p[COLL_INTRA][op][COLL_N_PROTOS - best_L + i];
+        q->base_s = bestb[i][0];
+        q->alpha_s = bestb[i][1];
+        q->eff_max = 1 / bestb[i][2];
+        q->half_bytes = bestb[i][3] / bestb[i][2];
+    }
     snprintf(c->from[COLL_INTRA][op], sizeof c->from[COLL_INTRA][op], "fit");
     return m;
 }
 
-/* Inter-level fit of one op on two-level rows, given the intra level:
- * each row's algorithm is the one the current parameters choose, and the
- * fit is repeated until the choices stop changing (at most 20 rounds).
- * Columns: alpha, 1/eff, half/eff. In pipelined algorithms the inter-node
- * term is taken as the binding one. */
+/* Inter-level fit of one op on two-level rows, given the intra level.
+ * Lines are tied to the protocols present at the intra level (a
+ * two-level candidate runs one protocol at both levels). Each start splits
+ * the rows by size among the last L of those protocols and puts every row
+ * on the first algorithm (ring or p2p); then, until no row changes
+ * algorithm or protocol (at most 20 rounds), each protocol's inter line is
+ * fitted on its rows (columns: alpha, 1/eff, half/eff; the target is the
+ * time less the intra part, and in pipelined algorithms the inter-node
+ * term is taken as the binding one) and every row takes the algorithm and
+ * protocol the full model picks. Starts are kept as in fit_intra. */
 static int fit_inter(const coll_sample *s, int n, const coll_topo *t, coll_op op, coll_calib *c,
-                     double *X, double *y, double *w, coll_algo *chosen) {
-    int round, i, m = 0;
-    for (round = 0; round < 20; round++) {
-        int use[3] = {1, 1, 1}, changed = 0;
-        double b[3];
-        coll_param save = c->p[COLL_INTER][op];
-        m = 0;
-        for (i = 0; i < n; i++) {
-            coll_shape sh[COLL_MAX_ALGOS];
-            coll_algo a = COLL_ALGO_NONE;
-            const coll_param *pi = &c->p[COLL_INTRA][op];
-            double known;
-            int ns, k = 0;
-            if (s[i].op != op || !two_level(s[i].gpus, s[i].nodes, t) ||
-                coll_shapes(op, s[i].gpus, s[i].nodes, t, sh, &ns, NULL) != SIM_OK)
-                continue;
-            if (round > 0)
-                (void)predict(&s[i], t, c, &a);
-            else
-                a = sh[0].algo; /* start from the ring (p2p) */
-            changed |= round > 0 && a != chosen[i];
-            chosen[i] = a;
-            while (k < ns - 1 && sh[k].algo != a)
-                k++;
-            known = pi->base_s + sh[k].steps[COLL_INTRA] * pi->alpha_s;
-            if (sh[k].sum)
-                known += sh[k].s_per_b[COLL_INTRA] / pi->eff_max * (s[i].bytes + pi->half_bytes);
-            X[m * 3 + 0] = sh[k].steps[COLL_INTER];
-            X[m * 3 + 1] = sh[k].s_per_b[COLL_INTER] * s[i].bytes;
-            X[m * 3 + 2] = sh[k].s_per_b[COLL_INTER];
-            y[m] = s[i].time_s - known;
-            w[m] = 1 / (s[i].time_s * s[i].time_s);
-            m++;
-        }
-        if (m == 0)
-            return 0;
-        if (round > 0 && !changed)
-            break;
-        if (constant_col(X, m, 3, 2) && constant_col(X, m, 3, 0))
-            use[2] = 0; /* one shape (send/recv): half/eff and alpha are both constants */
-        if (wls_nonneg(X, y, w, m, 3, use, 1, b) != SIM_OK) {
-            c->p[COLL_INTER][op] = save;
-            return 0;
-        }
-        c->p[COLL_INTER][op].alpha_s = b[0];
-        c->p[COLL_INTER][op].eff_max = 1 / b[1];
-        c->p[COLL_INTER][op].half_bytes = b[2] / b[1];
-        snprintf(c->from[COLL_INTER][op], sizeof c->from[COLL_INTER][op], "fit");
+                     fit_buf *f) {
+    coll_param save[COLL_N_PROTOS], bestp[COLL_N_PROTOS];
+    double cut[FIT_CUTS], best_sse = HUGE_VAL;
+    int avail[COLL_N_PROTOS], na = 0, i, m = 0, nc, L, c1, c2, best_L = 0, r;
+
+    memcpy(save, c->p[COLL_INTER][op], sizeof save);
+    for (r = 0; r < COLL_N_PROTOS; r++)
+        if (c->p[COLL_INTRA][op][r].eff_max > 0)
+            avail[na++] = r;
+    for (i = 0; i < n; i++) {
+        coll_shape sh[COLL_MAX_ALGOS];
+        int ns;
+        if (s[i].op != op || !two_level(s[i].gpus, s[i].nodes, t) ||
+            coll_shapes(op, s[i].gpus, s[i].nodes, t, sh, &ns, NULL) != SIM_OK)
+            continue;
+        f->idx[m] = i;
+        f->bytes[m] = s[i].bytes;
+        m++;
     }
+    if (m == 0 || na == 0)
+        return 0;
+    nc = size_cuts(f->bytes, m, cut);
+    for (L = 1; L <= na; L++) {
+        double Lsse = HUGE_VAL;
+        coll_param Lp[COLL_N_PROTOS];
+        int Ln = 0;
+        for (c1 = 0; c1 < (L > 1 ? nc : 1); c1++)
+            for (c2 = (L > 2 ? c1 + 1 : 0); c2 < (L > 2 ? nc : 1); c2++) {
+                double sse = 0;
+                int round, ok = 1;
+                for (i = 0; i < m; i++) {
+                    int q = L == 1                             ? 0
+                            : f->bytes[i] <= cut[c1]           ? 0
+                            : L == 2 || f->bytes[i] <= cut[c2] ? 1
+                                                               : 2;
+                    f->line[i] = avail[na - L + q];
+                    f->algo[i] = COLL_ALGO_NONE; /* the first shape */
+                }
+                for (round = 0; round < 20 && ok; round++) {
+                    int moved = 0;
+                    memset(c->p[COLL_INTER][op], 0, sizeof c->p[COLL_INTER][op]);
+                    for (r = 0; r < COLL_N_PROTOS; r++) {
+                        int q = 0, use[3] = {1, 1, 1};
+                        double b[3];
+                        const coll_param *pi = &c->p[COLL_INTRA][op][r];
+                        for (i = 0; i < m; i++) {
+                            const coll_sample *si = &s[f->idx[i]];
+                            coll_shape sh[COLL_MAX_ALGOS];
+                            double known = 0;
+                            int ns, k = 0;
+                            if (f->line[i] != r)
+                                continue;
+                            (void)coll_shapes(op, si->gpus, si->nodes, t, sh, &ns, NULL);
+                            while (k < ns - 1 && sh[k].algo != f->algo[i])
+                                k++;
+                            if (f->algo[i] == COLL_ALGO_NONE)
+                                k = 0;
+                            if (pi->eff_max > 0) {
+                                known = pi->base_s + sh[k].steps[COLL_INTRA] * pi->alpha_s;
+                                if (sh[k].sum)
+                                    known += sh[k].s_per_b[COLL_INTRA] / pi->eff_max *
+                                             (si->bytes + pi->half_bytes);
+                            }
+                            f->Xs[q * 3 + 0] = sh[k].steps[COLL_INTER];
+                            f->Xs[q * 3 + 1] = sh[k].s_per_b[COLL_INTER] * si->bytes;
+                            f->Xs[q * 3 + 2] = sh[k].s_per_b[COLL_INTER];
+                            f->ys[q] = si->time_s - known;
+                            f->ws[q] = 1 / (si->time_s * si->time_s);
+                            q++;
+                        }
+                        if (q == 0)
+                            continue;
+                        if (constant_col(f->Xs, q, 3, 2) && constant_col(f->Xs, q, 3, 0))
+                            use[2] = 0; /* one shape: half/eff and alpha are both constants */
+                        if (wls_nonneg(f->Xs, f->ys, f->ws, q, 3, use, 1, b) != SIM_OK) {
+                            ok = 0;
+                            break;
+                        }
+                        c->p[COLL_INTER][op][r].alpha_s = b[0];
+                        c->p[COLL_INTER][op][r].eff_max = 1 / b[1];
+                        c->p[COLL_INTER][op][r].half_bytes = b[2] / b[1];
+                    }
+                    for (i = 0; ok && i < m; i++) {
+                        coll_algo a = COLL_ALGO_NONE;
+                        coll_proto pr = COLL_PROTO_SIMPLE;
+                        if (predict(&s[f->idx[i]], t, c, &a, &pr) == HUGE_VAL) {
+                            ok = 0;
+                            break;
+                        }
+                        moved |= a != f->algo[i] || (int)pr != f->line[i];
+                        f->algo[i] = a;
+                        f->line[i] = pr;
+                    }
+                    if (!moved)
+                        break;
+                }
+                if (!ok)
+                    continue;
+                for (i = 0; i < m; i++) {
+                    const coll_sample *si = &s[f->idx[i]];
+                    double e = predict(si, t, c, NULL, NULL) - si->time_s;
+                    sse += e * e / (si->time_s * si->time_s);
+                }
+                if (sse < Lsse) {
+                    Lsse = sse;
+                    Ln = L;
+                    memcpy(Lp, c->p[COLL_INTER][op], sizeof Lp);
+                }
+            }
+        if (Ln > 0 && (best_L == 0 || Lsse < 0.95 * best_sse - 1e-9 * m)) {
+            best_sse = Lsse;
+            best_L = Ln;
+            memcpy(bestp, Lp, sizeof Lp);
+        }
+    }
+    if (best_L == 0) {
+        memcpy(c->p[COLL_INTER][op], save, sizeof save);
+        return 0;
+    }
+    memcpy(c->p[COLL_INTER][op], bestp, sizeof bestp);
+    snprintf(c->from[COLL_INTER][op], sizeof c->from[COLL_INTER][op], "fit");
     return m;
 }
 
 int coll_fit(const coll_sample *s, int n, const coll_topo *t, coll_calib *c, sim_err *err) {
     static const coll_op donors[] = {COLL_ALLREDUCE, COLL_REDUCESCATTER, COLL_ALLGATHER,
                                      COLL_SENDRECV};
-    double *X = SIM_NEW_ARRAY(double, (size_t)(n > 0 ? n : 1) * 4);
-    double *y = SIM_NEW_ARRAY(double, (size_t)(n > 0 ? n : 1));
-    double *w = SIM_NEW_ARRAY(double, (size_t)(n > 0 ? n : 1));
-    coll_algo *chosen = SIM_NEW_ARRAY(coll_algo, (size_t)(n > 0 ? n : 1));
+    size_t nn = (size_t)(n > 0 ? n : 1);
+    fit_buf f;
     int fitted[COLL_N_LEVELS][COLL_N_OPS], op, lv, any = 0, rc = SIM_OK;
     gsl_error_handler_t *old = gsl_set_error_handler_off();
 
-    if (!X || !y || !w || !chosen) {
+    f.X = SIM_NEW_ARRAY(double, nn * 4);
+    f.y = SIM_NEW_ARRAY(double, nn);
+    f.w = SIM_NEW_ARRAY(double, nn);
+    f.Xs = SIM_NEW_ARRAY(double, nn * 4);
+    f.ys = SIM_NEW_ARRAY(double, nn);
+    f.ws = SIM_NEW_ARRAY(double, nn);
+    f.bytes = SIM_NEW_ARRAY(double, nn);
+    f.line = SIM_NEW_ARRAY(int, nn);
+    f.algo = SIM_NEW_ARRAY(coll_algo, nn);
+    f.idx = SIM_NEW_ARRAY(int, nn);
+    if (!f.X || !f.y || !f.w || !f.Xs || !f.ys || !f.ws || !f.bytes || !f.line || !f.algo ||
+        !f.idx) {
         rc = SIM_ENOMEM;
         goto done;
     }
     for (op = 0; op < COLL_N_OPS; op++) {
-        fitted[COLL_INTRA][op] = fit_intra(s, n, t, (coll_op)op, c, X, y, w);
+        fitted[COLL_INTRA][op] = fit_intra(s, n, t, (coll_op)op, c, &f);
         any |= fitted[COLL_INTRA][op];
     }
     for (op = 0; op < COLL_N_OPS; op++) {
-        fitted[COLL_INTER][op] = fit_inter(s, n, t, (coll_op)op, c, X, y, w, chosen);
+        fitted[COLL_INTER][op] = fit_inter(s, n, t, (coll_op)op, c, &f);
         any |= fitted[COLL_INTER][op];
     }
     if (!any) {
@@ -678,18 +1005,19 @@ int coll_fit(const coll_sample *s, int n, const coll_topo *t, coll_calib *c, sim
         rc = SIM_EINVAL;
         goto done;
     }
-    /* ops without rows borrow a fitted op's link parameters (not its base) */
+    /* ops without rows borrow a fitted op's lines (not the inter level's base) */
     for (lv = 0; lv < COLL_N_LEVELS; lv++)
         for (op = 0; op < COLL_N_OPS; op++) {
             size_t d;
+            int r;
             if (fitted[lv][op])
                 continue;
             for (d = 0; d < sizeof donors / sizeof donors[0]; d++)
                 if (fitted[lv][donors[d]]) {
-                    double base = c->p[lv][op].base_s;
-                    c->p[lv][op] = c->p[lv][donors[d]];
-                    if (lv == COLL_INTER)
-                        c->p[lv][op].base_s = base;
+                    double base = c->p[lv][op][COLL_PROTO_SIMPLE].base_s;
+                    memcpy(c->p[lv][op], c->p[lv][donors[d]], sizeof c->p[lv][op]);
+                    for (r = 0; lv == COLL_INTER && r < COLL_N_PROTOS; r++)
+                        c->p[lv][op][r].base_s = c->p[lv][op][r].eff_max > 0 ? base : 0;
                     snprintf(c->from[lv][op], sizeof c->from[lv][op], "from %s",
                              op_names[donors[d]]);
                     break;
@@ -697,9 +1025,15 @@ int coll_fit(const coll_sample *s, int n, const coll_topo *t, coll_calib *c, sim
         }
 done:
     gsl_set_error_handler(old);
-    sim_free(chosen);
-    sim_free(w);
-    sim_free(y);
-    sim_free(X);
+    sim_free(f.idx);
+    sim_free(f.algo);
+    sim_free(f.line);
+    sim_free(f.bytes);
+    sim_free(f.ws);
+    sim_free(f.ys);
+    sim_free(f.Xs);
+    sim_free(f.w);
+    sim_free(f.y);
+    sim_free(f.X);
     return rc;
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_collective_cli.sh: `kvfleet collective` end to end: the JSON contract,
 # the algorithm choice, byte suffixes, exit codes 1 (bad input) and 2
-# (usage) with their messages, and --check on the shipped calibration.
+# (usage) with their messages, --check on the shipped calibration, and
+# --source (per-source tables, priority order for the fit).
 set -u
 KV=${KVFLEET:-./kvfleet}
 T=$(mktemp -d /tmp/kvfleet-coll.XXXXXX)
@@ -21,8 +22,8 @@ code() {
 
 "$KV" collective --op allreduce --bytes 64MiB --gpus 8 --gpu h100-sxm --calibration none --json >"$T/j" 2>"$T/err"
 check "allreduce exits 0" "[ $? -eq 0 ]"
-check "JSON has time_s, algorithm, busbw_gbps" \
-    "grep -q '\"time_s\": ' $T/j && grep -q '\"algorithm\": \"ring\"' $T/j && grep -q '\"busbw_gbps\": ' $T/j"
+check "JSON has time_s, algorithm, protocol, busbw_gbps" \
+    "grep -q '\"time_s\": ' $T/j && grep -q '\"algorithm\": \"ring\"' $T/j && grep -q '\"protocol\": \"simple\"' $T/j && grep -q '\"busbw_gbps\": ' $T/j"
 # datasheet: 14 x 3 us + 2 x 7/8 x 64 MiB / 450e9 B/s = 42 us + 260.979 us
 check "datasheet ring time" "grep -q '\"time_s\": 0.000302978' $T/j"
 "$KV" collective --op allreduce --bytes 67108864 --gpus 8 --gpu h100-sxm --calibration none --json >"$T/j2" 2>&1
@@ -57,6 +58,15 @@ check "help: 0" "code 0 --help"
 
 check "--check prints held-out errors" \
     "code 0 --check $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm --json && grep -q '\"median_abs_rel_err\"' $T/out"
+check "--check --source keeps one source" \
+    "code 0 --check $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm --source aic-nccl && grep -q '^aic-nccl-2.29.2 *allreduce *8 *1' $T/out && ! grep -q vidur $T/out"
+check "--check reports each source apart" \
+    "code 0 --check $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm && grep -q '^vidur-h100_dgx *allreduce *8 *1' $T/out && grep -q '^aic-nccl-2.29.2 *allreduce *8 *1' $T/out"
+check "small 8-GPU H100 allreduce runs a low-latency protocol" \
+    "code 0 --op allreduce --bytes 4KiB --gpus 8 --gpu h100-sxm --json && grep -q '\"protocol\": \"ll\"' $T/out"
+check "empty --source: 2" "code 2 --check $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm --source aic,"
+check "--fit --source records the source in the command" \
+    "code 0 --fit $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm --source aic-nccl,vidur-h100_dgx -o $T/h.json && grep -q -- '--source aic-nccl,vidur-h100_dgx' $T/h.json && grep -q '\"version\": 2' $T/h.json"
 check "--fit writes a calibration that loads" \
     "code 0 --fit $srcdir/data/profiles/nccl/nccl.csv --gpu a100-sxm -o $T/c.json && code 0 --op allreduce --bytes 1M --gpus 8 --gpu a100-sxm --calibration $T/c.json"
 
