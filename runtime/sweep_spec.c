@@ -119,6 +119,16 @@ static void paths_anchor(json_t *cfg, const char *dir) {
         }
         json_object_set_new(cfg, k, abs_path(dir, v));
     }
+    /* a synthetic spec's rate file, rate=file(PATH) */
+    {
+        const char *v = json_string_value(json_object_get(cfg, "synthetic"));
+        const char *f = v ? strstr(v, "file(") : NULL;
+        if (f && f[5] != '/' && dir && dir[0]) {
+            char buf[8192];
+            snprintf(buf, sizeof buf, "%.*s%s/%s", (int)(f + 5 - v), v, dir, f + 5);
+            json_object_set_new(cfg, "synthetic", json_string(buf));
+        }
+    }
 }
 
 /* Applies every member of obj (an object of options) to cfg. */

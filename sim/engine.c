@@ -107,6 +107,7 @@ typedef struct replica {
     double sig_kvu;
     /* timeline interval being filled */
     int64_t tl_k;
+    int tl_live; /* not off at some time in it */
     double tl_batch, tl_wait, tl_kv, tl_busy;
     int64_t tl_arr, tl_comp, tl_rej, tl_out;
     /* run integrals */
@@ -313,10 +314,16 @@ static void rec_put(eng *e, req_rec *r) {
 
 /* ---- timeline and integrals ---- */
 
+/* Timeline times: k x the interval exactly (a division, not sim_time_to_s's
+ * product, so 920 s reads 920, not 920.0000000000001). */
+static double tl_s(sim_time t) {
+    return (double)t / 1e9;
+}
+
 static void tl_emit(eng *e, replica *p, double t0, double dt) {
     met_timeline row;
-    if (e->sink == NULL || e->sink->on_timeline == NULL || e->rc != SIM_OK)
-        goto reset;
+    if (e->sink == NULL || e->sink->on_timeline == NULL || e->rc != SIM_OK || !p->tl_live)
+        goto reset; /* a replica off the whole interval has no row */
     row.replica = p->idx;
     row.t_s = t0;
     row.dt_s = dt;
@@ -334,6 +341,7 @@ static void tl_emit(eng *e, replica *p, double t0, double dt) {
             fail(e, rc, "writing the timeline");
     }
 reset:
+    p->tl_live = p->state != REP_OFF;
     p->tl_batch = p->tl_wait = p->tl_kv = p->tl_busy = 0;
     p->tl_arr = p->tl_comp = p->tl_rej = p->tl_out = 0;
 }
@@ -357,7 +365,7 @@ static void rep_account(eng *e, replica *p, sim_time t) {
         while (t >= (p->tl_k + 1) * e->tl_ns) {
             sim_time end = (p->tl_k + 1) * e->tl_ns;
             tl_add(p, sim_time_to_s(end - a));
-            tl_emit(e, p, sim_time_to_s(p->tl_k * e->tl_ns), sim_time_to_s(e->tl_ns));
+            tl_emit(e, p, tl_s(p->tl_k * e->tl_ns), tl_s(e->tl_ns));
             a = end;
             p->tl_k++;
         }
@@ -1370,6 +1378,7 @@ static void on_tick(eng *e) {
             SIM_ASSERT(k < q->first + q->n);
             pool_account(q, e->now);
             e->reps[k].state = REP_PROVISIONING;
+            e->reps[k].tl_live = 1;
             q->n_prov++;
             e->supply_left[q->cfg->supply] -= q->cfg->gpus_per_replica;
             if (evq_push(e->q, e->now + sim_time_from_s(as->provision_s), CLS_ARRIVAL, EV_READY, k,
@@ -1788,6 +1797,7 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
             p->perf = pc->perf;
             p->b = pb;
             p->state = k < pc->replicas ? REP_ON : REP_OFF;
+            p->tl_live = p->state != REP_OFF;
             p->run_cap = ENG_RUN_MAX;
             if (c->fast_forward && (p->run_end = SIM_NEW_ARRAY(sim_time, ENG_RUN_MAX)) == NULL) {
                 e.rc = SIM_ENOMEM;
@@ -1887,8 +1897,7 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
         }
         rep_account(&e, p, e.now);
         if (e.tl_ns > 0 && p->acc_t > p->tl_k * e.tl_ns)
-            tl_emit(&e, p, sim_time_to_s(p->tl_k * e.tl_ns),
-                    sim_time_to_s(p->acc_t - p->tl_k * e.tl_ns));
+            tl_emit(&e, p, tl_s(p->tl_k * e.tl_ns), tl_s(p->acc_t - p->tl_k * e.tl_ns));
     }
     summarise(&e, sum);
 out:

@@ -24,7 +24,7 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-cd "$root"   # the spec's rate=file() paths are relative to the repository root
+cd "$root"
 kv=${1:-$root/build-st/kvfleet}
 out=${OUTDIR:-$(mktemp -d /tmp/warning-signals.XXXXXX)}
 fig=$root/docs/figures
