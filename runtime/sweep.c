@@ -290,12 +290,20 @@ static int copy_table(sweep_coord *c, const char *name, int64_t old_id, int64_t 
     sqlite3_finalize(st);
     if (!has_run_id)
         return SIM_OK; /* not a per-run table */
-    snprintf(sql, sizeof sql,
-             "INSERT INTO main.\"%s\" (run_id%s) SELECT ?%s FROM p.\"%s\" WHERE run_id = ?"
-             " ORDER BY rowid",
-             name, cols, cols, name);
-    if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_fail(err, c, name);
+    {
+        /* built by SQLite, never truncated */
+        char *ins = sqlite3_mprintf("INSERT INTO main.\"%w\" (run_id%s) SELECT ?%s FROM "
+                                    "p.\"%w\" WHERE run_id = ? ORDER BY rowid",
+                                    name, cols, cols, name);
+        if (ins == NULL) {
+            sim_err_set(err, c->args->db, 0, 0, "%s: out of memory", name);
+            return SIM_ENOMEM;
+        }
+        rc = sqlite3_prepare_v2(c->db, ins, -1, &st, NULL);
+        sqlite3_free(ins);
+        if (rc != SQLITE_OK)
+            return db_fail(err, c, name);
+    }
     sqlite3_bind_int64(st, 1, new_id);
     sqlite3_bind_int64(st, 2, old_id);
     rc = step_all(st);
