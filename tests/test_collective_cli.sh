@@ -4,14 +4,8 @@
 # (usage) with their messages, --check on the shipped calibration, and
 # --source (per-source tables, priority order for the fit).
 set -u
-KV=${KVFLEET:-./kvfleet}
-T=$(mktemp -d /tmp/kvfleet-coll.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+. "${srcdir:-.}/tests/tap.sh"
+tap_tmp coll
 # code WANT ARGS...: runs kvfleet collective ARGS, keeps stderr in $T/err
 code() {
     want=$1
@@ -70,5 +64,4 @@ check "--fit --source records the source in the command" \
 check "--fit writes a calibration that loads" \
     "code 0 --fit $srcdir/data/profiles/nccl/nccl.csv --gpu a100-sxm -o $T/c.json && code 0 --op allreduce --bytes 1M --gpus 8 --gpu a100-sxm --calibration $T/c.json"
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+tap_end

@@ -10,18 +10,9 @@
 # GPU preset, the roofline's thinning), determinism, and the exit codes of
 # the error paths. Skips (77) without gnuplot or the sqlite3 command.
 set -u
-KV=${KVFLEET:-./kvfleet}
-T=$(mktemp -d "${TMPDIR:-/tmp}/kvfleet-plot.XXXXXX")
-trap 'rm -rf "$T"' EXIT
-fails=0
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-if ! command -v sqlite3 >/dev/null 2>&1; then
-    echo "SKIP: the sqlite3 command is not installed (apt-get install sqlite3)"
-    exit 77
-fi
+. "${srcdir:-.}/tests/tap.sh"
+tap_tmp plot
+tap_need sqlite3
 if [ -n "${KVFLEET_GNUPLOT:-}" ]; then
     GP=$KVFLEET_GNUPLOT
 else
@@ -219,5 +210,4 @@ TMPDIR="$T/tmp" "$KV" plot "$L" --kind timeline -o "$T/x.png" >/dev/null 2>&1
 check "temporary scripts are removed (after a failure and a success)" \
     "[ -s $T/x.png ] && [ -z \"\$(ls -A $T/tmp)\" ]"
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+tap_end

@@ -5,20 +5,11 @@
 # of --jobs 1, resume after kill -9 losing and duplicating nothing, seeds
 # with confidence intervals, and the warm-up window.
 set -u
-KV=${KVFLEET:-./kvfleet}
+. "${srcdir:-.}/tests/tap.sh"
 case $KV in /*) ;; *) KV=$(pwd)/$KV ;; esac
 S=$(cd "${srcdir:-.}/tests/data/sweep" && pwd)
-T=$(mktemp -d /tmp/kvfleet-sweep.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
-if ! command -v sqlite3 >/dev/null 2>&1; then
-    echo "SKIP: the sqlite3 command is not installed (apt-get install sqlite3)"
-    exit 77
-fi
+tap_tmp sweep
+tap_need sqlite3
 
 # Every row of a sweep, keyed by (point_id, rep) instead of run_id, without
 # the wall-clock columns: what must be identical between two sweeps.
@@ -198,5 +189,4 @@ check "relative trace path: resolved against the spec's folder" \
 check "query on a file without sweeps: one row per run" \
     "[ \"\$(cat $T/rq | tr '\n' ' ')\" = 'run_id,kind,requests 1,run,20 ' ]"
 
-echo "1..$n"
-[ $fails -eq 0 ]
+tap_end

@@ -4,7 +4,7 @@
 # wall-clock columns aside), and -np 1 does too. Skips (77) when kvfleet
 # was built without MPI or mpirun is missing.
 set -u
-KV=${KVFLEET:-./kvfleet}
+. "${srcdir:-.}/tests/tap.sh"
 case $KV in /*) ;; *) KV=$(pwd)/$KV ;; esac
 S=$(cd "${srcdir:-.}/tests/data/sweep" && pwd)
 if ! "$KV" --version | grep -q '^mpi: yes'; then
@@ -18,13 +18,7 @@ fi
 OMPI_ALLOW_RUN_AS_ROOT=1
 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM
-T=$(mktemp -d /tmp/kvfleet-sweep-mpi.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fails=0
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-bad() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
-check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
+tap_tmp sweep-mpi
 
 dump() {
     for t in requests steps timeline; do
@@ -61,5 +55,4 @@ check "-np 2 with a failing point: exit 1" "[ $? -eq 1 ]"
 check "-np 2: the failed point recorded, the others done" \
     "[ \"\$(sqlite3 $T/fail/s.db \"SELECT group_concat(status) FROM (SELECT status FROM sweep_points ORDER BY point_id)\")\" = 'done,failed,done' ]"
 
-echo "1..$n"
-[ $fails -eq 0 ]
+tap_end
