@@ -135,11 +135,20 @@ static int cmp_point(const void *a, const void *b) {
     return (x->x > y->x) - (x->x < y->x);
 }
 
-/* Formats a JSON scalar for a legend. */
+/* Formats a JSON value for a legend: a file path by its last component, an
+ * inline object (a fleet) by its "description" or "name". */
 static void value_text(json_t *v, char *out, size_t n) {
-    if (json_is_string(v))
-        snprintf(out, n, "%s", json_string_value(v));
-    else if (json_is_integer(v))
+    if (json_is_string(v)) {
+        const char *t = json_string_value(v), *slash = strrchr(t, '/');
+        if (strchr(t, ',') || strchr(t, '=')) /* a spec, not a path */
+            slash = NULL;
+        snprintf(out, n, "%s", slash && slash[1] ? slash + 1 : t);
+    } else if (json_is_object(v)) {
+        const char *d = json_string_value(json_object_get(v, "description"));
+        if (d == NULL)
+            d = json_string_value(json_object_get(v, "name"));
+        snprintf(out, n, "%s", d ? d : "{...}");
+    } else if (json_is_integer(v))
         snprintf(out, n, "%lld", (long long)json_integer_value(v));
     else if (json_is_real(v))
         snprintf(out, n, "%g", json_real_value(v));
