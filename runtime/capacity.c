@@ -150,6 +150,7 @@ typedef struct cap_state {
     int64_t search_id;
     int quiet;
     int n_slo;
+    int pp; /* pipeline stages per replica (GPUs = replicas x tp x pp) */
     cap_slo_set *slo;
     sim_err err;
     int rc; /* first hard failure */
@@ -203,7 +204,7 @@ static void db_point(cap_state *S, const cap_point *p) {
     sqlite3_bind_double(st, 2, p->load);
     sqlite3_bind_int(st, 3, p->tp);
     sqlite3_bind_int(st, 4, p->replicas);
-    sqlite3_bind_int64(st, 5, (int64_t)p->replicas * p->tp);
+    sqlite3_bind_int64(st, 5, (int64_t)p->replicas * p->tp * S->pp);
     if (p->run_id > 0)
         sqlite3_bind_int64(st, 6, p->run_id);
     else
@@ -494,6 +495,9 @@ int rt_main_capacity(int argc, char **argv) {
         loads[n_loads++] = json_number_value(json_object_get(cfg, "load-scale"));
     if (n_tps == 0)
         tps_d[n_tps++] = (double)json_integer_value(json_object_get(cfg, "tp"));
+    S.pp = (int)json_integer_value(json_object_get(cfg, "pp"));
+    if (S.pp < 1)
+        S.pp = 1;
     /* points keep request rows but not every step, unless asked */
     if (!json_object_get(cfg, "steps-sample") || strstr(command, "--steps-sample") == NULL)
         json_object_set_new(cfg, "steps-sample", json_integer(0));
@@ -588,7 +592,7 @@ int rt_main_capacity(int argc, char **argv) {
                         sqlite3_bind_int(st, 4, tp);
                         if (r > 0) {
                             sqlite3_bind_int(st, 5, r);
-                            sqlite3_bind_int64(st, 6, (int64_t)r * tp);
+                            sqlite3_bind_int64(st, 6, (int64_t)r * tp * S.pp);
                             sqlite3_bind_int64(st, 7, p->run_id);
                         }
                         sqlite3_bind_int(st, 8, r > 0);
@@ -596,17 +600,17 @@ int rt_main_capacity(int argc, char **argv) {
                         sqlite3_finalize(st);
                     }
                 }
-                if (r > 0 && (bp == NULL || (int64_t)r * tp < best_gpus)) {
+                if (r > 0 && (bp == NULL || (int64_t)r * tp * S.pp < best_gpus)) {
                     bp = p;
                     best_tp = tp;
                     best_r = r;
-                    best_gpus = (int64_t)r * tp;
+                    best_gpus = (int64_t)r * tp * S.pp;
                 }
                 if (!json) {
                     if (r > 0)
                         printf("%-44s %8g %10.3f %4d %9d %6lld %9.3fs %9.4fs %7.3f%%\n",
-                               slos[k].text, loads[j], p->sum.offered_rps, tp, r, (long long)r * tp,
-                               p->sum.ttft_p99_s, p->sum.tpot_p99_s,
+                               slos[k].text, loads[j], p->sum.offered_rps, tp, r,
+                               (long long)r * tp * S.pp, p->sum.ttft_p99_s, p->sum.tpot_p99_s,
                                100.0 * fig_value(N_FIGS - 1, &p->sum));
                     else
                         printf("%-44s %8g %10s %4d   none up to %d replicas\n", slos[k].text,

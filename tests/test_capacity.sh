@@ -43,6 +43,12 @@ fi
 check "TP1 of a 70B model skipped with its reason, TP4 answered" \
     "[ $? -eq 0 ] && grep -q 'TP1' $T/t.err && grep -q 'infeasible' $T/t.err && grep -Eq ' 4 +[0-9]+ +[0-9]+ ' $T/t.out"
 
+# a pipelined replica counts its tp x pp GPUs
+"$KV" capacity --model llama-3-70b --tp 2 --pp 2 --trace "$TRACE" --limit 200 --slo ttft_p99=5s \
+    --no-db --quiet --json >"$T/pp.json" 2>/dev/null
+check "--pp 2 --tp 2: GPUs = replicas x 4" \
+    "r=\$(sed -n 's/^  \"replicas\": \\([0-9]*\\),/\\1/p' $T/pp.json); g=\$(sed -n 's/^  \"gpus\": \\([0-9]*\\),/\\1/p' $T/pp.json); [ -n \"\$r\" ] && [ \"\$g\" = \$((r * 4)) ]"
+
 # refusals
 "$KV" capacity --no-db >/dev/null 2>&1
 check "no --slo: usage error (exit 2)" "[ $? -eq 2 ]"
