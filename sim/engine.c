@@ -41,7 +41,8 @@ enum {
     EV_DELIVER = 5, /* a routed request reaches its replica */
     EV_TICK = 6,    /* the autoscaler decides */
     EV_READY = 7,   /* a provisioned replica starts serving */
-    EV_NET = 8      /* a KV transfer (prefill to decode) may have finished */
+    EV_NET = 8,     /* a KV transfer (prefill to decode) may have finished */
+    EV_DROP = 9     /* a stopped replica's caches are emptied */
 };
 /* replica states */
 enum { REP_OFF = 0, REP_ON, REP_PROVISIONING, REP_DRAINING };
@@ -197,7 +198,7 @@ typedef struct eng {
     dvec ttft, tpot, e2e, queue;
     int64_t n_req, n_completed, n_rejected, rej[MET_N_REJECT];
     int64_t prompt_tokens, output_tokens, recomputed, preemptions, steps, good;
-    int64_t hit_tokens, hit_requests, evictions;
+    int64_t hit_tokens, hit_requests, evictions, evictions_dropped;
     sched_pcie pcie; /* summed over replicas */
     double first_arrival, last_finish;
     sim_time arr_first, arr_last; /* arrivals at the fleet (arr_last < 0: none yet) */
@@ -401,6 +402,10 @@ static void rep_off(eng *e, replica *p) {
     pool_rt *q = &e->pools[p->pool];
     pool_account(q, e->now);
     p->state = REP_OFF;
+    /* its memory goes with its GPUs: a replica provisioned later starts cold
+     * (done as an event: this may run inside a scheduler callback) */
+    if (evq_push(e->q, e->now, CLS_SCHED, EV_DROP, p->idx, 0, NULL) != SIM_OK)
+        fail(e, SIM_ENOMEM, "stopping a replica");
     q->n_on--;
     e->supply_left[q->cfg->supply] += q->cfg->gpus_per_replica;
 }
@@ -1396,6 +1401,18 @@ static void on_tick(eng *e) {
         push_tick(e);
 }
 
+static void on_drop(eng *e, replica *p) {
+    const pcache *pc = sched_cache(p->s);
+    int64_t before = pc ? pcache_evictions(pc) : 0;
+    if (p->state != REP_OFF || sched_n_running(p->s) > 0 || sched_n_waiting(p->s) > 0)
+        return; /* provisioned again meanwhile */
+    rep_account(e, p, e->now);
+    sched_cache_drop(p->s, e->now);
+    if (pc) /* not the workload's evictions */
+        e->evictions_dropped += pcache_evictions(pc) - before;
+    rep_signals(p);
+}
+
 static void on_ready(eng *e, replica *p) {
     pool_rt *q = &e->pools[p->pool];
     pool_account(q, e->now);
@@ -1858,6 +1875,9 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
             case EV_NET:
                 on_net(&e, ev.b);
                 break;
+            case EV_DROP:
+                on_drop(&e, &e.reps[ev.a]);
+                break;
             default:
                 SIM_ASSERT(0);
         }
@@ -1881,6 +1901,8 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
                    kvc_used(sched_pool(p->s)));
         if (sched_cache(p->s))
             e.evictions += pcache_evictions(sched_cache(p->s));
+        if (r == e.n_reps - 1)
+            e.evictions -= e.evictions_dropped;
         {
             sched_pcie pc;
             sched_links_settle(p->s, e.now);

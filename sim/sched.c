@@ -94,6 +94,7 @@ struct sched {
     int oom;              /* an allocation failed where no code could be returned */
     sim_time now;         /* time of the step being formed or completed */
     double rdemote_bytes; /* remote-pool writes not yet sent (remote_flush) */
+    int dropping;         /* sched_cache_drop in progress: evictions keep nothing */
 };
 
 /* ---- small lists ---- */
@@ -365,6 +366,8 @@ static void remote_flush(sched *s) {
 /* The host tier drops a block: to the remote pool, when there is one. */
 static void on_host_evict(void *ctx, const pcache_block *b) {
     sched *s = ctx;
+    if (s->dropping)
+        return;
     remote_demote(s, b->key, b->tokens, b->session);
 }
 
@@ -374,6 +377,8 @@ static void on_host_evict(void *ctx, const pcache_block *b) {
 static void on_cache_evict(void *ctx, const pcache_block *b) {
     sched *s = ctx;
     kvc_block_unref(s->pool, b->user);
+    if (s->dropping)
+        return; /* the replica stops: its memory goes, nothing is kept */
     if (s->host && pcache_find(s->host, b->key) == NULL) {
         pcache_block *h;
         if (pcache_insert(s->host, b->key, NULL, b->tokens, b->session, s->now, &h) == 1) {
@@ -1309,6 +1314,17 @@ sim_time sched_next_ready(const sched *s, sim_time now) {
     if (best == SIM_TIME_MAX)
         return best;
     return best > now ? best : now + 1;
+}
+
+void sched_cache_drop(sched *s, sim_time now) {
+    SIM_ASSERT(s->n_running == 0 && s->fresh.n == 0 && s->resumed.n == 0);
+    s->now = now;
+    s->dropping = 1;
+    while (s->pc && pcache_size(s->pc) > 0 && pcache_evict_one(s->pc, now))
+        ;
+    while (s->host && pcache_size(s->host) > 0 && pcache_evict_one(s->host, now))
+        ;
+    s->dropping = 0;
 }
 
 int64_t sched_remote_waiting(const sched *s) {

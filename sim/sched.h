@@ -221,6 +221,9 @@ const pcache *sched_host_cache(const sched *s);
 /* The earliest swap-in completion after now of an admitted sequence
  * (SIM_TIME_MAX when none waits): the replica must look again then. */
 sim_time sched_next_ready(const sched *s, sim_time now);
+/* The replica stops (an autoscaler took its GPUs): its HBM prefix cache and
+ * host tier are emptied, nothing demoted. Nothing may wait or run. */
+void sched_cache_drop(sched *s, sim_time now);
 /* Sequences admitted and waiting for blocks from the remote pool. */
 int64_t sched_remote_waiting(const sched *s);
 /* PCIe traffic of the host tier so far (and the remote pool's). */
