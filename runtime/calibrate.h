@@ -4,7 +4,9 @@
  * nonlinear least squares on measured per-operator latencies of one GPU
  * (the CSV files in data/profiles/GPU/, formats in docs/calibration.md), holding out
  * every K-th row of each operator and reporting the error on those rows.
- * Operators without a measurement keep the datasheet roofline. */
+ * The GEMM operators get a second set, fitted on the fp8 rows at the fp8
+ * peak, for fp8 weights (perf_calib.op_fp8). Operators without a
+ * measurement keep the datasheet roofline. */
 #ifndef RT_CALIBRATE_H
 #define RT_CALIBRATE_H
 
@@ -43,7 +45,9 @@ typedef struct calib_op_report {
 typedef struct calib_report {
     calib_op_report op[PERF_N_OPS];  /* per operator */
     calib_op_report step;            /* engine overhead per step (step_base_s, step_per_seq_s) */
-    calib_op_report fp8[PERF_N_OPS]; /* GEMMs only: the bf16 fit applied to fp8 rows (a check) */
+    calib_op_report fp8[PERF_N_OPS]; /* GEMMs only: the fp8 set (op_fp8), fitted on fp8 rows */
+    calib_op_report fp8_bf16[PERF_N_OPS]; /* GEMMs only: the bf16 set at the fp8 peak on the
+                                           * same held-out fp8 rows (what runs without op_fp8) */
 } calib_report;
 
 /* Fits a calibration for o->gpu from the profiles in o->profiles_dir. */

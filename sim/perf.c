@@ -11,8 +11,10 @@
  * elementwise kernel, for attention the mean number of keys a query
  * attends to (prefill_pairs / prefill_tokens, decode_ctx / n_decode) and
  * for the all-reduce its message in KiB, and eff_c, eff_m are the piecewise-linear
- * efficiency curves of the calibration (docs/calibration.md). An operator
- * with no rows costs nothing, not even its overhead. The step adds an
+ * efficiency curves of the calibration (docs/calibration.md); with fp8
+ * weights, the GEMMs (qkv_proj, o_proj, mlp_up, mlp_down, lm_head) take
+ * their fp8 set where the calibration has one (ctx->op, perf_calib_op).
+ * An operator with no rows costs nothing, not even its overhead. The step adds an
  * engine overhead step_base_s + step_per_seq_s x sequences. This is the
  * roofline model of Williams, Waterman and Patterson (CACM 2009) with
  * measured efficiencies, as in Vidur (MLSys 2024) and NVIDIA's
@@ -318,8 +320,7 @@ void perf_op_cost(const perf_ctx *ctx, enum perf_op op, const perf_batch *b, dou
 double perf_op_call_s(const perf_ctx *ctx, enum perf_op op, const perf_batch *b) {
     double flops, bytes, rows;
     perf_op_cost(ctx, op, b, &flops, &bytes, &rows);
-    return perf_roofline_s(&ctx->calib.op[op], op_peak(ctx, op), op_bw(ctx, op), flops, bytes,
-                           rows);
+    return perf_roofline_s(&ctx->op[op], op_peak(ctx, op), op_bw(ctx, op), flops, bytes, rows);
 }
 
 /* ---- the step ---- */
@@ -331,7 +332,7 @@ double perf_op_call_s(const perf_ctx *ctx, enum perf_op op, const perf_batch *b)
 static double op_eval(const perf_ctx *ctx, const shape *s, enum perf_op op, const perf_batch *b,
                       const double *rows, const double *lg, double *flops, double *bytes,
                       double *tc, double *tm) {
-    const perf_op_calib *oc = &ctx->calib.op[op];
+    const perf_op_calib *oc = &ctx->op[op];
     enum rows_kind rk = op_cost(ctx, s, op, b, flops, bytes);
     *tc = *tm = 0.0;
     if (!(rows[rk] > 0) || (*flops <= 0 && *bytes <= 0))
@@ -403,7 +404,7 @@ static double step_eval(const perf_ctx *ctx, const perf_batch *b, perf_result *o
         calls = op_calls(ctx, (enum perf_op)op);
         out->op_s[op] = t_op;
         out->flops += calls * flops;
-        out->t_overhead += calls * ctx->calib.op[op].overhead_s;
+        out->t_overhead += calls * ctx->op[op].overhead_s;
         if (op == PERF_OP_ALLREDUCE) {
             out->link_bytes += calls * bytes;
             out->t_link += calls * tm;
@@ -580,9 +581,12 @@ void perf_batch_add_decode(perf_batch *b, int64_t n) {
  * roofline of g) and a tensor-parallel degree. Refuses tp < 1, a tp that
  * does not divide the attention heads, fp8 weights or KV cache on a GPU
  * without fp8 tensor cores, and a calibration fitted for another GPU:
- * SIM_EINVAL with *err filled. */
+ * SIM_EINVAL with *err filled. ctx->op holds the curves every prediction
+ * uses: the calibration's, with the GEMM operators' fp8 set where the
+ * weights are fp8 and the calibration has one (perf_calib_op). */
 int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const perf_calib *c, int tp,
                   sim_err *err) {
+    int i;
     sim_err_clear(err);
     if (tp < 1) {
         sim_err_set(err, "", 0, 0, "--tp: expected an integer >= 1, got '%d'", tp);
@@ -645,6 +649,8 @@ int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const per
             SIM_OK)
             return rc;
     }
+    for (i = 0; i < PERF_N_OPS; i++)
+        ctx->op[i] = *perf_calib_op(&ctx->calib, (enum perf_op)i, m->w_dtype);
     ctx->peak = m->w_dtype == SIM_DT_FP8 ? g->flops_fp8 : g->flops_bf16;
     ctx->peak_attn = m->kv_dtype == SIM_DT_FP8 ? g->flops_fp8 : g->flops_bf16;
     return SIM_OK;
@@ -662,10 +668,22 @@ void perf_calib_default(perf_calib *c, const sim_gpu *gpu) {
         c->op[i].overhead_s = gpu != NULL ? gpu->launch_overhead_s : 0.0;
 }
 
+/* The curves and overhead that op runs with for weights of dtype w: the
+ * fp8 set of a GEMM operator when w is fp8 and the calibration has one,
+ * else the operator's only set. A calibration without fp8 curves (an
+ * older file, the datasheet roofline) thus runs fp8 GEMMs on the bf16
+ * curves at the fp8 peak. Borrowed from c. */
+const perf_op_calib *perf_calib_op(const perf_calib *c, enum perf_op op, enum sim_dtype w) {
+    SIM_ASSERT(op >= 0 && op < PERF_N_OPS);
+    if (w == SIM_DT_FP8 && c->has_fp8[op] && PERF_OP_IS_GEMM(op))
+        return &c->op_fp8[op];
+    return &c->op[op];
+}
+
 /* Top-level and per-operator keys a calibration file may hold. */
 static const char *const top_keys[] = {"gpu",         "source",         "fitted_at_version",
                                        "step_base_s", "step_per_seq_s", "ops"};
-static const char *const op_keys[] = {"overhead_s", "eff_c", "eff_m"};
+static const char *const op_keys[] = {"overhead_s", "eff_c", "eff_m", "fp8"};
 
 static int key_known(const char *key, const char *const *keys, size_t n) {
     size_t i;
@@ -757,27 +775,33 @@ static int load_curve(const json_t *v, const char *path, const char *field, perf
     return SIM_OK;
 }
 
+/* Loads one operator's object at field ("ops.NAME", or "ops.NAME.fp8" for
+ * a GEMM's fp8 set): overhead_s and optional eff_c, eff_m; fp8 (an object
+ * of the same keys, without fp8) only where fp8 is not NULL, and *has_fp8
+ * set when it is there. */
 static int load_op(const json_t *v, const char *path, const char *name, perf_op_calib *oc,
-                   sim_err *err) {
+                   perf_op_calib *fp8, int *has_fp8, sim_err *err) {
     char field[96], got[SIM_JSON_RENDER_MAX + 8];
     const char *k;
     const json_t *val;
     int rc;
     if (!json_is_object(v)) {
         json_text(v, got, sizeof got);
-        sim_err_set(err, path, 0, 0, "ops.%s: expected an object, got '%s'", name, got);
+        sim_err_set(err, path, 0, 0, "%s: expected an object, got '%s'", name, got);
         return SIM_EPARSE;
     }
     json_object_foreach((json_t *)v, k, val) {
-        if (!key_known(k, op_keys, sizeof op_keys / sizeof op_keys[0])) {
+        if (!key_known(k, op_keys, sizeof op_keys / sizeof op_keys[0]) ||
+            (fp8 == NULL && strcmp(k, "fp8") == 0)) {
             sim_err_set(err, path, 0, 0,
-                        "ops.%s: unknown key '%s', expected overhead_s, eff_c or eff_m", name, k);
+                        "%s: unknown key '%s', expected overhead_s, eff_c or eff_m%s", name, k,
+                        fp8 != NULL ? " or fp8" : "");
             return SIM_EPARSE;
         }
     }
     memset(oc, 0, sizeof *oc);
     val = json_object_get(v, "overhead_s");
-    snprintf(field, sizeof field, "ops.%s.overhead_s", name);
+    snprintf(field, sizeof field, "%s.overhead_s", name);
     if (val == NULL) {
         sim_err_set(err, path, 0, 0, "%s: missing", field);
         return SIM_EPARSE;
@@ -785,14 +809,20 @@ static int load_op(const json_t *v, const char *path, const char *name, perf_op_
     if ((rc = get_nonneg(val, path, field, &oc->overhead_s, err)) != SIM_OK)
         return rc;
     if ((val = json_object_get(v, "eff_c")) != NULL) {
-        snprintf(field, sizeof field, "ops.%s.eff_c", name);
+        snprintf(field, sizeof field, "%s.eff_c", name);
         if ((rc = load_curve(val, path, field, &oc->eff_c, err)) != SIM_OK)
             return rc;
     }
     if ((val = json_object_get(v, "eff_m")) != NULL) {
-        snprintf(field, sizeof field, "ops.%s.eff_m", name);
+        snprintf(field, sizeof field, "%s.eff_m", name);
         if ((rc = load_curve(val, path, field, &oc->eff_m, err)) != SIM_OK)
             return rc;
+    }
+    if (fp8 != NULL && (val = json_object_get(v, "fp8")) != NULL) {
+        snprintf(field, sizeof field, "%s.fp8", name);
+        if ((rc = load_op(val, path, field, fp8, NULL, NULL, err)) != SIM_OK)
+            return rc;
+        *has_fp8 = 1;
     }
     return SIM_OK;
 }
@@ -815,7 +845,9 @@ static int get_string(const json_t *v, const char *path, const char *field, char
  * object with gpu, source, fitted_at_version (ignored), step_base_s,
  * step_per_seq_s and ops, an object holding every operator by name with
  * overhead_s and optional eff_c, eff_m curves (knots increasing, at most
- * PERF_MAX_KNOTS, efficiencies in (0, 1.5]). Unknown keys and operator
+ * PERF_MAX_KNOTS, efficiencies in (0, 1.5]); a GEMM operator (qkv_proj,
+ * o_proj, mlp_up, mlp_down, lm_head) may also hold "fp8", an object of the
+ * same three keys for fp8 weights (op_fp8, has_fp8). Unknown keys and operator
  * names are errors naming them. SIM_OK, SIM_EIO (cannot open) or
  * SIM_EPARSE; *out is only written on success. */
 int perf_calib_load(const char *path, perf_calib *out, sim_err *err) {
@@ -824,6 +856,7 @@ int perf_calib_load(const char *path, perf_calib *out, sim_err *err) {
     json_t *root;
     const json_t *ops, *val;
     const char *k;
+    char field[96];
     perf_calib c;
     int rc = SIM_EPARSE, i;
 
@@ -885,7 +918,9 @@ int perf_calib_load(const char *path, perf_calib *out, sim_err *err) {
                         k);
             goto done;
         }
-        if (load_op(val, path, k, &c.op[op], err) != SIM_OK)
+        snprintf(field, sizeof field, "ops.%s", k);
+        if (load_op(val, path, field, &c.op[op], PERF_OP_IS_GEMM(op) ? &c.op_fp8[op] : NULL,
+                    &c.has_fp8[op], err) != SIM_OK)
             goto done;
     }
     for (i = 0; i < PERF_N_OPS; i++) {
@@ -945,15 +980,17 @@ static void fmt_num(double x, char *buf, size_t n) {
     }
 }
 
-static void put_curve(FILE *f, const char *name, const perf_curve *c, const char *tail) {
+/* Writes one curve as "name": {...}, indented by ind, followed by tail. */
+static void put_curve(FILE *f, const char *ind, const char *name, const perf_curve *c,
+                      const char *tail) {
     char num[40];
     int i;
-    fprintf(f, "      \"%s\": {\"log2_rows\": [", name);
+    fprintf(f, "%s\"%s\": {\"log2_rows\": [", ind, name);
     for (i = 0; i < c->n; i++) {
         fmt_num(c->x[i], num, sizeof num);
         fprintf(f, "%s%s", i ? ", " : "", num);
     }
-    fprintf(f, "],\n               \"eff\": [");
+    fprintf(f, "],\n%s         \"eff\": [", ind);
     for (i = 0; i < c->n; i++) {
         fmt_num(c->y[i], num, sizeof num);
         fprintf(f, "%s%s", i ? ", " : "", num);
@@ -978,8 +1015,9 @@ static void put_string(FILE *f, const char *s) {
 }
 
 /* Writes c as a calibration file that perf_calib_load reads back into the
- * same struct (numbers are printed with enough digits to round-trip).
- * SIM_OK or SIM_EIO. */
+ * same struct (numbers are printed with enough digits to round-trip); a
+ * GEMM operator's fp8 set is written, as its "fp8" object, only where
+ * has_fp8. SIM_OK or SIM_EIO. */
 int perf_calib_save(const perf_calib *c, const char *path, sim_err *err) {
     char num[40];
     FILE *f;
@@ -1003,8 +1041,16 @@ int perf_calib_save(const perf_calib *c, const char *path, sim_err *err) {
     for (i = 0; i < PERF_N_OPS; i++) {
         fmt_num(c->op[i].overhead_s, num, sizeof num);
         fprintf(f, "    \"%s\": {\n      \"overhead_s\": %s,\n", op_names[i], num);
-        put_curve(f, "eff_c", &c->op[i].eff_c, ",");
-        put_curve(f, "eff_m", &c->op[i].eff_m, "");
+        put_curve(f, "      ", "eff_c", &c->op[i].eff_c, ",");
+        int w8 = c->has_fp8[i] && PERF_OP_IS_GEMM(i);
+        put_curve(f, "      ", "eff_m", &c->op[i].eff_m, w8 ? "," : "");
+        if (w8) {
+            fmt_num(c->op_fp8[i].overhead_s, num, sizeof num);
+            fprintf(f, "      \"fp8\": {\n        \"overhead_s\": %s,\n", num);
+            put_curve(f, "        ", "eff_c", &c->op_fp8[i].eff_c, ",");
+            put_curve(f, "        ", "eff_m", &c->op_fp8[i].eff_m, "");
+            fprintf(f, "      }\n");
+        }
         fprintf(f, "    }%s\n", i + 1 < PERF_N_OPS ? "," : "");
     }
     fprintf(f, "  }\n}\n");
@@ -1029,7 +1075,7 @@ void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_de
                      int64_t decode_ctx) {
     perf_batch b;
     shape s;
-    const perf_op_calib *oc = &ctx->calib.op[PERF_OP_ATTN_DECODE];
+    const perf_op_calib *oc = &ctx->op[PERF_OP_ATTN_DECODE];
     memset(&b, 0, sizeof b);
     b.n_decode = n_decode;
     b.n_sample = n_decode;

@@ -14,9 +14,12 @@
  * M, the tokens of an elementwise operator, or for attention the mean keys
  * per query: prefill_pairs / prefill_tokens, decode_ctx / n_decode; for the
  * all-reduce the message in KiB), held in a calibration file
- * (data/calib/GPU.json), never in code. With no calibration the datasheet
- * roofline (eff = 1, the GPU preset's launch overhead, no step overhead) is
- * used. At TP > 1 the prediction is one GPU's share plus the all-reduces. */
+ * (data/calib/GPU.json), never in code. The weight GEMMs may carry a
+ * second set, fitted on fp8 GEMMs, for fp8 weights (perf_calib_op);
+ * without one, fp8 GEMMs run on the bf16 set at the fp8 peak. With no
+ * calibration the datasheet roofline (eff = 1, the GPU preset's launch
+ * overhead, no step overhead) is used. At TP > 1 the prediction is one GPU's share plus the
+ * all-reduces. */
 #ifndef SIM_PERF_H
 #define SIM_PERF_H
 
@@ -94,12 +97,19 @@ typedef struct perf_op_calib {
     double overhead_s; /* fixed time per call (per layer for per-layer ops), s */
 } perf_op_calib;
 
+/* The operators whose curves may have an fp8 set (the weight GEMMs). */
+#define PERF_OP_IS_GEMM(op)                                                                        \
+    ((op) == PERF_OP_QKV_PROJ || (op) == PERF_OP_O_PROJ || (op) == PERF_OP_MLP_UP ||               \
+     (op) == PERF_OP_MLP_DOWN || (op) == PERF_OP_LM_HEAD)
+
 typedef struct perf_calib {
-    char gpu[64];                 /* GPU preset it was fitted for ("" = datasheet roofline) */
-    char source[256];             /* what it was fitted from */
-    perf_op_calib op[PERF_N_OPS]; /* per operator */
-    double step_base_s;           /* engine overhead per step, s */
-    double step_per_seq_s;        /* engine overhead per sequence in the step, s */
+    char gpu[64];                     /* GPU preset it was fitted for ("" = datasheet roofline) */
+    char source[256];                 /* what it was fitted from */
+    perf_op_calib op[PERF_N_OPS];     /* per operator */
+    perf_op_calib op_fp8[PERF_N_OPS]; /* GEMM operators with fp8 weights, where has_fp8[op] */
+    int has_fp8[PERF_N_OPS];          /* 1: op_fp8[op] is set; 0: op[op] serves fp8 weights too */
+    double step_base_s;               /* engine overhead per step, s */
+    double step_per_seq_s;            /* engine overhead per sequence in the step, s */
 } perf_calib;
 
 /* Datasheet roofline: eff 1, overhead = gpu->launch_overhead_s, no step overhead. */
@@ -112,6 +122,9 @@ int perf_calib_load_for_gpu(const sim_gpu *gpu, const char *datadir, perf_calib 
                             sim_err *err);
 /* Writes a calibration as JSON; SIM_OK or SIM_EIO. */
 int perf_calib_save(const perf_calib *c, const char *path, sim_err *err);
+/* The curves and overhead of op for weights of dtype w: op_fp8[op] for fp8
+ * weights where has_fp8[op], else op[op] (borrowed from c). */
+const perf_op_calib *perf_calib_op(const perf_calib *c, enum perf_op op, enum sim_dtype w);
 /* Evaluates a curve at x (log2 rows). */
 double perf_curve_eval(const perf_curve *c, double x);
 
@@ -119,8 +132,9 @@ double perf_curve_eval(const perf_curve *c, double x);
 typedef struct perf_ctx {
     sim_model model;
     sim_gpu gpu;
-    perf_calib calib;
-    int tp;       /* tensor-parallel degree, >= 1 */
+    perf_calib calib;             /* as given (perf_ctx_init) */
+    perf_op_calib op[PERF_N_OPS]; /* in effect: perf_calib_op(&calib, op, model.w_dtype) */
+    int tp;                       /* tensor-parallel degree, >= 1 */
     int tp_nodes; /* nodes one replica spans (tp > GPUs per node: tp / GPUs per node) */
     coll_plan ar; /* the all-reduce across nodes (tp_nodes > 1; collective.h) */
     int pp;       /* pipeline stages, >= 1 (perf_ctx_set_pp) */

@@ -4,9 +4,10 @@
  * prefill chunk, with the arithmetic written out independently of perf.c),
  * monotonicity in context, decode attention over each sequence's own
  * context, tensor parallelism, fp8 refusal, bit-identity of perf_step_s
- * and perf_predict on random batches, curve evaluation, and calibration
- * files: a save/load round trip and malformed files with their exact
- * messages. Temporary files are written in the current directory and
+ * and perf_predict on random batches, curve evaluation, the GEMMs' fp8
+ * curve sets (used for fp8 weights only, absent sets falling back to the
+ * bf16 ones), and calibration files: a save/load round trip and malformed
+ * files with their exact messages. Temporary files are written in the current directory and
  * removed. */
 #include "config.h"
 
@@ -449,9 +450,16 @@ static void random_calib(perf_calib *c, const sim_gpu *g, gsl_rng *r) {
     snprintf(c->source, sizeof c->source, "random \"test\" calibration\\n");
     c->step_base_s = gsl_rng_uniform(r) * 1e-3;
     c->step_per_seq_s = gsl_rng_uniform(r) * 1e-4;
-    for (i = 0; i < PERF_N_OPS; i++) {
-        perf_curve *cv[2] = {&c->op[i].eff_c, &c->op[i].eff_m};
-        c->op[i].overhead_s = gsl_rng_uniform(r) * 1e-5;
+    for (i = 0; i < 2 * PERF_N_OPS; i++) {
+        /* i >= PERF_N_OPS: the fp8 set of a GEMM operator, for about half */
+        int op = i % PERF_N_OPS;
+        perf_op_calib *oc = i < PERF_N_OPS ? &c->op[op] : &c->op_fp8[op];
+        perf_curve *cv[2] = {&oc->eff_c, &oc->eff_m};
+        if (i >= PERF_N_OPS && (!PERF_OP_IS_GEMM(op) || gsl_rng_uniform(r) < 0.5))
+            continue;
+        if (i >= PERF_N_OPS)
+            c->has_fp8[op] = 1;
+        oc->overhead_s = gsl_rng_uniform(r) * 1e-5;
         for (j = 0; j < 2; j++) {
             int k, n = (int)gsl_rng_uniform_int(r, PERF_MAX_KNOTS + 1);
             double x = -3 + gsl_rng_uniform(r);
@@ -484,6 +492,7 @@ static void test_bit_identity(void) {
         int k, np = (int)gsl_rng_uniform_int(r, 5), nd = (int)gsl_rng_uniform_int(r, 300);
         if (it % 500 == 0) {
             random_calib(&c, &g, r);
+            m.w_dtype = (it / 500) % 2 ? SIM_DT_FP8 : SIM_DT_BF16; /* fp8: the GEMMs' fp8 sets */
             ctx_for(&ctx, &m, &g, &c, tps[gsl_rng_uniform_int(r, 4)]);
             memset(&cache, 0, sizeof cache); /* a cache serves one unchanging context */
         }
@@ -530,6 +539,7 @@ static void test_dstep(void) {
         int64_t ctx0 = n * (int64_t)(1 + gsl_rng_uniform_int(r, 30000));
         random_calib(&cal, &g, r);
         m.kv_dtype = trial % 3 == 0 ? SIM_DT_FP8 : SIM_DT_BF16;
+        m.w_dtype = trial % 5 < 2 ? SIM_DT_FP8 : SIM_DT_BF16;
         ctx_for(&ctx, &m, &g, &cal, trial % 4 == 0 ? 2 : 1);
         memset(&c1, 0, sizeof c1);
         memset(&c2, 0, sizeof c2);
@@ -544,6 +554,90 @@ static void test_dstep(void) {
         }
     }
     gsl_rng_free(r);
+}
+
+/* ---- fp8 curve sets ---- */
+
+/* A GEMM operator's fp8 set is used for fp8 weights and only then; a GEMM
+ * without one runs on its bf16 set at the fp8 peak (older files), and the
+ * other operators never take one. */
+static void test_fp8_curves(void) {
+    sim_model m = t_llama3_8b(), m8;
+    sim_gpu g = t_h100(0.0);
+    perf_calib c, plain;
+    perf_ctx ctx, ctx8, ctx_plain, ctx8_plain;
+    perf_batch b;
+    perf_result r, r8;
+    double fl, by, rows, want;
+    int op, j;
+
+    synthetic_calib(&c, &g, 2e-6);
+    for (op = 0; op < PERF_N_OPS; op++) {
+        if (op == PERF_OP_O_PROJ)
+            continue;      /* o_proj keeps no fp8 set */
+        c.has_fp8[op] = 1; /* set on norm too: ignored, norm is no GEMM */
+        c.op_fp8[op].overhead_s = 7e-6;
+        c.op_fp8[op].eff_c.n = c.op_fp8[op].eff_m.n = 2;
+        for (j = 0; j < 2; j++) {
+            c.op_fp8[op].eff_c.x[j] = c.op_fp8[op].eff_m.x[j] = 10.0 * j;
+            c.op_fp8[op].eff_c.y[j] = 0.3 + 0.1 * j;
+            c.op_fp8[op].eff_m.y[j] = 0.5 + 0.1 * j;
+        }
+    }
+    plain = c;
+    memset(plain.has_fp8, 0, sizeof plain.has_fp8);
+    m8 = m;
+    m8.w_dtype = SIM_DT_FP8;
+    ctx_for(&ctx, &m, &g, &c, 2);
+    ctx_for(&ctx8, &m8, &g, &c, 2);
+    ctx_for(&ctx_plain, &m, &g, &plain, 2);
+    ctx_for(&ctx8_plain, &m8, &g, &plain, 2);
+    memset(&b, 0, sizeof b);
+    perf_batch_add_prefill(&b, 700, 100, 1);
+    for (j = 0; j < 37; j++)
+        perf_batch_add_decode(&b, 1000 + 10 * j);
+
+    T_ASSERT(perf_calib_op(&c, PERF_OP_QKV_PROJ, SIM_DT_FP8) == &c.op_fp8[PERF_OP_QKV_PROJ]);
+    T_ASSERT(perf_calib_op(&c, PERF_OP_QKV_PROJ, SIM_DT_BF16) == &c.op[PERF_OP_QKV_PROJ]);
+    T_ASSERT(perf_calib_op(&c, PERF_OP_O_PROJ, SIM_DT_FP8) == &c.op[PERF_OP_O_PROJ]);
+    T_ASSERT(perf_calib_op(&c, PERF_OP_NORM, SIM_DT_FP8) == &c.op[PERF_OP_NORM]);
+    for (op = 0; op < PERF_N_OPS; op++) {
+        const char *name = perf_op_name((enum perf_op)op);
+        int fp8_set = PERF_OP_IS_GEMM(op) && op != PERF_OP_O_PROJ;
+        /* bf16 weights: the bf16 set at the bf16 peak, fp8 sets or not */
+        perf_op_cost(&ctx, (enum perf_op)op, &b, &fl, &by, &rows);
+        if (op != PERF_OP_ALLREDUCE && op != PERF_OP_ATTN_PREFILL && op != PERF_OP_ATTN_DECODE) {
+            want = perf_roofline_s(&c.op[op], g.flops_bf16, g.hbm_bw, fl, by, rows);
+            if (perf_op_call_s(&ctx, (enum perf_op)op, &b) != want)
+                T_FAIL_("%s, bf16 weights: not the bf16 set", name);
+        }
+        T_ASSERT(perf_op_call_s(&ctx, (enum perf_op)op, &b) ==
+                 perf_op_call_s(&ctx_plain, (enum perf_op)op, &b));
+        /* fp8 weights: the fp8 set where there is one, else the bf16 set,
+         * at the fp8 peak */
+        perf_op_cost(&ctx8, (enum perf_op)op, &b, &fl, &by, &rows);
+        if (PERF_OP_IS_GEMM(op)) {
+            want = perf_roofline_s(fp8_set ? &c.op_fp8[op] : &c.op[op], g.flops_fp8, g.hbm_bw, fl,
+                                   by, rows);
+            if (perf_op_call_s(&ctx8, (enum perf_op)op, &b) != want)
+                T_FAIL_("%s, fp8 weights: not the %s set", name, fp8_set ? "fp8" : "bf16");
+            want = perf_roofline_s(&c.op[op], g.flops_fp8, g.hbm_bw, fl, by, rows);
+            T_ASSERT(perf_op_call_s(&ctx8_plain, (enum perf_op)op, &b) == want);
+            T_ASSERT((perf_op_call_s(&ctx8, (enum perf_op)op, &b) != want) == fp8_set);
+        } else {
+            T_ASSERT(perf_op_call_s(&ctx8, (enum perf_op)op, &b) ==
+                     perf_op_call_s(&ctx8_plain, (enum perf_op)op, &b));
+        }
+    }
+    /* whole steps: bf16 unchanged bit for bit by fp8 sets, fp8 slower with
+     * these (lower) fp8 efficiencies, the split and perf_step_s agreeing */
+    perf_predict(&ctx, &b, &r);
+    T_ASSERT(r.step_s == perf_step_s(&ctx_plain, &b));
+    perf_predict(&ctx8, &b, &r8);
+    T_ASSERT(r8.step_s == perf_step_s(&ctx8, &b));
+    T_ASSERT(r8.step_s > perf_step_s(&ctx8_plain, &b));
+    T_ASSERT(r8.op_s[PERF_OP_QKV_PROJ] == m.n_layers * perf_op_call_s(&ctx8, PERF_OP_QKV_PROJ, &b));
+    T_ASSERT(r8.op_s[PERF_OP_NORM] == r.op_s[PERF_OP_NORM]);
 }
 
 static void test_curves(void) {
@@ -691,6 +785,39 @@ static void test_malformed(void) {
                "ops.rope: unknown key 'overhead', expected overhead_s, eff_c or eff_m");
     calib_text(buf, sizeof buf, NULL, "rope", "{}", NULL);
     expect_bad(buf, SIM_EPARSE, "ops.rope.overhead_s: missing");
+    /* fp8 sets: GEMM operators only, same keys, not nested */
+    calib_text(buf, sizeof buf, NULL, "mlp_up",
+               "{\"overhead_s\": 1e-6, \"fp8\": {\"overhead_s\": 2e-6, \"eff_c\": "
+               "{\"log2_rows\": [0, 4], \"eff\": [0.4, 0.5]}}}",
+               NULL);
+    write_file(tmp_path, buf);
+    T_EQ_I(perf_calib_load(tmp_path, &c, &err), SIM_OK);
+    T_EQ_I(c.has_fp8[PERF_OP_MLP_UP], 1);
+    T_EQ_I(c.has_fp8[PERF_OP_MLP_DOWN], 0);
+    T_NEAR(c.op_fp8[PERF_OP_MLP_UP].overhead_s, 2e-6, 0);
+    T_NEAR(c.op_fp8[PERF_OP_MLP_UP].eff_c.y[1], 0.5, 0);
+    T_EQ_I(c.op_fp8[PERF_OP_MLP_UP].eff_m.n, 0);
+    T_NEAR(c.op[PERF_OP_MLP_UP].overhead_s, 1e-6, 0);
+    calib_text(buf, sizeof buf, NULL, "norm", "{\"overhead_s\": 0, \"fp8\": {\"overhead_s\": 0}}",
+               NULL);
+    expect_bad(buf, SIM_EPARSE, "ops.norm: unknown key 'fp8', expected overhead_s, eff_c or eff_m");
+    calib_text(buf, sizeof buf, NULL, "qkv_proj", "{\"overhead_s\": 0, \"eff\": 1}", NULL);
+    expect_bad(buf, SIM_EPARSE,
+               "ops.qkv_proj: unknown key 'eff', expected overhead_s, eff_c or eff_m or fp8");
+    calib_text(buf, sizeof buf, NULL, "lm_head",
+               "{\"overhead_s\": 0, \"fp8\": {\"overhead_s\": 0, \"fp8\": {}}}", NULL);
+    expect_bad(buf, SIM_EPARSE,
+               "ops.lm_head.fp8: unknown key 'fp8', expected overhead_s, eff_c or eff_m");
+    calib_text(buf, sizeof buf, NULL, "lm_head", "{\"overhead_s\": 0, \"fp8\": {}}", NULL);
+    expect_bad(buf, SIM_EPARSE, "ops.lm_head.fp8.overhead_s: missing");
+    calib_text(buf, sizeof buf, NULL, "o_proj", "{\"overhead_s\": 0, \"fp8\": [1]}", NULL);
+    expect_bad(buf, SIM_EPARSE, "ops.o_proj.fp8: expected an object, got '[1]'");
+    calib_text(buf, sizeof buf, NULL, "o_proj",
+               "{\"overhead_s\": 0, \"fp8\": {\"overhead_s\": 0, \"eff_m\": "
+               "{\"log2_rows\": [0], \"eff\": [2]}}}",
+               NULL);
+    expect_bad(buf, SIM_EPARSE,
+               "ops.o_proj.fp8.eff_m.eff[0]: expected an efficiency in (0, 1.5], got '2'");
     calib_text(buf, sizeof buf, "\"step_base\": 1, ", NULL, NULL, NULL);
     expect_bad(buf, SIM_EPARSE,
                "unknown key 'step_base', expected gpu, source, fitted_at_version, step_base_s, "
@@ -751,6 +878,7 @@ int main(void) {
     test_dtypes();
     test_bit_identity();
     test_dstep();
+    test_fp8_curves();
     test_curves();
     test_round_trip();
     test_malformed();
