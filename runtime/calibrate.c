@@ -38,9 +38,8 @@
  * roofline.
  *
  * Sizes: a few thousand rows per operator, 15 to 30 knots; the whole fit
- * takes about 4 s. Non-goals: per-TP or per-shape curves (perf.h has one
- * curve pair per operator and weight dtype), fp8 attention (no fp8-KV
- * rows are fitted). */
+ * takes a few seconds (8 s on a busy 2-core machine). Non-goals: per-TP or per-shape curves (perf.h
+ * has one curve pair per operator and weight dtype), fp8 attention (no fp8-KV rows are fitted). */
 #include "config.h"
 #include "calibrate.h"
 
