@@ -255,12 +255,7 @@ static const cap_point *eval(cap_state *S, double load, int tp, int replicas) {
         p->ok = 1;
         p->run_id = json_integer_value(json_object_get(info, "run_id"));
         json_decref(info);
-    } else if (rc == SIM_EINFEASIBLE && replicas == 1) {
-        /* this TP cannot serve the model at all (weights do not fit, ...) */
-        S->err = err;
-        S->rc = rc;
-        return NULL;
-    } else {
+    } else { /* the caller tells a TP that cannot serve at all from a failure */
         S->err = err;
         S->rc = rc;
         return NULL;

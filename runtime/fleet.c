@@ -3,6 +3,7 @@
 #include "fleet.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,9 +92,13 @@ static void obj_keys(json_t *obj, char *buf, size_t n) {
     }
 }
 
-static int bad(sim_err *err, int rc, const char *fmt, const char *a, const char *b) {
+/* Sets a "fleet" error and returns rc. */
+static int bad(sim_err *err, int rc, const char *fmt, ...) {
     char msg[400];
-    snprintf(msg, sizeof msg, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
     sim_err_set(err, "fleet", 0, 0, "%s", msg);
     return rc;
 }
@@ -137,10 +142,10 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
 
     *out = NULL;
     if (!json_is_object(fleet))
-        return bad(err, SIM_EINVAL, "expected a JSON object%s%s", "", "");
+        return bad(err, SIM_EINVAL, "expected a JSON object");
     if (ops != &be_sim_ops)
-        return bad(err, SIM_EINVAL,
-                   "--fleet: only the sim backend runs a fleet, got --backend %s%s", ops->name, "");
+        return bad(err, SIM_EINVAL, "--fleet: only the sim backend runs a fleet, got --backend %s",
+                   ops->name);
     json_object_foreach(fleet, k, v) {
         static const char *const top[] = {"regions",     "populations", "models",     "pools",
                                           "router",      "scope",       "autoscaler", "max_queue",
@@ -152,26 +157,26 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         if (t == sizeof top / sizeof top[0])
             return bad(err, SIM_EINVAL,
                        "%s: unknown key (expected regions, populations, models, pools, router, "
-                       "scope, autoscaler, max_queue, kv_link, description)%s",
-                       k, "");
+                       "scope, autoscaler, max_queue, kv_link, description)",
+                       k);
     }
     regions = json_object_get(fleet, "regions");
     pools = json_object_get(fleet, "pools");
     if (!json_is_object(regions) || json_object_size(regions) == 0)
-        return bad(err, SIM_EINVAL, "regions: expected an object of regions, got %s%s",
-                   regions ? "something else" : "nothing", "");
+        return bad(err, SIM_EINVAL, "regions: expected an object of regions, got %s",
+                   regions ? "something else" : "nothing");
     if (!json_is_array(pools) || json_array_size(pools) == 0)
-        return bad(err, SIM_EINVAL, "pools: expected a non-empty array, got %s%s",
-                   pools ? "something else" : "nothing", "");
+        return bad(err, SIM_EINVAL, "pools: expected a non-empty array, got %s",
+                   pools ? "something else" : "nothing");
     nr = (int)json_object_size(regions);
     n = (int)json_array_size(pools);
     pops = json_object_get(fleet, "populations");
     if (pops && (!json_is_object(pops) || json_object_size(pops) == 0))
-        return bad(err, SIM_EINVAL, "populations: expected a non-empty object%s%s", "", "");
+        return bad(err, SIM_EINVAL, "populations: expected a non-empty object");
     np = pops ? (int)json_object_size(pops) : 1;
     models = json_object_get(fleet, "models");
     if (models && (!json_is_object(models) || json_object_size(models) == 0))
-        return bad(err, SIM_EINVAL, "models: expected an object of model: share%s%s", "", "");
+        return bad(err, SIM_EINVAL, "models: expected an object of model: share");
     if (models == NULL) { /* every model a pool serves, equal shares */
         models = json_object();
         own_models = 1;
@@ -182,7 +187,7 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         }
         if (json_object_size(models) == 0) {
             json_decref(models);
-            return bad(err, SIM_EINVAL, "pools: expected each pool to name a model%s%s", "", "");
+            return bad(err, SIM_EINVAL, "pools: expected each pool to name a model");
         }
     }
     nm = (int)json_object_size(models);
@@ -193,7 +198,7 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         else if (!(kl && strcmp(kl, "ib") == 0)) {
             if (own_models)
                 json_decref(models);
-            return bad(err, SIM_EINVAL, "kv_link: expected ib or nvlink%s%s", "", "");
+            return bad(err, SIM_EINVAL, "kv_link: expected ib or nvlink");
         }
     }
 
@@ -226,12 +231,12 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
             const char *rk;
             json_t *rv;
             if (!json_is_object(p) || !num_ge0(json_object_get(p, "weight"), &F->pop_weight[i])) {
-                rc = bad(err, SIM_EINVAL, "populations.%s.weight: expected a number >= 0%s", k, "");
+                rc = bad(err, SIM_EINVAL, "populations.%s.weight: expected a number >= 0", k);
                 goto fail;
             }
             if (!json_is_object(rtt)) {
                 rc = bad(err, SIM_EINVAL,
-                         "populations.%s.rtt_s: expected an object of region: seconds%s", k, "");
+                         "populations.%s.rtt_s: expected an object of region: seconds", k);
                 goto fail;
             }
             json_object_foreach(rtt, rk, rv) {
@@ -264,7 +269,7 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
     i = 0;
     json_object_foreach(models, k, v) {
         if (!num_ge0(v, &F->model_weight[i])) {
-            rc = bad(err, SIM_EINVAL, "models.%s: expected a share >= 0%s", k, "");
+            rc = bad(err, SIM_EINVAL, "models.%s: expected a share >= 0", k);
             goto fail;
         }
         i++;
@@ -280,7 +285,7 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         char where[64];
         snprintf(where, sizeof where, "pools[%d]", i);
         if (!json_is_object(pj)) {
-            rc = bad(err, SIM_EINVAL, "%s: expected an object%s", where, "");
+            rc = bad(err, SIM_EINVAL, "%s: expected an object", where);
             goto fail;
         }
         json_object_foreach(pj, k, v) {
@@ -350,7 +355,7 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         opts = json_object_get(pj, "options");
         if (opts && !json_is_object(opts)) {
             json_decref(pc);
-            rc = bad(err, SIM_EINVAL, "%s.options: expected an object of run options%s", where, "");
+            rc = bad(err, SIM_EINVAL, "%s.options: expected an object of run options", where);
             goto fail;
         }
         json_object_foreach(opts, k, v) {
@@ -485,8 +490,7 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         (!json_is_string(v) || rt_router_parse(json_string_value(v), &F->f.router) != SIM_OK)) {
         rc = bad(err, SIM_EINVAL,
                  "router: expected round-robin, least-outstanding, least-kv, session or "
-                 "prefix%s%s",
-                 "", "");
+                 "prefix");
         goto fail;
     }
     F->f.scope = ENG_SCOPE_NEAREST;
@@ -497,7 +501,7 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         else if (sc && strcmp(sc, "global") == 0)
             F->f.scope = ENG_SCOPE_GLOBAL;
         else {
-            rc = bad(err, SIM_EINVAL, "scope: expected nearest or global%s%s", "", "");
+            rc = bad(err, SIM_EINVAL, "scope: expected nearest or global");
             goto fail;
         }
     }
@@ -511,8 +515,7 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
             a->down >= a->up) {
             rc = bad(err, SIM_EINVAL,
                      "autoscaler: expected {\"interval_s\": S > 0, \"provision_s\": S >= 0, "
-                     "\"up\": U, \"down\": D} with 0 <= D < U%s%s",
-                     "", "");
+                     "\"up\": U, \"down\": D} with 0 <= D < U");
             goto fail;
         }
         a->on = 1;
@@ -534,8 +537,8 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
             }
             rc = bad(err, SIM_EINVAL,
                      "models.%s: a disaggregated model needs prefill and decode pools, and no "
-                     "pool of role both%s",
-                     mk ? mk : "?", "");
+                     "pool of role both",
+                     mk ? mk : "?");
             goto fail;
         }
     }
@@ -554,8 +557,8 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
                 if (t++ == j)
                     mk = k;
             }
-            rc = bad(err, SIM_EINFEASIBLE, "models.%s: has a share of the requests but no pool%s",
-                     mk ? mk : "?", "");
+            rc = bad(err, SIM_EINFEASIBLE, "models.%s: has a share of the requests but no pool",
+                     mk ? mk : "?");
             goto fail;
         }
     }

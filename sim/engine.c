@@ -592,6 +592,12 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
     rep_end(e, p);
 }
 
+/* Half the round trip between a population and a region. */
+static sim_time one_way(const eng *e, int origin, int region) {
+    return sim_time_from_s(
+        0.5 * e->fl->rtt_s[(size_t)origin * (size_t)e->fl->n_regions + (size_t)region]);
+}
+
 /* ---- disaggregated prefill and decode ---- */
 
 static void push_net(eng *e) {
@@ -652,8 +658,7 @@ static void handoff(eng *e, replica *p, sched_seq *s, sim_time t) {
         rec_put(e, rec);
         return;
     }
-    r->net_ns = sim_time_from_s(0.5 * e->fl->rtt_s[(size_t)r->origin * (size_t)e->fl->n_regions +
-                                                   (size_t)e->pools[e->reps[k].pool].cfg->region]);
+    r->net_ns = one_way(e, r->origin, e->pools[e->reps[k].pool].cfg->region);
     e->reps[k].out_req++;
     e->reps[k].inflight_req++;
     e->reps[k].inflight_tok += r->prompt_tokens;
@@ -670,7 +675,6 @@ static void handoff(eng *e, replica *p, sched_seq *s, sim_time t) {
         e->xf = nx;
         e->cap_xf = ncap;
     }
-    net_advance(e->kvnet, t);
     e->xf[e->n_xf].h = net_start(e->kvnet, t, path, 2, bytes, pc->kv_link_latency_s);
     e->xf[e->n_xf].rep = k;
     e->xf[e->n_xf].rec = rec;
@@ -1323,8 +1327,7 @@ static void on_arrival(eng *e, req_rec *rec) {
             rec->r.output_tokens = 1;
         }
     }
-    nd = sim_time_from_s(0.5 * e->fl->rtt_s[(size_t)rec->r.origin * (size_t)e->fl->n_regions +
-                                            (size_t)e->pools[p->pool].cfg->region]);
+    nd = one_way(e, rec->r.origin, e->pools[p->pool].cfg->region);
     if (nd <= 0) {
         rec->r.net_ns = 0;
         deliver(e, p, rec);

@@ -357,7 +357,6 @@ static void remote_flush(sched *s) {
         return;
     path[0] = s->cfg.rnic_out;
     path[1] = s->cfg.rpool_in;
-    net_advance(s->cfg.rnet, s->now);
     if (net_start(s->cfg.rnet, s->now, path, 2, s->rdemote_bytes, s->cfg.rlatency_s) < 0)
         s->oom = 1;
     s->rdemote_bytes = 0;
@@ -1022,7 +1021,6 @@ static int step_prefill(sched *s, sched_batch *b, sim_time now, int64_t *budget_
             (void)tier_lookup(s, s->cfg.remote, q, hits + hh, rkey, hits + hh + rh, 1, NULL);
             path[0] = s->cfg.rpool_out;
             path[1] = s->cfg.rnic_in;
-            net_advance(s->cfg.rnet, now);
             q->rxfer = net_start(s->cfg.rnet, now, path, 2, bytes, s->cfg.rlatency_s);
             if (q->rxfer < 0)
                 return SIM_ENOMEM;
