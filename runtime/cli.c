@@ -836,6 +836,38 @@ fail:
     return rc;
 }
 
+int rt_source_open(json_t *cfg, trace_src **t, sim_err *err) {
+    trace_opts to;
+    const char *synthetic = json_string_value(json_object_get(cfg, "synthetic"));
+    int rc;
+    *t = NULL;
+    trace_opts_default(&to);
+    to.load_scale = cfg_num(cfg, "load-scale");
+    to.limit = cfg_int(cfg, "limit");
+    to.seed = (uint64_t)cfg_int(cfg, "seed");
+    if (!(to.load_scale > 0) || to.limit < 0) {
+        sim_err_set(err, "", 0, 0, "--load-scale: expected > 0 and --limit >= 0");
+        return SIM_EINVAL;
+    }
+    if (synthetic)
+        rc = trace_open_synthetic(synthetic, &to, t, err);
+    else {
+        enum trace_format fmt;
+        if (trace_format_parse(cfg_str(cfg, "trace-format"), &fmt) != SIM_OK) {
+            sim_err_set(err, "", 0, 0,
+                        "--trace-format: expected azure|vidur|mooncake|sessions|auto, got '%s'",
+                        cfg_str(cfg, "trace-format"));
+            return SIM_EINVAL;
+        }
+        rc = trace_open_file(cfg_str(cfg, "trace"), fmt, &to, t, err);
+    }
+    if (rc == SIM_OK && cfg_str(cfg, "sessionize")[0]) /* takes *t: closed on failure */
+        rc = trace_sessionize(*t, cfg_str(cfg, "sessionize"), to.seed, t, err);
+    if (rc != SIM_OK)
+        *t = NULL;
+    return rc;
+}
+
 int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary *sum_out,
                 json_t **info_out, sim_err *errp) {
     sim_err err;
@@ -844,7 +876,6 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     eng_config ec;
     eng_source es;
     src_adapter sa = {NULL};
-    trace_opts to;
     be backend = {NULL, NULL}, *bp = &backend;
     be_args ba;
     rt_fleet *fleet = NULL;
@@ -855,7 +886,7 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     progress_state ps;
     int rc;
     int64_t run_id = 0;
-    const char *db, *synthetic;
+    const char *db;
     json_t *info = NULL;
     char *cfg_text = NULL;
     const struct be_ops *ops;
@@ -867,7 +898,6 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     *info_out = NULL;
     if ((rc = rt_run_resolve(cfg, &err)) != SIM_OK)
         goto fail;
-    synthetic = json_string_value(json_object_get(cfg, "synthetic"));
 
     /* the executor, by name (its KV pool may differ from the GPU's: below) */
     backend_name = cfg_str(cfg, "backend");
@@ -975,31 +1005,7 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
         goto fail;
 
     /* the source */
-    trace_opts_default(&to);
-    to.load_scale = cfg_num(cfg, "load-scale");
-    to.limit = cfg_int(cfg, "limit");
-    to.seed = (uint64_t)cfg_int(cfg, "seed");
-    if (!(to.load_scale > 0) || to.limit < 0) {
-        sim_err_set(&err, "", 0, 0, "--load-scale: expected > 0 and --limit >= 0");
-        rc = SIM_EINVAL;
-        goto fail;
-    }
-    if (synthetic)
-        rc = trace_open_synthetic(synthetic, &to, &sa.t, &err);
-    else {
-        enum trace_format fmt;
-        if (trace_format_parse(cfg_str(cfg, "trace-format"), &fmt) != SIM_OK) {
-            sim_err_set(&err, "", 0, 0,
-                        "--trace-format: expected azure|vidur|mooncake|sessions|auto, got '%s'",
-                        cfg_str(cfg, "trace-format"));
-            rc = SIM_EINVAL;
-            goto fail;
-        }
-        rc = trace_open_file(cfg_str(cfg, "trace"), fmt, &to, &sa.t, &err);
-    }
-    if (rc == SIM_OK && cfg_str(cfg, "sessionize")[0]) /* takes sa.t: freed once on failure */
-        rc = trace_sessionize(sa.t, cfg_str(cfg, "sessionize"), to.seed, &sa.t, &err);
-    if (rc != SIM_OK)
+    if ((rc = rt_source_open(cfg, &sa.t, &err)) != SIM_OK)
         goto fail;
     es.ctx = &sa;
     es.next = src_next;

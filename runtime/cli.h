@@ -60,6 +60,12 @@ struct be_ops;
 int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_pool *out,
                   sim_err *err);
 
+/* Opens the request source of a resolved config (trace or synthetic spec,
+ * --load-scale, --limit, --seed, --sessionize): an owned *t, or an error
+ * status with *err set and *t NULL. */
+struct trace_src;
+int rt_source_open(json_t *cfg, struct trace_src **t, sim_err *err);
+
 /* Subcommand entry points: argv[0] is the subcommand name. */
 int rt_main_run(int argc, char **argv);
 int rt_main_predict(int argc, char **argv);

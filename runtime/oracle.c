@@ -43,6 +43,7 @@
 
 #include <string.h>
 
+#include "cli.h"
 #include "mem.h"
 #include "trace.h"
 
@@ -97,53 +98,6 @@ int64_t rt_oracle_add_request(evict_oracle *o, const sched_config *sc, const sim
     return used;
 }
 
-static const char *str_or(json_t *cfg, const char *k, const char *def) {
-    json_t *v = json_object_get(cfg, k);
-    return json_is_string(v) ? json_string_value(v) : def;
-}
-
-/* Opens the run's source as rt_run_exec does. */
-static int open_source(json_t *cfg, trace_src **t, sim_err *err) {
-    trace_opts to;
-    json_t *v;
-    const char *synthetic = str_or(cfg, "synthetic", NULL), *sz = str_or(cfg, "sessionize", "");
-    int rc;
-    *t = NULL;
-    trace_opts_default(&to);
-    if (json_is_number(v = json_object_get(cfg, "load-scale")))
-        to.load_scale = json_number_value(v);
-    if (json_is_integer(v = json_object_get(cfg, "limit")))
-        to.limit = json_integer_value(v);
-    if (json_is_integer(v = json_object_get(cfg, "seed")))
-        to.seed = (uint64_t)json_integer_value(v);
-    if (!(to.load_scale > 0) || to.limit < 0) {
-        sim_err_set(err, "", 0, 0, "--load-scale: expected > 0 and --limit >= 0");
-        return SIM_EINVAL;
-    }
-    if (synthetic)
-        rc = trace_open_synthetic(synthetic, &to, t, err);
-    else {
-        enum trace_format fmt;
-        const char *path = str_or(cfg, "trace", NULL);
-        if (path == NULL) {
-            sim_err_set(err, "", 0, 0, "--trace: expected a trace or --synthetic, got neither");
-            return SIM_EINVAL;
-        }
-        if (trace_format_parse(str_or(cfg, "trace-format", "auto"), &fmt) != SIM_OK) {
-            sim_err_set(err, "", 0, 0,
-                        "--trace-format: expected azure|vidur|mooncake|sessions|auto, got '%s'",
-                        str_or(cfg, "trace-format", "auto"));
-            return SIM_EINVAL;
-        }
-        rc = trace_open_file(path, fmt, &to, t, err);
-    }
-    if (rc == SIM_OK && sz[0]) /* takes *t: closed on failure */
-        rc = trace_sessionize(*t, sz, to.seed, t, err);
-    if (rc != SIM_OK)
-        *t = NULL;
-    return rc;
-}
-
 int rt_oracle_build(json_t *cfg, const sched_config *sc, evict_oracle **out, rt_oracle_stats *st,
                     sim_err *err) {
     trace_src *t = NULL;
@@ -156,7 +110,7 @@ int rt_oracle_build(json_t *cfg, const sched_config *sc, evict_oracle **out, rt_
 
     *out = NULL;
     memset(&s, 0, sizeof s);
-    if ((rc = open_source(cfg, &t, err)) != SIM_OK)
+    if ((rc = rt_source_open(cfg, &t, err)) != SIM_OK)
         return rc;
     if ((o = evict_oracle_times_create()) == NULL)
         goto oom;
