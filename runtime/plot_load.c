@@ -31,12 +31,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <gsl/gsl_cdf.h>
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 
 #include "mem.h"
 #include "plot_int.h"
+#include "query.h"
 
 #define PL_NV 4
 
@@ -277,8 +277,7 @@ static int set_group(pl_set *set) {
                 p->mean[v] = gsl_stats_mean(vals, 1, m);
                 p->lo[v] = p->hi[v] = p->mean[v];
                 if (m >= 2) {
-                    double hw = gsl_cdf_tdist_Pinv(0.975, (double)(m - 1)) *
-                                gsl_stats_sd(vals, 1, m) / sqrt((double)m);
+                    double hw = rt_ci95(vals, m);
                     p->lo[v] = p->mean[v] - hw;
                     p->hi[v] = p->mean[v] + hw;
                 }

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include <gsl/gsl_cdf.h>
+#include <gsl/gsl_statistics_double.h>
 #include <jansson.h>
 #include <sqlite3.h>
 
@@ -560,9 +561,15 @@ static int pick_columns(const query *q, const char *list, int all, qcol **out, s
 
 /* ---- output ---- */
 
+double rt_ci95(const double *v, size_t n) {
+    if (n < 2)
+        return NAN;
+    return gsl_cdf_tdist_Pinv(0.975, (double)(n - 1)) * gsl_stats_sd(v, 1, n) / sqrt((double)n);
+}
+
 /* Mean of figure f over a row's replications (ci: the 95% half-width); NAN when undefined. */
 static double row_value(const query *q, const qrow *r, int f, int ci) {
-    double sum = 0, ss = 0, mean;
+    double sum = 0, hw, *v;
     int i, n = 0;
     for (i = 0; i < r->n_reps; i++) {
         double x = r->vals[(size_t)i * (size_t)q->n_figs + (size_t)f];
@@ -573,17 +580,18 @@ static double row_value(const query *q, const qrow *r, int f, int ci) {
     }
     if (n == 0)
         return NAN;
-    mean = sum / n;
     if (!ci)
-        return mean;
-    if (n < 2)
+        return sum / n;
+    if (n < 2 || (v = sim_malloc((size_t)n * sizeof *v)) == NULL)
         return NAN;
-    for (i = 0; i < r->n_reps; i++) {
+    for (n = 0, i = 0; i < r->n_reps; i++) {
         double x = r->vals[(size_t)i * (size_t)q->n_figs + (size_t)f];
         if (!isnan(x))
-            ss += (x - mean) * (x - mean);
+            v[n++] = x;
     }
-    return gsl_cdf_tdist_Pinv(0.975, (double)(n - 1)) * sqrt(ss / (n - 1)) / sqrt((double)n);
+    hw = rt_ci95(v, (size_t)n);
+    sim_free(v);
+    return hw;
 }
 
 static void cell_text(const query *q, const qrow *r, const qcol *c, int csv, char *buf, size_t n) {
