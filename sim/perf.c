@@ -104,8 +104,12 @@ static double dtype_bytes(enum sim_dtype d) {
 /* Evaluates a curve at x = log2(rows): linear between knots, the end
  * values beyond the ends, 1 for an empty curve. Binary search over at most
  * PERF_MAX_KNOTS knots; no allocation. */
-double perf_curve_eval(const perf_curve *c, double x) {
-    int lo, hi;
+/* eff(x): the knots' values beyond the ends, else linear on the segment
+ * [x[l], x[l+1]] holding x, found by binary search when *lo < 0 or by
+ * walking from *lo (a cursor kept between calls: O(1) when x grows slowly);
+ * *lo is left at the segment. Either way the same segment, the same bits. */
+static double curve_find(const perf_curve *c, double x, int *lo) {
+    int l = *lo;
     double f;
     if (c->n <= 0)
         return 1.0;
@@ -113,17 +117,30 @@ double perf_curve_eval(const perf_curve *c, double x) {
         return c->y[0];
     if (x >= c->x[c->n - 1])
         return c->y[c->n - 1];
-    lo = 0;
-    hi = c->n - 1;
-    while (hi - lo > 1) {
-        int mid = (lo + hi) / 2;
-        if (c->x[mid] <= x)
-            lo = mid;
-        else
-            hi = mid;
+    if (l < 0) {
+        int hi = c->n - 1;
+        l = 0;
+        while (hi - l > 1) {
+            int mid = (l + hi) / 2;
+            if (c->x[mid] <= x)
+                l = mid;
+            else
+                hi = mid;
+        }
+    } else {
+        while (l > 0 && c->x[l] > x)
+            l--;
+        while (l + 1 < c->n - 1 && c->x[l + 1] <= x)
+            l++;
     }
-    f = (x - c->x[lo]) / (c->x[hi] - c->x[lo]);
-    return c->y[lo] + f * (c->y[hi] - c->y[lo]);
+    *lo = l;
+    f = (x - c->x[l]) / (c->x[l + 1] - c->x[l]);
+    return c->y[l] + f * (c->y[l + 1] - c->y[l]);
+}
+
+double perf_curve_eval(const perf_curve *c, double x) {
+    int lo = -1;
+    return curve_find(c, x, &lo);
 }
 
 /* The two roofline terms of one call, without overhead: tc = flops /
@@ -1102,26 +1119,6 @@ void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_de
 /* The same operations, in the same order, as perf_step_s_cached on a pure
  * decode batch: rows_of, op_cost and roof_terms of the decode attention
  * added to the cached sum of the other operators. */
-/* perf_curve_eval with a cursor: *lo is kept between calls, so a stretch
- * whose x only grows finds its segment in O(1); the segment, and so the
- * value, is the one the binary search finds. */
-static double curve_at(const perf_curve *c, int *lo, double x) {
-    int l = *lo;
-    double f;
-    if (c->n <= 0)
-        return 1.0;
-    if (!(x > c->x[0]))
-        return c->y[0];
-    if (x >= c->x[c->n - 1])
-        return c->y[c->n - 1];
-    while (l > 0 && c->x[l] > x)
-        l--;
-    while (l + 1 < c->n - 1 && c->x[l + 1] <= x)
-        l++;
-    *lo = l;
-    f = (x - c->x[l]) / (c->x[l + 1] - c->x[l]);
-    return c->y[l] + f * (c->y[l + 1] - c->y[l]);
-}
 
 double perf_dstep_time(perf_dstep *d, int64_t decode_ctx) {
     double ctx = (double)decode_ctx;
@@ -1132,8 +1129,8 @@ double perf_dstep_time(perf_dstep *d, int64_t decode_ctx) {
     double step = d->t_rest, tc, tm;
     if (rows > 0 && (flops > 0 || bytes > 0)) {
         double t_op;
-        tc = flops > 0 ? flops / (d->peak * curve_at(d->eff_c, &d->lo_c, lg)) : 0.0;
-        tm = bytes > 0 ? bytes / (d->bw * curve_at(d->eff_m, &d->lo_m, lg)) : 0.0;
+        tc = flops > 0 ? flops / (d->peak * curve_find(d->eff_c, lg, &d->lo_c)) : 0.0;
+        tm = bytes > 0 ? bytes / (d->bw * curve_find(d->eff_m, lg, &d->lo_m)) : 0.0;
         t_op = d->calls * ((tc > tm ? tc : tm) + d->overhead);
         if (t_op != 0.0)
             step += t_op;
