@@ -119,11 +119,26 @@ typedef struct replica {
     sim_time run_t0;   /* start of the first */
     sim_time *run_end; /* end of step i, [0, run_k) */
     int64_t gen;       /* generation of the pending STEP_DONE event */
-    int64_t run_cap;   /* steps a run may plan: halved by a cut, doubled by a full run */
-    perf_cache pcache; /* operator times reused within a decode run */
+    int64_t run_cap;   /* steps planned at a time: halved by a cut, doubled by an extension */
+    /* planning state, kept so that a run is planned a chunk at a time: the
+     * STEP_DONE event at the end of a chunk extends the run (run_open) */
+    int run_open;          /* more steps may be planned */
+    int64_t run_lim;       /* steps the scheduler allows */
+    sim_time run_deadline; /* no step starts after it */
+    int64_t run_free;      /* blocks left for the steps not yet planned */
+    int64_t run_ctx0;      /* summed context of step 0 */
+    int run_nd;            /* sequences decoding */
+    perf_dstep ds;         /* the stretch's stepper */
+    perf_cache pcache;     /* operator times reused within a decode run */
 } replica;
 
 #define ENG_RUN_MAX 1024
+#ifndef ENG_RUN_CHUNK0
+#define ENG_RUN_CHUNK0 8 /* a fleet replica's first chunk */
+#endif
+#ifndef ENG_RUN_CHUNK_MIN
+#define ENG_RUN_CHUNK_MIN 4
+#endif
 
 /* A pool at run time: its replicas are [first, first + n). */
 typedef struct pool_rt {
@@ -875,46 +890,133 @@ static sim_time run_start(const replica *p, int64_t i) {
     return i == 0 ? p->run_t0 : p->run_end[i - 1];
 }
 
-/* Plans a run from now; returns 1 when one started. */
-static int run_try(eng *e, replica *p) {
-    sim_time deadline, t = e->now;
-    int64_t lim, i, free_blocks;
-    perf_batch agg;
-    perf_dstep ds;
-    if (!e->ff)
-        return 0;
-    lim = sched_decode_run_limit(p->s, &deadline);
-    if (lim < 2)
-        return 0;
-    if (lim > p->run_cap)
-        lim = p->run_cap;
-    free_blocks = sched_avail_blocks(p->s);
-    sched_decode_agg(p->s, 0, &agg);
-    perf_dstep_init(&ds, p->perf, &p->pcache, agg.n_decode, agg.decode_ctx);
-    for (i = 0; i < lim; i++) {
+/* Plans steps [run_k, upto) of the run, stopping early at the deadline,
+ * when blocks run out, and (one replica) after the step in progress when
+ * the next streamed request arrives: it comes here. In a fleet it goes to
+ * one replica of many, so runs go on and the one it reaches is cut
+ * (deliver); planning a chunk at a time (run_cap) keeps the planning that a
+ * cut wastes in proportion. The run stays open when the chunk was planned
+ * whole and the scheduler allows more. */
+static void run_plan(eng *e, replica *p, int64_t upto) {
+    int64_t i = p->run_k;
+    sim_time t = run_start(p, i);
+    if (upto > p->run_lim)
+        upto = p->run_lim;
+    for (; i < upto; i++) {
         int64_t need = sched_decode_need(p->s, i);
         sim_time dn;
-        /* stop at the deadline, when blocks run out, and (one replica) after
-         * the step in progress when the next streamed request arrives: it
-         * comes here. In a fleet it goes to one replica of many, so runs go
-         * on and the one it reaches is cut (deliver); run_cap keeps the
-         * planning that a cut wastes in proportion. */
-        if (t > deadline || need > free_blocks || (e->n_reps == 1 && t >= e->next_stream_t))
+        if (t > p->run_deadline || need > p->run_free || (e->n_reps == 1 && t >= e->next_stream_t))
             break;
-        free_blocks -= need;
+        p->run_free -= need;
         /* step i's summed context, as sched_decode_agg(s, i) gives it */
-        dn = sim_time_from_s(perf_dstep_time(&ds, agg.decode_ctx + (int64_t)agg.n_decode * i));
+        dn = sim_time_from_s(perf_dstep_time(&p->ds, p->run_ctx0 + (int64_t)p->run_nd * i));
         t += dn < 1 ? 1 : dn;
         p->run_end[i] = t;
     }
-    if (i < 2)
+    p->run_open = i == upto && i < p->run_lim;
+    p->run_k = i;
+}
+
+/* Plans a run from now; returns 1 when one started. */
+static int run_try(eng *e, replica *p) {
+    int64_t lim;
+    perf_batch agg;
+    if (!e->ff)
+        return 0;
+    lim = sched_decode_run_limit(p->s, &p->run_deadline);
+    if (lim < 2)
+        return 0;
+    p->run_lim = lim < ENG_RUN_MAX ? lim : ENG_RUN_MAX;
+    p->run_free = sched_avail_blocks(p->s);
+    sched_decode_agg(p->s, 0, &agg);
+    p->run_ctx0 = agg.decode_ctx;
+    p->run_nd = agg.n_decode;
+    perf_dstep_init(&p->ds, p->perf, &p->pcache, agg.n_decode, agg.decode_ctx);
+    p->run_t0 = e->now;
+    p->run_k = 0;
+    run_plan(e, p, e->n_reps == 1 ? ENG_RUN_MAX : p->run_cap);
+    if (p->run_k < 2)
         return 0;
     p->in_run = 1;
-    p->run_k = i;
-    p->run_t0 = e->now;
     p->busy = 1;
-    push_step_done(e, p, p->run_end[i - 1]);
+    push_step_done(e, p, p->run_end[p->run_k - 1]);
     return 1;
+}
+
+/* The STEP_DONE event at the end of an open run's planned steps: plans the
+ * next chunk; returns 1 when the run goes on. */
+static int run_extend(eng *e, replica *p) {
+    int64_t k = p->run_k;
+    if (!p->run_open)
+        return 0;
+    if (p->run_cap < ENG_RUN_MAX)
+        p->run_cap *= 2;
+    run_plan(e, p, e->n_reps == 1 ? ENG_RUN_MAX : k + p->run_cap);
+    if (p->run_k == k)
+        return 0;
+    push_step_done(e, p, p->run_end[p->run_k - 1]);
+    return 1;
+}
+
+/* Whether any of the steps [step0, step0 + n) gets a steps row. */
+static int rows_in(const eng *e, int64_t step0, int64_t n) {
+    int64_t k = e->c->steps_sample;
+    if (!(e->sink && e->sink->on_step && k > 0) || n <= 0)
+        return 0;
+    return (step0 + k - 1) / k * k < step0 + n;
+}
+
+/* run_apply for steps that write no row: the same figures, accumulated in
+ * the same order as step_account would (so the same bits), without filling
+ * the step record at every step; it is filled once, for the last step. */
+static void run_apply_quiet(eng *e, replica *p, int64_t n, double f0, double df, double b0,
+                            double db) {
+    const kvc_pool *pool = sched_pool(p->s);
+    double total = (double)kvc_total(pool), *pool_busy = &e->pools[p->pool].busy_s;
+    int nd = sched_n_decode(p->s);
+    int64_t i, step0 = sched_n_steps(p->s);
+    sim_time start = 0;
+    p->busy = 1;
+    p->sig_batch = nd;
+    p->sig_waiting = sched_n_waiting(p->s);
+    for (i = 0; i < n; i++) {
+        sim_time dur;
+        double dur_s, flops = f0 + (double)i * df, bytes = b0 + (double)i * db;
+        start = run_start(p, i);
+        dur = p->run_end[i] - start;
+        dur_s = sim_time_to_s(dur);
+        rep_account(e, p, start);
+        if (sched_decode_advance(p->s, start) != SIM_OK) {
+            fail(e, SIM_ENOMEM, "applying a decode run");
+            return;
+        }
+        p->sig_kvu = (double)kvc_used(pool) / total;
+        e->steps++;
+        e->busy_s += dur_s;
+        *pool_busy += dur_s;
+        e->batch_s += (double)nd * dur_s;
+        e->flops += flops;
+        e->bytes += bytes;
+        if (p->sig_kvu > e->kvu_peak)
+            e->kvu_peak = p->sig_kvu;
+    }
+    p->pr.flops = f0 + (double)(n - 1) * df;
+    p->pr.bytes = b0 + (double)(n - 1) * db;
+    memset(&p->batch, 0, sizeof p->batch);
+    p->batch.step = step0 + n - 1;
+    p->batch.start_ns = start;
+    p->batch.n_decode = nd;
+    p->batch.kv_blocks_used = kvc_used(pool);
+    p->batch.waiting = (int)p->sig_waiting;
+    sched_decode_agg(p->s, -1, &p->batch.agg);
+    p->res.pred_s = p->pr.step_s;
+    p->res.dur_s = p->pr.step_s;
+    p->res.meas_s = NAN;
+    p->res.host_s = NAN;
+    if (e->c->check && sched_check(p->s) != 0) {
+        sim_err_set(e->err, "", 0, 0, "scheduler invariant broken in a decode run");
+        e->rc = SIM_EINVAL;
+    }
 }
 
 /* Applies the run's steps [0, n), none of which finishes a sequence. */
@@ -928,11 +1030,15 @@ static void run_apply(eng *e, replica *p, int64_t n) {
         return;
     /* FLOPs and bytes grow linearly with the summed context */
     sched_decode_agg(p->s, 0, &agg);
-    perf_work(pc, &agg, &f0, &b0);
+    (void)perf_step_cached(pc, &p->pcache, &agg, &f0, &b0);
     sched_decode_agg(p->s, 1, &agg);
-    perf_work(pc, &agg, &f1, &b1);
+    (void)perf_step_cached(pc, &p->pcache, &agg, &f1, &b1);
     df = f1 - f0;
     db = b1 - b0;
+    if (!rows_in(e, step0, n)) {
+        run_apply_quiet(e, p, n, f0, df, b0, db);
+        return;
+    }
     for (i = 0; i < n && e->rc == SIM_OK; i++) {
         sim_time start = run_start(p, i), dur = p->run_end[i] - start;
         int64_t step = step0 + i;
@@ -990,7 +1096,7 @@ static void run_cut(eng *e, replica *p, int64_t n, int push) {
 /* An arrival at now for a replica in a run: cut the run at the step in
  * progress (the first step ending at or after now). */
 static void run_interrupt(eng *e, replica *p) {
-    if (e->n_reps > 1 && p->run_cap > 4)
+    if (p->run_cap > ENG_RUN_CHUNK_MIN)
         p->run_cap /= 2;
     int64_t lo = 0, hi = p->run_k - 1;
     while (lo < hi) {
@@ -1008,10 +1114,10 @@ static void on_step_done(eng *e, replica *p, int64_t gen) {
     if (gen != p->gen)
         return; /* superseded: the run was cut */
     if (p->in_run) {
+        if (run_extend(e, p))
+            return;
         /* the run ran to its end: its last step completes now */
         run_cut(e, p, p->run_k, 0);
-        if (e->n_reps > 1 && p->run_cap < ENG_RUN_MAX)
-            p->run_cap *= 2;
         if (e->rc != SIM_OK)
             return;
         SIM_ASSERT(p->run_end[p->run_k - 1] == e->now);
@@ -1818,7 +1924,7 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
             p->b = pb;
             p->state = k < pc->replicas ? REP_ON : REP_OFF;
             p->tl_live = p->state != REP_OFF;
-            p->run_cap = ENG_RUN_MAX;
+            p->run_cap = ENG_RUN_CHUNK0;
             if (c->fast_forward && (p->run_end = SIM_NEW_ARRAY(sim_time, ENG_RUN_MAX)) == NULL) {
                 e.rc = SIM_ENOMEM;
                 goto out;

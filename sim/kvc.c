@@ -65,6 +65,20 @@ int32_t kvc_block_alloc(kvc_pool *p) {
     return id;
 }
 
+int32_t kvc_block_alloc_n(kvc_pool *p, int32_t *ids, int32_t n) {
+    int32_t k, got = n < p->n_free ? n : (int32_t)p->n_free;
+    for (k = 0; k < got; k++) {
+        int32_t id = p->stack[--p->n_free];
+        SIM_DASSERT(p->refs[id] == 0);
+        p->refs[id] = 1;
+        ids[k] = id;
+    }
+    p->n_alloc += got;
+    if (p->n - p->n_free > p->peak)
+        p->peak = p->n - p->n_free;
+    return got;
+}
+
 void kvc_block_ref(kvc_pool *p, int32_t id) {
     SIM_ASSERT(id >= 0 && id < p->n && p->refs[id] > 0);
     p->refs[id]++;
@@ -77,6 +91,20 @@ void kvc_block_unref(kvc_pool *p, int32_t id) {
         p->stack[p->n_free++] = id;
         p->n_freed++;
     }
+}
+
+void kvc_block_unref_n(kvc_pool *p, const int32_t *ids, int32_t n) {
+    int32_t k;
+    for (k = n - 1; k >= 0; k--) {
+        int32_t id = ids[k];
+        SIM_DASSERT(id >= 0 && id < p->n);
+        SIM_ASSERT(p->refs[id] > 0);
+        if (--p->refs[id] == 0) {
+            p->stack[p->n_free++] = id;
+            p->n_freed++;
+        }
+    }
+    SIM_ASSERT(p->n_free <= p->n);
 }
 
 uint32_t kvc_block_refs(const kvc_pool *p, int32_t id) {

@@ -22,10 +22,16 @@ kvc_pool *kvc_pool_create(int64_t n_blocks);
 void kvc_pool_destroy(kvc_pool *p);
 /* Takes a free block (ref count 1); returns its id, or -1 when none is free. */
 int32_t kvc_block_alloc(kvc_pool *p);
+/* Takes up to n free blocks at once into ids, in the order n calls of
+ * kvc_block_alloc would give them; returns how many (fewer when the pool
+ * runs out). */
+int32_t kvc_block_alloc_n(kvc_pool *p, int32_t *ids, int32_t n);
 /* Adds a reference to an allocated block. */
 void kvc_block_ref(kvc_pool *p, int32_t id);
 /* Drops a reference; the block returns to the free list at zero. */
 void kvc_block_unref(kvc_pool *p, int32_t id);
+/* kvc_block_unref on ids[n-1], ids[n-2], ..., ids[0], in that order. */
+void kvc_block_unref_n(kvc_pool *p, const int32_t *ids, int32_t n);
 /* Reference count of a block (0 = free). */
 uint32_t kvc_block_refs(const kvc_pool *p, int32_t id);
 /* Blocks in the pool, free, and in use. */

@@ -467,6 +467,27 @@ static int seq_reserve(sched_seq *q, int32_t n) {
 }
 
 /* Appends one fresh private block to q's table; one must be obtainable. */
+/* Gives q n more blocks, the same ones in the same order as n calls of
+ * seq_add_block: free blocks are taken in one pass, the rest by eviction. */
+static int seq_add_blocks(sched *s, sched_seq *q, int64_t n) {
+    int32_t k, got;
+    int rc;
+    if (n <= 0)
+        return SIM_OK;
+    if ((rc = seq_reserve(q, (int32_t)(q->n_blocks + n))) != SIM_OK)
+        return rc;
+    got = kvc_block_alloc_n(s->pool, q->blocks + q->n_blocks, (int32_t)n);
+    for (k = got; k < n; k++) {
+        int32_t id = pool_alloc(s);
+        SIM_ASSERT(id >= 0);
+        q->blocks[q->n_blocks + k] = id;
+    }
+    memset(q->cblocks + q->n_blocks, 0, (size_t)n * sizeof *q->cblocks);
+    q->n_blocks += (int32_t)n;
+    s->n_table += n;
+    return SIM_OK;
+}
+
 static int seq_add_block(sched *s, sched_seq *q) {
     int32_t id;
     int rc;
@@ -488,10 +509,15 @@ static int seq_release(sched *s, sched_seq *q) {
     int32_t i;
     int rc = seq_scan_full(s, q);
     for (i = q->n_blocks - 1; i >= 0; i--) {
-        if (q->cblocks[i] != NULL)
+        int32_t lo = i;
+        if (q->cblocks[i] != NULL) {
             pcache_unref(s->pc, q->cblocks[i], s->now);
-        else
-            kvc_block_unref(s->pool, q->blocks[i]);
+            continue;
+        }
+        while (lo > 0 && q->cblocks[lo - 1] == NULL)
+            lo--;
+        kvc_block_unref_n(s->pool, q->blocks + lo, i - lo + 1); /* private: i down to lo */
+        i = lo;
     }
     s->n_table -= q->n_blocks;
     q->n_blocks = 0;
@@ -927,9 +953,8 @@ static int step_prefill(sched *s, sched_batch *b, sim_time now, int64_t *budget_
         }
         if (gone)
             break;
-        while (need-- > 0)
-            if ((rc = seq_add_block(s, q)) != SIM_OK)
-                return rc;
+        if ((rc = seq_add_blocks(s, q, need)) != SIM_OK)
+            return rc;
         emit_chunk(s, b, q, c);
         budget -= c;
         nseq++;
@@ -1049,9 +1074,8 @@ static int step_prefill(sched *s, sched_batch *b, sim_time now, int64_t *budget_
         s->prefill_left -= kv_hit;
         run_push_back(s, q);
         list_push_back(&s->prefill, q);
-        while (need-- > 0)
-            if ((rc = seq_add_block(s, q)) != SIM_OK)
-                return rc;
+        if ((rc = seq_add_blocks(s, q, need)) != SIM_OK)
+            return rc;
         if (loading(s, q))
             continue; /* admitted, holding its blocks; computes once they are back */
         emit_chunk(s, b, q, c);
