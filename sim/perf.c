@@ -30,7 +30,9 @@
  * into the norms, as vLLM does.
  *
  * Invariants: perf_step_s and perf_predict run the same code (step_eval),
- * so their step times are equal bit for bit. Neither allocates.
+ * so their step times are equal bit for bit. Neither allocates; only
+ * perf_step_cached's tables do (perf_cache, "the count tables" below), and
+ * they give the same bits as perf_step_s.
  *
  * Non-goals: pipeline parallelism, MoE, overlap of communication with
  * compute, and the cost of CUDA graph capture. */
@@ -45,6 +47,7 @@
 #include <string.h>
 
 #include "json_util.h"
+#include "mem.h"
 
 /* ---- names ---- */
 
@@ -381,9 +384,10 @@ static double pp_send_s(const perf_ctx *ctx, double T) {
 }
 
 /* The order every sum over operators follows (times, FLOPs, bytes): those
- * whose cost depends only on the step's token and sample counts first, the
- * two attentions last, so that perf_step_s_cached can keep the first part's
- * sum through a decode stretch and still give the same bits. */
+ * whose cost depends only on the step's token count first, then those of
+ * its sample count, the all-reduce (tokens again), the two attentions last,
+ * so that perf_step_cached can take the first part's sums from tables by
+ * count and still give the same bits. */
 static const enum perf_op op_order[PERF_N_OPS] = {
     PERF_OP_QKV_PROJ, PERF_OP_O_PROJ,    PERF_OP_MLP_UP,       PERF_OP_MLP_ACT,    PERF_OP_MLP_DOWN,
     PERF_OP_NORM,     PERF_OP_ROPE,      PERF_OP_KV_SAVE,      PERF_OP_EMBED,      PERF_OP_LM_HEAD,
@@ -489,20 +493,231 @@ void perf_work(const perf_ctx *ctx, const perf_batch *b, double *flops_out, doub
         work_add(ctx, &s, op_order[i], b, rows, flops_out, bytes_out);
 }
 
+/* ---- the count tables ---- */
+
+/* Design. Every operator but the two attentions costs what the step's
+ * token count T (qkv_proj .. embed, op_order[0, N_TOK_OPS), and the
+ * all-reduce) or sample count S (lm_head, sample) makes it cost, so
+ * perf_cache keeps, per T, the sum of the first N_TOK_OPS operators' times
+ * (summed in op_order, skipping zeros, as step_eval does) and the
+ * all-reduce's time, and per S the lm_head's and the sample's; likewise
+ * their FLOPs and HBM bytes (work_add's sums). A step's sum of those
+ * operators is then (((tok[T] + lm_head[S]) + sample[S]) + allreduce[T]),
+ * the very additions, in the very order, of step_eval over op_order, so
+ * the cached and uncached paths agree bit for bit. The all-reduce moves
+ * link bytes only (no FLOPs, no HBM bytes: op_cost, work_add), so its
+ * entry holds a time alone.
+ *
+ * The tables are dense arrays indexed by the count, filled lazily (a NaN
+ * time marks an entry not filled yet; an operator whose time is NaN is
+ * recomputed every call, which gives the same bits) and grown on demand to
+ * the next power of two, up to PERF_CACHE_MAX entries; counts beyond that,
+ * or a failed allocation, are computed directly. Sizes: T reaches
+ * max_batched_tokens (thousands to tens of thousands), S max_num_seqs
+ * (hundreds). Prefill steps seldom repeat their (T, S) pair but soon
+ * repeat each count, which is why the two are kept apart. */
+
+#define N_TOK_OPS   9 /* op_order[0, N_TOK_OPS): by tokens alone */
+#define MIN_ENTRIES 64
+
+struct perf_cache_tok {
+    double t_ops;        /* op_order[0, N_TOK_OPS)'s time, s (NaN: not filled) */
+    double f_ops, b_ops; /* their FLOPs and HBM bytes */
+    double t_ar;         /* the all-reduce's time, s */
+};
+
+struct perf_cache_smp {
+    double t_lm, f_lm, b_lm;    /* lm_head's time (s, NaN: not filled), FLOPs, bytes */
+    double t_smp, f_smp, b_smp; /* sample's time (s), FLOPs, bytes */
+};
+
+/* The sums of the count operators for one (T, S), as step_eval forms them. */
+typedef struct count_sums {
+    double t, f, b;
+} count_sums;
+
+static void tok_clear(struct perf_cache_tok *e, int64_t n) {
+    int64_t i;
+    for (i = 0; i < n; i++)
+        e[i].t_ops = NAN;
+}
+
+static void smp_clear(struct perf_cache_smp *e, int64_t n) {
+    int64_t i;
+    for (i = 0; i < n; i++)
+        e[i].t_lm = NAN;
+}
+
+/* The smallest power of two above k, at least MIN_ENTRIES, at most
+ * PERF_CACHE_MAX (for 0 <= k < PERF_CACHE_MAX). */
+static int64_t table_size(int64_t k) {
+    int64_t n = MIN_ENTRIES;
+    while (n <= k)
+        n *= 2;
+    return n < PERF_CACHE_MAX ? n : PERF_CACHE_MAX;
+}
+
+/* Grows c's token table to n > c->n_tok entries, the new ones not filled;
+ * 1, or 0 when out of memory (c unchanged). Invalidates c->tok. */
+static int tok_grow(perf_cache *c, int64_t n) {
+    struct perf_cache_tok *t = sim_realloc(c->tok, (size_t)n * sizeof *t);
+    if (t == NULL)
+        return 0;
+    tok_clear(t + c->n_tok, n - c->n_tok);
+    c->tok = t;
+    c->n_tok = n;
+    return 1;
+}
+
+/* tok_grow for the sample table; invalidates c->smp. */
+static int smp_grow(perf_cache *c, int64_t n) {
+    struct perf_cache_smp *t = sim_realloc(c->smp, (size_t)n * sizeof *t);
+    if (t == NULL)
+        return 0;
+    smp_clear(t + c->n_smp, n - c->n_smp);
+    c->smp = t;
+    c->n_smp = n;
+    return 1;
+}
+
+/* 1 when c->tok[k] exists, growing the table to hold it if c is enabled
+ * and k < PERF_CACHE_MAX; 0 when the count is to be computed directly. */
+static int tok_reserve(perf_cache *c, int64_t k) {
+    if (k < c->n_tok)
+        return k >= 0;
+    return c->on && k < PERF_CACHE_MAX && tok_grow(c, table_size(k));
+}
+
+/* tok_reserve for the sample table. */
+static int smp_reserve(perf_cache *c, int64_t k) {
+    if (k < c->n_smp)
+        return k >= 0;
+    return c->on && k < PERF_CACHE_MAX && smp_grow(c, table_size(k));
+}
+
+/* Zeroes c and enables its tables, allocated for counts up to max_tokens
+ * tokens and max_samples samples when these are positive (the event loop
+ * then need not allocate: a table grows, to powers of two, only for a
+ * larger count). SIM_OK, or SIM_ENOMEM with c zeroed. */
+int perf_cache_init(perf_cache *c, int64_t max_tokens, int max_samples) {
+    memset(c, 0, sizeof *c);
+    c->on = 1;
+    if ((max_tokens > 0 &&
+         !tok_grow(c, max_tokens < PERF_CACHE_MAX ? max_tokens + 1 : PERF_CACHE_MAX)) ||
+        (max_samples > 0 &&
+         !smp_grow(c, max_samples < PERF_CACHE_MAX ? (int64_t)max_samples + 1 : PERF_CACHE_MAX))) {
+        perf_cache_fini(c);
+        return SIM_ENOMEM;
+    }
+    return SIM_OK;
+}
+
+/* Frees c's tables and zeroes c (which then caches nothing). */
+void perf_cache_fini(perf_cache *c) {
+    sim_free(c->tok);
+    sim_free(c->smp);
+    memset(c, 0, sizeof *c);
+}
+
+/* Forgets every entry; the next call refills what it needs. */
+void perf_cache_reset(perf_cache *c) {
+    tok_clear(c->tok, c->n_tok);
+    smp_clear(c->smp, c->n_smp);
+}
+
+/* Fills *e for b's token count: the times, FLOPs and bytes of
+ * op_order[0, N_TOK_OPS), summed as step_eval and perf_work sum them, and
+ * the all-reduce's time. */
+static void tok_fill(const perf_ctx *ctx, const shape *s, const perf_batch *b, const double *rows,
+                     const double *lg, struct perf_cache_tok *e) {
+    double flops, bytes, tc, tm, t = 0.0, f = 0.0, by = 0.0;
+    int i;
+    /* the order the tables assume (constant: folded away) */
+    SIM_ASSERT(op_order[N_TOK_OPS - 1] == PERF_OP_EMBED && op_order[N_TOK_OPS] == PERF_OP_LM_HEAD &&
+               op_order[N_TOK_OPS + 1] == PERF_OP_SAMPLE &&
+               op_order[N_TOK_OPS + 2] == PERF_OP_ALLREDUCE && N_TOK_OPS + 3 == N_COUNT_OPS);
+    for (i = 0; i < N_TOK_OPS; i++) {
+        double t_op = op_eval(ctx, s, op_order[i], b, rows, lg, &flops, &bytes, &tc, &tm);
+        if (t_op != 0.0)
+            t += t_op;
+        work_add(ctx, s, op_order[i], b, rows, &f, &by);
+    }
+    e->f_ops = f;
+    e->b_ops = by;
+    e->t_ar = op_eval(ctx, s, PERF_OP_ALLREDUCE, b, rows, lg, &flops, &bytes, &tc, &tm);
+    e->t_ops = t; /* last: a filled entry is whole */
+}
+
+/* Fills *e for b's sample count: lm_head's and sample's times, FLOPs and
+ * bytes (work_add's terms: 0 for an operator with no work). */
+static void smp_fill(const perf_ctx *ctx, const shape *s, const perf_batch *b, const double *rows,
+                     const double *lg, struct perf_cache_smp *e) {
+    double flops, bytes, tc, tm;
+    e->f_lm = e->b_lm = e->f_smp = e->b_smp = 0.0;
+    work_add(ctx, s, PERF_OP_LM_HEAD, b, rows, &e->f_lm, &e->b_lm);
+    work_add(ctx, s, PERF_OP_SAMPLE, b, rows, &e->f_smp, &e->b_smp);
+    e->t_smp = op_eval(ctx, s, PERF_OP_SAMPLE, b, rows, lg, &flops, &bytes, &tc, &tm);
+    e->t_lm = op_eval(ctx, s, PERF_OP_LM_HEAD, b, rows, lg, &flops, &bytes, &tc, &tm);
+}
+
+/* The summed time, FLOPs and HBM bytes of op_order[0, N_COUNT_OPS) for
+ * batch b (non-empty), from c's tables where it can (filling them), else
+ * computed: in both cases the additions of step_eval and perf_work, in
+ * their order. The FLOPs and bytes terms of lm_head and sample are added
+ * even when 0 (work_add skips them): the sums are never -0, and x + 0 is x
+ * for every other x. */
+static void count_sums_of(const perf_ctx *ctx, perf_cache *c, const shape *s, const perf_batch *b,
+                          count_sums *out) {
+    struct perf_cache_tok tok_here, *et = &tok_here;
+    struct perf_cache_smp smp_here, *es = &smp_here;
+    double rows[N_ROWS_KIND], lg[N_ROWS_KIND];
+    int64_t T = b->prefill_tokens + (int64_t)b->n_decode;
+    int fill_tok, fill_smp;
+    if (c->ctx != ctx) {
+        perf_cache_reset(c);
+        c->ctx = ctx;
+    }
+    if (tok_reserve(c, T))
+        et = &c->tok[T];
+    if (smp_reserve(c, b->n_sample))
+        es = &c->smp[b->n_sample];
+    fill_tok = et == &tok_here || isnan(et->t_ops);
+    fill_smp = es == &smp_here || isnan(es->t_lm);
+    if (fill_tok || fill_smp)
+        rows_and_logs(s, b, rows, lg);
+    if (fill_tok)
+        tok_fill(ctx, s, b, rows, lg, et);
+    if (fill_smp)
+        smp_fill(ctx, s, b, rows, lg, es);
+    out->t = et->t_ops;
+    if (es->t_lm != 0.0)
+        out->t += es->t_lm;
+    if (es->t_smp != 0.0)
+        out->t += es->t_smp;
+    if (et->t_ar != 0.0)
+        out->t += et->t_ar;
+    out->f = et->f_ops + es->f_lm + es->f_smp;
+    out->b = et->b_ops + es->b_lm + es->b_smp;
+}
+
+/* ---- the cached step ---- */
+
 /* perf_step_s with a cache: every operator but the two attentions depends
- * only on the step's token and sample counts, so their times are kept for
- * the last (tokens, samples) seen and reused while they repeat (a decode
- * stretch repeats them every step). Same per-operator values, same
- * summation order: equal bit for bit to perf_step_s. */
+ * only on the step's token and sample counts, so their sums come from c's
+ * tables by count (see above). Same per-operator values, same summation
+ * order: equal bit for bit to perf_step_s. */
 double perf_step_s_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b) {
     return perf_step_cached(ctx, c, b, NULL, NULL);
 }
 
+/* perf_step_s_cached that also gives the step's FLOPs and HBM bytes on one
+ * GPU (flops_out and bytes_out may be NULL), equal bit for bit to
+ * perf_work's. */
 double perf_step_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b, double *flops_out,
                         double *bytes_out) {
     double rows[N_ROWS_KIND], lg[N_ROWS_KIND];
-    double step, n_seq, T, S, flops, bytes, tc, tm;
-    perf_cache_slot *e;
+    double step, n_seq, T, flops, bytes, tc, tm;
+    count_sums cs;
     shape s;
     int i;
     n_seq = (double)b->n_prefill + (double)b->n_decode;
@@ -514,41 +729,21 @@ double perf_step_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b,
         return 0.0;
     }
     T = (double)b->prefill_tokens + (double)b->n_decode;
-    S = (double)b->n_sample;
     shape_of(ctx, &s);
+    count_sums_of(ctx, c, &s, b, &cs);
+    /* the attentions: their rows and logarithms only */
     rows_of(&s, b, rows);
-    /* only the attention rows change within a decode stretch: take the other
-     * logarithms on a miss alone */
     lg[ROWS_PREFILL] = rows[ROWS_PREFILL] > 0 ? log2(rows[ROWS_PREFILL]) : 0.0;
     lg[ROWS_DECODE] = rows[ROWS_DECODE] > 0 ? log2(rows[ROWS_DECODE]) : 0.0;
-    c->last = (int)(((uint64_t)T * 0x9e3779b1u + (uint64_t)S * 0x85ebca6bu) >> 7) &
-              (PERF_CACHE_SLOTS - 1);
-    e = &c->slot[c->last];
-    if (!e->valid || e->ctx != ctx || e->tokens != T || e->samples != S) {
-        rows_and_logs(&s, b, rows, lg);
-        e->t_rest = 0.0;
-        e->f_rest = 0.0;
-        e->b_rest = 0.0;
-        for (i = 0; i < N_COUNT_OPS; i++) {
-            double t_op = op_eval(ctx, &s, op_order[i], b, rows, lg, &flops, &bytes, &tc, &tm);
-            if (t_op != 0.0)
-                e->t_rest += t_op;
-            work_add(ctx, &s, op_order[i], b, rows, &e->f_rest, &e->b_rest);
-        }
-        e->valid = 1;
-        e->ctx = ctx;
-        e->tokens = T;
-        e->samples = S;
-    }
-    step = e->t_rest;
+    step = cs.t;
     for (i = N_COUNT_OPS; i < PERF_N_OPS; i++) {
         double t_op = op_eval(ctx, &s, op_order[i], b, rows, lg, &flops, &bytes, &tc, &tm);
         if (t_op != 0.0)
             step += t_op;
     }
     if (flops_out) {
-        *flops_out = e->f_rest;
-        *bytes_out = e->b_rest;
+        *flops_out = cs.f;
+        *bytes_out = cs.b;
         for (i = N_COUNT_OPS; i < PERF_N_OPS; i++)
             work_add(ctx, &s, op_order[i], b, rows, flops_out, bytes_out);
     }
@@ -1093,13 +1288,14 @@ void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_de
     perf_batch b;
     shape s;
     const perf_op_calib *oc = &ctx->op[PERF_OP_ATTN_DECODE];
+    count_sums cs;
     memset(&b, 0, sizeof b);
     b.n_decode = n_decode;
     b.n_sample = n_decode;
     b.decode_ctx = decode_ctx;
-    (void)perf_step_s_cached(ctx, c, &b); /* fills the cache for these counts */
     shape_of(ctx, &s);
-    d->t_rest = c->slot[c->last].t_rest;
+    count_sums_of(ctx, c, &s, &b, &cs);
+    d->t_rest = cs.t;
     d->tail = ctx->calib.step_base_s + ctx->calib.step_per_seq_s * (double)n_decode;
     d->pp = pp_send_s(ctx, (double)n_decode);
     d->n = (double)n_decode;

@@ -177,23 +177,41 @@ typedef struct perf_result {
 
 /* Predicts one step; an empty batch gives step_s = 0. */
 void perf_predict(const perf_ctx *ctx, const perf_batch *b, perf_result *out);
-/* Operator times kept between calls of perf_step_s_cached (caller-owned;
- * zero it before first use, and again if the perf_ctx it served changes). */
-#define PERF_CACHE_SLOTS 64
-typedef struct perf_cache_slot {
-    int valid;
-    const perf_ctx *ctx;
-    double tokens, samples; /* the batch counts the times are for */
-    double t_rest;          /* summed time of the operators other than attention */
-    double f_rest, b_rest;  /* their FLOPs and HBM bytes */
-} perf_cache_slot;
+/* The summed times, FLOPs and HBM bytes of the operators other than the
+ * two attentions, which depend on a step's token count T and sample count
+ * S alone, kept in tables by T and by S between calls of perf_step_cached
+ * (caller-owned). A zeroed perf_cache is valid and caches nothing (every
+ * call computes those operators); perf_cache_init enables the tables,
+ * which then grow on demand, and perf_cache_fini frees them. One cache may
+ * serve any number of replicas with the same perf_ctx (single-threaded
+ * use): its entries depend only on (ctx, T, S). A call with another ctx
+ * pointer empties the tables; call perf_cache_reset when the contents of
+ * the ctx it served change. Memory: 32 bytes per token count and 48 per
+ * sample count up to the largest seen (as sized by perf_cache_init, then
+ * doubled on demand). */
+struct perf_cache_tok;
+struct perf_cache_smp;
 typedef struct perf_cache {
-    perf_cache_slot slot[PERF_CACHE_SLOTS]; /* direct-mapped by (tokens, samples) */
-    int last;                               /* the slot of the last call */
+    const perf_ctx *ctx;        /* the context the entries are for (NULL: none) */
+    int on;                     /* 1: perf_cache_init ran, the tables may allocate */
+    struct perf_cache_tok *tok; /* by token count, [0, n_tok) (owned) */
+    struct perf_cache_smp *smp; /* by sample count, [0, n_smp) (owned) */
+    int64_t n_tok, n_smp;       /* table sizes in entries, <= PERF_CACHE_MAX */
 } perf_cache;
+/* Counts at or above this are computed directly, never cached. */
+#define PERF_CACHE_MAX ((int64_t)1 << 20)
 
-/* perf_step_s, reusing c's operator times while the token and sample counts
- * repeat; equal bit for bit to perf_step_s. */
+/* Zeroes c, enables its tables and sizes them for steps of up to
+ * max_tokens tokens and max_samples samples (0: size lazily); SIM_OK or
+ * SIM_ENOMEM (c then zeroed). */
+int perf_cache_init(perf_cache *c, int64_t max_tokens, int max_samples);
+/* Frees c's tables and zeroes it; a zeroed c is a no-op. */
+void perf_cache_fini(perf_cache *c);
+/* Forgets every entry (the perf_ctx c served changed in place). */
+void perf_cache_reset(perf_cache *c);
+
+/* perf_step_s, reusing c's operator times for token and sample counts seen
+ * before; equal bit for bit to perf_step_s. */
 double perf_step_s_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b);
 /* perf_step_s_cached that also gives the step's FLOPs and HBM bytes (flops
  * and bytes may be NULL), equal bit for bit to perf_work's. */

@@ -4,7 +4,8 @@
  * prefill chunk, with the arithmetic written out independently of perf.c),
  * monotonicity in context, decode attention over each sequence's own
  * context, tensor parallelism, fp8 refusal, bit-identity of perf_step_s
- * and perf_predict on random batches, curve evaluation, the GEMMs' fp8
+ * and perf_predict on random batches, perf_step_cached's count tables
+ * (growth, the cap, sharing, failed allocations), curve evaluation, the GEMMs' fp8
  * curve sets (used for fp8 weights only, absent sets falling back to the
  * bf16 ones), and calibration files: a save/load round trip and malformed
  * files with their exact messages. Temporary files are written in the current directory and
@@ -19,6 +20,7 @@
 #include "perf.h"
 #include "engine.h"
 #include "fixtures.h"
+#include "mem.h"
 #include "t.h"
 
 /* ---- fixtures: Llama-3-8B and H100 SXM / A100 SXM by hand ---- */
@@ -483,7 +485,7 @@ static void test_bit_identity(void) {
     int it;
     perf_cache cache;
 
-    memset(&cache, 0, sizeof cache);
+    T_EQ_I(perf_cache_init(&cache, 0, 0), SIM_OK); /* tables sized lazily */
     gsl_rng_set(r, 20240531);
     for (it = 0; it < 20000; it++) {
         perf_batch b;
@@ -494,7 +496,7 @@ static void test_bit_identity(void) {
             random_calib(&c, &g, r);
             m.w_dtype = (it / 500) % 2 ? SIM_DT_FP8 : SIM_DT_BF16; /* fp8: the GEMMs' fp8 sets */
             ctx_for(&ctx, &m, &g, &c, tps[gsl_rng_uniform_int(r, 4)]);
-            memset(&cache, 0, sizeof cache); /* a cache serves one unchanging context */
+            perf_cache_reset(&cache); /* the context changed in place */
         }
         memset(&b, 0, sizeof b);
         for (k = 0; k < np; k++)
@@ -517,6 +519,7 @@ static void test_bit_identity(void) {
         }
         T_ASSERT(res.step_s >= 0);
     }
+    perf_cache_fini(&cache);
     gsl_rng_free(r);
 }
 
@@ -541,8 +544,8 @@ static void test_dstep(void) {
         m.kv_dtype = trial % 3 == 0 ? SIM_DT_FP8 : SIM_DT_BF16;
         m.w_dtype = trial % 5 < 2 ? SIM_DT_FP8 : SIM_DT_BF16;
         ctx_for(&ctx, &m, &g, &cal, trial % 4 == 0 ? 2 : 1);
-        memset(&c1, 0, sizeof c1);
-        memset(&c2, 0, sizeof c2);
+        memset(&c1, 0, sizeof c1); /* no tables: every call computes */
+        T_EQ_I(perf_cache_init(&c2, 64, 16), SIM_OK);
         perf_dstep_init(&d, &ctx, &c2, n, ctx0);
         for (i = 0; i < 50; i++) {
             perf_batch b;
@@ -551,8 +554,122 @@ static void test_dstep(void) {
             b.decode_ctx = ctx0 + (int64_t)n * i;
             T_ASSERT(perf_dstep_time(&d, b.decode_ctx) == perf_step_s_cached(&ctx, &c1, &b));
             T_ASSERT(perf_dstep_time(&d, b.decode_ctx) == perf_step_s(&ctx, &b));
+            T_ASSERT(perf_step_s_cached(&ctx, &c2, &b) == perf_step_s(&ctx, &b));
         }
+        perf_cache_fini(&c2);
     }
+    gsl_rng_free(r);
+}
+
+/* ---- the count tables of perf_step_cached ---- */
+
+/* Checks perf_step_cached on c against perf_step_s and perf_work, bit for
+ * bit (time, FLOPs, bytes), twice: a fill, then a hit. */
+static void check_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b, int it) {
+    double t = perf_step_s(ctx, b), f, by;
+    int k;
+    perf_work(ctx, b, &f, &by);
+    for (k = 0; k < 2; k++) {
+        double tc, fc, bc;
+        tc = perf_step_cached(ctx, c, b, &fc, &bc);
+        if (memcmp(&tc, &t, sizeof t) != 0 || memcmp(&fc, &f, sizeof f) != 0 ||
+            memcmp(&bc, &by, sizeof by) != 0)
+            T_FAIL_("batch %d, call %d: cached (%.17g s, %.17g FLOPs, %.17g B) != "
+                    "(%.17g s, %.17g FLOPs, %.17g B)",
+                    it, k, tc, fc, bc, t, f, by);
+    }
+}
+
+/* Random batches of many distinct token and sample counts, beyond the
+ * tables' first size (so they grow) and beyond PERF_CACHE_MAX (computed
+ * directly), on random calibrations, fp8, TP 1..16 (across nodes at 16),
+ * one cache shared by two contexts in turn, a zeroed cache (no tables) and
+ * failed allocations: the cached step equals perf_step_s and perf_work bit
+ * for bit, and fini frees everything. */
+static void test_count_tables(void) {
+    static const int tps[] = {1, 2, 4, 8, 16};
+    sim_model m = t_llama3_8b();
+    sim_gpu g = t_h100(1e-6);
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    size_t base = sim_mem_current();
+    perf_cache c, c0;
+    perf_calib cal;
+    perf_ctx ctx[2];
+    perf_batch b;
+    int it;
+
+    g.gpus_per_node = 8;
+    g.ib_bw = 50e9;
+    g.ib_latency_s = 5e-6;
+    gsl_rng_set(r, 4242);
+    memset(&c0, 0, sizeof c0);
+    T_EQ_I(perf_cache_init(&c, 100, 8), SIM_OK);
+    T_EQ_I(c.n_tok, 101);
+    T_EQ_I(c.n_smp, 9);
+    for (it = 0; it < 6000; it++) {
+        perf_ctx *x = &ctx[it % 2];
+        int k, np = (int)gsl_rng_uniform_int(r, 6), nd = (int)gsl_rng_uniform_int(r, 400);
+        if (it % 1000 < 2) { /* new contexts, changed in place */
+            random_calib(&cal, &g, r);
+            m.w_dtype = (it / 1000) % 2 ? SIM_DT_FP8 : SIM_DT_BF16;
+            m.kv_dtype = (it / 2000) % 2 ? SIM_DT_FP8 : SIM_DT_BF16;
+            ctx_for(x, &m, &g, &cal, tps[gsl_rng_uniform_int(r, 5)]);
+            perf_cache_reset(&c);
+        }
+        memset(&b, 0, sizeof b);
+        for (k = 0; k < np; k++)
+            perf_batch_add_prefill(&b, 1 + (int64_t)gsl_rng_uniform_int(r, 12000),
+                                   (int64_t)gsl_rng_uniform_int(r, 30000),
+                                   (int)gsl_rng_uniform_int(r, 2));
+        for (k = 0; k < nd; k++)
+            perf_batch_add_decode(&b, 1 + (int64_t)gsl_rng_uniform_int(r, 100000));
+        check_cached(x, &c, &b, it);
+        check_cached(x, &c0, &b, it);
+    }
+    T_ASSERT(c.n_tok > 101 && c.n_tok <= PERF_CACHE_MAX);
+    T_ASSERT(c.n_smp > 9);
+    T_ASSERT(c0.tok == NULL && c0.n_tok == 0); /* a zeroed cache never allocates */
+
+    /* counts at and above PERF_CACHE_MAX: computed directly */
+    memset(&b, 0, sizeof b);
+    perf_batch_add_prefill(&b, PERF_CACHE_MAX - 3, 0, 1);
+    perf_batch_add_decode(&b, 10);
+    perf_batch_add_decode(&b, 20);
+    perf_batch_add_decode(&b, 30);
+    check_cached(&ctx[0], &c, &b, -1);
+    T_ASSERT(c.n_tok <= PERF_CACHE_MAX);
+
+    /* a failed growth computes directly and keeps the table */
+    {
+        int64_t n = c.n_tok;
+        memset(&b, 0, sizeof b);
+        perf_batch_add_prefill(&b, n + 5, 0, 1);
+        double t;
+        sim_mem_fail_at(1);
+        t = perf_step_s_cached(&ctx[1], &c, &b);
+        sim_mem_fail_at(0);
+        T_ASSERT(t == perf_step_s(&ctx[1], &b));
+        T_EQ_I(c.n_tok, n);
+        check_cached(&ctx[1], &c, &b, -3); /* now it grows */
+        T_ASSERT(c.n_tok > n);
+    }
+    perf_cache_fini(&c);
+    T_ASSERT(c.tok == NULL && c.smp == NULL && c.n_tok == 0 && !c.on);
+    perf_cache_fini(&c); /* a zeroed cache: no-op */
+    T_EQ_I(sim_mem_current(), base);
+
+    /* a failed init leaves a zeroed cache that still works */
+    sim_mem_fail_at(1);
+    T_EQ_I(perf_cache_init(&c, 5000, 64), SIM_ENOMEM);
+    sim_mem_fail_at(0);
+    T_ASSERT(c.tok == NULL && c.smp == NULL && !c.on);
+    sim_mem_fail_at(2);
+    T_EQ_I(perf_cache_init(&c, 5000, 64), SIM_ENOMEM);
+    sim_mem_fail_at(0);
+    T_ASSERT(c.tok == NULL && c.smp == NULL && !c.on);
+    T_EQ_I(sim_mem_current(), base);
+    check_cached(&ctx[0], &c, &b, -4);
+    T_EQ_I(sim_mem_current(), base);
     gsl_rng_free(r);
 }
 
@@ -878,6 +995,7 @@ int main(void) {
     test_dtypes();
     test_bit_identity();
     test_dstep();
+    test_count_tables();
     test_fp8_curves();
     test_curves();
     test_round_trip();
