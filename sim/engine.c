@@ -129,7 +129,7 @@ typedef struct replica {
     int64_t run_ctx0;      /* summed context of step 0 */
     int run_nd;            /* sequences decoding */
     perf_dstep ds;         /* the stretch's stepper */
-    perf_cache pcache;     /* operator times reused within a decode run */
+    perf_cache *pcache;    /* the pool's operator sums (borrowed) */
 } replica;
 
 #define ENG_RUN_MAX 1024
@@ -149,6 +149,7 @@ typedef struct pool_rt {
     double gpu_s;            /* GPU-seconds paid (serving, draining or provisioning) */
     sim_time gpu_acc_t;      /* gpu_s integrated up to here */
     pcache *remote;          /* the pool's remote KV tier (NULL: none) */
+    perf_cache ptabs;        /* operator sums by token and sample count, for its replicas */
     int rpool_in, rpool_out; /* its links */
 } pool_rt;
 
@@ -817,7 +818,7 @@ static int form_step(eng *e, replica *p, sim_time t, sim_time *dur) {
         perf_predict(p->perf, &p->batch.agg, &p->pr);
     } else { /* the figures the summary needs, without the breakdown */
         p->pr.step_s =
-            perf_step_cached(p->perf, &p->pcache, &p->batch.agg, &p->pr.flops, &p->pr.bytes);
+            perf_step_cached(p->perf, p->pcache, &p->batch.agg, &p->pr.flops, &p->pr.bytes);
     }
     p->res.pred_s = p->pr.step_s;
     rc = be_step(p->b, p->idx, p->s, &p->batch, &p->res, e->err);
@@ -931,7 +932,7 @@ static int run_try(eng *e, replica *p) {
     sched_decode_agg(p->s, 0, &agg);
     p->run_ctx0 = agg.decode_ctx;
     p->run_nd = agg.n_decode;
-    perf_dstep_init(&p->ds, p->perf, &p->pcache, agg.n_decode, agg.decode_ctx);
+    perf_dstep_init(&p->ds, p->perf, p->pcache, agg.n_decode, agg.decode_ctx);
     p->run_t0 = e->now;
     p->run_k = 0;
     run_plan(e, p, e->n_reps == 1 ? ENG_RUN_MAX : p->run_cap);
@@ -1030,9 +1031,9 @@ static void run_apply(eng *e, replica *p, int64_t n) {
         return;
     /* FLOPs and bytes grow linearly with the summed context */
     sched_decode_agg(p->s, 0, &agg);
-    (void)perf_step_cached(pc, &p->pcache, &agg, &f0, &b0);
+    (void)perf_step_cached(pc, p->pcache, &agg, &f0, &b0);
     sched_decode_agg(p->s, 1, &agg);
-    (void)perf_step_cached(pc, &p->pcache, &agg, &f1, &b1);
+    (void)perf_step_cached(pc, p->pcache, &agg, &f1, &b1);
     df = f1 - f0;
     db = b1 - b0;
     if (!rows_in(e, step0, n)) {
@@ -1897,6 +1898,11 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
         scfg = pc->sched;
         scfg.recompute_s = recompute_s;
         scfg.recompute_ctx = (void *)pc->perf;
+        if ((rc = perf_cache_init(&q->ptabs, pc->sched.max_batched_tokens,
+                                  pc->sched.max_num_seqs)) != SIM_OK) {
+            e.rc = rc;
+            goto out;
+        }
         if (pc->sched.remote_blocks > 0 && pc->sched.policy != NULL) {
             double pool_bw =
                 pc->perf->gpu.ib_bw * (pc->sched.remote_nics > 0 ? pc->sched.remote_nics : 1);
@@ -1921,6 +1927,7 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
             p->idx = r;
             p->pool = i;
             p->perf = pc->perf;
+            p->pcache = &q->ptabs;
             p->b = pb;
             p->state = k < pc->replicas ? REP_ON : REP_OFF;
             p->tl_live = p->state != REP_OFF;
@@ -2048,8 +2055,10 @@ out:
         rec_put(&e, e.xf[i].rec);
     sim_free(e.xf);
     if (e.pools)
-        for (i = 0; i < e.fl->n_pools; i++)
+        for (i = 0; i < e.fl->n_pools; i++) {
             pcache_destroy(e.pools[i].remote);
+            perf_cache_fini(&e.pools[i].ptabs);
+        }
     net_destroy(e.kvnet);
     sim_free(e.kv_out);
     sim_free(e.kv_in);

@@ -1286,7 +1286,7 @@ int sched_decode_advance(sched *s, sim_time now) {
     int rc;
     SIM_ASSERT(s->prefill.n == 0 && s->n_decode > 0);
     SIM_ASSERT(s->heap[0]->fin_step > dclock(s));
-    SIM_ASSERT(avail(s) >= sched_decode_need(s, 0));
+    SIM_DASSERT(avail(s) >= sched_decode_need(s, 0)); /* the planner counted them */
     s->now = now;
     if (s->pc)
         (void)pcache_expire(s->pc, now);
