@@ -1031,9 +1031,9 @@ static void run_apply(eng *e, replica *p, int64_t n) {
         return;
     /* FLOPs and bytes grow linearly with the summed context */
     sched_decode_agg(p->s, 0, &agg);
-    (void)perf_step_cached(pc, p->pcache, &agg, &f0, &b0);
+    perf_work_cached(pc, p->pcache, &agg, &f0, &b0);
     sched_decode_agg(p->s, 1, &agg);
-    (void)perf_step_cached(pc, p->pcache, &agg, &f1, &b1);
+    perf_work_cached(pc, p->pcache, &agg, &f1, &b1);
     df = f1 - f0;
     db = b1 - b0;
     if (!rows_in(e, step0, n)) {

@@ -713,6 +713,25 @@ double perf_step_s_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *
 /* perf_step_s_cached that also gives the step's FLOPs and HBM bytes on one
  * GPU (flops_out and bytes_out may be NULL), equal bit for bit to
  * perf_work's. */
+void perf_work_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b, double *flops_out,
+                      double *bytes_out) {
+    double rows[N_ROWS_KIND];
+    count_sums cs;
+    shape s;
+    int i;
+    *flops_out = 0.0;
+    *bytes_out = 0.0;
+    if (!((double)b->n_prefill + (double)b->n_decode > 0))
+        return;
+    shape_of(ctx, &s);
+    count_sums_of(ctx, c, &s, b, &cs);
+    rows_of(&s, b, rows);
+    *flops_out = cs.f;
+    *bytes_out = cs.b;
+    for (i = N_COUNT_OPS; i < PERF_N_OPS; i++)
+        work_add(ctx, &s, op_order[i], b, rows, flops_out, bytes_out);
+}
+
 double perf_step_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b, double *flops_out,
                         double *bytes_out) {
     double rows[N_ROWS_KIND], lg[N_ROWS_KIND];
@@ -1283,6 +1302,22 @@ int perf_ctx_set_collectives(perf_ctx *ctx, const coll_calib *c, sim_err *err) {
 
 /* ---- decode stretches ---- */
 
+/* An upper bound on 1 / (peak x eff) over the whole curve, with a margin
+ * far above rounding (curves are linear between knots and flat beyond, so
+ * eff never falls below the least knot); infinity when eff can reach 0. */
+static double tc_bound(const perf_curve *c, double peak) {
+    double lo = 1.0;
+    int i;
+    if (c->n > 0)
+        lo = c->y[0];
+    for (i = 1; i < c->n; i++)
+        if (c->y[i] < lo)
+            lo = c->y[i];
+    if (!(lo > 0) || !(peak > 0))
+        return INFINITY;
+    return (1.0 + 1e-6) / (peak * lo);
+}
+
 void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_decode,
                      int64_t decode_ctx) {
     perf_batch b;
@@ -1310,6 +1345,7 @@ void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_de
     d->eff_c = &oc->eff_c;
     d->eff_m = &oc->eff_m;
     d->lo_c = d->lo_m = 0;
+    d->tc_bound = tc_bound(&oc->eff_c, d->peak);
 }
 
 /* The same operations, in the same order, as perf_step_s_cached on a pure
@@ -1325,8 +1361,12 @@ double perf_dstep_time(perf_dstep *d, int64_t decode_ctx) {
     double step = d->t_rest, tc, tm;
     if (rows > 0 && (flops > 0 || bytes > 0)) {
         double t_op;
-        tc = flops > 0 ? flops / (d->peak * curve_find(d->eff_c, lg, &d->lo_c)) : 0.0;
         tm = bytes > 0 ? bytes / (d->bw * curve_find(d->eff_m, lg, &d->lo_m)) : 0.0;
+        /* the compute term is evaluated only when it could reach tm: the
+         * max below is then the same either way */
+        tc = flops > 0 && !(flops * d->tc_bound <= tm)
+                 ? flops / (d->peak * curve_find(d->eff_c, lg, &d->lo_c))
+                 : 0.0;
         t_op = d->calls * ((tc > tm ? tc : tm) + d->overhead);
         if (t_op != 0.0)
             step += t_op;

@@ -531,7 +531,7 @@ static void test_dstep(void) {
     sim_model m = t_llama3_8b();
     sim_gpu g = t_h100(2e-6);
     gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
-    int trial;
+    int trial, n_bound[2] = {0, 0};
     gsl_rng_set(r, 77);
     for (trial = 0; trial < 200; trial++) {
         perf_calib cal;
@@ -541,6 +541,12 @@ static void test_dstep(void) {
         int n = 1 + (int)gsl_rng_uniform_int(r, 256), i;
         int64_t ctx0 = n * (int64_t)(1 + gsl_rng_uniform_int(r, 30000));
         random_calib(&cal, &g, r);
+        if (trial % 3 == 1) { /* slow compute: the decode attention's compute term can win */
+            perf_curve *ec = &cal.op[PERF_OP_ATTN_DECODE].eff_c;
+            int k;
+            for (k = 0; k < ec->n; k++)
+                ec->y[k] *= trial % 2 ? 1e-3 : 1e-2;
+        }
         m.kv_dtype = trial % 3 == 0 ? SIM_DT_FP8 : SIM_DT_BF16;
         m.w_dtype = trial % 5 < 2 ? SIM_DT_FP8 : SIM_DT_BF16;
         ctx_for(&ctx, &m, &g, &cal, trial % 4 == 0 ? 2 : 1);
@@ -552,6 +558,15 @@ static void test_dstep(void) {
             memset(&b, 0, sizeof b);
             b.n_decode = b.n_sample = n;
             b.decode_ctx = ctx0 + (int64_t)n * i;
+            {
+                /* which roofline term of the decode attention binds here */
+                const perf_op_calib *oc = &ctx.op[PERF_OP_ATTN_DECODE];
+                double fl, by, rows, tc, tm;
+                perf_op_cost(&ctx, PERF_OP_ATTN_DECODE, &b, &fl, &by, &rows);
+                tc = fl / (ctx.peak_attn * perf_curve_eval(&oc->eff_c, log2(rows)));
+                tm = by / (ctx.gpu.hbm_bw * perf_curve_eval(&oc->eff_m, log2(rows)));
+                n_bound[tc > tm]++;
+            }
             T_ASSERT(perf_dstep_time(&d, b.decode_ctx) == perf_step_s_cached(&ctx, &c1, &b));
             T_ASSERT(perf_dstep_time(&d, b.decode_ctx) == perf_step_s(&ctx, &b));
             T_ASSERT(perf_step_s_cached(&ctx, &c2, &b) == perf_step_s(&ctx, &b));
@@ -559,6 +574,9 @@ static void test_dstep(void) {
         perf_cache_fini(&c2);
     }
     gsl_rng_free(r);
+    /* both terms bound some steps: the stepper's shortcut (it skips the
+     * compute term when it cannot win) and its full path are both checked */
+    T_ASSERT(n_bound[0] > 100 && n_bound[1] > 100);
 }
 
 /* ---- the count tables of perf_step_cached ---- */
@@ -570,7 +588,12 @@ static void check_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b
     int k;
     perf_work(ctx, b, &f, &by);
     for (k = 0; k < 2; k++) {
-        double tc, fc, bc;
+        double tc, fc, bc, fw, bw;
+        perf_work_cached(ctx, c, b, &fw, &bw);
+        if (memcmp(&fw, &f, sizeof f) != 0 || memcmp(&bw, &by, sizeof by) != 0)
+            T_FAIL_("batch %d, call %d: perf_work_cached (%.17g FLOPs, %.17g B) != "
+                    "perf_work (%.17g FLOPs, %.17g B)",
+                    it, k, fw, bw, f, by);
         tc = perf_step_cached(ctx, c, b, &fc, &bc);
         if (memcmp(&tc, &t, sizeof t) != 0 || memcmp(&fc, &f, sizeof f) != 0 ||
             memcmp(&bc, &by, sizeof by) != 0)
