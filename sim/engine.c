@@ -119,7 +119,6 @@ typedef struct replica {
     sim_time run_t0;   /* start of the first */
     sim_time *run_end; /* end of step i, [0, run_k) */
     int64_t gen;       /* generation of the pending STEP_DONE event */
-    int64_t run_cap;   /* steps planned at a time: halved by a cut, doubled by an extension */
     /* planning state, kept so that a run is planned a chunk at a time: the
      * STEP_DONE event at the end of a chunk extends the run (run_open) */
     int run_open;          /* more steps may be planned */
@@ -133,12 +132,11 @@ typedef struct replica {
 } replica;
 
 #define ENG_RUN_MAX 1024
-#ifndef ENG_RUN_CHUNK0
-#define ENG_RUN_CHUNK0 8 /* a fleet replica's first chunk */
-#endif
-#ifndef ENG_RUN_CHUNK_MIN
-#define ENG_RUN_CHUNK_MIN 4
-#endif
+/* Steps a fleet replica's run plans at a time: an arrival routed to it cuts
+ * the run, wasting the planned steps after the one in progress, and each
+ * further chunk costs an event. 8 did best of 4..16 on the 16-replica bench
+ * (fixed or adaptive); one replica plans up to its next arrival. */
+#define ENG_RUN_CHUNK 8
 
 /* A pool at run time: its replicas are [first, first + n). */
 typedef struct pool_rt {
@@ -895,7 +893,7 @@ static sim_time run_start(const replica *p, int64_t i) {
  * when blocks run out, and (one replica) after the step in progress when
  * the next streamed request arrives: it comes here. In a fleet it goes to
  * one replica of many, so runs go on and the one it reaches is cut
- * (deliver); planning a chunk at a time (run_cap) keeps the planning that a
+ * (deliver); planning a chunk at a time (ENG_RUN_CHUNK) keeps the planning that a
  * cut wastes in proportion. The run stays open when the chunk was planned
  * whole and the scheduler allows more. */
 static void run_plan(eng *e, replica *p, int64_t upto) {
@@ -935,7 +933,7 @@ static int run_try(eng *e, replica *p) {
     perf_dstep_init(&p->ds, p->perf, p->pcache, agg.n_decode, agg.decode_ctx);
     p->run_t0 = e->now;
     p->run_k = 0;
-    run_plan(e, p, e->n_reps == 1 ? ENG_RUN_MAX : p->run_cap);
+    run_plan(e, p, e->n_reps == 1 ? ENG_RUN_MAX : ENG_RUN_CHUNK);
     if (p->run_k < 2)
         return 0;
     p->in_run = 1;
@@ -950,9 +948,7 @@ static int run_extend(eng *e, replica *p) {
     int64_t k = p->run_k;
     if (!p->run_open)
         return 0;
-    if (p->run_cap < ENG_RUN_MAX)
-        p->run_cap *= 2;
-    run_plan(e, p, e->n_reps == 1 ? ENG_RUN_MAX : k + p->run_cap);
+    run_plan(e, p, e->n_reps == 1 ? ENG_RUN_MAX : k + ENG_RUN_CHUNK);
     if (p->run_k == k)
         return 0;
     push_step_done(e, p, p->run_end[p->run_k - 1]);
@@ -1030,10 +1026,8 @@ static void run_apply(eng *e, replica *p, int64_t n) {
     if (n <= 0)
         return;
     /* FLOPs and bytes grow linearly with the summed context */
-    sched_decode_agg(p->s, 0, &agg);
-    perf_work_cached(pc, p->pcache, &agg, &f0, &b0);
-    sched_decode_agg(p->s, 1, &agg);
-    perf_work_cached(pc, p->pcache, &agg, &f1, &b1);
+    perf_dstep_work(&p->ds, p->run_ctx0, &f0, &b0);
+    perf_dstep_work(&p->ds, p->run_ctx0 + p->run_nd, &f1, &b1);
     df = f1 - f0;
     db = b1 - b0;
     if (!rows_in(e, step0, n)) {
@@ -1097,8 +1091,6 @@ static void run_cut(eng *e, replica *p, int64_t n, int push) {
 /* An arrival at now for a replica in a run: cut the run at the step in
  * progress (the first step ending at or after now). */
 static void run_interrupt(eng *e, replica *p) {
-    if (p->run_cap > ENG_RUN_CHUNK_MIN)
-        p->run_cap /= 2;
     int64_t lo = 0, hi = p->run_k - 1;
     while (lo < hi) {
         int64_t mid = (lo + hi) / 2;
@@ -1931,7 +1923,6 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
             p->b = pb;
             p->state = k < pc->replicas ? REP_ON : REP_OFF;
             p->tl_live = p->state != REP_OFF;
-            p->run_cap = ENG_RUN_CHUNK0;
             if (c->fast_forward && (p->run_end = SIM_NEW_ARRAY(sim_time, ENG_RUN_MAX)) == NULL) {
                 e.rc = SIM_ENOMEM;
                 goto out;

@@ -713,25 +713,6 @@ double perf_step_s_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *
 /* perf_step_s_cached that also gives the step's FLOPs and HBM bytes on one
  * GPU (flops_out and bytes_out may be NULL), equal bit for bit to
  * perf_work's. */
-void perf_work_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b, double *flops_out,
-                      double *bytes_out) {
-    double rows[N_ROWS_KIND];
-    count_sums cs;
-    shape s;
-    int i;
-    *flops_out = 0.0;
-    *bytes_out = 0.0;
-    if (!((double)b->n_prefill + (double)b->n_decode > 0))
-        return;
-    shape_of(ctx, &s);
-    count_sums_of(ctx, c, &s, b, &cs);
-    rows_of(&s, b, rows);
-    *flops_out = cs.f;
-    *bytes_out = cs.b;
-    for (i = N_COUNT_OPS; i < PERF_N_OPS; i++)
-        work_add(ctx, &s, op_order[i], b, rows, flops_out, bytes_out);
-}
-
 double perf_step_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b, double *flops_out,
                         double *bytes_out) {
     double rows[N_ROWS_KIND], lg[N_ROWS_KIND];
@@ -1331,6 +1312,8 @@ void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_de
     shape_of(ctx, &s);
     count_sums_of(ctx, c, &s, &b, &cs);
     d->t_rest = cs.t;
+    d->f_rest = cs.f;
+    d->b_rest = cs.b;
     d->tail = ctx->calib.step_base_s + ctx->calib.step_per_seq_s * (double)n_decode;
     d->pp = pp_send_s(ctx, (double)n_decode);
     d->n = (double)n_decode;
@@ -1373,6 +1356,21 @@ double perf_dstep_time(perf_dstep *d, int64_t decode_ctx) {
     }
     step += d->tail;
     return step + d->pp;
+}
+
+/* perf_work's sums for the same batch: the other operators' FLOPs and bytes,
+ * then the decode attention's, as work_add adds them. */
+void perf_dstep_work(const perf_dstep *d, int64_t decode_ctx, double *flops, double *bytes) {
+    double ctx = (double)decode_ctx;
+    double rows = ctx / d->n;
+    double fl = d->q4 * ctx;
+    double by = ctx * 2.0 * d->kv * d->kvb + d->qbytes;
+    *flops = d->f_rest;
+    *bytes = d->b_rest;
+    if (rows > 0 && (fl > 0 || by > 0)) {
+        *flops += d->calls * fl;
+        *bytes += d->calls * by;
+    }
 }
 
 int perf_ctx_set_pp(perf_ctx *ctx, int pp, sim_err *err) {

@@ -224,6 +224,7 @@ double perf_step_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b,
  * counts (decode_ctx: any step's summed context). */
 typedef struct perf_dstep {
     double t_rest, tail, pp, n, q4, kv, kvb, qbytes, peak, bw, calls, overhead;
+    double f_rest, b_rest; /* the other operators' FLOPs and bytes */
     const perf_curve *eff_c, *eff_m;
     int lo_c, lo_m;  /* curve segments of the last call */
     double tc_bound; /* flops x tc_bound <= tm: the compute term cannot win */
@@ -231,14 +232,13 @@ typedef struct perf_dstep {
 void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_decode,
                      int64_t decode_ctx);
 double perf_dstep_time(perf_dstep *d, int64_t decode_ctx);
+/* The stretch's FLOPs and HBM bytes at a step's summed context, equal bit for
+ * bit to perf_work on the same batch. */
+void perf_dstep_work(const perf_dstep *d, int64_t decode_ctx, double *flops, double *bytes);
 
 /* FLOPs and HBM bytes of a batch on one GPU, equal to perf_predict's flops
  * and bytes, without evaluating any time. */
 void perf_work(const perf_ctx *ctx, const perf_batch *b, double *flops, double *bytes);
-/* perf_work with c's tables for the operators counted by tokens and
- * samples; equal bit for bit to perf_work. */
-void perf_work_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b, double *flops,
-                      double *bytes);
 
 /* Predicts only the step time (the hot path; same value as perf_predict). */
 double perf_step_s(const perf_ctx *ctx, const perf_batch *b);
