@@ -5,9 +5,10 @@
  * contract). A run's row is inserted with status 'running' and becomes
  * 'done' only in the transaction that writes its last rows and its summary,
  * so a killed process leaves 'running' behind and a reader can tell a
- * complete run from a partial one. Rows arrive through a met_sink and are
- * written by prepared statements in transactions of at most
- * STORE_COMMIT_ROWS rows, so memory stays bounded however long the run.
+ * complete run from a partial one. Rows arrive through a met_sink, wait in
+ * small per-table buffers and are written by multi-row prepared statements
+ * in transactions of at most STORE_COMMIT_ROWS rows, so memory stays
+ * bounded however long the run.
  *
  * A store handles one open run at a time and is not thread-safe. It writes
  * only the given file (and SQLite's rollback journal beside it). */

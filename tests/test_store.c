@@ -5,8 +5,8 @@
  * store's own view of it: exact row values, NULL for NAN, the summary
  * columns against MET_SUMMARY_MAP, status transitions (running, done,
  * failed, interrupted, and a crashed process that leaves 'running'),
- * several runs in one file, schema versions, the config round trip and
- * error messages, and allocation failures. */
+ * rows in batches and at commit boundaries, several runs in one file, schema versions, the config
+ * round trip and error messages, and allocation failures. */
 #define _POSIX_C_SOURCE 200809L /* mkstemp, fork, waitpid, before any system header */
 #include "config.h"
 
@@ -511,6 +511,104 @@ static void test_fail_and_interrupt(void) {
     tmp_remove(path);
 }
 
+/* Many rows of the three tables, interleaved: every row comes back, in the
+ * order written, with its values and its run's id, whatever statement
+ * carried it (a full batch or the rows left over at finish, at a commit or
+ * at a failure); a commit holds exactly STORE_COMMIT_ROWS rows. */
+static void test_batches(void) {
+    char path[64];
+    store *s = NULL;
+    sim_err err;
+    int64_t id = 0, i, n_req = 0, n_step = 0, n_tl = 0;
+    met_sink k;
+    met_summary sum = summary_fill();
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    const int64_t n = 1001;
+
+    tmp_path(path, sizeof path);
+    T_EQ_I(store_open(path, &s, &err), SIM_OK);
+    T_EQ_I(store_run_begin(s, "run", "{}", NULL, "sim", 1, &id, &err), SIM_OK);
+    k = store_sink(s);
+    for (i = 0; i < n; i++) {
+        met_request r = i % 7 == 3 ? req_rejected((uint64_t)i) : req_done((uint64_t)i, 1 + i % 5);
+        T_EQ_I(k.on_request(k.ctx, &r), SIM_OK);
+        n_req++;
+        if (i % 3 == 0) {
+            met_step m = step_row(n_step++);
+            T_EQ_I(k.on_step(k.ctx, &m), SIM_OK);
+        }
+        if (i % 10 == 0) {
+            met_timeline tl = {.replica = (int)i, .t_s = (double)n_tl++, .dt_s = 1.0};
+            T_EQ_I(k.on_timeline(k.ctx, &tl), SIM_OK);
+        }
+    }
+    T_EQ_I(store_run_finish(s, &sum, &err), SIM_OK);
+
+    db = db_open(path);
+    T_EQ_I(q_int(db, "SELECT count(*) FROM requests WHERE run_id = 1"), n_req);
+    T_EQ_I(q_int(db, "SELECT count(*) FROM steps WHERE run_id = 1"), n_step);
+    T_EQ_I(q_int(db, "SELECT count(*) FROM timeline WHERE run_id = 1"), n_tl);
+    st = q(db, "SELECT id, replica, arrival_s, first_token_s, finish_s, ttft_s, tpot_s, e2e_s,"
+               " output_tokens, rejected, reject_reason FROM requests ORDER BY rowid");
+    for (i = 0; i < n; i++) {
+        met_request r = i % 7 == 3 ? req_rejected((uint64_t)i) : req_done((uint64_t)i, 1 + i % 5);
+        int rejected = r.reject != MET_REJECT_NONE;
+        T_EQ_I(sqlite3_step(st), SQLITE_ROW);
+        col_int(st, 0, i);
+        col_int(st, 1, r.replica);
+        col_real(st, 2, r.arrival_s);
+        col_real(st, 3, r.first_token_s);
+        col_real(st, 4, r.finish_s);
+        col_real(st, 5, rejected ? NAN : r.first_token_s - r.arrival_s);
+        col_real(st, 6,
+                 rejected || r.output_tokens < 2
+                     ? NAN
+                     : (r.finish_s - r.first_token_s) / (double)(r.output_tokens - 1));
+        col_real(st, 7, rejected ? NAN : r.finish_s - r.arrival_s);
+        col_int(st, 8, r.output_tokens);
+        col_int(st, 9, rejected);
+        col_text(st, 10, rejected ? "queue_full" : NULL);
+    }
+    T_EQ_I(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    st = q(db, "SELECT step, start_s FROM steps ORDER BY rowid");
+    for (i = 0; i < n_step; i++) {
+        T_EQ_I(sqlite3_step(st), SQLITE_ROW);
+        col_int(st, 0, i);
+        col_real(st, 1, 0.5 * (double)i);
+    }
+    sqlite3_finalize(st);
+    st = q(db, "SELECT replica, t_s FROM timeline ORDER BY rowid");
+    for (i = 0; i < n_tl; i++) {
+        T_EQ_I(sqlite3_step(st), SQLITE_ROW);
+        col_int(st, 0, 10 * i);
+        col_real(st, 1, (double)i);
+    }
+    sqlite3_finalize(st);
+
+    /* A second run: its rows name run 2; a commit holds exactly
+     * STORE_COMMIT_ROWS rows; a failure keeps the rows left over. */
+    T_EQ_I(store_run_begin(s, "run", "{}", NULL, "sim", 2, &id, &err), SIM_OK);
+    T_EQ_I(id, 2);
+    for (i = 0; i < STORE_COMMIT_ROWS + 37; i++) {
+        met_request r = req_done((uint64_t)i, 2);
+        T_EQ_I(k.on_request(k.ctx, &r), SIM_OK);
+        if (i == STORE_COMMIT_ROWS - 1)
+            T_EQ_I(q_int(db, "SELECT count(*) FROM requests WHERE run_id = 2"), STORE_COMMIT_ROWS);
+    }
+    T_EQ_I(store_run_fail(s, "stopped"), SIM_OK);
+    T_EQ_I(q_int(db, "SELECT count(*) FROM requests WHERE run_id = 2"), STORE_COMMIT_ROWS + 37);
+    T_EQ_I(q_int(db, "SELECT count(DISTINCT id) FROM requests WHERE run_id = 2"),
+           STORE_COMMIT_ROWS + 37);
+    T_EQ_I(q_int(db, "SELECT max(id) FROM requests WHERE run_id = 2"), STORE_COMMIT_ROWS + 36);
+    T_EQ_I(q_int(db, "SELECT count(*) FROM requests WHERE run_id = 1"), n_req);
+    T_STREQ(q_text(db, "SELECT status FROM runs WHERE run_id = 2"), "failed");
+    sqlite3_close(db);
+    store_close(s);
+    tmp_remove(path);
+}
+
 /* A process that dies mid-run leaves 'running' and its committed batches, never 'done'. */
 static void test_crash(void) {
     char path[64], journal[80], *cfg = NULL;
@@ -775,6 +873,7 @@ int main(void) {
     test_roundtrip();
     test_two_runs();
     test_fail_and_interrupt();
+    test_batches();
     test_crash();
     test_versions();
     test_config();
