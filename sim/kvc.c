@@ -66,13 +66,18 @@ int32_t kvc_block_alloc(kvc_pool *p) {
 }
 
 int32_t kvc_block_alloc_n(kvc_pool *p, int32_t *ids, int32_t n) {
-    int32_t k, got = n < p->n_free ? n : (int32_t)p->n_free;
+    /* locals, so that the stores to refs and ids need not reload them */
+    const int32_t *stack = p->stack;
+    uint32_t *refs = p->refs;
+    int64_t top = p->n_free;
+    int32_t k, got = n < top ? n : (int32_t)top;
     for (k = 0; k < got; k++) {
-        int32_t id = p->stack[--p->n_free];
-        SIM_DASSERT(p->refs[id] == 0);
-        p->refs[id] = 1;
+        int32_t id = stack[--top];
+        SIM_DASSERT(refs[id] == 0);
+        refs[id] = 1;
         ids[k] = id;
     }
+    p->n_free = top;
     p->n_alloc += got;
     if (p->n - p->n_free > p->peak)
         p->peak = p->n - p->n_free;
@@ -94,17 +99,20 @@ void kvc_block_unref(kvc_pool *p, int32_t id) {
 }
 
 void kvc_block_unref_n(kvc_pool *p, const int32_t *ids, int32_t n) {
+    int32_t *stack = p->stack;
+    uint32_t *refs = p->refs;
+    int64_t top = p->n_free, top0 = top;
     int32_t k;
     for (k = n - 1; k >= 0; k--) {
         int32_t id = ids[k];
         SIM_DASSERT(id >= 0 && id < p->n);
-        SIM_ASSERT(p->refs[id] > 0);
-        if (--p->refs[id] == 0) {
-            p->stack[p->n_free++] = id;
-            p->n_freed++;
-        }
+        SIM_ASSERT(refs[id] > 0);
+        if (--refs[id] == 0)
+            stack[top++] = id;
     }
-    SIM_ASSERT(p->n_free <= p->n);
+    SIM_ASSERT(top <= p->n);
+    p->n_freed += top - top0;
+    p->n_free = top;
 }
 
 uint32_t kvc_block_refs(const kvc_pool *p, int32_t id) {

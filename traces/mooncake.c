@@ -143,7 +143,7 @@ static int mooncake_next(void *state, sim_req *out, sim_err *err) {
     trace__lines *l = m->lines;
     json_error_t jerr;
     json_t *obj;
-    int64_t t_ns;
+    int64_t t_ns = 0;
     int rc;
 
     rc = trace__lines_next(l, err);
