@@ -788,7 +788,10 @@ static void step_row(eng *e, replica *p) {
         fail(e, rc, "writing a step row");
 }
 
-/* Records a formed step in the run's figures and the steps table. */
+/* Records a formed step in the run's figures and the steps table.
+ * run_apply_quiet repeats these sums for the steps of a decode run: a figure
+ * added here must be added there too (the golden and fast-forward tests
+ * compare runs with decode runs on and off). */
 static void step_account(eng *e, replica *p, sim_time dur) {
     e->steps++;
     e->busy_s += sim_time_to_s(dur);
