@@ -1,0 +1,53 @@
+#!/bin/sh
+# test_fastforward.sh: decode runs (--fast-forward true, the default) against
+# one step at a time (false) on a fixed table of varied configurations:
+# replicas and routers, eviction policies, host tier, swap preemption, TP and
+# PP, engine policies, closed loops, sessions and the Mooncake trace. Request,
+# step and timeline rows and the summary must be identical, bit for bit
+# (sim_events aside: counting events is what runs change). Some cases write
+# no step rows or one in N, so that runs take both of their paths.
+set -u
+. "$srcdir/tests/tap.sh"
+tap_tmp ff
+tap_need sqlite3
+D="$srcdir/data/traces"
+P='poisson,rate=40,requests=1500,isl=lognormal(mean=900;sigma=1.0),osl=lognormal(mean=150;sigma=1.0)'
+
+# name|options (split on spaces; no option value holds one)
+cat >"$T/cases" <<CASES
+azure-x8-1rep|--load-scale 8
+azure-x8-1rep-no-step-rows|--load-scale 8 --steps-sample 0
+azure-x16-4rep-lo|--load-scale 16 --replicas 4 --router least-outstanding --steps-sample 7
+poisson-7rep-leastkv-s3fifo|--synthetic $P --replicas 7 --router least-kv --policy s3fifo --max-num-seqs 64 --steps-sample 0
+poisson-2rep-swap|--synthetic $P --replicas 2 --kv-blocks 600 --preemption swap --swap-space-gib 2 --max-num-seqs 256
+mooncake-host-tier|--trace $D/mooncake_synthetic.jsonl --limit 800 --replicas 2 --router prefix --host-cache-gib 4 --kv-blocks 3000
+mooncake-arc-pp2|--trace $D/mooncake_synthetic.jsonl --limit 800 --load-scale 0.25 --policy arc --pp 2
+sessions-session-router|--trace $D/sessions_example.csv --replicas 3 --router session --policy lru --steps-sample 0
+closed-tp2-70b|--synthetic closed,concurrency=16,isl=1000,osl=200,requests=400 --tp 2 --model llama-3-70b
+closed-sglang|--synthetic closed,concurrency=64,isl=128,osl=200,requests=600 --sched-policy sglang --replicas 2 --steps-sample 5
+closed-trtllm-nochunk|--synthetic closed,concurrency=4,isl=3000,osl=16,requests=600 --sched-policy trtllm --chunked-prefill false
+poisson-small-pool-check|--synthetic $P --kv-blocks 600 --max-num-seqs 8 --check true
+CASES
+
+rows() { # db: every row the run wrote, in a fixed order
+    sqlite3 "$1" "SELECT * FROM requests ORDER BY id" "SELECT * FROM steps ORDER BY replica, step" \
+        "SELECT * FROM timeline ORDER BY replica, t_s"
+}
+while IFS='|' read -r name opts; do
+    for ff in true false; do
+        # shellcheck disable=SC2086
+        "$KV" run --json --db "$T/$ff.db" --timeline-s 0.5 --fast-forward $ff $opts \
+            >"$T/$ff.json" 2>"$T/$ff.err"
+        echo $? >"$T/$ff.rc"
+        grep -v -E '"(wall_s|peak_rss_bytes|peak_mem_bytes|sim_events|run_id|db|fast-forward)"' \
+            "$T/$ff.json" >"$T/$ff.sum"
+    done
+    check "$name: both runs succeed" "[ \"\$(cat $T/true.rc)\$(cat $T/false.rc)\" = 00 ]"
+    check "$name: identical rows" \
+        "rows $T/true.db >$T/true.rows && rows $T/false.db >$T/false.rows && [ -s $T/true.rows ] && cmp -s $T/true.rows $T/false.rows"
+    check "$name: identical summary" "[ -s $T/true.sum ] && cmp -s $T/true.sum $T/false.sum"
+    check "$name: runs took fewer events" \
+        "[ \$(sed -n 's/^ *\"sim_events\": \\([0-9]*\\),*$/\\1/p' $T/true.json) -le \$(sed -n 's/^ *\"sim_events\": \\([0-9]*\\),*$/\\1/p' $T/false.json) ]"
+    rm -f "$T"/*.db
+done <"$T/cases"
+tap_end
