@@ -808,7 +808,16 @@ static void step_account(eng *e, replica *p, sim_time dur) {
 /* Forms the replica's next step at time t (accounted up to t by the
  * caller) and asks the backend for its duration. Returns the number of
  * sequences in it (0: nothing to run) or a negative code (e->rc is set). */
+static int form_step_ds(eng *e, replica *p, sim_time t, sim_time *dur, int64_t ds_step);
+
 static int form_step(eng *e, replica *p, sim_time t, sim_time *dur) {
+    return form_step_ds(e, p, t, dur, -1);
+}
+
+/* form_step for step ds_step of the decode run in p->ds (ds_step >= 0): its
+ * time, FLOPs and bytes come from the run's stepper, the same bits as the
+ * operator model's (test_perf checks both), unless the step writes a row. */
+static int form_step_ds(eng *e, replica *p, sim_time t, sim_time *dur, int64_t ds_step) {
     int n, rc;
     n = sched_step(p->s, t, &p->batch);
     if (n < 0) {
@@ -821,6 +830,12 @@ static int form_step(eng *e, replica *p, sim_time t, sim_time *dur) {
     }
     if (wants_row(e, p->batch.step)) {
         perf_predict(p->perf, &p->batch.agg, &p->pr);
+    } else if (ds_step >= 0) {
+        int64_t ctx = p->run_ctx0 + (int64_t)p->run_nd * ds_step;
+        SIM_DASSERT(p->batch.agg.decode_ctx == ctx && p->batch.agg.n_decode == p->run_nd &&
+                    p->batch.agg.prefill_tokens == 0);
+        p->pr.step_s = perf_dstep_time(&p->ds, ctx);
+        perf_dstep_work(&p->ds, ctx, &p->pr.flops, &p->pr.bytes);
     } else { /* the figures the summary needs, without the breakdown */
         p->pr.step_s =
             perf_step_cached(p->perf, p->pcache, &p->batch.agg, &p->pr.flops, &p->pr.bytes);
@@ -1089,7 +1104,7 @@ static void run_cut(eng *e, replica *p, int64_t n, int push) {
     if (e->rc != SIM_OK)
         return;
     rep_account(e, p, start);
-    if (form_step(e, p, start, &dur) <= 0)
+    if (form_step_ds(e, p, start, &dur, n - 1) <= 0)
         return;
     SIM_ASSERT(p->batch.n_chunks == 0 && p->batch.n_preempted == 0);
     SIM_ASSERT(start + dur == p->run_end[n - 1]);
