@@ -4,6 +4,11 @@
  * hot, as vLLM's free queue does for its prefix cache). Sizes: tens of
  * thousands of blocks per GPU (26,000 for Llama-3-8B on an H100); access mix:
  * one alloc per 16 decoded tokens per sequence, frees in bursts at finish.
+ * Anonymous blocks (kvc.h) are a count, n_anon, of free-stack entries
+ * that are in use without an id: ids come off the stack only while more
+ * than n_anon entries remain, so the free blocks are n_free - n_anon and
+ * every counter treats both kinds alike. A workload whose KV is never
+ * cached (the common case) then allocates and frees with no per-block work.
  * Non-goals: block identity for prefix reuse (the prefix cache layers that on
  * top of ids). */
 #include "config.h"
@@ -20,6 +25,7 @@ struct kvc_pool {
     int64_t peak;    /* peak in use */
     int64_t n_alloc; /* allocations */
     int64_t n_freed; /* returns to the free list */
+    int64_t n_anon;  /* anonymous blocks in use, 0..n_free (the stack keeps their places) */
 };
 
 kvc_pool *kvc_pool_create(int64_t n_blocks) {
@@ -54,14 +60,14 @@ void kvc_pool_destroy(kvc_pool *p) {
 
 int32_t kvc_block_alloc(kvc_pool *p) {
     int32_t id;
-    if (p->n_free == 0)
+    if (p->n_free == p->n_anon)
         return -1;
     id = p->stack[--p->n_free];
     SIM_DASSERT(p->refs[id] == 0);
     p->refs[id] = 1;
     p->n_alloc++;
-    if (p->n - p->n_free > p->peak)
-        p->peak = p->n - p->n_free;
+    if (p->n - p->n_free + p->n_anon > p->peak)
+        p->peak = p->n - p->n_free + p->n_anon;
     return id;
 }
 
@@ -69,8 +75,8 @@ int32_t kvc_block_alloc_n(kvc_pool *p, int32_t *ids, int32_t n) {
     /* locals, so that the stores to refs and ids need not reload them */
     const int32_t *stack = p->stack;
     uint32_t *refs = p->refs;
-    int64_t top = p->n_free;
-    int32_t k, got = n < top ? n : (int32_t)top;
+    int64_t top = p->n_free, left = top - p->n_anon;
+    int32_t k, got = n < left ? n : (int32_t)left;
     for (k = 0; k < got; k++) {
         int32_t id = stack[--top];
         SIM_DASSERT(refs[id] == 0);
@@ -79,9 +85,29 @@ int32_t kvc_block_alloc_n(kvc_pool *p, int32_t *ids, int32_t n) {
     }
     p->n_free = top;
     p->n_alloc += got;
-    if (p->n - p->n_free > p->peak)
-        p->peak = p->n - p->n_free;
+    if (p->n - p->n_free + p->n_anon > p->peak)
+        p->peak = p->n - p->n_free + p->n_anon;
     return got;
+}
+
+int64_t kvc_anon_alloc(kvc_pool *p, int64_t n) {
+    int64_t left = p->n_free - p->n_anon, got = n < left ? n : left;
+    SIM_ASSERT(n >= 0);
+    p->n_anon += got;
+    p->n_alloc += got;
+    if (p->n - p->n_free + p->n_anon > p->peak)
+        p->peak = p->n - p->n_free + p->n_anon;
+    return got;
+}
+
+void kvc_anon_release(kvc_pool *p, int64_t n) {
+    SIM_ASSERT(n >= 0 && n <= p->n_anon);
+    p->n_anon -= n;
+    p->n_freed += n;
+}
+
+int64_t kvc_n_anon(const kvc_pool *p) {
+    return p->n_anon;
 }
 
 void kvc_block_ref(kvc_pool *p, int32_t id) {
@@ -125,11 +151,11 @@ int64_t kvc_total(const kvc_pool *p) {
 }
 
 int64_t kvc_free(const kvc_pool *p) {
-    return p->n_free;
+    return p->n_free - p->n_anon;
 }
 
 int64_t kvc_used(const kvc_pool *p) {
-    return p->n - p->n_free;
+    return p->n - p->n_free + p->n_anon;
 }
 
 int64_t kvc_peak_used(const kvc_pool *p) {
@@ -148,10 +174,12 @@ int kvc_check(const kvc_pool *p) {
     int64_t i, zero = 0;
     unsigned char *seen;
     int rc = 0;
-    if (p->n_free < 0 || p->n_free > p->n)
+    if (p->n_free < 0 || p->n_free > p->n || p->n_anon < 0 || p->n_anon > p->n_free)
         return -1;
-    if (p->n_alloc - p->n_freed != p->n - p->n_free)
+    if (p->n_alloc - p->n_freed != p->n - p->n_free + p->n_anon)
         return -2;
+    if (p->peak < p->n - p->n_free + p->n_anon || p->peak > p->n)
+        return -7;
     seen = sim_calloc((size_t)p->n, 1);
     if (seen == NULL)
         return -9;

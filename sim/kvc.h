@@ -4,7 +4,14 @@
  * block has a reference count: alloc hands out a block with count 1, ref
  * adds a holder, unref drops one and returns the block to the free list at
  * zero. alloc and unref are O(1) (a free stack). Counters of blocks ever
- * allocated and freed let tests check conservation at the end of a run. */
+ * allocated and freed let tests check conservation at the end of a run.
+ *
+ * Anonymous blocks are blocks in use that have no id: a holder that never
+ * shares its blocks nor names them (a sequence whose KV is never cached,
+ * under an executor that reads no block tables) takes and returns a count,
+ * in O(1) whatever the count. They are free blocks the id stack still holds
+ * but may not hand out, so free, used, peak and the alloc/freed counters
+ * are the same whether a block is taken with an id or without. */
 #ifndef SIM_KVC_H
 #define SIM_KVC_H
 
@@ -32,6 +39,13 @@ void kvc_block_ref(kvc_pool *p, int32_t id);
 void kvc_block_unref(kvc_pool *p, int32_t id);
 /* kvc_block_unref on ids[n-1], ids[n-2], ..., ids[0], in that order. */
 void kvc_block_unref_n(kvc_pool *p, const int32_t *ids, int32_t n);
+/* Takes up to n (>= 0) free blocks without ids; returns how many (fewer
+ * when the pool runs out). Counts as that many allocations. */
+int64_t kvc_anon_alloc(kvc_pool *p, int64_t n);
+/* Returns n anonymous blocks (at most those in use) to the pool. */
+void kvc_anon_release(kvc_pool *p, int64_t n);
+/* Anonymous blocks in use. */
+int64_t kvc_n_anon(const kvc_pool *p);
 /* Reference count of a block (0 = free). */
 uint32_t kvc_block_refs(const kvc_pool *p, int32_t id);
 /* Blocks in the pool, free, and in use. */
@@ -44,7 +58,8 @@ int64_t kvc_peak_used(const kvc_pool *p);
 int64_t kvc_n_alloc(const kvc_pool *p);
 int64_t kvc_n_freed(const kvc_pool *p);
 /* Walks the pool and checks every invariant (free list holds exactly the
- * zero-count blocks, once each; counters agree). Returns 0 when sound, or a
+ * zero-count blocks, once each, and at least the anonymous blocks in use;
+ * counters agree). Returns 0 when sound, or a
  * negative number identifying the first broken invariant. O(n). */
 int kvc_check(const kvc_pool *p);
 

@@ -116,6 +116,85 @@ static void test_kvc_script(uint64_t seed, int64_t nblocks, int ops) {
     kvc_pool_destroy(p);
 }
 
+/* Anonymous blocks mixed with id blocks: random scripts of alloc,
+ * alloc_n, anon_alloc, anon_release and unref against a model of counts
+ * (used, peak, allocations, frees), with kvc_check after every operation;
+ * ids handed out are never in use. */
+static void test_kvc_anon_script(uint64_t seed, int64_t nblocks, int ops) {
+    kvc_pool *p = kvc_pool_create(nblocks);
+    gsl_rng *r = sim_rng_create(seed, 3);
+    unsigned char *in_use = SIM_NEW_ARRAY(unsigned char, (size_t)nblocks);
+    int32_t *held = SIM_NEW_ARRAY(int32_t, (size_t)nblocks);
+    int64_t nheld = 0, anon = 0, peak = 0, n_alloc = 0, n_freed = 0;
+    int k;
+    T_ASSERT(p && in_use && held);
+    for (k = 0; k < ops; k++) {
+        unsigned op = (unsigned)gsl_rng_uniform_int(r, 5);
+        int64_t free_now = nblocks - nheld - anon;
+        if (op == 0) {
+            int32_t id = kvc_block_alloc(p);
+            if (free_now == 0) {
+                T_EQ_I(id, -1);
+            } else {
+                T_ASSERT(id >= 0 && id < nblocks);
+                T_EQ_I(in_use[id], 0);
+                in_use[id] = 1;
+                held[nheld++] = id;
+                n_alloc++;
+            }
+        } else if (op == 1) {
+            int32_t ids[8], n = (int32_t)gsl_rng_uniform_int(r, 8), got, j;
+            got = kvc_block_alloc_n(p, ids, n);
+            T_EQ_I(got, n < free_now ? n : free_now);
+            for (j = 0; j < got; j++) {
+                T_ASSERT(ids[j] >= 0 && ids[j] < nblocks);
+                T_EQ_I(in_use[ids[j]], 0);
+                in_use[ids[j]] = 1;
+                held[nheld++] = ids[j];
+            }
+            n_alloc += got;
+        } else if (op == 2) {
+            int64_t n = (int64_t)gsl_rng_uniform_int(r, (unsigned long)nblocks + 2);
+            int64_t got = kvc_anon_alloc(p, n);
+            T_EQ_I(got, n < free_now ? n : free_now);
+            anon += got;
+            n_alloc += got;
+        } else if (op == 3 && anon > 0) {
+            int64_t n = 1 + (int64_t)gsl_rng_uniform_int(r, (unsigned long)anon);
+            kvc_anon_release(p, n);
+            anon -= n;
+            n_freed += n;
+        } else if (nheld > 0) {
+            int64_t j = (int64_t)gsl_rng_uniform_int(r, (unsigned long)nheld);
+            int32_t id = held[j];
+            held[j] = held[--nheld];
+            kvc_block_unref(p, id);
+            in_use[id] = 0;
+            n_freed++;
+        }
+        if (nheld + anon > peak)
+            peak = nheld + anon;
+        T_EQ_I(kvc_used(p), nheld + anon);
+        T_EQ_I(kvc_free(p), nblocks - nheld - anon);
+        T_EQ_I(kvc_n_anon(p), anon);
+        T_EQ_I(kvc_peak_used(p), peak);
+        T_EQ_I(kvc_n_alloc(p), n_alloc);
+        T_EQ_I(kvc_n_freed(p), n_freed);
+        T_EQ_I(kvc_check(p), 0);
+    }
+    kvc_anon_release(p, anon);
+    while (nheld > 0)
+        kvc_block_unref(p, held[--nheld]);
+    T_EQ_I(kvc_used(p), 0);
+    T_EQ_I(kvc_free(p), nblocks);
+    T_EQ_I(kvc_n_alloc(p), kvc_n_freed(p)); /* conservation */
+    T_EQ_I(kvc_check(p), 0);
+    sim_free(in_use);
+    sim_free(held);
+    sim_rng_destroy(r);
+    kvc_pool_destroy(p);
+}
+
 /* The sabotage case: corrupt the pool the way a double free would and make
  * sure the validator notices (a validator that never fails proves nothing). */
 struct kvc_pool_view {
@@ -165,6 +244,9 @@ int main(void) {
     test_kvc_script(1, 1, 2000);
     test_kvc_script(2, 17, 20000);
     test_kvc_script(3, 300, 50000);
+    test_kvc_anon_script(4, 1, 2000);
+    test_kvc_anon_script(5, 17, 20000);
+    test_kvc_anon_script(6, 300, 20000);
     test_kvc_sabotage();
     test_kvc_oom();
     printf("test_core: ok\n");
