@@ -1912,6 +1912,8 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
         /* runs reuse perf_step_s, so only where a step lasts what the model says */
         e.ff = c->fast_forward && pb->ops == &be_sim_ops && (i == 0 || e.ff);
         scfg = pc->sched;
+        /* blocks without ids where no executor reads block tables */
+        scfg.anon_blocks = pb->ops == &be_sim_ops;
         scfg.recompute_s = recompute_s;
         scfg.recompute_ctx = (void *)pc->perf;
         if ((rc = perf_cache_init(&q->ptabs, pc->sched.max_batched_tokens,

@@ -308,6 +308,17 @@ static int32_t pool_alloc(sched *s) {
     return id;
 }
 
+/* n anonymous blocks for a sequence that holds no ids, evicting one cached
+ * block for each block not free, as n calls of pool_alloc would; every
+ * block must be obtainable. */
+static void pool_alloc_anon(sched *s, int64_t n) {
+    int64_t got = kvc_anon_alloc(s->pool, n);
+    for (; got < n; got++) {
+        int ok = s->pc && pcache_evict_one(s->pc, s->now) && kvc_anon_alloc(s->pool, 1) == 1;
+        SIM_ASSERT(ok);
+    }
+}
+
 /* Per-transfer latency of n blocks: one copy when the blocks are gathered
  * (the default), layers x 2 copies of each otherwise: many small copies
  * reach far less than the link's peak. */
@@ -449,7 +460,7 @@ static int seq_reserve(sched_seq *q, int32_t n) {
     int32_t ncap;
     int32_t *nb;
     pcache_block **nc;
-    if (n <= q->cap_blocks)
+    if (n <= q->cap_blocks || q->anon)
         return SIM_OK;
     ncap = q->cap_blocks ? 2 * q->cap_blocks : 16;
     while (ncap < n)
@@ -466,7 +477,6 @@ static int seq_reserve(sched_seq *q, int32_t n) {
     return SIM_OK;
 }
 
-/* Appends one fresh private block to q's table; one must be obtainable. */
 /* Gives q n more blocks, the same ones in the same order as n calls of
  * seq_add_block: free blocks are taken in one pass, the rest by eviction. */
 static int seq_add_blocks(sched *s, sched_seq *q, int64_t n) {
@@ -474,6 +484,12 @@ static int seq_add_blocks(sched *s, sched_seq *q, int64_t n) {
     int rc;
     if (n <= 0)
         return SIM_OK;
+    if (q->anon) {
+        pool_alloc_anon(s, n);
+        q->n_blocks += (int32_t)n;
+        s->n_table += n;
+        return SIM_OK;
+    }
     if ((rc = seq_reserve(q, (int32_t)(q->n_blocks + n))) != SIM_OK)
         return rc;
     got = kvc_block_alloc_n(s->pool, q->blocks + q->n_blocks, (int32_t)n);
@@ -488,9 +504,16 @@ static int seq_add_blocks(sched *s, sched_seq *q, int64_t n) {
     return SIM_OK;
 }
 
+/* Appends one fresh private block to q's table; one must be obtainable. */
 static int seq_add_block(sched *s, sched_seq *q) {
     int32_t id;
     int rc;
+    if (q->anon) {
+        pool_alloc_anon(s, 1);
+        q->n_blocks++;
+        s->n_table++;
+        return SIM_OK;
+    }
     if ((rc = seq_reserve(q, q->n_blocks + 1)) != SIM_OK)
         return rc;
     id = pool_alloc(s);
@@ -507,7 +530,14 @@ static int seq_add_block(sched *s, sched_seq *q) {
  * to the pool. */
 static int seq_release(sched *s, sched_seq *q) {
     int32_t i;
-    int rc = seq_scan_full(s, q);
+    int rc;
+    if (q->anon) { /* never cached: the count goes back */
+        kvc_anon_release(s->pool, q->n_blocks);
+        s->n_table -= q->n_blocks;
+        q->n_blocks = 0;
+        return SIM_OK;
+    }
+    rc = seq_scan_full(s, q);
     for (i = q->n_blocks - 1; i >= 0; i--) {
         int32_t lo = i;
         if (q->cblocks[i] != NULL) {
@@ -834,6 +864,7 @@ int sched_add(sched *s, const sim_req *r, sim_time now) {
         memcpy(q->hash_ids, r->hash_ids, (size_t)r->n_hash_ids * sizeof *q->hash_ids);
         q->n_hash = r->n_hash_ids;
     }
+    q->anon = s->cfg.anon_blocks && (s->pc == NULL || !cacheable(q));
     q->phase = SCHED_WAITING;
     list_push_back(&s->fresh, q);
     s->prefill_left += r->prompt_tokens;
@@ -905,7 +936,8 @@ static int step_decode(sched *s, sched_batch *b, int64_t *budget, int *nseq) {
         b->n_preempted++;
     }
     for (q = s->bucket[r].head; q; q = q->lnext)
-        if ((rc = seq_scan_full(s, q)) != SIM_OK || (rc = seq_add_block(s, q)) != SIM_OK)
+        if ((!q->anon && (rc = seq_scan_full(s, q)) != SIM_OK) ||
+            (rc = seq_add_block(s, q)) != SIM_OK)
             return rc;
     b->n_decode = s->n_decode;
     if (s->n_decode > 0) {
@@ -1291,7 +1323,8 @@ int sched_decode_advance(sched *s, sim_time now) {
     if (s->pc)
         (void)pcache_expire(s->pc, now);
     for (q = s->bucket[mod_pos(dclock(s), s->cfg.block_tokens)].head; q; q = q->lnext)
-        if ((rc = seq_scan_full(s, q)) != SIM_OK || (rc = seq_add_block(s, q)) != SIM_OK)
+        if ((!q->anon && (rc = seq_scan_full(s, q)) != SIM_OK) ||
+            (rc = seq_add_block(s, q)) != SIM_OK)
             return rc;
     s->step++;
     s->last_skipped = 0;
@@ -1428,7 +1461,7 @@ int64_t sched_seq_kv_tokens(const sched *s, const sched_seq *q) {
 
 int sched_check(const sched *s) {
     const sched_seq *q;
-    int64_t blocks = 0, base = 0;
+    int64_t blocks = 0, base = 0, anon = 0;
     int n = 0, ndec = 0, r;
     if (kvc_check(s->pool) != 0)
         return -1;
@@ -1446,6 +1479,12 @@ int sched_check(const sched *s) {
             if (q->heap_pos < 0 || s->heap[q->heap_pos] != q)
                 return -4;
         }
+        if (q->anon) {
+            if (!s->cfg.anon_blocks || (s->pc && cacheable(q)))
+                return -11; /* only sequences never cached may hold blocks without ids */
+            anon += q->n_blocks;
+            continue;
+        }
         for (r = 0; r < q->n_blocks; r++) {
             if (q->cblocks[r] == NULL)
                 blocks++; /* private */
@@ -1455,10 +1494,13 @@ int sched_check(const sched *s) {
     }
     if (n != s->n_running || ndec != s->n_decode || base != s->dec_base)
         return -5;
+    if (anon != kvc_n_anon(s->pool))
+        return -12; /* the pool's anonymous blocks are the running sequences' */
     if (s->pc && pcache_check(s->pc) != 0)
         return -10;
-    /* every block in use is a sequence's private block or a cached one */
-    if (blocks + (s->pc ? pcache_size(s->pc) : 0) != kvc_used(s->pool))
+    /* every block in use is a sequence's private block (anonymous or not)
+     * or a cached one */
+    if (anon + blocks + (s->pc ? pcache_size(s->pc) : 0) != kvc_used(s->pool))
         return -6;
     for (r = 0; r < s->cfg.block_tokens; r++)
         for (q = s->bucket[r].head; q; q = q->lnext)

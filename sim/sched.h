@@ -35,6 +35,9 @@ typedef struct sched_config {
     int64_t max_batched_tokens; /* new tokens per step, >= max_num_seqs */
     int block_tokens;           /* tokens per KV block, 1..1024 */
     int64_t kv_blocks;          /* blocks in the HBM pool, >= 1 */
+    int anon_blocks;            /* 1: a sequence whose KV is never cached holds a count of
+                                   blocks, no ids (kvc.h): only for executors that read no
+                                   block tables; 0: every block has an id */
     int chunked_prefill;        /* 1: a prompt may be split over steps */
     int sched_policy;           /* SCHED_POLICY_VLLM (0, the default), _SGLANG or _TRTLLM */
     double watermark;           /* fraction of blocks kept free when admitting, 0..0.5 */
@@ -96,8 +99,9 @@ struct sched_seq {
     int32_t generated;      /* output tokens produced (exact outside SCHED_DECODE) */
     int64_t kv_tokens;      /* tokens with KV in the pool (exact outside SCHED_DECODE) */
     int64_t prefill_target; /* tokens to prefill on this admission */
-    int32_t *blocks;        /* block table, [0, n_blocks) */
+    int32_t *blocks;        /* block table, [0, n_blocks) (unused when anon) */
     int32_t n_blocks, cap_blocks;
+    int anon; /* 1: its blocks are anonymous, a count (cfg.anon_blocks, never cached) */
     sim_time first_token_ns; /* -1 until the first token */
     sim_time admitted_ns;    /* first admission, -1 before */
     int32_t preemptions;
@@ -208,7 +212,8 @@ int sched_decode_advance(sched *s, sim_time now);
  * admission order, up to cap; returns how many there are (may exceed cap).
  * Their context for the step (the new token included) is
  * sched_seq_kv_tokens(); their block tables hold exactly those tokens; and
- * sched_seq_generated() counts the token the step produces. */
+ * sched_seq_generated() counts the token the step produces. (Block tables
+ * exist only with sched_config.anon_blocks 0.) */
 int sched_decode_list(const sched *s, sched_seq **out, int cap);
 
 /* Blocks a step could obtain now: free, plus cached blocks nobody holds
