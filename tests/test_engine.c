@@ -685,6 +685,77 @@ static void test_decode_view(void) {
     T_ASSERT(s.preemptions > 0);
 }
 
+/* Anonymous blocks (sched_config.anon_blocks, on for the sim backend only)
+ * change nothing but block ids: a backend that is the sim backend under
+ * another name gets ids for every block, and gives the same rows and
+ * summary, with invariant checks after every step. Under each engine
+ * family: uncached sequences alone, mixed with cached ones (sessions)
+ * in a pool small enough to preempt and evict, with a host tier, and with
+ * preemption to swap space. */
+static int sim_ids_step(void *ctx, int replica, const sched *s, const sched_batch *b,
+                        be_result *out, sim_err *err) {
+    return be_sim_ops.step(ctx, replica, s, b, out, err);
+}
+
+static void test_anon_blocks(void) {
+    static sim_req r[1500];
+    static rows k1, k2;
+    struct be_ops ids_ops = be_sim_ops;
+    met_summary s1, s2;
+    evict_params ep;
+    sim_err err;
+    int pol, v, j, swapped = 0;
+    int64_t preempted = 0, evicted = 0;
+    ids_ops.name = "sim-ids";
+    ids_ops.step = sim_ids_step; /* not be_sim_ops: every block gets an id */
+    for (pol = SCHED_POLICY_VLLM; pol <= SCHED_POLICY_TRTLLM; pol++)
+        for (v = 0; v < 4; v++) {
+            eng_config c = base_config();
+            random_requests(r, 1500, 31 + (uint64_t)v);
+            for (j = 0; j < 1500; j++) {
+                r[j].output_tokens = 1 + (r[j].output_tokens * 7) % 47;
+                r[j].arrival_ns /= 100;
+                if (v > 0 && j % 3 == 0) { /* a third in sessions: cached */
+                    r[j].session_id = j % 9;
+                    r[j].turn = j / 9 + 1;
+                }
+            }
+            c.sched.sched_policy = pol;
+            c.sched.kv_blocks = 60; /* preemptions, evictions */
+            c.sched.max_num_seqs = 16;
+            c.sched.max_batched_tokens = 64;
+            c.fast_forward = 0; /* decode runs need be_sim_ops */
+            if (v > 0) {
+                T_EQ_I(evict_spec_parse("lru", &c.sched.policy, &ep, &err), SIM_OK);
+                ep.block_tokens = 4;
+                c.sched.policy_params = ep;
+                c.sched.hash_block_tokens = 512;
+            }
+            if (v >= 2) {
+                c.sched.block_bytes = 1e6;
+                c.sched.pcie_bw = 1e9;
+                c.sched.pcie_latency_s = 0.001;
+            }
+            if (v == 2) {
+                c.sched.host_blocks = 100;
+                c.sched.miss = SCHED_MISS_SWAP;
+            }
+            if (v == 3) {
+                c.sched.preempt_swap = 1;
+                c.sched.swap_blocks = 40;
+            }
+            T_EQ_I(run_on(&be_sim_ops, &c, r, 1500, 0, &k1, &s1), SIM_OK);
+            T_EQ_I(run_on(&ids_ops, &c, r, 1500, 0, &k2, &s2), SIM_OK);
+            T_ASSERT(memcmp(k1.r, k2.r, sizeof k1.r) == 0);
+            T_EQ_I(k1.steps, k2.steps);
+            T_ASSERT(memcmp(&s1, &s2, sizeof s1) == 0);
+            preempted += s1.preemptions;
+            evicted += s1.evictions;
+            swapped += v == 3 && s1.preemptions > 0;
+        }
+    T_ASSERT(preempted > 0 && evicted > 0 && swapped > 0); /* the paths ran */
+}
+
 /* SGLANG: prompt chunks run in steps of their own; the decoders wait. The
  * scenario of test_two_requests: R1 arrives while R0's prefill runs. */
 static void test_policy_sglang(void) {
@@ -845,6 +916,7 @@ int main(void) {
     test_fast_forward();
     test_fast_forward_cached();
     test_decode_view();
+    test_anon_blocks();
     test_policy_sglang();
     test_policy_trtllm();
     test_policy_views();
