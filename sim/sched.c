@@ -35,8 +35,12 @@
  * sequences whose new token starts a block at step s are exactly those with
  * (d0 - kv0) = s (mod block_tokens): one list per residue. A step costs
  * O(prefill chunks + blocks allocated + finishes), not O(batch): simulated
- * cost grows with events, not with tokens. Finishes come from a heap keyed by
- * the step that produces each sequence's last token.
+ * cost grows with events, not with tokens. A sequence that is never cached
+ * holds its blocks as a count (sched_config.anon_blocks, kvc.h), and the
+ * decode blocks of a residue list holding only such sequences are taken as
+ * one count, without visiting them (decode_alloc, seq_blocks). Finishes
+ * come from a heap keyed by the step that produces each sequence's last
+ * token.
  *
  * Non-goals: prefix reuse and swapping (the KV hierarchy adds them), priority
  * classes. */
@@ -70,8 +74,10 @@ struct sched {
     /* running */
     sched_seq *run_head, *run_tail;
     int n_running;
-    seq_list prefill; /* running sequences in prefill, admission order */
-    seq_list *bucket; /* decoding sequences by residue (d0 - kv0) mod B */
+    seq_list prefill;    /* running sequences in prefill, admission order */
+    seq_list *bucket;    /* decoding sequences by residue (d0 - kv0) mod B */
+    int64_t *bucket_ids; /* of those, the sequences whose blocks have ids (not anon) */
+    int64_t dec_clock;   /* the decode clock whose decode blocks are allocated (-1: none) */
     int n_decode;
     int64_t dec_base; /* sum over decoding sequences of (kv0 - d0) */
     sched_seq **heap; /* finish heap by fin_step */
@@ -702,10 +708,54 @@ static int64_t seq_bucket(const sched *s, const sched_seq *q) {
     return mod_pos(q->d0 - q->kv0, s->cfg.block_tokens);
 }
 
+/* Blocks q holds. An anonymous decoding sequence's count is not stored
+ * (a step takes the blocks of its decoders' new tokens as one count,
+ * decode_alloc): it holds the blocks of its tokens, plus the block of the
+ * step's token once the step's decode blocks are taken. */
+static int32_t seq_blocks(const sched *s, const sched_seq *q) {
+    if (q->anon && q->phase == SCHED_DECODE)
+        return (int32_t)blocks_for(s, q->kv0 + (dclock(s) - q->d0) + (s->dec_clock == dclock(s)));
+    return q->n_blocks;
+}
+
+/* The blocks of the decoders whose new token starts one (bucket r) in the
+ * step on the decode clock, in bucket order. Anonymous ones are counted,
+ * not stored (seq_blocks), and taken at once when the bucket has no
+ * sequence with ids: the same blocks free, the same evictions. */
+static int decode_alloc(sched *s, int64_t r) {
+    seq_list *l = &s->bucket[r];
+    sched_seq *q;
+    int rc;
+    if (l->n == 0)
+        return SIM_OK; /* most steps: no decoder starts a block */
+    /* set only where decoders exist: the step being formed then decodes,
+     * so the decode clock moves past dec_clock before any sequence joins
+     * decode (a call with no decoder may be followed by a step that does
+     * not move the decode clock, SGLANG's prefill steps) */
+    s->dec_clock = dclock(s);
+    if (s->bucket_ids[r] == 0) {
+        pool_alloc_anon(s, l->n);
+        s->n_table += l->n;
+    } else {
+        for (q = l->head; q; q = q->lnext) {
+            if (q->anon) {
+                pool_alloc_anon(s, 1);
+                s->n_table++;
+            } else if ((rc = seq_scan_full(s, q)) != SIM_OK || (rc = seq_add_block(s, q)) != SIM_OK)
+                return rc;
+        }
+    }
+    return SIM_OK;
+}
+
 static void decode_leave(sched *s, sched_seq *q) {
     /* materialise the lazy counters at the current step */
     q->generated = (int32_t)(q->gen0 + (dclock(s) - q->d0));
     q->kv_tokens = q->kv0 + (dclock(s) - q->d0);
+    if (q->anon)
+        q->n_blocks = seq_blocks(s, q);
+    else
+        s->bucket_ids[seq_bucket(s, q)]--;
     list_remove(&s->bucket[seq_bucket(s, q)], q);
     s->n_decode--;
     s->dec_base -= q->kv0 - q->d0;
@@ -768,10 +818,13 @@ int sched_create(const sched_config *c, const sched_cb *cb, sched **out) {
     s->cb = *cb;
     s->pool = kvc_pool_create(c->kv_blocks);
     s->bucket = SIM_NEW_ARRAY(seq_list, (size_t)c->block_tokens);
+    s->bucket_ids = SIM_NEW_ARRAY(int64_t, (size_t)c->block_tokens);
+    s->dec_clock = -1;
     s->chunks = SIM_NEW_ARRAY(sched_chunk, (size_t)c->max_num_seqs);
     s->heap_cap = c->max_num_seqs;
     s->heap = SIM_NEW_ARRAY(sched_seq *, (size_t)s->heap_cap);
-    if (s->pool == NULL || s->bucket == NULL || s->chunks == NULL || s->heap == NULL) {
+    if (s->pool == NULL || s->bucket == NULL || s->bucket_ids == NULL || s->chunks == NULL ||
+        s->heap == NULL) {
         sched_destroy(s);
         return SIM_ENOMEM;
     }
@@ -824,6 +877,7 @@ void sched_destroy(sched *s) {
     link_destroy(s->d2h);
     kvc_pool_destroy(s->pool);
     sim_free(s->bucket);
+    sim_free(s->bucket_ids);
     sim_free(s->chunks);
     sim_free(s->heap);
     sim_free(s);
@@ -920,7 +974,6 @@ static void emit_chunk(sched *s, sched_batch *b, sched_seq *q, int64_t c) {
  * and adds them to *nseq. SIM_OK or SIM_ENOMEM. */
 static int step_decode(sched *s, sched_batch *b, int64_t *budget, int *nseq) {
     int64_t need, r;
-    sched_seq *q;
     int rc;
 
     /* (2) decode: one token each; blocks for those starting a block */
@@ -935,10 +988,8 @@ static int step_decode(sched *s, sched_batch *b, int64_t *budget, int *nseq) {
             return rc;
         b->n_preempted++;
     }
-    for (q = s->bucket[r].head; q; q = q->lnext)
-        if ((!q->anon && (rc = seq_scan_full(s, q)) != SIM_OK) ||
-            (rc = seq_add_block(s, q)) != SIM_OK)
-            return rc;
+    if ((rc = decode_alloc(s, r)) != SIM_OK)
+        return rc;
     b->n_decode = s->n_decode;
     if (s->n_decode > 0) {
         b->agg.n_decode = s->n_decode;
@@ -1226,6 +1277,8 @@ int sched_step_done(sched *s, const sched_batch *b, sim_time end) {
         q->kv0 = q->kv_tokens;
         q->fin_step = q->d0 + (q->req.output_tokens - q->gen0) - 1;
         list_push_back(&s->bucket[seq_bucket(s, q)], q);
+        if (!q->anon)
+            s->bucket_ids[seq_bucket(s, q)]++;
         s->n_decode++;
         s->dec_base += q->kv0 - q->d0;
         if (s->heap_n == s->heap_cap) {
@@ -1314,7 +1367,6 @@ void sched_decode_agg(const sched *s, int64_t i, perf_batch *agg) {
 }
 
 int sched_decode_advance(sched *s, sim_time now) {
-    sched_seq *q;
     int rc;
     SIM_ASSERT(s->prefill.n == 0 && s->n_decode > 0);
     SIM_ASSERT(s->heap[0]->fin_step > dclock(s));
@@ -1322,10 +1374,8 @@ int sched_decode_advance(sched *s, sim_time now) {
     s->now = now;
     if (s->pc)
         (void)pcache_expire(s->pc, now);
-    for (q = s->bucket[mod_pos(dclock(s), s->cfg.block_tokens)].head; q; q = q->lnext)
-        if ((!q->anon && (rc = seq_scan_full(s, q)) != SIM_OK) ||
-            (rc = seq_add_block(s, q)) != SIM_OK)
-            return rc;
+    if ((rc = decode_alloc(s, mod_pos(dclock(s), s->cfg.block_tokens))) != SIM_OK)
+        return rc;
     s->step++;
     s->last_skipped = 0;
     remote_flush(s);
@@ -1461,7 +1511,7 @@ int64_t sched_seq_kv_tokens(const sched *s, const sched_seq *q) {
 
 int sched_check(const sched *s) {
     const sched_seq *q;
-    int64_t blocks = 0, base = 0, anon = 0;
+    int64_t blocks = 0, base = 0, anon = 0, table = 0;
     int n = 0, ndec = 0, r;
     if (kvc_check(s->pool) != 0)
         return -1;
@@ -1470,9 +1520,10 @@ int sched_check(const sched *s) {
         n++;
         if (q->phase != SCHED_PREFILL && q->phase != SCHED_DECODE)
             return -2;
-        if (q->n_blocks != (kv + s->cfg.block_tokens - 1) / s->cfg.block_tokens &&
+        if (seq_blocks(s, q) != (kv + s->cfg.block_tokens - 1) / s->cfg.block_tokens &&
             q->phase == SCHED_DECODE)
             return -3; /* a decoding sequence holds exactly the blocks of its tokens */
+        table += seq_blocks(s, q);
         if (q->phase == SCHED_DECODE) {
             ndec++;
             base += q->kv0 - q->d0;
@@ -1482,7 +1533,7 @@ int sched_check(const sched *s) {
         if (q->anon) {
             if (!s->cfg.anon_blocks || (s->pc && cacheable(q)))
                 return -11; /* only sequences never cached may hold blocks without ids */
-            anon += q->n_blocks;
+            anon += seq_blocks(s, q);
             continue;
         }
         for (r = 0; r < q->n_blocks; r++) {
@@ -1496,16 +1547,24 @@ int sched_check(const sched *s) {
         return -5;
     if (anon != kvc_n_anon(s->pool))
         return -12; /* the pool's anonymous blocks are the running sequences' */
+    if (table != s->n_table)
+        return -13;
     if (s->pc && pcache_check(s->pc) != 0)
         return -10;
     /* every block in use is a sequence's private block (anonymous or not)
      * or a cached one */
     if (anon + blocks + (s->pc ? pcache_size(s->pc) : 0) != kvc_used(s->pool))
         return -6;
-    for (r = 0; r < s->cfg.block_tokens; r++)
-        for (q = s->bucket[r].head; q; q = q->lnext)
+    for (r = 0; r < s->cfg.block_tokens; r++) {
+        int64_t ids = 0;
+        for (q = s->bucket[r].head; q; q = q->lnext) {
             if (q->phase != SCHED_DECODE || seq_bucket(s, q) != r)
                 return -7;
+            ids += !q->anon;
+        }
+        if (ids != s->bucket_ids[r])
+            return -14;
+    }
     if (s->heap_n != s->n_decode)
         return -8;
     return 0;

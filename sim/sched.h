@@ -100,7 +100,8 @@ struct sched_seq {
     int64_t kv_tokens;      /* tokens with KV in the pool (exact outside SCHED_DECODE) */
     int64_t prefill_target; /* tokens to prefill on this admission */
     int32_t *blocks;        /* block table, [0, n_blocks) (unused when anon) */
-    int32_t n_blocks, cap_blocks;
+    int32_t n_blocks;       /* blocks held (exact outside SCHED_DECODE when anon) */
+    int32_t cap_blocks;     /* room in blocks and cblocks */
     int anon; /* 1: its blocks are anonymous, a count (cfg.anon_blocks, never cached) */
     sim_time first_token_ns; /* -1 until the first token */
     sim_time admitted_ns;    /* first admission, -1 before */
