@@ -889,7 +889,9 @@ int sched_add(sched *s, const sim_req *r, sim_time now) {
     int64_t need_tokens = (int64_t)r->prompt_tokens + r->output_tokens;
     if (need_tokens > s->cfg.max_ctx)
         why = MET_REJECT_CONTEXT;
-    else if (blocks_for(s, need_tokens - 1) > s->cfg.kv_blocks)
+    else if (blocks_for(s, need_tokens - 1) > s->cfg.kv_blocks - s->watermark_blocks)
+        /* admission keeps the watermark free, so a request (or, preempted, its
+         * prompt and output so far) needing more could wait for ever */
         why = MET_REJECT_KV_CAPACITY;
     else if (!s->cfg.chunked_prefill && r->prompt_tokens > s->cfg.max_batched_tokens)
         why = MET_REJECT_BATCH_BUDGET;

@@ -587,6 +587,26 @@ static void test_determinism(void) {
 /* Decode runs (fast-forward) change the events, never the results: request
  * rows are identical to the nanosecond, and so is every summary figure but
  * the FLOP and byte sums, which a run adds up linearly (last-bit rounding). */
+/* Admission keeps the watermark free, so a request whose blocks fit the
+ * pool but not the pool less the watermark could never be admitted: it is
+ * rejected at arrival (kv_capacity) rather than left waiting for ever (the
+ * run used to end with it still live). One that fits under the watermark
+ * completes. */
+static void test_watermark_never_fits(void) {
+    eng_config c = base_config();
+    /* 4-token blocks: 109 + 1 - 1 tokens need 28 blocks, 100 + 5 - 1 need 26 */
+    sim_req r[2] = {req(0, 0.0, 109, 1), req(1, 0.0, 100, 5)};
+    rows k;
+    met_summary s;
+    c.sched.kv_blocks = 30;
+    c.sched.watermark = 0.1; /* 3 blocks kept free: 27 admissible */
+    T_EQ_I(run(&c, r, 2, 0, &k, &s), SIM_OK);
+    T_EQ_I(s.completed, 1);
+    T_EQ_I(s.rejected_kv_capacity, 1);
+    T_EQ_I(row_of(&k, 0)->reject, MET_REJECT_KV_CAPACITY);
+    T_EQ_I(row_of(&k, 1)->reject, MET_REJECT_NONE);
+}
+
 static void test_fast_forward(void) {
     static sim_req r[4000];
     static rows k1, k2;
@@ -913,6 +933,7 @@ int main(void) {
     test_host_tier();
     test_closed_loop();
     test_determinism();
+    test_watermark_never_fits();
     test_fast_forward();
     test_fast_forward_cached();
     test_decode_view();
