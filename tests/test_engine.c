@@ -587,6 +587,19 @@ static void test_determinism(void) {
 /* Decode runs (fast-forward) change the events, never the results: request
  * rows are identical to the nanosecond, and so is every summary figure but
  * the FLOP and byte sums, which a run adds up linearly (last-bit rounding). */
+/* Runs r on the simulator twice, one step at a time (k1, s1) and with decode
+ * runs (k2, s2): the same request rows and steps, in fewer events. */
+static void run_ff_pair(eng_config *c, sim_req *r, int n, rows *k1, met_summary *s1, rows *k2,
+                        met_summary *s2) {
+    c->fast_forward = 0;
+    T_EQ_I(run_on(&be_sim_ops, c, r, n, 0, k1, s1), SIM_OK);
+    c->fast_forward = 1;
+    T_EQ_I(run_on(&be_sim_ops, c, r, n, 0, k2, s2), SIM_OK);
+    T_ASSERT(memcmp(k1->r, k2->r, sizeof k1->r) == 0);
+    T_EQ_I(s1->steps, s2->steps);
+    T_ASSERT(s2->sim_events < s1->sim_events);
+}
+
 /* Admission keeps the watermark free, so a request whose blocks fit the
  * pool but not the pool less the watermark could never be admitted: it is
  * rejected at arrival (kv_capacity) rather than left waiting for ever (the
@@ -630,15 +643,9 @@ static void test_fast_forward(void) {
                 r[i].output_tokens = 1 + (r[i].output_tokens * 7) % 47;
                 r[i].arrival_ns /= 400;
             }
-            c.fast_forward = 0;
-            T_EQ_I(run_on(&be_sim_ops, &c, r, 4000, 0, &k1, &s1), SIM_OK);
-            c.fast_forward = 1;
-            T_EQ_I(run_on(&be_sim_ops, &c, r, 4000, 0, &k2, &s2), SIM_OK);
-            T_ASSERT(memcmp(k1.r, k2.r, sizeof k1.r) == 0);
+            run_ff_pair(&c, r, 4000, &k1, &s1, &k2, &s2);
             T_EQ_I(k1.steps, k2.steps);
             T_EQ_I(k1.steps, quiet ? 0 : s1.steps);
-            T_ASSERT(s2.sim_events < s1.sim_events); /* fewer events for the same steps */
-            T_EQ_I(s1.steps, s2.steps);
             T_EQ_I(s1.preemptions, s2.preemptions);
             T_ASSERT(s1.preemptions > 0 || rep > 1);
             T_EQ_I(s1.rejected_queue_timeout, s2.rejected_queue_timeout);
@@ -679,15 +686,10 @@ static void test_fast_forward_cached(void) {
     c.sched.hash_block_tokens = 512;
     c.sched.kv_blocks = 100;
     c.sched.max_num_seqs = 12;
-    c.fast_forward = 0;
-    T_EQ_I(run_on(&be_sim_ops, &c, r, 2000, 0, &k1, &s1), SIM_OK);
-    c.fast_forward = 1;
-    T_EQ_I(run_on(&be_sim_ops, &c, r, 2000, 0, &k2, &s2), SIM_OK);
-    T_ASSERT(memcmp(k1.r, k2.r, sizeof k1.r) == 0);
+    run_ff_pair(&c, r, 2000, &k1, &s1, &k2, &s2);
     T_EQ_I(s1.evictions, s2.evictions);
     T_ASSERT(s1.prefix_hit_rate_tokens == s2.prefix_hit_rate_tokens);
     T_ASSERT(s1.evictions > 0 && s1.prefix_hit_rate_tokens > 0);
-    T_ASSERT(s2.sim_events < s1.sim_events);
 }
 
 static void test_decode_view(void) {
@@ -854,13 +856,7 @@ static void test_policy_views(void) {
             r[i].output_tokens = 1 + (r[i].output_tokens * 7) % 47;
             r[i].arrival_ns /= 400;
         }
-        c.fast_forward = 0;
-        T_EQ_I(run_on(&be_sim_ops, &c, r, 1500, 0, &k1, &s1), SIM_OK);
-        c.fast_forward = 1;
-        T_EQ_I(run_on(&be_sim_ops, &c, r, 1500, 0, &k2, &s2), SIM_OK);
-        T_ASSERT(memcmp(k1.r, k2.r, sizeof k1.r) == 0);
-        T_EQ_I(s1.steps, s2.steps);
-        T_ASSERT(s2.sim_events < s1.sim_events);
+        run_ff_pair(&c, r, 1500, &k1, &s1, &k2, &s2);
     }
 }
 
