@@ -20,20 +20,8 @@ OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_ALLOW_RUN_AS_ROOT OMPI_ALLOW_RUN_AS_ROOT_CONFIRM
 tap_tmp sweep-mpi
 
-dump() {
-    for t in requests steps timeline; do
-        sqlite3 "$1" "SELECT p.point_id, p.rep, x.* FROM sweep_points p JOIN $t x
-                      ON x.run_id = p.run_id ORDER BY p.point_id, p.rep, x.rowid" | cut -d'|' -f1,2,4-
-    done
-    cols=$(sqlite3 "$1" "SELECT group_concat('s.\"' || name || '\"') FROM pragma_table_info('summary')
-                         WHERE name NOT IN ('run_id', 'wall_s', 'peak_mem_bytes')")
-    sqlite3 "$1" "SELECT p.point_id, p.rep, $cols FROM sweep_points p JOIN summary s
-                  ON s.run_id = p.run_id ORDER BY p.point_id, p.rep"
-    sqlite3 "$1" "SELECT p.point_id, p.rep, p.status, p.error, p.axes, p.config, r.kind, r.status,
-                  r.seed, r.config, r.backend, r.code_version FROM sweep_points p
-                  LEFT JOIN runs r ON r.run_id = p.run_id ORDER BY p.point_id, p.rep"
-    sqlite3 "$1" "SELECT name, spec, status, n_points, seeds, warmup_s FROM sweeps"
-}
+. "${srcdir:-.}/tests/sweep_dump.sh"
+dump() { sweep_dump "$1" "p.error,"; }
 
 mkdir -p "$T/one" "$T/np2" "$T/np1" "$T/fail"
 (cd "$T/one" && "$KV" sweep "$S/long.json" --db s.db --quiet >out 2>err)
