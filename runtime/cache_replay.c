@@ -491,7 +491,6 @@ int rt_main_cache_replay(int argc, char **argv) {
     rt_creplay *r = NULL;
     rt_creplay_stats s;
     sim_err err;
-    char buf[1200];
     double t0 = mono_s();
     int rc, code;
 
@@ -532,13 +531,8 @@ int rt_main_cache_replay(int argc, char **argv) {
     return RT_EXIT_OK;
 
 fail:
-    if (err.msg[0] != '\0') {
-        sim_err_format(&err, buf, sizeof buf);
-        fprintf(stderr, "kvfleet cache-replay: %s\n", buf);
-    } else {
-        fprintf(stderr, "kvfleet cache-replay: %s\n", sim_strerror(rc));
-    }
+    code = rt_report_err("cache-replay", &err, rc);
     rt_creplay_destroy(r);
     evict_oracle_destroy(oracle);
-    return rt_exit_code(rc);
+    return code;
 }

@@ -117,6 +117,14 @@ static const rt_opt *opt_find(const char *name) {
     return NULL;
 }
 
+int rt_report_err(const char *cmd, const sim_err *err, int status) {
+    char buf[1200];
+    if (err->msg[0] != '\0')
+        sim_err_format(err, buf, sizeof buf);
+    fprintf(stderr, "kvfleet %s: %s\n", cmd, err->msg[0] != '\0' ? buf : sim_strerror(status));
+    return rt_exit_code(status);
+}
+
 int rt_exit_code(int status) {
     switch (status) {
         case SIM_OK:

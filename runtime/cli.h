@@ -23,6 +23,9 @@ enum rt_exit { RT_EXIT_OK = 0, RT_EXIT_INPUT = 1, RT_EXIT_USAGE = 2, RT_EXIT_RUN
 
 /* Exit code for a status: bad input or infeasible -> 1, the rest -> 3. */
 int rt_exit_code(int status);
+/* Prints "kvfleet CMD: " and err's message (file, line and field), or the
+ * status's name when err is empty, on stderr; returns rt_exit_code(status). */
+int rt_report_err(const char *cmd, const sim_err *err, int status);
 
 /* Parses `run` options from argv into a JSON object (owned, returned in
  * *out) on top of base (may be NULL; borrowed). Returns SIM_OK, or

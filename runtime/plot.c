@@ -525,12 +525,8 @@ int rt_main_plot(int argc, char **argv) {
 nomem:
     rc = SIM_ENOMEM;
     sim_err_set(&err, "", 0, 0, "out of memory");
-fail : {
-    char buf[1200];
-    sim_err_format(&err, buf, sizeof buf);
-    fprintf(stderr, "kvfleet plot: %s\n", err.msg[0] ? buf : sim_strerror(rc));
-    code = rt_exit_code(rc);
-}
+fail:
+    code = rt_report_err("plot", &err, rc);
 out:
     if (c.db != NULL)
         sqlite3_close(c.db);

@@ -406,12 +406,10 @@ nomem:
     rc = SIM_ENOMEM;
     sim_err_set(&err, "", 0, 0, "out of memory");
 fail : {
-    char buf[1200];
-    sim_err_format(&err, buf, sizeof buf);
-    fprintf(stderr, "kvfleet validate: %s\n", err.msg[0] ? buf : sim_strerror(rc));
-}
+    int fail_code = rt_report_err("validate", &err, rc);
     if (exit_code == RT_EXIT_OK)
-        exit_code = rt_exit_code(rc);
+        exit_code = fail_code;
+}
 out:
     for (k = 0; k < K_N; k++)
         sim_free(set[k].v);
