@@ -15,16 +15,10 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-cd "$root"
-kv=${1:-$root/build-st/kvfleet}
-out=${OUTDIR:-$(mktemp -d /tmp/batch-intensity.XXXXXX)}
-fig=$root/docs/figures
-mkdir -p "$out"
+. "$here/../study.sh"
+study_init batch-intensity "${1-}"
 db=$out/batch.db
-rm -f "$db"
-
-"$kv" sweep "$here/spec.json" --db "$db" --jobs 2 --quiet
+study_sweep "$here/spec.json" "$db"
 
 # calibration "none" or "calib" (the H100 file) as the configuration label
 "$kv" query "$db" --csv --columns gpu,dtype,calibration,max-num-seqs,mean_batch_size,output_tokens_per_s,tpot_p50_s,tpot_p99_s,ttft_p50_s,ttft_p99_s,preemptions,kv_util_peak,mfu_mean,mbu_mean |

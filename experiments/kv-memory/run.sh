@@ -17,16 +17,11 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-cd "$root"
-kv=${1:-$root/build-st/kvfleet}
-out=${OUTDIR:-$(mktemp -d /tmp/kv-memory.XXXXXX)}
-fig=$root/docs/figures
-mkdir -p "$out"
+. "$here/../study.sh"
+study_init kv-memory "${1-}"
 
 for s in mooncake azure azure_sens; do
-	rm -f "$out/$s.db"
-	"$kv" sweep "$here/spec_$s.json" --db "$out/$s.db" --jobs 2 --quiet
+	study_sweep "$here/spec_$s.json" "$out/$s.db"
 done
 
 cols=kv-blocks,policy,prefix_hit_rate_tokens,prefix_hit_rate_requests,recomputed_tokens,preemptions,ttft_p50_s,ttft_p99_s,busy_frac,rejected

@@ -12,16 +12,10 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-cd "$root"
-kv=${1:-$root/build-st/kvfleet}
-out=${OUTDIR:-$(mktemp -d /tmp/regions.XXXXXX)}
-fig=$root/docs/figures
-mkdir -p "$out"
+. "$here/../study.sh"
+study_init regions "${1-}"
 db=$out/regions.db
-rm -f "$db"
-
-"$kv" sweep "$here/spec.json" --db "$db" --jobs 2 --quiet
+study_sweep "$here/spec.json" "$db"
 "$kv" query "$db" --csv --columns fleet,load-scale,reps,offered_rps,rejected,ttft_p50_s,ttft_p50_s_ci95,ttft_p99_s,ttft_p99_s_ci95,tpot_p50_s,tpot_p99_s,gpu_hours,usd |
 	sed 's#fleet-##; s#\.json##' >"$here/results.csv"
 

@@ -12,16 +12,10 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-cd "$root"
-kv=${1:-$root/build-st/kvfleet}
-out=${OUTDIR:-$(mktemp -d /tmp/surge.XXXXXX)}
-fig=$root/docs/figures
-mkdir -p "$out"
+. "$here/../study.sh"
+study_init surge "${1-}"
 db=$out/surge.db
-rm -f "$db"
-
-"$kv" sweep "$here/spec.json" --db "$db" --jobs 2 --quiet
+study_sweep "$here/spec.json" "$db"
 "$kv" query "$db" --csv --columns fleet,reps,requests,rejected,rejected_queue_full,ttft_p50_s,ttft_p99_s,ttft_p99_s_ci95,tpot_p99_s,gpu_hours,gpu_hours_ci95,usd,usd_per_mtok |
 	sed 's#fleet-##; s#\.json##' |
 	awk -F, 'BEGIN { OFS = "," } NR == 1 { print $0, "rejected_share"; next } { print $0, $4 / $3 }' >"$here/results.csv"

@@ -23,16 +23,10 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-cd "$root"
-kv=${1:-$root/build-st/kvfleet}
-out=${OUTDIR:-$(mktemp -d /tmp/warning-signals.XXXXXX)}
-fig=$root/docs/figures
-mkdir -p "$out"
+. "$here/../study.sh"
+study_init warning-signals "${1-}"
 db=$out/ws.db
-rm -f "$db"
-
-"$kv" sweep "$here/spec.json" --db "$db" --jobs 2 --quiet
+study_sweep "$here/spec.json" "$db"
 "$kv" query "$db" --csv --columns point,reps,requests,ttft_p50_s,ttft_p99_s,busy_frac,mean_batch_size,kv_util_mean >"$here/points.csv"
 
 EARLY=120
