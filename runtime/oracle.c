@@ -47,18 +47,9 @@
 #include "mem.h"
 #include "trace.h"
 
-/* Whether the scheduler rejects r at arrival whatever its state (sched_add's
- * static rules; queue limits depend on the run and are not checked). */
+/* Whether the scheduler rejects r at arrival whatever its state. */
 static int never_admitted(const sched_config *sc, const sim_req *r) {
-    int64_t need = (int64_t)r->prompt_tokens + r->output_tokens;
-    int64_t b = sc->block_tokens;
-    if (need > sc->max_ctx)
-        return 1;
-    if ((need - 1 + b - 1) / b > sc->kv_blocks)
-        return 1;
-    if (!sc->chunked_prefill && r->prompt_tokens > sc->max_batched_tokens)
-        return 1;
-    return 0;
+    return sched_reject_static(sc, r) != MET_REJECT_NONE;
 }
 
 /* Whether block j of r is named by a trace hash id (as block_content in
@@ -122,12 +113,13 @@ int rt_oracle_build(json_t *cfg, const sched_config *sc, evict_oracle **out, rt_
             break;
         /* the request, then its session's later turns, each ending on arrival */
         for (;;) {
+            int never = never_admitted(sc, &r);
             s.requests++;
             if ((n = rt_oracle_add_request(o, sc, &r, &keys, &cap)) < 0)
                 goto oom;
             s.uses += n;
-            s.skipped += never_admitted(sc, &r);
-            if (trace_on_end(t, &r, r.arrival_ns, never_admitted(sc, &r), &f) != 1)
+            s.skipped += never;
+            if (trace_on_end(t, &r, r.arrival_ns, never, &f) != 1)
                 break;
             r = f;
         }

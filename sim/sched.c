@@ -883,19 +883,26 @@ void sched_destroy(sched *s) {
     sim_free(s);
 }
 
+enum met_reject sched_reject_static(const sched_config *c, const sim_req *r) {
+    int64_t need_tokens = (int64_t)r->prompt_tokens + r->output_tokens;
+    int64_t bt = c->block_tokens;
+    int64_t watermark = (int64_t)(c->watermark * (double)c->kv_blocks); /* as sched_create */
+    if (need_tokens > c->max_ctx)
+        return MET_REJECT_CONTEXT;
+    /* admission keeps the watermark free, so a request (or, preempted, its
+     * prompt and output so far) needing more could wait for ever */
+    if ((need_tokens - 1 + bt - 1) / bt > c->kv_blocks - watermark)
+        return MET_REJECT_KV_CAPACITY;
+    if (!c->chunked_prefill && r->prompt_tokens > c->max_batched_tokens)
+        return MET_REJECT_BATCH_BUDGET;
+    return MET_REJECT_NONE;
+}
+
 int sched_add(sched *s, const sim_req *r, sim_time now) {
     sched_seq *q;
-    enum met_reject why = MET_REJECT_NONE;
-    int64_t need_tokens = (int64_t)r->prompt_tokens + r->output_tokens;
-    if (need_tokens > s->cfg.max_ctx)
-        why = MET_REJECT_CONTEXT;
-    else if (blocks_for(s, need_tokens - 1) > s->cfg.kv_blocks - s->watermark_blocks)
-        /* admission keeps the watermark free, so a request (or, preempted, its
-         * prompt and output so far) needing more could wait for ever */
-        why = MET_REJECT_KV_CAPACITY;
-    else if (!s->cfg.chunked_prefill && r->prompt_tokens > s->cfg.max_batched_tokens)
-        why = MET_REJECT_BATCH_BUDGET;
-    else if (s->cfg.max_queue > 0 && s->fresh.n + s->resumed.n >= s->cfg.max_queue)
+    enum met_reject why = sched_reject_static(&s->cfg, r);
+    if (why == MET_REJECT_NONE && s->cfg.max_queue > 0 &&
+        s->fresh.n + s->resumed.n >= s->cfg.max_queue)
         why = MET_REJECT_QUEUE_FULL;
     if (why != MET_REJECT_NONE) {
         s->cb.on_reject(s->cb.ctx, r, why, now);

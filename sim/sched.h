@@ -177,6 +177,10 @@ void sched_destroy(sched *s);
 /* Offers a request arriving at now: queued (SIM_OK) or rejected through
  * on_reject (SIM_OK too); SIM_ENOMEM on allocation failure. */
 int sched_add(sched *s, const sim_req *r, sim_time now);
+/* The reason sched_add rejects r whatever the scheduler's state (context
+ * length, KV capacity less the watermark, batch budget without chunking),
+ * or MET_REJECT_NONE; queue limits depend on the run and are not checked. */
+enum met_reject sched_reject_static(const sched_config *c, const sim_req *r);
 /* Forms the next step at now into *b (timeouts are rejected first).
  * Returns the number of sequences in it (0: nothing to run), or SIM_ENOMEM. */
 int sched_step(sched *s, sim_time now, sched_batch *b);

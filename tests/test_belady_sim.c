@@ -210,6 +210,14 @@ static void test_keys(void) {
     r.prompt_tokens = 100;
     r.session_id = -1;
     T_EQ_I(rt_oracle_add_request(o, &c, &r, &keys, &cap), 0);
+    /* nor one that fits a 10-block pool but not the pool less its 1-block
+     * watermark (10 blocks of KV: the scheduler rejects it, kv_capacity) */
+    r.session_id = 9;
+    r.output_tokens = 50;
+    c.kv_blocks = 10;
+    T_ASSERT(rt_oracle_add_request(o, &c, &r, &keys, &cap) > 0); /* admitted: uses */
+    c.watermark = 0.1;
+    T_EQ_I(rt_oracle_add_request(o, &c, &r, &keys, &cap), 0);
     evict_oracle_destroy(o);
     sim_free(keys);
     printf("ok 1 - oracle keys are the cache's keys\n");
