@@ -141,16 +141,6 @@ int rt_exit_code(int status) {
     }
 }
 
-static void print_err(const char *cmd, const sim_err *e, int rc) {
-    char buf[1200];
-    if (e->msg[0] == '\0') {
-        fprintf(stderr, "kvfleet %s: %s\n", cmd, sim_strerror(rc));
-        return;
-    }
-    sim_err_format(e, buf, sizeof buf);
-    fprintf(stderr, "kvfleet %s: %s\n", cmd, buf);
-}
-
 /* Parses text as an option's value into a JSON value; NULL when malformed. */
 static json_t *opt_value(const rt_opt *o, const char *text) {
     char *end;
@@ -1117,7 +1107,7 @@ int rt_run_config(json_t *cfg, int json, const char *command) {
     sim_err_clear(&err);
     rc = rt_run_exec(cfg, "run", command, &sum, &info, &err);
     if (rc != SIM_OK) {
-        print_err("run", &err, rc);
+        (void)rt_report_err("run", &err, rc);
         return rt_exit_code(rc);
     }
     if (json) {
@@ -1189,7 +1179,7 @@ int rt_main_run(int argc, char **argv) {
             }
             json_decref(base);
             if ((rc = load_config_file(path, &base, &err)) != SIM_OK) {
-                print_err("run", &err, rc);
+                (void)rt_report_err("run", &err, rc);
                 rc = RT_EXIT_INPUT;
                 goto out;
             }
@@ -1197,7 +1187,7 @@ int rt_main_run(int argc, char **argv) {
             rest[n++] = argv[i];
     }
     if (rt_run_args(n, rest, base, &cfg, &err) != SIM_OK) {
-        print_err("run", &err, SIM_EINVAL);
+        (void)rt_report_err("run", &err, SIM_EINVAL);
         rc = RT_EXIT_USAGE;
         goto out;
     }
@@ -1383,7 +1373,7 @@ int rt_main_predict(int argc, char **argv) {
     }
     return RT_EXIT_OK;
 fail:
-    print_err("predict", &err, rc);
+    (void)rt_report_err("predict", &err, rc);
     return rt_exit_code(rc);
 }
 
@@ -1446,7 +1436,7 @@ int rt_main_trace(int argc, char **argv) {
     }
     rc = trace_stats_print(stdout, path, spec, fmt, &to, json, &err);
     if (rc != SIM_OK) {
-        print_err("trace stats", &err, rc);
+        (void)rt_report_err("trace stats", &err, rc);
         return rt_exit_code(rc);
     }
     return RT_EXIT_OK;
@@ -1473,7 +1463,7 @@ int rt_main_rerun(int argc, char **argv) {
         return RT_EXIT_USAGE;
     }
     if ((rc = store_run_config(argv[1], run_id, &text, &err)) != SIM_OK) {
-        print_err("rerun", &err, rc);
+        (void)rt_report_err("rerun", &err, rc);
         return rt_exit_code(rc);
     }
     cfg = json_loads(text, 0, &je);
@@ -1500,7 +1490,7 @@ int rt_main_rerun(int argc, char **argv) {
             rest[n++] = argv[i];
     }
     if (rt_run_args(n, rest, cfg, &over, &err) != SIM_OK) {
-        print_err("rerun", &err, SIM_EINVAL);
+        (void)rt_report_err("rerun", &err, SIM_EINVAL);
         rc = RT_EXIT_USAGE;
     } else
         rc = rt_run_config(over, json, command);
