@@ -153,14 +153,6 @@ static int spec_fail(sim_err *err, const char *src, const char *what, json_t *v)
     return SIM_EINVAL;
 }
 
-static char *dup_str(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *d = sim_malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
 void sweep_spec_destroy(sweep_spec *s) {
     int i;
     if (s == NULL)
@@ -203,7 +195,7 @@ static int spec_header(sweep_spec *s, json_t *spec, const char *src, sim_err *er
     v = json_object_get(spec, "name");
     if (!json_is_string(v) || json_string_length(v) == 0)
         return spec_fail(err, src, "name: expected a non-empty string", v);
-    if ((s->name = dup_str(json_string_value(v))) == NULL)
+    if ((s->name = sim_strdup(json_string_value(v))) == NULL)
         return SIM_ENOMEM;
     s->seeds = 1;
     if ((v = json_object_get(spec, "seeds")) != NULL) {
@@ -378,7 +370,7 @@ int sweep_spec_parse(json_t *spec, const char *src, const char *dir, sweep_spec 
     if ((s = SIM_NEW(sweep_spec)) == NULL)
         return SIM_ENOMEM;
     s->axes = json_array();
-    s->path = dup_str("");
+    s->path = sim_strdup("");
     if ((rc = spec_header(s, spec, src, err)) != SIM_OK)
         goto fail;
     base = json_object_get(spec, "base");
@@ -394,7 +386,7 @@ int sweep_spec_parse(json_t *spec, const char *src, const char *dir, sweep_spec 
             rc = SIM_ENOMEM;
             goto fail;
         }
-        s->canonical = dup_str(txt);
+        s->canonical = sim_strdup(txt);
         free(txt);
     }
     *out = s;
@@ -430,7 +422,7 @@ int sweep_spec_load(const char *path, sweep_spec **out, sim_err *err) {
     json_decref(spec);
     if (rc == SIM_OK) {
         sim_free((*out)->path);
-        (*out)->path = dup_str(path);
+        (*out)->path = sim_strdup(path);
     }
     return rc;
 }
