@@ -1114,11 +1114,10 @@ static int step_prefill(sched *s, sched_batch *b, sim_time now, int64_t *budget_
         q->rxfer = -1;
         if (hh > 0) {
             /* swap in: fresh HBM blocks filled over PCIe; the prefill waits */
-            int64_t i;
             double bytes = (double)hh * s->cfg.block_bytes;
-            for (i = 0; i < hh; i++, need--)
-                if ((rc = seq_add_block(s, q)) != SIM_OK)
-                    return rc;
+            if ((rc = seq_add_blocks(s, q, hh)) != SIM_OK)
+                return rc;
+            need -= hh;
             if (q->swapped_kv == 0) {
                 (void)host_lookup(s, q, hits, key, hits + hh, 1);
                 s->pcie.swapped_in_tokens += hh * s->cfg.block_tokens;
@@ -1129,12 +1128,11 @@ static int step_prefill(sched *s, sched_batch *b, sim_time now, int64_t *budget_
         if (rh > 0) {
             /* fetch from the remote pool: fresh HBM blocks filled over the
              * network (the pool's NIC, then this replica's); the prefill waits */
-            int64_t i;
             int path[2];
             double bytes = (double)rh * s->cfg.block_bytes;
-            for (i = 0; i < rh; i++, need--)
-                if ((rc = seq_add_block(s, q)) != SIM_OK)
-                    return rc;
+            if ((rc = seq_add_blocks(s, q, rh)) != SIM_OK)
+                return rc;
+            need -= rh;
             (void)tier_lookup(s, s->cfg.remote, q, hits + hh, rkey, hits + hh + rh, 1, NULL);
             path[0] = s->cfg.rpool_out;
             path[1] = s->cfg.rnic_in;
