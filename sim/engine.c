@@ -722,7 +722,11 @@ static void on_net(eng *e, int64_t gen) {
             i++;
             continue;
         }
-        e->xf[i] = e->xf[--e->n_xf]; /* order kept below by id */
+        /* the last entry takes the finished one's place; after a delivery the
+         * scan starts again from the front, so the order in which finished
+         * transfers are delivered depends only on the (deterministic) order
+         * of the array, not on their handles */
+        e->xf[i] = e->xf[--e->n_xf];
         p = &e->reps[x.rep];
         p->inflight_req--;
         p->inflight_tok -= x.rec->r.prompt_tokens;
@@ -730,7 +734,7 @@ static void on_net(eng *e, int64_t gen) {
         e->xfer_s += sim_time_to_s(e->now - x.rec->r.arrival_ns);
         x.rec->r.arrival_ns = e->now;
         deliver(e, p, x.rec);
-        i = 0; /* deliver in a fixed order: restart the scan */
+        i = 0;
     }
     if (e->any_remote) /* fetches from a remote pool may have landed */
         for (i = 0; i < e->n_reps; i++) {

@@ -63,9 +63,9 @@ double net_rate(const net *n, int64_t h);
 sim_time net_next_finish(net *n);
 /* When transfer h finishes if none starts (the settled time if done). */
 sim_time net_finish(net *n, int64_t h);
-/* Seconds link id carried at least one moving transfer, up to the settled time. */
 /* Transfers started so far (a counter: a change means projections moved). */
 int64_t net_started(const net *n);
+/* Seconds link id carried at least one moving transfer, up to the settled time. */
 double net_link_busy_s(const net *n, int id);
 /* Bytes link id carried up to the settled time. */
 double net_link_bytes(const net *n, int id);
