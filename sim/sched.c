@@ -1403,7 +1403,7 @@ const pcache *sched_host_cache(const sched *s) {
 
 sim_time sched_next_ready(const sched *s, sim_time now) {
     const sched_seq *q;
-    sim_time best = SIM_TIME_MAX;
+    sim_time best = SIM_TIME_MAX, h2d_next = -1;
     if (s->cfg.rnet)
         net_advance(s->cfg.rnet, now);
     for (q = s->prefill.head; q; q = q->lnext)
@@ -1413,10 +1413,13 @@ sim_time sched_next_ready(const sched *s, sim_time now) {
              * the wake-up then simply finds nothing ready yet (the engine
              * also wakes replicas when a network transfer ends) */
             sim_time t = SIM_TIME_MAX;
-            if (q->xfer >= 0 && !link_done(s->h2d, q->xfer))
-                t = link_next_finish(s->h2d);
+            if (q->xfer >= 0 && !link_done(s->h2d, q->xfer)) {
+                if (h2d_next < 0) /* the same for every swap-in: project once */
+                    h2d_next = link_next_finish(s->h2d);
+                t = h2d_next;
+            }
             if (q->rxfer >= 0 && !net_done(s->cfg.rnet, q->rxfer)) {
-                sim_time tr = net_finish((struct net *)s->cfg.rnet, q->rxfer);
+                sim_time tr = net_finish(s->cfg.rnet, q->rxfer);
                 if (tr < t)
                     t = tr;
             }
