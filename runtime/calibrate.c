@@ -50,7 +50,7 @@
 #include <string.h>
 
 #include <gsl/gsl_errno.h>
-#include <gsl/gsl_fit.h>
+#include <gsl/gsl_multifit.h>
 #include <gsl/gsl_multifit_nlinear.h>
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
@@ -191,6 +191,7 @@ typedef struct fit_row {
     double rows;    /* the count the curves are indexed by, > 0 */
     double fixed_s; /* modelled time of other work inside the measurement, s */
     double meas_s;  /* measured time, s */
+    double shape;   /* the operator's shape index (perf_op_shape) */
 } fit_row;
 
 typedef struct rowvec {
@@ -218,17 +219,23 @@ static void rowvec_free(rowvec *rv) {
 
 /* ---- the fit of one operator ---- */
 
-/* A fit problem: training rows, their knot interval and the constants. */
+/* A fit problem: training rows, their knot intervals and the constants.
+ * Efficiencies are curves in log2(rows) (nk knots) times factors in the
+ * shape index (ns knots; ns = 0 when the rows have one shape). */
 typedef struct fit_prob {
     const fit_row *r;
     int n;
     const int *lo;   /* per row: left knot of its interval */
     const double *f; /* per row: position in the interval, 0..1 */
-    int nk;          /* knots */
+    const int *slo;  /* the same in the shape knots */
+    const double *sf;
+    int nk, ns;      /* knots in rows, in shape */
+    int nu;          /* knots of the unaligned factor (nk, or 0: not fitted) */
     int has_c;       /* eff_c is fitted (some row has FLOPs) */
     double peak, bw; /* FLOP/s and bytes/s the efficiencies scale */
     double sqrt_lam; /* smoothness weight */
-    double yc[PERF_MAX_KNOTS], ym[PERF_MAX_KNOTS];
+    double yc[PERF_MAX_KNOTS], ym[PERF_MAX_KNOTS], sc[PERF_MAX_KNOTS], sm[PERF_MAX_KNOTS];
+    double un[PERF_MAX_KNOTS];
 } fit_prob;
 
 static double sig15(double z) {
@@ -259,64 +266,118 @@ static double interp(const double *y, int nk, int lo, double f) {
     return y[lo] + f * (y[hi] - y[lo]);
 }
 
+/* Parameter layout: [z_c (has_c)] [z_m] [u_c (has_c, ns)] [u_m (ns)]
+ * [log unaligned factor (nu)] [log overhead]; offsets of each part. */
+typedef struct fit_layout {
+    int m, uc, um, un, ov, p;
+} fit_layout;
+
+static fit_layout layout_of(int has_c, int nk, int ns, int nu) {
+    fit_layout l;
+    l.m = has_c ? nk : 0;
+    l.uc = l.m + nk;
+    l.um = l.uc + (has_c ? ns : 0);
+    l.un = l.um + ns;
+    l.ov = l.un + nu;
+    l.p = l.ov + 1;
+    return l;
+}
+
+/* 1 when a row's count takes the unaligned factor (as perf.c decides). */
+static int unaligned(double rows) {
+    return fmod(rows, PERF_ALIGN_ROWS) != 0.0;
+}
+
+/* Smoothness terms of n_knots parameters from off: sqrt_lam x the
+ * differences of neighbours, into out from *k. */
+static void smooth_terms(const gsl_vector *p, int off, int n_knots, double sqrt_lam,
+                         gsl_vector *out, int *k) {
+    int j;
+    for (j = 0; j + 1 < n_knots; j++)
+        gsl_vector_set(out, (size_t)(*k)++,
+                       sqrt_lam * (gsl_vector_get(p, (size_t)(off + j + 1)) -
+                                   gsl_vector_get(p, (size_t)(off + j))));
+}
+
 /* Residuals of parameters p: log(pred / meas) per row, then the
- * smoothness terms. Parameter layout: [z_c (has_c)] [z_m] [log overhead]. */
+ * smoothness terms, then (shape curves) a term pinning the mean log factor
+ * at 0, which the rows alone leave free. */
 static int fit_resid(const gsl_vector *p, void *data, gsl_vector *out) {
     fit_prob *q = data;
-    int j, i, m_off = q->has_c ? q->nk : 0, k = q->n;
-    double ov = exp(gsl_vector_get(p, (size_t)(m_off + q->nk)));
+    fit_layout l = layout_of(q->has_c, q->nk, q->ns, q->nu);
+    int j, i, k = q->n;
+    double ov = exp(gsl_vector_get(p, (size_t)l.ov));
     for (j = 0; j < q->nk; j++) {
         q->yc[j] = q->has_c ? sig15(gsl_vector_get(p, (size_t)j)) : 1.0;
-        q->ym[j] = sig15(gsl_vector_get(p, (size_t)(m_off + j)));
+        q->ym[j] = sig15(gsl_vector_get(p, (size_t)(l.m + j)));
     }
+    for (j = 0; j < q->ns; j++) {
+        q->sc[j] = q->has_c ? exp(gsl_vector_get(p, (size_t)(l.uc + j))) : 1.0;
+        q->sm[j] = exp(gsl_vector_get(p, (size_t)(l.um + j)));
+    }
+    for (j = 0; j < q->nu; j++)
+        q->un[j] = exp(gsl_vector_get(p, (size_t)(l.un + j)));
     for (i = 0; i < q->n; i++) {
         const fit_row *r = &q->r[i];
-        double tc = 0, tm = 0;
+        double tc = 0, tm = 0, fc = 1.0, fm = 1.0;
+        if (q->ns > 0) {
+            fc = interp(q->sc, q->ns, q->slo[i], q->sf[i]);
+            fm = interp(q->sm, q->ns, q->slo[i], q->sf[i]);
+        }
+        if (q->nu > 0 && unaligned(r->rows)) {
+            double u = interp(q->un, q->nu, q->lo[i], q->f[i]);
+            fc *= u;
+            fm *= u;
+        }
         if (r->flops > 0)
-            tc = r->flops / (q->peak * interp(q->yc, q->nk, q->lo[i], q->f[i]));
+            tc = r->flops / (q->peak * interp(q->yc, q->nk, q->lo[i], q->f[i]) * fc);
         if (r->bytes > 0)
-            tm = r->bytes / (q->bw * interp(q->ym, q->nk, q->lo[i], q->f[i]));
+            tm = r->bytes / (q->bw * interp(q->ym, q->nk, q->lo[i], q->f[i]) * fm);
         gsl_vector_set(out, (size_t)i,
                        robust(log(((tc > tm ? tc : tm) + ov + r->fixed_s) / r->meas_s)));
     }
-    for (j = 0; j + 1 < q->nk; j++) {
-        if (q->has_c) {
-            gsl_vector_set(out, (size_t)k++,
-                           q->sqrt_lam *
-                               (gsl_vector_get(p, (size_t)j + 1) - gsl_vector_get(p, (size_t)j)));
+    if (q->has_c)
+        smooth_terms(p, 0, q->nk, q->sqrt_lam, out, &k);
+    smooth_terms(p, l.m, q->nk, q->sqrt_lam, out, &k);
+    if (q->ns > 0) {
+        int c;
+        for (c = q->has_c ? 0 : 1; c < 2; c++) {
+            int off = c == 0 ? l.uc : l.um;
+            double mean = 0;
+            smooth_terms(p, off, q->ns, q->sqrt_lam, out, &k);
+            for (j = 0; j < q->ns; j++)
+                mean += gsl_vector_get(p, (size_t)(off + j)) / q->ns;
+            gsl_vector_set(out, (size_t)k++, sqrt((double)q->n) * mean);
         }
-        gsl_vector_set(out, (size_t)k++,
-                       q->sqrt_lam * (gsl_vector_get(p, (size_t)(m_off + j + 1)) -
-                                      gsl_vector_get(p, (size_t)(m_off + j))));
     }
+    smooth_terms(p, l.un, q->nu, q->sqrt_lam, out, &k);
     return GSL_SUCCESS;
 }
 
-/* Chooses knots in x = log2(rows) of the rows: grid points spaced 0.5
- * (doubled while more than PERF_MAX_KNOTS would hold data) that have a row
- * within half a spacing. Returns the number of knots. */
-static int choose_knots(const fit_row *r, int n, double *kx) {
+/* Chooses knots among the values x[0..n): grid points spaced 0.5
+ * (doubled while more than max would hold data) that have a value within
+ * half a spacing. Returns the number of knots. */
+static int choose_knots(const double *x, int n, int max, double *kx) {
     double xmin = INFINITY, xmax = -INFINITY, step;
     int i;
     for (i = 0; i < n; i++) {
-        double x = log2(r[i].rows);
-        xmin = x < xmin ? x : xmin;
-        xmax = x > xmax ? x : xmax;
+        xmin = x[i] < xmin ? x[i] : xmin;
+        xmax = x[i] > xmax ? x[i] : xmax;
     }
     for (step = 0.5;; step *= 2) {
         long g0 = (long)floor(xmin / step + 0.5), g1 = (long)floor(xmax / step + 0.5), g;
         int nk = 0;
-        for (g = g0; g <= g1 && nk <= PERF_MAX_KNOTS; g++) {
+        for (g = g0; g <= g1 && nk <= max; g++) {
             for (i = 0; i < n; i++) {
-                if (fabs(log2(r[i].rows) - (double)g * step) <= step / 2) {
-                    if (nk < PERF_MAX_KNOTS)
+                if (fabs(x[i] - (double)g * step) <= step / 2) {
+                    if (nk < max)
                         kx[nk] = (double)g * step;
                     nk++;
                     break;
                 }
             }
         }
-        if (nk <= PERF_MAX_KNOTS)
+        if (nk <= max)
             return nk;
     }
 }
@@ -351,13 +412,15 @@ static double round_sig(double v, int digits) {
 static void score(const fit_row *r, int n, int k_every, int test, const perf_op_calib *oc,
                   double peak, double bw, double *med, double *p95, int *count, double *scratch) {
     int i, m = 0;
+    perf_op_calib at;
     for (i = 0; i < n; i++) {
         double pred;
         if (k_every >= 2 && ((i % k_every) == k_every - 1) != test)
             continue;
         if (k_every < 2 && test)
             continue;
-        pred = perf_roofline_s(oc, peak, bw, r[i].flops, r[i].bytes, r[i].rows) + r[i].fixed_s;
+        perf_op_at_shape(oc, r[i].shape, &at);
+        pred = perf_roofline_s(&at, peak, bw, r[i].flops, r[i].bytes, r[i].rows) + r[i].fixed_s;
         scratch[m++] = fabs(pred / r[i].meas_s - 1.0) * 100.0;
     }
     *count = m;
@@ -370,20 +433,25 @@ static void score(const fit_row *r, int n, int k_every, int test, const perf_op_
     *p95 = gsl_stats_quantile_from_sorted_data(scratch, 1, (size_t)m, 0.95);
 }
 
+/* At most this many knots in the shape index. */
+#define CALIB_SHAPE_KNOTS 16
+
 /* Fits oc (its overhead and curves) to rows all: every K-th row is held
- * out, the rest fitted. Fills rep's counts and errors. */
-static int fit_op(const rowvec *all, int k_every, double peak, double bw, perf_op_calib *oc,
-                  calib_op_report *rep, sim_err *err) {
+ * out, the rest fitted. Where the rows have more than one shape index, the
+ * shape factor curves are fitted too. Fills rep's counts and errors. */
+static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fit_unal,
+                  perf_op_calib *oc, calib_op_report *rep, sim_err *err) {
     fit_row *tr = NULL;
-    int *lo = NULL;
-    double *f = NULL, *scr = NULL, kx[PERF_MAX_KNOTS];
-    int n = 0, i, j, nk, has_c = 0, p, nres, rc = SIM_ENOMEM, info;
+    int *lo = NULL, *slo = NULL;
+    double *f = NULL, *sf = NULL, *scr = NULL, kx[PERF_MAX_KNOTS], skx[CALIB_SHAPE_KNOTS];
+    int n = 0, i, j, nk, ns, nu, n_al = 0, n_un = 0, has_c = 0, nres, rc = SIM_ENOMEM, info;
     double ov0 = INFINITY;
     gsl_vector *x0 = NULL;
     gsl_multifit_nlinear_workspace *w = NULL;
     gsl_multifit_nlinear_fdf fdf;
     gsl_multifit_nlinear_parameters par = gsl_multifit_nlinear_default_parameters();
     fit_prob q;
+    fit_layout l;
 
     if (all->n < 4) {
         sim_err_set(err, rep->source, 0, 0, "expected at least 4 rows to fit, got %d", all->n);
@@ -391,9 +459,11 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, perf_o
     }
     tr = SIM_NEW_ARRAY(fit_row, (size_t)all->n);
     lo = SIM_NEW_ARRAY(int, (size_t)all->n);
+    slo = SIM_NEW_ARRAY(int, (size_t)all->n);
     f = SIM_NEW_ARRAY(double, (size_t)all->n);
+    sf = SIM_NEW_ARRAY(double, (size_t)all->n);
     scr = SIM_NEW_ARRAY(double, (size_t)all->n);
-    if (tr == NULL || lo == NULL || f == NULL || scr == NULL)
+    if (tr == NULL || lo == NULL || slo == NULL || f == NULL || sf == NULL || scr == NULL)
         goto done;
     for (i = 0; i < all->n; i++) {
         if (k_every >= 2 && i % k_every == k_every - 1)
@@ -401,45 +471,68 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, perf_o
         tr[n++] = all->v[i];
         if (all->v[i].flops > 0)
             has_c = 1;
+        if (all->v[i].rows > PERF_ALIGN_ROWS) {
+            n_al += !unaligned(all->v[i].rows);
+            n_un += unaligned(all->v[i].rows);
+        }
         if (all->v[i].meas_s - all->v[i].fixed_s < ov0)
             ov0 = all->v[i].meas_s - all->v[i].fixed_s;
     }
-    nk = choose_knots(tr, n, kx);
     for (i = 0; i < n; i++)
-        locate(kx, nk, log2(tr[i].rows), &lo[i], &f[i]);
+        scr[i] = log2(tr[i].rows);
+    nk = choose_knots(scr, n, PERF_MAX_KNOTS, kx);
+    for (i = 0; i < n; i++)
+        locate(kx, nk, scr[i], &lo[i], &f[i]);
+    for (i = 0; i < n; i++)
+        scr[i] = tr[i].shape;
+    ns = choose_knots(scr, n, CALIB_SHAPE_KNOTS, skx);
+    if (ns < 2)
+        ns = 0;
+    for (i = 0; i < n; i++)
+        locate(skx, ns, scr[i], &slo[i], &sf[i]);
     ov0 = ov0 > 2e-7 ? 0.5 * ov0 : 1e-7;
+    /* the unaligned factor where asked and both kinds of row exist */
+    nu = fit_unal && n_al > 0 && n_un > 0 ? nk : 0;
 
     /* Start every efficiency at 1 and let the data lower it where a term
      * binds: a knot whose term never binds (eff_m where every row is
-     * compute-bound) then stays high and harmless instead of just binding. */
-    p = (has_c ? nk : 0) + nk + 1;
-    x0 = gsl_vector_alloc((size_t)p);
+     * compute-bound) then stays high and harmless instead of just binding.
+     * Shape factors start at 1 (log 0). */
+    l = layout_of(has_c, nk, ns, nu);
+    x0 = gsl_vector_alloc((size_t)l.p);
     if (x0 == NULL)
         goto done;
-    for (j = 0; j < p - 1; j++)
+    for (j = 0; j < l.uc; j++)
         gsl_vector_set(x0, (size_t)j, logit15(1.0));
-    gsl_vector_set(x0, (size_t)(p - 1), log(ov0));
+    for (j = l.uc; j < l.ov; j++)
+        gsl_vector_set(x0, (size_t)j, 0.0);
+    gsl_vector_set(x0, (size_t)l.ov, log(ov0));
 
     memset(&q, 0, sizeof q);
     q.r = tr;
     q.n = n;
     q.lo = lo;
     q.f = f;
+    q.slo = slo;
+    q.sf = sf;
     q.nk = nk;
+    q.ns = ns;
+    q.nu = nu;
     q.has_c = has_c;
     q.peak = peak;
     q.bw = bw;
     q.sqrt_lam = sqrt(1e-3 * (double)n / (double)nk);
-    nres = n + (nk - 1) * (has_c ? 2 : 1);
+    nres = n + (nk - 1) * (has_c ? 2 : 1) + (ns > 0 ? ns * (has_c ? 2 : 1) : 0) +
+           (nu > 0 ? nu - 1 : 0);
     fdf.f = fit_resid;
     fdf.df = NULL;
     fdf.fvv = NULL;
     fdf.n = (size_t)nres;
-    fdf.p = (size_t)p;
+    fdf.p = (size_t)l.p;
     fdf.params = &q;
     par.trs = gsl_multifit_nlinear_trs_lm;
     par.scale = gsl_multifit_nlinear_scale_levenberg;
-    w = gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &par, (size_t)nres, (size_t)p);
+    w = gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &par, (size_t)nres, (size_t)l.p);
     if (w == NULL)
         goto done;
     gsl_multifit_nlinear_init(x0, &fdf, w);
@@ -449,12 +542,10 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, perf_o
 
     {
         const gsl_vector *x = gsl_multifit_nlinear_position(w);
-        int m_off = has_c ? nk : 0;
-        memset(&oc->eff_c, 0, sizeof oc->eff_c);
-        memset(&oc->eff_m, 0, sizeof oc->eff_m);
+        memset(oc, 0, sizeof *oc);
         for (j = 0; j < nk; j++) {
             double yc = round_sig(sig15(gsl_vector_get(x, (size_t)j)), 4);
-            double ym = round_sig(sig15(gsl_vector_get(x, (size_t)(m_off + j))), 4);
+            double ym = round_sig(sig15(gsl_vector_get(x, (size_t)(l.m + j))), 4);
             if (has_c) {
                 oc->eff_c.x[j] = kx[j];
                 oc->eff_c.y[j] = yc < 1e-4 ? 1e-4 : yc > 1.5 ? 1.5 : yc;
@@ -464,10 +555,29 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, perf_o
         }
         oc->eff_c.n = has_c ? nk : 0;
         oc->eff_m.n = nk;
-        oc->overhead_s = round_sig(exp(gsl_vector_get(x, (size_t)(p - 1))), 3);
+        for (j = 0; j < ns; j++) {
+            double fc = round_sig(exp(gsl_vector_get(x, (size_t)(l.uc + j))), 4);
+            double fm = round_sig(exp(gsl_vector_get(x, (size_t)(l.um + j))), 4);
+            if (has_c) {
+                oc->shape_c.x[j] = skx[j];
+                oc->shape_c.y[j] = fc < 1e-3 ? 1e-3 : fc > 4.0 ? 4.0 : fc;
+            }
+            oc->shape_m.x[j] = skx[j];
+            oc->shape_m.y[j] = fm < 1e-3 ? 1e-3 : fm > 4.0 ? 4.0 : fm;
+        }
+        oc->shape_c.n = has_c ? ns : 0;
+        oc->shape_m.n = ns;
+        for (j = 0; j < nu; j++) {
+            double u = round_sig(exp(gsl_vector_get(x, (size_t)(l.un + j))), 4);
+            oc->unal.x[j] = kx[j];
+            oc->unal.y[j] = u < 1e-3 ? 1e-3 : u > 4.0 ? 4.0 : u;
+        }
+        oc->unal.n = nu;
+        oc->overhead_s = round_sig(exp(gsl_vector_get(x, (size_t)l.ov)), 3);
     }
     rep->fitted = 1;
     rep->n_knots = nk;
+    rep->n_shape_knots = ns;
     score(all->v, all->n, k_every, 1, oc, peak, bw, &rep->median_ape, &rep->p95_ape, &rep->n_test,
           scr);
     {
@@ -483,7 +593,9 @@ done:
     gsl_vector_free(x0);
     sim_free(tr);
     sim_free(lo);
+    sim_free(slo);
     sim_free(f);
+    sim_free(sf);
     sim_free(scr);
     return rc;
 }
@@ -621,6 +733,7 @@ static int load_gemm(const calib_opts *o, rowvec *rv, rowvec *rv8, calib_report 
                 fit_row r;
                 perf_gemm_cost(g[i].m, g[i].n, g[i].k, g[i].fp8 ? 1.0 : 2.0, &r.flops, &r.bytes);
                 r.rows = g[i].m;
+                r.shape = perf_gemm_shape(g[i].n, g[i].k);
                 r.fixed_s = 0;
                 r.meas_s = g[i].lat_s;
                 if ((rc = rowvec_push(g[i].fp8 ? &rv8[op] : &rv[op], &r)) != SIM_OK) {
@@ -715,6 +828,7 @@ static int load_attn(const calib_opts *o, int prefill, const perf_calib *cal, ro
         perf_op_cost(&ctx, prefill ? PERF_OP_ATTN_PREFILL : PERF_OP_ATTN_DECODE, &b, &r.flops,
                      &r.bytes, &r.rows);
         r.fixed_s = prefill ? perf_op_call_s(&ctx, PERF_OP_KV_SAVE, &b) : 0.0;
+        r.shape = perf_op_shape(&ctx, prefill ? PERF_OP_ATTN_PREFILL : PERF_OP_ATTN_DECODE);
         r.meas_s = lat * 1e-3;
         if ((rc = rowvec_push(rv, &r)) != SIM_OK) {
             sim_err_set(err, "calibrate", 0, 0, "out of memory");
@@ -788,6 +902,7 @@ static int load_vidur(const calib_opts *o, const perf_calib *cal, rowvec *rv, ca
         for (i = 0; i < 4; i++) {
             fit_row r;
             perf_op_cost(&ctx, ops[i], &b, &r.flops, &r.bytes, &r.rows);
+            r.shape = perf_op_shape(&ctx, ops[i]);
             r.fixed_s = 0;
             r.meas_s = (i == 0 ? t[0] : i == 1 ? t[1] + t[2] : i == 2 ? t[3] : t[4]) * 1e-3;
             if ((rc = rowvec_push(&rv[ops[i]], &r)) != SIM_OK) {
@@ -833,6 +948,7 @@ static int load_allreduce(const calib_opts *o, rowvec *rv, calib_op_report *rep,
         r.flops = 0;
         r.bytes = 2.0 * (g - 1.0) / g * (elems * 2.0);
         r.rows = elems * 2.0 / 1024.0;
+        r.shape = 0; /* one curve for 2, 4 and 8 GPUs: a factor per count overfits 56 rows */
         r.fixed_s = 0;
         r.meas_s = lat * 1e-3;
         if ((rc = rowvec_push(rv, &r)) != SIM_OK) {
@@ -849,68 +965,121 @@ static int load_allreduce(const calib_opts *o, rowvec *rv, calib_op_report *rep,
     return SIM_OK;
 }
 
-/* step_base_s + step_per_seq_s x batch from the engine's CPU overheads. */
+/* The engine overhead of a step of b sequences on tp GPUs. */
+static double step_model(const perf_calib *c, double b, double tp) {
+    return c->step_base_s + (tp > 1 ? c->step_tp_s : 0.0) + c->step_per_seq_s * b;
+}
+
+/* step_base_s + step_tp_s [tp > 1] + step_per_seq_s x batch from the
+ * engine's CPU overheads, by linear least squares. A multi-GPU engine
+ * broadcasts each step's inputs to its workers, which costs a fixed extra
+ * time; step_tp_s is fitted only when the rows have both tp = 1 and tp > 1
+ * (the column tensor_parallel_degree is optional: absent, tp = 1). */
 static int fit_step(const calib_opts *o, perf_calib *out, calib_op_report *rep, sim_err *err) {
     static const char *const cols[] = {"batch_size", "schedule_median", "sampler_e2e_median",
                                        "prepare_inputs_e2e_median", "process_model_outputs_median"};
+    enum { STEP_MAX = 512 };
     csv_file c;
-    double x[512], y[512], xt[512], yt[512], e[512], c0, c1, cov00, cov01, cov11, ss;
-    int rc, i, ci[5], n = 0, nt = 0, nall = 0, k = o->holdout_every;
+    double x[STEP_MAX], y[STEP_MAX], tpv[STEP_MAX], e[STEP_MAX], chisq;
+    int test[STEP_MAX];
+    int rc, i, ci[5], ctp, nall = 0, n = 0, nt = 0, k = o->holdout_every, one = 0, multi = 0, np, m;
+    gsl_matrix *X = NULL, *cov = NULL;
+    gsl_vector *Y = NULL, *beta = NULL;
+    gsl_multifit_linear_workspace *ws = NULL;
 
     if ((rc = csv_open_cols(&c, o->profiles_dir, "cpu_overheads_a100.csv", cols, 5, ci, err)) !=
         SIM_OK)
         return rc;
+    ctp = csv_col(&c, "tensor_parallel_degree", err);
+    sim_err_clear(err);
     while ((rc = csv_next(&c, err)) == 1) {
-        double v[5];
+        double v[5], tp = 1;
         for (i = 0; i < 5 && rc == 1; i++)
             if (csv_num(&c, ci[i], i > 0, &v[i], err) != SIM_OK)
                 rc = SIM_EPARSE;
+        if (rc == 1 && ctp >= 0 && csv_num(&c, ctp, 0, &tp, err) != SIM_OK)
+            rc = SIM_EPARSE;
         if (rc != 1)
             break;
-        if (nall >= 512) {
-            sim_err_set(err, c.path, c.line, 0, "expected at most 512 rows");
+        if (nall >= STEP_MAX) {
+            sim_err_set(err, c.path, c.line, 0, "expected at most %d rows", STEP_MAX);
             rc = SIM_EPARSE;
             break;
         }
-        if (k >= 2 && nall % k == k - 1) {
-            xt[nt] = v[0];
-            yt[nt++] = (v[1] + v[2] + v[3] + v[4]) * 1e-3;
+        x[nall] = v[0];
+        tpv[nall] = tp;
+        y[nall] = (v[1] + v[2] + v[3] + v[4]) * 1e-3;
+        test[nall] = k >= 2 && nall % k == k - 1;
+        if (!test[nall]) {
+            n++;
+            one += tp <= 1;
+            multi += tp > 1;
         } else {
-            x[n] = v[0];
-            y[n++] = (v[1] + v[2] + v[3] + v[4]) * 1e-3;
+            nt++;
         }
         nall++;
     }
     csv_close(&c);
     if (rc < 0)
         return rc;
-    if (n < 2) {
-        sim_err_set(err, c.path, 0, 0, "expected at least 2 rows to fit, got %d", n);
+    np = one > 0 && multi > 0 ? 3 : 2;
+    if (n < np) {
+        sim_err_set(err, c.path, 0, 0, "expected at least %d rows to fit, got %d", np, n);
         return SIM_EINVAL;
     }
-    gsl_fit_linear(x, 1, y, 1, (size_t)n, &c0, &c1, &cov00, &cov01, &cov11, &ss);
-    out->step_base_s = round_sig(c0 > 0 ? c0 : 0, 4);
-    out->step_per_seq_s = round_sig(c1 > 0 ? c1 : 0, 4);
-    for (i = 0; i < nt; i++)
-        e[i] = fabs((out->step_base_s + out->step_per_seq_s * xt[i]) / yt[i] - 1.0) * 100.0;
+    X = gsl_matrix_alloc((size_t)n, (size_t)np);
+    Y = gsl_vector_alloc((size_t)n);
+    beta = gsl_vector_alloc((size_t)np);
+    cov = gsl_matrix_alloc((size_t)np, (size_t)np);
+    ws = gsl_multifit_linear_alloc((size_t)n, (size_t)np);
+    if (X == NULL || Y == NULL || beta == NULL || cov == NULL || ws == NULL) {
+        rc = SIM_ENOMEM;
+        sim_err_set(err, "calibrate", 0, 0, "out of memory");
+        goto done;
+    }
+    for (i = 0, m = 0; i < nall; i++) {
+        if (test[i])
+            continue;
+        gsl_matrix_set(X, (size_t)m, 0, 1.0);
+        gsl_matrix_set(X, (size_t)m, 1, x[i]);
+        if (np == 3)
+            gsl_matrix_set(X, (size_t)m, 2, tpv[i] > 1 ? 1.0 : 0.0);
+        gsl_vector_set(Y, (size_t)m++, y[i]);
+    }
+    gsl_multifit_linear(X, Y, beta, cov, &chisq, ws);
+    out->step_base_s = round_sig(fmax(gsl_vector_get(beta, 0), 0), 4);
+    out->step_per_seq_s = round_sig(fmax(gsl_vector_get(beta, 1), 0), 4);
+    out->step_tp_s = np == 3 ? round_sig(fmax(gsl_vector_get(beta, 2), 0), 4) : 0.0;
     rep->fitted = 1;
     rep->n_train = n;
     rep->n_test = nt;
     rep->n_knots = 0;
     rep->median_ape = rep->p95_ape = NAN;
+    for (i = 0, m = 0; i < nall; i++)
+        if (test[i])
+            e[m++] = fabs(step_model(out, x[i], tpv[i]) / y[i] - 1.0) * 100.0;
     if (nt > 0) {
         gsl_sort(e, 1, (size_t)nt);
         rep->median_ape = gsl_stats_median_from_sorted_data(e, 1, (size_t)nt);
         rep->p95_ape = gsl_stats_quantile_from_sorted_data(e, 1, (size_t)nt, 0.95);
     }
-    for (i = 0; i < n; i++)
-        e[i] = fabs((out->step_base_s + out->step_per_seq_s * x[i]) / y[i] - 1.0) * 100.0;
+    for (i = 0, m = 0; i < nall; i++)
+        if (!test[i])
+            e[m++] = fabs(step_model(out, x[i], tpv[i]) / y[i] - 1.0) * 100.0;
     gsl_sort(e, 1, (size_t)n);
     rep->train_median_ape = gsl_stats_median_from_sorted_data(e, 1, (size_t)n);
     snprintf(rep->source, sizeof rep->source,
              "cpu_overheads_a100.csv (A100 engine: schedule + sampler + prepare_inputs + "
-             "process_outputs)");
-    return SIM_OK;
+             "process_outputs%s)",
+             np == 3 ? "; tp 1 vs tp > 1" : "");
+    rc = SIM_OK;
+done:
+    gsl_matrix_free(X);
+    gsl_vector_free(Y);
+    gsl_vector_free(beta);
+    gsl_matrix_free(cov);
+    gsl_multifit_linear_free(ws);
+    return rc;
 }
 
 /* ---- the fit ---- */
@@ -984,8 +1153,8 @@ int calib_fit(const calib_opts *o, perf_calib *out, calib_report *rep, sim_err *
         double bw = op == PERF_OP_ALLREDUCE ? bw_link : o->gpu->hbm_bw;
         if (rv[op].n == 0)
             continue;
-        if ((rc = fit_op(&rv[op], o->holdout_every, peak, bw, &out->op[op], &rep->op[op], err)) !=
-            SIM_OK)
+        if ((rc = fit_op(&rv[op], o->holdout_every, peak, bw, PERF_OP_IS_GEMM(op), &out->op[op],
+                         &rep->op[op], err)) != SIM_OK)
             goto done;
         if (rv8[op].n > 0 && o->gpu->flops_fp8 > 0) {
             /* fp8 weights: the same fit at the fp8 peak, and for comparison
@@ -1001,7 +1170,7 @@ int calib_fit(const calib_opts *o, perf_calib *out, calib_report *rep, sim_err *
                   &rep->fp8_bf16[op].median_ape, &rep->fp8_bf16[op].p95_ape,
                   &rep->fp8_bf16[op].n_test, scr);
             sim_free(scr);
-            if ((rc = fit_op(&rv8[op], o->holdout_every, o->gpu->flops_fp8, bw, &out->op_fp8[op],
+            if ((rc = fit_op(&rv8[op], o->holdout_every, o->gpu->flops_fp8, bw, 1, &out->op_fp8[op],
                              &rep->fp8[op], err)) != SIM_OK)
                 goto done;
             out->has_fp8[op] = 1;
@@ -1048,6 +1217,7 @@ static json_t *op_json(const calib_op_report *r) {
     json_object_set_new(o, "n_train", json_integer(r->n_train));
     json_object_set_new(o, "n_test", json_integer(r->n_test));
     json_object_set_new(o, "n_knots", json_integer(r->n_knots));
+    json_object_set_new(o, "n_shape_knots", json_integer(r->n_shape_knots));
     json_object_set_new(o, "median_ape_pct",
                         isnan(r->median_ape) ? json_null()
                                              : json_real(round_sig(r->median_ape, 4)));
@@ -1196,6 +1366,7 @@ int calib_main(int argc, char **argv) {
         json_object_set_new(root, "step", op_json(&rep.step));
         json_object_set_new(root, "step_base_s", json_real(cal.step_base_s));
         json_object_set_new(root, "step_per_seq_s", json_real(cal.step_per_seq_s));
+        json_object_set_new(root, "step_tp_s", json_real(cal.step_tp_s));
         json_object_set_new(root, "fp8_ops", fp8);
         json_object_set_new(root, "fp8_check", fp8b);
         json_object_set_new(root, "output", outp ? json_string(outp) : json_null());
@@ -1215,7 +1386,8 @@ int calib_main(int argc, char **argv) {
         for (op = 0; op < PERF_N_OPS; op++)
             print_row(perf_op_name((enum perf_op)op), &rep.op[op]);
         print_row("step", &rep.step);
-        printf("step_base_s %.4g, step_per_seq_s %.4g\n", cal.step_base_s, cal.step_per_seq_s);
+        printf("step_base_s %.4g, step_per_seq_s %.4g, step_tp_s %.4g\n", cal.step_base_s,
+               cal.step_per_seq_s, cal.step_tp_s);
         printf("fp8 weights (GEMM fp8 sets, fitted on the fp8 rows at the fp8 peak):\n");
         for (op = 0; op < PERF_N_OPS; op++)
             if (rep.fp8[op].fitted)

@@ -37,15 +37,17 @@ typedef struct calib_op_report {
     int n_train;             /* rows fitted on */
     int n_test;              /* held-out rows */
     int n_knots;             /* knots per curve */
+    int n_shape_knots;       /* knots per shape factor curve (0: one shape, none fitted) */
     double median_ape;       /* held-out median absolute percentage error, % (NAN: no rows) */
     double p95_ape;          /* held-out 95th percentile absolute percentage error, % */
     double train_median_ape; /* median APE on the training rows, % */
 } calib_op_report;
 
 typedef struct calib_report {
-    calib_op_report op[PERF_N_OPS];  /* per operator */
-    calib_op_report step;            /* engine overhead per step (step_base_s, step_per_seq_s) */
-    calib_op_report fp8[PERF_N_OPS]; /* GEMMs only: the fp8 set (op_fp8), fitted on fp8 rows */
+    calib_op_report op[PERF_N_OPS];       /* per operator */
+    calib_op_report step;                 /* engine overhead per step (step_base_s, step_per_seq_s,
+                                           * step_tp_s) */
+    calib_op_report fp8[PERF_N_OPS];      /* GEMMs only: the fp8 set (op_fp8), fitted on fp8 rows */
     calib_op_report fp8_bf16[PERF_N_OPS]; /* GEMMs only: the bf16 set at the fp8 peak on the
                                            * same held-out fp8 rows (what runs without op_fp8) */
 } calib_report;

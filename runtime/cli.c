@@ -593,6 +593,7 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
     }
     calib.step_base_s *= cfg_num(cfg, "engine-overhead");
     calib.step_per_seq_s *= cfg_num(cfg, "engine-overhead");
+    calib.step_tp_s *= cfg_num(cfg, "engine-overhead");
     if ((rc = perf_ctx_init(&pctx, &model, &gpu, &calib, tp, &err)) != SIM_OK)
         goto fail;
     if ((rc = ctx_collectives(&pctx, datadir, &err)) != SIM_OK)

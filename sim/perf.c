@@ -146,12 +146,44 @@ double perf_curve_eval(const perf_curve *c, double x) {
     return curve_find(c, x, &lo);
 }
 
+/* Multiplies every value of curve c by f; an empty curve (efficiency 1)
+ * becomes the constant f. f == 1 leaves c as it is. */
+static void curve_scale(perf_curve *c, double f) {
+    int i;
+    if (f == 1.0)
+        return;
+    if (c->n == 0) {
+        c->n = 1;
+        c->x[0] = 0.0;
+        c->y[0] = 1.0;
+    }
+    for (i = 0; i < c->n; i++)
+        c->y[i] *= f;
+}
+
+void perf_op_at_shape(const perf_op_calib *in, double s, perf_op_calib *out) {
+    *out = *in;
+    curve_scale(&out->eff_c, perf_curve_eval(&in->shape_c, s));
+    curve_scale(&out->eff_m, perf_curve_eval(&in->shape_m, s));
+    memset(&out->shape_c, 0, sizeof out->shape_c);
+    memset(&out->shape_m, 0, sizeof out->shape_m);
+}
+
+double perf_gemm_shape(double n, double k) {
+    return log2(n * k);
+}
+
 /* The two roofline terms of one call, without overhead: tc = flops /
- * (peak x eff_c(x)), tm = bytes / (bw x eff_m(x)). */
+ * (peak x eff_c(x)), tm = bytes / (bw x eff_m(x)), x = log2(rows); both
+ * efficiencies times unal(x) when rows is not a multiple of
+ * PERF_ALIGN_ROWS and the operator has that curve. */
 static void roof_terms(const perf_op_calib *oc, double peak, double bw, double flops, double bytes,
-                       double x, double *tc, double *tm) {
-    *tc = flops > 0 ? flops / (peak * perf_curve_eval(&oc->eff_c, x)) : 0.0;
-    *tm = bytes > 0 ? bytes / (bw * perf_curve_eval(&oc->eff_m, x)) : 0.0;
+                       double rows, double x, double *tc, double *tm) {
+    double u = 1.0;
+    if (oc->unal.n > 0 && fmod(rows, PERF_ALIGN_ROWS) != 0.0)
+        u = perf_curve_eval(&oc->unal, x);
+    *tc = flops > 0 ? flops / (peak * perf_curve_eval(&oc->eff_c, x) * u) : 0.0;
+    *tm = bytes > 0 ? bytes / (bw * perf_curve_eval(&oc->eff_m, x) * u) : 0.0;
 }
 
 /* Time of one operator call with the given work, in seconds:
@@ -164,7 +196,7 @@ double perf_roofline_s(const perf_op_calib *oc, double peak, double bw, double f
     double tc, tm;
     if (!(rows > 0) || (flops <= 0 && bytes <= 0))
         return 0.0;
-    roof_terms(oc, peak, bw, flops, bytes, log2(rows), &tc, &tm);
+    roof_terms(oc, peak, bw, flops, bytes, rows, log2(rows), &tc, &tm);
     return (tc > tm ? tc : tm) + oc->overhead_s;
 }
 
@@ -290,6 +322,49 @@ static enum rows_kind op_cost(const perf_ctx *ctx, const shape *s, enum perf_op 
     return ROWS_TOKENS;
 }
 
+/* What an operator's efficiency depends on besides its rows, fixed for a
+ * model and tp: the weight's size for a GEMM (a small weight cannot keep
+ * HBM busy, a narrow one fills few tiles), the row width for an
+ * elementwise operator (threads per token), the KV heads per GPU for
+ * attention (the K/V tiles a query head group streams; MHA differs from
+ * GQA at equal keys per query). The all-reduce has one shape: a factor per
+ * GPU count overfits its 56 profile rows (held-out error 4.6% -> 7.7%). */
+double perf_op_shape(const perf_ctx *ctx, enum perf_op op) {
+    shape s;
+    shape_of(ctx, &s);
+    switch (op) {
+        case PERF_OP_QKV_PROJ:
+            return perf_gemm_shape(s.q + 2.0 * s.kv, s.h);
+        case PERF_OP_O_PROJ:
+            return perf_gemm_shape(s.h, s.q);
+        case PERF_OP_MLP_UP:
+            return perf_gemm_shape(2.0 * s.ffn, s.h);
+        case PERF_OP_MLP_DOWN:
+            return perf_gemm_shape(s.h, s.ffn);
+        case PERF_OP_LM_HEAD:
+            return perf_gemm_shape(s.voc, s.h);
+        case PERF_OP_MLP_ACT:
+            return log2(s.ffn);
+        case PERF_OP_NORM:
+        case PERF_OP_EMBED:
+            return log2(s.h);
+        case PERF_OP_ROPE:
+            return log2(s.q + s.kv);
+        case PERF_OP_ATTN_PREFILL:
+        case PERF_OP_ATTN_DECODE:
+            return log2(s.kv / (double)ctx->model.head_dim);
+        case PERF_OP_KV_SAVE:
+            return log2(s.kv);
+        case PERF_OP_SAMPLE:
+            return log2(s.voc);
+        case PERF_OP_ALLREDUCE:
+            return 0.0; /* one curve for every GPU count (docs/calibration.md) */
+        case PERF_N_OPS:
+            break;
+    }
+    return 0.0;
+}
+
 /* Calls of op per step: per layer (twice for the all-reduce) or once. */
 static double op_calls(const perf_ctx *ctx, enum perf_op op) {
     switch (op) {
@@ -364,7 +439,7 @@ static double op_eval(const perf_ctx *ctx, const shape *s, enum perf_op op, cons
         *tm = coll_plan_time(&ctx->ar, *bytes * t / (2.0 * (t - 1.0)), NULL);
         return op_calls(ctx, op) * *tm;
     }
-    roof_terms(oc, op_peak(ctx, op), op_bw(ctx, op), *flops, *bytes, lg[rk], tc, tm);
+    roof_terms(oc, op_peak(ctx, op), op_bw(ctx, op), *flops, *bytes, rows[rk], lg[rk], tc, tm);
     return op_calls(ctx, op) * ((*tc > *tm ? *tc : *tm) + oc->overhead_s);
 }
 
@@ -437,7 +512,7 @@ static double step_eval(const perf_ctx *ctx, const perf_batch *b, perf_result *o
                 out->t_hbm += calls * tm;
         }
     }
-    step += ctx->calib.step_base_s + ctx->calib.step_per_seq_s * n_seq;
+    step += ctx->step_base_s + ctx->calib.step_per_seq_s * n_seq;
     step += pp_send_s(ctx, (double)b->prefill_tokens + (double)b->n_decode);
     if (out != NULL) {
         double best;
@@ -446,7 +521,7 @@ static double step_eval(const perf_ctx *ctx, const perf_batch *b, perf_result *o
         out->link_bytes += (double)(ctx->pp - 1) *
                            ((double)b->prefill_tokens + (double)b->n_decode) * ctx->model.hidden *
                            2.0;
-        out->t_overhead += ctx->calib.step_base_s + ctx->calib.step_per_seq_s * n_seq;
+        out->t_overhead += ctx->step_base_s + ctx->calib.step_per_seq_s * n_seq;
         out->bound = PERF_BOUND_COMPUTE;
         best = out->t_compute;
         if (out->t_hbm > best) {
@@ -747,7 +822,7 @@ double perf_step_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b,
         for (i = N_COUNT_OPS; i < PERF_N_OPS; i++)
             work_add(ctx, &s, op_order[i], b, rows, flops_out, bytes_out);
     }
-    step += ctx->calib.step_base_s + ctx->calib.step_per_seq_s * n_seq;
+    step += ctx->step_base_s + ctx->calib.step_per_seq_s * n_seq;
     return step + pp_send_s(ctx, T);
 }
 
@@ -861,8 +936,13 @@ int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const per
             SIM_OK)
             return rc;
     }
-    for (i = 0; i < PERF_N_OPS; i++)
-        ctx->op[i] = *perf_calib_op(&ctx->calib, (enum perf_op)i, m->w_dtype);
+    for (i = 0; i < PERF_N_OPS; i++) {
+        perf_op_at_shape(perf_calib_op(&ctx->calib, (enum perf_op)i, m->w_dtype),
+                         perf_op_shape(ctx, (enum perf_op)i), &ctx->op[i]);
+        if (!PERF_OP_IS_GEMM(i)) /* a GEMM's M only (the decode stepper relies on it) */
+            memset(&ctx->op[i].unal, 0, sizeof ctx->op[i].unal);
+    }
+    ctx->step_base_s = ctx->calib.step_base_s + (tp > 1 ? ctx->calib.step_tp_s : 0.0);
     ctx->peak = m->w_dtype == SIM_DT_FP8 ? g->flops_fp8 : g->flops_bf16;
     ctx->peak_attn = m->kv_dtype == SIM_DT_FP8 ? g->flops_fp8 : g->flops_bf16;
     return SIM_OK;
@@ -893,9 +973,10 @@ const perf_op_calib *perf_calib_op(const perf_calib *c, enum perf_op op, enum si
 }
 
 /* Top-level and per-operator keys a calibration file may hold. */
-static const char *const top_keys[] = {"gpu",         "source",         "fitted_at_version",
-                                       "step_base_s", "step_per_seq_s", "ops"};
-static const char *const op_keys[] = {"overhead_s", "eff_c", "eff_m", "fp8"};
+static const char *const top_keys[] = {
+    "gpu", "source", "fitted_at_version", "step_base_s", "step_per_seq_s", "step_tp_s", "ops"};
+static const char *const op_keys[] = {"overhead_s", "eff_c",     "eff_m", "shape_c",
+                                      "shape_m",    "unaligned", "fp8"};
 
 static int key_known(const char *key, const char *const *keys, size_t n) {
     size_t i;
@@ -923,8 +1004,18 @@ static int get_nonneg(const json_t *v, const char *path, const char *field, doub
     return SIM_OK;
 }
 
-static int load_curve(const json_t *v, const char *path, const char *field, perf_curve *c,
-                      sim_err *err) {
+/* The two kinds of curve a file holds: an efficiency by log2(rows) and a
+ * factor on an efficiency by log2(shape) (perf_op_shape). */
+typedef struct curve_kind {
+    const char *xkey, *ykey, *what;
+    double ymax;
+} curve_kind;
+static const curve_kind kind_eff = {"log2_rows", "eff", "an efficiency", 1.5};
+static const curve_kind kind_shape = {"log2_shape", "factor", "a factor", 4.0};
+static const curve_kind kind_unal = {"log2_rows", "factor", "a factor", 4.0};
+
+static int load_curve(const json_t *v, const char *path, const char *field, const curve_kind *kd,
+                      perf_curve *c, sim_err *err) {
     const json_t *xs, *ys;
     const char *k;
     const json_t *val;
@@ -933,32 +1024,31 @@ static int load_curve(const json_t *v, const char *path, const char *field, perf
     if (!json_is_object(v)) {
         json_text(v, got, sizeof got);
         sim_err_set(err, path, 0, 0,
-                    "%s: expected an object {\"log2_rows\": [...], \"eff\": [...]}, got '%s'",
-                    field, got);
+                    "%s: expected an object {\"%s\": [...], \"%s\": [...]}, got '%s'", field,
+                    kd->xkey, kd->ykey, got);
         return SIM_EPARSE;
     }
     json_object_foreach((json_t *)v, k, val) {
-        if (strcmp(k, "log2_rows") != 0 && strcmp(k, "eff") != 0) {
-            sim_err_set(err, path, 0, 0, "%s: unknown key '%s', expected log2_rows or eff", field,
-                        k);
+        if (strcmp(k, kd->xkey) != 0 && strcmp(k, kd->ykey) != 0) {
+            sim_err_set(err, path, 0, 0, "%s: unknown key '%s', expected %s or %s", field, k,
+                        kd->xkey, kd->ykey);
             return SIM_EPARSE;
         }
     }
-    xs = json_object_get(v, "log2_rows");
-    ys = json_object_get(v, "eff");
+    xs = json_object_get(v, kd->xkey);
+    ys = json_object_get(v, kd->ykey);
     if (!json_is_array(xs) || !json_is_array(ys)) {
-        sim_err_set(err, path, 0, 0, "%s: expected arrays log2_rows and eff", field);
+        sim_err_set(err, path, 0, 0, "%s: expected arrays %s and %s", field, kd->xkey, kd->ykey);
         return SIM_EPARSE;
     }
     n = json_array_size(xs);
     if (json_array_size(ys) != n) {
-        sim_err_set(err, path, 0, 0,
-                    "%s.eff: expected as many values as log2_rows knots (%zu), got %zu", field, n,
-                    json_array_size(ys));
+        sim_err_set(err, path, 0, 0, "%s.%s: expected as many values as %s knots (%zu), got %zu",
+                    field, kd->ykey, kd->xkey, n, json_array_size(ys));
         return SIM_EPARSE;
     }
     if (n > PERF_MAX_KNOTS) {
-        sim_err_set(err, path, 0, 0, "%s.log2_rows: expected at most %d knots, got %zu", field,
+        sim_err_set(err, path, 0, 0, "%s.%s: expected at most %d knots, got %zu", field, kd->xkey,
                     PERF_MAX_KNOTS, n);
         return SIM_EPARSE;
     }
@@ -969,15 +1059,15 @@ static int load_curve(const json_t *v, const char *path, const char *field, perf
             (i > 0 && !(json_number_value(x) > c->x[i - 1]))) {
             json_text(x, got, sizeof got);
             sim_err_set(err, path, 0, 0,
-                        "%s.log2_rows[%zu]: expected a finite number above the previous knot, "
-                        "got '%s'",
-                        field, i, got);
+                        "%s.%s[%zu]: expected a finite number above the previous knot, got '%s'",
+                        field, kd->xkey, i, got);
             return SIM_EPARSE;
         }
-        if (!json_is_number(y) || !(json_number_value(y) > 0) || !(json_number_value(y) <= 1.5)) {
+        if (!json_is_number(y) || !(json_number_value(y) > 0) ||
+            !(json_number_value(y) <= kd->ymax)) {
             json_text(y, got, sizeof got);
-            sim_err_set(err, path, 0, 0,
-                        "%s.eff[%zu]: expected an efficiency in (0, 1.5], got '%s'", field, i, got);
+            sim_err_set(err, path, 0, 0, "%s.%s[%zu]: expected %s in (0, %g], got '%s'", field,
+                        kd->ykey, i, kd->what, kd->ymax, got);
             return SIM_EPARSE;
         }
         c->x[i] = json_number_value(x);
@@ -991,7 +1081,7 @@ static int load_curve(const json_t *v, const char *path, const char *field, perf
  * a GEMM's fp8 set): overhead_s and optional eff_c, eff_m; fp8 (an object
  * of the same keys, without fp8) only where fp8 is not NULL, and *has_fp8
  * set when it is there. */
-static int load_op(const json_t *v, const char *path, const char *name, perf_op_calib *oc,
+static int load_op(const json_t *v, const char *path, const char *name, int gemm, perf_op_calib *oc,
                    perf_op_calib *fp8, int *has_fp8, sim_err *err) {
     char field[96], got[SIM_JSON_RENDER_MAX + 8];
     const char *k;
@@ -1006,8 +1096,9 @@ static int load_op(const json_t *v, const char *path, const char *name, perf_op_
         if (!key_known(k, op_keys, sizeof op_keys / sizeof op_keys[0]) ||
             (fp8 == NULL && strcmp(k, "fp8") == 0)) {
             sim_err_set(err, path, 0, 0,
-                        "%s: unknown key '%s', expected overhead_s, eff_c or eff_m%s", name, k,
-                        fp8 != NULL ? " or fp8" : "");
+                        "%s: unknown key '%s', expected overhead_s, eff_c, eff_m, shape_c, "
+                        "shape_m or unaligned%s",
+                        name, k, fp8 != NULL ? " or fp8" : "");
             return SIM_EPARSE;
         }
     }
@@ -1020,19 +1111,27 @@ static int load_op(const json_t *v, const char *path, const char *name, perf_op_
     }
     if ((rc = get_nonneg(val, path, field, &oc->overhead_s, err)) != SIM_OK)
         return rc;
-    if ((val = json_object_get(v, "eff_c")) != NULL) {
-        snprintf(field, sizeof field, "%s.eff_c", name);
-        if ((rc = load_curve(val, path, field, &oc->eff_c, err)) != SIM_OK)
-            return rc;
-    }
-    if ((val = json_object_get(v, "eff_m")) != NULL) {
-        snprintf(field, sizeof field, "%s.eff_m", name);
-        if ((rc = load_curve(val, path, field, &oc->eff_m, err)) != SIM_OK)
-            return rc;
+    {
+        static const char *const keys[5] = {"eff_c", "eff_m", "shape_c", "shape_m", "unaligned"};
+        const curve_kind *kinds[5] = {&kind_eff, &kind_eff, &kind_shape, &kind_shape, &kind_unal};
+        perf_curve *dst[5] = {&oc->eff_c, &oc->eff_m, &oc->shape_c, &oc->shape_m, &oc->unal};
+        int ci;
+        for (ci = 0; ci < 5; ci++) {
+            if ((val = json_object_get(v, keys[ci])) == NULL)
+                continue;
+            if (ci == 4 && !gemm) {
+                sim_err_set(err, path, 0, 0,
+                            "%s: unknown key 'unaligned' (weight GEMM operators only)", name);
+                return SIM_EPARSE;
+            }
+            snprintf(field, sizeof field, "%s.%s", name, keys[ci]);
+            if ((rc = load_curve(val, path, field, kinds[ci], dst[ci], err)) != SIM_OK)
+                return rc;
+        }
     }
     if (fp8 != NULL && (val = json_object_get(v, "fp8")) != NULL) {
         snprintf(field, sizeof field, "%s.fp8", name);
-        if ((rc = load_op(val, path, field, fp8, NULL, NULL, err)) != SIM_OK)
+        if ((rc = load_op(val, path, field, gemm, fp8, NULL, NULL, err)) != SIM_OK)
             return rc;
         *has_fp8 = 1;
     }
@@ -1094,7 +1193,7 @@ int perf_calib_load(const char *path, perf_calib *out, sim_err *err) {
         if (!key_known(k, top_keys, sizeof top_keys / sizeof top_keys[0])) {
             sim_err_set(err, path, 0, 0,
                         "unknown key '%s', expected gpu, source, fitted_at_version, step_base_s, "
-                        "step_per_seq_s or ops",
+                        "step_per_seq_s, step_tp_s or ops",
                         k);
             goto done;
         }
@@ -1115,6 +1214,9 @@ int perf_calib_load(const char *path, perf_calib *out, sim_err *err) {
     if ((val = json_object_get(root, "step_per_seq_s")) != NULL &&
         get_nonneg(val, path, "step_per_seq_s", &c.step_per_seq_s, err) != SIM_OK)
         goto done;
+    if ((val = json_object_get(root, "step_tp_s")) != NULL &&
+        get_nonneg(val, path, "step_tp_s", &c.step_tp_s, err) != SIM_OK)
+        goto done;
     ops = json_object_get(root, "ops");
     if (!json_is_object(ops)) {
         sim_err_set(err, path, 0, 0, "ops: expected an object of operators");
@@ -1131,8 +1233,8 @@ int perf_calib_load(const char *path, perf_calib *out, sim_err *err) {
             goto done;
         }
         snprintf(field, sizeof field, "ops.%s", k);
-        if (load_op(val, path, field, &c.op[op], PERF_OP_IS_GEMM(op) ? &c.op_fp8[op] : NULL,
-                    &c.has_fp8[op], err) != SIM_OK)
+        if (load_op(val, path, field, PERF_OP_IS_GEMM(op), &c.op[op],
+                    PERF_OP_IS_GEMM(op) ? &c.op_fp8[op] : NULL, &c.has_fp8[op], err) != SIM_OK)
             goto done;
     }
     for (i = 0; i < PERF_N_OPS; i++) {
@@ -1192,22 +1294,40 @@ static void fmt_num(double x, char *buf, size_t n) {
     }
 }
 
-/* Writes one curve as "name": {...}, indented by ind, followed by tail. */
-static void put_curve(FILE *f, const char *ind, const char *name, const perf_curve *c,
-                      const char *tail) {
+/* Writes one curve of kind kd as "name": {...}, indented by ind, followed
+ * by tail. */
+static void put_curve(FILE *f, const char *ind, const char *name, const curve_kind *kd,
+                      const perf_curve *c, const char *tail) {
     char num[40];
     int i;
-    fprintf(f, "%s\"%s\": {\"log2_rows\": [", ind, name);
+    fprintf(f, "%s\"%s\": {\"%s\": [", ind, name, kd->xkey);
     for (i = 0; i < c->n; i++) {
         fmt_num(c->x[i], num, sizeof num);
         fprintf(f, "%s%s", i ? ", " : "", num);
     }
-    fprintf(f, "],\n%s         \"eff\": [", ind);
+    fprintf(f, "],\n%s%*s\"%s\": [", ind, (int)(strlen(name) + 4), "", kd->ykey);
     for (i = 0; i < c->n; i++) {
         fmt_num(c->y[i], num, sizeof num);
         fprintf(f, "%s%s", i ? ", " : "", num);
     }
     fprintf(f, "]}%s\n", tail);
+}
+
+/* Writes one operator's set (overhead, curves; the shape curves only
+ * where fitted) at indent ind; "," after the last curve when more follows. */
+static void put_op(FILE *f, const char *ind, const perf_op_calib *oc, int more) {
+    char num[40];
+    int sc = oc->shape_c.n > 0, sm = oc->shape_m.n > 0, un = oc->unal.n > 0;
+    fmt_num(oc->overhead_s, num, sizeof num);
+    fprintf(f, "%s\"overhead_s\": %s,\n", ind, num);
+    put_curve(f, ind, "eff_c", &kind_eff, &oc->eff_c, ",");
+    put_curve(f, ind, "eff_m", &kind_eff, &oc->eff_m, sc || sm || un || more ? "," : "");
+    if (sc)
+        put_curve(f, ind, "shape_c", &kind_shape, &oc->shape_c, sm || un || more ? "," : "");
+    if (sm)
+        put_curve(f, ind, "shape_m", &kind_shape, &oc->shape_m, un || more ? "," : "");
+    if (un)
+        put_curve(f, ind, "unaligned", &kind_unal, &oc->unal, more ? "," : "");
 }
 
 /* Writes s as a JSON string literal (quotes, backslashes and control
@@ -1249,18 +1369,19 @@ int perf_calib_save(const perf_calib *c, const char *path, sim_err *err) {
     fmt_num(c->step_base_s, num, sizeof num);
     fprintf(f, ",\n  \"step_base_s\": %s,\n", num);
     fmt_num(c->step_per_seq_s, num, sizeof num);
-    fprintf(f, "  \"step_per_seq_s\": %s,\n  \"ops\": {\n", num);
+    fprintf(f, "  \"step_per_seq_s\": %s,\n", num);
+    if (c->step_tp_s > 0) {
+        fmt_num(c->step_tp_s, num, sizeof num);
+        fprintf(f, "  \"step_tp_s\": %s,\n", num);
+    }
+    fprintf(f, "  \"ops\": {\n");
     for (i = 0; i < PERF_N_OPS; i++) {
-        fmt_num(c->op[i].overhead_s, num, sizeof num);
-        fprintf(f, "    \"%s\": {\n      \"overhead_s\": %s,\n", op_names[i], num);
-        put_curve(f, "      ", "eff_c", &c->op[i].eff_c, ",");
         int w8 = c->has_fp8[i] && PERF_OP_IS_GEMM(i);
-        put_curve(f, "      ", "eff_m", &c->op[i].eff_m, w8 ? "," : "");
+        fprintf(f, "    \"%s\": {\n", op_names[i]);
+        put_op(f, "      ", &c->op[i], w8);
         if (w8) {
-            fmt_num(c->op_fp8[i].overhead_s, num, sizeof num);
-            fprintf(f, "      \"fp8\": {\n        \"overhead_s\": %s,\n", num);
-            put_curve(f, "        ", "eff_c", &c->op_fp8[i].eff_c, ",");
-            put_curve(f, "        ", "eff_m", &c->op_fp8[i].eff_m, "");
+            fprintf(f, "      \"fp8\": {\n");
+            put_op(f, "        ", &c->op_fp8[i], 0);
             fprintf(f, "      }\n");
         }
         fprintf(f, "    }%s\n", i + 1 < PERF_N_OPS ? "," : "");
@@ -1314,7 +1435,7 @@ void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_de
     d->t_rest = cs.t;
     d->f_rest = cs.f;
     d->b_rest = cs.b;
-    d->tail = ctx->calib.step_base_s + ctx->calib.step_per_seq_s * (double)n_decode;
+    d->tail = ctx->step_base_s + ctx->calib.step_per_seq_s * (double)n_decode;
     d->pp = pp_send_s(ctx, (double)n_decode);
     d->n = (double)n_decode;
     d->q4 = 4.0 * s.q;

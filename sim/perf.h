@@ -92,10 +92,18 @@ typedef struct perf_curve {
 } perf_curve;
 
 typedef struct perf_op_calib {
-    perf_curve eff_c;  /* compute efficiency vs log2(rows) */
-    perf_curve eff_m;  /* memory efficiency vs log2(rows) */
-    double overhead_s; /* fixed time per call (per layer for per-layer ops), s */
+    perf_curve eff_c;   /* compute efficiency vs log2(rows) */
+    perf_curve eff_m;   /* memory efficiency vs log2(rows) */
+    perf_curve shape_c; /* factor on eff_c vs the operator's shape index (perf_op_shape) */
+    perf_curve shape_m; /* factor on eff_m vs the shape index; n = 0: factor 1 */
+    perf_curve unal;    /* factor on both efficiencies vs log2(rows) when rows is not a
+                         * multiple of PERF_ALIGN_ROWS (GEMM kernels' slower paths) */
+    double overhead_s;  /* fixed time per call (per layer for per-layer ops), s */
 } perf_op_calib;
+
+/* Rows (a GEMM's M) that are a multiple of this run at the aligned
+ * efficiency; others take the unaligned factor (perf_op_calib.unal). */
+#define PERF_ALIGN_ROWS 16.0
 
 /* The operators whose curves may have an fp8 set (the weight GEMMs). */
 #define PERF_OP_IS_GEMM(op)                                                                        \
@@ -110,6 +118,7 @@ typedef struct perf_calib {
     int has_fp8[PERF_N_OPS];          /* 1: op_fp8[op] is set; 0: op[op] serves fp8 weights too */
     double step_base_s;               /* engine overhead per step, s */
     double step_per_seq_s;            /* engine overhead per sequence in the step, s */
+    double step_tp_s; /* engine overhead added per step when a replica has tp > 1, s */
 } perf_calib;
 
 /* Datasheet roofline: eff 1, overhead = gpu->launch_overhead_s, no step overhead. */
@@ -127,13 +136,23 @@ int perf_calib_save(const perf_calib *c, const char *path, sim_err *err);
 const perf_op_calib *perf_calib_op(const perf_calib *c, enum perf_op op, enum sim_dtype w);
 /* Evaluates a curve at x (log2 rows). */
 double perf_curve_eval(const perf_curve *c, double x);
+/* The curves of in at shape index s: eff_c and eff_m multiplied by
+ * shape_c(s) and shape_m(s), into *out, whose shape curves are empty.
+ * Without shape curves *out is *in, bit for bit. */
+void perf_op_at_shape(const perf_op_calib *in, double s, perf_op_calib *out);
+/* The shape index of an m x n x k weight GEMM: log2(n x k), the weight's
+ * elements. */
+double perf_gemm_shape(double n, double k);
 
 /* The predictor's fixed inputs. */
 typedef struct perf_ctx {
     sim_model model;
     sim_gpu gpu;
     perf_calib calib;             /* as given (perf_ctx_init) */
-    perf_op_calib op[PERF_N_OPS]; /* in effect: perf_calib_op(&calib, op, model.w_dtype) */
+    perf_op_calib op[PERF_N_OPS]; /* in effect: perf_calib_op(&calib, op, model.w_dtype) at
+                                   * the operator's shape (perf_op_at_shape, perf_op_shape) */
+    double step_base_s;           /* engine overhead per step in effect: calib's step_base_s,
+                                   * plus step_tp_s when tp > 1 */
     int tp;                       /* tensor-parallel degree, >= 1 */
     int tp_nodes; /* nodes one replica spans (tp > GPUs per node: tp / GPUs per node) */
     coll_plan ar; /* the all-reduce across nodes (tp_nodes > 1; collective.h) */
@@ -242,6 +261,12 @@ void perf_work(const perf_ctx *ctx, const perf_batch *b, double *flops, double *
 
 /* Predicts only the step time (the hot path; same value as perf_predict). */
 double perf_step_s(const perf_ctx *ctx, const perf_batch *b);
+
+/* The shape index of op on ctx's model and tp, which its shape curves are
+ * read at (docs/calibration.md): log2 of the weight's elements for a GEMM
+ * (perf_gemm_shape), of the row width for an elementwise operator, of the
+ * KV heads per GPU for attention; 0 for the all-reduce. */
+double perf_op_shape(const perf_ctx *ctx, enum perf_op op);
 
 /* Cost of one operator at a given shape, for calibration and tests:
  * the FLOPs and bytes perf_predict charges for op given batch b (one layer

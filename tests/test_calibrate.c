@@ -5,7 +5,9 @@
  * attentions, the Vidur-style elementwise operators, all-reduces, the
  * engine overhead), runs calib_fit on it and checks that the fit finds
  * the truth back: near-zero held-out error, the efficiencies where their
- * term binds, the overheads and the linear step overhead. Also fails
+ * term binds (as predictions use them: times the GEMMs' shape factor and
+ * unaligned factor, which the truth has too), the overheads and the
+ * linear step overhead with its tp > 1 term. Also fails
  * every allocation of a fit in turn, and checks that bad profile rows are
  * reported with file, line and column. Files go
  * to ./test_calibrate.tmp/ and are removed. */
@@ -40,6 +42,10 @@ static void truth_calib(perf_calib *c, const sim_gpu *g) {
     static const double ax[] = {0, 6, 13}, ac[] = {0.2, 0.45, 0.7}, am[] = {0.3, 0.6, 0.85};
     static const double ex[] = {0, 6, 12}, ey[] = {0.2, 0.5, 0.8};
     static const double rx[] = {-2, 10, 20}, ry[] = {0.05, 0.5, 0.9};
+    /* GEMM shape factor in log2(N K) (llama-3-8b's qkv_proj: 21.6 at TP 8
+     * to 24.6 at TP 1) and a slower unaligned M */
+    static const double sx[] = {21.5, 24.5}, sy[] = {0.8, 1.05};
+    static const double ux[] = {0, 10, 15}, uy[] = {1.0, 0.8, 0.9};
     int op;
     perf_calib_default(c, g);
     for (op = 0; op < PERF_N_OPS; op++) {
@@ -52,6 +58,11 @@ static void truth_calib(perf_calib *c, const sim_gpu *g) {
             case PERF_OP_LM_HEAD:
                 set_curve(&oc->eff_c, 4, gx_c, gy_c);
                 set_curve(&oc->eff_m, 3, gx_m, gy_m);
+                if (op == PERF_OP_QKV_PROJ) {
+                    set_curve(&oc->shape_c, 2, sx, sy);
+                    set_curve(&oc->shape_m, 2, sx, sy);
+                }
+                set_curve(&oc->unal, 3, ux, uy);
                 oc->overhead_s = 3e-6;
                 break;
             case PERF_OP_ATTN_PREFILL:
@@ -90,9 +101,10 @@ static FILE *open_out(const char *name) {
 static void write_profiles(const perf_calib *t, const sim_gpu *g, const sim_model *m) {
     static const int tps[] = {1, 2, 4, 8};
     static const int heads[][2] = {{32, 8}, {16, 4}, {8, 2}, {4, 1}};
-    static const int ms[] = {1,    2,    3,    5,    8,    12,    16,    24,    32,   48,
-                             64,   96,   128,  192,  256,  384,   512,   768,   1024, 1536,
-                             2048, 3072, 4096, 6144, 8192, 12288, 16384, 24576, 32768};
+    static const int ms[] = {1,    2,     3,     5,     8,     12,    16,   24,   32,   48,
+                             64,   96,    128,   129,   192,   256,   257,  384,  512,  768,
+                             1024, 1025,  1536,  2048,  2049,  3072,  4096, 4097, 6144, 8192,
+                             8193, 12288, 16384, 16385, 24576, 32768, 32769};
     perf_calib ds;
     FILE *f;
     int i, j, k, ti;
@@ -111,12 +123,13 @@ static void write_profiles(const perf_calib *t, const sim_gpu *g, const sim_mode
         static const enum perf_op ops[5] = {PERF_OP_QKV_PROJ, PERF_OP_O_PROJ, PERF_OP_MLP_UP,
                                             PERF_OP_MLP_DOWN, PERF_OP_LM_HEAD};
         for (k = 0; k < 5; k++) {
+            perf_op_calib at;
+            perf_op_at_shape(&t->op[ops[k]], perf_gemm_shape(nk[k][0], nk[k][1]), &at);
             for (i = 0; i < (int)(sizeof ms / sizeof ms[0]); i++) {
                 double fl, by;
                 perf_gemm_cost(ms[i], nk[k][0], nk[k][1], 2, &fl, &by);
-                fprintf(
-                    f, "bfloat16,%d,%.0f,%.0f,%.17g\n", ms[i], nk[k][0], nk[k][1],
-                    1e3 * perf_roofline_s(&t->op[ops[k]], g->flops_bf16, g->hbm_bw, fl, by, ms[i]));
+                fprintf(f, "bfloat16,%d,%.0f,%.0f,%.17g\n", ms[i], nk[k][0], nk[k][1],
+                        1e3 * perf_roofline_s(&at, g->flops_bf16, g->hbm_bw, fl, by, ms[i]));
             }
         }
     }
@@ -211,13 +224,16 @@ static void write_profiles(const perf_calib *t, const sim_gpu *g, const sim_mode
     }
     fclose(f);
 
-    /* Engine overhead: 0.8 ms + 40 us per sequence, split over the columns. */
+    /* Engine overhead: 0.8 ms + 40 us per sequence, 0.5 ms more at tp 2,
+     * split over the columns. */
     f = open_out("cpu_overheads_a100.csv");
     fprintf(f, "model_name,batch_size,tensor_parallel_degree,schedule_median,sampler_e2e_median,"
                "prepare_inputs_e2e_median,process_model_outputs_median\n");
-    for (i = 8; i <= 128; i += 8) {
-        double ms_ = 0.8 + 0.04 * i;
-        fprintf(f, "x,%d,1,%.17g,%.17g,%.17g,0\n", i, ms_ / 2, ms_ / 4, ms_ / 4);
+    for (ti = 1; ti <= 2; ti++) {
+        for (i = 8; i <= 128; i += 8) {
+            double ms_ = 0.8 + 0.04 * i + (ti > 1 ? 0.5 : 0.0);
+            fprintf(f, "x,%d,%d,%.17g,%.17g,%.17g,0\n", i, ti, ms_ / 2, ms_ / 4, ms_ / 4);
+        }
     }
     fclose(f);
 }
@@ -233,6 +249,24 @@ static void cleanup(void) {
         remove(path);
     }
     remove(DIR);
+}
+
+/* |fit / truth - 1| of the compute (c = 1) or memory efficiency a GEMM's
+ * prediction uses at shape index sh and M = rows: the curve times the
+ * shape factor, times the unaligned factor when rows is not a multiple of
+ * PERF_ALIGN_ROWS. */
+static void expect_gemm(const perf_op_calib *fit, const perf_op_calib *truth, double sh,
+                        double rows, int c, double tol, const char *what) {
+    perf_op_calib f, t;
+    double x = log2(rows), a, b;
+    int un = fmod(rows, PERF_ALIGN_ROWS) != 0.0;
+    perf_op_at_shape(fit, sh, &f);
+    perf_op_at_shape(truth, sh, &t);
+    a = perf_curve_eval(c ? &f.eff_c : &f.eff_m, x) * (un ? perf_curve_eval(&f.unal, x) : 1.0);
+    b = perf_curve_eval(c ? &t.eff_c : &t.eff_m, x) * (un ? perf_curve_eval(&t.unal, x) : 1.0);
+    if (!(fabs(a / b - 1) <= tol))
+        T_FAIL_("%s at shape %g, rows %g: fitted %s efficiency %g, truth %g (tol %g)", what, sh,
+                rows, c ? "compute" : "memory", a, b, tol);
 }
 
 /* |fit / truth - 1| at x for the term that binds there. */
@@ -283,10 +317,23 @@ static void test_recovery(void) {
         if (op != PERF_OP_QKV_PROJ && op != PERF_OP_O_PROJ && op != PERF_OP_MLP_UP &&
             op != PERF_OP_MLP_DOWN && op != PERF_OP_LM_HEAD)
             continue;
-        expect_eff(&fit.op[op].eff_m, &truth.op[op].eff_m, 0, 0.03, name);
-        expect_eff(&fit.op[op].eff_m, &truth.op[op].eff_m, 3, 0.03, name);
-        expect_eff(&fit.op[op].eff_c, &truth.op[op].eff_c, 13, 0.03, name);
-        expect_eff(&fit.op[op].eff_c, &truth.op[op].eff_c, 15, 0.03, name);
+        int ti;
+        for (ti = 1; ti <= 8; ti *= 8) {
+            perf_ctx ctx;
+            double sh;
+            T_EQ_I(perf_ctx_init(&ctx, &m, &g, NULL, ti, &err), SIM_OK);
+            sh = perf_op_shape(&ctx, (enum perf_op)op);
+            expect_gemm(&fit.op[op], &truth.op[op], sh, 1, 0, 0.03, name);
+            expect_gemm(&fit.op[op], &truth.op[op], sh, 8, 0, 0.03, name);
+            expect_gemm(&fit.op[op], &truth.op[op], sh, 16, 0, 0.03, name);
+            expect_gemm(&fit.op[op], &truth.op[op], sh, 8192, 1, 0.03, name);
+            expect_gemm(&fit.op[op], &truth.op[op], sh, 8193, 1, 0.03, name);
+            expect_gemm(&fit.op[op], &truth.op[op], sh, 32768, 1, 0.03, name);
+        }
+        /* the shape factor is fitted where the truth has one */
+        if (op == PERF_OP_QKV_PROJ)
+            T_ASSERT(fit.op[op].shape_c.n > 0 && fit.op[op].shape_m.n > 0);
+        T_ASSERT(fit.op[op].unal.n > 0);
         T_REL(fit.op[op].overhead_s, 3e-6, 0.15);
     }
     /* Decode attention is memory-bound at every context; prefill is
@@ -311,6 +358,7 @@ static void test_recovery(void) {
     /* The engine overhead is exactly linear. */
     T_REL(fit.step_base_s, 0.8e-3, 1e-3);
     T_REL(fit.step_per_seq_s, 40e-6, 1e-3);
+    T_REL(fit.step_tp_s, 0.5e-3, 1e-3);
     T_ASSERT(rep.step.median_ape < 0.1);
     /* The file written round-trips. */
     {

@@ -452,24 +452,31 @@ static void random_calib(perf_calib *c, const sim_gpu *g, gsl_rng *r) {
     snprintf(c->source, sizeof c->source, "random \"test\" calibration\\n");
     c->step_base_s = gsl_rng_uniform(r) * 1e-3;
     c->step_per_seq_s = gsl_rng_uniform(r) * 1e-4;
+    c->step_tp_s = gsl_rng_uniform(r) < 0.5 ? gsl_rng_uniform(r) * 1e-3 : 0.0;
     for (i = 0; i < 2 * PERF_N_OPS; i++) {
         /* i >= PERF_N_OPS: the fp8 set of a GEMM operator, for about half */
         int op = i % PERF_N_OPS;
         perf_op_calib *oc = i < PERF_N_OPS ? &c->op[op] : &c->op_fp8[op];
-        perf_curve *cv[2] = {&oc->eff_c, &oc->eff_m};
+        perf_curve *cv[5] = {&oc->eff_c, &oc->eff_m, &oc->shape_c, &oc->shape_m, &oc->unal};
         if (i >= PERF_N_OPS && (!PERF_OP_IS_GEMM(op) || gsl_rng_uniform(r) < 0.5))
             continue;
         if (i >= PERF_N_OPS)
             c->has_fp8[op] = 1;
         oc->overhead_s = gsl_rng_uniform(r) * 1e-5;
-        for (j = 0; j < 2; j++) {
+        for (j = 0; j < 5; j++) {
+            /* factor curves (j >= 2) on about half the operators, around
+             * the shape indices (log2 of 1..2^30) */
             int k, n = (int)gsl_rng_uniform_int(r, PERF_MAX_KNOTS + 1);
-            double x = -3 + gsl_rng_uniform(r);
+            double x = j == 2 || j == 3 ? gsl_rng_uniform(r) * 20 : -3 + gsl_rng_uniform(r);
+            if (j >= 2 && gsl_rng_uniform(r) < 0.5)
+                n = 0;
+            if (j == 4 && !PERF_OP_IS_GEMM(op))
+                n = 0; /* GEMMs only */
             cv[j]->n = n;
             for (k = 0; k < n; k++) {
                 x += 0.01 + gsl_rng_uniform(r);
                 cv[j]->x[k] = x;
-                cv[j]->y[k] = 0.01 + 1.49 * gsl_rng_uniform(r);
+                cv[j]->y[k] = j < 2 ? 0.01 + 1.49 * gsl_rng_uniform(r) : 0.25 + gsl_rng_uniform(r);
             }
         }
     }
@@ -818,6 +825,85 @@ static void write_file(const char *path, const char *text) {
     fclose(f);
 }
 
+/* Shape factors, the unaligned factor and the tp > 1 step overhead: each
+ * scales what it should, and leaves everything as it was when absent. */
+static void test_shape_factors(void) {
+    sim_gpu g = t_h100(4e-6);
+    sim_model m = t_llama3_8b();
+    perf_calib c, s;
+    perf_ctx c1, s1;
+    perf_op_calib a;
+    perf_batch b;
+    sim_err err;
+    double base, sh;
+    int op;
+
+    perf_calib_default(&c, &g);
+    snprintf(c.gpu, sizeof c.gpu, "%s", g.name);
+    for (op = 0; op < PERF_N_OPS; op++) {
+        c.op[op].eff_c.n = c.op[op].eff_m.n = 2;
+        c.op[op].eff_c.x[1] = c.op[op].eff_m.x[1] = 12;
+        c.op[op].eff_c.y[0] = 0.4;
+        c.op[op].eff_c.y[1] = 0.8;
+        c.op[op].eff_m.y[0] = c.op[op].eff_m.y[1] = 0.9;
+    }
+    /* no factor curves: perf_op_at_shape copies, bit for bit */
+    perf_op_at_shape(&c.op[PERF_OP_MLP_UP], 25.0, &a);
+    T_ASSERT(memcmp(&a, &c.op[PERF_OP_MLP_UP], sizeof a) == 0);
+
+    /* a shape_c factor of 0.5 at mlp_up's shape doubles its compute time */
+    T_EQ_I(perf_ctx_init(&c1, &m, &g, &c, 1, &err), SIM_OK);
+    sh = perf_op_shape(&c1, PERF_OP_MLP_UP);
+    T_NEAR(sh, log2(2.0 * 14336 * 4096), 1e-12);
+    T_NEAR(perf_gemm_shape(2.0 * 14336, 4096), sh, 0);
+    s = c;
+    s.op[PERF_OP_MLP_UP].shape_c.n = 2;
+    s.op[PERF_OP_MLP_UP].shape_c.x[0] = sh - 1;
+    s.op[PERF_OP_MLP_UP].shape_c.x[1] = sh + 1;
+    s.op[PERF_OP_MLP_UP].shape_c.y[0] = 0.25;
+    s.op[PERF_OP_MLP_UP].shape_c.y[1] = 0.75;
+    T_EQ_I(perf_ctx_init(&s1, &m, &g, &s, 1, &err), SIM_OK);
+    T_NEAR(perf_curve_eval(&s1.op[PERF_OP_MLP_UP].eff_c, 12), 0.8 * 0.5, 1e-15);
+    T_EQ_I(s1.op[PERF_OP_MLP_UP].shape_c.n, 0);
+    memset(&b, 0, sizeof b);
+    perf_batch_add_prefill(&b, 8192, 0, 1);
+    base = perf_op_call_s(&c1, PERF_OP_MLP_UP, &b) - c.op[PERF_OP_MLP_UP].overhead_s;
+    T_REL(perf_op_call_s(&s1, PERF_OP_MLP_UP, &b) - c.op[PERF_OP_MLP_UP].overhead_s, 2 * base,
+          1e-12);
+    /* ... and nothing else: another operator, and a model of another shape
+     * outside the curve's knots takes the end value */
+    T_NEAR(perf_op_call_s(&s1, PERF_OP_O_PROJ, &b), perf_op_call_s(&c1, PERF_OP_O_PROJ, &b), 0);
+
+    /* the unaligned factor: M = 8192 unchanged, M = 8193 at half the
+     * efficiency (twice the roofline time) */
+    s = c;
+    s.op[PERF_OP_QKV_PROJ].unal.n = 1;
+    s.op[PERF_OP_QKV_PROJ].unal.y[0] = 0.5;
+    T_EQ_I(perf_ctx_init(&s1, &m, &g, &s, 1, &err), SIM_OK);
+    T_NEAR(perf_op_call_s(&s1, PERF_OP_QKV_PROJ, &b), perf_op_call_s(&c1, PERF_OP_QKV_PROJ, &b), 0);
+    memset(&b, 0, sizeof b);
+    perf_batch_add_prefill(&b, 8193, 0, 1);
+    base = perf_op_call_s(&c1, PERF_OP_QKV_PROJ, &b) - c.op[PERF_OP_QKV_PROJ].overhead_s;
+    T_REL(perf_op_call_s(&s1, PERF_OP_QKV_PROJ, &b) - c.op[PERF_OP_QKV_PROJ].overhead_s, 2 * base,
+          1e-12);
+    /* decode batches of 8193 sequences too (the step tables by T) */
+    T_ASSERT(perf_step_s(&s1, &b) > perf_step_s(&c1, &b));
+
+    /* step_tp_s: added at tp > 1 only */
+    s = c;
+    s.step_base_s = 1e-3;
+    s.step_tp_s = 5e-4;
+    c.step_base_s = 1e-3;
+    memset(&b, 0, sizeof b);
+    perf_batch_add_decode(&b, 100);
+    T_EQ_I(perf_ctx_init(&c1, &m, &g, &c, 1, &err), SIM_OK);
+    T_EQ_I(perf_ctx_init(&s1, &m, &g, &s, 1, &err), SIM_OK);
+    T_NEAR(perf_step_s(&s1, &b), perf_step_s(&c1, &b), 0);
+    T_EQ_I(perf_ctx_init(&c1, &m, &g, &c, 2, &err), SIM_OK);
+    T_EQ_I(perf_ctx_init(&s1, &m, &g, &s, 2, &err), SIM_OK);
+    T_NEAR(perf_step_s(&s1, &b) - perf_step_s(&c1, &b), 5e-4, 1e-15);
+}
+
 static void test_round_trip(void) {
     sim_gpu g = t_h100(0.0);
     perf_calib c, d;
@@ -923,7 +1009,8 @@ static void test_malformed(void) {
     expect_bad(buf, SIM_EPARSE, "ops.rope.overhead_s: expected a number >= 0 (seconds), got '-1'");
     calib_text(buf, sizeof buf, NULL, "rope", "{\"overhead\": 1}", NULL);
     expect_bad(buf, SIM_EPARSE,
-               "ops.rope: unknown key 'overhead', expected overhead_s, eff_c or eff_m");
+               "ops.rope: unknown key 'overhead', expected overhead_s, eff_c, eff_m, shape_c, "
+               "shape_m or unaligned");
     calib_text(buf, sizeof buf, NULL, "rope", "{}", NULL);
     expect_bad(buf, SIM_EPARSE, "ops.rope.overhead_s: missing");
     /* fp8 sets: GEMM operators only, same keys, not nested */
@@ -941,14 +1028,18 @@ static void test_malformed(void) {
     T_NEAR(c.op[PERF_OP_MLP_UP].overhead_s, 1e-6, 0);
     calib_text(buf, sizeof buf, NULL, "norm", "{\"overhead_s\": 0, \"fp8\": {\"overhead_s\": 0}}",
                NULL);
-    expect_bad(buf, SIM_EPARSE, "ops.norm: unknown key 'fp8', expected overhead_s, eff_c or eff_m");
+    expect_bad(buf, SIM_EPARSE,
+               "ops.norm: unknown key 'fp8', expected overhead_s, eff_c, eff_m, shape_c, shape_m "
+               "or unaligned");
     calib_text(buf, sizeof buf, NULL, "qkv_proj", "{\"overhead_s\": 0, \"eff\": 1}", NULL);
     expect_bad(buf, SIM_EPARSE,
-               "ops.qkv_proj: unknown key 'eff', expected overhead_s, eff_c or eff_m or fp8");
+               "ops.qkv_proj: unknown key 'eff', expected overhead_s, eff_c, eff_m, shape_c, "
+               "shape_m or unaligned or fp8");
     calib_text(buf, sizeof buf, NULL, "lm_head",
                "{\"overhead_s\": 0, \"fp8\": {\"overhead_s\": 0, \"fp8\": {}}}", NULL);
     expect_bad(buf, SIM_EPARSE,
-               "ops.lm_head.fp8: unknown key 'fp8', expected overhead_s, eff_c or eff_m");
+               "ops.lm_head.fp8: unknown key 'fp8', expected overhead_s, eff_c, eff_m, shape_c, "
+               "shape_m or unaligned");
     calib_text(buf, sizeof buf, NULL, "lm_head", "{\"overhead_s\": 0, \"fp8\": {}}", NULL);
     expect_bad(buf, SIM_EPARSE, "ops.lm_head.fp8.overhead_s: missing");
     calib_text(buf, sizeof buf, NULL, "o_proj", "{\"overhead_s\": 0, \"fp8\": [1]}", NULL);
@@ -962,7 +1053,27 @@ static void test_malformed(void) {
     calib_text(buf, sizeof buf, "\"step_base\": 1, ", NULL, NULL, NULL);
     expect_bad(buf, SIM_EPARSE,
                "unknown key 'step_base', expected gpu, source, fitted_at_version, step_base_s, "
-               "step_per_seq_s or ops");
+               "step_per_seq_s, step_tp_s or ops");
+    calib_text(buf, sizeof buf, "\"step_tp_s\": -1, ", NULL, NULL, NULL);
+    expect_bad(buf, SIM_EPARSE, "step_tp_s: expected a number >= 0 (seconds), got '-1'");
+    /* shape and unaligned factors: their own key names, factors in (0, 4] */
+    calib_text(buf, sizeof buf, NULL, "mlp_up",
+               "{\"overhead_s\": 0, \"shape_c\": {\"log2_shape\": [20, 24], \"factor\": [0.5, 5]}}",
+               NULL);
+    expect_bad(buf, SIM_EPARSE,
+               "ops.mlp_up.shape_c.factor[1]: expected a factor in (0, 4], got '5'");
+    calib_text(buf, sizeof buf, NULL, "mlp_up",
+               "{\"overhead_s\": 0, \"shape_m\": {\"log2_rows\": [20], \"factor\": [0.5]}}", NULL);
+    expect_bad(buf, SIM_EPARSE,
+               "ops.mlp_up.shape_m: unknown key 'log2_rows', expected log2_shape or factor");
+    calib_text(buf, sizeof buf, NULL, "o_proj",
+               "{\"overhead_s\": 0, \"unaligned\": {\"log2_rows\": [0, 12], \"eff\": [1, 1]}}",
+               NULL);
+    expect_bad(buf, SIM_EPARSE,
+               "ops.o_proj.unaligned: unknown key 'eff', expected log2_rows or factor");
+    calib_text(buf, sizeof buf, NULL, "norm",
+               "{\"overhead_s\": 0, \"unaligned\": {\"log2_rows\": [0], \"factor\": [1]}}", NULL);
+    expect_bad(buf, SIM_EPARSE, "ops.norm: unknown key 'unaligned' (weight GEMM operators only)");
     calib_text(buf, sizeof buf, "\"step_per_seq_s\": \"fast\", ", NULL, NULL, NULL);
     expect_bad(buf, SIM_EPARSE, "step_per_seq_s: expected a number >= 0 (seconds), got '\"fast\"'");
     expect_bad("[1, 2]\n", SIM_EPARSE, "expected a JSON object at the top");
@@ -1022,6 +1133,7 @@ int main(void) {
     test_count_tables();
     test_fp8_curves();
     test_curves();
+    test_shape_factors();
     test_round_trip();
     test_malformed();
     test_load_for_gpu();
