@@ -433,6 +433,22 @@ static void score(const fit_row *r, int n, int k_every, int test, const perf_op_
     *p95 = gsl_stats_quantile_from_sorted_data(scratch, 1, (size_t)m, 0.95);
 }
 
+/* Curve c from n fitted parameters at off (knots kx): efficiencies
+ * (eff = 1, the logistic sig15, clamped to [1e-4, 1.5]) or factors (exp,
+ * clamped to [1e-3, 4]), rounded to 4 significant digits as written. */
+static void curve_from(perf_curve *c, const gsl_vector *x, int off, const double *kx, int n,
+                       int eff) {
+    int j;
+    for (j = 0; j < n; j++) {
+        double p = gsl_vector_get(x, (size_t)(off + j));
+        double v = round_sig(eff ? sig15(p) : exp(p), 4), lo = eff ? 1e-4 : 1e-3;
+        double hi = eff ? 1.5 : 4.0;
+        c->x[j] = kx[j];
+        c->y[j] = v < lo ? lo : v > hi ? hi : v;
+    }
+    c->n = n;
+}
+
 /* At most this many knots in the shape index. */
 #define CALIB_SHAPE_KNOTS 16
 
@@ -543,36 +559,11 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
     {
         const gsl_vector *x = gsl_multifit_nlinear_position(w);
         memset(oc, 0, sizeof *oc);
-        for (j = 0; j < nk; j++) {
-            double yc = round_sig(sig15(gsl_vector_get(x, (size_t)j)), 4);
-            double ym = round_sig(sig15(gsl_vector_get(x, (size_t)(l.m + j))), 4);
-            if (has_c) {
-                oc->eff_c.x[j] = kx[j];
-                oc->eff_c.y[j] = yc < 1e-4 ? 1e-4 : yc > 1.5 ? 1.5 : yc;
-            }
-            oc->eff_m.x[j] = kx[j];
-            oc->eff_m.y[j] = ym < 1e-4 ? 1e-4 : ym > 1.5 ? 1.5 : ym;
-        }
-        oc->eff_c.n = has_c ? nk : 0;
-        oc->eff_m.n = nk;
-        for (j = 0; j < ns; j++) {
-            double fc = round_sig(exp(gsl_vector_get(x, (size_t)(l.uc + j))), 4);
-            double fm = round_sig(exp(gsl_vector_get(x, (size_t)(l.um + j))), 4);
-            if (has_c) {
-                oc->shape_c.x[j] = skx[j];
-                oc->shape_c.y[j] = fc < 1e-3 ? 1e-3 : fc > 4.0 ? 4.0 : fc;
-            }
-            oc->shape_m.x[j] = skx[j];
-            oc->shape_m.y[j] = fm < 1e-3 ? 1e-3 : fm > 4.0 ? 4.0 : fm;
-        }
-        oc->shape_c.n = has_c ? ns : 0;
-        oc->shape_m.n = ns;
-        for (j = 0; j < nu; j++) {
-            double u = round_sig(exp(gsl_vector_get(x, (size_t)(l.un + j))), 4);
-            oc->unal.x[j] = kx[j];
-            oc->unal.y[j] = u < 1e-3 ? 1e-3 : u > 4.0 ? 4.0 : u;
-        }
-        oc->unal.n = nu;
+        curve_from(&oc->eff_c, x, 0, kx, has_c ? nk : 0, 1);
+        curve_from(&oc->eff_m, x, l.m, kx, nk, 1);
+        curve_from(&oc->shape_c, x, l.uc, skx, has_c ? ns : 0, 0);
+        curve_from(&oc->shape_m, x, l.um, skx, ns, 0);
+        curve_from(&oc->unal, x, l.un, kx, nu, 0);
         oc->overhead_s = round_sig(exp(gsl_vector_get(x, (size_t)l.ov)), 3);
     }
     rep->fitted = 1;

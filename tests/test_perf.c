@@ -1056,24 +1056,26 @@ static void test_malformed(void) {
                "step_per_seq_s, step_tp_s or ops");
     calib_text(buf, sizeof buf, "\"step_tp_s\": -1, ", NULL, NULL, NULL);
     expect_bad(buf, SIM_EPARSE, "step_tp_s: expected a number >= 0 (seconds), got '-1'");
-    /* shape and unaligned factors: their own key names, factors in (0, 4] */
-    calib_text(buf, sizeof buf, NULL, "mlp_up",
-               "{\"overhead_s\": 0, \"shape_c\": {\"log2_shape\": [20, 24], \"factor\": [0.5, 5]}}",
-               NULL);
-    expect_bad(buf, SIM_EPARSE,
-               "ops.mlp_up.shape_c.factor[1]: expected a factor in (0, 4], got '5'");
-    calib_text(buf, sizeof buf, NULL, "mlp_up",
-               "{\"overhead_s\": 0, \"shape_m\": {\"log2_rows\": [20], \"factor\": [0.5]}}", NULL);
-    expect_bad(buf, SIM_EPARSE,
-               "ops.mlp_up.shape_m: unknown key 'log2_rows', expected log2_shape or factor");
-    calib_text(buf, sizeof buf, NULL, "o_proj",
-               "{\"overhead_s\": 0, \"unaligned\": {\"log2_rows\": [0, 12], \"eff\": [1, 1]}}",
-               NULL);
-    expect_bad(buf, SIM_EPARSE,
-               "ops.o_proj.unaligned: unknown key 'eff', expected log2_rows or factor");
-    calib_text(buf, sizeof buf, NULL, "norm",
-               "{\"overhead_s\": 0, \"unaligned\": {\"log2_rows\": [0], \"factor\": [1]}}", NULL);
-    expect_bad(buf, SIM_EPARSE, "ops.norm: unknown key 'unaligned' (weight GEMM operators only)");
+    /* shape and unaligned factors: their own key names, factors in (0, 4],
+     * unaligned on weight GEMMs only */
+    {
+        static const char *const cases[][3] = {
+            {"mlp_up",
+             "{\"overhead_s\": 0, \"shape_c\": {\"log2_shape\": [20, 24], \"factor\": [0.5, 5]}}",
+             "ops.mlp_up.shape_c.factor[1]: expected a factor in (0, 4], got '5'"},
+            {"mlp_up", "{\"overhead_s\": 0, \"shape_m\": {\"log2_rows\": [20], \"factor\": [0.5]}}",
+             "ops.mlp_up.shape_m: unknown key 'log2_rows', expected log2_shape or factor"},
+            {"o_proj",
+             "{\"overhead_s\": 0, \"unaligned\": {\"log2_rows\": [0, 12], \"eff\": [1, 1]}}",
+             "ops.o_proj.unaligned: unknown key 'eff', expected log2_rows or factor"},
+            {"norm", "{\"overhead_s\": 0, \"unaligned\": {\"log2_rows\": [0], \"factor\": [1]}}",
+             "ops.norm: unknown key 'unaligned' (weight GEMM operators only)"}};
+        size_t k;
+        for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+            calib_text(buf, sizeof buf, NULL, cases[k][0], cases[k][1], NULL);
+            expect_bad(buf, SIM_EPARSE, cases[k][2]);
+        }
+    }
     calib_text(buf, sizeof buf, "\"step_per_seq_s\": \"fast\", ", NULL, NULL, NULL);
     expect_bad(buf, SIM_EPARSE, "step_per_seq_s: expected a number >= 0 (seconds), got '\"fast\"'");
     expect_bad("[1, 2]\n", SIM_EPARSE, "expected a JSON object at the top");
