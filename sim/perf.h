@@ -9,12 +9,15 @@
  *
  * summed over layers (per-layer operators) or taken once (embed, lm_head,
  * sample), plus a per-step engine overhead (scheduling, input preparation,
- * sampling launch): step_base_s + step_per_seq_s x sequences. The
- * efficiencies are piecewise-linear curves in log2(rows) (rows = the GEMM's
- * M, the tokens of an elementwise operator, or for attention the mean keys
- * per query: prefill_pairs / prefill_tokens, decode_ctx / n_decode; for the
- * all-reduce the message in KiB), held in a calibration file
- * (data/calib/GPU.json), never in code. The weight GEMMs may carry a
+ * sampling launch): step_base_s + step_per_seq_s x sequences, plus
+ * step_tp_s when tp > 1. The efficiencies are piecewise-linear curves in
+ * log2(rows) (rows = the GEMM's M, the tokens of an elementwise operator,
+ * or for attention the mean keys per query: prefill_pairs /
+ * prefill_tokens, decode_ctx / n_decode; for the all-reduce the message in
+ * KiB), times optional factors: one by the operator's shape index
+ * (perf_op_shape, applied once per perf_ctx), and for a weight GEMM whose
+ * M is not a multiple of PERF_ALIGN_ROWS one by log2(M). All are held in a
+ * calibration file (data/calib/GPU.json), never in code. The weight GEMMs may carry a
  * second set, fitted on fp8 GEMMs, for fp8 weights (perf_calib_op);
  * without one, fp8 GEMMs run on the bf16 set at the fp8 peak. With no
  * calibration the datasheet roofline (eff = 1, the GPU preset's launch
