@@ -259,6 +259,33 @@ static void rows_of(const shape *s, const perf_batch *b, double *r) {
     r[ROWS_MSG_KIB] = r[ROWS_TOKENS] * s->h * 2.0 / 1024.0;
 }
 
+/* N and K of a weight GEMM operator's weight on one GPU. */
+static void gemm_nk(const shape *s, enum perf_op op, double *n, double *k) {
+    switch (op) {
+        case PERF_OP_QKV_PROJ:
+            *n = s->q + 2.0 * s->kv;
+            *k = s->h;
+            return;
+        case PERF_OP_O_PROJ:
+            *n = s->h;
+            *k = s->q;
+            return;
+        case PERF_OP_MLP_UP:
+            *n = 2.0 * s->ffn;
+            *k = s->h;
+            return;
+        case PERF_OP_MLP_DOWN:
+            *n = s->h;
+            *k = s->ffn;
+            return;
+        default:
+            SIM_ASSERT(op == PERF_OP_LM_HEAD);
+            *n = s->voc;
+            *k = s->h;
+            return;
+    }
+}
+
 /* FLOPs and HBM (or, for the all-reduce, link) bytes of one call of op,
  * and which count its rows are. */
 static enum rows_kind op_cost(const perf_ctx *ctx, const shape *s, enum perf_op op,
@@ -267,24 +294,19 @@ static enum rows_kind op_cost(const perf_ctx *ctx, const shape *s, enum perf_op 
     double S = (double)b->n_sample;
     double P = (double)b->prefill_tokens;
     double D = (double)b->n_decode;
-    double t = (double)ctx->tp;
+    double t = (double)ctx->tp, n, k;
     *flops = 0.0;
     *bytes = 0.0;
     switch (op) {
         case PERF_OP_QKV_PROJ:
-            perf_gemm_cost(T, s->q + 2.0 * s->kv, s->h, s->wb, flops, bytes);
-            return ROWS_TOKENS;
         case PERF_OP_O_PROJ:
-            perf_gemm_cost(T, s->h, s->q, s->wb, flops, bytes);
-            return ROWS_TOKENS;
         case PERF_OP_MLP_UP:
-            perf_gemm_cost(T, 2.0 * s->ffn, s->h, s->wb, flops, bytes);
+        case PERF_OP_MLP_DOWN:
+            gemm_nk(s, op, &n, &k);
+            perf_gemm_cost(T, n, k, s->wb, flops, bytes);
             return ROWS_TOKENS;
         case PERF_OP_MLP_ACT:
             *bytes = 3.0 * T * s->ffn * 2.0;
-            return ROWS_TOKENS;
-        case PERF_OP_MLP_DOWN:
-            perf_gemm_cost(T, s->h, s->ffn, s->wb, flops, bytes);
             return ROWS_TOKENS;
         case PERF_OP_NORM:
             *bytes = 2.0 * (2.0 * T * s->h * 2.0);
@@ -307,7 +329,8 @@ static enum rows_kind op_cost(const perf_ctx *ctx, const shape *s, enum perf_op 
             *bytes = T * s->h * 2.0;
             return ROWS_TOKENS;
         case PERF_OP_LM_HEAD:
-            perf_gemm_cost(S, s->voc, s->h, s->wb, flops, bytes);
+            gemm_nk(s, op, &n, &k);
+            perf_gemm_cost(S, n, k, s->wb, flops, bytes);
             return ROWS_SAMPLES;
         case PERF_OP_SAMPLE:
             *bytes = S * s->voc * 4.0;
@@ -331,18 +354,16 @@ static enum rows_kind op_cost(const perf_ctx *ctx, const shape *s, enum perf_op 
  * GPU count overfits its 56 profile rows (held-out error 4.6% -> 7.7%). */
 double perf_op_shape(const perf_ctx *ctx, enum perf_op op) {
     shape s;
+    double n, k;
     shape_of(ctx, &s);
     switch (op) {
         case PERF_OP_QKV_PROJ:
-            return perf_gemm_shape(s.q + 2.0 * s.kv, s.h);
         case PERF_OP_O_PROJ:
-            return perf_gemm_shape(s.h, s.q);
         case PERF_OP_MLP_UP:
-            return perf_gemm_shape(2.0 * s.ffn, s.h);
         case PERF_OP_MLP_DOWN:
-            return perf_gemm_shape(s.h, s.ffn);
         case PERF_OP_LM_HEAD:
-            return perf_gemm_shape(s.voc, s.h);
+            gemm_nk(&s, op, &n, &k);
+            return perf_gemm_shape(n, k);
         case PERF_OP_MLP_ACT:
             return log2(s.ffn);
         case PERF_OP_NORM:
