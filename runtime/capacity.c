@@ -373,24 +373,17 @@ int rt_main_capacity(int argc, char **argv) {
     json_t *cfg = NULL, *out = NULL, *answers;
     sim_err err;
     char *command = NULL;
-    size_t clen = 0;
+    int steps_given = 0;
 
     memset(&S, 0, sizeof S);
     sim_err_clear(&err);
     if (pass == NULL)
         return RT_EXIT_RUNTIME;
     pass[n_pass++] = argv[0];
-    for (i = 0; i < argc; i++)
-        clen += strlen(argv[i]) + 1;
-    command = malloc(clen + 16);
+    command = rt_join_argv(argc, argv);
     if (command == NULL) {
         free(pass);
         return RT_EXIT_RUNTIME;
-    }
-    strcpy(command, "kvfleet");
-    for (i = 0; i < argc; i++) {
-        strcat(command, " ");
-        strcat(command, argv[i]);
     }
     S.slo = slos;
     for (i = 1; i < argc; i++) {
@@ -494,7 +487,10 @@ int rt_main_capacity(int argc, char **argv) {
     if (S.pp < 1)
         S.pp = 1;
     /* points keep request rows but not every step, unless asked */
-    if (!json_object_get(cfg, "steps-sample") || strstr(command, "--steps-sample") == NULL)
+    for (i = 1; i < argc && !steps_given; i++)
+        steps_given =
+            strcmp(argv[i], "--steps-sample") == 0 || strncmp(argv[i], "--steps-sample=", 15) == 0;
+    if (!json_object_get(cfg, "steps-sample") || !steps_given)
         json_object_set_new(cfg, "steps-sample", json_integer(0));
     S.base = cfg;
     S.command = command;

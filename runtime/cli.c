@@ -1136,19 +1136,23 @@ static void run_help(FILE *f) {
             "json", "print the summary as one JSON object");
 }
 
-static char *join_argv(int argc, char **argv) {
-    size_t n = 8, i;
+char *rt_join_argv(int argc, char **argv) {
+    size_t n = sizeof "kvfleet", i, at;
     char *s;
     for (i = 0; i < (size_t)argc; i++)
-        n += strlen(argv[i]) + 3;
+        n += strlen(argv[i]) + 1;
     s = malloc(n);
     if (s == NULL)
         return NULL;
-    strcpy(s, "kvfleet");
+    memcpy(s, "kvfleet", sizeof "kvfleet" - 1);
+    at = sizeof "kvfleet" - 1;
     for (i = 0; i < (size_t)argc; i++) {
-        strcat(s, " ");
-        strcat(s, argv[i]);
+        size_t len = strlen(argv[i]);
+        s[at++] = ' ';
+        memcpy(s + at, argv[i], len);
+        at += len;
     }
+    s[at] = '\0';
     return s;
 }
 
@@ -1157,7 +1161,7 @@ int rt_main_run(int argc, char **argv) {
     json_t *base = NULL, *cfg = NULL;
     int i, json = 0, rc, n = 0;
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
-    char *command = join_argv(argc, argv);
+    char *command = rt_join_argv(argc, argv);
     sim_err_clear(&err);
     if (rest == NULL || command == NULL) {
         free(rest);
@@ -1477,7 +1481,7 @@ int rt_main_rerun(int argc, char **argv) {
     /* results go to the same file unless --db says otherwise */
     json_object_set_new(cfg, "db", json_string(argv[1]));
     rest = calloc((size_t)argc, sizeof *rest);
-    command = join_argv(argc, argv);
+    command = rt_join_argv(argc, argv);
     if (rest == NULL || command == NULL) {
         free(rest);
         free(command);

@@ -27,6 +27,10 @@ int rt_exit_code(int status);
  * status's name when err is empty, on stderr; returns rt_exit_code(status). */
 int rt_report_err(const char *cmd, const sim_err *err, int status);
 
+/* "kvfleet" and argv[0..argc) joined by spaces: the command line stored
+ * with results. malloc'd (free it); NULL when out of memory. */
+char *rt_join_argv(int argc, char **argv);
+
 /* Parses `run` options from argv into a JSON object (owned, returned in
  * *out) on top of base (may be NULL; borrowed). Returns SIM_OK, or
  * SIM_EINVAL with *err naming the option (a usage error). */

@@ -805,22 +805,6 @@ static void sweep_help(FILE *f) {
             "  --retry-failed   run points recorded 'failed' again\n");
 }
 
-static char *join_args(int argc, char **argv) {
-    size_t n = 16;
-    int i;
-    char *s;
-    for (i = 0; i < argc; i++)
-        n += strlen(argv[i]) + 1;
-    if ((s = sim_malloc(n)) == NULL)
-        return NULL;
-    strcpy(s, "kvfleet");
-    for (i = 0; i < argc; i++) {
-        strcat(s, " ");
-        strcat(s, argv[i]);
-    }
-    return s;
-}
-
 /* Parses argv; returns -1 to go on, else an exit code. */
 static int parse_args(int argc, char **argv, sweep_args *a) {
     int i;
@@ -906,7 +890,7 @@ int rt_main_sweep(int argc, char **argv) {
         sweep_spec_destroy(spec);
         return RT_EXIT_OK;
     }
-    if ((a.command = join_args(argc, argv)) == NULL) {
+    if ((a.command = rt_join_argv(argc, argv)) == NULL) {
         sweep_spec_destroy(spec);
         return RT_EXIT_RUNTIME;
     }
@@ -914,7 +898,7 @@ int rt_main_sweep(int argc, char **argv) {
     if (sweep__mpi_launched()) {
         code = sweep__mpi_main(&a, spec);
         sweep_spec_destroy(spec);
-        sim_free(a.command);
+        free(a.command);
         return code;
     }
 #endif
@@ -929,6 +913,6 @@ int rt_main_sweep(int argc, char **argv) {
         sweep__coord_close(&c);
     }
     sweep_spec_destroy(spec);
-    sim_free(a.command);
+    free(a.command);
     return code;
 }

@@ -194,23 +194,15 @@ int rt_main_validate(int argc, char **argv) {
     const char *db, *label;
     char csv_path[4200] = "";
     sim_err err;
-    size_t len = 32;
 
     memset(set, 0, sizeof set);
     sim_err_clear(&err);
     if (rest == NULL)
         return RT_EXIT_RUNTIME;
-    for (i = 1; i < argc; i++)
-        len += strlen(argv[i]) + 1;
-    command = malloc(len);
+    command = rt_join_argv(argc, argv); /* argv[0] is "validate" */
     if (command == NULL) {
         free(rest);
         return RT_EXIT_RUNTIME;
-    }
-    strcpy(command, "kvfleet validate");
-    for (i = 1; i < argc; i++) {
-        strcat(command, " ");
-        strcat(command, argv[i]);
     }
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];

@@ -253,13 +253,14 @@ static int cmp_double(const void *a, const void *b) {
 
 static void sort_doubles(double *v, size_t n) {
     uint64_t *a, *t;
-    size_t i, cnt[65536];
+    size_t i, *cnt; /* 65536 counts (512 KiB): on the heap, not the stack */
     int pass;
-    if (n < 2048 || (a = sim_malloc(2 * n * sizeof *a)) == NULL) {
+    if (n < 2048 || (a = sim_malloc(2 * n * sizeof *a + 65536 * sizeof *cnt)) == NULL) {
         qsort(v, n, sizeof *v, cmp_double);
         return;
     }
     t = a + n;
+    cnt = (size_t *)(t + n);
     for (i = 0; i < n; i++) {
         uint64_t u;
         memcpy(&u, &v[i], sizeof u);
@@ -269,7 +270,7 @@ static void sort_doubles(double *v, size_t n) {
         int sh = 16 * pass;
         size_t sum = 0;
         uint64_t *tmp;
-        memset(cnt, 0, sizeof cnt);
+        memset(cnt, 0, 65536 * sizeof *cnt);
         for (i = 0; i < n; i++)
             cnt[(a[i] >> sh) & 0xffff]++;
         for (i = 0; i < 65536; i++) {
