@@ -58,10 +58,13 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    if (argc > 1 && strncmp(cmd, "--", 2) == 0) /* options only: run */
+    if (argc <= 1 || strncmp(cmd, "--", 2) == 0) { /* no command or options only: run */
+        /* argv[0] as "run", so that the command stored with the run reads
+         * "kvfleet run ...", not the program's path */
+        char run[] = "run";
+        argv[0] = run;
         return rt_main_run(argc, argv);
-    if (argc <= 1)
-        return rt_main_run(1, argv);
+    }
     if (strcmp(cmd, "run") == 0)
         return rt_main_run(argc - 1, argv + 1);
     if (strcmp(cmd, "predict") == 0)

@@ -48,6 +48,12 @@ sqlite3 "$DB" 'SELECT config FROM runs WHERE run_id=1' >"$T/cfg.json"
 check "--config: identical summary" \
     "[ \"\$(sqlite3 $DB \"\$(printf \"$s\" 1)\")\" = \"\$(sqlite3 $DB \"\$(printf \"$s\" 4)\")\" ]"
 check "runs appended, none overwritten" "[ \"\$(sqlite3 $DB 'SELECT COUNT(*) FROM runs')\" = 4 ]"
+check "stored command is the one given" \
+    "[ \"\$(sqlite3 $DB 'SELECT command FROM runs WHERE run_id=1')\" = \"kvfleet run --trace $T/small.csv --db $DB --json\" ]"
+# options without a command run 'run', and the stored command says so
+"$KV" --trace "$T/small.csv" --db "$T/bare.db" >/dev/null 2>&1
+check "options only: stored as kvfleet run ..." \
+    "[ \"\$(sqlite3 $T/bare.db 'SELECT command FROM runs')\" = \"kvfleet run --trace $T/small.csv --db $T/bare.db\" ]"
 
 # bad input: exit 1, the message names file, line and field; nothing marked done
 printf 'TIMESTAMP,ContextTokens,GeneratedTokens\n0.5,100,10\n1.0,abc,10\n' >"$T/bad.csv"
