@@ -283,11 +283,8 @@ static void usage(FILE *f) {
 
 /* Parses a positive integer; 0 ok, -1 malformed. */
 static int parse_i64(const char *s, int64_t *out) {
-    char *end;
     long long v;
-    errno = 0;
-    v = strtoll(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0)
+    if (rt_parse_int(s, INT64_MIN, INT64_MAX, &v) != 0)
         return -1;
     *out = v;
     return 0;

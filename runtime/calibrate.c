@@ -56,6 +56,7 @@
 #include <gsl/gsl_statistics_double.h>
 #include <jansson.h>
 
+#include "cli.h"
 #include "datadir.h"
 #include "json_util.h"
 #include "mem.h"
@@ -1263,9 +1264,8 @@ int calib_main(int argc, char **argv) {
         } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && has_val) {
             outp = argv[++i];
         } else if (strcmp(a, "--holdout-every") == 0 && has_val) {
-            char *end;
-            long v = strtol(argv[++i], &end, 10);
-            if (*end != '\0' || end == argv[i] || v < 0 || v == 1 || v > 1000000) {
+            long long v;
+            if (rt_parse_int(argv[++i], 0, 1000000, &v) != 0 || v == 1) {
                 fprintf(stderr,
                         "kvfleet calibrate: --holdout-every: expected 0 or an integer >= 2, "
                         "got '%s'\n",

@@ -440,9 +440,8 @@ int rt_main_capacity(int argc, char **argv) {
                     goto done;
                 }
             } else if (strcmp(a, "--max-replicas") == 0) {
-                char *end;
-                long m = strtol(v, &end, 10);
-                if (end == v || *end || m < 1 || m > 100000) {
+                long long m;
+                if (rt_parse_int(v, 1, 100000, &m) != 0) {
                     fprintf(stderr,
                             "kvfleet capacity: --max-replicas: expected 1..100000, got '%s'\n", v);
                     exit_rc = RT_EXIT_INPUT;

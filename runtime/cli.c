@@ -11,6 +11,8 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,21 +145,19 @@ int rt_exit_code(int status) {
 
 /* Parses text as an option's value into a JSON value; NULL when malformed. */
 static json_t *opt_value(const rt_opt *o, const char *text) {
-    char *end;
-    errno = 0;
     switch (o->kind) {
         case 's':
         case 'o':
             return json_string(text);
         case 'i': {
-            long long v = strtoll(text, &end, 10);
-            if (end == text || *end || errno)
+            long long v;
+            if (rt_parse_int(text, LLONG_MIN, LLONG_MAX, &v) != 0)
                 return NULL;
             return json_integer(v);
         }
         case 'd': {
-            double v = strtod(text, &end);
-            if (end == text || *end || errno || !isfinite(v))
+            double v;
+            if (rt_parse_num(text, -DBL_MAX, DBL_MAX, &v) != 0)
                 return NULL;
             return json_real(v);
         }
@@ -1136,6 +1136,28 @@ static void run_help(FILE *f) {
             "json", "print the summary as one JSON object");
 }
 
+int rt_parse_int(const char *text, long long lo, long long hi, long long *out) {
+    char *end;
+    long long v;
+    errno = 0;
+    v = strtoll(text, &end, 10);
+    if (end == text || *end != '\0' || errno != 0 || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int rt_parse_num(const char *text, double lo, double hi, double *out) {
+    char *end;
+    double v;
+    errno = 0;
+    v = strtod(text, &end);
+    if (end == text || *end != '\0' || errno != 0 || !isfinite(v) || !(v >= lo && v <= hi))
+        return -1;
+    *out = v;
+    return 0;
+}
+
 char *rt_join_argv(int argc, char **argv) {
     size_t n = sizeof "kvfleet", i, at;
     char *s;
@@ -1274,13 +1296,15 @@ int rt_main_predict(int argc, char **argv) {
         else if (strcmp(a, "--kv-dtype") == 0)
             kv_dtype = v;
         else if (strcmp(a, "--tp") == 0) {
-            tp = atoi(v);
+            long long n;
+            tp = rt_parse_int(v, 1, INT_MAX, &n) == 0 ? (int)n : 0;
             if (tp < 1) {
                 fprintf(stderr, "kvfleet predict: --tp: expected an integer >= 1, got '%s'\n", v);
                 return RT_EXIT_USAGE;
             }
         } else if (strcmp(a, "--pp") == 0) {
-            pp = atoi(v);
+            long long n;
+            pp = rt_parse_int(v, 1, INT_MAX, &n) == 0 ? (int)n : 0;
             if (pp < 1) {
                 fprintf(stderr, "kvfleet predict: --pp: expected an integer >= 1, got '%s'\n", v);
                 return RT_EXIT_USAGE;
@@ -1407,13 +1431,25 @@ int rt_main_trace(int argc, char **argv) {
                 fmt_s = v;
             else if (strcmp(a, "--synthetic") == 0)
                 spec = v;
-            else if (strcmp(a, "--limit") == 0)
-                to.limit = atoll(v);
-            else if (strcmp(a, "--load-scale") == 0)
-                to.load_scale = atof(v);
-            else if (strcmp(a, "--seed") == 0)
-                to.seed = (uint64_t)atoll(v);
-            else {
+            else if (strcmp(a, "--limit") == 0 || strcmp(a, "--seed") == 0) {
+                long long n;
+                if (rt_parse_int(v, 0, LLONG_MAX, &n) != 0) {
+                    fprintf(stderr, "kvfleet trace stats: %s: expected an integer >= 0, got '%s'\n",
+                            a, v);
+                    return RT_EXIT_USAGE;
+                }
+                if (strcmp(a, "--limit") == 0)
+                    to.limit = n;
+                else
+                    to.seed = (uint64_t)n;
+            } else if (strcmp(a, "--load-scale") == 0) {
+                if (rt_parse_num(v, DBL_MIN, DBL_MAX, &to.load_scale) != 0) {
+                    fprintf(stderr,
+                            "kvfleet trace stats: --load-scale: expected a number > 0, got '%s'\n",
+                            v);
+                    return RT_EXIT_USAGE;
+                }
+            } else {
                 fprintf(stderr, "kvfleet trace stats: unknown option '%s'\n", a);
                 return RT_EXIT_USAGE;
             }
@@ -1450,7 +1486,7 @@ int rt_main_trace(int argc, char **argv) {
 /* ---- rerun ---- */
 
 int rt_main_rerun(int argc, char **argv) {
-    char *text = NULL, *end, *command;
+    char *text = NULL, *command;
     long long run_id;
     json_t *cfg, *over = NULL;
     json_error_t je;
@@ -1462,8 +1498,7 @@ int rt_main_rerun(int argc, char **argv) {
         fprintf(stderr, "usage: kvfleet rerun DB RUN_ID [run options] [--json]\n");
         return RT_EXIT_USAGE;
     }
-    run_id = strtoll(argv[2], &end, 10);
-    if (*end || run_id < 1) {
+    if (rt_parse_int(argv[2], 1, LLONG_MAX, &run_id) != 0) {
         fprintf(stderr, "kvfleet rerun: RUN_ID: expected a positive integer, got '%s'\n", argv[2]);
         return RT_EXIT_USAGE;
     }

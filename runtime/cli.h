@@ -31,6 +31,13 @@ int rt_report_err(const char *cmd, const sim_err *err, int status);
  * with results. malloc'd (free it); NULL when out of memory. */
 char *rt_join_argv(int argc, char **argv);
 
+/* Parses the whole of text as a base-10 integer in [lo, hi] into *out:
+ * 0, or -1 (empty, trailing characters, out of range; *out unchanged).
+ * Every integer option of every subcommand is read with it. */
+int rt_parse_int(const char *text, long long lo, long long hi, long long *out);
+/* The same for a finite number in [lo, hi]. */
+int rt_parse_num(const char *text, double lo, double hi, double *out);
+
 /* Parses `run` options from argv into a JSON object (owned, returned in
  * *out) on top of base (may be NULL; borrowed). Returns SIM_OK, or
  * SIM_EINVAL with *err naming the option (a usage error). */

@@ -33,6 +33,7 @@
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 
+#include "cli.h"
 #include "collective.h"
 #include "datadir.h"
 #include "hw.h"
@@ -107,13 +108,8 @@ int rt_parse_bytes(const char *s, double *out) {
 
 /* Integer option value; -1 when malformed (usage error). */
 static long parse_long(const char *s) {
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v < -1000000 || v > 1000000)
-        return -1000001;
-    return v;
+    long long v;
+    return rt_parse_int(s, -1000000, 1000000, &v) == 0 ? (long)v : -1000001;
 }
 
 static int file_exists(const char *p) {

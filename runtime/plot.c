@@ -371,11 +371,8 @@ static void help(FILE *f) {
 }
 
 static int parse_id(const char *opt, const char *text, int64_t *out) {
-    char *end;
     long long v;
-    errno = 0;
-    v = strtoll(text, &end, 10);
-    if (end == text || *end || errno || v < 1) {
+    if (rt_parse_int(text, 1, INT64_MAX, &v) != 0) {
         fprintf(stderr, "kvfleet plot: %s: expected a positive integer id, got '%s'\n", opt, text);
         return -1;
     }

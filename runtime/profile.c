@@ -76,6 +76,7 @@
 #include <jansson.h>
 
 #include "be_cpu.h"
+#include "cli.h"
 #include "datadir.h"
 #include "hw.h"
 #include "kern.h"
@@ -1210,13 +1211,8 @@ static void usage(FILE *f) {
 
 /* Parses a positive integer no larger than max; -1 when it is not one. */
 static long parse_int(const char *s, long max) {
-    char *end;
-    long v;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v < 1 || v > max)
-        return -1;
-    return v;
+    long long v;
+    return rt_parse_int(s, 1, max, &v) == 0 ? (long)v : -1;
 }
 
 /* Parses argv into *o. Returns 0, or the exit code of a usage error (2,

@@ -722,14 +722,14 @@ int rt_main_query(int argc, char **argv) {
             if (strcmp(a, "--columns") == 0)
                 cols_arg = argv[++i];
             else {
-                char *end;
-                want = strtoll(argv[++i], &end, 10);
-                if (*end || end == argv[i] || want < 1) {
+                long long w;
+                if (rt_parse_int(argv[++i], 1, INT64_MAX, &w) != 0) {
                     fprintf(stderr,
                             "kvfleet query: --sweep: expected a positive sweep_id, got '%s'\n",
                             argv[i]);
                     return RT_EXIT_USAGE;
                 }
+                want = w;
             }
         } else if (strncmp(a, "--", 2) == 0 || q.path) {
             fprintf(stderr, "kvfleet query: unexpected argument '%s' (kvfleet query --help)\n", a);

@@ -830,9 +830,8 @@ static int parse_args(int argc, char **argv, sweep_args *a) {
             if (strcmp(o, "--db") == 0)
                 a->db = argv[++i];
             else {
-                char *end;
-                long j = strtol(argv[++i], &end, 10);
-                if (*end || end == argv[i] || j < 1 || j > 4096) {
+                long long j;
+                if (rt_parse_int(argv[++i], 1, 4096, &j) != 0) {
                     fprintf(stderr,
                             "kvfleet sweep: --jobs: expected an integer in 1..4096, got "
                             "'%s'\n",

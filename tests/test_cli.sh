@@ -91,6 +91,21 @@ check "predict of an unservable shape still answers, with a note" \
 "$KV" predict --decode 8 >/dev/null 2>&1
 check "predict --decode without @CONTEXT exits 2" "[ $? -eq 2 ]"
 
+# integer and number options are read whole: trailing characters are a usage error
+"$KV" predict --tp 2x --decode 8@100 >/dev/null 2>"$T/err9"
+check "predict --tp 2x exits 2, naming the option" "[ $? -eq 2 ] && grep -q -- '--tp' $T/err9"
+"$KV" predict --tp 2 --decode 8@100 --json >/dev/null 2>&1
+check "predict --tp 2 exits 0" "[ $? -eq 0 ]"
+"$KV" trace stats "$T/small.csv" --limit 10x >/dev/null 2>"$T/err10"
+check "trace stats --limit 10x exits 2, naming the option" \
+    "[ $? -eq 2 ] && grep -q -- '--limit' $T/err10"
+"$KV" trace stats "$T/small.csv" --load-scale abc >/dev/null 2>&1
+check "trace stats --load-scale abc exits 2" "[ $? -eq 2 ]"
+"$KV" trace stats "$T/small.csv" --limit 10 --load-scale 2 --seed 3 --json >"$T/ts.json" 2>&1
+check "trace stats --limit 10 reads 10 requests" "grep -q '\"requests\": *10,' $T/ts.json"
+"$KV" run --no-db --max-num-seqs 8x --synthetic 'poisson,rate=1,requests=2,isl=8,osl=2' >/dev/null 2>&1
+check "run --max-num-seqs 8x exits 2" "[ $? -eq 2 ]"
+
 # a killed run never looks finished
 "$KV" run --db "$T/kill.db" --synthetic 'poisson,rate=200,requests=2000000,isl=1000,osl=200' \
     --replicas 8 >/dev/null 2>&1 &
