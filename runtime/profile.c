@@ -1244,11 +1244,7 @@ static int parse_args(int argc, char **argv, prof_opts *o) {
         } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && has_val) {
             o->out_dir = argv[++i];
         } else if (strcmp(a, "--budget-s") == 0 && has_val) {
-            char *end;
-            errno = 0;
-            o->budget_s = strtod(argv[++i], &end);
-            if (end == argv[i] || *end != '\0' || errno != 0 || !(o->budget_s > 0) ||
-                o->budget_s > 1e7) {
+            if (rt_parse_num(argv[++i], 0, 1e7, &o->budget_s) != 0 || !(o->budget_s > 0)) {
                 fprintf(stderr, "kvfleet profile: --budget-s: expected seconds > 0, got '%s'\n",
                         argv[i]);
                 return 2;
