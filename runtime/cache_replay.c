@@ -281,7 +281,7 @@ static void usage(FILE *f) {
     fprintf(f, "\nexit: 0 ok, 1 bad input, 2 usage, 3 out of memory. docs/eviction.md has more.\n");
 }
 
-/* Parses a positive integer; 0 ok, -1 malformed. */
+/* Parses an integer (range checked by the caller); 0 ok, -1 malformed. */
 static int parse_i64(const char *s, int64_t *out) {
     long long v;
     if (rt_parse_int(s, INT64_MIN, INT64_MAX, &v) != 0)

@@ -465,6 +465,8 @@ int rt_main_capacity(int argc, char **argv) {
         exit_rc = RT_EXIT_USAGE;
         goto done;
     }
+    /* before defaults are filled in, cfg holds exactly the options given */
+    steps_given = json_object_get(cfg, "steps-sample") != NULL;
     if (json_object_get(cfg, "fleet")) {
         fprintf(stderr, "kvfleet capacity: --fleet: sizes one pool; size a fleet's pools with a "
                         "sweep (docs/experiments.md)\n");
@@ -486,10 +488,7 @@ int rt_main_capacity(int argc, char **argv) {
     if (S.pp < 1)
         S.pp = 1;
     /* points keep request rows but not every step, unless asked */
-    for (i = 1; i < argc && !steps_given; i++)
-        steps_given =
-            strcmp(argv[i], "--steps-sample") == 0 || strncmp(argv[i], "--steps-sample=", 15) == 0;
-    if (!json_object_get(cfg, "steps-sample") || !steps_given)
+    if (!steps_given)
         json_object_set_new(cfg, "steps-sample", json_integer(0));
     S.base = cfg;
     S.command = command;

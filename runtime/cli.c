@@ -1297,18 +1297,18 @@ int rt_main_predict(int argc, char **argv) {
             kv_dtype = v;
         else if (strcmp(a, "--tp") == 0) {
             long long n;
-            tp = rt_parse_int(v, 1, INT_MAX, &n) == 0 ? (int)n : 0;
-            if (tp < 1) {
+            if (rt_parse_int(v, 1, INT_MAX, &n) != 0) {
                 fprintf(stderr, "kvfleet predict: --tp: expected an integer >= 1, got '%s'\n", v);
                 return RT_EXIT_USAGE;
             }
+            tp = (int)n;
         } else if (strcmp(a, "--pp") == 0) {
             long long n;
-            pp = rt_parse_int(v, 1, INT_MAX, &n) == 0 ? (int)n : 0;
-            if (pp < 1) {
+            if (rt_parse_int(v, 1, INT_MAX, &n) != 0) {
                 fprintf(stderr, "kvfleet predict: --pp: expected an integer >= 1, got '%s'\n", v);
                 return RT_EXIT_USAGE;
             }
+            pp = (int)n;
         } else if (strcmp(a, "--prefill") == 0) {
             if (parse_at(v, &x, &y, 0) != 0) {
                 fprintf(stderr,
