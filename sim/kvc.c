@@ -58,6 +58,17 @@ void kvc_pool_destroy(kvc_pool *p) {
     sim_free(p);
 }
 
+/* Blocks in use: with ids (not on the free stack) and anonymous. */
+static int64_t in_use(const kvc_pool *p) {
+    return p->n - p->n_free + p->n_anon;
+}
+
+static void note_peak(kvc_pool *p) {
+    int64_t u = in_use(p);
+    if (u > p->peak)
+        p->peak = u;
+}
+
 int32_t kvc_block_alloc(kvc_pool *p) {
     int32_t id;
     if (p->n_free == p->n_anon)
@@ -66,8 +77,7 @@ int32_t kvc_block_alloc(kvc_pool *p) {
     SIM_DASSERT(p->refs[id] == 0);
     p->refs[id] = 1;
     p->n_alloc++;
-    if (p->n - p->n_free + p->n_anon > p->peak)
-        p->peak = p->n - p->n_free + p->n_anon;
+    note_peak(p);
     return id;
 }
 
@@ -85,8 +95,7 @@ int32_t kvc_block_alloc_n(kvc_pool *p, int32_t *ids, int32_t n) {
     }
     p->n_free = top;
     p->n_alloc += got;
-    if (p->n - p->n_free + p->n_anon > p->peak)
-        p->peak = p->n - p->n_free + p->n_anon;
+    note_peak(p);
     return got;
 }
 
@@ -95,8 +104,7 @@ int64_t kvc_anon_alloc(kvc_pool *p, int64_t n) {
     SIM_ASSERT(n >= 0);
     p->n_anon += got;
     p->n_alloc += got;
-    if (p->n - p->n_free + p->n_anon > p->peak)
-        p->peak = p->n - p->n_free + p->n_anon;
+    note_peak(p);
     return got;
 }
 
@@ -155,7 +163,7 @@ int64_t kvc_free(const kvc_pool *p) {
 }
 
 int64_t kvc_used(const kvc_pool *p) {
-    return p->n - p->n_free + p->n_anon;
+    return in_use(p);
 }
 
 int64_t kvc_peak_used(const kvc_pool *p) {
@@ -176,9 +184,9 @@ int kvc_check(const kvc_pool *p) {
     int rc = 0;
     if (p->n_free < 0 || p->n_free > p->n || p->n_anon < 0 || p->n_anon > p->n_free)
         return -1;
-    if (p->n_alloc - p->n_freed != p->n - p->n_free + p->n_anon)
+    if (p->n_alloc - p->n_freed != in_use(p))
         return -2;
-    if (p->peak < p->n - p->n_free + p->n_anon || p->peak > p->n)
+    if (p->peak < in_use(p) || p->peak > p->n)
         return -7;
     seen = sim_calloc((size_t)p->n, 1);
     if (seen == NULL)

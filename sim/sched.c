@@ -514,12 +514,7 @@ static int seq_add_blocks(sched *s, sched_seq *q, int64_t n) {
 static int seq_add_block(sched *s, sched_seq *q) {
     int32_t id;
     int rc;
-    if (q->anon) {
-        pool_alloc_anon(s, 1);
-        q->n_blocks++;
-        s->n_table++;
-        return SIM_OK;
-    }
+    SIM_DASSERT(!q->anon); /* decode_alloc counts an anonymous sequence's block itself */
     if ((rc = seq_reserve(q, q->n_blocks + 1)) != SIM_OK)
         return rc;
     id = pool_alloc(s);
