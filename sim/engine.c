@@ -992,6 +992,30 @@ static int rows_in(const eng *e, int64_t step0, int64_t n) {
     return (step0 + k - 1) / k * k < step0 + n;
 }
 
+/* The step record of a decode run's step (number step, started at start,
+ * nd sequences), as form_step would leave it, after the step was applied. */
+static void run_record(replica *p, int64_t step, sim_time start, int nd) {
+    memset(&p->batch, 0, sizeof p->batch);
+    p->batch.step = step;
+    p->batch.start_ns = start;
+    p->batch.n_decode = nd;
+    p->batch.kv_blocks_used = kvc_used(sched_pool(p->s));
+    p->batch.waiting = (int)sched_n_waiting(p->s);
+    sched_decode_agg(p->s, -1, &p->batch.agg); /* the step just applied */
+    p->res.pred_s = p->pr.step_s;
+    p->res.dur_s = p->pr.step_s;
+    p->res.meas_s = NAN;
+    p->res.host_s = NAN;
+}
+
+/* --check after a decode run's steps were applied. */
+static void run_check(eng *e, replica *p) {
+    if (e->c->check && sched_check(p->s) != 0) {
+        sim_err_set(e->err, "", 0, 0, "scheduler invariant broken in a decode run");
+        e->rc = SIM_EINVAL;
+    }
+}
+
 /* run_apply for steps that write no row: the same figures, accumulated in
  * the same order as step_account would (so the same bits), without filling
  * the step record at every step; it is filled once, for the last step. */
@@ -1028,21 +1052,8 @@ static void run_apply_quiet(eng *e, replica *p, int64_t n, double f0, double df,
     }
     p->pr.flops = f0 + (double)(n - 1) * df;
     p->pr.bytes = b0 + (double)(n - 1) * db;
-    memset(&p->batch, 0, sizeof p->batch);
-    p->batch.step = step0 + n - 1;
-    p->batch.start_ns = start;
-    p->batch.n_decode = nd;
-    p->batch.kv_blocks_used = kvc_used(pool);
-    p->batch.waiting = (int)p->sig_waiting;
-    sched_decode_agg(p->s, -1, &p->batch.agg);
-    p->res.pred_s = p->pr.step_s;
-    p->res.dur_s = p->pr.step_s;
-    p->res.meas_s = NAN;
-    p->res.host_s = NAN;
-    if (e->c->check && sched_check(p->s) != 0) {
-        sim_err_set(e->err, "", 0, 0, "scheduler invariant broken in a decode run");
-        e->rc = SIM_EINVAL;
-    }
+    run_record(p, step0 + n - 1, start, nd);
+    run_check(e, p);
 }
 
 /* Applies the run's steps [0, n), none of which finishes a sequence. */
@@ -1078,25 +1089,12 @@ static void run_apply(eng *e, replica *p, int64_t n) {
             fail(e, SIM_ENOMEM, "applying a decode run");
             return;
         }
-        memset(&p->batch, 0, sizeof p->batch);
-        p->batch.step = step;
-        p->batch.start_ns = start;
-        p->batch.n_decode = nd;
-        p->batch.kv_blocks_used = kvc_used(sched_pool(p->s));
-        p->batch.waiting = (int)sched_n_waiting(p->s);
-        sched_decode_agg(p->s, -1, &p->batch.agg); /* the step just applied */
-        p->res.pred_s = p->pr.step_s;
-        p->res.dur_s = p->pr.step_s;
-        p->res.meas_s = NAN;
-        p->res.host_s = NAN;
+        run_record(p, step, start, nd);
         p->busy = 1;
         rep_signals(p);
         step_account(e, p, dur);
     }
-    if (e->c->check && sched_check(p->s) != 0) {
-        sim_err_set(e->err, "", 0, 0, "scheduler invariant broken in a decode run");
-        e->rc = SIM_EINVAL;
-    }
+    run_check(e, p);
 }
 
 /* Ends the run after its first n steps: steps [0, n-1) are applied and step
