@@ -157,7 +157,7 @@ int trace__csv_count(const char *line) {
     return n;
 }
 
-static char *trim(char *s) {
+char *trace__trim(char *s) {
     char *e;
     while (*s == ' ' || *s == '\t')
         s++;
@@ -165,6 +165,23 @@ static char *trim(char *s) {
     while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
         *--e = '\0';
     return s;
+}
+
+int trace__spec_num(const char *s, double *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (*s == '\0' || *end != '\0' || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int trace__spec_int(const char *s, double lo, double hi, int64_t *out) {
+    double v;
+    if (trace__spec_num(s, &v) != 0 || v != floor(v) || v < lo || v > hi)
+        return -1;
+    *out = (int64_t)v;
+    return 0;
 }
 
 int trace__csv_split(trace__lines *l, int expect_n, trace__fields *fs, sim_err *err) {
@@ -191,7 +208,7 @@ int trace__csv_split(trace__lines *l, int expect_n, trace__fields *fs, sim_err *
         char *c = strchr(p, ',');
         if (c)
             *c = '\0';
-        fs->f[i] = trim(p);
+        fs->f[i] = trace__trim(p);
         p = c ? c + 1 : p + strlen(p);
     }
     fs->n = n;

@@ -319,30 +319,10 @@ static int spec_err(sim_err *err, const char *key, const char *what, const char 
     return SIM_EINVAL;
 }
 
-static char *trim(char *s) {
-    char *e;
-    while (*s == ' ' || *s == '\t')
-        s++;
-    e = s + strlen(s);
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-        *--e = '\0';
-    return s;
-}
-
-/* A finite number filling the whole string. */
-static int parse_num(const char *s, double *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (*s == '\0' || *end != '\0' || !isfinite(v))
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* An integer-valued number (1e3 is fine) in [lo, hi]. */
+/* trace__spec_int for an int32_t field (lo and hi within its range). */
 static int parse_int(const char *s, double lo, double hi, int32_t *out) {
-    double v;
-    if (parse_num(s, &v) != 0 || v != floor(v) || v < lo || v > hi)
+    int64_t v;
+    if (trace__spec_int(s, lo, hi, &v) != 0)
         return -1;
     *out = (int32_t)v;
     return 0;
@@ -355,7 +335,7 @@ static int parse_gap(sz *s, char *val, sim_err *err) {
     int have_mean = 0, have_sigma = 0;
     double mean = 0, sigma = 0;
 
-    if (parse_num(val, &s->gap_s) == 0) {
+    if (trace__spec_num(val, &s->gap_s) == 0) {
         if (s->gap_s < 0 || s->gap_s > MAX_GAP_S)
             return spec_err(err, "gap", GAP_WHAT, val);
         s->gap_kind = GAP_FIXED;
@@ -365,7 +345,7 @@ static int parse_gap(sz *s, char *val, sim_err *err) {
         return spec_err(err, "gap", GAP_WHAT, val);
     close[-1] = '\0';
     *open = '\0';
-    name = trim(val);
+    name = trace__trim(val);
     if (strcmp(name, "exp") == 0)
         s->gap_kind = GAP_EXP;
     else if (strcmp(name, "lognormal") == 0)
@@ -378,20 +358,20 @@ static int parse_gap(sz *s, char *val, sim_err *err) {
             *sep = '\0';
         eq = strchr(p, '=');
         if (eq == NULL)
-            return spec_err(err, "gap", "parameters of the form name=value", trim(p));
+            return spec_err(err, "gap", "parameters of the form name=value", trace__trim(p));
         *eq = '\0';
-        k = trim(p);
-        v = trim(eq + 1);
+        k = trace__trim(p);
+        v = trace__trim(eq + 1);
         if (strcmp(k, "mean") == 0 && !have_mean) {
             have_mean = 1;
-            if (parse_num(v, &mean) != 0 || mean < 0 || mean > MAX_GAP_S ||
+            if (trace__spec_num(v, &mean) != 0 || mean < 0 || mean > MAX_GAP_S ||
                 (s->gap_kind == GAP_LOGNORMAL && mean == 0))
                 return spec_err(
                     err, "gap.mean",
                     s->gap_kind == GAP_EXP ? "seconds in [0, 1e9]" : "seconds in (0, 1e9]", v);
         } else if (strcmp(k, "sigma") == 0 && s->gap_kind == GAP_LOGNORMAL && !have_sigma) {
             have_sigma = 1;
-            if (parse_num(v, &sigma) != 0 || sigma < 0 || sigma > 10)
+            if (trace__spec_num(v, &sigma) != 0 || sigma < 0 || sigma > 10)
                 return spec_err(err, "gap.sigma", "a number in [0, 10]", v);
         } else {
             return spec_err(err, "gap",
@@ -424,7 +404,7 @@ static int parse_spec(sz *s, char *copy, sim_err *err) {
     s->keep = 1000;
     s->max_ctx = 32768;
 
-    if (*trim(copy) != '\0') {
+    if (*trace__trim(copy) != '\0') {
         parts[n++] = copy;
         for (p = copy; *p; p++) {
             if (*p == '(')
@@ -445,17 +425,17 @@ static int parse_spec(sz *s, char *copy, sim_err *err) {
     for (i = 0; i < n; i++) {
         char *eq = strchr(parts[i], '='), *k, *v;
         if (eq == NULL)
-            return spec_err(err, "spec", "key=value", trim(parts[i]));
+            return spec_err(err, "spec", "key=value", trace__trim(parts[i]));
         *eq = '\0';
-        k = keys[i] = trim(parts[i]);
-        v = trim(eq + 1);
+        k = keys[i] = trace__trim(parts[i]);
+        v = trace__trim(eq + 1);
         for (j = 0; j < i; j++) {
             if (strcmp(keys[j], k) == 0)
                 return spec_err(err, k, "each key once", "a second value");
         }
         if (strcmp(k, "share") == 0) {
             have_share = 1;
-            if (parse_num(v, &s->share) != 0 || s->share < 0 || s->share > 1)
+            if (trace__spec_num(v, &s->share) != 0 || s->share < 0 || s->share > 1)
                 return spec_err(err, k, "a number in [0, 1]", v);
         } else if (strcmp(k, "gap") == 0) {
             if ((rc = parse_gap(s, v, err)) != SIM_OK)

@@ -125,16 +125,6 @@ static int spec_missing(sim_err *err, const char *key, const char *what) {
     return SIM_EINVAL;
 }
 
-static char *trim(char *s) {
-    char *e;
-    while (*s == ' ' || *s == '\t')
-        s++;
-    e = s + strlen(s);
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-        *--e = '\0';
-    return s;
-}
-
 /* Splits s in place at sep characters outside parentheses. Returns the
  * number of parts, or -1 when parentheses do not balance or max is exceeded. */
 static int split_top(char *s, const char *sep, char **parts, int max) {
@@ -154,24 +144,6 @@ static int split_top(char *s, const char *sep, char **parts, int max) {
         }
     }
     return depth == 0 ? n : -1;
-}
-
-static int parse_num(const char *s, double *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (*s == '\0' || *end != '\0' || !isfinite(v))
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* An integer-valued number (1e5 is fine) in [lo, hi]. */
-static int parse_int(const char *s, double lo, double hi, int64_t *out) {
-    double v;
-    if (parse_num(s, &v) != 0 || v != floor(v) || v < lo || v > hi)
-        return -1;
-    *out = (int64_t)v;
-    return 0;
 }
 
 /* A value NAME(k=v;k=v): NAME and the parameters, split in place. */
@@ -198,8 +170,8 @@ static int parse_call(char *val, int want_params, call *c, const char *key, sim_
         return -1;
     close[-1] = '\0';
     *open = '\0';
-    c->name = trim(val);
-    c->arg = trim(open + 1);
+    c->name = trace__trim(val);
+    c->arg = trace__trim(open + 1);
     if (!want_params || *c->arg == '\0')
         return 0;
     n = split_top(c->arg, ";,", parts, MAX_PARAMS);
@@ -210,12 +182,12 @@ static int parse_call(char *val, int want_params, call *c, const char *key, sim_
     for (i = 0; i < n; i++) {
         char *eq = strchr(parts[i], '=');
         if (eq == NULL) {
-            *rc = spec_err(err, key, "parameters of the form name=value", trim(parts[i]));
+            *rc = spec_err(err, key, "parameters of the form name=value", trace__trim(parts[i]));
             return 0;
         }
         *eq = '\0';
-        c->k[i] = trim(parts[i]);
-        c->v[i] = trim(eq + 1);
+        c->k[i] = trace__trim(parts[i]);
+        c->v[i] = trace__trim(eq + 1);
     }
     c->n = n;
     return 0;
@@ -233,7 +205,7 @@ static int call_num(call *c, const char *key, const char *name, int required, do
         if (strcmp(c->k[i], name) != 0)
             continue;
         c->used[i] = 1;
-        if (parse_num(c->v[i], out) != 0 || *out < lo || *out > hi) {
+        if (trace__spec_num(c->v[i], out) != 0 || *out < lo || *out > hi) {
             if (what_or_null)
                 snprintf(what, sizeof what, "%s", what_or_null);
             else if (hi >= 1e300)
@@ -288,7 +260,7 @@ static int rate_file_load(synth_rate *rt, const char *path, sim_err *err) {
                             trace__csv_count(l->buf), l->buf);
             goto out;
         }
-        if (first && parse_num(fs.f[0], &v) != 0) {
+        if (first && trace__spec_num(fs.f[0], &v) != 0) {
             first = 0; /* a header */
             continue;
         }
@@ -301,7 +273,7 @@ static int rate_file_load(synth_rate *rt, const char *path, sim_err *err) {
             rc = SIM_EPARSE;
             goto out;
         }
-        if (parse_num(fs.f[1], &v) != 0 || v < 0) {
+        if (trace__spec_num(fs.f[1], &v) != 0 || v < 0) {
             sim_err_set(err, l->path, l->line_no, 2,
                         "rate: expected a finite number >= 0 (per second), got '%s'", fs.f[1]);
             rc = SIM_EPARSE;
@@ -430,7 +402,7 @@ static int parse_rate(synth_rate *rt, char *val, sim_err *err) {
     call c;
     int rc;
 
-    if (parse_num(val, &rt->base) == 0) {
+    if (trace__spec_num(val, &rt->base) == 0) {
         if (!(rt->base > 0))
             return spec_err(err, "rate", RATE_WHAT, val);
         rt->kind = RATE_CONST;
@@ -484,7 +456,7 @@ static int parse_len(synth_dist *d, const char *key, char *val, sim_err *err) {
     int64_t n;
     int rc;
 
-    if (parse_int(val, 1, INT32_MAX, &n) == 0) {
+    if (trace__spec_int(val, 1, INT32_MAX, &n) == 0) {
         d->kind = D_FIXED;
         d->fixed = (double)n;
         return SIM_OK;
@@ -510,7 +482,7 @@ static int parse_think(synth_dist *d, char *val, sim_err *err) {
     call c;
     int rc;
 
-    if (parse_num(val, &d->fixed) == 0) {
+    if (trace__spec_num(val, &d->fixed) == 0) {
         if (d->fixed < 0 || d->fixed > 1e9)
             return spec_err(err, "think", what, val);
         d->kind = D_FIXED;
@@ -549,7 +521,7 @@ static int parse_turns(synth_dist *d, char *val, sim_err *err) {
     int64_t n;
     int rc;
 
-    if (parse_int(val, 1, 1000000, &n) == 0) {
+    if (trace__spec_int(val, 1, 1000000, &n) == 0) {
         d->kind = D_FIXED;
         d->fixed = (double)n;
         return SIM_OK;
@@ -788,7 +760,7 @@ static int parse_spec(synth *g, char *copy, sim_err *err) {
     if (n < 0)
         return spec_err(err, "spec",
                         "KIND,key=value,... with balanced parentheses and at most 15 keys", copy);
-    kname = trim(parts[0]);
+    kname = trace__trim(parts[0]);
     for (i = 0; i < (int)(sizeof kinds / sizeof kinds[0]); i++) {
         if (strcmp(kname, kinds[i].name) == 0)
             ki = &kinds[i];
@@ -799,10 +771,10 @@ static int parse_spec(synth *g, char *copy, sim_err *err) {
     for (i = 1; i < n; i++) {
         char *eq = strchr(parts[i], '=');
         if (eq == NULL)
-            return spec_err(err, "spec", "key=value", trim(parts[i]));
+            return spec_err(err, "spec", "key=value", trace__trim(parts[i]));
         *eq = '\0';
-        it[i].key = trim(parts[i]);
-        it[i].val = trim(eq + 1);
+        it[i].key = trace__trim(parts[i]);
+        it[i].val = trace__trim(eq + 1);
         it[i].used = 0;
         for (j = 1; j < i; j++) {
             if (strcmp(it[j].key, it[i].key) == 0)
@@ -813,11 +785,11 @@ static int parse_spec(synth *g, char *copy, sim_err *err) {
     /* Count and duration bounds. */
     g->duration_s = INFINITY;
     if ((v = get(it, n, "duration")) != NULL) {
-        if (g->kind == K_CLOSED || parse_num(v, &g->duration_s) != 0 || !(g->duration_s > 0))
+        if (g->kind == K_CLOSED || trace__spec_num(v, &g->duration_s) != 0 || !(g->duration_s > 0))
             goto unknown_or_bad_duration;
     }
     if ((v = get(it, n, g->kind == K_SESSIONS ? "sessions" : "requests")) != NULL) {
-        if (parse_int(v, 1, 1e15, &g->n_max) != 0)
+        if (trace__spec_int(v, 1, 1e15, &g->n_max) != 0)
             return spec_err(err, g->kind == K_SESSIONS ? "sessions" : "requests",
                             "an integer in [1, 1e15]", v);
     }
@@ -840,13 +812,13 @@ static int parse_spec(synth *g, char *copy, sim_err *err) {
         if ((rc = need(v = get(it, n, "concurrency"), "concurrency",
                        "an integer in [1, 1e9] (required)", err)))
             return rc;
-        if (parse_int(v, 1, 1e9, &g->concurrency) != 0)
+        if (trace__spec_int(v, 1, 1e9, &g->concurrency) != 0)
             return spec_err(err, "concurrency", "an integer in [1, 1e9]", v);
         if ((v = get(it, n, "ramp")) != NULL &&
-            (parse_num(v, &g->ramp_s) != 0 || !(g->ramp_s >= 0 && g->ramp_s <= 1e6)))
+            (trace__spec_num(v, &g->ramp_s) != 0 || !(g->ramp_s >= 0 && g->ramp_s <= 1e6)))
             return spec_err(err, "ramp", "seconds in [0, 1e6]", v);
         if ((v = get(it, n, "jitter")) != NULL &&
-            (parse_num(v, &g->jitter_s) != 0 || !(g->jitter_s >= 0 && g->jitter_s <= 1e6)))
+            (trace__spec_num(v, &g->jitter_s) != 0 || !(g->jitter_s >= 0 && g->jitter_s <= 1e6)))
             return spec_err(err, "jitter", "seconds in [0, 1e6]", v);
     } else {
         if ((rc = need(v = get(it, n, "rate"), "rate", RATE_WHAT " (required)", err)) ||
@@ -856,7 +828,7 @@ static int parse_spec(synth *g, char *copy, sim_err *err) {
     if (g->kind == K_GAMMA) {
         if ((rc = need(v = get(it, n, "cv"), "cv", "a number in [0.01, 100] (required)", err)))
             return rc;
-        if (parse_num(v, &g->cv) != 0 || g->cv < 0.01 || g->cv > 100)
+        if (trace__spec_num(v, &g->cv) != 0 || g->cv < 0.01 || g->cv > 100)
             return spec_err(err, "cv", "a number in [0.01, 100]", v);
     }
     if (g->kind == K_SESSIONS) {
@@ -869,7 +841,7 @@ static int parse_spec(synth *g, char *copy, sim_err *err) {
                        "seconds >= 0, exp(mean=S) or lognormal(mean=S;sigma=X) (required)", err)) ||
             (rc = parse_think(&g->think, v, err)))
             return rc;
-        if ((v = get(it, n, "system")) != NULL && parse_int(v, 0, 1e9, &sys) != 0)
+        if ((v = get(it, n, "system")) != NULL && trace__spec_int(v, 0, 1e9, &sys) != 0)
             return spec_err(err, "system", "an integer in [0, 1e9] (tokens)", v);
         g->system = (int32_t)sys;
     }

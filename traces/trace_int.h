@@ -107,6 +107,15 @@ int trace__csv_find(const trace__fields *hdr, const char *name);
 int trace__csv_line_has(const char *line, const char *name);
 /* Frees the slot array (the fields themselves live in the line buffer). */
 void trace__fields_fini(trace__fields *fs);
+/* Strips leading and trailing blanks and tabs in place; returns the new start. */
+char *trace__trim(char *s);
+
+/* ---- spec values (csv.c): the --synthetic and sessionize grammars ---- */
+
+/* A finite number filling the whole string: 0, or -1 if s is not one. */
+int trace__spec_num(const char *s, double *out);
+/* An integer-valued number (1e5 is fine) in [lo, hi]: 0, or -1. */
+int trace__spec_int(const char *s, double lo, double hi, int64_t *out);
 
 /* ---- value parsers (csv.c); col is the 1-based column of the field ---- */
 
