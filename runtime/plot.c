@@ -31,6 +31,7 @@
 #include "cli.h"
 #include "mem.h"
 #include "plot_int.h"
+#include "store.h"
 
 /* ---- text buffer ---- */
 
@@ -89,18 +90,6 @@ void plot__buf_fini(plot_buf *b) {
 int plot__db_fail(plot_ctx *c, const char *what) {
     sim_err_set(c->err, c->db_path, 0, 0, "%s: %s", what, sqlite3_errmsg(c->db));
     return SIM_EDB;
-}
-
-int plot__has_table(plot_ctx *c, const char *name) {
-    sqlite3_stmt *st = NULL;
-    int found = 0;
-    if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                           -1, &st, NULL) != SQLITE_OK)
-        return 0;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    found = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    return found;
 }
 
 json_t *plot__run_config(plot_ctx *c, int64_t run_id) {
@@ -475,24 +464,8 @@ int rt_main_plot(int argc, char **argv) {
     c.db_path = db_path;
     c.gp = &body;
     c.err = &err;
-    if (access(db_path, F_OK) != 0) {
-        sim_err_set(&err, db_path, 0, 0, "results file: expected an existing file");
-        rc = SIM_ENOENT;
+    if ((rc = store_open_read(db_path, &c.db, &err)) != SIM_OK)
         goto fail;
-    }
-    if (sqlite3_open_v2(db_path, &c.db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-        rc = plot__db_fail(&c, "open");
-        goto fail;
-    }
-    sqlite3_busy_timeout(c.db, 10000);
-    sqlite3_exec(c.db, "PRAGMA query_only = 1", NULL, NULL, NULL);
-    if (!plot__has_table(&c, "runs")) {
-        sim_err_set(&err, db_path, 0, 0,
-                    "expected a kvfleet results file (table runs), got none (is it a SQLite "
-                    "file written by kvfleet run?)");
-        rc = SIM_EINVAL;
-        goto fail;
-    }
 
     if ((rc = kind->fn(&c)) != SIM_OK)
         goto fail;

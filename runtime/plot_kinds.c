@@ -28,6 +28,7 @@
 #include "mem.h"
 #include "model.h"
 #include "plot_int.h"
+#include "store.h"
 
 /* Most step points a roofline draws. */
 #define PLOT_MAX_POINTS 20000
@@ -95,7 +96,7 @@ int plot__capacity(plot_ctx *c) {
 
     memset(&common, 0, sizeof common);
     memset(&data, 0, sizeof data);
-    if (!plot__has_table(c, "capacity")) {
+    if (!store_has_table(c->db, "capacity")) {
         sim_err_set(c->err, c->db_path, 0, 0,
                     "capacity: expected table capacity, got none (the capacity search writes "
                     "it: kvfleet capacity --db FILE ...)");
@@ -224,7 +225,7 @@ int plot__timeline(plot_ctx *c) {
     int rc, n_rep = 1;
 
     memset(&common, 0, sizeof common);
-    if (!plot__has_table(c, "timeline")) {
+    if (!store_has_table(c->db, "timeline")) {
         sim_err_set(c->err, c->db_path, 0, 0,
                     "timeline: expected table timeline, got none (kvfleet run --db FILE "
                     "writes it)");
@@ -295,7 +296,7 @@ int plot__roofline(plot_ctx *c) {
     memset(&common, 0, sizeof common);
     memset(&pre, 0, sizeof pre);
     memset(&dec, 0, sizeof dec);
-    if (!plot__has_table(c, "steps")) {
+    if (!store_has_table(c->db, "steps")) {
         sim_err_set(c->err, c->db_path, 0, 0,
                     "roofline: expected table steps, got none (kvfleet run --db FILE writes "
                     "it)");
@@ -455,7 +456,7 @@ int plot__validation(plot_ctx *c) {
     char sql[512], backend[64] = "";
 
     memset(&common, 0, sizeof common);
-    if (!plot__has_table(c, "steps")) {
+    if (!store_has_table(c->db, "steps")) {
         sim_err_set(c->err, c->db_path, 0, 0,
                     "validation: expected table steps, got none (kvfleet validate --backend "
                     "cpu|cuda --db FILE writes it)");

@@ -36,6 +36,7 @@
 
 #include "mem.h"
 #include "plot_int.h"
+#include "store.h"
 #include "query.h"
 
 #define PL_NV 4
@@ -559,7 +560,7 @@ static int pick_sweep(plot_ctx *c, int64_t *sweep_id, double *warmup_s, char *na
     *sweep_id = 0;
     *warmup_s = 0;
     name[0] = '\0';
-    if (!plot__has_table(c, "sweeps") || !plot__has_table(c, "sweep_points")) {
+    if (!store_has_table(c->db, "sweeps") || !store_has_table(c->db, "sweep_points")) {
         if (c->sweep_id) {
             sim_err_set(c->err, c->db_path, 0, 0,
                         "--sweep: expected tables sweeps and sweep_points, got none (kvfleet "
@@ -679,7 +680,7 @@ int plot__latency_load(plot_ctx *c) {
     memset(&common, 0, sizeof common);
     if ((rc = pick_sweep(c, &sweep_id, &warmup_s, sweep_name, sizeof sweep_name)) != SIM_OK)
         goto out;
-    if (!plot__has_table(c, "summary") || !plot__has_table(c, "requests")) {
+    if (!store_has_table(c->db, "summary") || !store_has_table(c->db, "requests")) {
         sim_err_set(c->err, c->db_path, 0, 0,
                     "latency-load: expected tables summary and requests, got none (kvfleet run "
                     "--db FILE writes them)");
@@ -764,7 +765,7 @@ int plot__hit_rate(plot_ctx *c) {
 
     memset(&set, 0, sizeof set);
     memset(&common, 0, sizeof common);
-    if (!plot__has_table(c, "summary")) {
+    if (!store_has_table(c->db, "summary")) {
         sim_err_set(c->err, c->db_path, 0, 0,
                     "hit-rate: expected table summary, got none (kvfleet run --db FILE writes "
                     "it)");

@@ -47,6 +47,7 @@
 
 #include "cli.h"
 #include "engine.h"
+#include "store.h"
 #include "mem.h"
 
 #define Q_MAX_FIGS 128 /* summary columns plus cost columns, more than enough */
@@ -329,18 +330,6 @@ static int run_figs(query *q, long long run_id, const char *config, double *v) {
         v[q->n_figs - 1] = usd / (out / 1e6);
     json_decref(cfg);
     return rc;
-}
-
-static int table_exists(sqlite3 *db, const char *name) {
-    sqlite3_stmt *st;
-    int yes = 0;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", -1,
-                           &st, NULL) != SQLITE_OK)
-        return 0;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    yes = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    return yes;
 }
 
 /* Appends one replication's figures (run_id) to row r. */
@@ -745,18 +734,16 @@ int rt_main_query(int argc, char **argv) {
         fprintf(stderr, "kvfleet query: --columns, --all-columns: expected one, got both\n");
         return RT_EXIT_USAGE;
     }
-    if (access(q.path, R_OK) != 0) {
-        fprintf(stderr, "kvfleet query: %s: expected a readable results file, got none\n", q.path);
-        return RT_EXIT_INPUT;
+    {
+        sim_err err;
+        int src;
+        sim_err_clear(&err);
+        if ((src = store_open_read(q.path, &q.db, &err)) != SIM_OK)
+            return rt_report_err("query", &err, src);
     }
-    if (sqlite3_open_v2(q.path, &q.db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        rc = q_fail(&q, "open");
-        goto out;
-    }
-    sqlite3_busy_timeout(q.db, 10000);
     if ((rc = load_figs(&q)) != RT_EXIT_OK)
         goto out;
-    q.sweep_mode = table_exists(q.db, "sweeps");
+    q.sweep_mode = store_has_table(q.db, "sweeps");
     if (q.sweep_mode) {
         sqlite3_stmt *st;
         if (sqlite3_prepare_v2(q.db, "SELECT count(*) FROM sweeps", -1, &st, NULL) == SQLITE_OK &&

@@ -51,6 +51,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <sqlite3.h>
@@ -950,27 +951,48 @@ met_sink store_sink(store *s) {
 
 /* ---- reading ---- */
 
-/* Opens an existing results file for queries and checks its schema version.
- * The connection is opened read-write (never created) and made query-only:
- * a read-only one could not roll back the hot journal that a killed writer
- * leaves, and would fail; with write access SQLite recovers the file first. */
-static int open_existing(const char *path, sqlite3 **db, sim_err *err) {
-    int v = 0;
+int store_has_table(sqlite3 *db, const char *name) {
+    sqlite3_stmt *st = NULL;
+    int found;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", -1,
+                           &st, NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
+int store_open_read(const char *path, sqlite3 **db, sim_err *err) {
+    int v = 0, rc, src;
     *db = NULL;
-    if (path == NULL || path[0] == '\0') {
-        sim_err_set(err, "store", 0, 0, "path: expected a file name, got ''");
-        return SIM_EINVAL;
+    if (path == NULL || path[0] == '\0' || access(path, F_OK) != 0) {
+        sim_err_set(err, path ? path : "", 0, 0, "results file: expected an existing file");
+        return SIM_ENOENT;
     }
-    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
-        return db_error(err, path, *db, "open");
-    sqlite3_busy_timeout(*db, STORE_BUSY_MS);
-    if (sqlite3_exec(*db, "PRAGMA query_only = 1", NULL, NULL, NULL) != SQLITE_OK)
-        return db_error(err, path, *db, "open");
-    if (read_user_version(*db, &v) != SQLITE_OK)
-        return db_error(err, path, *db, "read schema version");
-    if (v < 1 || v > STORE_SCHEMA_VERSION)
-        return version_error(err, path, v);
-    return SIM_OK;
+    src = sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_busy_timeout(*db, STORE_BUSY_MS);
+    if (src == SQLITE_OK)
+        src = sqlite3_exec(*db, "PRAGMA query_only = 1", NULL, NULL, NULL);
+    if (src == SQLITE_OK)
+        src = read_user_version(*db, &v);
+    if (src == SQLITE_NOTADB) { /* bad input, not a failure */
+        sim_err_set(err, path, 0, 0,
+                    "results file: expected a kvfleet results file, got a file that is not a "
+                    "SQLite database");
+        rc = SIM_EINVAL;
+    } else if (src != SQLITE_OK) {
+        rc = db_error(err, path, *db, "open");
+    } else if (v < 1 || v > STORE_SCHEMA_VERSION) {
+        version_error(err, path, v);
+        rc = SIM_EINVAL;
+    } else {
+        return SIM_OK;
+    }
+    sqlite3_close(*db);
+    *db = NULL;
+    return rc;
 }
 
 /* Fills *err for a run id that the file does not hold, naming those it does. */
@@ -1008,7 +1030,7 @@ int store_run_config(const char *db_path, int64_t run_id, char **config_json_out
     int rc;
     *config_json_out = NULL;
     sim_err_clear(err);
-    rc = open_existing(db_path, &db, err);
+    rc = store_open_read(db_path, &db, err);
     if (rc != SIM_OK)
         goto out;
     if (sqlite3_prepare_v2(db, "SELECT config FROM runs WHERE run_id = ?", -1, &st, NULL) !=
@@ -1056,7 +1078,7 @@ int store_summary_get(const char *db_path, int64_t run_id, met_summary *out, sim
     sqlite3_stmt *st = NULL;
     int rc, k;
     sim_err_clear(err);
-    rc = open_existing(db_path, &db, err);
+    rc = store_open_read(db_path, &db, err);
     if (rc != SIM_OK)
         goto out;
     if (sqlite3_prepare_v2(db, select_summary_sql, -1, &st, NULL) != SQLITE_OK) {

@@ -30,6 +30,7 @@ extern "C" {
 #define STORE_COMMIT_ROWS 50000
 
 typedef struct store store;
+struct sqlite3;
 
 /* Opens or creates the results file at path and brings its schema up to date; *out is owned. */
 int store_open(const char *path, store **out /* OUT */, sim_err *err);
@@ -46,6 +47,15 @@ int store_run_fail(store *s, const char *error_msg);
 const char *store_errmsg(const store *s);
 /* Closes s, marking a still-open run 'failed' ("interrupted"); NULL is a no-op. */
 void store_close(store *s);
+
+/* Opens an existing results file for reading (read-write but query-only, so
+ * that SQLite can roll back the hot journal a killed writer leaves; a
+ * write-protected file opens read-only). SIM_ENOENT when path names no file,
+ * SIM_EINVAL when it is not a kvfleet results file or one of a newer schema,
+ * SIM_EDB when SQLite fails; *db is then closed and NULL. */
+int store_open_read(const char *path, struct sqlite3 **db /* OUT */, sim_err *err);
+/* 1 if db has a table of that name, else 0 (errors too). */
+int store_has_table(struct sqlite3 *db, const char *name);
 
 /* Reads the stored config JSON of run_id; *config_json_out is owned (free with sim_free). */
 int store_run_config(const char *db_path, int64_t run_id, char **config_json_out /* OUT */,

@@ -1,17 +1,14 @@
 /* store_steps.c: reading a stored run's steps back (see store_steps.h).
  *
- * The file is opened read-write but query-only, as store.c's readers do: a
- * read-only connection could not roll back the hot journal a killed writer
- * leaves. Rows are read in one pass with one statement; the array doubles
- * as it grows. Non-goals: streaming (runs read here are measured ones, a
- * few thousand steps), and any other table than runs, summary and steps. */
+ * The file is opened by store_open_read, as store.c's readers do. Rows are read in one pass with
+ * one statement; the array doubles as it grows. Non-goals: streaming (runs read here are measured
+ * ones, a few thousand steps), and any other table than runs, summary and steps. */
 #include "config.h"
 #include "store_steps.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -21,34 +18,6 @@
 static int db_fail(sim_err *err, const char *path, sqlite3 *db, const char *what) {
     sim_err_set(err, path, 0, 0, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
     return SIM_EDB;
-}
-
-/* Opens an existing kvfleet results file for queries. */
-static int open_query(const char *path, sqlite3 **db, sim_err *err) {
-    sqlite3_stmt *st = NULL;
-    int v = -1;
-    *db = NULL;
-    if (path == NULL || path[0] == '\0' || access(path, F_OK) != 0) {
-        sim_err_set(err, path ? path : "", 0, 0, "results file: expected an existing file");
-        return SIM_ENOENT;
-    }
-    if (sqlite3_open_v2(path, db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
-        return db_fail(err, path, *db, "open");
-    sqlite3_busy_timeout(*db, 10000);
-    if (sqlite3_exec(*db, "PRAGMA query_only = 1", NULL, NULL, NULL) != SQLITE_OK)
-        return db_fail(err, path, *db, "open");
-    if (sqlite3_prepare_v2(*db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    if (v < 1 || v > STORE_SCHEMA_VERSION) {
-        sim_err_set(err, path, 0, 0,
-                    "schema version: expected 1..%d, got '%d' (not a results file of this "
-                    "kvfleet)",
-                    STORE_SCHEMA_VERSION, v);
-        return SIM_EDB;
-    }
-    return SIM_OK;
 }
 
 static void copy_text(char *dst, size_t n, const unsigned char *src) {
@@ -107,7 +76,7 @@ int store_steps_read(const char *db_path, int64_t run_id, store_run_meta *meta,
         *rows = NULL;
     if (n)
         *n = 0;
-    if ((rc = open_query(db_path, &db, err)) != SIM_OK)
+    if ((rc = store_open_read(db_path, &db, err)) != SIM_OK)
         goto out;
     if ((rc = read_meta(db, db_path, run_id, meta, err)) != SIM_OK || rows == NULL)
         goto out;

@@ -55,6 +55,19 @@ check "stored command is the one given" \
 check "options only: stored as kvfleet run ..." \
     "[ \"\$(sqlite3 $T/bare.db 'SELECT command FROM runs')\" = \"kvfleet run --trace $T/small.csv --db $T/bare.db\" ]"
 
+# the readers (rerun, query, plot) refuse what is not a results file alike: exit 1, nothing created
+printf 'not a database' >"$T/junk.db"
+sqlite3 "$T/other.db" 'CREATE TABLE x (a)'
+for f in "$T/junk.db" "$T/other.db" "$T/none.db"; do
+    for c in "rerun $f 1" "query $f" "plot $f --kind timeline -o $T/x.png"; do
+        # shellcheck disable=SC2086
+        "$KV" $c >/dev/null 2>"$T/err_r"
+        check "$(echo "$c" | cut -d' ' -f1) $(basename "$f"): exit 1 naming the file" \
+            "[ $? -eq 1 ] && grep -q \"^kvfleet [a-z]*: $f: \" $T/err_r"
+    done
+done
+check "readers create no file" "[ ! -e $T/none.db ]"
+
 # bad input: exit 1, the message names file, line and field; nothing marked done
 printf 'TIMESTAMP,ContextTokens,GeneratedTokens\n0.5,100,10\n1.0,abc,10\n' >"$T/bad.csv"
 "$KV" run --trace "$T/bad.csv" --db "$T/bad.db" >/dev/null 2>"$T/err2"

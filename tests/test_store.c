@@ -706,10 +706,10 @@ static void test_versions(void) {
     T_CONTAINS(buf, path);
     T_STREQ(err.msg, "schema version: expected at most 1, got '2' (the file was written by a "
                      "newer kvfleet; use that version or another file)");
-    T_EQ_I(store_run_config(path, 1, &cfg, &err), SIM_EDB);
+    T_EQ_I(store_run_config(path, 1, &cfg, &err), SIM_EINVAL);
     T_CONTAINS(err.msg, "expected at most 1, got '2'");
     T_ASSERT(cfg == NULL);
-    T_EQ_I(store_summary_get(path, 1, &got, &err), SIM_EDB);
+    T_EQ_I(store_summary_get(path, 1, &got, &err), SIM_EINVAL);
     T_CONTAINS(err.msg, "expected at most 1, got '2'");
     tmp_remove(path);
 
@@ -729,7 +729,7 @@ static void test_versions(void) {
     db = db_open(path);
     exec_ok(db, "CREATE TABLE runs (x)");
     sqlite3_close(db);
-    T_EQ_I(store_run_config(path, 1, &cfg, &err), SIM_EDB);
+    T_EQ_I(store_run_config(path, 1, &cfg, &err), SIM_EINVAL);
     T_STREQ(err.msg, "schema version: expected 1..1, got '0' (not a kvfleet results file)");
     T_EQ_I(store_open(path, &s, &err), SIM_EDB);
     T_STREQ(err.msg, "create schema version 1: table runs already exists");
@@ -740,8 +740,8 @@ static void test_versions(void) {
     tmp_remove(path);
 
     /* A missing file is an error for readers, and is not created by them. */
-    T_EQ_I(store_run_config("/tmp/kvfleet-test-store-missing.db", 1, &cfg, &err), SIM_EDB);
-    T_STREQ(err.msg, "open: unable to open database file");
+    T_EQ_I(store_run_config("/tmp/kvfleet-test-store-missing.db", 1, &cfg, &err), SIM_ENOENT);
+    T_STREQ(err.msg, "results file: expected an existing file");
     T_ASSERT(access("/tmp/kvfleet-test-store-missing.db", F_OK) != 0);
 }
 
