@@ -130,6 +130,26 @@ check "killed run stays 'running', never 'done'" \
     "[ \"\$(sqlite3 $T/kill.db 'SELECT status FROM runs')\" = running ]"
 check "killed run has no summary" "[ \"\$(sqlite3 $T/kill.db 'SELECT COUNT(*) FROM summary')\" = 0 ]"
 
+# a writer killed inside a transaction leaves a hot journal; the readers roll it back
+# (a read-only connection could not) and see the file as it was before the transaction
+"$KV" run --db "$T/hot.db" --synthetic 'poisson,rate=5,requests=40,isl=100,osl=10' >/dev/null 2>&1
+mkfifo "$T/fifo"
+sqlite3 "$T/hot.db" <"$T/fifo" >"$T/hot.out" 2>&1 &
+spid=$!
+exec 3>"$T/fifo"
+echo "PRAGMA cache_size = 1; BEGIN; DELETE FROM summary; CREATE TABLE big (x);
+WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20000)
+INSERT INTO big SELECT randomblob(200) FROM c; SELECT 'ready';" >&3
+i=0
+while ! grep -q ready "$T/hot.out" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+kill -9 "$spid" 2>/dev/null
+wait "$spid" 2>/dev/null
+exec 3>&-
+check "a hot journal is left" "[ -s $T/hot.db-journal ]"
+"$KV" query "$T/hot.db" --csv --columns run_id,requests,completed >"$T/hot.csv" 2>"$T/hot.err"
+check "query rolls a hot journal back (exit 0, the summary as committed)" \
+    "[ $? -eq 0 ] && grep -q '^1,40,40' $T/hot.csv"
+
 # version
 check "--version says cuda and mpi" "$KV --version | grep -q '^cuda: ' && $KV --version | grep -q '^mpi: '"
 
