@@ -24,6 +24,9 @@
 #   --overhead-trtllm X, --overhead-sglang X, --overhead-vllm X
 #                        --engine-overhead X for that backend's rows (default 1)
 #   --ramp S, --jitter S the closed loop's ramp= and jitter= (default 0: none)
+#   --slots-offset K     --max-num-seqs concurrency + K for every row (default:
+#                        none, kvfleet's own default); K = -1 is a client keeping
+#                        one request more in flight than the engine has slots
 #   --jobs N             run N kvfleet processes at a time (default 1)
 #   --in CSV             default: data/validation/silicon_h100_dense.csv
 #   --out CSV            default: experiments/silicon/results.csv, or
@@ -60,6 +63,7 @@ ov_sglang=1
 ov_vllm=1
 ramp=0
 jitter=0
+slots=
 jobs=1
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -69,6 +73,7 @@ while [ $# -gt 0 ]; do
 	--overhead-vllm) ov_vllm=$2; shift 2 ;;
 	--ramp) ramp=$2; shift 2 ;;
 	--jitter) jitter=$2; shift 2 ;;
+	--slots-offset) slots=$2; shift 2 ;;
 	--jobs) jobs=$2; shift 2 ;;
 	--calibration) calib=$2; shift 2 ;;
 	--requests-factor) factor=$2; shift 2 ;;
@@ -103,6 +108,7 @@ if [ "$jobs" -gt 1 ]; then
 	pass="--requests-factor $factor --min-requests $minreq --isl-sigma $isig --osl-sigma $osig"
 	pass="$pass --overhead-trtllm $ov_trtllm --overhead-sglang $ov_sglang --overhead-vllm $ov_vllm"
 	pass="$pass --ramp $ramp --jitter $jitter"
+	[ -n "$slots" ] && pass="$pass --slots-offset $slots"
 	[ "$matched" = 1 ] && pass="$pass --engine-matched"
 	j=0
 	pids=
@@ -170,6 +176,7 @@ while read -r id backend mpath prec tp conc isl osl mttft mtpot bver; do
 	*) ov=$ov_vllm ;;
 	esac
 	[ "$ov" = 1 ] || eng="$eng --engine-overhead $ov"
+	[ -n "$slots" ] && eng="$eng --max-num-seqs $((conc + slots))"
 	n=$((factor * conc))
 	[ "$n" -lt "$minreq" ] && n=$minreq
 	case $isig in 0|0.0|"") il=$isl ;; *) il="lognormal(mean=$isl;sigma=$isig)" ;; esac
