@@ -79,7 +79,7 @@ SS_SIZES=${SS_SIZES:-"8192 16384 28320 65536 131072 262144 655360"}
 
 # The Mooncake trace at 0.25 x its rate (3.9 -> 0.98 requests/s, 1022 s ->
 # 4088 s): one H100 is busy 92% of the time without a prefix cache (TTFT p50
-# 0.85 s, p99 9.6 s) and stays out of overload; at 0.4 it is saturated.
+# 0.84 s, p99 9.6 s) and stays out of overload; at 0.4 it is saturated.
 MC_SCALE=${MC_SCALE:-0.25}
 MC_TRACE=data/traces/mooncake_synthetic.jsonl
 # Made-up sessions: 1 new conversation per second, 2000 conversations,
