@@ -319,7 +319,9 @@ static int grid_sqrt2(int lo, int hi, int *out, int cap) {
     return n;
 }
 
-/* (N, K) of a GEMM operator at tp, as calibrate.c and perf.c compute it:
+/* (N, K) of a GEMM operator at tp, as a kernel runs it: whole numbers, the
+ * FFN and vocabulary shards rounded up (perf.c's model arithmetic keeps
+ * fractions, calibrate.c rounds the vocabulary only):
  * op 0 qkv_proj, 1 o_proj, 2 mlp_up, 3 mlp_down, 4 lm_head. */
 static void gemm_nk(const sim_model *m, int tp, int op, int *n, int *k) {
     int q = m->n_heads * m->head_dim / tp, kv = kv_heads_at(m, tp) * m->head_dim;
