@@ -62,8 +62,9 @@ for f in "$T/junk.db" "$T/other.db" "$T/none.db"; do
     for c in "rerun $f 1" "query $f" "plot $f --kind timeline -o $T/x.png"; do
         # shellcheck disable=SC2086
         "$KV" $c >/dev/null 2>"$T/err_r"
-        check "$(echo "$c" | cut -d' ' -f1) $(basename "$f"): exit 1 naming the file" \
-            "[ $? -eq 1 ] && grep -q \"^kvfleet [a-z]*: $f: \" $T/err_r"
+        rc=$?
+        check "${c%% *} ${f##*/}: exit 1 naming the file" \
+            "[ $rc -eq 1 ] && grep -q \"^kvfleet [a-z]*: $f: \" $T/err_r"
     done
 done
 check "readers create no file" "[ ! -e $T/none.db ]"
