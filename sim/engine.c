@@ -118,6 +118,7 @@ typedef struct replica {
     int64_t run_k;     /* steps planned */
     sim_time run_t0;   /* start of the first */
     sim_time *run_end; /* end of step i, [0, run_k) */
+    int64_t *run_used; /* the pool's used blocks after step i, as a run is applied */
     int64_t gen;       /* generation of the pending STEP_DONE event */
     /* planning state, kept so that a run is planned a chunk at a time: the
      * STEP_DONE event at the end of a chunk extends the run (run_open) */
@@ -1026,6 +1027,12 @@ static void run_apply_quiet(eng *e, replica *p, int64_t n, double f0, double df,
     int nd = sched_n_decode(p->s);
     int64_t i, step0 = sched_n_steps(p->s);
     sim_time start = 0;
+    /* the scheduler first (it reads nothing the accounting writes), then
+     * the figures step by step, with each step's used blocks */
+    if (sched_decode_advance_n(p->s, p->run_t0, p->run_end, n, p->run_used) != SIM_OK) {
+        fail(e, SIM_ENOMEM, "applying a decode run");
+        return;
+    }
     p->busy = 1;
     p->sig_batch = nd;
     p->sig_waiting = sched_n_waiting(p->s);
@@ -1035,12 +1042,15 @@ static void run_apply_quiet(eng *e, replica *p, int64_t n, double f0, double df,
         start = run_start(p, i);
         dur = p->run_end[i] - start;
         dur_s = sim_time_to_s(dur);
-        rep_account(e, p, start);
-        if (sched_decode_advance(p->s, start) != SIM_OK) {
-            fail(e, SIM_ENOMEM, "applying a decode run");
-            return;
+        if (e->tl_ns == 0) { /* rep_account without a timeline */
+            if (start > p->acc_t) {
+                p->kvu_int += p->sig_kvu * sim_time_to_s(start - p->acc_t);
+                p->acc_t = start;
+            }
+        } else {
+            rep_account(e, p, start);
         }
-        p->sig_kvu = (double)kvc_used(pool) / total;
+        p->sig_kvu = (double)p->run_used[i] / total;
         e->steps++;
         e->busy_s += dur_s;
         *pool_busy += dur_s;
@@ -1952,7 +1962,8 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
             p->b = pb;
             p->state = k < pc->replicas ? REP_ON : REP_OFF;
             p->tl_live = p->state != REP_OFF;
-            if (c->fast_forward && (p->run_end = SIM_NEW_ARRAY(sim_time, ENG_RUN_MAX)) == NULL) {
+            if (c->fast_forward && ((p->run_end = SIM_NEW_ARRAY(sim_time, ENG_RUN_MAX)) == NULL ||
+                                    (p->run_used = SIM_NEW_ARRAY(int64_t, ENG_RUN_MAX)) == NULL)) {
                 e.rc = SIM_ENOMEM;
                 goto out;
             }
@@ -2066,6 +2077,7 @@ out:
         for (r = 0; r < e.n_reps; r++) {
             sched_destroy(e.reps[r].s);
             sim_free(e.reps[r].run_end);
+            sim_free(e.reps[r].run_used);
         }
     sim_free(e.reps);
     if (e.cands)

@@ -243,6 +243,10 @@ int64_t pcache_expire(pcache *c, sim_time now) {
 
 /* ---- queries ---- */
 
+int pcache_has_expiry(const pcache *c) {
+    return c->ops->pick_expired != NULL;
+}
+
 int64_t pcache_size(const pcache *c) {
     return c->n;
 }

@@ -123,6 +123,8 @@ int64_t pcache_expire(pcache *c, sim_time now);
 int64_t pcache_n_held(const pcache *c);
 /* Blocks cached, capacity, blocks evictable, blocks evicted since creation. */
 int64_t pcache_size(const pcache *c);
+/* 1 when the policy expires blocks by time (pcache_expire can evict), else 0. */
+int pcache_has_expiry(const pcache *c);
 int64_t pcache_capacity(const pcache *c);
 int64_t pcache_n_evictable(const pcache *c);
 int64_t pcache_evictions(const pcache *c);

@@ -111,7 +111,7 @@ static double dtype_bytes(enum sim_dtype d) {
  * [x[l], x[l+1]] holding x, found by binary search when *lo < 0 or by
  * walking from *lo (a cursor kept between calls: O(1) when x grows slowly);
  * *lo is left at the segment. Either way the same segment, the same bits. */
-static double curve_find(const perf_curve *c, double x, int *lo) {
+static inline double curve_find(const perf_curve *c, double x, int *lo) {
     int l = *lo;
     double f;
     if (c->n <= 0)

@@ -1368,19 +1368,42 @@ void sched_decode_agg(const sched *s, int64_t i, perf_batch *agg) {
     agg->decode_ctx = s->dec_base + (int64_t)s->n_decode * (dclock(s) + i + 1);
 }
 
-int sched_decode_advance(sched *s, sim_time now) {
+/* One step of sched_decode_advance; r is the decode clock's position in its
+ * block (mod_pos(dclock(s), block_tokens)), expire whether the cache expires
+ * blocks by time. */
+static inline int advance_one(sched *s, sim_time now, int64_t r, int expire) {
     int rc;
-    SIM_ASSERT(s->prefill.n == 0 && s->n_decode > 0);
     SIM_ASSERT(s->heap[0]->fin_step > dclock(s));
     SIM_DASSERT(avail(s) >= sched_decode_need(s, 0)); /* the planner counted them */
+    SIM_DASSERT(r == mod_pos(dclock(s), s->cfg.block_tokens));
     s->now = now;
-    if (s->pc)
+    if (expire)
         (void)pcache_expire(s->pc, now);
-    if ((rc = decode_alloc(s, mod_pos(dclock(s), s->cfg.block_tokens))) != SIM_OK)
+    if (s->bucket[r].n != 0 && (rc = decode_alloc(s, r)) != SIM_OK)
         return rc;
     s->step++;
     s->last_skipped = 0;
     remote_flush(s);
+    return SIM_OK;
+}
+
+int sched_decode_advance(sched *s, sim_time now) {
+    SIM_ASSERT(s->prefill.n == 0 && s->n_decode > 0);
+    return advance_one(s, now, mod_pos(dclock(s), s->cfg.block_tokens),
+                       s->pc && pcache_has_expiry(s->pc));
+}
+
+int sched_decode_advance_n(sched *s, sim_time t0, const sim_time *end, int64_t n, int64_t *used) {
+    int64_t i, bt = s->cfg.block_tokens, r = mod_pos(dclock(s), bt);
+    int expire = s->pc && pcache_has_expiry(s->pc), rc;
+    SIM_ASSERT(s->prefill.n == 0 && s->n_decode > 0);
+    for (i = 0; i < n; i++) {
+        if ((rc = advance_one(s, i == 0 ? t0 : end[i - 1], r, expire)) != SIM_OK)
+            return rc;
+        used[i] = kvc_used(s->pool);
+        if (++r == bt)
+            r = 0;
+    }
     return SIM_OK;
 }
 

@@ -210,6 +210,10 @@ void sched_decode_agg(const sched *s, int64_t i, perf_batch *agg);
  * (its block allocations, evictions and the step counter). SIM_OK or
  * SIM_ENOMEM. */
 int sched_decode_advance(sched *s, sim_time now);
+/* sched_decode_advance for n steps, step i formed at t0 (i = 0) or end[i - 1],
+ * with the pool's used blocks after step i in used[i]. SIM_OK or SIM_ENOMEM
+ * (the steps before the failing one are applied). */
+int sched_decode_advance_n(sched *s, sim_time t0, const sim_time *end, int64_t n, int64_t *used);
 
 /* ---- for executors that run the batch (cpu, cuda) ---- */
 
