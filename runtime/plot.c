@@ -9,9 +9,9 @@
  * collected and shown only when it fails. The gnuplot binary is
  * $KVFLEET_GNUPLOT, else the one configure found, else `gnuplot` on PATH.
  *
- * The results file is opened read-write but query-only, as store_steps.c
- * does: a read-only connection could not roll back the journal a killed
- * writer leaves behind. Nothing here writes to it.
+ * The results file is opened by store_open_read (read-write but query-only:
+ * a read-only connection could not roll back the journal a killed writer
+ * leaves behind). Nothing here writes to it.
  *
  * Non-goals: interactive terminals, any format but PNG and SVG, and figures
  * from files other than kvfleet results files. */

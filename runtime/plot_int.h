@@ -53,7 +53,6 @@ void plot__quote(plot_buf *b, const char *s);
 /* Frees b's text and empties it. */
 void plot__buf_fini(plot_buf *b);
 
-/* 1 if the results file has a table of that name, else 0. */
 /* Fills *err with a database error on the current statement; returns SIM_EDB. */
 int plot__db_fail(plot_ctx *c, const char *what);
 /* Reads runs.config of run_id as a JSON object (owned), NULL if absent or malformed. */

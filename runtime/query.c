@@ -28,7 +28,8 @@
  * figures that need step or cache state over time become NULL; run-wide
  * bookkeeping (steps, sim_events, sim_time_s, wall_s, ...) is kept.
  *
- * The file is opened read-only; nothing is written. Sizes: a query reads
+ * The file is opened by store_open_read (read-write but query-only, so a
+ * killed writer's hot journal is rolled back); nothing is written. Sizes: a query reads
  * one summary row per run, or every requests row of the sweep's runs when
  * there is a warm-up. */
 #include "config.h"
@@ -38,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <gsl/gsl_cdf.h>
 #include <gsl/gsl_statistics_double.h>

@@ -41,7 +41,8 @@
  * Non-goals: concurrent writers to one file beyond SQLite's own locking (a
  * second writer waits up to STORE_BUSY_MS for each batch), WAL mode (it
  * leaves -wal and -shm files beside the results), reading rows back (users
- * query the file with sqlite3; only the config and summary helpers exist).
+ * query the file with sqlite3; only store_open_read, store_has_table and the
+ * config and summary helpers exist).
  * Nothing is written outside the given file and its rollback journal:
  * temporary tables are kept in memory and URI file names are not enabled. */
 #include "config.h"
@@ -254,10 +255,13 @@ static const char select_summary_sql[] = "SELECT run_id"
 
 /* ---- errors ---- */
 
-/* Fills *e with "what: <SQLite's message>" and returns SIM_EDB. */
+/* Fills *e with "what: <SQLite's message>". Returns SIM_EINVAL when the
+ * path is the user's mistake (not a database, cannot be opened: a folder, no
+ * permission, a missing parent folder), else SIM_EDB. */
 static int db_error(sim_err *e, const char *path, sqlite3 *db, const char *what) {
+    int code = db ? sqlite3_errcode(db) & 0xff : SQLITE_NOMEM;
     sim_err_set(e, path, 0, 0, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
-    return SIM_EDB;
+    return code == SQLITE_NOTADB || code == SQLITE_CANTOPEN ? SIM_EINVAL : SIM_EDB;
 }
 
 /* Copies the failure recorded in s->last to *err (if not NULL); returns code. */
@@ -268,8 +272,7 @@ static int store_error(store *s, sim_err *err, int code) {
 }
 
 static int store_db_error(store *s, sim_err *err, const char *what) {
-    db_error(&s->last, s->path, s->db, what);
-    return store_error(s, err, SIM_EDB);
+    return store_error(s, err, db_error(&s->last, s->path, s->db, what));
 }
 
 static int db_exec(store *s, const char *sql, const char *what, sim_err *err) {
@@ -369,7 +372,7 @@ static int version_error(sim_err *e, const char *path, int v) {
         sim_err_set(e, path, 0, 0,
                     "schema version: expected 1..%d, got '%d' (not a kvfleet results file)",
                     STORE_SCHEMA_VERSION, v);
-    return SIM_EDB;
+    return SIM_EINVAL; /* bad input, as a file that is not a database */
 }
 
 /* Counts the MET_SUMMARY_MAP columns missing from the summary table, adding them if add. */
@@ -496,8 +499,9 @@ static int prepare_inserts(store *s, sim_err *err) {
  * synchronous=NORMAL and keeps temporary data in memory (statement journals
  * included). The connection has no mutex of its own, so a store must be
  * used by one thread at a time. Returns SIM_OK and an owned *out,
- * SIM_EINVAL for an empty path, SIM_ENOMEM, or SIM_EDB with the failing
- * step and SQLite's message in *err. */
+ * SIM_EINVAL for an empty path, a path SQLite cannot open, a file that is
+ * not a database or one of a newer schema, SIM_ENOMEM, or SIM_EDB with the
+ * failing step and SQLite's message in *err. */
 int store_open(const char *path, store **out, sim_err *err) {
     store *s;
     int rc;
@@ -985,8 +989,7 @@ int store_open_read(const char *path, sqlite3 **db, sim_err *err) {
     } else if (src != SQLITE_OK) {
         rc = db_error(err, path, *db, "open");
     } else if (v < 1 || v > STORE_SCHEMA_VERSION) {
-        version_error(err, path, v);
-        rc = SIM_EINVAL;
+        rc = version_error(err, path, v);
     } else {
         return SIM_OK;
     }
@@ -1021,9 +1024,9 @@ static int unknown_run(sqlite3 *db, const char *path, int64_t run_id, sim_err *e
 
 /* Reads the config JSON stored with run_id in the file at db_path (for
  * `kvfleet rerun`). Returns SIM_OK and an owned *config_json_out (free with
- * sim_free), SIM_ENOENT for an unknown run id or a run stored without a
- * config, SIM_ENOMEM, or SIM_EDB (cannot open, not a kvfleet file, newer
- * schema). */
+ * sim_free), SIM_ENOENT for a missing file, an unknown run id or a run
+ * stored without a config, SIM_EINVAL (not a kvfleet results file, or one of
+ * a newer schema), SIM_ENOMEM, or SIM_EDB. */
 int store_run_config(const char *db_path, int64_t run_id, char **config_json_out, sim_err *err) {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -1070,9 +1073,9 @@ out:
 
 /* Reads the summary row of run_id from the file at db_path into *out: a NULL
  * REAL column becomes NAN, a NULL INTEGER column 0 (columns added after the
- * run was written read NULL). Returns SIM_OK, SIM_ENOENT (unknown run id,
- * or a run without a summary: still running, failed or never finished) or
- * SIM_EDB. */
+ * run was written read NULL). Returns SIM_OK, SIM_ENOENT (missing file,
+ * unknown run id, or a run without a summary: still running, failed or never
+ * finished), SIM_EINVAL (not a kvfleet results file) or SIM_EDB. */
 int store_summary_get(const char *db_path, int64_t run_id, met_summary *out, sim_err *err) {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;

@@ -41,7 +41,8 @@ typedef struct store_run_meta {
 /* Reads run_id of the results file at db_path: its metadata into *meta and,
  * when rows is not NULL, its steps rows in (replica, step) order into *rows
  * (owned; free with sim_free) and their count into *n. Returns SIM_OK,
- * SIM_ENOENT (no such file or run), SIM_ENOMEM or SIM_EDB, with *err set. */
+ * SIM_ENOENT (no such file or run), SIM_EINVAL (not a kvfleet results file),
+ * SIM_ENOMEM or SIM_EDB, with *err set. */
 int store_steps_read(const char *db_path, int64_t run_id, store_run_meta *meta /* OUT */,
                      store_step_rec **rows /* OUT */, int64_t *n /* OUT */, sim_err *err);
 

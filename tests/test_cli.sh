@@ -58,8 +58,10 @@ check "options only: stored as kvfleet run ..." \
 # the readers (rerun, query, plot) refuse what is not a results file alike: exit 1, nothing created
 printf 'not a database' >"$T/junk.db"
 sqlite3 "$T/other.db" 'CREATE TABLE x (a)'
-for f in "$T/junk.db" "$T/other.db" "$T/none.db"; do
-    for c in "rerun $f 1" "query $f" "plot $f --kind timeline -o $T/x.png"; do
+mkdir "$T/dir.db"
+for f in "$T/junk.db" "$T/other.db" "$T/none.db" "$T/dir.db"; do
+    for c in "rerun $f 1" "query $f" "plot $f --kind timeline -o $T/x.png" \
+        "run --no-db --backend replay --replay $f:1 --synthetic poisson,rate=1,requests=2,isl=8,osl=2"; do
         # shellcheck disable=SC2086
         "$KV" $c >/dev/null 2>"$T/err_r"
         rc=$?
@@ -68,6 +70,12 @@ for f in "$T/junk.db" "$T/other.db" "$T/none.db"; do
     done
 done
 check "readers create no file" "[ ! -e $T/none.db ]"
+# and a run refuses a --db it cannot write to as bad input too
+for f in "$T/junk.db" "$T/nodir/r.db"; do
+    "$KV" run --db "$f" --synthetic 'poisson,rate=1,requests=2,isl=8,osl=2' >/dev/null 2>"$T/err_r"
+    rc=$?
+    check "run --db ${f#"$T"/}: exit 1 naming the file" "[ $rc -eq 1 ] && grep -q \": $f: \" $T/err_r"
+done
 
 # bad input: exit 1, the message names file, line and field; nothing marked done
 printf 'TIMESTAMP,ContextTokens,GeneratedTokens\n0.5,100,10\n1.0,abc,10\n' >"$T/bad.csv"
@@ -134,22 +142,23 @@ check "killed run has no summary" "[ \"\$(sqlite3 $T/kill.db 'SELECT COUNT(*) FR
 # a writer killed inside a transaction leaves a hot journal; the readers roll it back
 # (a read-only connection could not) and see the file as it was before the transaction
 "$KV" run --db "$T/hot.db" --synthetic 'poisson,rate=5,requests=40,isl=100,osl=10' >/dev/null 2>&1
+check "the run to interrupt exits 0" "[ $? -eq 0 ]"
 mkfifo "$T/fifo"
-sqlite3 "$T/hot.db" <"$T/fifo" >"$T/hot.out" 2>&1 &
+sqlite3 -batch -init /dev/null "$T/hot.db" <"$T/fifo" >"$T/hot.out" 2>&1 &
 spid=$!
 exec 3>"$T/fifo"
 echo "PRAGMA cache_size = 1; BEGIN; DELETE FROM summary; CREATE TABLE big (x);
 WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 20000)
 INSERT INTO big SELECT randomblob(200) FROM c; SELECT 'ready';" >&3
 i=0
-while ! grep -q ready "$T/hot.out" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+while ! grep -qx ready "$T/hot.out" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 kill -9 "$spid" 2>/dev/null
 wait "$spid" 2>/dev/null
 exec 3>&-
 check "a hot journal is left" "[ -s $T/hot.db-journal ]"
 "$KV" query "$T/hot.db" --csv --columns run_id,requests,completed >"$T/hot.csv" 2>"$T/hot.err"
-check "query rolls a hot journal back (exit 0, the summary as committed)" \
-    "[ $? -eq 0 ] && grep -q '^1,40,40' $T/hot.csv"
+check "query rolls a hot journal back (exit 0, the summary as committed, no journal left)" \
+    "[ $? -eq 0 ] && grep -q '^1,40,40' $T/hot.csv && [ ! -s $T/hot.db-journal ]"
 
 # version
 check "--version says cuda and mpi" "$KV --version | grep -q '^cuda: ' && $KV --version | grep -q '^mpi: '"

@@ -700,7 +700,7 @@ static void test_versions(void) {
 
     exec_ok(db, "PRAGMA user_version = 2");
     sqlite3_close(db);
-    T_EQ_I(store_open(path, &s, &err), SIM_EDB);
+    T_EQ_I(store_open(path, &s, &err), SIM_EINVAL);
     T_ASSERT(s == NULL);
     sim_err_format(&err, buf, sizeof buf);
     T_CONTAINS(buf, path);
@@ -719,7 +719,7 @@ static void test_versions(void) {
     T_ASSERT(f != NULL);
     fputs("TIMESTAMP,ContextTokens,GeneratedTokens\n0,1,1\n", f);
     fclose(f);
-    T_EQ_I(store_open(path, &s, &err), SIM_EDB);
+    T_EQ_I(store_open(path, &s, &err), SIM_EINVAL);
     T_STREQ(err.src, path);
     T_STREQ(err.msg, "open: file is not a database");
     tmp_remove(path);

@@ -13,6 +13,8 @@
 # prompt alone, then divides each row's measured TTFT p50 by it. Printed per
 # (backend, model, precision, concurrency): rows, mean, min and max of that
 # ratio, and the mean of the same ratio for the predicted TTFT p50 (pred_ttft_ms).
+# The prefill time is `predict`'s with the shipped calibration and default
+# engine overhead, whatever options made the results file.
 # A closed loop with nothing queued in front of a prompt would give about 1 plus
 # the decode steps it shares; much more says the measured TTFT holds time the
 # model does not put there. POSIX sh and awk only.
@@ -32,6 +34,10 @@ col() { echo "$cols" | tr ',' '\n' | grep -n -x "$1" | cut -d: -f1; }
 cb=$(col backend); cm=$(col model); cp=$(col precision); ct=$(col tp)
 cc=$(col concurrency); ci=$(col isl); cmt=$(col meas_ttft_ms); cpt=$(col pred_ttft_ms)
 cs=$(col status)
+for c in cb cm cp ct cc ci cmt cpt cs; do
+	eval "v=\$$c"
+	[ -n "$v" ] || { echo "prefill_ratio.sh: $in: a column is missing (backend, model, precision, tp, concurrency, isl, meas_ttft_ms, pred_ttft_ms, status: a run.sh results file)" >&2; exit 2; }
+done
 awk -F, -v m="$cm" -v p="$cp" -v tp="$ct" -v i="$ci" -v s="$cs" \
 	'NR > 1 && $s == "ok" { print $m, $p, $tp, $i }' "$in" | sort -u |
 	while read -r model prec tp isl; do
@@ -39,7 +45,7 @@ awk -F, -v m="$cm" -v p="$cp" -v tp="$ct" -v i="$ci" -v s="$cs" \
 		[ "$prec" = fp8 ] && dt="--dtype fp8"
 		# shellcheck disable=SC2086
 		s=$("$kv" predict --model "$model" --gpu h100-sxm --tp "$tp" $dt --prefill "$isl" \
-			--json 2>/dev/null | sed -n 's/.*"step_s": *\([0-9.eE+-]*\).*/\1/p' | head -n 1)
+			--json 2>/dev/null </dev/null | sed -n 's/.*"step_s": *\([0-9.eE+-]*\).*/\1/p' | head -n 1)
 		[ -n "$s" ] || { echo "prefill_ratio.sh: predict failed for $model $prec TP $tp ISL $isl" >&2; exit 3; }
 		echo "$model,$prec,$tp,$isl,$s"
 	done >"$t"
@@ -47,6 +53,7 @@ awk -F, -v b="$cb" -v m="$cm" -v p="$cp" -v tp="$ct" -v c="$cc" -v i="$ci" -v mt
 	FNR == NR { pre[$1 "," $2 "," $3 "," $4] = $5 * 1000; next }
 	FNR > 1 && $s == "ok" {
 		one = pre[$m "," $p "," $tp "," $i]
+		if (!(one > 0)) next
 		r = $mt / one
 		g = $b " " $m " " $p " " $c (byisl ? " " $i : "")
 		psum[g] += $pt / one

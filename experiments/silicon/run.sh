@@ -24,9 +24,9 @@
 #   --overhead-trtllm X, --overhead-sglang X, --overhead-vllm X
 #                        --engine-overhead X for that backend's rows (default 1)
 #   --ramp S, --jitter S the closed loop's ramp= and jitter= (default 0: none)
-#   --slots-offset K     --max-num-seqs concurrency + K for every row (default:
-#                        none, kvfleet's own default); K = -1 is a client keeping
-#                        one request more in flight than the engine has slots
+#   --slots-offset K     --max-num-seqs concurrency + K (at least 1) for every row
+#                        (default: none, kvfleet's own default); K = -1 is a client
+#                        keeping one request more in flight than the engine has slots
 #   --jobs N             run N kvfleet processes at a time (default 1)
 #   --in CSV             default: data/validation/silicon_h100_dense.csv
 #   --out CSV            default: experiments/silicon/results.csv, or
@@ -89,6 +89,12 @@ done
 if [ -z "$out" ]; then
 	if [ "$calib" = none ]; then out=$here/results_nocalib.csv; else out=$here/results.csv; fi
 fi
+case $slots in
+'') ;;
+-[0-9]*|[0-9]*)
+	case ${slots#-} in *[!0-9]*) echo "run.sh: --slots-offset: expected an integer, got '$slots'" >&2; exit 2 ;; esac ;;
+*) echo "run.sh: --slots-offset: expected an integer, got '$slots'" >&2; exit 2 ;;
+esac
 if [ ! -x "$kvfleet" ]; then
 	echo "run.sh: $kvfleet: not an executable (give the kvfleet binary as the first argument)" >&2
 	exit 2
@@ -176,7 +182,11 @@ while read -r id backend mpath prec tp conc isl osl mttft mtpot bver; do
 	*) ov=$ov_vllm ;;
 	esac
 	[ "$ov" = 1 ] || eng="$eng --engine-overhead $ov"
-	[ -n "$slots" ] && eng="$eng --max-num-seqs $((conc + slots))"
+	if [ -n "$slots" ]; then
+		seqs=$((conc + slots))
+		[ "$seqs" -ge 1 ] || seqs=1 # kvfleet needs one slot at least
+		eng="$eng --max-num-seqs $seqs"
+	fi
 	n=$((factor * conc))
 	[ "$n" -lt "$minreq" ] && n=$minreq
 	case $isig in 0|0.0|"") il=$isl ;; *) il="lognormal(mean=$isl;sigma=$isig)" ;; esac
