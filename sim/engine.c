@@ -256,6 +256,8 @@ static void sort_doubles(double *v, size_t n) {
     uint64_t *a, *t;
     size_t i, *cnt; /* 65536 counts (512 KiB): on the heap, not the stack */
     int pass;
+    if (n < 2)
+        return; /* also keeps a NULL v (no values) away from qsort */
     if (n < 2048 || (a = sim_malloc(2 * n * sizeof *a + 65536 * sizeof *cnt)) == NULL) {
         qsort(v, n, sizeof *v, cmp_double);
         return;

@@ -128,6 +128,11 @@ check "trace stats --limit 10 reads 10 requests" "grep -q '\"requests\": *10,' $
 "$KV" run --no-db --max-num-seqs 8x --synthetic 'poisson,rate=1,requests=2,isl=8,osl=2' >/dev/null 2>&1
 check "run --max-num-seqs 8x exits 2" "[ $? -eq 2 ]"
 
+# one output token each: no TPOT at all (its quantiles are null), nothing else undefined
+"$KV" run --no-db --json --synthetic 'poisson,rate=5,requests=4,isl=32,osl=1' >"$T/osl1.json" 2>"$T/osl1.err"
+check "osl=1 exits 0 with TPOT null" \
+    "[ $? -eq 0 ] && grep -q '\"tpot_p50_s\": null' $T/osl1.json && grep -q '\"completed\": 4' $T/osl1.json"
+
 # a killed run never looks finished
 "$KV" run --db "$T/kill.db" --synthetic 'poisson,rate=200,requests=2000000,isl=1000,osl=200' \
     --replicas 8 >/dev/null 2>&1 &
