@@ -1229,11 +1229,16 @@ out:
 
 /* ---- predict ---- */
 
-static int parse_at(const char *s, long long *a, long long *b, int need_b) {
+/* Limits of predict's shapes: any real batch fits, and no sum overflows. */
+#define PREDICT_MAX_COUNT  1000000LL    /* a --decode BATCH, and all of them together */
+#define PREDICT_MAX_TOKENS 1000000000LL /* a --prefill's TOKENS, and any CONTEXT */
+
+/* A[@B]: A in 1..max_a, B in 0..PREDICT_MAX_TOKENS (required when need_b). */
+static int parse_at(const char *s, long long max_a, long long *a, long long *b, int need_b) {
     char *end;
     errno = 0;
     *a = strtoll(s, &end, 10);
-    if (end == s || errno || *a < 1)
+    if (end == s || errno || *a < 1 || *a > max_a)
         return -1;
     if (*end == '\0') {
         *b = 0;
@@ -1243,7 +1248,7 @@ static int parse_at(const char *s, long long *a, long long *b, int need_b) {
         return -1;
     s = end + 1;
     *b = strtoll(s, &end, 10);
-    if (end == s || *end || errno || *b < 0)
+    if (end == s || *end || errno || *b < 0 || *b > PREDICT_MAX_TOKENS)
         return -1;
     return 0;
 }
@@ -1310,22 +1315,22 @@ int rt_main_predict(int argc, char **argv) {
             }
             pp = (int)n;
         } else if (strcmp(a, "--prefill") == 0) {
-            if (parse_at(v, &x, &y, 0) != 0) {
+            if (parse_at(v, PREDICT_MAX_TOKENS, &x, &y, 0) != 0) {
                 fprintf(stderr,
-                        "kvfleet predict: --prefill: expected TOKENS[@CONTEXT] (TOKENS >= 1), "
-                        "got '%s'\n",
-                        v);
+                        "kvfleet predict: --prefill: expected TOKENS[@CONTEXT] (TOKENS 1..%lld, "
+                        "CONTEXT 0..%lld), got '%s'\n",
+                        PREDICT_MAX_TOKENS, PREDICT_MAX_TOKENS, v);
                 return RT_EXIT_USAGE;
             }
             perf_batch_add_prefill(&b, x, y, 1);
             b.n_prefill++;
         } else if (strcmp(a, "--decode") == 0) {
             long long k;
-            if (parse_at(v, &x, &y, 1) != 0 || y < 1) {
+            if (parse_at(v, PREDICT_MAX_COUNT - b.n_decode, &x, &y, 1) != 0 || y < 1) {
                 fprintf(stderr,
-                        "kvfleet predict: --decode: expected BATCH@CONTEXT (both >= 1), got "
-                        "'%s'\n",
-                        v);
+                        "kvfleet predict: --decode: expected BATCH@CONTEXT (BATCH 1..%lld in "
+                        "all, CONTEXT 1..%lld), got '%s'\n",
+                        PREDICT_MAX_COUNT, PREDICT_MAX_TOKENS, v);
                 return RT_EXIT_USAGE;
             }
             for (k = 0; k < x; k++)

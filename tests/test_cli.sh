@@ -112,6 +112,13 @@ check "predict of an unservable shape still answers, with a note" \
     "[ $? -eq 0 ] && grep -q 'more than' $T/err8"
 "$KV" predict --decode 8 >/dev/null 2>&1
 check "predict --decode without @CONTEXT exits 2" "[ $? -eq 2 ]"
+# shapes beyond the limits are usage errors, never an overflow or a four-billion-step loop
+"$KV" predict --decode 4294967298@1 >/dev/null 2>&1
+check "predict --decode 4294967298@1 exits 2" "[ $? -eq 2 ]"
+"$KV" predict --decode 1000000@1 --decode 1@1 >/dev/null 2>&1
+check "predict: more than 1,000,000 decoding sequences in all exits 2" "[ $? -eq 2 ]"
+"$KV" predict --prefill 16@1000000001 >/dev/null 2>&1
+check "predict --prefill 16@1000000001 exits 2" "[ $? -eq 2 ]"
 
 # integer and number options are read whole: trailing characters are a usage error
 "$KV" predict --tp 2x --decode 8@100 >/dev/null 2>"$T/err9"
