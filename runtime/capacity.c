@@ -417,7 +417,7 @@ int rt_main_capacity(int argc, char **argv) {
                 }
                 if (cap_slo_parse(v, &slos[S.n_slo], &err) != SIM_OK) {
                     fprintf(stderr, "kvfleet capacity: %s\n", err.msg);
-                    exit_rc = RT_EXIT_INPUT;
+                    exit_rc = RT_EXIT_USAGE; /* a malformed option value */
                     goto done;
                 }
                 S.n_slo++;
@@ -427,7 +427,7 @@ int rt_main_capacity(int argc, char **argv) {
                             "kvfleet capacity: --tp: expected a list of integers >= 1 such as "
                             "1,2,4,8, got '%s'\n",
                             v);
-                    exit_rc = RT_EXIT_INPUT;
+                    exit_rc = RT_EXIT_USAGE; /* a malformed option value */
                     goto done;
                 }
             } else if (strcmp(a, "--load-scale") == 0) {
@@ -436,7 +436,7 @@ int rt_main_capacity(int argc, char **argv) {
                             "kvfleet capacity: --load-scale: expected a list of numbers > 0, got "
                             "'%s'\n",
                             v);
-                    exit_rc = RT_EXIT_INPUT;
+                    exit_rc = RT_EXIT_USAGE; /* a malformed option value */
                     goto done;
                 }
             } else if (strcmp(a, "--max-replicas") == 0) {
@@ -444,7 +444,7 @@ int rt_main_capacity(int argc, char **argv) {
                 if (rt_parse_int(v, 1, 100000, &m) != 0) {
                     fprintf(stderr,
                             "kvfleet capacity: --max-replicas: expected 1..100000, got '%s'\n", v);
-                    exit_rc = RT_EXIT_INPUT;
+                    exit_rc = RT_EXIT_USAGE; /* a malformed option value */
                     goto done;
                 }
                 max_r = (int)m;

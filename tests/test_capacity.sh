@@ -54,10 +54,15 @@ check "--pp 2 --tp 2: GPUs = replicas x 4" \
 check "no --slo: usage error (exit 2)" "[ $? -eq 2 ]"
 for s in 'ttft_p98=1s' 'ttft_p99=1h' 'reject=150%' 'ttft_p99' 'tpot_p99=-1ms'; do
     "$KV" capacity --slo "$s" --no-db >/dev/null 2>"$T/s.err"
-    check "bad SLO '$s' refused (exit 1, names --slo)" "[ $? -eq 1 ] && grep -q -- '--slo' $T/s.err"
+    check "bad SLO '$s' refused (exit 2, names --slo)" "[ $? -eq 2 ] && grep -q -- '--slo' $T/s.err"
 done
 "$KV" capacity --slo ttft_p99=1s --tp 0,2 --no-db >/dev/null 2>"$T/tp.err"
-check "bad --tp list refused" "[ $? -eq 1 ] && grep -q -- '--tp' $T/tp.err"
+check "bad --tp list refused (exit 2)" "[ $? -eq 2 ] && grep -q -- '--tp' $T/tp.err"
+for o in '--load-scale x' '--load-scale nan' '--max-replicas 0' '--tp inf'; do
+    # shellcheck disable=SC2086
+    "$KV" capacity --slo ttft_p99=1s $o --no-db >/dev/null 2>"$T/o.err"
+    check "capacity $o: exit 2 naming the option" "[ $? -eq 2 ] && grep -q -- '${o%% *}' $T/o.err"
+done
 "$KV" capacity --slo ttft_p99=1ms --limit 100 --max-replicas 2 --no-db --quiet >"$T/none.out" 2>/dev/null
 check "an SLO no size meets: says so, exit 1" "[ $? -eq 1 ] && grep -q 'none up to 2 replicas' $T/none.out"
 
