@@ -57,6 +57,11 @@ int64_t kvc_peak_used(const kvc_pool *p);
 /* Allocations and frees (to the free list) since creation. */
 int64_t kvc_n_alloc(const kvc_pool *p);
 int64_t kvc_n_freed(const kvc_pool *p);
+/* 1 once growing the pool's id arrays failed (an alloc then returned -1 or
+ * fewer ids for want of memory, not of blocks). */
+int kvc_oom(const kvc_pool *p);
+/* Ids the pool keeps arrays for (grows with the ids handed out, not n). */
+int64_t kvc_ids_held(const kvc_pool *p);
 /* Walks the pool and checks every invariant (free list holds exactly the
  * zero-count blocks, once each, and at least the anonymous blocks in use;
  * counters agree). Returns 0 when sound, or a

@@ -309,7 +309,7 @@ static int64_t avail(const sched *s) {
  * when neither is possible. */
 static int32_t pool_alloc(sched *s) {
     int32_t id = kvc_block_alloc(s->pool);
-    if (id < 0 && s->pc && pcache_evict_one(s->pc, s->now))
+    if (id < 0 && !kvc_oom(s->pool) && s->pc && pcache_evict_one(s->pc, s->now))
         id = kvc_block_alloc(s->pool);
     return id;
 }
@@ -501,6 +501,8 @@ static int seq_add_blocks(sched *s, sched_seq *q, int64_t n) {
     got = kvc_block_alloc_n(s->pool, q->blocks + q->n_blocks, (int32_t)n);
     for (k = got; k < n; k++) {
         int32_t id = pool_alloc(s);
+        if (id < 0 && kvc_oom(s->pool))
+            return SIM_ENOMEM; /* the blocks exist, the memory to track them not */
         SIM_ASSERT(id >= 0);
         q->blocks[q->n_blocks + k] = id;
     }
@@ -518,6 +520,8 @@ static int seq_add_block(sched *s, sched_seq *q) {
     if ((rc = seq_reserve(q, q->n_blocks + 1)) != SIM_OK)
         return rc;
     id = pool_alloc(s);
+    if (id < 0 && kvc_oom(s->pool))
+        return SIM_ENOMEM;
     SIM_ASSERT(id >= 0);
     q->cblocks[q->n_blocks] = NULL;
     q->blocks[q->n_blocks++] = id;

@@ -198,8 +198,8 @@ static void test_kvc_anon_script(uint64_t seed, int64_t nblocks, int ops) {
 /* The sabotage case: corrupt the pool the way a double free would and make
  * sure the validator notices (a validator that never fails proves nothing). */
 struct kvc_pool_view {
-    int64_t n, n_free;
-    int32_t *stack;
+    int64_t n, n_free, hw, n_back, cap;
+    int32_t *back;
     uint32_t *refs;
 };
 
@@ -210,7 +210,14 @@ static void test_kvc_sabotage(void) {
     T_ASSERT(a >= 0 && b >= 0);
     T_EQ_I(kvc_check(p), 0);
     /* push a's id onto the free stack while it is still referenced */
-    v->stack[v->n_free++] = a;
+    v->back[v->n_back++] = a;
+    v->n_free++;
+    T_ASSERT(kvc_check(p) < 0);
+    v->n_back--;
+    v->n_free--;
+    T_EQ_I(kvc_check(p), 0);
+    /* a count that disagrees with the stack */
+    v->n_free++;
     T_ASSERT(kvc_check(p) < 0);
     v->n_free--;
     T_EQ_I(kvc_check(p), 0);
@@ -238,6 +245,47 @@ static void test_kvc_oom(void) {
     T_ASSERT(kvc_pool_create(0) == NULL);
 }
 
+/* The id arrays grow with the ids handed out, not with the pool; a failed
+ * growth is reported as such (kvc_oom), never as a full pool. */
+static void test_kvc_lazy(void) {
+    kvc_pool *p = kvc_pool_create(1000000);
+    int32_t ids[3000];
+    int32_t i, got;
+    T_ASSERT(p != NULL);
+    T_EQ_I(kvc_ids_held(p), 0);
+    T_EQ_I(kvc_anon_alloc(p, 900000), 900000); /* anonymous blocks hold no ids */
+    T_EQ_I(kvc_ids_held(p), 0);
+    kvc_anon_release(p, 900000);
+    got = kvc_block_alloc_n(p, ids, 3000);
+    T_EQ_I(got, 3000);
+    for (i = 0; i < got; i++)
+        T_EQ_I(ids[i], i); /* lowest ids first, as a whole stack gives them */
+    T_ASSERT(kvc_ids_held(p) >= 3000 && kvc_ids_held(p) < 10000);
+    T_EQ_I(kvc_check(p), 0);
+    kvc_block_unref(p, 7);
+    T_EQ_I(kvc_block_alloc(p), 7); /* the freed id comes back first */
+    T_EQ_I(kvc_block_alloc(p), 3000);
+    T_EQ_I(kvc_check(p), 0);
+    kvc_block_unref_n(p, ids, got);
+    T_EQ_I(kvc_check(p), 0);
+    /* growth fails: -1 with kvc_oom set, the pool itself unchanged */
+    while (kvc_used(p) < kvc_ids_held(p)) /* every held id in use: the next one must grow */
+        T_ASSERT(kvc_block_alloc(p) >= 0);
+    T_ASSERT(!kvc_oom(p));
+    {
+        int64_t used = kvc_used(p), held = kvc_ids_held(p);
+        sim_mem_fail_at(1);
+        T_EQ_I(kvc_block_alloc(p), -1);
+        sim_mem_fail_at(0);
+        T_ASSERT(kvc_oom(p));
+        T_EQ_I(kvc_used(p), used);
+        T_EQ_I(kvc_ids_held(p), held);
+        T_EQ_I(kvc_check(p), 0);
+        T_ASSERT(kvc_free(p) > 0); /* blocks were free: it was memory that lacked */
+    }
+    kvc_pool_destroy(p);
+}
+
 int main(void) {
     test_evq_order();
     test_evq_classes();
@@ -249,6 +297,7 @@ int main(void) {
     test_kvc_anon_script(6, 300, 20000);
     test_kvc_sabotage();
     test_kvc_oom();
+    test_kvc_lazy();
     printf("test_core: ok\n");
     return 0;
 }
