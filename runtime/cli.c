@@ -37,8 +37,9 @@
 
 typedef struct rt_opt {
     const char *name;
-    char kind;       /* 's' string, 'i' integer, 'd' number, 'b' boolean,
-                        'o' a JSON object, or a string naming its file */
+    char kind;       /* 's' string, 'i' integer, 'n' integer that fits an int
+                        (read into one), 'd' number, 'b' boolean, 'o' a JSON
+                        object, or a string naming its file */
     const char *def; /* default as text (NULL: none) */
     const char *help;
 } rt_opt;
@@ -54,21 +55,21 @@ static const rt_opt run_opts[] = {
     {"load-scale", 'd', "1", "X  replay at X times the trace's rate"},
     {"model", 's', "llama-3-8b", "M  preset name (data/models) or path to a config.json"},
     {"gpu", 's', "h100-sxm", "G  preset name (data/gpus) or path"},
-    {"tp", 'i', "1", "N  tensor-parallel GPUs per replica"},
-    {"replicas", 'i', "1", "N  identical replicas behind the router"},
-    {"pp", 'i', "1", "N  pipeline stages per replica (N virtual engines; docs/scheduler.md)"},
+    {"tp", 'n', "1", "N  tensor-parallel GPUs per replica"},
+    {"replicas", 'n', "1", "N  identical replicas behind the router"},
+    {"pp", 'n', "1", "N  pipeline stages per replica (N virtual engines; docs/scheduler.md)"},
     {"router", 's', "round-robin",
      "R  round-robin|least-outstanding|least-kv|session|prefix (docs/fleet.md)"},
     {"fleet", 'o', NULL,
      "FILE  a fleet file: regions, populations, pools, router, autoscaler (docs/fleet.md)"},
     {"dtype", 's', "", "bf16|fp8  weights and GEMMs (default: the model's)"},
     {"kv-dtype", 's', "", "bf16|fp8  KV cache (default: the weights' dtype)"},
-    {"max-num-seqs", 'i', "256", "N  sequences per step"},
+    {"max-num-seqs", 'n', "256", "N  sequences per step"},
     {"max-batched-tokens", 'i', "8192", "N  new tokens per step (vLLM max_num_batched_tokens)"},
-    {"block-tokens", 'i', "16", "N  tokens per KV block"},
+    {"block-tokens", 'n', "16", "N  tokens per KV block"},
     {"policy", 's', "lru",
      "P[:K=V,...]  prefix-cache eviction policy (docs/eviction.md); 'none': no prefix caching"},
-    {"hash-block-tokens", 'i', "512", "N  tokens one trace hash id covers (Mooncake: 512)"},
+    {"hash-block-tokens", 'n', "512", "N  tokens one trace hash id covers (Mooncake: 512)"},
     {"host-cache-gib", 'd', "0", "N  host DRAM tier per replica behind PCIe, GiB (0: none)"},
     {"remote-pool-gib", 'd', "0",
      "N  remote KV pool shared by the replicas over InfiniBand, GiB (0: none; docs/scheduler.md)"},
@@ -149,9 +150,11 @@ static json_t *opt_value(const rt_opt *o, const char *text) {
         case 's':
         case 'o':
             return json_string(text);
-        case 'i': {
+        case 'i':
+        case 'n': {
             long long v;
-            if (rt_parse_int(text, LLONG_MIN, LLONG_MAX, &v) != 0)
+            if (rt_parse_int(text, o->kind == 'n' ? INT_MIN : LLONG_MIN,
+                             o->kind == 'n' ? INT_MAX : LLONG_MAX, &v) != 0)
                 return NULL;
             return json_integer(v);
         }
@@ -173,6 +176,7 @@ static json_t *opt_value(const rt_opt *o, const char *text) {
 
 static const char *kind_name(char k) {
     return k == 'i'   ? "an integer"
+           : k == 'n' ? "an integer from -2147483648 to 2147483647"
            : k == 'd' ? "a number"
            : k == 'b' ? "true or false"
            : k == 'o' ? "an object or a file name"
@@ -199,6 +203,10 @@ static int config_check(json_t *cfg, const char *src, sim_err *err) {
                 break;
             case 'i':
                 ok = json_is_integer(v);
+                break;
+            case 'n':
+                ok = json_is_integer(v) && json_integer_value(v) >= INT_MIN &&
+                     json_integer_value(v) <= INT_MAX;
                 break;
             case 'd':
                 ok = json_is_number(v);
@@ -963,7 +971,21 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     }
     ec.perf = &pool.pctx;
     ec.sched = pool.sched;
-    ec.replicas = (int)cfg_int(cfg, "replicas") * pool.pctx.pp; /* virtual engines */
+    {
+        long long r = cfg_int(cfg, "replicas"), pp = pool.pctx.pp;
+        if (r < 1 || r * pp > 1000000) {
+            if (pp > 1)
+                sim_err_set(&err, "", 0, 0,
+                            "--replicas: expected 1..%lld (1000000 engines over %lld pipeline "
+                            "stages), got '%lld'",
+                            1000000 / pp, pp, r);
+            else
+                sim_err_set(&err, "", 0, 0, "--replicas: expected 1..1000000, got '%lld'", r);
+            rc = SIM_EINVAL;
+            goto fail;
+        }
+        ec.replicas = (int)(r * pp); /* virtual engines */
+    }
     ec.steps_sample = cfg_int(cfg, "steps-sample");
     ec.timeline_s = cfg_num(cfg, "timeline-s");
     ec.slo_ttft_s = cfg_num(cfg, "slo-ttft");
@@ -975,11 +997,6 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     if (!(ec.usd_per_gpu_hour >= 0)) {
         sim_err_set(&err, "", 0, 0, "--gpu-price: expected USD per GPU-hour >= 0, got '%g'",
                     ec.usd_per_gpu_hour);
-        rc = SIM_EINVAL;
-        goto fail;
-    }
-    if (ec.replicas < 1 || ec.replicas > 1000000) {
-        sim_err_set(&err, "", 0, 0, "--replicas: expected 1..1000000, got '%d'", ec.replicas);
         rc = SIM_EINVAL;
         goto fail;
     }
