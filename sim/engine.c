@@ -143,6 +143,10 @@ typedef struct replica {
  * runs), in instructions. One replica plans up to its next arrival. */
 #define ENG_RUN_CHUNK 8
 
+/* Timeline intervals one gap of a replica may span (rep_account): beyond,
+ * the run stops with an error rather than write millions of empty rows. */
+#define ENG_TL_MAX_GAP 10000000
+
 /* A pool at run time: its replicas are [first, first + n). */
 typedef struct pool_rt {
     const eng_pool *cfg;
@@ -385,6 +389,19 @@ static void rep_account(eng *e, replica *p, sim_time t) {
     p->kvu_int += p->sig_kvu * dt;
     if (e->tl_ns > 0) {
         sim_time a = p->acc_t;
+        if (t / e->tl_ns - p->tl_k > ENG_TL_MAX_GAP && e->rc == SIM_OK) {
+            /* an idle gap that would write millions of rows of nothing */
+            sim_err_set(e->err, "", 0, 0,
+                        "--timeline-s: expected at most %d intervals in one gap, got %lld "
+                        "(%.4g s at --timeline-s %g; raise --timeline-s, or 0 for none)",
+                        ENG_TL_MAX_GAP, (long long)(t / e->tl_ns - p->tl_k), sim_time_to_s(t - a),
+                        sim_time_to_s(e->tl_ns));
+            e->rc = SIM_EINVAL;
+        }
+        if (e->rc != SIM_OK) { /* the run is over: no more rows */
+            p->acc_t = t;
+            return;
+        }
         while (t >= (p->tl_k + 1) * e->tl_ns) {
             sim_time end = (p->tl_k + 1) * e->tl_ns;
             tl_add(p, sim_time_to_s(end - a));
@@ -860,6 +877,15 @@ static int form_step_ds(eng *e, replica *p, sim_time t, sim_time *dur, int64_t d
         e->rc = SIM_EDEVICE;
         return SIM_EDEVICE;
     }
+    if (p->res.dur_s > SIM_HORIZON_S || t > 2 * SIM_HORIZON_NS) {
+        sim_err_set(e->err, "", 0, 0,
+                    "step %lld: expected a step of at most 1e9 s starting before 2e9 s (the "
+                    "simulator's horizon), got %.4g s at %.4g s (check the calibration, the "
+                    "model and the load)",
+                    (long long)p->batch.step, p->res.dur_s, sim_time_to_s(t));
+        e->rc = SIM_EINFEASIBLE;
+        return SIM_EINFEASIBLE;
+    }
     *dur = sim_time_from_s(p->res.dur_s);
     if (*dur < 1)
         *dur = 1; /* time always advances */
@@ -938,7 +964,12 @@ static void run_plan(eng *e, replica *p, int64_t upto) {
             break;
         p->run_free -= need;
         /* step i's summed context, as sched_decode_agg(s, i) gives it */
-        dn = sim_time_from_s(perf_dstep_time(&p->ds, p->run_ctx0 + (int64_t)p->run_nd * i));
+        {
+            double s = perf_dstep_time(&p->ds, p->run_ctx0 + (int64_t)p->run_nd * i);
+            if (!(s <= SIM_HORIZON_S) || t > 2 * SIM_HORIZON_NS)
+                break; /* formed as a single step, which reports it */
+            dn = sim_time_from_s(s);
+        }
         t += dn < 1 ? 1 : dn;
         p->run_end[i] = t;
     }
@@ -1888,7 +1919,9 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
     e.src = src;
     e.sink = sink;
     e.err = err;
-    e.tl_ns = c->timeline_s > 0 ? sim_time_from_s(c->timeline_s) : 0;
+    /* no timeline rows without a sink for them: nothing to integrate (and no
+     * loop over the intervals of a long idle gap) */
+    e.tl_ns = c->timeline_s > 0 && sink && sink->on_timeline ? sim_time_from_s(c->timeline_s) : 0;
     e.arr_last = -1;
     for (i = 0; i < e.fl->n_pools; i++)
         e.n_reps += pool_size(e.fl, i);

@@ -20,6 +20,11 @@ extern "C" {
 typedef int64_t sim_time;
 #define SIM_NS_PER_S 1000000000LL
 #define SIM_TIME_MAX INT64_MAX
+/* The simulator's horizon: no arrival and no step lasts beyond 1e9 s (about
+ * 31.7 years), and a run stops with an error once it passes twice that, so
+ * that sums of times stay far inside int64 nanoseconds. */
+#define SIM_HORIZON_NS 1000000000000000000LL
+#define SIM_HORIZON_S  1e9
 
 /* Seconds (double) to sim_time, rounded to the nearest ns. */
 static inline sim_time sim_time_from_s(double s) {

@@ -134,11 +134,28 @@ check "trace stats --load-scale abc exits 2" "[ $? -eq 2 ]"
 check "trace stats --limit 10 reads 10 requests" "grep -q '\"requests\": *10,' $T/ts.json"
 "$KV" run --no-db --max-num-seqs 8x --synthetic 'poisson,rate=1,requests=2,isl=8,osl=2' >/dev/null 2>&1
 check "run --max-num-seqs 8x exits 2" "[ $? -eq 2 ]"
+"$KV" run --no-db --max-num-seqs 4294967297 --synthetic 'poisson,rate=1,requests=2,isl=8,osl=2' >/dev/null 2>&1
+check "run --max-num-seqs 4294967297 exits 2 (no wrap to 1)" "[ $? -eq 2 ]"
 
 # one output token each: no TPOT at all (its quantiles are null), nothing else undefined
 "$KV" run --no-db --json --synthetic 'poisson,rate=5,requests=4,isl=32,osl=1' >"$T/osl1.json" 2>"$T/osl1.err"
 check "osl=1 exits 0 with TPOT null" \
     "[ $? -eq 0 ] && grep -q '\"tpot_p50_s\": null' $T/osl1.json && grep -q '\"completed\": 4' $T/osl1.json"
+
+# the horizon: no arrival or step beyond 1e9 s, no run past 2e9 s, no gap of millions of
+# empty timeline rows; each is an error (exit 1), never a hang or an overflow
+"$KV" run --no-db --load-scale 1e-300 --synthetic 'poisson,rate=5,requests=4,isl=32,osl=4' \
+    >/dev/null 2>"$T/hz1"
+check "--load-scale 1e-300: exit 1 naming the horizon" "[ $? -eq 1 ] && grep -q horizon $T/hz1"
+sed 's/"step_base_s": *[0-9.eE+-]*/"step_base_s": 400000000/' \
+    "$srcdir/data/calib/h100-sxm.json" >"$T/slow.json"
+"$KV" run --no-db --calibration "$T/slow.json" --synthetic 'poisson,rate=5,requests=4,isl=32,osl=40' \
+    >/dev/null 2>"$T/hz2"
+check "400e6 s steps: exit 1 once past the horizon" "[ $? -eq 1 ] && grep -q horizon $T/hz2"
+"$KV" run --db "$T/hz.db" --load-scale 1e-9 --synthetic 'poisson,rate=5,requests=4,isl=32,osl=4' \
+    >/dev/null 2>"$T/hz3"
+check "a gap of 1e8 timeline intervals: exit 1, the run marked failed" \
+    "[ $? -eq 1 ] && grep -q -- '--timeline-s' $T/hz3 && [ \"\$(sqlite3 $T/hz.db 'SELECT status FROM runs')\" = failed ]"
 
 # a killed run never looks finished
 "$KV" run --db "$T/kill.db" --synthetic 'poisson,rate=200,requests=2000000,isl=1000,osl=200' \

@@ -241,6 +241,17 @@ int trace_next(trace_src *t, sim_req *out, sim_err *err) {
     if (rc != 1)
         return rc;
     out->arrival_ns = scale_arrival(t, out->arrival_ns);
+    if (out->arrival_ns > SIM_HORIZON_NS) {
+        sim_err_set(&t->failed_err, "trace", 0, 0,
+                    "arrival: expected at most 1e9 s after the first (the simulator's horizon), "
+                    "got %.4g s for request %llu (--load-scale %g)",
+                    (double)out->arrival_ns * 1e-9, (unsigned long long)t->n_emitted,
+                    t->opts.load_scale);
+        t->failed = SIM_EINVAL;
+        if (err)
+            *err = t->failed_err;
+        return SIM_EINVAL;
+    }
     out->id = t->n_emitted++;
     SIM_DASSERT(out->prompt_tokens >= 1 && out->output_tokens >= 1);
     return 1;
