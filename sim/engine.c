@@ -1023,7 +1023,8 @@ static int rows_in(const eng *e, int64_t step0, int64_t n) {
     int64_t k = e->c->steps_sample;
     if (!(e->sink && e->sink->on_step && k > 0) || n <= 0)
         return 0;
-    return (step0 + k - 1) / k * k < step0 + n;
+    /* a multiple of k in [step0, step0 + n), without overflow for any k */
+    return step0 % k == 0 || k - step0 % k < n;
 }
 
 /* The step record of a decode run's step (number step, started at start,

@@ -142,6 +142,12 @@ check "run --max-num-seqs 4294967297 exits 2 (no wrap to 1)" "[ $? -eq 2 ]"
 check "osl=1 exits 0 with TPOT null" \
     "[ $? -eq 0 ] && grep -q '\"tpot_p50_s\": null' $T/osl1.json && grep -q '\"completed\": 4' $T/osl1.json"
 
+# --steps-sample at its largest keeps step 0 only (and no sum overflows)
+"$KV" run --db "$T/ss.db" --steps-sample 9223372036854775807 \
+    --synthetic 'poisson,rate=5,requests=40,isl=32,osl=40' >/dev/null 2>&1
+check "--steps-sample 2^63-1: exit 0, one steps row" \
+    "[ $? -eq 0 ] && [ \"\$(sqlite3 $T/ss.db 'SELECT COUNT(*), MIN(step) FROM steps')\" = '1|0' ]"
+
 # the horizon: no arrival or step beyond 1e9 s, no run past 2e9 s, no gap of millions of
 # empty timeline rows; each is an error (exit 1), never a hang or an overflow
 "$KV" run --no-db --load-scale 1e-300 --synthetic 'poisson,rate=5,requests=4,isl=32,osl=4' \
