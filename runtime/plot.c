@@ -68,16 +68,19 @@ void plot__printf(plot_buf *b, const char *fmt, ...) {
 
 void plot__quote(plot_buf *b, const char *s) {
     const char *p;
-    plot__printf(b, "'");
+    /* double quotes, with \ and " escaped: gnuplot reads a single-quoted
+     * string that starts with a doubled quote as an empty string followed
+     * by a stray token */
+    plot__printf(b, "\"");
     for (p = s; *p; p++) {
-        if (*p == '\'')
-            plot__printf(b, "''");
-        else if (*p == '\n')
+        if (*p == '"' || *p == '\\')
+            plot__printf(b, "\\%c", *p);
+        else if (*p == '\n' || *p == '\r')
             plot__printf(b, " ");
         else
             plot__printf(b, "%c", *p);
     }
-    plot__printf(b, "'");
+    plot__printf(b, "\"");
 }
 
 void plot__buf_fini(plot_buf *b) {

@@ -48,7 +48,7 @@ void plot__printf(plot_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-/* Appends s as a gnuplot single-quoted string literal. */
+/* Appends s as a gnuplot double-quoted string literal (\ and " escaped). */
 void plot__quote(plot_buf *b, const char *s);
 /* Frees b's text and empties it. */
 void plot__buf_fini(plot_buf *b);

@@ -28,6 +28,10 @@ typedef int64_t sim_time;
 
 /* Seconds (double) to sim_time, rounded to the nearest ns. */
 static inline sim_time sim_time_from_s(double s) {
+    if (!(s < 9.2e9)) /* beyond int64 nanoseconds (or NaN): saturated, never undefined */
+        return SIM_TIME_MAX;
+    if (s <= -9.2e9)
+        return -SIM_TIME_MAX;
     return (sim_time)(s * 1e9 + (s >= 0 ? 0.5 : -0.5));
 }
 /* sim_time to seconds. */

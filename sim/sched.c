@@ -798,8 +798,19 @@ int sched_config_check(const sched_config *c, sim_err *err) {
                     c->sched_policy);
         return SIM_EINVAL;
     }
-    if (c->max_queue < 0 || c->max_queue_ns < 0 || c->max_ctx < 1) {
-        sim_err_set(err, "config", 0, 0, "max-queue: expected a non-negative limit");
+    if (c->max_queue < 0) {
+        sim_err_set(err, "config", 0, 0, "max-queue: expected a limit >= 0, got '%lld'",
+                    (long long)c->max_queue);
+        return SIM_EINVAL;
+    }
+    if (c->max_queue_ns < 0) {
+        sim_err_set(err, "config", 0, 0, "max-queue-time: expected seconds >= 0, got '%g'",
+                    sim_time_to_s(c->max_queue_ns));
+        return SIM_EINVAL;
+    }
+    if (c->max_ctx < 1) {
+        sim_err_set(err, "config", 0, 0, "model context: expected >= 1 token, got '%lld'",
+                    (long long)c->max_ctx);
         return SIM_EINVAL;
     }
     return SIM_OK;

@@ -54,7 +54,7 @@ check "latency-load: 2 panels x 2 configurations x p50, p99 = 8 series" "[ \"\$(
 check "latency-load: every point is the mean of 2 seeds" \
     "[ \"\$(grep -c ' # n=2\$' $T/ll.gp)\" = 6 ] && ! grep -q ' # n=1\$' $T/ll.gp"
 check "latency-load: configurations named by what differs" \
-    "grep -q \"title 'max-num-seqs=8 TTFT p50'\" $T/ll.gp && grep -q \"title 'max-num-seqs=32 TPOT p99'\" $T/ll.gp"
+    "grep -q 'title \"max-num-seqs=8 TTFT p50\"' $T/ll.gp && grep -q 'title \"max-num-seqs=32 TPOT p99\"' $T/ll.gp"
 check "latency-load: the title names the common configuration" \
     "grep -q 'tiny on h100-sxm, TP 1, 1 replica, policy lru' $T/ll.gp"
 # the TTFT p50 of the lowest load of max-num-seqs=8 is the mean of its two runs' summaries
@@ -112,7 +112,7 @@ bal=$(awk -F'[:,]' '/"flops_bf16": *[0-9]/ { f = $2 } /"hbm_bw": *[0-9]/ { b = $
     "$srcdir/data/gpus/h100-sxm.json")
 check "roofline: balance point $bal FLOP/byte, from the preset" "grep -q \"balance point $bal FLOP/byte\" $T/rf.gp"
 check "roofline: latest run (12), every step drawn" \
-    "grep -q \"'run 12\" $T/rf.gp && [ \"\$(grep -c '^[0-9]' $T/rf.gp)\" = \"\$(q $L 'SELECT COUNT(*) FROM steps WHERE run_id = 12')\" ]"
+    "grep -q '\"run 12' $T/rf.gp && [ \"\$(grep -c '^[0-9]' $T/rf.gp)\" = \"\$(q $L 'SELECT COUNT(*) FROM steps WHERE run_id = 12')\" ]"
 B="$T/big.db"
 "$KV" run --synthetic "poisson,rate=200,requests=6000,isl=100,osl=20" --model tiny --max-num-seqs 4 \
     --db "$B" >/dev/null 2>&1
@@ -120,6 +120,9 @@ B="$T/big.db"
 nst=$(q "$B" 'SELECT COUNT(*) FROM steps')
 check "roofline: $nst steps thinned to at most 20000 points, one in 2" \
     "[ $nst -gt 20000 ] && [ \"\$(grep -c '^[0-9]' $T/big.gp)\" = $(((nst + 1) / 2)) ] && grep -q 'one step in 2 of $nst' $T/big.gp"
+# titles with quotes and a backslash reach gnuplot as written (a leading ' broke it)
+draw "$L" timeline tq --run 3 --title "'x \"y\" \\z"
+check "a title with ', \" and \\ draws (exit 0)" "[ $? -eq 0 ] && png $T/tq.png"
 
 # ---- hit-rate: 2 policies x 3 KV sizes ----
 H="$T/h.db"
@@ -152,7 +155,7 @@ draw "$H" capacity cap
 check "capacity exits 0" "[ $? -eq 0 ]"
 check "capacity PNG signature" "png $T/cap.png"
 check "capacity: one line per SLO set = 2 series" "[ \"\$(series $T/cap.svg)\" = 2 ]"
-check "capacity: legend names the SLO sets" "grep -q \"title 'ttft_p99<=0.2'\" $T/cap.gp"
+check "capacity: legend names the SLO sets" "grep -q 'title \"ttft_p99<=0.2\"' $T/cap.gp"
 
 # ---- validation: a kvfleet validate pair ----
 V="$T/v.db"

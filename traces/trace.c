@@ -244,7 +244,8 @@ int trace_next(trace_src *t, sim_req *out, sim_err *err) {
     if (out->arrival_ns > SIM_HORIZON_NS) {
         sim_err_set(&t->failed_err, "trace", 0, 0,
                     "arrival: expected at most 1e9 s after the first (the simulator's horizon), "
-                    "got %.4g s for request %llu (--load-scale %g)",
+                    "got %s%.4g s for request %llu (--load-scale %g)",
+                    out->arrival_ns == SIM_TIME_MAX ? "more than " : "",
                     (double)out->arrival_ns * 1e-9, (unsigned long long)t->n_emitted,
                     t->opts.load_scale);
         t->failed = SIM_EINVAL;
