@@ -808,6 +808,17 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
                     goto fail;
                 kv_blocks = rec > 0 ? rec : fit;
             }
+            if (kv_blocks > INT32_MAX) {
+                sim_err_set(&err, "", 0, 0, "--kv-blocks: expected at most %d, got '%lld'",
+                            INT32_MAX, kv_blocks);
+                rc = SIM_EINVAL;
+                goto fail;
+            }
+            if (kv_blocks > fit * pctx.pp && cfg_int(cfg, "kv-blocks") > 0)
+                fprintf(stderr,
+                        "kvfleet: note: --kv-blocks %lld is more than the %lld blocks that fit "
+                        "%s's HBM next to the weights: a hypothetical pool\n",
+                        kv_blocks, (long long)fit * pctx.pp, gpu.name);
             if (kv_blocks > 0 && pctx.pp > 1)
                 kv_blocks /= pctx.pp; /* the replica's, shared by its virtual engines */
             if (kv_blocks == 0) {
