@@ -381,7 +381,7 @@ static void tl_add(replica *p, double dt) {
 }
 
 /* Integrates the replica's signals from acc_t to t. */
-static void rep_account(eng *e, replica *p, sim_time t) {
+static inline void rep_account(eng *e, replica *p, sim_time t) {
     double dt;
     if (t <= p->acc_t)
         return;
@@ -389,7 +389,8 @@ static void rep_account(eng *e, replica *p, sim_time t) {
     p->kvu_int += p->sig_kvu * dt;
     if (e->tl_ns > 0) {
         sim_time a = p->acc_t;
-        if (t / e->tl_ns - p->tl_k > ENG_TL_MAX_GAP && e->rc == SIM_OK) {
+        if (t >= (p->tl_k + 1) * e->tl_ns && t / e->tl_ns - p->tl_k > ENG_TL_MAX_GAP &&
+            e->rc == SIM_OK) {
             /* an idle gap that would write millions of rows of nothing */
             sim_err_set(e->err, "", 0, 0,
                         "--timeline-s: expected at most %d intervals in one gap, got %lld "
@@ -1076,14 +1077,7 @@ static void run_apply_quiet(eng *e, replica *p, int64_t n, double f0, double df,
         start = run_start(p, i);
         dur = p->run_end[i] - start;
         dur_s = sim_time_to_s(dur);
-        if (e->tl_ns == 0) { /* rep_account without a timeline */
-            if (start > p->acc_t) {
-                p->kvu_int += p->sig_kvu * sim_time_to_s(start - p->acc_t);
-                p->acc_t = start;
-            }
-        } else {
-            rep_account(e, p, start);
-        }
+        rep_account(e, p, start);
         p->sig_kvu = (double)p->run_used[i] / total;
         e->steps++;
         e->busy_s += dur_s;
