@@ -284,11 +284,6 @@ static fit_layout layout_of(int has_c, int nk, int ns, int nu) {
     return l;
 }
 
-/* 1 when a row's count takes the unaligned factor (as perf.c decides). */
-static int unaligned(double rows) {
-    return fmod(rows, PERF_ALIGN_ROWS) != 0.0;
-}
-
 /* Smoothness terms of n_knots parameters from off: sqrt_lam x the
  * differences of neighbours, into out from *k. */
 static void smooth_terms(const gsl_vector *p, int off, int n_knots, double sqrt_lam,
@@ -325,7 +320,7 @@ static int fit_resid(const gsl_vector *p, void *data, gsl_vector *out) {
             fc = interp(q->sc, q->ns, q->slo[i], q->sf[i]);
             fm = interp(q->sm, q->ns, q->slo[i], q->sf[i]);
         }
-        if (q->nu > 0 && unaligned(r->rows)) {
+        if (q->nu > 0 && PERF_ROWS_UNALIGNED(r->rows)) {
             double u = interp(q->un, q->nu, q->lo[i], q->f[i]);
             fc *= u;
             fm *= u;
@@ -489,8 +484,8 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
         if (all->v[i].flops > 0)
             has_c = 1;
         if (all->v[i].rows > PERF_ALIGN_ROWS) {
-            n_al += !unaligned(all->v[i].rows);
-            n_un += unaligned(all->v[i].rows);
+            n_al += !PERF_ROWS_UNALIGNED(all->v[i].rows);
+            n_un += PERF_ROWS_UNALIGNED(all->v[i].rows);
         }
         if (all->v[i].meas_s - all->v[i].fixed_s < ov0)
             ov0 = all->v[i].meas_s - all->v[i].fixed_s;
@@ -959,7 +954,7 @@ static int load_allreduce(const calib_opts *o, rowvec *rv, calib_op_report *rep,
 
 /* The engine overhead of a step of b sequences on tp GPUs. */
 static double step_model(const perf_calib *c, double b, double tp) {
-    return c->step_base_s + (tp > 1 ? c->step_tp_s : 0.0) + c->step_per_seq_s * b;
+    return perf_calib_step_base_s(c, tp > 1 ? 2 : 1) + c->step_per_seq_s * b;
 }
 
 /* step_base_s + step_tp_s [tp > 1] + step_per_seq_s x batch from the

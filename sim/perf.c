@@ -169,6 +169,10 @@ void perf_op_at_shape(const perf_op_calib *in, double s, perf_op_calib *out) {
     memset(&out->shape_m, 0, sizeof out->shape_m);
 }
 
+double perf_calib_step_base_s(const perf_calib *c, int tp) {
+    return c->step_base_s + (tp > 1 ? c->step_tp_s : 0.0);
+}
+
 double perf_gemm_shape(double n, double k) {
     return log2(n * k);
 }
@@ -180,7 +184,7 @@ double perf_gemm_shape(double n, double k) {
 static void roof_terms(const perf_op_calib *oc, double peak, double bw, double flops, double bytes,
                        double rows, double x, double *tc, double *tm) {
     double u = 1.0;
-    if (oc->unal.n > 0 && fmod(rows, PERF_ALIGN_ROWS) != 0.0)
+    if (oc->unal.n > 0 && PERF_ROWS_UNALIGNED(rows))
         u = perf_curve_eval(&oc->unal, x);
     *tc = flops > 0 ? flops / (peak * perf_curve_eval(&oc->eff_c, x) * u) : 0.0;
     *tm = bytes > 0 ? bytes / (bw * perf_curve_eval(&oc->eff_m, x) * u) : 0.0;
@@ -963,7 +967,7 @@ int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const per
         if (!PERF_OP_IS_GEMM(i)) /* a GEMM's M only (the decode stepper relies on it) */
             memset(&ctx->op[i].unal, 0, sizeof ctx->op[i].unal);
     }
-    ctx->step_base_s = ctx->calib.step_base_s + (tp > 1 ? ctx->calib.step_tp_s : 0.0);
+    ctx->step_base_s = perf_calib_step_base_s(&ctx->calib, tp);
     ctx->peak = m->w_dtype == SIM_DT_FP8 ? g->flops_fp8 : g->flops_bf16;
     ctx->peak_attn = m->kv_dtype == SIM_DT_FP8 ? g->flops_fp8 : g->flops_bf16;
     return SIM_OK;

@@ -107,6 +107,8 @@ typedef struct perf_op_calib {
 /* Rows (a GEMM's M) that are a multiple of this run at the aligned
  * efficiency; others take the unaligned factor (perf_op_calib.unal). */
 #define PERF_ALIGN_ROWS 16.0
+/* Whether rows takes the unaligned factor (the caller includes math.h). */
+#define PERF_ROWS_UNALIGNED(rows) (fmod((rows), PERF_ALIGN_ROWS) != 0.0)
 
 /* The operators whose curves may have an fp8 set (the weight GEMMs). */
 #define PERF_OP_IS_GEMM(op)                                                                        \
@@ -123,6 +125,10 @@ typedef struct perf_calib {
     double step_per_seq_s;            /* engine overhead per sequence in the step, s */
     double step_tp_s; /* engine overhead added per step when a replica has tp > 1, s */
 } perf_calib;
+
+/* The per-step engine overhead in effect at tp, sequences aside:
+ * step_base_s, plus step_tp_s when tp > 1. */
+double perf_calib_step_base_s(const perf_calib *c, int tp);
 
 /* Datasheet roofline: eff 1, overhead = gpu->launch_overhead_s, no step overhead. */
 void perf_calib_default(perf_calib *c, const sim_gpu *gpu);
