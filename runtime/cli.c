@@ -1136,8 +1136,7 @@ int rt_run_config(json_t *cfg, int json, const char *command) {
     sim_err_clear(&err);
     rc = rt_run_exec(cfg, "run", command, &sum, &info, &err);
     if (rc != SIM_OK) {
-        (void)rt_report_err("run", &err, rc);
-        return rt_exit_code(rc);
+        return rt_report_err("run", &err, rc);
     }
     if (json) {
         json_t *o = summary_json(&sum);
@@ -1263,22 +1262,19 @@ out:
 
 /* A[@B]: A in 1..max_a, B in 0..PREDICT_MAX_TOKENS (required when need_b). */
 static int parse_at(const char *s, long long max_a, long long *a, long long *b, int need_b) {
-    char *end;
-    errno = 0;
-    *a = strtoll(s, &end, 10);
-    if (end == s || errno || *a < 1 || *a > max_a)
+    const char *at = strchr(s, '@');
+    char head[32];
+    size_t n = at ? (size_t)(at - s) : strlen(s);
+    if (n >= sizeof head)
         return -1;
-    if (*end == '\0') {
-        *b = 0;
+    memcpy(head, s, n);
+    head[n] = '\0';
+    if (rt_parse_int(head, 1, max_a, a) != 0)
+        return -1;
+    *b = 0;
+    if (at == NULL)
         return need_b ? -1 : 0;
-    }
-    if (*end != '@')
-        return -1;
-    s = end + 1;
-    *b = strtoll(s, &end, 10);
-    if (end == s || *end || errno || *b < 0 || *b > PREDICT_MAX_TOKENS)
-        return -1;
-    return 0;
+    return rt_parse_int(at + 1, 0, PREDICT_MAX_TOKENS, b);
 }
 
 int rt_main_predict(int argc, char **argv) {
@@ -1435,8 +1431,7 @@ int rt_main_predict(int argc, char **argv) {
     }
     return RT_EXIT_OK;
 fail:
-    (void)rt_report_err("predict", &err, rc);
-    return rt_exit_code(rc);
+    return rt_report_err("predict", &err, rc);
 }
 
 /* ---- trace stats ---- */
@@ -1510,8 +1505,7 @@ int rt_main_trace(int argc, char **argv) {
     }
     rc = trace_stats_print(stdout, path, spec, fmt, &to, json, &err);
     if (rc != SIM_OK) {
-        (void)rt_report_err("trace stats", &err, rc);
-        return rt_exit_code(rc);
+        return rt_report_err("trace stats", &err, rc);
     }
     return RT_EXIT_OK;
 }
@@ -1536,8 +1530,7 @@ int rt_main_rerun(int argc, char **argv) {
         return RT_EXIT_USAGE;
     }
     if ((rc = store_run_config(argv[1], run_id, &text, &err)) != SIM_OK) {
-        (void)rt_report_err("rerun", &err, rc);
-        return rt_exit_code(rc);
+        return rt_report_err("rerun", &err, rc);
     }
     cfg = json_loads(text, 0, &je);
     sim_free(text);

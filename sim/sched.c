@@ -280,6 +280,11 @@ static void seq_put(sched *s, sched_seq *q) {
     s->free_seqs = q;
 }
 
+/* Blocks admission keeps free (sched_create, sched_reject_static). */
+static int64_t watermark_blocks(const sched_config *c) {
+    return (int64_t)(c->watermark * (double)c->kv_blocks);
+}
+
 static int64_t blocks_for(const sched *s, int64_t tokens) {
     return (tokens + s->cfg.block_tokens - 1) / s->cfg.block_tokens;
 }
@@ -838,7 +843,7 @@ int sched_create(const sched_config *c, const sched_cb *cb, sched **out) {
         sched_destroy(s);
         return SIM_ENOMEM;
     }
-    s->watermark_blocks = (int64_t)(c->watermark * (double)c->kv_blocks);
+    s->watermark_blocks = watermark_blocks(c);
     if ((c->host_blocks > 0 || c->preempt_swap) && c->pcie_bw > 0 && c->block_bytes > 0) {
         s->h2d = link_create(c->pcie_bw);
         s->d2h = link_create(c->pcie_bw);
@@ -896,7 +901,7 @@ void sched_destroy(sched *s) {
 enum met_reject sched_reject_static(const sched_config *c, const sim_req *r) {
     int64_t need_tokens = (int64_t)r->prompt_tokens + r->output_tokens;
     int64_t bt = c->block_tokens;
-    int64_t watermark = (int64_t)(c->watermark * (double)c->kv_blocks); /* as sched_create */
+    int64_t watermark = watermark_blocks(c);
     if (need_tokens > c->max_ctx)
         return MET_REJECT_CONTEXT;
     /* admission keeps the watermark free, so a request (or, preempted, its
