@@ -193,6 +193,7 @@ typedef struct fit_row {
     double fixed_s; /* modelled time of other work inside the measurement, s */
     double meas_s;  /* measured time, s */
     double shape;   /* the operator's shape index (perf_op_shape) */
+    double work;    /* the call's work index (perf_op_work); NAN: none */
 } fit_row;
 
 typedef struct rowvec {
@@ -222,7 +223,8 @@ static void rowvec_free(rowvec *rv) {
 
 /* A fit problem: training rows, their knot intervals and the constants.
  * Efficiencies are curves in log2(rows) (nk knots) times factors in the
- * shape index (ns knots; ns = 0 when the rows have one shape). */
+ * shape index (ns knots; ns = 0 when the rows have one shape) and in the
+ * work index (nw knots; 0 for operators without one). */
 typedef struct fit_prob {
     const fit_row *r;
     int n;
@@ -230,13 +232,15 @@ typedef struct fit_prob {
     const double *f; /* per row: position in the interval, 0..1 */
     const int *slo;  /* the same in the shape knots */
     const double *sf;
-    int nk, ns;      /* knots in rows, in shape */
+    const int *wlo; /* the same in the work knots */
+    const double *wf;
+    int nk, ns, nw;  /* knots in rows, in shape, in work */
     int nu;          /* knots of the unaligned factor (nk, or 0: not fitted) */
     int has_c;       /* eff_c is fitted (some row has FLOPs) */
     double peak, bw; /* FLOP/s and bytes/s the efficiencies scale */
     double sqrt_lam; /* smoothness weight */
     double yc[PERF_MAX_KNOTS], ym[PERF_MAX_KNOTS], sc[PERF_MAX_KNOTS], sm[PERF_MAX_KNOTS];
-    double un[PERF_MAX_KNOTS];
+    double un[PERF_MAX_KNOTS], wc[PERF_MAX_KNOTS], wm[PERF_MAX_KNOTS];
 } fit_prob;
 
 static double sig15(double z) {
@@ -268,21 +272,30 @@ static double interp(const double *y, int nk, int lo, double f) {
 }
 
 /* Parameter layout: [z_c (has_c)] [z_m] [u_c (has_c, ns)] [u_m (ns)]
- * [log unaligned factor (nu)] [log overhead]; offsets of each part. */
+ * [log unaligned factor (nu)] [log work_c (has_c, nw)] [log work_m (nw)]
+ * [log overhead]; offsets of each part. */
 typedef struct fit_layout {
-    int m, uc, um, un, ov, p;
+    int m, uc, um, un, wc, wm, ov, p;
 } fit_layout;
 
-static fit_layout layout_of(int has_c, int nk, int ns, int nu) {
+static fit_layout layout_of(int has_c, int nk, int ns, int nu, int nw) {
     fit_layout l;
     l.m = has_c ? nk : 0;
     l.uc = l.m + nk;
     l.um = l.uc + (has_c ? ns : 0);
     l.un = l.um + ns;
-    l.ov = l.un + nu;
+    l.wc = l.un + nu;
+    l.wm = l.wc + (has_c ? nw : 0);
+    l.ov = l.wm + nw;
     l.p = l.ov + 1;
     return l;
 }
+
+/* The factor curves (shape, work) have a scale the rows leave free (it
+ * trades with the efficiencies): after its smoothness terms, each gets a
+ * term pinning its mean log factor at 0. */
+static void factor_terms(const gsl_vector *p, int off, int n_knots, double sqrt_lam, double pin,
+                         gsl_vector *out, int *k);
 
 /* Smoothness terms of n_knots parameters from off: sqrt_lam x the
  * differences of neighbours, into out from *k. */
@@ -300,7 +313,7 @@ static void smooth_terms(const gsl_vector *p, int off, int n_knots, double sqrt_
  * at 0, which the rows alone leave free. */
 static int fit_resid(const gsl_vector *p, void *data, gsl_vector *out) {
     fit_prob *q = data;
-    fit_layout l = layout_of(q->has_c, q->nk, q->ns, q->nu);
+    fit_layout l = layout_of(q->has_c, q->nk, q->ns, q->nu, q->nw);
     int j, i, k = q->n;
     double ov = exp(gsl_vector_get(p, (size_t)l.ov));
     for (j = 0; j < q->nk; j++) {
@@ -313,6 +326,10 @@ static int fit_resid(const gsl_vector *p, void *data, gsl_vector *out) {
     }
     for (j = 0; j < q->nu; j++)
         q->un[j] = exp(gsl_vector_get(p, (size_t)(l.un + j)));
+    for (j = 0; j < q->nw; j++) {
+        q->wc[j] = q->has_c ? exp(gsl_vector_get(p, (size_t)(l.wc + j))) : 1.0;
+        q->wm[j] = exp(gsl_vector_get(p, (size_t)(l.wm + j)));
+    }
     for (i = 0; i < q->n; i++) {
         const fit_row *r = &q->r[i];
         double tc = 0, tm = 0, fc = 1.0, fm = 1.0;
@@ -325,6 +342,10 @@ static int fit_resid(const gsl_vector *p, void *data, gsl_vector *out) {
             fc *= u;
             fm *= u;
         }
+        if (q->nw > 0) {
+            fc *= interp(q->wc, q->nw, q->wlo[i], q->wf[i]);
+            fm *= interp(q->wm, q->nw, q->wlo[i], q->wf[i]);
+        }
         if (r->flops > 0)
             tc = r->flops / (q->peak * interp(q->yc, q->nk, q->lo[i], q->f[i]) * fc);
         if (r->bytes > 0)
@@ -336,18 +357,27 @@ static int fit_resid(const gsl_vector *p, void *data, gsl_vector *out) {
         smooth_terms(p, 0, q->nk, q->sqrt_lam, out, &k);
     smooth_terms(p, l.m, q->nk, q->sqrt_lam, out, &k);
     if (q->ns > 0) {
-        int c;
-        for (c = q->has_c ? 0 : 1; c < 2; c++) {
-            int off = c == 0 ? l.uc : l.um;
-            double mean = 0;
-            smooth_terms(p, off, q->ns, q->sqrt_lam, out, &k);
-            for (j = 0; j < q->ns; j++)
-                mean += gsl_vector_get(p, (size_t)(off + j)) / q->ns;
-            gsl_vector_set(out, (size_t)k++, sqrt((double)q->n) * mean);
-        }
+        if (q->has_c)
+            factor_terms(p, l.uc, q->ns, q->sqrt_lam, sqrt((double)q->n), out, &k);
+        factor_terms(p, l.um, q->ns, q->sqrt_lam, sqrt((double)q->n), out, &k);
     }
     smooth_terms(p, l.un, q->nu, q->sqrt_lam, out, &k);
+    if (q->nw > 0) {
+        if (q->has_c)
+            factor_terms(p, l.wc, q->nw, q->sqrt_lam, sqrt((double)q->n), out, &k);
+        factor_terms(p, l.wm, q->nw, q->sqrt_lam, sqrt((double)q->n), out, &k);
+    }
     return GSL_SUCCESS;
+}
+
+static void factor_terms(const gsl_vector *p, int off, int n_knots, double sqrt_lam, double pin,
+                         gsl_vector *out, int *k) {
+    double mean = 0;
+    int j;
+    smooth_terms(p, off, n_knots, sqrt_lam, out, k);
+    for (j = 0; j < n_knots; j++)
+        mean += gsl_vector_get(p, (size_t)(off + j)) / n_knots;
+    gsl_vector_set(out, (size_t)(*k)++, pin * mean);
 }
 
 /* Chooses knots among the values x[0..n): grid points spaced 0.5
@@ -416,7 +446,8 @@ static void score(const fit_row *r, int n, int k_every, int test, const perf_op_
         if (k_every < 2 && test)
             continue;
         perf_op_at_shape(oc, r[i].shape, &at);
-        pred = perf_roofline_s(&at, peak, bw, r[i].flops, r[i].bytes, r[i].rows) + r[i].fixed_s;
+        pred = perf_roofline_work_s(&at, peak, bw, r[i].flops, r[i].bytes, r[i].rows, r[i].work) +
+               r[i].fixed_s;
         scratch[m++] = fabs(pred / r[i].meas_s - 1.0) * 100.0;
     }
     *count = m;
@@ -445,6 +476,49 @@ static void curve_from(perf_curve *c, const gsl_vector *x, int off, const double
     c->n = n;
 }
 
+/* The start of a fit: every efficiency at 1, so that the data lower it
+ * where a term binds (a knot whose term never binds, eff_m where every row
+ * is compute-bound, then stays high and harmless instead of just binding);
+ * factors at 1 (log 0); the overhead at ov0. */
+static void x_start(gsl_vector *x, fit_layout l, double ov0) {
+    int j;
+    for (j = 0; j < l.uc; j++)
+        gsl_vector_set(x, (size_t)j, logit15(1.0));
+    for (j = l.uc; j < l.ov; j++)
+        gsl_vector_set(x, (size_t)j, 0.0);
+    gsl_vector_set(x, (size_t)l.ov, log(ov0));
+}
+
+/* Runs the Levenberg-Marquardt fit of q from x and leaves in x the best
+ * point found (a status other than success, the iteration limit or no
+ * progress, still leaves it). SIM_OK or SIM_ENOMEM. */
+static int lm_solve(fit_prob *q, gsl_vector *x) {
+    fit_layout l = layout_of(q->has_c, q->nk, q->ns, q->nu, q->nw);
+    int c = q->has_c ? 2 : 1, info;
+    size_t nres = (size_t)(q->n + (q->nk - 1) * c + (q->ns > 0 ? q->ns * c : 0) +
+                           (q->nu > 0 ? q->nu - 1 : 0) + (q->nw > 0 ? q->nw * c : 0));
+    gsl_multifit_nlinear_fdf fdf;
+    gsl_multifit_nlinear_parameters par = gsl_multifit_nlinear_default_parameters();
+    gsl_multifit_nlinear_workspace *w;
+    SIM_ASSERT(x->size == (size_t)l.p);
+    fdf.f = fit_resid;
+    fdf.df = NULL;
+    fdf.fvv = NULL;
+    fdf.n = nres;
+    fdf.p = (size_t)l.p;
+    fdf.params = q;
+    par.trs = gsl_multifit_nlinear_trs_lm;
+    par.scale = gsl_multifit_nlinear_scale_levenberg;
+    w = gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &par, nres, (size_t)l.p);
+    if (w == NULL)
+        return SIM_ENOMEM;
+    gsl_multifit_nlinear_init(x, &fdf, w);
+    (void)gsl_multifit_nlinear_driver(500, 1e-10, 1e-10, 1e-12, NULL, NULL, &info, w);
+    gsl_vector_memcpy(x, gsl_multifit_nlinear_position(w));
+    gsl_multifit_nlinear_free(w);
+    return SIM_OK;
+}
+
 /* At most this many knots in the shape index. */
 #define CALIB_SHAPE_KNOTS 16
 
@@ -454,14 +528,13 @@ static void curve_from(perf_curve *c, const gsl_vector *x, int off, const double
 static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fit_unal,
                   perf_op_calib *oc, calib_op_report *rep, sim_err *err) {
     fit_row *tr = NULL;
-    int *lo = NULL, *slo = NULL;
-    double *f = NULL, *sf = NULL, *scr = NULL, kx[PERF_MAX_KNOTS], skx[CALIB_SHAPE_KNOTS];
-    int n = 0, i, j, nk, ns, nu, n_al = 0, n_un = 0, has_c = 0, nres, rc = SIM_ENOMEM, info;
+    int *lo = NULL, *slo = NULL, *wlo = NULL;
+    double *f = NULL, *sf = NULL, *wf = NULL, *scr = NULL, kx[PERF_MAX_KNOTS];
+    double skx[CALIB_SHAPE_KNOTS], wkx[PERF_MAX_KNOTS];
+    int n = 0, i, j, nk, ns, nu, nw, n_al = 0, n_un = 0, n_work = 0, has_c = 0;
+    int rc = SIM_ENOMEM;
     double ov0 = INFINITY;
     gsl_vector *x0 = NULL;
-    gsl_multifit_nlinear_workspace *w = NULL;
-    gsl_multifit_nlinear_fdf fdf;
-    gsl_multifit_nlinear_parameters par = gsl_multifit_nlinear_default_parameters();
     fit_prob q;
     fit_layout l;
 
@@ -472,10 +545,13 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
     tr = SIM_NEW_ARRAY(fit_row, (size_t)all->n);
     lo = SIM_NEW_ARRAY(int, (size_t)all->n);
     slo = SIM_NEW_ARRAY(int, (size_t)all->n);
+    wlo = SIM_NEW_ARRAY(int, (size_t)all->n);
     f = SIM_NEW_ARRAY(double, (size_t)all->n);
     sf = SIM_NEW_ARRAY(double, (size_t)all->n);
+    wf = SIM_NEW_ARRAY(double, (size_t)all->n);
     scr = SIM_NEW_ARRAY(double, (size_t)all->n);
-    if (tr == NULL || lo == NULL || slo == NULL || f == NULL || sf == NULL || scr == NULL)
+    if (tr == NULL || lo == NULL || slo == NULL || wlo == NULL || f == NULL || sf == NULL ||
+        wf == NULL || scr == NULL)
         goto done;
     for (i = 0; i < all->n; i++) {
         if (k_every >= 2 && i % k_every == k_every - 1)
@@ -489,6 +565,7 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
         }
         if (all->v[i].meas_s - all->v[i].fixed_s < ov0)
             ov0 = all->v[i].meas_s - all->v[i].fixed_s;
+        n_work += !isnan(all->v[i].work);
     }
     for (i = 0; i < n; i++)
         scr[i] = log2(tr[i].rows);
@@ -502,23 +579,20 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
         ns = 0;
     for (i = 0; i < n; i++)
         locate(skx, ns, scr[i], &slo[i], &sf[i]);
+    /* the work factors where every row has a work index (the attentions) */
+    nw = 0;
+    if (n_work == n) {
+        for (i = 0; i < n; i++)
+            scr[i] = tr[i].work;
+        nw = choose_knots(scr, n, PERF_MAX_KNOTS, wkx);
+        if (nw < 2)
+            nw = 0;
+        for (i = 0; i < n; i++)
+            locate(wkx, nw, scr[i], &wlo[i], &wf[i]);
+    }
     ov0 = ov0 > 2e-7 ? 0.5 * ov0 : 1e-7;
     /* the unaligned factor where asked and both kinds of row exist */
     nu = fit_unal && n_al > 0 && n_un > 0 ? nk : 0;
-
-    /* Start every efficiency at 1 and let the data lower it where a term
-     * binds: a knot whose term never binds (eff_m where every row is
-     * compute-bound) then stays high and harmless instead of just binding.
-     * Shape factors start at 1 (log 0). */
-    l = layout_of(has_c, nk, ns, nu);
-    x0 = gsl_vector_alloc((size_t)l.p);
-    if (x0 == NULL)
-        goto done;
-    for (j = 0; j < l.uc; j++)
-        gsl_vector_set(x0, (size_t)j, logit15(1.0));
-    for (j = l.uc; j < l.ov; j++)
-        gsl_vector_set(x0, (size_t)j, 0.0);
-    gsl_vector_set(x0, (size_t)l.ov, log(ov0));
 
     memset(&q, 0, sizeof q);
     q.r = tr;
@@ -527,6 +601,8 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
     q.f = f;
     q.slo = slo;
     q.sf = sf;
+    q.wlo = wlo;
+    q.wf = wf;
     q.nk = nk;
     q.ns = ns;
     q.nu = nu;
@@ -534,32 +610,45 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
     q.peak = peak;
     q.bw = bw;
     q.sqrt_lam = sqrt(1e-3 * (double)n / (double)nk);
-    nres = n + (nk - 1) * (has_c ? 2 : 1) + (ns > 0 ? ns * (has_c ? 2 : 1) : 0) +
-           (nu > 0 ? nu - 1 : 0);
-    fdf.f = fit_resid;
-    fdf.df = NULL;
-    fdf.fvv = NULL;
-    fdf.n = (size_t)nres;
-    fdf.p = (size_t)l.p;
-    fdf.params = &q;
-    par.trs = gsl_multifit_nlinear_trs_lm;
-    par.scale = gsl_multifit_nlinear_scale_levenberg;
-    w = gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &par, (size_t)nres, (size_t)l.p);
-    if (w == NULL)
+    l = layout_of(has_c, nk, ns, nu, nw);
+    if ((x0 = gsl_vector_alloc((size_t)l.p)) == NULL)
         goto done;
-    gsl_multifit_nlinear_init(x0, &fdf, w);
-    /* A status other than success (iteration limit, no progress) still
-     * leaves the best point found in w->x, which is what is scored. */
-    (void)gsl_multifit_nlinear_driver(500, 1e-10, 1e-10, 1e-12, NULL, NULL, &info, w);
+    if (nw > 0) {
+        /* First without the work factors, then with them from that point:
+         * the work index shares much of its trend with rows and shape, and
+         * a start from scratch can end at a worse point than no factor. */
+        fit_layout l0 = layout_of(has_c, nk, ns, nu, 0);
+        gsl_vector *x1 = gsl_vector_alloc((size_t)l0.p);
+        if (x1 == NULL)
+            goto done;
+        x_start(x1, l0, ov0);
+        if (lm_solve(&q, x1) != SIM_OK) {
+            gsl_vector_free(x1);
+            goto done;
+        }
+        for (j = 0; j < l.p; j++)
+            gsl_vector_set(x0, (size_t)j,
+                           j < l0.wc   ? gsl_vector_get(x1, (size_t)j)
+                           : j == l.ov ? gsl_vector_get(x1, (size_t)l0.ov)
+                                       : 0.0);
+        gsl_vector_free(x1);
+        q.nw = nw;
+    } else {
+        x_start(x0, l, ov0);
+    }
+    if (lm_solve(&q, x0) != SIM_OK)
+        goto done;
 
     {
-        const gsl_vector *x = gsl_multifit_nlinear_position(w);
+        const gsl_vector *x = x0;
         memset(oc, 0, sizeof *oc);
         curve_from(&oc->eff_c, x, 0, kx, has_c ? nk : 0, 1);
         curve_from(&oc->eff_m, x, l.m, kx, nk, 1);
         curve_from(&oc->shape_c, x, l.uc, skx, has_c ? ns : 0, 0);
         curve_from(&oc->shape_m, x, l.um, skx, ns, 0);
         curve_from(&oc->unal, x, l.un, kx, nu, 0);
+        curve_from(&oc->work_c, x, l.wc, wkx, has_c ? nw : 0, 0);
+        curve_from(&oc->work_m, x, l.wm, wkx, nw, 0);
         oc->overhead_s = round_sig(exp(gsl_vector_get(x, (size_t)l.ov)), 3);
     }
     rep->fitted = 1;
@@ -576,13 +665,14 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
 done:
     if (rc == SIM_ENOMEM)
         sim_err_set(err, "calibrate", 0, 0, "out of memory");
-    gsl_multifit_nlinear_free(w);
     gsl_vector_free(x0);
     sim_free(tr);
     sim_free(lo);
     sim_free(slo);
+    sim_free(wlo);
     sim_free(f);
     sim_free(sf);
+    sim_free(wf);
     sim_free(scr);
     return rc;
 }
@@ -721,6 +811,7 @@ static int load_gemm(const calib_opts *o, rowvec *rv, rowvec *rv8, calib_report 
                 perf_gemm_cost(g[i].m, g[i].n, g[i].k, g[i].fp8 ? 1.0 : 2.0, &r.flops, &r.bytes);
                 r.rows = g[i].m;
                 r.shape = perf_gemm_shape(g[i].n, g[i].k);
+                r.work = NAN;
                 r.fixed_s = 0;
                 r.meas_s = g[i].lat_s;
                 if ((rc = rowvec_push(g[i].fp8 ? &rv8[op] : &rv[op], &r)) != SIM_OK) {
@@ -816,6 +907,7 @@ static int load_attn(const calib_opts *o, int prefill, const perf_calib *cal, ro
                      &r.bytes, &r.rows);
         r.fixed_s = prefill ? perf_op_call_s(&ctx, PERF_OP_KV_SAVE, &b) : 0.0;
         r.shape = perf_op_shape(&ctx, prefill ? PERF_OP_ATTN_PREFILL : PERF_OP_ATTN_DECODE);
+        r.work = perf_op_work(&ctx, prefill ? PERF_OP_ATTN_PREFILL : PERF_OP_ATTN_DECODE, &b);
         r.meas_s = lat * 1e-3;
         if ((rc = rowvec_push(rv, &r)) != SIM_OK) {
             sim_err_set(err, "calibrate", 0, 0, "out of memory");
@@ -890,6 +982,7 @@ static int load_vidur(const calib_opts *o, const perf_calib *cal, rowvec *rv, ca
             fit_row r;
             perf_op_cost(&ctx, ops[i], &b, &r.flops, &r.bytes, &r.rows);
             r.shape = perf_op_shape(&ctx, ops[i]);
+            r.work = NAN;
             r.fixed_s = 0;
             r.meas_s = (i == 0 ? t[0] : i == 1 ? t[1] + t[2] : i == 2 ? t[3] : t[4]) * 1e-3;
             if ((rc = rowvec_push(&rv[ops[i]], &r)) != SIM_OK) {
@@ -936,6 +1029,7 @@ static int load_allreduce(const calib_opts *o, rowvec *rv, calib_op_report *rep,
         r.bytes = 2.0 * (g - 1.0) / g * (elems * 2.0);
         r.rows = elems * 2.0 / 1024.0;
         r.shape = 0; /* one curve for 2, 4 and 8 GPUs: a factor per count overfits 56 rows */
+        r.work = NAN;
         r.fixed_s = 0;
         r.meas_s = lat * 1e-3;
         if ((rc = rowvec_push(rv, &r)) != SIM_OK) {

@@ -177,17 +177,28 @@ double perf_gemm_shape(double n, double k) {
     return log2(n * k);
 }
 
+/* A work factor curve at work index w: 1 without the curve or without an
+ * index (NAN). */
+static inline double work_factor(const perf_curve *c, double w) {
+    return c->n > 0 && !isnan(w) ? perf_curve_eval(c, w) : 1.0;
+}
+
 /* The two roofline terms of one call, without overhead: tc = flops /
- * (peak x eff_c(x)), tm = bytes / (bw x eff_m(x)), x = log2(rows); both
- * efficiencies times unal(x) when rows is not a multiple of
- * PERF_ALIGN_ROWS and the operator has that curve. */
+ * (peak x eff_c(x) x work_c(w)), tm = bytes / (bw x eff_m(x) x work_m(w)),
+ * x = log2(rows), w the work index (NAN: none); both efficiencies times
+ * unal(x) when rows is not a multiple of PERF_ALIGN_ROWS and the operator
+ * has that curve. A factor of 1 leaves the bits as they were without it. */
 static void roof_terms(const perf_op_calib *oc, double peak, double bw, double flops, double bytes,
-                       double rows, double x, double *tc, double *tm) {
+                       double rows, double x, double w, double *tc, double *tm) {
     double u = 1.0;
     if (oc->unal.n > 0 && PERF_ROWS_UNALIGNED(rows))
         u = perf_curve_eval(&oc->unal, x);
-    *tc = flops > 0 ? flops / (peak * perf_curve_eval(&oc->eff_c, x) * u) : 0.0;
-    *tm = bytes > 0 ? bytes / (bw * perf_curve_eval(&oc->eff_m, x) * u) : 0.0;
+    *tc = flops > 0
+              ? flops / (peak * (perf_curve_eval(&oc->eff_c, x) * work_factor(&oc->work_c, w)) * u)
+              : 0.0;
+    *tm = bytes > 0
+              ? bytes / (bw * (perf_curve_eval(&oc->eff_m, x) * work_factor(&oc->work_m, w)) * u)
+              : 0.0;
 }
 
 /* Time of one operator call with the given work, in seconds:
@@ -195,13 +206,18 @@ static void roof_terms(const perf_op_calib *oc, double peak, double bw, double f
  * curves read at log2(rows); 0 when rows <= 0 or there is no work. This is
  * the function perf_predict charges every call with, exported so that the
  * calibration fits exactly what is predicted. */
-double perf_roofline_s(const perf_op_calib *oc, double peak, double bw, double flops, double bytes,
-                       double rows) {
+double perf_roofline_work_s(const perf_op_calib *oc, double peak, double bw, double flops,
+                            double bytes, double rows, double w) {
     double tc, tm;
     if (!(rows > 0) || (flops <= 0 && bytes <= 0))
         return 0.0;
-    roof_terms(oc, peak, bw, flops, bytes, rows, log2(rows), &tc, &tm);
+    roof_terms(oc, peak, bw, flops, bytes, rows, log2(rows), w, &tc, &tm);
     return (tc > tm ? tc : tm) + oc->overhead_s;
+}
+
+double perf_roofline_s(const perf_op_calib *oc, double peak, double bw, double flops, double bytes,
+                       double rows) {
+    return perf_roofline_work_s(oc, peak, bw, flops, bytes, rows, NAN);
 }
 
 /* FLOPs and HBM bytes of y[m x n] = x[m x k] W^T with W of n x k in
@@ -223,6 +239,8 @@ typedef struct shape {
     double voc; /* vocab / tp */
     double wb;  /* weight bytes per element */
     double kvb; /* KV bytes per element */
+    double kvh; /* KV heads per GPU */
+    double qh;  /* query heads per GPU */
 } shape;
 
 static void shape_of(const perf_ctx *ctx, shape *s) {
@@ -232,6 +250,8 @@ static void shape_of(const perf_ctx *ctx, shape *s) {
     s->h = (double)m->hidden;
     s->q = (double)m->n_heads * (double)m->head_dim / t;
     s->kv = kvh * (double)m->head_dim;
+    s->kvh = kvh;
+    s->qh = (double)m->n_heads / t;
     s->ffn = (double)m->intermediate / t;
     s->voc = (double)m->vocab / t;
     s->wb = dtype_bytes(m->w_dtype);
@@ -261,6 +281,19 @@ static void rows_of(const shape *s, const perf_batch *b, double *r) {
     r[ROWS_PREFILL] = b->prefill_tokens > 0 ? b->prefill_pairs / (double)b->prefill_tokens : 0.0;
     r[ROWS_DECODE] = b->n_decode > 0 ? (double)b->decode_ctx / (double)b->n_decode : 0.0;
     r[ROWS_MSG_KIB] = r[ROWS_TOKENS] * s->h * 2.0 / 1024.0;
+}
+
+/* The work index of an attention (perf_op_work) from the batch and its
+ * rows' logs: log2(P x query heads) for prefill; for decode
+ * log2(decode_ctx / n_decode) + log2(n_decode x kvh), which the decode
+ * stepper gets with one addition per step. NAN for other operators or no
+ * rows. */
+static double work_index(const shape *s, enum perf_op op, const perf_batch *b, const double *lg) {
+    if (op == PERF_OP_ATTN_PREFILL && b->prefill_tokens > 0)
+        return log2((double)b->prefill_tokens * s->qh);
+    if (op == PERF_OP_ATTN_DECODE && b->n_decode > 0 && b->decode_ctx > 0)
+        return lg[ROWS_DECODE] + log2((double)b->n_decode * s->kvh);
+    return NAN;
 }
 
 /* N and K of a weight GEMM operator's weight on one GPU. */
@@ -440,7 +473,8 @@ void perf_op_cost(const perf_ctx *ctx, enum perf_op op, const perf_batch *b, dou
 double perf_op_call_s(const perf_ctx *ctx, enum perf_op op, const perf_batch *b) {
     double flops, bytes, rows;
     perf_op_cost(ctx, op, b, &flops, &bytes, &rows);
-    return perf_roofline_s(&ctx->op[op], op_peak(ctx, op), op_bw(ctx, op), flops, bytes, rows);
+    return perf_roofline_work_s(&ctx->op[op], op_peak(ctx, op), op_bw(ctx, op), flops, bytes, rows,
+                                perf_op_work(ctx, op, b));
 }
 
 /* ---- the step ---- */
@@ -464,7 +498,8 @@ static double op_eval(const perf_ctx *ctx, const shape *s, enum perf_op op, cons
         *tm = coll_plan_time(&ctx->ar, *bytes * t / (2.0 * (t - 1.0)), NULL);
         return op_calls(ctx, op) * *tm;
     }
-    roof_terms(oc, op_peak(ctx, op), op_bw(ctx, op), *flops, *bytes, rows[rk], lg[rk], tc, tm);
+    roof_terms(oc, op_peak(ctx, op), op_bw(ctx, op), *flops, *bytes, rows[rk], lg[rk],
+               oc->work_c.n > 0 || oc->work_m.n > 0 ? work_index(s, op, b, lg) : NAN, tc, tm);
     return op_calls(ctx, op) * ((*tc > *tm ? *tc : *tm) + oc->overhead_s);
 }
 
@@ -473,6 +508,16 @@ static void rows_and_logs(const shape *s, const perf_batch *b, double *rows, dou
     rows_of(s, b, rows);
     for (k = 0; k < N_ROWS_KIND; k++)
         lg[k] = rows[k] > 0 ? log2(rows[k]) : 0.0;
+}
+
+double perf_op_work(const perf_ctx *ctx, enum perf_op op, const perf_batch *b) {
+    shape s;
+    double rows[N_ROWS_KIND], lg[N_ROWS_KIND];
+    if (!PERF_OP_HAS_WORK(op))
+        return NAN;
+    shape_of(ctx, &s);
+    rows_and_logs(&s, b, rows, lg);
+    return work_index(&s, op, b, lg);
 }
 
 /* Pipeline parallelism: the activations of the step's T tokens cross pp - 1
@@ -966,6 +1011,10 @@ int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const per
                          perf_op_shape(ctx, (enum perf_op)i), &ctx->op[i]);
         if (!PERF_OP_IS_GEMM(i)) /* a GEMM's M only (the decode stepper relies on it) */
             memset(&ctx->op[i].unal, 0, sizeof ctx->op[i].unal);
+        if (!PERF_OP_HAS_WORK(i)) {
+            memset(&ctx->op[i].work_c, 0, sizeof ctx->op[i].work_c);
+            memset(&ctx->op[i].work_m, 0, sizeof ctx->op[i].work_m);
+        }
     }
     ctx->step_base_s = perf_calib_step_base_s(&ctx->calib, tp);
     ctx->peak = m->w_dtype == SIM_DT_FP8 ? g->flops_fp8 : g->flops_bf16;
@@ -1000,8 +1049,8 @@ const perf_op_calib *perf_calib_op(const perf_calib *c, enum perf_op op, enum si
 /* Top-level and per-operator keys a calibration file may hold. */
 static const char *const top_keys[] = {
     "gpu", "source", "fitted_at_version", "step_base_s", "step_per_seq_s", "step_tp_s", "ops"};
-static const char *const op_keys[] = {"overhead_s", "eff_c",     "eff_m", "shape_c",
-                                      "shape_m",    "unaligned", "fp8"};
+static const char *const op_keys[] = {"overhead_s", "eff_c",  "eff_m",  "shape_c", "shape_m",
+                                      "unaligned",  "work_c", "work_m", "fp8"};
 
 static int key_known(const char *key, const char *const *keys, size_t n) {
     size_t i;
@@ -1038,6 +1087,7 @@ typedef struct curve_kind {
 static const curve_kind kind_eff = {"log2_rows", "eff", "an efficiency", 1.5};
 static const curve_kind kind_shape = {"log2_shape", "factor", "a factor", 4.0};
 static const curve_kind kind_unal = {"log2_rows", "factor", "a factor", 4.0};
+static const curve_kind kind_work = {"log2_work", "factor", "a factor", 4.0};
 
 static int load_curve(const json_t *v, const char *path, const char *field, const curve_kind *kd,
                       perf_curve *c, sim_err *err) {
@@ -1103,11 +1153,12 @@ static int load_curve(const json_t *v, const char *path, const char *field, cons
 }
 
 /* Loads one operator's object at field ("ops.NAME", or "ops.NAME.fp8" for
- * a GEMM's fp8 set): overhead_s and optional eff_c, eff_m; fp8 (an object
- * of the same keys, without fp8) only where fp8 is not NULL, and *has_fp8
- * set when it is there. */
-static int load_op(const json_t *v, const char *path, const char *name, int gemm, perf_op_calib *oc,
-                   perf_op_calib *fp8, int *has_fp8, sim_err *err) {
+ * a GEMM's fp8 set): overhead_s and optional eff_c, eff_m, shape_c,
+ * shape_m, unaligned (gemm only) and work_c, work_m (attn only); fp8 (an
+ * object of the same keys, without fp8) only where fp8 is not NULL, and
+ * *has_fp8 set when it is there. */
+static int load_op(const json_t *v, const char *path, const char *name, int gemm, int attn,
+                   perf_op_calib *oc, perf_op_calib *fp8, int *has_fp8, sim_err *err) {
     char field[96], got[SIM_JSON_RENDER_MAX + 8];
     const char *k;
     const json_t *val;
@@ -1122,8 +1173,8 @@ static int load_op(const json_t *v, const char *path, const char *name, int gemm
             (fp8 == NULL && strcmp(k, "fp8") == 0)) {
             sim_err_set(err, path, 0, 0,
                         "%s: unknown key '%s', expected overhead_s, eff_c, eff_m, shape_c, "
-                        "shape_m or unaligned%s",
-                        name, k, fp8 != NULL ? " or fp8" : "");
+                        "shape_m, unaligned, work_c%s",
+                        name, k, fp8 != NULL ? ", work_m or fp8" : " or work_m");
             return SIM_EPARSE;
         }
     }
@@ -1137,16 +1188,25 @@ static int load_op(const json_t *v, const char *path, const char *name, int gemm
     if ((rc = get_nonneg(val, path, field, &oc->overhead_s, err)) != SIM_OK)
         return rc;
     {
-        static const char *const keys[5] = {"eff_c", "eff_m", "shape_c", "shape_m", "unaligned"};
-        const curve_kind *kinds[5] = {&kind_eff, &kind_eff, &kind_shape, &kind_shape, &kind_unal};
-        perf_curve *dst[5] = {&oc->eff_c, &oc->eff_m, &oc->shape_c, &oc->shape_m, &oc->unal};
+        static const char *const keys[7] = {"eff_c",     "eff_m",  "shape_c", "shape_m",
+                                            "unaligned", "work_c", "work_m"};
+        const curve_kind *kinds[7] = {&kind_eff,  &kind_eff,  &kind_shape, &kind_shape,
+                                      &kind_unal, &kind_work, &kind_work};
+        perf_curve *dst[7] = {&oc->eff_c, &oc->eff_m,  &oc->shape_c, &oc->shape_m,
+                              &oc->unal,  &oc->work_c, &oc->work_m};
         int ci;
-        for (ci = 0; ci < 5; ci++) {
+        for (ci = 0; ci < 7; ci++) {
             if ((val = json_object_get(v, keys[ci])) == NULL)
                 continue;
             if (ci == 4 && !gemm) {
                 sim_err_set(err, path, 0, 0,
                             "%s: unknown key 'unaligned' (weight GEMM operators only)", name);
+                return SIM_EPARSE;
+            }
+            if (ci >= 5 && !attn) {
+                sim_err_set(err, path, 0, 0,
+                            "%s: unknown key '%s' (attn_prefill and attn_decode only)", name,
+                            keys[ci]);
                 return SIM_EPARSE;
             }
             snprintf(field, sizeof field, "%s.%s", name, keys[ci]);
@@ -1156,7 +1216,7 @@ static int load_op(const json_t *v, const char *path, const char *name, int gemm
     }
     if (fp8 != NULL && (val = json_object_get(v, "fp8")) != NULL) {
         snprintf(field, sizeof field, "%s.fp8", name);
-        if ((rc = load_op(val, path, field, gemm, fp8, NULL, NULL, err)) != SIM_OK)
+        if ((rc = load_op(val, path, field, gemm, attn, fp8, NULL, NULL, err)) != SIM_OK)
             return rc;
         *has_fp8 = 1;
     }
@@ -1258,7 +1318,7 @@ int perf_calib_load(const char *path, perf_calib *out, sim_err *err) {
             goto done;
         }
         snprintf(field, sizeof field, "ops.%s", k);
-        if (load_op(val, path, field, PERF_OP_IS_GEMM(op), &c.op[op],
+        if (load_op(val, path, field, PERF_OP_IS_GEMM(op), PERF_OP_HAS_WORK(op), &c.op[op],
                     PERF_OP_IS_GEMM(op) ? &c.op_fp8[op] : NULL, &c.has_fp8[op], err) != SIM_OK)
             goto done;
     }
@@ -1341,18 +1401,22 @@ static void put_curve(FILE *f, const char *ind, const char *name, const curve_ki
 /* Writes one operator's set (overhead, curves; the shape curves only
  * where fitted) at indent ind; "," after the last curve when more follows. */
 static void put_op(FILE *f, const char *ind, const perf_op_calib *oc, int more) {
+    static const char *const names[7] = {"eff_c",     "eff_m",  "shape_c", "shape_m",
+                                         "unaligned", "work_c", "work_m"};
+    const curve_kind *kinds[7] = {&kind_eff,  &kind_eff,  &kind_shape, &kind_shape,
+                                  &kind_unal, &kind_work, &kind_work};
+    const perf_curve *src[7] = {&oc->eff_c, &oc->eff_m,  &oc->shape_c, &oc->shape_m,
+                                &oc->unal,  &oc->work_c, &oc->work_m};
     char num[40];
-    int sc = oc->shape_c.n > 0, sm = oc->shape_m.n > 0, un = oc->unal.n > 0;
+    int i, last = 1;
+    for (i = 2; i < 7; i++) /* eff_c and eff_m always, the others where fitted */
+        if (src[i]->n > 0)
+            last = i;
     fmt_num(oc->overhead_s, num, sizeof num);
     fprintf(f, "%s\"overhead_s\": %s,\n", ind, num);
-    put_curve(f, ind, "eff_c", &kind_eff, &oc->eff_c, ",");
-    put_curve(f, ind, "eff_m", &kind_eff, &oc->eff_m, sc || sm || un || more ? "," : "");
-    if (sc)
-        put_curve(f, ind, "shape_c", &kind_shape, &oc->shape_c, sm || un || more ? "," : "");
-    if (sm)
-        put_curve(f, ind, "shape_m", &kind_shape, &oc->shape_m, un || more ? "," : "");
-    if (un)
-        put_curve(f, ind, "unaligned", &kind_unal, &oc->unal, more ? "," : "");
+    for (i = 0; i <= last; i++)
+        if (i < 2 || src[i]->n > 0)
+            put_curve(f, ind, names[i], kinds[i], src[i], i < last || more ? "," : "");
 }
 
 /* Writes s as a JSON string literal (quotes, backslashes and control
@@ -1429,10 +1493,9 @@ int perf_ctx_set_collectives(perf_ctx *ctx, const coll_calib *c, sim_err *err) {
 
 /* ---- decode stretches ---- */
 
-/* An upper bound on 1 / (peak x eff) over the whole curve, with a margin
- * far above rounding (curves are linear between knots and flat beyond, so
- * eff never falls below the least knot); infinity when eff can reach 0. */
-static double tc_bound(const perf_curve *c, double peak) {
+/* The least value of a curve: curves are linear between knots and flat
+ * beyond, so they never fall below their least knot (1 when empty). */
+static double curve_min(const perf_curve *c) {
     double lo = 1.0;
     int i;
     if (c->n > 0)
@@ -1440,6 +1503,13 @@ static double tc_bound(const perf_curve *c, double peak) {
     for (i = 1; i < c->n; i++)
         if (c->y[i] < lo)
             lo = c->y[i];
+    return lo;
+}
+
+/* An upper bound on 1 / (peak x eff x work factor) over the whole curves,
+ * with a margin far above rounding; infinity when eff can reach 0. */
+static double tc_bound(const perf_curve *c, const perf_curve *work, double peak) {
+    double lo = curve_min(c) * curve_min(work);
     if (!(lo > 0) || !(peak > 0))
         return INFINITY;
     return (1.0 + 1e-6) / (peak * lo);
@@ -1473,8 +1543,11 @@ void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_de
     d->overhead = oc->overhead_s;
     d->eff_c = &oc->eff_c;
     d->eff_m = &oc->eff_m;
-    d->lo_c = d->lo_m = 0;
-    d->tc_bound = tc_bound(&oc->eff_c, d->peak);
+    d->work_c = &oc->work_c;
+    d->work_m = &oc->work_m;
+    d->wconst = log2((double)n_decode * s.kvh); /* work_index's second term */
+    d->lo_c = d->lo_m = d->lo_wc = d->lo_wm = 0;
+    d->tc_bound = tc_bound(&oc->eff_c, &oc->work_c, d->peak);
 }
 
 /* The same operations, in the same order, as perf_step_s_cached on a pure
@@ -1490,12 +1563,17 @@ double perf_dstep_time(perf_dstep *d, int64_t decode_ctx) {
     double step = d->t_rest, tc, tm;
     if (rows > 0 && (flops > 0 || bytes > 0)) {
         double t_op;
-        tm = bytes > 0 ? bytes / (d->bw * curve_find(d->eff_m, lg, &d->lo_m)) : 0.0;
+        /* as roof_terms: eff x work factor (1 without a work curve) */
+        double wm = d->work_m->n > 0 ? curve_find(d->work_m, lg + d->wconst, &d->lo_wm) : 1.0;
+        tm = bytes > 0 ? bytes / (d->bw * (curve_find(d->eff_m, lg, &d->lo_m) * wm)) : 0.0;
         /* the compute term is evaluated only when it could reach tm: the
          * max below is then the same either way */
-        tc = flops > 0 && !(flops * d->tc_bound <= tm)
-                 ? flops / (d->peak * curve_find(d->eff_c, lg, &d->lo_c))
-                 : 0.0;
+        if (flops > 0 && !(flops * d->tc_bound <= tm)) {
+            double wc = d->work_c->n > 0 ? curve_find(d->work_c, lg + d->wconst, &d->lo_wc) : 1.0;
+            tc = flops / (d->peak * (curve_find(d->eff_c, lg, &d->lo_c) * wc));
+        } else {
+            tc = 0.0;
+        }
         t_op = d->calls * ((tc > tm ? tc : tm) + d->overhead);
         if (t_op != 0.0)
             step += t_op;

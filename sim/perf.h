@@ -15,8 +15,9 @@
  * or for attention the mean keys per query: prefill_pairs /
  * prefill_tokens, decode_ctx / n_decode; for the all-reduce the message in
  * KiB), times optional factors: one by the operator's shape index
- * (perf_op_shape, applied once per perf_ctx), and for a weight GEMM whose
- * M is not a multiple of PERF_ALIGN_ROWS one by log2(M). All are held in a
+ * (perf_op_shape, applied once per perf_ctx), for a weight GEMM whose
+ * M is not a multiple of PERF_ALIGN_ROWS one by log2(M), and for the
+ * attentions one by the step's work index (perf_op_work). All are held in a
  * calibration file (data/calib/GPU.json), never in code. The weight GEMMs may carry a
  * second set, fitted on fp8 GEMMs, for fp8 weights (perf_calib_op);
  * without one, fp8 GEMMs run on the bf16 set at the fp8 peak. With no
@@ -101,6 +102,9 @@ typedef struct perf_op_calib {
     perf_curve shape_m; /* factor on eff_m vs the shape index; n = 0: factor 1 */
     perf_curve unal;    /* factor on both efficiencies vs log2(rows) when rows is not a
                          * multiple of PERF_ALIGN_ROWS (GEMM kernels' slower paths) */
+    perf_curve work_c;  /* factor on eff_c vs the call's work index (perf_op_work;
+                         * the attentions only); n = 0: factor 1 */
+    perf_curve work_m;  /* factor on eff_m vs the work index */
     double overhead_s;  /* fixed time per call (per layer for per-layer ops), s */
 } perf_op_calib;
 
@@ -114,6 +118,9 @@ typedef struct perf_op_calib {
 #define PERF_OP_IS_GEMM(op)                                                                        \
     ((op) == PERF_OP_QKV_PROJ || (op) == PERF_OP_O_PROJ || (op) == PERF_OP_MLP_UP ||               \
      (op) == PERF_OP_MLP_DOWN || (op) == PERF_OP_LM_HEAD)
+
+/* The operators that may have work curves (perf_op_work): the attentions. */
+#define PERF_OP_HAS_WORK(op) ((op) == PERF_OP_ATTN_PREFILL || (op) == PERF_OP_ATTN_DECODE)
 
 typedef struct perf_calib {
     char gpu[64];                     /* GPU preset it was fitted for ("" = datasheet roofline) */
@@ -253,9 +260,10 @@ double perf_step_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b,
 typedef struct perf_dstep {
     double t_rest, tail, pp, n, q4, kv, kvb, qbytes, peak, bw, calls, overhead;
     double f_rest, b_rest; /* the other operators' FLOPs and bytes */
-    const perf_curve *eff_c, *eff_m;
-    int lo_c, lo_m;  /* curve segments of the last call */
-    double tc_bound; /* flops x tc_bound <= tm: the compute term cannot win */
+    const perf_curve *eff_c, *eff_m, *work_c, *work_m;
+    double wconst;                /* work index minus log2(mean context) */
+    int lo_c, lo_m, lo_wc, lo_wm; /* curve segments of the last call */
+    double tc_bound;              /* flops x tc_bound <= tm: the compute term cannot win */
 } perf_dstep;
 void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_decode,
                      int64_t decode_ctx);
@@ -290,6 +298,19 @@ double perf_op_call_s(const perf_ctx *ctx, enum perf_op op, const perf_batch *b)
  * log2(rows); 0 with no rows or no work. What every operator call costs. */
 double perf_roofline_s(const perf_op_calib *oc, double peak, double bw, double flops, double bytes,
                        double rows);
+/* perf_roofline_s with the efficiencies also times work_c(w), work_m(w)
+ * (w: the call's work index, perf_op_work; NAN: no work factor). */
+double perf_roofline_work_s(const perf_op_calib *oc, double peak, double bw, double flops,
+                            double bytes, double rows, double w);
+/* The work index of an attention call for batch b: how much parallel work
+ * its kernel launch has, which the curve in keys per query cannot see
+ * (docs/calibration.md):
+ * - attn_prefill: log2(query heads per GPU x the step's prefill tokens),
+ *   the query tiles' rows (FlashAttention's grid: tiles x heads);
+ * - attn_decode: log2(KV heads per GPU x its summed decode context), the
+ *   keys read (split-KV decoding's grid: sequences x KV heads x splits);
+ * NAN for other operators and for a call with no rows. */
+double perf_op_work(const perf_ctx *ctx, enum perf_op op, const perf_batch *b);
 /* FLOPs and HBM bytes of an m x n x k GEMM with wbytes-byte weights. */
 void perf_gemm_cost(double m, double n, double k, double wbytes, double *flops, double *bytes);
 

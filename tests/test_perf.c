@@ -457,21 +457,25 @@ static void random_calib(perf_calib *c, const sim_gpu *g, gsl_rng *r) {
         /* i >= PERF_N_OPS: the fp8 set of a GEMM operator, for about half */
         int op = i % PERF_N_OPS;
         perf_op_calib *oc = i < PERF_N_OPS ? &c->op[op] : &c->op_fp8[op];
-        perf_curve *cv[5] = {&oc->eff_c, &oc->eff_m, &oc->shape_c, &oc->shape_m, &oc->unal};
+        perf_curve *cv[7] = {&oc->eff_c, &oc->eff_m,  &oc->shape_c, &oc->shape_m,
+                             &oc->unal,  &oc->work_c, &oc->work_m};
         if (i >= PERF_N_OPS && (!PERF_OP_IS_GEMM(op) || gsl_rng_uniform(r) < 0.5))
             continue;
         if (i >= PERF_N_OPS)
             c->has_fp8[op] = 1;
         oc->overhead_s = gsl_rng_uniform(r) * 1e-5;
-        for (j = 0; j < 5; j++) {
+        for (j = 0; j < 7; j++) {
             /* factor curves (j >= 2) on about half the operators, around
-             * the shape indices (log2 of 1..2^30) */
+             * the shape and work indices (log2 of 1..2^30) */
             int k, n = (int)gsl_rng_uniform_int(r, PERF_MAX_KNOTS + 1);
-            double x = j == 2 || j == 3 ? gsl_rng_uniform(r) * 20 : -3 + gsl_rng_uniform(r);
+            double x =
+                j == 2 || j == 3 || j >= 5 ? gsl_rng_uniform(r) * 20 : -3 + gsl_rng_uniform(r);
             if (j >= 2 && gsl_rng_uniform(r) < 0.5)
                 n = 0;
             if (j == 4 && !PERF_OP_IS_GEMM(op))
                 n = 0; /* GEMMs only */
+            if (j >= 5 && !PERF_OP_HAS_WORK(op))
+                n = 0; /* the attentions only */
             cv[j]->n = n;
             for (k = 0; k < n; k++) {
                 x += 0.01 + gsl_rng_uniform(r);
@@ -570,8 +574,11 @@ static void test_dstep(void) {
                 const perf_op_calib *oc = &ctx.op[PERF_OP_ATTN_DECODE];
                 double fl, by, rows, tc, tm;
                 perf_op_cost(&ctx, PERF_OP_ATTN_DECODE, &b, &fl, &by, &rows);
-                tc = fl / (ctx.peak_attn * perf_curve_eval(&oc->eff_c, log2(rows)));
-                tm = by / (ctx.gpu.hbm_bw * perf_curve_eval(&oc->eff_m, log2(rows)));
+                double w = perf_op_work(&ctx, PERF_OP_ATTN_DECODE, &b);
+                double wc = oc->work_c.n > 0 ? perf_curve_eval(&oc->work_c, w) : 1.0;
+                double wm = oc->work_m.n > 0 ? perf_curve_eval(&oc->work_m, w) : 1.0;
+                tc = fl / (ctx.peak_attn * perf_curve_eval(&oc->eff_c, log2(rows)) * wc);
+                tm = by / (ctx.gpu.hbm_bw * perf_curve_eval(&oc->eff_m, log2(rows)) * wm);
                 n_bound[tc > tm]++;
             }
             T_ASSERT(perf_dstep_time(&d, b.decode_ctx) == perf_step_s_cached(&ctx, &c1, &b));
@@ -889,6 +896,49 @@ static void test_shape_factors(void) {
     /* decode batches of 8193 sequences too (the step tables by T) */
     T_ASSERT(perf_step_s(&s1, &b) > perf_step_s(&c1, &b));
 
+    /* work factors: the attentions only, read at log2(query heads per GPU
+     * x prefill tokens) for attn_prefill and log2(KV heads per GPU x summed
+     * context) for attn_decode (llama-3-8b: 32 and 8 heads at TP 1, 16 and
+     * 4 at TP 2) */
+    memset(&b, 0, sizeof b);
+    perf_batch_add_prefill(&b, 3000, 0, 1);
+    perf_batch_add_prefill(&b, 1000, 500, 1);
+    perf_batch_add_decode(&b, 900);
+    perf_batch_add_decode(&b, 1300);
+    T_NEAR(perf_op_work(&c1, PERF_OP_ATTN_PREFILL, &b), log2(4000.0 * 32), 1e-12);
+    T_NEAR(perf_op_work(&c1, PERF_OP_ATTN_DECODE, &b), log2(2200.0 * 8), 1e-12);
+    T_ASSERT(isnan(perf_op_work(&c1, PERF_OP_NORM, &b)));
+    T_EQ_I(perf_ctx_init(&s1, &m, &g, &c, 2, &err), SIM_OK);
+    T_NEAR(perf_op_work(&s1, PERF_OP_ATTN_DECODE, &b), log2(2200.0 * 4), 1e-12);
+    T_NEAR(perf_op_work(&s1, PERF_OP_ATTN_PREFILL, &b), log2(4000.0 * 16), 1e-12);
+    s = c;
+    for (op = 0; op < PERF_N_OPS; op++) { /* a factor of 0.5 below work 2^14, 1 above 2^17 */
+        perf_curve *w[2] = {&s.op[op].work_c, &s.op[op].work_m};
+        int j;
+        for (j = 0; j < 2; j++) {
+            w[j]->n = 2;
+            w[j]->x[0] = 14;
+            w[j]->x[1] = 17;
+            w[j]->y[0] = 0.5;
+            w[j]->y[1] = 1.0;
+        }
+    }
+    T_EQ_I(perf_ctx_init(&s1, &m, &g, &s, 1, &err), SIM_OK);
+    T_EQ_I(s1.op[PERF_OP_NORM].work_m.n, 0); /* cleared where it has no index */
+    T_EQ_I(s1.op[PERF_OP_ATTN_DECODE].work_m.n, 2);
+    T_EQ_I(perf_ctx_init(&c1, &m, &g, &c, 1, &err), SIM_OK);
+    for (op = PERF_OP_ATTN_PREFILL; op <= PERF_OP_ATTN_DECODE; op++) {
+        /* both between the knots: prefill 4,000 tokens x 32 heads =
+         * 128,000 (just under 2^17), decode 2,200 x 8 = 17,600 */
+        double w = perf_op_work(&c1, (enum perf_op)op, &b);
+        double f = 0.5 + (w - 14) / 3 * 0.5;
+        T_ASSERT(w > 14 && w < 17);
+        base = perf_op_call_s(&c1, (enum perf_op)op, &b) - c.op[op].overhead_s;
+        T_REL(perf_op_call_s(&s1, (enum perf_op)op, &b) - c.op[op].overhead_s, base / f, 1e-12);
+    }
+    T_NEAR(perf_op_call_s(&s1, PERF_OP_NORM, &b), perf_op_call_s(&c1, PERF_OP_NORM, &b), 0);
+    T_ASSERT(perf_step_s(&s1, &b) > perf_step_s(&c1, &b));
+
     /* step_tp_s: added at tp > 1 only */
     s = c;
     s.step_base_s = 1e-3;
@@ -1010,7 +1060,7 @@ static void test_malformed(void) {
     calib_text(buf, sizeof buf, NULL, "rope", "{\"overhead\": 1}", NULL);
     expect_bad(buf, SIM_EPARSE,
                "ops.rope: unknown key 'overhead', expected overhead_s, eff_c, eff_m, shape_c, "
-               "shape_m or unaligned");
+               "shape_m, unaligned, work_c or work_m");
     calib_text(buf, sizeof buf, NULL, "rope", "{}", NULL);
     expect_bad(buf, SIM_EPARSE, "ops.rope.overhead_s: missing");
     /* fp8 sets: GEMM operators only, same keys, not nested */
@@ -1029,17 +1079,17 @@ static void test_malformed(void) {
     calib_text(buf, sizeof buf, NULL, "norm", "{\"overhead_s\": 0, \"fp8\": {\"overhead_s\": 0}}",
                NULL);
     expect_bad(buf, SIM_EPARSE,
-               "ops.norm: unknown key 'fp8', expected overhead_s, eff_c, eff_m, shape_c, shape_m "
-               "or unaligned");
+               "ops.norm: unknown key 'fp8', expected overhead_s, eff_c, eff_m, shape_c, shape_m, "
+               "unaligned, work_c or work_m");
     calib_text(buf, sizeof buf, NULL, "qkv_proj", "{\"overhead_s\": 0, \"eff\": 1}", NULL);
     expect_bad(buf, SIM_EPARSE,
                "ops.qkv_proj: unknown key 'eff', expected overhead_s, eff_c, eff_m, shape_c, "
-               "shape_m or unaligned or fp8");
+               "shape_m, unaligned, work_c, work_m or fp8");
     calib_text(buf, sizeof buf, NULL, "lm_head",
                "{\"overhead_s\": 0, \"fp8\": {\"overhead_s\": 0, \"fp8\": {}}}", NULL);
     expect_bad(buf, SIM_EPARSE,
                "ops.lm_head.fp8: unknown key 'fp8', expected overhead_s, eff_c, eff_m, shape_c, "
-               "shape_m or unaligned");
+               "shape_m, unaligned, work_c or work_m");
     calib_text(buf, sizeof buf, NULL, "lm_head", "{\"overhead_s\": 0, \"fp8\": {}}", NULL);
     expect_bad(buf, SIM_EPARSE, "ops.lm_head.fp8.overhead_s: missing");
     calib_text(buf, sizeof buf, NULL, "o_proj", "{\"overhead_s\": 0, \"fp8\": [1]}", NULL);
@@ -1056,8 +1106,8 @@ static void test_malformed(void) {
                "step_per_seq_s, step_tp_s or ops");
     calib_text(buf, sizeof buf, "\"step_tp_s\": -1, ", NULL, NULL, NULL);
     expect_bad(buf, SIM_EPARSE, "step_tp_s: expected a number >= 0 (seconds), got '-1'");
-    /* shape and unaligned factors: their own key names, factors in (0, 4],
-     * unaligned on weight GEMMs only */
+    /* shape, unaligned and work factors: their own key names, factors in (0, 4],
+     * unaligned on weight GEMMs only, work on the attentions only */
     {
         static const char *const cases[][3] = {
             {"mlp_up",
@@ -1069,7 +1119,16 @@ static void test_malformed(void) {
              "{\"overhead_s\": 0, \"unaligned\": {\"log2_rows\": [0, 12], \"eff\": [1, 1]}}",
              "ops.o_proj.unaligned: unknown key 'eff', expected log2_rows or factor"},
             {"norm", "{\"overhead_s\": 0, \"unaligned\": {\"log2_rows\": [0], \"factor\": [1]}}",
-             "ops.norm: unknown key 'unaligned' (weight GEMM operators only)"}};
+             "ops.norm: unknown key 'unaligned' (weight GEMM operators only)"},
+            {"mlp_up", "{\"overhead_s\": 0, \"work_m\": {\"log2_work\": [0], \"factor\": [1]}}",
+             "ops.mlp_up: unknown key 'work_m' (attn_prefill and attn_decode only)"},
+            {"attn_decode",
+             "{\"overhead_s\": 0, \"work_c\": {\"log2_rows\": [0], \"factor\": [1]}}",
+             "ops.attn_decode.work_c: unknown key 'log2_rows', expected log2_work or factor"},
+            {"attn_prefill",
+             "{\"overhead_s\": 0, \"work_m\": {\"log2_work\": [3, 2], \"factor\": [1, 1]}}",
+             "ops.attn_prefill.work_m.log2_work[1]: expected a finite number above the previous "
+             "knot, got '2'"}};
         size_t k;
         for (k = 0; k < sizeof cases / sizeof cases[0]; k++) {
             calib_text(buf, sizeof buf, NULL, cases[k][0], cases[k][1], NULL);
