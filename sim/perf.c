@@ -1545,8 +1545,8 @@ void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_de
     d->eff_m = &oc->eff_m;
     d->work_c = &oc->work_c;
     d->work_m = &oc->work_m;
-    d->wconst = log2((double)n_decode * s.kvh); /* work_index's second term */
-    d->lo_c = d->lo_m = d->lo_wc = d->lo_wm = 0;
+    d->wconst = log2((double)n_decode * s.kvh);   /* work_index's second term */
+    d->lo_c = d->lo_m = d->lo_wc = d->lo_wm = -1; /* a binary search first */
     d->tc_bound = tc_bound(&oc->eff_c, &oc->work_c, d->peak);
 }
 
