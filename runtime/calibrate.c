@@ -427,6 +427,17 @@ static void locate(const double *kx, int nk, double x, int *lo, double *f) {
     *f = (x - kx[j]) / (kx[j + 1] - kx[j]);
 }
 
+/* Knots (at most max) of a factor curve over the index values v[0..n),
+ * and each value's interval; 0 knots (no curve) when fewer than 2. */
+static int factor_knots(const double *v, int n, int max, double *kx, int *lo, double *f) {
+    int i, nk = choose_knots(v, n, max, kx);
+    if (nk < 2)
+        nk = 0;
+    for (i = 0; i < n; i++)
+        locate(kx, nk, v[i], &lo[i], &f[i]);
+    return nk;
+}
+
 static double round_sig(double v, int digits) {
     char buf[40];
     snprintf(buf, sizeof buf, "%.*g", digits, v);
@@ -574,21 +585,13 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
         locate(kx, nk, scr[i], &lo[i], &f[i]);
     for (i = 0; i < n; i++)
         scr[i] = tr[i].shape;
-    ns = choose_knots(scr, n, CALIB_SHAPE_KNOTS, skx);
-    if (ns < 2)
-        ns = 0;
-    for (i = 0; i < n; i++)
-        locate(skx, ns, scr[i], &slo[i], &sf[i]);
+    ns = factor_knots(scr, n, CALIB_SHAPE_KNOTS, skx, slo, sf);
     /* the work factors where every row has a work index (the attentions) */
     nw = 0;
     if (n_work == n) {
         for (i = 0; i < n; i++)
             scr[i] = tr[i].work;
-        nw = choose_knots(scr, n, PERF_MAX_KNOTS, wkx);
-        if (nw < 2)
-            nw = 0;
-        for (i = 0; i < n; i++)
-            locate(wkx, nw, scr[i], &wlo[i], &wf[i]);
+        nw = factor_knots(scr, n, PERF_MAX_KNOTS, wkx, wlo, wf);
     }
     ov0 = ov0 > 2e-7 ? 0.5 * ov0 : 1e-7;
     /* the unaligned factor where asked and both kinds of row exist */

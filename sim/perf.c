@@ -1493,6 +1493,50 @@ int perf_ctx_set_collectives(perf_ctx *ctx, const coll_calib *c, sim_err *err) {
 
 /* ---- decode stretches ---- */
 
+/* Sets *s to the segment of c that holds x (not NaN), with the operands
+ * curve_find uses there: below the first knot its value (and at the knot,
+ * where the first segment gives the same bits), from the last knot on the
+ * last value, else [x[l], x[l+1]); an empty curve is 1 everywhere. */
+static void seg_find(const perf_curve *c, perf_seg *s, double x) {
+    int l = -1;
+    s->lo = -INFINITY;
+    s->hi = INFINITY;
+    s->x0 = 0.0;
+    s->y0 = 1.0;
+    s->dx = 1.0;
+    s->dy = 0.0;
+    if (c->n <= 0)
+        return;
+    if (!(x > c->x[0])) {
+        s->hi = c->x[0]; /* and x[0] itself through the first segment */
+        s->x0 = c->x[0];
+        s->y0 = c->y[0];
+        if (x == c->x[0])
+            s->hi = nextafter(c->x[0], INFINITY);
+        return;
+    }
+    if (x >= c->x[c->n - 1]) {
+        s->lo = s->x0 = c->x[c->n - 1];
+        s->y0 = c->y[c->n - 1];
+        return;
+    }
+    (void)curve_find(c, x, &l);
+    s->lo = s->x0 = c->x[l];
+    s->hi = c->x[l + 1];
+    s->y0 = c->y[l];
+    s->dx = c->x[l + 1] - c->x[l];
+    s->dy = c->y[l + 1] - c->y[l];
+}
+
+/* curve_find(c, x) through the segment cache s: the same operations on the
+ * same operands where x interpolates, the end value exactly beyond the
+ * ends (x - x0 is finite, times dy = 0). */
+static inline double seg_eval(const perf_curve *c, perf_seg *s, double x) {
+    if (!(x >= s->lo && x < s->hi))
+        seg_find(c, s, x);
+    return s->y0 + (x - s->x0) / s->dx * s->dy;
+}
+
 /* The least value of a curve: curves are linear between knots and flat
  * beyond, so they never fall below their least knot (1 when empty). */
 static double curve_min(const perf_curve *c) {
@@ -1545,8 +1589,9 @@ void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_de
     d->eff_m = &oc->eff_m;
     d->work_c = &oc->work_c;
     d->work_m = &oc->work_m;
-    d->wconst = log2((double)n_decode * s.kvh);   /* work_index's second term */
-    d->lo_c = d->lo_m = d->lo_wc = d->lo_wm = -1; /* a binary search first */
+    d->wconst = log2((double)n_decode * s.kvh); /* work_index's second term */
+    /* empty ranges: each curve's first call finds its segment */
+    d->s_c.lo = d->s_m.lo = d->s_wc.lo = d->s_wm.lo = INFINITY;
     d->tc_bound = tc_bound(&oc->eff_c, &oc->work_c, d->peak);
 }
 
@@ -1564,13 +1609,13 @@ double perf_dstep_time(perf_dstep *d, int64_t decode_ctx) {
     if (rows > 0 && (flops > 0 || bytes > 0)) {
         double t_op;
         /* as roof_terms: eff x work factor (1 without a work curve) */
-        double wm = d->work_m->n > 0 ? curve_find(d->work_m, lg + d->wconst, &d->lo_wm) : 1.0;
-        tm = bytes > 0 ? bytes / (d->bw * (curve_find(d->eff_m, lg, &d->lo_m) * wm)) : 0.0;
+        double wm = seg_eval(d->work_m, &d->s_wm, lg + d->wconst);
+        tm = bytes > 0 ? bytes / (d->bw * (seg_eval(d->eff_m, &d->s_m, lg) * wm)) : 0.0;
         /* the compute term is evaluated only when it could reach tm: the
          * max below is then the same either way */
         if (flops > 0 && !(flops * d->tc_bound <= tm)) {
-            double wc = d->work_c->n > 0 ? curve_find(d->work_c, lg + d->wconst, &d->lo_wc) : 1.0;
-            tc = flops / (d->peak * (curve_find(d->eff_c, lg, &d->lo_c) * wc));
+            double wc = seg_eval(d->work_c, &d->s_wc, lg + d->wconst);
+            tc = flops / (d->peak * (seg_eval(d->eff_c, &d->s_c, lg) * wc));
         } else {
             tc = 0.0;
         }

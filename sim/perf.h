@@ -257,13 +257,19 @@ double perf_step_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b,
  * context grows, equal bit for bit to perf_step_s_cached on the same batch
  * at a fraction of its cost. perf_dstep_init fills c for the stretch's
  * counts (decode_ctx: any step's summed context). */
+/* The segment of a curve that its last evaluation fell in: the x range
+ * [lo, hi) it covers and the operands curve evaluation uses there (at an
+ * end: the end value, dy = 0; an empty curve: 1). */
+typedef struct perf_seg {
+    double lo, hi, x0, y0, dx, dy;
+} perf_seg;
 typedef struct perf_dstep {
     double t_rest, tail, pp, n, q4, kv, kvb, qbytes, peak, bw, calls, overhead;
     double f_rest, b_rest; /* the other operators' FLOPs and bytes */
     const perf_curve *eff_c, *eff_m, *work_c, *work_m;
-    double wconst;                /* work index minus log2(mean context) */
-    int lo_c, lo_m, lo_wc, lo_wm; /* curve segments of the last call */
-    double tc_bound;              /* flops x tc_bound <= tm: the compute term cannot win */
+    double wconst;                 /* work index minus log2(mean context) */
+    perf_seg s_c, s_m, s_wc, s_wm; /* the curves' segments of the last call */
+    double tc_bound;               /* flops x tc_bound <= tm: the compute term cannot win */
 } perf_dstep;
 void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_decode,
                      int64_t decode_ctx);
