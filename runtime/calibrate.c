@@ -657,6 +657,7 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
     rep->fitted = 1;
     rep->n_knots = nk;
     rep->n_shape_knots = ns;
+    rep->n_work_knots = nw;
     score(all->v, all->n, k_every, 1, oc, peak, bw, &rep->median_ape, &rep->p95_ape, &rep->n_test,
           scr);
     {
@@ -1302,6 +1303,7 @@ static json_t *op_json(const calib_op_report *r) {
     json_object_set_new(o, "n_test", json_integer(r->n_test));
     json_object_set_new(o, "n_knots", json_integer(r->n_knots));
     json_object_set_new(o, "n_shape_knots", json_integer(r->n_shape_knots));
+    json_object_set_new(o, "n_work_knots", json_integer(r->n_work_knots));
     json_object_set_new(o, "median_ape_pct",
                         isnan(r->median_ape) ? json_null()
                                              : json_real(round_sig(r->median_ape, 4)));

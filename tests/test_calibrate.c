@@ -387,6 +387,9 @@ static void test_recovery(void) {
                         0.03);
         }
         T_ASSERT(fit.op[PERF_OP_ATTN_DECODE].work_m.n > 0);
+        T_EQ_I(rep.op[PERF_OP_ATTN_DECODE].n_work_knots, fit.op[PERF_OP_ATTN_DECODE].work_m.n);
+        T_EQ_I(rep.op[PERF_OP_NORM].n_work_knots, 0);
+        T_EQ_I(fit.op[PERF_OP_NORM].work_m.n, 0);
         T_ASSERT(rep.op[PERF_OP_ATTN_DECODE].median_ape < 0.5);
     }
     T_REL(fit.op[PERF_OP_ATTN_DECODE].overhead_s, 8e-6, 0.1);
