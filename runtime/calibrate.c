@@ -194,6 +194,7 @@ typedef struct fit_row {
     double meas_s;  /* measured time, s */
     double shape;   /* the operator's shape index (perf_op_shape) */
     double work;    /* the call's work index (perf_op_work); NAN: none */
+    double n, k;    /* a GEMM's N and K (the residuals file); NAN for other operators */
 } fit_row;
 
 typedef struct rowvec {
@@ -444,21 +445,53 @@ static double round_sig(double v, int digits) {
     return strtod(buf, NULL);
 }
 
+/* The predicted time of row r with the curves oc (as written: score and
+ * the residuals file use it), s. */
+static double row_pred(const fit_row *r, const perf_op_calib *oc, double peak, double bw) {
+    perf_op_calib at;
+    perf_op_at_shape(oc, r->shape, &at);
+    return perf_roofline_work_s(&at, peak, bw, r->flops, r->bytes, r->rows, r->work) + r->fixed_s;
+}
+
+void calib_residuals_header(FILE *f) {
+    fprintf(f, "op,set,split,rows,n,k,shape,work,measured_s,predicted_s,error_pct\n");
+}
+
+/* Each row of rv with its prediction by oc, a CSV line each: operator,
+ * curve set (bf16, fp8), train or test, the curve index, a GEMM's N and K,
+ * the shape and work indices (empty where there are none), measured and
+ * predicted time and the signed error in % of the measured time. */
+static void write_residuals(FILE *f, const char *op, const char *set, const rowvec *rv, int k_every,
+                            const perf_op_calib *oc, double peak, double bw) {
+    int i;
+    for (i = 0; i < rv->n; i++) {
+        const fit_row *r = &rv->v[i];
+        double pred = row_pred(r, oc, peak, bw);
+        int test = k_every >= 2 && i % k_every == k_every - 1;
+        fprintf(f, "%s,%s,%s,%.9g,", op, set, test ? "test" : "train", r->rows);
+        if (!isnan(r->n))
+            fprintf(f, "%.0f,%.0f", r->n, r->k);
+        else
+            fputc(',', f);
+        fprintf(f, ",%.9g,", r->shape);
+        if (!isnan(r->work))
+            fprintf(f, "%.9g", r->work);
+        fprintf(f, ",%.9g,%.9g,%.4f\n", r->meas_s, pred, (pred / r->meas_s - 1.0) * 100.0);
+    }
+}
+
 /* Median and 95th percentile of |pred / meas - 1| x 100 over rows (every
  * K-th from K-1 when test, the others when not). */
 static void score(const fit_row *r, int n, int k_every, int test, const perf_op_calib *oc,
                   double peak, double bw, double *med, double *p95, int *count, double *scratch) {
     int i, m = 0;
-    perf_op_calib at;
     for (i = 0; i < n; i++) {
         double pred;
         if (k_every >= 2 && ((i % k_every) == k_every - 1) != test)
             continue;
         if (k_every < 2 && test)
             continue;
-        perf_op_at_shape(oc, r[i].shape, &at);
-        pred = perf_roofline_work_s(&at, peak, bw, r[i].flops, r[i].bytes, r[i].rows, r[i].work) +
-               r[i].fixed_s;
+        pred = row_pred(&r[i], oc, peak, bw);
         scratch[m++] = fabs(pred / r[i].meas_s - 1.0) * 100.0;
     }
     *count = m;
@@ -816,6 +849,8 @@ static int load_gemm(const calib_opts *o, rowvec *rv, rowvec *rv8, calib_report 
                 r.rows = g[i].m;
                 r.shape = perf_gemm_shape(g[i].n, g[i].k);
                 r.work = NAN;
+                r.n = g[i].n;
+                r.k = g[i].k;
                 r.fixed_s = 0;
                 r.meas_s = g[i].lat_s;
                 if ((rc = rowvec_push(g[i].fp8 ? &rv8[op] : &rv[op], &r)) != SIM_OK) {
@@ -912,6 +947,7 @@ static int load_attn(const calib_opts *o, int prefill, const perf_calib *cal, ro
         r.fixed_s = prefill ? perf_op_call_s(&ctx, PERF_OP_KV_SAVE, &b) : 0.0;
         r.shape = perf_op_shape(&ctx, prefill ? PERF_OP_ATTN_PREFILL : PERF_OP_ATTN_DECODE);
         r.work = perf_op_work(&ctx, prefill ? PERF_OP_ATTN_PREFILL : PERF_OP_ATTN_DECODE, &b);
+        r.n = r.k = NAN;
         r.meas_s = lat * 1e-3;
         if ((rc = rowvec_push(rv, &r)) != SIM_OK) {
             sim_err_set(err, "calibrate", 0, 0, "out of memory");
@@ -987,6 +1023,7 @@ static int load_vidur(const calib_opts *o, const perf_calib *cal, rowvec *rv, ca
             perf_op_cost(&ctx, ops[i], &b, &r.flops, &r.bytes, &r.rows);
             r.shape = perf_op_shape(&ctx, ops[i]);
             r.work = NAN;
+            r.n = r.k = NAN;
             r.fixed_s = 0;
             r.meas_s = (i == 0 ? t[0] : i == 1 ? t[1] + t[2] : i == 2 ? t[3] : t[4]) * 1e-3;
             if ((rc = rowvec_push(&rv[ops[i]], &r)) != SIM_OK) {
@@ -1034,6 +1071,7 @@ static int load_allreduce(const calib_opts *o, rowvec *rv, calib_op_report *rep,
         r.rows = elems * 2.0 / 1024.0;
         r.shape = 0; /* one curve for 2, 4 and 8 GPUs: a factor per count overfits 56 rows */
         r.work = NAN;
+        r.n = r.k = NAN;
         r.fixed_s = 0;
         r.meas_s = lat * 1e-3;
         if ((rc = rowvec_push(rv, &r)) != SIM_OK) {
@@ -1241,6 +1279,9 @@ int calib_fit(const calib_opts *o, perf_calib *out, calib_report *rep, sim_err *
         if ((rc = fit_op(&rv[op], o->holdout_every, peak, bw, PERF_OP_IS_GEMM(op), &out->op[op],
                          &rep->op[op], err)) != SIM_OK)
             goto done;
+        if (o->residuals != NULL)
+            write_residuals(o->residuals, perf_op_name((enum perf_op)op), "bf16", &rv[op],
+                            o->holdout_every, &out->op[op], peak, bw);
         if (rv8[op].n > 0 && o->gpu->flops_fp8 > 0) {
             /* fp8 weights: the same fit at the fp8 peak, and for comparison
              * the bf16 set at that peak (what runs without an fp8 set) on
@@ -1258,6 +1299,9 @@ int calib_fit(const calib_opts *o, perf_calib *out, calib_report *rep, sim_err *
             if ((rc = fit_op(&rv8[op], o->holdout_every, o->gpu->flops_fp8, bw, 1, &out->op_fp8[op],
                              &rep->fp8[op], err)) != SIM_OK)
                 goto done;
+            if (o->residuals != NULL)
+                write_residuals(o->residuals, perf_op_name((enum perf_op)op), "fp8", &rv8[op],
+                                o->holdout_every, &out->op_fp8[op], o->gpu->flops_fp8, bw);
             out->has_fp8[op] = 1;
         }
     }
@@ -1286,13 +1330,14 @@ done:
 
 static void usage(FILE *f) {
     fprintf(f, "usage: kvfleet calibrate --gpu NAME [--model NAME[,NAME...]] [--profiles DIR]\n"
-               "                         [-o FILE] [--holdout-every K] [--json]\n"
+               "                         [-o FILE] [--holdout-every K] [--residuals CSV] [--json]\n"
                "Fits the perf model's per-operator efficiencies to the GPU's profiles\n"
                "(default DIR: DATA/profiles/NAME), holding out every K-th row (default 5;\n"
                "0: none) and reporting the held-out error. --model (default all: every\n"
                "preset in DATA/models) chooses the GEMM and attention shapes (TP 1, 2, 4,\n"
                "8) that are fitted.\n"
-               "-o writes the calibration (DATA/calib/NAME.json is what runs load).\n");
+               "-o writes the calibration (DATA/calib/NAME.json is what runs load);\n"
+               "--residuals each fitted row's measured and predicted time.\n");
 }
 
 static json_t *op_json(const calib_op_report *r) {
@@ -1330,6 +1375,8 @@ static void print_row(const char *name, const calib_op_report *r) {
 /* The `kvfleet calibrate` command (usage above). */
 int calib_main(int argc, char **argv) {
     const char *gpu_name = NULL, *models_arg = "all", *profiles = NULL, *outp = NULL;
+    const char *resp = NULL;
+    FILE *resf = NULL;
     char pdir[2048], list[2048], *tok, *next;
     int k_every = 5, json = 0, i, rc, op;
     sim_gpu gpu;
@@ -1357,6 +1404,8 @@ int calib_main(int argc, char **argv) {
             profiles = argv[++i];
         } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && has_val) {
             outp = argv[++i];
+        } else if (strcmp(a, "--residuals") == 0 && has_val) {
+            resp = argv[++i];
         } else if (strcmp(a, "--holdout-every") == 0 && has_val) {
             long long v;
             if (rt_parse_int(argv[++i], 0, 1000000, &v) != 0 || v == 1) {
@@ -1422,7 +1471,25 @@ int calib_main(int argc, char **argv) {
     o.n_models = n_models;
     o.profiles_dir = profiles;
     o.holdout_every = k_every;
-    if ((rc = calib_fit(&o, &cal, &rep, &err)) != SIM_OK) {
+    if (resp != NULL) {
+        if ((resf = fopen(resp, "w")) == NULL) {
+            sim_err_set(&err, resp, 0, 0, "cannot write: %s", strerror(errno));
+            goto runtime_error;
+        }
+        calib_residuals_header(resf);
+        o.residuals = resf;
+    }
+    rc = calib_fit(&o, &cal, &rep, &err);
+    if (resf != NULL) {
+        int bad = ferror(resf);
+        bad |= fclose(resf) != 0;
+        resf = NULL;
+        if (rc == SIM_OK && bad) {
+            sim_err_set(&err, resp, 0, 0, "write failed");
+            goto runtime_error;
+        }
+    }
+    if (rc != SIM_OK) {
         if (rc == SIM_ENOMEM)
             goto runtime_error;
         goto input_error;

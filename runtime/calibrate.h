@@ -10,6 +10,8 @@
 #ifndef RT_CALIBRATE_H
 #define RT_CALIBRATE_H
 
+#include <stdio.h>
+
 #include "err.h"
 #include "hw.h"
 #include "model.h"
@@ -28,7 +30,12 @@ typedef struct calib_opts {
     int n_models;             /* 1..CALIB_MAX_MODELS */
     const char *profiles_dir; /* folder holding gemm.csv, ... (borrowed) */
     int holdout_every;        /* K >= 2: rows K-1, 2K-1, ... of each operator are held out */
+    FILE *residuals;          /* NULL, or where each fitted row's prediction goes as CSV
+                               * (calib_residuals_header first; borrowed) */
 } calib_opts;
+
+/* The header line of the residuals CSV (docs/calibration.md). */
+void calib_residuals_header(FILE *f);
 
 /* The fit of one operator (or of the step overhead), errors in percent. */
 typedef struct calib_op_report {

@@ -42,6 +42,25 @@ for op in qkv_proj o_proj mlp_up mlp_down lm_head norm rope mlp_act embed; do
 done
 check "... wrote the calibration" "grep -q '\"gpu\": \"h200\"' '$T/c.json'"
 
+# --residuals: every fitted row with its prediction; the held-out rows' median
+# |error| is the report's median_ape_pct
+"$KV" calibrate --gpu h200 --model tiny --profiles "$P" --json --residuals "$T/res.csv" \
+    >"$T/cal2.json" 2>/dev/null
+check "calibrate --residuals exits 0" "[ $? -eq 0 ]"
+check "... with its header" \
+    "head -1 '$T/res.csv' | grep -qx 'op,set,split,rows,n,k,shape,work,measured_s,predicted_s,error_pct'"
+check "... and rows of every fitted operator, train and test" \
+    "for o in qkv_proj norm rope; do grep -q \"^\$o,bf16,train,\" '$T/res.csv' && grep -q \"^\$o,bf16,test,\" '$T/res.csv' || exit 1; done"
+med=$(awk -F, '$1 == "norm" && $3 == "test" { e = $11 < 0 ? -$11 : $11; print e }' "$T/res.csv" |
+    sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) }')
+rep=$(sed -n '/"norm": {/,/}/s/.*"median_ape_pct": \([^,]*\),*/\1/p' "$T/cal2.json" | head -n 1)
+check "... whose held-out median is the report's (norm: $med vs $rep)" \
+    "awk -v a='$med' -v b='$rep' 'BEGIN { d = a - b; exit !(b > 0 && (d < 0 ? -d : d) <= 0.01 * b + 0.001) }'"
+"$KV" calibrate --gpu h200 --model tiny --profiles "$P" --residuals "$T/no/such/dir/r.csv" \
+    >/dev/null 2>"$T/res.err"
+check "--residuals into a missing folder exits 3, naming it" \
+    "[ $? -eq 3 ] && grep -q 'no/such/dir/r.csv: cannot write' '$T/res.err'"
+
 # (3) under DATA/calib/GPU.json the calibration is what a run loads by name
 mkdir -p "$T/data/calib"
 ln -s "$SRCDATA/gpus" "$T/data/gpus"
