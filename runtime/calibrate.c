@@ -194,6 +194,7 @@ typedef struct fit_row {
     double meas_s;  /* measured time, s */
     double shape;   /* the operator's shape index (perf_op_shape) */
     double work;    /* the call's work index (perf_op_work); NAN: none */
+    double aspect;  /* a weight GEMM's aspect index (perf_gemm_aspect); NAN: none */
     double n, k;    /* a GEMM's N and K (the residuals file); NAN for other operators */
 } fit_row;
 
@@ -222,26 +223,35 @@ static void rowvec_free(rowvec *rv) {
 
 /* ---- the fit of one operator ---- */
 
+/* The factor pairs (one on eff_c, one on eff_m) a fit may have, each by an
+ * index of the rows: the shape index (every operator), a weight GEMM's
+ * aspect and an attention's work index. */
+enum { FX_SHAPE, FX_ASPECT, FX_WORK, FX_N };
+
+/* One factor pair in a fit: its knots and each row's interval. */
+typedef struct fit_fx {
+    int n;                                       /* knots (0: not fitted) */
+    const int *lo;                               /* per row: left knot of its interval */
+    const double *f;                             /* per row: position in the interval, 0..1 */
+    double c[PERF_MAX_KNOTS], m[PERF_MAX_KNOTS]; /* the factors at the knots (scratch) */
+} fit_fx;
+
 /* A fit problem: training rows, their knot intervals and the constants.
- * Efficiencies are curves in log2(rows) (nk knots) times factors in the
- * shape index (ns knots; ns = 0 when the rows have one shape) and in the
- * work index (nw knots; 0 for operators without one). */
+ * Efficiencies are curves in log2(rows) (nk knots) times the factor pairs
+ * (FX_*; n = 0 where the rows have one value of the index or none) and,
+ * for rows not a multiple of PERF_ALIGN_ROWS, the unaligned factor. */
 typedef struct fit_prob {
     const fit_row *r;
     int n;
     const int *lo;   /* per row: left knot of its interval */
     const double *f; /* per row: position in the interval, 0..1 */
-    const int *slo;  /* the same in the shape knots */
-    const double *sf;
-    const int *wlo; /* the same in the work knots */
-    const double *wf;
-    int nk, ns, nw;  /* knots in rows, in shape, in work */
+    int nk;          /* knots in rows */
     int nu;          /* knots of the unaligned factor (nk, or 0: not fitted) */
+    fit_fx fx[FX_N];
     int has_c;       /* eff_c is fitted (some row has FLOPs) */
     double peak, bw; /* FLOP/s and bytes/s the efficiencies scale */
     double sqrt_lam; /* smoothness weight */
-    double yc[PERF_MAX_KNOTS], ym[PERF_MAX_KNOTS], sc[PERF_MAX_KNOTS], sm[PERF_MAX_KNOTS];
-    double un[PERF_MAX_KNOTS], wc[PERF_MAX_KNOTS], wm[PERF_MAX_KNOTS];
+    double yc[PERF_MAX_KNOTS], ym[PERF_MAX_KNOTS], un[PERF_MAX_KNOTS];
 } fit_prob;
 
 static double sig15(double z) {
@@ -272,27 +282,31 @@ static double interp(const double *y, int nk, int lo, double f) {
     return y[lo] + f * (y[hi] - y[lo]);
 }
 
-/* Parameter layout: [z_c (has_c)] [z_m] [u_c (has_c, ns)] [u_m (ns)]
- * [log unaligned factor (nu)] [log work_c (has_c, nw)] [log work_m (nw)]
+/* Parameter layout: [z_c (has_c)] [z_m] [log unaligned factor (nu)], then
+ * per factor pair [log factor on eff_c (has_c)] [log factor on eff_m], then
  * [log overhead]; offsets of each part. */
 typedef struct fit_layout {
-    int m, uc, um, un, wc, wm, ov, p;
+    int m, un, fc[FX_N], fm[FX_N], ov, p;
 } fit_layout;
 
-static fit_layout layout_of(int has_c, int nk, int ns, int nu, int nw) {
+static fit_layout layout_of(const fit_prob *q) {
     fit_layout l;
-    l.m = has_c ? nk : 0;
-    l.uc = l.m + nk;
-    l.um = l.uc + (has_c ? ns : 0);
-    l.un = l.um + ns;
-    l.wc = l.un + nu;
-    l.wm = l.wc + (has_c ? nw : 0);
-    l.ov = l.wm + nw;
-    l.p = l.ov + 1;
+    int x, off;
+    l.m = q->has_c ? q->nk : 0;
+    l.un = l.m + q->nk;
+    off = l.un + q->nu;
+    for (x = 0; x < FX_N; x++) {
+        l.fc[x] = off;
+        off += q->has_c ? q->fx[x].n : 0;
+        l.fm[x] = off;
+        off += q->fx[x].n;
+    }
+    l.ov = off;
+    l.p = off + 1;
     return l;
 }
 
-/* The factor curves (shape, work) have a scale the rows leave free (it
+/* The factor curves have a scale the rows leave free (it
  * trades with the efficiencies): after its smoothness terms, each gets a
  * term pinning its mean log factor at 0. */
 static void factor_terms(const gsl_vector *p, int off, int n_knots, double sqrt_lam, double pin,
@@ -314,38 +328,36 @@ static void smooth_terms(const gsl_vector *p, int off, int n_knots, double sqrt_
  * at 0, which the rows alone leave free. */
 static int fit_resid(const gsl_vector *p, void *data, gsl_vector *out) {
     fit_prob *q = data;
-    fit_layout l = layout_of(q->has_c, q->nk, q->ns, q->nu, q->nw);
-    int j, i, k = q->n;
+    fit_layout l = layout_of(q);
+    int j, i, x, k = q->n;
     double ov = exp(gsl_vector_get(p, (size_t)l.ov));
     for (j = 0; j < q->nk; j++) {
         q->yc[j] = q->has_c ? sig15(gsl_vector_get(p, (size_t)j)) : 1.0;
         q->ym[j] = sig15(gsl_vector_get(p, (size_t)(l.m + j)));
     }
-    for (j = 0; j < q->ns; j++) {
-        q->sc[j] = q->has_c ? exp(gsl_vector_get(p, (size_t)(l.uc + j))) : 1.0;
-        q->sm[j] = exp(gsl_vector_get(p, (size_t)(l.um + j)));
-    }
     for (j = 0; j < q->nu; j++)
         q->un[j] = exp(gsl_vector_get(p, (size_t)(l.un + j)));
-    for (j = 0; j < q->nw; j++) {
-        q->wc[j] = q->has_c ? exp(gsl_vector_get(p, (size_t)(l.wc + j))) : 1.0;
-        q->wm[j] = exp(gsl_vector_get(p, (size_t)(l.wm + j)));
+    for (x = 0; x < FX_N; x++) {
+        fit_fx *fx = &q->fx[x];
+        for (j = 0; j < fx->n; j++) {
+            fx->c[j] = q->has_c ? exp(gsl_vector_get(p, (size_t)(l.fc[x] + j))) : 1.0;
+            fx->m[j] = exp(gsl_vector_get(p, (size_t)(l.fm[x] + j)));
+        }
     }
     for (i = 0; i < q->n; i++) {
         const fit_row *r = &q->r[i];
         double tc = 0, tm = 0, fc = 1.0, fm = 1.0;
-        if (q->ns > 0) {
-            fc = interp(q->sc, q->ns, q->slo[i], q->sf[i]);
-            fm = interp(q->sm, q->ns, q->slo[i], q->sf[i]);
+        for (x = 0; x < FX_N; x++) {
+            const fit_fx *fx = &q->fx[x];
+            if (fx->n > 0) {
+                fc *= interp(fx->c, fx->n, fx->lo[i], fx->f[i]);
+                fm *= interp(fx->m, fx->n, fx->lo[i], fx->f[i]);
+            }
         }
         if (q->nu > 0 && PERF_ROWS_UNALIGNED(r->rows)) {
             double u = interp(q->un, q->nu, q->lo[i], q->f[i]);
             fc *= u;
             fm *= u;
-        }
-        if (q->nw > 0) {
-            fc *= interp(q->wc, q->nw, q->wlo[i], q->wf[i]);
-            fm *= interp(q->wm, q->nw, q->wlo[i], q->wf[i]);
         }
         if (r->flops > 0)
             tc = r->flops / (q->peak * interp(q->yc, q->nk, q->lo[i], q->f[i]) * fc);
@@ -357,16 +369,13 @@ static int fit_resid(const gsl_vector *p, void *data, gsl_vector *out) {
     if (q->has_c)
         smooth_terms(p, 0, q->nk, q->sqrt_lam, out, &k);
     smooth_terms(p, l.m, q->nk, q->sqrt_lam, out, &k);
-    if (q->ns > 0) {
-        if (q->has_c)
-            factor_terms(p, l.uc, q->ns, q->sqrt_lam, sqrt((double)q->n), out, &k);
-        factor_terms(p, l.um, q->ns, q->sqrt_lam, sqrt((double)q->n), out, &k);
-    }
     smooth_terms(p, l.un, q->nu, q->sqrt_lam, out, &k);
-    if (q->nw > 0) {
+    for (x = 0; x < FX_N; x++) {
+        if (q->fx[x].n == 0)
+            continue;
         if (q->has_c)
-            factor_terms(p, l.wc, q->nw, q->sqrt_lam, sqrt((double)q->n), out, &k);
-        factor_terms(p, l.wm, q->nw, q->sqrt_lam, sqrt((double)q->n), out, &k);
+            factor_terms(p, l.fc[x], q->fx[x].n, q->sqrt_lam, sqrt((double)q->n), out, &k);
+        factor_terms(p, l.fm[x], q->fx[x].n, q->sqrt_lam, sqrt((double)q->n), out, &k);
     }
     return GSL_SUCCESS;
 }
@@ -381,17 +390,17 @@ static void factor_terms(const gsl_vector *p, int off, int n_knots, double sqrt_
     gsl_vector_set(out, (size_t)(*k)++, pin * mean);
 }
 
-/* Chooses knots among the values x[0..n): grid points spaced 0.5
+/* Chooses knots among the values x[0..n): grid points spaced step0
  * (doubled while more than max would hold data) that have a value within
  * half a spacing. Returns the number of knots. */
-static int choose_knots(const double *x, int n, int max, double *kx) {
+static int choose_knots(const double *x, int n, int max, double step0, double *kx) {
     double xmin = INFINITY, xmax = -INFINITY, step;
     int i;
     for (i = 0; i < n; i++) {
         xmin = x[i] < xmin ? x[i] : xmin;
         xmax = x[i] > xmax ? x[i] : xmax;
     }
-    for (step = 0.5;; step *= 2) {
+    for (step = step0;; step *= 2) {
         long g0 = (long)floor(xmin / step + 0.5), g1 = (long)floor(xmax / step + 0.5), g;
         int nk = 0;
         for (g = g0; g <= g1 && nk <= max; g++) {
@@ -428,10 +437,16 @@ static void locate(const double *kx, int nk, double x, int *lo, double *f) {
     *f = (x - kx[j]) / (kx[j + 1] - kx[j]);
 }
 
-/* Knots (at most max) of a factor curve over the index values v[0..n),
+/* A row's index of factor pair x (FX_*); NAN where it has none. */
+static double fx_index(const fit_row *r, int x) {
+    return x == FX_SHAPE ? r->shape : x == FX_ASPECT ? r->aspect : r->work;
+}
+
+/* Knots (at most max, grid from step0) of a factor curve over the index values v[0..n),
  * and each value's interval; 0 knots (no curve) when fewer than 2. */
-static int factor_knots(const double *v, int n, int max, double *kx, int *lo, double *f) {
-    int i, nk = choose_knots(v, n, max, kx);
+static int factor_knots(const double *v, int n, int max, double step0, double *kx, int *lo,
+                        double *f) {
+    int i, nk = choose_knots(v, n, max, step0, kx);
     if (nk < 2)
         nk = 0;
     for (i = 0; i < n; i++)
@@ -449,7 +464,7 @@ static double round_sig(double v, int digits) {
  * the residuals file use it), s. */
 static double row_pred(const fit_row *r, const perf_op_calib *oc, double peak, double bw) {
     perf_op_calib at;
-    perf_op_at_shape(oc, r->shape, &at);
+    perf_op_at_shape(oc, r->shape, r->aspect, &at);
     return perf_roofline_work_s(&at, peak, bw, r->flops, r->bytes, r->rows, r->work) + r->fixed_s;
 }
 
@@ -526,25 +541,26 @@ static void curve_from(perf_curve *c, const gsl_vector *x, int off, const double
  * factors at 1 (log 0); the overhead at ov0. */
 static void x_start(gsl_vector *x, fit_layout l, double ov0) {
     int j;
-    for (j = 0; j < l.uc; j++)
+    for (j = 0; j < l.un; j++)
         gsl_vector_set(x, (size_t)j, logit15(1.0));
-    for (j = l.uc; j < l.ov; j++)
+    for (j = l.un; j < l.ov; j++)
         gsl_vector_set(x, (size_t)j, 0.0);
     gsl_vector_set(x, (size_t)l.ov, log(ov0));
 }
 
-/* Runs the Levenberg-Marquardt fit of q from x and leaves in x the best
+/* Runs the Levenberg-Marquardt fit of q from xv and leaves in xv the best
  * point found (a status other than success, the iteration limit or no
  * progress, still leaves it). SIM_OK or SIM_ENOMEM. */
-static int lm_solve(fit_prob *q, gsl_vector *x) {
-    fit_layout l = layout_of(q->has_c, q->nk, q->ns, q->nu, q->nw);
-    int c = q->has_c ? 2 : 1, info;
-    size_t nres = (size_t)(q->n + (q->nk - 1) * c + (q->ns > 0 ? q->ns * c : 0) +
-                           (q->nu > 0 ? q->nu - 1 : 0) + (q->nw > 0 ? q->nw * c : 0));
+static int lm_solve(fit_prob *q, gsl_vector *xv) {
+    fit_layout l = layout_of(q);
+    int c = q->has_c ? 2 : 1, info, x;
+    size_t nres = (size_t)(q->n + (q->nk - 1) * c + (q->nu > 0 ? q->nu - 1 : 0));
     gsl_multifit_nlinear_fdf fdf;
     gsl_multifit_nlinear_parameters par = gsl_multifit_nlinear_default_parameters();
     gsl_multifit_nlinear_workspace *w;
-    SIM_ASSERT(x->size == (size_t)l.p);
+    for (x = 0; x < FX_N; x++)
+        nres += (size_t)(q->fx[x].n * c);
+    SIM_ASSERT(xv->size == (size_t)l.p);
     fdf.f = fit_resid;
     fdf.df = NULL;
     fdf.fvv = NULL;
@@ -556,9 +572,9 @@ static int lm_solve(fit_prob *q, gsl_vector *x) {
     w = gsl_multifit_nlinear_alloc(gsl_multifit_nlinear_trust, &par, nres, (size_t)l.p);
     if (w == NULL)
         return SIM_ENOMEM;
-    gsl_multifit_nlinear_init(x, &fdf, w);
+    gsl_multifit_nlinear_init(xv, &fdf, w);
     (void)gsl_multifit_nlinear_driver(500, 1e-10, 1e-10, 1e-12, NULL, NULL, &info, w);
-    gsl_vector_memcpy(x, gsl_multifit_nlinear_position(w));
+    gsl_vector_memcpy(xv, gsl_multifit_nlinear_position(w));
     gsl_multifit_nlinear_free(w);
     return SIM_OK;
 }
@@ -571,12 +587,15 @@ static int lm_solve(fit_prob *q, gsl_vector *x) {
  * shape factor curves are fitted too. Fills rep's counts and errors. */
 static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fit_unal,
                   perf_op_calib *oc, calib_op_report *rep, sim_err *err) {
+    /* per factor pair: at most this many knots, the grid's first spacing */
+    static const int fx_max[FX_N] = {CALIB_SHAPE_KNOTS, PERF_MAX_KNOTS, PERF_MAX_KNOTS};
+    static const double fx_step[FX_N] = {0.5, 0.25, 0.5};
     fit_row *tr = NULL;
-    int *lo = NULL, *slo = NULL, *wlo = NULL;
-    double *f = NULL, *sf = NULL, *wf = NULL, *scr = NULL, kx[PERF_MAX_KNOTS];
-    double skx[CALIB_SHAPE_KNOTS], wkx[PERF_MAX_KNOTS];
-    int n = 0, i, j, nk, ns, nu, nw, n_al = 0, n_un = 0, n_work = 0, has_c = 0;
-    int rc = SIM_ENOMEM;
+    int *lo = NULL, *flo[FX_N] = {NULL, NULL, NULL};
+    double *f = NULL, *ff[FX_N] = {NULL, NULL, NULL}, *scr = NULL, kx[PERF_MAX_KNOTS];
+    double fkx[FX_N][PERF_MAX_KNOTS];
+    int n = 0, i, j, x, nk, nu, n_al = 0, n_un = 0, n_idx[FX_N] = {0, 0, 0}, has_c = 0;
+    int fx_n[FX_N], rc = SIM_ENOMEM;
     double ov0 = INFINITY;
     gsl_vector *x0 = NULL;
     fit_prob q;
@@ -588,15 +607,16 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
     }
     tr = SIM_NEW_ARRAY(fit_row, (size_t)all->n);
     lo = SIM_NEW_ARRAY(int, (size_t)all->n);
-    slo = SIM_NEW_ARRAY(int, (size_t)all->n);
-    wlo = SIM_NEW_ARRAY(int, (size_t)all->n);
     f = SIM_NEW_ARRAY(double, (size_t)all->n);
-    sf = SIM_NEW_ARRAY(double, (size_t)all->n);
-    wf = SIM_NEW_ARRAY(double, (size_t)all->n);
     scr = SIM_NEW_ARRAY(double, (size_t)all->n);
-    if (tr == NULL || lo == NULL || slo == NULL || wlo == NULL || f == NULL || sf == NULL ||
-        wf == NULL || scr == NULL)
+    if (tr == NULL || lo == NULL || f == NULL || scr == NULL)
         goto done;
+    for (x = 0; x < FX_N; x++) {
+        flo[x] = SIM_NEW_ARRAY(int, (size_t)all->n);
+        ff[x] = SIM_NEW_ARRAY(double, (size_t)all->n);
+        if (flo[x] == NULL || ff[x] == NULL)
+            goto done;
+    }
     for (i = 0; i < all->n; i++) {
         if (k_every >= 2 && i % k_every == k_every - 1)
             continue;
@@ -609,22 +629,22 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
         }
         if (all->v[i].meas_s - all->v[i].fixed_s < ov0)
             ov0 = all->v[i].meas_s - all->v[i].fixed_s;
-        n_work += !isnan(all->v[i].work);
+        for (x = 0; x < FX_N; x++)
+            n_idx[x] += !isnan(fx_index(&all->v[i], x));
     }
     for (i = 0; i < n; i++)
         scr[i] = log2(tr[i].rows);
-    nk = choose_knots(scr, n, PERF_MAX_KNOTS, kx);
+    nk = choose_knots(scr, n, PERF_MAX_KNOTS, 0.5, kx);
     for (i = 0; i < n; i++)
         locate(kx, nk, scr[i], &lo[i], &f[i]);
-    for (i = 0; i < n; i++)
-        scr[i] = tr[i].shape;
-    ns = factor_knots(scr, n, CALIB_SHAPE_KNOTS, skx, slo, sf);
-    /* the work factors where every row has a work index (the attentions) */
-    nw = 0;
-    if (n_work == n) {
+    /* each factor pair where every row has its index and it varies */
+    for (x = 0; x < FX_N; x++) {
+        fx_n[x] = 0;
+        if (n_idx[x] < n)
+            continue;
         for (i = 0; i < n; i++)
-            scr[i] = tr[i].work;
-        nw = factor_knots(scr, n, PERF_MAX_KNOTS, wkx, wlo, wf);
+            scr[i] = fx_index(&tr[i], x);
+        fx_n[x] = factor_knots(scr, n, fx_max[x], fx_step[x], fkx[x], flo[x], ff[x]);
     }
     ov0 = ov0 > 2e-7 ? 0.5 * ov0 : 1e-7;
     /* the unaligned factor where asked and both kinds of row exist */
@@ -635,62 +655,72 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
     q.n = n;
     q.lo = lo;
     q.f = f;
-    q.slo = slo;
-    q.sf = sf;
-    q.wlo = wlo;
-    q.wf = wf;
     q.nk = nk;
-    q.ns = ns;
     q.nu = nu;
+    for (x = 0; x < FX_N; x++) {
+        q.fx[x].lo = flo[x];
+        q.fx[x].f = ff[x];
+    }
     q.has_c = has_c;
     q.peak = peak;
     q.bw = bw;
     q.sqrt_lam = sqrt(1e-3 * (double)n / (double)nk);
-    l = layout_of(has_c, nk, ns, nu, nw);
+    /* First with the shape factors only, then with the aspect and work
+     * factors from that point: their indices share much of their trend
+     * with rows and shape, and from scratch the fit can end at a worse
+     * point than without them. */
+    q.fx[FX_SHAPE].n = fx_n[FX_SHAPE];
+    l = layout_of(&q);
     if ((x0 = gsl_vector_alloc((size_t)l.p)) == NULL)
         goto done;
-    if (nw > 0) {
-        /* First without the work factors, then with them from that point:
-         * the work index shares much of its trend with rows and shape, and
-         * a start from scratch can end at a worse point than no factor. */
-        fit_layout l0 = layout_of(has_c, nk, ns, nu, 0);
-        gsl_vector *x1 = gsl_vector_alloc((size_t)l0.p);
-        if (x1 == NULL)
-            goto done;
-        x_start(x1, l0, ov0);
-        if (lm_solve(&q, x1) != SIM_OK) {
+    x_start(x0, l, ov0);
+    if (lm_solve(&q, x0) != SIM_OK)
+        goto done;
+    if (fx_n[FX_ASPECT] > 0 || fx_n[FX_WORK] > 0) {
+        fit_layout l0 = l;
+        gsl_vector *x1 = x0;
+        q.fx[FX_ASPECT].n = fx_n[FX_ASPECT];
+        q.fx[FX_WORK].n = fx_n[FX_WORK];
+        l = layout_of(&q);
+        if ((x0 = gsl_vector_alloc((size_t)l.p)) == NULL) {
             gsl_vector_free(x1);
             goto done;
         }
+        /* the first fit's parts keep their places (the shape pair comes
+         * first); the new factors start at 1 */
         for (j = 0; j < l.p; j++)
             gsl_vector_set(x0, (size_t)j,
-                           j < l0.wc   ? gsl_vector_get(x1, (size_t)j)
+                           j < l0.ov   ? gsl_vector_get(x1, (size_t)j)
                            : j == l.ov ? gsl_vector_get(x1, (size_t)l0.ov)
                                        : 0.0);
         gsl_vector_free(x1);
-        q.nw = nw;
-    } else {
-        x_start(x0, l, ov0);
+        if (lm_solve(&q, x0) != SIM_OK)
+            goto done;
     }
-    if (lm_solve(&q, x0) != SIM_OK)
-        goto done;
 
     {
-        const gsl_vector *x = x0;
+        perf_curve *dst_c[FX_N], *dst_m[FX_N];
         memset(oc, 0, sizeof *oc);
-        curve_from(&oc->eff_c, x, 0, kx, has_c ? nk : 0, 1);
-        curve_from(&oc->eff_m, x, l.m, kx, nk, 1);
-        curve_from(&oc->shape_c, x, l.uc, skx, has_c ? ns : 0, 0);
-        curve_from(&oc->shape_m, x, l.um, skx, ns, 0);
-        curve_from(&oc->unal, x, l.un, kx, nu, 0);
-        curve_from(&oc->work_c, x, l.wc, wkx, has_c ? nw : 0, 0);
-        curve_from(&oc->work_m, x, l.wm, wkx, nw, 0);
-        oc->overhead_s = round_sig(exp(gsl_vector_get(x, (size_t)l.ov)), 3);
+        dst_c[FX_SHAPE] = &oc->shape_c;
+        dst_m[FX_SHAPE] = &oc->shape_m;
+        dst_c[FX_ASPECT] = &oc->aspect_c;
+        dst_m[FX_ASPECT] = &oc->aspect_m;
+        dst_c[FX_WORK] = &oc->work_c;
+        dst_m[FX_WORK] = &oc->work_m;
+        curve_from(&oc->eff_c, x0, 0, kx, has_c ? nk : 0, 1);
+        curve_from(&oc->eff_m, x0, l.m, kx, nk, 1);
+        curve_from(&oc->unal, x0, l.un, kx, nu, 0);
+        for (x = 0; x < FX_N; x++) {
+            curve_from(dst_c[x], x0, l.fc[x], fkx[x], has_c ? q.fx[x].n : 0, 0);
+            curve_from(dst_m[x], x0, l.fm[x], fkx[x], q.fx[x].n, 0);
+        }
+        oc->overhead_s = round_sig(exp(gsl_vector_get(x0, (size_t)l.ov)), 3);
     }
     rep->fitted = 1;
     rep->n_knots = nk;
-    rep->n_shape_knots = ns;
-    rep->n_work_knots = nw;
+    rep->n_shape_knots = q.fx[FX_SHAPE].n;
+    rep->n_aspect_knots = q.fx[FX_ASPECT].n;
+    rep->n_work_knots = q.fx[FX_WORK].n;
     score(all->v, all->n, k_every, 1, oc, peak, bw, &rep->median_ape, &rep->p95_ape, &rep->n_test,
           scr);
     {
@@ -705,11 +735,11 @@ done:
     gsl_vector_free(x0);
     sim_free(tr);
     sim_free(lo);
-    sim_free(slo);
-    sim_free(wlo);
     sim_free(f);
-    sim_free(sf);
-    sim_free(wf);
+    for (x = 0; x < FX_N; x++) {
+        sim_free(flo[x]);
+        sim_free(ff[x]);
+    }
     sim_free(scr);
     return rc;
 }
@@ -849,6 +879,7 @@ static int load_gemm(const calib_opts *o, rowvec *rv, rowvec *rv8, calib_report 
                 r.rows = g[i].m;
                 r.shape = perf_gemm_shape(g[i].n, g[i].k);
                 r.work = NAN;
+                r.aspect = perf_gemm_aspect(g[i].n, g[i].k);
                 r.n = g[i].n;
                 r.k = g[i].k;
                 r.fixed_s = 0;
@@ -947,7 +978,7 @@ static int load_attn(const calib_opts *o, int prefill, const perf_calib *cal, ro
         r.fixed_s = prefill ? perf_op_call_s(&ctx, PERF_OP_KV_SAVE, &b) : 0.0;
         r.shape = perf_op_shape(&ctx, prefill ? PERF_OP_ATTN_PREFILL : PERF_OP_ATTN_DECODE);
         r.work = perf_op_work(&ctx, prefill ? PERF_OP_ATTN_PREFILL : PERF_OP_ATTN_DECODE, &b);
-        r.n = r.k = NAN;
+        r.n = r.k = r.aspect = NAN;
         r.meas_s = lat * 1e-3;
         if ((rc = rowvec_push(rv, &r)) != SIM_OK) {
             sim_err_set(err, "calibrate", 0, 0, "out of memory");
@@ -1023,7 +1054,7 @@ static int load_vidur(const calib_opts *o, const perf_calib *cal, rowvec *rv, ca
             perf_op_cost(&ctx, ops[i], &b, &r.flops, &r.bytes, &r.rows);
             r.shape = perf_op_shape(&ctx, ops[i]);
             r.work = NAN;
-            r.n = r.k = NAN;
+            r.n = r.k = r.aspect = NAN;
             r.fixed_s = 0;
             r.meas_s = (i == 0 ? t[0] : i == 1 ? t[1] + t[2] : i == 2 ? t[3] : t[4]) * 1e-3;
             if ((rc = rowvec_push(&rv[ops[i]], &r)) != SIM_OK) {
@@ -1071,7 +1102,7 @@ static int load_allreduce(const calib_opts *o, rowvec *rv, calib_op_report *rep,
         r.rows = elems * 2.0 / 1024.0;
         r.shape = 0; /* one curve for 2, 4 and 8 GPUs: a factor per count overfits 56 rows */
         r.work = NAN;
-        r.n = r.k = NAN;
+        r.n = r.k = r.aspect = NAN;
         r.fixed_s = 0;
         r.meas_s = lat * 1e-3;
         if ((rc = rowvec_push(rv, &r)) != SIM_OK) {
@@ -1348,6 +1379,7 @@ static json_t *op_json(const calib_op_report *r) {
     json_object_set_new(o, "n_test", json_integer(r->n_test));
     json_object_set_new(o, "n_knots", json_integer(r->n_knots));
     json_object_set_new(o, "n_shape_knots", json_integer(r->n_shape_knots));
+    json_object_set_new(o, "n_aspect_knots", json_integer(r->n_aspect_knots));
     json_object_set_new(o, "n_work_knots", json_integer(r->n_work_knots));
     json_object_set_new(o, "median_ape_pct",
                         isnan(r->median_ape) ? json_null()

@@ -45,6 +45,7 @@ typedef struct calib_op_report {
     int n_test;              /* held-out rows */
     int n_knots;             /* knots per curve */
     int n_shape_knots;       /* knots per shape factor curve (0: one shape, none fitted) */
+    int n_aspect_knots;      /* knots per aspect factor curve (0: none; weight GEMMs only) */
     int n_work_knots;        /* knots per work factor curve (0: none; the attentions only) */
     double median_ape;       /* held-out median absolute percentage error, % (NAN: no rows) */
     double p95_ape;          /* held-out 95th percentile absolute percentage error, % */

@@ -161,12 +161,18 @@ static void curve_scale(perf_curve *c, double f) {
         c->y[i] *= f;
 }
 
-void perf_op_at_shape(const perf_op_calib *in, double s, perf_op_calib *out) {
+void perf_op_at_shape(const perf_op_calib *in, double s, double a, perf_op_calib *out) {
     *out = *in;
     curve_scale(&out->eff_c, perf_curve_eval(&in->shape_c, s));
     curve_scale(&out->eff_m, perf_curve_eval(&in->shape_m, s));
+    if (!isnan(a)) {
+        curve_scale(&out->eff_c, perf_curve_eval(&in->aspect_c, a));
+        curve_scale(&out->eff_m, perf_curve_eval(&in->aspect_m, a));
+    }
     memset(&out->shape_c, 0, sizeof out->shape_c);
     memset(&out->shape_m, 0, sizeof out->shape_m);
+    memset(&out->aspect_c, 0, sizeof out->aspect_c);
+    memset(&out->aspect_m, 0, sizeof out->aspect_m);
 }
 
 double perf_calib_step_base_s(const perf_calib *c, int tp) {
@@ -175,6 +181,10 @@ double perf_calib_step_base_s(const perf_calib *c, int tp) {
 
 double perf_gemm_shape(double n, double k) {
     return log2(n * k);
+}
+
+double perf_gemm_aspect(double n, double k) {
+    return log2(n / k);
 }
 
 /* A work factor curve at work index w: 1 without the curve or without an
@@ -389,6 +399,16 @@ static enum rows_kind op_cost(const perf_ctx *ctx, const shape *s, enum perf_op 
  * attention (the K/V tiles a query head group streams; MHA differs from
  * GQA at equal keys per query). The all-reduce has one shape: a factor per
  * GPU count overfits its 56 profile rows (held-out error 4.6% -> 7.7%). */
+double perf_op_aspect(const perf_ctx *ctx, enum perf_op op) {
+    shape s;
+    double n, k;
+    if (!PERF_OP_IS_GEMM(op))
+        return NAN;
+    shape_of(ctx, &s);
+    gemm_nk(&s, op, &n, &k);
+    return perf_gemm_aspect(n, k);
+}
+
 double perf_op_shape(const perf_ctx *ctx, enum perf_op op) {
     shape s;
     double n, k;
@@ -1008,7 +1028,8 @@ int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const per
     }
     for (i = 0; i < PERF_N_OPS; i++) {
         perf_op_at_shape(perf_calib_op(&ctx->calib, (enum perf_op)i, m->w_dtype),
-                         perf_op_shape(ctx, (enum perf_op)i), &ctx->op[i]);
+                         perf_op_shape(ctx, (enum perf_op)i), perf_op_aspect(ctx, (enum perf_op)i),
+                         &ctx->op[i]);
         if (!PERF_OP_IS_GEMM(i)) /* a GEMM's M only (the decode stepper relies on it) */
             memset(&ctx->op[i].unal, 0, sizeof ctx->op[i].unal);
         if (!PERF_OP_HAS_WORK(i)) {
@@ -1049,8 +1070,9 @@ const perf_op_calib *perf_calib_op(const perf_calib *c, enum perf_op op, enum si
 /* Top-level and per-operator keys a calibration file may hold. */
 static const char *const top_keys[] = {
     "gpu", "source", "fitted_at_version", "step_base_s", "step_per_seq_s", "step_tp_s", "ops"};
-static const char *const op_keys[] = {"overhead_s", "eff_c",  "eff_m",  "shape_c", "shape_m",
-                                      "unaligned",  "work_c", "work_m", "fp8"};
+static const char *const op_keys[] = {"overhead_s", "eff_c",     "eff_m",  "shape_c",
+                                      "shape_m",    "unaligned", "work_c", "work_m",
+                                      "aspect_c",   "aspect_m",  "fp8"};
 
 static int key_known(const char *key, const char *const *keys, size_t n) {
     size_t i;
@@ -1088,6 +1110,32 @@ static const curve_kind kind_eff = {"log2_rows", "eff", "an efficiency", 1.5};
 static const curve_kind kind_shape = {"log2_shape", "factor", "a factor", 4.0};
 static const curve_kind kind_unal = {"log2_rows", "factor", "a factor", 4.0};
 static const curve_kind kind_work = {"log2_work", "factor", "a factor", 4.0};
+static const curve_kind kind_aspect = {"log2_aspect", "factor", "a factor", 4.0};
+
+/* The curves an operator's object may hold, in the order files list them:
+ * key, kind, place in perf_op_calib and the operators allowed to have it
+ * (0: all, 'g': weight GEMMs, 'a': the attentions). */
+typedef struct op_curve {
+    const char *key;
+    const curve_kind *kind;
+    size_t off;
+    char only;
+} op_curve;
+static const op_curve op_curves[] = {
+    {"eff_c", &kind_eff, offsetof(perf_op_calib, eff_c), 0},
+    {"eff_m", &kind_eff, offsetof(perf_op_calib, eff_m), 0},
+    {"shape_c", &kind_shape, offsetof(perf_op_calib, shape_c), 0},
+    {"shape_m", &kind_shape, offsetof(perf_op_calib, shape_m), 0},
+    {"unaligned", &kind_unal, offsetof(perf_op_calib, unal), 'g'},
+    {"aspect_c", &kind_aspect, offsetof(perf_op_calib, aspect_c), 'g'},
+    {"aspect_m", &kind_aspect, offsetof(perf_op_calib, aspect_m), 'g'},
+    {"work_c", &kind_work, offsetof(perf_op_calib, work_c), 'a'},
+    {"work_m", &kind_work, offsetof(perf_op_calib, work_m), 'a'}};
+#define N_OP_CURVES ((int)(sizeof op_curves / sizeof op_curves[0]))
+
+static perf_curve *op_curve_of(perf_op_calib *oc, int i) {
+    return (perf_curve *)(void *)((char *)oc + op_curves[i].off);
+}
 
 static int load_curve(const json_t *v, const char *path, const char *field, const curve_kind *kd,
                       perf_curve *c, sim_err *err) {
@@ -1173,8 +1221,8 @@ static int load_op(const json_t *v, const char *path, const char *name, int gemm
             (fp8 == NULL && strcmp(k, "fp8") == 0)) {
             sim_err_set(err, path, 0, 0,
                         "%s: unknown key '%s', expected overhead_s, eff_c, eff_m, shape_c, "
-                        "shape_m, unaligned, work_c%s",
-                        name, k, fp8 != NULL ? ", work_m or fp8" : " or work_m");
+                        "shape_m, unaligned, work_c, work_m, aspect_c%s",
+                        name, k, fp8 != NULL ? ", aspect_m or fp8" : " or aspect_m");
             return SIM_EPARSE;
         }
     }
@@ -1188,29 +1236,19 @@ static int load_op(const json_t *v, const char *path, const char *name, int gemm
     if ((rc = get_nonneg(val, path, field, &oc->overhead_s, err)) != SIM_OK)
         return rc;
     {
-        static const char *const keys[7] = {"eff_c",     "eff_m",  "shape_c", "shape_m",
-                                            "unaligned", "work_c", "work_m"};
-        const curve_kind *kinds[7] = {&kind_eff,  &kind_eff,  &kind_shape, &kind_shape,
-                                      &kind_unal, &kind_work, &kind_work};
-        perf_curve *dst[7] = {&oc->eff_c, &oc->eff_m,  &oc->shape_c, &oc->shape_m,
-                              &oc->unal,  &oc->work_c, &oc->work_m};
         int ci;
-        for (ci = 0; ci < 7; ci++) {
-            if ((val = json_object_get(v, keys[ci])) == NULL)
+        for (ci = 0; ci < N_OP_CURVES; ci++) {
+            const op_curve *oc_ = &op_curves[ci];
+            if ((val = json_object_get(v, oc_->key)) == NULL)
                 continue;
-            if (ci == 4 && !gemm) {
-                sim_err_set(err, path, 0, 0,
-                            "%s: unknown key 'unaligned' (weight GEMM operators only)", name);
+            if ((oc_->only == 'g' && !gemm) || (oc_->only == 'a' && !attn)) {
+                sim_err_set(err, path, 0, 0, "%s: unknown key '%s' (%s only)", name, oc_->key,
+                            oc_->only == 'g' ? "weight GEMM operators"
+                                             : "attn_prefill and attn_decode");
                 return SIM_EPARSE;
             }
-            if (ci >= 5 && !attn) {
-                sim_err_set(err, path, 0, 0,
-                            "%s: unknown key '%s' (attn_prefill and attn_decode only)", name,
-                            keys[ci]);
-                return SIM_EPARSE;
-            }
-            snprintf(field, sizeof field, "%s.%s", name, keys[ci]);
-            if ((rc = load_curve(val, path, field, kinds[ci], dst[ci], err)) != SIM_OK)
+            snprintf(field, sizeof field, "%s.%s", name, oc_->key);
+            if ((rc = load_curve(val, path, field, oc_->kind, op_curve_of(oc, ci), err)) != SIM_OK)
                 return rc;
         }
     }
@@ -1401,22 +1439,18 @@ static void put_curve(FILE *f, const char *ind, const char *name, const curve_ki
 /* Writes one operator's set (overhead, curves; the shape curves only
  * where fitted) at indent ind; "," after the last curve when more follows. */
 static void put_op(FILE *f, const char *ind, const perf_op_calib *oc, int more) {
-    static const char *const names[7] = {"eff_c",     "eff_m",  "shape_c", "shape_m",
-                                         "unaligned", "work_c", "work_m"};
-    const curve_kind *kinds[7] = {&kind_eff,  &kind_eff,  &kind_shape, &kind_shape,
-                                  &kind_unal, &kind_work, &kind_work};
-    const perf_curve *src[7] = {&oc->eff_c, &oc->eff_m,  &oc->shape_c, &oc->shape_m,
-                                &oc->unal,  &oc->work_c, &oc->work_m};
     char num[40];
     int i, last = 1;
-    for (i = 2; i < 7; i++) /* eff_c and eff_m always, the others where fitted */
-        if (src[i]->n > 0)
+    perf_op_calib c = *oc;            /* op_curve_of takes a writable struct */
+    for (i = 2; i < N_OP_CURVES; i++) /* eff_c and eff_m always, the others where fitted */
+        if (op_curve_of(&c, i)->n > 0)
             last = i;
     fmt_num(oc->overhead_s, num, sizeof num);
     fprintf(f, "%s\"overhead_s\": %s,\n", ind, num);
     for (i = 0; i <= last; i++)
-        if (i < 2 || src[i]->n > 0)
-            put_curve(f, ind, names[i], kinds[i], src[i], i < last || more ? "," : "");
+        if (i < 2 || op_curve_of(&c, i)->n > 0)
+            put_curve(f, ind, op_curves[i].key, op_curves[i].kind, op_curve_of(&c, i),
+                      i < last || more ? "," : "");
 }
 
 /* Writes s as a JSON string literal (quotes, backslashes and control

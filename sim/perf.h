@@ -15,8 +15,9 @@
  * or for attention the mean keys per query: prefill_pairs /
  * prefill_tokens, decode_ctx / n_decode; for the all-reduce the message in
  * KiB), times optional factors: one by the operator's shape index
- * (perf_op_shape, applied once per perf_ctx), for a weight GEMM whose
- * M is not a multiple of PERF_ALIGN_ROWS one by log2(M), and for the
+ * (perf_op_shape, applied once per perf_ctx), for a weight GEMM one by
+ * its aspect log2(N / K) (applied once too) and, when its M is not a
+ * multiple of PERF_ALIGN_ROWS, one by log2(M), and for the
  * attentions one by the step's work index (perf_op_work). All are held in a
  * calibration file (data/calib/GPU.json), never in code. The weight GEMMs may carry a
  * second set, fitted on fp8 GEMMs, for fp8 weights (perf_calib_op);
@@ -96,16 +97,19 @@ typedef struct perf_curve {
 } perf_curve;
 
 typedef struct perf_op_calib {
-    perf_curve eff_c;   /* compute efficiency vs log2(rows) */
-    perf_curve eff_m;   /* memory efficiency vs log2(rows) */
-    perf_curve shape_c; /* factor on eff_c vs the operator's shape index (perf_op_shape) */
-    perf_curve shape_m; /* factor on eff_m vs the shape index; n = 0: factor 1 */
-    perf_curve unal;    /* factor on both efficiencies vs log2(rows) when rows is not a
-                         * multiple of PERF_ALIGN_ROWS (GEMM kernels' slower paths) */
-    perf_curve work_c;  /* factor on eff_c vs the call's work index (perf_op_work;
-                         * the attentions only); n = 0: factor 1 */
-    perf_curve work_m;  /* factor on eff_m vs the work index */
-    double overhead_s;  /* fixed time per call (per layer for per-layer ops), s */
+    perf_curve eff_c;    /* compute efficiency vs log2(rows) */
+    perf_curve eff_m;    /* memory efficiency vs log2(rows) */
+    perf_curve shape_c;  /* factor on eff_c vs the operator's shape index (perf_op_shape) */
+    perf_curve shape_m;  /* factor on eff_m vs the shape index; n = 0: factor 1 */
+    perf_curve unal;     /* factor on both efficiencies vs log2(rows) when rows is not a
+                          * multiple of PERF_ALIGN_ROWS (GEMM kernels' slower paths) */
+    perf_curve aspect_c; /* factor on eff_c vs log2(N / K) of a weight GEMM
+                          * (perf_gemm_aspect; weight GEMMs only); n = 0: factor 1 */
+    perf_curve aspect_m; /* factor on eff_m vs log2(N / K) */
+    perf_curve work_c;   /* factor on eff_c vs the call's work index (perf_op_work;
+                          * the attentions only); n = 0: factor 1 */
+    perf_curve work_m;   /* factor on eff_m vs the work index */
+    double overhead_s;   /* fixed time per call (per layer for per-layer ops), s */
 } perf_op_calib;
 
 /* Rows (a GEMM's M) that are a multiple of this run at the aligned
@@ -152,13 +156,17 @@ int perf_calib_save(const perf_calib *c, const char *path, sim_err *err);
 const perf_op_calib *perf_calib_op(const perf_calib *c, enum perf_op op, enum sim_dtype w);
 /* Evaluates a curve at x (log2 rows). */
 double perf_curve_eval(const perf_curve *c, double x);
-/* The curves of in at shape index s: eff_c and eff_m multiplied by
- * shape_c(s) and shape_m(s), into *out, whose shape curves are empty.
- * Without shape curves *out is *in, bit for bit. */
-void perf_op_at_shape(const perf_op_calib *in, double s, perf_op_calib *out);
+/* The curves of in at shape index s and aspect index a (NAN: none): eff_c
+ * and eff_m multiplied by shape_c(s) and shape_m(s), then by aspect_c(a)
+ * and aspect_m(a), into *out, whose shape and aspect curves are empty.
+ * Without those curves *out is *in, bit for bit. */
+void perf_op_at_shape(const perf_op_calib *in, double s, double a, perf_op_calib *out);
 /* The shape index of an m x n x k weight GEMM: log2(n x k), the weight's
  * elements. */
 double perf_gemm_shape(double n, double k);
+/* The aspect index of an m x n x k weight GEMM: log2(n / k), its output
+ * width against its reduction length (at equal n x k the kernels differ). */
+double perf_gemm_aspect(double n, double k);
 
 /* The predictor's fixed inputs. */
 typedef struct perf_ctx {
@@ -290,6 +298,10 @@ double perf_step_s(const perf_ctx *ctx, const perf_batch *b);
  * (perf_gemm_shape), of the row width for an elementwise operator, of the
  * KV heads per GPU for attention; 0 for the all-reduce. */
 double perf_op_shape(const perf_ctx *ctx, enum perf_op op);
+/* The aspect index of op on ctx's model and tp (perf_gemm_aspect of its
+ * weight), which its aspect curves are read at; NAN for operators other
+ * than the weight GEMMs. */
+double perf_op_aspect(const perf_ctx *ctx, enum perf_op op);
 
 /* Cost of one operator at a given shape, for calibration and tests:
  * the FLOPs and bytes perf_predict charges for op given batch b (one layer

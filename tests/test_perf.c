@@ -457,25 +457,28 @@ static void random_calib(perf_calib *c, const sim_gpu *g, gsl_rng *r) {
         /* i >= PERF_N_OPS: the fp8 set of a GEMM operator, for about half */
         int op = i % PERF_N_OPS;
         perf_op_calib *oc = i < PERF_N_OPS ? &c->op[op] : &c->op_fp8[op];
-        perf_curve *cv[7] = {&oc->eff_c, &oc->eff_m,  &oc->shape_c, &oc->shape_m,
-                             &oc->unal,  &oc->work_c, &oc->work_m};
+        perf_curve *cv[9] = {&oc->eff_c,  &oc->eff_m,  &oc->shape_c,  &oc->shape_m, &oc->unal,
+                             &oc->work_c, &oc->work_m, &oc->aspect_c, &oc->aspect_m};
         if (i >= PERF_N_OPS && (!PERF_OP_IS_GEMM(op) || gsl_rng_uniform(r) < 0.5))
             continue;
         if (i >= PERF_N_OPS)
             c->has_fp8[op] = 1;
         oc->overhead_s = gsl_rng_uniform(r) * 1e-5;
-        for (j = 0; j < 7; j++) {
+        for (j = 0; j < 9; j++) {
             /* factor curves (j >= 2) on about half the operators, around
-             * the shape and work indices (log2 of 1..2^30) */
+             * the shape and work indices (log2 of 1..2^30) and aspects */
             int k, n = (int)gsl_rng_uniform_int(r, PERF_MAX_KNOTS + 1);
-            double x =
-                j == 2 || j == 3 || j >= 5 ? gsl_rng_uniform(r) * 20 : -3 + gsl_rng_uniform(r);
+            double x = j == 2 || j == 3 || j == 5 || j == 6 ? gsl_rng_uniform(r) * 20
+                       : j >= 7                             ? -6 + gsl_rng_uniform(r)
+                                                            : -3 + gsl_rng_uniform(r);
             if (j >= 2 && gsl_rng_uniform(r) < 0.5)
                 n = 0;
             if (j == 4 && !PERF_OP_IS_GEMM(op))
                 n = 0; /* GEMMs only */
-            if (j >= 5 && !PERF_OP_HAS_WORK(op))
+            if ((j == 5 || j == 6) && !PERF_OP_HAS_WORK(op))
                 n = 0; /* the attentions only */
+            if (j >= 7 && !PERF_OP_IS_GEMM(op))
+                n = 0; /* GEMMs only */
             cv[j]->n = n;
             for (k = 0; k < n; k++) {
                 x += 0.01 + gsl_rng_uniform(r);
@@ -855,7 +858,7 @@ static void test_shape_factors(void) {
         c.op[op].eff_m.y[0] = c.op[op].eff_m.y[1] = 0.9;
     }
     /* no factor curves: perf_op_at_shape copies, bit for bit */
-    perf_op_at_shape(&c.op[PERF_OP_MLP_UP], 25.0, &a);
+    perf_op_at_shape(&c.op[PERF_OP_MLP_UP], 25.0, 1.0, &a);
     T_ASSERT(memcmp(&a, &c.op[PERF_OP_MLP_UP], sizeof a) == 0);
 
     /* a shape_c factor of 0.5 at mlp_up's shape doubles its compute time */
@@ -895,6 +898,33 @@ static void test_shape_factors(void) {
           1e-12);
     /* decode batches of 8193 sequences too (the step tables by T) */
     T_ASSERT(perf_step_s(&s1, &b) > perf_step_s(&c1, &b));
+
+    /* aspect factors: weight GEMMs only, read at log2(N / K) of the weight
+     * on one GPU (llama-3-8b mlp_down: N 4096, K 14336 at TP 1, 7168 at
+     * TP 2), applied with the shape factor once per context */
+    T_EQ_I(perf_ctx_init(&c1, &m, &g, &c, 1, &err), SIM_OK);
+    T_NEAR(perf_op_aspect(&c1, PERF_OP_MLP_DOWN), log2(4096.0 / 14336), 1e-12);
+    T_NEAR(perf_gemm_aspect(4096, 14336), perf_op_aspect(&c1, PERF_OP_MLP_DOWN), 0);
+    T_ASSERT(isnan(perf_op_aspect(&c1, PERF_OP_ROPE)));
+    s = c;
+    s.op[PERF_OP_MLP_DOWN].aspect_c.n = 2; /* 0.5 at TP 1's aspect (-1.81), 1 at TP 2's (-0.81) */
+    s.op[PERF_OP_MLP_DOWN].aspect_c.x[0] = log2(4096.0 / 14336);
+    s.op[PERF_OP_MLP_DOWN].aspect_c.x[1] = log2(4096.0 / 7168);
+    s.op[PERF_OP_MLP_DOWN].aspect_c.y[0] = 0.5;
+    s.op[PERF_OP_MLP_DOWN].aspect_c.y[1] = 1.0;
+    s.op[PERF_OP_ROPE].aspect_c = s.op[PERF_OP_MLP_DOWN].aspect_c; /* ignored: not a GEMM */
+    T_EQ_I(perf_ctx_init(&s1, &m, &g, &s, 1, &err), SIM_OK);
+    T_EQ_I(s1.op[PERF_OP_MLP_DOWN].aspect_c.n, 0); /* applied, then cleared */
+    memset(&b, 0, sizeof b);
+    perf_batch_add_prefill(&b, 8192, 0, 1); /* compute-bound */
+    base = perf_op_call_s(&c1, PERF_OP_MLP_DOWN, &b) - c.op[PERF_OP_MLP_DOWN].overhead_s;
+    T_REL(perf_op_call_s(&s1, PERF_OP_MLP_DOWN, &b) - c.op[PERF_OP_MLP_DOWN].overhead_s, 2 * base,
+          1e-12);
+    T_NEAR(perf_op_call_s(&s1, PERF_OP_ROPE, &b), perf_op_call_s(&c1, PERF_OP_ROPE, &b), 0);
+    T_EQ_I(perf_ctx_init(&c1, &m, &g, &c, 2, &err), SIM_OK);
+    T_EQ_I(perf_ctx_init(&s1, &m, &g, &s, 2, &err), SIM_OK);
+    T_NEAR(perf_op_call_s(&s1, PERF_OP_MLP_DOWN, &b), perf_op_call_s(&c1, PERF_OP_MLP_DOWN, &b), 0);
+    T_EQ_I(perf_ctx_init(&c1, &m, &g, &c, 1, &err), SIM_OK);
 
     /* work factors: the attentions only, read at log2(query heads per GPU
      * x prefill tokens) for attn_prefill and log2(KV heads per GPU x summed
@@ -1060,7 +1090,7 @@ static void test_malformed(void) {
     calib_text(buf, sizeof buf, NULL, "rope", "{\"overhead\": 1}", NULL);
     expect_bad(buf, SIM_EPARSE,
                "ops.rope: unknown key 'overhead', expected overhead_s, eff_c, eff_m, shape_c, "
-               "shape_m, unaligned, work_c or work_m");
+               "shape_m, unaligned, work_c, work_m, aspect_c or aspect_m");
     calib_text(buf, sizeof buf, NULL, "rope", "{}", NULL);
     expect_bad(buf, SIM_EPARSE, "ops.rope.overhead_s: missing");
     /* fp8 sets: GEMM operators only, same keys, not nested */
@@ -1080,16 +1110,16 @@ static void test_malformed(void) {
                NULL);
     expect_bad(buf, SIM_EPARSE,
                "ops.norm: unknown key 'fp8', expected overhead_s, eff_c, eff_m, shape_c, shape_m, "
-               "unaligned, work_c or work_m");
+               "unaligned, work_c, work_m, aspect_c or aspect_m");
     calib_text(buf, sizeof buf, NULL, "qkv_proj", "{\"overhead_s\": 0, \"eff\": 1}", NULL);
     expect_bad(buf, SIM_EPARSE,
                "ops.qkv_proj: unknown key 'eff', expected overhead_s, eff_c, eff_m, shape_c, "
-               "shape_m, unaligned, work_c, work_m or fp8");
+               "shape_m, unaligned, work_c, work_m, aspect_c, aspect_m or fp8");
     calib_text(buf, sizeof buf, NULL, "lm_head",
                "{\"overhead_s\": 0, \"fp8\": {\"overhead_s\": 0, \"fp8\": {}}}", NULL);
     expect_bad(buf, SIM_EPARSE,
                "ops.lm_head.fp8: unknown key 'fp8', expected overhead_s, eff_c, eff_m, shape_c, "
-               "shape_m, unaligned, work_c or work_m");
+               "shape_m, unaligned, work_c, work_m, aspect_c or aspect_m");
     calib_text(buf, sizeof buf, NULL, "lm_head", "{\"overhead_s\": 0, \"fp8\": {}}", NULL);
     expect_bad(buf, SIM_EPARSE, "ops.lm_head.fp8.overhead_s: missing");
     calib_text(buf, sizeof buf, NULL, "o_proj", "{\"overhead_s\": 0, \"fp8\": [1]}", NULL);
@@ -1122,6 +1152,11 @@ static void test_malformed(void) {
              "ops.norm: unknown key 'unaligned' (weight GEMM operators only)"},
             {"mlp_up", "{\"overhead_s\": 0, \"work_m\": {\"log2_work\": [0], \"factor\": [1]}}",
              "ops.mlp_up: unknown key 'work_m' (attn_prefill and attn_decode only)"},
+            {"attn_decode",
+             "{\"overhead_s\": 0, \"aspect_c\": {\"log2_aspect\": [0], \"factor\": [1]}}",
+             "ops.attn_decode: unknown key 'aspect_c' (weight GEMM operators only)"},
+            {"lm_head", "{\"overhead_s\": 0, \"aspect_m\": {\"log2_shape\": [0], \"factor\": [1]}}",
+             "ops.lm_head.aspect_m: unknown key 'log2_shape', expected log2_aspect or factor"},
             {"attn_decode",
              "{\"overhead_s\": 0, \"work_c\": {\"log2_rows\": [0], \"factor\": [1]}}",
              "ops.attn_decode.work_c: unknown key 'log2_rows', expected log2_work or factor"},
