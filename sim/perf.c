@@ -1070,9 +1070,6 @@ const perf_op_calib *perf_calib_op(const perf_calib *c, enum perf_op op, enum si
 /* Top-level and per-operator keys a calibration file may hold. */
 static const char *const top_keys[] = {
     "gpu", "source", "fitted_at_version", "step_base_s", "step_per_seq_s", "step_tp_s", "ops"};
-static const char *const op_keys[] = {"overhead_s", "eff_c",     "eff_m",  "shape_c",
-                                      "shape_m",    "unaligned", "work_c", "work_m",
-                                      "aspect_c",   "aspect_m",  "fp8"};
 
 static int key_known(const char *key, const char *const *keys, size_t n) {
     size_t i;
@@ -1135,6 +1132,32 @@ static const op_curve op_curves[] = {
 
 static perf_curve *op_curve_of(perf_op_calib *oc, int i) {
     return (perf_curve *)(void *)((char *)oc + op_curves[i].off);
+}
+
+static const perf_curve *op_curve_at(const perf_op_calib *oc, int i) {
+    return (const perf_curve *)(const void *)((const char *)oc + op_curves[i].off);
+}
+
+/* Whether k is a key of an operator's object: overhead_s, a curve, or fp8
+ * where an fp8 set may follow. */
+static int op_key_known(const char *k, int fp8) {
+    int i;
+    if (strcmp(k, "overhead_s") == 0 || (fp8 && strcmp(k, "fp8") == 0))
+        return 1;
+    for (i = 0; i < N_OP_CURVES; i++)
+        if (strcmp(k, op_curves[i].key) == 0)
+            return 1;
+    return 0;
+}
+
+/* The keys op_key_known takes, as "overhead_s, eff_c, ... or fp8". */
+static void op_key_list(char *buf, size_t n, int fp8) {
+    int i, used = snprintf(buf, n, "overhead_s");
+    for (i = 0; i < N_OP_CURVES && used >= 0 && (size_t)used < n; i++)
+        used += snprintf(buf + used, n - (size_t)used, "%s%s",
+                         i + 1 < N_OP_CURVES || fp8 ? ", " : " or ", op_curves[i].key);
+    if (fp8 && used >= 0 && (size_t)used < n)
+        snprintf(buf + used, n - (size_t)used, " or fp8");
 }
 
 static int load_curve(const json_t *v, const char *path, const char *field, const curve_kind *kd,
@@ -1201,10 +1224,10 @@ static int load_curve(const json_t *v, const char *path, const char *field, cons
 }
 
 /* Loads one operator's object at field ("ops.NAME", or "ops.NAME.fp8" for
- * a GEMM's fp8 set): overhead_s and optional eff_c, eff_m, shape_c,
- * shape_m, unaligned (gemm only) and work_c, work_m (attn only); fp8 (an
- * object of the same keys, without fp8) only where fp8 is not NULL, and
- * *has_fp8 set when it is there. */
+ * a GEMM's fp8 set): overhead_s and the optional curves of op_curves
+ * (unaligned and aspect on gemm only, work on attn only); fp8 (an object of
+ * the same keys, without fp8) only where fp8 is not NULL, and *has_fp8 set
+ * when it is there. */
 static int load_op(const json_t *v, const char *path, const char *name, int gemm, int attn,
                    perf_op_calib *oc, perf_op_calib *fp8, int *has_fp8, sim_err *err) {
     char field[96], got[SIM_JSON_RENDER_MAX + 8];
@@ -1217,12 +1240,10 @@ static int load_op(const json_t *v, const char *path, const char *name, int gemm
         return SIM_EPARSE;
     }
     json_object_foreach((json_t *)v, k, val) {
-        if (!key_known(k, op_keys, sizeof op_keys / sizeof op_keys[0]) ||
-            (fp8 == NULL && strcmp(k, "fp8") == 0)) {
-            sim_err_set(err, path, 0, 0,
-                        "%s: unknown key '%s', expected overhead_s, eff_c, eff_m, shape_c, "
-                        "shape_m, unaligned, work_c, work_m, aspect_c%s",
-                        name, k, fp8 != NULL ? ", aspect_m or fp8" : " or aspect_m");
+        if (!op_key_known(k, fp8 != NULL)) {
+            char keys[200];
+            op_key_list(keys, sizeof keys, fp8 != NULL);
+            sim_err_set(err, path, 0, 0, "%s: unknown key '%s', expected %s", name, k, keys);
             return SIM_EPARSE;
         }
     }
@@ -1441,15 +1462,14 @@ static void put_curve(FILE *f, const char *ind, const char *name, const curve_ki
 static void put_op(FILE *f, const char *ind, const perf_op_calib *oc, int more) {
     char num[40];
     int i, last = 1;
-    perf_op_calib c = *oc;            /* op_curve_of takes a writable struct */
     for (i = 2; i < N_OP_CURVES; i++) /* eff_c and eff_m always, the others where fitted */
-        if (op_curve_of(&c, i)->n > 0)
+        if (op_curve_at(oc, i)->n > 0)
             last = i;
     fmt_num(oc->overhead_s, num, sizeof num);
     fprintf(f, "%s\"overhead_s\": %s,\n", ind, num);
     for (i = 0; i <= last; i++)
-        if (i < 2 || op_curve_of(&c, i)->n > 0)
-            put_curve(f, ind, op_curves[i].key, op_curves[i].kind, op_curve_of(&c, i),
+        if (i < 2 || op_curve_at(oc, i)->n > 0)
+            put_curve(f, ind, op_curves[i].key, op_curves[i].kind, op_curve_at(oc, i),
                       i < last || more ? "," : "");
 }
 

@@ -1090,7 +1090,7 @@ static void test_malformed(void) {
     calib_text(buf, sizeof buf, NULL, "rope", "{\"overhead\": 1}", NULL);
     expect_bad(buf, SIM_EPARSE,
                "ops.rope: unknown key 'overhead', expected overhead_s, eff_c, eff_m, shape_c, "
-               "shape_m, unaligned, work_c, work_m, aspect_c or aspect_m");
+               "shape_m, unaligned, aspect_c, aspect_m, work_c or work_m");
     calib_text(buf, sizeof buf, NULL, "rope", "{}", NULL);
     expect_bad(buf, SIM_EPARSE, "ops.rope.overhead_s: missing");
     /* fp8 sets: GEMM operators only, same keys, not nested */
@@ -1110,16 +1110,16 @@ static void test_malformed(void) {
                NULL);
     expect_bad(buf, SIM_EPARSE,
                "ops.norm: unknown key 'fp8', expected overhead_s, eff_c, eff_m, shape_c, shape_m, "
-               "unaligned, work_c, work_m, aspect_c or aspect_m");
+               "unaligned, aspect_c, aspect_m, work_c or work_m");
     calib_text(buf, sizeof buf, NULL, "qkv_proj", "{\"overhead_s\": 0, \"eff\": 1}", NULL);
     expect_bad(buf, SIM_EPARSE,
                "ops.qkv_proj: unknown key 'eff', expected overhead_s, eff_c, eff_m, shape_c, "
-               "shape_m, unaligned, work_c, work_m, aspect_c, aspect_m or fp8");
+               "shape_m, unaligned, aspect_c, aspect_m, work_c, work_m or fp8");
     calib_text(buf, sizeof buf, NULL, "lm_head",
                "{\"overhead_s\": 0, \"fp8\": {\"overhead_s\": 0, \"fp8\": {}}}", NULL);
     expect_bad(buf, SIM_EPARSE,
                "ops.lm_head.fp8: unknown key 'fp8', expected overhead_s, eff_c, eff_m, shape_c, "
-               "shape_m, unaligned, work_c, work_m, aspect_c or aspect_m");
+               "shape_m, unaligned, aspect_c, aspect_m, work_c or work_m");
     calib_text(buf, sizeof buf, NULL, "lm_head", "{\"overhead_s\": 0, \"fp8\": {}}", NULL);
     expect_bad(buf, SIM_EPARSE, "ops.lm_head.fp8.overhead_s: missing");
     calib_text(buf, sizeof buf, NULL, "o_proj", "{\"overhead_s\": 0, \"fp8\": [1]}", NULL);
