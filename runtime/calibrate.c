@@ -1516,6 +1516,8 @@ int calib_main(int argc, char **argv) {
         int bad = ferror(resf);
         bad |= fclose(resf) != 0;
         resf = NULL;
+        if (rc != SIM_OK || bad)
+            (void)remove(resp); /* no partial file that looks whole */
         if (rc == SIM_OK && bad) {
             sim_err_set(&err, resp, 0, 0, "write failed");
             goto runtime_error;

@@ -60,6 +60,10 @@ check "... whose held-out median is the report's (norm: $med vs $rep)" \
     >/dev/null 2>"$T/res.err"
 check "--residuals into a missing folder exits 3, naming it" \
     "[ $? -eq 3 ] && grep -q 'no/such/dir/r.csv: cannot write' '$T/res.err'"
+mkdir -p "$T/empty"
+"$KV" calibrate --gpu h200 --model tiny --profiles "$T/empty" --residuals "$T/res2.csv" \
+    >/dev/null 2>&1
+check "a failed fit exits 1 and leaves no residuals file" "[ $? -eq 1 ] && [ ! -e '$T/res2.csv' ]"
 
 # (3) under DATA/calib/GPU.json the calibration is what a run loads by name
 mkdir -p "$T/data/calib"
