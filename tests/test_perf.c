@@ -1011,6 +1011,17 @@ static void test_round_trip(void) {
     T_EQ_I(perf_calib_load(tmp_path, &d, &err), SIM_OK);
     T_ASSERT(memcmp(&c, &d, sizeof c) == 0);
     T_EQ_I(perf_calib_save(&c, "no-such-dir/x.json", &err), SIM_EIO);
+    /* over an existing file: written beside it and renamed, nothing left over */
+    T_EQ_I(perf_calib_save(&c, tmp_path, &err), SIM_OK);
+    {
+        char side[256];
+        FILE *f;
+        snprintf(side, sizeof side, "%s.tmp", tmp_path);
+        f = fopen(side, "r");
+        T_ASSERT(f == NULL);
+        if (f != NULL)
+            fclose(f);
+    }
     remove(tmp_path);
 }
 
