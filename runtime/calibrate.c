@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_multifit.h>
@@ -1516,8 +1517,11 @@ int calib_main(int argc, char **argv) {
         int bad = ferror(resf);
         bad |= fclose(resf) != 0;
         resf = NULL;
-        if (rc != SIM_OK || bad)
-            (void)remove(resp); /* no partial file that looks whole */
+        if (rc != SIM_OK || bad) { /* no partial file that looks whole */
+            struct stat st;
+            if (lstat(resp, &st) == 0 && S_ISREG(st.st_mode)) /* never a device or link */
+                (void)remove(resp);
+        }
         if (rc == SIM_OK && bad) {
             sim_err_set(&err, resp, 0, 0, "write failed");
             goto runtime_error;
