@@ -474,7 +474,8 @@ void calib_residuals_header(FILE *f) {
 }
 
 /* Each row of rv with its prediction by oc, a CSV line each: operator,
- * curve set (bf16, fp8), train or test, the curve index, a GEMM's N and K,
+ * curve set (bf16, fp8), train or test (check for every row when k_every
+ * < 0: --check), the curve index, a GEMM's N and K,
  * the shape and work indices (empty where there are none), measured and
  * predicted time and the signed error in % of the measured time. */
 static void write_residuals(FILE *f, const char *op, const char *set, const rowvec *rv, int k_every,
@@ -484,7 +485,11 @@ static void write_residuals(FILE *f, const char *op, const char *set, const rowv
         const fit_row *r = &rv->v[i];
         double pred = row_pred(r, oc, peak, bw);
         int test = k_every >= 2 && i % k_every == k_every - 1;
-        fprintf(f, "%s,%s,%s,%.9g,", op, set, test ? "test" : "train", r->rows);
+        fprintf(f, "%s,%s,%s,%.9g,", op, set,
+                k_every < 0 ? "check"
+                : test      ? "test"
+                            : "train",
+                r->rows);
         if (!isnan(r->n))
             fprintf(f, "%.0f,%.0f", r->n, r->k);
         else
@@ -743,6 +748,28 @@ done:
     }
     sim_free(scr);
     return rc;
+}
+
+/* --check: the set src scored on every row of all (nothing fitted), copied
+ * to oc; rep's test figures are over all rows, its train figures empty. */
+static int check_op(const rowvec *all, const perf_op_calib *src, double peak, double bw,
+                    perf_op_calib *oc, calib_op_report *rep, sim_err *err) {
+    double *scr = SIM_NEW_ARRAY(double, (size_t)all->n);
+    if (scr == NULL) {
+        sim_err_set(err, "calibrate", 0, 0, "out of memory");
+        return SIM_ENOMEM;
+    }
+    *oc = *src;
+    rep->fitted = 0;
+    rep->n_train = 0;
+    rep->n_knots = src->eff_m.n;
+    rep->n_shape_knots = src->shape_m.n;
+    rep->n_aspect_knots = src->aspect_m.n;
+    rep->n_work_knots = src->work_m.n;
+    score(all->v, all->n, 0, 0, src, peak, bw, &rep->median_ape, &rep->p95_ape, &rep->n_test, scr);
+    rep->train_median_ape = NAN;
+    sim_free(scr);
+    return SIM_OK;
 }
 
 /* ---- shapes of the models ---- */
@@ -1292,7 +1319,15 @@ int calib_fit(const calib_opts *o, perf_calib *out, calib_report *rep, sim_err *
         load_attn(o, 0, out, &rv[PERF_OP_ATTN_DECODE], &rep->op[PERF_OP_ATTN_DECODE], err));
     CALIB_SOURCE(load_vidur(o, out, rv, rep, err));
     CALIB_SOURCE(load_allreduce(o, &rv[PERF_OP_ALLREDUCE], &rep->op[PERF_OP_ALLREDUCE], err));
-    CALIB_SOURCE(fit_step(o, out, &rep->step, err));
+    if (o->check == NULL) {
+        CALIB_SOURCE(fit_step(o, out, &rep->step, err));
+    } else {
+        snprintf(rep->step.source, sizeof rep->step.source,
+                 "not checked (--check scores the operators)");
+        out->step_base_s = o->check->step_base_s;
+        out->step_per_seq_s = o->check->step_per_seq_s;
+        out->step_tp_s = o->check->step_tp_s;
+    }
 #undef CALIB_SOURCE
     rc = SIM_OK;
     if (n_files == 0) {
@@ -1308,6 +1343,27 @@ int calib_fit(const calib_opts *o, perf_calib *out, calib_report *rep, sim_err *
         double bw = op == PERF_OP_ALLREDUCE ? bw_link : o->gpu->hbm_bw;
         if (rv[op].n == 0)
             continue;
+        if (o->check != NULL) {
+            /* score the given sets on every row: bf16, and fp8 weights with
+             * the set a run would use (the fp8 set, or bf16 at the fp8 peak) */
+            if ((rc = check_op(&rv[op], &o->check->op[op], peak, bw, &out->op[op], &rep->op[op],
+                               err)) != SIM_OK)
+                goto done;
+            if (o->residuals != NULL)
+                write_residuals(o->residuals, perf_op_name((enum perf_op)op), "bf16", &rv[op], -1,
+                                &out->op[op], peak, bw);
+            if (rv8[op].n > 0 && o->gpu->flops_fp8 > 0) {
+                const perf_op_calib *s8 = perf_calib_op(o->check, (enum perf_op)op, SIM_DT_FP8);
+                if ((rc = check_op(&rv8[op], s8, o->gpu->flops_fp8, bw, &out->op_fp8[op],
+                                   &rep->fp8[op], err)) != SIM_OK)
+                    goto done;
+                out->has_fp8[op] = o->check->has_fp8[op];
+                if (o->residuals != NULL)
+                    write_residuals(o->residuals, perf_op_name((enum perf_op)op), "fp8", &rv8[op],
+                                    -1, &out->op_fp8[op], o->gpu->flops_fp8, bw);
+            }
+            continue;
+        }
         if ((rc = fit_op(&rv[op], o->holdout_every, peak, bw, PERF_OP_IS_GEMM(op), &out->op[op],
                          &rep->op[op], err)) != SIM_OK)
             goto done;
@@ -1363,13 +1419,17 @@ done:
 static void usage(FILE *f) {
     fprintf(f, "usage: kvfleet calibrate --gpu NAME [--model NAME[,NAME...]] [--profiles DIR]\n"
                "                         [-o FILE] [--holdout-every K] [--residuals CSV] [--json]\n"
+               "       kvfleet calibrate --gpu NAME --check FILE [--model ...] [--profiles DIR]\n"
+               "                         [--residuals CSV] [--json]\n"
                "Fits the perf model's per-operator efficiencies to the GPU's profiles\n"
                "(default DIR: DATA/profiles/NAME), holding out every K-th row (default 5;\n"
                "0: none) and reporting the held-out error. --model (default all: every\n"
                "preset in DATA/models) chooses the GEMM and attention shapes (TP 1, 2, 4,\n"
                "8) that are fitted.\n"
                "-o writes the calibration (DATA/calib/NAME.json is what runs load);\n"
-               "--residuals each fitted row's measured and predicted time.\n");
+               "--residuals each fitted row's measured and predicted time.\n"
+               "--check scores the calibration FILE on every row of the profiles (the\n"
+               "'test' columns), at NAME's peaks, and fits nothing.\n");
 }
 
 static json_t *op_json(const calib_op_report *r) {
@@ -1408,8 +1468,10 @@ static void print_row(const char *name, const calib_op_report *r) {
 /* The `kvfleet calibrate` command (usage above). */
 int calib_main(int argc, char **argv) {
     const char *gpu_name = NULL, *models_arg = "all", *profiles = NULL, *outp = NULL;
-    const char *resp = NULL;
+    const char *resp = NULL, *checkp = NULL;
     FILE *resf = NULL;
+    perf_calib checked;
+    int holdout_given = 0;
     char pdir[2048], list[2048], *tok, *next;
     int k_every = 5, json = 0, i, rc, op;
     sim_gpu gpu;
@@ -1439,6 +1501,8 @@ int calib_main(int argc, char **argv) {
             outp = argv[++i];
         } else if (strcmp(a, "--residuals") == 0 && has_val) {
             resp = argv[++i];
+        } else if (strcmp(a, "--check") == 0 && has_val) {
+            checkp = argv[++i];
         } else if (strcmp(a, "--holdout-every") == 0 && has_val) {
             long long v;
             if (rt_parse_int(argv[++i], 0, 1000000, &v) != 0 || v == 1) {
@@ -1449,6 +1513,7 @@ int calib_main(int argc, char **argv) {
                 return 2;
             }
             k_every = (int)v;
+            holdout_given = 1;
         } else {
             fprintf(stderr, "kvfleet calibrate: %s: %s\n", a,
                     has_val || a[0] != '-' ? "unknown option" : "expected a value");
@@ -1459,6 +1524,13 @@ int calib_main(int argc, char **argv) {
     if (gpu_name == NULL) {
         fprintf(stderr, "kvfleet calibrate: --gpu: expected a GPU preset name, got nothing\n");
         usage(stderr);
+        return 2;
+    }
+    if (checkp != NULL && (outp != NULL || holdout_given)) {
+        fprintf(stderr,
+                "kvfleet calibrate: --check scores a calibration on every row and fits "
+                "nothing: expected no %s\n",
+                outp != NULL ? "-o" : "--holdout-every");
         return 2;
     }
     sim_err_clear(&err);
@@ -1504,6 +1576,15 @@ int calib_main(int argc, char **argv) {
     o.n_models = n_models;
     o.profiles_dir = profiles;
     o.holdout_every = k_every;
+    if (checkp != NULL) {
+        if ((rc = perf_calib_load(checkp, &checked, &err)) != SIM_OK) {
+            if (rc == SIM_ENOMEM)
+                goto runtime_error;
+            goto input_error;
+        }
+        o.check = &checked;
+        o.holdout_every = 0;
+    }
     if (resp != NULL) {
         if ((resf = fopen(resp, "w")) == NULL) {
             sim_err_set(&err, resp, 0, 0, "cannot write: %s", strerror(errno));
@@ -1543,10 +1624,11 @@ int calib_main(int argc, char **argv) {
         json_object_set_new(root, "gpu", json_string(gpu.name));
         json_object_set_new(root, "models", ms);
         json_object_set_new(root, "profiles", json_string(profiles));
-        json_object_set_new(root, "holdout_every", json_integer(k_every));
+        json_object_set_new(root, "holdout_every", json_integer(checkp ? 0 : k_every));
+        json_object_set_new(root, "check", checkp ? json_string(checkp) : json_null());
         for (op = 0; op < PERF_N_OPS; op++) {
             json_object_set_new(ops, perf_op_name((enum perf_op)op), op_json(&rep.op[op]));
-            if (rep.fp8[op].fitted)
+            if (rep.fp8[op].fitted || rep.fp8[op].n_test > 0)
                 json_object_set_new(fp8, perf_op_name((enum perf_op)op), op_json(&rep.fp8[op]));
             if (rep.fp8_bf16[op].n_test > 0)
                 json_object_set_new(fp8b, perf_op_name((enum perf_op)op),
@@ -1567,7 +1649,11 @@ int calib_main(int argc, char **argv) {
         printf("kvfleet calibrate: %s from %s\n", gpu.name, profiles);
         printf("shapes of %d models (%s); ", n_models,
                strcmp(models_arg, "all") == 0 ? "every preset" : models_arg);
-        if (k_every >= 2)
+        if (checkp != NULL)
+            printf("checking %s on every row (nothing fitted); errors in %% of the measured "
+                   "time\n",
+                   checkp);
+        else if (k_every >= 2)
             printf("1 row in %d held out; errors in %% of the measured time\n", k_every);
         else
             printf("nothing held out; errors in %% of the measured time\n");
@@ -1578,14 +1664,19 @@ int calib_main(int argc, char **argv) {
         print_row("step", &rep.step);
         printf("step_base_s %.4g, step_per_seq_s %.4g, step_tp_s %.4g\n", cal.step_base_s,
                cal.step_per_seq_s, cal.step_tp_s);
-        printf("fp8 weights (GEMM fp8 sets, fitted on the fp8 rows at the fp8 peak):\n");
+        printf("%s\n", checkp != NULL ? "fp8 weights (the sets a run uses: fp8 sets, or bf16 "
+                                        "at the fp8 peak):"
+                                      : "fp8 weights (GEMM fp8 sets, fitted on the fp8 rows at "
+                                        "the fp8 peak):");
         for (op = 0; op < PERF_N_OPS; op++)
-            if (rep.fp8[op].fitted)
+            if (rep.fp8[op].fitted || rep.fp8[op].n_test > 0)
                 print_row(perf_op_name((enum perf_op)op), &rep.fp8[op]);
-        printf("check: the bf16 sets at the fp8 peak on the same held-out fp8 rows:\n");
-        for (op = 0; op < PERF_N_OPS; op++)
-            if (rep.fp8_bf16[op].n_test > 0)
-                print_row(perf_op_name((enum perf_op)op), &rep.fp8_bf16[op]);
+        if (checkp == NULL) {
+            printf("check: the bf16 sets at the fp8 peak on the same held-out fp8 rows:\n");
+            for (op = 0; op < PERF_N_OPS; op++)
+                if (rep.fp8_bf16[op].n_test > 0)
+                    print_row(perf_op_name((enum perf_op)op), &rep.fp8_bf16[op]);
+        }
         if (outp != NULL)
             printf("wrote %s\n", outp);
     }

@@ -32,6 +32,8 @@ typedef struct calib_opts {
     int holdout_every;        /* K >= 2: rows K-1, 2K-1, ... of each operator are held out */
     FILE *residuals;          /* NULL, or where each fitted row's prediction goes as CSV
                                * (calib_residuals_header first; borrowed) */
+    const perf_calib *check;  /* NULL: fit. Else score this calibration on every row, fit
+                               * nothing (holdout_every unused; borrowed) */
 } calib_opts;
 
 /* The header line of the residuals CSV (docs/calibration.md). */

@@ -60,6 +60,24 @@ check "... whose held-out median is the report's (norm: $med vs $rep)" \
     >/dev/null 2>"$T/res.err"
 check "--residuals into a missing folder exits 3, naming it" \
     "[ $? -eq 3 ] && grep -q 'no/such/dir/r.csv: cannot write' '$T/res.err'"
+# --check: a calibration scored on every row, nothing fitted; a fit on every
+# row (--holdout-every 0) scores its own rows the same as --check of its file
+"$KV" calibrate --gpu h200 --model tiny --profiles "$P" --holdout-every 0 --json \
+    -o "$T/c0.json" >"$T/fit0.json" 2>/dev/null
+"$KV" calibrate --gpu h200 --model tiny --profiles "$P" --check "$T/c0.json" --json \
+    --residuals "$T/chk.csv" >"$T/chk.json" 2>/dev/null
+check "calibrate --check exits 0" "[ $? -eq 0 ]"
+fitmed=$(sed -n '/"norm": {/,/}/s/.*"train_median_ape_pct": \([^,]*\),*/\1/p' "$T/fit0.json" | head -n 1)
+chkmed=$(sed -n '/"norm": {/,/}/s/.*"median_ape_pct": \([^,]*\),*/\1/p' "$T/chk.json" | head -n 1)
+check "... scores as the fit did ($chkmed vs $fitmed)" "[ -n '$fitmed' ] && [ '$fitmed' = '$chkmed' ]"
+check "... fits nothing" "! grep -q '\"fitted\": true' '$T/chk.json' && grep -q '\"check\": \"' '$T/chk.json'"
+check "... its residuals are all 'check' rows" \
+    "[ \$(grep -c ',check,' '$T/chk.csv') -gt 0 ] && ! grep -q ',test,\|,train,' '$T/chk.csv'"
+"$KV" calibrate --gpu h200 --model tiny --profiles "$P" --check "$T/c0.json" -o "$T/x.json" \
+    >/dev/null 2>&1
+check "--check with -o is a usage error (exit 2)" "[ $? -eq 2 ] && [ ! -e '$T/x.json' ]"
+"$KV" calibrate --gpu h200 --model tiny --profiles "$P" --check "$T/none.json" >/dev/null 2>&1
+check "--check of a missing file exits 1" "[ $? -eq 1 ]"
 mkdir -p "$T/empty"
 "$KV" calibrate --gpu h200 --model tiny --profiles "$T/empty" --residuals "$T/res2.csv" \
     >/dev/null 2>&1
