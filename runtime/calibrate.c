@@ -48,7 +48,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_multifit.h>
@@ -59,6 +58,7 @@
 
 #include "cli.h"
 #include "datadir.h"
+#include "fileio.h"
 #include "json_util.h"
 #include "mem.h"
 
@@ -1313,10 +1313,10 @@ int calib_fit(const calib_opts *o, perf_calib *out, calib_report *rep, sim_err *
         sim_err_clear(err);                                                                        \
     } while (0)
     CALIB_SOURCE(load_gemm(o, rv, rv8, rep, out, err));
-    CALIB_SOURCE(
-        load_attn(o, 1, out, &rv[PERF_OP_ATTN_PREFILL], &rep->op[PERF_OP_ATTN_PREFILL], err));
-    CALIB_SOURCE(
-        load_attn(o, 0, out, &rv[PERF_OP_ATTN_DECODE], &rep->op[PERF_OP_ATTN_DECODE], err));
+    CALIB_SOURCE(load_attn(o, 1, o->check ? o->check : out, &rv[PERF_OP_ATTN_PREFILL],
+                           &rep->op[PERF_OP_ATTN_PREFILL], err));
+    CALIB_SOURCE(load_attn(o, 0, o->check ? o->check : out, &rv[PERF_OP_ATTN_DECODE],
+                           &rep->op[PERF_OP_ATTN_DECODE], err));
     CALIB_SOURCE(load_vidur(o, out, rv, rep, err));
     CALIB_SOURCE(load_allreduce(o, &rv[PERF_OP_ALLREDUCE], &rep->op[PERF_OP_ALLREDUCE], err));
     if (o->check == NULL) {
@@ -1469,7 +1469,7 @@ static void print_row(const char *name, const calib_op_report *r) {
 int calib_main(int argc, char **argv) {
     const char *gpu_name = NULL, *models_arg = "all", *profiles = NULL, *outp = NULL;
     const char *resp = NULL, *checkp = NULL;
-    FILE *resf = NULL;
+    sim_replace resf;
     perf_calib checked;
     int holdout_given = 0;
     char pdir[2048], list[2048], *tok, *next;
@@ -1586,25 +1586,17 @@ int calib_main(int argc, char **argv) {
         o.holdout_every = 0;
     }
     if (resp != NULL) {
-        if ((resf = fopen(resp, "w")) == NULL) {
-            sim_err_set(&err, resp, 0, 0, "cannot write: %s", strerror(errno));
+        if (sim_replace_open(&resf, resp, &err) != SIM_OK)
             goto runtime_error;
-        }
-        calib_residuals_header(resf);
-        o.residuals = resf;
+        calib_residuals_header(resf.f);
+        o.residuals = resf.f;
     }
     rc = calib_fit(&o, &cal, &rep, &err);
-    if (resf != NULL) {
-        int bad = ferror(resf);
-        bad |= fclose(resf) != 0;
-        resf = NULL;
-        if (rc != SIM_OK || bad) { /* no partial file that looks whole */
-            struct stat st;
-            if (lstat(resp, &st) == 0 && S_ISREG(st.st_mode)) /* never a device or link */
-                (void)remove(resp);
-        }
-        if (rc == SIM_OK && bad) {
-            sim_err_set(&err, resp, 0, 0, "write failed");
+    if (resp != NULL) {
+        /* a fit or a write that fails leaves no file that looks whole */
+        sim_err werr;
+        if (sim_replace_close(&resf, resp, rc == SIM_OK, &werr) != SIM_OK && rc == SIM_OK) {
+            err = werr;
             goto runtime_error;
         }
     }

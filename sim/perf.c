@@ -46,8 +46,8 @@
 #include <stdio.h>
 #include <string.h>
 #include <stddef.h>
-#include <sys/stat.h>
 
+#include "fileio.h"
 #include "json_util.h"
 #include "mem.h"
 
@@ -1496,27 +1496,14 @@ static void put_string(FILE *f, const char *s) {
  * GEMM operator's fp8 set is written, as its "fp8" object, only where
  * has_fp8. SIM_OK or SIM_EIO. */
 int perf_calib_save(const perf_calib *c, const char *path, sim_err *err) {
-    char num[40], tmp[4096];
-    FILE *f = NULL;
-    int i, via_tmp = 0;
+    char num[40];
+    sim_replace out;
+    FILE *f;
+    int i;
     sim_err_clear(err);
-    /* A new or regular file is written as PATH.tmp, renamed over PATH once
-     * complete, so that a failed write never leaves a truncated file where
-     * a good one was; anything else (a link, a device such as /dev/stdout,
-     * a pipe) is written in place, as it is. */
-    {
-        struct stat st;
-        int plain = lstat(path, &st) == 0 ? S_ISREG(st.st_mode) : errno == ENOENT;
-        if (plain && (size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) < sizeof tmp &&
-            (f = fopen(tmp, "w")) != NULL)
-            via_tmp = 1;
-        else
-            f = fopen(path, "w");
-    }
-    if (f == NULL) {
-        sim_err_set(err, path, 0, 0, "cannot write: %s", strerror(errno));
+    if (sim_replace_open(&out, path, err) != SIM_OK)
         return SIM_EIO;
-    }
+    f = out.f;
     fprintf(f, "{\n  \"gpu\": ");
     put_string(f, c->gpu);
     fprintf(f, ",\n  \"source\": ");
@@ -1544,18 +1531,7 @@ int perf_calib_save(const perf_calib *c, const char *path, sim_err *err) {
         fprintf(f, "    }%s\n", i + 1 < PERF_N_OPS ? "," : "");
     }
     fprintf(f, "  }\n}\n");
-    if (ferror(f) | (fclose(f) != 0)) {
-        sim_err_set(err, path, 0, 0, "cannot write: %s", strerror(errno));
-        if (via_tmp)
-            (void)remove(tmp);
-        return SIM_EIO;
-    }
-    if (via_tmp && rename(tmp, path) != 0) {
-        sim_err_set(err, path, 0, 0, "cannot write: %s", strerror(errno));
-        (void)remove(tmp);
-        return SIM_EIO;
-    }
-    return SIM_OK;
+    return sim_replace_close(&out, path, 1, err);
 }
 
 int perf_ctx_set_collectives(perf_ctx *ctx, const coll_calib *c, sim_err *err) {

@@ -1011,8 +1011,14 @@ static void test_round_trip(void) {
     T_EQ_I(perf_calib_load(tmp_path, &d, &err), SIM_OK);
     T_ASSERT(memcmp(&c, &d, sizeof c) == 0);
     T_EQ_I(perf_calib_save(&c, "no-such-dir/x.json", &err), SIM_EIO);
-    /* over an existing file: written beside it and renamed, nothing left over */
+    /* over an existing file: written beside it and renamed, nothing left
+     * over, the file's permissions kept */
+    T_ASSERT(chmod(tmp_path, 0600) == 0);
     T_EQ_I(perf_calib_save(&c, tmp_path, &err), SIM_OK);
+    {
+        struct stat st;
+        T_ASSERT(stat(tmp_path, &st) == 0 && (st.st_mode & 0777) == 0600);
+    }
     {
         char side[256];
         FILE *f;

@@ -1,0 +1,39 @@
+/* fileio.h: replacing a file whole. A new or regular file is written as
+ * PATH.tmp and renamed over PATH once complete, so that a failed write
+ * never leaves a truncated file where a good one was (nor a partial one
+ * that looks whole); a link, a device such as /dev/stdout or a pipe is
+ * written in place, as it is. */
+#ifndef SIM_FILEIO_H
+#define SIM_FILEIO_H
+
+#include <stdio.h>
+
+#include "err.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A file being replaced (sim_replace_open .. sim_replace_close). */
+typedef struct sim_replace {
+    FILE *f;        /* where to write */
+    char tmp[4096]; /* PATH.tmp, when via_tmp */
+    int via_tmp;    /* 1: f is PATH.tmp, renamed over PATH at the close */
+    unsigned mode;  /* the permissions of the file replaced (0: none was there) */
+} sim_replace;
+
+/* Opens path for replacing; SIM_OK, or SIM_EIO with *err set ("cannot
+ * write: ...") and nothing created. A regular path whose PATH.tmp cannot
+ * be made fails rather than being written in place. */
+int sim_replace_open(sim_replace *r, const char *path, sim_err *err);
+/* Closes r: with ok and no write error, PATH.tmp takes the replaced
+ * file's permissions and is renamed over path (SIM_OK); otherwise PATH.tmp
+ * is removed, path left as it was, and SIM_EIO returned with *err set
+ * when the failure was the write's (ok = 0 alone returns SIM_EIO without
+ * touching *err). */
+int sim_replace_close(sim_replace *r, const char *path, int ok, sim_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* SIM_FILEIO_H */
