@@ -556,7 +556,8 @@ static void x_start(gsl_vector *x, fit_layout l, double ov0) {
 
 /* Runs the Levenberg-Marquardt fit of q from xv and leaves in xv the best
  * point found (a status other than success, the iteration limit or no
- * progress, still leaves it). SIM_OK or SIM_ENOMEM. */
+ * progress, still leaves it). SIM_OK, SIM_EINVAL (too few rows for the
+ * parameters) or SIM_ENOMEM. */
 static int lm_solve(fit_prob *q, gsl_vector *xv) {
     fit_layout l = layout_of(q);
     int c = q->has_c ? 2 : 1, info, x;
@@ -567,6 +568,8 @@ static int lm_solve(fit_prob *q, gsl_vector *xv) {
     for (x = 0; x < FX_N; x++)
         nres += (size_t)(q->fx[x].n * c);
     SIM_ASSERT(xv->size == (size_t)l.p);
+    if (nres < (size_t)l.p)
+        return SIM_EINVAL; /* fewer residuals than parameters: no fit */
     fdf.f = fit_resid;
     fdf.df = NULL;
     fdf.fvv = NULL;
@@ -680,8 +683,8 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
     if ((x0 = gsl_vector_alloc((size_t)l.p)) == NULL)
         goto done;
     x_start(x0, l, ov0);
-    if (lm_solve(&q, x0) != SIM_OK)
-        goto done;
+    if ((rc = lm_solve(&q, x0)) != SIM_OK)
+        goto solve_failed;
     if (fx_n[FX_ASPECT] > 0 || fx_n[FX_WORK] > 0) {
         fit_layout l0 = l;
         gsl_vector *x1 = x0;
@@ -700,8 +703,8 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
                            : j == l.ov ? gsl_vector_get(x1, (size_t)l0.ov)
                                        : 0.0);
         gsl_vector_free(x1);
-        if (lm_solve(&q, x0) != SIM_OK)
-            goto done;
+        if ((rc = lm_solve(&q, x0)) != SIM_OK)
+            goto solve_failed;
     }
 
     {
@@ -735,6 +738,13 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
               scr);
     }
     rc = SIM_OK;
+    goto done;
+solve_failed:
+    if (rc == SIM_EINVAL)
+        sim_err_set(err, rep->source, 0, 0,
+                    "%d rows to fit (after holding out 1 in %d) are too few for the %d "
+                    "parameters of the curves; hold out fewer (--holdout-every) or add rows",
+                    n, k_every, layout_of(&q).p);
 done:
     if (rc == SIM_ENOMEM)
         sim_err_set(err, "calibrate", 0, 0, "out of memory");

@@ -78,6 +78,12 @@ check "... its residuals are all 'check' rows" \
 check "--check with -o is a usage error (exit 2)" "[ $? -eq 2 ] && [ ! -e '$T/x.json' ]"
 "$KV" calibrate --gpu h200 --model tiny --profiles "$P" --check "$T/none.json" >/dev/null 2>&1
 check "--check of a missing file exits 1" "[ $? -eq 1 ]"
+# too few rows for the curves' parameters: a clear error (exit 1), not "out of memory"
+mkdir -p "$T/few"
+(head -n 1 "$P/gemm.csv"; grep '^bfloat16,' "$P/gemm.csv" | head -n 4) >"$T/few/gemm.csv"
+"$KV" calibrate --gpu h200 --model tiny --profiles "$T/few" --holdout-every 2 >/dev/null \
+    2>"$T/few.err"
+check "too few rows to fit exits 1 and says so" "[ $? -eq 1 ] && grep -q 'too few for the' '$T/few.err'"
 mkdir -p "$T/empty"
 "$KV" calibrate --gpu h200 --model tiny --profiles "$T/empty" --residuals "$T/res2.csv" \
     >/dev/null 2>&1
