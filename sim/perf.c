@@ -401,16 +401,6 @@ static enum rows_kind op_cost(const perf_ctx *ctx, const shape *s, enum perf_op 
  * attention (the K/V tiles a query head group streams; MHA differs from
  * GQA at equal keys per query). The all-reduce has one shape: a factor per
  * GPU count overfits its 56 profile rows (held-out error 4.6% -> 7.7%). */
-double perf_op_aspect(const perf_ctx *ctx, enum perf_op op) {
-    shape s;
-    double n, k;
-    if (!PERF_OP_IS_GEMM(op))
-        return NAN;
-    shape_of(ctx, &s);
-    gemm_nk(&s, op, &n, &k);
-    return perf_gemm_aspect(n, k);
-}
-
 double perf_op_shape(const perf_ctx *ctx, enum perf_op op) {
     shape s;
     double n, k;
@@ -443,6 +433,18 @@ double perf_op_shape(const perf_ctx *ctx, enum perf_op op) {
             break;
     }
     return 0.0;
+}
+
+/* A weight GEMM's second index: log2(N / K) of its weight, which N x K
+ * alone does not tell (at equal size the kernels differ with the split). */
+double perf_op_aspect(const perf_ctx *ctx, enum perf_op op) {
+    shape s;
+    double n, k;
+    if (!PERF_OP_IS_GEMM(op))
+        return NAN;
+    shape_of(ctx, &s);
+    gemm_nk(&s, op, &n, &k);
+    return perf_gemm_aspect(n, k);
 }
 
 /* Calls of op per step: per layer (twice for the all-reduce) or once. */
@@ -956,6 +958,57 @@ void perf_batch_add_decode(perf_batch *b, int64_t n) {
 
 /* ---- context ---- */
 
+/* ---- the operators' curves ---- */
+
+/* The kinds of curve a file holds: an efficiency by log2(rows), and
+ * factors on an efficiency by the shape, the unaligned rows, the aspect or
+ * the work index. */
+typedef struct curve_kind {
+    const char *xkey, *ykey, *what;
+    double ymax;
+} curve_kind;
+static const curve_kind kind_eff = {"log2_rows", "eff", "an efficiency", 1.5};
+static const curve_kind kind_shape = {"log2_shape", "factor", "a factor", 4.0};
+static const curve_kind kind_unal = {"log2_rows", "factor", "a factor", 4.0};
+static const curve_kind kind_work = {"log2_work", "factor", "a factor", 4.0};
+static const curve_kind kind_aspect = {"log2_aspect", "factor", "a factor", 4.0};
+
+/* The curves an operator's object may hold, in the order files list them:
+ * key, kind, place in perf_op_calib and the operators allowed to have it
+ * (0: all, 'g': weight GEMMs, 'a': the attentions). */
+typedef struct op_curve {
+    const char *key;
+    const curve_kind *kind;
+    size_t off;
+    char only;
+} op_curve;
+static const op_curve op_curves[] = {
+    {"eff_c", &kind_eff, offsetof(perf_op_calib, eff_c), 0},
+    {"eff_m", &kind_eff, offsetof(perf_op_calib, eff_m), 0},
+    {"shape_c", &kind_shape, offsetof(perf_op_calib, shape_c), 0},
+    {"shape_m", &kind_shape, offsetof(perf_op_calib, shape_m), 0},
+    {"unaligned", &kind_unal, offsetof(perf_op_calib, unal), 'g'},
+    {"aspect_c", &kind_aspect, offsetof(perf_op_calib, aspect_c), 'g'},
+    {"aspect_m", &kind_aspect, offsetof(perf_op_calib, aspect_m), 'g'},
+    {"work_c", &kind_work, offsetof(perf_op_calib, work_c), 'a'},
+    {"work_m", &kind_work, offsetof(perf_op_calib, work_m), 'a'}};
+#define N_OP_CURVES ((int)(sizeof op_curves / sizeof op_curves[0]))
+
+/* Whether operator op may hold curve i of op_curves. */
+static int op_curve_allowed(int i, enum perf_op op) {
+    return op_curves[i].only == 'g'   ? PERF_OP_IS_GEMM(op)
+           : op_curves[i].only == 'a' ? PERF_OP_HAS_WORK(op)
+                                      : 1;
+}
+
+static perf_curve *op_curve_of(perf_op_calib *oc, int i) {
+    return (perf_curve *)(void *)((char *)oc + op_curves[i].off);
+}
+
+static const perf_curve *op_curve_at(const perf_op_calib *oc, int i) {
+    return (const perf_curve *)(const void *)((const char *)oc + op_curves[i].off);
+}
+
 /* Fills ctx from a model, a GPU, a calibration (NULL: the datasheet
  * roofline of g) and a tensor-parallel degree. Refuses tp < 1, a tp that
  * does not divide the attention heads, fp8 weights or KV cache on a GPU
@@ -965,7 +1018,7 @@ void perf_batch_add_decode(perf_batch *b, int64_t n) {
  * weights are fp8 and the calibration has one (perf_calib_op). */
 int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const perf_calib *c, int tp,
                   sim_err *err) {
-    int i;
+    int i, j;
     sim_err_clear(err);
     if (tp < 1) {
         sim_err_set(err, "", 0, 0, "--tp: expected an integer >= 1, got '%d'", tp);
@@ -1032,12 +1085,11 @@ int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const per
         perf_op_at_shape(perf_calib_op(&ctx->calib, (enum perf_op)i, m->w_dtype),
                          perf_op_shape(ctx, (enum perf_op)i), perf_op_aspect(ctx, (enum perf_op)i),
                          &ctx->op[i]);
-        if (!PERF_OP_IS_GEMM(i)) /* a GEMM's M only (the decode stepper relies on it) */
-            memset(&ctx->op[i].unal, 0, sizeof ctx->op[i].unal);
-        if (!PERF_OP_HAS_WORK(i)) {
-            memset(&ctx->op[i].work_c, 0, sizeof ctx->op[i].work_c);
-            memset(&ctx->op[i].work_m, 0, sizeof ctx->op[i].work_m);
-        }
+        /* only where each curve has its index (the decode stepper relies
+         * on no unaligned factor for attention) */
+        for (j = 0; j < N_OP_CURVES; j++)
+            if (!op_curve_allowed(j, (enum perf_op)i))
+                memset(op_curve_of(&ctx->op[i], j), 0, sizeof(perf_curve));
     }
     ctx->step_base_s = perf_calib_step_base_s(&ctx->calib, tp);
     ctx->peak = m->w_dtype == SIM_DT_FP8 ? g->flops_fp8 : g->flops_bf16;
@@ -1097,47 +1149,6 @@ static int get_nonneg(const json_t *v, const char *path, const char *field, doub
     }
     *out = json_number_value(v);
     return SIM_OK;
-}
-
-/* The two kinds of curve a file holds: an efficiency by log2(rows) and a
- * factor on an efficiency by log2(shape) (perf_op_shape). */
-typedef struct curve_kind {
-    const char *xkey, *ykey, *what;
-    double ymax;
-} curve_kind;
-static const curve_kind kind_eff = {"log2_rows", "eff", "an efficiency", 1.5};
-static const curve_kind kind_shape = {"log2_shape", "factor", "a factor", 4.0};
-static const curve_kind kind_unal = {"log2_rows", "factor", "a factor", 4.0};
-static const curve_kind kind_work = {"log2_work", "factor", "a factor", 4.0};
-static const curve_kind kind_aspect = {"log2_aspect", "factor", "a factor", 4.0};
-
-/* The curves an operator's object may hold, in the order files list them:
- * key, kind, place in perf_op_calib and the operators allowed to have it
- * (0: all, 'g': weight GEMMs, 'a': the attentions). */
-typedef struct op_curve {
-    const char *key;
-    const curve_kind *kind;
-    size_t off;
-    char only;
-} op_curve;
-static const op_curve op_curves[] = {
-    {"eff_c", &kind_eff, offsetof(perf_op_calib, eff_c), 0},
-    {"eff_m", &kind_eff, offsetof(perf_op_calib, eff_m), 0},
-    {"shape_c", &kind_shape, offsetof(perf_op_calib, shape_c), 0},
-    {"shape_m", &kind_shape, offsetof(perf_op_calib, shape_m), 0},
-    {"unaligned", &kind_unal, offsetof(perf_op_calib, unal), 'g'},
-    {"aspect_c", &kind_aspect, offsetof(perf_op_calib, aspect_c), 'g'},
-    {"aspect_m", &kind_aspect, offsetof(perf_op_calib, aspect_m), 'g'},
-    {"work_c", &kind_work, offsetof(perf_op_calib, work_c), 'a'},
-    {"work_m", &kind_work, offsetof(perf_op_calib, work_m), 'a'}};
-#define N_OP_CURVES ((int)(sizeof op_curves / sizeof op_curves[0]))
-
-static perf_curve *op_curve_of(perf_op_calib *oc, int i) {
-    return (perf_curve *)(void *)((char *)oc + op_curves[i].off);
-}
-
-static const perf_curve *op_curve_at(const perf_op_calib *oc, int i) {
-    return (const perf_curve *)(const void *)((const char *)oc + op_curves[i].off);
 }
 
 /* Whether k is a key of an operator's object: overhead_s, a curve, or fp8
@@ -1225,12 +1236,11 @@ static int load_curve(const json_t *v, const char *path, const char *field, cons
     return SIM_OK;
 }
 
-/* Loads one operator's object at field ("ops.NAME", or "ops.NAME.fp8" for
- * a GEMM's fp8 set): overhead_s and the optional curves of op_curves
- * (unaligned and aspect on gemm only, work on attn only); fp8 (an object of
- * the same keys, without fp8) only where fp8 is not NULL, and *has_fp8 set
- * when it is there. */
-static int load_op(const json_t *v, const char *path, const char *name, int gemm, int attn,
+/* Loads operator op's object at field ("ops.NAME", or "ops.NAME.fp8" for
+ * a GEMM's fp8 set): overhead_s and the optional curves of op_curves that
+ * op may hold; fp8 (an object of the same keys, without fp8) only where
+ * fp8 is not NULL, and *has_fp8 set when it is there. */
+static int load_op(const json_t *v, const char *path, const char *name, enum perf_op op,
                    perf_op_calib *oc, perf_op_calib *fp8, int *has_fp8, sim_err *err) {
     char field[96], got[SIM_JSON_RENDER_MAX + 8];
     const char *k;
@@ -1264,7 +1274,7 @@ static int load_op(const json_t *v, const char *path, const char *name, int gemm
             const op_curve *oc_ = &op_curves[ci];
             if ((val = json_object_get(v, oc_->key)) == NULL)
                 continue;
-            if ((oc_->only == 'g' && !gemm) || (oc_->only == 'a' && !attn)) {
+            if (!op_curve_allowed(ci, op)) {
                 sim_err_set(err, path, 0, 0, "%s: unknown key '%s' (%s only)", name, oc_->key,
                             oc_->only == 'g' ? "weight GEMM operators"
                                              : "attn_prefill and attn_decode");
@@ -1277,7 +1287,7 @@ static int load_op(const json_t *v, const char *path, const char *name, int gemm
     }
     if (fp8 != NULL && (val = json_object_get(v, "fp8")) != NULL) {
         snprintf(field, sizeof field, "%s.fp8", name);
-        if ((rc = load_op(val, path, field, gemm, attn, fp8, NULL, NULL, err)) != SIM_OK)
+        if ((rc = load_op(val, path, field, op, fp8, NULL, NULL, err)) != SIM_OK)
             return rc;
         *has_fp8 = 1;
     }
@@ -1379,7 +1389,7 @@ int perf_calib_load(const char *path, perf_calib *out, sim_err *err) {
             goto done;
         }
         snprintf(field, sizeof field, "ops.%s", k);
-        if (load_op(val, path, field, PERF_OP_IS_GEMM(op), PERF_OP_HAS_WORK(op), &c.op[op],
+        if (load_op(val, path, field, (enum perf_op)op, &c.op[op],
                     PERF_OP_IS_GEMM(op) ? &c.op_fp8[op] : NULL, &c.has_fp8[op], err) != SIM_OK)
             goto done;
     }
@@ -1545,9 +1555,9 @@ int perf_ctx_set_collectives(perf_ctx *ctx, const coll_calib *c, sim_err *err) {
 /* ---- decode stretches ---- */
 
 /* Sets *s to the segment of c that holds x (not NaN), with the operands
- * curve_find uses there: below the first knot its value (and at the knot,
- * where the first segment gives the same bits), from the last knot on the
- * last value, else [x[l], x[l+1]); an empty curve is 1 everywhere. */
+ * curve_find uses there: up to the first knot its value, from the last
+ * knot on the last value, else [x[l], x[l+1]); an empty curve is 1
+ * everywhere. */
 static void seg_find(const perf_curve *c, perf_seg *s, double x) {
     int l = -1;
     s->lo = -INFINITY;
@@ -1558,12 +1568,10 @@ static void seg_find(const perf_curve *c, perf_seg *s, double x) {
     s->dy = 0.0;
     if (c->n <= 0)
         return;
-    if (!(x > c->x[0])) {
-        s->hi = c->x[0]; /* and x[0] itself through the first segment */
+    if (!(x > c->x[0])) { /* x <= x[0]: x < the next double up */
+        s->hi = nextafter(c->x[0], INFINITY);
         s->x0 = c->x[0];
         s->y0 = c->y[0];
-        if (x == c->x[0])
-            s->hi = nextafter(c->x[0], INFINITY);
         return;
     }
     if (x >= c->x[c->n - 1]) {

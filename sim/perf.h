@@ -262,16 +262,16 @@ double perf_step_s_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *
 double perf_step_cached(const perf_ctx *ctx, perf_cache *c, const perf_batch *b, double *flops,
                         double *bytes);
 
-/* A pure-decode stretch of n_decode sequences: step times as the summed
- * context grows, equal bit for bit to perf_step_s_cached on the same batch
- * at a fraction of its cost. perf_dstep_init fills c for the stretch's
- * counts (decode_ctx: any step's summed context). */
 /* The segment of a curve that its last evaluation fell in: the x range
  * [lo, hi) it covers and the operands curve evaluation uses there (at an
  * end: the end value, dy = 0; an empty curve: 1). */
 typedef struct perf_seg {
     double lo, hi, x0, y0, dx, dy;
 } perf_seg;
+/* A pure-decode stretch of n_decode sequences: step times as the summed
+ * context grows, equal bit for bit to perf_step_s_cached on the same batch
+ * at a fraction of its cost. perf_dstep_init fills c for the stretch's
+ * counts (decode_ctx: any step's summed context). */
 typedef struct perf_dstep {
     double t_rest, tail, pp, n, q4, kv, kvb, qbytes, peak, bw, calls, overhead;
     double f_rest, b_rest; /* the other operators' FLOPs and bytes */
