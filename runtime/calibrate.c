@@ -195,8 +195,8 @@ typedef struct fit_row {
     double meas_s;  /* measured time, s */
     double shape;   /* the operator's shape index (perf_op_shape) */
     double work;    /* the call's work index (perf_op_work); NAN: none */
-    double aspect;  /* a weight GEMM's aspect index (perf_gemm_aspect); NAN: none */
-    double n, k;    /* a GEMM's N and K (the residuals file); NAN for other operators */
+    double n, k;    /* a weight GEMM's N and K (its aspect index, the residuals file); NAN
+                     * for other operators */
 } fit_row;
 
 typedef struct rowvec {
@@ -307,12 +307,6 @@ static fit_layout layout_of(const fit_prob *q) {
     return l;
 }
 
-/* The factor curves have a scale the rows leave free (it
- * trades with the efficiencies): after its smoothness terms, each gets a
- * term pinning its mean log factor at 0. */
-static void factor_terms(const gsl_vector *p, int off, int n_knots, double sqrt_lam, double pin,
-                         gsl_vector *out, int *k);
-
 /* Smoothness terms of n_knots parameters from off: sqrt_lam x the
  * differences of neighbours, into out from *k. */
 static void smooth_terms(const gsl_vector *p, int off, int n_knots, double sqrt_lam,
@@ -324,9 +318,22 @@ static void smooth_terms(const gsl_vector *p, int off, int n_knots, double sqrt_
                                    gsl_vector_get(p, (size_t)(off + j))));
 }
 
+/* The factor curves have a scale the rows leave free (it
+ * trades with the efficiencies): after its smoothness terms, each gets a
+ * term pinning its mean log factor at 0. */
+static void factor_terms(const gsl_vector *p, int off, int n_knots, double sqrt_lam, double pin,
+                         gsl_vector *out, int *k) {
+    double mean = 0;
+    int j;
+    smooth_terms(p, off, n_knots, sqrt_lam, out, k);
+    for (j = 0; j < n_knots; j++)
+        mean += gsl_vector_get(p, (size_t)(off + j)) / n_knots;
+    gsl_vector_set(out, (size_t)(*k)++, pin * mean);
+}
+
 /* Residuals of parameters p: log(pred / meas) per row, then the
- * smoothness terms, then (shape curves) a term pinning the mean log factor
- * at 0, which the rows alone leave free. */
+ * smoothness terms, then for each factor curve a term pinning its mean log
+ * factor at 0, which the rows alone leave free. */
 static int fit_resid(const gsl_vector *p, void *data, gsl_vector *out) {
     fit_prob *q = data;
     fit_layout l = layout_of(q);
@@ -381,16 +388,6 @@ static int fit_resid(const gsl_vector *p, void *data, gsl_vector *out) {
     return GSL_SUCCESS;
 }
 
-static void factor_terms(const gsl_vector *p, int off, int n_knots, double sqrt_lam, double pin,
-                         gsl_vector *out, int *k) {
-    double mean = 0;
-    int j;
-    smooth_terms(p, off, n_knots, sqrt_lam, out, k);
-    for (j = 0; j < n_knots; j++)
-        mean += gsl_vector_get(p, (size_t)(off + j)) / n_knots;
-    gsl_vector_set(out, (size_t)(*k)++, pin * mean);
-}
-
 /* Chooses knots among the values x[0..n): grid points spaced step0
  * (doubled while more than max would hold data) that have a value within
  * half a spacing. Returns the number of knots. */
@@ -438,9 +435,14 @@ static void locate(const double *kx, int nk, double x, int *lo, double *f) {
     *f = (x - kx[j]) / (kx[j + 1] - kx[j]);
 }
 
+/* A row's aspect index (a weight GEMM's log2(N / K)); NAN for others. */
+static double row_aspect(const fit_row *r) {
+    return isnan(r->n) ? NAN : perf_gemm_aspect(r->n, r->k);
+}
+
 /* A row's index of factor pair x (FX_*); NAN where it has none. */
 static double fx_index(const fit_row *r, int x) {
-    return x == FX_SHAPE ? r->shape : x == FX_ASPECT ? r->aspect : r->work;
+    return x == FX_SHAPE ? r->shape : x == FX_ASPECT ? row_aspect(r) : r->work;
 }
 
 /* Knots (at most max, grid from step0) of a factor curve over the index values v[0..n),
@@ -465,7 +467,7 @@ static double round_sig(double v, int digits) {
  * the residuals file use it), s. */
 static double row_pred(const fit_row *r, const perf_op_calib *oc, double peak, double bw) {
     perf_op_calib at;
-    perf_op_at_shape(oc, r->shape, r->aspect, &at);
+    perf_op_at_shape(oc, r->shape, row_aspect(r), &at);
     return perf_roofline_work_s(&at, peak, bw, r->flops, r->bytes, r->rows, r->work) + r->fixed_s;
 }
 
@@ -592,8 +594,9 @@ static int lm_solve(fit_prob *q, gsl_vector *xv) {
 #define CALIB_SHAPE_KNOTS 16
 
 /* Fits oc (its overhead and curves) to rows all: every K-th row is held
- * out, the rest fitted. Where the rows have more than one shape index, the
- * shape factor curves are fitted too. Fills rep's counts and errors. */
+ * out, the rest fitted. Each factor pair (shape, aspect, work) is fitted
+ * where every row has its index and it takes more than one value. Fills
+ * rep's counts and errors. */
 static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fit_unal,
                   perf_op_calib *oc, calib_op_report *rep, sim_err *err) {
     /* per factor pair: at most this many knots, the grid's first spacing */
@@ -917,7 +920,6 @@ static int load_gemm(const calib_opts *o, rowvec *rv, rowvec *rv8, calib_report 
                 r.rows = g[i].m;
                 r.shape = perf_gemm_shape(g[i].n, g[i].k);
                 r.work = NAN;
-                r.aspect = perf_gemm_aspect(g[i].n, g[i].k);
                 r.n = g[i].n;
                 r.k = g[i].k;
                 r.fixed_s = 0;
@@ -1016,7 +1018,7 @@ static int load_attn(const calib_opts *o, int prefill, const perf_calib *cal, ro
         r.fixed_s = prefill ? perf_op_call_s(&ctx, PERF_OP_KV_SAVE, &b) : 0.0;
         r.shape = perf_op_shape(&ctx, prefill ? PERF_OP_ATTN_PREFILL : PERF_OP_ATTN_DECODE);
         r.work = perf_op_work(&ctx, prefill ? PERF_OP_ATTN_PREFILL : PERF_OP_ATTN_DECODE, &b);
-        r.n = r.k = r.aspect = NAN;
+        r.n = r.k = NAN;
         r.meas_s = lat * 1e-3;
         if ((rc = rowvec_push(rv, &r)) != SIM_OK) {
             sim_err_set(err, "calibrate", 0, 0, "out of memory");
@@ -1092,7 +1094,7 @@ static int load_vidur(const calib_opts *o, const perf_calib *cal, rowvec *rv, ca
             perf_op_cost(&ctx, ops[i], &b, &r.flops, &r.bytes, &r.rows);
             r.shape = perf_op_shape(&ctx, ops[i]);
             r.work = NAN;
-            r.n = r.k = r.aspect = NAN;
+            r.n = r.k = NAN;
             r.fixed_s = 0;
             r.meas_s = (i == 0 ? t[0] : i == 1 ? t[1] + t[2] : i == 2 ? t[3] : t[4]) * 1e-3;
             if ((rc = rowvec_push(&rv[ops[i]], &r)) != SIM_OK) {
@@ -1140,7 +1142,7 @@ static int load_allreduce(const calib_opts *o, rowvec *rv, calib_op_report *rep,
         r.rows = elems * 2.0 / 1024.0;
         r.shape = 0; /* one curve for 2, 4 and 8 GPUs: a factor per count overfits 56 rows */
         r.work = NAN;
-        r.n = r.k = r.aspect = NAN;
+        r.n = r.k = NAN;
         r.fixed_s = 0;
         r.meas_s = lat * 1e-3;
         if ((rc = rowvec_push(rv, &r)) != SIM_OK) {
@@ -1276,6 +1278,20 @@ done:
 
 /* ---- the fit ---- */
 
+/* One curve set of op on rows rv (set: "bf16" or "fp8"): fitted into oc
+ * (fit_op), or with src (--check) scored as it is (check_op), then written
+ * to the residuals file when there is one. */
+static int fit_or_check(const calib_opts *o, const rowvec *rv, enum perf_op op, const char *set,
+                        int fit_unal, double peak, double bw, const perf_op_calib *src,
+                        perf_op_calib *oc, calib_op_report *rep, sim_err *err) {
+    int rc = src != NULL ? check_op(rv, src, peak, bw, oc, rep, err)
+                         : fit_op(rv, o->holdout_every, peak, bw, fit_unal, oc, rep, err);
+    if (rc == SIM_OK && o->residuals != NULL)
+        write_residuals(o->residuals, perf_op_name(op), set, rv,
+                        src != NULL ? -1 : o->holdout_every, oc, peak, bw);
+    return rc;
+}
+
 /* Fits a calibration for o->gpu from the profiles in o->profiles_dir into
  * *out (operators without profiles keep the datasheet roofline) and the
  * held-out errors into *rep. A profile file that is absent leaves its
@@ -1353,54 +1369,34 @@ int calib_fit(const calib_opts *o, perf_calib *out, calib_report *rep, sim_err *
         double bw = op == PERF_OP_ALLREDUCE ? bw_link : o->gpu->hbm_bw;
         if (rv[op].n == 0)
             continue;
-        if (o->check != NULL) {
-            /* score the given sets on every row: bf16, and fp8 weights with
-             * the set a run would use (the fp8 set, or bf16 at the fp8 peak) */
-            if ((rc = check_op(&rv[op], &o->check->op[op], peak, bw, &out->op[op], &rep->op[op],
+        /* bf16 (or any) weights, then fp8 weights: fitted, or with --check
+         * scored with the set a run would use (the file's fp8 set, or its
+         * bf16 set at the fp8 peak) */
+        if ((rc = fit_or_check(o, &rv[op], (enum perf_op)op, "bf16", PERF_OP_IS_GEMM(op), peak, bw,
+                               o->check ? &o->check->op[op] : NULL, &out->op[op], &rep->op[op],
                                err)) != SIM_OK)
-                goto done;
-            if (o->residuals != NULL)
-                write_residuals(o->residuals, perf_op_name((enum perf_op)op), "bf16", &rv[op], -1,
-                                &out->op[op], peak, bw);
-            if (rv8[op].n > 0 && o->gpu->flops_fp8 > 0) {
-                const perf_op_calib *s8 = perf_calib_op(o->check, (enum perf_op)op, SIM_DT_FP8);
-                if ((rc = check_op(&rv8[op], s8, o->gpu->flops_fp8, bw, &out->op_fp8[op],
-                                   &rep->fp8[op], err)) != SIM_OK)
-                    goto done;
-                out->has_fp8[op] = o->check->has_fp8[op];
-                if (o->residuals != NULL)
-                    write_residuals(o->residuals, perf_op_name((enum perf_op)op), "fp8", &rv8[op],
-                                    -1, &out->op_fp8[op], o->gpu->flops_fp8, bw);
-            }
-            continue;
-        }
-        if ((rc = fit_op(&rv[op], o->holdout_every, peak, bw, PERF_OP_IS_GEMM(op), &out->op[op],
-                         &rep->op[op], err)) != SIM_OK)
             goto done;
-        if (o->residuals != NULL)
-            write_residuals(o->residuals, perf_op_name((enum perf_op)op), "bf16", &rv[op],
-                            o->holdout_every, &out->op[op], peak, bw);
         if (rv8[op].n > 0 && o->gpu->flops_fp8 > 0) {
-            /* fp8 weights: the same fit at the fp8 peak, and for comparison
-             * the bf16 set at that peak (what runs without an fp8 set) on
-             * the same held-out rows */
-            double *scr = SIM_NEW_ARRAY(double, (size_t)rv8[op].n);
-            if (scr == NULL) {
-                rc = SIM_ENOMEM;
-                sim_err_set(err, "calibrate", 0, 0, "out of memory");
-                goto done;
+            if (o->check == NULL) {
+                /* for comparison: the bf16 set at the fp8 peak (what runs
+                 * without an fp8 set) on the same held-out rows */
+                double *scr = SIM_NEW_ARRAY(double, (size_t)rv8[op].n);
+                if (scr == NULL) {
+                    rc = SIM_ENOMEM;
+                    sim_err_set(err, "calibrate", 0, 0, "out of memory");
+                    goto done;
+                }
+                score(rv8[op].v, rv8[op].n, o->holdout_every, 1, &out->op[op], o->gpu->flops_fp8,
+                      bw, &rep->fp8_bf16[op].median_ape, &rep->fp8_bf16[op].p95_ape,
+                      &rep->fp8_bf16[op].n_test, scr);
+                sim_free(scr);
             }
-            score(rv8[op].v, rv8[op].n, o->holdout_every, 1, &out->op[op], o->gpu->flops_fp8, bw,
-                  &rep->fp8_bf16[op].median_ape, &rep->fp8_bf16[op].p95_ape,
-                  &rep->fp8_bf16[op].n_test, scr);
-            sim_free(scr);
-            if ((rc = fit_op(&rv8[op], o->holdout_every, o->gpu->flops_fp8, bw, 1, &out->op_fp8[op],
-                             &rep->fp8[op], err)) != SIM_OK)
+            if ((rc = fit_or_check(o, &rv8[op], (enum perf_op)op, "fp8", 1, o->gpu->flops_fp8, bw,
+                                   o->check ? perf_calib_op(o->check, (enum perf_op)op, SIM_DT_FP8)
+                                            : NULL,
+                                   &out->op_fp8[op], &rep->fp8[op], err)) != SIM_OK)
                 goto done;
-            if (o->residuals != NULL)
-                write_residuals(o->residuals, perf_op_name((enum perf_op)op), "fp8", &rv8[op],
-                                o->holdout_every, &out->op_fp8[op], o->gpu->flops_fp8, bw);
-            out->has_fp8[op] = 1;
+            out->has_fp8[op] = o->check ? o->check->has_fp8[op] : 1;
         }
     }
     {
