@@ -83,7 +83,8 @@ static void expect_req(const sim_req *r, uint64_t id, sim_time arrival, int prom
 }
 
 /* Writes content to tmpdir/name and returns the path (static buffer per call slot). */
-static const char *write_tmp(const char *name, const char *content) {
+/* Writes len bytes of content (NUL bytes included) to tmpdir/name. */
+static const char *write_tmp_n(const char *name, const char *content, size_t len) {
     static char paths[4][512];
     static int slot;
     char *p = paths[slot++ % 4];
@@ -91,9 +92,13 @@ static const char *write_tmp(const char *name, const char *content) {
     snprintf(p, 512, "%s/%s", tmpdir, name);
     f = fopen(p, "wb");
     T_ASSERT(f != NULL);
-    fputs(content, f);
+    T_ASSERT(fwrite(content, 1, len, f) == len);
     fclose(f);
     return p;
+}
+
+static const char *write_tmp(const char *name, const char *content) {
+    return write_tmp_n(name, content, strlen(content));
 }
 
 /* Opens path (fmt), reads until the first error; checks code and the full
@@ -379,6 +384,33 @@ static void test_errors(void) {
 
     expect_file_error(DATA "bad.csv", TRACE_FMT_AUTO, SIM_EPARSE,
                       "@:3:2: ContextTokens: expected a positive integer, got 'abc'");
+
+    /* a NUL byte is an error where it stands, never the end of a line (a
+     * row starting with one was once skipped as blank, one inside a row
+     * joined it to the next) */
+    {
+        static const char nul_start[] = "TIMESTAMP,ContextTokens,GeneratedTokens\n0,100,10\n"
+                                        "\0" "1,5,5\n2,7,7\n";
+        static const char nul_mid[] = "TIMESTAMP,ContextTokens,GeneratedTokens\n0,100,10\n"
+                                      "1,5\0,5\n2,7,7\n";
+        static const char nul_moon[] = "{\"timestamp\": 0, \"input_length\": 5, "
+                                       "\"output_length\": 2, \"hash_ids\": [1]}\n\0\n";
+        static const char nul_sess[] = "session_id,turn,start_s,think_s,prompt_tokens,"
+                                       "output_tokens\n1,1,0,0,5,\0" "2\n";
+        expect_file_error(write_tmp_n("nul1.csv", nul_start, sizeof nul_start - 1),
+                          TRACE_FMT_AUTO, SIM_EPARSE,
+                          "@:3:1: line: expected text, got a NUL byte (a binary file?)");
+        expect_file_error(write_tmp_n("nul2.csv", nul_mid, sizeof nul_mid - 1), TRACE_FMT_AUTO,
+                          SIM_EPARSE, "@:3:4: line: expected text, got a NUL byte (a binary file?)");
+        expect_file_error(write_tmp_n("nul3.jsonl", nul_moon, sizeof nul_moon - 1),
+                          TRACE_FMT_AUTO, SIM_EPARSE,
+                          "@:2:1: line: expected text, got a NUL byte (a binary file?)");
+        expect_file_error(write_tmp_n("nul4.csv", nul_sess, sizeof nul_sess - 1),
+                          TRACE_FMT_AUTO, SIM_EPARSE,
+                          "@:2:11: line: expected text, got a NUL byte (a binary file?)");
+        expect_file_error(write_tmp_n("nul5.csv", "\0\0\0\n", 4), TRACE_FMT_AUTO, SIM_EPARSE,
+                          "@:1:1: line: expected text, got a NUL byte (a binary file?)");
+    }
 
     snprintf(buf, sizeof buf, "%s2023-11-16 18:15:46,374,44\n2023-11-16 18:15:50,396\n", hdr);
     expect_file_error(write_tmp("cols.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,

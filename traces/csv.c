@@ -74,13 +74,21 @@ static int is_blank(const char *s) {
     return 1;
 }
 
-/* Reads one physical line into l->buf. Returns 1, 0 at end of file, or an
- * error code. */
+/* Reads one physical line into l->buf, a byte at a time (so a NUL byte is
+ * seen, not taken for the end of the line, and a file without newlines,
+ * /dev/zero among them, meets the length limit). Returns 1, 0 at end of
+ * file, or an error code. */
 static int read_physical(trace__lines *l, sim_err *err) {
     size_t n = 0;
-    int got = 0;
+    int c = EOF, got = 0;
 
-    for (;;) {
+    while ((c = getc_unlocked(l->fp)) != EOF) {
+        got = 1;
+        if (c == '\0') {
+            sim_err_set(err, l->path, l->line_no + 1, (int)(n < INT_MAX ? n + 1 : 0),
+                        "line: expected text, got a NUL byte (a binary file?)");
+            return SIM_EPARSE;
+        }
         if (l->cap - n < 2) {
             size_t cap = l->cap * 2;
             char *b;
@@ -97,11 +105,8 @@ static int read_physical(trace__lines *l, sim_err *err) {
             l->buf = b;
             l->cap = cap;
         }
-        if (fgets(l->buf + n, (int)(l->cap - n), l->fp) == NULL)
-            break;
-        got = 1;
-        n += strlen(l->buf + n);
-        if (n > 0 && l->buf[n - 1] == '\n')
+        l->buf[n++] = (char)c;
+        if (c == '\n')
             break;
     }
     if (ferror(l->fp)) {
