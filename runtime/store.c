@@ -14,7 +14,8 @@
  * as the last rows. Invariant: status is 'done' only if every row and the
  * summary were committed; a process killed mid-run leaves 'running' (its
  * last, uncommitted batch is rolled back by SQLite when the file is next
- * opened), and store_run_fail and store_close leave 'failed'.
+ * opened), and store_run_fail and store_close leave 'failed' and delete the
+ * run's rows (a failed run has none).
  *
  * Why batches. Each step of a statement has a fixed cost (starting it,
  * opening the table and index cursors, finding the last rowid) that made a
@@ -689,14 +690,35 @@ int store_run_finish(store *s, const met_summary *sum, sim_err *err) {
     return SIM_OK;
 }
 
-/* Ends the open run as failed: sets status 'failed', error (error_msg, or
- * "unknown error" when NULL or empty) and finished_at. Rows already written
- * stay, those of the open transaction and the buffered ones included when
- * they can still be committed; if they cannot, the transaction is rolled
- * back and only the status is written. Whatever happens, the run is closed
- * and never 'done'. Returns SIM_OK (also when no run is open) or SIM_EDB
- * (the status could not be written; the row then says 'running'; see
- * store_errmsg). */
+/* Deletes every row of the open run's row tables (requests, steps,
+ * timeline), inside the caller's transaction. */
+static int rows_delete(store *s) {
+    int t, rc = SIM_OK;
+    for (t = 0; t < N_TABLES && rc == SIM_OK; t++) {
+        char sql[96];
+        sqlite3_stmt *st = NULL;
+        binder b;
+        snprintf(sql, sizeof sql, "DELETE FROM %s WHERE run_id = ?", row_tables[t].name);
+        rc = prepare(s, sql, &st, "prepare rows delete", NULL);
+        if (rc != SIM_OK)
+            return rc;
+        b = bind_start(st);
+        bind_i64(&b, s->run_id);
+        rc = step_once(s, &b, "delete a failed run's rows", NULL);
+        sqlite3_finalize(st);
+    }
+    return rc;
+}
+
+/* Ends the open run as failed: its rows go (those buffered, those of the
+ * open transaction and those committed before, so a failed run holds no
+ * result rows, only its runs row), and it gets status 'failed', error
+ * (error_msg, or "unknown error" when NULL or empty) and finished_at, in one
+ * transaction. If the rows cannot be deleted (a full disk, say), only the
+ * status is written, and the rows committed before stay beside 'failed'.
+ * Whatever happens, the run is closed and never 'done'. Returns SIM_OK
+ * (also when no run is open) or SIM_EDB (the status could not be written;
+ * the row then says 'running'; see store_errmsg). */
 int store_run_fail(store *s, const char *error_msg) {
     int rc;
     if (s == NULL || !s->run_open)
@@ -704,19 +726,20 @@ int store_run_fail(store *s, const char *error_msg) {
     if (error_msg == NULL || error_msg[0] == '\0')
         error_msg = "unknown error";
     s->run_open = 0;
-    if (!sqlite3_get_autocommit(s->db)) {
-        rc = rows_flush(s, NULL);
-        if (rc == SIM_OK)
-            rc = set_status(s, "failed", error_msg, NULL);
-        if (rc == SIM_OK)
-            rc = db_exec(s, "COMMIT", "commit failed run", NULL);
-        if (rc == SIM_OK)
-            return SIM_OK;
-        /* The rows' transaction cannot be kept: drop it (which also drops
-         * any 'done' status written before the failure) and try again. */
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    }
     rows_drop(s);
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    rc = db_exec(s, "BEGIN", "begin failed run", NULL);
+    if (rc == SIM_OK)
+        rc = rows_delete(s);
+    if (rc == SIM_OK)
+        rc = set_status(s, "failed", error_msg, NULL);
+    if (rc == SIM_OK)
+        rc = db_exec(s, "COMMIT", "commit failed run", NULL);
+    if (rc == SIM_OK)
+        return SIM_OK;
+    if (!sqlite3_get_autocommit(s->db))
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
     return set_status(s, "failed", error_msg, NULL);
 }
 

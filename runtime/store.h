@@ -41,11 +41,13 @@ int store_run_begin(store *s, const char *kind, const char *config_json, const c
 met_sink store_sink(store *s);
 /* Writes the summary (sum may be NULL) and marks the open run 'done', then commits. */
 int store_run_finish(store *s, const met_summary *sum, sim_err *err);
-/* Marks the open run 'failed' with error_msg, keeping the rows written so far; no-op if none. */
+/* Marks the open run 'failed' with error_msg and deletes its rows (a failed
+ * run holds none); no-op if none is open. */
 int store_run_fail(store *s, const char *error_msg);
 /* Message of the last failure on s ("" if none); borrowed until the next call on s. */
 const char *store_errmsg(const store *s);
-/* Closes s, marking a still-open run 'failed' ("interrupted"); NULL is a no-op. */
+/* Closes s, marking a still-open run 'failed' ("interrupted", its rows
+ * deleted); NULL is a no-op. */
 void store_close(store *s);
 
 /* Opens an existing results file for reading (read-write but query-only, so

@@ -84,6 +84,16 @@ check "malformed trace exits 1" "[ $? -eq 1 ]"
 check "message names file:line: field" "grep -q 'bad.csv:3:2: ContextTokens: expected' $T/err2"
 check "failed run is not done" \
     "[ \"\$(sqlite3 $T/bad.db 'SELECT status FROM runs')\" = failed ]"
+# a malformed line after more than one commit of rows (50,000 rows a
+# commit; here about 60,000 steps rows come before it): exit 1, and the
+# failed run keeps none of its rows
+awk -F, 'NR == 4002 { print $1 ",abc," $3; exit } { print }' \
+    "$srcdir/data/traces/azure_conv_2023.csv" >"$T/late.csv"
+"$KV" run --trace "$T/late.csv" --db "$T/late.db" >/dev/null 2>"$T/err_late"
+check "late malformed line: exit 1 naming line 4002" \
+    "[ $? -eq 1 ] && grep -q 'late.csv:4002:2: ContextTokens: expected' $T/err_late"
+check "late malformed line: the run failed and holds no rows" \
+    "[ \"\$(sqlite3 $T/late.db \"SELECT status || (SELECT count(*) FROM requests) || (SELECT count(*) FROM steps) || (SELECT count(*) FROM timeline) FROM runs\")\" = failed000 ]"
 "$KV" run --model no-such-model --no-db >/dev/null 2>"$T/err3"
 check "unknown model exits 1" "[ $? -eq 1 ]"
 check "unknown model lists presets" "grep -q 'llama-3-8b' $T/err3"
