@@ -390,23 +390,26 @@ static void test_errors(void) {
      * joined it to the next) */
     {
         static const char nul_start[] = "TIMESTAMP,ContextTokens,GeneratedTokens\n0,100,10\n"
-                                        "\0" "1,5,5\n2,7,7\n";
+                                        "\0"
+                                        "1,5,5\n2,7,7\n";
         static const char nul_mid[] = "TIMESTAMP,ContextTokens,GeneratedTokens\n0,100,10\n"
                                       "1,5\0,5\n2,7,7\n";
         static const char nul_moon[] = "{\"timestamp\": 0, \"input_length\": 5, "
                                        "\"output_length\": 2, \"hash_ids\": [1]}\n\0\n";
         static const char nul_sess[] = "session_id,turn,start_s,think_s,prompt_tokens,"
-                                       "output_tokens\n1,1,0,0,5,\0" "2\n";
-        expect_file_error(write_tmp_n("nul1.csv", nul_start, sizeof nul_start - 1),
-                          TRACE_FMT_AUTO, SIM_EPARSE,
+                                       "output_tokens\n1,1,0,0,5,\0"
+                                       "2\n";
+        expect_file_error(write_tmp_n("nul1.csv", nul_start, sizeof nul_start - 1), TRACE_FMT_AUTO,
+                          SIM_EPARSE,
                           "@:3:1: line: expected text, got a NUL byte (a binary file?)");
         expect_file_error(write_tmp_n("nul2.csv", nul_mid, sizeof nul_mid - 1), TRACE_FMT_AUTO,
-                          SIM_EPARSE, "@:3:4: line: expected text, got a NUL byte (a binary file?)");
-        expect_file_error(write_tmp_n("nul3.jsonl", nul_moon, sizeof nul_moon - 1),
-                          TRACE_FMT_AUTO, SIM_EPARSE,
+                          SIM_EPARSE,
+                          "@:3:4: line: expected text, got a NUL byte (a binary file?)");
+        expect_file_error(write_tmp_n("nul3.jsonl", nul_moon, sizeof nul_moon - 1), TRACE_FMT_AUTO,
+                          SIM_EPARSE,
                           "@:2:1: line: expected text, got a NUL byte (a binary file?)");
-        expect_file_error(write_tmp_n("nul4.csv", nul_sess, sizeof nul_sess - 1),
-                          TRACE_FMT_AUTO, SIM_EPARSE,
+        expect_file_error(write_tmp_n("nul4.csv", nul_sess, sizeof nul_sess - 1), TRACE_FMT_AUTO,
+                          SIM_EPARSE,
                           "@:2:11: line: expected text, got a NUL byte (a binary file?)");
         expect_file_error(write_tmp_n("nul5.csv", "\0\0\0\n", 4), TRACE_FMT_AUTO, SIM_EPARSE,
                           "@:1:1: line: expected text, got a NUL byte (a binary file?)");
