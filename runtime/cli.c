@@ -466,6 +466,89 @@ static void print_text(const met_summary *s, json_t *info) {
            (long long)s->sim_events, (long long)s->steps);
 }
 
+/* path made absolute against the working folder, into buf: realpath of
+ * the path when it names something (links and '..' resolved), else of its
+ * folder joined to its last part (a results file not made yet), else the
+ * working folder joined to it. 0 when path is already absolute, empty, or
+ * the result does not fit. */
+static int abs_path(const char *path, char *buf, size_t n) {
+    char cwd[4096], dir[4096], *r;
+    const char *slash = strrchr(path, '/');
+    int m;
+    if (path[0] == '\0' || path[0] == '/')
+        return 0;
+    if ((r = realpath(path, NULL)) != NULL) {
+        m = snprintf(buf, n, "%s", r);
+        free(r);
+        return m >= 0 && (size_t)m < n;
+    }
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    if ((r = realpath(dir, NULL)) != NULL) {
+        m = snprintf(buf, n, "%s/%s", r, slash ? slash + 1 : path);
+        free(r);
+        return m >= 0 && (size_t)m < n;
+    }
+    if (getcwd(cwd, sizeof cwd) == NULL)
+        return 0;
+    m = snprintf(buf, n, "%s/%s", cwd, path);
+    return m >= 0 && (size_t)m < n;
+}
+
+/* cfg[key] made absolute where it is a relative path (see abs_path); a
+ * preset name (no '/', naming a file of DATA/sub) is left alone, as are
+ * the words 'none' and ''. */
+static void cfg_abs_path(json_t *cfg, const char *key, const char *sub) {
+    const char *v = json_string_value(json_object_get(cfg, key));
+    char buf[4096];
+    if (v == NULL || strcmp(v, "none") == 0)
+        return;
+    if (sub != NULL && strchr(v, '/') == NULL) {
+        char preset[4096];
+        FILE *f;
+        snprintf(preset, sizeof preset, "%s/%s/%s.json", rt_datadir(), sub, v);
+        if ((f = fopen(preset, "r")) != NULL) {
+            fclose(f);
+            return;
+        }
+    }
+    if (abs_path(v, buf, sizeof buf))
+        json_object_set_new(cfg, key, json_string(buf));
+}
+
+/* The synthetic spec with each file(PATH) made absolute. */
+static void cfg_abs_synthetic(json_t *cfg) {
+    const char *v = json_string_value(json_object_get(cfg, "synthetic"));
+    char out[8192], path[4096], abs[4096];
+    size_t o = 0;
+    int changed = 0;
+    if (v == NULL)
+        return;
+    while (*v && o + 1 < sizeof out) {
+        const char *close;
+        size_t len;
+        if (strncmp(v, "file(", 5) != 0 || (close = strchr(v + 5, ')')) == NULL ||
+            (len = (size_t)(close - (v + 5))) >= sizeof path) {
+            out[o++] = *v++;
+            continue;
+        }
+        memcpy(path, v + 5, len);
+        path[len] = '\0';
+        if (!abs_path(path, abs, sizeof abs))
+            snprintf(abs, sizeof abs, "%s", path);
+        else
+            changed = 1;
+        o += (size_t)snprintf(out + o, sizeof out - o, "file(%s)", abs);
+        if (o >= sizeof out)
+            return; /* too long to rewrite: left as given */
+        v = close + 1;
+    }
+    if (*v != '\0')
+        return;
+    out[o] = '\0';
+    if (changed)
+        json_object_set_new(cfg, "synthetic", json_string(out));
+}
+
 /* Checks a config's option names and types, then fills in the trace
  * (the shipped one when there is no source) and every default, in place:
  * the form a run stores. Returns SIM_OK or SIM_EINVAL with *err set. */
@@ -498,6 +581,14 @@ int rt_run_resolve(json_t *cfg, sim_err *err) {
         json_object_set_new(cfg, "fleet", fl);
     }
     cfg_fill_defaults(cfg);
+    /* file paths made absolute, so that the stored config re-runs from any
+     * folder (rerun, --config) */
+    cfg_abs_path(cfg, "trace", NULL);
+    cfg_abs_path(cfg, "model", "models");
+    cfg_abs_path(cfg, "gpu", "gpus");
+    cfg_abs_path(cfg, "calibration", NULL);
+    cfg_abs_path(cfg, "db", NULL);
+    cfg_abs_synthetic(cfg);
     return SIM_OK;
 }
 
@@ -562,6 +653,9 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
                     cfg_str(cfg, "kv-dtype"));
         goto fail;
     }
+    /* the stored config names the dtypes the run used, not '' */
+    json_object_set_new(cfg, "dtype", json_string(sim_dtype_name(model.w_dtype)));
+    json_object_set_new(cfg, "kv-dtype", json_string(sim_dtype_name(model.kv_dtype)));
     layers = cfg_int(cfg, "layers");
     if (layers < 0 || layers > model.n_layers) {
         sim_err_set(&err, "", 0, 0,

@@ -48,6 +48,20 @@ sqlite3 "$DB" 'SELECT config FROM runs WHERE run_id=1' >"$T/cfg.json"
 check "--config: identical summary" \
     "[ \"\$(sqlite3 $DB \"\$(printf \"$s\" 1)\")\" = \"\$(sqlite3 $DB \"\$(printf \"$s\" 4)\")\" ]"
 check "runs appended, none overwritten" "[ \"\$(sqlite3 $DB 'SELECT COUNT(*) FROM runs')\" = 4 ]"
+# the stored config is resolved: relative paths made absolute (a run made
+# in one folder re-runs from any other), the dtypes the run used named
+mkdir -p "$T/sub"
+cp "$T/small.csv" "$T/sub/rel.csv"
+SUB=$(cd "$T/sub" && pwd -P)
+KVA=$(cd "$(dirname "$KV")" && pwd -P)/$(basename "$KV")
+(cd "$T/sub" && "$KVA" run --trace rel.csv --db rel.db >/dev/null 2>&1)
+check "stored config: trace and db absolute, dtypes named" \
+    "sqlite3 $SUB/rel.db 'SELECT config FROM runs' | grep -q '\"trace\":\"$SUB/rel.csv\"' &&
+     sqlite3 $SUB/rel.db 'SELECT config FROM runs' | grep -q '\"db\":\"$SUB/rel.db\"' &&
+     sqlite3 $SUB/rel.db 'SELECT config FROM runs' | grep -q '\"dtype\":\"bf16\",\"engine'"
+(cd / && "$KVA" rerun "$SUB/rel.db" 1 >/dev/null 2>"$T/err_rel")
+check "rerun from another folder: exit 0, the same summary" \
+    "[ $? -eq 0 ] && [ \"\$(sqlite3 $SUB/rel.db \"\$(printf \"$s\" 1)\")\" = \"\$(sqlite3 $SUB/rel.db \"\$(printf \"$s\" 2)\")\" ]"
 check "stored command is the one given" \
     "[ \"\$(sqlite3 $DB 'SELECT command FROM runs WHERE run_id=1')\" = \"kvfleet run --trace $T/small.csv --db $DB --json\" ]"
 # options without a command run 'run', and the stored command says so
