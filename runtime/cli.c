@@ -957,8 +957,13 @@ int rt_source_open(json_t *cfg, trace_src **t, sim_err *err) {
     to.load_scale = cfg_num(cfg, "load-scale");
     to.limit = cfg_int(cfg, "limit");
     to.seed = (uint64_t)cfg_int(cfg, "seed");
-    if (!(to.load_scale > 0) || to.limit < 0) {
-        sim_err_set(err, "", 0, 0, "--load-scale: expected > 0 and --limit >= 0");
+    if (!(to.load_scale > 0)) {
+        sim_err_set(err, "", 0, 0, "--load-scale: expected a number > 0, got '%g'", to.load_scale);
+        return SIM_EINVAL;
+    }
+    if (to.limit < 0) {
+        sim_err_set(err, "", 0, 0, "--limit: expected an integer >= 0, got '%lld'",
+                    (long long)to.limit);
         return SIM_EINVAL;
     }
     if (synthetic)
@@ -1420,16 +1425,24 @@ int rt_main_predict(int argc, char **argv) {
             kv_dtype = v;
         else if (strcmp(a, "--tp") == 0) {
             long long n;
-            if (rt_parse_int(v, 1, INT_MAX, &n) != 0) {
+            if (rt_parse_int(v, INT_MIN, INT_MAX, &n) != 0) { /* not an integer: usage */
                 fprintf(stderr, "kvfleet predict: --tp: expected an integer >= 1, got '%s'\n", v);
                 return RT_EXIT_USAGE;
+            }
+            if (n < 1) { /* an integer out of range: bad input, as in run */
+                fprintf(stderr, "kvfleet predict: --tp: expected an integer >= 1, got '%s'\n", v);
+                return RT_EXIT_INPUT;
             }
             tp = (int)n;
         } else if (strcmp(a, "--pp") == 0) {
             long long n;
-            if (rt_parse_int(v, 1, INT_MAX, &n) != 0) {
+            if (rt_parse_int(v, INT_MIN, INT_MAX, &n) != 0) { /* not an integer: usage */
                 fprintf(stderr, "kvfleet predict: --pp: expected an integer >= 1, got '%s'\n", v);
                 return RT_EXIT_USAGE;
+            }
+            if (n < 1) { /* an integer out of range: bad input, as in run */
+                fprintf(stderr, "kvfleet predict: --pp: expected an integer >= 1, got '%s'\n", v);
+                return RT_EXIT_INPUT;
             }
             pp = (int)n;
         } else if (strcmp(a, "--prefill") == 0) {
@@ -1538,13 +1551,25 @@ int rt_main_trace(int argc, char **argv) {
     sim_err err;
     sim_err_clear(&err);
     trace_opts_default(&to);
+    static const char usage[] =
+        "usage: kvfleet trace stats FILE|--synthetic SPEC [--trace-format F] "
+        "[--limit N] [--load-scale X] [--seed S] [--json]\n";
+    if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
+        fputs(usage, stdout);
+        return RT_EXIT_OK;
+    }
     if (argc < 2 || strcmp(argv[1], "stats") != 0) {
-        fprintf(stderr, "usage: kvfleet trace stats FILE|--synthetic SPEC [--trace-format F] "
-                        "[--limit N] [--load-scale X] [--seed S] [--json]\n");
+        fputs(usage, stderr);
         return RT_EXIT_USAGE;
     }
     for (i = 2; i < argc; i++) {
         const char *a = argv[i];
+        if (strcmp(a, "--help") == 0) {
+            fputs(usage, stdout);
+            printf("Requests, duration, rate, length percentiles and sessions of a trace or a "
+                   "--synthetic source (docs/cli.md).\n");
+            return RT_EXIT_OK;
+        }
         if (strcmp(a, "--json") == 0)
             json = 1;
         else if (strncmp(a, "--", 2) == 0 && i + 1 < argc) {
@@ -1555,21 +1580,23 @@ int rt_main_trace(int argc, char **argv) {
                 spec = v;
             else if (strcmp(a, "--limit") == 0 || strcmp(a, "--seed") == 0) {
                 long long n;
-                if (rt_parse_int(v, 0, LLONG_MAX, &n) != 0) {
+                /* not an integer: usage (2); a negative one: bad input (1), as in run */
+                if ((rc = rt_parse_int(v, LLONG_MIN, LLONG_MAX, &n)) != 0 || n < 0) {
                     fprintf(stderr, "kvfleet trace stats: %s: expected an integer >= 0, got '%s'\n",
                             a, v);
-                    return RT_EXIT_USAGE;
+                    return rc != 0 ? RT_EXIT_USAGE : RT_EXIT_INPUT;
                 }
                 if (strcmp(a, "--limit") == 0)
                     to.limit = n;
                 else
                     to.seed = (uint64_t)n;
             } else if (strcmp(a, "--load-scale") == 0) {
-                if (rt_parse_num(v, DBL_MIN, DBL_MAX, &to.load_scale) != 0) {
+                if ((rc = rt_parse_num(v, -DBL_MAX, DBL_MAX, &to.load_scale)) != 0 ||
+                    !(to.load_scale > 0)) {
                     fprintf(stderr,
                             "kvfleet trace stats: --load-scale: expected a number > 0, got '%s'\n",
                             v);
-                    return RT_EXIT_USAGE;
+                    return rc != 0 ? RT_EXIT_USAGE : RT_EXIT_INPUT;
                 }
             } else {
                 fprintf(stderr, "kvfleet trace stats: unknown option '%s'\n", a);
@@ -1582,20 +1609,21 @@ int rt_main_trace(int argc, char **argv) {
             return RT_EXIT_USAGE;
         }
     }
-    if ((path == NULL) == (spec == NULL)) {
+    if (path == NULL && spec == NULL) {
         fprintf(stderr, "kvfleet trace stats: give a FILE or --synthetic SPEC\n");
         return RT_EXIT_USAGE;
+    }
+    /* as in run: both sources, or an unknown format, is bad input */
+    if (path != NULL && spec != NULL) {
+        fprintf(stderr, "kvfleet trace stats: a FILE and --synthetic: give one source, not both\n");
+        return RT_EXIT_INPUT;
     }
     if (trace_format_parse(fmt_s, &fmt) != SIM_OK) {
         fprintf(stderr,
                 "kvfleet trace stats: --trace-format: expected azure|vidur|mooncake|sessions|auto, "
                 "got '%s'\n",
                 fmt_s);
-        return RT_EXIT_USAGE;
-    }
-    if (!(to.load_scale > 0) || to.limit < 0) {
-        fprintf(stderr, "kvfleet trace stats: --load-scale must be > 0 and --limit >= 0\n");
-        return RT_EXIT_USAGE;
+        return RT_EXIT_INPUT;
     }
     rc = trace_stats_print(stdout, path, spec, fmt, &to, json, &err);
     if (rc != SIM_OK) {
@@ -1615,6 +1643,12 @@ int rt_main_rerun(int argc, char **argv) {
     int rc, json = 0, i, n = 0;
     char **rest;
     sim_err_clear(&err);
+    if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
+        printf("usage: kvfleet rerun DB RUN_ID [run options] [--json]\n"
+               "Runs the stored config of run RUN_ID of the results file DB again, appending a "
+               "new run to DB (or to --db); run options given override the stored ones.\n");
+        return RT_EXIT_OK;
+    }
     if (argc < 3) {
         fprintf(stderr, "usage: kvfleet rerun DB RUN_ID [run options] [--json]\n");
         return RT_EXIT_USAGE;

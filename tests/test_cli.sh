@@ -91,6 +91,24 @@ for f in "$T/junk.db" "$T/nodir/r.db"; do
     check "run --db ${f#"$T"/}: exit 1 naming the file" "[ $rc -eq 1 ] && grep -q \": $f: \" $T/err_r"
 done
 
+# the same bad value gets the same exit code in every command: a value not of
+# the option's form is usage (2), one of the right form out of range bad input (1)
+AZ="$srcdir/data/traces/azure_conv_2023.csv"
+for c in "1|trace stats --limit -1 $AZ" "1|run --no-db --limit -1" \
+    "2|trace stats --limit x $AZ" "2|run --no-db --limit x" \
+    "1|trace stats --load-scale 0 $AZ" "1|run --no-db --load-scale 0" \
+    "1|trace stats --trace-format bogus $AZ" "1|run --no-db --trace-format bogus" \
+    "1|trace stats $AZ --synthetic poisson" "1|run --no-db --trace $AZ --synthetic poisson" \
+    "1|predict --tp 0" "1|run --no-db --tp 0" "2|predict --tp 2x" "2|run --no-db --tp 2x" \
+    "0|trace stats --help" "0|trace --help" "0|rerun --help"; do
+    want=${c%%|*}
+    # shellcheck disable=SC2086 # the command's words
+    "$KV" ${c#*|} >/dev/null 2>"$T/err_x"
+    check "exit $want: ${c#*|}" "[ $? -eq $want ]"
+done
+check "run --limit -1 names --limit" \
+    "$KV run --no-db --limit -1 2>&1 | grep -q -- '--limit: expected an integer >= 0'"
+
 # bad input: exit 1, the message names file, line and field; nothing marked done
 printf 'TIMESTAMP,ContextTokens,GeneratedTokens\n0.5,100,10\n1.0,abc,10\n' >"$T/bad.csv"
 "$KV" run --trace "$T/bad.csv" --db "$T/bad.db" >/dev/null 2>"$T/err2"
