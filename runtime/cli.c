@@ -371,7 +371,9 @@ static double wall_since(const struct timespec *t0) {
 static void progress_cb(void *ctx, double sim_s, int64_t ended, uint64_t events) {
     progress_state *ps = ctx;
     double w = wall_since(&ps->t0);
-    if (w < 1.0 || w - ps->last < (ps->tty ? 0.25 : 10.0))
+    /* the first line once a second has passed, then every 0.25 s on a
+     * terminal (rewritten in place) and every 10 s into a file or pipe */
+    if (w < 1.0 || (ps->printed && w - ps->last < (ps->tty ? 0.25 : 10.0)))
         return;
     ps->last = w;
     ps->printed = 1;
