@@ -31,7 +31,8 @@
 # (sessions at 8192 blocks with --fast-forward false: docs/studies/eviction.md,
 # "Belady in the full simulator"); belady is not in the default POLICIES.
 # Every run is deterministic: the CSVs are the same on every machine
-# (wall time is left out on purpose). About 3.5 minutes of one CPU.
+# (wall time is left out on purpose). About 3 minutes of CPU (185 s wall on
+# 2 shared cores at c51e1c0).
 # Then: gnuplot experiments/eviction/plot.gp   (docs/figures/eviction_*.png)
 # POSIX sh and awk only.
 set -u

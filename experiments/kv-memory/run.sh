@@ -13,7 +13,7 @@
 #            repository root). OUTDIR (default: a fresh folder under /tmp)
 #            receives the results files; the CSVs are written next to this
 #            script and the figures to docs/figures/study-kv-memory-*.png.
-# About 45 s of CPU (2 jobs). Deterministic: same CSVs every time.
+# About 60 s of CPU (2 jobs). Deterministic: same CSVs every time.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)

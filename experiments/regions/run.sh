@@ -8,7 +8,7 @@
 #
 # usage: experiments/regions/run.sh [KVFLEET]
 # Writes results.csv, pools.csv, crossover.csv here and
-# docs/figures/study-regions-latency-load.png. About 95 s of CPU (2 jobs).
+# docs/figures/study-regions-latency-load.png. About 50 s of CPU (2 jobs).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)

@@ -8,7 +8,7 @@
 #
 # usage: experiments/surge/run.sh [KVFLEET]
 # Writes results.csv and timeline.csv here, docs/figures/study-surge-*.png.
-# About 20 s of CPU (2 jobs).
+# About 10 s of CPU (2 jobs).
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)

@@ -19,7 +19,7 @@
 #
 # usage: experiments/warning-signals/run.sh [KVFLEET]
 # Writes summary.csv, runs.csv here and docs/figures/study-warning-signals-*.png.
-# About 5 s of CPU.
+# About 4 s of CPU.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
