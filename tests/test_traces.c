@@ -830,6 +830,38 @@ static void test_synth_sessions(void) {
 }
 
 static void test_synth_errors(void) {
+    /* a duration beyond the horizon is refused at once; arrivals that a rate
+     * too low pushes beyond it stop the source with an error (they once
+     * ended it silently, so 10 requests asked for gave 1) */
+    expect_spec_error("poisson,rate=5,duration=1e300,isl=1,osl=1",
+                      "--synthetic: duration: expected a number of seconds in (0, 1e9] (1e9 s "
+                      "is the simulated horizon), got '1e300'");
+    {
+        static const char *low[] = {
+            "poisson,rate=1e-20,requests=10,isl=1,osl=1",
+            "poisson,rate=surge(base=1;peak=0;start=0;len=1e300),requests=10,isl=1,osl=1"};
+        size_t k;
+        for (k = 0; k < sizeof low / sizeof low[0]; k++) {
+            trace_src *t = NULL;
+            sim_err e;
+            sim_req r;
+            char got[600];
+            int rc;
+            T_EQ_I(trace_open_synthetic(low[k], NULL, &t, &e), SIM_OK);
+            T_EQ_I(trace_next(t, &r, &e), 1); /* the first arrives at 0 */
+            rc = trace_next(t, &r, &e);
+            sim_err_format(&e, got, sizeof got);
+            T_EQ_I(rc, SIM_EINVAL);
+            T_STREQ(got, "--synthetic: arrival 2: expected a time within the simulated horizon "
+                         "(1e9 s after the first arrival), got one beyond 9.2e+09 s (the rate is "
+                         "too low for the requests asked for)");
+            trace_close(t);
+        }
+    }
+    /* a rate that drops to zero for good still ends the source quietly */
+    T_EQ_I(count_until_end("poisson,rate=surge(base=1;peak=0;start=5;len=1e300),duration=1e9,"
+                           "isl=1,osl=1") > 0,
+           1);
     expect_spec_error("foo,rate=1", "--synthetic: kind: expected one of poisson, gamma, sessions, "
                                     "closed, got 'foo'");
     expect_spec_error("poisson,rate=5,isl=1,osl=1",

@@ -567,8 +567,10 @@ static int32_t draw_turns(const synth_dist *d, gsl_rng *r) {
 
 /* ---- the generator ---- */
 
-/* Time of the next open-loop arrival in seconds, or -1 when the process
- * ended (count, duration, or a rate that drops to zero for good). */
+/* Time of the next open-loop arrival in seconds; -1 when the process
+ * ended (count, duration, or a rate that drops to zero for good); -2 when
+ * the arrival is finite but beyond what nanoseconds hold (the caller
+ * reports it: the requests asked for do not fit the simulated horizon). */
 static double next_arrival(synth *g) {
     double t;
     if (g->done || (g->n_max > 0 && g->n_made >= g->n_max))
@@ -580,9 +582,13 @@ static double next_arrival(synth *g) {
             g->s += gsl_ran_exponential(g->r_arr, 1.0);
     }
     t = rate_inv(&g->rate, g->s);
-    if (!(t <= g->duration_s) || !(t <= MAX_T_S)) {
+    if (!(t <= g->duration_s) || isinf(t)) {
         g->done = 1;
         return -1;
+    }
+    if (!(t <= MAX_T_S)) {
+        g->done = 1;
+        return -2;
     }
     g->n_made++;
     return t;
@@ -652,6 +658,14 @@ static int synth_next(void *state, sim_req *out, sim_err *err) {
         return 1;
     }
     t = next_arrival(g);
+    if (t == -2) {
+        sim_err_set(err, SRC, 0, 0,
+                    "arrival %lld: expected a time within the simulated horizon (1e9 s after "
+                    "the first arrival), got one beyond %.2g s (the rate is too low for the "
+                    "requests asked for)",
+                    (long long)g->n_made + 1, MAX_T_S);
+        return SIM_EINVAL;
+    }
     if (t < 0)
         return 0;
     if (g->kind == K_SESSIONS) {
@@ -785,7 +799,8 @@ static int parse_spec(synth *g, char *copy, sim_err *err) {
     /* Count and duration bounds. */
     g->duration_s = INFINITY;
     if ((v = get(it, n, "duration")) != NULL) {
-        if (g->kind == K_CLOSED || trace__spec_num(v, &g->duration_s) != 0 || !(g->duration_s > 0))
+        if (g->kind == K_CLOSED || trace__spec_num(v, &g->duration_s) != 0 ||
+            !(g->duration_s > 0 && g->duration_s <= SIM_HORIZON_S))
             goto unknown_or_bad_duration;
     }
     if ((v = get(it, n, g->kind == K_SESSIONS ? "sessions" : "requests")) != NULL) {
@@ -860,7 +875,8 @@ unknown_or_bad_duration:
         snprintf(what, sizeof what, "a key of %s (%s)", ki->name, ki->keys);
         return spec_err(err, "duration", what, "duration");
     }
-    return spec_err(err, "duration", "a number of seconds > 0", v);
+    return spec_err(err, "duration",
+                    "a number of seconds in (0, 1e9] (1e9 s is the simulated horizon)", v);
 }
 
 int trace__synth_open(const char *spec, const trace_opts *o, trace__impl *out, sim_err *err) {
