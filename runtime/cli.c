@@ -778,7 +778,6 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
             goto fail;
         }
         sc.preempt_swap = strcmp(preempt, "swap") == 0;
-        sc.swap_blocks = (int64_t)(swap_gib * 1073741824.0 / block_bytes);
         sc.copies_per_block = cfg_bool(cfg, "swap-gather") ? 1 : 2 * model.n_layers;
         if (!(gib >= 0)) {
             sim_err_set(&err, "", 0, 0, "--host-cache-gib: expected a number >= 0, got '%g'", gib);
@@ -801,6 +800,8 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
             rc = SIM_EINFEASIBLE;
             goto fail;
         }
+        /* converted once both are known to fit the node's host memory */
+        sc.swap_blocks = (int64_t)(swap_gib * 1073741824.0 / block_bytes);
         if (strcmp(miss, "swap") == 0)
             sc.miss = SCHED_MISS_SWAP;
         else if (strcmp(miss, "recompute") == 0)
@@ -818,10 +819,10 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
         {
             double rgib = cfg_num(cfg, "remote-pool-gib");
             long long nics = cfg_int(cfg, "remote-pool-nics");
-            if (!(rgib >= 0) || nics < 1 || nics > 1024) {
+            if (!(rgib >= 0 && rgib <= 1048576) || nics < 1 || nics > 1024) {
                 sim_err_set(&err, "", 0, 0,
-                            "--remote-pool-gib, --remote-pool-nics: expected GiB >= 0 and 1..1024 "
-                            "NICs, got '%g' and '%lld'",
+                            "--remote-pool-gib, --remote-pool-nics: expected GiB in [0, 1048576] "
+                            "(1 PiB) and 1..1024 NICs, got '%g' and '%lld'",
                             rgib, nics);
                 rc = SIM_EINVAL;
                 goto fail;

@@ -439,24 +439,32 @@ static void test_errors(void) {
     snprintf(buf, sizeof buf, "%s2023-02-29 00:00:00,5,3\n", hdr);
     expect_file_error(write_tmp("feb29.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
                       "@:2:1: TIMESTAMP: expected a datetime 'YYYY-MM-DD HH:MM:SS[.fffffffff]' "
-                      "or seconds >= 0, got '2023-02-29 00:00:00'");
+                      "or seconds in [0, 9.2e9], got '2023-02-29 00:00:00'");
     snprintf(buf, sizeof buf, "%s2023-11-16 18:15:46.1234567891,5,3\n", hdr);
     expect_file_error(write_tmp("digits.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
                       "@:2:1: TIMESTAMP: expected a datetime 'YYYY-MM-DD HH:MM:SS[.fffffffff]' "
-                      "or seconds >= 0, got '2023-11-16 18:15:46.1234567891'");
+                      "or seconds in [0, 9.2e9], got '2023-11-16 18:15:46.1234567891'");
+    /* values of the right form out of range say what the range is */
+    snprintf(buf, sizeof buf, "%s5,5,3\n1e10,5,3\n", hdr);
+    expect_file_error(write_tmp("big_s.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
+                      "@:3:1: TIMESTAMP: expected a number of seconds in [0, 9.2e9], got '1e10'");
+    snprintf(buf, sizeof buf, "%s0000-01-01 00:00:00,5,3\n9999-12-31 00:00:00,5,3\n", hdr);
+    expect_file_error(write_tmp("span.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
+                      "@:3:1: TIMESTAMP: expected a datetime within 100000 days of the first "
+                      "row's, got '9999-12-31 00:00:00'");
     snprintf(buf, sizeof buf, "%s2023-11-16 18:15:46,5,3\n12.5,5,3\n", hdr);
     expect_file_error(write_tmp("mixed.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
                       "@:3:1: TIMESTAMP: expected a datetime 'YYYY-MM-DD HH:MM:SS[.fffffffff]' "
                       "like the first row's, got '12.5'");
     snprintf(buf, sizeof buf, "%s0.5,5,3\nnan,5,3\n", vh);
     expect_file_error(write_tmp("nan.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:3:1: arrived_at: expected a finite number of seconds >= 0, got 'nan'");
+                      "@:3:1: arrived_at: expected a number of seconds in [0, 9.2e9], got 'nan'");
     snprintf(buf, sizeof buf, "%sinf,5,3\n", vh);
     expect_file_error(write_tmp("inf.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:2:1: arrived_at: expected a finite number of seconds >= 0, got 'inf'");
+                      "@:2:1: arrived_at: expected a number of seconds in [0, 9.2e9], got 'inf'");
     snprintf(buf, sizeof buf, "%s-1,5,3\n", vh);
     expect_file_error(write_tmp("negt.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:2:1: arrived_at: expected a finite number of seconds >= 0, got '-1'");
+                      "@:2:1: arrived_at: expected a number of seconds in [0, 9.2e9], got '-1'");
     snprintf(buf, sizeof buf, "%s5.0,5,3\r\n4.0,5,3\r\n", vh);
     expect_file_error(write_tmp("vback.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
                       "@:3:1: arrived_at: expected a time >= the previous row's (rows sorted by "
@@ -513,7 +521,7 @@ static void test_errors(void) {
     expect_file_error(write_tmp("m6.jsonl", "{\"timestamp\": -1, \"input_length\": 5, "
                                             "\"output_length\": 1}\n"),
                       TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:1: timestamp: expected a number of milliseconds >= 0, got '-1'");
+                      "@:1: timestamp: expected a number of milliseconds in [0, 9.2e12], got '-1'");
     expect_file_error(write_tmp("m7.jsonl", "[1, 2]\n"), TRACE_FMT_MOONCAKE, SIM_EPARSE,
                       "@:1: json: expected a JSON object, got an array");
 

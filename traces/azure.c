@@ -121,13 +121,17 @@ static int azure_time(void *vctx, const trace__lines *l, int col, const char *fi
             *out_ns = (day - c->day0) * NS_PER_DAY + ns;
             return SIM_OK;
         }
+        sim_err_set(err, l->path, l->line_no, col,
+                    "%s: expected a datetime within %d days of the first row's, got '%.64s'", field,
+                    MAX_SPAN_DAYS, s);
+        return SIM_EPARSE;
     }
     if (c->mode == TS_DATETIME)
         what = "a datetime 'YYYY-MM-DD HH:MM:SS[.fffffffff]' like the first row's";
     else if (c->mode == TS_SECONDS)
-        what = "a finite number of seconds >= 0 like the first row's";
+        what = "a number of seconds in [0, 9.2e9] like the first row's";
     else
-        what = "a datetime 'YYYY-MM-DD HH:MM:SS[.fffffffff]' or seconds >= 0";
+        what = "a datetime 'YYYY-MM-DD HH:MM:SS[.fffffffff]' or seconds in [0, 9.2e9]";
     sim_err_set(err, l->path, l->line_no, col, "%s: expected %s, got '%.64s'", field, what, s);
     return SIM_EPARSE;
 }

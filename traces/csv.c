@@ -331,7 +331,7 @@ int trace__parse_seconds(const trace__lines *l, int col, const char *field, cons
     v = strtod(s, &end);
     if (*s == '\0' || *end != '\0' || !isfinite(v) || v < 0 || v > NS_MAX_SECONDS) {
         sim_err_set(err, l->path, l->line_no, col,
-                    "%s: expected a finite number of seconds >= 0, got '%.64s'", field, s);
+                    "%s: expected a number of seconds in [0, 9.2e9], got '%.64s'", field, s);
         return SIM_EPARSE;
     }
     *out_ns = sim_time_from_s(v);

@@ -81,7 +81,7 @@ static int get_tokens(const trace__lines *l, const json_t *obj, const char *key,
 }
 
 static int get_time(const trace__lines *l, const json_t *obj, int64_t *out_ns, sim_err *err) {
-    static const char *what = "a number of milliseconds >= 0";
+    static const char *what = "a number of milliseconds in [0, 9.2e12]";
     const json_t *v = json_object_get(obj, "timestamp");
     if (json_is_integer(v)) {
         json_int_t ms = json_integer_value(v);
