@@ -56,7 +56,7 @@ check "latency-load: every point is the mean of 2 seeds" \
 check "latency-load: configurations named by what differs" \
     "grep -q 'title \"max-num-seqs=8 TTFT p50\"' $T/ll.gp && grep -q 'title \"max-num-seqs=32 TPOT p99\"' $T/ll.gp"
 check "latency-load: the title names the common configuration (the dtype as the run resolved it)" \
-    "grep -q 'tiny on h100-sxm, bf16, TP 1, 1 replica, policy lru' $T/ll.gp"
+    "grep -q 'tiny on h100-sxm, fp32, TP 1, 1 replica, policy lru' $T/ll.gp"
 # the TTFT p50 of the lowest load of max-num-seqs=8 is the mean of its two runs' summaries
 want=$(q "$L" "SELECT printf('%.9g', AVG(s.ttft_p50_s)) FROM summary s JOIN runs r USING (run_id)
                WHERE json_extract(r.config, '\$.max-num-seqs') = 8
