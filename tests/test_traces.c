@@ -143,6 +143,22 @@ static void expect_file_error(const char *path, enum trace_format fmt, int want_
     T_STREQ(got, exp);
 }
 
+/* A malformed CSV file: its header, the rows after it, the file's name and
+ * the message expected (as expect_file_error takes it). */
+typedef struct bad_rows {
+    const char *hdr, *name, *rows, *want;
+} bad_rows;
+
+/* expect_file_error (any format, SIM_EPARSE) for each of n files. */
+static void expect_rows_errors(const bad_rows *bad, size_t n) {
+    char buf[1024];
+    size_t k;
+    for (k = 0; k < n; k++) {
+        snprintf(buf, sizeof buf, "%s%s", bad[k].hdr, bad[k].rows);
+        expect_file_error(write_tmp(bad[k].name, buf), TRACE_FMT_AUTO, SIM_EPARSE, bad[k].want);
+    }
+}
+
 static void expect_spec_error(const char *spec, const char *want) {
     trace_src *t = NULL;
     sim_err e;
@@ -389,86 +405,83 @@ static void test_errors(void) {
      * row starting with one was once skipped as blank, one inside a row
      * joined it to the next) */
     {
-        static const char nul_start[] = "TIMESTAMP,ContextTokens,GeneratedTokens\n0,100,10\n"
-                                        "\0"
-                                        "1,5,5\n2,7,7\n";
-        static const char nul_mid[] = "TIMESTAMP,ContextTokens,GeneratedTokens\n0,100,10\n"
-                                      "1,5\0,5\n2,7,7\n";
-        static const char nul_moon[] = "{\"timestamp\": 0, \"input_length\": 5, "
-                                       "\"output_length\": 2, \"hash_ids\": [1]}\n\0\n";
-        static const char nul_sess[] = "session_id,turn,start_s,think_s,prompt_tokens,"
-                                       "output_tokens\n1,1,0,0,5,\0"
-                                       "2\n";
-        expect_file_error(write_tmp_n("nul1.csv", nul_start, sizeof nul_start - 1), TRACE_FMT_AUTO,
-                          SIM_EPARSE,
-                          "@:3:1: line: expected text, got a NUL byte (a binary file?)");
-        expect_file_error(write_tmp_n("nul2.csv", nul_mid, sizeof nul_mid - 1), TRACE_FMT_AUTO,
-                          SIM_EPARSE,
-                          "@:3:4: line: expected text, got a NUL byte (a binary file?)");
-        expect_file_error(write_tmp_n("nul3.jsonl", nul_moon, sizeof nul_moon - 1), TRACE_FMT_AUTO,
-                          SIM_EPARSE,
-                          "@:2:1: line: expected text, got a NUL byte (a binary file?)");
-        expect_file_error(write_tmp_n("nul4.csv", nul_sess, sizeof nul_sess - 1), TRACE_FMT_AUTO,
-                          SIM_EPARSE,
-                          "@:2:11: line: expected text, got a NUL byte (a binary file?)");
-        expect_file_error(write_tmp_n("nul5.csv", "\0\0\0\n", 4), TRACE_FMT_AUTO, SIM_EPARSE,
-                          "@:1:1: line: expected text, got a NUL byte (a binary file?)");
+        /* a file's bytes (its size given: they hold NULs) and where the NUL is */
+        static const struct {
+            const char *name, *bytes;
+            size_t n;
+            const char *at;
+        } nul[] = {
+#define NUL_CASE(name, lit, at) {name, lit, sizeof lit - 1, at}
+            NUL_CASE("nul1.csv",
+                     "TIMESTAMP,ContextTokens,GeneratedTokens\n0,100,10\n\0"
+                     "1,5,5\n2,7,7\n",
+                     "3:1"),
+            NUL_CASE("nul2.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n0,100,10\n1,5\0,5\n",
+                     "3:4"),
+            NUL_CASE("nul3.jsonl",
+                     "{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 2}\n\0\n", "2:1"),
+            NUL_CASE("nul4.csv",
+                     "session_id,turn,start_s,think_s,prompt_tokens,output_tokens\n1,1,0,0,5,\0"
+                     "2\n",
+                     "2:11"),
+            NUL_CASE("nul5.csv", "\0\0\0\n", "1:1"),
+#undef NUL_CASE
+        };
+        size_t k;
+        for (k = 0; k < sizeof nul / sizeof nul[0]; k++) {
+            char want[160];
+            snprintf(want, sizeof want,
+                     "@:%s: line: expected text, got a NUL byte (a binary file?)", nul[k].at);
+            expect_file_error(write_tmp_n(nul[k].name, nul[k].bytes, nul[k].n), TRACE_FMT_AUTO,
+                              SIM_EPARSE, want);
+        }
     }
 
-    snprintf(buf, sizeof buf, "%s2023-11-16 18:15:46,374,44\n2023-11-16 18:15:50,396\n", hdr);
-    expect_file_error(write_tmp("cols.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:3: row: expected 3 fields as in the header, got 2 in "
-                      "'2023-11-16 18:15:50,396'");
-    snprintf(buf, sizeof buf, "%s2023-11-16 18:15:46,374,0\n", hdr);
-    expect_file_error(write_tmp("zero.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:2:3: GeneratedTokens: expected a positive integer, got '0'");
-    snprintf(buf, sizeof buf, "%s2023-11-16 18:15:46,-5,3\n", hdr);
-    expect_file_error(write_tmp("neg.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:2:2: ContextTokens: expected a positive integer, got '-5'");
-    snprintf(buf, sizeof buf, "%s2023-11-16 18:15:46,3000000000,3\n", hdr);
-    expect_file_error(write_tmp("big.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:2:2: ContextTokens: expected a positive integer <= 2147483647, got "
-                      "'3000000000'");
-    snprintf(buf, sizeof buf, "%s2023-11-16 18:15:46,1.5,3\n", hdr);
-    expect_file_error(write_tmp("frac.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:2:2: ContextTokens: expected a positive integer, got '1.5'");
-    snprintf(buf, sizeof buf, "%s2023-11-16 18:15:46,5,3\n2023-11-16 18:15:45.9,5,3\n", hdr);
-    expect_file_error(write_tmp("back.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:3:1: TIMESTAMP: expected a time >= the previous row's (rows sorted by "
-                      "arrival), got '2023-11-16 18:15:45.9'");
-    snprintf(buf, sizeof buf, "%s2023-02-29 00:00:00,5,3\n", hdr);
-    expect_file_error(write_tmp("feb29.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:2:1: TIMESTAMP: expected a datetime 'YYYY-MM-DD HH:MM:SS[.fffffffff]' "
-                      "or seconds in [0, 9.2e9], got '2023-02-29 00:00:00'");
-    snprintf(buf, sizeof buf, "%s2023-11-16 18:15:46.1234567891,5,3\n", hdr);
-    expect_file_error(write_tmp("digits.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:2:1: TIMESTAMP: expected a datetime 'YYYY-MM-DD HH:MM:SS[.fffffffff]' "
-                      "or seconds in [0, 9.2e9], got '2023-11-16 18:15:46.1234567891'");
-    /* values of the right form out of range say what the range is */
-    snprintf(buf, sizeof buf, "%s5,5,3\n1e10,5,3\n", hdr);
-    expect_file_error(write_tmp("big_s.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:3:1: TIMESTAMP: expected a number of seconds in [0, 9.2e9], got '1e10'");
-    snprintf(buf, sizeof buf, "%s0000-01-01 00:00:00,5,3\n9999-12-31 00:00:00,5,3\n", hdr);
-    expect_file_error(write_tmp("span.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:3:1: TIMESTAMP: expected a datetime within 100000 days of the first "
-                      "row's, got '9999-12-31 00:00:00'");
-    snprintf(buf, sizeof buf, "%s2023-11-16 18:15:46,5,3\n12.5,5,3\n", hdr);
-    expect_file_error(write_tmp("mixed.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:3:1: TIMESTAMP: expected a datetime 'YYYY-MM-DD HH:MM:SS[.fffffffff]' "
-                      "like the first row's, got '12.5'");
-    snprintf(buf, sizeof buf, "%s0.5,5,3\nnan,5,3\n", vh);
-    expect_file_error(write_tmp("nan.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:3:1: arrived_at: expected a number of seconds in [0, 9.2e9], got 'nan'");
-    snprintf(buf, sizeof buf, "%sinf,5,3\n", vh);
-    expect_file_error(write_tmp("inf.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:2:1: arrived_at: expected a number of seconds in [0, 9.2e9], got 'inf'");
-    snprintf(buf, sizeof buf, "%s-1,5,3\n", vh);
-    expect_file_error(write_tmp("negt.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:2:1: arrived_at: expected a number of seconds in [0, 9.2e9], got '-1'");
-    snprintf(buf, sizeof buf, "%s5.0,5,3\r\n4.0,5,3\r\n", vh);
-    expect_file_error(write_tmp("vback.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:3:1: arrived_at: expected a time >= the previous row's (rows sorted by "
-                      "arrival), got '4.0'");
+    {
+        /* one malformed file each: header, rows after it, name, message */
+        const bad_rows bad[] = {
+            {hdr, "cols.csv", "2023-11-16 18:15:46,374,44\n2023-11-16 18:15:50,396\n",
+             "@:3: row: expected 3 fields as in the header, got 2 in "
+             "'2023-11-16 18:15:50,396'"},
+            {hdr, "zero.csv", "2023-11-16 18:15:46,374,0\n",
+             "@:2:3: GeneratedTokens: expected a positive integer, got '0'"},
+            {hdr, "neg.csv", "2023-11-16 18:15:46,-5,3\n",
+             "@:2:2: ContextTokens: expected a positive integer, got '-5'"},
+            {hdr, "big.csv", "2023-11-16 18:15:46,3000000000,3\n",
+             "@:2:2: ContextTokens: expected a positive integer <= 2147483647, got "
+             "'3000000000'"},
+            {hdr, "frac.csv", "2023-11-16 18:15:46,1.5,3\n",
+             "@:2:2: ContextTokens: expected a positive integer, got '1.5'"},
+            {hdr, "back.csv", "2023-11-16 18:15:46,5,3\n2023-11-16 18:15:45.9,5,3\n",
+             "@:3:1: TIMESTAMP: expected a time >= the previous row's (rows sorted by "
+             "arrival), got '2023-11-16 18:15:45.9'"},
+            {hdr, "feb29.csv", "2023-02-29 00:00:00,5,3\n",
+             "@:2:1: TIMESTAMP: expected a datetime 'YYYY-MM-DD HH:MM:SS[.fffffffff]' "
+             "or seconds in [0, 9.2e9], got '2023-02-29 00:00:00'"},
+            {hdr, "digits.csv", "2023-11-16 18:15:46.1234567891,5,3\n",
+             "@:2:1: TIMESTAMP: expected a datetime 'YYYY-MM-DD HH:MM:SS[.fffffffff]' "
+             "or seconds in [0, 9.2e9], got '2023-11-16 18:15:46.1234567891'"},
+            /* values of the right form out of range say what the range is */
+            {hdr, "big_s.csv", "5,5,3\n1e10,5,3\n",
+             "@:3:1: TIMESTAMP: expected a number of seconds in [0, 9.2e9], got '1e10'"},
+            {hdr, "span.csv", "0000-01-01 00:00:00,5,3\n9999-12-31 00:00:00,5,3\n",
+             "@:3:1: TIMESTAMP: expected a datetime within 100000 days of the first "
+             "row's, got '9999-12-31 00:00:00'"},
+            {hdr, "mixed.csv", "2023-11-16 18:15:46,5,3\n12.5,5,3\n",
+             "@:3:1: TIMESTAMP: expected a datetime 'YYYY-MM-DD HH:MM:SS[.fffffffff]' "
+             "like the first row's, got '12.5'"},
+            {vh, "nan.csv", "0.5,5,3\nnan,5,3\n",
+             "@:3:1: arrived_at: expected a number of seconds in [0, 9.2e9], got 'nan'"},
+            {vh, "inf.csv", "inf,5,3\n",
+             "@:2:1: arrived_at: expected a number of seconds in [0, 9.2e9], got 'inf'"},
+            {vh, "negt.csv", "-1,5,3\n",
+             "@:2:1: arrived_at: expected a number of seconds in [0, 9.2e9], got '-1'"},
+            {vh, "vback.csv", "5.0,5,3\r\n4.0,5,3\r\n",
+             "@:3:1: arrived_at: expected a time >= the previous row's (rows sorted by "
+             "arrival), got '4.0'"},
+        };
+        expect_rows_errors(bad, sizeof bad / sizeof bad[0]);
+    }
     expect_file_error(write_tmp("empty.csv", ""), TRACE_FMT_AUTO, SIM_EPARSE,
                       "@:1: header: expected a trace header (azure, vidur, sessions CSV or "
                       "Mooncake JSONL), got an empty file");
@@ -526,31 +539,29 @@ static void test_errors(void) {
                       "@:1: json: expected a JSON object, got an array");
 
     /* Sessions CSV. */
-    snprintf(buf, sizeof buf, "%s1,1,0,0,10,5\n1,3,0,1,10,5\n", sh);
-    expect_file_error(write_tmp("s1.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:3:2: turn: expected 2 (session 1's turns are consecutive), got '3'");
-    snprintf(buf, sizeof buf, "%s1,2,0,0,10,5\n", sh);
-    expect_file_error(write_tmp("s2.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:2:2: turn: expected 1 (the first row of session 1; a session's turns "
-                      "are consecutive), got '2'");
-    snprintf(buf, sizeof buf, "%s1,1,5,0,10,5\n2,1,4.5,0,10,5\n", sh);
-    expect_file_error(write_tmp("s3.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:3:3: start_s: expected a start >= the previous session's (sessions "
-                      "sorted by start_s), got '4.5'");
-    snprintf(buf, sizeof buf, "%s1,1,0,0,10,5\n1,2,0,1,10,5\n2,1,1,0,10,5\n1,1,2,0,10,5\n", sh);
-    expect_file_error(write_tmp("s4.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:5:1: session_id: expected a new session id (session 1 is still live; "
-                      "its turns must be consecutive), got '1'");
-    snprintf(buf, sizeof buf, "%s1,1,0,0,10,0\n", sh);
-    expect_file_error(write_tmp("s5.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:2:6: output_tokens: expected a positive integer, got '0'");
-    snprintf(buf, sizeof buf, "%s-3,1,0,0,10,1\n", sh);
-    expect_file_error(write_tmp("s6.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:2:1: session_id: expected a non-negative integer, got '-3'");
-    snprintf(buf, sizeof buf, "%s1,1,0,0,2000000000,100000000\n1,2,0,1,100000000,1\n", sh);
-    expect_file_error(write_tmp("s7.csv", buf), TRACE_FMT_AUTO, SIM_EPARSE,
-                      "@:3:5: prompt_tokens: expected a session context (earlier prompts and "
-                      "outputs plus this prompt) <= 2147483647 tokens, got '100000000'");
+    {
+        const bad_rows bad[] = {
+            {sh, "s1.csv", "1,1,0,0,10,5\n1,3,0,1,10,5\n",
+             "@:3:2: turn: expected 2 (session 1's turns are consecutive), got '3'"},
+            {sh, "s2.csv", "1,2,0,0,10,5\n",
+             "@:2:2: turn: expected 1 (the first row of session 1; a session's turns "
+             "are consecutive), got '2'"},
+            {sh, "s3.csv", "1,1,5,0,10,5\n2,1,4.5,0,10,5\n",
+             "@:3:3: start_s: expected a start >= the previous session's (sessions "
+             "sorted by start_s), got '4.5'"},
+            {sh, "s4.csv", "1,1,0,0,10,5\n1,2,0,1,10,5\n2,1,1,0,10,5\n1,1,2,0,10,5\n",
+             "@:5:1: session_id: expected a new session id (session 1 is still live; "
+             "its turns must be consecutive), got '1'"},
+            {sh, "s5.csv", "1,1,0,0,10,0\n",
+             "@:2:6: output_tokens: expected a positive integer, got '0'"},
+            {sh, "s6.csv", "-3,1,0,0,10,1\n",
+             "@:2:1: session_id: expected a non-negative integer, got '-3'"},
+            {sh, "s7.csv", "1,1,0,0,2000000000,100000000\n1,2,0,1,100000000,1\n",
+             "@:3:5: prompt_tokens: expected a session context (earlier prompts and "
+             "outputs plus this prompt) <= 2147483647 tokens, got '100000000'"},
+        };
+        expect_rows_errors(bad, sizeof bad / sizeof bad[0]);
+    }
 }
 
 /* ---- synthetic ---- */
