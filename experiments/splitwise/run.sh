@@ -87,8 +87,8 @@ while IFS=, read -r P B T TP reps mttft mtpot; do
 	[ "$mbt" -lt 8192 ] && mbt=8192
 	mns=$B
 	[ "$mns" -lt 256 ] && mns=256
-	# shellcheck disable=SC2086 # $calib_opt is empty or two words
 	calib_opt=${calib:+--calibration $calib}
+	# shellcheck disable=SC2086 # $calib_opt is empty or two words
 	"$kvfleet" run --no-db --json --model "$tmp/llama-2-70b.json" --gpu h100-sxm --tp "$TP" \
 		--max-batched-tokens "$mbt" --max-num-seqs "$mns" $calib_opt "$@" \
 		--synthetic "closed,concurrency=$B,isl=$P,osl=$T,requests=$B" \
