@@ -397,10 +397,14 @@ static enum rows_kind op_cost(const perf_ctx *ctx, const shape *s, enum perf_op 
 /* What an operator's efficiency depends on besides its rows, fixed for a
  * model and tp: the weight's size for a GEMM (a small weight cannot keep
  * HBM busy, a narrow one fills few tiles), the row width for an
- * elementwise operator (threads per token), the KV heads per GPU for
- * attention (the K/V tiles a query head group streams; MHA differs from
- * GQA at equal keys per query). The all-reduce has one shape: a factor per
- * GPU count overfits its 56 profile rows (held-out error 4.6% -> 7.7%). */
+ * elementwise operator (threads per token), for rope the query width
+ * alone (its kernel runs one thread block per token, as wide as the query
+ * heads' rotary pairs, and passes the keys with the same threads: with GQA
+ * the keys add little; log2(q + kv) left 5.1% held out, log2(q) 4.7%), the
+ * KV heads per GPU for attention (the K/V tiles a query head group
+ * streams; MHA differs from GQA at equal keys per query). The all-reduce
+ * has one shape: a factor per GPU count overfits its 56 profile rows
+ * (held-out error 4.6% -> 7.7%). */
 double perf_op_shape(const perf_ctx *ctx, enum perf_op op) {
     shape s;
     double n, k;
@@ -419,7 +423,7 @@ double perf_op_shape(const perf_ctx *ctx, enum perf_op op) {
         case PERF_OP_EMBED:
             return log2(s.h);
         case PERF_OP_ROPE:
-            return log2(s.q + s.kv);
+            return log2(s.q);
         case PERF_OP_ATTN_PREFILL:
         case PERF_OP_ATTN_DECODE:
             return log2(s.kv / (double)ctx->model.head_dim);
@@ -972,6 +976,10 @@ static const curve_kind kind_shape = {"log2_shape", "factor", "a factor", 4.0};
 static const curve_kind kind_unal = {"log2_rows", "factor", "a factor", 4.0};
 static const curve_kind kind_work = {"log2_work", "factor", "a factor", 4.0};
 static const curve_kind kind_aspect = {"log2_aspect", "factor", "a factor", 4.0};
+/* rope's shape factors, by its query width (perf_op_shape): a key of their
+ * own, so that a file fitted when rope's index was log2(q + kv) is refused
+ * rather than read on the wrong axis */
+static const curve_kind kind_shape_q = {"log2_q_shape", "factor", "a factor", 4.0};
 
 /* The curves an operator's object may hold, in the order files list them:
  * key, kind, place in perf_op_calib and the operators allowed to have it
@@ -999,6 +1007,12 @@ static int op_curve_allowed(int i, enum perf_op op) {
     return op_curves[i].only == 'g'   ? PERF_OP_IS_GEMM(op)
            : op_curves[i].only == 'a' ? PERF_OP_HAS_WORK(op)
                                       : 1;
+}
+
+/* The kind of curve i for operator op (rope's shape curves have their own x key). */
+static const curve_kind *op_curve_kind(int i, enum perf_op op) {
+    return op == PERF_OP_ROPE && op_curves[i].kind == &kind_shape ? &kind_shape_q
+                                                                  : op_curves[i].kind;
 }
 
 static perf_curve *op_curve_of(perf_op_calib *oc, int i) {
@@ -1281,7 +1295,8 @@ static int load_op(const json_t *v, const char *path, const char *name, enum per
                 return SIM_EPARSE;
             }
             snprintf(field, sizeof field, "%s.%s", name, oc_->key);
-            if ((rc = load_curve(val, path, field, oc_->kind, op_curve_of(oc, ci), err)) != SIM_OK)
+            if ((rc = load_curve(val, path, field, op_curve_kind(ci, op), op_curve_of(oc, ci),
+                                 err)) != SIM_OK)
                 return rc;
         }
     }
@@ -1471,7 +1486,7 @@ static void put_curve(FILE *f, const char *ind, const char *name, const curve_ki
 
 /* Writes one operator's set (overhead, curves; the shape curves only
  * where fitted) at indent ind; "," after the last curve when more follows. */
-static void put_op(FILE *f, const char *ind, const perf_op_calib *oc, int more) {
+static void put_op(FILE *f, const char *ind, enum perf_op op, const perf_op_calib *oc, int more) {
     char num[40];
     int i, last = 1;
     for (i = 2; i < N_OP_CURVES; i++) /* eff_c and eff_m always, the others where fitted */
@@ -1481,7 +1496,7 @@ static void put_op(FILE *f, const char *ind, const perf_op_calib *oc, int more) 
     fprintf(f, "%s\"overhead_s\": %s,\n", ind, num);
     for (i = 0; i <= last; i++)
         if (i < 2 || op_curve_at(oc, i)->n > 0)
-            put_curve(f, ind, op_curves[i].key, op_curves[i].kind, op_curve_at(oc, i),
+            put_curve(f, ind, op_curves[i].key, op_curve_kind(i, op), op_curve_at(oc, i),
                       i < last || more ? "," : "");
 }
 
@@ -1532,10 +1547,10 @@ int perf_calib_save(const perf_calib *c, const char *path, sim_err *err) {
     for (i = 0; i < PERF_N_OPS; i++) {
         int w8 = c->has_fp8[i] && PERF_OP_IS_GEMM(i);
         fprintf(f, "    \"%s\": {\n", op_names[i]);
-        put_op(f, "      ", &c->op[i], w8);
+        put_op(f, "      ", (enum perf_op)i, &c->op[i], w8);
         if (w8) {
             fprintf(f, "      \"fp8\": {\n");
-            put_op(f, "        ", &c->op_fp8[i], 0);
+            put_op(f, "        ", (enum perf_op)i, &c->op_fp8[i], 0);
             fprintf(f, "      }\n");
         }
         fprintf(f, "    }%s\n", i + 1 < PERF_N_OPS ? "," : "");
