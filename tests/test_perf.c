@@ -1177,6 +1177,10 @@ static void test_malformed(void) {
             {"attn_decode",
              "{\"overhead_s\": 0, \"work_c\": {\"log2_rows\": [0], \"factor\": [1]}}",
              "ops.attn_decode.work_c: unknown key 'log2_rows', expected log2_work or factor"},
+            /* rope's shape curves are by its query width, keyed log2_q_shape: a
+             * file fitted when the index was log2(q + kv) is refused */
+            {"rope", "{\"overhead_s\": 0, \"shape_m\": {\"log2_shape\": [10], \"factor\": [1]}}",
+             "ops.rope.shape_m: unknown key 'log2_shape', expected log2_q_shape or factor"},
             {"attn_prefill",
              "{\"overhead_s\": 0, \"work_m\": {\"log2_work\": [3, 2], \"factor\": [1, 1]}}",
              "ops.attn_prefill.work_m.log2_work[1]: expected a finite number above the previous "
