@@ -70,10 +70,16 @@ void plot__quote(plot_buf *b, const char *s) {
     const char *p;
     /* double quotes, with \ and " escaped: gnuplot reads a single-quoted
      * string that starts with a doubled quote as an empty string followed
-     * by a stray token */
+     * by a stray token. A backquote is written as the octal escape \140:
+     * gnuplot runs `...` as a shell command even inside double quotes
+     * (substitution comes before the string is read), and a title or a
+     * model name from a results file must never run anything. '@' needs
+     * nothing: macros are not expanded inside quotes. */
     plot__printf(b, "\"");
     for (p = s; *p; p++) {
-        if (*p == '"' || *p == '\\')
+        if (*p == '`')
+            plot__printf(b, "\\140");
+        else if (*p == '"' || *p == '\\')
             plot__printf(b, "\\%c", *p);
         else if (*p == '\n' || *p == '\r')
             plot__printf(b, " ");

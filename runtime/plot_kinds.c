@@ -337,6 +337,9 @@ int plot__roofline(plot_ctx *c) {
                     "bf16 weights\n",
                     m ? m : "?");
     }
+    /* the perf model runs every dtype but fp8 at the bf16 peak: so does the
+     * label (a stored dtype is a string from the file, never written out) */
+    dtype = strcmp(dtype, "fp8") == 0 ? "fp8" : "bf16";
     peak = strcmp(dtype, "fp8") == 0 && gpu.flops_fp8 > 0 ? gpu.flops_fp8 : gpu.flops_bf16;
     bw = gpu.hbm_bw;
     balance = peak / bw;

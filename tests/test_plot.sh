@@ -123,6 +123,16 @@ check "roofline: $nst steps thinned to at most 20000 points, one in 2" \
 # titles with quotes and a backslash reach gnuplot as written (a leading ' broke it)
 draw "$L" timeline tq --run 3 --title "'x \"y\" \\z"
 check "a title with ', \" and \\ draws (exit 0)" "[ $? -eq 0 ] && png $T/tq.png"
+# a backquote in a title, or in a model name stored in the results file, is
+# text: gnuplot runs `...` even inside double quotes, so it is written as \140
+draw "$L" timeline bq --run 3 --title "a \`touch $T/pwned1\` b"
+check "a title with backquotes draws and runs nothing" \
+    "[ $? -eq 0 ] && png $T/bq.png && [ ! -e $T/pwned1 ] && grep -q 'a \\\\140touch' $T/bq.gp"
+cp "$L" "$T/bq.db"
+sqlite3 "$T/bq.db" "UPDATE runs SET config = json_set(config, '\$.model', 'm\`touch $T/pwned2\`') WHERE run_id = 3"
+draw "$T/bq.db" timeline bq2 --run 3
+check "a model name with backquotes from the results file runs nothing" \
+    "[ $? -eq 0 ] && png $T/bq2.png && [ ! -e $T/pwned2 ]"
 
 # ---- hit-rate: 2 policies x 3 KV sizes ----
 H="$T/h.db"
