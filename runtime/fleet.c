@@ -11,6 +11,11 @@
 #include "mem.h"
 #include "model.h"
 
+/* The longest round trip a population may have to a region, in seconds: far
+ * above any real one, and small enough that arrival plus half of it stays
+ * inside the simulated horizon's nanoseconds (1e12 s overflowed them). */
+#define FLEET_RTT_MAX_S 3600.0
+
 /* run options a pool may set for its own replicas */
 static const char *const pool_keys[] = {
     "model",
@@ -252,12 +257,14 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
             json_object_foreach(regions, rk, rv) {
                 double r;
                 (void)rv;
-                if (!num_ge0(json_object_get(rtt, rk), &r)) {
+                if (!num_ge0(json_object_get(rtt, rk), &r) || r > FLEET_RTT_MAX_S) {
                     sim_err_set(err, "fleet", 0, 0,
-                                "populations.%s.rtt_s.%s: expected a round trip in seconds >= 0, "
-                                "got %s",
-                                k, rk,
-                                json_object_get(rtt, rk) ? "a negative or non-number" : "nothing");
+                                "populations.%s.rtt_s.%s: expected a round trip in seconds in "
+                                "[0, %g], got %s",
+                                k, rk, FLEET_RTT_MAX_S,
+                                !json_object_get(rtt, rk) ? "nothing"
+                                : r > FLEET_RTT_MAX_S     ? "more"
+                                                          : "a negative or non-number");
                     goto fail;
                 }
                 F->rtt_s[(size_t)i * (size_t)nr + (size_t)j++] = r;

@@ -40,6 +40,13 @@ check "round trip: TTFT and E2E grow by exactly 0.05 s, TPOT unchanged" \
 check "round trip: the request row is the user's (first token 0.05 s later)" \
     "[ \"\$(q $T/rtt.db 'SELECT abs(b.first_token_s - a.first_token_s - 0.05) < 1e-9 AND a.arrival_s = b.arrival_s FROM requests a, requests b WHERE a.run_id = 1 AND b.run_id = 2')\" = 1 ]"
 
+# a round trip past an hour is refused before the run (1e12 s overflowed the
+# arrival's nanoseconds and aborted on an assertion)
+fleet "$T/rbig.json" round-robin nearest 1e12 0
+"$KV" run --fleet "$T/rbig.json" --trace "$TRACE" --limit 1 --no-db >/dev/null 2>"$T/rbig.err"
+check "round trip 1e12 s: exit 1 naming rtt_s and the limit" \
+    "[ $? -eq 1 ] && grep -q 'rtt_s.east: expected a round trip in seconds in \[0, 3600\]' $T/rbig.err"
+
 # 2. nearest keeps everything in the near region while it has room; global spreads
 fleet "$T/near.json" least-outstanding nearest 0.02 0
 fleet "$T/glob.json" least-outstanding global 0.02 0
