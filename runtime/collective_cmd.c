@@ -349,10 +349,13 @@ static int select_fit_rows(const rows *r, const src_sel *sel, coll_sample *fs) {
         if (!r->holdout[i] && rk >= 0 && (*b < 0 || rk < *b))
             *b = rk;
     }
-    for (i = 0; i < r->n; i++)
-        if (!r->holdout[i] &&
-            src_rank(sel, r->name[r->src[i]]) == best[r->s[i].op][r->s[i].nodes > 1])
+    for (i = 0; i < r->n; i++) {
+        int rk = src_rank(sel, r->name[r->src[i]]);
+        /* rk >= 0: a row of no selected source is never fitted (it once
+         * matched the -1 of an operator no selected source has) */
+        if (!r->holdout[i] && rk >= 0 && rk == best[r->s[i].op][r->s[i].nodes > 1])
             fs[m++] = r->s[i];
+    }
     return m;
 }
 

@@ -59,6 +59,13 @@ check "--check reports each source apart" \
 check "small 8-GPU H100 allreduce runs a low-latency protocol" \
     "code 0 --op allreduce --bytes 4KiB --gpus 8 --gpu h100-sxm --json && grep -q '\"protocol\": \"ll\"' $T/out"
 check "empty --source: 2" "code 2 --check $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm --source aic,"
+# rows of no selected source are never fitted: a source matching nothing
+# fits nothing (exit 1), and aic-nccl alone fits no send/recv (it has none;
+# Vidur's rows once filled in)
+check "--fit --source matching no row: exit 1" \
+    "code 1 --fit $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm --source nomatch -o $T/nm.json && [ ! -e $T/nm.json ]"
+check "--fit --source aic-nccl fits no Vidur-only operator (send/recv not from a fit)" \
+    "code 0 --fit $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm --source aic-nccl -o $T/aic.json && [ \"\$(grep -A1 '\"sendrecv\"' $T/aic.json | grep -c '\"from\": \"fit\"')\" = 0 ]"
 check "--fit --source records the source in the command" \
     "code 0 --fit $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm --source aic-nccl,vidur-h100_dgx -o $T/h.json && grep -q -- '--source aic-nccl,vidur-h100_dgx' $T/h.json && grep -q '\"version\": 2' $T/h.json"
 check "--fit writes a calibration that loads" \
