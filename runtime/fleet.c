@@ -518,11 +518,12 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         if (!json_is_object(as) || !num_ge0(json_object_get(as, "interval_s"), &a->interval_s) ||
             !num_ge0(json_object_get(as, "provision_s"), &a->provision_s) ||
             !num_ge0(json_object_get(as, "up"), &a->up) ||
-            !num_ge0(json_object_get(as, "down"), &a->down) || a->interval_s <= 0 ||
-            a->down >= a->up) {
+            !num_ge0(json_object_get(as, "down"), &a->down) || a->interval_s < 0.1 ||
+            a->interval_s > SIM_HORIZON_S || a->provision_s > SIM_HORIZON_S || a->down >= a->up) {
+            /* a tick every 1e-9 s made 1e9 events a simulated second */
             rc = bad(err, SIM_EINVAL,
-                     "autoscaler: expected {\"interval_s\": S > 0, \"provision_s\": S >= 0, "
-                     "\"up\": U, \"down\": D} with 0 <= D < U");
+                     "autoscaler: expected {\"interval_s\": S in [0.1, 1e9], \"provision_s\": S "
+                     "in [0, 1e9], \"up\": U, \"down\": D} with 0 <= D < U");
             goto fail;
         }
         a->on = 1;

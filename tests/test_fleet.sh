@@ -104,6 +104,13 @@ check "autoscaler: identical with and without fast-forward" \
 check "autoscaler: new replicas served requests" \
     "[ \"\$(q $T/as.db 'SELECT COUNT(DISTINCT replica) > 1 FROM requests WHERE run_id = 2')\" = 1 ]"
 
+# an autoscaler ticking faster than every 0.1 s is refused (1e-9 s made a
+# billion events per simulated second: a run that never ended)
+sed 's/"interval_s": 10/"interval_s": 1e-9/' "$T/as.json" >"$T/asfast.json"
+"$KV" run --fleet "$T/asfast.json" --synthetic "$S" --no-db >/dev/null 2>"$T/asfast.err"
+check "autoscaler interval 1e-9 s: exit 1 naming the range" \
+    "[ $? -eq 1 ] && grep -q 'interval_s.: S in \[0.1, 1e9\]' $T/asfast.err"
+
 # 6. fleets that cannot be served are refused, naming the key
 refuse() { # $1 name, $2 python-free edit (sed) of the base file, $3 expected message
     sed "$2" "$T/near.json" >"$T/bad.json"
