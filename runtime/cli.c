@@ -591,6 +591,18 @@ int rt_run_resolve(json_t *cfg, sim_err *err) {
     cfg_abs_path(cfg, "calibration", NULL);
     cfg_abs_path(cfg, "db", NULL);
     cfg_abs_synthetic(cfg);
+    { /* and a fleet's pools: their model, GPU and calibration files */
+        json_t *pools = json_object_get(json_object_get(cfg, "fleet"), "pools");
+        size_t i;
+        for (i = 0; i < json_array_size(pools); i++) {
+            json_t *p = json_array_get(pools, i);
+            if (!json_is_object(p))
+                continue; /* the fleet's own check names it */
+            cfg_abs_path(p, "model", "models");
+            cfg_abs_path(p, "gpu", "gpus");
+            cfg_abs_path(p, "calibration", NULL);
+        }
+    }
     return SIM_OK;
 }
 

@@ -111,6 +111,18 @@ sed 's/"interval_s": 10/"interval_s": 1e-9/' "$T/as.json" >"$T/asfast.json"
 check "autoscaler interval 1e-9 s: exit 1 naming the range" \
     "[ $? -eq 1 ] && grep -q 'interval_s.: S in \[0.1, 1e9\]' $T/asfast.err"
 
+# a pool's model given by a relative path is stored absolute: the run
+# re-runs from another folder
+mkdir -p "$T/sub"
+cp "$srcdir/data/models/tiny.json" "$T/sub/mine.json"
+SUBP=$(cd "$T/sub" && pwd -P)
+KVA=$(cd "$(dirname "$KV")" && pwd -P)/$(basename "$KV")
+printf '%s' '{"regions": {"r": {"gpus": {"h100-sxm": 8}}}, "pools": [{"name": "p", "region": "r", "model": "mine.json", "gpu": "h100-sxm", "replicas": 1}]}' >"$T/sub/f.json"
+(cd "$T/sub" && "$KVA" run --fleet f.json --synthetic 'poisson,rate=5,requests=20,isl=50,osl=5' --db rel.db >/dev/null 2>&1)
+(cd / && "$KVA" rerun "$SUBP/rel.db" 1 >/dev/null 2>&1)
+check "fleet pool model by relative path: stored absolute, rerun from / exits 0" \
+    "[ $? -eq 0 ] && [ \"\$(q $SUBP/rel.db \"SELECT json_extract(config, '\$.fleet.pools[0].model') FROM runs WHERE run_id = 1\")\" = $SUBP/mine.json ]"
+
 # 6. fleets that cannot be served are refused, naming the key
 refuse() { # $1 name, $2 python-free edit (sed) of the base file, $3 expected message
     sed "$2" "$T/near.json" >"$T/bad.json"
