@@ -594,14 +594,72 @@ typedef struct slot {
 } slot;
 
 /* The child: runs task t into s->db, reports the status and message on fd, exits. */
+/* The signal that asked the sweep to stop (SIGINT, SIGTERM, SIGHUP), 0 while none. */
+static volatile sig_atomic_t stop_sig;
+
+static void on_stop_signal(int sig) {
+    stop_sig = sig;
+}
+
+static const int stop_sigs[] = {SIGINT, SIGTERM, SIGHUP};
+#define N_STOP_SIGS ((int)(sizeof stop_sigs / sizeof stop_sigs[0]))
+
+/* Installs on_stop_signal for the stop signals (no SA_RESTART: poll returns
+ * EINTR), keeping the old actions in old; a signal ignored on entry stays
+ * ignored (nohup's SIGHUP). With install 0, puts the old actions back. */
+static void stop_signals(struct sigaction *old, int install) {
+    int i;
+    for (i = 0; i < N_STOP_SIGS; i++) {
+        if (install) {
+            struct sigaction sa;
+            sigaction(stop_sigs[i], NULL, &old[i]);
+            if (old[i].sa_handler == SIG_IGN)
+                continue;
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = on_stop_signal;
+            sigemptyset(&sa.sa_mask);
+            sigaction(stop_sigs[i], &sa, NULL);
+        } else
+            sigaction(stop_sigs[i], &old[i], NULL);
+    }
+}
+
+/* Removes a slot's worker files: its results file, journal and log. */
+static void slot_files_remove(const slot *s) {
+    char journal[640];
+    snprintf(journal, sizeof journal, "%s-journal", s->db);
+    unlink(s->db);
+    unlink(journal);
+    unlink(s->log);
+}
+
+/* Stops the running workers of an interrupted sweep and removes their
+ * files; their points stay pending, for the same command to resume. */
+static void slots_abandon(slot *slots, int jobs) {
+    int i, wst;
+    for (i = 0; i < jobs; i++) {
+        if (slots[i].pid <= 0)
+            continue;
+        kill(slots[i].pid, SIGKILL);
+        while (waitpid(slots[i].pid, &wst, 0) < 0 && errno == EINTR)
+            ;
+        close(slots[i].fd);
+        slots[i].pid = 0;
+        slot_files_remove(&slots[i]);
+    }
+}
+
 static void child_main(sweep_coord *c, const slot *s, int fd, pid_t parent) {
     sim_err err;
     char buf[1300];
     int32_t rc;
     int logfd;
+    int i;
 #ifdef __linux__
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 #endif
+    for (i = 0; i < N_STOP_SIGS; i++) /* a worker dies of them: the coordinator cleans up */
+        signal(stop_sigs[i], SIG_DFL);
     if (getppid() != parent)
         _exit(1);
     logfd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -703,16 +761,11 @@ static void slot_collect(sweep_coord *c, slot *s) {
         sim_err_format(&err, msg, sizeof msg);
         sweep__fail(c, (size_t)s->task, SIM_EDB, msg);
     }
-    unlink(s->db);
-    unlink(s->log);
-    {
-        char journal[640];
-        snprintf(journal, sizeof journal, "%s-journal", s->db);
-        unlink(journal);
-    }
+    slot_files_remove(s);
 }
 
 int sweep__local(sweep_coord *c) {
+    struct sigaction old_act[N_STOP_SIGS];
     sweep_dispatch d;
     slot *slots;
     struct pollfd *pfd;
@@ -729,6 +782,8 @@ int sweep__local(sweep_coord *c) {
     }
     sweep_dispatch_init(&d, c->todo, c->n_todo, jobs);
     sim_err_clear(&err);
+    stop_sig = 0;
+    stop_signals(old_act, 1);
     for (i = 0; i < jobs; i++) {
         long t = sweep_dispatch_next(&d);
         if (t == SWEEP_STOP)
@@ -751,6 +806,8 @@ int sweep__local(sweep_coord *c) {
                 n++;
             }
         r = poll(pfd, (nfds_t)n, 250);
+        if (stop_sig) /* before collecting: a worker the signal killed is no failure */
+            break;
         if (r < 0 && errno != EINTR)
             break;
         for (i = 0; r > 0 && i < jobs; i++) {
@@ -778,6 +835,21 @@ int sweep__local(sweep_coord *c) {
         }
         sweep__progress(c, 0);
     }
+    if (stop_sig) {
+        int sig = stop_sig;
+        slots_abandon(slots, jobs);
+        stop_signals(old_act, 0);
+        sim_free(slots);
+        sim_free(pfd);
+        if (c->drawn)
+            fprintf(stderr, "\r\033[K");
+        fprintf(stderr,
+                "kvfleet sweep: stopped by signal %d; the points not done stay pending (the "
+                "same command resumes the sweep)\n",
+                sig);
+        return RT_EXIT_RUNTIME;
+    }
+    stop_signals(old_act, 0);
     /* idle slots never asked again: tell the dispatcher they stopped */
     while (!sweep_dispatch_finished(&d) && d.n_stopped < d.n_workers && d.next == d.n_todo)
         (void)sweep_dispatch_next(&d);

@@ -142,6 +142,37 @@ dump "$T/u/s.db" >"$T/du"
 dump "$T/k/s.db" >"$T/dk"
 check "resumed rows identical to the uninterrupted sweep" "[ -s $T/du ] && cmp -s $T/du $T/dk"
 
+# ---- SIGTERM / SIGINT: the coordinator stops its workers, removes its
+# private folder, exits 3, and the same command resumes ----
+mkdir -p "$T/sg" "$T/sgtmp"
+stopped=0
+for sig in TERM INT; do
+    rm -f "$T/sg/s.db" "$T/sg/s.db-journal"
+    (cd "$T/sg" && TMPDIR="$T/sgtmp" exec "$KV" sweep "$S/long.json" --db s.db --jobs 2 --quiet >/dev/null 2>"$T/sg/err") &
+    pid=$!
+    i=0
+    while [ $i -lt 400 ]; do
+        d=$(sqlite3 "$T/sg/s.db" "SELECT count(*) FROM sweep_points WHERE status = 'done'" 2>/dev/null || echo 0)
+        [ "${d:-0}" -ge 2 ] && break
+        i=$((i + 1))
+        sleep 0.02
+    done
+    kill -$sig $pid 2>/dev/null
+    wait $pid
+    rc=$?
+    left=$(sqlite3 "$T/sg/s.db" "SELECT count(*) FROM sweep_points WHERE status = 'pending'")
+    failed=$(sqlite3 "$T/sg/s.db" "SELECT count(*) FROM sweep_points WHERE status = 'failed'")
+    if [ "${left:-0}" -gt 0 ]; then
+        stopped=$((stopped + 1))
+        check "SIG$sig: exit 3, no point failed, no private folder left, says how to resume" \
+            "[ $rc -eq 3 ] && [ ${failed:-1} -eq 0 ] && [ -z \"\$(ls $T/sgtmp)\" ] && grep -q 'same command resumes' $T/sg/err"
+        (cd "$T/sg" && TMPDIR="$T/sgtmp" "$KV" sweep "$S/long.json" --db s.db --jobs 2 --quiet >/dev/null 2>&1)
+        check "SIG$sig: the same command completes the 16 tasks" \
+            "[ $? -eq 0 ] && [ \"\$(q $T/sg/s.db \"SELECT sum(status = 'done'), (SELECT count(*) FROM runs) FROM sweep_points\")\" = '16|16' ]"
+    fi
+done
+check "the sweep was stopped by a signal with points left (at least once)" "[ $stopped -ge 1 ]"
+
 # ---- seeds, confidence intervals, warm-up ----
 "$KV" sweep "$S/seeds.json" --db "$T/s.db" --quiet >/dev/null 2>&1
 check "seeds sweep exits 0" "[ $? -eq 0 ]"
