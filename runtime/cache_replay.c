@@ -326,11 +326,12 @@ static int parse_args(int argc, char **argv, cr_opts *o) {
         else if (strcmp(a, "--block-tokens") == 0 || strcmp(a, "--limit") == 0 ||
                  strcmp(a, "--repeat") == 0) {
             int64_t lo = strcmp(a, "--limit") == 0 ? 0 : 1;
-            if (parse_i64(v, &x) != 0 || x < lo || x > INT32_MAX) {
+            int malformed = parse_i64(v, &x) != 0;
+            if (malformed || x < lo || x > INT32_MAX) {
                 fprintf(stderr,
                         "kvfleet cache-replay: %s: expected an integer in [%lld, %d], got '%s'\n",
                         a, (long long)lo, INT32_MAX, v);
-                return RT_EXIT_USAGE;
+                return malformed ? RT_EXIT_USAGE : RT_EXIT_INPUT; /* docs/cli.md */
             }
             if (strcmp(a, "--block-tokens") == 0)
                 o->block_tokens = (int32_t)x;
@@ -351,7 +352,7 @@ static int parse_args(int argc, char **argv, cr_opts *o) {
     if (trace_format_parse(fmt_s, &o->fmt) != SIM_OK) {
         fprintf(stderr, "kvfleet cache-replay: --trace-format: expected mooncake|auto, got '%s'\n",
                 fmt_s);
-        return RT_EXIT_USAGE;
+        return RT_EXIT_INPUT; /* an unknown name: bad input, as in run */
     }
     if (strcmp(cap_s, "unlimited") == 0) {
         o->capacity = EVICT_UNLIMITED;

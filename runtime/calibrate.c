@@ -1511,12 +1511,13 @@ int calib_main(int argc, char **argv) {
             checkp = argv[++i];
         } else if (strcmp(a, "--holdout-every") == 0 && has_val) {
             long long v;
-            if (rt_parse_int(argv[++i], 0, 1000000, &v) != 0 || v == 1) {
+            int prc = rt_parse_int(argv[++i], 0, 1000000, &v);
+            if (prc != 0 || v == 1) {
                 fprintf(stderr,
                         "kvfleet calibrate: --holdout-every: expected 0 or an integer >= 2, "
                         "got '%s'\n",
                         argv[i]);
-                return 2;
+                return prc == -1 ? RT_EXIT_USAGE : RT_EXIT_INPUT;
             }
             k_every = (int)v;
             holdout_given = 1;

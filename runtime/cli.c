@@ -1282,8 +1282,10 @@ int rt_parse_int(const char *text, long long lo, long long hi, long long *out) {
     long long v;
     errno = 0;
     v = strtoll(text, &end, 10);
-    if (end == text || *end != '\0' || errno != 0 || v < lo || v > hi)
+    if (end == text || *end != '\0' || errno != 0)
         return -1;
+    if (v < lo || v > hi)
+        return -2;
     *out = v;
     return 0;
 }
@@ -1293,10 +1295,16 @@ int rt_parse_num(const char *text, double lo, double hi, double *out) {
     double v;
     errno = 0;
     v = strtod(text, &end);
-    if (end == text || *end != '\0' || errno != 0 || !isfinite(v) || !(v >= lo && v <= hi))
+    if (end == text || *end != '\0' || errno != 0 || !isfinite(v))
         return -1;
+    if (!(v >= lo && v <= hi))
+        return -2;
     *out = v;
     return 0;
+}
+
+int rt_value_exit(int parse_rc) {
+    return parse_rc == -2 ? RT_EXIT_INPUT : RT_EXIT_USAGE;
 }
 
 char *rt_join_argv(int argc, char **argv) {
@@ -1668,9 +1676,9 @@ int rt_main_rerun(int argc, char **argv) {
         fprintf(stderr, "usage: kvfleet rerun DB RUN_ID [run options] [--json]\n");
         return RT_EXIT_USAGE;
     }
-    if (rt_parse_int(argv[2], 1, LLONG_MAX, &run_id) != 0) {
+    if ((rc = rt_parse_int(argv[2], 1, LLONG_MAX, &run_id)) != 0) {
         fprintf(stderr, "kvfleet rerun: RUN_ID: expected a positive integer, got '%s'\n", argv[2]);
-        return RT_EXIT_USAGE;
+        return rt_value_exit(rc);
     }
     if ((rc = store_run_config(argv[1], run_id, &text, &err)) != SIM_OK) {
         return rt_report_err("rerun", &err, rc);

@@ -32,11 +32,16 @@ int rt_report_err(const char *cmd, const sim_err *err, int status);
 char *rt_join_argv(int argc, char **argv);
 
 /* Parses the whole of text as a base-10 integer in [lo, hi] into *out:
- * 0, or -1 (empty, trailing characters, out of range; *out unchanged).
- * Every integer option of every subcommand is read with it. */
+ * 0; -1 when it is not an integer (empty, trailing characters, overflow);
+ * -2 when it is one out of [lo, hi] (*out unchanged either way). Every
+ * integer option of every subcommand is read with it. */
 int rt_parse_int(const char *text, long long lo, long long hi, long long *out);
 /* The same for a finite number in [lo, hi]. */
 int rt_parse_num(const char *text, double lo, double hi, double *out);
+/* The exit code of a value rt_parse_int or rt_parse_num refused: usage (2)
+ * for a value not of the option's form (-1), bad input (1) for one out of
+ * range (-2), as docs/cli.md says for every command. */
+int rt_value_exit(int parse_rc);
 
 /* Parses `run` options from argv into a JSON object (owned, returned in
  * *out) on top of base (may be NULL; borrowed). Returns SIM_OK, or

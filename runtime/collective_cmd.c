@@ -106,10 +106,11 @@ int rt_parse_bytes(const char *s, double *out) {
     return SIM_EPARSE;
 }
 
-/* Integer option value; -1 when malformed (usage error). */
+/* Integer option value; -1000000001 when it is not an integer (usage
+ * error; the range is checked later, as bad input). */
 static long parse_long(const char *s) {
     long long v;
-    return rt_parse_int(s, -1000000, 1000000, &v) == 0 ? (long)v : -1000001;
+    return rt_parse_int(s, -1000000000, 1000000000, &v) == 0 ? (long)v : -1000000001;
 }
 
 static int file_exists(const char *p) {
@@ -393,13 +394,13 @@ int rt_main_collective(int argc, char **argv) {
         } else if (strcmp(a, "--gpus") == 0 && has_val) {
             gpus = parse_long(argv[++i]);
             have_gpus = 1;
-            if (gpus < -1000000) {
+            if (gpus < -1000000000) {
                 fprintf(stderr, CMD ": --gpus: expected an integer, got '%s'\n", argv[i]);
                 return 2;
             }
         } else if (strcmp(a, "--nodes") == 0 && has_val) {
             nodes = parse_long(argv[++i]);
-            if (nodes < -1000000) {
+            if (nodes < -1000000000) {
                 fprintf(stderr, CMD ": --nodes: expected an integer, got '%s'\n", argv[i]);
                 return 2;
             }

@@ -368,11 +368,13 @@ static void help(FILE *f) {
                "docs/plots.md describes every kind.\n");
 }
 
+/* 0, or the exit code of a refused id (printed). */
 static int parse_id(const char *opt, const char *text, int64_t *out) {
     long long v;
-    if (rt_parse_int(text, 1, INT64_MAX, &v) != 0) {
+    int rc = rt_parse_int(text, 1, INT64_MAX, &v);
+    if (rc != 0) {
         fprintf(stderr, "kvfleet plot: %s: expected a positive integer id, got '%s'\n", opt, text);
-        return -1;
+        return rt_value_exit(rc);
     }
     *out = v;
     return 0;
@@ -413,12 +415,10 @@ int rt_main_plot(int argc, char **argv) {
             v = argv[++i];
             if (strcmp(a, "--kind") == 0)
                 kind_name = v;
-            else if (strcmp(a, "--run") == 0) {
-                if (parse_id(a, v, &c.run_id) != 0)
-                    return RT_EXIT_USAGE;
-            } else if (strcmp(a, "--sweep") == 0) {
-                if (parse_id(a, v, &c.sweep_id) != 0)
-                    return RT_EXIT_USAGE;
+            else if (strcmp(a, "--run") == 0 || strcmp(a, "--sweep") == 0) {
+                int prc = parse_id(a, v, strcmp(a, "--run") == 0 ? &c.run_id : &c.sweep_id);
+                if (prc != 0)
+                    return prc;
             } else if (strcmp(a, "--title") == 0)
                 c.title = v;
             else if (strcmp(a, "--script") == 0)

@@ -1246,10 +1246,12 @@ static int parse_args(int argc, char **argv, prof_opts *o) {
         } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && has_val) {
             o->out_dir = argv[++i];
         } else if (strcmp(a, "--budget-s") == 0 && has_val) {
-            if (rt_parse_num(argv[++i], 0, 1e7, &o->budget_s) != 0 || !(o->budget_s > 0)) {
-                fprintf(stderr, "kvfleet profile: --budget-s: expected seconds > 0, got '%s'\n",
+            int prc = rt_parse_num(argv[++i], 0, 1e7, &o->budget_s);
+            if (prc != 0 || !(o->budget_s > 0)) {
+                fprintf(stderr,
+                        "kvfleet profile: --budget-s: expected seconds in (0, 1e7], got '%s'\n",
                         argv[i]);
-                return 2;
+                return prc == -1 ? RT_EXIT_USAGE : RT_EXIT_INPUT;
             }
         } else if (strcmp(a, "--max-tokens") == 0 && has_val) {
             long v = parse_int(argv[++i], 1 << 20);
@@ -1273,7 +1275,7 @@ static int parse_args(int argc, char **argv, prof_opts *o) {
     } else if (strcmp(backend, "cpu") != 0) {
         fprintf(stderr, "kvfleet profile: --backend: expected one of: cuda, cpu, got '%s'\n",
                 backend);
-        return 2;
+        return 1; /* an unknown name: bad input (docs/cli.md) */
     }
     if (o->model_name == NULL || o->gpu_name == NULL) {
         fprintf(stderr, "kvfleet profile: %s: expected a preset name, got nothing\n",

@@ -712,11 +712,12 @@ int rt_main_query(int argc, char **argv) {
                 cols_arg = argv[++i];
             else {
                 long long w;
-                if (rt_parse_int(argv[++i], 1, INT64_MAX, &w) != 0) {
+                int prc;
+                if ((prc = rt_parse_int(argv[++i], 1, INT64_MAX, &w)) != 0) {
                     fprintf(stderr,
                             "kvfleet query: --sweep: expected a positive sweep_id, got '%s'\n",
                             argv[i]);
-                    return RT_EXIT_USAGE;
+                    return rt_value_exit(prc);
                 }
                 want = w;
             }

@@ -903,12 +903,13 @@ static int parse_args(int argc, char **argv, sweep_args *a) {
                 a->db = argv[++i];
             else {
                 long long j;
-                if (rt_parse_int(argv[++i], 1, 4096, &j) != 0) {
+                int prc;
+                if ((prc = rt_parse_int(argv[++i], 1, 4096, &j)) != 0) {
                     fprintf(stderr,
                             "kvfleet sweep: --jobs: expected an integer in 1..4096, got "
                             "'%s'\n",
                             argv[i]);
-                    return RT_EXIT_USAGE;
+                    return rt_value_exit(prc);
                 }
                 a->jobs = (int)j;
             }

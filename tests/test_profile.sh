@@ -142,7 +142,7 @@ check "a TP that does not divide the heads exits 1" "[ $? -eq 1 ] && grep -q 'tp
 "$KV" profile --backend cpu --model tiny --gpu nope >/dev/null 2>&1
 check "an unknown GPU exits 1" "[ $? -eq 1 ]"
 "$KV" profile --backend tpu --model tiny --gpu h200 >/dev/null 2>&1
-check "an unknown backend exits 2" "[ $? -eq 2 ]"
+check "an unknown backend exits 1 (an unknown name: bad input)" "[ $? -eq 1 ]"
 "$KV" profile --backend cpu --model tiny >/dev/null 2>&1
 check "a missing --gpu exits 2" "[ $? -eq 2 ]"
 : >"$T/file"

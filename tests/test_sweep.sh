@@ -85,7 +85,7 @@ check "refused specs write no file" "[ ! -e $T/bad.db ]"
 "$KV" sweep >/dev/null 2>&1
 check "no SPEC: usage error 2" "[ $? -eq 2 ]"
 "$KV" sweep "$S/grid.json" --jobs 0 >/dev/null 2>&1
-check "--jobs 0: usage error 2" "[ $? -eq 2 ]"
+check "--jobs 0: out of range, exit 1" "[ $? -eq 1 ]"
 mkdir -p "$T/dry"
 (cd "$T/dry" && "$KV" sweep "$S/grid.json" --dry-run >list 2>&1)
 check "--dry-run exits 0, lists 8 points and writes no file" \
