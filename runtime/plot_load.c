@@ -704,6 +704,21 @@ int plot__latency_load(plot_ctx *c) {
         rc = SIM_EINVAL;
         goto out;
     }
+    { /* points, but not one latency: no request ended after the warm-up */
+        size_t i, k, finite = 0;
+        for (i = 0; i < set.n; i++)
+            for (k = 0; k < PL_NV; k++)
+                finite += isfinite(set.s[i].v[k]) != 0;
+        if (finite == 0) {
+            sim_err_set(c->err, c->db_path, 0, 0,
+                        "latency-load: expected requests that completed%s, got none in %zu "
+                        "run(s)%s",
+                        warmup_s > 0 ? " after the warm-up" : "", set.n,
+                        warmup_s > 0 ? " (lower the sweep's warmup-s)" : "");
+            rc = SIM_EINVAL;
+            goto out;
+        }
+    }
     if ((rc = set_group(&set)) != SIM_OK || (rc = name_series(&set, NULL)) != SIM_OK ||
         (rc = common_of(&set, &common)) != SIM_OK)
         goto out;

@@ -227,9 +227,13 @@ static int warmup_figs(query *q, long long run_id, double *v) {
         if (sqlite3_column_type(st, 4) != SQLITE_NULL)
             e2e[n_e2e++] = sqlite3_column_double(st, 4);
     }
-    qsort(ttft, n_ttft, sizeof *ttft, cmp_double);
-    qsort(tpot, n_tpot, sizeof *tpot, cmp_double);
-    qsort(e2e, n_e2e, sizeof *e2e, cmp_double);
+    /* qsort wants a valid pointer even for no element: none after the warm-up */
+    if (n_ttft > 1)
+        qsort(ttft, n_ttft, sizeof *ttft, cmp_double);
+    if (n_tpot > 1)
+        qsort(tpot, n_tpot, sizeof *tpot, cmp_double);
+    if (n_e2e > 1)
+        qsort(e2e, n_e2e, sizeof *e2e, cmp_double);
     set_fig(q, v, "requests", (double)n);
     set_fig(q, v, "completed", (double)completed);
     set_fig(q, v, "rejected", (double)rej);

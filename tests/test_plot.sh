@@ -134,6 +134,13 @@ draw "$T/bq.db" timeline bq2 --run 3
 check "a model name with backquotes from the results file runs nothing" \
     "[ $? -eq 0 ] && png $T/bq2.png && [ ! -e $T/pwned2 ]"
 
+# a sweep whose warm-up leaves no request: exit 1 saying so (gnuplot failed, exit 3)
+printf '%s' '{"name": "w", "base": {"model": "tiny", "synthetic": "poisson,rate=5,requests=20,isl=128,osl=16"}, "axes": {"tp": [1]}, "warmup-s": 1e9}' >"$T/w.json"
+"$KV" sweep "$T/w.json" --db "$T/w.db" --quiet >/dev/null 2>&1
+"$KV" plot "$T/w.db" --kind latency-load -o "$T/w.png" >/dev/null 2>"$T/w.err"
+check "latency-load with nothing after the warm-up: exit 1, says so" \
+    "[ $? -eq 1 ] && grep -q 'got none in 1 run' $T/w.err && [ ! -e $T/w.png ]"
+
 # ---- hit-rate: 2 policies x 3 KV sizes ----
 H="$T/h.db"
 for p in lru fifo; do
