@@ -628,7 +628,8 @@ int rt_main_capacity(int argc, char **argv) {
                         const cap_point *q = eval(&S, loads[j], best_tp, best_r - 1);
                         json_object_set_new(a, "one_fewer_meets",
                                             json_boolean(q && cap_slo_met(&slos[k], &q->sum)));
-                    }
+                    } else /* one replica: there is no smaller fleet to try */
+                        json_object_set_new(a, "one_fewer_meets", json_null());
                 } else {
                     json_object_set_new(a, "replicas", json_null());
                     json_object_set_new(a, "gpus", json_null());

@@ -515,6 +515,18 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
     as = json_object_get(fleet, "autoscaler");
     if (as && !json_is_null(as)) {
         eng_autoscale *a = &F->f.autoscale;
+        const char *ak;
+        json_t *av;
+        json_object_foreach(as, ak, av) {
+            (void)av;
+            if (strcmp(ak, "interval_s") != 0 && strcmp(ak, "provision_s") != 0 &&
+                strcmp(ak, "up") != 0 && strcmp(ak, "down") != 0) {
+                rc = bad(err, SIM_EINVAL,
+                         "autoscaler.%s: unknown key (expected interval_s, provision_s, up, down)",
+                         ak);
+                goto fail;
+            }
+        }
         if (!json_is_object(as) || !num_ge0(json_object_get(as, "interval_s"), &a->interval_s) ||
             !num_ge0(json_object_get(as, "provision_s"), &a->provision_s) ||
             !num_ge0(json_object_get(as, "up"), &a->up) ||

@@ -339,7 +339,12 @@ int rt_main_validate(int argc, char **argv) {
         json_object_set_new(o, "step_p50_ape", num(set[K_ALL].p50));
         json_object_set_new(o, "step_p95_ape", num(set[K_ALL].p95));
         for (k = K_PREFILL; k < K_N; k++) {
-            json_t *e = json_object();
+            json_t *e;
+            if (set[k].n == 0) { /* no step of the kind: null, as docs/backends.md says */
+                json_object_set_new(bk, kind_names[k], json_null());
+                continue;
+            }
+            e = json_object();
             json_object_set_new(e, "steps", json_integer((json_int_t)set[k].n));
             json_object_set_new(e, "p50_ape", num(set[k].p50));
             json_object_set_new(e, "p95_ape", num(set[k].p95));

@@ -123,6 +123,12 @@ printf '%s' '{"regions": {"r": {"gpus": {"h100-sxm": 8}}}, "pools": [{"name": "p
 check "fleet pool model by relative path: stored absolute, rerun from / exits 0" \
     "[ $? -eq 0 ] && [ \"\$(q $SUBP/rel.db \"SELECT json_extract(config, '\$.fleet.pools[0].model') FROM runs WHERE run_id = 1\")\" = $SUBP/mine.json ]"
 
+# an unknown key inside the autoscaler is refused (it was accepted silently)
+sed 's/"down": 0.1}/"down": 0.1, "cooldown_s": 30}/' "$T/as.json" >"$T/askey.json"
+"$KV" run --fleet "$T/askey.json" --synthetic "$S" --no-db >/dev/null 2>"$T/askey.err"
+check "autoscaler: an unknown key exits 1 naming it" \
+    "[ $? -eq 1 ] && grep -q 'autoscaler.cooldown_s: unknown key' $T/askey.err"
+
 # 6. fleets that cannot be served are refused, naming the key
 refuse() { # $1 name, $2 python-free edit (sed) of the base file, $3 expected message
     sed "$2" "$T/near.json" >"$T/bad.json"
