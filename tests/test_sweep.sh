@@ -108,6 +108,17 @@ check "--retry-failed runs it again (and it fails again)" \
 "$KV" query "$T/f.db" --csv --columns point,tp,status,reps,completed >"$T/fq"
 check "query shows the failed point with no figures" "sed -n 3p $T/fq | grep -qx '1,3,failed,0,'"
 
+# wait_done DB N: waits (at most 8 s) until N points of the sweep in DB are done
+wait_done() {
+    i=0
+    while [ $i -lt 400 ]; do
+        d=$(sqlite3 "$1" "SELECT count(*) FROM sweep_points WHERE status = 'done'" 2>/dev/null || echo 0)
+        [ "${d:-0}" -ge "$2" ] && return
+        i=$((i + 1))
+        sleep 0.02
+    done
+}
+
 # ---- resume after kill -9 ----
 (cd "$T/u" && "$KV" sweep "$S/long.json" --db s.db --quiet >/dev/null 2>&1)
 check "uninterrupted long sweep exits 0" "[ $? -eq 0 ]"
@@ -116,13 +127,7 @@ for attempt in 1 2 3; do
     rm -f "$T/k/s.db" "$T/k/s.db-journal"
     (cd "$T/k" && exec "$KV" sweep "$S/long.json" --db s.db --jobs 2 --quiet >/dev/null 2>&1) &
     pid=$!
-    i=0
-    while [ $i -lt 400 ]; do
-        d=$(sqlite3 "$T/k/s.db" "SELECT count(*) FROM sweep_points WHERE status = 'done'" 2>/dev/null || echo 0)
-        [ "${d:-0}" -ge 3 ] && break
-        i=$((i + 1))
-        sleep 0.02
-    done
+    wait_done "$T/k/s.db" 3
     kill -9 $pid 2>/dev/null
     wait $pid 2>/dev/null
     left=$(sqlite3 "$T/k/s.db" "SELECT count(*) FROM sweep_points WHERE status <> 'done'")
@@ -150,13 +155,7 @@ for sig in TERM INT; do
     rm -f "$T/sg/s.db" "$T/sg/s.db-journal"
     (cd "$T/sg" && TMPDIR="$T/sgtmp" exec "$KV" sweep "$S/long.json" --db s.db --jobs 2 --quiet >/dev/null 2>"$T/sg/err") &
     pid=$!
-    i=0
-    while [ $i -lt 400 ]; do
-        d=$(sqlite3 "$T/sg/s.db" "SELECT count(*) FROM sweep_points WHERE status = 'done'" 2>/dev/null || echo 0)
-        [ "${d:-0}" -ge 2 ] && break
-        i=$((i + 1))
-        sleep 0.02
-    done
+    wait_done "$T/sg/s.db" 2
     kill -$sig $pid 2>/dev/null
     wait $pid
     rc=$?
