@@ -42,14 +42,8 @@
 # predictions and its status (exitN); the script then exits 1. POSIX sh and awk only.
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-
-kvfleet=./kvfleet
-case ${1-} in
-	''|-*) ;;
-	*) kvfleet=$1; shift ;;
-esac
+# here, root, and kvfleet from the first argument
+. "$(dirname "$0")/../args.sh"
 calib=
 factor=256
 minreq=64

@@ -33,14 +33,8 @@
 # (exitN); the script then exits 1. POSIX sh and awk only.
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-
-kvfleet=./kvfleet
-case ${1-} in
-	''|-*) ;;
-	*) kvfleet=$1; shift ;;
-esac
+# here, root, and kvfleet from the first argument
+. "$(dirname "$0")/../args.sh"
 calib=
 in=$root/data/validation/splitwise_llama2-70b_h100.csv
 out=
