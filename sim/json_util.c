@@ -45,7 +45,11 @@ int sim_json_read_file(const char *path, char **out_text, size_t *out_len, sim_e
     if (f == NULL) {
         e = errno;
         sim_err_set(err, path, 0, 0, "file: expected a readable file, got '%s'", strerror(e));
-        return e == ENOENT ? SIM_ENOENT : SIM_EIO;
+        /* a path that names no readable file is bad input; only a failing
+         * device is a runtime error */
+        return e == ENOENT                                                ? SIM_ENOENT
+               : e == EACCES || e == EISDIR || e == ENOTDIR || e == ELOOP ? SIM_EINVAL
+                                                                          : SIM_EIO;
     }
     for (;;) {
         if (cap - len < 2) {
@@ -71,6 +75,11 @@ int sim_json_read_file(const char *path, char **out_text, size_t *out_len, sim_e
     }
     if (ferror(f)) {
         e = errno;
+        if (e == EISDIR) { /* fopen opens a folder; reading it fails */
+            sim_err_set(err, path, 0, 0, "file: expected a file, got a folder");
+            rc = SIM_EINVAL;
+            goto fail;
+        }
         sim_err_set(err, path, 0, 0, "file: expected a readable file, got '%s'",
                     e ? strerror(e) : "read error");
         rc = SIM_EIO;

@@ -58,6 +58,9 @@ check "--check reports each source apart" \
     "code 0 --check $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm && grep -q '^vidur-h100_dgx *allreduce *8 *1' $T/out && grep -q '^aic-nccl-2.29.2 *allreduce *8 *1' $T/out"
 check "small 8-GPU H100 allreduce runs a low-latency protocol" \
     "code 0 --op allreduce --bytes 4KiB --gpus 8 --gpu h100-sxm --json && grep -q '\"protocol\": \"ll\"' $T/out"
+mkdir -p "$T/adir"
+check "a folder as --gpu, --calibration or --topology: bad input, 1" \
+    "code 1 --op allreduce --bytes 1e6 --gpus 8 --gpu $T/adir && code 1 --op allreduce --bytes 1e6 --gpus 8 --gpu h100-sxm --calibration $T/adir && code 1 --op allreduce --bytes 1e6 --gpus 8 --gpu h100-sxm --topology $T/adir"
 check "empty --source: 2" "code 2 --check $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm --source aic,"
 # rows of no selected source are never fitted: a source matching nothing
 # fits nothing (exit 1), and aic-nccl alone fits no send/recv (it has none;

@@ -263,8 +263,9 @@ static void test_json_util(void) {
     T_EQ_I(sim_json_read_file("/nonexistent/x.json", &text, &len, &e), SIM_ENOENT);
     T_ASSERT(text == NULL);
     T_STREQ(e.msg, "file: expected a readable file, got 'No such file or directory'");
-    T_EQ_I(sim_json_read_file(KV_SRCDATADIR "/gpus", &text, &len, &e), SIM_EIO);
-    T_STREQ(e.msg, "file: expected a readable file, got 'Is a directory'");
+    /* a folder is bad input (exit 1), not a failing device (it was SIM_EIO, exit 3) */
+    T_EQ_I(sim_json_read_file(KV_SRCDATADIR "/gpus", &text, &len, &e), SIM_EINVAL);
+    T_STREQ(e.msg, "file: expected a file, got a folder");
     T_EQ_I(sim_json_read_file(KV_SRCDATADIR "/gpus/h200.json", &text, &len, &e), SIM_OK);
     T_EQ_I(strlen(text), len);
     sim_free(text);
