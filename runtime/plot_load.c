@@ -793,7 +793,16 @@ int plot__hit_rate(plot_ctx *c) {
                            "WHERE r.status = 'done' AND s.prefix_hit_rate_tokens IS NOT NULL AND "
                            "json_extract(r.config, '$.policy') <> 'none' ORDER BY r.run_id",
                            -1, &st, NULL) != SQLITE_OK) {
-        rc = plot__db_fail(c, "summary");
+        if (strstr(sqlite3_errmsg(c->db), "no such column") != NULL) {
+            /* a file written before the hit-rate columns: bad input, not a
+             * database failure */
+            sim_err_set(c->err, c->db_path, 0, 0,
+                        "hit-rate: expected summary columns prefix_hit_rate_tokens and "
+                        "prefix_hit_rate_requests, got a file written before them (kvfleet run "
+                        "--db FILE adds them, for runs made from then on)");
+            rc = SIM_EINVAL;
+        } else
+            rc = plot__db_fail(c, "summary");
         goto out;
     }
     while (rc == SIM_OK && sqlite3_step(st) == SQLITE_ROW) {

@@ -155,6 +155,13 @@ draw "$H" hit-rate hr
 check "hit-rate exits 0" "[ $? -eq 0 ]"
 check "hit-rate PNG signature" "png $T/hr.png"
 check "hit-rate: 2 policies x (tokens, requests) = 4 series; policy none left out" "[ \"\$(series $T/hr.svg)\" = 4 ]"
+# a file from before the hit-rate columns: exit 1 saying so (a database error, 3, before)
+cp "$H" "$T/hold.db"
+if sqlite3 "$T/hold.db" 'ALTER TABLE summary DROP COLUMN prefix_hit_rate_tokens' 2>/dev/null; then
+    "$KV" plot "$T/hold.db" --kind hit-rate -o "$T/hold.png" >/dev/null 2>"$T/hold.err"
+    check "hit-rate on a file without the hit-rate columns: exit 1, says so" \
+        "[ $? -eq 1 ] && grep -q 'got a file written before them' $T/hold.err"
+fi
 check "hit-rate: x is the KV pool in blocks (64, 128, 256)" \
     "[ \"\$(awk '\$0 == \"\$s0 << EOD\" { on = 1; next } /^EOD/ { on = 0 } on { printf \"%s \", \$1 }' $T/hr.gp)\" = '64 128 256 ' ]"
 want=$(q "$H" "SELECT printf('%.9g', 100 * prefix_hit_rate_tokens) FROM summary JOIN runs USING (run_id)
