@@ -580,6 +580,12 @@ int rt_run_resolve(json_t *cfg, sim_err *err) {
                         "fleet file: %s", je.text);
             return SIM_EINVAL;
         }
+        /* its path, for the messages that refuse it (docs/fleet.md) */
+        if (json_is_object(fl) && json_object_get(fl, "source") == NULL) {
+            char abs[4096];
+            json_object_set_new(fl, "source",
+                                json_string(abs_path(path, abs, sizeof abs) ? abs : path));
+        }
         json_object_set_new(cfg, "fleet", fl);
     }
     cfg_fill_defaults(cfg);
@@ -1063,8 +1069,12 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     /* model, GPU, calibration, scheduler: the run's one pool, or a fleet's */
     fleet_j = json_object_get(cfg, "fleet");
     if (fleet_j) {
-        if ((rc = rt_fleet_build(fleet_j, cfg, ops, &fleet, &err)) != SIM_OK)
+        if ((rc = rt_fleet_build(fleet_j, cfg, ops, &fleet, &err)) != SIM_OK) {
+            const char *src = json_string_value(json_object_get(fleet_j, "source"));
+            if (src != NULL && strcmp(err.src, "fleet") == 0) /* name the file */
+                snprintf(err.src, sizeof err.src, "%s", src);
             goto fail;
+        }
         { /* belady: one pool's run only (a fleet's pools would share its trace) */
             int i, any = 0;
             for (i = 0; i < fleet->f.n_pools; i++) {

@@ -154,7 +154,7 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
     json_object_foreach(fleet, k, v) {
         static const char *const top[] = {"regions",     "populations", "models",     "pools",
                                           "router",      "scope",       "autoscaler", "max_queue",
-                                          "description", "kv_link"};
+                                          "description", "kv_link",     "source"};
         size_t t;
         for (t = 0; t < sizeof top / sizeof top[0]; t++)
             if (strcmp(k, top[t]) == 0)
@@ -162,7 +162,7 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         if (t == sizeof top / sizeof top[0])
             return bad(err, SIM_EINVAL,
                        "%s: unknown key (expected regions, populations, models, pools, router, "
-                       "scope, autoscaler, max_queue, kv_link, description)",
+                       "scope, autoscaler, max_queue, kv_link, description, source)",
                        k);
     }
     regions = json_object_get(fleet, "regions");

@@ -44,8 +44,8 @@ check "round trip: the request row is the user's (first token 0.05 s later)" \
 # arrival's nanoseconds and aborted on an assertion)
 fleet "$T/rbig.json" round-robin nearest 1e12 0
 "$KV" run --fleet "$T/rbig.json" --trace "$TRACE" --limit 1 --no-db >/dev/null 2>"$T/rbig.err"
-check "round trip 1e12 s: exit 1 naming rtt_s and the limit" \
-    "[ $? -eq 1 ] && grep -q 'rtt_s.east: expected a round trip in seconds in \[0, 3600\]' $T/rbig.err"
+check "round trip 1e12 s: exit 1 naming the file, rtt_s and the limit" \
+    "[ $? -eq 1 ] && grep -q 'rbig.json: populations.na.rtt_s.east: expected a round trip in seconds in \[0, 3600\]' $T/rbig.err"
 
 # 2. nearest keeps everything in the near region while it has room; global spreads
 fleet "$T/near.json" least-outstanding nearest 0.02 0
