@@ -300,7 +300,6 @@ static int parse_args(int argc, char **argv, cr_opts *o) {
     o->repeat = 1;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i], *v;
-        int64_t x;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return -1;
@@ -325,13 +324,13 @@ static int parse_args(int argc, char **argv, cr_opts *o) {
             cap_s = v;
         else if (strcmp(a, "--block-tokens") == 0 || strcmp(a, "--limit") == 0 ||
                  strcmp(a, "--repeat") == 0) {
-            int64_t lo = strcmp(a, "--limit") == 0 ? 0 : 1;
-            int malformed = parse_i64(v, &x) != 0;
-            if (malformed || x < lo || x > INT32_MAX) {
+            long long lo = strcmp(a, "--limit") == 0 ? 0 : 1, x = 0;
+            int prc = rt_parse_int(v, lo, INT32_MAX, &x);
+            if (prc != 0) {
                 fprintf(stderr,
                         "kvfleet cache-replay: %s: expected an integer in [%lld, %d], got '%s'\n",
-                        a, (long long)lo, INT32_MAX, v);
-                return malformed ? RT_EXIT_USAGE : RT_EXIT_INPUT; /* docs/cli.md */
+                        a, lo, INT32_MAX, v);
+                return rt_value_exit(prc);
             }
             if (strcmp(a, "--block-tokens") == 0)
                 o->block_tokens = (int32_t)x;

@@ -1517,7 +1517,7 @@ int calib_main(int argc, char **argv) {
                         "kvfleet calibrate: --holdout-every: expected 0 or an integer >= 2, "
                         "got '%s'\n",
                         argv[i]);
-                return prc == -1 ? RT_EXIT_USAGE : RT_EXIT_INPUT;
+                return prc != 0 ? rt_value_exit(prc) : RT_EXIT_INPUT; /* 1: out of range */
             }
             k_every = (int)v;
             holdout_given = 1;

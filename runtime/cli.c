@@ -1456,28 +1456,18 @@ int rt_main_predict(int argc, char **argv) {
             dtype = v;
         else if (strcmp(a, "--kv-dtype") == 0)
             kv_dtype = v;
-        else if (strcmp(a, "--tp") == 0) {
+        else if (strcmp(a, "--tp") == 0 || strcmp(a, "--pp") == 0) {
+            /* an int (a larger value is not one: usage, as in run's parser), >= 1 */
             long long n;
-            if (rt_parse_int(v, INT_MIN, INT_MAX, &n) != 0) { /* not an integer: usage */
-                fprintf(stderr, "kvfleet predict: --tp: expected an integer >= 1, got '%s'\n", v);
-                return RT_EXIT_USAGE;
+            int prc = rt_parse_int(v, INT_MIN, INT_MAX, &n) != 0 ? -1 : n < 1 ? -2 : 0;
+            if (prc != 0) {
+                fprintf(stderr, "kvfleet predict: %s: expected an integer >= 1, got '%s'\n", a, v);
+                return rt_value_exit(prc);
             }
-            if (n < 1) { /* an integer out of range: bad input, as in run */
-                fprintf(stderr, "kvfleet predict: --tp: expected an integer >= 1, got '%s'\n", v);
-                return RT_EXIT_INPUT;
-            }
-            tp = (int)n;
-        } else if (strcmp(a, "--pp") == 0) {
-            long long n;
-            if (rt_parse_int(v, INT_MIN, INT_MAX, &n) != 0) { /* not an integer: usage */
-                fprintf(stderr, "kvfleet predict: --pp: expected an integer >= 1, got '%s'\n", v);
-                return RT_EXIT_USAGE;
-            }
-            if (n < 1) { /* an integer out of range: bad input, as in run */
-                fprintf(stderr, "kvfleet predict: --pp: expected an integer >= 1, got '%s'\n", v);
-                return RT_EXIT_INPUT;
-            }
-            pp = (int)n;
+            if (strcmp(a, "--tp") == 0)
+                tp = (int)n;
+            else
+                pp = (int)n;
         } else if (strcmp(a, "--prefill") == 0) {
             if (parse_at(v, PREDICT_MAX_TOKENS, &x, &y, 0) != 0) {
                 fprintf(stderr,
@@ -1613,11 +1603,10 @@ int rt_main_trace(int argc, char **argv) {
                 spec = v;
             else if (strcmp(a, "--limit") == 0 || strcmp(a, "--seed") == 0) {
                 long long n;
-                /* not an integer: usage (2); a negative one: bad input (1), as in run */
-                if ((rc = rt_parse_int(v, LLONG_MIN, LLONG_MAX, &n)) != 0 || n < 0) {
+                if ((rc = rt_parse_int(v, 0, LLONG_MAX, &n)) != 0) {
                     fprintf(stderr, "kvfleet trace stats: %s: expected an integer >= 0, got '%s'\n",
                             a, v);
-                    return rc != 0 ? RT_EXIT_USAGE : RT_EXIT_INPUT;
+                    return rt_value_exit(rc);
                 }
                 if (strcmp(a, "--limit") == 0)
                     to.limit = n;

@@ -1251,7 +1251,7 @@ static int parse_args(int argc, char **argv, prof_opts *o) {
                 fprintf(stderr,
                         "kvfleet profile: --budget-s: expected seconds in (0, 1e7], got '%s'\n",
                         argv[i]);
-                return prc == -1 ? RT_EXIT_USAGE : RT_EXIT_INPUT;
+                return prc != 0 ? rt_value_exit(prc) : RT_EXIT_INPUT; /* 0 s: out of range */
             }
         } else if (strcmp(a, "--max-tokens") == 0 && has_val) {
             long v = parse_int(argv[++i], 1 << 20);

@@ -593,7 +593,6 @@ typedef struct slot {
     char log[600]; /* its stderr */
 } slot;
 
-/* The child: runs task t into s->db, reports the status and message on fd, exits. */
 /* The signal that asked the sweep to stop (SIGINT, SIGTERM, SIGHUP), 0 while none. */
 static volatile sig_atomic_t stop_sig;
 
@@ -649,6 +648,7 @@ static void slots_abandon(slot *slots, int jobs) {
     }
 }
 
+/* The child: runs task t into s->db, reports the status and message on fd, exits. */
 static void child_main(sweep_coord *c, const slot *s, int fd, pid_t parent) {
     sim_err err;
     char buf[1300];
@@ -769,7 +769,7 @@ int sweep__local(sweep_coord *c) {
     sweep_dispatch d;
     slot *slots;
     struct pollfd *pfd;
-    int jobs = c->args->jobs, i, running = 0;
+    int jobs = c->args->jobs, i, running = 0, code = RT_EXIT_OK;
     sim_err err;
     if ((size_t)jobs > c->n_todo)
         jobs = c->n_todo ? (int)c->n_todo : 1;
@@ -835,28 +835,25 @@ int sweep__local(sweep_coord *c) {
         }
         sweep__progress(c, 0);
     }
+    stop_signals(old_act, 0);
     if (stop_sig) {
-        int sig = stop_sig;
         slots_abandon(slots, jobs);
-        stop_signals(old_act, 0);
-        sim_free(slots);
-        sim_free(pfd);
         if (c->drawn)
             fprintf(stderr, "\r\033[K");
         fprintf(stderr,
                 "kvfleet sweep: stopped by signal %d; the points not done stay pending (the "
                 "same command resumes the sweep)\n",
-                sig);
-        return RT_EXIT_RUNTIME;
+                (int)stop_sig);
+        code = RT_EXIT_RUNTIME;
+    } else {
+        /* idle slots never asked again: tell the dispatcher they stopped */
+        while (!sweep_dispatch_finished(&d) && d.n_stopped < d.n_workers && d.next == d.n_todo)
+            (void)sweep_dispatch_next(&d);
+        SIM_ASSERT(sweep_dispatch_finished(&d));
     }
-    stop_signals(old_act, 0);
-    /* idle slots never asked again: tell the dispatcher they stopped */
-    while (!sweep_dispatch_finished(&d) && d.n_stopped < d.n_workers && d.next == d.n_todo)
-        (void)sweep_dispatch_next(&d);
-    SIM_ASSERT(sweep_dispatch_finished(&d));
     sim_free(slots);
     sim_free(pfd);
-    return RT_EXIT_OK;
+    return code;
 }
 
 /* ---- the command ---- */
