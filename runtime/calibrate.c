@@ -608,7 +608,7 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
     double fkx[FX_N][PERF_MAX_KNOTS];
     int n = 0, i, j, x, nk, nu, n_al = 0, n_un = 0, n_idx[FX_N] = {0, 0, 0}, has_c = 0;
     int fx_n[FX_N], rc = SIM_ENOMEM;
-    double ov0 = INFINITY;
+    double ov0 = INFINITY, ovmax = 0.0; /* the least time less fixed; the most time */
     gsl_vector *x0 = NULL;
     fit_prob q;
     fit_layout l;
@@ -641,6 +641,8 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
         }
         if (all->v[i].meas_s - all->v[i].fixed_s < ov0)
             ov0 = all->v[i].meas_s - all->v[i].fixed_s;
+        if (all->v[i].meas_s > ovmax)
+            ovmax = all->v[i].meas_s;
         for (x = 0; x < FX_N; x++)
             n_idx[x] += !isnan(fx_index(&all->v[i], x));
     }
@@ -727,6 +729,12 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
             curve_from(dst_m[x], x0, l.fm[x], fkx[x], q.fx[x].n, 0);
         }
         oc->overhead_s = round_sig(exp(gsl_vector_get(x0, (size_t)l.ov)), 3);
+        /* as the curves are clamped (curve_from): a fixed time above every
+         * measured call is a fit gone astray, and exp() of its parameter
+         * can overflow into an 'inf' no JSON reader takes (a noisy CPU
+         * profile did it once) */
+        if (!(oc->overhead_s <= ovmax))
+            oc->overhead_s = round_sig(ovmax, 3);
     }
     rep->fitted = 1;
     rep->n_knots = nk;

@@ -1516,16 +1516,53 @@ static void put_string(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+/* The first number of c that is not finite, named into buf ("" when all
+ * are): JSON has no spelling for one, so no file may hold it. */
+static void calib_nonfinite(const perf_calib *c, char *buf, size_t n) {
+    int i, j, k, s;
+    buf[0] = '\0';
+    if (!isfinite(c->step_base_s) || !isfinite(c->step_per_seq_s) || !isfinite(c->step_tp_s)) {
+        snprintf(buf, n, "the step overhead");
+        return;
+    }
+    for (i = 0; i < PERF_N_OPS; i++)
+        for (s = 0; s < 2; s++) {
+            const perf_op_calib *oc = s ? &c->op_fp8[i] : &c->op[i];
+            if (s && !c->has_fp8[i])
+                continue;
+            if (!isfinite(oc->overhead_s)) {
+                snprintf(buf, n, "ops.%s%s.overhead_s", op_names[i], s ? ".fp8" : "");
+                return;
+            }
+            for (j = 0; j < N_OP_CURVES; j++) {
+                const perf_curve *cv = op_curve_at(oc, j);
+                for (k = 0; k < cv->n; k++)
+                    if (!isfinite(cv->x[k]) || !isfinite(cv->y[k])) {
+                        snprintf(buf, n, "ops.%s%s.%s", op_names[i], s ? ".fp8" : "",
+                                 op_curves[j].key);
+                        return;
+                    }
+            }
+        }
+}
+
 /* Writes c as a calibration file that perf_calib_load reads back into the
  * same struct (numbers are printed with enough digits to round-trip); a
  * GEMM operator's fp8 set is written, as its "fp8" object, only where
- * has_fp8. SIM_OK or SIM_EIO. */
+ * has_fp8. SIM_OK; SIM_EINVAL (nothing written) when a number is not
+ * finite; SIM_EIO. */
 int perf_calib_save(const perf_calib *c, const char *path, sim_err *err) {
-    char num[40];
+    char num[40], bad[96];
     sim_replace out;
     FILE *f;
     int i;
     sim_err_clear(err);
+    calib_nonfinite(c, bad, sizeof bad);
+    if (bad[0]) {
+        sim_err_set(err, path, 0, 0,
+                    "%s: expected finite numbers, got one that is not; not written", bad);
+        return SIM_EINVAL;
+    }
     if (sim_replace_open(&out, path, err) != SIM_OK)
         return SIM_EIO;
     f = out.f;

@@ -150,7 +150,8 @@ int perf_calib_load(const char *path, perf_calib *out, sim_err *err);
 int perf_calib_load_for_gpu(const sim_gpu *gpu, const char *datadir, perf_calib *out, int *found,
                             sim_err *err);
 /* Writes a calibration as JSON, replacing path whole (sim_replace: a
- * failed write leaves any previous file as it was); SIM_OK or SIM_EIO. */
+ * failed write leaves any previous file as it was); SIM_OK, SIM_EINVAL
+ * (nothing written) when a number is not finite, or SIM_EIO. */
 int perf_calib_save(const perf_calib *c, const char *path, sim_err *err);
 /* The curves and overhead of op for weights of dtype w: op_fp8[op] for fp8
  * weights where has_fp8[op], else op[op] (borrowed from c). */

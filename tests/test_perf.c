@@ -1011,6 +1011,17 @@ static void test_round_trip(void) {
     T_EQ_I(perf_calib_load(tmp_path, &d, &err), SIM_OK);
     T_ASSERT(memcmp(&c, &d, sizeof c) == 0);
     T_EQ_I(perf_calib_save(&c, "no-such-dir/x.json", &err), SIM_EIO);
+    /* a number JSON cannot spell (an overhead fitted to inf once) is refused,
+     * and the file there is left as it was */
+    {
+        perf_calib bad = c;
+        bad.op[PERF_OP_QKV_PROJ].overhead_s = INFINITY;
+        T_EQ_I(perf_calib_save(&bad, tmp_path, &err), SIM_EINVAL);
+        T_STREQ(err.msg, "ops.qkv_proj.overhead_s: expected finite numbers, got one that is not; "
+                         "not written");
+        T_EQ_I(perf_calib_load(tmp_path, &d, &err), SIM_OK);
+        T_ASSERT(memcmp(&c, &d, sizeof c) == 0);
+    }
     /* over an existing file: written beside it and renamed, nothing left
      * over, the file's permissions kept */
     T_ASSERT(chmod(tmp_path, 0600) == 0);
