@@ -1620,8 +1620,14 @@ int calib_main(int argc, char **argv) {
             goto runtime_error;
         goto input_error;
     }
-    if (outp != NULL && (rc = perf_calib_save(&cal, outp, &err)) != SIM_OK)
-        goto runtime_error;
+    if (outp != NULL && (rc = perf_calib_save(&cal, outp, &err)) != SIM_OK) {
+        if (rc != SIM_EINVAL)
+            goto runtime_error;
+        /* a fit with a number that is not finite: failed, as a fit that fails */
+        sim_err_format(&err, msg, sizeof msg);
+        fprintf(stderr, "kvfleet calibrate: %s\n", msg);
+        return 1;
+    }
 
     if (json) {
         json_t *root = json_object(), *ops = json_object(), *fp8 = json_object(),
