@@ -80,23 +80,13 @@ while [ $# -gt 0 ]; do
 	*) echo "run.sh: unknown option '$1'" >&2; exit 2 ;;
 	esac
 done
-if [ -z "$out" ]; then
-	if [ "$calib" = none ]; then out=$here/results_nocalib.csv; else out=$here/results.csv; fi
-fi
 case $slots in
 '') ;;
 -[0-9]*|[0-9]*)
 	case ${slots#-} in *[!0-9]*) echo "run.sh: --slots-offset: expected an integer, got '$slots'" >&2; exit 2 ;; esac ;;
 *) echo "run.sh: --slots-offset: expected an integer, got '$slots'" >&2; exit 2 ;;
 esac
-if [ ! -x "$kvfleet" ]; then
-	echo "run.sh: $kvfleet: not an executable (give the kvfleet binary as the first argument)" >&2
-	exit 2
-fi
-if [ ! -r "$in" ]; then
-	echo "run.sh: $in: cannot read" >&2
-	exit 2
-fi
+args_done
 
 tmp=${TMPDIR:-/tmp}/kvfleet-silicon.$$
 trap 'rm -f "$tmp" "$tmp.err" "$tmp".part*' EXIT INT TERM

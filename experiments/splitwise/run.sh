@@ -47,11 +47,7 @@ while [ $# -gt 0 ]; do
 	*) echo "experiments/splitwise/run.sh: unknown option '$1'" >&2; exit 2 ;;
 	esac
 done
-if [ -z "$out" ]; then
-	if [ "$calib" = none ]; then out=$here/results_nocalib.csv; else out=$here/results.csv; fi
-fi
-[ -x "$kvfleet" ] || { echo "experiments/splitwise/run.sh: $kvfleet: not an executable" >&2; exit 2; }
-[ -r "$in" ] || { echo "experiments/splitwise/run.sh: $in: cannot read" >&2; exit 2; }
+args_done
 
 tmp=$(mktemp -d /tmp/kvfleet-splitwise.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
