@@ -32,6 +32,7 @@
 #include "evq.h"
 #include "mem.h"
 #include "net.h"
+#include "qstore.h"
 
 enum {
     EV_ARRIVAL = 1,
@@ -76,11 +77,6 @@ static int rec_keep_hashes(req_rec *rec) {
     rec->r.hash_ids = rec->hash;
     return SIM_OK;
 }
-
-typedef struct dvec {
-    double *v;
-    size_t n, cap;
-} dvec;
 
 struct eng;
 
@@ -218,7 +214,7 @@ typedef struct eng {
     int rc;
     sim_err *err;
     /* summary accumulators */
-    dvec ttft, tpot, e2e, queue;
+    qstore ttft, tpot, e2e, queue; /* every completed request's, for exact quantiles */
     int64_t n_req, n_completed, n_rejected, rej[MET_N_REJECT];
     int64_t prompt_tokens, output_tokens, recomputed, preemptions, steps, good;
     int64_t hit_tokens, hit_requests, evictions, evictions_dropped;
@@ -233,71 +229,6 @@ typedef struct eng {
 } eng;
 
 /* ---- small helpers ---- */
-
-static int dvec_push(dvec *d, double x) {
-    if (d->n == d->cap) {
-        size_t ncap = d->cap ? 2 * d->cap : 1024;
-        double *nv = sim_realloc(d->v, ncap * sizeof *nv);
-        if (nv == NULL)
-            return SIM_ENOMEM;
-        d->v = nv;
-        d->cap = ncap;
-    }
-    d->v[d->n++] = x;
-    return SIM_OK;
-}
-
-/* Sorts n doubles (no NaN) ascending: an LSD radix sort on their bits, in
- * 16-bit digits (order-preserving map: flip every bit of a negative, the
- * sign bit of the rest). The result is the one order of the values, as any
- * sort gives it. Falls back to qsort when the scratch cannot be had. */
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static void sort_doubles(double *v, size_t n) {
-    uint64_t *a, *t;
-    size_t i, *cnt; /* 65536 counts (512 KiB): on the heap, not the stack */
-    int pass;
-    if (n < 2)
-        return; /* also keeps a NULL v (no values) away from qsort */
-    if (n < 2048 || (a = sim_malloc(2 * n * sizeof *a + 65536 * sizeof *cnt)) == NULL) {
-        qsort(v, n, sizeof *v, cmp_double);
-        return;
-    }
-    t = a + n;
-    cnt = (size_t *)(t + n);
-    for (i = 0; i < n; i++) {
-        uint64_t u;
-        memcpy(&u, &v[i], sizeof u);
-        a[i] = (u >> 63) ? ~u : u ^ 0x8000000000000000ULL;
-    }
-    for (pass = 0; pass < 4; pass++) {
-        int sh = 16 * pass;
-        size_t sum = 0;
-        uint64_t *tmp;
-        memset(cnt, 0, 65536 * sizeof *cnt);
-        for (i = 0; i < n; i++)
-            cnt[(a[i] >> sh) & 0xffff]++;
-        for (i = 0; i < 65536; i++) {
-            size_t c = cnt[i];
-            cnt[i] = sum;
-            sum += c;
-        }
-        for (i = 0; i < n; i++)
-            t[cnt[(a[i] >> sh) & 0xffff]++] = a[i];
-        tmp = a;
-        a = t;
-        t = tmp;
-    }
-    /* after an even number of passes the keys are back in the first half */
-    for (i = 0; i < n; i++) {
-        uint64_t u = (a[i] >> 63) ? a[i] ^ 0x8000000000000000ULL : ~a[i];
-        memcpy(&v[i], &u, sizeof u);
-    }
-    sim_free(a < t ? a : t);
-}
 
 static void fail(eng *e, int rc, const char *what) {
     if (e->rc != SIM_OK)
@@ -557,6 +488,7 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
     eng *e = p->e;
     met_request row;
     double ttft, e2e;
+    int rc;
     int32_t out = s->req.output_tokens;
     sim_time nd = s->req.net_ns, arrival = s->req.arrival_ns - nd;
     sim_time first = s->first_token_ns + nd, queue = s->admitted_ns - s->req.arrival_ns;
@@ -601,16 +533,17 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
     p->tl_out += out;
     ttft = sim_time_to_s(first - arrival);
     e2e = sim_time_to_s(t + nd - arrival);
-    if (dvec_push(&e->ttft, ttft) || dvec_push(&e->e2e, e2e) ||
-        dvec_push(&e->queue, sim_time_to_s(queue)))
-        fail(e, SIM_ENOMEM, "recording latencies");
+    if ((rc = qstore_push(&e->ttft, ttft, e->err)) != SIM_OK ||
+        (rc = qstore_push(&e->e2e, e2e, e->err)) != SIM_OK ||
+        (rc = qstore_push(&e->queue, sim_time_to_s(queue), e->err)) != SIM_OK)
+        fail(e, rc, "recording latencies");
     {
         int good = 1;
         double tpot = NAN;
         if (out >= 2) {
             tpot = sim_time_to_s(t + nd - first) / (double)(out - 1);
-            if (dvec_push(&e->tpot, tpot))
-                fail(e, SIM_ENOMEM, "recording latencies");
+            if ((rc = qstore_push(&e->tpot, tpot, e->err)) != SIM_OK)
+                fail(e, rc, "recording latencies");
         }
         if (e->c->slo_ttft_s > 0 && ttft > e->c->slo_ttft_s)
             good = 0;
@@ -1628,6 +1561,14 @@ int64_t eng_kv_blocks(const perf_ctx *p, int block_tokens, double mem_util, int 
     return (int64_t)(left / block) / p->pp;
 }
 
+/* The f[0..n) quantiles of one figure's latencies into v; 0 (the run failed) on error. */
+static int quantiles_of(eng *e, qstore *q, const double *f, int n, double *v) {
+    int rc = qstore_quantiles(q, f, n, v, e->err);
+    if (rc != SIM_OK)
+        fail(e, rc, "latency quantiles");
+    return rc == SIM_OK;
+}
+
 static void summarise(eng *e, met_summary *s) {
     double span = e->last_finish - e->first_arrival;
     int r;
@@ -1665,35 +1606,33 @@ static void summarise(eng *e, met_summary *s) {
     if (e->n_xfer > 0)
         s->kv_xfer_mean_s = e->xfer_s / (double)e->n_xfer;
     s->steps = e->steps;
-    sort_doubles(e->ttft.v, e->ttft.n);
-    sort_doubles(e->tpot.v, e->tpot.n);
-    sort_doubles(e->e2e.v, e->e2e.n);
-    sort_doubles(e->queue.v, e->queue.n);
-    s->ttft_p50_s = met_quantile_sorted(e->ttft.v, e->ttft.n, 0.50);
-    s->ttft_p90_s = met_quantile_sorted(e->ttft.v, e->ttft.n, 0.90);
-    s->ttft_p99_s = met_quantile_sorted(e->ttft.v, e->ttft.n, 0.99);
-    s->tpot_p50_s = met_quantile_sorted(e->tpot.v, e->tpot.n, 0.50);
-    s->tpot_p90_s = met_quantile_sorted(e->tpot.v, e->tpot.n, 0.90);
-    s->tpot_p99_s = met_quantile_sorted(e->tpot.v, e->tpot.n, 0.99);
-    s->e2e_p50_s = met_quantile_sorted(e->e2e.v, e->e2e.n, 0.50);
-    s->e2e_p90_s = met_quantile_sorted(e->e2e.v, e->e2e.n, 0.90);
-    s->e2e_p99_s = met_quantile_sorted(e->e2e.v, e->e2e.n, 0.99);
-    s->queue_p50_s = met_quantile_sorted(e->queue.v, e->queue.n, 0.50);
-    s->queue_p99_s = met_quantile_sorted(e->queue.v, e->queue.n, 0.99);
-    if (e->ttft.n > 0) {
-        double sum = 0;
-        size_t i;
-        for (i = 0; i < e->ttft.n; i++)
-            sum += e->ttft.v[i];
-        s->ttft_mean_s = sum / (double)e->ttft.n;
+    {
+        static const double f3[3] = {0.50, 0.90, 0.99}, f2[2] = {0.50, 0.99};
+        double v[3];
+        if (!quantiles_of(e, &e->ttft, f3, 3, v))
+            return;
+        s->ttft_p50_s = v[0];
+        s->ttft_p90_s = v[1];
+        s->ttft_p99_s = v[2];
+        if (!quantiles_of(e, &e->tpot, f3, 3, v))
+            return;
+        s->tpot_p50_s = v[0];
+        s->tpot_p90_s = v[1];
+        s->tpot_p99_s = v[2];
+        if (!quantiles_of(e, &e->e2e, f3, 3, v))
+            return;
+        s->e2e_p50_s = v[0];
+        s->e2e_p90_s = v[1];
+        s->e2e_p99_s = v[2];
+        if (!quantiles_of(e, &e->queue, f2, 2, v))
+            return;
+        s->queue_p50_s = v[0];
+        s->queue_p99_s = v[1];
     }
-    if (e->tpot.n > 0) {
-        double sum = 0;
-        size_t i;
-        for (i = 0; i < e->tpot.n; i++)
-            sum += e->tpot.v[i];
-        s->tpot_mean_s = sum / (double)e->tpot.n;
-    }
+    if (qstore_count(&e->ttft) > 0)
+        s->ttft_mean_s = qstore_mean(&e->ttft);
+    if (qstore_count(&e->tpot) > 0)
+        s->tpot_mean_s = qstore_mean(&e->tpot);
     if (e->n_req > 0) {
         s->first_arrival_s = e->first_arrival;
         if (e->arr_last > e->arr_first)
@@ -1899,6 +1838,10 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
     sched_config scfg;
 
     memset(&e, 0, sizeof e);
+    qstore_init(&e.ttft, c->quantile_mem);
+    qstore_init(&e.tpot, c->quantile_mem);
+    qstore_init(&e.e2e, c->quantile_mem);
+    qstore_init(&e.queue, c->quantile_mem);
     met_summary_init(sum);
     if (c->fleet == NULL && c->replicas < 1) {
         sim_err_set(err, "config", 0, 0, "replicas: expected an integer >= 1, got '%d'",
@@ -2142,9 +2085,9 @@ out:
         sim_free(e.rec_chunks);
     }
     evq_destroy(e.q);
-    sim_free(e.ttft.v);
-    sim_free(e.tpot.v);
-    sim_free(e.e2e.v);
-    sim_free(e.queue.v);
+    qstore_free(&e.ttft);
+    qstore_free(&e.tpot);
+    qstore_free(&e.e2e);
+    qstore_free(&e.queue);
     return rc;
 }

@@ -8,6 +8,7 @@
 #ifndef SIM_ENGINE_H
 #define SIM_ENGINE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "be.h"
@@ -118,6 +119,8 @@ typedef struct eng_config {
     double slo_tpot_s;       /* goodput SLO on TPOT, s (0: none) */
     int check;               /* 1: run sched_check after every step (tests) */
     int fast_forward;        /* 1: plan pure-decode runs as one event (sim backend only) */
+    size_t quantile_mem;     /* latencies kept in memory per figure, then spilled to a
+                                temporary file (0: QSTORE_MEM_DEFAULT; qstore.h) */
     eng_progress_fn progress;
     void *progress_ctx;
 } eng_config;

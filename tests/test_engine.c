@@ -576,6 +576,12 @@ static void test_determinism(void) {
     c.check = 1;
     T_EQ_I(run(&c, r, 3000, 0, &k2, &s2), SIM_OK);
     T_ASSERT(memcmp(&s1, &s2, sizeof s1) == 0);
+    /* the same with the latencies spilled to a temporary file 7 at a time */
+    c.check = 0;
+    c.quantile_mem = 7;
+    T_EQ_I(run(&c, r, 3000, 0, &k2, &s2), SIM_OK);
+    T_ASSERT(memcmp(&s1, &s2, sizeof s1) == 0);
+    c.quantile_mem = 0;
     /* two replicas split the work round robin */
     c.replicas = 2;
     T_EQ_I(run(&c, r, 3000, 0, &k2, &s2), SIM_OK);
