@@ -350,7 +350,7 @@ static void rep_signals(replica *p) {
     const kvc_pool *pool = sched_pool(p->s);
     p->sig_batch = p->busy ? p->batch.n_chunks + p->batch.n_decode : 0;
     p->sig_waiting = sched_n_waiting(p->s);
-    p->sig_kvu = (double)kvc_used(pool) / (double)kvc_total(pool);
+    p->sig_kvu = (double)sched_kv_in_use(p->s) / (double)kvc_total(pool);
 }
 
 /* ---- fleet: GPUs paid, replica states ---- */
@@ -530,7 +530,6 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
     e->output_tokens += out;
     e->recomputed += recomputed;
     p->tl_comp++;
-    p->tl_out += out;
     ttft = sim_time_to_s(first - arrival);
     e2e = sim_time_to_s(t + nd - arrival);
     if ((rc = qstore_push(&e->ttft, ttft, e->err)) != SIM_OK ||
@@ -968,7 +967,7 @@ static void run_record(replica *p, int64_t step, sim_time start, int nd) {
     p->batch.step = step;
     p->batch.start_ns = start;
     p->batch.n_decode = nd;
-    p->batch.kv_blocks_used = kvc_used(sched_pool(p->s));
+    p->batch.kv_blocks_used = sched_kv_in_use(p->s);
     p->batch.waiting = (int)sched_n_waiting(p->s);
     sched_decode_agg(p->s, -1, &p->batch.agg); /* the step just applied */
     p->res.pred_s = p->pr.step_s;
@@ -982,6 +981,15 @@ static void run_check(eng *e, replica *p) {
     if (e->c->check && sched_check(p->s) != 0) {
         sim_err_set(e->err, "", 0, 0, "scheduler invariant broken in a decode run");
         e->rc = SIM_EINVAL;
+    }
+}
+
+/* Timeline: the tokens of a run's last applied step (of n), at its end;
+ * the caller accounts up to that time next, so this splits no interval. */
+static void run_tokens_last(eng *e, replica *p, int64_t n, int nd) {
+    if (e->tl_ns > 0 && n > 0) {
+        rep_account(e, p, p->run_end[n - 1]);
+        p->tl_out += nd;
     }
 }
 
@@ -1011,6 +1019,8 @@ static void run_apply_quiet(eng *e, replica *p, int64_t n, double f0, double df,
         dur = p->run_end[i] - start;
         dur_s = sim_time_to_s(dur);
         rep_account(e, p, start);
+        if (i > 0 && e->tl_ns > 0)
+            p->tl_out += nd; /* the tokens of the step that ended at start */
         p->sig_kvu = (double)p->run_used[i] / total;
         e->steps++;
         e->busy_s += dur_s;
@@ -1021,6 +1031,7 @@ static void run_apply_quiet(eng *e, replica *p, int64_t n, double f0, double df,
         if (p->sig_kvu > e->kvu_peak)
             e->kvu_peak = p->sig_kvu;
     }
+    run_tokens_last(e, p, n, nd);
     p->pr.flops = f0 + (double)(n - 1) * df;
     p->pr.bytes = b0 + (double)(n - 1) * db;
     run_record(p, step0 + n - 1, start, nd);
@@ -1049,6 +1060,8 @@ static void run_apply(eng *e, replica *p, int64_t n) {
         sim_time start = run_start(p, i), dur = p->run_end[i] - start;
         int64_t step = step0 + i;
         rep_account(e, p, start);
+        if (i > 0 && e->tl_ns > 0)
+            p->tl_out += nd; /* the tokens of the step that ended at start */
         if (wants_row(e, step)) {
             sched_decode_agg(p->s, 0, &agg);
             perf_predict(pc, &agg, &p->pr);
@@ -1065,6 +1078,8 @@ static void run_apply(eng *e, replica *p, int64_t n) {
         rep_signals(p);
         step_account(e, p, dur);
     }
+    if (e->rc == SIM_OK)
+        run_tokens_last(e, p, n, nd);
     run_check(e, p);
 }
 
@@ -1100,6 +1115,16 @@ static void run_interrupt(eng *e, replica *p) {
     run_cut(e, p, lo + 1, 1);
 }
 
+/* The output tokens a step produces: one for each decoding sequence and
+ * each prefill chunk that ends its prompt. */
+static int64_t step_tokens(const sched_batch *b) {
+    int64_t n = b->n_decode;
+    int i;
+    for (i = 0; i < b->n_chunks; i++)
+        n += b->chunks[i].samples != 0;
+    return n;
+}
+
 static void on_step_done(eng *e, replica *p, int64_t gen) {
     int rc;
     if (gen != p->gen)
@@ -1114,6 +1139,8 @@ static void on_step_done(eng *e, replica *p, int64_t gen) {
         SIM_ASSERT(p->run_end[p->run_k - 1] == e->now);
     }
     rep_account(e, p, e->now);
+    if (e->tl_ns > 0)
+        p->tl_out += step_tokens(&p->batch);
     p->busy = 0;
     rc = sched_step_done(p->s, &p->batch, e->now);
     if (rc != SIM_OK) {
@@ -1302,7 +1329,7 @@ static int pick(eng *e, cand_list *L, const sim_req *r, int pol, int force) {
             if (p->in_run)
                 run_interrupt(e, p); /* blocks are applied lazily in a run */
             kp = sched_pool(p->s);
-            u = (double)kvc_used(kp) / (double)kvc_total(kp);
+            u = (double)sched_kv_in_use(p->s) / (double)kvc_total(kp);
             if (best < 0 || u < best_kvu) {
                 best = k;
                 best_kvu = u;

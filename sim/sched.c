@@ -310,6 +310,12 @@ static int64_t avail(const sched *s) {
     return kvc_free(s->pool) + (s->pc ? pcache_size(s->pc) - pcache_n_held(s->pc) : 0);
 }
 
+/* Blocks in use: held by a sequence (a cached block no sequence holds can
+ * be evicted at any time, and counts as available). */
+static int64_t in_use(const sched *s) {
+    return kvc_total(s->pool) - avail(s);
+}
+
 /* A block from the pool, evicting a cached block when none is free; -1
  * when neither is possible. */
 static int32_t pool_alloc(sched *s) {
@@ -1167,8 +1173,10 @@ static int step_prefill(sched *s, sched_batch *b, sim_time now, int64_t *budget_
             return rc;
         if (q->admitted_ns < 0) {
             /* a later turn: the context computed in earlier turns and not
-             * found in the cache is computed again */
-            int64_t ctx = (int64_t)q->req.prompt_tokens - q->req.new_tokens;
+             * found in the cache is computed again. Of that context, the
+             * previous turn's last output token was sampled, never fed
+             * back: its KV is computed now for the first time. */
+            int64_t ctx = (int64_t)q->req.prompt_tokens - q->req.new_tokens - 1;
             q->admitted_ns = now;
             q->hit_tokens = kv_hit - ready;
             if (ctx > kv_hit)
@@ -1239,7 +1247,7 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
     }
 
     b->agg.n_prefill = b->n_chunks;
-    b->kv_blocks_used = kvc_used(s->pool);
+    b->kv_blocks_used = in_use(s);
     b->waiting = (int)(s->fresh.n + s->resumed.n);
     if (nseq > 0) {
         s->step++;
@@ -1420,7 +1428,7 @@ int sched_decode_advance_n(sched *s, sim_time t0, const sim_time *end, int64_t n
     for (i = 0; i < n; i++) {
         if ((rc = advance_one(s, i == 0 ? t0 : end[i - 1], r, expire)) != SIM_OK)
             return rc;
-        used[i] = kvc_used(s->pool);
+        used[i] = in_use(s);
         if (++r == bt)
             r = 0;
     }
@@ -1429,6 +1437,10 @@ int sched_decode_advance_n(sched *s, sim_time t0, const sim_time *end, int64_t n
 
 int64_t sched_avail_blocks(const sched *s) {
     return avail(s);
+}
+
+int64_t sched_kv_in_use(const sched *s) {
+    return in_use(s);
 }
 
 const pcache *sched_cache(const sched *s) {

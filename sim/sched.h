@@ -228,6 +228,9 @@ int sched_decode_list(const sched *s, sched_seq **out, int cap);
 /* Blocks a step could obtain now: free, plus cached blocks nobody holds
  * (evicted on demand). */
 int64_t sched_avail_blocks(const sched *s);
+/* Blocks in use: the pool less sched_avail_blocks (cached blocks that no
+ * sequence holds are not in use). What KV utilisation counts. */
+int64_t sched_kv_in_use(const sched *s);
 /* The prefix cache (borrowed; NULL when prefix caching is off). */
 const pcache *sched_cache(const sched *s);
 /* The host tier (borrowed; NULL when there is none). */

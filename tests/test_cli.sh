@@ -237,6 +237,27 @@ check "a hot journal is left" "[ -s $T/hot.db-journal ]"
 check "query rolls a hot journal back (exit 0, the summary as committed, no journal left)" \
     "[ $? -eq 0 ] && grep -q '^1,40,40' $T/hot.csv && [ ! -s $T/hot.db-journal ]"
 
+# the timeline counts a token in the interval where its step ends, not at the
+# request's completion: one request of 1000 tokens spread over 8 intervals
+printf 'TIMESTAMP,ContextTokens,GeneratedTokens\n0,100,1000\n' >"$T/one.csv"
+"$KV" run --trace "$T/one.csv" --db "$T/one.db" --timeline-s 1 >/dev/null 2>&1
+check "timeline: each interval's output tokens are its steps' (within 1, at an edge)" \
+    "[ \"\$(sqlite3 $T/one.db 'SELECT COUNT(*), SUM(output_tokens), SUM(ABS(output_tokens - (SELECT COUNT(*) FROM steps s WHERE s.start_s + s.dur_s >= tl.t_s AND s.start_s + s.dur_s < tl.t_s + tl.dt_s)) > 1) FROM timeline tl')\" = '8|1000|0' ]"
+
+# recomputed tokens of a later turn: what earlier turns computed (their
+# context less the last output token, never fed back) and the cache lost
+printf 'session_id,turn,start_s,think_s,prompt_tokens,output_tokens\n1,1,0,0,100,10\n1,2,0,2,50,5\n' >"$T/turns.csv"
+"$KV" run --trace "$T/turns.csv" --policy none --db "$T/turns.db" >/dev/null 2>&1
+"$KV" run --trace "$T/turns.csv" --policy lru --db "$T/turns.db" >/dev/null 2>&1
+check "a later turn recomputes its earlier turns' 109 computed tokens less the cached 96" \
+    "[ \"\$(sqlite3 $T/turns.db 'SELECT run_id, hit_tokens, recomputed_tokens FROM requests WHERE turn = 2 ORDER BY run_id' | tr '\n' ' ')\" = '1|0|109 2|96|13 ' ]"
+# KV utilisation counts blocks held by sequences: idle cached prefix blocks
+# are free (evictable), so an interval with nothing running or waiting holds none
+"$KV" run --synthetic 'sessions,rate=0.2,turns=4,think=5,isl=1000,osl=100,sessions=60' \
+    --kv-blocks 2000 --db "$T/kvu.db" >/dev/null 2>&1
+check "idle intervals hold no KV while the prefix cache is full (evictions)" \
+    "[ \"\$(sqlite3 $T/kvu.db 'SELECT (SELECT COUNT(*) > 10 AND MAX(kv_util_mean) = 0 FROM timeline WHERE batch_mean = 0 AND waiting_mean = 0) AND evictions > 0 FROM summary')\" = 1 ]"
+
 # version
 check "--version says cuda and mpi" "$KV --version | grep -q '^cuda: ' && $KV --version | grep -q '^mpi: '"
 

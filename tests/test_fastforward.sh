@@ -27,6 +27,7 @@ closed-tp2-70b|--synthetic closed,concurrency=16,isl=1000,osl=200,requests=400 -
 closed-sglang|--synthetic closed,concurrency=64,isl=128,osl=200,requests=600 --sched-policy sglang --replicas 2 --steps-sample 5
 closed-trtllm-nochunk|--synthetic closed,concurrency=4,isl=3000,osl=16,requests=600 --sched-policy trtllm --chunked-prefill false
 poisson-small-pool-check|--synthetic $P --kv-blocks 600 --max-num-seqs 8 --check true
+disagg-1p2d|--fleet $srcdir/experiments/fleets/disagg-1p2d.json --load-scale 8 --limit 1500
 CASES
 
 rows() { # db: every row the run wrote, in a fixed order
@@ -46,6 +47,8 @@ while IFS='|' read -r name opts; do
     check "$name: identical rows" \
         "rows $T/true.db >$T/true.rows && rows $T/false.db >$T/false.rows && [ -s $T/true.rows ] && cmp -s $T/true.rows $T/false.rows"
     check "$name: identical summary" "[ -s $T/true.sum ] && cmp -s $T/true.sum $T/false.sum"
+    check "$name: the timeline's tokens and completions add up to the summary's" \
+        "[ \"\$(sqlite3 $T/true.db 'SELECT (SELECT SUM(output_tokens) FROM timeline) = output_tokens AND (SELECT SUM(completions) FROM timeline) = completed FROM summary')\" = 1 ]"
     check "$name: runs took fewer events" \
         "[ \$(sed -n 's/^ *\"sim_events\": \\([0-9]*\\),*$/\\1/p' $T/true.json) -le \$(sed -n 's/^ *\"sim_events\": \\([0-9]*\\),*$/\\1/p' $T/false.json) ]"
     rm -f "$T"/*.db
