@@ -753,7 +753,17 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
     }
     sc.watermark = cfg_num(cfg, "watermark");
     sc.max_queue = cfg_int(cfg, "max-queue");
-    sc.max_queue_ns = sim_time_from_s(cfg_num(cfg, "max-queue-time"));
+    {
+        /* 0: none; a positive value below a microsecond would round to "none" */
+        double mqt = cfg_num(cfg, "max-queue-time");
+        if (!(mqt == 0 || (mqt >= 1e-6 && mqt <= 1e9))) {
+            sim_err_set(&err, "", 0, 0,
+                        "--max-queue-time: expected 0 (none) or 1e-06..1e+09 s, got '%g'", mqt);
+            rc = SIM_EINVAL;
+            goto fail;
+        }
+        sc.max_queue_ns = sim_time_from_s(mqt);
+    }
     sc.max_ctx = model.max_ctx;
     sc.hash_block_tokens = (int)cfg_int(cfg, "hash-block-tokens");
     if (sc.hash_block_tokens < 1) {
@@ -780,7 +790,8 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
         double block_bytes =
             sim_model_kv_bytes_per_token(&model, tp) * cfg_int(cfg, "block-tokens");
         const char *preempt = cfg_str(cfg, "preemption");
-        double swap_gib = strcmp(preempt, "swap") == 0 ? cfg_num(cfg, "swap-space-gib") : 0.0;
+        double swap_arg = cfg_num(cfg, "swap-space-gib");
+        double swap_gib = strcmp(preempt, "swap") == 0 ? swap_arg : 0.0;
         double per_node = (gib + swap_gib) * 1073741824.0 * (double)gpu.gpus_per_node / tp;
         const char *miss = cfg_str(cfg, "miss");
         if (strcmp(preempt, "swap") != 0 && strcmp(preempt, "recompute") != 0) {
@@ -789,9 +800,9 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
             rc = SIM_EINVAL;
             goto fail;
         }
-        if (!(swap_gib >= 0)) {
+        if (!(swap_arg >= 0)) { /* refused even when --preemption swap is off */
             sim_err_set(&err, "", 0, 0, "--swap-space-gib: expected a number >= 0, got '%g'",
-                        swap_gib);
+                        swap_arg);
             rc = SIM_EINVAL;
             goto fail;
         }
@@ -1132,6 +1143,13 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     if (!(ec.usd_per_gpu_hour >= 0)) {
         sim_err_set(&err, "", 0, 0, "--gpu-price: expected USD per GPU-hour >= 0, got '%g'",
                     ec.usd_per_gpu_hour);
+        rc = SIM_EINVAL;
+        goto fail;
+    }
+    if (!(ec.timeline_s == 0 || (ec.timeline_s >= 1e-3 && ec.timeline_s <= 1e9))) {
+        /* finer intervals write a row per replica every step or more often */
+        sim_err_set(&err, "", 0, 0, "--timeline-s: expected 0 (none) or 0.001..1e+09 s, got '%g'",
+                    ec.timeline_s);
         rc = SIM_EINVAL;
         goto fail;
     }
@@ -1476,8 +1494,7 @@ int rt_main_predict(int argc, char **argv) {
                         PREDICT_MAX_TOKENS, PREDICT_MAX_TOKENS, v);
                 return RT_EXIT_USAGE;
             }
-            perf_batch_add_prefill(&b, x, y, 1);
-            b.n_prefill++;
+            perf_batch_add_prefill(&b, x, y, 1); /* counts the sequence too */
         } else if (strcmp(a, "--decode") == 0) {
             long long k;
             if (parse_at(v, PREDICT_MAX_COUNT - b.n_decode, &x, &y, 1) != 0 || y < 1) {

@@ -109,6 +109,10 @@ typedef struct replica {
     int64_t tl_arr, tl_comp, tl_rej, tl_out;
     /* run integrals */
     double kvu_int; /* KV utilisation x s */
+    /* its steps' sums, added into the run's in replica order at the end, so
+     * that they do not depend on how replicas' steps interleave (decode runs
+     * apply theirs late) */
+    double busy_s, batch_s, flops, bytes;
     /* decode run in flight */
     int in_run;
     int64_t run_k;     /* steps planned */
@@ -752,11 +756,10 @@ static void step_row(eng *e, replica *p) {
  * compare runs with decode runs on and off). */
 static void step_account(eng *e, replica *p, sim_time dur) {
     e->steps++;
-    e->busy_s += sim_time_to_s(dur);
-    e->pools[p->pool].busy_s += sim_time_to_s(dur);
-    e->batch_s += (double)(p->batch.n_chunks + p->batch.n_decode) * sim_time_to_s(dur);
-    e->flops += p->pr.flops;
-    e->bytes += p->pr.bytes;
+    p->busy_s += sim_time_to_s(dur);
+    p->batch_s += (double)(p->batch.n_chunks + p->batch.n_decode) * sim_time_to_s(dur);
+    p->flops += p->pr.flops;
+    p->bytes += p->pr.bytes;
     e->preemptions += p->batch.n_preempted;
     if (p->sig_kvu > e->kvu_peak)
         e->kvu_peak = p->sig_kvu;
@@ -999,7 +1002,7 @@ static void run_tokens_last(eng *e, replica *p, int64_t n, int nd) {
 static void run_apply_quiet(eng *e, replica *p, int64_t n, double f0, double df, double b0,
                             double db) {
     const kvc_pool *pool = sched_pool(p->s);
-    double total = (double)kvc_total(pool), *pool_busy = &e->pools[p->pool].busy_s;
+    double total = (double)kvc_total(pool);
     int nd = sched_n_decode(p->s);
     int64_t i, step0 = sched_n_steps(p->s);
     sim_time start = 0;
@@ -1023,11 +1026,10 @@ static void run_apply_quiet(eng *e, replica *p, int64_t n, double f0, double df,
             p->tl_out += nd; /* the tokens of the step that ended at start */
         p->sig_kvu = (double)p->run_used[i] / total;
         e->steps++;
-        e->busy_s += dur_s;
-        *pool_busy += dur_s;
-        e->batch_s += (double)nd * dur_s;
-        e->flops += flops;
-        e->bytes += bytes;
+        p->busy_s += dur_s;
+        p->batch_s += (double)nd * dur_s;
+        p->flops += flops;
+        p->bytes += bytes;
         if (p->sig_kvu > e->kvu_peak)
             e->kvu_peak = p->sig_kvu;
     }
@@ -2064,6 +2066,11 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
             e.pcie.remote_bytes_out += pc.remote_bytes_out;
             e.pcie.remote_in_tokens += pc.remote_in_tokens;
         }
+        e.busy_s += p->busy_s;
+        e.pools[p->pool].busy_s += p->busy_s;
+        e.batch_s += p->batch_s;
+        e.flops += p->flops;
+        e.bytes += p->bytes;
         rep_account(&e, p, e.now);
         if (e.tl_ns > 0 && p->acc_t > p->tl_k * e.tl_ns)
             tl_emit(&e, p, tl_s(p->tl_k * e.tl_ns), tl_s(p->acc_t - p->tl_k * e.tl_ns));

@@ -990,12 +990,23 @@ static int preempt(sched *s, sched_seq *q) {
 }
 
 static void emit_chunk(sched *s, sched_batch *b, sched_seq *q, int64_t c) {
-    sched_chunk *ch = &s->chunks[b->n_chunks++];
+    sched_chunk *ch;
+    SIM_ASSERT(b->n_chunks < s->cfg.max_num_seqs); /* s->chunks holds max_num_seqs */
+    ch = &s->chunks[b->n_chunks++];
     ch->seq = q;
     ch->tokens = c;
     ch->cached = q->kv_tokens;
     ch->samples = (q->kv_tokens + c == q->prefill_target);
     perf_batch_add_prefill(&b->agg, c, q->kv_tokens, ch->samples);
+}
+
+/* The step's decode figures from the decoding sequences now: their count
+ * and summed context (the samples: the change in the count). */
+static void decode_figures(sched *s, sched_batch *b) {
+    b->agg.n_sample += s->n_decode - b->n_decode;
+    b->n_decode = s->n_decode;
+    b->agg.n_decode = s->n_decode;
+    b->agg.decode_ctx = s->n_decode > 0 ? s->dec_base + (int64_t)s->n_decode * (dclock(s) + 1) : 0;
 }
 
 /* Step phase (2), decode: one token for each decoding sequence, a block
@@ -1020,12 +1031,7 @@ static int step_decode(sched *s, sched_batch *b, int64_t *budget, int *nseq) {
     }
     if ((rc = decode_alloc(s, r)) != SIM_OK)
         return rc;
-    b->n_decode = s->n_decode;
-    if (s->n_decode > 0) {
-        b->agg.n_decode = s->n_decode;
-        b->agg.n_sample += s->n_decode;
-        b->agg.decode_ctx = s->dec_base + (int64_t)s->n_decode * (dclock(s) + 1);
-    }
+    decode_figures(s, b);
     *budget -= s->n_decode;
     *nseq += s->n_decode;
     return SIM_OK;
@@ -1038,27 +1044,49 @@ static int step_decode(sched *s, sched_batch *b, int64_t *budget, int *nseq) {
  * counts their sequences in *nseq_io. SIM_OK or SIM_ENOMEM. */
 static int step_prefill(sched *s, sched_batch *b, sim_time now, int64_t *budget_io, int *nseq_io) {
     int64_t budget = *budget_io, need;
-    int nseq = *nseq_io, rc;
+    int nseq = *nseq_io, rc, n_wait = 0, hold = 0;
     sched_seq *q, *next;
 
-    /* (3) running prefills, admission order */
+    /* (3) running prefills, admission order. One whose blocks are still
+     * coming over PCIe or the network computes nothing yet but keeps its
+     * place in the sequence budget (n_wait), so admission cannot overfill
+     * the batch it joins once they are back. */
     for (q = s->prefill.head; q && budget > 0; q = next) {
         int64_t c = q->prefill_target - q->kv_tokens;
         int gone = 0;
         next = q->lnext;
-        if (loading(s, q))
-            continue; /* its blocks are still coming back over PCIe */
-        if (c > budget)
+        if (loading(s, q)) {
+            n_wait++;
+            continue;
+        }
+        if (nseq >= s->cfg.max_num_seqs)
+            break;
+        if (c > budget) {
+            /* without chunked prefill a prompt (not a recompute) waits for a
+             * step with room for all of it, ahead of new admissions */
+            if (!s->cfg.chunked_prefill && q->preemptions == 0) {
+                hold = 1;
+                break;
+            }
             c = budget;
+        }
         need = blocks_for(s, q->kv_tokens + c) - q->n_blocks;
         while (avail(s) < need) {
             sched_seq *victim = s->run_tail;
+            int decoding = victim != NULL && victim->phase == SCHED_DECODE;
             SIM_ASSERT(victim != NULL);
             if (victim == next)
                 next = NULL; /* the tail was the next prefill: stop after this one */
             if ((rc = preempt(s, victim)) != SIM_OK)
                 return rc;
             b->n_preempted++;
+            if (decoding && b->n_decode > 0) {
+                /* it was in this step's decode: out of the batch again */
+                int was = b->n_decode;
+                decode_figures(s, b);
+                budget += was - b->n_decode;
+                nseq -= was - b->n_decode;
+            }
             if (victim == q) {
                 gone = 1;
                 break;
@@ -1074,7 +1102,7 @@ static int step_prefill(sched *s, sched_batch *b, sim_time now, int64_t *budget_
     }
 
     /* (4) admission, only when nothing was preempted this step */
-    while (b->n_preempted == 0 && nseq < s->cfg.max_num_seqs && budget > 0 &&
+    while (b->n_preempted == 0 && !hold && nseq + n_wait < s->cfg.max_num_seqs && budget > 0 &&
            (s->cfg.sched_policy != SCHED_POLICY_SGLANG || s->n_running < s->cfg.max_num_seqs)) {
         seq_list *from = s->resumed.head ? &s->resumed : &s->fresh;
         int64_t target, c, hits, hh, kv_hit, pinned, ready, rh = 0;
@@ -1189,8 +1217,10 @@ static int step_prefill(sched *s, sched_batch *b, sim_time now, int64_t *budget_
         list_push_back(&s->prefill, q);
         if ((rc = seq_add_blocks(s, q, need)) != SIM_OK)
             return rc;
-        if (loading(s, q))
-            continue; /* admitted, holding its blocks; computes once they are back */
+        if (loading(s, q)) {
+            n_wait++; /* admitted, holding its blocks; computes once they are back */
+            continue;
+        }
         emit_chunk(s, b, q, c);
         budget -= c;
         nseq++;
@@ -1246,6 +1276,10 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
             return rc;
     }
 
+    /* every decoding sequence decodes in the step, or none (SGLANG's
+     * prompt steps): a preempted one is out of the figures */
+    SIM_ASSERT(b->n_decode == 0 || b->n_decode == s->n_decode);
+    SIM_ASSERT(b->n_chunks + b->n_decode <= s->cfg.max_num_seqs);
     b->agg.n_prefill = b->n_chunks;
     b->kv_blocks_used = in_use(s);
     b->waiting = (int)(s->fresh.n + s->resumed.n);
@@ -1380,7 +1414,9 @@ int64_t sched_decode_run_limit(const sched *s, sim_time *deadline_ns) {
         !admission_blocked((sched *)s)) /* plans only: nothing is taken */
         return 0;
     if (s->cfg.max_queue_ns > 0 && s->fresh.head)
-        *deadline_ns = s->fresh.head->req.arrival_ns + s->cfg.max_queue_ns;
+        *deadline_ns = s->fresh.head->req.arrival_ns > SIM_TIME_MAX - s->cfg.max_queue_ns
+                           ? SIM_TIME_MAX
+                           : s->fresh.head->req.arrival_ns + s->cfg.max_queue_ns;
     SIM_ASSERT(s->heap_n > 0 && s->heap[0]->fin_step >= dclock(s));
     return s->heap[0]->fin_step - dclock(s) + 1;
 }

@@ -100,7 +100,9 @@ for c in "1|trace stats --limit -1 $AZ" "1|run --no-db --limit -1" \
     "1|trace stats --trace-format bogus $AZ" "1|run --no-db --trace-format bogus" \
     "1|trace stats $AZ --synthetic poisson" "1|run --no-db --trace $AZ --synthetic poisson" \
     "1|predict --tp 0" "1|run --no-db --tp 0" "2|predict --tp 2x" "2|run --no-db --tp 2x" \
-    "0|trace stats --help" "0|trace --help" "0|rerun --help"; do
+    "0|trace stats --help" "0|trace --help" "0|rerun --help" \
+    "1|run --no-db --limit 5 --max-queue-time 1e10" "1|run --no-db --limit 5 --max-queue-time 1e-10" \
+    "1|run --no-db --limit 5 --timeline-s 1e-6" "1|run --no-db --limit 5 --swap-space-gib -1"; do
     want=${c%%|*}
     # shellcheck disable=SC2086 # the command's words
     "$KV" ${c#*|} >/dev/null 2>"$T/err_x"
@@ -149,6 +151,19 @@ check "missing trace exits 1" "[ $? -eq 1 ] && grep -q 'nonexistent' $T/err7"
 check "predict exits 0" "[ $? -eq 0 ]"
 check "predict has step_s and every operator" \
     "for k in step_s qkv_proj o_proj mlp_up mlp_act mlp_down norm rope attn_prefill attn_decode kv_save embed lm_head sample allreduce; do grep -q \"\\\"\$k\\\":\" $T/p.json || exit 1; done"
+# predict's step is the run's: one prompt alone on an idle replica, its TTFT is
+# the prefill step; two prompts in one step, predict with two --prefill
+printf 'arrived_at,num_prefill_tokens,num_decode_tokens\n0,100,5\n' >"$T/p1.csv"
+printf 'arrived_at,num_prefill_tokens,num_decode_tokens\n0,100,1\n0,100,1\n' >"$T/p2.csv"
+jnum() { sed -n "s/^ *\"$1\": \([^,]*\),*$/\1/p" "$2" | head -n 1; }
+"$KV" run --trace "$T/p1.csv" --no-db --json >"$T/p1.json" 2>/dev/null
+"$KV" predict --prefill 100 --json >"$T/pp1.json" 2>/dev/null
+"$KV" run --trace "$T/p2.csv" --no-db --json >"$T/p2.json" 2>/dev/null
+"$KV" predict --prefill 100 --prefill 100 --json >"$T/pp2.json" 2>/dev/null
+check "predict --prefill 100 is the run's prefill step (TTFT, within 1 ns)" \
+    "awk -v a=\"\$(jnum ttft_p50_s $T/p1.json)\" -v b=\"\$(jnum step_s $T/pp1.json)\" 'BEGIN { d = a - b; exit !(a > 0 && d < 2e-9 && d > -2e-9) }'"
+check "predict with two prompts is the run's step of two (TTFT, within 1 ns)" \
+    "awk -v a=\"\$(jnum ttft_p50_s $T/p2.json)\" -v b=\"\$(jnum step_s $T/pp2.json)\" 'BEGIN { d = a - b; exit !(a > 0 && d < 2e-9 && d > -2e-9) }'"
 "$KV" predict --model llama-3-70b --gpu h100-sxm --decode 1@10 --json >/dev/null 2>"$T/err8"
 check "predict of an unservable shape still answers, with a note" \
     "[ $? -eq 0 ] && grep -q 'more than' $T/err8"
@@ -257,6 +272,33 @@ check "a later turn recomputes its earlier turns' 109 computed tokens less the c
     --kv-blocks 2000 --db "$T/kvu.db" >/dev/null 2>&1
 check "idle intervals hold no KV while the prefix cache is full (evictions)" \
     "[ \"\$(sqlite3 $T/kvu.db 'SELECT (SELECT COUNT(*) > 10 AND MAX(kv_util_mean) = 0 FROM timeline WHERE batch_mean = 0 AND waiting_mean = 0) AND evictions > 0 FROM summary')\" = 1 ]"
+
+# sequences whose KV comes back over PCIe (host tier, swap) keep their place in
+# the sequence budget, and a decoder preempted by a prompt's chunk leaves the
+# step; the arrivals below are timed so that transfers end together
+printf 'session_id,turn,start_s,think_s,prompt_tokens,output_tokens\n1,1,0,0,160,2\n1,2,0,1.0,16,2\n2,1,0,0,160,2\n2,2,0,0.984528966,16,2\n3,1,0.3,0,600,2\n' >"$T/xfer.csv"
+"$KV" run --trace "$T/xfer.csv" --kv-blocks 40 --host-cache-gib 1 --max-num-seqs 1 \
+    --max-batched-tokens 1024 --db "$T/xfer.db" --check true >/dev/null 2>&1
+check "host-tier loads never overfill --max-num-seqs 1 (exit 0, batches of 1)" \
+    "[ $? -eq 0 ] && [ \"\$(sqlite3 $T/xfer.db 'SELECT MAX(batch_size), (SELECT completed FROM summary) FROM steps')\" = '1|5' ]"
+printf 'arrived_at,num_prefill_tokens,num_decode_tokens\n0,64,40\n0.001,48,40\n0.021,16,40\n0.031,16,40\n' >"$T/swap.csv"
+"$KV" run --trace "$T/swap.csv" --kv-blocks 12 --max-num-seqs 2 --max-batched-tokens 256 \
+    --preemption swap --db "$T/swap.db" --check true >/dev/null 2>&1
+check "swap-ins never overfill --max-num-seqs 2" \
+    "[ $? -eq 0 ] && [ \"\$(sqlite3 $T/swap.db 'SELECT MAX(batch_size) <= 2 AND (SELECT preemptions > 0 FROM summary) FROM steps')\" = 1 ]"
+printf 'session_id,turn,start_s,think_s,prompt_tokens,output_tokens\n1,1,0,0,160,2\n1,2,0,1.0,300,2\n3,1,0.3,0,630,2\n4,1,1.015571034,0,200,50\n' >"$T/phantom.csv"
+"$KV" run --trace "$T/phantom.csv" --kv-blocks 40 --host-cache-gib 1 --max-num-seqs 8 \
+    --max-batched-tokens 256 --db "$T/phantom.db" --check true >/dev/null 2>&1
+check "a decoder preempted in its step decodes nothing: 56 tokens = 51 decoded + 5 sampled by prompts" \
+    "[ $? -eq 0 ] && [ \"\$(sqlite3 $T/phantom.db 'SELECT SUM(decode_tokens), (SELECT output_tokens FROM summary), (SELECT preemptions FROM summary) FROM steps')\" = '51|56|1' ]"
+# without chunked prefill a prompt back from the host tier is computed whole
+awk 'BEGIN { print "session_id,turn,start_s,think_s,prompt_tokens,output_tokens"; print "1,1,0,0,160,2"; print "1,2,0,1.0,1886,2"
+    for (i = 0; i < 6; i++) printf "%d,1,%.1f,0,1900,2\n", 10 + i, 0.3 + 0.1 * i
+    for (i = 0; i < 200; i++) printf "%d,1,1.015571034,0,8,50\n", 100 + i }' >"$T/nochunk.csv"
+"$KV" run --trace "$T/nochunk.csv" --kv-blocks 700 --host-cache-gib 4 --chunked-prefill false \
+    --max-batched-tokens 2048 --db "$T/nochunk.db" --check true >/dev/null 2>&1
+check "--chunked-prefill false: the turn back from the host tier computes its 1888 tokens in one step" \
+    "[ $? -eq 0 ] && [ \"\$(sqlite3 $T/nochunk.db 'SELECT COUNT(*) FROM steps WHERE prefill_tokens = 1888 AND n_prefill = 1')\" = 1 ] && [ \"\$(sqlite3 $T/nochunk.db 'SELECT hit_tokens FROM requests WHERE session_id = 1 AND turn = 2')\" = 160 ]"
 
 # version
 check "--version says cuda and mpi" "$KV --version | grep -q '^cuda: ' && $KV --version | grep -q '^mpi: '"

@@ -18,6 +18,7 @@ cat >"$T/cases" <<CASES
 azure-x8-1rep|--load-scale 8
 azure-x8-1rep-no-step-rows|--load-scale 8 --steps-sample 0
 azure-x16-4rep-lo|--load-scale 16 --replicas 4 --router least-outstanding --steps-sample 7
+azure-x16-4rep-lo-no-step-rows|--limit 3000 --load-scale 16 --replicas 4 --router least-outstanding --steps-sample 0
 poisson-7rep-leastkv-s3fifo|--synthetic $P --replicas 7 --router least-kv --policy s3fifo --max-num-seqs 64 --steps-sample 0
 poisson-2rep-swap|--synthetic $P --replicas 2 --kv-blocks 600 --preemption swap --swap-space-gib 2 --max-num-seqs 256
 mooncake-host-tier|--trace $D/mooncake_synthetic.jsonl --limit 800 --replicas 2 --router prefix --host-cache-gib 4 --kv-blocks 3000
@@ -30,9 +31,11 @@ poisson-small-pool-check|--synthetic $P --kv-blocks 600 --max-num-seqs 8 --check
 disagg-1p2d|--fleet $srcdir/experiments/fleets/disagg-1p2d.json --load-scale 8 --limit 1500
 CASES
 
-rows() { # db: every row the run wrote, in a fixed order
+rows() { # db: every row the run wrote, in a fixed order, and the summary at full precision
     sqlite3 "$1" "SELECT * FROM requests ORDER BY id" "SELECT * FROM steps ORDER BY replica, step" \
         "SELECT * FROM timeline ORDER BY replica, t_s"
+    sqlite3 -line "$1" "SELECT * FROM summary" |
+        grep -v -E '^ *(wall_s|sim_events|peak_mem_bytes|peak_rss_bytes) = '
 }
 while IFS='|' read -r name opts; do
     for ff in true false; do
