@@ -152,6 +152,8 @@ typedef struct pool_rt {
     const eng_pool *cfg;
     int first, n;
     int n_on, n_prov;        /* serving (draining included), being provisioned */
+    int unserved;            /* a request for it found none of its replicas serving since
+                                the last autoscaler tick (the demand of an empty pool) */
     double busy_s;           /* summed step time, for MFU/MBU */
     double gpu_s;            /* GPU-seconds paid (serving, draining or provisioning) */
     sim_time gpu_acc_t;      /* gpu_s integrated up to here */
@@ -376,6 +378,7 @@ static void pool_account(pool_rt *q, sim_time t) {
 static void rep_off(eng *e, replica *p) {
     pool_rt *q = &e->pools[p->pool];
     pool_account(q, e->now);
+    rep_account(e, p, e->now); /* its timeline up to now, as it was: on */
     p->state = REP_OFF;
     /* its memory goes with its GPUs: a replica provisioned later starts cold
      * (done as an event: this may run inside a scheduler callback) */
@@ -1379,6 +1382,11 @@ static int route(eng *e, sim_req *r) {
         for (i = 0; i < nr && k < 0; i++)
             k = pick(e, cand(e, r->model, 0, e->near[(size_t)r->origin * (size_t)nr + (size_t)i]),
                      r, f->router, 0);
+    if (k < 0) { /* the demand of pools with no replica serving */
+        const cand_list *L = cand(e, r->model, 0, nr);
+        for (i = 0; i < L->n; i++)
+            e->pools[e->reps[L->rep[i]].pool].unserved = 1;
+    }
     if (k >= 0 && f->router == ENG_ROUTE_SESSION && r->session_id >= 0) {
         int32_t *slot = sess_slot(&e->sess, r->session_id, 1);
         if (slot == NULL)
@@ -1502,8 +1510,11 @@ static void on_tick(eng *e) {
                 if (victim < 0 || e->reps[k].out_req < e->reps[victim].out_req)
                     victim = k;
             }
+        /* a pool with no replica serving grows when its own requests found
+         * none (one replica at a time: none while one is being provisioned) */
         util = n_serving > 0 ? (double)outst / ((double)n_serving * q->cfg->sched.max_num_seqs)
-                             : (outst > 0 || e->live > 0 ? 1e9 : 0);
+                             : ((q->unserved || outst > 0) && q->n_prov == 0 ? 1e9 : 0);
+        q->unserved = 0;
         if (util > as->up && q->n_on + q->n_prov < q->cfg->max_replicas &&
             e->supply_left[q->cfg->supply] >= q->cfg->gpus_per_replica) {
             for (k = q->first; k < q->first + q->n; k++)
@@ -1511,6 +1522,7 @@ static void on_tick(eng *e) {
                     break;
             SIM_ASSERT(k < q->first + q->n);
             pool_account(q, e->now);
+            rep_account(e, &e->reps[k], e->now); /* its timeline up to now, as it was: off */
             e->reps[k].state = REP_PROVISIONING;
             e->reps[k].tl_live = 1;
             q->n_prov++;

@@ -922,7 +922,9 @@ enum met_reject sched_reject_static(const sched_config *c, const sim_req *r) {
 int sched_add(sched *s, const sim_req *r, sim_time now) {
     sched_seq *q;
     enum met_reject why = sched_reject_static(&s->cfg, r);
-    if (why == MET_REJECT_NONE && s->cfg.max_queue > 0 &&
+    /* a request prefilled elsewhere brings its KV: the decode side queues it
+     * past --max-queue rather than losing work already done (docs/fleet.md) */
+    if (why == MET_REJECT_NONE && s->cfg.max_queue > 0 && r->kv_ready == 0 &&
         s->fresh.n + s->resumed.n >= s->cfg.max_queue)
         why = MET_REJECT_QUEUE_FULL;
     if (why != MET_REJECT_NONE) {
