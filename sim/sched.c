@@ -432,10 +432,21 @@ static int cacheable(const sched_seq *q) {
 static uint64_t block_content(const sched *s, const sched_seq *q, int64_t j) {
     int64_t tok = j * s->cfg.block_tokens;
     int64_t hb = s->cfg.hash_block_tokens;
-    if (q->n_hash > 0 && tok / hb < q->n_hash)
-        return ((uint64_t)q->hash_ids[tok / hb] << 20) ^ (uint64_t)((tok % hb) + 1);
-    if (q->req.session_id >= 0)
-        return pcache_key_chain(0x5e55ULL + (uint64_t)q->req.session_id, (uint64_t)j);
+    if (q->n_hash > 0 && tok / hb < q->n_hash) {
+        /* a block over several hash blocks (--block-tokens larger than, or
+         * not dividing, --hash-block-tokens) holds each one's content */
+        int64_t h = tok / hb, last = (tok + s->cfg.block_tokens - 1) / hb;
+        uint64_t c = ((uint64_t)q->hash_ids[h] << 20) ^ (uint64_t)((tok % hb) + 1);
+        for (h++; h <= last && h < q->n_hash; h++)
+            c = pcache_key_chain(c, (uint64_t)q->hash_ids[h]);
+        return c;
+    }
+    if (q->req.session_id >= 0) {
+        uint64_t who = 0x5e55ULL + (uint64_t)q->req.session_id;
+        if (q->req.session_key != 0) /* which conversation of that id */
+            who = pcache_key_chain(who, q->req.session_key);
+        return pcache_key_chain(who, (uint64_t)j);
+    }
     return pcache_key_chain(0x4e0ULL + q->req.id, (uint64_t)j) ^ 0x8000000000000000ULL;
 }
 
@@ -668,6 +679,23 @@ static int64_t tier_lookup(sched *s, pcache *tier, const sched_seq *q, int64_t j
         }
     }
     return j - j0;
+}
+
+/* Holds (hold = 1) or lets go of (0) q's n blocks from j0 in tier, all
+ * cached: held, a block cannot be evicted. */
+static void tier_hold(sched *s, pcache *tier, const sched_seq *q, int64_t j0, uint64_t key,
+                      int64_t n, int hold) {
+    int64_t j;
+    for (j = j0; j < j0 + n; j++) {
+        pcache_block *h;
+        key = pcache_key_chain(key, block_content(s, q, j));
+        h = pcache_find(tier, key);
+        SIM_ASSERT(h != NULL);
+        if (hold)
+            pcache_ref(tier, h);
+        else
+            pcache_unref(tier, h, s->now);
+    }
 }
 
 static int64_t host_lookup(sched *s, const sched_seq *q, int64_t j0, uint64_t key, int64_t max_hit,
@@ -1166,13 +1194,20 @@ static int step_prefill(sched *s, sched_batch *b, sim_time now, int64_t *budget_
         if (hh > 0) {
             /* swap in: fresh HBM blocks filled over PCIe; the prefill waits */
             double bytes = (double)hh * s->cfg.block_bytes;
-            if ((rc = seq_add_blocks(s, q, hh)) != SIM_OK)
-                return rc;
-            need -= hh;
+            /* the host blocks planned are held while HBM makes room: the
+             * blocks it demotes to the host tier cannot evict them */
+            if (q->swapped_kv == 0)
+                tier_hold(s, s->host, q, hits, key, hh, 1);
+            rc = seq_add_blocks(s, q, hh);
             if (q->swapped_kv == 0) {
-                (void)host_lookup(s, q, hits, key, hits + hh, 1);
+                int64_t got = host_lookup(s, q, hits, key, hits + hh, 1);
+                SIM_ASSERT(got == hh);
+                tier_hold(s, s->host, q, hits, key, hh, 0);
                 s->pcie.swapped_in_tokens += hh * s->cfg.block_tokens;
             }
+            if (rc != SIM_OK)
+                return rc;
+            need -= hh;
             q->xfer = pcie_copy(s, s->h2d, hh);
             s->pcie.bytes_h2d += (int64_t)bytes;
         }

@@ -300,6 +300,19 @@ awk 'BEGIN { print "session_id,turn,start_s,think_s,prompt_tokens,output_tokens"
 check "--chunked-prefill false: the turn back from the host tier computes its 1888 tokens in one step" \
     "[ $? -eq 0 ] && [ \"\$(sqlite3 $T/nochunk.db 'SELECT COUNT(*) FROM steps WHERE prefill_tokens = 1888 AND n_prefill = 1')\" = 1 ] && [ \"\$(sqlite3 $T/nochunk.db 'SELECT hit_tokens FROM requests WHERE session_id = 1 AND turn = 2')\" = 160 ]"
 
+# a session id reused after its session ended is a new conversation: no hit on
+# the old one's blocks (it had 992 tokens); a block over two hash blocks holds both
+printf 'session_id,turn,start_s,think_s,prompt_tokens,output_tokens\n5,1,0,0,1000,50\n6,1,100,0,300,20\n5,1,200,0,1000,50\n' >"$T/reuse.csv"
+"$KV" run --trace "$T/reuse.csv" --db "$T/reuse.db" >/dev/null 2>&1
+check "a reused session id starts cold" \
+    "[ \"\$(sqlite3 $T/reuse.db 'SELECT group_concat(hit_tokens) FROM requests')\" = 0,0,0 ]"
+printf '{"timestamp": 0, "input_length": 2048, "output_length": 2, "hash_ids": [1, 2, 3, 4]}\n{"timestamp": 20000, "input_length": 2048, "output_length": 2, "hash_ids": [1, 5, 6, 7]}\n' >"$T/hb.jsonl"
+for b in 16:512 512:512 1024:0 768:0 48:480; do
+    "$KV" run --trace "$T/hb.jsonl" --block-tokens "${b%%:*}" --db "$T/hb${b%%:*}.db" >/dev/null 2>&1
+    check "--block-tokens ${b%%:*}: one shared hash block of 512 tokens gives ${b#*:} hit tokens" \
+        "[ \"\$(sqlite3 $T/hb${b%%:*}.db 'SELECT hit_tokens FROM requests WHERE id = 1')\" = ${b#*:} ]"
+done
+
 # version
 check "--version says cuda and mpi" "$KV --version | grep -q '^cuda: ' && $KV --version | grep -q '^mpi: '"
 

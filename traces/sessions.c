@@ -36,6 +36,7 @@
 
 struct trace__session {
     int64_t id;                   /* session id as in the source, >= 0 */
+    uint64_t key;                 /* its requests' session_key */
     trace__turn *turns;           /* owned, n_turns entries */
     int32_t n_turns;              /* >= 2 (single-turn sessions are never stored) */
     int32_t next;                 /* 0-based index of the next turn to emit, 1..n_turns-1 */
@@ -125,6 +126,7 @@ int trace__sess_start(trace__sess_table *tb, int64_t id, trace__turn *turns, int
     first->new_tokens = turns[0].new_tokens;
     first->output_tokens = turns[0].output_tokens;
     first->session_id = id;
+    first->session_key = ++tb->n_started; /* unique even when the id comes back */
     first->turn = 1;
     if (n_turns <= 1) {
         sim_free(turns);
@@ -136,6 +138,7 @@ int trace__sess_start(trace__sess_table *tb, int64_t id, trace__turn *turns, int
     if (s == NULL)
         goto nomem;
     s->id = id;
+    s->key = first->session_key;
     s->turns = turns;
     s->n_turns = n_turns;
     s->next = 1;
@@ -172,6 +175,7 @@ int trace__sess_on_end(trace__sess_table *tb, const sim_req *r, sim_time end_ns,
         out->prompt_tokens = (int32_t)(s->context + tn->new_tokens);
         out->output_tokens = tn->output_tokens;
         out->session_id = s->id;
+        out->session_key = s->key;
         out->turn = s->next + 1;
         s->context += (int64_t)tn->new_tokens + tn->output_tokens;
         s->next++;

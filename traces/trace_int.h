@@ -179,6 +179,7 @@ typedef struct trace__sess_table {
     trace__session **buckets; /* chained hash on session id; power-of-two count */
     size_t n_buckets;         /* 0 until the first insert */
     size_t n_live;            /* sessions with turns still to emit */
+    uint64_t n_started;       /* sessions started: each one's session_key */
 } trace__sess_table;
 
 /* Empty table (no allocation until the first insert). */
