@@ -404,6 +404,14 @@ static int pass(const cr_opts *opt, rt_creplay *r, evict_oracle *o, sim_err *err
                 rc = SIM_EINVAL;
                 break;
             }
+            if (q.arrival_ns > SIM_HORIZON_NS - offset) {
+                sim_err_set(err, opt->trace, 0, 0,
+                            "--repeat: expected repetitions within %g s of simulated time, got "
+                            "repetition %d reaching past it (a span of %g s per repetition)",
+                            SIM_HORIZON_S, (int)(rep + 1), sim_time_to_s(q.arrival_ns));
+                rc = SIM_EINVAL;
+                break;
+            }
             last = offset + q.arrival_ns;
             if (r != NULL)
                 rc = rt_creplay_request(r, q.hash_ids, q.n_hash_ids, q.prompt_tokens, q.session_id,

@@ -141,6 +141,16 @@ int evict_spec_parse(const char *spec, const struct evict_ops **ops_out, evict_p
                         p->name, keys, p->kv[p->n_kv].key);
             return SIM_EINVAL;
         }
+        {
+            int k;
+            for (k = 0; k < p->n_kv; k++)
+                if (strcmp(p->kv[k].key, p->kv[p->n_kv].key) == 0) {
+                    sim_err_set(err, "--policy", 0, 0,
+                                "%s: parameter: expected each key once, got '%s' twice", p->name,
+                                p->kv[k].key);
+                    return SIM_EINVAL;
+                }
+        }
         p->n_kv++;
         s = comma ? comma + 1 : NULL;
     }

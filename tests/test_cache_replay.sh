@@ -64,11 +64,17 @@ check "ttl:idle=2.5s drops blocks idle longer than 2.5 s (requests 1 s apart: 2 
     "[ \$(field hit_blocks $T/t.json) = 2 ]"
 "$KV" cache-replay --trace "$D/cache_single.jsonl" --policy lru --capacity-blocks 3 --limit 4 --json >"$T/l.json"
 check "--limit" "[ \$(field requests $T/l.json) = 4 ] && [ \$(field hit_blocks $T/l.json) = 1 ]"
+# repetitions past the simulated horizon (1e9 s) are refused, not wrapped round
+printf '{"timestamp": 0, "input_length": 16, "output_length": 1, "hash_ids": [1]}\n{"timestamp": 1000000000, "input_length": 16, "output_length": 1, "hash_ids": [1]}\n' >"$T/span.jsonl"
+"$KV" cache-replay --trace "$T/span.jsonl" --policy ttl --capacity-blocks 10 --repeat 10000 >/dev/null 2>"$T/span.err"
+check "--repeat past the horizon exits 1, naming --repeat" "[ $? -eq 1 ] && grep -q -- '--repeat' $T/span.err"
 "$KV" cache-replay --trace "$D/cache_single.jsonl" --policy lru --capacity-blocks 100 --repeat 3 --json >"$T/r.json"
 check "--repeat uses fresh keys each time" \
     "[ \$(field requests $T/r.json) = 45 ] && [ \$(field unique_blocks $T/r.json) = 15 ]"
 
 # bad input: exit 1 with a message; usage errors: exit 2
+"$KV" cache-replay --trace "$MC" --policy s3fifo:small=0.1,small=0.5 --capacity-blocks 10 >/dev/null 2>"$T/e0"
+check "a policy key given twice exits 1, naming it" "[ $? -eq 1 ] && grep -q \"got 'small' twice\" $T/e0"
 "$KV" cache-replay --trace "$MC" --policy nope --capacity-blocks 10 >/dev/null 2>"$T/e1"
 check "unknown policy exits 1" "[ $? -eq 1 ]"
 check "unknown policy lists the known ones" \
