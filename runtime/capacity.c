@@ -144,7 +144,7 @@ typedef struct cap_point {
 typedef struct cap_state {
     json_t *base; /* resolved run config */
     const char *command;
-    cap_point *pts;
+    cap_point *pts; /* every point run so far; eval() may move it (keep indices) */
     int n_pts, cap_pts;
     sqlite3 *db;
     int64_t search_id;
@@ -219,8 +219,17 @@ static void db_point(cap_state *S, const cap_point *p) {
     sqlite3_finalize(st);
 }
 
-/* Runs (or finds) the point (load, tp, replicas). NULL on a hard failure. */
-static const cap_point *eval(cap_state *S, double load, int tp, int replicas) {
+/* json_real, or null for a figure that is undefined (NaN): json_real(NAN)
+ * returns NULL, and json_object_set_new() would then drop the key. */
+static json_t *real_or_null(double v) {
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+/* Runs (or finds) the point (load, tp, replicas) and returns its index in
+ * S->pts, or -1 on a hard failure (S->rc and S->err say why). A new point
+ * may reallocate S->pts, which invalidates every pointer into it: callers
+ * hold indices across calls, and pointers only until the next eval(). */
+static int eval(cap_state *S, double load, int tp, int replicas) {
     int i;
     cap_point *p;
     json_t *cfg, *info = NULL;
@@ -228,13 +237,13 @@ static const cap_point *eval(cap_state *S, double load, int tp, int replicas) {
     int rc;
     for (i = 0; i < S->n_pts; i++)
         if (S->pts[i].load == load && S->pts[i].tp == tp && S->pts[i].replicas == replicas)
-            return &S->pts[i];
+            return i;
     if (S->n_pts == S->cap_pts) {
         int ncap = S->cap_pts ? 2 * S->cap_pts : 32;
         cap_point *np = sim_realloc(S->pts, (size_t)ncap * sizeof *np);
         if (np == NULL) {
             S->rc = SIM_ENOMEM;
-            return NULL;
+            return -1;
         }
         S->pts = np;
         S->cap_pts = ncap;
@@ -258,7 +267,7 @@ static const cap_point *eval(cap_state *S, double load, int tp, int replicas) {
     } else { /* the caller tells a TP that cannot serve at all from a failure */
         S->err = err;
         S->rc = rc;
-        return NULL;
+        return -1;
     }
     S->n_pts++;
     db_point(S, p);
@@ -274,18 +283,35 @@ static const cap_point *eval(cap_state *S, double load, int tp, int replicas) {
                 load, tp, replicas, p->sum.ttft_p99_s, p->sum.tpot_p99_s,
                 100.0 * fig_value(N_FIGS - 1, &p->sum), line);
     }
-    return p;
+    return S->n_pts - 1;
+}
+
+/* Whether a point's failure belongs to its TP degree alone: the model does
+ * not fit or cannot be split that way (SIM_EINFEASIBLE, or the shape
+ * check's "tp" field), so that other degrees may still answer. Any other
+ * bad input is an option value that every point shares. */
+static int fail_is_tp(int status, const sim_err *e) {
+    if (status == SIM_EINFEASIBLE)
+        return 1;
+    return status == SIM_EINVAL &&
+           (strncmp(e->msg, "tp:", 3) == 0 || strncmp(e->msg, "--tp:", 5) == 0);
+}
+
+/* The exit code of a failure that is not a TP's own: bad input (an option
+ * value, or the file one names) is 2, because capacity's 1 means that no
+ * size meets an SLO set (docs/cli.md); the rest is a runtime failure (3). */
+static int fail_exit(int status) {
+    return rt_exit_code(status) == RT_EXIT_INPUT ? RT_EXIT_USAGE : rt_exit_code(status);
 }
 
 /* The smallest replica count meeting SLO set k at (load, tp), verified
  * against one fewer; 0 when none up to max_r does, -1 on a hard failure. */
 static int search(cap_state *S, int k, double load, int tp, int max_r) {
-    int lo = 0, hi = 1;
-    const cap_point *p;
+    int lo = 0, hi = 1, p;
     for (;;) { /* bracket: lo misses (0 serves nothing), hi is tried */
-        if ((p = eval(S, load, tp, hi)) == NULL)
+        if ((p = eval(S, load, tp, hi)) < 0)
             return -1;
-        if (cap_slo_met(&S->slo[k], &p->sum))
+        if (cap_slo_met(&S->slo[k], &S->pts[p].sum))
             break;
         lo = hi;
         if (hi >= max_r)
@@ -294,9 +320,9 @@ static int search(cap_state *S, int k, double load, int tp, int max_r) {
     }
     while (hi - lo > 1) { /* bisect (lo, hi] */
         int mid = lo + (hi - lo) / 2;
-        if ((p = eval(S, load, tp, mid)) == NULL)
+        if ((p = eval(S, load, tp, mid)) < 0)
             return -1;
-        if (cap_slo_met(&S->slo[k], &p->sum))
+        if (cap_slo_met(&S->slo[k], &S->pts[p].sum))
             hi = mid;
         else
             lo = mid;
@@ -304,9 +330,9 @@ static int search(cap_state *S, int k, double load, int tp, int max_r) {
     /* more replicas need not help (a router may do worse with more): walk
      * down while one fewer also meets, so the answer's neighbour misses */
     while (hi > 1) {
-        if ((p = eval(S, load, tp, hi - 1)) == NULL)
+        if ((p = eval(S, load, tp, hi - 1)) < 0)
             return -1;
-        if (!cap_slo_met(&S->slo[k], &p->sum))
+        if (!cap_slo_met(&S->slo[k], &S->pts[p].sum))
             break;
         hi--;
     }
@@ -470,14 +496,14 @@ int rt_main_capacity(int argc, char **argv) {
     if (json_object_get(cfg, "fleet")) {
         fprintf(stderr, "kvfleet capacity: --fleet: sizes one pool; size a fleet's pools with a "
                         "sweep (docs/experiments.md)\n");
-        exit_rc = RT_EXIT_INPUT;
+        exit_rc = RT_EXIT_USAGE; /* an option capacity cannot use */
         goto done;
     }
     if ((rc = rt_run_resolve(cfg, &err)) != SIM_OK) {
         char m[600];
         sim_err_format(&err, m, sizeof m);
         fprintf(stderr, "kvfleet capacity: %s\n", m);
-        exit_rc = rt_exit_code(rc);
+        exit_rc = fail_exit(rc); /* --model nope, --gpu nope, ... */
         goto done;
     }
     if (n_loads == 0)
@@ -545,17 +571,19 @@ int rt_main_capacity(int argc, char **argv) {
     }
     for (k = 0; k < S.n_slo; k++)
         for (j = 0; j < n_loads; j++) {
-            int best_tp = 0, best_r = 0;
+            int best_tp = 0, best_r = 0, best = -1; /* best: index into S.pts */
             int64_t best_gpus = 0;
-            const cap_point *bp = NULL;
             for (i = 0; i < n_tps; i++) {
                 int tp = (int)tps_d[i];
                 int r = search(&S, k, loads[j], tp, max_r);
-                const cap_point *p;
-                if (r < 0) {
+                int pi = -1;
+                const cap_point *p = NULL; /* valid until the next eval() */
+                if (r > 0 && (pi = eval(&S, loads[j], tp, r)) >= 0)
+                    p = &S.pts[pi];
+                if (r < 0 || (r > 0 && p == NULL)) {
                     char m[600];
                     sim_err_format(&S.err, m, sizeof m);
-                    if (S.rc == SIM_EINFEASIBLE || S.rc == SIM_EINVAL) {
+                    if (fail_is_tp(S.rc, &S.err)) {
                         /* this TP cannot run here: say so, try the next */
                         fprintf(stderr, "kvfleet capacity: TP%d: %s\n", tp, m);
                         if (n_tps == 1) {
@@ -566,10 +594,9 @@ int rt_main_capacity(int argc, char **argv) {
                         continue;
                     }
                     fprintf(stderr, "kvfleet capacity: %s\n", m);
-                    exit_rc = rt_exit_code(S.rc);
+                    exit_rc = fail_exit(S.rc);
                     goto done;
                 }
-                p = r > 0 ? eval(&S, loads[j], tp, r) : NULL;
                 if (S.db) {
                     sqlite3_stmt *st;
                     if (sqlite3_prepare_v2(S.db,
@@ -589,8 +616,8 @@ int rt_main_capacity(int argc, char **argv) {
                         sqlite3_finalize(st);
                     }
                 }
-                if (r > 0 && (bp == NULL || (int64_t)r * tp * S.pp < best_gpus)) {
-                    bp = p;
+                if (r > 0 && (best < 0 || (int64_t)r * tp * S.pp < best_gpus)) {
+                    best = pi;
                     best_tp = tp;
                     best_r = r;
                     best_gpus = (int64_t)r * tp * S.pp;
@@ -608,33 +635,30 @@ int rt_main_capacity(int argc, char **argv) {
             }
             {
                 json_t *a = json_object();
+                /* the verification: one replica fewer misses (the search ran
+                 * that point; looked up first, as eval() may move S.pts) */
+                int fewer = best >= 0 && best_r > 1 ? eval(&S, loads[j], best_tp, best_r - 1) : -1;
+                const cap_point *bp = best >= 0 ? &S.pts[best] : NULL;
                 json_object_set_new(a, "slo", json_string(slos[k].text));
-                json_object_set_new(a, "load_scale", json_real(loads[j]));
-                if (bp) {
-                    json_object_set_new(a, "replicas", json_integer(best_r));
-                    json_object_set_new(a, "gpus", json_integer(best_gpus));
-                    json_object_set_new(a, "tp", json_integer(best_tp));
-                    json_object_set_new(a, "run_id", json_integer(bp->run_id));
-                    json_object_set_new(a, "offered_rps", json_real(bp->sum.offered_rps));
-                    for (i = 0; i < N_FIGS; i++) {
-                        char key[48];
-                        double v = fig_value(i, &bp->sum);
-                        snprintf(key, sizeof key, "%s%s", figs[i].name,
-                                 figs[i].latency ? "_s" : "_rate");
-                        json_object_set_new(a, key, isfinite(v) ? json_real(v) : json_null());
-                    }
-                    /* the verification: one replica fewer misses */
-                    if (best_r > 1) {
-                        const cap_point *q = eval(&S, loads[j], best_tp, best_r - 1);
-                        json_object_set_new(a, "one_fewer_meets",
-                                            json_boolean(q && cap_slo_met(&slos[k], &q->sum)));
-                    } else /* one replica: there is no smaller fleet to try */
-                        json_object_set_new(a, "one_fewer_meets", json_null());
-                } else {
-                    json_object_set_new(a, "replicas", json_null());
-                    json_object_set_new(a, "gpus", json_null());
-                    json_object_set_new(a, "tp", json_null());
+                json_object_set_new(a, "load_scale", real_or_null(loads[j]));
+                /* the same keys found or not: undefined figures are null */
+                json_object_set_new(a, "replicas", bp ? json_integer(best_r) : json_null());
+                json_object_set_new(a, "gpus", bp ? json_integer(best_gpus) : json_null());
+                json_object_set_new(a, "tp", bp ? json_integer(best_tp) : json_null());
+                json_object_set_new(a, "run_id", bp ? json_integer(bp->run_id) : json_null());
+                json_object_set_new(a, "offered_rps", real_or_null(bp ? bp->sum.offered_rps : NAN));
+                for (i = 0; i < N_FIGS; i++) {
+                    char key[48];
+                    snprintf(key, sizeof key, "%s%s", figs[i].name,
+                             figs[i].latency ? "_s" : "_rate");
+                    json_object_set_new(a, key, real_or_null(bp ? fig_value(i, &bp->sum) : NAN));
                 }
+                if (bp && best_r > 1)
+                    json_object_set_new(
+                        a, "one_fewer_meets",
+                        json_boolean(fewer >= 0 && cap_slo_met(&slos[k], &S.pts[fewer].sum)));
+                else /* one replica (no smaller fleet to try), or no answer */
+                    json_object_set_new(a, "one_fewer_meets", json_null());
                 json_array_append_new(answers, a);
                 if (S.db) {
                     sqlite3_stmt *st;
@@ -655,7 +679,7 @@ int rt_main_capacity(int argc, char **argv) {
                     }
                 }
                 if (bp == NULL)
-                    exit_rc = exit_rc ? exit_rc : RT_EXIT_INPUT;
+                    exit_rc = exit_rc ? exit_rc : RT_EXIT_INPUT; /* no size meets */
             }
         }
     /* the first answer's figures at top level: the simple case reads them directly */

@@ -3,7 +3,9 @@
 # every SLO and one replica fewer does not (checked against the stored
 # runs), more load never needs fewer GPUs here, a TP that cannot hold the
 # model is skipped with its reason, the figure is drawn (a missing gnuplot
-# is only a warning), and bad SLOs are refused.
+# is only a warning), bad SLOs and option values are refused (exit 2),
+# undefined figures are JSON null, and a search over several TPs keeps its
+# answer valid (run under ASan).
 set -u
 . "$srcdir/tests/tap.sh"
 tap_tmp cap
@@ -58,12 +60,52 @@ for s in 'ttft_p98=1s' 'ttft_p99=1h' 'reject=150%' 'ttft_p99' 'tpot_p99=-1ms'; d
 done
 "$KV" capacity --slo ttft_p99=1s --tp 0,2 --no-db >/dev/null 2>"$T/tp.err"
 check "bad --tp list refused (exit 2)" "[ $? -eq 2 ] && grep -q -- '--tp' $T/tp.err"
-for o in '--load-scale x' '--load-scale nan' '--max-replicas 0' '--tp inf'; do
+for o in '--load-scale x' '--load-scale nan' '--max-replicas 0' '--tp inf' '--fleet f.json'; do
     # shellcheck disable=SC2086
     "$KV" capacity --slo ttft_p99=1s $o --no-db >/dev/null 2>"$T/o.err"
     check "capacity $o: exit 2 naming the option" "[ $? -eq 2 ] && grep -q -- '${o%% *}' $T/o.err"
 done
 "$KV" capacity --slo ttft_p99=1ms --limit 100 --max-replicas 2 --no-db --quiet >"$T/none.out" 2>/dev/null
 check "an SLO no size meets: says so, exit 1" "[ $? -eq 1 ] && grep -q 'none up to 2 replicas' $T/none.out"
+"$KV" capacity --slo ttft_p99=1ms --limit 100 --max-replicas 2 --no-db --quiet --json >"$T/none.json" 2>/dev/null
+check "an SLO no size meets: its figures are null, not left out (--json)" \
+    "[ $? -eq 1 ] && (for k in replicas run_id offered_rps ttft_p99_s reject_rate one_fewer_meets; do grep -q \"^  \\\"\$k\\\": null,\$\" $T/none.json || exit 1; done)"
+
+# a bad run option value is refused as such (exit 2, naming the option), not
+# as a TP that cannot serve: '--limit -1' was 'TP1: --limit: ...', exit 1
+for o in 'model nope' 'limit -1' 'gpu-mem-util 5' 'trace-format foo'; do
+    # shellcheck disable=SC2086
+    "$KV" capacity --slo ttft_p99=1s --$o --no-db --quiet >/dev/null 2>"$T/o.err"
+    check "capacity --$o: exit 2 naming the option, no TP" \
+        "[ $? -eq 2 ] && grep -q -- '${o%% *}: expected' $T/o.err && ! grep -q 'TP[0-9]' $T/o.err"
+done
+"$KV" capacity --slo ttft_p99=1s --tp 1,2 --limit -1 --no-db --quiet >/dev/null 2>"$T/o.err"
+check "capacity --tp 1,2 --limit -1: exit 2, refused once, not skipped per TP" \
+    "[ $? -eq 2 ] && [ \"\$(grep -c -- '--limit' $T/o.err)\" = 1 ] && ! grep -q 'TP[0-9]' $T/o.err"
+"$KV" capacity --slo ttft_p99=1s --trace "$srcdir/no/such.csv" --no-db --quiet >/dev/null 2>"$T/o.err"
+check "capacity --trace of no file: exit 2 naming it" "[ $? -eq 2 ] && grep -q 'such.csv' $T/o.err"
+"$KV" capacity --slo ttft_p99=1s --model llama-3-70b --tp 1 --no-db --quiet >/dev/null 2>"$T/o.err"
+check "capacity, the only TP cannot hold the model: exit 1 naming the TP" \
+    "[ $? -eq 1 ] && grep -q 'TP1: .*infeasible' $T/o.err"
+
+# 64 requests at one instant (vidur CSV), TPs 1, 2, 4 and 8: later TPs'
+# points reallocated the array the best answer pointed into (a use after
+# free under ASan), and the offered rate of one arrival instant, undefined,
+# was left out of the JSON instead of null
+{
+    echo arrived_at,num_prefill_tokens,num_decode_tokens
+    i=0
+    while [ $i -lt 64 ]; do
+        echo 0,4000,4
+        i=$((i + 1))
+    done
+} >"$T/burst.csv"
+"$KV" capacity --trace "$T/burst.csv" --slo 'ttft_p99=0.2s' --tp 1,2,4,8 --max-replicas 64 \
+    --db "$T/b.db" --json --quiet >"$T/b.json" 2>"$T/b.err"
+check "burst over TPs 1,2,4,8: exit 0, no sanitizer report" "[ $? -eq 0 ] && ! grep -q 'Sanitizer' $T/b.err"
+check "burst: the JSON answer is the stored one (run, GPUs, the fewest over the TPs)" \
+    "r=\$(sed -n 's/^  \"run_id\": \\([0-9]*\\),/\\1/p' $T/b.json); g=\$(sed -n 's/^  \"gpus\": \\([0-9]*\\),/\\1/p' $T/b.json); [ -n \"\$r\" ] && [ \"\$(sqlite3 $T/b.db 'SELECT run_id, gpus FROM capacity')\" = \"\$r|\$g\" ] && [ \"\$(sqlite3 $T/b.db 'SELECT MIN(gpus) FROM capacity_by_tp WHERE found = 1')\" = \"\$g\" ]"
+check "burst: offered_rps is null at the top level and in answers[]" \
+    "[ \"\$(grep -c '\"offered_rps\": null' $T/b.json)\" = 2 ]"
 
 tap_end
