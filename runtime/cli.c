@@ -247,6 +247,14 @@ static int load_config_file(const char *path, json_t **out, sim_err *err) {
     return SIM_OK;
 }
 
+/* A message about the fleet ("fleet: ...") names the fleet's file instead,
+ * when the fleet came from one (its "source"). */
+static void fleet_name_file(json_t *fleet_j, sim_err *err) {
+    const char *src = fleet_j ? json_string_value(json_object_get(fleet_j, "source")) : NULL;
+    if (src != NULL && strcmp(err->src, "fleet") == 0)
+        snprintf(err->src, sizeof err->src, "%s", src);
+}
+
 int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err) {
     json_t *cfg = base ? json_deep_copy(base) : json_object();
     int i;
@@ -580,8 +588,16 @@ int rt_run_resolve(json_t *cfg, sim_err *err) {
                         "fleet file: %s", je.text);
             return SIM_EINVAL;
         }
+        if (!json_is_object(fl)) { /* the fleet's own checks could not name the file */
+            sim_err_set(err, path, 0, 0,
+                        "fleet file: expected a JSON object of regions, populations, models, "
+                        "pools, ... at the top level, got %s",
+                        json_is_array(fl) ? "an array" : "a scalar");
+            json_decref(fl);
+            return SIM_EINVAL;
+        }
         /* its path, for the messages that refuse it (docs/fleet.md) */
-        if (json_is_object(fl) && json_object_get(fl, "source") == NULL) {
+        if (json_object_get(fl, "source") == NULL) {
             char abs[4096];
             json_object_set_new(fl, "source",
                                 json_string(abs_path(path, abs, sizeof abs) ? abs : path));
@@ -1081,9 +1097,7 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     fleet_j = json_object_get(cfg, "fleet");
     if (fleet_j) {
         if ((rc = rt_fleet_build(fleet_j, cfg, ops, &fleet, &err)) != SIM_OK) {
-            const char *src = json_string_value(json_object_get(fleet_j, "source"));
-            if (src != NULL && strcmp(err.src, "fleet") == 0) /* name the file */
-                snprintf(err.src, sizeof err.src, "%s", src);
+            fleet_name_file(fleet_j, &err);
             goto fail;
         }
         { /* belady: one pool's run only (a fleet's pools would share its trace) */
@@ -1200,8 +1214,10 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     rc = eng_run(&ec, &es, bp, sinkp, &sum, &err);
     if (ps.printed && ps.tty)
         fprintf(stderr, "\n");
-    if (rc != SIM_OK)
+    if (rc != SIM_OK) {
+        fleet_name_file(fleet_j, &err); /* the engine's own fleet checks */
         goto fail;
+    }
     sum.wall_s = wall_since(&ps.t0);
     sum.peak_mem_bytes = (int64_t)sim_mem_peak();
     if (st && (rc = store_run_finish(st, &sum, &err)) != SIM_OK)

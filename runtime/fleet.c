@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "backends.h"
+#include "datadir.h"
+#include "hw.h"
+#include "json_util.h"
 #include "mem.h"
 #include "model.h"
 
@@ -99,7 +102,7 @@ static void obj_keys(json_t *obj, char *buf, size_t n) {
 
 /* Sets a "fleet" error and returns rc. */
 static int bad(sim_err *err, int rc, const char *fmt, ...) {
-    char msg[400];
+    char msg[sizeof err->msg];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
@@ -113,6 +116,114 @@ static int num_ge0(json_t *v, double *out) {
         return 0;
     *out = json_number_value(v);
     return *out >= 0 && isfinite(*out);
+}
+
+/* Refuses a key of obj not in known[0..n), naming it by its path
+ * "where.key" (where "" at the top level) with the keys expected. */
+static int check_keys(json_t *obj, const char *const *known, size_t n, const char *where,
+                      sim_err *err) {
+    const char *k;
+    json_t *v;
+    json_object_foreach(obj, k, v) {
+        char list[256];
+        size_t t, used = 0;
+        (void)v;
+        for (t = 0; t < n; t++)
+            if (strcmp(k, known[t]) == 0)
+                break;
+        if (t < n)
+            continue;
+        list[0] = '\0';
+        for (t = 0; t < n && used < sizeof list; t++)
+            used +=
+                (size_t)snprintf(list + used, sizeof list - used, "%s%s", t ? ", " : "", known[t]);
+        return bad(err, SIM_EINVAL, "%s%s%s: unknown key (expected %s)", where, where[0] ? "." : "",
+                   k, list);
+    }
+    return SIM_OK;
+}
+
+/* Whether name is one of the names in list ("a, b, c"). */
+static int in_list(const char *list, const char *name) {
+    size_t len = strlen(name);
+    const char *p = list;
+    if (len == 0)
+        return 0;
+    while ((p = strstr(p, name)) != NULL) {
+        if ((p == list || p[-1] == ' ') && (p[len] == ',' || p[len] == '\0'))
+            return 1;
+        p += len;
+    }
+    return 0;
+}
+
+/* Checks every region: its keys, its supply per GPU kind (integer counts
+ * >= 0) and its prices per kind (numbers >= 0), every kind a known one: a
+ * preset's name, or the GPU of one of the fleet's pools (its options'
+ * "gpu", its own, else the run's), which may be a file of no preset. A
+ * pool's GPU that cannot be loaded is left to the pool's own setup, which
+ * says why. */
+static int check_regions(json_t *regions, json_t *pools, json_t *cfg, sim_err *err) {
+    static const char *const region_keys[] = {"gpus", "usd_per_gpu_hour"};
+    char known[1024], dir[4200];
+    const char *rk, *k;
+    json_t *rg, *v;
+    size_t i, used;
+
+    snprintf(dir, sizeof dir, "%s/gpus", rt_datadir());
+    if (sim_json_preset_list(dir, known, sizeof known) != SIM_OK)
+        return bad(err, SIM_ENOMEM, "out of memory");
+    used = strlen(known);
+    for (i = 0; i < json_array_size(pools); i++) {
+        json_t *pj = json_array_get(pools, i);
+        const char *g = json_string_value(json_object_get(json_object_get(pj, "options"), "gpu"));
+        sim_gpu gpu;
+        sim_err e;
+        if (g == NULL)
+            g = json_string_value(json_object_get(pj, "gpu"));
+        if (g == NULL)
+            g = json_string_value(json_object_get(cfg, "gpu"));
+        if (g != NULL && sim_gpu_load(g, rt_datadir(), &gpu, &e) == SIM_OK &&
+            !in_list(known, gpu.name) && used < sizeof known)
+            used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "",
+                                     gpu.name);
+    }
+    json_object_foreach(regions, rk, rg) {
+        json_t *gp = json_object_get(rg, "gpus"), *pr = json_object_get(rg, "usd_per_gpu_hour");
+        char where[300];
+        int rc;
+        snprintf(where, sizeof where, "regions.%s", rk);
+        if (!json_is_object(rg))
+            return bad(err, SIM_EINVAL, "%s: expected an object {\"gpus\": {...}, ...}", where);
+        if ((rc = check_keys(rg, region_keys, 2, where, err)) != SIM_OK)
+            return rc;
+        if (gp && !json_is_object(gp))
+            return bad(err, SIM_EINVAL,
+                       "%s.gpus: expected an object of GPU kind: count, e.g. {\"h100-sxm\": 8}",
+                       where);
+        if (pr && !json_is_object(pr))
+            return bad(err, SIM_EINVAL,
+                       "%s.usd_per_gpu_hour: expected an object of GPU kind: USD per GPU-hour, "
+                       "e.g. {\"h100-sxm\": 2.5}",
+                       where);
+        json_object_foreach(gp, k, v) {
+            if (!in_list(known, k))
+                return bad(err, SIM_EINVAL, "%s.gpus.%s: unknown GPU kind (known: %s)", where, k,
+                           known);
+            if (!json_is_integer(v) || json_integer_value(v) < 0)
+                return bad(err, SIM_EINVAL, "%s.gpus.%s: expected a GPU count >= 0", where, k);
+        }
+        json_object_foreach(pr, k, v) {
+            double price;
+            if (!in_list(known, k))
+                return bad(err, SIM_EINVAL, "%s.usd_per_gpu_hour.%s: unknown GPU kind (known: %s)",
+                           where, k, known);
+            if (!num_ge0(v, &price))
+                return bad(err, SIM_EINVAL, "%s.usd_per_gpu_hour.%s: expected a price >= 0", where,
+                           k);
+        }
+    }
+    return SIM_OK;
 }
 
 void rt_fleet_free(rt_fleet *f) {
@@ -147,23 +258,19 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
 
     *out = NULL;
     if (!json_is_object(fleet))
-        return bad(err, SIM_EINVAL, "expected a JSON object");
+        return bad(err, SIM_EINVAL,
+                   "expected a JSON object of regions, populations, models, pools, ... at the top "
+                   "level, got %s",
+                   json_is_array(fleet) ? "an array" : "a scalar");
     if (ops != &be_sim_ops)
         return bad(err, SIM_EINVAL, "--fleet: only the sim backend runs a fleet, got --backend %s",
                    ops->name);
-    json_object_foreach(fleet, k, v) {
+    {
         static const char *const top[] = {"regions",     "populations", "models",     "pools",
                                           "router",      "scope",       "autoscaler", "max_queue",
                                           "description", "kv_link",     "source"};
-        size_t t;
-        for (t = 0; t < sizeof top / sizeof top[0]; t++)
-            if (strcmp(k, top[t]) == 0)
-                break;
-        if (t == sizeof top / sizeof top[0])
-            return bad(err, SIM_EINVAL,
-                       "%s: unknown key (expected regions, populations, models, pools, router, "
-                       "scope, autoscaler, max_queue, kv_link, description, source)",
-                       k);
+        if ((rc = check_keys(fleet, top, sizeof top / sizeof top[0], "", err)) != SIM_OK)
+            return rc;
     }
     regions = json_object_get(fleet, "regions");
     pools = json_object_get(fleet, "pools");
@@ -173,6 +280,8 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
     if (!json_is_array(pools) || json_array_size(pools) == 0)
         return bad(err, SIM_EINVAL, "pools: expected a non-empty array, got %s",
                    pools ? "something else" : "nothing");
+    if ((rc = check_regions(regions, pools, cfg, err)) != SIM_OK)
+        return rc;
     nr = (int)json_object_size(regions);
     n = (int)json_array_size(pools);
     pops = json_object_get(fleet, "populations");
@@ -229,16 +338,28 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         for (j = 0; j < nr; j++)
             F->rtt_s[j] = 0;
     } else {
+        static const char *const pop_keys[] = {"weight", "rtt_s"};
         json_t *p;
+        double total = 0;
         i = 0;
         json_object_foreach(pops, k, p) {
             json_t *rtt = json_object_get(p, "rtt_s");
             const char *rk;
             json_t *rv;
-            if (!json_is_object(p) || !num_ge0(json_object_get(p, "weight"), &F->pop_weight[i])) {
+            char where[300];
+            snprintf(where, sizeof where, "populations.%s", k);
+            if (!json_is_object(p)) {
+                rc = bad(err, SIM_EINVAL,
+                         "%s: expected an object {\"weight\": W, \"rtt_s\": {...}}", where);
+                goto fail;
+            }
+            if ((rc = check_keys(p, pop_keys, 2, where, err)) != SIM_OK)
+                goto fail;
+            if (!num_ge0(json_object_get(p, "weight"), &F->pop_weight[i])) {
                 rc = bad(err, SIM_EINVAL, "populations.%s.weight: expected a number >= 0", k);
                 goto fail;
             }
+            total += F->pop_weight[i];
             if (!json_is_object(rtt)) {
                 rc = bad(err, SIM_EINVAL,
                          "populations.%s.rtt_s: expected an object of region: seconds", k);
@@ -271,15 +392,34 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
             }
             i++;
         }
-    }
-    /* model shares */
-    i = 0;
-    json_object_foreach(models, k, v) {
-        if (!num_ge0(v, &F->model_weight[i])) {
-            rc = bad(err, SIM_EINVAL, "models.%s: expected a share >= 0", k);
+        /* the engine draws a population in proportion to the weights */
+        if (!(total > 0 && isfinite(total))) {
+            rc = bad(err, SIM_EINVAL,
+                     "populations: expected weights with a finite sum > 0 (at least one "
+                     "population weighing more than 0), got a sum of %g",
+                     total);
             goto fail;
         }
-        i++;
+    }
+    /* model shares, drawn in proportion like the populations */
+    {
+        double total = 0;
+        i = 0;
+        json_object_foreach(models, k, v) {
+            if (!num_ge0(v, &F->model_weight[i])) {
+                rc = bad(err, SIM_EINVAL, "models.%s: expected a share >= 0", k);
+                goto fail;
+            }
+            total += F->model_weight[i];
+            i++;
+        }
+        if (!(total > 0 && isfinite(total))) {
+            rc = bad(err, SIM_EINVAL,
+                     "models: expected shares with a finite sum > 0 (at least one model with a "
+                     "share above 0), got a sum of %g",
+                     total);
+            goto fail;
+        }
     }
 
     /* pools */
@@ -295,21 +435,12 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
             rc = bad(err, SIM_EINVAL, "%s: expected an object", where);
             goto fail;
         }
-        json_object_foreach(pj, k, v) {
-            static const char *const pk[] = {
-                "name",         "region",       "model",   "gpu",  "tp", "replicas",
-                "min_replicas", "max_replicas", "options", "role", "pp"};
-            size_t t;
-            for (t = 0; t < sizeof pk / sizeof pk[0]; t++)
-                if (strcmp(k, pk[t]) == 0)
-                    break;
-            if (t == sizeof pk / sizeof pk[0]) {
-                sim_err_set(err, "fleet", 0, 0,
-                            "%s.%s: unknown key (expected name, region, model, gpu, tp, "
-                            "replicas, min_replicas, max_replicas, role, pp, options)",
-                            where, k);
+        {
+            static const char *const pk[] = {"name", "region",   "model",        "gpu",
+                                             "tp",   "replicas", "min_replicas", "max_replicas",
+                                             "role", "pp",       "options"};
+            if ((rc = check_keys(pj, pk, sizeof pk / sizeof pk[0], where, err)) != SIM_OK)
                 goto fail;
-            }
         }
         region = json_string_value(json_object_get(pj, "region"));
         model = json_string_value(json_object_get(pj, "model"));
@@ -332,12 +463,24 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
             sim_err_set(err, "fleet", 0, 0, "%s.replicas: expected an integer 0..100000", where);
             goto fail;
         }
-        mn = json_is_integer(json_object_get(pj, "min_replicas"))
-                 ? json_integer_value(json_object_get(pj, "min_replicas"))
-                 : reps;
-        mx = json_is_integer(json_object_get(pj, "max_replicas"))
-                 ? json_integer_value(json_object_get(pj, "max_replicas"))
-                 : reps;
+        /* absent: replicas; present: an integer (3.0, 1.5 or "3" are refused) */
+        mn = mx = reps;
+        if ((v = json_object_get(pj, "min_replicas")) != NULL) {
+            if (!json_is_integer(v)) {
+                sim_err_set(err, "fleet", 0, 0, "%s.min_replicas: expected an integer 0..100000",
+                            where);
+                goto fail;
+            }
+            mn = json_integer_value(v);
+        }
+        if ((v = json_object_get(pj, "max_replicas")) != NULL) {
+            if (!json_is_integer(v)) {
+                sim_err_set(err, "fleet", 0, 0, "%s.max_replicas: expected an integer 1..100000",
+                            where);
+                goto fail;
+            }
+            mx = json_integer_value(v);
+        }
         if (mn < 0 || mx < reps || mx < 1 || mn > mx || mx > 100000) {
             sim_err_set(err, "fleet", 0, 0,
                         "%s: expected 0 <= min_replicas <= max_replicas, replicas <= "
@@ -514,19 +657,10 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
     }
     as = json_object_get(fleet, "autoscaler");
     if (as && !json_is_null(as)) {
+        static const char *const as_keys[] = {"interval_s", "provision_s", "up", "down"};
         eng_autoscale *a = &F->f.autoscale;
-        const char *ak;
-        json_t *av;
-        json_object_foreach(as, ak, av) {
-            (void)av;
-            if (strcmp(ak, "interval_s") != 0 && strcmp(ak, "provision_s") != 0 &&
-                strcmp(ak, "up") != 0 && strcmp(ak, "down") != 0) {
-                rc = bad(err, SIM_EINVAL,
-                         "autoscaler.%s: unknown key (expected interval_s, provision_s, up, down)",
-                         ak);
-                goto fail;
-            }
-        }
+        if ((rc = check_keys(as, as_keys, 4, "autoscaler", err)) != SIM_OK)
+            goto fail;
         if (!json_is_object(as) || !num_ge0(json_object_get(as, "interval_s"), &a->interval_s) ||
             !num_ge0(json_object_get(as, "provision_s"), &a->provision_s) ||
             !num_ge0(json_object_get(as, "up"), &a->up) ||
@@ -539,6 +673,16 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
             goto fail;
         }
         a->on = 1;
+        /* it adds and removes one engine at a time, and a pipelined replica
+         * is pp engines: it would run half replicas */
+        for (i = 0; i < n; i++)
+            if (F->rp[i].pctx.pp > 1) {
+                rc = bad(err, SIM_ENOTSUP,
+                         "pools[%d].pp: the autoscaler scales replicas of one engine; expected "
+                         "pp 1 in an autoscaled fleet, got %d (pool %s)",
+                         i, F->rp[i].pctx.pp, F->pools[i].name);
+                goto fail;
+            }
     }
     /* a disaggregated model has prefill and decode pools, and no others */
     for (j = 0; j < nm; j++) {

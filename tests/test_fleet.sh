@@ -3,7 +3,9 @@
 # exactly, nearest vs global routing, conservation across replicas,
 # determinism of every router, edge admission "at capacity", the
 # autoscaler (and its equality with and without fast-forward), costs, and
-# fleet files that cannot be served refused with the key named.
+# fleet files that cannot be served or are malformed (an unknown key at any
+# level, a non-integer replica bound, all-zero shares) refused with the file
+# and the key named.
 set -u
 . "$srcdir/tests/tap.sh"
 tap_tmp fleet
@@ -149,9 +151,23 @@ sed 's/"ib_bw": 50e9/"ib_bw": 0/' "$srcdir/data/gpus/h100-sxm.json" >"$T/noib.js
 "$KV" run --gpu "$T/noib.json" --tp 16 --model llama-3-70b --limit 5 --no-db >/dev/null 2>"$T/noib.err"
 check "refused: TP beyond a node without an inter-node link (exit 1)" "[ $? -eq 1 ] && grep -q 'inter-node link' $T/noib.err"
 refuse "an unknown key" 's/"scope"/"scoop"/' "scoop: unknown key"
+# keys that were ignored, values that fell back to a default, and shares that
+# sent every request to the last entry (a division by a zero sum)
+refuse "an unknown key in a region" 's/"usd_per_gpu_hour": {"h100-sxm": 3.0}/"usd_per_gpu_hr": {"h100-sxm": 3.0}/' "bad.json: regions.west.usd_per_gpu_hr: unknown key"
+refuse "an unknown key in a population" 's/"weight": 1/"wieght": 1/' "bad.json: populations.na.wieght: unknown key"
+refuse "an unknown GPU kind in a region" 's/"west": {"gpus": {"h100-sxm": 8}/"west": {"gpus": {"h100-sxm": 8, "h100-sxn": 8}/' "bad.json: regions.west.gpus.h100-sxn: unknown GPU kind (known: .*h100-sxm"
+refuse "a price that is a number, not per GPU kind" 's/"usd_per_gpu_hour": {"h100-sxm": 3.0}/"usd_per_gpu_hour": 2.5/' "bad.json: regions.west.usd_per_gpu_hour: expected an object"
+refuse "min_replicas 3.0" 's/"replicas": 2}/"replicas": 2, "min_replicas": 3.0}/' "bad.json: pools\[0\].min_replicas: expected an integer"
+refuse "max_replicas 1.5" 's/"replicas": 2}/"replicas": 2, "max_replicas": 1.5}/' "bad.json: pools\[0\].max_replicas: expected an integer"
+refuse "max_replicas as a string" 's/"replicas": 2}/"replicas": 2, "max_replicas": "3"}/' "bad.json: pools\[0\].max_replicas: expected an integer"
+refuse "model shares that are all 0" 's/"router"/"models": {"llama-3-8b": 0, "llama-3.1-8b": 0}, "router"/' "bad.json: models: expected shares with a finite sum > 0"
+refuse "population weights that are all 0" 's/"weight": 1/"weight": 0/' "bad.json: populations: expected weights with a finite sum > 0"
 refuse "a model share without a pool" 's/"router"/"models": {"llama-3-8b": 1, "qwen3-32b": 1}, "router"/' "models.qwen3-32b"
 "$KV" run --fleet "$T/near.json" --backend cpu --limit 5 --no-db >/dev/null 2>"$T/be.err"
 check "refused: a fleet on a measured backend" "[ $? -eq 1 ] && grep -q 'only the sim backend' $T/be.err"
+echo '[1, 2]' >"$T/arr.json"
+"$KV" run --fleet "$T/arr.json" --limit 5 --no-db >/dev/null 2>"$T/arr.err"
+check "refused: a fleet file that is not an object names it" "[ $? -eq 1 ] && grep -q 'arr.json: fleet file: expected a JSON object' $T/arr.err"
 "$KV" run --fleet "$T/missing.json" --limit 5 --no-db >/dev/null 2>"$T/miss.err"
 check "refused: a missing fleet file names it" "[ $? -eq 1 ] && grep -q 'missing.json' $T/miss.err"
 "$KV" run --router fastest --limit 5 --no-db >/dev/null 2>"$T/rt.err"
@@ -246,4 +262,57 @@ check "a spec's fleet path is anchored at the spec; both points done" \
     "[ \"\$(q $T/spec/s.db 'SELECT COUNT(*) FROM sweep_points WHERE status = \"done\"')\" = 2 ]"
 check "the run's --router applies to a fleet file without one" \
     "[ \"\$(q $T/spec/s.db 'SELECT COUNT(DISTINCT json_extract(r.config, \"$.router\")) FROM runs r')\" = 2 ] && [ \"\$(q $T/spec/s.db 'SELECT COUNT(DISTINCT s.ttft_p99_s) FROM summary s')\" = 2 ]"
+
+# disaggregation: a request prefilled elsewhere is queued on its decode
+# replica past max_queue (its KV exists), not rejected after the transfer
+printf 'arrived_at,num_prefill_tokens,num_decode_tokens\n' >"$T/eight.csv"
+for i in 1 2 3 4 5 6 7 8; do echo '0,500,20' >>"$T/eight.csv"; done
+cat >"$T/dq.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 16}}},
+ "pools": [{"name": "p", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 2, "role": "prefill"},
+           {"name": "d", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "role": "decode"}],
+ "max_queue": 4}
+JSON
+"$KV" run --trace "$T/eight.csv" --fleet "$T/dq.json" --no-db --json >"$T/dq.out" 2>/dev/null
+check "disaggregation: 8 prefilled requests all decode past max_queue 4" \
+    "grep -q '\"completed\": 8,' $T/dq.out && grep -q '\"rejected\": 0,' $T/dq.out"
+
+# the autoscaler: an empty pool grows on its own requests, one that gets none
+# is never paid, and a replica's timeline rows are those of its time on
+printf 'arrived_at,num_prefill_tokens,num_decode_tokens\n' >"$T/as0.csv"
+for i in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19; do echo "$i,200,50" >>"$T/as0.csv"; done
+cat >"$T/as0.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 8}}},
+ "pools": [{"name": "p", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 0, "min_replicas": 0, "max_replicas": 2}],
+ "autoscaler": {"interval_s": 2, "provision_s": 5, "up": 0.5, "down": 0.1}}
+JSON
+"$KV" run --trace "$T/as0.csv" --fleet "$T/as0.json" --no-db --json >"$T/as0.out" 2>/dev/null
+check "autoscaler: a lone pool of 0 replicas grows and serves (it rejected all 20)" \
+    "grep -q '\"completed\": 13,' $T/as0.out"
+cat >"$T/as3.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 8}, "usd_per_gpu_hour": {"h100-sxm": 3.6}}},
+ "models": {"llama-3-8b": 1, "llama-3.1-8b": 0},
+ "pools": [{"name": "a", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "min_replicas": 1, "max_replicas": 1},
+           {"name": "b", "region": "r", "model": "llama-3.1-8b", "gpu": "h100-sxm", "replicas": 0, "min_replicas": 0, "max_replicas": 3}],
+ "autoscaler": {"interval_s": 1, "provision_s": 5, "up": 0.5, "down": 0.1}}
+JSON
+"$KV" run --trace "$T/as0.csv" --fleet "$T/as3.json" --db "$T/as3.db" >/dev/null 2>&1
+check "autoscaler: a pool no request is for is never paid (GPU-hours of pool a alone)" \
+    "[ \"\$(sqlite3 $T/as3.db 'SELECT completed, ROUND(gpu_hours * 3600) FROM summary')\" = '20|20.0' ]"
+printf 'arrived_at,num_prefill_tokens,num_decode_tokens\n' >"$T/as2.csv"
+for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo '0,2000,400' >>"$T/as2.csv"; done
+echo '40,100,10' >>"$T/as2.csv"
+cat >"$T/as2.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 8}, "usd_per_gpu_hour": {"h100-sxm": 3.6}}},
+ "pools": [{"name": "p", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "min_replicas": 1, "max_replicas": 3, "options": {"max-num-seqs": 4}}],
+ "autoscaler": {"interval_s": 1, "provision_s": 0, "up": 0.5, "down": 0.1}}
+JSON
+"$KV" run --trace "$T/as2.csv" --fleet "$T/as2.json" --db "$T/as2.db" --timeline-s 1 >/dev/null 2>&1
+check "autoscaler timeline: only the replica on at 0 has a row there; rows cover the seconds paid" \
+    "[ \"\$(sqlite3 $T/as2.db 'SELECT (SELECT COUNT(*) FROM timeline WHERE t_s = 0), (SELECT COUNT(*) FROM timeline) BETWEEN ROUND(gpu_hours * 3600) AND ROUND(gpu_hours * 3600) + 6 FROM summary')\" = '1|1' ]"
+sed 's/"replicas": 1, "min_replicas": 1/"pp": 2, "replicas": 1, "min_replicas": 1/' "$T/as2.json" >"$T/aspp.json"
+"$KV" run --trace "$T/as2.csv" --fleet "$T/aspp.json" --no-db >/dev/null 2>"$T/aspp.err"
+check "autoscaler with pp 2: refused, naming the file and the pool's pp" \
+    "[ $? -eq 1 ] && grep -q 'aspp.json: pools\[0\].pp' $T/aspp.err"
+
 tap_end

@@ -473,8 +473,15 @@ static void test_params(void) {
     T_EQ_I(duration_of("ttl:idle=1h"), 3600 * SIM_NS_PER_S);
     T_EQ_I(duration_of("ttl:idle=10us"), 10000);
     T_EQ_I(duration_of("ttl:idle=7ns"), 7);
-    T_EQ_I(duration_of("ttl"), 7);                                /* absent: the default */
-    T_EQ_I(duration_of("ttl:idle=1s,idle=2s"), 2 * SIM_NS_PER_S); /* the last wins */
+    T_EQ_I(duration_of("ttl"), 7); /* absent: the default */
+    { /* a key given twice is refused (the last used to win silently) */
+        const struct evict_ops *o2;
+        evict_params p2;
+        sim_err e2;
+        sim_err_clear(&e2);
+        T_EQ_I(evict_spec_parse("ttl:idle=1s,idle=2s", &o2, &p2, &e2), SIM_EINVAL);
+        T_ASSERT(strstr(e2.msg, "got 'idle' twice") != NULL);
+    }
 
     T_EQ_I(evict_spec_parse("s3fifo:small=0.25,ghost=0.5", &ops, &p, &err), SIM_OK);
     T_STREQ(ops->name, "s3fifo");
