@@ -1602,12 +1602,21 @@ int64_t eng_kv_blocks(const perf_ctx *p, int block_tokens, double mem_util, int 
     return (int64_t)(left / block) / p->pp;
 }
 
-/* The f[0..n) quantiles of one figure's latencies into v; 0 (the run failed) on error. */
-static int quantiles_of(eng *e, qstore *q, const double *f, int n, double *v) {
-    int rc = qstore_quantiles(q, f, n, v, e->err);
-    if (rc != SIM_OK)
+/* One figure's p50, p90 (when p90 is not NULL) and p99 over its latencies;
+ * 0 (the run failed) on error. */
+static int quantiles_of(eng *e, qstore *q, double *p50, double *p90, double *p99) {
+    static const double f3[3] = {0.50, 0.90, 0.99}, f2[2] = {0.50, 0.99};
+    double v[3];
+    int rc = p90 ? qstore_quantiles(q, f3, 3, v, e->err) : qstore_quantiles(q, f2, 2, v, e->err);
+    if (rc != SIM_OK) {
         fail(e, rc, "latency quantiles");
-    return rc == SIM_OK;
+        return 0;
+    }
+    *p50 = v[0];
+    if (p90)
+        *p90 = v[1];
+    *p99 = p90 ? v[2] : v[1];
+    return 1;
 }
 
 static void summarise(eng *e, met_summary *s) {
@@ -1647,29 +1656,11 @@ static void summarise(eng *e, met_summary *s) {
     if (e->n_xfer > 0)
         s->kv_xfer_mean_s = e->xfer_s / (double)e->n_xfer;
     s->steps = e->steps;
-    {
-        static const double f3[3] = {0.50, 0.90, 0.99}, f2[2] = {0.50, 0.99};
-        double v[3];
-        if (!quantiles_of(e, &e->ttft, f3, 3, v))
-            return;
-        s->ttft_p50_s = v[0];
-        s->ttft_p90_s = v[1];
-        s->ttft_p99_s = v[2];
-        if (!quantiles_of(e, &e->tpot, f3, 3, v))
-            return;
-        s->tpot_p50_s = v[0];
-        s->tpot_p90_s = v[1];
-        s->tpot_p99_s = v[2];
-        if (!quantiles_of(e, &e->e2e, f3, 3, v))
-            return;
-        s->e2e_p50_s = v[0];
-        s->e2e_p90_s = v[1];
-        s->e2e_p99_s = v[2];
-        if (!quantiles_of(e, &e->queue, f2, 2, v))
-            return;
-        s->queue_p50_s = v[0];
-        s->queue_p99_s = v[1];
-    }
+    if (!quantiles_of(e, &e->ttft, &s->ttft_p50_s, &s->ttft_p90_s, &s->ttft_p99_s) ||
+        !quantiles_of(e, &e->tpot, &s->tpot_p50_s, &s->tpot_p90_s, &s->tpot_p99_s) ||
+        !quantiles_of(e, &e->e2e, &s->e2e_p50_s, &s->e2e_p90_s, &s->e2e_p99_s) ||
+        !quantiles_of(e, &e->queue, &s->queue_p50_s, NULL, &s->queue_p99_s))
+        return;
     if (qstore_count(&e->ttft) > 0)
         s->ttft_mean_s = qstore_mean(&e->ttft);
     if (qstore_count(&e->tpot) > 0)
