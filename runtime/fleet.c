@@ -143,6 +143,17 @@ static int check_keys(json_t *obj, const char *const *known, size_t n, const cha
     return SIM_OK;
 }
 
+/* Weights drawn in proportion need a finite sum above 0 (an all-zero set
+ * would divide by zero); SIM_OK, or SIM_EINVAL naming the key. */
+static int positive_sum(double total, const char *key, const char *what, const char *one,
+                        sim_err *err) {
+    if (total > 0 && isfinite(total))
+        return SIM_OK;
+    return bad(err, SIM_EINVAL,
+               "%s: expected %s with a finite sum > 0 (at least one %s above 0), got a sum of %g",
+               key, what, one, total);
+}
+
 /* Whether name is one of the names in list ("a, b, c"). */
 static int in_list(const char *list, const char *name) {
     size_t len = strlen(name);
@@ -393,13 +404,9 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
             i++;
         }
         /* the engine draws a population in proportion to the weights */
-        if (!(total > 0 && isfinite(total))) {
-            rc = bad(err, SIM_EINVAL,
-                     "populations: expected weights with a finite sum > 0 (at least one "
-                     "population weighing more than 0), got a sum of %g",
-                     total);
+        if ((rc = positive_sum(total, "populations", "weights", "population weighing", err)) !=
+            SIM_OK)
             goto fail;
-        }
     }
     /* model shares, drawn in proportion like the populations */
     {
@@ -413,13 +420,8 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
             total += F->model_weight[i];
             i++;
         }
-        if (!(total > 0 && isfinite(total))) {
-            rc = bad(err, SIM_EINVAL,
-                     "models: expected shares with a finite sum > 0 (at least one model with a "
-                     "share above 0), got a sum of %g",
-                     total);
+        if ((rc = positive_sum(total, "models", "shares", "model with a share", err)) != SIM_OK)
             goto fail;
-        }
     }
 
     /* pools */

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fileio.h"
 #include "mem.h"
 #include "plot_int.h"
 #include "store.h"
@@ -247,7 +248,6 @@ static int write_file(const char *path, const char *text, size_t n, sim_err *err
 /* Runs gnuplot on script; returns an exit code (0, or 3 with the reason on stderr). */
 static int run_gnuplot(const char *script, size_t n) {
     const char *gp = gnuplot_path();
-    const char *tmpdir = getenv("TMPDIR");
     char path[4096], msg[4096];
     size_t got = 0;
     int fd, pipefd[2], status = 0, code = RT_EXIT_OK;
@@ -255,7 +255,7 @@ static int run_gnuplot(const char *script, size_t n) {
     ssize_t r;
     sim_err err;
 
-    snprintf(path, sizeof path, "%s/kvfleet-plot-XXXXXX", tmpdir && tmpdir[0] ? tmpdir : "/tmp");
+    snprintf(path, sizeof path, "%s/kvfleet-plot-XXXXXX", sim_tmpdir());
     fd = mkstemp(path);
     if (fd < 0) {
         fprintf(stderr, "kvfleet plot: %s: cannot create a temporary file: %s\n", path,

@@ -52,6 +52,7 @@
 #include <sqlite3.h>
 
 #include "cli.h"
+#include "fileio.h"
 #include "mem.h"
 #include "store.h"
 
@@ -166,7 +167,6 @@ int sweep__coord_open(sweep_coord *c, const sweep_args *a, sweep_spec *spec, sim
     store *probe = NULL;
     sqlite3_stmt *st = NULL;
     int rc;
-    const char *tmp = getenv("TMPDIR");
     memset(c, 0, sizeof *c);
     c->args = a;
     c->spec = spec;
@@ -233,7 +233,7 @@ int sweep__coord_open(sweep_coord *c, const sweep_args *a, sweep_spec *spec, sim
         rc = db_fail(err, c, "sweep_points");
         goto fail;
     }
-    snprintf(c->tmpdir, sizeof c->tmpdir, "%s/kvfleet-sweep.XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    snprintf(c->tmpdir, sizeof c->tmpdir, "%s/kvfleet-sweep.XXXXXX", sim_tmpdir());
     if (mkdtemp(c->tmpdir) == NULL) {
         sim_err_set(err, c->tmpdir, 0, 0, "private folder: %s", strerror(errno));
         c->tmpdir[0] = '\0';

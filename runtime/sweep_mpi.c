@@ -35,6 +35,7 @@
 #include <mpi.h>
 
 #include "cli.h"
+#include "fileio.h"
 #include "mem.h"
 
 #define TAG_REPORT 1
@@ -98,11 +99,10 @@ static void recv_bytes(char *buf, int64_t n, int src) {
 
 /* A worker rank: asks, runs, ships, until told to stop. */
 static void worker(const sweep_args *a, const sweep_spec *spec, int rank) {
-    const char *tmp = getenv("TMPDIR");
     char dir[512], db[700], journal[720];
     q_report rep;
     long t;
-    snprintf(dir, sizeof dir, "%s/kvfleet-rank%d.XXXXXX", tmp && tmp[0] ? tmp : "/tmp", rank);
+    snprintf(dir, sizeof dir, "%s/kvfleet-rank%d.XXXXXX", sim_tmpdir(), rank);
     if (mkdtemp(dir) == NULL)
         dir[0] = '\0';
     memset(&rep, 0, sizeof rep);

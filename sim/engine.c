@@ -1006,7 +1006,7 @@ static void run_apply_quiet(eng *e, replica *p, int64_t n, double f0, double df,
                             double db) {
     const kvc_pool *pool = sched_pool(p->s);
     double total = (double)kvc_total(pool);
-    int nd = sched_n_decode(p->s);
+    int nd = sched_n_decode(p->s), tl = e->tl_ns > 0;
     int64_t i, step0 = sched_n_steps(p->s);
     sim_time start = 0;
     /* the scheduler first (it reads nothing the accounting writes), then
@@ -1025,7 +1025,7 @@ static void run_apply_quiet(eng *e, replica *p, int64_t n, double f0, double df,
         dur = p->run_end[i] - start;
         dur_s = sim_time_to_s(dur);
         rep_account(e, p, start);
-        if (i > 0 && e->tl_ns > 0)
+        if (tl && i > 0)
             p->tl_out += nd; /* the tokens of the step that ended at start */
         p->sig_kvu = (double)p->run_used[i] / total;
         e->steps++;
@@ -1602,12 +1602,12 @@ int64_t eng_kv_blocks(const perf_ctx *p, int block_tokens, double mem_util, int 
     return (int64_t)(left / block) / p->pp;
 }
 
-/* One figure's p50, p90 (when p90 is not NULL) and p99 over its latencies;
- * 0 (the run failed) on error. */
+/* One figure's p50, p90 (kept when p90 is not NULL) and p99 over its
+ * latencies; 0 (the run failed) on error. */
 static int quantiles_of(eng *e, qstore *q, double *p50, double *p90, double *p99) {
-    static const double f3[3] = {0.50, 0.90, 0.99}, f2[2] = {0.50, 0.99};
+    static const double f[3] = {0.50, 0.90, 0.99};
     double v[3];
-    int rc = p90 ? qstore_quantiles(q, f3, 3, v, e->err) : qstore_quantiles(q, f2, 2, v, e->err);
+    int rc = qstore_quantiles(q, f, 3, v, e->err);
     if (rc != SIM_OK) {
         fail(e, rc, "latency quantiles");
         return 0;
@@ -1615,7 +1615,7 @@ static int quantiles_of(eng *e, qstore *q, double *p50, double *p90, double *p99
     *p50 = v[0];
     if (p90)
         *p90 = v[1];
-    *p99 = p90 ? v[2] : v[1];
+    *p99 = v[2];
     return 1;
 }
 

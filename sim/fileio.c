@@ -3,6 +3,7 @@
 #include "fileio.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -58,4 +59,9 @@ int sim_replace_close(sim_replace *r, const char *path, int ok, sim_err *err) {
         (void)remove(r->tmp);
     }
     return ok && !bad ? SIM_OK : SIM_EIO;
+}
+
+const char *sim_tmpdir(void) {
+    const char *dir = getenv("TMPDIR");
+    return dir != NULL && dir[0] != '\0' ? dir : "/tmp";
 }

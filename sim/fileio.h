@@ -33,6 +33,9 @@ int sim_replace_open(sim_replace *r, const char *path, sim_err *err);
  * touching *err). */
 int sim_replace_close(sim_replace *r, const char *path, int ok, sim_err *err);
 
+/* Where temporary files go: $TMPDIR when set and not empty, else /tmp. */
+const char *sim_tmpdir(void);
+
 #ifdef __cplusplus
 }
 #endif

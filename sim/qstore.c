@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "mem.h"
 
 #define QSTORE_BLOCK  65536 /* values read back from the spill file at a time */
@@ -23,12 +24,10 @@ void qstore_init(qstore *q, size_t mem_max) {
 
 /* The unlinked temporary file the values go to: in $TMPDIR, else /tmp. */
 static FILE *spill_open(sim_err *err) {
-    const char *dir = getenv("TMPDIR");
+    const char *dir = sim_tmpdir();
     char path[4096];
     int fd, n;
     FILE *f;
-    if (dir == NULL || dir[0] == '\0')
-        dir = "/tmp";
     n = snprintf(path, sizeof path, "%s/kvfleet-latencies.XXXXXX", dir);
     if (n < 0 || (size_t)n >= sizeof path) {
         sim_err_set(err, "", 0, 0, "recording latencies: TMPDIR: expected a shorter path");

@@ -654,11 +654,18 @@ int64_t sched_prefix_probe(const sched *s, const sim_req *r) {
     return prefix_lookup((sched *)s, &q, r->prompt_tokens, 0, &pinned, &key) * s->cfg.block_tokens;
 }
 
-/* Blocks of q found in the host tier right after its first j0 blocks
- * (key: the chained key of block j0 - 1), up to block max_hit. With take,
- * their recency is refreshed. */
+/* What tier_lookup does with each block it finds. */
+enum tier_act {
+    TIER_FIND = 0, /* nothing: a plan */
+    TIER_TAKE,     /* an access: its recency is refreshed */
+    TIER_HOLD,     /* a reference: it cannot be evicted until released */
+    TIER_RELEASE   /* the reference of TIER_HOLD given back */
+};
+
+/* Blocks of q found in tier right after its first j0 blocks (key: the
+ * chained key of block j0 - 1), up to block max_hit, each acted on. */
 static int64_t tier_lookup(sched *s, pcache *tier, const sched_seq *q, int64_t j0, uint64_t key,
-                           int64_t max_hit, int take, uint64_t *key_out) {
+                           int64_t max_hit, enum tier_act act, uint64_t *key_out) {
     int64_t j;
     if (key_out)
         *key_out = key;
@@ -672,35 +679,14 @@ static int64_t tier_lookup(sched *s, pcache *tier, const sched_seq *q, int64_t j
             break;
         if (key_out)
             *key_out = key;
-        if (take) {
+        if (act == TIER_TAKE || act == TIER_HOLD)
             pcache_ref(tier, h);
+        if (act == TIER_TAKE)
             pcache_access(tier, h, s->now);
+        if (act == TIER_TAKE || act == TIER_RELEASE)
             pcache_unref(tier, h, s->now);
-        }
     }
     return j - j0;
-}
-
-/* Holds (hold = 1) or lets go of (0) q's n blocks from j0 in tier, all
- * cached: held, a block cannot be evicted. */
-static void tier_hold(sched *s, pcache *tier, const sched_seq *q, int64_t j0, uint64_t key,
-                      int64_t n, int hold) {
-    int64_t j;
-    for (j = j0; j < j0 + n; j++) {
-        pcache_block *h;
-        key = pcache_key_chain(key, block_content(s, q, j));
-        h = pcache_find(tier, key);
-        SIM_ASSERT(h != NULL);
-        if (hold)
-            pcache_ref(tier, h);
-        else
-            pcache_unref(tier, h, s->now);
-    }
-}
-
-static int64_t host_lookup(sched *s, const sched_seq *q, int64_t j0, uint64_t key, int64_t max_hit,
-                           int take) {
-    return tier_lookup(s, s->host, q, j0, key, max_hit, take, NULL);
 }
 
 /* Remote-pool blocks worth fetching (after `hits` in HBM and host tiers):
@@ -1150,15 +1136,15 @@ static int step_prefill(sched *s, sched_batch *b, sim_time now, int64_t *budget_
                 kv_hit = q->swapped_kv;
             hh = blocks_for(s, kv_hit) - hits;
         } else {
-            int64_t found =
-                tier_lookup(s, s->host, q, hits, key, (target - 1) / s->cfg.block_tokens, 0, &rkey);
+            int64_t found = tier_lookup(s, s->host, q, hits, key,
+                                        (target - 1) / s->cfg.block_tokens, TIER_FIND, &rkey);
             hh = host_plan(s, hits, found);
             /* the remote pool continues the chain where the host tier ends
              * (only when every host-tier block found is used) */
             if (s->cfg.remote && hh == found)
                 rh = remote_plan(s, hits + hh,
                                  tier_lookup(s, s->cfg.remote, q, hits + hh, rkey,
-                                             (target - 1) / s->cfg.block_tokens, 0, NULL));
+                                             (target - 1) / s->cfg.block_tokens, TIER_FIND, NULL));
             kv_hit = (hits + hh + rh) * s->cfg.block_tokens;
         }
         /* KV delivered with the request (disaggregated decode): blocks are
@@ -1197,12 +1183,12 @@ static int step_prefill(sched *s, sched_batch *b, sim_time now, int64_t *budget_
             /* the host blocks planned are held while HBM makes room: the
              * blocks it demotes to the host tier cannot evict them */
             if (q->swapped_kv == 0)
-                tier_hold(s, s->host, q, hits, key, hh, 1);
+                (void)tier_lookup(s, s->host, q, hits, key, hits + hh, TIER_HOLD, NULL);
             rc = seq_add_blocks(s, q, hh);
             if (q->swapped_kv == 0) {
-                int64_t got = host_lookup(s, q, hits, key, hits + hh, 1);
+                int64_t got = tier_lookup(s, s->host, q, hits, key, hits + hh, TIER_TAKE, NULL);
                 SIM_ASSERT(got == hh);
-                tier_hold(s, s->host, q, hits, key, hh, 0);
+                (void)tier_lookup(s, s->host, q, hits, key, hits + hh, TIER_RELEASE, NULL);
                 s->pcie.swapped_in_tokens += hh * s->cfg.block_tokens;
             }
             if (rc != SIM_OK)
@@ -1219,7 +1205,8 @@ static int step_prefill(sched *s, sched_batch *b, sim_time now, int64_t *budget_
             if ((rc = seq_add_blocks(s, q, rh)) != SIM_OK)
                 return rc;
             need -= rh;
-            (void)tier_lookup(s, s->cfg.remote, q, hits + hh, rkey, hits + hh + rh, 1, NULL);
+            (void)tier_lookup(s, s->cfg.remote, q, hits + hh, rkey, hits + hh + rh, TIER_TAKE,
+                              NULL);
             path[0] = s->cfg.rpool_out;
             path[1] = s->cfg.rnic_in;
             q->rxfer = net_start(s->cfg.rnet, now, path, 2, bytes, s->cfg.rlatency_s);

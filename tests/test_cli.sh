@@ -276,19 +276,23 @@ check "idle intervals hold no KV while the prefix cache is full (evictions)" \
 # sequences whose KV comes back over PCIe (host tier, swap) keep their place in
 # the sequence budget, and a decoder preempted by a prompt's chunk leaves the
 # step; the arrivals below are timed so that transfers end together
-printf 'session_id,turn,start_s,think_s,prompt_tokens,output_tokens\n1,1,0,0,160,2\n1,2,0,1.0,16,2\n2,1,0,0,160,2\n2,2,0,0.984528966,16,2\n3,1,0.3,0,600,2\n' >"$T/xfer.csv"
-"$KV" run --trace "$T/xfer.csv" --kv-blocks 40 --host-cache-gib 1 --max-num-seqs 1 \
-    --max-batched-tokens 1024 --db "$T/xfer.db" --check true >/dev/null 2>&1
+scenario() { # name, trace rows (printf format), then run options: $T/name.db, --check on
+    name=$1
+    # shellcheck disable=SC2059 # the rows are the format
+    printf "$2" >"$T/$name.csv"
+    shift 2
+    "$KV" run --trace "$T/$name.csv" --db "$T/$name.db" --check true "$@" >/dev/null 2>&1
+}
+scenario xfer 'session_id,turn,start_s,think_s,prompt_tokens,output_tokens\n1,1,0,0,160,2\n1,2,0,1.0,16,2\n2,1,0,0,160,2\n2,2,0,0.984528966,16,2\n3,1,0.3,0,600,2\n' \
+    --kv-blocks 40 --host-cache-gib 1 --max-num-seqs 1 --max-batched-tokens 1024
 check "host-tier loads never overfill --max-num-seqs 1 (exit 0, batches of 1)" \
     "[ $? -eq 0 ] && [ \"\$(sqlite3 $T/xfer.db 'SELECT MAX(batch_size), (SELECT completed FROM summary) FROM steps')\" = '1|5' ]"
-printf 'arrived_at,num_prefill_tokens,num_decode_tokens\n0,64,40\n0.001,48,40\n0.021,16,40\n0.031,16,40\n' >"$T/swap.csv"
-"$KV" run --trace "$T/swap.csv" --kv-blocks 12 --max-num-seqs 2 --max-batched-tokens 256 \
-    --preemption swap --db "$T/swap.db" --check true >/dev/null 2>&1
+scenario swap 'arrived_at,num_prefill_tokens,num_decode_tokens\n0,64,40\n0.001,48,40\n0.021,16,40\n0.031,16,40\n' \
+    --kv-blocks 12 --max-num-seqs 2 --max-batched-tokens 256 --preemption swap
 check "swap-ins never overfill --max-num-seqs 2" \
     "[ $? -eq 0 ] && [ \"\$(sqlite3 $T/swap.db 'SELECT MAX(batch_size) <= 2 AND (SELECT preemptions > 0 FROM summary) FROM steps')\" = 1 ]"
-printf 'session_id,turn,start_s,think_s,prompt_tokens,output_tokens\n1,1,0,0,160,2\n1,2,0,1.0,300,2\n3,1,0.3,0,630,2\n4,1,1.015571034,0,200,50\n' >"$T/phantom.csv"
-"$KV" run --trace "$T/phantom.csv" --kv-blocks 40 --host-cache-gib 1 --max-num-seqs 8 \
-    --max-batched-tokens 256 --db "$T/phantom.db" --check true >/dev/null 2>&1
+scenario phantom 'session_id,turn,start_s,think_s,prompt_tokens,output_tokens\n1,1,0,0,160,2\n1,2,0,1.0,300,2\n3,1,0.3,0,630,2\n4,1,1.015571034,0,200,50\n' \
+    --kv-blocks 40 --host-cache-gib 1 --max-num-seqs 8 --max-batched-tokens 256
 check "a decoder preempted in its step decodes nothing: 56 tokens = 51 decoded + 5 sampled by prompts" \
     "[ $? -eq 0 ] && [ \"\$(sqlite3 $T/phantom.db 'SELECT SUM(decode_tokens), (SELECT output_tokens FROM summary), (SELECT preemptions FROM summary) FROM steps')\" = '51|56|1' ]"
 # without chunked prefill a prompt back from the host tier is computed whole
