@@ -143,6 +143,19 @@ static int check_keys(json_t *obj, const char *const *known, size_t n, const cha
     return SIM_OK;
 }
 
+/* *out = obj's integer under key, or def when the key is absent; 0 (with
+ * *err naming where.key and the range) when it is present but no integer. */
+static int int_or(json_t *obj, const char *key, json_int_t def, const char *where,
+                  const char *range, json_int_t *out, sim_err *err) {
+    json_t *v = json_object_get(obj, key);
+    if (v != NULL && !json_is_integer(v)) {
+        sim_err_set(err, "fleet", 0, 0, "%s.%s: expected an integer %s", where, key, range);
+        return 0;
+    }
+    *out = v != NULL ? json_integer_value(v) : def;
+    return 1;
+}
+
 /* Weights drawn in proportion need a finite sum above 0 (an all-zero set
  * would divide by zero); SIM_OK, or SIM_EINVAL naming the key. */
 static int positive_sum(double total, const char *key, const char *what, const char *one,
@@ -466,23 +479,9 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
             goto fail;
         }
         /* absent: replicas; present: an integer (3.0, 1.5 or "3" are refused) */
-        mn = mx = reps;
-        if ((v = json_object_get(pj, "min_replicas")) != NULL) {
-            if (!json_is_integer(v)) {
-                sim_err_set(err, "fleet", 0, 0, "%s.min_replicas: expected an integer 0..100000",
-                            where);
-                goto fail;
-            }
-            mn = json_integer_value(v);
-        }
-        if ((v = json_object_get(pj, "max_replicas")) != NULL) {
-            if (!json_is_integer(v)) {
-                sim_err_set(err, "fleet", 0, 0, "%s.max_replicas: expected an integer 1..100000",
-                            where);
-                goto fail;
-            }
-            mx = json_integer_value(v);
-        }
+        if (!int_or(pj, "min_replicas", reps, where, "0..100000", &mn, err) ||
+            !int_or(pj, "max_replicas", reps, where, "1..100000", &mx, err))
+            goto fail;
         if (mn < 0 || mx < reps || mx < 1 || mn > mx || mx > 100000) {
             sim_err_set(err, "fleet", 0, 0,
                         "%s: expected 0 <= min_replicas <= max_replicas, replicas <= "
