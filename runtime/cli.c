@@ -629,15 +629,16 @@ int rt_run_resolve(json_t *cfg, sim_err *err) {
 }
 
 /* A replica spanning nodes costs its all-reduce with the collective model:
- * the GPU's fitted NCCL parameters (data/calib/nccl-GPU.json) when shipped,
- * else the datasheet's. */
-static int ctx_collectives(perf_ctx *pctx, const char *datadir, sim_err *err) {
+ * the GPU's fitted NCCL parameters (data/calib/nccl-GPU.json) when shipped
+ * and the calibration is not "none", else the datasheet's. */
+static int ctx_collectives(perf_ctx *pctx, const char *datadir, const char *calib_name,
+                           sim_err *err) {
     char path[4200];
     FILE *f;
     coll_calib cc;
     coll_topo topo;
     int rc;
-    if (pctx->tp_nodes <= 1)
+    if (pctx->tp_nodes <= 1 || strcmp(calib_name, "none") == 0)
         return SIM_OK;
     snprintf(path, sizeof path, "%s/calib/nccl-%s.json", datadir, pctx->gpu.name);
     if ((f = fopen(path, "r")) == NULL)
@@ -677,7 +678,7 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
         goto fail;
     if (cfg_str(cfg, "dtype")[0]) {
         if ((rc = sim_dtype_parse(cfg_str(cfg, "dtype"), &model.w_dtype)) != SIM_OK) {
-            sim_err_set(&err, "", 0, 0, "--dtype: expected bf16 or fp8, got '%s'",
+            sim_err_set(&err, "", 0, 0, "--dtype: expected bf16 or fp8 (or fp16, fp32), got '%s'",
                         cfg_str(cfg, "dtype"));
             goto fail;
         }
@@ -685,7 +686,7 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
     }
     if (cfg_str(cfg, "kv-dtype")[0] &&
         (rc = sim_dtype_parse(cfg_str(cfg, "kv-dtype"), &model.kv_dtype)) != SIM_OK) {
-        sim_err_set(&err, "", 0, 0, "--kv-dtype: expected bf16 or fp8, got '%s'",
+        sim_err_set(&err, "", 0, 0, "--kv-dtype: expected bf16 or fp8 (or fp16, fp32), got '%s'",
                     cfg_str(cfg, "kv-dtype"));
         goto fail;
     }
@@ -734,7 +735,7 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
     calib.step_tp_s *= cfg_num(cfg, "engine-overhead");
     if ((rc = perf_ctx_init(&pctx, &model, &gpu, &calib, tp, &err)) != SIM_OK)
         goto fail;
-    if ((rc = ctx_collectives(&pctx, datadir, &err)) != SIM_OK)
+    if ((rc = ctx_collectives(&pctx, datadir, calib_name, &err)) != SIM_OK)
         goto fail;
     if (cfg_int(cfg, "pp") != 1) {
         if (ops != &be_sim_ops) {
@@ -747,6 +748,23 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
         }
         if ((rc = perf_ctx_set_pp(&pctx, (int)cfg_int(cfg, "pp"), &err)) != SIM_OK)
             goto fail;
+    }
+    { /* a GPU or calibration file with absurd values (an overhead of 1e307 s,
+       * a peak of 1e-320 FLOP/s) is refused here, not by the run's first step */
+        perf_batch pb;
+        double t;
+        memset(&pb, 0, sizeof pb);
+        perf_batch_add_decode(&pb, 1);
+        t = perf_step_s(&pctx, &pb);
+        if (!(t <= SIM_HORIZON_S)) {
+            sim_err_set(&err, "", 0, 0,
+                        "a one-token decode step of %s on %s takes %g s (expected at most 1e9 s, "
+                        "the simulator's horizon): check the GPU file and the calibration for "
+                        "absurd values",
+                        model.name, gpu.name, t);
+            rc = SIM_EINFEASIBLE;
+            goto fail;
+        }
     }
 
     /* the engine */
@@ -1443,6 +1461,17 @@ static int parse_at(const char *s, long long max_a, long long *a, long long *b, 
     return rt_parse_int(at + 1, 0, PREDICT_MAX_TOKENS, b);
 }
 
+/* Whether a is one of predict's options that take a value. */
+static int predict_value_opt(const char *a) {
+    static const char *const opts[] = {"--model", "--gpu", "--calibration", "--dtype", "--kv-dtype",
+                                       "--tp",    "--pp",  "--prefill",     "--decode"};
+    size_t i;
+    for (i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        if (strcmp(a, opts[i]) == 0)
+            return 1;
+    return 0;
+}
+
 int rt_main_predict(int argc, char **argv) {
     const char *model_name = "llama-3-8b", *gpu_name = "h100-sxm", *calib_name = "";
     const char *dtype = "", *kv_dtype = "";
@@ -1474,6 +1503,10 @@ int rt_main_predict(int argc, char **argv) {
                    "layers, one GPU's share; with --pp, step_s adds the activations' trips "
                    "between stages).\n");
             return RT_EXIT_OK;
+        }
+        if (!predict_value_opt(a)) {
+            fprintf(stderr, "kvfleet predict: unknown option '%s'\n", a);
+            return RT_EXIT_USAGE;
         }
         if (v == NULL) {
             fprintf(stderr, "kvfleet predict: %s: expected a value, got nothing\n", a);
@@ -1522,23 +1555,22 @@ int rt_main_predict(int argc, char **argv) {
             }
             for (k = 0; k < x; k++)
                 perf_batch_add_decode(&b, y);
-        } else {
-            fprintf(stderr, "kvfleet predict: unknown option '%s'\n", a);
-            return RT_EXIT_USAGE;
         }
     }
     if ((rc = sim_model_load(model_name, datadir, &model, &err)) != SIM_OK)
         goto fail;
     if (dtype[0]) {
         if (sim_dtype_parse(dtype, &model.w_dtype) != SIM_OK) {
-            sim_err_set(&err, "", 0, 0, "--dtype: expected bf16 or fp8, got '%s'", dtype);
+            sim_err_set(&err, "", 0, 0, "--dtype: expected bf16 or fp8 (or fp16, fp32), got '%s'",
+                        dtype);
             rc = SIM_EINVAL;
             goto fail;
         }
         model.kv_dtype = model.w_dtype;
     }
     if (kv_dtype[0] && sim_dtype_parse(kv_dtype, &model.kv_dtype) != SIM_OK) {
-        sim_err_set(&err, "", 0, 0, "--kv-dtype: expected bf16 or fp8, got '%s'", kv_dtype);
+        sim_err_set(&err, "", 0, 0, "--kv-dtype: expected bf16 or fp8 (or fp16, fp32), got '%s'",
+                    kv_dtype);
         rc = SIM_EINVAL;
         goto fail;
     }
@@ -1561,15 +1593,24 @@ int rt_main_predict(int argc, char **argv) {
         fprintf(stderr, "kvfleet predict: %s\n", m);
         return rt_exit_code(rc);
     }
-    if ((rc = ctx_collectives(&pctx, datadir, &err)) != SIM_OK)
+    if ((rc = ctx_collectives(&pctx, datadir, calib_name, &err)) != SIM_OK)
         goto fail;
     if (sim_model_weight_bytes(&model, tp) / pp > gpu.hbm_bytes)
         fprintf(stderr,
-                "kvfleet predict: note: %s at TP%d has %.1f GB of weights per GPU, more than "
-                "the %.1f GB of HBM of %s; predicting anyway\n",
-                model.name, tp, sim_model_weight_bytes(&model, tp) / 1e9, gpu.hbm_bytes / 1e9,
-                gpu.name);
+                "kvfleet predict: note: %s at TP%d PP%d has %.1f GB of weights per GPU, more "
+                "than the %.1f GB of HBM of %s; predicting anyway\n",
+                model.name, tp, pp, sim_model_weight_bytes(&model, tp) / pp / 1e9,
+                gpu.hbm_bytes / 1e9, gpu.name);
     perf_predict(&pctx, &b, &pr);
+    if (!isfinite(pr.step_s)) {
+        /* a value in the GPU or calibration file far outside any real one */
+        sim_err_set(&err, "", 0, 0,
+                    "the predicted step time is not finite (%g s): check the GPU file of %s and "
+                    "the calibration (%s) for absurd values",
+                    pr.step_s, gpu.name, calib_name[0] ? calib_name : "the shipped one");
+        rc = SIM_EINVAL;
+        goto fail;
+    }
     if (json) {
         json_t *o = json_object(), *ops = json_object();
         for (op = 0; op < PERF_N_OPS; op++)

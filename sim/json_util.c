@@ -509,8 +509,13 @@ int sim_json_preset_path(const char *datadir, const char *subdir, const char *na
         sim_err_set(err, dir, 0, 0, "%s: out of memory listing presets", kind);
         return rc;
     }
-    sim_err_set(err, dir, 0, 0, "%s: expected a preset name (%s) or a path to %s, got '%s'", kind,
-                list[0] ? list : "none found", what, name_or_path);
+    if (strchr(name_or_path, '/') != NULL && k == 0) /* a path, not a name */
+        sim_err_set(err, name_or_path, 0, 0,
+                    "%s: no such file or folder (expected a path to %s, or a preset name: %s)",
+                    kind, what, list[0] ? list : "none found");
+    else
+        sim_err_set(err, dir, 0, 0, "%s: expected a preset name (%s) or a path to %s, got '%s'",
+                    kind, list[0] ? list : "none found", what, name_or_path);
     return SIM_ENOENT;
 }
 

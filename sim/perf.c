@@ -1055,11 +1055,17 @@ int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const per
         return SIM_EINVAL;
     }
     if (m->w_dtype == SIM_DT_FP8 && !(g->flops_fp8 > 0)) {
-        sim_err_set(err, "", 0, 0, "--dtype fp8: the GPU %s has no fp8 tensor cores", g->name);
+        sim_err_set(err, "", 0, 0,
+                    "fp8 weights (--dtype fp8, or the dtype of %s's config): the GPU %s has no "
+                    "fp8 tensor cores",
+                    m->name, g->name);
         return SIM_EINVAL;
     }
     if (m->kv_dtype == SIM_DT_FP8 && !(g->flops_fp8 > 0)) {
-        sim_err_set(err, "", 0, 0, "--kv-dtype fp8: the GPU %s has no fp8 tensor cores", g->name);
+        sim_err_set(err, "", 0, 0,
+                    "fp8 KV cache (--kv-dtype fp8, or the dtype of %s's config): the GPU %s has "
+                    "no fp8 tensor cores",
+                    m->name, g->name);
         return SIM_EINVAL;
     }
     if (c != NULL && c->gpu[0] != '\0' && strcmp(c->gpu, g->name) != 0) {
@@ -1755,7 +1761,8 @@ void perf_dstep_work(const perf_dstep *d, int64_t decode_ctx, double *flops, dou
 
 int perf_ctx_set_pp(perf_ctx *ctx, int pp, sim_err *err) {
     const sim_gpu *g = &ctx->gpu;
-    int gpn = g->gpus_per_node > 0 ? g->gpus_per_node : ctx->tp * pp;
+    long long gpus = (long long)ctx->tp * pp; /* 2^30 x 2 is not an int */
+    long long gpn = g->gpus_per_node > 0 ? g->gpus_per_node : gpus;
     if (pp < 1 || pp > ctx->model.n_layers) {
         sim_err_set(err, "", 0, 0, "--pp: expected 1..%d (the layers of %s), got '%d'",
                     ctx->model.n_layers, ctx->model.name, pp);
@@ -1764,10 +1771,10 @@ int perf_ctx_set_pp(perf_ctx *ctx, int pp, sim_err *err) {
     ctx->pp = pp;
     if (pp == 1)
         return SIM_OK;
-    if (ctx->tp * pp <= gpn && g->nvlink_bw > 0) { /* stages in one node */
+    if (gpus <= gpn && g->nvlink_bw > 0) { /* stages in one node */
         ctx->pp_bw = g->nvlink_bw;
         ctx->pp_latency_s = g->nvlink_latency_s;
-    } else if (ctx->tp * pp <= gpn) {
+    } else if (gpus <= gpn) {
         ctx->pp_bw = g->pcie_bw;
         ctx->pp_latency_s = g->pcie_latency_s;
     } else if (g->ib_bw > 0) { /* stages on several nodes */
@@ -1775,9 +1782,9 @@ int perf_ctx_set_pp(perf_ctx *ctx, int pp, sim_err *err) {
         ctx->pp_latency_s = g->ib_latency_s;
     } else {
         sim_err_set(err, "", 0, 0,
-                    "--pp: TP%d x PP%d = %d GPUs span nodes of %d %s, which have no inter-node "
-                    "link (ib_bw 0)",
-                    ctx->tp, pp, ctx->tp * pp, gpn, g->name);
+                    "--pp: TP%d x PP%d = %lld GPUs span nodes of %lld %s, which have no "
+                    "inter-node link (ib_bw 0)",
+                    ctx->tp, pp, gpus, gpn, g->name);
         return SIM_EINFEASIBLE;
     }
     if (!(ctx->pp_bw > 0)) {

@@ -182,6 +182,34 @@ check "predict --prefill 16@1000000001 exits 2" "[ $? -eq 2 ]"
 check "predict --tp 2x exits 2, naming the option" "[ $? -eq 2 ] && grep -q -- '--tp' $T/err9"
 "$KV" predict --tp 2 --decode 8@100 --json >/dev/null 2>&1
 check "predict --tp 2 exits 0" "[ $? -eq 0 ]"
+"$KV" predict --decode 1@10 --bogus >/dev/null 2>"$T/err11"
+check "predict: an unknown option given last exits 2 as unknown, not as a missing value" \
+    "[ $? -eq 2 ] && grep -q \"unknown option '--bogus'\" $T/err11"
+"$KV" predict --model "$T/nonexistent/config.json" --decode 1@10 >/dev/null 2>"$T/err12"
+check "predict: a model path that does not exist exits 1, saying so" \
+    "[ $? -eq 1 ] && grep -q 'no such file or folder' $T/err12"
+# 80 -> 160 layers of llama-3.1-70b: 278 GB of weights (139.0e9 parameters), 139.0 GB per GPU at PP 2
+sed 's/"num_hidden_layers": 80/"num_hidden_layers": 160/' \
+    "$srcdir/data/models/llama-3.1-70b.json" >"$T/l160.json"
+"$KV" predict --model "$T/l160.json" --pp 2 --decode 1@100 >/dev/null 2>"$T/err13"
+check "predict's weights note counts --pp (139.0 GB per GPU at PP 2)" \
+    "[ $? -eq 0 ] && grep -q 'at TP1 PP2 has 139.0 GB of weights per GPU' $T/err13"
+# absurd calibration values: refused, not printed as a JSON without step_s
+sed 's/"overhead_s": *[0-9.eE+-]*/"overhead_s": 1e307/' \
+    "$srcdir/data/calib/h100-sxm.json" >"$T/huge.json"
+"$KV" predict --calibration "$T/huge.json" --decode 8@1000 --json >/dev/null 2>"$T/err14"
+check "predict with an overhead of 1e307 s exits 1 (the step is not finite)" \
+    "[ $? -eq 1 ] && grep -q 'not finite' $T/err14"
+"$KV" run --no-db --calibration "$T/huge.json" --synthetic 'poisson,rate=1,requests=2,isl=8,osl=2' \
+    >/dev/null 2>"$T/err15"
+check "run with an overhead of 1e307 s is refused before it starts (exit 1)" \
+    "[ $? -eq 1 ] && grep -q 'one-token decode step' $T/err15"
+# --calibration none: the all-reduce across two nodes is the datasheet tree
+# (docs/collectives.md): 2 x 7 x 3 us (NVLink) + 2 x 1 x 5 us (IB) + 2 x 8192 B
+# / 400 GB/s per call, 2 calls x 32 layers, not data/calib/nccl-h100-sxm.json's
+"$KV" predict --tp 16 --decode 1@10 --calibration none --json >"$T/p16.json" 2>/dev/null
+check "predict --tp 16 --calibration none costs the all-reduce from the datasheet" \
+    "awk -v a=\"\$(jnum allreduce $T/p16.json)\" 'BEGIN { w = 64 * (42e-6 + 10e-6 + 16384 / 400e9); exit !(a > w * (1 - 1e-9) && a < w * (1 + 1e-9)) }'"
 "$KV" trace stats "$T/small.csv" --limit 10x >/dev/null 2>"$T/err10"
 check "trace stats --limit 10x exits 2, naming the option" \
     "[ $? -eq 2 ] && grep -q -- '--limit' $T/err10"

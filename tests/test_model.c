@@ -452,9 +452,12 @@ static void test_load_paths(void) {
              KV_SRCDATADIR);
     T_STREQ(buf, want);
 
-    /* A path that does not exist gets the same answer. */
+    /* A path that does not exist is named as the error's source, and the
+     * message says it is missing (still listing the presets). */
     T_EQ_I(sim_model_load("no/such/config.json", KV_SRCDATADIR, &m, &e), SIM_ENOENT);
-    T_CONTAINS(e.msg, "got 'no/such/config.json'");
+    T_STREQ(e.src, "no/such/config.json");
+    T_CONTAINS(e.msg, "model: no such file or folder (expected a path to a config.json, or a "
+                      "preset name: codellama-34b,");
 
     /* Errors inside a file name the file. */
     T_EQ_I(sim_model_load(KV_SRCDATADIR "/gpus/h100-sxm.json", KV_SRCDATADIR, &m, &e), SIM_EPARSE);

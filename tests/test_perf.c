@@ -377,6 +377,12 @@ static void test_pp(void) {
     ctx_for(&c16, &m, &g, NULL, 2);
     T_ASSERT(perf_ctx_set_pp(&c16, 8, &err) == SIM_EINFEASIBLE);
     T_ASSERT(perf_ctx_set_pp(&c16, 33, &err) == SIM_EINVAL); /* more stages than layers */
+    /* 2^30 x 2 GPUs span nodes (their product is no int): InfiniBand */
+    g.ib_bw = 50e9;
+    ctx_for(&c16, &m, &g, NULL, 2);
+    c16.tp = 1 << 30;
+    T_ASSERT(perf_ctx_set_pp(&c16, 2, &err) == SIM_OK);
+    T_NEAR(c16.pp_bw, 50e9, 0);
     /* KV blocks: a stage holds a quarter of the weights and of each token's
      * KV; four virtual engines share its blocks */
     {
@@ -401,11 +407,13 @@ static void test_dtypes(void) {
 
     m.w_dtype = SIM_DT_FP8;
     T_EQ_I(perf_ctx_init(&ctx, &m, &g, NULL, 1, &err), SIM_EINVAL);
-    T_STREQ(err.msg, "--dtype fp8: the GPU a100-sxm has no fp8 tensor cores");
+    T_STREQ(err.msg, "fp8 weights (--dtype fp8, or the dtype of llama-3-8b's config): the GPU "
+                     "a100-sxm has no fp8 tensor cores");
     m.w_dtype = SIM_DT_BF16;
     m.kv_dtype = SIM_DT_FP8;
     T_EQ_I(perf_ctx_init(&ctx, &m, &g, NULL, 1, &err), SIM_EINVAL);
-    T_STREQ(err.msg, "--kv-dtype fp8: the GPU a100-sxm has no fp8 tensor cores");
+    T_STREQ(err.msg, "fp8 KV cache (--kv-dtype fp8, or the dtype of llama-3-8b's config): the "
+                     "GPU a100-sxm has no fp8 tensor cores");
     m.kv_dtype = SIM_DT_BF16;
     T_EQ_I(perf_ctx_init(&ctx, &m, &g, NULL, 0, &err), SIM_EINVAL);
     T_STREQ(err.msg, "--tp: expected an integer >= 1, got '0'");
