@@ -158,8 +158,9 @@ static int64_t next_use(const belady *s, const pcache_block *b) {
 
 static void belady_on_evictable(void *st, pcache_block *b, sim_time now) {
     belady *s = st;
-    int64_t next = next_use(s, b);
-    (void)now;
+    /* a preempted request's block: it comes back when the request resumes,
+     * a use already due (the oracle's use of it was served at admission) */
+    int64_t next = b->resume ? now : next_use(s, b);
     b->ev.k1 = -next;
     b->ev.k2 = -(int64_t)b->depth;
     evict__heap_push(&s->h, b);

@@ -162,8 +162,14 @@ void pcache_unref(pcache *c, pcache_block *b, sim_time now) {
     }
 }
 
+void pcache_unref_resume(pcache *c, pcache_block *b, sim_time now) {
+    b->resume = 1;
+    pcache_unref(c, b, now);
+}
+
 void pcache_access(pcache *c, pcache_block *b, sim_time now) {
     SIM_ASSERT(b->refs > 0 && !b->evictable);
+    b->resume = 0;
     b->t_access_ns = now;
     b->seq_access = c->tick++;
     if (b->n_access < UINT32_MAX)

@@ -51,6 +51,7 @@ struct pcache_block {
     int32_t depth;        /* position in the chain, 0 for a root */
     int32_t tokens;       /* tokens held, 1..block_tokens */
     uint8_t evictable;    /* 1 while offered to the policy (refs == 0 && n_children == 0) */
+    uint8_t resume;       /* 1: released by a preempted request, not accessed since */
     int32_t user;         /* the caller's (the scheduler: the physical KV block id) */
     /* then */
     uint64_t seq_insert; /* tick of insertion (unique among cached blocks) */
@@ -95,6 +96,10 @@ void pcache_ref(pcache *c, pcache_block *b);
 /* Drops a reference; b becomes evictable when it has no holder and no
  * child. Asserts the count is positive. */
 void pcache_unref(pcache *c, pcache_block *b, sim_time now);
+/* pcache_unref by a preempted request, which will want b back when it
+ * resumes: b->resume is set until b's next access (Belady keeps such a
+ * block as one whose next use is due). */
+void pcache_unref_resume(pcache *c, pcache_block *b, sim_time now);
 /* Records a hit on b, which the caller holds: one tick. */
 void pcache_access(pcache *c, pcache_block *b, sim_time now);
 /* Inserts key under parent (NULL for a root; otherwise cached and held by

@@ -555,7 +555,8 @@ static int seq_add_block(sched *s, sched_seq *q) {
  * finished request's blocks, output included, stay cached for later turns),
  * cached ones keep their storage and become evictable, private ones return
  * to the pool. */
-static int seq_release(sched *s, sched_seq *q) {
+/* Releases q's blocks; resume: q is preempted and will want them back. */
+static int seq_release(sched *s, sched_seq *q, int resume) {
     int32_t i;
     int rc;
     if (q->anon) { /* never cached: the count goes back */
@@ -568,7 +569,10 @@ static int seq_release(sched *s, sched_seq *q) {
     for (i = q->n_blocks - 1; i >= 0; i--) {
         int32_t lo = i;
         if (q->cblocks[i] != NULL) {
-            pcache_unref(s->pc, q->cblocks[i], s->now);
+            if (resume)
+                pcache_unref_resume(s->pc, q->cblocks[i], s->now);
+            else
+                pcache_unref(s->pc, q->cblocks[i], s->now);
             continue;
         }
         while (lo > 0 && q->cblocks[lo - 1] == NULL)
@@ -995,7 +999,7 @@ static int preempt(sched *s, sched_seq *q) {
         (void)pcie_copy(s, s->d2h, q->n_blocks);
         q->lost_kv = 0;
     }
-    rc = seq_release(s, q);
+    rc = seq_release(s, q, 1);
     q->kv_tokens = 0;
     q->preemptions++;
     q->phase = SCHED_WAITING;
@@ -1318,7 +1322,7 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
 static void finish(sched *s, sched_seq *q, sim_time end) {
     run_remove(s, q);
     s->now = end;
-    if (seq_release(s, q) != SIM_OK)
+    if (seq_release(s, q, 0) != SIM_OK)
         s->oom = 1;
     s->cb.on_finish(s->cb.ctx, q, end);
     seq_put(s, q);

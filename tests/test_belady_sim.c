@@ -15,6 +15,7 @@
  *      set of requests: Belady's prefix hit rate (tokens) is at least every
  *      other policy's at the same KV size, and two runs give the same
  *      summary.
+ *   4. a preempted request's released blocks are kept as due (by hand).
  * Correctness only: no wall time is asserted. */
 #include "config.h"
 
@@ -578,10 +579,68 @@ static void test_full_sim(void) {
            runs, (long long)strictly);
 }
 
+/* ---- 4. a preempted request's blocks ----
+ * A's uses are at 10 and 1000, B's at 20 and 500. Both are inserted at their
+ * first use and released at 30: B by a finished request, A by a preempted
+ * one (it resumes and wants A back). Without the mark A's next use (1000) is
+ * the farther and A would go first; with it A is due, and B goes. */
+
+static uint64_t last_victim;
+
+static void note_victim(void *ctx, const pcache_block *v) {
+    (void)ctx;
+    last_victim = v->key;
+}
+
+static void test_preempted(void) {
+    evict_oracle *o;
+    const struct evict_ops *ops;
+    evict_params p;
+    pcache *c;
+    pcache_block *a, *b, *x;
+    sim_err err;
+    int resume;
+    for (resume = 0; resume <= 1; resume++) {
+        o = evict_oracle_times_create();
+        T_EQ_I(evict_oracle_add_use(o, 0xA, 10), SIM_OK);
+        T_EQ_I(evict_oracle_add_use(o, 0xB, 20), SIM_OK);
+        T_EQ_I(evict_oracle_add_use(o, 0xB, 500), SIM_OK);
+        T_EQ_I(evict_oracle_add_use(o, 0xA, 1000), SIM_OK);
+        T_EQ_I(evict_oracle_times_finish(o), SIM_OK);
+        T_EQ_I(evict_spec_parse("belady", &ops, &p, &err), SIM_OK);
+        p.oracle = o;
+        T_EQ_I(pcache_create(2, ops, &p, &c, &err), SIM_OK);
+        pcache_set_observer(c, note_victim, NULL);
+        T_EQ_I(pcache_insert(c, 0xA, NULL, 16, -1, 10, &a), 1);
+        T_EQ_I(pcache_insert(c, 0xB, NULL, 16, -1, 20, &b), 1);
+        pcache_unref(c, b, 30);
+        if (resume)
+            pcache_unref_resume(c, a, 30);
+        else
+            pcache_unref(c, a, 30);
+        T_EQ_I(pcache_insert(c, 0xC, NULL, 16, -1, 40, &x), 1);
+        T_EQ_I(last_victim, resume ? 0xB : 0xA);
+        /* the mark lasts until the block's next access */
+        if (resume) {
+            T_EQ_I(a->resume, 1);
+            pcache_ref(c, a);
+            pcache_access(c, a, 50);
+            T_EQ_I(a->resume, 0);
+            pcache_unref(c, a, 50);
+        }
+        pcache_unref(c, x, 40);
+        T_EQ_I(pcache_check(c), 0);
+        pcache_destroy(c);
+        evict_oracle_destroy(o);
+    }
+    printf("ok 4 - a preempted request's blocks are kept as due\n");
+}
+
 int main(void) {
-    printf("1..3\n");
+    printf("1..4\n");
     test_keys();
     test_rule();
     test_full_sim();
+    test_preempted();
     return 0;
 }

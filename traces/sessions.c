@@ -13,7 +13,7 @@
  *     dropped (they never reach the engine, so they count against nothing).
  *
  * Memory: only live sessions are held (those with turns still to emit), in
- * a chained hash table keyed by session id that doubles when it holds as
+ * a chained hash table keyed by session_key that doubles when it holds as
  * many sessions as buckets. A session's turns are known when it starts
  * (they are read or drawn then), so the cost is one small array per live
  * session, bounded by concurrency, never by the trace length.
@@ -23,10 +23,10 @@
  * are consecutive with turns 1, 2, 3, ...; sessions appear in non-decreasing
  * start_s. start_s is read from turn 1 (later turns must hold a number,
  * which is ignored); think_s is read from turns > 1 (turn 1's is ignored);
- * prompt_tokens is the turn's new prompt, not the context. An id reused
- * while its session is still live is an error; reused after it ended it
- * starts a new session. The reader reads one row ahead (the next session's
- * turn 1) to know where a session ends. */
+ * prompt_tokens is the turn's new prompt, not the context. A turn-1 row
+ * always starts a new session, with a key of its own, even under an id
+ * whose earlier session is still live. The reader reads one row ahead (the
+ * next session's turn 1) to know where a session ends. */
 #include "config.h"
 #include "trace_int.h"
 
@@ -46,8 +46,8 @@ struct trace__session {
 
 /* ---- live-session table ---- */
 
-static size_t bucket_of(int64_t id, size_t n_buckets) {
-    uint64_t z = (uint64_t)id * 0x9e3779b97f4a7c15ULL;
+static size_t bucket_of(uint64_t key, size_t n_buckets) {
+    uint64_t z = key * 0x9e3779b97f4a7c15ULL;
     return (size_t)(z ^ (z >> 29)) & (n_buckets - 1);
 }
 
@@ -75,22 +75,18 @@ void trace__sess_table_fini(trace__sess_table *tb) {
     tb->n_live = 0;
 }
 
-static trace__session *find(const trace__sess_table *tb, int64_t id, trace__session ***link) {
+static trace__session *find(const trace__sess_table *tb, uint64_t key, trace__session ***link) {
     trace__session **p;
     if (tb->n_buckets == 0)
         return NULL;
-    for (p = &tb->buckets[bucket_of(id, tb->n_buckets)]; *p; p = &(*p)->hnext) {
-        if ((*p)->id == id) {
+    for (p = &tb->buckets[bucket_of(key, tb->n_buckets)]; *p; p = &(*p)->hnext) {
+        if ((*p)->key == key) {
             if (link)
                 *link = p;
             return *p;
         }
     }
     return NULL;
-}
-
-int trace__sess_live(const trace__sess_table *tb, int64_t id) {
-    return find(tb, id, NULL) != NULL;
 }
 
 /* Doubles the bucket array (16 at first). Returns SIM_OK or SIM_ENOMEM. */
@@ -103,7 +99,7 @@ static int grow(trace__sess_table *tb) {
         trace__session *s = tb->buckets[i];
         while (s) {
             trace__session *n = s->hnext;
-            size_t k = bucket_of(s->id, nb);
+            size_t k = bucket_of(s->key, nb);
             s->hnext = b[k];
             b[k] = s;
             s = n;
@@ -143,7 +139,7 @@ int trace__sess_start(trace__sess_table *tb, int64_t id, trace__turn *turns, int
     s->n_turns = n_turns;
     s->next = 1;
     s->context = (int64_t)turns[0].new_tokens + turns[0].output_tokens;
-    k = bucket_of(id, tb->n_buckets);
+    k = bucket_of(s->key, tb->n_buckets);
     s->hnext = tb->buckets[k];
     tb->buckets[k] = s;
     tb->n_live++;
@@ -162,7 +158,7 @@ int trace__sess_on_end(trace__sess_table *tb, const sim_req *r, sim_time end_ns,
 
     if (r->session_id < 0)
         return 0;
-    s = find(tb, r->session_id, &link);
+    s = find(tb, r->session_key, &link);
     /* Only the outstanding turn (number s->next, 1-based) moves a session on. */
     if (s == NULL || r->turn != s->next)
         return 0;
@@ -245,8 +241,11 @@ static int read_row(sessions *ss, sess_row *row, sim_err *err) {
     return 1;
 }
 
-/* Checks that a row may open a new session: turn 1, a start no earlier than
- * the previous session's, an id not live. The row is still the current line. */
+/* Checks that a row may open a new session: turn 1 and a start no earlier
+ * than the previous session's. An id whose earlier session is still live
+ * opens a second one: sessions are told apart by their key, so whether the
+ * first has ended (which depends on the run's timing) does not matter. The
+ * row is still the current line. */
 static int check_new_session(sessions *ss, const sess_row *row, sim_err *err) {
     trace__lines *l = ss->lines;
     char **f = ss->fields.f;
@@ -264,13 +263,6 @@ static int check_new_session(sessions *ss, const sess_row *row, sim_err *err) {
                     "start_s: expected a start >= the previous session's (sessions sorted by "
                     "start_s), got '%s'",
                     f[c[C_START]]);
-        return SIM_EPARSE;
-    }
-    if (trace__sess_live(&ss->table, row->id)) {
-        sim_err_set(err, l->path, l->line_no, c[C_ID] + 1,
-                    "session_id: expected a new session id (session %lld is still live; its "
-                    "turns must be consecutive), got '%s'",
-                    (long long)row->id, f[c[C_ID]]);
         return SIM_EPARSE;
     }
     return SIM_OK;
@@ -313,7 +305,7 @@ static int sessions_next(void *state, sim_req *out, sim_err *err) {
             return rc;
         if (rc == 0)
             break;
-        if (row.id != first.id) {
+        if (row.id != first.id || row.turn == 1) { /* turn 1 always starts one */
             if ((rc = check_new_session(ss, &row, err)) != SIM_OK)
                 return rc;
             ss->ahead = row;

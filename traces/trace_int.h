@@ -176,7 +176,7 @@ typedef struct trace__turn {
 typedef struct trace__session trace__session;
 
 typedef struct trace__sess_table {
-    trace__session **buckets; /* chained hash on session id; power-of-two count */
+    trace__session **buckets; /* chained hash on session_key; power-of-two count */
     size_t n_buckets;         /* 0 until the first insert */
     size_t n_live;            /* sessions with turns still to emit */
     uint64_t n_started;       /* sessions started: each one's session_key */
@@ -186,8 +186,6 @@ typedef struct trace__sess_table {
 void trace__sess_table_init(trace__sess_table *tb);
 /* Frees every live session. */
 void trace__sess_table_fini(trace__sess_table *tb);
-/* 1 if a session with this id still has turns to emit. */
-int trace__sess_live(const trace__sess_table *tb, int64_t id);
 /* Starts a session: fills *first with turn 1 (arrival_ns = arrival, id 0)
  * and, when n_turns > 1, keeps the rest. Takes ownership of turns (freed
  * on failure too); the caller guarantees every turn's context fits in
