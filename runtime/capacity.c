@@ -493,6 +493,12 @@ int rt_main_capacity(int argc, char **argv) {
     }
     /* before defaults are filled in, cfg holds exactly the options given */
     steps_given = json_object_get(cfg, "steps-sample") != NULL;
+    if (json_object_get(cfg, "replicas")) {
+        fprintf(stderr, "kvfleet capacity: --replicas: capacity searches the replica count "
+                        "itself; bound it with --max-replicas\n");
+        exit_rc = RT_EXIT_USAGE; /* an option capacity cannot use (it was ignored) */
+        goto done;
+    }
     if (json_object_get(cfg, "fleet")) {
         fprintf(stderr, "kvfleet capacity: --fleet: sizes one pool; size a fleet's pools with a "
                         "sweep (docs/experiments.md)\n");

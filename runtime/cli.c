@@ -38,8 +38,8 @@
 typedef struct rt_opt {
     const char *name;
     char kind;       /* 's' string, 'i' integer, 'n' integer that fits an int
-                        (read into one), 'd' number, 'b' boolean, 'o' a JSON
-                        object, or a string naming its file */
+                        (read into one), 'u' integer >= 0, 'd' number, 'b'
+                        boolean, 'o' a JSON object, or a string naming its file */
     const char *def; /* default as text (NULL: none) */
     const char *help;
 } rt_opt;
@@ -103,7 +103,7 @@ static const rt_opt run_opts[] = {
     {"replay", 's', NULL, "DB:RUN_ID  the recorded run that --backend replay feeds back"},
     {"layers", 'i', "0", "N  run the model's first N layers only (0: all); reports say so"},
     {"op-timing", 'b', "false", "true|false  cuda: CUDA events around every operator"},
-    {"seed", 'i', "1", "S  seed of every random stream"},
+    {"seed", 'u', "1", "S  seed of every random stream (0..2^63-1)"},
     {"db", 's', "kvfleet.db", "FILE  SQLite results file ('' with --no-db: none)"},
     {"steps-sample", 'i', "1", "N  keep one step row in N (0: none)"},
     {"timeline-s", 'd', "1", "S  timeline interval (0: none)"},
@@ -151,8 +151,11 @@ static json_t *opt_value(const rt_opt *o, const char *text) {
         case 'o':
             return json_string(text);
         case 'i':
+        case 'u':
         case 'n': {
             long long v;
+            /* the form only: a 'u' below 0 is out of range, bad input
+             * (config_check, exit 1), not a usage error */
             if (rt_parse_int(text, o->kind == 'n' ? INT_MIN : LLONG_MIN,
                              o->kind == 'n' ? INT_MAX : LLONG_MAX, &v) != 0)
                 return NULL;
@@ -177,6 +180,7 @@ static json_t *opt_value(const rt_opt *o, const char *text) {
 static const char *kind_name(char k) {
     return k == 'i'   ? "an integer"
            : k == 'n' ? "an integer from -2147483648 to 2147483647"
+           : k == 'u' ? "an integer from 0 to 9223372036854775807"
            : k == 'd' ? "a number"
            : k == 'b' ? "true or false"
            : k == 'o' ? "an object or a file name"
@@ -208,6 +212,9 @@ static int config_check(json_t *cfg, const char *src, sim_err *err) {
                 ok = json_is_integer(v) && json_integer_value(v) >= INT_MIN &&
                      json_integer_value(v) <= INT_MAX;
                 break;
+            case 'u':
+                ok = json_is_integer(v) && json_integer_value(v) >= 0;
+                break;
             case 'd':
                 ok = json_is_number(v);
                 break;
@@ -216,8 +223,12 @@ static int config_check(json_t *cfg, const char *src, sim_err *err) {
         }
         if (!ok) {
             char *txt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-            sim_err_set(err, src, 0, 0, "%s: expected %s, got '%s'", key, kind_name(o->kind),
-                        txt ? txt : "?");
+            if (strcmp(src, "config") == 0) /* from the command line: name the option */
+                sim_err_set(err, "", 0, 0, "--%s: expected %s, got '%s'", key, kind_name(o->kind),
+                            txt ? txt : "?");
+            else
+                sim_err_set(err, src, 0, 0, "%s: expected %s, got '%s'", key, kind_name(o->kind),
+                            txt ? txt : "?");
             free(txt);
             return SIM_EINVAL;
         }
@@ -520,6 +531,8 @@ static void cfg_abs_path(json_t *cfg, const char *key, const char *sub) {
             fclose(f);
             return;
         }
+        if (access(v, F_OK) != 0)
+            return; /* neither a preset nor a file here: the name's error says so */
     }
     if (abs_path(v, buf, sizeof buf))
         json_object_set_new(cfg, key, json_string(buf));
@@ -1678,9 +1691,11 @@ int rt_main_trace(int argc, char **argv) {
             else if (strcmp(a, "--limit") == 0 || strcmp(a, "--seed") == 0) {
                 long long n;
                 if ((rc = rt_parse_int(v, 0, LLONG_MAX, &n)) != 0) {
-                    fprintf(stderr, "kvfleet trace stats: %s: expected an integer >= 0, got '%s'\n",
+                    fprintf(stderr,
+                            "kvfleet trace stats: %s: expected an integer from 0 to "
+                            "9223372036854775807, got '%s'\n",
                             a, v);
-                    return rt_value_exit(rc);
+                    return rt_value_exit(rc); /* -1: out of range, 1 (as in run) */
                 }
                 if (strcmp(a, "--limit") == 0)
                     to.limit = n;

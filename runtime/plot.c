@@ -450,12 +450,12 @@ int rt_main_plot(int argc, char **argv) {
     for (k = 0; k < N_KINDS; k++)
         if (strcmp(kinds[k].name, kind_name) == 0)
             kind = &kinds[k];
-    if (kind == NULL) {
+    if (kind == NULL) { /* an unknown name: bad input, as in every command */
         fprintf(stderr,
                 "kvfleet plot: --kind: expected one of latency-load, hit-rate, capacity, "
                 "timeline, roofline, validation, got '%s'\n",
                 kind_name);
-        return RT_EXIT_USAGE;
+        return RT_EXIT_INPUT;
     }
     if (out == NULL) {
         fprintf(stderr, "kvfleet plot: -o: expected an output file FILE.png or FILE.svg, got "
@@ -468,6 +468,21 @@ int rt_main_plot(int argc, char **argv) {
         return RT_EXIT_USAGE;
     }
     svg = ends_with(out, ".svg");
+    { /* gnuplot would fail late, with a bare "system error": say it here */
+        char dir[4096];
+        const char *slash = strrchr(out, '/');
+        if (slash == NULL)
+            snprintf(dir, sizeof dir, ".");
+        else if (slash == out)
+            snprintf(dir, sizeof dir, "/");
+        else
+            snprintf(dir, sizeof dir, "%.*s", (int)(slash - out), out);
+        if (access(dir, W_OK | X_OK) != 0) {
+            fprintf(stderr, "kvfleet plot: %s: cannot write into the folder %s: %s\n", out, dir,
+                    strerror(errno));
+            return RT_EXIT_INPUT;
+        }
+    }
 
     /* the results file */
     c.db_path = db_path;

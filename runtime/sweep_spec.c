@@ -440,9 +440,12 @@ int sweep_task_config(const sweep_spec *s, size_t t, const char *db, json_t **ou
         json_decref(cfg);
         return rc;
     }
+    /* replication rep's seed: the point's plus rep, within 0..2^63-1 */
     json_object_set_new(
         cfg, "seed",
-        json_integer(json_integer_value(json_object_get(cfg, "seed")) + (json_int_t)rep));
+        json_integer((json_int_t)(((uint64_t)json_integer_value(json_object_get(cfg, "seed")) +
+                                   (uint64_t)rep) &
+                                  (uint64_t)INT64_MAX)));
     json_object_set_new(cfg, "db", json_string(db));
     *out = cfg;
     return SIM_OK;

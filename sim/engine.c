@@ -1671,7 +1671,7 @@ static void summarise(eng *e, met_summary *s) {
             s->offered_rps = (double)e->n_req / sim_time_to_s(e->arr_last - e->arr_first);
         s->last_finish_s = e->last_finish;
     }
-    if (e->n_completed > 0 && span > 0) {
+    if (span > 0) { /* 0 when every request was rejected: the span is defined */
         s->output_tokens_per_s = (double)e->output_tokens / span;
         s->requests_per_s = (double)e->n_completed / span;
         if (e->c->slo_ttft_s > 0 || e->c->slo_tpot_s > 0)

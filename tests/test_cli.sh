@@ -222,6 +222,23 @@ check "run --max-num-seqs 8x exits 2" "[ $? -eq 2 ]"
 "$KV" run --no-db --max-num-seqs 4294967297 --synthetic 'poisson,rate=1,requests=2,isl=8,osl=2' >/dev/null 2>&1
 check "run --max-num-seqs 4294967297 exits 2 (no wrap to 1)" "[ $? -eq 2 ]"
 
+# every request rejected (9000-token prompts, 8192 of context): the rates are 0
+# over the span of the rejections, not null
+printf 'arrived_at,num_prefill_tokens,num_decode_tokens\n0,9000,10\n1,9000,10\n' >"$T/rej.csv"
+"$KV" run --trace "$T/rej.csv" --no-db --slo-ttft 1 --json >"$T/rej.json" 2>/dev/null
+check "all rejected: output tokens/s, requests/s and goodput are 0" \
+    "grep -q '\"rejected\": 2,' $T/rej.json && grep -q '\"output_tokens_per_s\": 0.0,' $T/rej.json && grep -q '\"requests_per_s\": 0.0,' $T/rej.json && grep -q '\"goodput_requests_per_s\": 0.0,' $T/rej.json"
+# seeds are 0..2^63-1 for run and trace stats alike
+"$KV" run --no-db --limit 5 --seed -1 >/dev/null 2>"$T/seed.err"
+check "run --seed -1 exits 1 (out of range), naming the option" \
+    "[ $? -eq 1 ] && grep -q -- '--seed: expected an integer from 0 to 9223372036854775807' $T/seed.err"
+"$KV" trace stats "$T/small.csv" --seed -1 >/dev/null 2>&1
+check "trace stats --seed -1 exits 1, as run" "[ $? -eq 1 ]"
+"$KV" run --no-db --limit 5 --seed 9223372036854775808 >/dev/null 2>&1
+check "run --seed 2^63 exits 2 (not a 64-bit integer, as --max-num-seqs 2^32+1)" "[ $? -eq 2 ]"
+"$KV" run --no-db --limit 5 --seed 9223372036854775807 >/dev/null 2>&1
+check "run --seed 2^63-1 exits 0" "[ $? -eq 0 ]"
+
 # one output token each: no TPOT at all (its quantiles are null), nothing else undefined
 "$KV" run --no-db --json --synthetic 'poisson,rate=5,requests=4,isl=32,osl=1' >"$T/osl1.json" 2>"$T/osl1.err"
 check "osl=1 exits 0 with TPOT null" \

@@ -198,7 +198,10 @@ check "validation: pairs the simulated run and labels the cpu backend" \
 
 # ---- errors ----
 "$KV" plot "$L" --kind bogus -o "$T/x.png" >/dev/null 2>"$T/err"
-check "unknown kind exits 2" "[ $? -eq 2 ] && grep -q 'expected one of latency-load' $T/err"
+check "unknown kind exits 1 (an unknown name)" "[ $? -eq 1 ] && grep -q 'expected one of latency-load' $T/err"
+"$KV" plot "$L" --kind timeline -o "$T/nonexistent/x.png" >/dev/null 2>"$T/err"
+check "-o into a missing folder exits 1 before gnuplot runs, naming the folder" \
+    "[ $? -eq 1 ] && grep -q \"cannot write into the folder $T/nonexistent\" $T/err"
 "$KV" plot "$L" --kind timeline >/dev/null 2>"$T/err"
 check "missing -o exits 2" "[ $? -eq 2 ] && grep -q -- '-o:' $T/err"
 "$KV" plot "$L" --kind timeline -o "$T/x.pdf" >/dev/null 2>"$T/err"

@@ -514,9 +514,10 @@ static int parse_think(synth_dist *d, char *val, sim_err *err) {
     return spec_err(err, "think", what, c.name);
 }
 
-/* Turns per session: T >= 1 or geometric(mean=M), M >= 1. */
+/* Turns per session: T in [1, 1000000] or geometric(mean=M), M in [1, 1000000]. */
 static int parse_turns(synth_dist *d, char *val, sim_err *err) {
-    static const char *what = "a positive integer or geometric(mean=M) with M >= 1";
+    static const char *what =
+        "an integer in [1, 1000000] or geometric(mean=M) with M in [1, 1000000]";
     call c;
     int64_t n;
     int rc;
