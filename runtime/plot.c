@@ -470,13 +470,7 @@ int rt_main_plot(int argc, char **argv) {
     svg = ends_with(out, ".svg");
     { /* gnuplot would fail late, with a bare "system error": say it here */
         char dir[4096];
-        const char *slash = strrchr(out, '/');
-        if (slash == NULL)
-            snprintf(dir, sizeof dir, ".");
-        else if (slash == out)
-            snprintf(dir, sizeof dir, "/");
-        else
-            snprintf(dir, sizeof dir, "%.*s", (int)(slash - out), out);
+        sim_dirname(out, dir, sizeof dir);
         if (access(dir, W_OK | X_OK) != 0) {
             fprintf(stderr, "kvfleet plot: %s: cannot write into the folder %s: %s\n", out, dir,
                     strerror(errno));

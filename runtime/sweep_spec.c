@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fileio.h"
 #include "mem.h"
 
 /* Most points a spec may expand to (a guard against a typo multiplying axes). */
@@ -401,7 +402,6 @@ int sweep_spec_load(const char *path, sweep_spec **out, sim_err *err) {
     json_error_t je;
     json_t *spec;
     char dir[PATH_MAX], real[PATH_MAX];
-    const char *slash = strrchr(path, '/');
     int rc;
     *out = NULL;
     spec = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
@@ -410,12 +410,7 @@ int sweep_spec_load(const char *path, sweep_spec **out, sim_err *err) {
                     je.text);
         return access(path, R_OK) == 0 ? SIM_EPARSE : SIM_ENOENT;
     }
-    if (slash == NULL)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
-        snprintf(dir, sizeof dir, "/");
-    else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    sim_dirname(path, dir, sizeof dir);
     if (realpath(dir, real) == NULL)
         snprintf(real, sizeof real, "%s", dir);
     rc = sweep_spec_parse(spec, path, real, out, err);

@@ -61,6 +61,16 @@ int sim_replace_close(sim_replace *r, const char *path, int ok, sim_err *err) {
     return ok && !bad ? SIM_OK : SIM_EIO;
 }
 
+void sim_dirname(const char *path, char *buf, size_t n) {
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(buf, n, ".");
+    else if (slash == path)
+        snprintf(buf, n, "/");
+    else
+        snprintf(buf, n, "%.*s", (int)(slash - path), path);
+}
+
 const char *sim_tmpdir(void) {
     const char *dir = getenv("TMPDIR");
     return dir != NULL && dir[0] != '\0' ? dir : "/tmp";

@@ -36,6 +36,10 @@ int sim_replace_close(sim_replace *r, const char *path, int ok, sim_err *err);
 /* Where temporary files go: $TMPDIR when set and not empty, else /tmp. */
 const char *sim_tmpdir(void);
 
+/* The folder part of path into buf (n bytes): "." for a bare name, "/" for
+ * a file in the root, else everything before the last '/'. */
+void sim_dirname(const char *path, char *buf, size_t n);
+
 #ifdef __cplusplus
 }
 #endif
