@@ -27,9 +27,10 @@
 #   results_mooncake_replay.csv  cache-replay (no timing) incl. belady
 #   results_mooncake_host.csv    full simulator, Mooncake, host tier 0/64/256 GiB
 # The `belady` rows of results_mooncake.csv and results_sessions.csv (full
-# simulator, added 2026-11-25) came from POLICIES=belady MC_EXTRA= SS_EXTRA=
-# (sessions at 8192 blocks with --fast-forward false: docs/studies/eviction.md,
-# "Belady in the full simulator"); belady is not in the default POLICIES.
+# simulator) come from PARTS=mooncake POLICIES=belady MC_EXTRA= and
+# PARTS=sessions POLICIES=belady SS_EXTRA=, appended to those files
+# (docs/studies/eviction.md, "Belady in the full simulator"); belady is not
+# in the default POLICIES.
 # Every run is deterministic: the CSVs are the same on every machine
 # (wall time is left out on purpose). About 3 minutes of CPU (185 s wall on
 # 2 shared cores at c51e1c0).
