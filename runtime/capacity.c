@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "json_util.h"
 #include "mem.h"
 #include "plot.h"
 
@@ -177,7 +178,7 @@ static const char *schema_sql =
     "CREATE TABLE IF NOT EXISTS capacity_by_tp(search_id INTEGER, slo TEXT, load_scale REAL,"
     " tp INTEGER, replicas INTEGER, gpus INTEGER, run_id INTEGER, found INTEGER);";
 
-static void bind_real_or_null(sqlite3_stmt *st, int i, double v) {
+static void bind_sim_json_real_or_null(sqlite3_stmt *st, int i, double v) {
     if (isfinite(v))
         sqlite3_bind_double(st, i, v);
     else
@@ -209,20 +210,14 @@ static void db_point(cap_state *S, const cap_point *p) {
         sqlite3_bind_int64(st, 6, p->run_id);
     else
         sqlite3_bind_null(st, 6);
-    bind_real_or_null(st, 7, p->ok ? p->sum.offered_rps : NAN);
-    bind_real_or_null(st, 8, p->ok ? p->sum.ttft_p99_s : NAN);
-    bind_real_or_null(st, 9, p->ok ? p->sum.tpot_p99_s : NAN);
-    bind_real_or_null(st, 10, p->ok ? fig_value(N_FIGS - 1, &p->sum) : NAN);
+    bind_sim_json_real_or_null(st, 7, p->ok ? p->sum.offered_rps : NAN);
+    bind_sim_json_real_or_null(st, 8, p->ok ? p->sum.ttft_p99_s : NAN);
+    bind_sim_json_real_or_null(st, 9, p->ok ? p->sum.tpot_p99_s : NAN);
+    bind_sim_json_real_or_null(st, 10, p->ok ? fig_value(N_FIGS - 1, &p->sum) : NAN);
     sqlite3_bind_text(st, 11, meets, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(st) != SQLITE_DONE)
         fprintf(stderr, "kvfleet capacity: SQLite: %s\n", sqlite3_errmsg(S->db));
     sqlite3_finalize(st);
-}
-
-/* json_real, or null for a figure that is undefined (NaN): json_real(NAN)
- * returns NULL, and json_object_set_new() would then drop the key. */
-static json_t *real_or_null(double v) {
-    return isfinite(v) ? json_real(v) : json_null();
 }
 
 /* Runs (or finds) the point (load, tp, replicas) and returns its index in
@@ -646,18 +641,20 @@ int rt_main_capacity(int argc, char **argv) {
                 int fewer = best >= 0 && best_r > 1 ? eval(&S, loads[j], best_tp, best_r - 1) : -1;
                 const cap_point *bp = best >= 0 ? &S.pts[best] : NULL;
                 json_object_set_new(a, "slo", json_string(slos[k].text));
-                json_object_set_new(a, "load_scale", real_or_null(loads[j]));
+                json_object_set_new(a, "load_scale", sim_json_real_or_null(loads[j]));
                 /* the same keys found or not: undefined figures are null */
                 json_object_set_new(a, "replicas", bp ? json_integer(best_r) : json_null());
                 json_object_set_new(a, "gpus", bp ? json_integer(best_gpus) : json_null());
                 json_object_set_new(a, "tp", bp ? json_integer(best_tp) : json_null());
                 json_object_set_new(a, "run_id", bp ? json_integer(bp->run_id) : json_null());
-                json_object_set_new(a, "offered_rps", real_or_null(bp ? bp->sum.offered_rps : NAN));
+                json_object_set_new(a, "offered_rps",
+                                    sim_json_real_or_null(bp ? bp->sum.offered_rps : NAN));
                 for (i = 0; i < N_FIGS; i++) {
                     char key[48];
                     snprintf(key, sizeof key, "%s%s", figs[i].name,
                              figs[i].latency ? "_s" : "_rate");
-                    json_object_set_new(a, key, real_or_null(bp ? fig_value(i, &bp->sum) : NAN));
+                    json_object_set_new(a, key,
+                                        sim_json_real_or_null(bp ? fig_value(i, &bp->sum) : NAN));
                 }
                 if (bp && best_r > 1)
                     json_object_set_new(
@@ -674,7 +671,7 @@ int rt_main_capacity(int argc, char **argv) {
                         sqlite3_bind_text(st, 2, slos[k].text, -1, SQLITE_TRANSIENT);
                         sqlite3_bind_double(st, 3, loads[j]);
                         if (bp) {
-                            bind_real_or_null(st, 4, bp->sum.offered_rps);
+                            bind_sim_json_real_or_null(st, 4, bp->sum.offered_rps);
                             sqlite3_bind_int(st, 5, best_tp);
                             sqlite3_bind_int(st, 6, best_r);
                             sqlite3_bind_int64(st, 7, best_gpus);

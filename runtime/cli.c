@@ -24,6 +24,7 @@
 #include "backends.h"
 #include "be_cpu.h"
 #include "datadir.h"
+#include "json_util.h"
 #include "engine.h"
 #include "evict.h"
 #include "fleet.h"
@@ -416,9 +417,8 @@ static int src_on_end(void *ctx, const sim_req *r, sim_time end, int rejected, s
 
 static json_t *summary_json(const met_summary *s) {
     json_t *o = json_object();
-#define RT_XX_JSON_I(name) json_object_set_new(o, #name, json_integer(s->name));
-#define RT_XX_JSON_D(name)                                                                         \
-    json_object_set_new(o, #name, isfinite(s->name) ? json_real(s->name) : json_null());
+#define RT_XX_JSON_I(name)     json_object_set_new(o, #name, json_integer(s->name));
+#define RT_XX_JSON_D(name)     json_object_set_new(o, #name, sim_json_real_or_null(s->name));
 #define RT_XX_JSON(name, kind) RT_XX_JSON_##kind(name)
     MET_SUMMARY_MAP(RT_XX_JSON)
 #undef RT_XX_JSON
@@ -641,6 +641,26 @@ int rt_run_resolve(json_t *cfg, sim_err *err) {
     return SIM_OK;
 }
 
+/* --dtype (weights and, unless --kv-dtype says otherwise, the KV cache) and
+ * --kv-dtype onto a loaded model; "" keeps the config's. SIM_OK or
+ * SIM_EINVAL naming the option. */
+static int model_dtypes(sim_model *m, const char *dtype, const char *kv_dtype, sim_err *err) {
+    if (dtype[0]) {
+        if (sim_dtype_parse(dtype, &m->w_dtype) != SIM_OK) {
+            sim_err_set(err, "", 0, 0, "--dtype: expected bf16 or fp8 (or fp16, fp32), got '%s'",
+                        dtype);
+            return SIM_EINVAL;
+        }
+        m->kv_dtype = m->w_dtype;
+    }
+    if (kv_dtype[0] && sim_dtype_parse(kv_dtype, &m->kv_dtype) != SIM_OK) {
+        sim_err_set(err, "", 0, 0, "--kv-dtype: expected bf16 or fp8 (or fp16, fp32), got '%s'",
+                    kv_dtype);
+        return SIM_EINVAL;
+    }
+    return SIM_OK;
+}
+
 /* A replica spanning nodes costs its all-reduce with the collective model:
  * the GPU's fitted NCCL parameters (data/calib/nccl-GPU.json) when shipped
  * and the calibration is not "none", else the datasheet's. */
@@ -689,20 +709,9 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
     /* model, GPU, calibration */
     if ((rc = sim_model_load(cfg_str(cfg, "model"), datadir, &model, &err)) != SIM_OK)
         goto fail;
-    if (cfg_str(cfg, "dtype")[0]) {
-        if ((rc = sim_dtype_parse(cfg_str(cfg, "dtype"), &model.w_dtype)) != SIM_OK) {
-            sim_err_set(&err, "", 0, 0, "--dtype: expected bf16 or fp8 (or fp16, fp32), got '%s'",
-                        cfg_str(cfg, "dtype"));
-            goto fail;
-        }
-        model.kv_dtype = model.w_dtype;
-    }
-    if (cfg_str(cfg, "kv-dtype")[0] &&
-        (rc = sim_dtype_parse(cfg_str(cfg, "kv-dtype"), &model.kv_dtype)) != SIM_OK) {
-        sim_err_set(&err, "", 0, 0, "--kv-dtype: expected bf16 or fp8 (or fp16, fp32), got '%s'",
-                    cfg_str(cfg, "kv-dtype"));
+    if ((rc = model_dtypes(&model, cfg_str(cfg, "dtype"), cfg_str(cfg, "kv-dtype"), &err)) !=
+        SIM_OK)
         goto fail;
-    }
     /* the stored config names the dtypes the run used, not '' */
     json_object_set_new(cfg, "dtype", json_string(sim_dtype_name(model.w_dtype)));
     json_object_set_new(cfg, "kv-dtype", json_string(sim_dtype_name(model.kv_dtype)));
@@ -1572,21 +1581,8 @@ int rt_main_predict(int argc, char **argv) {
     }
     if ((rc = sim_model_load(model_name, datadir, &model, &err)) != SIM_OK)
         goto fail;
-    if (dtype[0]) {
-        if (sim_dtype_parse(dtype, &model.w_dtype) != SIM_OK) {
-            sim_err_set(&err, "", 0, 0, "--dtype: expected bf16 or fp8 (or fp16, fp32), got '%s'",
-                        dtype);
-            rc = SIM_EINVAL;
-            goto fail;
-        }
-        model.kv_dtype = model.w_dtype;
-    }
-    if (kv_dtype[0] && sim_dtype_parse(kv_dtype, &model.kv_dtype) != SIM_OK) {
-        sim_err_set(&err, "", 0, 0, "--kv-dtype: expected bf16 or fp8 (or fp16, fp32), got '%s'",
-                    kv_dtype);
-        rc = SIM_EINVAL;
+    if ((rc = model_dtypes(&model, dtype, kv_dtype, &err)) != SIM_OK)
         goto fail;
-    }
     if ((rc = sim_gpu_load(gpu_name, datadir, &gpu, &err)) != SIM_OK)
         goto fail;
     if ((rc = sim_model_check(&model, tp, &err)) != SIM_OK)

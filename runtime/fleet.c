@@ -118,29 +118,15 @@ static int num_ge0(json_t *v, double *out) {
     return *out >= 0 && isfinite(*out);
 }
 
-/* Refuses a key of obj not in known[0..n), naming it by its path
- * "where.key" (where "" at the top level) with the keys expected. */
-static int check_keys(json_t *obj, const char *const *known, size_t n, const char *where,
-                      sim_err *err) {
-    const char *k;
-    json_t *v;
-    json_object_foreach(obj, k, v) {
-        char list[256];
-        size_t t, used = 0;
-        (void)v;
-        for (t = 0; t < n; t++)
-            if (strcmp(k, known[t]) == 0)
-                break;
-        if (t < n)
-            continue;
-        list[0] = '\0';
-        for (t = 0; t < n && used < sizeof list; t++)
-            used +=
-                (size_t)snprintf(list + used, sizeof list - used, "%s%s", t ? ", " : "", known[t]);
-        return bad(err, SIM_EINVAL, "%s%s%s: unknown key (expected %s)", where, where[0] ? "." : "",
-                   k, list);
-    }
-    return SIM_OK;
+/* Refuses a key of obj not in known (NULL-terminated), naming it by its
+ * path "where.key" (where "" at the top level) with the keys expected. */
+static int check_keys(json_t *obj, const char *const *known, const char *where, sim_err *err) {
+    char list[256];
+    const char *k = sim_json_unknown_key(obj, known, list, sizeof list);
+    if (k == NULL)
+        return SIM_OK;
+    return bad(err, SIM_EINVAL, "%s%s%s: unknown key (expected %s)", where, where[0] ? "." : "", k,
+               list);
 }
 
 /* *out = obj's integer under key, or def when the key is absent; 0 (with
@@ -188,7 +174,7 @@ static int in_list(const char *list, const char *name) {
  * pool's GPU that cannot be loaded is left to the pool's own setup, which
  * says why. */
 static int check_regions(json_t *regions, json_t *pools, json_t *cfg, sim_err *err) {
-    static const char *const region_keys[] = {"gpus", "usd_per_gpu_hour"};
+    static const char *const region_keys[] = {"gpus", "usd_per_gpu_hour", NULL};
     char known[1024], dir[4200];
     const char *rk, *k;
     json_t *rg, *v;
@@ -219,7 +205,7 @@ static int check_regions(json_t *regions, json_t *pools, json_t *cfg, sim_err *e
         snprintf(where, sizeof where, "regions.%s", rk);
         if (!json_is_object(rg))
             return bad(err, SIM_EINVAL, "%s: expected an object {\"gpus\": {...}, ...}", where);
-        if ((rc = check_keys(rg, region_keys, 2, where, err)) != SIM_OK)
+        if ((rc = check_keys(rg, region_keys, where, err)) != SIM_OK)
             return rc;
         if (gp && !json_is_object(gp))
             return bad(err, SIM_EINVAL,
@@ -292,8 +278,8 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
     {
         static const char *const top[] = {"regions",     "populations", "models",     "pools",
                                           "router",      "scope",       "autoscaler", "max_queue",
-                                          "description", "kv_link",     "source"};
-        if ((rc = check_keys(fleet, top, sizeof top / sizeof top[0], "", err)) != SIM_OK)
+                                          "description", "kv_link",     "source",     NULL};
+        if ((rc = check_keys(fleet, top, "", err)) != SIM_OK)
             return rc;
     }
     regions = json_object_get(fleet, "regions");
@@ -362,7 +348,7 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         for (j = 0; j < nr; j++)
             F->rtt_s[j] = 0;
     } else {
-        static const char *const pop_keys[] = {"weight", "rtt_s"};
+        static const char *const pop_keys[] = {"weight", "rtt_s", NULL};
         json_t *p;
         double total = 0;
         i = 0;
@@ -377,7 +363,7 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
                          "%s: expected an object {\"weight\": W, \"rtt_s\": {...}}", where);
                 goto fail;
             }
-            if ((rc = check_keys(p, pop_keys, 2, where, err)) != SIM_OK)
+            if ((rc = check_keys(p, pop_keys, where, err)) != SIM_OK)
                 goto fail;
             if (!num_ge0(json_object_get(p, "weight"), &F->pop_weight[i])) {
                 rc = bad(err, SIM_EINVAL, "populations.%s.weight: expected a number >= 0", k);
@@ -453,8 +439,8 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         {
             static const char *const pk[] = {"name", "region",   "model",        "gpu",
                                              "tp",   "replicas", "min_replicas", "max_replicas",
-                                             "role", "pp",       "options"};
-            if ((rc = check_keys(pj, pk, sizeof pk / sizeof pk[0], where, err)) != SIM_OK)
+                                             "role", "pp",       "options",      NULL};
+            if ((rc = check_keys(pj, pk, where, err)) != SIM_OK)
                 goto fail;
         }
         region = json_string_value(json_object_get(pj, "region"));
@@ -658,9 +644,9 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
     }
     as = json_object_get(fleet, "autoscaler");
     if (as && !json_is_null(as)) {
-        static const char *const as_keys[] = {"interval_s", "provision_s", "up", "down"};
+        static const char *const as_keys[] = {"interval_s", "provision_s", "up", "down", NULL};
         eng_autoscale *a = &F->f.autoscale;
-        if ((rc = check_keys(as, as_keys, 4, "autoscaler", err)) != SIM_OK)
+        if ((rc = check_keys(as, as_keys, "autoscaler", err)) != SIM_OK)
             goto fail;
         if (!json_is_object(as) || !num_ge0(json_object_get(as, "interval_s"), &a->interval_s) ||
             !num_ge0(json_object_get(as, "provision_s"), &a->provision_s) ||

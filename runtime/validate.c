@@ -36,6 +36,7 @@
 
 #include "backends.h"
 #include "datadir.h"
+#include "json_util.h"
 #include "engine.h"
 #include "mem.h"
 #include "store_steps.h"
@@ -77,10 +78,6 @@ static double rel_err(double pred, double meas) {
     if (!isfinite(pred) || !isfinite(meas) || meas == 0)
         return NAN;
     return (pred - meas) / meas;
-}
-
-static json_t *num(double x) {
-    return isfinite(x) ? json_real(x) : json_null();
 }
 
 static int mkdir_p(const char *dir) {
@@ -336,8 +333,8 @@ int rt_main_validate(int argc, char **argv) {
         }
         json_object_set(o, "kv_blocks", json_object_get(info1, "kv_blocks"));
         json_object_set_new(o, "steps", json_integer((json_int_t)set[K_ALL].n));
-        json_object_set_new(o, "step_p50_ape", num(set[K_ALL].p50));
-        json_object_set_new(o, "step_p95_ape", num(set[K_ALL].p95));
+        json_object_set_new(o, "step_p50_ape", sim_json_real_or_null(set[K_ALL].p50));
+        json_object_set_new(o, "step_p95_ape", sim_json_real_or_null(set[K_ALL].p95));
         for (k = K_PREFILL; k < K_N; k++) {
             json_t *e;
             if (set[k].n == 0) { /* no step of the kind: null, as docs/backends.md says */
@@ -346,21 +343,26 @@ int rt_main_validate(int argc, char **argv) {
             }
             e = json_object();
             json_object_set_new(e, "steps", json_integer((json_int_t)set[k].n));
-            json_object_set_new(e, "p50_ape", num(set[k].p50));
-            json_object_set_new(e, "p95_ape", num(set[k].p95));
+            json_object_set_new(e, "p50_ape", sim_json_real_or_null(set[k].p50));
+            json_object_set_new(e, "p95_ape", sim_json_real_or_null(set[k].p95));
             json_object_set_new(bk, kind_names[k], e);
         }
         json_object_set_new(o, "by_kind", bk);
-        json_object_set_new(o, "ttft_p50_err", num(rel_err(s2.ttft_p50_s, s1.ttft_p50_s)));
-        json_object_set_new(o, "tpot_p50_err", num(rel_err(s2.tpot_p50_s, s1.tpot_p50_s)));
-        json_object_set_new(o, "throughput_err",
-                            num(rel_err(s2.output_tokens_per_s, s1.output_tokens_per_s)));
-        json_object_set_new(m, "ttft_p50_s", num(s1.ttft_p50_s));
-        json_object_set_new(m, "tpot_p50_s", num(s1.tpot_p50_s));
-        json_object_set_new(m, "output_tokens_per_s", num(s1.output_tokens_per_s));
-        json_object_set_new(p, "ttft_p50_s", num(s2.ttft_p50_s));
-        json_object_set_new(p, "tpot_p50_s", num(s2.tpot_p50_s));
-        json_object_set_new(p, "output_tokens_per_s", num(s2.output_tokens_per_s));
+        json_object_set_new(o, "ttft_p50_err",
+                            sim_json_real_or_null(rel_err(s2.ttft_p50_s, s1.ttft_p50_s)));
+        json_object_set_new(o, "tpot_p50_err",
+                            sim_json_real_or_null(rel_err(s2.tpot_p50_s, s1.tpot_p50_s)));
+        json_object_set_new(
+            o, "throughput_err",
+            sim_json_real_or_null(rel_err(s2.output_tokens_per_s, s1.output_tokens_per_s)));
+        json_object_set_new(m, "ttft_p50_s", sim_json_real_or_null(s1.ttft_p50_s));
+        json_object_set_new(m, "tpot_p50_s", sim_json_real_or_null(s1.tpot_p50_s));
+        json_object_set_new(m, "output_tokens_per_s",
+                            sim_json_real_or_null(s1.output_tokens_per_s));
+        json_object_set_new(p, "ttft_p50_s", sim_json_real_or_null(s2.ttft_p50_s));
+        json_object_set_new(p, "tpot_p50_s", sim_json_real_or_null(s2.tpot_p50_s));
+        json_object_set_new(p, "output_tokens_per_s",
+                            sim_json_real_or_null(s2.output_tokens_per_s));
         json_object_set_new(o, "measured", m);
         json_object_set_new(o, "simulated", p);
         if (csv_path[0])

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -379,9 +380,12 @@ int sim_json_check_range_double(const char *key, double v, double lo, double hi,
 
 /* Keys are checked in the object's insertion order, so the first unknown
  * key in the file is the one named. */
-int sim_json_check_keys(const json_t *obj, const char *const *known, const char *src,
-                        sim_err *err) {
-    char list[512];
+json_t *sim_json_real_or_null(double v) {
+    return isfinite(v) ? json_real(v) : json_null();
+}
+
+const char *sim_json_unknown_key(const json_t *obj, const char *const *known, char *list,
+                                 size_t n) {
     const char *key;
     json_t *v;
     size_t i, used;
@@ -394,14 +398,22 @@ int sim_json_check_keys(const json_t *obj, const char *const *known, const char 
             continue;
         list[0] = '\0';
         used = 0;
-        for (i = 0; known[i] != NULL && used < sizeof list; i++)
-            used +=
-                (size_t)snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", known[i]);
-        sim_err_set(err, src, 0, 0, "%s: expected a known key (one of %s), got an unknown key", key,
-                    list);
-        return SIM_EPARSE;
+        for (i = 0; known[i] != NULL && used < n; i++)
+            used += (size_t)snprintf(list + used, n - used, "%s%s", i ? ", " : "", known[i]);
+        return key;
     }
-    return SIM_OK;
+    return NULL;
+}
+
+int sim_json_check_keys(const json_t *obj, const char *const *known, const char *src,
+                        sim_err *err) {
+    char list[512];
+    const char *key = sim_json_unknown_key(obj, known, list, sizeof list);
+    if (key == NULL)
+        return SIM_OK;
+    sim_err_set(err, src, 0, 0, "%s: expected a known key (one of %s), got an unknown key", key,
+                list);
+    return SIM_EPARSE;
 }
 
 /* ---- presets ---- */

@@ -81,6 +81,14 @@ int sim_json_check_range_i64(const char *key, int64_t v, int64_t lo, int64_t hi,
 /* Refuses v outside [lo, hi] with "key: expected a number in [lo, hi] (unit), got 'v'". */
 int sim_json_check_range_double(const char *key, double v, double lo, double hi, const char *unit,
                                 const char *src, sim_err *err);
+/* json_real(v), or JSON null for a figure that is undefined (NaN or
+ * infinite): json_real() refuses those, and json_object_set_new() would
+ * then drop the key. */
+json_t *sim_json_real_or_null(double v);
+
+/* The first key of obj not in known (NULL-terminated), with the known keys
+ * joined by ", " into list (n bytes); NULL (list untouched) when none. */
+const char *sim_json_unknown_key(const json_t *obj, const char *const *known, char *list, size_t n);
 /* Refuses any key of obj not in known (NULL-terminated), naming the first one. */
 int sim_json_check_keys(const json_t *obj, const char *const *known, const char *src, sim_err *err);
 

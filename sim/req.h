@@ -46,9 +46,9 @@ typedef struct sim_req {
     int32_t new_tokens;       /* tokens new in this turn (= prompt_tokens without sessions) */
     int32_t output_tokens;    /* tokens generated before stop (the oracle; also max_tokens), >= 1 */
     int64_t session_id;       /* conversation id, -1 when the request stands alone */
-    uint64_t session_key;     /* which conversation of that id, for the prefix cache: a
-                                 session id reused after its session ended starts a new
-                                 one, with a new key (0: the id alone) */
+    uint64_t session_key;     /* which conversation of that id, for the prefix cache: every
+                                 session started under an id (turn 1) has a key of its own,
+                                 while the id's earlier one is live too (0: the id alone) */
     int32_t turn;             /* 1-based turn within its session, 0 when none */
     int32_t n_hash_ids;       /* Mooncake block hashes carried (0 when none) */
     const uint32_t *hash_ids; /* borrowed from the source until the next trace call; may be NULL */

@@ -663,7 +663,8 @@ enum tier_act {
     TIER_FIND = 0, /* nothing: a plan */
     TIER_TAKE,     /* an access: its recency is refreshed */
     TIER_HOLD,     /* a reference: it cannot be evicted until released */
-    TIER_RELEASE   /* the reference of TIER_HOLD given back */
+    TIER_RELEASE   /* TIER_TAKE on a block TIER_HOLD holds: an access, then the
+                      reference given back */
 };
 
 /* Blocks of q found in tier right after its first j0 blocks (key: the
@@ -685,7 +686,7 @@ static int64_t tier_lookup(sched *s, pcache *tier, const sched_seq *q, int64_t j
             *key_out = key;
         if (act == TIER_TAKE || act == TIER_HOLD)
             pcache_ref(tier, h);
-        if (act == TIER_TAKE)
+        if (act == TIER_TAKE || act == TIER_RELEASE)
             pcache_access(tier, h, s->now);
         if (act == TIER_TAKE || act == TIER_RELEASE)
             pcache_unref(tier, h, s->now);
@@ -1190,9 +1191,8 @@ static int step_prefill(sched *s, sched_batch *b, sim_time now, int64_t *budget_
                 (void)tier_lookup(s, s->host, q, hits, key, hits + hh, TIER_HOLD, NULL);
             rc = seq_add_blocks(s, q, hh);
             if (q->swapped_kv == 0) {
-                int64_t got = tier_lookup(s, s->host, q, hits, key, hits + hh, TIER_TAKE, NULL);
+                int64_t got = tier_lookup(s, s->host, q, hits, key, hits + hh, TIER_RELEASE, NULL);
                 SIM_ASSERT(got == hh);
-                (void)tier_lookup(s, s->host, q, hits, key, hits + hh, TIER_RELEASE, NULL);
                 s->pcie.swapped_in_tokens += hh * s->cfg.block_tokens;
             }
             if (rc != SIM_OK)
