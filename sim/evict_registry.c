@@ -107,7 +107,9 @@ int evict_spec_parse(const char *spec, const struct evict_ops **ops_out, evict_p
         return SIM_EINVAL;
     }
     key_list(ops, keys, sizeof keys);
-    for (s = colon ? colon + 1 : NULL; s != NULL && *s != '\0';) {
+    /* every element after the colon is parsed, an empty one too ("ttl:",
+     * "ttl:idle=5,"): it is an error, never a silent default */
+    for (s = colon ? colon + 1 : NULL; s != NULL;) {
         const char *comma = strchr(s, ','), *eq;
         size_t n = comma ? (size_t)(comma - s) : strlen(s), kl;
         eq = memchr(s, '=', n);

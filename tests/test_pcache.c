@@ -441,6 +441,12 @@ static void test_params(void) {
     expect_spec_error("ttl:foo=1", "--policy: ttl: parameter: expected one of idle, got 'foo'");
     expect_spec_error("ttl:idle", "--policy: ttl: parameter: expected KEY=VALUE with KEY one of "
                                   "idle, got 'idle'");
+    expect_spec_error("ttl:", "--policy: ttl: parameter: expected KEY=VALUE with KEY one of "
+                              "idle, got ''");
+    expect_spec_error("ttl:idle=5,", "--policy: ttl: parameter: expected KEY=VALUE with KEY one "
+                                     "of idle, got ''");
+    expect_spec_error("lru:", "--policy: lru: parameter: expected none (lru takes no "
+                              "parameters), got ''");
     expect_spec_error("lru:x=1", "--policy: lru: parameter: expected none (lru takes no "
                                  "parameters), got 'x'");
     expect_spec_error("s3fifo:small=0.1,bogus=2",
