@@ -788,6 +788,63 @@ static void test_synth_closed(void) {
         T_ASSERT(d[0][0] != d[0][1]);
     }
 
+    /* with a ramp the engine asks for client i+1 only once client i has
+     * arrived, and ends release requests in between: every client of the
+     * first wave still starts, at its own time, and the releases never
+     * crowd it out (4 in flight at most, 4 reached) */
+    {
+        int n_wave = 0;
+        t = synth_ok("closed,concurrency=4,isl=8,osl=8,requests=10,ramp=8", 3);
+        n_fl = 0;
+        max_fl = 0;
+        n_total = 0;
+        while (trace_next(t, &r, &e) == 1) {
+            T_EQ_I(r.arrival_ns, S(8) * n_wave / 4);
+            n_wave++;
+            fl[n_fl++] = r;
+            n_total++;
+            if (n_fl > max_fl)
+                max_fl = n_fl;
+            /* the oldest ends before the next client starts: its release
+             * comes now */
+            r = fl[0];
+            memmove(fl, fl + 1, (size_t)(n_fl - 1) * sizeof fl[0]);
+            n_fl--;
+            if (trace_on_end(t, &r, r.arrival_ns + 1, 0, &f) == 1) {
+                fl[n_fl++] = f;
+                n_total++;
+            }
+            T_LE_I(n_fl, 4);
+        }
+        T_EQ_I(n_wave, 4);
+        T_EQ_I(max_fl, 4);
+        while (n_fl > 0) {
+            r = fl[--n_fl];
+            if (trace_on_end(t, &r, r.arrival_ns + 1, 0, &f) == 1) {
+                fl[n_fl++] = f;
+                n_total++;
+            }
+        }
+        T_EQ_I(n_total, 10);
+        trace_close(t);
+    }
+
+    /* --load-scale leaves the closed loop's times alone: the ramp is the
+     * client's, not the trace's */
+    {
+        trace_opts o;
+        trace_opts_default(&o);
+        o.load_scale = 2.0;
+        T_EQ_I(
+            trace_open_synthetic("closed,concurrency=4,isl=1,osl=1,requests=10,ramp=8", &o, &t, &e),
+            SIM_OK);
+        for (i = 0; i < 4; i++) {
+            next_ok(t, &fl[i]);
+            T_EQ_I(fl[i].arrival_ns, S(8) * i / 4);
+        }
+        trace_close(t);
+    }
+
     /* limit caps the total below requests. */
     {
         trace_opts o;

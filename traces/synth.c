@@ -101,7 +101,8 @@ typedef struct synth {
     double s;                /* operational time of the last arrival */
     int64_t n_made;          /* open-loop arrivals so far (requests or sessions) */
     int done;                /* 1 once the arrival process ended */
-    int64_t n_sent;          /* closed: requests sent */
+    int64_t n_sent;          /* closed: requests sent, first wave and releases */
+    int64_t n_wave;          /* closed: first-wave clients started (<= concurrency) */
     int64_t in_flight;       /* closed: sent and not yet ended */
     trace__sess_table table; /* sessions: live sessions */
 } synth;
@@ -647,13 +648,16 @@ static int synth_next(void *state, sim_req *out, sim_err *err) {
     int rc;
 
     if (g->kind == K_CLOSED) {
-        if (g->n_sent >= g->n_max || g->n_sent >= g->concurrency)
+        /* the first wave, counted apart from the releases: with a ramp,
+         * ends release requests before the wave's last client starts */
+        if (g->n_sent >= g->n_max || g->n_wave >= g->concurrency)
             return 0;
         isl = draw_len(&g->isl, g->r_len);
         osl = draw_len(&g->osl, g->r_len);
         /* client i of the first wave starts at i x ramp / concurrency */
-        fill_single(out, sim_time_from_s(g->ramp_s * (double)g->n_sent / (double)g->concurrency),
+        fill_single(out, sim_time_from_s(g->ramp_s * (double)g->n_wave / (double)g->concurrency),
                     isl, osl);
+        g->n_wave++;
         g->n_sent++;
         g->in_flight++;
         return 1;
@@ -723,6 +727,14 @@ static const trace__src_ops synth_ops = {
     .next = synth_next,
     .on_end = synth_on_end,
     .destroy = synth_destroy,
+};
+
+/* closed: the first wave's times are simulated times already */
+static const trace__src_ops synth_closed_ops = {
+    .next = synth_next,
+    .on_end = synth_on_end,
+    .destroy = synth_destroy,
+    .fixed_times = 1,
 };
 
 /* poisson and gamma: purely open loop (no trace_on_end). */
@@ -902,7 +914,9 @@ int trace__synth_open(const char *spec, const trace_opts *o, trace__impl *out, s
         goto err;
     }
     sim_free(copy);
-    out->ops = g->kind == K_POISSON || g->kind == K_GAMMA ? &synth_open_ops : &synth_ops;
+    out->ops = g->kind == K_POISSON || g->kind == K_GAMMA ? &synth_open_ops
+               : g->kind == K_CLOSED                      ? &synth_closed_ops
+                                                          : &synth_ops;
     out->state = g;
     return SIM_OK;
 

@@ -240,7 +240,8 @@ int trace_next(trace_src *t, sim_req *out, sim_err *err) {
     }
     if (rc != 1)
         return rc;
-    out->arrival_ns = scale_arrival(t, out->arrival_ns);
+    if (!t->ops->fixed_times)
+        out->arrival_ns = scale_arrival(t, out->arrival_ns);
     if (out->arrival_ns > SIM_HORIZON_NS) {
         sim_err_set(&t->failed_err, "trace", 0, 0,
                     "arrival: expected at most 1e9 s after the first (the simulator's horizon), "

@@ -44,6 +44,9 @@ typedef struct trace__src_ops {
     int (*on_end)(void *state, const sim_req *r, sim_time end_ns, int rejected, sim_req *out);
     /* Frees the state (required). */
     void (*destroy)(void *state);
+    /* 1: next's times are already simulated times (the closed loop's first
+     * wave and its ramp), so --load-scale leaves them alone */
+    int fixed_times;
 } trace__src_ops;
 
 /* What a format's open function hands to trace.c. */
