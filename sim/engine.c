@@ -407,6 +407,20 @@ static void push_followup(eng *e, const sim_req *r, sim_time t, int rejected) {
     u.net_ns = 0;
     if (e->src->on_end == NULL || e->src->on_end(e->src->ctx, &u, t, rejected, &nx) != 1)
         return;
+    if (nx.arrival_ns > SIM_HORIZON_NS) {
+        /* as trace_next refuses an open-loop arrival past the horizon: a
+         * think time (or a chain of them) took this one past it */
+        if (e->rc != SIM_OK)
+            return;
+        e->rc = SIM_EINVAL;
+        if (e->err)
+            sim_err_set(e->err, "", 0, 0,
+                        "session %lld, turn %d: expected an arrival at most 1e9 s after the first "
+                        "(the simulator's horizon), got %.4g s (the think times of the trace or "
+                        "--synthetic spec)",
+                        (long long)nx.session_id, (int)nx.turn, sim_time_to_s(nx.arrival_ns));
+        return;
+    }
     rec = rec_get(e);
     if (rec == NULL) {
         fail(e, SIM_ENOMEM, "queueing a follow-up request");

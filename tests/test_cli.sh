@@ -265,6 +265,17 @@ check "400e6 s steps: exit 1 once past the horizon" "[ $? -eq 1 ] && grep -q hor
 check "a gap of 1e8 timeline intervals: exit 1, the run marked failed" \
     "[ $? -eq 1 ] && grep -q -- '--timeline-s' $T/hz3 && [ \"\$(sqlite3 $T/hz.db 'SELECT status FROM runs')\" = failed ]"
 
+printf 'session_id,turn,start_s,think_s,prompt_tokens,output_tokens\n0,1,0,0,10,5\n0,2,0,1500000000,10,5\n' \
+    >"$T/think.csv"
+"$KV" run --no-db --trace "$T/think.csv" >/dev/null 2>"$T/hz4"
+check "a think_s beyond 1e9 s: exit 1 naming file, line and field" \
+    "[ $? -eq 1 ] && grep -q 'think.csv:3:4: think_s: expected a number of seconds in \[0, 1e9\]' $T/hz4"
+printf 'session_id,turn,start_s,think_s,prompt_tokens,output_tokens\n0,1,0,0,10,5\n0,2,0,9e8,10,5\n0,3,0,9e8,10,5\n' \
+    >"$T/think2.csv"
+"$KV" run --db "$T/hz5.db" --timeline-s 0 --trace "$T/think2.csv" >/dev/null 2>"$T/hz5"
+check "think times adding up past the horizon: exit 1 naming the turn, the run marked failed" \
+    "[ $? -eq 1 ] && grep -q 'session 0, turn 3: expected an arrival at most 1e9 s' $T/hz5 && [ \"\$(sqlite3 $T/hz5.db 'SELECT status FROM runs')\" = failed ]"
+
 # a killed run never looks finished
 "$KV" run --db "$T/kill.db" --synthetic 'poisson,rate=200,requests=2000000,isl=1000,osl=200' \
     --replicas 8 >/dev/null 2>&1 &

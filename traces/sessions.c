@@ -215,6 +215,23 @@ typedef struct sessions {
 } sessions;
 
 /* Reads and parses the next row. Returns 1, 0 at the end, or an error. */
+/* think_s: seconds, at most the simulator's horizon (1e9 s, the cap of a
+ * synthetic think time too); a longer wait could never arrive. */
+static int parse_think(const trace__lines *l, int col, const char *field, const char *s,
+                       int64_t *out_ns, sim_err *err) {
+    int rc = trace__parse_seconds(l, col, field, s, out_ns, err);
+    if (rc != SIM_OK)
+        return rc;
+    if (*out_ns > SIM_HORIZON_NS) {
+        sim_err_set(err, l->path, l->line_no, col,
+                    "%s: expected a number of seconds in [0, 1e9] (the simulator's horizon), "
+                    "got '%.64s'",
+                    field, s);
+        return SIM_EPARSE;
+    }
+    return SIM_OK;
+}
+
 static int read_row(sessions *ss, sess_row *row, sim_err *err) {
     trace__lines *l = ss->lines;
     char **f;
@@ -231,8 +248,8 @@ static int read_row(sessions *ss, sess_row *row, sim_err *err) {
                                   err)) ||
         (rc = trace__parse_seconds(l, c[C_START] + 1, col_names[C_START], f[c[C_START]],
                                    &row->start_ns, err)) ||
-        (rc = trace__parse_seconds(l, c[C_THINK] + 1, col_names[C_THINK], f[c[C_THINK]],
-                                   &row->think_ns, err)) ||
+        (rc = parse_think(l, c[C_THINK] + 1, col_names[C_THINK], f[c[C_THINK]], &row->think_ns,
+                          err)) ||
         (rc = trace__parse_tokens(l, c[C_PROMPT] + 1, col_names[C_PROMPT], f[c[C_PROMPT]],
                                   &row->prompt, err)) ||
         (rc = trace__parse_tokens(l, c[C_OUTPUT] + 1, col_names[C_OUTPUT], f[c[C_OUTPUT]],
