@@ -506,6 +506,8 @@ static void test_errors(void) {
              "@:2:1: arrived_at: expected a number of seconds in [0, 9.2e9], got 'inf'"},
             {vh, "negt.csv", "-1,5,3\n",
              "@:2:1: arrived_at: expected a number of seconds in [0, 9.2e9], got '-1'"},
+            {vh, "hex.csv", "0x10,5,3\n",
+             "@:2:1: arrived_at: expected a number of seconds in [0, 9.2e9], got '0x10'"},
             {vh, "vback.csv", "5.0,5,3\r\n4.0,5,3\r\n",
              "@:3:1: arrived_at: expected a time >= the previous row's (rows sorted by "
              "arrival), got '4.0'"},
@@ -1006,6 +1008,19 @@ static void test_synth_errors(void) {
     expect_spec_error("closed,concurrency=2,isl=1,osl=1",
                       "--synthetic: requests: expected an integer in [1, 1e15] (required by "
                       "closed), got nothing");
+    /* unbalanced parentheses: the message shows the spec whole; a parameter
+     * given twice is named; a length cap is an integer */
+    expect_spec_error("poisson,rate=5,requests=10,isl=lognormal(mean=100;sigma=1))),osl=5",
+                      "--synthetic: spec: expected KIND,key=value,... with balanced parentheses "
+                      "and at most 15 keys, got 'poisson,rate=5,requests=10,isl=lognormal(mean="
+                      "100;sigma=1))),osl=5'");
+    expect_spec_error("poisson,rate=5,requests=10,isl=lognormal(mean=100;sigma=1;mean=5),osl=5",
+                      "--synthetic: isl: expected each parameter once, got 'mean'");
+    expect_spec_error("poisson,rate=surge(base=1;peak=2;start=3;len=4;len=5),requests=10,isl=5,"
+                      "osl=5",
+                      "--synthetic: rate: expected each parameter once, got 'len'");
+    expect_spec_error("poisson,rate=5,requests=10,isl=5,osl=lognormal(mean=100;sigma=1;max=50.5)",
+                      "--synthetic: osl.max: expected an integer in [1, 2147483647], got '50.5'");
     expect_spec_error("sessions,rate=1,turns=geometric(mean=0.5),think=1,isl=1,osl=1,sessions=3",
                       "--synthetic: turns.mean: expected a number in [1, 1e+06], got '0.5'");
     expect_spec_error("sessions,rate=1,turns=2,think=normal(mean=3),isl=1,osl=1,sessions=3",
@@ -1018,7 +1033,8 @@ static void test_synth_errors(void) {
                       "--synthetic: rate: expected each key once, got 'a second value'");
     expect_spec_error("poisson,rate=diurnal(base=1;peak=2,requests=10,isl=1,osl=1",
                       "--synthetic: spec: expected KIND,key=value,... with balanced parentheses "
-                      "and at most 15 keys, got 'poisson'");
+                      "and at most 15 keys, got 'poisson,rate=diurnal(base=1;peak=2,requests=10,"
+                      "isl=1,osl=1'");
     {
         /* A bad rate file reports the file, line and column. */
         char spec[600], got[1200], want[1200];

@@ -329,7 +329,9 @@ int trace__parse_seconds(const trace__lines *l, int col, const char *field, cons
     /* Other spellings strtod understands (exponents); nan, inf and negative
      * values are refused. */
     v = strtod(s, &end);
-    if (*s == '\0' || *end != '\0' || !isfinite(v) || v < 0 || v > NS_MAX_SECONDS) {
+    /* strtod also reads hexadecimal ("0x10" would be 16 s): decimal only */
+    if (*s == '\0' || *end != '\0' || strpbrk(s, "xX") != NULL || !isfinite(v) || v < 0 ||
+        v > NS_MAX_SECONDS) {
         sim_err_set(err, l->path, l->line_no, col,
                     "%s: expected a number of seconds in [0, 9.2e9], got '%.64s'", field, s);
         return SIM_EPARSE;

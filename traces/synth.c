@@ -131,6 +131,20 @@ static int spec_missing(sim_err *err, const char *key, const char *what) {
 static int split_top(char *s, const char *sep, char **parts, int max) {
     int n = 0, depth = 0;
     char *p = s;
+    /* a first pass that changes nothing: on failure s is left whole, for
+     * the message */
+    for (; *p; p++) {
+        if (*p == '(')
+            depth++;
+        else if (*p == ')' && --depth < 0)
+            return -1;
+        else if (depth == 0 && strchr(sep, *p) && ++n == max)
+            return -1;
+    }
+    if (depth != 0)
+        return -1;
+    n = 0;
+    p = s;
     parts[n++] = s;
     for (; *p; p++) {
         if (*p == '(')
@@ -162,7 +176,7 @@ typedef struct call {
 static int parse_call(char *val, int want_params, call *c, const char *key, sim_err *err, int *rc) {
     char *open = strchr(val, '('), *close;
     char *parts[MAX_PARAMS + 1];
-    int i, n;
+    int i, j, n;
 
     *rc = SIM_OK;
     memset(c, 0, sizeof *c);
@@ -189,6 +203,11 @@ static int parse_call(char *val, int want_params, call *c, const char *key, sim_
         *eq = '\0';
         c->k[i] = trace__trim(parts[i]);
         c->v[i] = trace__trim(eq + 1);
+        for (j = 0; j < i; j++)
+            if (strcmp(c->k[j], c->k[i]) == 0) {
+                *rc = spec_err(err, key, "each parameter once", c->k[i]);
+                return 0;
+            }
     }
     c->n = n;
     return 0;
@@ -470,9 +489,18 @@ static int parse_len(synth_dist *d, const char *key, char *val, sim_err *err) {
     d->max = INT32_MAX;
     if ((rc = call_num(&c, key, "mean", 1, 1, INT32_MAX, NULL, &d->mean, err)) ||
         (rc = call_num(&c, key, "sigma", 1, 0, 10, NULL, &d->sigma, err)) ||
-        (rc = call_num(&c, key, "max", 0, 1, INT32_MAX, NULL, &d->max, err)) ||
+        (rc = call_num(&c, key, "max", 0, 1, INT32_MAX, "an integer in [1, 2147483647]", &d->max,
+                       err)) ||
         (rc = call_done(&c, key, "mean;sigma;max", err)))
         return rc;
+    if (d->max != floor(d->max)) { /* max=N: a length, in tokens */
+        char path[64];
+        int i;
+        snprintf(path, sizeof path, "%s.max", key);
+        for (i = 0; i < c.n && strcmp(c.k[i], "max") != 0; i++)
+            ;
+        return spec_err(err, path, "an integer in [1, 2147483647]", i < c.n ? c.v[i] : "?");
+    }
     d->mu = log(d->mean) - 0.5 * d->sigma * d->sigma;
     return SIM_OK;
 }
