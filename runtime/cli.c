@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -145,8 +146,11 @@ int rt_exit_code(int status) {
     }
 }
 
-/* Parses text as an option's value into a JSON value; NULL when malformed. */
-static json_t *opt_value(const rt_opt *o, const char *text) {
+/* Parses text as an option's value into a JSON value; NULL when malformed,
+ * with *range 1 when the text has the option's form but not its range. */
+static json_t *opt_value(const rt_opt *o, const char *text, int *range) {
+    int prc;
+    *range = 0;
     switch (o->kind) {
         case 's':
         case 'o':
@@ -157,15 +161,19 @@ static json_t *opt_value(const rt_opt *o, const char *text) {
             long long v;
             /* the form only: a 'u' below 0 is out of range, bad input
              * (config_check, exit 1), not a usage error */
-            if (rt_parse_int(text, o->kind == 'n' ? INT_MIN : LLONG_MIN,
-                             o->kind == 'n' ? INT_MAX : LLONG_MAX, &v) != 0)
+            if ((prc = rt_parse_int(text, o->kind == 'n' ? INT_MIN : LLONG_MIN,
+                                    o->kind == 'n' ? INT_MAX : LLONG_MAX, &v)) != 0) {
+                *range = prc == -2;
                 return NULL;
+            }
             return json_integer(v);
         }
         case 'd': {
             double v;
-            if (rt_parse_num(text, -DBL_MAX, DBL_MAX, &v) != 0)
+            if ((prc = rt_parse_num(text, -DBL_MAX, DBL_MAX, &v)) != 0) {
+                *range = prc == -2;
                 return NULL;
+            }
             return json_real(v);
         }
         case 'b':
@@ -176,6 +184,17 @@ static json_t *opt_value(const rt_opt *o, const char *text) {
             return NULL;
     }
     return NULL;
+}
+
+/* What a value refused by opt_value should have been: its form (an
+ * integer, a number) or, when only the range failed, its range. */
+static const char *value_name(char k, int range) {
+    if (!range)
+        return k == 'i' || k == 'n' || k == 'u' ? "an integer" : k == 'd' ? "a number" : "?";
+    return k == 'i'   ? "an integer from -9223372036854775808 to 9223372036854775807"
+           : k == 'n' ? "an integer from -2147483648 to 2147483647"
+           : k == 'u' ? "an integer from 0 to 9223372036854775807"
+                      : "a finite number";
 }
 
 static const char *kind_name(char k) {
@@ -224,11 +243,16 @@ static int config_check(json_t *cfg, const char *src, sim_err *err) {
         }
         if (!ok) {
             char *txt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            /* a value of another type is named by its form, an integer out
+             * of range by the range */
+            const char *want = strchr("inu", o->kind) != NULL && !json_is_integer(v)
+                                   ? value_name(o->kind, 0)
+                                   : kind_name(o->kind);
             if (strcmp(src, "config") == 0) /* from the command line: name the option */
-                sim_err_set(err, "", 0, 0, "--%s: expected %s, got '%s'", key, kind_name(o->kind),
+                sim_err_set(err, "", 0, 0, "--%s: expected %s, got '%s'", key, want,
                             txt ? txt : "?");
             else
-                sim_err_set(err, src, 0, 0, "%s: expected %s, got '%s'", key, kind_name(o->kind),
+                sim_err_set(err, src, 0, 0, "%s: expected %s, got '%s'", key, want,
                             txt ? txt : "?");
             free(txt);
             return SIM_EINVAL;
@@ -239,8 +263,15 @@ static int config_check(json_t *cfg, const char *src, sim_err *err) {
 
 static int load_config_file(const char *path, json_t **out, sim_err *err) {
     json_error_t je;
-    json_t *cfg = json_load_file(path, 0, &je);
+    struct stat st;
+    json_t *cfg;
     *out = NULL;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        sim_err_set(err, path, 0, 0, "config: expected a JSON file of run options, got a folder");
+        return SIM_EPARSE;
+    }
+    /* a key given twice is an error, as in a fleet file or a sweep spec */
+    cfg = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
     if (cfg == NULL) {
         sim_err_set(err, path, je.line > 0 ? je.line : 0, je.column > 0 ? je.column : 0, "%s",
                     je.text);
@@ -269,7 +300,7 @@ static void fleet_name_file(json_t *fleet_j, sim_err *err) {
 
 int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err) {
     json_t *cfg = base ? json_deep_copy(base) : json_object();
-    int i;
+    int i, range;
     *out = NULL;
     if (cfg == NULL)
         return SIM_ENOMEM;
@@ -310,10 +341,24 @@ int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err)
             }
             val = argv[++i];
         }
-        v = opt_value(o, val);
+        if (strcmp(name, "sessionize") == 0 && val[0] == '\0') {
+            /* '' is the stored form of "none"; on the command line an empty
+             * spec is a mistake (an unset shell variable), not a way to
+             * turn it off */
+            sim_err_set(err, "", 0, 0,
+                        "--sessionize: expected a spec (share=X,...; docs/traces.md) or none, got "
+                        "''");
+            json_decref(cfg);
+            return SIM_EPARSE;
+        }
+        v = opt_value(o, val, &range);
         if (v == NULL) {
-            sim_err_set(err, "", 0, 0, "--%s: expected %s, got '%s'", name, kind_name(o->kind),
-                        val);
+            sim_err_set(err, "", 0, 0, "--%s: expected %s, got '%s'", name,
+                        o->kind == 'b' ? kind_name(o->kind) : value_name(o->kind, range), val);
+            if (range) { /* the right form out of range: bad input, not usage */
+                json_decref(cfg);
+                return SIM_EPARSE;
+            }
             goto usage;
         }
         json_object_set_new(cfg, name, v);
@@ -365,9 +410,10 @@ static void cfg_fill_defaults(json_t *cfg) {
     for (i = 0; i < N_RUN_OPTS; i++) {
         const rt_opt *o = &run_opts[i];
         json_t *v;
+        int range;
         if (json_object_get(cfg, o->name) || o->def == NULL)
             continue;
-        v = opt_value(o, o->def);
+        v = opt_value(o, o->def, &range);
         if (v)
             json_object_set_new(cfg, o->name, v);
     }
@@ -547,19 +593,29 @@ static void cfg_abs_synthetic(json_t *cfg) {
     if (v == NULL)
         return;
     while (*v && o + 1 < sizeof out) {
-        const char *close;
+        const char *close, *p0 = v + 4, *p1;
         size_t len;
-        if (strncmp(v, "file(", 5) != 0 || (close = strchr(v + 5, ')')) == NULL ||
-            (len = (size_t)(close - (v + 5))) >= sizeof path) {
+        /* file( PATH ): blanks around the path, and before the '(', are
+         * not part of it, as the synthetic parser trims them */
+        while (strncmp(v, "file", 4) == 0 && (*p0 == ' ' || *p0 == '\t'))
+            p0++;
+        if (strncmp(v, "file", 4) != 0 || *p0 != '(' || (close = strchr(p0 + 1, ')')) == NULL) {
             out[o++] = *v++;
             continue;
         }
-        memcpy(path, v + 5, len);
+        for (p0++; *p0 == ' ' || *p0 == '\t'; p0++)
+            ;
+        for (p1 = close; p1 > p0 && (p1[-1] == ' ' || p1[-1] == '\t'); p1--)
+            ;
+        if ((len = (size_t)(p1 - p0)) >= sizeof path) {
+            out[o++] = *v++;
+            continue;
+        }
+        memcpy(path, p0, len);
         path[len] = '\0';
         if (!abs_path(path, abs, sizeof abs))
             snprintf(abs, sizeof abs, "%s", path);
-        else
-            changed = 1;
+        changed = 1; /* made absolute, or its blanks dropped */
         o += (size_t)snprintf(out + o, sizeof out - o, "file(%s)", abs);
         if (o >= sizeof out)
             return; /* too long to rewrite: left as given */
@@ -1066,7 +1122,8 @@ int rt_source_open(json_t *cfg, trace_src **t, sim_err *err) {
         }
         rc = trace_open_file(cfg_str(cfg, "trace"), fmt, &to, t, err);
     }
-    if (rc == SIM_OK && cfg_str(cfg, "sessionize")[0]) /* takes *t: closed on failure */
+    if (rc == SIM_OK && cfg_str(cfg, "sessionize")[0] &&
+        strcmp(cfg_str(cfg, "sessionize"), "none") != 0) /* takes *t: closed on failure */
         rc = trace_sessionize(*t, cfg_str(cfg, "sessionize"), to.seed, t, err);
     if (rc != SIM_OK)
         *t = NULL;
@@ -1366,10 +1423,13 @@ int rt_parse_int(const char *text, long long lo, long long hi, long long *out) {
     long long v;
     errno = 0;
     v = strtoll(text, &end, 10);
-    if (end == text || *end != '\0' || errno != 0)
+    if (end == text || *end != '\0')
         return -1;
-    if (v < lo || v > hi)
+    /* an integer beyond 64 bits is of the right form, out of range */
+    if (errno == ERANGE || v < lo || v > hi)
         return -2;
+    if (errno != 0)
+        return -1;
     *out = v;
     return 0;
 }
@@ -1379,10 +1439,14 @@ int rt_parse_num(const char *text, double lo, double hi, double *out) {
     double v;
     errno = 0;
     v = strtod(text, &end);
-    if (end == text || *end != '\0' || errno != 0 || !isfinite(v))
+    /* decimal only: strtod also reads hexadecimal ("0x10"), nan and inf */
+    if (end == text || *end != '\0' || strpbrk(text, "xXnN") != NULL)
         return -1;
-    if (!(v >= lo && v <= hi))
+    /* a number beyond a double (1e400, 1e-400) is of the right form */
+    if (errno == ERANGE || !(v >= lo && v <= hi))
         return -2;
+    if (errno != 0)
+        return -1;
     *out = v;
     return 0;
 }
@@ -1446,9 +1510,9 @@ int rt_main_run(int argc, char **argv) {
         } else
             rest[n++] = argv[i];
     }
-    if (rt_run_args(n, rest, base, &cfg, &err) != SIM_OK) {
-        (void)rt_report_err("run", &err, SIM_EINVAL);
-        rc = RT_EXIT_USAGE;
+    if ((rc = rt_run_args(n, rest, base, &cfg, &err)) != SIM_OK) {
+        (void)rt_report_err("run", &err, rc);
+        rc = rc == SIM_EPARSE ? RT_EXIT_INPUT : RT_EXIT_USAGE;
         goto out;
     }
     rc = rt_run_config(cfg, json, command);
@@ -1790,9 +1854,9 @@ int rt_main_rerun(int argc, char **argv) {
         else
             rest[n++] = argv[i];
     }
-    if (rt_run_args(n, rest, cfg, &over, &err) != SIM_OK) {
-        (void)rt_report_err("rerun", &err, SIM_EINVAL);
-        rc = RT_EXIT_USAGE;
+    if ((rc = rt_run_args(n, rest, cfg, &over, &err)) != SIM_OK) {
+        (void)rt_report_err("rerun", &err, rc);
+        rc = rc == SIM_EPARSE ? RT_EXIT_INPUT : RT_EXIT_USAGE;
     } else
         rc = rt_run_config(over, json, command);
     json_decref(over);

@@ -44,8 +44,10 @@ int rt_parse_num(const char *text, double lo, double hi, double *out);
 int rt_value_exit(int parse_rc);
 
 /* Parses `run` options from argv into a JSON object (owned, returned in
- * *out) on top of base (may be NULL; borrowed). Returns SIM_OK, or
- * SIM_EINVAL with *err naming the option (a usage error). */
+ * *out) on top of base (may be NULL; borrowed). Returns SIM_OK, SIM_EINVAL
+ * with *err naming the option (a usage error), or SIM_EPARSE for a value of
+ * the option's form beyond what it can hold (an integer past its bits: bad
+ * input, exit 1, like any other out-of-range value). */
 int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err);
 
 /* Checks a config and fills in its trace and defaults in place (the stored

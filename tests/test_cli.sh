@@ -220,7 +220,16 @@ check "trace stats --limit 10 reads 10 requests" "grep -q '\"requests\": *10,' $
 "$KV" run --no-db --max-num-seqs 8x --synthetic 'poisson,rate=1,requests=2,isl=8,osl=2' >/dev/null 2>&1
 check "run --max-num-seqs 8x exits 2" "[ $? -eq 2 ]"
 "$KV" run --no-db --max-num-seqs 4294967297 --synthetic 'poisson,rate=1,requests=2,isl=8,osl=2' >/dev/null 2>&1
-check "run --max-num-seqs 4294967297 exits 2 (no wrap to 1)" "[ $? -eq 2 ]"
+check "run --max-num-seqs 4294967297 exits 1: an integer out of its range (no wrap to 1)" "[ $? -eq 1 ]"
+"$KV" run --no-db --max-num-seqs abc --synthetic 'poisson,rate=1,requests=2,isl=8,osl=2' >/dev/null 2>"$T/mns.err"
+check "run --max-num-seqs abc exits 2: 'expected an integer'" \
+    "[ $? -eq 2 ] && grep -q -- \"--max-num-seqs: expected an integer, got 'abc'\" $T/mns.err"
+"$KV" run --no-db --limit 3 --load-scale 0x10 >/dev/null 2>&1
+check "run --load-scale 0x10 exits 2 (decimal only)" "[ $? -eq 2 ]"
+"$KV" run --no-db --limit 3 --load-scale 1e400 >/dev/null 2>&1
+check "run --load-scale 1e400 exits 1 (a number beyond a double: out of range)" "[ $? -eq 1 ]"
+"$KV" trace stats "$T/small.csv" --limit 99999999999999999999 >/dev/null 2>&1
+check "trace stats --limit 1e20 exits 1, as run" "[ $? -eq 1 ]"
 
 # every request rejected (9000-token prompts, 8192 of context): the rates are 0
 # over the span of the rejections, not null
@@ -235,7 +244,25 @@ check "run --seed -1 exits 1 (out of range), naming the option" \
 "$KV" trace stats "$T/small.csv" --seed -1 >/dev/null 2>&1
 check "trace stats --seed -1 exits 1, as run" "[ $? -eq 1 ]"
 "$KV" run --no-db --limit 5 --seed 9223372036854775808 >/dev/null 2>&1
-check "run --seed 2^63 exits 2 (not a 64-bit integer, as --max-num-seqs 2^32+1)" "[ $? -eq 2 ]"
+check "run --seed 2^63 exits 1 (out of range, as -1)" "[ $? -eq 1 ]"
+# --config: a key given twice and a folder are refused, naming the file
+printf '{"limit": 3, "limit": 4}' >"$T/dupcfg.json"
+"$KV" run --no-db --config "$T/dupcfg.json" >/dev/null 2>"$T/dupcfg.err"
+check "run --config with a duplicate key exits 1 naming it" \
+    "[ $? -eq 1 ] && grep -q 'dupcfg.json:1:.*duplicate object key' $T/dupcfg.err"
+"$KV" run --no-db --config "$T" >/dev/null 2>"$T/dircfg.err"
+check "run --config FOLDER exits 1: 'got a folder'" "[ $? -eq 1 ] && grep -q 'got a folder' $T/dircfg.err"
+# --sessionize '' is a mistake, none turns it off
+"$KV" run --no-db --limit 20 --sessionize '' >/dev/null 2>"$T/sz.err"
+check "run --sessionize '' exits 1" "[ $? -eq 1 ] && grep -q -- '--sessionize: expected a spec' $T/sz.err"
+"$KV" run --no-db --limit 20 --sessionize none --json >"$T/sz.json" 2>/dev/null
+check "run --sessionize none runs without sessions" "[ $? -eq 0 ] && grep -q '\"completed\": 20,' $T/sz.json"
+# file( PATH ): blanks around the path are not part of it; the stored path is absolute
+printf 't_s,rate\n0,5\n10,5\n' >"$T/rate.csv"
+"$KV" run --db "$T/fp.db" --synthetic "poisson,rate=file( $T/rate.csv ),duration=2,isl=5,osl=2" \
+    >/dev/null 2>&1
+check "file( PATH ) with blanks runs and is stored without them" \
+    "[ $? -eq 0 ] && sqlite3 $T/fp.db \"SELECT json_extract(config, '\$.synthetic') FROM runs\" | grep -q 'file(/[^ ]*rate.csv)'"
 "$KV" run --no-db --limit 5 --seed 9223372036854775807 >/dev/null 2>&1
 check "run --seed 2^63-1 exits 0" "[ $? -eq 0 ]"
 
