@@ -470,6 +470,9 @@ static void test_errors(void) {
     {
         /* one malformed file each: header, rows after it, name, message */
         const bad_rows bad[] = {
+            {"TIMESTAMP,ContextTokens,GeneratedTokens,contexttokens\n", "dupcol.csv",
+             "2023-11-16 18:15:46,374,44,5\n",
+             "@:1: header: expected one 'ContextTokens' column, got 2"},
             {hdr, "cols.csv", "2023-11-16 18:15:46,374,44\n2023-11-16 18:15:50,396\n",
              "@:3: row: expected 3 fields as in the header, got 2 in "
              "'2023-11-16 18:15:50,396'"},

@@ -220,13 +220,16 @@ int trace__csv_split(trace__lines *l, int expect_n, trace__fields *fs, sim_err *
     return SIM_OK;
 }
 
-int trace__csv_find(const trace__fields *hdr, const char *name) {
-    int i;
-    for (i = 0; i < hdr->n; i++) {
-        if (strcasecmp(hdr->f[i], name) == 0)
-            return i;
-    }
-    return -1;
+int trace__csv_find_one(const trace__lines *l, const trace__fields *hdr, const char *name,
+                        sim_err *err) {
+    int i, at = -1, n = 0;
+    for (i = 0; i < hdr->n; i++)
+        if (strcasecmp(hdr->f[i], name) == 0 && n++ == 0)
+            at = i;
+    if (n == 1)
+        return at;
+    sim_err_set(err, l->path, l->line_no, 0, "header: expected one '%s' column, got %d", name, n);
+    return SIM_EPARSE;
 }
 
 int trace__csv_line_has(const char *line, const char *name) {
@@ -457,9 +460,10 @@ int trace__reqcsv_open(trace__lines *l, const trace__reqcsv_desc *desc, trace__i
     if ((rc = trace__csv_split(l, 0, &r->fields, err)) != SIM_OK)
         goto err;
     r->n_cols = r->fields.n;
-    r->c_time = trace__csv_find(&r->fields, need[0]);
-    r->c_prompt = trace__csv_find(&r->fields, need[1]);
-    r->c_output = trace__csv_find(&r->fields, need[2]);
+    if ((rc = r->c_time = trace__csv_find_one(l, &r->fields, need[0], err)) < 0 ||
+        (rc = r->c_prompt = trace__csv_find_one(l, &r->fields, need[1], err)) < 0 ||
+        (rc = r->c_output = trace__csv_find_one(l, &r->fields, need[2], err)) < 0)
+        goto err;
     out->ops = &reqcsv_ops;
     out->state = r;
     return SIM_OK;

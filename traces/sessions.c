@@ -424,7 +424,8 @@ int trace__sessions_open(trace__lines *l, trace__impl *out, sim_err *err) {
         goto err;
     ss->n_cols = ss->fields.n;
     for (i = 0; i < N_COLS; i++)
-        ss->col[i] = trace__csv_find(&ss->fields, col_names[i]);
+        if ((rc = ss->col[i] = trace__csv_find_one(l, &ss->fields, col_names[i], err)) < 0)
+            goto err;
     out->ops = &sessions_ops;
     out->state = ss;
     return SIM_OK;

@@ -104,8 +104,12 @@ int trace__csv_count(const char *line);
  * fails with SIM_EPARSE "row: expected N fields as in the header, got M in
  * '...'". Returns SIM_OK, SIM_EPARSE or SIM_ENOMEM. */
 int trace__csv_split(trace__lines *l, int expect_n, trace__fields *fs, sim_err *err);
-/* 0-based index of the header field equal to name (ASCII case-insensitive), or -1. */
-int trace__csv_find(const trace__fields *hdr, const char *name);
+/* 0-based index of the header field equal to name (ASCII case-insensitive),
+ * a column the header must hold exactly once (the header is l's current
+ * line); SIM_EPARSE with *err naming the column when it is missing or
+ * repeated. */
+int trace__csv_find_one(const trace__lines *l, const trace__fields *hdr, const char *name,
+                        sim_err *err);
 /* 1 if the unsplit header line has a field named name (case-insensitive). */
 int trace__csv_line_has(const char *line, const char *name);
 /* Frees the slot array (the fields themselves live in the line buffer). */
