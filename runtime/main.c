@@ -4,6 +4,7 @@
 #include "config.h"
 #include "kv_version.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,7 +38,7 @@ static void usage(FILE *f) {
                "kvfleet COMMAND --help describes a command's options.\n");
 }
 
-int main(int argc, char **argv) {
+static int dispatch(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "run";
     if (argc > 1 && (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0)) {
         printf("kvfleet %s (%s)\n", PACKAGE_VERSION, KV_GIT_VERSION);
@@ -94,4 +95,16 @@ int main(int argc, char **argv) {
     fprintf(stderr, "kvfleet: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
+}
+
+/* Every command's output ends here: a failed write to stdout (a full disk,
+ * /dev/full, a closed pipe's reader) is a runtime failure (exit 3), never a
+ * success with a truncated result. */
+int main(int argc, char **argv) {
+    int rc = dispatch(argc, argv);
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
+        fprintf(stderr, "kvfleet: writing to standard output: %s\n", strerror(errno));
+        return 3;
+    }
+    return rc;
 }
