@@ -1383,7 +1383,7 @@ fail:
     return rc;
 }
 
-int rt_run_config(json_t *cfg, int json, const char *command) {
+int rt_run_config(json_t *cfg, int json, const char *command, const char *who) {
     met_summary sum;
     json_t *info = NULL;
     sim_err err;
@@ -1391,7 +1391,7 @@ int rt_run_config(json_t *cfg, int json, const char *command) {
     sim_err_clear(&err);
     rc = rt_run_exec(cfg, "run", command, &sum, &info, &err);
     if (rc != SIM_OK) {
-        return rt_report_err("run", &err, rc);
+        return rt_report_err(who, &err, rc);
     }
     if (json) {
         json_t *o = summary_json(&sum);
@@ -1515,7 +1515,7 @@ int rt_main_run(int argc, char **argv) {
         rc = rc == SIM_EPARSE ? RT_EXIT_INPUT : RT_EXIT_USAGE;
         goto out;
     }
-    rc = rt_run_config(cfg, json, command);
+    rc = rt_run_config(cfg, json, command, "run");
 out:
     json_decref(base);
     json_decref(cfg);
@@ -1858,7 +1858,7 @@ int rt_main_rerun(int argc, char **argv) {
         (void)rt_report_err("rerun", &err, rc);
         rc = rc == SIM_EPARSE ? RT_EXIT_INPUT : RT_EXIT_USAGE;
     } else
-        rc = rt_run_config(over, json, command);
+        rc = rt_run_config(over, json, command, "rerun");
     json_decref(over);
     json_decref(cfg);
     free(rest);

@@ -55,8 +55,9 @@ int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err)
 int rt_run_resolve(json_t *cfg, sim_err *err);
 
 /* Runs the simulation a config object describes; prints the summary (JSON
- * when json != 0) and returns an exit code. command is stored with the run. */
-int rt_run_config(json_t *cfg, int json, const char *command);
+ * when json != 0) and returns an exit code. command is stored with the run;
+ * who ("run", "rerun") prefixes its messages. */
+int rt_run_config(json_t *cfg, int json, const char *command, const char *who);
 
 /* Runs a config object as a run of the given kind ('run', 'validate')
  * without printing anything but notes and progress on stderr: fills *sum
