@@ -4,6 +4,7 @@
 #include "config.h"
 #include "kv_version.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,7 +38,8 @@ static void usage(FILE *f) {
                "kvfleet COMMAND --help describes a command's options.\n");
 }
 
-int main(int argc, char **argv) {
+/* Runs the command argv[1] (run when none); returns its exit code. */
+static int dispatch(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "run";
     if (argc > 1 && (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0)) {
         printf("kvfleet %s (%s)\n", PACKAGE_VERSION, KV_GIT_VERSION);
@@ -94,4 +96,21 @@ int main(int argc, char **argv) {
     fprintf(stderr, "kvfleet: unknown command '%s'\n", cmd);
     usage(stderr);
     return 2;
+}
+
+/* A write to stdout that failed (a full disk, /dev/full) is a runtime
+ * failure, exit 3, whatever the command returned: stdio keeps the text in a
+ * buffer, so the error often shows only at this flush, and it is sticky in
+ * ferror() when an earlier write met it. A command that already failed on
+ * it (trace stats says so itself) is not reported twice. */
+int main(int argc, char **argv) {
+    int code = dispatch(argc, argv);
+    int flush_failed = fflush(stdout) != 0, err = errno;
+    if (flush_failed || ferror(stdout)) {
+        if (code == RT_EXIT_OK)
+            fprintf(stderr, "kvfleet: stdout: write error%s%s\n", flush_failed ? ": " : "",
+                    flush_failed ? strerror(err) : "");
+        return RT_EXIT_RUNTIME;
+    }
+    return code;
 }

@@ -1040,6 +1040,26 @@ static void test_stats(void) {
         T_CONTAINS(text, "prompt_tokens");
     }
     T_EQ_I(trace_stats_print(stdout, DATA "x", "poisson", TRACE_FMT_AUTO, NULL, 0, &e), SIM_EINVAL);
+
+    /* a write error is reported, text and JSON alike: stdio holds the text
+     * until a flush, and json_dumpf's own failure came only from memory */
+    {
+        FILE *f = fopen("/dev/full", "w");
+        int json;
+        if (f == NULL) {
+            printf("# no /dev/full: write-error case skipped\n");
+            return;
+        }
+        for (json = 0; json < 2; json++) {
+            sim_err_clear(&e);
+            clearerr(f);
+            T_EQ_I(
+                trace_stats_print(f, DATA "azure_small.csv", NULL, TRACE_FMT_AUTO, NULL, json, &e),
+                SIM_EIO);
+            T_CONTAINS(e.msg, "output: write error: ");
+        }
+        fclose(f);
+    }
 }
 
 /* ---- shipped data ---- */
