@@ -35,6 +35,10 @@
 #include "plot_int.h"
 #include "store.h"
 
+/* Longest title line (bytes) before the common configuration is broken
+ * into lines at its "; " separators. */
+#define PLOT_TITLE_CHARS 100
+
 /* ---- text buffer ---- */
 
 void plot__printf(plot_buf *b, const char *fmt, ...) {
@@ -210,6 +214,32 @@ void plot__title(plot_ctx *c, const char *what, const char *common) {
     plot__printf(c->gp, "\n");
 }
 
+/* Appends common as a string expression, on several title lines when it is
+ * longer than PLOT_TITLE_CHARS: each "; " part starts a line (a line of
+ * ~100 characters fills the 1000-pixel figure; longer ones were cut). */
+static void quote_wrapped(plot_buf *b, const char *common) {
+    const char *p = common, *sep;
+    if (strlen(common) <= PLOT_TITLE_CHARS) {
+        plot__quote(b, common);
+        return;
+    }
+    while ((sep = strstr(p, "; ")) != NULL) {
+        size_t n = (size_t)(sep - p);
+        char *part = sim_malloc(n + 1);
+        if (part == NULL) {
+            b->oom = 1;
+            return;
+        }
+        memcpy(part, p, n);
+        part[n] = '\0';
+        plot__quote(b, part);
+        plot__printf(b, ".\"\\n\".");
+        sim_free(part);
+        p = sep + 2;
+    }
+    plot__quote(b, p);
+}
+
 void plot__title_expr(plot_ctx *c, const char *what, const char *common) {
     if (c->title != NULL) {
         plot__quote(c->gp, c->title);
@@ -217,7 +247,7 @@ void plot__title_expr(plot_ctx *c, const char *what, const char *common) {
         plot__quote(c->gp, what);
         if (common != NULL && common[0]) {
             plot__printf(c->gp, ".\"\\n\".");
-            plot__quote(c->gp, common);
+            quote_wrapped(c->gp, common);
         }
     }
 }

@@ -240,6 +240,20 @@ TMPDIR="$T/tmp" "$KV" plot "$L" --kind timeline -o "$T/x.png" >/dev/null 2>&1
 check "temporary scripts are removed (after a failure and a success)" \
     "[ -s $T/x.png ] && [ -z \"\$(ls -A $T/tmp)\" ]"
 
+# ---- legends and titles stay off the data and inside the figure ----
+check "latency-load and hit-rate put the key below the plot, not over the points" \
+    "grep -q '^set key outside below' $T/ll.gp && grep -q '^set key outside below' $T/hr.gp"
+cp "$L" "$T/long.db"
+sqlite3 "$T/long.db" "DROP TABLE sweep_points; DROP TABLE sweeps;
+    UPDATE runs SET config = json_set(config, '\$.note',
+    'a-long-description-of-the-workload-that-ran-past-the-panel-edge-' || json_extract(config, '\$.max-num-seqs'))"
+"$KV" plot "$T/long.db" --kind latency-load -o "$T/long.png" --script "$T/long.gp" >/dev/null 2>&1
+check "latency-load: legend names longer than 48 bytes are cut, ending '...'" \
+    "[ $? -eq 0 ] && grep -q '\.\.\. TTFT p50\"' $T/long.gp &&
+     grep -o 'title \"[^\"]*\"' $T/long.gp | awk '{ if (length(\$0) > 7 + 1 + 48 + 9 + 1) bad = 1 } END { exit bad }'"
+check "validation: a title line longer than 100 characters is broken at its '; '" \
+    "grep -q '\"run 1 (measured, cpu) against run 2 (simulated)\"\.\"\\\\n\"\.\"tiny on h100-sxm' $T/va.gp"
+
 # ---- names and text that reach the script (control characters) ----
 # a results file whose name holds newlines: the comment line heading the
 # script must not end there (the rest ran as gnuplot commands, system ...)
