@@ -38,6 +38,7 @@ static void usage(FILE *f) {
                "kvfleet COMMAND --help describes a command's options.\n");
 }
 
+/* Runs the command argv[1] (run when none); returns its exit code. */
 static int dispatch(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "run";
     if (argc > 1 && (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0)) {
@@ -97,14 +98,19 @@ static int dispatch(int argc, char **argv) {
     return 2;
 }
 
-/* Every command's output ends here: a failed write to stdout (a full disk,
- * /dev/full, a closed pipe's reader) is a runtime failure (exit 3), never a
- * success with a truncated result. */
+/* A write to stdout that failed (a full disk, /dev/full) is a runtime
+ * failure, exit 3, whatever the command returned: stdio keeps the text in a
+ * buffer, so the error often shows only at this flush, and it is sticky in
+ * ferror() when an earlier write met it. A command that already failed on
+ * it (trace stats says so itself) is not reported twice. */
 int main(int argc, char **argv) {
-    int rc = dispatch(argc, argv);
-    if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
-        fprintf(stderr, "kvfleet: writing to standard output: %s\n", strerror(errno));
-        return 3;
+    int code = dispatch(argc, argv);
+    int flush_failed = fflush(stdout) != 0, err = errno;
+    if (flush_failed || ferror(stdout)) {
+        if (code == RT_EXIT_OK)
+            fprintf(stderr, "kvfleet: stdout: write error%s%s\n", flush_failed ? ": " : "",
+                    flush_failed ? strerror(err) : "");
+        return RT_EXIT_RUNTIME;
     }
-    return rc;
+    return code;
 }

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +34,10 @@
 #include "mem.h"
 #include "plot_int.h"
 #include "store.h"
+
+/* Longest title line (bytes) before the common configuration is broken
+ * into lines at its "; " separators. */
+#define PLOT_TITLE_CHARS 100
 
 /* ---- text buffer ---- */
 
@@ -82,12 +87,25 @@ void plot__quote(plot_buf *b, const char *s) {
             plot__printf(b, "\\140");
         else if (*p == '"' || *p == '\\')
             plot__printf(b, "\\%c", *p);
-        else if (*p == '\n' || *p == '\r')
-            plot__printf(b, " ");
+        else if (plot__is_control(*p))
+            plot__printf(b, " "); /* a newline would end the command */
         else
             plot__printf(b, "%c", *p);
     }
     plot__printf(b, "\"");
+}
+
+int plot__is_control(char ch) {
+    unsigned char u = (unsigned char)ch;
+    return u < 0x20 || u == 0x7f;
+}
+
+void plot__comment(plot_buf *b, const char *s) {
+    const char *p;
+    /* a comment ends at the newline: any control character becomes '?',
+     * so text from the command line (a results file's name) stays in it */
+    for (p = s; *p; p++)
+        plot__printf(b, "%c", plot__is_control(*p) ? '?' : *p);
 }
 
 void plot__buf_fini(plot_buf *b) {
@@ -196,6 +214,32 @@ void plot__title(plot_ctx *c, const char *what, const char *common) {
     plot__printf(c->gp, "\n");
 }
 
+/* Appends common as a string expression, on several title lines when it is
+ * longer than PLOT_TITLE_CHARS: each "; " part starts a line (a line of
+ * ~100 characters fills the 1000-pixel figure; longer ones were cut). */
+static void quote_wrapped(plot_buf *b, const char *common) {
+    const char *p = common, *sep;
+    if (strlen(common) <= PLOT_TITLE_CHARS) {
+        plot__quote(b, common);
+        return;
+    }
+    while ((sep = strstr(p, "; ")) != NULL) {
+        size_t n = (size_t)(sep - p);
+        char *part = sim_malloc(n + 1);
+        if (part == NULL) {
+            b->oom = 1;
+            return;
+        }
+        memcpy(part, p, n);
+        part[n] = '\0';
+        plot__quote(b, part);
+        plot__printf(b, ".\"\\n\".");
+        sim_free(part);
+        p = sep + 2;
+    }
+    plot__quote(b, p);
+}
+
 void plot__title_expr(plot_ctx *c, const char *what, const char *common) {
     if (c->title != NULL) {
         plot__quote(c->gp, c->title);
@@ -203,7 +247,7 @@ void plot__title_expr(plot_ctx *c, const char *what, const char *common) {
         plot__quote(c->gp, what);
         if (common != NULL && common[0]) {
             plot__printf(c->gp, ".\"\\n\".");
-            plot__quote(c->gp, common);
+            quote_wrapped(c->gp, common);
         }
     }
 }
@@ -363,8 +407,9 @@ static void help(FILE *f) {
                "  --title T      the figure's title (default: what it shows and the "
                "configuration)\n"
                "  --script FILE  also write the gnuplot script (data inline) to restyle it\n"
-               "exit codes: 0 ok, 1 the file lacks the rows the kind needs, 2 usage, 3 gnuplot "
-               "missing or failing\n"
+               "exit codes: 0 ok, 1 bad input (an unknown kind, a file lacking the rows the "
+               "kind needs),\n"
+               "  2 usage, 3 gnuplot missing or failing\n"
                "docs/plots.md describes every kind.\n");
 }
 
@@ -377,6 +422,70 @@ static int parse_id(const char *opt, const char *text, int64_t *out) {
         return rt_value_exit(rc);
     }
     *out = v;
+    return 0;
+}
+
+/* 1 when a and b name the same file: the same device and inode when both
+ * exist (a link or another spelling of the path), else the same text. */
+static int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (strcmp(a, b) == 0)
+        return 1;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* 0, or exit 1 (printed) when the file name holds a control character:
+ * gnuplot would write another name than the one reported, and a newline
+ * could end the line it is written on. */
+static int check_name(const char *opt, const char *name) {
+    const char *p;
+    for (p = name; *p; p++)
+        if (plot__is_control(*p)) {
+            plot_buf shown;
+            memset(&shown, 0, sizeof shown);
+            plot__comment(&shown, name);
+            fprintf(stderr,
+                    "kvfleet plot: %s: expected a file name without control characters "
+                    "(newline, tab, ...), got '%s'\n",
+                    opt, shown.s ? shown.s : "?");
+            plot__buf_fini(&shown);
+            return RT_EXIT_INPUT;
+        }
+    return 0;
+}
+
+/* 0, or exit 1 (printed) when -o or --script would overwrite the results
+ * file (which is only read), or --script names -o's file. */
+static int check_outputs(const char *db_path, const char *out, const char *script) {
+    int rc;
+    if ((rc = check_name("-o", out)) != 0)
+        return rc;
+    if (script != NULL && (rc = check_name("--script", script)) != 0)
+        return rc;
+    if (same_file(out, db_path)) {
+        fprintf(stderr,
+                "kvfleet plot: -o: expected a file other than the results file (it is only "
+                "read), got '%s'\n",
+                out);
+        return RT_EXIT_INPUT;
+    }
+    if (script == NULL)
+        return 0;
+    if (same_file(script, db_path)) {
+        fprintf(stderr,
+                "kvfleet plot: --script: expected a file other than the results file (it is "
+                "only read), got '%s'\n",
+                script);
+        return RT_EXIT_INPUT;
+    }
+    if (same_file(script, out)) {
+        fprintf(stderr,
+                "kvfleet plot: --script: expected a file other than -o's (the figure would "
+                "overwrite the script), got '%s'\n",
+                script);
+        return RT_EXIT_INPUT;
+    }
     return 0;
 }
 
@@ -468,6 +577,8 @@ int rt_main_plot(int argc, char **argv) {
         return RT_EXIT_USAGE;
     }
     svg = ends_with(out, ".svg");
+    if ((code = check_outputs(db_path, out, script)) != 0)
+        return code;
     { /* gnuplot would fail late, with a bare "system error": say it here */
         char dir[4096];
         sim_dirname(out, dir, sizeof dir);
@@ -491,8 +602,9 @@ int rt_main_plot(int argc, char **argv) {
         goto nomem;
 
     /* the terminal, then the kind's script */
-    plot__printf(&gp, "# kvfleet plot %s %s: a gnuplot script; data inline. Run: gnuplot FILE\n",
-                 kind->name, db_path);
+    plot__printf(&gp, "# kvfleet plot %s ", kind->name);
+    plot__comment(&gp, db_path);
+    plot__printf(&gp, ": a gnuplot script; data inline. Run: gnuplot FILE\n");
     if (svg)
         plot__printf(&gp, "set terminal svg size 1000,650 dynamic noenhanced font 'sans,12' "
                           "background rgb '#ffffff'\n");

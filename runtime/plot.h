@@ -11,7 +11,8 @@ extern "C" {
 #endif
 
 /* `kvfleet plot DB --kind K -o FILE [...]`; argv[0] is "plot". Returns the
- * exit code: 0 ok, 1 the file lacks the rows the kind needs, 2 usage,
+ * exit code: 0 ok, 1 bad input (an unknown kind, a file lacking the rows
+ * the kind needs, -o or --script naming the results file), 2 usage,
  * 3 gnuplot missing or failing, or a database error. */
 int rt_main_plot(int argc, char **argv);
 

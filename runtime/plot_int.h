@@ -48,8 +48,13 @@ void plot__printf(plot_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-/* Appends s as a gnuplot double-quoted string literal (\ and " escaped). */
+/* Appends s as a gnuplot double-quoted string literal (\ and " escaped,
+ * ` as \140, control characters as blanks). */
 void plot__quote(plot_buf *b, const char *s);
+/* 1 for a control character (below 0x20, or DEL): never written raw into a script. */
+int plot__is_control(char ch);
+/* Appends s for a `#` comment line, every control character as '?'. */
+void plot__comment(plot_buf *b, const char *s);
 /* Frees b's text and empties it. */
 void plot__buf_fini(plot_buf *b);
 

@@ -41,6 +41,12 @@
 
 #define PL_NV 4
 
+/* Longest legend names, bytes: keys sit below the plots, and a longer
+ * name ran past the figure's edge (hit-rate) or into the next panel
+ * (latency-load has two side by side). */
+#define PL_NAME_CHARS_WIDE  80
+#define PL_NAME_CHARS_PANEL 48
+
 typedef struct pl_sample {
     char *series;    /* canonical JSON of the series' identity, owned */
     char *point;     /* the point's key within the series, owned */
@@ -161,14 +167,27 @@ static void value_text(json_t *v, char *out, size_t n) {
         snprintf(out, n, "-");
 }
 
+/* Cuts a legend name longer than max bytes to max - 3 and "...", at a
+ * UTF-8 character boundary, so a key stays inside the figure's width. */
+static void shorten(char *name, size_t max) {
+    size_t n = strlen(name);
+    if (n <= max || max < 4)
+        return;
+    n = max - 3;
+    while (n > 0 && ((unsigned char)name[n] & 0xc0) == 0x80)
+        n--;
+    memcpy(name + n, "...", 4);
+}
+
 static int cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
 /* Names every series by the label keys whose values differ between series
  * ("policy=lfu, tp=2"), keys in sorted order; force names a key always
- * shown, by its value alone (NULL: none). */
-static int name_series(pl_set *set, const char *force) {
+ * shown, by its value alone (NULL: none). Names longer than max_chars
+ * bytes are cut, ending "...". */
+static int name_series(pl_set *set, const char *force, size_t max_chars) {
     const char **keys = NULL;
     size_t n_keys = 0, cap = 0, i, j, k;
     for (i = 0; i < set->n_ser; i++) {
@@ -219,6 +238,7 @@ static int name_series(pl_set *set, const char *force) {
                      val);
             used = strlen(s->name);
         }
+        shorten(s->name, max_chars);
     }
     sim_free(keys);
     return SIM_OK;
@@ -719,7 +739,8 @@ int plot__latency_load(plot_ctx *c) {
             goto out;
         }
     }
-    if ((rc = set_group(&set)) != SIM_OK || (rc = name_series(&set, NULL)) != SIM_OK ||
+    if ((rc = set_group(&set)) != SIM_OK ||
+        (rc = name_series(&set, NULL, PL_NAME_CHARS_PANEL)) != SIM_OK ||
         (rc = common_of(&set, &common)) != SIM_OK)
         goto out;
     if (sweep_id) {
@@ -734,7 +755,9 @@ int plot__latency_load(plot_ctx *c) {
     write_blocks(c, &set, scale);
     plot__printf(c->gp, "set datafile missing 'NaN'\nset multiplot layout 1,2 title ");
     plot__title_expr(c, "Latency against offered load", common.s);
-    plot__printf(c->gp, "\nset key top left box opaque samplen 3 font ',9'\n"
+    /* keys below the panels, text left-aligned after its sample: inside
+     * they hid points, and right-aligned long names ran off the left */
+    plot__printf(c->gp, "\nset key outside below left Left reverse nobox samplen 2 font ',8'\n"
                         "set xlabel 'offered load (requests/s)'\nset mxtics\n");
     log_if_wide(c, &set, 0, 1, "y");
     plot__printf(c->gp, "set ylabel 'TTFT (s)'\n");
@@ -843,7 +866,8 @@ int plot__hit_rate(plot_ctx *c) {
         rc = SIM_EINVAL;
         goto out;
     }
-    if ((rc = set_group(&set)) != SIM_OK || (rc = name_series(&set, "policy")) != SIM_OK ||
+    if ((rc = set_group(&set)) != SIM_OK ||
+        (rc = name_series(&set, "policy", PL_NAME_CHARS_WIDE)) != SIM_OK ||
         (rc = common_of(&set, &common)) != SIM_OK)
         goto out;
     if (set.reps)
@@ -856,7 +880,7 @@ int plot__hit_rate(plot_ctx *c) {
     write_blocks(c, &set, scale);
     plot__printf(c->gp, "set datafile missing 'NaN'\n");
     plot__title(c, "Prefix cache hit rate against KV cache size", common.s);
-    plot__printf(c->gp, "set key bottom right box opaque font ',10'\n");
+    plot__printf(c->gp, "set key outside below left Left reverse nobox font ',9'\n");
     if (json_is_integer(bt))
         plot__printf(c->gp, "set xlabel 'KV cache per replica (blocks of %lld tokens)'\n",
                      (long long)json_integer_value(bt));

@@ -99,6 +99,16 @@ printf '{"timestamp": 0, "input_length": 10, "output_length": 1, "hash_ids": [1]
 "$KV" cache-replay --trace "$T/bad.jsonl" --policy lru --capacity-blocks 10 >/dev/null 2>"$T/e7"
 check "malformed trace exits 1 naming file:line: field" \
     "[ $? -eq 1 ] && grep -q 'bad.jsonl:2: input_length: expected' $T/e7"
+# more hash ids than prompt tokens: refused by the reader, so by cache-replay
+# and run alike (it counted 2261 hit tokens of 390 prompt tokens)
+awk 'BEGIN { for (i = 0; i < 20; i++) { s = ""; for (j = 0; j < 1000; j++) s = s (j ? ", " : "") j;
+        printf "{\"timestamp\": %d, \"input_length\": %d, \"output_length\": 3, \"hash_ids\": [%s]}\n", i * 10, 10 + i, s } }' >"$T/hm.jsonl"
+"$KV" cache-replay --trace "$T/hm.jsonl" --policy lru --capacity-blocks 100 --json >/dev/null 2>"$T/e8"
+check "cache-replay: more hash ids than prompt tokens exits 1 naming file:line" \
+    "[ $? -eq 1 ] && grep -q 'hm.jsonl:1: hash_ids: expected at most 10 ids for input_length 10' $T/e8"
+"$KV" run --trace "$T/hm.jsonl" --no-db >/dev/null 2>"$T/e9"
+check "run: more hash ids than prompt tokens exits 1 naming file:line" \
+    "[ $? -eq 1 ] && grep -q 'hm.jsonl:1: hash_ids: expected at most 10 ids' $T/e9"
 "$KV" cache-replay --trace "$T/none.jsonl" --policy lru --capacity-blocks 10 >/dev/null 2>&1
 check "missing file exits 1" "[ $? -eq 1 ]"
 "$KV" cache-replay --policy lru --capacity-blocks 10 >/dev/null 2>&1

@@ -303,16 +303,6 @@ printf 'session_id,turn,start_s,think_s,prompt_tokens,output_tokens\n0,1,0,0,10,
 check "think times adding up past the horizon: exit 1 naming the turn, the run marked failed" \
     "[ $? -eq 1 ] && grep -q 'session 0, turn 3: expected an arrival at most 1e9 s' $T/hz5 && [ \"\$(sqlite3 $T/hz5.db 'SELECT status FROM runs')\" = failed ]"
 
-# a failed write to stdout is a runtime failure, for every command
-if [ -w /dev/full ]; then
-    "$KV" run --no-db --json --synthetic 'closed,concurrency=2,isl=16,osl=4,requests=4' \
-        >/dev/full 2>"$T/full.err"
-    check "run --json > /dev/full exits 3 naming stdout" \
-        "[ $? -eq 3 ] && grep -q 'writing to standard output' $T/full.err"
-    "$KV" trace stats "$T/small.csv" >/dev/full 2>/dev/null
-    check "trace stats > /dev/full exits 3" "[ $? -eq 3 ]"
-fi
-
 # a killed run never looks finished
 "$KV" run --db "$T/kill.db" --synthetic 'poisson,rate=200,requests=2000000,isl=1000,osl=200' \
     --replicas 8 >/dev/null 2>&1 &

@@ -240,4 +240,66 @@ TMPDIR="$T/tmp" "$KV" plot "$L" --kind timeline -o "$T/x.png" >/dev/null 2>&1
 check "temporary scripts are removed (after a failure and a success)" \
     "[ -s $T/x.png ] && [ -z \"\$(ls -A $T/tmp)\" ]"
 
+# ---- legends and titles stay off the data and inside the figure ----
+check "latency-load and hit-rate put the key below the plot, not over the points" \
+    "grep -q '^set key outside below' $T/ll.gp && grep -q '^set key outside below' $T/hr.gp"
+cp "$L" "$T/long.db"
+sqlite3 "$T/long.db" "DROP TABLE sweep_points; DROP TABLE sweeps;
+    UPDATE runs SET config = json_set(config, '\$.note',
+    'a-long-description-of-the-workload-that-ran-past-the-panel-edge-' || json_extract(config, '\$.max-num-seqs'))"
+"$KV" plot "$T/long.db" --kind latency-load -o "$T/long.png" --script "$T/long.gp" >/dev/null 2>&1
+check "latency-load: legend names longer than 48 bytes are cut, ending '...'" \
+    "[ $? -eq 0 ] && grep -q '\.\.\. TTFT p50\"' $T/long.gp &&
+     grep -o 'title \"[^\"]*\"' $T/long.gp | awk '{ if (length(\$0) > 7 + 1 + 48 + 9 + 1) bad = 1 } END { exit bad }'"
+check "validation: a title line longer than 100 characters is broken at its '; '" \
+    "grep -q '\"run 1 (measured, cpu) against run 2 (simulated)\"\.\"\\\\n\"\.\"tiny on h100-sxm' $T/va.gp"
+
+# ---- names and text that reach the script (control characters) ----
+# a results file whose name holds newlines: the comment line heading the
+# script must not end there (the rest ran as gnuplot commands, system ...)
+# (gnuplot runs in kvfleet's folder: the file would land in $T)
+case $KV in /*) kva=$KV ;; *) kva=$(pwd)/$KV ;; esac
+inj=$(printf 'inj\nsystem "touch pwned3"\n.db')
+cp "$L" "$T/$inj"
+(cd "$T" && "$kva" plot "$inj" --kind timeline --run 3 -o inj.png --script inj.gp >/dev/null 2>err)
+check "a results file named with newlines draws (exit 0) and runs nothing" \
+    "[ $? -eq 0 ] && png $T/inj.png && [ ! -e $T/pwned3 ] && [ \"\$(grep -c '^# kvfleet plot' $T/inj.gp)\" = 1 ]"
+nl=$(printf 'a\nsystem "touch %s/pwned4"\nb\001c' "$T")
+draw "$L" timeline nl --run 3 --title "$nl"
+check "a --title with a newline and a control character draws and runs nothing" \
+    "[ $? -eq 0 ] && png $T/nl.png && [ ! -e $T/pwned4 ] && grep -q '^set title \"a system' $T/nl.gp"
+cp "$L" "$T/nl.db"
+sqlite3 "$T/nl.db" "UPDATE runs SET config = json_set(config, '\$.model',
+    'm' || char(10) || 'system \"touch $T/pwned5\"' || char(13) || 'x') WHERE run_id = 3;
+    UPDATE runs SET config = json_set(config, '\$.max-num-seqs', 'q' || char(10) || 'system \"touch $T/pwned5\"')
+    WHERE run_id = 4"
+draw "$T/nl.db" timeline nl2 --run 3 && draw "$T/nl.db" latency-load nl3
+check "a model name and a legend value with newlines from the results file run nothing" \
+    "[ $? -eq 0 ] && png $T/nl2.png && png $T/nl3.png && [ ! -e $T/pwned5 ]"
+"$KV" plot "$L" --kind timeline -o "$(printf '%s/nl\nx.png' "$T")" >/dev/null 2>"$T/err"
+check "-o with a newline exits 1, naming the option, and writes nothing" \
+    "[ $? -eq 1 ] && grep -q -- '-o: expected a file name without control characters' $T/err && [ -z \"\$(ls $T | grep '^nl.x.png')\" ]"
+"$KV" plot "$L" --kind timeline -o "$T/s.png" --script "$(printf '%s/s\t.gp' "$T")" >/dev/null 2>"$T/err"
+check "--script with a tab exits 1" "[ $? -eq 1 ] && grep -q -- '--script: expected a file name without' $T/err"
+
+# ---- -o and --script never overwrite the results file ----
+cp "$L" "$T/pc.db"
+cp "$T/pc.db" "$T/pc.ref"
+"$KV" plot "$T/pc.db" --kind timeline -o "$T/pc.png" --script "$T/pc.db" >/dev/null 2>"$T/err"
+check "--script naming the results file exits 1 and leaves it alone" \
+    "[ $? -eq 1 ] && grep -q 'other than the results file' $T/err && cmp -s $T/pc.db $T/pc.ref"
+ln "$T/pc.db" "$T/pc-link.db"
+"$KV" plot "$T/pc.db" --kind timeline -o "$T/pc.png" --script "$T/./pc-link.db" >/dev/null 2>"$T/err"
+check "--script naming a hard link to the results file exits 1 (same inode)" \
+    "[ $? -eq 1 ] && cmp -s $T/pc.db $T/pc.ref"
+cp "$L" "$T/r.png"
+cp "$T/r.png" "$T/r.ref"
+"$KV" plot "$T/r.png" --kind timeline -o "$T/./r.png" >/dev/null 2>"$T/err"
+check "-o naming the results file exits 1 and leaves it alone" \
+    "[ $? -eq 1 ] && grep -q -- '-o: expected a file other than the results file' $T/err && cmp -s $T/r.png $T/r.ref"
+"$KV" plot "$L" --kind timeline -o "$T/same.png" --script "$T/same.png" >/dev/null 2>"$T/err"
+check "--script naming -o's file exits 1" "[ $? -eq 1 ] && grep -q \"other than -o's\" $T/err"
+"$KV" plot --help >"$T/help"
+check "plot --help says an unknown kind is exit 1" "grep -q '1 bad input (an unknown kind' $T/help"
+
 tap_end

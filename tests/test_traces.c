@@ -572,6 +572,36 @@ static void test_errors(void) {
                       "@:1: timestamp: expected a number of milliseconds in [0, 9.2e12], got '-1'");
     expect_file_error(write_tmp("m7.jsonl", "[1, 2]\n"), TRACE_FMT_MOONCAKE, SIM_EPARSE,
                       "@:1: json: expected a JSON object, got an array");
+    /* more hash ids than the prompt has tokens (so blocks), on line 2:
+     * 3 ids for 3 tokens is the most a line may have */
+    expect_file_error(write_tmp("m8.jsonl", "{\"timestamp\": 0, \"input_length\": 3, "
+                                            "\"output_length\": 1, \"hash_ids\": [1, 2, 3]}\n"
+                                            "{\"timestamp\": 10, \"input_length\": 3, "
+                                            "\"output_length\": 1, \"hash_ids\": [1, 2, 3, 4]}\n"),
+                      TRACE_FMT_AUTO, SIM_EPARSE,
+                      "@:2: hash_ids: expected at most 3 ids for input_length 3 (one id per block "
+                      "of the prompt, a block at least 1 token), got 4");
+    /* a real where an integer belongs shows as a real, not as '10' */
+    expect_file_error(write_tmp("m9.jsonl", "{\"timestamp\": 0, \"input_length\": 10.0, "
+                                            "\"output_length\": 5}\n"),
+                      TRACE_FMT_AUTO, SIM_EPARSE,
+                      "@:1: input_length: expected a positive integer, got '10.0'");
+    expect_file_error(write_tmp("m10.jsonl", "{\"timestamp\": 0, \"input_length\": 10, "
+                                             "\"output_length\": 5, \"hash_ids\": [1, 2.0]}\n"),
+                      TRACE_FMT_AUTO, SIM_EPARSE,
+                      "@:1: hash_ids[1]: expected an integer in 0..4294967295, got '2.0'");
+    expect_file_error(write_tmp("m11.jsonl", "{\"timestamp\": 0, \"input_length\": 1e1, "
+                                             "\"output_length\": 5}\n"),
+                      TRACE_FMT_AUTO, SIM_EPARSE,
+                      "@:1: input_length: expected a positive integer, got '10.0'");
+    /* a key twice: refused, not last-one-wins */
+    expect_file_error(write_tmp("m12.jsonl", "{\"timestamp\": 0, \"input_length\": 10, "
+                                             "\"output_length\": 5}\n{\"timestamp\": 1, "
+                                             "\"input_length\": 10, \"output_length\": 5, "
+                                             "\"input_length\": 7}\n"),
+                      TRACE_FMT_AUTO, SIM_EPARSE,
+                      "@:2:71: json: expected each key once, got a key twice (duplicate object key "
+                      "near '\"input_length\"')");
 
     /* Sessions CSV. */
     {
@@ -1116,6 +1146,26 @@ static void test_stats(void) {
         T_CONTAINS(text, "prompt_tokens");
     }
     T_EQ_I(trace_stats_print(stdout, DATA "x", "poisson", TRACE_FMT_AUTO, NULL, 0, &e), SIM_EINVAL);
+
+    /* a write error is reported, text and JSON alike: stdio holds the text
+     * until a flush, and json_dumpf's own failure came only from memory */
+    {
+        FILE *f = fopen("/dev/full", "w");
+        int json;
+        if (f == NULL) {
+            printf("# no /dev/full: write-error case skipped\n");
+            return;
+        }
+        for (json = 0; json < 2; json++) {
+            sim_err_clear(&e);
+            clearerr(f);
+            T_EQ_I(
+                trace_stats_print(f, DATA "azure_small.csv", NULL, TRACE_FMT_AUTO, NULL, json, &e),
+                SIM_EIO);
+            T_CONTAINS(e.msg, "output: write error: ");
+        }
+        fclose(f);
+    }
 }
 
 /* ---- shipped data ---- */

@@ -6,7 +6,8 @@
  * timestamp is milliseconds (integer or real, >= 0, non-decreasing);
  * input_length and output_length are positive integers; hash_ids (optional)
  * lists the prompt's prefix-block hashes (512 tokens per block in the
- * published traces), each an integer in 0..2^32-1. Other keys are ignored.
+ * published traces), each an integer in 0..2^32-1, at most one per token
+ * of the prompt. Other keys are ignored; a key given twice is an error.
  *
  * Each line is parsed on its own with json_loadb(), so memory is one line
  * plus its JSON tree. The hash ids are copied into a buffer owned by the
@@ -19,6 +20,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -40,9 +42,20 @@ static const char *describe(const json_t *v, char *buf, size_t n) {
         case JSON_INTEGER:
             snprintf(buf, n, "'%" JSON_INTEGER_FORMAT "'", json_integer_value(v));
             return buf;
-        case JSON_REAL:
-            snprintf(buf, n, "'%.17g'", json_real_value(v));
+        case JSON_REAL: {
+            /* %.17g drops the point of 10.0, which then read as an
+             * integer in "expected an integer, got '10'": keep a real
+             * looking real */
+            size_t len;
+            snprintf(buf, n, "'%.17g", json_real_value(v));
+            len = strlen(buf);
+            if (strpbrk(buf, ".eEni") == NULL && len + 3 < n)
+                memcpy(buf + len, ".0", 3);
+            len = strlen(buf);
+            if (len + 2 <= n)
+                memcpy(buf + len, "'", 2);
             return buf;
+        }
         case JSON_STRING:
             snprintf(buf, n, "'\"%.48s\"'", json_string_value(v));
             return buf;
@@ -138,6 +151,22 @@ static int get_hashes(mooncake *m, const json_t *obj, int32_t *n_out, sim_err *e
     return SIM_OK;
 }
 
+/* Checks that the prompt has a block for every hash id. The reader does
+ * not know the hash block size (run's --hash-block-tokens, cache-replay's
+ * --block-tokens: 512 by default, Mooncake's), only that a block holds at
+ * least one token, so a list longer than the prompt is always wrong: its
+ * extra ids would be counted as hits on blocks the prompt does not have. */
+static int check_hash_count(const trace__lines *l, int32_t prompt_tokens, int32_t n_ids,
+                            sim_err *err) {
+    if (n_ids <= prompt_tokens)
+        return SIM_OK;
+    sim_err_set(err, l->path, l->line_no, 0,
+                "hash_ids: expected at most %ld ids for input_length %ld (one id per block of "
+                "the prompt, a block at least 1 token), got %ld",
+                (long)prompt_tokens, (long)prompt_tokens, (long)n_ids);
+    return SIM_EPARSE;
+}
+
 static int mooncake_next(void *state, sim_req *out, sim_err *err) {
     mooncake *m = state;
     trace__lines *l = m->lines;
@@ -149,11 +178,17 @@ static int mooncake_next(void *state, sim_req *out, sim_err *err) {
     rc = trace__lines_next(l, err);
     if (rc <= 0)
         return rc;
-    obj = json_loadb(l->buf, l->len, 0, &jerr);
+    obj = json_loadb(l->buf, l->len, JSON_REJECT_DUPLICATES, &jerr);
     if (obj == NULL) {
         if (json_error_code(&jerr) == json_error_out_of_memory) {
             sim_err_set(err, l->path, l->line_no, 0, "json: out of memory");
             return SIM_ENOMEM;
+        }
+        if (json_error_code(&jerr) == json_error_duplicate_key) {
+            /* last-one-wins would pick a field silently */
+            sim_err_set(err, l->path, l->line_no, jerr.column > 0 ? jerr.column : 0,
+                        "json: expected each key once, got a key twice (%s)", jerr.text);
+            return SIM_EPARSE;
         }
         sim_err_set(err, l->path, l->line_no, jerr.column > 0 ? jerr.column : 0,
                     "json: expected a JSON object, got invalid JSON (%s)", jerr.text);
@@ -179,6 +214,8 @@ static int mooncake_next(void *state, sim_req *out, sim_err *err) {
     if ((rc = get_tokens(l, obj, "output_length", &out->output_tokens, err)) != SIM_OK)
         goto out;
     if ((rc = get_hashes(m, obj, &out->n_hash_ids, err)) != SIM_OK)
+        goto out;
+    if ((rc = check_hash_count(l, out->prompt_tokens, out->n_hash_ids, err)) != SIM_OK)
         goto out;
     m->have_prev = 1;
     m->prev_ns = t_ns;

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "trace.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include <gsl/gsl_sort_int.h>
@@ -131,12 +132,12 @@ static int print_json(FILE *out, const char *src, const char *fmt_name, const ta
     }
     bad = json_dumpf(o, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
     json_decref(o);
-    if (bad || fputc('\n', out) == EOF) {
-        /* json_dumpf fails on a write error or when its buffers cannot grow. */
-        int io = ferror(out);
-        sim_err_set(err, "trace-stats", 0, 0, "json: %s", io ? "write error" : "out of memory");
-        return io ? SIM_EIO : SIM_ENOMEM;
+    if (bad && !ferror(out)) {
+        /* json_dumpf builds the text in memory before writing it */
+        sim_err_set(err, "trace-stats", 0, 0, "json: out of memory");
+        return SIM_ENOMEM;
     }
+    fputc('\n', out);
     return SIM_OK;
 }
 
@@ -221,6 +222,12 @@ int trace_stats_print(FILE *out, const char *path_or_null, const char *synthetic
     else {
         print_text(out, src, fmt_name, &ty, dur_s, &sp, &so, &sn);
         rc = SIM_OK;
+    }
+    /* stdio buffers the text: a write error (a full disk, a closed pipe)
+     * shows only once it is flushed, and is sticky in ferror */
+    if (rc == SIM_OK && (fflush(out) != 0 || ferror(out))) {
+        sim_err_set(err, "trace-stats", 0, 0, "output: write error: %s", strerror(errno));
+        rc = SIM_EIO;
     }
 
 out:
