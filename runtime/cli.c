@@ -237,7 +237,10 @@ static int config_check(json_t *cfg, const char *src, sim_err *err) {
     return SIM_OK;
 }
 
-static int load_config_file(const char *path, json_t **out, sim_err *err) {
+/* Loads `--config FILE` for run and validate: the file's own keys and value
+ * types are checked here, before any command-line option overrides them,
+ * and every message names the file. */
+int rt_run_config_load(const char *path, json_t **out, sim_err *err) {
     json_error_t je;
     json_t *cfg = json_load_file(path, 0, &je);
     *out = NULL;
@@ -1438,7 +1441,7 @@ int rt_main_run(int argc, char **argv) {
                 goto out;
             }
             json_decref(base);
-            if ((rc = load_config_file(path, &base, &err)) != SIM_OK) {
+            if ((rc = rt_run_config_load(path, &base, &err)) != SIM_OK) {
                 (void)rt_report_err("run", &err, rc);
                 rc = RT_EXIT_INPUT;
                 goto out;

@@ -48,6 +48,12 @@ int rt_value_exit(int parse_rc);
  * SIM_EINVAL with *err naming the option (a usage error). */
 int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err);
 
+/* Reads a `--config FILE` of run options into an owned *out: a JSON object
+ * whose keys and value types are checked against the run options (the
+ * file named in every message). SIM_OK, SIM_EPARSE or SIM_EINVAL (exit 1,
+ * as `run --config` does), with *out NULL on failure. */
+int rt_run_config_load(const char *path, json_t **out /* OUT */, sim_err *err);
+
 /* Checks a config and fills in its trace and defaults in place (the stored
  * form); SIM_OK or SIM_EINVAL with *err naming the option. */
 int rt_run_resolve(json_t *cfg, sim_err *err);
