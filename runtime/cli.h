@@ -36,6 +36,19 @@ char *rt_join_argv(int argc, char **argv);
  * -2 when it is one out of [lo, hi] (*out unchanged either way). Every
  * integer option of every subcommand is read with it. */
 int rt_parse_int(const char *text, long long lo, long long hi, long long *out);
+/* Whether text is a whole base-10 integer ([+-] and digits only): when
+ * rt_parse_int refuses such a text as not an integer (-1), it overflowed
+ * long long, and the commands that call this count it out of range (exit
+ * 1), as docs/cli.md says of a value of the right form. */
+static inline int rt_int_form(const char *text) {
+    const char *p = text + (*text == '+' || *text == '-');
+    if (*p == '\0')
+        return 0;
+    for (; *p != '\0'; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return 1;
+}
 /* The same for a finite number in [lo, hi]. */
 int rt_parse_num(const char *text, double lo, double hi, double *out);
 /* The exit code of a value rt_parse_int or rt_parse_num refused: usage (2)

@@ -48,6 +48,16 @@ check "malformed bytes: 2" "code 2 --op allreduce --bytes 12Q --gpus 8 --gpu h10
 check "malformed gpus: 2" "code 2 --op allreduce --bytes 1M --gpus x --gpu h100-sxm"
 check "missing --gpu: 2" "code 2 --op allreduce --bytes 1M --gpus 8"
 check "unknown option: 2" "code 2 --frobnicate"
+check "gpus beyond 10^9: 1, stating the range" \
+    "code 1 --op allreduce --bytes 1M --gpus 1000000001 --gpu h100-sxm && grep -q -- '--gpus: expected a count from 1 to 1000000000' $T/err"
+check "gpus beyond int64: 1" "code 1 --op allreduce --bytes 1M --gpus 99999999999999999999 --gpu h100-sxm"
+check "nodes 0: 1, stating the range" \
+    "code 1 --op allreduce --bytes 1M --gpus 8 --nodes 0 --gpu h100-sxm && grep -q -- '--nodes: expected a count from 1' $T/err"
+check "non-integer gpus: 2" "code 2 --op allreduce --bytes 1M --gpus 1.5 --gpu h100-sxm"
+check "trailing unknown option: 2, called unknown" \
+    "code 2 --op allreduce --bytes 1M --gpus 2 --gpu h100-sxm --frob && grep -q -- '--frob: unknown option' $T/err"
+check "trailing option lacking its value: 2, saying so" \
+    "code 2 --op allreduce --bytes 1M --gpu h100-sxm --gpus && grep -q -- '--gpus: expected a value' $T/err"
 check "help: 0" "code 0 --help"
 
 check "--check prints held-out errors" \
