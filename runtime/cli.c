@@ -1136,6 +1136,28 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
             goto fail;
         }
     }
+    { /* what the executor cannot do, refused before any note is printed */
+        be probe = {ops, NULL};
+        long long tp = cfg_int(cfg, "tp");
+        if (tp > 1 && !be_supports(&probe, "tp>1")) { /* supports() reads no state */
+            sim_err_set(&err, "", 0, 0,
+                        "--tp: expected 1 with --backend %s (it runs the whole model in one "
+                        "process), got '%lld'",
+                        ops->name, tp);
+            rc = SIM_ENOTSUP;
+            goto fail;
+        }
+        /* replay accepts it: a stored cuda config reruns through replay */
+        if (cfg_bool(cfg, "op-timing") &&
+            (strcmp(ops->name, "sim") == 0 || strcmp(ops->name, "cpu") == 0)) {
+            sim_err_set(&err, "", 0, 0,
+                        "--op-timing: expected false with --backend %s (CUDA events time the "
+                        "cuda executor only), got 'true'",
+                        ops->name);
+            rc = SIM_EINVAL;
+            goto fail;
+        }
+    }
     /* model, GPU, calibration, scheduler: the run's one pool, or a fleet's */
     fleet_j = json_object_get(cfg, "fleet");
     if (fleet_j) {

@@ -141,6 +141,15 @@ check "unknown backend exits 1" "[ $? -eq 1 ]"
 check "unknown backend lists the built ones" "grep -q 'sim, cpu, replay' $T/nope.err"
 "$KV" run --backend cpu --model llama-3-8b --no-db --limit 1 >/dev/null 2>"$T/big.err"
 check "cpu backend refuses a large model (exit 1)" "[ $? -eq 1 ] && grep -q 'use --model tiny' $T/big.err"
+"$KV" run --backend cpu --model tiny --tp 2 --synthetic "$SYN" --no-db >/dev/null 2>"$T/tp2.err"
+check "cpu backend refuses --tp 2 (exit 1) before any note" \
+    "[ $? -eq 1 ] && grep -q -- '--tp: expected 1 with --backend cpu' $T/tp2.err && ! grep -q 'note' $T/tp2.err"
+for b in cpu sim; do
+    "$KV" run --backend $b --model tiny --op-timing true --synthetic "$SYN" --no-db \
+        >/dev/null 2>"$T/opt.err"
+    check "--op-timing true with --backend $b exits 1 (cuda only)" \
+        "[ $? -eq 1 ] && grep -q -- \"--op-timing: expected false with --backend $b\" $T/opt.err"
+done
 if "$KV" --version | grep -q 'cuda: no'; then
     "$KV" run --backend cuda --model tiny --no-db >/dev/null 2>"$T/cuda.err"
     check "cuda backend in a build without CUDA exits 3" "[ $? -eq 3 ]"
