@@ -168,6 +168,12 @@ check "--tp 0 is out of range (exit 1)" "[ $? -eq 1 ]"
 "$KV" profile --backend cpu --model tiny --gpu h200 --dry-run --frob >/dev/null 2>"$T/e.err"
 check "a trailing unknown option is called unknown (exit 2)" \
     "[ $? -eq 2 ] && grep -q -- '--frob: unknown option' '$T/e.err'"
+"$KV" calibrate --gpu h200 --model tiny --profiles "$P" --frob >/dev/null 2>"$T/e.err"
+check "calibrate: a trailing unknown option is called unknown (exit 2)" \
+    "[ $? -eq 2 ] && grep -q -- '--frob: unknown option' '$T/e.err'"
+"$KV" calibrate --gpu h200 --model tiny --profiles "$P" --holdout-every >/dev/null 2>"$T/e.err"
+check "calibrate: a trailing option lacking its value says so (exit 2)" \
+    "[ $? -eq 2 ] && grep -q -- '--holdout-every: expected a value' '$T/e.err'"
 "$KV" profile --backend cuda --model llama-3-70b --gpu h200 --tp 1,2,4,8 --dry-run \
     >"$T/dry.out" 2>&1
 check "--dry-run plans a 70B sweep at TP 1..8 without a device (exit 0)" \
