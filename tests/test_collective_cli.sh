@@ -81,6 +81,17 @@ check "--fit --source aic-nccl fits no Vidur-only operator (send/recv not from a
     "code 0 --fit $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm --source aic-nccl -o $T/aic.json && [ \"\$(grep -A1 '\"sendrecv\"' $T/aic.json | grep -c '\"from\": \"fit\"')\" = 0 ]"
 check "--fit --source records the source in the command" \
     "code 0 --fit $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm --source aic-nccl,vidur-h100_dgx -o $T/h.json && grep -q -- '--source aic-nccl,vidur-h100_dgx' $T/h.json && grep -q '\"version\": 2' $T/h.json"
+# one size repeated is one measurement: an underdetermined fit is refused
+N="$srcdir/data/profiles/nccl/nccl.csv"
+{ head -1 "$N"; for i in 1 2 3 4 5 6 7 8 9 10; do sed -n 2p "$N"; done; } >"$T/one.csv"
+check "--fit on one distinct size: exit 1, naming the op and the counts, nothing written" \
+    "code 1 --fit $T/one.csv --gpu h100-sxm -o $T/one.json && [ ! -e $T/one.json ] && grep -q 'fit: allgather: expected fit rows of at least 4 distinct sizes within a node (base, alpha, efficiency and half-size), got 1 distinct size in 10 rows' $T/err"
+grep '^aic-nccl-2.29.2,h100-sxm,allgather,2,1,.*,fit$' "$N" | tail -5 >"$T/rows5"
+{ head -1 "$N"; sed -n '1,3p' "$T/rows5"; sed -n '1,3p' "$T/rows5"; } >"$T/three.csv"
+check "--fit on three distinct sizes (six rows): exit 1, counting sizes, not rows" \
+    "code 1 --fit $T/three.csv --gpu h100-sxm && grep -q 'got 3 distinct sizes in 6 rows' $T/err"
+{ head -1 "$N"; cat "$T/rows5"; } >"$T/five.csv"
+check "--fit on five distinct sizes of an op runs (exit 0)" "code 0 --fit $T/five.csv --gpu h100-sxm -o $T/five.json"
 check "--fit writes a calibration that loads" \
     "code 0 --fit $srcdir/data/profiles/nccl/nccl.csv --gpu a100-sxm -o $T/c.json && code 0 --op allreduce --bytes 1M --gpus 8 --gpu a100-sxm --calibration $T/c.json"
 
