@@ -281,13 +281,35 @@ static void usage(FILE *f) {
     fprintf(f, "\nexit: 0 ok, 1 bad input, 2 usage, 3 out of memory. docs/eviction.md has more.\n");
 }
 
-/* Parses an integer (range checked by the caller); 0 ok, -1 malformed. */
-static int parse_i64(const char *s, int64_t *out) {
-    long long v;
-    if (rt_parse_int(s, INT64_MIN, INT64_MAX, &v) != 0)
-        return -1;
-    *out = v;
-    return 0;
+/* The largest --capacity-blocks number: far beyond any real cache, and
+ * below EVICT_UNLIMITED (INT64_MAX), which stands for 'unlimited'. */
+#define CR_MAX_CAPACITY_BLOCKS 1000000000000000000LL
+
+/* The 1-based physical line of request idx (0-based) of a Mooncake file,
+ * for messages: the reader emits one request per line that is not blank
+ * (spaces and tabs only, once CR and LF are stripped), so this counts such
+ * lines. 0 when the file cannot be read again or is shorter. Read only on
+ * the error path; the trace reader does not report its line. */
+static long request_line(const char *path, uint64_t idx) {
+    FILE *f = fopen(path, "rb");
+    long line = 1, found = 0;
+    uint64_t seen = 0;
+    int c, blank = 1;
+    if (f == NULL)
+        return 0;
+    while (found == 0 && (c = getc(f)) != EOF) {
+        if (c == '\n') {
+            if (!blank && seen++ == idx)
+                found = line;
+            line++;
+            blank = 1;
+        } else if (c != ' ' && c != '\t' && c != '\r')
+            blank = 0;
+    }
+    if (found == 0 && !blank && seen == idx) /* a last line without a newline */
+        found = line;
+    fclose(f);
+    return found;
 }
 
 /* Parses argv into *o: RT_EXIT_OK, or an exit code after printing why
@@ -326,6 +348,8 @@ static int parse_args(int argc, char **argv, cr_opts *o) {
                  strcmp(a, "--repeat") == 0) {
             long long lo = strcmp(a, "--limit") == 0 ? 0 : 1, x = 0;
             int prc = rt_parse_int(v, lo, INT32_MAX, &x);
+            if (prc == -1 && rt_int_form(v))
+                prc = -2; /* beyond long long: out of range too */
             if (prc != 0) {
                 fprintf(stderr,
                         "kvfleet cache-replay: %s: expected an integer in [%lld, %d], got '%s'\n",
@@ -355,18 +379,22 @@ static int parse_args(int argc, char **argv, cr_opts *o) {
     }
     if (strcmp(cap_s, "unlimited") == 0) {
         o->capacity = EVICT_UNLIMITED;
-    } else if (parse_i64(cap_s, &o->capacity) != 0) {
-        fprintf(stderr,
-                "kvfleet cache-replay: --capacity-blocks: expected an integer >= 1 or "
-                "'unlimited', got '%s'\n",
-                cap_s);
-        return RT_EXIT_USAGE;
-    } else if (o->capacity < 1) {
-        fprintf(stderr,
-                "kvfleet cache-replay: --capacity-blocks: expected an integer >= 1 or "
-                "'unlimited', got '%s' (a cache of no block caches nothing)\n",
-                cap_s);
-        return RT_EXIT_INPUT;
+    } else {
+        long long x;
+        int prc = rt_parse_int(cap_s, 1, CR_MAX_CAPACITY_BLOCKS, &x);
+        if (prc == -1 && rt_int_form(cap_s))
+            prc = -2; /* beyond long long: out of range too */
+        if (prc != 0) {
+            fprintf(stderr,
+                    "kvfleet cache-replay: --capacity-blocks: expected an integer from 1 to %lld "
+                    "or 'unlimited', got '%s'%s\n",
+                    CR_MAX_CAPACITY_BLOCKS, cap_s,
+                    rt_parse_int(cap_s, INT64_MIN, 0, &x) == 0
+                        ? " (a cache of no block caches nothing)"
+                        : "");
+            return rt_value_exit(prc);
+        }
+        o->capacity = x;
     }
     return RT_EXIT_OK;
 }
@@ -397,10 +425,9 @@ static int pass(const cr_opts *opt, rt_creplay *r, evict_oracle *o, sim_err *err
         }
         while ((rc = trace_next(t, &q, err)) == 1) {
             if (q.n_hash_ids < 1) {
-                sim_err_set(err, opt->trace, 0, 0,
-                            "request %llu: hash_ids: expected a non-empty list of block hashes "
-                            "(cache-replay keys blocks on them), got none",
-                            (unsigned long long)q.id);
+                sim_err_set(err, opt->trace, request_line(opt->trace, q.id), 0,
+                            "hash_ids: expected a non-empty list of block hashes (cache-replay "
+                            "keys blocks on them), got none");
                 rc = SIM_EINVAL;
                 break;
             }

@@ -48,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <gsl/gsl_errno.h>
 #include <gsl/gsl_multifit.h>
@@ -95,9 +96,41 @@ static int split(char *s, char **out, int max) {
     return n;
 }
 
+/* Reads line c->line of the file into buf (NUL-terminated, its newline
+ * kept): 1, 0 at the end of the file with nothing read, SIM_EPARSE for a
+ * NUL byte or a line of CSV_MAX_LINE bytes or more, SIM_EIO for a read
+ * error, with *err set. A byte at a time, so that a NUL byte is seen. */
+static int csv_getline(csv_file *c, char *buf, sim_err *err) {
+    size_t n = 0;
+    int ch;
+    while ((ch = getc(c->f)) != EOF) {
+        if (ch == '\0') {
+            sim_err_set(err, c->path, c->line, (int)n + 1, "expected a text line, got a NUL byte");
+            return SIM_EPARSE;
+        }
+        if (n + 1 >= CSV_MAX_LINE) {
+            sim_err_set(err, c->path, c->line, 0, "expected a line shorter than %d bytes",
+                        CSV_MAX_LINE);
+            return SIM_EPARSE;
+        }
+        buf[n++] = (char)ch;
+        if (ch == '\n')
+            break;
+    }
+    buf[n] = '\0';
+    if (ch == EOF && ferror(c->f)) {
+        sim_err_set(err, c->path, c->line, 0, "cannot read: %s", strerror(errno));
+        return SIM_EIO;
+    }
+    return n > 0;
+}
+
 /* Opens DIR/NAME and reads its header. SIM_ENOENT when the file does not
- * exist (the operator is then not fitted), SIM_EIO or SIM_EPARSE. */
+ * exist (the operator is then not fitted), SIM_EIO or SIM_EPARSE (a folder
+ * of that name too). */
 static int csv_open(csv_file *c, const char *dir, const char *name, sim_err *err) {
+    struct stat st;
+    int rc;
     memset(c, 0, sizeof *c);
     snprintf(c->path, sizeof c->path, "%s/%s", dir, name);
     c->f = fopen(c->path, "r");
@@ -106,13 +139,22 @@ static int csv_open(csv_file *c, const char *dir, const char *name, sim_err *err
         sim_err_set(err, c->path, 0, 0, "cannot open: %s", strerror(e));
         return e == ENOENT ? SIM_ENOENT : SIM_EIO;
     }
-    c->line = 1;
-    if (fgets(c->hdr, sizeof c->hdr, c->f) == NULL ||
-        (c->n_cols = split(c->hdr, c->head, CSV_MAX_COLS)) < 1) {
-        sim_err_set(err, c->path, 1, 0, "header: expected column names, got nothing");
+    if (fstat(fileno(c->f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        sim_err_set(err, c->path, 0, 0, "expected a CSV file, got a folder");
         fclose(c->f);
         c->f = NULL;
         return SIM_EPARSE;
+    }
+    c->line = 1;
+    rc = csv_getline(c, c->hdr, err);
+    if (rc == 0 || (rc == 1 && (c->n_cols = split(c->hdr, c->head, CSV_MAX_COLS)) < 1)) {
+        sim_err_set(err, c->path, 1, 0, "header: expected column names, got nothing");
+        rc = SIM_EPARSE;
+    }
+    if (rc != 1) {
+        fclose(c->f);
+        c->f = NULL;
+        return rc;
     }
     return SIM_OK;
 }
@@ -150,17 +192,12 @@ static int csv_open_cols(csv_file *c, const char *dir, const char *name, const c
 
 /* Reads the next row: 1, 0 at the end, or SIM_EPARSE. */
 static int csv_next(csv_file *c, sim_err *err) {
-    int n;
+    int n, rc;
     do {
-        if (fgets(c->buf, sizeof c->buf, c->f) == NULL)
-            return 0;
         c->line++;
+        if ((rc = csv_getline(c, c->buf, err)) != 1)
+            return rc;
     } while (c->buf[0] == '\n' || c->buf[0] == '\r');
-    if (strchr(c->buf, '\n') == NULL && !feof(c->f)) {
-        sim_err_set(err, c->path, c->line, 0, "expected a line shorter than %d bytes",
-                    CSV_MAX_LINE);
-        return SIM_EPARSE;
-    }
     n = split(c->buf, c->fld, CSV_MAX_COLS);
     if (n != c->n_cols) {
         sim_err_set(err, c->path, c->line, 0, "expected %d fields, got %d", c->n_cols, n);
@@ -182,6 +219,28 @@ static int csv_num(csv_file *c, int col, int min_zero, double *out, sim_err *err
         return SIM_EPARSE;
     }
     *out = v;
+    return SIM_OK;
+}
+
+/* The largest size a profile's integer column may hold: a GEMM's M, N or
+ * K, a batch, a length, a head count or dimension, a TP degree, a GPU
+ * count (real shapes are far smaller; the fits cast them to int). */
+#define CSV_MAX_DIM 2147483647LL
+/* The largest allreduce.csv message_size, in elements: 2^53, the largest
+ * integer a double holds exactly (8 PiB of bf16). */
+#define CSV_MAX_ELEMS 9007199254740992LL
+
+/* Parses field col as a whole decimal integer in 1..hi (no exponent, no
+ * fraction: a shape is a count). */
+static int csv_int(csv_file *c, int col, long long hi, double *out, sim_err *err) {
+    const char *s = c->fld[col];
+    long long v;
+    if (!rt_int_form(s) || rt_parse_int(s, 1, hi, &v) != 0) {
+        sim_err_set(err, c->path, c->line, col + 1, "%s: expected an integer in 1..%lld, got '%s'",
+                    c->head[col], hi, s);
+        return SIM_EPARSE;
+    }
+    *out = (double)v;
     return SIM_OK;
 }
 
@@ -883,9 +942,9 @@ static int load_gemm(const calib_opts *o, rowvec *rv, rowvec *rv8, calib_report 
         if (strcmp(dt, "bfloat16") != 0 && strcmp(dt, "fp8") != 0)
             continue;
         m.fp8 = dt[0] == 'f';
-        if ((rc = csv_num(&c, ci[1], 0, &m.m, err)) != SIM_OK ||
-            (rc = csv_num(&c, ci[2], 0, &m.n, err)) != SIM_OK ||
-            (rc = csv_num(&c, ci[3], 0, &m.k, err)) != SIM_OK ||
+        if ((rc = csv_int(&c, ci[1], CSV_MAX_DIM, &m.m, err)) != SIM_OK ||
+            (rc = csv_int(&c, ci[2], CSV_MAX_DIM, &m.n, err)) != SIM_OK ||
+            (rc = csv_int(&c, ci[3], CSV_MAX_DIM, &m.k, err)) != SIM_OK ||
             (rc = csv_num(&c, ci[4], 0, &m.lat_s, err)) != SIM_OK)
             break;
         m.lat_s *= 1e-3;
@@ -1002,11 +1061,11 @@ static int load_attn(const calib_opts *o, int prefill, const perf_calib *cal, ro
         int64_t j;
         if (strcmp(c.fld[ci[5]], "bfloat16") != 0)
             continue;
-        if ((rc = csv_num(&c, ci[0], 0, &bs, err)) != SIM_OK ||
-            (rc = csv_num(&c, ci[1], 0, &len, err)) != SIM_OK ||
-            (rc = csv_num(&c, ci[2], 0, &heads, err)) != SIM_OK ||
-            (rc = csv_num(&c, ci[3], 0, &kvh, err)) != SIM_OK ||
-            (rc = csv_num(&c, ci[4], 0, &hd, err)) != SIM_OK ||
+        if ((rc = csv_int(&c, ci[0], CSV_MAX_DIM, &bs, err)) != SIM_OK ||
+            (rc = csv_int(&c, ci[1], CSV_MAX_DIM, &len, err)) != SIM_OK ||
+            (rc = csv_int(&c, ci[2], CSV_MAX_DIM, &heads, err)) != SIM_OK ||
+            (rc = csv_int(&c, ci[3], CSV_MAX_DIM, &kvh, err)) != SIM_OK ||
+            (rc = csv_int(&c, ci[4], CSV_MAX_DIM, &hd, err)) != SIM_OK ||
             (rc = csv_num(&c, ci[6], 0, &lat, err)) != SIM_OK)
             break;
         if (!heads_wanted(o, (int)heads, (int)kvh) || hd != 128)
@@ -1072,7 +1131,7 @@ static int load_vidur(const calib_opts *o, const perf_calib *cal, rowvec *rv, ca
         perf_ctx ctx;
         perf_batch b;
         for (i = 0; i < 7 && rc == 1; i++)
-            if (csv_num(&c, ci[i], 0, &v[i], err) != SIM_OK)
+            if (csv_int(&c, ci[i], CSV_MAX_DIM, &v[i], err) != SIM_OK)
                 rc = SIM_EPARSE;
         for (i = 0; i < 5 && rc == 1; i++)
             if (csv_num(&c, ti[i], 0, &t[i], err) != SIM_OK)
@@ -1139,8 +1198,8 @@ static int load_allreduce(const calib_opts *o, rowvec *rv, calib_op_report *rep,
     while ((rc = csv_next(&c, err)) == 1) {
         double g, elems, lat;
         fit_row r;
-        if ((rc = csv_num(&c, ci[0], 0, &g, err)) != SIM_OK ||
-            (rc = csv_num(&c, ci[1], 0, &elems, err)) != SIM_OK ||
+        if ((rc = csv_int(&c, ci[0], CSV_MAX_DIM, &g, err)) != SIM_OK ||
+            (rc = csv_int(&c, ci[1], CSV_MAX_ELEMS, &elems, err)) != SIM_OK ||
             (rc = csv_num(&c, ci[2], 0, &lat, err)) != SIM_OK)
             break;
         if (g < 2)
@@ -1197,9 +1256,10 @@ static int fit_step(const calib_opts *o, perf_calib *out, calib_op_report *rep, 
     while ((rc = csv_next(&c, err)) == 1) {
         double v[5], tp = 1;
         for (i = 0; i < 5 && rc == 1; i++)
-            if (csv_num(&c, ci[i], i > 0, &v[i], err) != SIM_OK)
+            if ((i == 0 ? csv_int(&c, ci[i], CSV_MAX_DIM, &v[i], err)
+                        : csv_num(&c, ci[i], 1, &v[i], err)) != SIM_OK)
                 rc = SIM_EPARSE;
-        if (rc == 1 && ctp >= 0 && csv_num(&c, ctp, 0, &tp, err) != SIM_OK)
+        if (rc == 1 && ctp >= 0 && csv_int(&c, ctp, CSV_MAX_DIM, &tp, err) != SIM_OK)
             rc = SIM_EPARSE;
         if (rc != 1)
             break;
@@ -1446,6 +1506,18 @@ static void usage(FILE *f) {
                "'test' columns), at NAME's peaks, and fits nothing.\n");
 }
 
+/* Whether a is one of the options that take a value (a trailing one lacks
+ * it; any other is unknown). */
+static int takes_value(const char *a) {
+    static const char *const names[] = {"--gpu",    "--model",     "--profiles", "-o",
+                                        "--output", "--residuals", "--check",    "--holdout-every"};
+    size_t i;
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(a, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static json_t *op_json(const calib_op_report *r) {
     json_t *o = json_object();
     json_object_set_new(o, "fitted", json_boolean(r->fitted));
@@ -1520,6 +1592,8 @@ int calib_main(int argc, char **argv) {
         } else if (strcmp(a, "--holdout-every") == 0 && has_val) {
             long long v;
             int prc = rt_parse_int(argv[++i], 0, 1000000, &v);
+            if (prc == -1 && rt_int_form(argv[i]))
+                prc = -2; /* beyond long long: out of range too */
             if (prc != 0 || v == 1) {
                 fprintf(stderr,
                         "kvfleet calibrate: --holdout-every: expected 0 or an integer >= 2, "
@@ -1531,7 +1605,7 @@ int calib_main(int argc, char **argv) {
             holdout_given = 1;
         } else {
             fprintf(stderr, "kvfleet calibrate: %s: %s\n", a,
-                    has_val || a[0] != '-' ? "unknown option" : "expected a value");
+                    takes_value(a) ? "expected a value, got nothing" : "unknown option");
             usage(stderr);
             return 2;
         }

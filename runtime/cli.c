@@ -261,7 +261,10 @@ static int config_check(json_t *cfg, const char *src, sim_err *err) {
     return SIM_OK;
 }
 
-static int load_config_file(const char *path, json_t **out, sim_err *err) {
+/* Loads `--config FILE` for run and validate: the file's own keys and value
+ * types are checked here, before any command-line option overrides them,
+ * and every message names the file. */
+int rt_run_config_load(const char *path, json_t **out, sim_err *err) {
     json_error_t je;
     struct stat st;
     json_t *cfg;
@@ -1190,6 +1193,28 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
             goto fail;
         }
     }
+    { /* what the executor cannot do, refused before any note is printed */
+        be probe = {ops, NULL};
+        long long tp = cfg_int(cfg, "tp");
+        if (tp > 1 && !be_supports(&probe, "tp>1")) { /* supports() reads no state */
+            sim_err_set(&err, "", 0, 0,
+                        "--tp: expected 1 with --backend %s (it runs the whole model in one "
+                        "process), got '%lld'",
+                        ops->name, tp);
+            rc = SIM_ENOTSUP;
+            goto fail;
+        }
+        /* replay accepts it: a stored cuda config reruns through replay */
+        if (cfg_bool(cfg, "op-timing") &&
+            (strcmp(ops->name, "sim") == 0 || strcmp(ops->name, "cpu") == 0)) {
+            sim_err_set(&err, "", 0, 0,
+                        "--op-timing: expected false with --backend %s (CUDA events time the "
+                        "cuda executor only), got 'true'",
+                        ops->name);
+            rc = SIM_EINVAL;
+            goto fail;
+        }
+    }
     /* model, GPU, calibration, scheduler: the run's one pool, or a fleet's */
     fleet_j = json_object_get(cfg, "fleet");
     if (fleet_j) {
@@ -1502,7 +1527,7 @@ int rt_main_run(int argc, char **argv) {
                 goto out;
             }
             json_decref(base);
-            if ((rc = load_config_file(path, &base, &err)) != SIM_OK) {
+            if ((rc = rt_run_config_load(path, &base, &err)) != SIM_OK) {
                 (void)rt_report_err("run", &err, rc);
                 rc = RT_EXIT_INPUT;
                 goto out;

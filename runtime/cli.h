@@ -36,6 +36,19 @@ char *rt_join_argv(int argc, char **argv);
  * -2 when it is one out of [lo, hi] (*out unchanged either way). Every
  * integer option of every subcommand is read with it. */
 int rt_parse_int(const char *text, long long lo, long long hi, long long *out);
+/* Whether text is a whole base-10 integer ([+-] and digits only): when
+ * rt_parse_int refuses such a text as not an integer (-1), it overflowed
+ * long long, and the commands that call this count it out of range (exit
+ * 1), as docs/cli.md says of a value of the right form. */
+static inline int rt_int_form(const char *text) {
+    const char *p = text + (*text == '+' || *text == '-');
+    if (*p == '\0')
+        return 0;
+    for (; *p != '\0'; p++)
+        if (*p < '0' || *p > '9')
+            return 0;
+    return 1;
+}
 /* The same for a finite number in [lo, hi]. */
 int rt_parse_num(const char *text, double lo, double hi, double *out);
 /* The exit code of a value rt_parse_int or rt_parse_num refused: usage (2)
@@ -49,6 +62,12 @@ int rt_value_exit(int parse_rc);
  * the option's form beyond what it can hold (an integer past its bits: bad
  * input, exit 1, like any other out-of-range value). */
 int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err);
+
+/* Reads a `--config FILE` of run options into an owned *out: a JSON object
+ * whose keys and value types are checked against the run options (the
+ * file named in every message). SIM_OK, SIM_EPARSE or SIM_EINVAL (exit 1,
+ * as `run --config` does), with *out NULL on failure. */
+int rt_run_config_load(const char *path, json_t **out /* OUT */, sim_err *err);
 
 /* Checks a config and fills in its trace and defaults in place (the stored
  * form); SIM_OK or SIM_EINVAL with *err naming the option. */

@@ -113,6 +113,37 @@ static long parse_long(const char *s) {
     return rt_parse_int(s, -1000000000, 1000000000, &v) == 0 ? (long)v : -1000000001;
 }
 
+/* --gpus and --nodes: an integer in 1..COLL_MAX_COUNT into *out, 0; else
+ * the exit code, printed: 2 for a value not an integer, 1 for one out of
+ * range (beyond long long too). */
+#define COLL_MAX_COUNT 1000000000LL
+static int parse_count(const char *name, const char *s, long *out) {
+    long long v;
+    int prc = rt_parse_int(s, 1, COLL_MAX_COUNT, &v);
+    if (prc == -1 && rt_int_form(s))
+        prc = -2;
+    if (prc != 0) {
+        fprintf(stderr, CMD ": %s: expected %s from 1 to %lld, got '%s'\n", name,
+                prc == -2 ? "a count" : "an integer", COLL_MAX_COUNT, s);
+        return rt_value_exit(prc);
+    }
+    *out = (long)v;
+    return 0;
+}
+
+/* Whether a is one of the options that take a value (a trailing one lacks
+ * it; any other is unknown). */
+static int takes_value(const char *a) {
+    static const char *const names[] = {
+        "--op",          "--bytes", "--gpus",  "--nodes",  "--gpu", "--topology",
+        "--calibration", "--fit",   "--check", "--source", "-o",    "--output"};
+    size_t i;
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(a, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
 static int file_exists(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISREG(st.st_mode);
@@ -392,18 +423,12 @@ int rt_main_collective(int argc, char **argv) {
         } else if (strcmp(a, "--bytes") == 0 && has_val) {
             bytes_s = argv[++i];
         } else if (strcmp(a, "--gpus") == 0 && has_val) {
-            gpus = parse_long(argv[++i]);
+            if ((rc = parse_count("--gpus", argv[++i], &gpus)) != 0)
+                return rc;
             have_gpus = 1;
-            if (gpus < -1000000000) {
-                fprintf(stderr, CMD ": --gpus: expected an integer, got '%s'\n", argv[i]);
-                return 2;
-            }
         } else if (strcmp(a, "--nodes") == 0 && has_val) {
-            nodes = parse_long(argv[++i]);
-            if (nodes < -1000000000) {
-                fprintf(stderr, CMD ": --nodes: expected an integer, got '%s'\n", argv[i]);
-                return 2;
-            }
+            if ((rc = parse_count("--nodes", argv[++i], &nodes)) != 0)
+                return rc;
         } else if (strcmp(a, "--gpu") == 0 && has_val) {
             gpu_name = argv[++i];
         } else if (strcmp(a, "--topology") == 0 && has_val) {
@@ -422,7 +447,7 @@ int rt_main_collective(int argc, char **argv) {
             out = argv[++i];
         } else {
             fprintf(stderr, CMD ": %s: %s\n", a,
-                    has_val || a[0] != '-' ? "unknown option" : "expected a value");
+                    takes_value(a) ? "expected a value, got nothing" : "unknown option");
             usage(stderr);
             return 2;
         }

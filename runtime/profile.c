@@ -68,6 +68,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <gsl/gsl_randist.h>
 #include <gsl/gsl_rng.h>
@@ -1217,6 +1218,18 @@ static long parse_int(const char *s, long max) {
     return rt_parse_int(s, 1, max, &v) == 0 ? (long)v : -1;
 }
 
+/* Whether a is one of the options that take a value (a trailing one lacks
+ * it; any other is unknown). */
+static int takes_value(const char *a) {
+    static const char *const names[] = {"--backend", "--model",  "--gpu",      "--tp",
+                                        "-o",        "--output", "--budget-s", "--max-tokens"};
+    size_t i;
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (strcmp(a, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* Parses argv into *o. Returns 0, or the exit code of a usage error (2,
  * printed). */
 static int parse_args(int argc, char **argv, prof_opts *o) {
@@ -1254,18 +1267,21 @@ static int parse_args(int argc, char **argv, prof_opts *o) {
                 return prc != 0 ? rt_value_exit(prc) : RT_EXIT_INPUT; /* 0 s: out of range */
             }
         } else if (strcmp(a, "--max-tokens") == 0 && has_val) {
-            long v = parse_int(argv[++i], 1 << 20);
-            if (v < 16) {
+            long long v;
+            int prc = rt_parse_int(argv[++i], 16, 1 << 20, &v);
+            if (prc == -1 && rt_int_form(argv[i]))
+                prc = -2; /* beyond long long: out of range too */
+            if (prc != 0) {
                 fprintf(stderr,
                         "kvfleet profile: --max-tokens: expected an integer in 16..1048576, "
                         "got '%s'\n",
                         argv[i]);
-                return 2;
+                return rt_value_exit(prc);
             }
             max_tokens = (int)v;
         } else {
             fprintf(stderr, "kvfleet profile: %s: %s\n", a,
-                    has_val || a[0] != '-' ? "unknown option" : "expected a value");
+                    takes_value(a) ? "expected a value, got nothing" : "unknown option");
             usage(stderr);
             return 2;
         }
@@ -1297,7 +1313,8 @@ static int parse_args(int argc, char **argv, prof_opts *o) {
                     "kvfleet profile: --tp: expected up to %d integers in 1..64, comma "
                     "separated, got '%s'\n",
                     PROF_MAX_TP, tp_list);
-            return 2;
+            /* an integer out of 1..64 is out of range (1); the rest, form (2) */
+            return v < 0 && rt_int_form(tok) && o->n_tp < PROF_MAX_TP ? 1 : 2;
         }
         for (j = 0; j < o->n_tp && o->tps[j] != (int)v; j++)
             ;
@@ -1437,6 +1454,22 @@ int rt_main_profile(int argc, char **argv) {
     if (mkdir(p.o.out_dir, 0777) != 0 && errno != EEXIST) {
         sim_err_set(&err, p.o.out_dir, 0, 0, "cannot create the folder: %s", strerror(errno));
         goto fail;
+    }
+    { /* an existing name must be a folder we can write in, before the sweep */
+        struct stat st;
+        if (stat(p.o.out_dir, &st) != 0) {
+            sim_err_set(&err, p.o.out_dir, 0, 0, "cannot create the folder: %s", strerror(errno));
+            goto fail;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            sim_err_set(&err, p.o.out_dir, 0, 0,
+                        "cannot create the folder: a file of that name is there");
+            goto fail;
+        }
+        if (access(p.o.out_dir, W_OK | X_OK) != 0) {
+            sim_err_set(&err, p.o.out_dir, 0, 0, "cannot write in the folder: %s", strerror(errno));
+            goto fail;
+        }
     }
     if ((rc = operands_init(&p, &err)) != SIM_OK) {
         code = rc == SIM_EINFEASIBLE || rc == SIM_EINVAL ? 1 : 3;

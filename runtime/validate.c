@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "backends.h"
 #include "datadir.h"
@@ -80,21 +81,40 @@ static double rel_err(double pred, double meas) {
     return (pred - meas) / meas;
 }
 
-static int mkdir_p(const char *dir) {
-    if (mkdir(dir, 0777) == 0 || errno == EEXIST)
-        return 0;
-    return -1;
+/* Makes the folder an option names (one level), or checks that an existing
+ * one is a folder we may write in: done before either run, so that a bad
+ * folder is refused up front (bad input, exit 1). SIM_OK or SIM_EINVAL with
+ * *err naming the option. */
+static int dir_prepare(const char *opt, const char *dir, sim_err *err) {
+    struct stat st;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        sim_err_set(err, "", 0, 0, "%s: expected a folder that can be created, got '%s' (%s)", opt,
+                    dir, strerror(errno));
+        return SIM_EINVAL;
+    }
+    if (stat(dir, &st) != 0) {
+        sim_err_set(err, "", 0, 0, "%s: expected a folder, got '%s' (%s)", opt, dir,
+                    strerror(errno));
+        return SIM_EINVAL;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        sim_err_set(err, "", 0, 0, "%s: expected a folder, got '%s' (a file)", opt, dir);
+        return SIM_EINVAL;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        sim_err_set(err, "", 0, 0, "%s: expected a folder that can be written, got '%s' (%s)", opt,
+                    dir, strerror(errno));
+        return SIM_EINVAL;
+    }
+    return SIM_OK;
 }
 
-/* Writes DIR/steps.csv; SIM_OK or SIM_EIO with *err set. */
+/* Writes DIR/steps.csv (DIR made by dir_prepare); SIM_OK or SIM_EIO with
+ * *err set. */
 static int write_csv(const char *dir, const store_step_rec *rows, int64_t n, char *path,
                      size_t path_n, sim_err *err) {
     FILE *f;
     int64_t i;
-    if (mkdir_p(dir) != 0) {
-        sim_err_set(err, dir, 0, 0, "--csv-dir: cannot create the folder: %s", strerror(errno));
-        return SIM_EIO;
-    }
     snprintf(path, path_n, "%s/steps.csv", dir);
     f = fopen(path, "w");
     if (f == NULL) {
@@ -162,6 +182,58 @@ static void plot(const char *dir, const char *csv, const char *label) {
     }
 }
 
+/* What validate checks before running anything (the runs would finish and
+ * be stored, and the comparison then fail): every step is kept
+ * (--steps-sample 1: `steps` counts every executed step, and the per-step
+ * percentiles are over all of them); a replayed run has measured steps;
+ * the --csv-dir and --plot folders exist or can be made. SIM_OK, or
+ * SIM_EINVAL (bad input, exit 1) or a store_steps_read status with *err
+ * set. */
+static int validate_precheck(json_t *cfg, const char *backend, const char *csv_dir,
+                             const char *plot_dir, sim_err *err) {
+    json_t *ss = json_object_get(cfg, "steps-sample");
+    int rc;
+    if (ss != NULL && json_integer_value(ss) != 1) {
+        sim_err_set(err, "", 0, 0,
+                    "--steps-sample: expected 1 with validate (it compares every executed step), "
+                    "got '%lld'",
+                    (long long)json_integer_value(ss));
+        return SIM_EINVAL;
+    }
+    if (strcmp(backend, "replay") == 0) {
+        const char *replay = json_string_value(json_object_get(cfg, "replay"));
+        char db[4096];
+        int64_t run_id, n = 0, i, n_meas = 0;
+        store_run_meta meta;
+        store_step_rec *rows = NULL;
+        if (replay == NULL || replay[0] == '\0') {
+            sim_err_set(err, "", 0, 0,
+                        "--replay: expected DB:RUN_ID with --backend replay (the recorded "
+                        "measured run), got nothing");
+            return SIM_EINVAL;
+        }
+        if ((rc = be_replay_parse(replay, db, sizeof db, &run_id, err)) != SIM_OK)
+            return rc;
+        if ((rc = store_steps_read(db, run_id, &meta, &rows, &n, err)) != SIM_OK)
+            return rc;
+        for (i = 0; i < n; i++)
+            n_meas += rows[i].meas_s > 0 && isfinite(rows[i].meas_s);
+        sim_free(rows);
+        if (n_meas == 0) {
+            sim_err_set(err, "", 0, 0,
+                        "--replay %s: expected a recorded measured run (steps with a measured "
+                        "time: --backend cpu or cuda), got run %lld of backend '%s' with none",
+                        replay, (long long)run_id, meta.backend[0] ? meta.backend : "?");
+            return SIM_EINVAL;
+        }
+    }
+    if (csv_dir && (rc = dir_prepare("--csv-dir", csv_dir, err)) != SIM_OK)
+        return rc;
+    if (plot_dir && (rc = dir_prepare("--plot", plot_dir, err)) != SIM_OK)
+        return rc;
+    return SIM_OK;
+}
+
 static void help(FILE *f) {
     fprintf(f, "usage: kvfleet validate --backend cpu|cuda [run options] [--json] [--csv-dir DIR] "
                "[--plot DIR]\n\n"
@@ -175,7 +247,7 @@ static void help(FILE *f) {
                "  --plot DIR     write the CSV and gnuplot figures pred_vs_meas.png and "
                "err_vs_batch.png there\n"
                "run options: see kvfleet run --help (--backend replay --replay DB:RUN_ID also "
-               "works)\n");
+               "works,\non a recorded measured run; --steps-sample must stay 1)\n");
 }
 
 int rt_main_validate(int argc, char **argv) {
@@ -220,17 +292,21 @@ int rt_main_validate(int argc, char **argv) {
             else if (strcmp(a, "--plot") == 0)
                 plot_dir = argv[++i];
             else {
-                json_error_t je;
+                /* the loader `run --config` uses: the file's keys and types
+                 * checked before command-line options override them */
                 json_decref(base);
-                base = json_load_file(argv[++i], 0, &je);
-                if (base == NULL || !json_is_object(base)) {
-                    fprintf(stderr,
-                            "kvfleet validate: %s:%d: expected a JSON object of run "
-                            "options\n",
-                            argv[i], je.line);
+                if ((rc = rt_run_config_load(argv[++i], &base, &err)) != SIM_OK) {
+                    (void)rt_report_err("validate", &err, rc);
                     exit_code = RT_EXIT_INPUT;
                     goto out;
                 }
+            }
+        } else if (strncmp(a, "--config=", 9) == 0) {
+            json_decref(base);
+            if ((rc = rt_run_config_load(a + 9, &base, &err)) != SIM_OK) {
+                (void)rt_report_err("validate", &err, rc);
+                exit_code = RT_EXIT_INPUT;
+                goto out;
             }
         } else
             rest[n++] = argv[i];
@@ -256,6 +332,10 @@ int rt_main_validate(int argc, char **argv) {
         rc = SIM_EINVAL;
         goto fail;
     }
+
+    /* refused before either run: what would make the comparison impossible */
+    if ((rc = validate_precheck(cfg, backend, csv_dir, plot_dir, &err)) != SIM_OK)
+        goto fail;
 
     /* (1) the measured executor, every step predicted too */
     c1 = json_deep_copy(cfg);

@@ -967,6 +967,59 @@ static int fit_inter(const coll_sample *s, int n, const coll_topo *t, coll_op op
     return m;
 }
 
+/* Whether sample s is a row of level lv's fit of op (the filters of
+ * fit_intra and fit_inter). */
+static int fit_row_of(const coll_sample *s, const coll_topo *t, coll_op op, int lv) {
+    coll_shape sh[COLL_MAX_ALGOS];
+    int ns;
+    if (s->op != op)
+        return 0;
+    if (lv == COLL_INTRA ? s->gpus < 2 || two_level(s->gpus, s->nodes, t)
+                         : !two_level(s->gpus, s->nodes, t))
+        return 0;
+    return coll_shapes(op, s->gpus, s->nodes, t, sh, &ns, NULL) == SIM_OK;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* A line has four unknowns (base, alpha, 1/eff_max, half/eff_max), and
+ * rows repeating one message size are one measurement: every op and level
+ * that has rows needs at least as many distinct sizes as a line has
+ * unknowns (one size cannot even tell the constant from the bandwidth). */
+#define COLL_FIT_MIN_SIZES 4
+
+/* Refuses an op and level whose rows hold fewer than COLL_FIT_MIN_SIZES
+ * distinct sizes (rows repeating one size are one measurement). bytes is
+ * n doubles of scratch. SIM_OK or SIM_EINVAL with *err naming the op. */
+static int fit_sizes_check(const coll_sample *s, int n, const coll_topo *t, double *bytes,
+                           sim_err *err) {
+    int op, lv, i, m, d;
+    for (lv = 0; lv < COLL_N_LEVELS; lv++)
+        for (op = 0; op < COLL_N_OPS; op++) {
+            for (i = m = 0; i < n; i++)
+                if (fit_row_of(&s[i], t, (coll_op)op, lv))
+                    bytes[m++] = s[i].bytes;
+            if (m == 0)
+                continue; /* no rows: borrowed, not fitted */
+            qsort(bytes, (size_t)m, sizeof *bytes, cmp_double);
+            for (i = d = 1; i < m; i++)
+                d += bytes[i] != bytes[i - 1];
+            if (d < COLL_FIT_MIN_SIZES) {
+                sim_err_set(err, "fit", 0, 0,
+                            "%s: expected fit rows of at least %d distinct sizes %s (base, alpha, "
+                            "efficiency and half-size), got %d distinct size%s in %d row%s",
+                            op_names[op], COLL_FIT_MIN_SIZES,
+                            lv == COLL_INTRA ? "within a node" : "across nodes", d,
+                            d == 1 ? "" : "s", m, m == 1 ? "" : "s");
+                return SIM_EINVAL;
+            }
+        }
+    return SIM_OK;
+}
+
 int coll_fit(const coll_sample *s, int n, const coll_topo *t, coll_calib *c, sim_err *err) {
     static const coll_op donors[] = {COLL_ALLREDUCE, COLL_REDUCESCATTER, COLL_ALLGATHER,
                                      COLL_SENDRECV};
@@ -990,6 +1043,8 @@ int coll_fit(const coll_sample *s, int n, const coll_topo *t, coll_calib *c, sim
         rc = SIM_ENOMEM;
         goto done;
     }
+    if ((rc = fit_sizes_check(s, n, t, f.bytes, err)) != SIM_OK)
+        goto done;
     for (op = 0; op < COLL_N_OPS; op++) {
         fitted[COLL_INTRA][op] = fit_intra(s, n, t, (coll_op)op, c, &f);
         any |= fitted[COLL_INTRA][op];

@@ -90,6 +90,42 @@ check "validate: steps in JSON = steps rows" \
 check "validate --csv-dir writes pred_s and meas_s" "head -1 $T/csv/steps.csv | grep -q 'pred_s,meas_s'"
 "$KV" validate --model tiny --no-db >/dev/null 2>"$T/vsim.err"
 check "validate without a measured backend exits 1" "[ $? -eq 1 ]"
+# impossible comparisons are refused before either run, and nothing is stored
+nruns=$(q 'SELECT count(*) FROM runs')
+"$KV" validate --backend cpu --model tiny --synthetic "$SYN" --db "$DB" --steps-sample 0 \
+    >/dev/null 2>"$T/vss.err"
+check "validate --steps-sample 0 exits 1" "[ $? -eq 1 ] && grep -q -- '--steps-sample: expected 1 with validate' $T/vss.err"
+"$KV" validate --backend cpu --model tiny --synthetic "$SYN" --db "$DB" --steps-sample 3 \
+    >/dev/null 2>"$T/vss3.err"
+check "validate --steps-sample 3 exits 1" "[ $? -eq 1 ] && grep -q \"got '3'\" $T/vss3.err"
+"$KV" validate --backend replay --replay "$DB:4" --model tiny --synthetic "$SYN" --db "$DB" \
+    >/dev/null 2>"$T/vrs.err"
+check "validate replaying a sim run (no meas_s) exits 1" \
+    "[ $? -eq 1 ] && grep -q \"expected a recorded measured run .* got run 4 of backend 'sim' with none\" $T/vrs.err"
+: >"$T/afile"
+"$KV" validate --backend cpu --model tiny --synthetic "$SYN" --db "$DB" --csv-dir "$T/afile/sub" \
+    >/dev/null 2>"$T/vcsv.err"
+check "validate --csv-dir under a file exits 1" "[ $? -eq 1 ] && grep -q -- '--csv-dir: expected a folder that can be created' $T/vcsv.err"
+"$KV" validate --backend cpu --model tiny --synthetic "$SYN" --db "$DB" --plot "$T/afile" \
+    >/dev/null 2>"$T/vplot.err"
+check "validate --plot naming a file exits 1" "[ $? -eq 1 ] && grep -q -- \"--plot: expected a folder, got '$T/afile' (a file)\" $T/vplot.err"
+check "... none of them ran or stored a run" "[ \"\$(q 'SELECT count(*) FROM runs')\" = $nruns ]"
+# --config is read by run's loader: the file named, its own types checked
+"$KV" validate --config "$T/none.json" --backend cpu --model tiny --no-db >/dev/null 2>"$T/vc1.err"
+check "validate --config missing file exits 1 naming it" \
+    "[ $? -eq 1 ] && grep -q \"validate: $T/none.json: unable to open\" $T/vc1.err"
+echo '[1]' >"$T/arr.json"
+"$KV" validate --config "$T/arr.json" --backend cpu --model tiny --no-db >/dev/null 2>"$T/vc2.err"
+check "validate --config non-object exits 1 like run" \
+    "[ $? -eq 1 ] && grep -q \"$T/arr.json: config: expected a JSON object of run options\" $T/vc2.err"
+echo '{"tp": "x"}' >"$T/tp.json"
+"$KV" validate --config "$T/tp.json" --backend cpu --model tiny --no-db >/dev/null 2>"$T/vc3.err"
+check "validate --config bad value names the file, not --tp" \
+    "[ $? -eq 1 ] && grep -q \"$T/tp.json: tp: expected an integer\" $T/vc3.err"
+echo '{"backend": 5}' >"$T/be.json"
+"$KV" validate --config "$T/be.json" --backend cpu --model tiny --no-db >/dev/null 2>"$T/vc4.err"
+check "validate --config type-checks a key an option overrides" \
+    "[ $? -eq 1 ] && grep -q \"$T/be.json: backend: expected a string, got '5'\" $T/vc4.err"
 
 # (6) --layers cuts the model and says so
 "$KV" run --backend cpu --model tiny --layers 1 --synthetic 'closed,concurrency=2,isl=16,osl=4,requests=4' \
@@ -105,6 +141,15 @@ check "unknown backend exits 1" "[ $? -eq 1 ]"
 check "unknown backend lists the built ones" "grep -q 'sim, cpu, replay' $T/nope.err"
 "$KV" run --backend cpu --model llama-3-8b --no-db --limit 1 >/dev/null 2>"$T/big.err"
 check "cpu backend refuses a large model (exit 1)" "[ $? -eq 1 ] && grep -q 'use --model tiny' $T/big.err"
+"$KV" run --backend cpu --model tiny --tp 2 --synthetic "$SYN" --no-db >/dev/null 2>"$T/tp2.err"
+check "cpu backend refuses --tp 2 (exit 1) before any note" \
+    "[ $? -eq 1 ] && grep -q -- '--tp: expected 1 with --backend cpu' $T/tp2.err && ! grep -q 'note' $T/tp2.err"
+for b in cpu sim; do
+    "$KV" run --backend $b --model tiny --op-timing true --synthetic "$SYN" --no-db \
+        >/dev/null 2>"$T/opt.err"
+    check "--op-timing true with --backend $b exits 1 (cuda only)" \
+        "[ $? -eq 1 ] && grep -q -- \"--op-timing: expected false with --backend $b\" $T/opt.err"
+done
 if "$KV" --version | grep -q 'cuda: no'; then
     "$KV" run --backend cuda --model tiny --no-db >/dev/null 2>"$T/cuda.err"
     check "cuda backend in a build without CUDA exits 3" "[ $? -eq 3 ]"

@@ -93,8 +93,27 @@ check "unknown parameter exits 1 listing the accepted keys" \
 check "a trace without block hashes is refused (exit 1)" \
     "[ $? -eq 1 ] && grep -q 'Mooncake JSONL with hash_ids' $T/e5"
 "$KV" cache-replay --trace "$D/mooncake_small.jsonl" --policy lru --capacity-blocks 10 >/dev/null 2>"$T/e6"
-check "a request without hash_ids is refused (exit 1)" \
-    "[ $? -eq 1 ] && grep -q 'request 3: hash_ids' $T/e6"
+check "a request without hash_ids is refused (exit 1), naming its file line" \
+    "[ $? -eq 1 ] && grep -q 'mooncake_small.jsonl:4: hash_ids: expected a non-empty list' $T/e6"
+printf '%s\n' '{"timestamp":0,"input_length":512,"output_length":1,"hash_ids":[1]}' '' \
+    '{"timestamp":1,"input_length":512,"output_length":1,"hash_ids":[2]}' \
+    '{"timestamp":2,"input_length":512,"output_length":1,"hash_ids":[]}' >"$T/nohash.jsonl"
+"$KV" cache-replay --trace "$T/nohash.jsonl" --policy lru --capacity-blocks 2 >/dev/null 2>"$T/e6b"
+check "an empty hash_ids after a blank line names the physical line" \
+    "[ $? -eq 1 ] && grep -q 'nohash.jsonl:4: hash_ids:' $T/e6b"
+"$KV" cache-replay --trace "$MC" --policy lru --capacity-blocks 9223372036854775807 --json \
+    >/dev/null 2>"$T/e8"
+check "capacity INT64_MAX (the unlimited sentinel) is out of range (exit 1)" \
+    "[ $? -eq 1 ] && grep -q 'expected an integer from 1 to 1000000000000000000' $T/e8"
+"$KV" cache-replay --trace "$MC" --policy lru --capacity-blocks 1000000000000000000 --limit 2 \
+    --json >"$T/max.json"
+check "capacity 10^18, the maximum, is echoed as a number" \
+    "[ \$(field capacity_blocks $T/max.json) = 1000000000000000000 ]"
+"$KV" cache-replay --trace "$MC" --policy lru --capacity-blocks 99999999999999999999 >/dev/null 2>&1
+check "capacity beyond int64 is out of range (exit 1)" "[ $? -eq 1 ]"
+"$KV" cache-replay --trace "$MC" --policy lru --capacity-blocks 10 --limit 99999999999999999999 \
+    >/dev/null 2>&1
+check "--limit beyond int64 is out of range (exit 1)" "[ $? -eq 1 ]"
 printf '{"timestamp": 0, "input_length": 10, "output_length": 1, "hash_ids": [1]}\n{"timestamp": 1, "input_length": "x"}\n' >"$T/bad.jsonl"
 "$KV" cache-replay --trace "$T/bad.jsonl" --policy lru --capacity-blocks 10 >/dev/null 2>"$T/e7"
 check "malformed trace exits 1 naming file:line: field" \

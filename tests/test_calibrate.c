@@ -507,6 +507,60 @@ static void test_bad_rows(void) {
     /* Options. */
     o.holdout_every = 1;
     T_EQ_I(calib_fit(&o, &fit, &rep, &err), SIM_EINVAL);
+    o.holdout_every = 5;
+    cleanup();
+    mkdir(DIR, 0777);
+    /* GEMM sizes are whole integers of a real shape: no exponent, no
+     * fraction, nothing beyond 2^31 - 1 (1e300 once gave a knot at
+     * log2_rows 996.5). */
+    {
+        static const char *const bad[] = {"1e300", "1.5", "2147483648", "0", "-4"};
+        size_t i;
+        for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            char want[300];
+            f = open_out("gemm.csv");
+            fprintf(f,
+                    "gemm_dtype,m,n,k,latency\nbfloat16,1,512,256,0.05\nbfloat16,%s,512,256,0.05\n",
+                    bad[i]);
+            fclose(f);
+            T_EQ_I(calib_fit(&o, &fit, &rep, &err), SIM_EPARSE);
+            sim_err_format(&err, msg, sizeof msg);
+            snprintf(want, sizeof want,
+                     DIR "/gemm.csv:3:2: m: expected an integer in 1..2147483647, got '%s'",
+                     bad[i]);
+            T_STREQ(msg, want);
+        }
+        /* n and k, and the other files' integer columns, alike */
+        f = open_out("gemm.csv");
+        fprintf(f, "gemm_dtype,m,n,k,latency\nbfloat16,1,512,256.0,0.05\n");
+        fclose(f);
+        T_EQ_I(calib_fit(&o, &fit, &rep, &err), SIM_EPARSE);
+        sim_err_format(&err, msg, sizeof msg);
+        T_STREQ(msg, DIR "/gemm.csv:2:4: k: expected an integer in 1..2147483647, got '256.0'");
+        remove(DIR "/gemm.csv");
+        f = open_out("allreduce.csv");
+        fprintf(f, "num_gpus,message_size,latency\n2,1e3,0.01\n");
+        fclose(f);
+        T_EQ_I(calib_fit(&o, &fit, &rep, &err), SIM_EPARSE);
+        sim_err_format(&err, msg, sizeof msg);
+        T_STREQ(msg, DIR "/allreduce.csv:2:2: message_size: expected an integer in "
+                         "1..9007199254740992, got '1e3'");
+        remove(DIR "/allreduce.csv");
+    }
+    /* A NUL byte is named as such, not as an over-long line. */
+    f = open_out("gemm.csv");
+    fprintf(f, "gemm_dtype,m,n,k,latency\nbfloat16,1,512,256,0.05\n");
+    fwrite("bfloat16,1,2\0,256,1\n", 1, 21, f);
+    fclose(f);
+    T_EQ_I(calib_fit(&o, &fit, &rep, &err), SIM_EPARSE);
+    sim_err_format(&err, msg, sizeof msg);
+    T_STREQ(msg, DIR "/gemm.csv:3:13: expected a text line, got a NUL byte");
+    remove(DIR "/gemm.csv");
+    /* A folder where a profile is expected is named a folder. */
+    T_ASSERT(mkdir(DIR "/gemm.csv", 0777) == 0);
+    T_EQ_I(calib_fit(&o, &fit, &rep, &err), SIM_EPARSE);
+    sim_err_format(&err, msg, sizeof msg);
+    T_STREQ(msg, DIR "/gemm.csv: expected a CSV file, got a folder");
     cleanup();
 }
 

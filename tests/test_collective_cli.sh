@@ -48,6 +48,16 @@ check "malformed bytes: 2" "code 2 --op allreduce --bytes 12Q --gpus 8 --gpu h10
 check "malformed gpus: 2" "code 2 --op allreduce --bytes 1M --gpus x --gpu h100-sxm"
 check "missing --gpu: 2" "code 2 --op allreduce --bytes 1M --gpus 8"
 check "unknown option: 2" "code 2 --frobnicate"
+check "gpus beyond 10^9: 1, stating the range" \
+    "code 1 --op allreduce --bytes 1M --gpus 1000000001 --gpu h100-sxm && grep -q -- '--gpus: expected a count from 1 to 1000000000' $T/err"
+check "gpus beyond int64: 1" "code 1 --op allreduce --bytes 1M --gpus 99999999999999999999 --gpu h100-sxm"
+check "nodes 0: 1, stating the range" \
+    "code 1 --op allreduce --bytes 1M --gpus 8 --nodes 0 --gpu h100-sxm && grep -q -- '--nodes: expected a count from 1' $T/err"
+check "non-integer gpus: 2" "code 2 --op allreduce --bytes 1M --gpus 1.5 --gpu h100-sxm"
+check "trailing unknown option: 2, called unknown" \
+    "code 2 --op allreduce --bytes 1M --gpus 2 --gpu h100-sxm --frob && grep -q -- '--frob: unknown option' $T/err"
+check "trailing option lacking its value: 2, saying so" \
+    "code 2 --op allreduce --bytes 1M --gpu h100-sxm --gpus && grep -q -- '--gpus: expected a value' $T/err"
 check "help: 0" "code 0 --help"
 
 check "--check prints held-out errors" \
@@ -71,6 +81,17 @@ check "--fit --source aic-nccl fits no Vidur-only operator (send/recv not from a
     "code 0 --fit $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm --source aic-nccl -o $T/aic.json && [ \"\$(grep -A1 '\"sendrecv\"' $T/aic.json | grep -c '\"from\": \"fit\"')\" = 0 ]"
 check "--fit --source records the source in the command" \
     "code 0 --fit $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm --source aic-nccl,vidur-h100_dgx -o $T/h.json && grep -q -- '--source aic-nccl,vidur-h100_dgx' $T/h.json && grep -q '\"version\": 2' $T/h.json"
+# one size repeated is one measurement: an underdetermined fit is refused
+N="$srcdir/data/profiles/nccl/nccl.csv"
+{ head -1 "$N"; for i in 1 2 3 4 5 6 7 8 9 10; do sed -n 2p "$N"; done; } >"$T/one.csv"
+check "--fit on one distinct size: exit 1, naming the op and the counts, nothing written" \
+    "code 1 --fit $T/one.csv --gpu h100-sxm -o $T/one.json && [ ! -e $T/one.json ] && grep -q 'fit: allgather: expected fit rows of at least 4 distinct sizes within a node (base, alpha, efficiency and half-size), got 1 distinct size in 10 rows' $T/err"
+grep '^aic-nccl-2.29.2,h100-sxm,allgather,2,1,.*,fit$' "$N" | tail -5 >"$T/rows5"
+{ head -1 "$N"; sed -n '1,3p' "$T/rows5"; sed -n '1,3p' "$T/rows5"; } >"$T/three.csv"
+check "--fit on three distinct sizes (six rows): exit 1, counting sizes, not rows" \
+    "code 1 --fit $T/three.csv --gpu h100-sxm && grep -q 'got 3 distinct sizes in 6 rows' $T/err"
+{ head -1 "$N"; cat "$T/rows5"; } >"$T/five.csv"
+check "--fit on five distinct sizes of an op runs (exit 0)" "code 0 --fit $T/five.csv --gpu h100-sxm -o $T/five.json"
 check "--fit writes a calibration that loads" \
     "code 0 --fit $srcdir/data/profiles/nccl/nccl.csv --gpu a100-sxm -o $T/c.json && code 0 --op allreduce --bytes 1M --gpus 8 --gpu a100-sxm --calibration $T/c.json"
 

@@ -152,6 +152,28 @@ check "a missing --gpu exits 2" "[ $? -eq 2 ]"
 "$KV" profile --backend cpu --model tiny --gpu h200 -o "$T/file/sub" >/dev/null 2>"$T/e.err"
 check "an output folder that cannot be made exits 3 before the sweep" \
     "[ $? -eq 3 ] && grep -q 'cannot create the folder' '$T/e.err' && ! grep -q 'shapes measured' '$T/e.err'"
+"$KV" profile --backend cpu --model tiny --gpu h200 -o "$T/file" >/dev/null 2>"$T/e.err"
+check "-o naming an existing file exits 3 before the sweep" \
+    "[ $? -eq 3 ] && grep -q 'file: cannot create the folder: a file of that name is there' '$T/e.err' && ! grep -q 'shapes measured' '$T/e.err'"
+"$KV" profile --backend cpu --model tiny --gpu h200 --max-tokens 0 --dry-run >/dev/null 2>"$T/e.err"
+check "--max-tokens 0 is out of range (exit 1, the range stated)" \
+    "[ $? -eq 1 ] && grep -q -- '--max-tokens: expected an integer in 16..1048576' '$T/e.err'"
+"$KV" profile --backend cpu --model tiny --gpu h200 --max-tokens 99999999999999999999 --dry-run \
+    >/dev/null 2>&1
+check "--max-tokens beyond int64 is out of range (exit 1)" "[ $? -eq 1 ]"
+"$KV" profile --backend cpu --model tiny --gpu h200 --max-tokens 1e3 --dry-run >/dev/null 2>&1
+check "--max-tokens 1e3 is not an integer (exit 2)" "[ $? -eq 2 ]"
+"$KV" profile --backend cpu --model tiny --gpu h200 --tp 0 --dry-run >/dev/null 2>&1
+check "--tp 0 is out of range (exit 1)" "[ $? -eq 1 ]"
+"$KV" profile --backend cpu --model tiny --gpu h200 --dry-run --frob >/dev/null 2>"$T/e.err"
+check "a trailing unknown option is called unknown (exit 2)" \
+    "[ $? -eq 2 ] && grep -q -- '--frob: unknown option' '$T/e.err'"
+"$KV" calibrate --gpu h200 --model tiny --profiles "$P" --frob >/dev/null 2>"$T/e.err"
+check "calibrate: a trailing unknown option is called unknown (exit 2)" \
+    "[ $? -eq 2 ] && grep -q -- '--frob: unknown option' '$T/e.err'"
+"$KV" calibrate --gpu h200 --model tiny --profiles "$P" --holdout-every >/dev/null 2>"$T/e.err"
+check "calibrate: a trailing option lacking its value says so (exit 2)" \
+    "[ $? -eq 2 ] && grep -q -- '--holdout-every: expected a value' '$T/e.err'"
 "$KV" profile --backend cuda --model llama-3-70b --gpu h200 --tp 1,2,4,8 --dry-run \
     >"$T/dry.out" 2>&1
 check "--dry-run plans a 70B sweep at TP 1..8 without a device (exit 0)" \
