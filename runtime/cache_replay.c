@@ -348,8 +348,6 @@ static int parse_args(int argc, char **argv, cr_opts *o) {
                  strcmp(a, "--repeat") == 0) {
             long long lo = strcmp(a, "--limit") == 0 ? 0 : 1, x = 0;
             int prc = rt_parse_int(v, lo, INT32_MAX, &x);
-            if (prc == -1 && rt_int_form(v))
-                prc = -2; /* beyond long long: out of range too */
             if (prc != 0) {
                 fprintf(stderr,
                         "kvfleet cache-replay: %s: expected an integer in [%lld, %d], got '%s'\n",
@@ -382,8 +380,6 @@ static int parse_args(int argc, char **argv, cr_opts *o) {
     } else {
         long long x;
         int prc = rt_parse_int(cap_s, 1, CR_MAX_CAPACITY_BLOCKS, &x);
-        if (prc == -1 && rt_int_form(cap_s))
-            prc = -2; /* beyond long long: out of range too */
         if (prc != 0) {
             fprintf(stderr,
                     "kvfleet cache-replay: --capacity-blocks: expected an integer from 1 to %lld "

@@ -1592,8 +1592,6 @@ int calib_main(int argc, char **argv) {
         } else if (strcmp(a, "--holdout-every") == 0 && has_val) {
             long long v;
             int prc = rt_parse_int(argv[++i], 0, 1000000, &v);
-            if (prc == -1 && rt_int_form(argv[i]))
-                prc = -2; /* beyond long long: out of range too */
             if (prc != 0 || v == 1) {
                 fprintf(stderr,
                         "kvfleet calibrate: --holdout-every: expected 0 or an integer >= 2, "

@@ -32,14 +32,12 @@ int rt_report_err(const char *cmd, const sim_err *err, int status);
 char *rt_join_argv(int argc, char **argv);
 
 /* Parses the whole of text as a base-10 integer in [lo, hi] into *out:
- * 0; -1 when it is not an integer (empty, trailing characters, overflow);
- * -2 when it is one out of [lo, hi] (*out unchanged either way). Every
- * integer option of every subcommand is read with it. */
+ * 0; -1 when it is not an integer (empty, trailing characters); -2 when it
+ * is one out of [lo, hi], or beyond long long (*out unchanged either way).
+ * Every integer option of every subcommand is read with it. */
 int rt_parse_int(const char *text, long long lo, long long hi, long long *out);
-/* Whether text is a whole base-10 integer ([+-] and digits only): when
- * rt_parse_int refuses such a text as not an integer (-1), it overflowed
- * long long, and the commands that call this count it out of range (exit
- * 1), as docs/cli.md says of a value of the right form. */
+/* Whether text is a whole base-10 integer ([+-] and digits only, no
+ * blanks): the form a count in a file must have. */
 static inline int rt_int_form(const char *text) {
     const char *p = text + (*text == '+' || *text == '-');
     if (*p == '\0')

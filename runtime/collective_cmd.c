@@ -120,8 +120,6 @@ static long parse_long(const char *s) {
 static int parse_count(const char *name, const char *s, long *out) {
     long long v;
     int prc = rt_parse_int(s, 1, COLL_MAX_COUNT, &v);
-    if (prc == -1 && rt_int_form(s))
-        prc = -2;
     if (prc != 0) {
         fprintf(stderr, CMD ": %s: expected %s from 1 to %lld, got '%s'\n", name,
                 prc == -2 ? "a count" : "an integer", COLL_MAX_COUNT, s);

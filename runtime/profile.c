@@ -1269,8 +1269,6 @@ static int parse_args(int argc, char **argv, prof_opts *o) {
         } else if (strcmp(a, "--max-tokens") == 0 && has_val) {
             long long v;
             int prc = rt_parse_int(argv[++i], 16, 1 << 20, &v);
-            if (prc == -1 && rt_int_form(argv[i]))
-                prc = -2; /* beyond long long: out of range too */
             if (prc != 0) {
                 fprintf(stderr,
                         "kvfleet profile: --max-tokens: expected an integer in 16..1048576, "
