@@ -408,6 +408,7 @@ static int pass(const cr_opts *opt, rt_creplay *r, evict_oracle *o, sim_err *err
         sim_req q;
         trace_opts_default(&to);
         to.limit = opt->limit;
+        to.hash_block_tokens = opt->block_tokens;
         if ((rc = trace_open_file(opt->trace, opt->fmt, &to, &t, err)) != SIM_OK)
             break;
         if (trace_src_format(t) != TRACE_FMT_MOONCAKE) {

@@ -1104,6 +1104,7 @@ int rt_source_open(json_t *cfg, trace_src **t, sim_err *err) {
     to.load_scale = cfg_num(cfg, "load-scale");
     to.limit = cfg_int(cfg, "limit");
     to.seed = (uint64_t)cfg_int(cfg, "seed");
+    to.hash_block_tokens = (int32_t)cfg_int(cfg, "hash-block-tokens");
     if (!(to.load_scale > 0)) {
         sim_err_set(err, "", 0, 0, "--load-scale: expected a number > 0, got '%g'", to.load_scale);
         return SIM_EINVAL;

@@ -124,10 +124,26 @@ awk 'BEGIN { for (i = 0; i < 20; i++) { s = ""; for (j = 0; j < 1000; j++) s = s
         printf "{\"timestamp\": %d, \"input_length\": %d, \"output_length\": 3, \"hash_ids\": [%s]}\n", i * 10, 10 + i, s } }' >"$T/hm.jsonl"
 "$KV" cache-replay --trace "$T/hm.jsonl" --policy lru --capacity-blocks 100 --json >/dev/null 2>"$T/e8"
 check "cache-replay: more hash ids than prompt tokens exits 1 naming file:line" \
-    "[ $? -eq 1 ] && grep -q 'hm.jsonl:1: hash_ids: expected at most 10 ids for input_length 10' $T/e8"
+    "[ $? -eq 1 ] && grep -q 'hm.jsonl:1: hash_ids: expected at most 1 ids for input_length 10 (512-token hash blocks)' $T/e8"
 "$KV" run --trace "$T/hm.jsonl" --no-db >/dev/null 2>"$T/e9"
 check "run: more hash ids than prompt tokens exits 1 naming file:line" \
-    "[ $? -eq 1 ] && grep -q 'hm.jsonl:1: hash_ids: expected at most 10 ids' $T/e9"
+    "[ $? -eq 1 ] && grep -q 'hm.jsonl:1: hash_ids: expected at most 1 ids' $T/e9"
+# the bound is the hash block size's: 2 ids for 600 tokens of 512-token blocks
+# are right, 3 are not; with 64-token blocks 10 are right
+printf '{"timestamp": 0, "input_length": 600, "output_length": 1, "hash_ids": [1, 2]}\n' >"$T/h2.jsonl"
+printf '{"timestamp": 0, "input_length": 600, "output_length": 1, "hash_ids": [1, 2, 3]}\n' >"$T/h3.jsonl"
+"$KV" cache-replay --trace "$T/h2.jsonl" --policy lru --capacity-blocks 10 >/dev/null 2>&1
+check "2 ids for 600 tokens, 512-token blocks: accepted" "[ $? -eq 0 ]"
+"$KV" cache-replay --trace "$T/h3.jsonl" --policy lru --capacity-blocks 10 >/dev/null 2>"$T/e10"
+check "3 ids for 600 tokens, 512-token blocks: exit 1" \
+    "[ $? -eq 1 ] && grep -q 'h3.jsonl:1: hash_ids: expected at most 2 ids for input_length 600' $T/e10"
+"$KV" cache-replay --trace "$T/h3.jsonl" --policy lru --capacity-blocks 10 --block-tokens 64 \
+    >/dev/null 2>&1
+check "3 ids for 600 tokens, 64-token blocks: accepted" "[ $? -eq 0 ]"
+"$KV" run --trace "$T/h3.jsonl" --no-db >/dev/null 2>&1
+check "run: 3 ids for 600 tokens, 512-token blocks: exit 1" "[ $? -eq 1 ]"
+"$KV" run --trace "$T/h3.jsonl" --no-db --hash-block-tokens 256 >/dev/null 2>&1
+check "run: 3 ids for 600 tokens, 256-token blocks: accepted" "[ $? -eq 0 ]"
 "$KV" cache-replay --trace "$T/none.jsonl" --policy lru --capacity-blocks 10 >/dev/null 2>&1
 check "missing file exits 1" "[ $? -eq 1 ]"
 "$KV" cache-replay --policy lru --capacity-blocks 10 >/dev/null 2>&1

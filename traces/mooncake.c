@@ -32,6 +32,7 @@ typedef struct mooncake {
     size_t hash_cap;     /* slots allocated in hash */
     int have_prev;       /* 1 after the first line */
     int64_t prev_ns;     /* raw time of the previous line */
+    int32_t block;       /* tokens a hash id covers (0: unknown) */
 } mooncake;
 
 /* Short text for a JSON value, for messages ("nothing" when absent). */
@@ -151,19 +152,26 @@ static int get_hashes(mooncake *m, const json_t *obj, int32_t *n_out, sim_err *e
     return SIM_OK;
 }
 
-/* Checks that the prompt has a block for every hash id. The reader does
- * not know the hash block size (run's --hash-block-tokens, cache-replay's
- * --block-tokens: 512 by default, Mooncake's), only that a block holds at
- * least one token, so a list longer than the prompt is always wrong: its
- * extra ids would be counted as hits on blocks the prompt does not have. */
+/* Checks that the prompt has a block for every hash id: at most
+ * ceil(prompt / block) ids for the hash block size the caller gave (run's
+ * --hash-block-tokens, cache-replay's --block-tokens: 512 by default,
+ * Mooncake's); without one, at most one per prompt token. Extra ids would
+ * be counted as hits on blocks the prompt does not have. */
 static int check_hash_count(const trace__lines *l, int32_t prompt_tokens, int32_t n_ids,
-                            sim_err *err) {
-    if (n_ids <= prompt_tokens)
+                            int32_t block, sim_err *err) {
+    int64_t most = block > 0 ? ((int64_t)prompt_tokens + block - 1) / block : prompt_tokens;
+    if (n_ids <= most)
         return SIM_OK;
-    sim_err_set(err, l->path, l->line_no, 0,
-                "hash_ids: expected at most %ld ids for input_length %ld (one id per block of "
-                "the prompt, a block at least 1 token), got %ld",
-                (long)prompt_tokens, (long)prompt_tokens, (long)n_ids);
+    if (block > 0)
+        sim_err_set(err, l->path, l->line_no, 0,
+                    "hash_ids: expected at most %lld ids for input_length %ld (%ld-token hash "
+                    "blocks), got %ld",
+                    (long long)most, (long)prompt_tokens, (long)block, (long)n_ids);
+    else
+        sim_err_set(err, l->path, l->line_no, 0,
+                    "hash_ids: expected at most %ld ids for input_length %ld (one id per block of "
+                    "the prompt, a block at least 1 token), got %ld",
+                    (long)prompt_tokens, (long)prompt_tokens, (long)n_ids);
     return SIM_EPARSE;
 }
 
@@ -215,7 +223,7 @@ static int mooncake_next(void *state, sim_req *out, sim_err *err) {
         goto out;
     if ((rc = get_hashes(m, obj, &out->n_hash_ids, err)) != SIM_OK)
         goto out;
-    if ((rc = check_hash_count(l, out->prompt_tokens, out->n_hash_ids, err)) != SIM_OK)
+    if ((rc = check_hash_count(l, out->prompt_tokens, out->n_hash_ids, m->block, err)) != SIM_OK)
         goto out;
     m->have_prev = 1;
     m->prev_ns = t_ns;
@@ -246,7 +254,8 @@ static const trace__src_ops mooncake_ops = {
     .destroy = mooncake_destroy,
 };
 
-int trace__mooncake_open(trace__lines *l, trace__impl *out, sim_err *err) {
+int trace__mooncake_open(trace__lines *l, int32_t hash_block_tokens, trace__impl *out,
+                         sim_err *err) {
     mooncake *m = SIM_NEW(mooncake);
     int rc;
 
@@ -256,6 +265,7 @@ int trace__mooncake_open(trace__lines *l, trace__impl *out, sim_err *err) {
         return SIM_ENOMEM;
     }
     m->lines = l;
+    m->block = hash_block_tokens > 0 ? hash_block_tokens : 0;
     /* An empty file is an error here as in the CSV formats. */
     rc = trace__lines_next(l, err);
     if (rc == 0) {

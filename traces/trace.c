@@ -44,6 +44,7 @@ void trace_opts_default(trace_opts *o) {
     o->load_scale = 1.0;
     o->limit = 0;
     o->seed = 1;
+    o->hash_block_tokens = 0;
 }
 
 int trace_format_parse(const char *s, enum trace_format *out) {
@@ -160,7 +161,7 @@ int trace_open_file(const char *path, enum trace_format fmt, const trace_opts *o
             rc = trace__vidur_open(l, &impl, err);
             break;
         case TRACE_FMT_MOONCAKE:
-            rc = trace__mooncake_open(l, &impl, err);
+            rc = trace__mooncake_open(l, o->hash_block_tokens, &impl, err);
             break;
         case TRACE_FMT_SESSIONS:
             rc = trace__sessions_open(l, &impl, err);

@@ -37,9 +37,13 @@ typedef struct trace_opts {
     double load_scale; /* arrival times are divided by this (> 0; 1 = as recorded) */
     int64_t limit;     /* emit at most this many requests (0 = all) */
     uint64_t seed;     /* for synthetic sources */
+    /* tokens one Mooncake hash id covers: a line may list at most
+     * ceil(input_length / hash_block_tokens) ids (0: unknown, then at most
+     * input_length, a block holding at least one token) */
+    int32_t hash_block_tokens;
 } trace_opts;
 
-/* Default options: load_scale 1, no limit, seed 1. */
+/* Default options: load_scale 1, no limit, seed 1, hash block size unknown (0). */
 void trace_opts_default(trace_opts *o);
 
 /* Parses "azure|vidur|mooncake|sessions|auto"; returns SIM_OK or SIM_EINVAL. */

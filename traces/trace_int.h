@@ -167,7 +167,8 @@ int trace__reqcsv_open(trace__lines *l, const trace__reqcsv_desc *desc, trace__i
 /* Each takes ownership of l (positioned before the header / first line). */
 int trace__azure_open(trace__lines *l, trace__impl *out, sim_err *err);
 int trace__vidur_open(trace__lines *l, trace__impl *out, sim_err *err);
-int trace__mooncake_open(trace__lines *l, trace__impl *out, sim_err *err);
+int trace__mooncake_open(trace__lines *l, int32_t hash_block_tokens, trace__impl *out,
+                         sim_err *err);
 int trace__sessions_open(trace__lines *l, trace__impl *out, sim_err *err);
 /* Synthetic generator from a spec (synth.c). */
 int trace__synth_open(const char *spec, const trace_opts *o, trace__impl *out, sim_err *err);
