@@ -100,6 +100,44 @@ static void obj_keys(json_t *obj, char *buf, size_t n) {
     }
 }
 
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A shallow copy of obj with its keys in byte order (strcmp); obj itself
+ * when it is not an object (NULL stays NULL); returns a new reference, or
+ * NULL when out of memory. The engine's region, population and model
+ * indices follow the key order, and draws by cumulative weight depend on
+ * it: in name order, a file and the same file with its keys reordered (as
+ * runs.config stores it, sorted) give the same run. */
+static json_t *sorted_copy(json_t *obj) {
+    const char **keys, *k;
+    json_t *v, *out;
+    size_t n = 0, i;
+    if (!json_is_object(obj))
+        return json_incref(obj);
+    keys = SIM_NEW_ARRAY(const char *, json_object_size(obj) + 1);
+    out = json_object();
+    if (keys == NULL || out == NULL) {
+        sim_free(keys);
+        json_decref(out);
+        return NULL;
+    }
+    json_object_foreach(obj, k, v) {
+        (void)v;
+        keys[n++] = k;
+    }
+    qsort(keys, n, sizeof *keys, cmp_str);
+    for (i = 0; i < n; i++)
+        if (json_object_set(out, keys[i], json_object_get(obj, keys[i])) != 0) {
+            json_decref(out);
+            out = NULL;
+            break;
+        }
+    sim_free(keys);
+    return out;
+}
+
 /* Sets a "fleet" error and returns rc. */
 static int bad(sim_err *err, int rc, const char *fmt, ...) {
     char msg[sizeof err->msg];
@@ -257,10 +295,12 @@ void rt_fleet_free(rt_fleet *f) {
     sim_free(f);
 }
 
-int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_fleet **out,
-                   sim_err *err) {
+/* rt_fleet_build's work, with the file's regions, populations and models
+ * (NULL when absent) given in name order. */
+static int build(json_t *fleet, json_t *regions, json_t *pops, json_t *models, json_t *cfg,
+                 const struct be_ops *ops, rt_fleet **out, sim_err *err) {
     rt_fleet *F;
-    json_t *regions, *pops, *models, *pools, *v, *as;
+    json_t *pools, *v, *as;
     const char *k;
     int nr, np, nm, n, i, j, rc = SIM_EINVAL;
     char list[512];
@@ -282,7 +322,6 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         if ((rc = check_keys(fleet, top, "", err)) != SIM_OK)
             return rc;
     }
-    regions = json_object_get(fleet, "regions");
     pools = json_object_get(fleet, "pools");
     if (!json_is_object(regions) || json_object_size(regions) == 0)
         return bad(err, SIM_EINVAL, "regions: expected an object of regions, got %s",
@@ -294,11 +333,9 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         return rc;
     nr = (int)json_object_size(regions);
     n = (int)json_array_size(pools);
-    pops = json_object_get(fleet, "populations");
     if (pops && (!json_is_object(pops) || json_object_size(pops) == 0))
         return bad(err, SIM_EINVAL, "populations: expected a non-empty object");
     np = pops ? (int)json_object_size(pops) : 1;
-    models = json_object_get(fleet, "models");
     if (models && (!json_is_object(models) || json_object_size(models) == 0))
         return bad(err, SIM_EINVAL, "models: expected an object of model: share");
     if (models == NULL) { /* every model a pool serves, equal shares */
@@ -735,8 +772,32 @@ fail:
     return rc == SIM_OK ? SIM_EINVAL : rc;
 }
 
+/* Builds the fleet with its regions, populations and models in name order
+ * (sorted_copy), whatever order the file gives them in. */
+int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_fleet **out,
+                   sim_err *err) {
+    json_t *regions, *pops, *models;
+    int rc;
+    *out = NULL;
+    if (!json_is_object(fleet))
+        return build(fleet, NULL, NULL, NULL, cfg, ops, out, err);
+    regions = sorted_copy(json_object_get(fleet, "regions"));
+    pops = sorted_copy(json_object_get(fleet, "populations"));
+    models = sorted_copy(json_object_get(fleet, "models"));
+    if ((json_object_get(fleet, "regions") && regions == NULL) ||
+        (json_object_get(fleet, "populations") && pops == NULL) ||
+        (json_object_get(fleet, "models") && models == NULL))
+        rc = bad(err, SIM_ENOMEM, "out of memory");
+    else
+        rc = build(fleet, regions, pops, models, cfg, ops, out, err);
+    json_decref(regions);
+    json_decref(pops);
+    json_decref(models);
+    return rc;
+}
+
 json_t *rt_fleet_info(const rt_fleet *f, json_t *fleet) {
-    json_t *a = json_array(), *regions = json_object_get(fleet, "regions");
+    json_t *a = json_array(), *regions = sorted_copy(json_object_get(fleet, "regions"));
     int i, first = 0;
     for (i = 0; i < f->f.n_pools; i++) {
         const eng_pool *p = &f->pools[i];
@@ -760,5 +821,6 @@ json_t *rt_fleet_info(const rt_fleet *f, json_t *fleet) {
         first += f->f.autoscale.on ? p->max_replicas : p->replicas;
         json_array_append_new(a, o);
     }
+    json_decref(regions);
     return a;
 }

@@ -180,6 +180,43 @@ rm -f "$T/near.json"
 check "rerun of a fleet run needs no fleet file and matches" \
     "[ \"\$(q $T/re.db 'SELECT a.ttft_p99_s = b.ttft_p99_s AND a.completed = b.completed FROM summary a, summary b WHERE a.run_id = 1 AND b.run_id = 2')\" = 1 ]"
 
+# results never depend on the order of a fleet file's object keys: the
+# stored config has them sorted (runs.config), so regions, populations and
+# models are indexed by name (before, run 146/54 requests per replica and
+# its rerun 123/77, and the file with its keys reordered differed too)
+cat >"$T/ord1.json" <<'JSON'
+{"regions": {"us": {"gpus": {"h100-sxm": 2}}, "eu": {"gpus": {"h100-sxm": 2}}},
+ "populations": {"na": {"weight": 0.7, "rtt_s": {"us": 0.02, "eu": 0.1}},
+                 "eu": {"weight": 0.3, "rtt_s": {"us": 0.1, "eu": 0.01}}},
+ "models": {"llama-3.1-8b": 1, "llama-3-8b": 2},
+ "pools": [{"name": "us", "region": "us", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1},
+           {"name": "eu", "region": "eu", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1},
+           {"name": "u2", "region": "us", "model": "llama-3.1-8b", "gpu": "h100-sxm", "replicas": 1},
+           {"name": "e2", "region": "eu", "model": "llama-3.1-8b", "gpu": "h100-sxm", "replicas": 1}]}
+JSON
+cat >"$T/ord2.json" <<'JSON'
+{"pools": [{"name": "us", "region": "us", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1},
+           {"name": "eu", "region": "eu", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1},
+           {"name": "u2", "region": "us", "model": "llama-3.1-8b", "gpu": "h100-sxm", "replicas": 1},
+           {"name": "e2", "region": "eu", "model": "llama-3.1-8b", "gpu": "h100-sxm", "replicas": 1}],
+ "models": {"llama-3-8b": 2, "llama-3.1-8b": 1},
+ "populations": {"eu": {"rtt_s": {"eu": 0.01, "us": 0.1}, "weight": 0.3},
+                 "na": {"rtt_s": {"eu": 0.1, "us": 0.02}, "weight": 0.7}},
+ "regions": {"eu": {"gpus": {"h100-sxm": 2}}, "us": {"gpus": {"h100-sxm": 2}}}}
+JSON
+ORD='poisson,rate=5,requests=200,isl=300,osl=30'
+"$KV" run --fleet "$T/ord1.json" --synthetic "$ORD" --db "$T/ord.db" >/dev/null 2>&1
+"$KV" run --fleet "$T/ord2.json" --synthetic "$ORD" --db "$T/ord.db" >/dev/null 2>&1
+"$KV" rerun "$T/ord.db" 1 >/dev/null 2>&1
+check "key order: a fleet file and the same with its keys reordered place every request alike" \
+    "[ \"\$(q $T/ord.db 'SELECT COUNT(*) FROM requests a JOIN requests b ON a.id = b.id AND a.run_id = 1 AND b.run_id = 2 WHERE a.replica = b.replica AND a.finish_s = b.finish_s')\" = 200 ]"
+check "key order: run then rerun of a file with unsorted keys place every request alike" \
+    "[ \"\$(q $T/ord.db 'SELECT COUNT(*) FROM requests a JOIN requests b ON a.id = b.id AND a.run_id = 1 AND b.run_id = 3 WHERE a.replica = b.replica AND a.finish_s = b.finish_s')\" = 200 ]"
+check "key order: the three summaries are identical (wall time aside)" \
+    "[ \"\$(q $T/ord.db 'SELECT COUNT(DISTINCT ttft_p99_s || e2e_p99_s || tpot_p50_s || completed || gpu_hours) FROM summary')\" = 1 ]"
+check "key order: both models and both regions served" \
+    "[ \"\$(q $T/ord.db 'SELECT COUNT(DISTINCT replica) FROM requests WHERE run_id = 1')\" = 4 ]"
+
 # 8. disaggregated prefill and decode
 cat >"$T/dis.json" <<'JSON'
 {"regions": {"r": {"gpus": {"h100-sxm": 16}}},
