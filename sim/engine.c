@@ -632,6 +632,8 @@ static void handoff(eng *e, replica *p, sched_seq *s, sim_time t) {
     if (k < 0) { /* no decode replica serves: rejected, the user hears at once */
         r->net_ns = 0;
         r->arrival_ns = r->user_arrival_ns;
+        r->prompt_tokens = s->req.prompt_tokens; /* the request's own, as the user sent it */
+        r->output_tokens = s->req.out_total;
         e->live--;
         reject_at(e, -1, r, MET_REJECT_QUEUE_FULL, t);
         rec_put(e, rec);
@@ -1407,6 +1409,12 @@ static int route_decode(eng *e, sim_req *r, int region) {
         k = pick(e, cand(e, r->model, 1, nr), r, ENG_ROUTE_LOT, 0);
     if (k < 0)
         k = pick(e, cand(e, r->model, 1, nr), r, ENG_ROUTE_LOT, 1);
+    if (k < 0) { /* none serving: the demand of the model's decode pools */
+        const cand_list *L = cand(e, r->model, 1, nr);
+        int i;
+        for (i = 0; i < L->n; i++)
+            e->pools[e->reps[L->rep[i]].pool].unserved = 1;
+    }
     return k;
 }
 

@@ -347,6 +347,21 @@ JSON
 "$KV" run --trace "$T/as2.csv" --fleet "$T/as2.json" --db "$T/as2.db" --timeline-s 1 >/dev/null 2>&1
 check "autoscaler timeline: only the replica on at 0 has a row there; rows cover the seconds paid" \
     "[ \"\$(sqlite3 $T/as2.db 'SELECT (SELECT COUNT(*) FROM timeline WHERE t_s = 0), (SELECT COUNT(*) FROM timeline) BETWEEN ROUND(gpu_hours * 3600) AND ROUND(gpu_hours * 3600) + 6 FROM summary')\" = '1|1' ]"
+# a disaggregated model whose decode pool starts empty: prefilled requests
+# that find no decode replica are its demand, so it grows (before, only
+# entry pools were marked: all 300 were prefilled then rejected, and the
+# rejected rows said 501 prompt tokens, the decode side's, for 500)
+cat >"$T/dz.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 8}}},
+ "pools": [{"name": "p", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "role": "prefill"},
+           {"name": "d", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 0, "max_replicas": 2, "role": "decode"}],
+ "router": "least-outstanding", "autoscaler": {"interval_s": 1, "provision_s": 5, "up": 0.05, "down": 0.01}}
+JSON
+"$KV" run --fleet "$T/dz.json" --synthetic 'poisson,rate=5,requests=300,isl=500,osl=50' --db "$T/dz.db" >/dev/null 2>&1
+check "autoscaler: an empty decode pool grows and decodes (most of 300 complete)" \
+    "[ \"\$(q $T/dz.db 'SELECT completed > 200 FROM summary')\" = 1 ]"
+check "disaggregated: a request rejected for want of a decode replica keeps its prompt (500 tokens)" \
+    "[ \"\$(q $T/dz.db 'SELECT COUNT(*) > 0 AND MIN(prompt_tokens) = 500 AND MAX(prompt_tokens) = 500 FROM requests WHERE rejected = 1')\" = 1 ]"
 sed 's/"replicas": 1, "min_replicas": 1/"pp": 2, "replicas": 1, "min_replicas": 1/' "$T/as2.json" >"$T/aspp.json"
 "$KV" run --trace "$T/as2.csv" --fleet "$T/aspp.json" --no-db >/dev/null 2>"$T/aspp.err"
 check "autoscaler with pp 2: refused, naming the file and the pool's pp" \
