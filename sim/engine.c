@@ -1646,10 +1646,12 @@ static void summarise(eng *e, met_summary *s) {
     s->pcie_bytes_d2h = e->pcie.bytes_d2h;
     s->swapped_in_tokens = e->pcie.swapped_in_tokens;
     s->preemptions_swapped = e->pcie.swapped_out_seqs;
-    if (e->fl->pools[0].sched.host_blocks > 0 || e->fl->pools[0].sched.preempt_swap) {
-        s->pcie_busy_h2d_s = e->pcie.busy_h2d_s;
-        s->pcie_busy_d2h_s = e->pcie.busy_d2h_s;
-    }
+    for (r = 0; r < e->fl->n_pools; r++) /* defined when any pool can use PCIe */
+        if (e->fl->pools[r].sched.host_blocks > 0 || e->fl->pools[r].sched.preempt_swap) {
+            s->pcie_busy_h2d_s = e->pcie.busy_h2d_s;
+            s->pcie_busy_d2h_s = e->pcie.busy_d2h_s;
+            break;
+        }
     if (e->n_completed > 0) {
         s->prefix_hit_rate_requests = (double)e->hit_requests / (double)e->n_completed;
         if (e->prompt_tokens > 0)

@@ -180,6 +180,18 @@ rm -f "$T/near.json"
 check "rerun of a fleet run needs no fleet file and matches" \
     "[ \"\$(q $T/re.db 'SELECT a.ttft_p99_s = b.ttft_p99_s AND a.completed = b.completed FROM summary a, summary b WHERE a.run_id = 1 AND b.run_id = 2')\" = 1 ]"
 
+# PCIe busy time is defined when any pool can use PCIe, not only the first
+# (it was null here though the second pool swapped GBs)
+cat >"$T/pc.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 4}}},
+ "pools": [{"name": "plain", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1},
+           {"name": "swap", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "options": {"preemption": "swap", "kv-blocks": 300}}],
+ "router": "round-robin"}
+JSON
+"$KV" run --fleet "$T/pc.json" --synthetic 'poisson,rate=20,requests=300,isl=1000,osl=300' --no-db --json >"$T/pc.out" 2>/dev/null
+check "PCIe: busy time reported when a later pool swaps (bytes > 0, busy > 0)" \
+    "grep -q '\"pcie_bytes_h2d\": [1-9]' $T/pc.out && grep -q '\"pcie_busy_h2d_s\": 0\\.[0-9]' $T/pc.out && grep -q '\"pcie_busy_d2h_s\": 0\\.[0-9]' $T/pc.out"
+
 # results never depend on the order of a fleet file's object keys: the
 # stored config has them sorted (runs.config), so regions, populations and
 # models are indexed by name (before, run 146/54 requests per replica and
