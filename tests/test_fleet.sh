@@ -346,8 +346,8 @@ cat >"$T/as3.json" <<'JSON'
  "autoscaler": {"interval_s": 1, "provision_s": 5, "up": 0.5, "down": 0.1}}
 JSON
 "$KV" run --trace "$T/as0.csv" --fleet "$T/as3.json" --db "$T/as3.db" >/dev/null 2>&1
-check "autoscaler: a pool no request is for is never paid (GPU-hours of pool a alone)" \
-    "[ \"\$(sqlite3 $T/as3.db 'SELECT completed, ROUND(gpu_hours * 3600) FROM summary')\" = '20|20.0' ]"
+check "autoscaler: a pool no request is for is never paid (GPU-hours of pool a alone: 1 GPU, the whole run)" \
+    "[ \"\$(sqlite3 $T/as3.db 'SELECT completed, abs(gpu_hours * 3600 - sim_time_s) < 1e-9 FROM summary')\" = '20|1' ]"
 printf 'arrived_at,num_prefill_tokens,num_decode_tokens\n' >"$T/as2.csv"
 for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo '0,2000,400' >>"$T/as2.csv"; done
 echo '40,100,10' >>"$T/as2.csv"
@@ -374,6 +374,38 @@ check "autoscaler: an empty decode pool grows and decodes (most of 300 complete)
     "[ \"\$(q $T/dz.db 'SELECT completed > 200 FROM summary')\" = 1 ]"
 check "disaggregated: a request rejected for want of a decode replica keeps its prompt (500 tokens)" \
     "[ \"\$(q $T/dz.db 'SELECT COUNT(*) > 0 AND MIN(prompt_tokens) = 500 AND MAX(prompt_tokens) = 500 FROM requests WHERE rejected = 1')\" = 1 ]"
+# the run ends when the workload ends: a replica still being provisioned
+# (600 s, or 1e9 s) neither extends it nor is paid past it (before: sim_time
+# 601 s and 0.334 GPU-hours for an 18.9 s workload; with 1e9 s, 555,555
+# GPU-hours, and with --db the run failed on its empty timeline)
+cat >"$T/prov.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 4}}},
+ "pools": [{"name": "a", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "max_replicas": 2}],
+ "autoscaler": {"interval_s": 1, "provision_s": 600, "up": 0.001, "down": 0.0}}
+JSON
+sed 's/"provision_s": 600/"provision_s": 1e9/' "$T/prov.json" >"$T/provinf.json"
+PROV='poisson,rate=5,requests=100,isl=200,osl=20'
+"$KV" run --fleet "$T/prov.json" --synthetic "$PROV" --db "$T/prov.db" >/dev/null 2>&1
+"$KV" run --fleet "$T/provinf.json" --synthetic "$PROV" --db "$T/prov.db" >/dev/null 2>&1
+check "autoscaler: a pending provisioning does not extend the run (sim time = last finish)" \
+    "[ \"\$(q $T/prov.db 'SELECT COUNT(*) FROM summary WHERE sim_time_s = last_finish_s AND last_finish_s < 30')\" = 2 ]"
+check "autoscaler: GPUs paid up to the end of the workload (2 GPUs x 19 s at most)" \
+    "[ \"\$(q $T/prov.db 'SELECT COUNT(*) FROM summary WHERE gpu_hours > 0.005 AND gpu_hours < 2 * 19.0 / 3600')\" = 2 ]"
+check "autoscaler: provision_s 1e9 with --db is stored done" \
+    "[ \"\$(q $T/prov.db 'SELECT group_concat(status) FROM runs')\" = 'done,done' ]"
+
+# an idle gap costs no tick per interval_s (it cost 28 s for 1e5 s at 0.1 s
+# with 20,000 replicas a tick): two requests 1e5 s apart end at once
+cat >"$T/gap.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 20000}}},
+ "pools": [{"name": "a", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "max_replicas": 20000}],
+ "autoscaler": {"interval_s": 0.1, "provision_s": 5, "up": 0.5, "down": 0.1}}
+JSON
+printf 'TIMESTAMP,ContextTokens,GeneratedTokens\n0,100,10\n100000,100,10\n' >"$T/gap.csv"
+timeout 10 "$KV" run --fleet "$T/gap.json" --trace "$T/gap.csv" --no-db --json >"$T/gap.out" 2>&1
+check "autoscaler: an idle gap of 1e5 s at 0.1 s ticks takes under 10 s (and both complete)" \
+    "[ $? -eq 0 ] && grep -q '\"completed\": 2,' $T/gap.out"
+
 sed 's/"replicas": 1, "min_replicas": 1/"pp": 2, "replicas": 1, "min_replicas": 1/' "$T/as2.json" >"$T/aspp.json"
 "$KV" run --trace "$T/as2.csv" --fleet "$T/aspp.json" --no-db >/dev/null 2>"$T/aspp.err"
 check "autoscaler with pp 2: refused, naming the file and the pool's pp" \
