@@ -108,4 +108,12 @@ check "burst: the JSON answer is the stored one (run, GPUs, the fewest over the 
 check "burst: offered_rps is null at the top level and in answers[]" \
     "[ \"\$(grep -c '\"offered_rps\": null' $T/b.json)\" = 2 ]"
 
+# a TPOT SLO with no request of two output tokens: every completed request
+# meets it (docs/metrics.md), so one replica answers (it searched to 1,024
+# replicas in 11 simulations and exited 1)
+"$KV" capacity --slo tpot_p99=1s --synthetic 'poisson,rate=5,requests=100,isl=200,osl=1' \
+    --no-db --quiet --json >"$T/osl1.json" 2>/dev/null
+check "TPOT SLO, one output token each: met by 1 replica, TPOT null, exit 0" \
+    "[ $? -eq 0 ] && grep -q '^  \"replicas\": 1,' $T/osl1.json && grep -q '^  \"tpot_p99_s\": null,' $T/osl1.json && grep -q '^  \"points\": 1,' $T/osl1.json"
+
 tap_end
