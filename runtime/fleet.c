@@ -191,18 +191,22 @@ static int positive_sum(double total, const char *key, const char *what, const c
                key, what, one, total);
 }
 
-/* Whether name is one of the names in list ("a, b, c"). */
+/* Whether name is exactly one of the names in list ("a, b, c"): a name
+ * holding the separator ("a, b") is none of them. */
 static int in_list(const char *list, const char *name) {
     size_t len = strlen(name);
     const char *p = list;
     if (len == 0)
         return 0;
-    while ((p = strstr(p, name)) != NULL) {
-        if ((p == list || p[-1] == ' ') && (p[len] == ',' || p[len] == '\0'))
+    for (;;) {
+        const char *end = strstr(p, ", ");
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == len && memcmp(p, name, len) == 0)
             return 1;
-        p += len;
+        if (end == NULL)
+            return 0;
+        p = end + 2;
     }
-    return 0;
 }
 
 /* Checks every region: its keys, its supply per GPU kind (integer counts
@@ -323,6 +327,8 @@ static int build(json_t *fleet, json_t *regions, json_t *pops, json_t *models, j
             return rc;
     }
     pools = json_object_get(fleet, "pools");
+    if ((v = json_object_get(fleet, "description")) != NULL && !json_is_string(v))
+        return bad(err, SIM_EINVAL, "description: expected a string");
     if (!json_is_object(regions) || json_object_size(regions) == 0)
         return bad(err, SIM_EINVAL, "regions: expected an object of regions, got %s",
                    regions ? "something else" : "nothing");
@@ -449,6 +455,21 @@ static int build(json_t *fleet, json_t *regions, json_t *pops, json_t *models, j
         double total = 0;
         i = 0;
         json_object_foreach(models, k, v) {
+            for (j = 0; j < n; j++) {
+                const char *m =
+                    json_string_value(json_object_get(json_array_get(pools, j), "model"));
+                if (m && strcmp(m, k) == 0)
+                    break;
+            }
+            if (j == n) { /* a typo, or a model no pool serves: either way unusable */
+                char known[1024], dir[4200];
+                snprintf(dir, sizeof dir, "%s/models", rt_datadir());
+                if (sim_json_preset_list(dir, known, sizeof known) == SIM_OK &&
+                    !in_list(known, k)) {
+                    rc = bad(err, SIM_EINVAL, "models.%s: unknown model (known: %s)", k, known);
+                    goto fail;
+                }
+            }
             if (!num_ge0(v, &F->model_weight[i])) {
                 rc = bad(err, SIM_EINVAL, "models.%s: expected a share >= 0", k);
                 goto fail;
@@ -484,6 +505,16 @@ static int build(json_t *fleet, json_t *regions, json_t *pops, json_t *models, j
         model = json_string_value(json_object_get(pj, "model"));
         gpu = json_string_value(json_object_get(pj, "gpu"));
         name = json_string_value(json_object_get(pj, "name"));
+        if (json_object_get(pj, "name") && (name == NULL || name[0] == '\0')) {
+            rc = bad(err, SIM_EINVAL, "%s.name: expected a non-empty string", where);
+            goto fail;
+        }
+        for (s = 0; name && s < i; s++)
+            if (strcmp(F->names[s], name) == 0) {
+                rc = bad(err, SIM_EINVAL, "%s.name: '%s' is the name of pools[%d] too", where, name,
+                         s);
+                goto fail;
+            }
         if (region == NULL || (ri = obj_index(regions, region)) < 0) {
             obj_keys(regions, list, sizeof list);
             sim_err_set(err, "fleet", 0, 0, "%s.region: expected one of: %s, got '%s'", where, list,

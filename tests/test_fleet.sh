@@ -162,6 +162,15 @@ refuse "max_replicas 1.5" 's/"replicas": 2}/"replicas": 2, "max_replicas": 1.5}/
 refuse "max_replicas as a string" 's/"replicas": 2}/"replicas": 2, "max_replicas": "3"}/' "bad.json: pools\[0\].max_replicas: expected an integer"
 refuse "model shares that are all 0" 's/"router"/"models": {"llama-3-8b": 0, "llama-3.1-8b": 0}, "router"/' "bad.json: models: expected shares with a finite sum > 0"
 refuse "population weights that are all 0" 's/"weight": 1/"weight": 0/' "bad.json: populations: expected weights with a finite sum > 0"
+# names that were let through: a model misspelt with a share of 0, GPU
+# kinds that are two known names joined by ", " (a substring match),
+# a pool name or a description that is no string, two pools of one name
+refuse "an unknown model with a share of 0" 's/"router"/"models": {"llama-3-8b": 1, "lama-3-70b": 0}, "router"/' "bad.json: models.lama-3-70b: unknown model (known: "
+refuse "a GPU kind 'a100-sxm, h100-pcie'" 's/"east": {"gpus": {"h100-sxm": 8}/"east": {"gpus": {"h100-sxm": 8, "a100-sxm, h100-pcie": 3}/' "bad.json: regions.east.gpus.a100-sxm, h100-pcie: unknown GPU kind"
+refuse "a price for 'h100-sxm, h200'" 's/"usd_per_gpu_hour": {"h100-sxm": 2.0}/"usd_per_gpu_hour": {"h100-sxm, h200": 5}/' "bad.json: regions.east.usd_per_gpu_hour.h100-sxm, h200: unknown GPU kind"
+refuse "a pool name that is a number" 's/"name": "e"/"name": 5/' "bad.json: pools\[0\].name: expected a non-empty string"
+refuse "a description that is a number" 's/"router"/"description": 5, "router"/' "bad.json: description: expected a string"
+refuse "two pools of one name" 's/"name": "w"/"name": "e"/' "bad.json: pools\[1\].name: 'e' is the name of pools\[0\] too"
 refuse "a model share without a pool" 's/"router"/"models": {"llama-3-8b": 1, "qwen3-32b": 1}, "router"/' "models.qwen3-32b"
 "$KV" run --fleet "$T/near.json" --backend cpu --limit 5 --no-db >/dev/null 2>"$T/be.err"
 check "refused: a fleet on a measured backend" "[ $? -eq 1 ] && grep -q 'only the sim backend' $T/be.err"
