@@ -775,7 +775,8 @@ int rt_main_capacity(int argc, char **argv) {
             json_object_set(out, key, v);
         }
         json_object_set_new(out, "points", json_integer(S.n_pts));
-        json_object_set_new(out, "search_id", json_integer(S.search_id));
+        /* no search record without a database: no id (0 named none) */
+        json_object_set_new(out, "search_id", S.db ? json_integer(S.search_id) : json_null());
     }
     db_end(&S, NULL);
     if (json) {

@@ -115,6 +115,7 @@ check "burst: offered_rps is null at the top level and in answers[]" \
     --no-db --quiet --json >"$T/osl1.json" 2>/dev/null
 check "TPOT SLO, one output token each: met by 1 replica, TPOT null, exit 0" \
     "[ $? -eq 0 ] && grep -q '^  \"replicas\": 1,' $T/osl1.json && grep -q '^  \"tpot_p99_s\": null,' $T/osl1.json && grep -q '^  \"points\": 1,' $T/osl1.json"
+check "--no-db: search_id is null (it was 0)" "grep -q '^  \"search_id\": null' $T/osl1.json"
 
 # a workload where more replicas do not always help (least-kv scatters
 # conversations): at load 3, 8 misses, 9 meets, 12 and 14 miss, 15 meets.
