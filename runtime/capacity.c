@@ -122,10 +122,22 @@ int cap_slo_parse(const char *text, cap_slo_set *out, sim_err *err) {
     return SIM_OK;
 }
 
+/* Whether figure f is a TPOT quantile. */
+static int fig_is_tpot(int f) {
+    return strncmp(figs[f].name, "tpot_", 5) == 0;
+}
+
 int cap_slo_met(const cap_slo_set *s, const met_summary *sum) {
     int i;
     for (i = 0; i < s->n; i++) {
-        double v = fig_value(s->slo[i].field, sum);
+        int f = s->slo[i].field;
+        double v = fig_value(f, sum);
+        /* a TPOT quantile is undefined when no completed request has two
+         * output tokens; a request with one meets a TPOT SLO (as goodput
+         * counts it, docs/metrics.md), so with any request completed the
+         * SLO holds; rejections are the reject SLO's business */
+        if (isnan(v) && fig_is_tpot(f) && sum->completed > 0)
+            continue;
         if (!(v <= s->slo[i].limit)) /* NaN misses */
             return 0;
     }
@@ -154,7 +166,8 @@ typedef struct cap_state {
     int pp; /* pipeline stages per replica (GPUs = replicas x tp x pp) */
     cap_slo_set *slo;
     sim_err err;
-    int rc; /* first hard failure */
+    int rc;    /* first hard failure */
+    int ended; /* the search's record says done or failed */
 } cap_state;
 
 static int db_exec(sqlite3 *db, const char *sql) {
@@ -169,14 +182,52 @@ static int db_exec(sqlite3 *db, const char *sql) {
 
 static const char *schema_sql =
     "CREATE TABLE IF NOT EXISTS capacity_searches(search_id INTEGER PRIMARY KEY, created_at TEXT,"
-    " command TEXT, slo TEXT, config TEXT, status TEXT);"
+    " command TEXT, slo TEXT, config TEXT, status TEXT, error TEXT);"
     "CREATE TABLE IF NOT EXISTS capacity_points(search_id INTEGER, load_scale REAL, tp INTEGER,"
     " replicas INTEGER, gpus INTEGER, run_id INTEGER, offered_rps REAL, ttft_p99_s REAL,"
     " tpot_p99_s REAL, reject_rate REAL, meets TEXT);"
     "CREATE TABLE IF NOT EXISTS capacity(search_id INTEGER, slo TEXT, load_scale REAL,"
     " offered_rps REAL, tp INTEGER, replicas INTEGER, gpus INTEGER, run_id INTEGER);"
     "CREATE TABLE IF NOT EXISTS capacity_by_tp(search_id INTEGER, slo TEXT, load_scale REAL,"
-    " tp INTEGER, replicas INTEGER, gpus INTEGER, run_id INTEGER, found INTEGER);";
+    " tp INTEGER, replicas INTEGER, gpus INTEGER, run_id INTEGER, found INTEGER, reason TEXT);";
+
+/* Adds a column that a file made by an earlier kvfleet lacks; SQLITE_OK
+ * when the table has it (or now has it). */
+static int db_column(sqlite3 *db, const char *table, const char *col, const char *type) {
+    char sql[160];
+    sqlite3_stmt *st;
+    snprintf(sql, sizeof sql, "SELECT %s FROM %s LIMIT 0", col, table);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+        sqlite3_finalize(st);
+        return SQLITE_OK;
+    }
+    snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN %s %s", table, col, type);
+    return db_exec(db, sql);
+}
+
+/* Ends the search's record: status 'done', or 'failed' with the error
+ * (error NULL: done). Every path that recorded a search ends it. */
+static void db_end(cap_state *S, const char *error) {
+    sqlite3_stmt *st;
+    if (S->db == NULL || S->search_id <= 0 || S->ended)
+        return;
+    if (sqlite3_prepare_v2(S->db,
+                           "UPDATE capacity_searches SET status = ?, error = ? WHERE search_id = ?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        fprintf(stderr, "kvfleet capacity: SQLite: %s\n", sqlite3_errmsg(S->db));
+        return;
+    }
+    sqlite3_bind_text(st, 1, error ? "failed" : "done", -1, SQLITE_STATIC);
+    if (error)
+        sqlite3_bind_text(st, 2, error, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, 2);
+    sqlite3_bind_int64(st, 3, S->search_id);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        fprintf(stderr, "kvfleet capacity: SQLite: %s\n", sqlite3_errmsg(S->db));
+    sqlite3_finalize(st);
+    S->ended = 1;
+}
 
 static void bind_sim_json_real_or_null(sqlite3_stmt *st, int i, double v) {
     if (isfinite(v))
@@ -299,8 +350,21 @@ static int fail_exit(int status) {
     return rt_exit_code(status) == RT_EXIT_INPUT ? RT_EXIT_USAGE : rt_exit_code(status);
 }
 
-/* The smallest replica count meeting SLO set k at (load, tp), verified
- * against one fewer; 0 when none up to max_r does, -1 on a hard failure. */
+/* Sizes below an answer that the search tries before it stops: it stops
+ * after this many consecutive sizes miss (or at 1 replica). */
+#define CAP_SCAN_MISSES 8
+
+/* A replica count meeting SLO set k at (load, tp): 0 when none up to max_r
+ * does, -1 on a hard failure. Bracketing (1, 2, 4, ...) and bisection
+ * find a size that meets with a smaller one that misses; as more replicas
+ * need not help (a router can do worse with more choices, a session router
+ * scatters conversations), a downward scan then tries every size below the
+ * answer, taking each that meets as the new answer, until CAP_SCAN_MISSES
+ * sizes in a row miss or 1 replica is reached. The answer meets, and so
+ * does none of the CAP_SCAN_MISSES sizes just below it (all of them, when
+ * fewer): a smaller size further down may still meet. The scan costs at
+ * most CAP_SCAN_MISSES simulations beyond the last size that met (fewer:
+ * points are shared). */
 static int search(cap_state *S, int k, double load, int tp, int max_r) {
     int lo = 0, hi = 1, p;
     for (;;) { /* bracket: lo misses (0 serves nothing), hi is tried */
@@ -322,14 +386,17 @@ static int search(cap_state *S, int k, double load, int tp, int max_r) {
         else
             lo = mid;
     }
-    /* more replicas need not help (a router may do worse with more): walk
-     * down while one fewer also meets, so the answer's neighbour misses */
-    while (hi > 1) {
-        if ((p = eval(S, load, tp, hi - 1)) < 0)
-            return -1;
-        if (!cap_slo_met(&S->slo[k], &S->pts[p].sum))
-            break;
-        hi--;
+    { /* scan down past misses, a bounded run of them */
+        int r, misses = 0;
+        for (r = hi - 1; r >= 1 && misses < CAP_SCAN_MISSES; r--) {
+            if ((p = eval(S, load, tp, r)) < 0)
+                return -1;
+            if (cap_slo_met(&S->slo[k], &S->pts[p].sum)) {
+                hi = r;
+                misses = 0;
+            } else
+                misses++;
+        }
     }
     return hi;
 }
@@ -356,7 +423,8 @@ static void usage(FILE *f) {
             "                        [--load-scale X[,Y...]] [--max-replicas N] [--plot FILE]\n"
             "                        [--json] [--quiet] [RUN OPTIONS]\n"
             "Finds the smallest fleet (replicas, GPUs, and the best TP) that meets every SLO, by\n"
-            "bracketing and bisection over the replica count, each point a full simulation.\n"
+            "bracketing, bisection and a downward scan over the replica count, each point a\n"
+            "full simulation.\n"
             "  --slo S           e.g. ttft_p99=2s,tpot_p99=100ms,reject=0.1%% (repeat for several "
             "sets)\n"
             "  --tp LIST         TP degrees to try (default: the run's --tp)\n"
@@ -395,8 +463,11 @@ int rt_main_capacity(int argc, char **argv) {
     sim_err err;
     char *command = NULL;
     int steps_given = 0;
+    char fail_msg[600] = ""; /* why the search stopped early */
+    char tp_bad[16][600];    /* per --tp entry: why it cannot run ("": it can) */
 
     memset(&S, 0, sizeof S);
+    memset(tp_bad, 0, sizeof tp_bad);
     sim_err_clear(&err);
     if (pass == NULL)
         return RT_EXIT_RUNTIME;
@@ -533,6 +604,8 @@ int rt_main_capacity(int argc, char **argv) {
             now_iso(created, sizeof created);
             /* the run store creates the file's schema first */
             if (sqlite3_open(dbp, &S.db) != SQLITE_OK || db_exec(S.db, schema_sql) != SQLITE_OK ||
+                db_column(S.db, "capacity_searches", "error", "TEXT") != SQLITE_OK ||
+                db_column(S.db, "capacity_by_tp", "reason", "TEXT") != SQLITE_OK ||
                 sqlite3_prepare_v2(S.db,
                                    "INSERT INTO capacity_searches(created_at, command, slo, config,"
                                    " status) VALUES(?,?,?,?,'running')",
@@ -576,33 +649,32 @@ int rt_main_capacity(int argc, char **argv) {
             int64_t best_gpus = 0;
             for (i = 0; i < n_tps; i++) {
                 int tp = (int)tps_d[i];
-                int r = search(&S, k, loads[j], tp, max_r);
+                int r = tp_bad[i][0] != '\0' ? 0 : search(&S, k, loads[j], tp, max_r);
                 int pi = -1;
                 const cap_point *p = NULL; /* valid until the next eval() */
                 if (r > 0 && (pi = eval(&S, loads[j], tp, r)) >= 0)
                     p = &S.pts[pi];
                 if (r < 0 || (r > 0 && p == NULL)) {
-                    char m[600];
-                    sim_err_format(&S.err, m, sizeof m);
-                    if (fail_is_tp(S.rc, &S.err)) {
-                        /* this TP cannot run here: say so, try the next */
-                        fprintf(stderr, "kvfleet capacity: TP%d: %s\n", tp, m);
-                        if (n_tps == 1) {
-                            exit_rc = rt_exit_code(S.rc);
-                            goto done;
-                        }
-                        S.rc = SIM_OK;
-                        continue;
+                    sim_err_format(&S.err, fail_msg, sizeof fail_msg);
+                    if (!fail_is_tp(S.rc, &S.err)) {
+                        fprintf(stderr, "kvfleet capacity: %s\n", fail_msg);
+                        exit_rc = fail_exit(S.rc);
+                        goto done;
                     }
-                    fprintf(stderr, "kvfleet capacity: %s\n", m);
-                    exit_rc = fail_exit(S.rc);
-                    goto done;
+                    /* this TP cannot run here: say so once, record it, go on */
+                    snprintf(tp_bad[i], sizeof tp_bad[i], "%s", fail_msg);
+                    fail_msg[0] = '\0';
+                    fprintf(stderr, "kvfleet capacity: TP%d: %s\n", tp, tp_bad[i]);
+                    S.rc = SIM_OK;
+                    r = 0;
                 }
                 if (S.db) {
                     sqlite3_stmt *st;
                     if (sqlite3_prepare_v2(S.db,
-                                           "INSERT INTO capacity_by_tp VALUES(?,?,?,?,?,?,?,?)", -1,
-                                           &st, NULL) == SQLITE_OK) {
+                                           "INSERT INTO capacity_by_tp(search_id, slo, load_scale,"
+                                           " tp, replicas, gpus, run_id, found, reason)"
+                                           " VALUES(?,?,?,?,?,?,?,?,?)",
+                                           -1, &st, NULL) == SQLITE_OK) {
                         sqlite3_bind_int64(st, 1, S.search_id);
                         sqlite3_bind_text(st, 2, slos[k].text, -1, SQLITE_TRANSIENT);
                         sqlite3_bind_double(st, 3, loads[j]);
@@ -613,6 +685,8 @@ int rt_main_capacity(int argc, char **argv) {
                             sqlite3_bind_int64(st, 7, p->run_id);
                         }
                         sqlite3_bind_int(st, 8, r > 0);
+                        if (tp_bad[i][0] != '\0')
+                            sqlite3_bind_text(st, 9, tp_bad[i], -1, SQLITE_TRANSIENT);
                         sqlite3_step(st);
                         sqlite3_finalize(st);
                     }
@@ -624,11 +698,18 @@ int rt_main_capacity(int argc, char **argv) {
                     best_gpus = (int64_t)r * tp * S.pp;
                 }
                 if (!json) {
+                    char tpot[16];
+                    if (r > 0 && isnan(p->sum.tpot_p99_s)) /* no request of two tokens */
+                        snprintf(tpot, sizeof tpot, "%10s", "-");
+                    else if (r > 0)
+                        snprintf(tpot, sizeof tpot, "%9.4fs", p->sum.tpot_p99_s);
                     if (r > 0)
-                        printf("%-44s %8g %10.3f %4d %9d %6lld %9.3fs %9.4fs %7.3f%%\n",
-                               slos[k].text, loads[j], p->sum.offered_rps, tp, r,
-                               (long long)r * tp * S.pp, p->sum.ttft_p99_s, p->sum.tpot_p99_s,
-                               100.0 * fig_value(N_FIGS - 1, &p->sum));
+                        printf("%-44s %8g %10.3f %4d %9d %6lld %9.3fs %s %7.3f%%\n", slos[k].text,
+                               loads[j], p->sum.offered_rps, tp, r, (long long)r * tp * S.pp,
+                               p->sum.ttft_p99_s, tpot, 100.0 * fig_value(N_FIGS - 1, &p->sum));
+                    else if (tp_bad[i][0] != '\0')
+                        printf("%-44s %8g %10s %4d   cannot run (TP%d: see above)\n", slos[k].text,
+                               loads[j], "", tp, tp);
                     else
                         printf("%-44s %8g %10s %4d   none up to %d replicas\n", slos[k].text,
                                loads[j], "", tp, max_r);
@@ -694,15 +775,10 @@ int rt_main_capacity(int argc, char **argv) {
             json_object_set(out, key, v);
         }
         json_object_set_new(out, "points", json_integer(S.n_pts));
-        json_object_set_new(out, "search_id", json_integer(S.search_id));
+        /* no search record without a database: no id (0 named none) */
+        json_object_set_new(out, "search_id", S.db ? json_integer(S.search_id) : json_null());
     }
-    if (S.db) {
-        char sql[128];
-        snprintf(sql, sizeof sql,
-                 "UPDATE capacity_searches SET status = 'done' WHERE search_id = %lld",
-                 (long long)S.search_id);
-        db_exec(S.db, sql);
-    }
+    db_end(&S, NULL);
     if (json) {
         char *t = json_dumps(out, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
         if (t)
@@ -730,8 +806,10 @@ int rt_main_capacity(int argc, char **argv) {
         }
     }
 done:
-    if (S.db)
+    if (S.db) { /* a search that stopped early ends failed, with why */
+        db_end(&S, fail_msg[0] ? fail_msg : "the search stopped");
         sqlite3_close(S.db);
+    }
     sim_free(S.pts);
     json_decref(out);
     json_decref(cfg);

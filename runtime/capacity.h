@@ -37,7 +37,9 @@ typedef struct cap_slo_set {
  * Returns SIM_OK or SIM_EINVAL with *err naming the part. */
 int cap_slo_parse(const char *text, cap_slo_set *out, sim_err *err);
 /* Whether a run's summary meets every SLO of the set (a figure that is
- * undefined, such as TTFT with no completed request, misses). */
+ * undefined, such as TTFT with no completed request, misses; but a TPOT
+ * quantile undefined because no completed request has two output tokens
+ * is met when any request completed). */
 int cap_slo_met(const cap_slo_set *s, const met_summary *sum);
 
 /* `kvfleet capacity`: argv[0] is "capacity". Returns an exit code. */

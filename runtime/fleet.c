@@ -100,6 +100,44 @@ static void obj_keys(json_t *obj, char *buf, size_t n) {
     }
 }
 
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A shallow copy of obj with its keys in byte order (strcmp); obj itself
+ * when it is not an object (NULL stays NULL); returns a new reference, or
+ * NULL when out of memory. The engine's region, population and model
+ * indices follow the key order, and draws by cumulative weight depend on
+ * it: in name order, a file and the same file with its keys reordered (as
+ * runs.config stores it, sorted) give the same run. */
+static json_t *sorted_copy(json_t *obj) {
+    const char **keys, *k;
+    json_t *v, *out;
+    size_t n = 0, i;
+    if (!json_is_object(obj))
+        return json_incref(obj);
+    keys = SIM_NEW_ARRAY(const char *, json_object_size(obj) + 1);
+    out = json_object();
+    if (keys == NULL || out == NULL) {
+        sim_free(keys);
+        json_decref(out);
+        return NULL;
+    }
+    json_object_foreach(obj, k, v) {
+        (void)v;
+        keys[n++] = k;
+    }
+    qsort(keys, n, sizeof *keys, cmp_str);
+    for (i = 0; i < n; i++)
+        if (json_object_set(out, keys[i], json_object_get(obj, keys[i])) != 0) {
+            json_decref(out);
+            out = NULL;
+            break;
+        }
+    sim_free(keys);
+    return out;
+}
+
 /* Sets a "fleet" error and returns rc. */
 static int bad(sim_err *err, int rc, const char *fmt, ...) {
     char msg[sizeof err->msg];
@@ -153,18 +191,22 @@ static int positive_sum(double total, const char *key, const char *what, const c
                key, what, one, total);
 }
 
-/* Whether name is one of the names in list ("a, b, c"). */
+/* Whether name is exactly one of the names in list ("a, b, c"): a name
+ * holding the separator ("a, b") is none of them. */
 static int in_list(const char *list, const char *name) {
     size_t len = strlen(name);
     const char *p = list;
     if (len == 0)
         return 0;
-    while ((p = strstr(p, name)) != NULL) {
-        if ((p == list || p[-1] == ' ') && (p[len] == ',' || p[len] == '\0'))
+    for (;;) {
+        const char *end = strstr(p, ", ");
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == len && memcmp(p, name, len) == 0)
             return 1;
-        p += len;
+        if (end == NULL)
+            return 0;
+        p = end + 2;
     }
-    return 0;
 }
 
 /* Checks every region: its keys, its supply per GPU kind (integer counts
@@ -257,10 +299,12 @@ void rt_fleet_free(rt_fleet *f) {
     sim_free(f);
 }
 
-int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_fleet **out,
-                   sim_err *err) {
+/* rt_fleet_build's work, with the file's regions, populations and models
+ * (NULL when absent) given in name order. */
+static int build(json_t *fleet, json_t *regions, json_t *pops, json_t *models, json_t *cfg,
+                 const struct be_ops *ops, rt_fleet **out, sim_err *err) {
     rt_fleet *F;
-    json_t *regions, *pops, *models, *pools, *v, *as;
+    json_t *pools, *v, *as;
     const char *k;
     int nr, np, nm, n, i, j, rc = SIM_EINVAL;
     char list[512];
@@ -282,8 +326,9 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         if ((rc = check_keys(fleet, top, "", err)) != SIM_OK)
             return rc;
     }
-    regions = json_object_get(fleet, "regions");
     pools = json_object_get(fleet, "pools");
+    if ((v = json_object_get(fleet, "description")) != NULL && !json_is_string(v))
+        return bad(err, SIM_EINVAL, "description: expected a string");
     if (!json_is_object(regions) || json_object_size(regions) == 0)
         return bad(err, SIM_EINVAL, "regions: expected an object of regions, got %s",
                    regions ? "something else" : "nothing");
@@ -294,11 +339,9 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         return rc;
     nr = (int)json_object_size(regions);
     n = (int)json_array_size(pools);
-    pops = json_object_get(fleet, "populations");
     if (pops && (!json_is_object(pops) || json_object_size(pops) == 0))
         return bad(err, SIM_EINVAL, "populations: expected a non-empty object");
     np = pops ? (int)json_object_size(pops) : 1;
-    models = json_object_get(fleet, "models");
     if (models && (!json_is_object(models) || json_object_size(models) == 0))
         return bad(err, SIM_EINVAL, "models: expected an object of model: share");
     if (models == NULL) { /* every model a pool serves, equal shares */
@@ -412,6 +455,21 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         double total = 0;
         i = 0;
         json_object_foreach(models, k, v) {
+            for (j = 0; j < n; j++) {
+                const char *m =
+                    json_string_value(json_object_get(json_array_get(pools, j), "model"));
+                if (m && strcmp(m, k) == 0)
+                    break;
+            }
+            if (j == n) { /* a typo, or a model no pool serves: either way unusable */
+                char known[1024], dir[4200];
+                snprintf(dir, sizeof dir, "%s/models", rt_datadir());
+                if (sim_json_preset_list(dir, known, sizeof known) == SIM_OK &&
+                    !in_list(known, k)) {
+                    rc = bad(err, SIM_EINVAL, "models.%s: unknown model (known: %s)", k, known);
+                    goto fail;
+                }
+            }
             if (!num_ge0(v, &F->model_weight[i])) {
                 rc = bad(err, SIM_EINVAL, "models.%s: expected a share >= 0", k);
                 goto fail;
@@ -447,6 +505,16 @@ int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_flee
         model = json_string_value(json_object_get(pj, "model"));
         gpu = json_string_value(json_object_get(pj, "gpu"));
         name = json_string_value(json_object_get(pj, "name"));
+        if (json_object_get(pj, "name") && (name == NULL || name[0] == '\0')) {
+            rc = bad(err, SIM_EINVAL, "%s.name: expected a non-empty string", where);
+            goto fail;
+        }
+        for (s = 0; name && s < i; s++)
+            if (strcmp(F->names[s], name) == 0) {
+                rc = bad(err, SIM_EINVAL, "%s.name: '%s' is the name of pools[%d] too", where, name,
+                         s);
+                goto fail;
+            }
         if (region == NULL || (ri = obj_index(regions, region)) < 0) {
             obj_keys(regions, list, sizeof list);
             sim_err_set(err, "fleet", 0, 0, "%s.region: expected one of: %s, got '%s'", where, list,
@@ -735,8 +803,32 @@ fail:
     return rc == SIM_OK ? SIM_EINVAL : rc;
 }
 
+/* Builds the fleet with its regions, populations and models in name order
+ * (sorted_copy), whatever order the file gives them in. */
+int rt_fleet_build(json_t *fleet, json_t *cfg, const struct be_ops *ops, rt_fleet **out,
+                   sim_err *err) {
+    json_t *regions, *pops, *models;
+    int rc;
+    *out = NULL;
+    if (!json_is_object(fleet))
+        return build(fleet, NULL, NULL, NULL, cfg, ops, out, err);
+    regions = sorted_copy(json_object_get(fleet, "regions"));
+    pops = sorted_copy(json_object_get(fleet, "populations"));
+    models = sorted_copy(json_object_get(fleet, "models"));
+    if ((json_object_get(fleet, "regions") && regions == NULL) ||
+        (json_object_get(fleet, "populations") && pops == NULL) ||
+        (json_object_get(fleet, "models") && models == NULL))
+        rc = bad(err, SIM_ENOMEM, "out of memory");
+    else
+        rc = build(fleet, regions, pops, models, cfg, ops, out, err);
+    json_decref(regions);
+    json_decref(pops);
+    json_decref(models);
+    return rc;
+}
+
 json_t *rt_fleet_info(const rt_fleet *f, json_t *fleet) {
-    json_t *a = json_array(), *regions = json_object_get(fleet, "regions");
+    json_t *a = json_array(), *regions = sorted_copy(json_object_get(fleet, "regions"));
     int i, first = 0;
     for (i = 0; i < f->f.n_pools; i++) {
         const eng_pool *p = &f->pools[i];
@@ -760,5 +852,6 @@ json_t *rt_fleet_info(const rt_fleet *f, json_t *fleet) {
         first += f->f.autoscale.on ? p->max_replicas : p->replicas;
         json_array_append_new(a, o);
     }
+    json_decref(regions);
     return a;
 }

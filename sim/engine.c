@@ -202,7 +202,8 @@ typedef struct eng {
     double *pop_cdf, *model_cdf;
     int64_t *supply_left; /* GPUs each supply can still give */
     sess_map sess;
-    int64_t live; /* requests routed or queued and not ended */
+    int64_t live;    /* requests routed or queued and not ended */
+    int64_t pending; /* EV_ARRIVAL events queued (stream and follow-ups) */
     /* disaggregation: each replica's KV link out and in, transfers in flight */
     net *kvnet;
     int *kv_out, *kv_in; /* link ids per replica */
@@ -438,6 +439,8 @@ static void push_followup(eng *e, const sim_req *r, sim_time t, int rejected) {
         rec->r.arrival_ns = t;
     if (evq_push(e->q, rec->r.arrival_ns, CLS_ARRIVAL, EV_ARRIVAL, -1, 0, rec) != SIM_OK)
         fail(e, SIM_ENOMEM, "queueing a follow-up request");
+    else
+        e->pending++;
 }
 
 static void request_row(eng *e, met_request *row) {
@@ -646,6 +649,8 @@ static void handoff(eng *e, replica *p, sched_seq *s, sim_time t) {
     if (k < 0) { /* no decode replica serves: rejected, the user hears at once */
         r->net_ns = 0;
         r->arrival_ns = r->user_arrival_ns;
+        r->prompt_tokens = s->req.prompt_tokens; /* the request's own, as the user sent it */
+        r->output_tokens = s->req.out_total;
         e->live--;
         reject_at(e, -1, r, MET_REJECT_QUEUE_FULL, t);
         rec_put(e, rec);
@@ -1222,6 +1227,16 @@ static void pull_stream(eng *e) {
     e->next_stream_t = rec->r.arrival_ns;
     if (evq_push(e->q, rec->r.arrival_ns, CLS_ARRIVAL, EV_ARRIVAL, -1, 0, rec) != SIM_OK)
         fail(e, SIM_ENOMEM, "queueing an arrival");
+    else
+        e->pending++;
+}
+
+/* Whether the workload has ended: every request that arrived has ended,
+ * none is queued to arrive, and the source has no more. From here on
+ * nothing the autoscaler does can matter, and the run ends (a replica
+ * still being provisioned is paid up to here). */
+static int workload_done(const eng *e) {
+    return e->stream_done && e->live == 0 && e->pending == 0;
 }
 
 /* ---- routing ---- */
@@ -1421,6 +1436,12 @@ static int route_decode(eng *e, sim_req *r, int region) {
         k = pick(e, cand(e, r->model, 1, nr), r, ENG_ROUTE_LOT, 0);
     if (k < 0)
         k = pick(e, cand(e, r->model, 1, nr), r, ENG_ROUTE_LOT, 1);
+    if (k < 0) { /* none serving: the demand of the model's decode pools */
+        const cand_list *L = cand(e, r->model, 1, nr);
+        int i;
+        for (i = 0; i < L->n; i++)
+            e->pools[e->reps[L->rep[i]].pool].unserved = 1;
+    }
     return k;
 }
 
@@ -1445,6 +1466,7 @@ static void on_arrival(eng *e, req_rec *rec) {
     replica *p;
     int k;
     sim_time nd;
+    e->pending--;
     if (rec->from_stream)
         pull_stream(e);
     if (e->rc != SIM_OK) {
@@ -1497,8 +1519,20 @@ static void on_deliver(eng *e, replica *p, req_rec *rec) {
 
 /* ---- the autoscaler ---- */
 
-static void push_tick(eng *e) {
-    sim_time t = e->now + sim_time_from_s(e->fl->autoscale.interval_s);
+/* Schedules the next tick, interval_s from now; when the tick that just ran
+ * changed nothing (idle: no replica asked for or drained, no pool's demand
+ * pending), the ticks before the next event are skipped. A tick decides
+ * from state that only events change, so the ticks up to the next event
+ * would see what this one saw and change nothing either: the run is the
+ * same, bar the events counted (sim_events), and an idle gap costs one tick
+ * rather than gap / interval_s of them, each a pass over every replica.
+ * The tick kept is the last one strictly before the next event, so that
+ * its successor is queued when it would have been. */
+static void push_tick(eng *e, int idle) {
+    sim_time dt = sim_time_from_s(e->fl->autoscale.interval_s), t = e->now + dt;
+    sim_time next = evq_peek_time(e->q);
+    if (idle && next != SIM_TIME_MAX && next - 1 - e->now >= 2 * dt)
+        t = e->now + (next - 1 - e->now) / dt * dt;
     if (evq_push(e->q, t, CLS_SCHED, EV_TICK, -1, 0, NULL) != SIM_OK)
         fail(e, SIM_ENOMEM, "scheduling the autoscaler");
 }
@@ -1511,7 +1545,7 @@ static void push_tick(eng *e) {
  * takes nothing new and stops when its last request ends. */
 static void on_tick(eng *e) {
     const eng_autoscale *as = &e->fl->autoscale;
-    int i;
+    int i, idle = 1;
     for (i = 0; i < e->fl->n_pools; i++) {
         pool_rt *q = &e->pools[i];
         int k, n_serving = 0, victim = -1;
@@ -1528,6 +1562,8 @@ static void on_tick(eng *e) {
          * none (one replica at a time: none while one is being provisioned) */
         util = n_serving > 0 ? (double)outst / ((double)n_serving * q->cfg->sched.max_num_seqs)
                              : ((q->unserved || outst > 0) && q->n_prov == 0 ? 1e9 : 0);
+        if (q->unserved)
+            idle = 0;
         q->unserved = 0;
         if (util > as->up && q->n_on + q->n_prov < q->cfg->max_replicas &&
             e->supply_left[q->cfg->supply] >= q->cfg->gpus_per_replica) {
@@ -1535,6 +1571,7 @@ static void on_tick(eng *e) {
                 if (e->reps[k].state == REP_OFF)
                     break;
             SIM_ASSERT(k < q->first + q->n);
+            idle = 0;
             pool_account(q, e->now);
             rep_account(e, &e->reps[k], e->now); /* its timeline up to now, as it was: off */
             e->reps[k].state = REP_PROVISIONING;
@@ -1547,13 +1584,14 @@ static void on_tick(eng *e) {
         } else if (util < as->down && n_serving > q->cfg->min_replicas && n_serving > 1 &&
                    victim >= 0) {
             replica *p = &e->reps[victim];
+            idle = 0;
             p->state = REP_DRAINING;
             if (p->out_req == 0)
                 rep_off(e, p);
         }
     }
-    if (!e->stream_done || e->live > 0)
-        push_tick(e);
+    if (!workload_done(e))
+        push_tick(e, idle);
 }
 
 static void on_drop(eng *e, replica *p) {
@@ -1652,10 +1690,12 @@ static void summarise(eng *e, met_summary *s) {
     s->pcie_bytes_d2h = e->pcie.bytes_d2h;
     s->swapped_in_tokens = e->pcie.swapped_in_tokens;
     s->preemptions_swapped = e->pcie.swapped_out_seqs;
-    if (e->fl->pools[0].sched.host_blocks > 0 || e->fl->pools[0].sched.preempt_swap) {
-        s->pcie_busy_h2d_s = e->pcie.busy_h2d_s;
-        s->pcie_busy_d2h_s = e->pcie.busy_d2h_s;
-    }
+    for (r = 0; r < e->fl->n_pools; r++) /* defined when any pool can use PCIe */
+        if (e->fl->pools[r].sched.host_blocks > 0 || e->fl->pools[r].sched.preempt_swap) {
+            s->pcie_busy_h2d_s = e->pcie.busy_h2d_s;
+            s->pcie_busy_d2h_s = e->pcie.busy_d2h_s;
+            break;
+        }
     if (e->n_completed > 0) {
         s->prefix_hit_rate_requests = (double)e->hit_requests / (double)e->n_completed;
         if (e->prompt_tokens > 0)
@@ -2013,8 +2053,13 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
     }
     pull_stream(&e);
     if (e.fl->autoscale.on && e.rc == SIM_OK)
-        push_tick(&e);
+        push_tick(&e, 0);
     while (e.rc == SIM_OK && evq_pop(e.q, &ev)) {
+        /* once the workload has ended, a replica becoming ready or a tick
+         * changes nothing that is reported: the run ends at the last event
+         * of the workload, not at a provisioning that has not finished */
+        if ((ev.type == EV_TICK || ev.type == EV_READY) && workload_done(&e))
+            continue;
         e.now = ev.t;
         switch (ev.type) {
             case EV_ARRIVAL:

@@ -108,4 +108,42 @@ check "burst: the JSON answer is the stored one (run, GPUs, the fewest over the 
 check "burst: offered_rps is null at the top level and in answers[]" \
     "[ \"\$(grep -c '\"offered_rps\": null' $T/b.json)\" = 2 ]"
 
+# a TPOT SLO with no request of two output tokens: every completed request
+# meets it (docs/metrics.md), so one replica answers (it searched to 1,024
+# replicas in 11 simulations and exited 1)
+"$KV" capacity --slo tpot_p99=1s --synthetic 'poisson,rate=5,requests=100,isl=200,osl=1' \
+    --no-db --quiet --json >"$T/osl1.json" 2>/dev/null
+check "TPOT SLO, one output token each: met by 1 replica, TPOT null, exit 0" \
+    "[ $? -eq 0 ] && grep -q '^  \"replicas\": 1,' $T/osl1.json && grep -q '^  \"tpot_p99_s\": null,' $T/osl1.json && grep -q '^  \"points\": 1,' $T/osl1.json"
+check "--no-db: search_id is null (it was 0)" "grep -q '^  \"search_id\": null' $T/osl1.json"
+
+# a workload where more replicas do not always help (least-kv scatters
+# conversations): at load 3, 8 misses, 9 meets, 12 and 14 miss, 15 meets.
+# Bisection stopped at 15 (one fewer missing); the downward scan past
+# misses finds 6, and the 8 sizes below the answer (here all 5) miss
+SYN='sessions,rate=5,turns=geometric(mean=4),think=lognormal(mean=5;sigma=1),isl=lognormal(mean=1000;sigma=1),osl=lognormal(mean=200;sigma=0.7),sessions=300,system=500'
+"$KV" capacity --router least-kv --synthetic "$SYN" --load-scale 3 \
+    --slo 'ttft_p99=300ms,tpot_p99=30ms' --db "$T/nm.db" --quiet >/dev/null 2>&1
+check "non-monotone: the scan finds 6 replicas (bisection alone answered 15)" \
+    "[ \"\$(sqlite3 $T/nm.db 'SELECT replicas FROM capacity')\" = 6 ]"
+check "non-monotone: every size below the answer was tried and misses" \
+    "[ \"\$(sqlite3 $T/nm.db 'SELECT COUNT(*) FROM capacity_points WHERE replicas < 6 AND meets = \"[0]\"')\" = 5 ]"
+
+# every search ends its record, and a TP that cannot run has its rows: the
+# only TP infeasible (before: exit 1 with no JSON, the search left
+# 'running', no capacity row), and a failure that stops the search
+"$KV" capacity --slo 'ttft_p99=1s' --synthetic 'poisson,rate=5,requests=100,isl=200,osl=20' \
+    --tp 3 --db "$T/tp3.db" --json >"$T/tp3.json" 2>/dev/null
+check "only TP 3 (cannot split the heads): exit 1, JSON with null sizes" \
+    "[ $? -eq 1 ] && grep -q '^  \"replicas\": null,' $T/tp3.json"
+check "only TP 3: search done, a capacity row with NULL sizes, a by-TP row with the reason" \
+    "[ \"\$(sqlite3 $T/tp3.db 'SELECT s.status, c.replicas IS NULL, b.found, b.replicas IS NULL, b.reason LIKE \"%tp: expected a divisor%\" FROM capacity_searches s, capacity c, capacity_by_tp b')\" = 'done|1|0|1|1' ]"
+"$KV" capacity --slo 'ttft_p99=1s' --synthetic 'poisson,rate=5,requests=100,isl=200,osl=20' \
+    --model llama-3-70b --tp 1,2,3 --db "$T/tp123.db" --quiet >/dev/null 2>&1
+check "70B over TP 1,2,3: a by-TP row for each, reasons for 1 and 3" \
+    "[ \"\$(sqlite3 $T/tp123.db 'SELECT group_concat(tp || \":\" || found || \":\" || (reason IS NOT NULL)) FROM capacity_by_tp')\" = '1:0:1,2:1:0,3:0:1' ]"
+"$KV" capacity --slo 'ttft_p99=1s' --trace "$T/nonexistent.csv" --db "$T/fail.db" >/dev/null 2>&1
+check "a search stopped by a failure is stored failed, with the error" \
+    "[ $? -eq 2 ] && [ \"\$(sqlite3 $T/fail.db 'SELECT status, error LIKE \"%nonexistent.csv: cannot open%\" FROM capacity_searches')\" = 'failed|1' ]"
+
 tap_end

@@ -162,6 +162,15 @@ refuse "max_replicas 1.5" 's/"replicas": 2}/"replicas": 2, "max_replicas": 1.5}/
 refuse "max_replicas as a string" 's/"replicas": 2}/"replicas": 2, "max_replicas": "3"}/' "bad.json: pools\[0\].max_replicas: expected an integer"
 refuse "model shares that are all 0" 's/"router"/"models": {"llama-3-8b": 0, "llama-3.1-8b": 0}, "router"/' "bad.json: models: expected shares with a finite sum > 0"
 refuse "population weights that are all 0" 's/"weight": 1/"weight": 0/' "bad.json: populations: expected weights with a finite sum > 0"
+# names that were let through: a model misspelt with a share of 0, GPU
+# kinds that are two known names joined by ", " (a substring match),
+# a pool name or a description that is no string, two pools of one name
+refuse "an unknown model with a share of 0" 's/"router"/"models": {"llama-3-8b": 1, "lama-3-70b": 0}, "router"/' "bad.json: models.lama-3-70b: unknown model (known: "
+refuse "a GPU kind 'a100-sxm, h100-pcie'" 's/"east": {"gpus": {"h100-sxm": 8}/"east": {"gpus": {"h100-sxm": 8, "a100-sxm, h100-pcie": 3}/' "bad.json: regions.east.gpus.a100-sxm, h100-pcie: unknown GPU kind"
+refuse "a price for 'h100-sxm, h200'" 's/"usd_per_gpu_hour": {"h100-sxm": 2.0}/"usd_per_gpu_hour": {"h100-sxm, h200": 5}/' "bad.json: regions.east.usd_per_gpu_hour.h100-sxm, h200: unknown GPU kind"
+refuse "a pool name that is a number" 's/"name": "e"/"name": 5/' "bad.json: pools\[0\].name: expected a non-empty string"
+refuse "a description that is a number" 's/"router"/"description": 5, "router"/' "bad.json: description: expected a string"
+refuse "two pools of one name" 's/"name": "w"/"name": "e"/' "bad.json: pools\[1\].name: 'e' is the name of pools\[0\] too"
 refuse "a model share without a pool" 's/"router"/"models": {"llama-3-8b": 1, "qwen3-32b": 1}, "router"/' "models.qwen3-32b"
 "$KV" run --fleet "$T/near.json" --backend cpu --limit 5 --no-db >/dev/null 2>"$T/be.err"
 check "refused: a fleet on a measured backend" "[ $? -eq 1 ] && grep -q 'only the sim backend' $T/be.err"
@@ -179,6 +188,55 @@ rm -f "$T/near.json"
 "$KV" rerun "$T/re.db" 1 >/dev/null 2>&1
 check "rerun of a fleet run needs no fleet file and matches" \
     "[ \"\$(q $T/re.db 'SELECT a.ttft_p99_s = b.ttft_p99_s AND a.completed = b.completed FROM summary a, summary b WHERE a.run_id = 1 AND b.run_id = 2')\" = 1 ]"
+
+# PCIe busy time is defined when any pool can use PCIe, not only the first
+# (it was null here though the second pool swapped GBs)
+cat >"$T/pc.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 4}}},
+ "pools": [{"name": "plain", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1},
+           {"name": "swap", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "options": {"preemption": "swap", "kv-blocks": 300}}],
+ "router": "round-robin"}
+JSON
+"$KV" run --fleet "$T/pc.json" --synthetic 'poisson,rate=20,requests=300,isl=1000,osl=300' --no-db --json >"$T/pc.out" 2>/dev/null
+check "PCIe: busy time reported when a later pool swaps (bytes > 0, busy > 0)" \
+    "grep -q '\"pcie_bytes_h2d\": [1-9]' $T/pc.out && grep -q '\"pcie_busy_h2d_s\": 0\\.[0-9]' $T/pc.out && grep -q '\"pcie_busy_d2h_s\": 0\\.[0-9]' $T/pc.out"
+
+# results never depend on the order of a fleet file's object keys: the
+# stored config has them sorted (runs.config), so regions, populations and
+# models are indexed by name (before, run 146/54 requests per replica and
+# its rerun 123/77, and the file with its keys reordered differed too)
+cat >"$T/ord1.json" <<'JSON'
+{"regions": {"us": {"gpus": {"h100-sxm": 2}}, "eu": {"gpus": {"h100-sxm": 2}}},
+ "populations": {"na": {"weight": 0.7, "rtt_s": {"us": 0.02, "eu": 0.1}},
+                 "eu": {"weight": 0.3, "rtt_s": {"us": 0.1, "eu": 0.01}}},
+ "models": {"llama-3.1-8b": 1, "llama-3-8b": 2},
+ "pools": [{"name": "us", "region": "us", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1},
+           {"name": "eu", "region": "eu", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1},
+           {"name": "u2", "region": "us", "model": "llama-3.1-8b", "gpu": "h100-sxm", "replicas": 1},
+           {"name": "e2", "region": "eu", "model": "llama-3.1-8b", "gpu": "h100-sxm", "replicas": 1}]}
+JSON
+cat >"$T/ord2.json" <<'JSON'
+{"pools": [{"name": "us", "region": "us", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1},
+           {"name": "eu", "region": "eu", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1},
+           {"name": "u2", "region": "us", "model": "llama-3.1-8b", "gpu": "h100-sxm", "replicas": 1},
+           {"name": "e2", "region": "eu", "model": "llama-3.1-8b", "gpu": "h100-sxm", "replicas": 1}],
+ "models": {"llama-3-8b": 2, "llama-3.1-8b": 1},
+ "populations": {"eu": {"rtt_s": {"eu": 0.01, "us": 0.1}, "weight": 0.3},
+                 "na": {"rtt_s": {"eu": 0.1, "us": 0.02}, "weight": 0.7}},
+ "regions": {"eu": {"gpus": {"h100-sxm": 2}}, "us": {"gpus": {"h100-sxm": 2}}}}
+JSON
+ORD='poisson,rate=5,requests=200,isl=300,osl=30'
+"$KV" run --fleet "$T/ord1.json" --synthetic "$ORD" --db "$T/ord.db" >/dev/null 2>&1
+"$KV" run --fleet "$T/ord2.json" --synthetic "$ORD" --db "$T/ord.db" >/dev/null 2>&1
+"$KV" rerun "$T/ord.db" 1 >/dev/null 2>&1
+check "key order: a fleet file and the same with its keys reordered place every request alike" \
+    "[ \"\$(q $T/ord.db 'SELECT COUNT(*) FROM requests a JOIN requests b ON a.id = b.id AND a.run_id = 1 AND b.run_id = 2 WHERE a.replica = b.replica AND a.finish_s = b.finish_s')\" = 200 ]"
+check "key order: run then rerun of a file with unsorted keys place every request alike" \
+    "[ \"\$(q $T/ord.db 'SELECT COUNT(*) FROM requests a JOIN requests b ON a.id = b.id AND a.run_id = 1 AND b.run_id = 3 WHERE a.replica = b.replica AND a.finish_s = b.finish_s')\" = 200 ]"
+check "key order: the three summaries are identical (wall time aside)" \
+    "[ \"\$(q $T/ord.db 'SELECT COUNT(DISTINCT ttft_p99_s || e2e_p99_s || tpot_p50_s || completed || gpu_hours) FROM summary')\" = 1 ]"
+check "key order: both models and both regions served" \
+    "[ \"\$(q $T/ord.db 'SELECT COUNT(DISTINCT replica) FROM requests WHERE run_id = 1')\" = 4 ]"
 
 # 8. disaggregated prefill and decode
 cat >"$T/dis.json" <<'JSON'
@@ -297,8 +355,8 @@ cat >"$T/as3.json" <<'JSON'
  "autoscaler": {"interval_s": 1, "provision_s": 5, "up": 0.5, "down": 0.1}}
 JSON
 "$KV" run --trace "$T/as0.csv" --fleet "$T/as3.json" --db "$T/as3.db" >/dev/null 2>&1
-check "autoscaler: a pool no request is for is never paid (GPU-hours of pool a alone)" \
-    "[ \"\$(sqlite3 $T/as3.db 'SELECT completed, ROUND(gpu_hours * 3600) FROM summary')\" = '20|20.0' ]"
+check "autoscaler: a pool no request is for is never paid (GPU-hours of pool a alone: 1 GPU, the whole run)" \
+    "[ \"\$(sqlite3 $T/as3.db 'SELECT completed, abs(gpu_hours * 3600 - sim_time_s) < 1e-9 FROM summary')\" = '20|1' ]"
 printf 'arrived_at,num_prefill_tokens,num_decode_tokens\n' >"$T/as2.csv"
 for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo '0,2000,400' >>"$T/as2.csv"; done
 echo '40,100,10' >>"$T/as2.csv"
@@ -310,6 +368,53 @@ JSON
 "$KV" run --trace "$T/as2.csv" --fleet "$T/as2.json" --db "$T/as2.db" --timeline-s 1 >/dev/null 2>&1
 check "autoscaler timeline: only the replica on at 0 has a row there; rows cover the seconds paid" \
     "[ \"\$(sqlite3 $T/as2.db 'SELECT (SELECT COUNT(*) FROM timeline WHERE t_s = 0), (SELECT COUNT(*) FROM timeline) BETWEEN ROUND(gpu_hours * 3600) AND ROUND(gpu_hours * 3600) + 6 FROM summary')\" = '1|1' ]"
+# a disaggregated model whose decode pool starts empty: prefilled requests
+# that find no decode replica are its demand, so it grows (before, only
+# entry pools were marked: all 300 were prefilled then rejected, and the
+# rejected rows said 501 prompt tokens, the decode side's, for 500)
+cat >"$T/dz.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 8}}},
+ "pools": [{"name": "p", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "role": "prefill"},
+           {"name": "d", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 0, "max_replicas": 2, "role": "decode"}],
+ "router": "least-outstanding", "autoscaler": {"interval_s": 1, "provision_s": 5, "up": 0.05, "down": 0.01}}
+JSON
+"$KV" run --fleet "$T/dz.json" --synthetic 'poisson,rate=5,requests=300,isl=500,osl=50' --db "$T/dz.db" >/dev/null 2>&1
+check "autoscaler: an empty decode pool grows and decodes (most of 300 complete)" \
+    "[ \"\$(q $T/dz.db 'SELECT completed > 200 FROM summary')\" = 1 ]"
+check "disaggregated: a request rejected for want of a decode replica keeps its prompt (500 tokens)" \
+    "[ \"\$(q $T/dz.db 'SELECT COUNT(*) > 0 AND MIN(prompt_tokens) = 500 AND MAX(prompt_tokens) = 500 FROM requests WHERE rejected = 1')\" = 1 ]"
+# the run ends when the workload ends: a replica still being provisioned
+# (600 s, or 1e9 s) neither extends it nor is paid past it (before: sim_time
+# 601 s and 0.334 GPU-hours for an 18.9 s workload; with 1e9 s, 555,555
+# GPU-hours, and with --db the run failed on its empty timeline)
+cat >"$T/prov.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 4}}},
+ "pools": [{"name": "a", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "max_replicas": 2}],
+ "autoscaler": {"interval_s": 1, "provision_s": 600, "up": 0.001, "down": 0.0}}
+JSON
+sed 's/"provision_s": 600/"provision_s": 1e9/' "$T/prov.json" >"$T/provinf.json"
+PROV='poisson,rate=5,requests=100,isl=200,osl=20'
+"$KV" run --fleet "$T/prov.json" --synthetic "$PROV" --db "$T/prov.db" >/dev/null 2>&1
+"$KV" run --fleet "$T/provinf.json" --synthetic "$PROV" --db "$T/prov.db" >/dev/null 2>&1
+check "autoscaler: a pending provisioning does not extend the run (sim time = last finish)" \
+    "[ \"\$(q $T/prov.db 'SELECT COUNT(*) FROM summary WHERE sim_time_s = last_finish_s AND last_finish_s < 30')\" = 2 ]"
+check "autoscaler: GPUs paid up to the end of the workload (2 GPUs x 19 s at most)" \
+    "[ \"\$(q $T/prov.db 'SELECT COUNT(*) FROM summary WHERE gpu_hours > 0.005 AND gpu_hours < 2 * 19.0 / 3600')\" = 2 ]"
+check "autoscaler: provision_s 1e9 with --db is stored done" \
+    "[ \"\$(q $T/prov.db 'SELECT group_concat(status) FROM runs')\" = 'done,done' ]"
+
+# an idle gap costs no tick per interval_s (it cost 28 s for 1e5 s at 0.1 s
+# with 20,000 replicas a tick): two requests 1e5 s apart end at once
+cat >"$T/gap.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 20000}}},
+ "pools": [{"name": "a", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "max_replicas": 20000}],
+ "autoscaler": {"interval_s": 0.1, "provision_s": 5, "up": 0.5, "down": 0.1}}
+JSON
+printf 'TIMESTAMP,ContextTokens,GeneratedTokens\n0,100,10\n100000,100,10\n' >"$T/gap.csv"
+timeout 10 "$KV" run --fleet "$T/gap.json" --trace "$T/gap.csv" --no-db --json >"$T/gap.out" 2>&1
+check "autoscaler: an idle gap of 1e5 s at 0.1 s ticks takes under 10 s (and both complete)" \
+    "[ $? -eq 0 ] && grep -q '\"completed\": 2,' $T/gap.out"
+
 sed 's/"replicas": 1, "min_replicas": 1/"pp": 2, "replicas": 1, "min_replicas": 1/' "$T/as2.json" >"$T/aspp.json"
 "$KV" run --trace "$T/as2.csv" --fleet "$T/aspp.json" --no-db >/dev/null 2>"$T/aspp.err"
 check "autoscaler with pp 2: refused, naming the file and the pool's pp" \
