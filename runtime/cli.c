@@ -490,11 +490,15 @@ static void fmt_s(char *buf, size_t n, double v) {
 static void print_text(const met_summary *s, json_t *info) {
     char a[32], b[32], c[32];
     json_t *cut = json_object_get(info, "model_layers");
-    printf("kvfleet run %lld (%s): %s on %lld x %s (TP%lld), %lld KV blocks of %lld tokens per "
-           "replica, backend %s\n",
-           (long long)json_integer_value(json_object_get(info, "run_id")),
-           json_string_value(json_object_get(info, "db")),
-           json_string_value(json_object_get(info, "model")),
+    char head[4200];
+    if (json_is_integer(json_object_get(info, "run_id")))
+        snprintf(head, sizeof head, "kvfleet run %lld (%s)",
+                 (long long)json_integer_value(json_object_get(info, "run_id")),
+                 json_string_value(json_object_get(info, "db")));
+    else
+        snprintf(head, sizeof head, "kvfleet run (no results file)");
+    printf("%s: %s on %lld x %s (TP%lld), %lld KV blocks of %lld tokens per replica, backend %s\n",
+           head, json_string_value(json_object_get(info, "model")),
            (long long)json_integer_value(json_object_get(info, "replicas")),
            json_string_value(json_object_get(info, "gpu")),
            (long long)json_integer_value(json_object_get(info, "tp")),
@@ -1283,6 +1287,14 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
         rc = SIM_EINVAL;
         goto fail;
     }
+    if (fleet_j && ec.usd_per_gpu_hour > 0) { /* it would be ignored: say so */
+        sim_err_set(&err, "", 0, 0,
+                    "--gpu-price: expected none with --fleet (a fleet prices its GPUs per "
+                    "region: usd_per_gpu_hour in the fleet file), got '%g'",
+                    ec.usd_per_gpu_hour);
+        rc = SIM_EINVAL;
+        goto fail;
+    }
     if (!(ec.timeline_s == 0 || (ec.timeline_s >= 1e-3 && ec.timeline_s <= 1e9))) {
         /* finer intervals write a row per replica every step or more often */
         sim_err_set(&err, "", 0, 0, "--timeline-s: expected 0 (none) or 0.001..1e+09 s, got '%g'",
@@ -1347,7 +1359,8 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
         goto fail;
 
     info = json_object();
-    json_object_set_new(info, "run_id", json_integer(run_id));
+    /* no results file, no run id: null, as every undefined figure */
+    json_object_set_new(info, "run_id", run_id > 0 ? json_integer(run_id) : json_null());
     json_object_set_new(info, "db", json_string(db));
     json_object_set_new(info, "model", json_string(pc->model.name));
     json_object_set_new(info, "gpu", json_string(pc->gpu.name));

@@ -303,6 +303,16 @@ printf 'session_id,turn,start_s,think_s,prompt_tokens,output_tokens\n0,1,0,0,10,
 check "think times adding up past the horizon: exit 1 naming the turn, the run marked failed" \
     "[ $? -eq 1 ] && grep -q 'session 0, turn 3: expected an arrival at most 1e9 s' $T/hz5 && [ \"\$(sqlite3 $T/hz5.db 'SELECT status FROM runs')\" = failed ]"
 
+# --no-db: no run id (null), and the text says there is no results file
+"$KV" run --no-db --limit 3 --json >"$T/nodb.json" 2>/dev/null
+check "--no-db --json: run_id is null" "grep -q '\"run_id\": null,' $T/nodb.json"
+"$KV" run --no-db --limit 3 2>/dev/null | head -n 1 >"$T/nodb.txt"
+check "--no-db text: 'no results file'" "grep -q '^kvfleet run (no results file): ' $T/nodb.txt"
+# --gpu-price with a fleet would be ignored (the fleet prices per region): refused
+"$KV" run --no-db --limit 3 --gpu-price 2 --fleet "$srcdir/experiments/fleets/two-regions.json" \
+    >/dev/null 2>"$T/gp.err"
+check "--gpu-price with --fleet exits 1" "[ $? -eq 1 ] && grep -q -- '--gpu-price: expected none with --fleet' $T/gp.err"
+
 # a killed run never looks finished
 "$KV" run --db "$T/kill.db" --synthetic 'poisson,rate=200,requests=2000000,isl=1000,osl=200' \
     --replicas 8 >/dev/null 2>&1 &
