@@ -1374,10 +1374,18 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     json_object_set_new(info, "block_tokens", json_integer(ec.sched.block_tokens));
     json_object_set_new(info, "backend", json_string(bp->ops->name));
     if (fleet) {
-        int i, total = 0;
-        for (i = 0; i < fleet->f.n_pools; i++)
-            total += fleet->pools[i].replicas;
+        int i, total = 0, engines = 0;
+        for (i = 0; i < fleet->f.n_pools; i++) { /* replicas, not pp virtual engines */
+            total += fleet->pools[i].replicas / fleet->rp[i].pctx.pp;
+            engines += fleet->pools[i].replicas;
+        }
         json_object_set_new(info, "replicas", json_integer(total));
+        /* pp is each pool's (pools[]); the engines are counted over them */
+        json_object_del(info, "pp");
+        if (engines != total)
+            json_object_set_new(info, "virtual_engines", json_integer(engines));
+        else
+            json_object_del(info, "virtual_engines");
         json_object_set_new(info, "pools", rt_fleet_info(fleet, fleet_j));
     }
     if (pool.model_layers > 0) { /* the model was cut: say so, never extrapolate */

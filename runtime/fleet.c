@@ -845,8 +845,14 @@ json_t *rt_fleet_info(const rt_fleet *f, json_t *fleet) {
         json_object_set_new(o, "model", json_string(p->perf->model.name));
         json_object_set_new(o, "gpu", json_string(p->perf->gpu.name));
         json_object_set_new(o, "tp", json_integer(p->perf->tp));
-        json_object_set_new(o, "replicas", json_integer(p->replicas));
-        json_object_set_new(o, "max_replicas", json_integer(p->max_replicas));
+        /* replicas as the file counts them; the engine runs pp virtual
+         * engines for each (first_replica is in the engine's numbering) */
+        json_object_set_new(o, "replicas", json_integer(p->replicas / f->rp[i].pctx.pp));
+        json_object_set_new(o, "max_replicas", json_integer(p->max_replicas / f->rp[i].pctx.pp));
+        if (f->rp[i].pctx.pp > 1) {
+            json_object_set_new(o, "pp", json_integer(f->rp[i].pctx.pp));
+            json_object_set_new(o, "virtual_engines", json_integer(p->replicas));
+        }
         json_object_set_new(o, "kv_blocks", json_integer(f->rp[i].kv_blocks));
         json_object_set_new(o, "first_replica", json_integer(first));
         first += f->f.autoscale.on ? p->max_replicas : p->replicas;

@@ -313,6 +313,13 @@ check "--no-db text: 'no results file'" "grep -q '^kvfleet run (no results file)
     >/dev/null 2>"$T/gp.err"
 check "--gpu-price with --fleet exits 1" "[ $? -eq 1 ] && grep -q -- '--gpu-price: expected none with --fleet' $T/gp.err"
 
+# a pipelined fleet pool reports replicas as the file counts them, engines apart
+printf '{"regions": {"r": {"gpus": {"h100-sxm": 8}}}, "pools": [{"name": "a", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 2, "pp": 2}]}' \
+    >"$T/ppf.json"
+"$KV" run --no-db --limit 20 --json --fleet "$T/ppf.json" >"$T/ppf.out" 2>/dev/null
+check "fleet pool pp 2 x 2 replicas: replicas 2, virtual_engines 4" \
+    "[ \$(grep -c '\"replicas\": 2,' $T/ppf.out) -eq 2 ] && [ \$(grep -c '\"virtual_engines\": 4,' $T/ppf.out) -eq 2 ]"
+
 # a killed run never looks finished
 "$KV" run --db "$T/kill.db" --synthetic 'poisson,rate=200,requests=2000000,isl=1000,osl=200' \
     --replicas 8 >/dev/null 2>&1 &
