@@ -446,9 +446,11 @@ static void now_iso(char *buf, size_t n) {
 /* Draws the search's curve with `kvfleet plot --kind capacity`; returns its exit code. */
 static int capacity_plot(const char *db, int64_t search_id, const char *out) {
     char id[32];
-    char *av[] = {"plot", (char *)db, "--kind", "capacity", "--sweep", id, "-o", (char *)out, NULL};
+    /* quiet: capacity says where the figure is itself (unless --quiet) */
+    char *av[] = {"plot", (char *)db, "--kind",    "capacity", "--sweep",
+                  id,     "-o",       (char *)out, "--quiet",  NULL};
     snprintf(id, sizeof id, "%lld", (long long)search_id);
-    return rt_main_plot(8, av);
+    return rt_main_plot(9, av);
 }
 
 int rt_main_capacity(int argc, char **argv) {

@@ -394,7 +394,7 @@ static const plot_kind kinds[] = {
 static void help(FILE *f) {
     size_t i;
     fprintf(f, "usage: kvfleet plot DB --kind KIND -o FILE.png|FILE.svg [--run ID] [--sweep ID]\n"
-               "                    [--title T] [--script FILE]\n\n"
+               "                    [--title T] [--script FILE] [--quiet]\n\n"
                "Draws a figure from a results file with gnuplot (format from -o's extension).\n\n"
                "kinds:\n");
     for (i = 0; i < N_KINDS; i++)
@@ -407,6 +407,7 @@ static void help(FILE *f) {
                "  --title T      the figure's title (default: what it shows and the "
                "configuration)\n"
                "  --script FILE  also write the gnuplot script (data inline) to restyle it\n"
+               "  --quiet        no 'wrote FILE' line\n"
                "exit codes: 0 ok, 1 bad input (an unknown kind, a file lacking the rows the "
                "kind needs),\n"
                "  2 usage, 3 gnuplot missing or failing\n"
@@ -500,7 +501,7 @@ int rt_main_plot(int argc, char **argv) {
     plot_buf gp, body;
     plot_ctx c;
     sim_err err;
-    int i, rc = SIM_OK, code = RT_EXIT_OK, svg;
+    int i, rc = SIM_OK, code = RT_EXIT_OK, svg, quiet = 0;
     size_t k;
 
     memset(&gp, 0, sizeof gp);
@@ -512,6 +513,10 @@ int rt_main_plot(int argc, char **argv) {
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             help(stdout);
             return RT_EXIT_OK;
+        }
+        if (strcmp(a, "--quiet") == 0) {
+            quiet = 1;
+            continue;
         }
         if (strcmp(a, "--kind") == 0 || strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 ||
             strcmp(a, "--run") == 0 || strcmp(a, "--sweep") == 0 || strcmp(a, "--title") == 0 ||
@@ -619,7 +624,7 @@ int rt_main_plot(int argc, char **argv) {
     if (script != NULL && (rc = write_file(script, gp.s, gp.n, &err)) != SIM_OK)
         goto fail;
     code = run_gnuplot(gp.s, gp.n);
-    if (code == RT_EXIT_OK)
+    if (code == RT_EXIT_OK && !quiet)
         fprintf(stderr, "kvfleet plot: wrote %s\n", out);
     goto out;
 nomem:

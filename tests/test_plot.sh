@@ -302,4 +302,8 @@ check "--script naming -o's file exits 1" "[ $? -eq 1 ] && grep -q \"other than 
 "$KV" plot --help >"$T/help"
 check "plot --help says an unknown kind is exit 1" "grep -q '1 bad input (an unknown kind' $T/help"
 
+# --quiet: the figure, without the 'wrote' line
+"$KV" plot "$L" --kind timeline -o "$T/quiet.png" --quiet 2>"$T/quiet.err"
+check "--quiet draws without the 'wrote' line" "[ $? -eq 0 ] && [ -s $T/quiet.png ] && [ ! -s $T/quiet.err ]"
+
 tap_end
