@@ -658,8 +658,14 @@ static void child_main(sweep_coord *c, const slot *s, int fd, pid_t parent) {
 #ifdef __linux__
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 #endif
-    for (i = 0; i < N_STOP_SIGS; i++) /* a worker dies of them: the coordinator cleans up */
-        signal(stop_sigs[i], SIG_DFL);
+    /* a worker dies of the stop signals the coordinator catches (it cleans
+     * up); one ignored when the sweep started (nohup's SIGHUP, SIGINT in a
+     * script's background job) was left ignored, and stays so here too */
+    for (i = 0; i < N_STOP_SIGS; i++) {
+        struct sigaction cur;
+        if (sigaction(stop_sigs[i], NULL, &cur) == 0 && cur.sa_handler == on_stop_signal)
+            signal(stop_sigs[i], SIG_DFL);
+    }
     if (getppid() != parent)
         _exit(1);
     logfd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);

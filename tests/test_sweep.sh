@@ -172,6 +172,36 @@ for sig in TERM INT; do
 done
 check "the sweep was stopped by a signal with points left (at least once)" "[ $stopped -ge 1 ]"
 
+# ---- a stop signal ignored when the sweep starts (nohup's SIGHUP; SIGINT
+# in a script's background job) stays ignored, in the workers too: the
+# sweep finishes, exit 0, nothing failed. Sent to the coordinator and to
+# every worker it has at that moment, as a terminal hang-up would. ----
+if command -v pgrep >/dev/null 2>&1; then
+    mkdir -p "$T/ig"
+    for sig in HUP INT; do
+        hit=0
+        for attempt in 1 2 3; do
+            rm -f "$T/ig/s.db" "$T/ig/s.db-journal"
+            (cd "$T/ig" && trap '' $sig && exec "$KV" sweep "$S/long.json" --db s.db --jobs 2 --quiet >/dev/null 2>"$T/ig/err") &
+            pid=$!
+            wait_done "$T/ig/s.db" 2
+            kids=$(pgrep -P $pid | tr '\n' ' ')
+            kill -$sig $pid $kids 2>/dev/null
+            wait $pid
+            rc=$?
+            if [ -n "$kids" ]; then
+                hit=1
+                break
+            fi
+        done
+        failed=$(sqlite3 "$T/ig/s.db" "SELECT count(*) FROM sweep_points WHERE status <> 'done'")
+        check "SIG$sig ignored at start: workers ignore it too (exit 0, 16 done, none failed)" \
+            "[ $hit -eq 1 ] && [ $rc -eq 0 ] && [ \"${failed:-x}\" = 0 ] || { cat $T/ig/err; false; }"
+    done
+else
+    ok "# SKIP pgrep is not installed: ignored stop signals not checked"
+fi
+
 # ---- seeds, confidence intervals, warm-up ----
 "$KV" sweep "$S/seeds.json" --db "$T/s.db" --quiet >/dev/null 2>&1
 check "seeds sweep exits 0" "[ $? -eq 0 ]"
