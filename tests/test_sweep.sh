@@ -225,6 +225,12 @@ check "usd = gpu_hours x gpu-price" \
 want=$(q "$T/s.db" "SELECT printf('%.15g', avg(cost_usd)) FROM summary WHERE run_id IN (SELECT run_id FROM sweep_points WHERE point_id = 0)")
 check "usd = the summary's cost_usd (mean of the replications)" \
     "[ \"\$(sed -n 2p $T/sq | cut -d, -f5)\" = \"$want\" ]"
+"$KV" query "$T/s.db" --csv --columns point,usd,cost_usd,offered_rps >"$T/sq2"
+check "warm-up keeps cost_usd: the same as usd, not empty" \
+    "[ \"\$(sed -n 2p $T/sq2 | cut -d, -f3)\" = \"$want\" ] && [ -n \"$want\" ]"
+want=$(q "$T/s.db" "WITH w AS (SELECT count(*) / (max(arrival_s) - min(arrival_s)) AS o FROM requests WHERE arrival_s >= 0.5 AND run_id IN (SELECT run_id FROM sweep_points WHERE point_id = 0) GROUP BY run_id) SELECT printf('%.15g', avg(o)) FROM w")
+check "warm-up: offered_rps = the window's requests over its arrival span" \
+    "[ \"\$(sed -n 2p $T/sq2 | cut -d, -f4)\" = \"$want\" ] && [ -n \"$want\" ]"
 
 # ---- a spec with relative paths, run from elsewhere; a file without sweeps ----
 (cd / && "$KV" sweep "$S/trace.json" --db "$T/t.db" --quiet >/dev/null 2>&1)
