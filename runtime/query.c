@@ -519,9 +519,28 @@ static int pick_columns(const query *q, const char *list, int all, qcol **out, s
         return RT_EXIT_RUNTIME;
     }
     if (list) {
-        char *copy = sim_strdup(list), *tok, *save = NULL;
-        for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            const qcol *c = col_find(known, n_known, tok);
+        char *copy = sim_strdup(list), *tok, *next;
+        if (copy == NULL) {
+            sim_free(known);
+            sim_free(pick);
+            return RT_EXIT_RUNTIME;
+        }
+        /* every element is a name: '', ',' or 'a,,b' is a usage error, as an unknown name is */
+        for (tok = copy; tok; tok = next) {
+            const qcol *c;
+            if ((next = strchr(tok, ',')) != NULL)
+                *next++ = '\0';
+            if (tok[0] == '\0') {
+                fprintf(stderr,
+                        "kvfleet query: --columns: expected column names separated by commas, "
+                        "got an empty name in '%s'\n",
+                        list);
+                sim_free(copy);
+                sim_free(known);
+                sim_free(pick);
+                return RT_EXIT_USAGE;
+            }
+            c = col_find(known, n_known, tok);
             if (c == NULL || n >= n_known + 64) {
                 fprintf(stderr, "kvfleet query: --columns: expected names among:");
                 for (i = 0; i < n_known; i++)

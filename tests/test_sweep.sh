@@ -59,6 +59,12 @@ check "query: unknown column exits 2" "[ $? -eq 2 ]"
 check "query: unknown column lists the known ones" \
     "grep -q \"expected names among: point,max-num-seqs,replicas,policy,.*; got 'bogus'\" $T/qc.err"
 
+for cl in '' ',' 'point,,requests' 'point,'; do
+    "$KV" query "$T/j1/s.db" --columns "$cl" >"$T/qe.out" 2>"$T/qe.err"
+    check "query --columns '$cl': usage error 2 naming the empty name, no table" \
+        "[ \$? -eq 2 ] && [ ! -s $T/qe.out ] && grep -q 'expected column names separated by commas, got an empty name' $T/qe.err"
+done
+
 # --jobs 2: the same rows, keyed by point
 (cd "$T/j2" && "$KV" sweep "$S/grid.json" --db s.db --jobs 2 --quiet >out 2>err)
 check "--jobs 2 exits 0" "[ $? -eq 0 ]"
