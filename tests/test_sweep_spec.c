@@ -117,6 +117,15 @@ static void test_points(void) {
     T_EQ_I(json_integer_value(json_object_get(cfg, "seed")), 11);
     json_decref(cfg);
     sweep_spec_destroy(s);
+    /* the largest seed whose replications all fit: the last runs with 2^63-1 */
+    s = parse("{\"name\": \"m\", \"base\": {\"seed\": 9223372036854775806}, \"axes\": "
+              "{\"tp\": [1]}, \"seeds\": 2}",
+              &err, &rc);
+    T_EQ_I(rc, SIM_OK);
+    T_EQ_I(sweep_task_config(s, 1, "y.db", &cfg, &err), SIM_OK);
+    T_EQ_I(json_integer_value(json_object_get(cfg, "seed")), INT64_MAX);
+    json_decref(cfg);
+    sweep_spec_destroy(s);
 }
 
 static void test_refusals(void) {
@@ -143,6 +152,14 @@ static void test_refusals(void) {
     refuse("{\"name\": \"x\", \"axis\": {\"tp\": [1]}}",
            "spec.json: axis: unknown spec key (expected name, base, axes, points, seeds, "
            "warmup-s)");
+    /* replication r runs with seed + r: refused, not wrapped, past 2^63-1 */
+    refuse("{\"name\": \"w\", \"base\": {\"seed\": 9223372036854775807}, \"axes\": "
+           "{\"tp\": [1]}, \"seeds\": 2}",
+           "spec.json: point 0: seed: expected at most 9223372036854775806 with 2 seeds "
+           "(replication r runs with seed + r, at most 2^63-1), got '9223372036854775807'");
+    refuse("{\"name\": \"w\", \"axes\": {\"seed\": [5, 9223372036854775800]}, \"seeds\": 9}",
+           "spec.json: point 1: seed: expected at most 9223372036854775799 with 9 seeds "
+           "(replication r runs with seed + r, at most 2^63-1), got '9223372036854775800'");
     refuse("{\"name\": \"x\", \"base\": {\"db\": \"a.db\"}, \"axes\": {\"tp\": [1]}}",
            "spec.json: base.db: expected no results file in a spec (kvfleet sweep --db FILE "
            "names it)");
