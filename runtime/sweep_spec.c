@@ -363,7 +363,7 @@ static int spec_points(sweep_spec *s, json_t *points, json_t *base, const char *
 /* Replication r of a point runs with its seed + r, which must stay within
  * the seed's range, 0..2^63-1 (docs/experiments.md): a point whose seed is
  * larger than 2^63 - seeds is refused, not wrapped. A seed below 0 is the
- * run's own range check (rt_run_resolve). */
+ * run's own range check (spec_points_resolve). */
 static int spec_seeds_check(const sweep_spec *s, const char *src, sim_err *err) {
     int p;
     long long max = INT64_MAX - (long long)(s->seeds - 1);
@@ -375,6 +375,35 @@ static int spec_seeds_check(const sweep_spec *s, const char *src, sim_err *err) 
                         "with seed + r, at most 2^63-1), got '%lld'",
                         p, max, s->seeds, (long long)json_integer_value(v));
             return SIM_EINVAL;
+        }
+    }
+    return SIM_OK;
+}
+
+/* Resolves every point's config as `kvfleet run` does (rt_run_resolve:
+ * option types and ranges, one source, the fleet file read), so that a
+ * value out of range ("seed": -1) refuses the spec before anything is
+ * written, as an unknown option does, instead of failing its points one by
+ * one. Infeasible combinations are left to the run (docs/experiments.md). */
+static int spec_points_resolve(const sweep_spec *s, const char *src, sim_err *err) {
+    int p;
+    for (p = 0; p < s->n_points; p++) {
+        json_t *cfg = json_deep_copy(s->point_cfg[p]);
+        sim_err e;
+        char msg[1200];
+        int rc;
+        if (cfg == NULL)
+            return SIM_ENOMEM;
+        sim_err_clear(&e);
+        rc = rt_run_resolve(cfg, &e);
+        json_decref(cfg);
+        if (rc != SIM_OK) {
+            if (e.msg[0])
+                sim_err_format(&e, msg, sizeof msg);
+            else
+                snprintf(msg, sizeof msg, "%s", sim_strerror(rc));
+            sim_err_set(err, src, 0, 0, "point %d: %s", p, msg);
+            return rc;
         }
     }
     return SIM_OK;
@@ -402,6 +431,8 @@ int sweep_spec_parse(json_t *spec, const char *src, const char *dir, sweep_spec 
     if (rc != SIM_OK)
         goto fail;
     if ((rc = spec_seeds_check(s, src, err)) != SIM_OK)
+        goto fail;
+    if ((rc = spec_points_resolve(s, src, err)) != SIM_OK)
         goto fail;
     {
         char *txt = json_dumps(spec, JSON_COMPACT | JSON_REAL_PRECISION(17));

@@ -87,6 +87,10 @@ check "unknown option: names the file and the key" \
 check "empty axis: exit 1" "[ $? -eq 1 ]"
 check "empty axis: names the axis" \
     "grep -q \"empty_axis.json: axes.replicas: expected a non-empty list of values, got '\\[\\]'\" $T/e2"
+printf '{"name": "neg", "base": {"synthetic": "poisson,rate=40,requests=10,isl=64,osl=4", "model": "tiny"}, "axes": {"seed": [1, -1]}}' >"$T/neg.json"
+"$KV" sweep "$T/neg.json" --db "$T/bad.db" >/dev/null 2>"$T/e3"
+check "seed -1: refused up front, exit 1, naming the spec, the point and the option" \
+    "[ $? -eq 1 ] && grep -q \"neg.json: point 1: --seed: expected an integer from 0 to 9223372036854775807, got '-1'\" $T/e3"
 check "refused specs write no file" "[ ! -e $T/bad.db ]"
 "$KV" sweep >/dev/null 2>&1
 check "no SPEC: usage error 2" "[ $? -eq 2 ]"

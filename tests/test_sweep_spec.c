@@ -152,6 +152,14 @@ static void test_refusals(void) {
     refuse("{\"name\": \"x\", \"axis\": {\"tp\": [1]}}",
            "spec.json: axis: unknown spec key (expected name, base, axes, points, seeds, "
            "warmup-s)");
+    /* every point resolved as `kvfleet run` resolves it: out-of-range values refused */
+    refuse("{\"name\": \"x\", \"axes\": {\"tp\": [1]}, \"points\": []}",
+           "spec.json: axes, points: expected one of them, got both");
+    refuse("{\"name\": \"x\", \"axes\": {\"seed\": [1, -1]}}",
+           "spec.json: point 1: --seed: expected an integer from 0 to 9223372036854775807, got "
+           "'-1'");
+    refuse("{\"name\": \"x\", \"points\": [{\"trace\": \"t.csv\", \"synthetic\": \"x\"}]}",
+           "spec.json: point 0: --trace and --synthetic: give one source, not both");
     /* replication r runs with seed + r: refused, not wrapped, past 2^63-1 */
     refuse("{\"name\": \"w\", \"base\": {\"seed\": 9223372036854775807}, \"axes\": "
            "{\"tp\": [1]}, \"seeds\": 2}",
