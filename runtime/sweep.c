@@ -318,7 +318,7 @@ static int merge_rows(sweep_coord *c, size_t t, int *skipped, sim_err *err) {
     int64_t p = (int64_t)(t / (size_t)c->spec->seeds), rep = (int64_t)(t % (size_t)c->spec->seeds);
     int rc, n_runs = 0;
     char *cfg_text = NULL;
-    json_t *cfg = NULL;
+    json_t *cfg = NULL, *run_cfg = NULL;
     *skipped = 0;
     if (sqlite3_prepare_v2(c->db,
                            "SELECT status FROM sweep_points WHERE sweep_id = ? AND point_id = ?"
@@ -334,25 +334,40 @@ static int merge_rows(sweep_coord *c, size_t t, int *skipped, sim_err *err) {
     sqlite3_finalize(st);
     if (*skipped)
         return SIM_OK;
-    if (sqlite3_prepare_v2(c->db, "SELECT run_id FROM p.runs WHERE status = 'done'", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(c->db, "SELECT run_id, config FROM p.runs WHERE status = 'done'", -1,
+                           &st, NULL) != SQLITE_OK)
         return db_fail(err, c, "runs");
     while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(st, 1);
         old_id = sqlite3_column_int64(st, 0);
+        json_decref(run_cfg);
+        run_cfg = text ? json_loads(text, 0, NULL) : NULL;
         n_runs++;
     }
     sqlite3_finalize(st);
-    if (n_runs != 1) {
+    if (n_runs != 1 || !json_is_object(run_cfg)) {
         sim_err_set(err, c->args->db, 0, 0,
-                    "point %lld rep %lld: expected one finished run in the worker's file, got %d",
+                    "point %lld rep %lld: expected one finished run with its config in the "
+                    "worker's file, got %d runs",
                     (long long)p, (long long)rep, n_runs);
+        json_decref(run_cfg);
         return SIM_EDB;
     }
-    /* the runs row first (it gives the new run_id), then every per-run table */
-    if ((rc = sweep_task_config(c->spec, t, c->args->db, &cfg, err)) != SIM_OK)
+    /* The run's own resolved config (what the worker ran: dtypes as used,
+     * paths absolute), with "db" the results file, resolved as a run
+     * resolves it: the text `kvfleet run --db FILE` would store, which
+     * re-runs as it is from any folder. Dumped as rt_run_exec dumps it. */
+    if ((rc = sweep_task_config(c->spec, t, c->args->db, &cfg, err)) != SIM_OK) {
+        json_decref(run_cfg);
         return rc;
-    cfg_text = json_dumps(cfg, JSON_SORT_KEYS | JSON_COMPACT);
+    }
+    json_object_set(run_cfg, "db", json_object_get(cfg, "db"));
     json_decref(cfg);
+    cfg_text = json_dumps(run_cfg, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(run_cfg);
+    if (cfg_text == NULL)
+        return SIM_ENOMEM;
+    /* the runs row first (it gives the new run_id), then every per-run table */
     {
         char sql[8192], cols[4000] = "";
         size_t n = 0;

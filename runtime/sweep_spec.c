@@ -485,6 +485,8 @@ int sweep_task_config(const sweep_spec *s, size_t t, const char *db, json_t **ou
     cfg = json_deep_copy(s->point_cfg[p]);
     if (cfg == NULL)
         return SIM_ENOMEM;
+    /* db before resolving: made absolute as `kvfleet run --db` makes it */
+    json_object_set_new(cfg, "db", json_string(db));
     if ((rc = rt_run_resolve(cfg, err)) != SIM_OK) {
         json_decref(cfg);
         return rc;
@@ -494,7 +496,6 @@ int sweep_task_config(const sweep_spec *s, size_t t, const char *db, json_t **ou
     seed = json_integer_value(json_object_get(cfg, "seed"));
     SIM_ASSERT(seed >= 0 && seed <= INT64_MAX - (json_int_t)rep);
     json_object_set_new(cfg, "seed", json_integer(seed + (json_int_t)rep));
-    json_object_set_new(cfg, "db", json_string(db));
     *out = cfg;
     return SIM_OK;
 }

@@ -78,6 +78,18 @@ check "re-run of a done sweep exits 0" "[ $? -eq 0 ]"
 check "re-run adds no sweep and no run" \
     "[ \"\$(q $T/j1/s.db 'SELECT (SELECT count(*) FROM sweeps), (SELECT count(*) FROM runs)')\" = '1|8' ]"
 
+# the stored config is the run's resolved one: the results file absolute,
+# dtype and kv-dtype as used; it re-runs as it is from any folder, into
+# the same file, and that run stores the same text
+absdb="$(cd "$T/j1" && pwd -P)/s.db"
+check "sweep_points.config: db absolute, dtype and kv-dtype as used" \
+    "[ \"\$(q $T/j1/s.db \"SELECT json_extract(config, '\\\$.db'), json_extract(config, '\\\$.dtype') <> '', json_extract(config, '\\\$.kv-dtype') <> '' FROM sweep_points WHERE point_id = 0\")\" = '$absdb|1|1' ]"
+q "$T/j1/s.db" "SELECT config FROM sweep_points WHERE point_id = 2" >"$T/p2.json"
+mkdir -p "$T/other"
+(cd "$T/other" && "$KV" run --config ../p2.json >/dev/null 2>&1)
+check "a point's config re-runs from another folder into the results file, storing the same text" \
+    "[ \$? -eq 0 ] && [ -z \"\$(ls $T/other)\" ] && [ \"\$(q $T/j1/s.db \"SELECT count(*) FROM runs r, sweep_points p WHERE r.kind = 'run' AND p.point_id = 2 AND r.config = p.config\")\" = 1 ]"
+
 # ---- refusals ----
 "$KV" sweep "$S/bad_key.json" --db "$T/bad.db" >/dev/null 2>"$T/e1"
 check "unknown option: exit 1" "[ $? -eq 1 ]"
