@@ -23,10 +23,11 @@
  *
  * Warm-up. A sweep with warmup_s > 0 recomputes the figures that depend on
  * which requests count (counts, token sums, latency quantiles and means,
- * throughput, hit rates, the span) from the `requests` rows that arrived at
- * or after warmup_s, with the engine's definitions (docs/metrics.md); the
- * figures that need step or cache state over time become NULL; run-wide
- * bookkeeping (steps, sim_events, sim_time_s, wall_s, ...) is kept.
+ * throughput, offered load, hit rates, the span) from the `requests` rows
+ * that arrived at or after warmup_s, with the engine's definitions
+ * (docs/metrics.md); the figures that need step or cache state over time
+ * become NULL; run-wide bookkeeping (steps, sim_events, sim_time_s, wall_s,
+ * ...) and what the run paid (cost_usd, like usd) are kept.
  *
  * The file is opened by store_open_read (read-write but query-only, so a
  * killed writer's hot journal is rolled back); nothing is written. Sizes: a query reads
@@ -149,14 +150,15 @@ static void set_fig(const query *q, double *v, const char *name, double x) {
 
 /* Recomputes the request-level figures of run_id from requests arriving at or after warmup_s. */
 static int warmup_figs(query *q, long long run_id, double *v) {
-    static const char *const keep[] = {"steps", "sim_time_s", "sim_events", "wall_s",
-                                       "peak_mem_bytes"};
+    /* run-wide bookkeeping, and what the run paid (cost_usd, as usd: file comment) */
+    static const char *const keep[] = {"steps",  "sim_time_s",     "sim_events",
+                                       "wall_s", "peak_mem_bytes", "cost_usd"};
     sqlite3_stmt *st;
     double *ttft = NULL, *tpot = NULL, *e2e = NULL;
     size_t n_ttft = 0, n_tpot = 0, n_e2e = 0, cap = 0;
     long long n = 0, completed = 0, rej = 0, rc_ctx = 0, rc_kv = 0, rc_qf = 0, rc_qt = 0, rc_bb = 0,
               preempt = 0, recomp = 0, prompt = 0, out = 0, hit = 0, hit_req = 0;
-    double first = NAN, last = NAN, sum_ttft = 0, sum_tpot = 0;
+    double first = NAN, last = NAN, arr_last = NAN, sum_ttft = 0, sum_tpot = 0;
     int i, rc = RT_EXIT_OK;
     for (i = 0; i < q->n_figs - 3; i++) { /* NULL unless recomputed or kept below */
         size_t k;
@@ -199,6 +201,8 @@ static int warmup_figs(query *q, long long run_id, double *v) {
             first = arr;
         if (isnan(last) || fin > last)
             last = fin;
+        if (isnan(arr_last) || arr > arr_last)
+            arr_last = arr;
         if (sqlite3_column_int(st, 10)) {
             const char *why = (const char *)sqlite3_column_text(st, 11);
             rej++;
@@ -266,6 +270,9 @@ static int warmup_figs(query *q, long long run_id, double *v) {
         set_fig(q, v, "first_arrival_s", first);
         set_fig(q, v, "last_finish_s", last);
     }
+    /* the load offered in the window: its requests over its arrival span */
+    if (n > 0 && arr_last > first)
+        set_fig(q, v, "offered_rps", (double)n / (arr_last - first));
     if (completed > 0 && last - first > 0) {
         set_fig(q, v, "output_tokens_per_s", (double)out / (last - first));
         set_fig(q, v, "requests_per_s", (double)completed / (last - first));
@@ -512,9 +519,28 @@ static int pick_columns(const query *q, const char *list, int all, qcol **out, s
         return RT_EXIT_RUNTIME;
     }
     if (list) {
-        char *copy = sim_strdup(list), *tok, *save = NULL;
-        for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            const qcol *c = col_find(known, n_known, tok);
+        char *copy = sim_strdup(list), *tok, *next;
+        if (copy == NULL) {
+            sim_free(known);
+            sim_free(pick);
+            return RT_EXIT_RUNTIME;
+        }
+        /* every element is a name: '', ',' or 'a,,b' is a usage error, as an unknown name is */
+        for (tok = copy; tok; tok = next) {
+            const qcol *c;
+            if ((next = strchr(tok, ',')) != NULL)
+                *next++ = '\0';
+            if (tok[0] == '\0') {
+                fprintf(stderr,
+                        "kvfleet query: --columns: expected column names separated by commas, "
+                        "got an empty name in '%s'\n",
+                        list);
+                sim_free(copy);
+                sim_free(known);
+                sim_free(pick);
+                return RT_EXIT_USAGE;
+            }
+            c = col_find(known, n_known, tok);
             if (c == NULL || n >= n_known + 64) {
                 fprintf(stderr, "kvfleet query: --columns: expected names among:");
                 for (i = 0; i < n_known; i++)

@@ -318,7 +318,7 @@ static int merge_rows(sweep_coord *c, size_t t, int *skipped, sim_err *err) {
     int64_t p = (int64_t)(t / (size_t)c->spec->seeds), rep = (int64_t)(t % (size_t)c->spec->seeds);
     int rc, n_runs = 0;
     char *cfg_text = NULL;
-    json_t *cfg = NULL;
+    json_t *cfg = NULL, *run_cfg = NULL;
     *skipped = 0;
     if (sqlite3_prepare_v2(c->db,
                            "SELECT status FROM sweep_points WHERE sweep_id = ? AND point_id = ?"
@@ -334,25 +334,40 @@ static int merge_rows(sweep_coord *c, size_t t, int *skipped, sim_err *err) {
     sqlite3_finalize(st);
     if (*skipped)
         return SIM_OK;
-    if (sqlite3_prepare_v2(c->db, "SELECT run_id FROM p.runs WHERE status = 'done'", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(c->db, "SELECT run_id, config FROM p.runs WHERE status = 'done'", -1,
+                           &st, NULL) != SQLITE_OK)
         return db_fail(err, c, "runs");
     while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *text = (const char *)sqlite3_column_text(st, 1);
         old_id = sqlite3_column_int64(st, 0);
+        json_decref(run_cfg);
+        run_cfg = text ? json_loads(text, 0, NULL) : NULL;
         n_runs++;
     }
     sqlite3_finalize(st);
-    if (n_runs != 1) {
+    if (n_runs != 1 || !json_is_object(run_cfg)) {
         sim_err_set(err, c->args->db, 0, 0,
-                    "point %lld rep %lld: expected one finished run in the worker's file, got %d",
+                    "point %lld rep %lld: expected one finished run with its config in the "
+                    "worker's file, got %d runs",
                     (long long)p, (long long)rep, n_runs);
+        json_decref(run_cfg);
         return SIM_EDB;
     }
-    /* the runs row first (it gives the new run_id), then every per-run table */
-    if ((rc = sweep_task_config(c->spec, t, c->args->db, &cfg, err)) != SIM_OK)
+    /* The run's own resolved config (what the worker ran: dtypes as used,
+     * paths absolute), with "db" the results file, resolved as a run
+     * resolves it: the text `kvfleet run --db FILE` would store, which
+     * re-runs as it is from any folder. Dumped as rt_run_exec dumps it. */
+    if ((rc = sweep_task_config(c->spec, t, c->args->db, &cfg, err)) != SIM_OK) {
+        json_decref(run_cfg);
         return rc;
-    cfg_text = json_dumps(cfg, JSON_SORT_KEYS | JSON_COMPACT);
+    }
+    json_object_set(run_cfg, "db", json_object_get(cfg, "db"));
     json_decref(cfg);
+    cfg_text = json_dumps(run_cfg, JSON_SORT_KEYS | JSON_COMPACT);
+    json_decref(run_cfg);
+    if (cfg_text == NULL)
+        return SIM_ENOMEM;
+    /* the runs row first (it gives the new run_id), then every per-run table */
     {
         char sql[8192], cols[4000] = "";
         size_t n = 0;
@@ -429,6 +444,15 @@ out:
     return rc;
 }
 
+/* The signal that asked the sweep to stop (SIGINT, SIGTERM, SIGHUP), 0 while none. */
+static volatile sig_atomic_t stop_sig;
+
+/* sqlite3_progress_handler's callback: non-zero interrupts the statement. */
+static int merge_interrupt(void *unused) {
+    (void)unused;
+    return stop_sig != 0;
+}
+
 int sweep__merge(sweep_coord *c, size_t t, const char *tmp_db, sim_err *err) {
     sqlite3_stmt *st = NULL;
     int rc, skipped = 0;
@@ -440,7 +464,10 @@ int sweep__merge(sweep_coord *c, size_t t, const char *tmp_db, sim_err *err) {
     if (rc != SQLITE_DONE)
         return db_fail(err, c, "attach");
     if ((rc = exec_sql(c, "BEGIN IMMEDIATE", "begin", err)) == SIM_OK) {
+        /* copying a large run takes a while: a stop signal interrupts it */
+        sqlite3_progress_handler(c->db, 1000, merge_interrupt, NULL);
         rc = merge_rows(c, t, &skipped, err);
+        sqlite3_progress_handler(c->db, 0, NULL, NULL);
         if (rc == SIM_OK)
             rc = exec_sql(c, "COMMIT", "commit", err);
         if (rc != SIM_OK)
@@ -449,6 +476,8 @@ int sweep__merge(sweep_coord *c, size_t t, const char *tmp_db, sim_err *err) {
     sqlite3_exec(c->db, "DETACH p", NULL, NULL, NULL);
     if (rc == SIM_OK)
         c->n_done++;
+    else if (stop_sig)
+        rc = SIM_EINTR; /* rolled back: the task stays pending */
     return rc;
 }
 
@@ -593,34 +622,52 @@ typedef struct slot {
     char log[600]; /* its stderr */
 } slot;
 
-/* The signal that asked the sweep to stop (SIGINT, SIGTERM, SIGHUP), 0 while none. */
-static volatile sig_atomic_t stop_sig;
-
 static void on_stop_signal(int sig) {
     stop_sig = sig;
 }
 
-static const int stop_sigs[] = {SIGINT, SIGTERM, SIGHUP};
-#define N_STOP_SIGS ((int)(sizeof stop_sigs / sizeof stop_sigs[0]))
+static const int stop_sigs[SWEEP_N_STOP_SIGS] = {SIGINT, SIGTERM, SIGHUP};
+#define N_STOP_SIGS SWEEP_N_STOP_SIGS
 
-/* Installs on_stop_signal for the stop signals (no SA_RESTART: poll returns
+/* Installs handler (NULL: the coordinator's, which records the signal for
+ * sweep__stop_sig) for the stop signals, without SA_RESTART (poll returns
  * EINTR), keeping the old actions in old; a signal ignored on entry stays
- * ignored (nohup's SIGHUP). With install 0, puts the old actions back. */
-static void stop_signals(struct sigaction *old, int install) {
+ * ignored (nohup's SIGHUP). */
+void sweep__stop_catch(struct sigaction *old, void (*handler)(int)) {
     int i;
     for (i = 0; i < N_STOP_SIGS; i++) {
-        if (install) {
-            struct sigaction sa;
-            sigaction(stop_sigs[i], NULL, &old[i]);
-            if (old[i].sa_handler == SIG_IGN)
-                continue;
-            memset(&sa, 0, sizeof sa);
-            sa.sa_handler = on_stop_signal;
-            sigemptyset(&sa.sa_mask);
-            sigaction(stop_sigs[i], &sa, NULL);
-        } else
-            sigaction(stop_sigs[i], &old[i], NULL);
+        struct sigaction sa;
+        sigaction(stop_sigs[i], NULL, &old[i]);
+        if (old[i].sa_handler == SIG_IGN)
+            continue;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = handler ? handler : on_stop_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(stop_sigs[i], &sa, NULL);
     }
+}
+
+/* Puts back the actions sweep__stop_catch saved. */
+void sweep__stop_restore(const struct sigaction *old) {
+    int i;
+    for (i = 0; i < N_STOP_SIGS; i++)
+        sigaction(stop_sigs[i], &old[i], NULL);
+}
+
+/* The stop signal caught since sweep__stop_catch, 0 while none. */
+int sweep__stop_sig(void) {
+    return (int)stop_sig;
+}
+
+/* Says that the sweep stopped on signal sig and how to resume it. */
+void sweep__stop_report(sweep_coord *c, int sig) {
+    if (c->drawn)
+        fprintf(stderr, "\r\033[K");
+    c->drawn = 0;
+    fprintf(stderr,
+            "kvfleet sweep: stopped by signal %d; the points not done stay pending (the "
+            "same command resumes the sweep)\n",
+            sig);
 }
 
 /* Removes a slot's worker files: its results file, journal and log. */
@@ -658,8 +705,14 @@ static void child_main(sweep_coord *c, const slot *s, int fd, pid_t parent) {
 #ifdef __linux__
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 #endif
-    for (i = 0; i < N_STOP_SIGS; i++) /* a worker dies of them: the coordinator cleans up */
-        signal(stop_sigs[i], SIG_DFL);
+    /* a worker dies of the stop signals the coordinator catches (it cleans
+     * up); one ignored when the sweep started (nohup's SIGHUP, SIGINT in a
+     * script's background job) was left ignored, and stays so here too */
+    for (i = 0; i < N_STOP_SIGS; i++) {
+        struct sigaction cur;
+        if (sigaction(stop_sigs[i], NULL, &cur) == 0 && cur.sa_handler == on_stop_signal)
+            signal(stop_sigs[i], SIG_DFL);
+    }
     if (getppid() != parent)
         _exit(1);
     logfd = open(s->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -711,22 +764,28 @@ static int slot_start(sweep_coord *c, slot *s, long t, sim_err *err) {
     return SIM_OK;
 }
 
-/* Echoes a child's notes (not its run progress lines) on stderr. */
+/* Echoes one line of task t's stderr (line ends with its newline, if it
+ * had one): a note, prefixed with the point; not a run progress line, and
+ * nothing with --quiet. */
+void sweep__echo_line(sweep_coord *c, size_t t, const char *line) {
+    if (strncmp(line, "simulated ", 10) == 0 || c->args->quiet || line[0] == '\0')
+        return;
+    if (c->drawn) {
+        fprintf(stderr, "\r\033[K");
+        c->drawn = 0;
+    }
+    fprintf(stderr, "point %zu rep %zu: %s%s", t / (size_t)c->spec->seeds,
+            t % (size_t)c->spec->seeds, line, line[strlen(line) - 1] == '\n' ? "" : "\n");
+}
+
+/* Echoes a child's notes on stderr. */
 static void echo_log(sweep_coord *c, const slot *s) {
     FILE *f = fopen(s->log, "r");
     char line[2048];
     if (f == NULL)
         return;
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, "simulated ", 10) == 0 || c->args->quiet)
-            continue;
-        if (c->drawn) {
-            fprintf(stderr, "\r\033[K");
-            c->drawn = 0;
-        }
-        fprintf(stderr, "point %ld rep %ld: %s", s->task / c->spec->seeds, s->task % c->spec->seeds,
-                line);
-    }
+    while (fgets(line, sizeof line, f))
+        sweep__echo_line(c, (size_t)s->task, line);
     fclose(f);
 }
 
@@ -736,7 +795,7 @@ static void slot_collect(sweep_coord *c, slot *s) {
     int32_t rc = SIM_EIO;
     size_t n = 0;
     ssize_t k;
-    int wst = 0, reported;
+    int wst = 0, reported, mrc;
     sim_err err;
     reported = read(s->fd, &rc, sizeof rc) == (ssize_t)sizeof rc;
     while (n + 1 < sizeof msg && (k = read(s->fd, msg + n, sizeof msg - 1 - n)) > 0)
@@ -757,7 +816,8 @@ static void slot_collect(sweep_coord *c, slot *s) {
         sweep__fail(c, (size_t)s->task, SIM_EDEVICE, msg);
     } else if (rc != SIM_OK)
         sweep__fail(c, (size_t)s->task, rc, msg);
-    else if (sweep__merge(c, (size_t)s->task, s->db, &err) != SIM_OK) {
+    else if ((mrc = sweep__merge(c, (size_t)s->task, s->db, &err)) != SIM_OK &&
+             mrc != SIM_EINTR) { /* interrupted by a stop: left pending */
         sim_err_format(&err, msg, sizeof msg);
         sweep__fail(c, (size_t)s->task, SIM_EDB, msg);
     }
@@ -782,8 +842,7 @@ int sweep__local(sweep_coord *c) {
     }
     sweep_dispatch_init(&d, c->todo, c->n_todo, jobs);
     sim_err_clear(&err);
-    stop_sig = 0;
-    stop_signals(old_act, 1);
+    sweep__stop_catch(old_act, NULL);
     for (i = 0; i < jobs; i++) {
         long t = sweep_dispatch_next(&d);
         if (t == SWEEP_STOP)
@@ -823,8 +882,8 @@ int sweep__local(sweep_coord *c) {
             sweep_dispatch_done(&d);
             running--;
             sweep__progress(c, 1);
-            /* the slot takes the next task */
-            while ((t = sweep_dispatch_next(&d)) != SWEEP_STOP) {
+            /* the slot takes the next task (none once stopping) */
+            while (!stop_sig && (t = sweep_dispatch_next(&d)) != SWEEP_STOP) {
                 if (slot_start(c, &slots[i], t, &err) == SIM_OK) {
                     running++;
                     break;
@@ -835,15 +894,10 @@ int sweep__local(sweep_coord *c) {
         }
         sweep__progress(c, 0);
     }
-    stop_signals(old_act, 0);
+    sweep__stop_restore(old_act);
     if (stop_sig) {
         slots_abandon(slots, jobs);
-        if (c->drawn)
-            fprintf(stderr, "\r\033[K");
-        fprintf(stderr,
-                "kvfleet sweep: stopped by signal %d; the points not done stay pending (the "
-                "same command resumes the sweep)\n",
-                (int)stop_sig);
+        sweep__stop_report(c, (int)stop_sig);
         code = RT_EXIT_RUNTIME;
     } else {
         /* idle slots never asked again: tell the dispatcher they stopped */
@@ -928,7 +982,7 @@ static int parse_args(int argc, char **argv, sweep_args *a) {
     return -1;
 }
 
-static void dry_run(const sweep_spec *s, const char *db) {
+void sweep__dry_run(const sweep_spec *s, const char *db) {
     int p;
     printf("sweep '%s': %d points x %d seeds = %zu runs into %s\n", s->name, s->n_points, s->seeds,
            sweep_spec_tasks(s), db);
@@ -954,23 +1008,24 @@ int rt_main_sweep(int argc, char **argv) {
         fprintf(stderr, "kvfleet sweep: %s\n", buf);
         return rt_exit_code(rc);
     }
-    if (a.dry_run) {
-        dry_run(spec, a.db);
-        sweep_spec_destroy(spec);
-        return RT_EXIT_OK;
-    }
     if ((a.command = rt_join_argv(argc, argv)) == NULL) {
         sweep_spec_destroy(spec);
         return RT_EXIT_RUNTIME;
     }
 #ifdef KV_HAVE_MPI
-    if (sweep__mpi_launched()) {
+    if (sweep__mpi_launched()) { /* --dry-run too: rank 0 alone lists the points */
         code = sweep__mpi_main(&a, spec);
         sweep_spec_destroy(spec);
         free(a.command);
         return code;
     }
 #endif
+    if (a.dry_run) {
+        sweep__dry_run(spec, a.db);
+        sweep_spec_destroy(spec);
+        free(a.command);
+        return RT_EXIT_OK;
+    }
     if ((rc = sweep__coord_open(&c, &a, spec, &err)) != SIM_OK) {
         sim_err_format(&err, buf, sizeof buf);
         fprintf(stderr, "kvfleet sweep: %s\n", buf);

@@ -48,7 +48,7 @@ int sweep_spec_parse(json_t *spec, const char *src, const char *dir, sweep_spec 
 void sweep_spec_destroy(sweep_spec *s);
 /* Tasks of a spec: n_points x seeds. */
 size_t sweep_spec_tasks(const sweep_spec *s);
-/* The resolved config of task t (defaults filled, seed set, "db" = db); owned. */
+/* The resolved config of task t (defaults filled, seed set, "db" = db made absolute); owned. */
 int sweep_task_config(const sweep_spec *s, size_t t, const char *db, json_t **out /* OUT */,
                       sim_err *err);
 

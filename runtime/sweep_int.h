@@ -8,6 +8,7 @@
 #ifndef RT_SWEEP_INT_H
 #define RT_SWEEP_INT_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -50,7 +51,8 @@ typedef struct sweep_coord {
 
 /* Opens the results file, finds or creates the sweep and lists its tasks to run. */
 int sweep__coord_open(sweep_coord *c, const sweep_args *a, sweep_spec *spec, sim_err *err);
-/* Merges task t's finished run from the private file tmp_db, atomically. */
+/* Merges task t's finished run from the private file tmp_db, atomically; SIM_EINTR
+ * when a stop signal interrupted it (nothing merged, the task stays pending). */
 int sweep__merge(sweep_coord *c, size_t t, const char *tmp_db, sim_err *err);
 /* Records task t as failed with its status and message; merges nothing. */
 void sweep__fail(sweep_coord *c, size_t t, int status, const char *msg);
@@ -65,6 +67,22 @@ int sweep__task_run(const sweep_spec *spec, size_t t, const char *tmp_db, const 
                     sim_err *err);
 /* Runs c's tasks with a pool of a->jobs forked workers. */
 int sweep__local(sweep_coord *c);
+/* Echoes one line task t wrote on stderr, prefixed with its point (not with --quiet). */
+void sweep__echo_line(sweep_coord *c, size_t t, const char *line);
+/* Lists the points of spec (--dry-run) on stdout. */
+void sweep__dry_run(const sweep_spec *s, const char *db);
+
+/* ---- stop signals: SIGINT, SIGTERM, SIGHUP ---- */
+
+#define SWEEP_N_STOP_SIGS 3
+/* Catches the stop signals not ignored on entry with handler (NULL: record it); old: saved. */
+void sweep__stop_catch(struct sigaction *old /* OUT [SWEEP_N_STOP_SIGS] */, void (*handler)(int));
+/* Puts back the actions sweep__stop_catch saved. */
+void sweep__stop_restore(const struct sigaction *old);
+/* The stop signal recorded since sweep__stop_catch, 0 while none. */
+int sweep__stop_sig(void);
+/* Prints that the sweep stopped on sig and that the same command resumes it. */
+void sweep__stop_report(sweep_coord *c, int sig);
 
 #ifdef KV_HAVE_MPI
 /* 1 when this process was started by mpirun (Open MPI, MPICH or PMIx environment). */

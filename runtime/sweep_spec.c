@@ -360,6 +360,55 @@ static int spec_points(sweep_spec *s, json_t *points, json_t *base, const char *
     return SIM_OK;
 }
 
+/* Replication r of a point runs with its seed + r, which must stay within
+ * the seed's range, 0..2^63-1 (docs/experiments.md): a point whose seed is
+ * larger than 2^63 - seeds is refused, not wrapped. A seed below 0 is the
+ * run's own range check (spec_points_resolve). */
+static int spec_seeds_check(const sweep_spec *s, const char *src, sim_err *err) {
+    int p;
+    long long max = INT64_MAX - (long long)(s->seeds - 1);
+    for (p = 0; p < s->n_points; p++) {
+        json_t *v = json_object_get(s->point_cfg[p], "seed");
+        if (json_is_integer(v) && json_integer_value(v) > max) {
+            sim_err_set(err, src, 0, 0,
+                        "point %d: seed: expected at most %lld with %d seeds (replication r runs "
+                        "with seed + r, at most 2^63-1), got '%lld'",
+                        p, max, s->seeds, (long long)json_integer_value(v));
+            return SIM_EINVAL;
+        }
+    }
+    return SIM_OK;
+}
+
+/* Resolves every point's config as `kvfleet run` does (rt_run_resolve:
+ * option types and ranges, one source, the fleet file read), so that a
+ * value out of range ("seed": -1) refuses the spec before anything is
+ * written, as an unknown option does, instead of failing its points one by
+ * one. Infeasible combinations are left to the run (docs/experiments.md). */
+static int spec_points_resolve(const sweep_spec *s, const char *src, sim_err *err) {
+    int p;
+    for (p = 0; p < s->n_points; p++) {
+        json_t *cfg = json_deep_copy(s->point_cfg[p]);
+        sim_err e;
+        char msg[1200];
+        int rc;
+        if (cfg == NULL)
+            return SIM_ENOMEM;
+        sim_err_clear(&e);
+        rc = rt_run_resolve(cfg, &e);
+        json_decref(cfg);
+        if (rc != SIM_OK) {
+            if (e.msg[0])
+                sim_err_format(&e, msg, sizeof msg);
+            else
+                snprintf(msg, sizeof msg, "%s", sim_strerror(rc));
+            sim_err_set(err, src, 0, 0, "point %d: %s", p, msg);
+            return rc;
+        }
+    }
+    return SIM_OK;
+}
+
 int sweep_spec_parse(json_t *spec, const char *src, const char *dir, sweep_spec **out,
                      sim_err *err) {
     sweep_spec *s;
@@ -380,6 +429,10 @@ int sweep_spec_parse(json_t *spec, const char *src, const char *dir, sweep_spec 
     else
         rc = spec_points(s, json_object_get(spec, "points"), base, src, dir, err);
     if (rc != SIM_OK)
+        goto fail;
+    if ((rc = spec_seeds_check(s, src, err)) != SIM_OK)
+        goto fail;
+    if ((rc = spec_points_resolve(s, src, err)) != SIM_OK)
         goto fail;
     {
         char *txt = json_dumps(spec, JSON_COMPACT | JSON_REAL_PRECISION(17));
@@ -425,23 +478,24 @@ int sweep_spec_load(const char *path, sweep_spec **out, sim_err *err) {
 int sweep_task_config(const sweep_spec *s, size_t t, const char *db, json_t **out, sim_err *err) {
     size_t p = t / (size_t)s->seeds, rep = t % (size_t)s->seeds;
     json_t *cfg;
+    json_int_t seed;
     int rc;
     *out = NULL;
     SIM_ASSERT(p < (size_t)s->n_points);
     cfg = json_deep_copy(s->point_cfg[p]);
     if (cfg == NULL)
         return SIM_ENOMEM;
+    /* db before resolving: made absolute as `kvfleet run --db` makes it */
+    json_object_set_new(cfg, "db", json_string(db));
     if ((rc = rt_run_resolve(cfg, err)) != SIM_OK) {
         json_decref(cfg);
         return rc;
     }
-    /* replication rep's seed: the point's plus rep, within 0..2^63-1 */
-    json_object_set_new(
-        cfg, "seed",
-        json_integer((json_int_t)(((uint64_t)json_integer_value(json_object_get(cfg, "seed")) +
-                                   (uint64_t)rep) &
-                                  (uint64_t)INT64_MAX)));
-    json_object_set_new(cfg, "db", json_string(db));
+    /* replication rep's seed: the point's plus rep; resolved, the seed is
+     * >= 0, and spec_seeds_check kept seed + seeds - 1 within 2^63-1 */
+    seed = json_integer_value(json_object_get(cfg, "seed"));
+    SIM_ASSERT(seed >= 0 && seed <= INT64_MAX - (json_int_t)rep);
+    json_object_set_new(cfg, "seed", json_integer(seed + (json_int_t)rep));
     *out = cfg;
     return SIM_OK;
 }

@@ -59,6 +59,12 @@ check "query: unknown column exits 2" "[ $? -eq 2 ]"
 check "query: unknown column lists the known ones" \
     "grep -q \"expected names among: point,max-num-seqs,replicas,policy,.*; got 'bogus'\" $T/qc.err"
 
+for cl in '' ',' 'point,,requests' 'point,'; do
+    "$KV" query "$T/j1/s.db" --columns "$cl" >"$T/qe.out" 2>"$T/qe.err"
+    check "query --columns '$cl': usage error 2 naming the empty name, no table" \
+        "[ \$? -eq 2 ] && [ ! -s $T/qe.out ] && grep -q 'expected column names separated by commas, got an empty name' $T/qe.err"
+done
+
 # --jobs 2: the same rows, keyed by point
 (cd "$T/j2" && "$KV" sweep "$S/grid.json" --db s.db --jobs 2 --quiet >out 2>err)
 check "--jobs 2 exits 0" "[ $? -eq 0 ]"
@@ -72,6 +78,18 @@ check "re-run of a done sweep exits 0" "[ $? -eq 0 ]"
 check "re-run adds no sweep and no run" \
     "[ \"\$(q $T/j1/s.db 'SELECT (SELECT count(*) FROM sweeps), (SELECT count(*) FROM runs)')\" = '1|8' ]"
 
+# the stored config is the run's resolved one: the results file absolute,
+# dtype and kv-dtype as used; it re-runs as it is from any folder, into
+# the same file, and that run stores the same text
+absdb="$(cd "$T/j1" && pwd -P)/s.db"
+check "sweep_points.config: db absolute, dtype and kv-dtype as used" \
+    "[ \"\$(q $T/j1/s.db \"SELECT json_extract(config, '\\\$.db'), json_extract(config, '\\\$.dtype') <> '', json_extract(config, '\\\$.kv-dtype') <> '' FROM sweep_points WHERE point_id = 0\")\" = '$absdb|1|1' ]"
+q "$T/j1/s.db" "SELECT config FROM sweep_points WHERE point_id = 2" >"$T/p2.json"
+mkdir -p "$T/other"
+(cd "$T/other" && "$KV" run --config ../p2.json >/dev/null 2>&1)
+check "a point's config re-runs from another folder into the results file, storing the same text" \
+    "[ \$? -eq 0 ] && [ -z \"\$(ls $T/other)\" ] && [ \"\$(q $T/j1/s.db \"SELECT count(*) FROM runs r, sweep_points p WHERE r.kind = 'run' AND p.point_id = 2 AND r.config = p.config\")\" = 1 ]"
+
 # ---- refusals ----
 "$KV" sweep "$S/bad_key.json" --db "$T/bad.db" >/dev/null 2>"$T/e1"
 check "unknown option: exit 1" "[ $? -eq 1 ]"
@@ -81,6 +99,10 @@ check "unknown option: names the file and the key" \
 check "empty axis: exit 1" "[ $? -eq 1 ]"
 check "empty axis: names the axis" \
     "grep -q \"empty_axis.json: axes.replicas: expected a non-empty list of values, got '\\[\\]'\" $T/e2"
+printf '{"name": "neg", "base": {"synthetic": "poisson,rate=40,requests=10,isl=64,osl=4", "model": "tiny"}, "axes": {"seed": [1, -1]}}' >"$T/neg.json"
+"$KV" sweep "$T/neg.json" --db "$T/bad.db" >/dev/null 2>"$T/e3"
+check "seed -1: refused up front, exit 1, naming the spec, the point and the option" \
+    "[ $? -eq 1 ] && grep -q \"neg.json: point 1: --seed: expected an integer from 0 to 9223372036854775807, got '-1'\" $T/e3"
 check "refused specs write no file" "[ ! -e $T/bad.db ]"
 "$KV" sweep >/dev/null 2>&1
 check "no SPEC: usage error 2" "[ $? -eq 2 ]"
@@ -172,6 +194,36 @@ for sig in TERM INT; do
 done
 check "the sweep was stopped by a signal with points left (at least once)" "[ $stopped -ge 1 ]"
 
+# ---- a stop signal ignored when the sweep starts (nohup's SIGHUP; SIGINT
+# in a script's background job) stays ignored, in the workers too: the
+# sweep finishes, exit 0, nothing failed. Sent to the coordinator and to
+# every worker it has at that moment, as a terminal hang-up would. ----
+if command -v pgrep >/dev/null 2>&1; then
+    mkdir -p "$T/ig"
+    for sig in HUP INT; do
+        hit=0
+        for attempt in 1 2 3; do
+            rm -f "$T/ig/s.db" "$T/ig/s.db-journal"
+            (cd "$T/ig" && trap '' $sig && exec "$KV" sweep "$S/long.json" --db s.db --jobs 2 --quiet >/dev/null 2>"$T/ig/err") &
+            pid=$!
+            wait_done "$T/ig/s.db" 2
+            kids=$(pgrep -P $pid | tr '\n' ' ')
+            kill -$sig $pid $kids 2>/dev/null
+            wait $pid
+            rc=$?
+            if [ -n "$kids" ]; then
+                hit=1
+                break
+            fi
+        done
+        failed=$(sqlite3 "$T/ig/s.db" "SELECT count(*) FROM sweep_points WHERE status <> 'done'")
+        check "SIG$sig ignored at start: workers ignore it too (exit 0, 16 done, none failed)" \
+            "[ $hit -eq 1 ] && [ $rc -eq 0 ] && [ \"${failed:-x}\" = 0 ] || { cat $T/ig/err; false; }"
+    done
+else
+    ok "# SKIP pgrep is not installed: ignored stop signals not checked"
+fi
+
 # ---- seeds, confidence intervals, warm-up ----
 "$KV" sweep "$S/seeds.json" --db "$T/s.db" --quiet >/dev/null 2>&1
 check "seeds sweep exits 0" "[ $? -eq 0 ]"
@@ -195,6 +247,12 @@ check "usd = gpu_hours x gpu-price" \
 want=$(q "$T/s.db" "SELECT printf('%.15g', avg(cost_usd)) FROM summary WHERE run_id IN (SELECT run_id FROM sweep_points WHERE point_id = 0)")
 check "usd = the summary's cost_usd (mean of the replications)" \
     "[ \"\$(sed -n 2p $T/sq | cut -d, -f5)\" = \"$want\" ]"
+"$KV" query "$T/s.db" --csv --columns point,usd,cost_usd,offered_rps >"$T/sq2"
+check "warm-up keeps cost_usd: the same as usd, not empty" \
+    "[ \"\$(sed -n 2p $T/sq2 | cut -d, -f3)\" = \"$want\" ] && [ -n \"$want\" ]"
+want=$(q "$T/s.db" "WITH w AS (SELECT count(*) / (max(arrival_s) - min(arrival_s)) AS o FROM requests WHERE arrival_s >= 0.5 AND run_id IN (SELECT run_id FROM sweep_points WHERE point_id = 0) GROUP BY run_id) SELECT printf('%.15g', avg(o)) FROM w")
+check "warm-up: offered_rps = the window's requests over its arrival span" \
+    "[ \"\$(sed -n 2p $T/sq2 | cut -d, -f4)\" = \"$want\" ] && [ -n \"$want\" ]"
 
 # ---- a spec with relative paths, run from elsewhere; a file without sweeps ----
 (cd / && "$KV" sweep "$S/trace.json" --db "$T/t.db" --quiet >/dev/null 2>&1)

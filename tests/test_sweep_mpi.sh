@@ -43,4 +43,16 @@ check "-np 2 with a failing point: exit 1" "[ $? -eq 1 ]"
 check "-np 2: the failed point recorded, the others done" \
     "[ \"\$(sqlite3 $T/fail/s.db \"SELECT group_concat(status) FROM (SELECT status FROM sweep_points ORDER BY point_id)\")\" = 'done,failed,done' ]"
 
+# a point's notes: prefixed with the point as a local worker's, none with --quiet
+mkdir -p "$T/note"
+(cd "$T/note" && "$KV" sweep "$S/note.json" --db l.db >out 2>lerr)
+(cd "$T/note" && mpirun --oversubscribe -np 2 "$KV" sweep "$S/note.json" --db m.db >out 2>merr)
+check "-np 2: a point's note is echoed prefixed with its point, as locally" \
+    "grep -q '^point 0 rep 0: kvfleet: note: --kv-blocks 100000000' $T/note/merr && [ \"\$(grep -c '^point ' $T/note/merr)\" = \"\$(grep -c '^point ' $T/note/lerr)\" ]"
+(cd "$T/note" && mpirun --oversubscribe -np 2 "$KV" sweep "$S/note.json" --db q.db --quiet >out 2>qerr)
+check "-np 2 --quiet: no note" "[ \$? -eq 0 ] && ! grep -q 'note' $T/note/qerr"
+mpirun --oversubscribe -np 3 "$KV" sweep "$S/grid.json" --dry-run >"$T/dry" 2>/dev/null
+check "-np 3 --dry-run: the list once" \
+    "[ \$(grep -c '^point ' $T/dry) -eq 8 ] && [ \$(grep -c '^sweep ' $T/dry) -eq 1 ]"
+
 tap_end

@@ -86,7 +86,11 @@ static void test_cartesian(void) {
             T_EQ_I(sweep_task_config(s, t, "x.db", &cfg, &err), SIM_OK);
             T_EQ_I(json_integer_value(json_object_get(cfg, "seed")), 1 + (long long)(t % 3));
             T_EQ_I(json_integer_value(json_object_get(cfg, "tp")), (long long)(t / 3) / 6 + 1);
-            T_STREQ(json_string_value(json_object_get(cfg, "db")), "x.db");
+            { /* the results file made absolute, as `kvfleet run --db x.db` stores it */
+                const char *db = json_string_value(json_object_get(cfg, "db"));
+                T_ASSERT(db != NULL && db[0] == '/' && strlen(db) > 5);
+                T_STREQ(db + strlen(db) - 5, "/x.db");
+            }
             /* resolved: defaults present */
             T_ASSERT(json_object_get(cfg, "block-tokens") != NULL);
             json_decref(cfg);
@@ -117,6 +121,15 @@ static void test_points(void) {
     T_EQ_I(json_integer_value(json_object_get(cfg, "seed")), 11);
     json_decref(cfg);
     sweep_spec_destroy(s);
+    /* the largest seed whose replications all fit: the last runs with 2^63-1 */
+    s = parse("{\"name\": \"m\", \"base\": {\"seed\": 9223372036854775806}, \"axes\": "
+              "{\"tp\": [1]}, \"seeds\": 2}",
+              &err, &rc);
+    T_EQ_I(rc, SIM_OK);
+    T_EQ_I(sweep_task_config(s, 1, "y.db", &cfg, &err), SIM_OK);
+    T_EQ_I(json_integer_value(json_object_get(cfg, "seed")), INT64_MAX);
+    json_decref(cfg);
+    sweep_spec_destroy(s);
 }
 
 static void test_refusals(void) {
@@ -142,6 +155,22 @@ static void test_refusals(void) {
     refuse("{\"name\": \"x\", \"axis\": {\"tp\": [1]}}",
            "spec.json: axis: unknown spec key (expected name, base, axes, points, seeds, "
            "warmup-s)");
+    /* every point resolved as `kvfleet run` resolves it: out-of-range values refused */
+    refuse("{\"name\": \"x\", \"axes\": {\"tp\": [1]}, \"points\": []}",
+           "spec.json: axes, points: expected one of them, got both");
+    refuse("{\"name\": \"x\", \"axes\": {\"seed\": [1, -1]}}",
+           "spec.json: point 1: --seed: expected an integer from 0 to 9223372036854775807, got "
+           "'-1'");
+    refuse("{\"name\": \"x\", \"points\": [{\"trace\": \"t.csv\", \"synthetic\": \"x\"}]}",
+           "spec.json: point 0: --trace and --synthetic: give one source, not both");
+    /* replication r runs with seed + r: refused, not wrapped, past 2^63-1 */
+    refuse("{\"name\": \"w\", \"base\": {\"seed\": 9223372036854775807}, \"axes\": "
+           "{\"tp\": [1]}, \"seeds\": 2}",
+           "spec.json: point 0: seed: expected at most 9223372036854775806 with 2 seeds "
+           "(replication r runs with seed + r, at most 2^63-1), got '9223372036854775807'");
+    refuse("{\"name\": \"w\", \"axes\": {\"seed\": [5, 9223372036854775800]}, \"seeds\": 9}",
+           "spec.json: point 1: seed: expected at most 9223372036854775799 with 9 seeds "
+           "(replication r runs with seed + r, at most 2^63-1), got '9223372036854775800'");
     refuse("{\"name\": \"x\", \"base\": {\"db\": \"a.db\"}, \"axes\": {\"tp\": [1]}}",
            "spec.json: base.db: expected no results file in a spec (kvfleet sweep --db FILE "
            "names it)");
