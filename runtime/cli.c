@@ -1138,6 +1138,129 @@ int rt_source_open(json_t *cfg, trace_src **t, sim_err *err) {
     return rc;
 }
 
+/* The checks of a resolved config that need no file read, no model and no
+ * pool: the executor and what it can do, the router, the replica count, the
+ * figures' limits. rt_run_exec makes them first; a sweep makes them for every
+ * point before it writes anything. */
+int rt_run_check(json_t *cfg, sim_err *errp) {
+    sim_err err;
+    const struct be_ops *ops;
+    const char *backend_name = cfg_str(cfg, "backend");
+    eng_config ec;
+    int rc = SIM_OK;
+    sim_err_clear(&err);
+    ops = rt_backend_find(backend_name);
+    if (ops == NULL) {
+        char list[160];
+        rt_backend_list(list, sizeof list);
+        if (rt_backend_known(backend_name)) {
+            sim_err_set(&err, "", 0, 0,
+                        "--backend %s: this build has no CUDA (configure found no working nvcc, "
+                        "or ran with --without-cuda); this build has: %s",
+                        backend_name, list);
+            rc = SIM_EDEVICE;
+        } else {
+            sim_err_set(&err, "", 0, 0, "--backend: expected one of: %s (this build), got '%s'",
+                        list, backend_name);
+            rc = SIM_EINVAL;
+        }
+        goto out;
+    }
+    if (ops == &be_replay_ops) {
+        const char *replay = json_string_value(json_object_get(cfg, "replay"));
+        if (replay == NULL || replay[0] == '\0') {
+            sim_err_set(&err, "", 0, 0,
+                        "--replay: expected DB:RUN_ID with --backend replay (the recorded run), "
+                        "got nothing");
+            rc = SIM_EINVAL;
+            goto out;
+        }
+    }
+    { /* what the executor cannot do, refused before any note is printed */
+        be probe = {ops, NULL};
+        long long tp = cfg_int(cfg, "tp");
+        if (tp > 1 && !be_supports(&probe, "tp>1")) { /* supports() reads no state */
+            sim_err_set(&err, "", 0, 0,
+                        "--tp: expected 1 with --backend %s (it runs the whole model in one "
+                        "process), got '%lld'",
+                        ops->name, tp);
+            rc = SIM_ENOTSUP;
+            goto out;
+        }
+        /* replay accepts it: a stored cuda config reruns through replay */
+        if (cfg_bool(cfg, "op-timing") &&
+            (strcmp(ops->name, "sim") == 0 || strcmp(ops->name, "cpu") == 0)) {
+            sim_err_set(&err, "", 0, 0,
+                        "--op-timing: expected false with --backend %s (CUDA events time the "
+                        "cuda executor only), got 'true'",
+                        ops->name);
+            rc = SIM_EINVAL;
+            goto out;
+        }
+    }
+    if (rt_router_parse(cfg_str(cfg, "router"), &ec.router) != SIM_OK) {
+        sim_err_set(&err, "", 0, 0,
+                    "--router: expected round-robin, least-outstanding, least-kv, session or "
+                    "prefix, got '%s'",
+                    cfg_str(cfg, "router"));
+        rc = SIM_EINVAL;
+        goto out;
+    }
+    {
+        long long r = cfg_int(cfg, "replicas"), pp = cfg_int(cfg, "pp");
+        if (pp < 1)
+            pp = 1; /* perf_ctx_set_pp says why */
+        if (r < 1 || r * pp > 1000000) {
+            if (pp > 1)
+                sim_err_set(&err, "", 0, 0,
+                            "--replicas: expected 1..%lld (1000000 engines over %lld pipeline "
+                            "stages), got '%lld'",
+                            1000000 / pp, pp, r);
+            else
+                sim_err_set(&err, "", 0, 0, "--replicas: expected 1..1000000, got '%lld'", r);
+            rc = SIM_EINVAL;
+            goto out;
+        }
+    }
+    ec.steps_sample = cfg_int(cfg, "steps-sample");
+    ec.timeline_s = cfg_num(cfg, "timeline-s");
+    ec.slo_ttft_s = cfg_num(cfg, "slo-ttft");
+    ec.slo_tpot_s = cfg_num(cfg, "slo-tpot");
+    ec.usd_per_gpu_hour = cfg_num(cfg, "gpu-price");
+    if (!(ec.usd_per_gpu_hour >= 0)) {
+        sim_err_set(&err, "", 0, 0, "--gpu-price: expected USD per GPU-hour >= 0, got '%g'",
+                    ec.usd_per_gpu_hour);
+        rc = SIM_EINVAL;
+        goto out;
+    }
+    if (json_object_get(cfg, "fleet") &&
+        ec.usd_per_gpu_hour > 0) { /* it would be ignored: say so */
+        sim_err_set(&err, "", 0, 0,
+                    "--gpu-price: expected none with --fleet (a fleet prices its GPUs per "
+                    "region: usd_per_gpu_hour in the fleet file), got '%g'",
+                    ec.usd_per_gpu_hour);
+        rc = SIM_EINVAL;
+        goto out;
+    }
+    if (!(ec.timeline_s == 0 || (ec.timeline_s >= 1e-3 && ec.timeline_s <= 1e9))) {
+        /* finer intervals write a row per replica every step or more often */
+        sim_err_set(&err, "", 0, 0, "--timeline-s: expected 0 (none) or 0.001..1e+09 s, got '%g'",
+                    ec.timeline_s);
+        rc = SIM_EINVAL;
+        goto out;
+    }
+    if (ec.steps_sample < 0 || ec.timeline_s < 0 || ec.slo_ttft_s < 0 || ec.slo_tpot_s < 0) {
+        sim_err_set(&err, "", 0, 0,
+                    "--steps-sample, --timeline-s, --slo-ttft, --slo-tpot: expected >= 0");
+        rc = SIM_EINVAL;
+        goto out;
+    }
+out:
+    if (rc != SIM_OK && errp)
+        *errp = err;
+    return rc;
+}
+
 int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary *sum_out,
                 json_t **info_out, sim_err *errp) {
     sim_err err;
@@ -1169,57 +1292,13 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     if ((rc = rt_run_resolve(cfg, &err)) != SIM_OK)
         goto fail;
 
+    if ((rc = rt_run_check(cfg, &err)) != SIM_OK)
+        goto fail;
     /* the executor, by name (its KV pool may differ from the GPU's: below) */
     backend_name = cfg_str(cfg, "backend");
     ops = rt_backend_find(backend_name);
-    if (ops == NULL) {
-        char list[160];
-        rt_backend_list(list, sizeof list);
-        if (rt_backend_known(backend_name)) {
-            sim_err_set(&err, "", 0, 0,
-                        "--backend %s: this build has no CUDA (configure found no working nvcc, "
-                        "or ran with --without-cuda); this build has: %s",
-                        backend_name, list);
-            rc = SIM_EDEVICE;
-        } else {
-            sim_err_set(&err, "", 0, 0, "--backend: expected one of: %s (this build), got '%s'",
-                        list, backend_name);
-            rc = SIM_EINVAL;
-        }
-        goto fail;
-    }
-    if (ops == &be_replay_ops) {
+    if (ops == &be_replay_ops)
         replay = json_string_value(json_object_get(cfg, "replay"));
-        if (replay == NULL || replay[0] == '\0') {
-            sim_err_set(&err, "", 0, 0,
-                        "--replay: expected DB:RUN_ID with --backend replay (the recorded run), "
-                        "got nothing");
-            rc = SIM_EINVAL;
-            goto fail;
-        }
-    }
-    { /* what the executor cannot do, refused before any note is printed */
-        be probe = {ops, NULL};
-        long long tp = cfg_int(cfg, "tp");
-        if (tp > 1 && !be_supports(&probe, "tp>1")) { /* supports() reads no state */
-            sim_err_set(&err, "", 0, 0,
-                        "--tp: expected 1 with --backend %s (it runs the whole model in one "
-                        "process), got '%lld'",
-                        ops->name, tp);
-            rc = SIM_ENOTSUP;
-            goto fail;
-        }
-        /* replay accepts it: a stored cuda config reruns through replay */
-        if (cfg_bool(cfg, "op-timing") &&
-            (strcmp(ops->name, "sim") == 0 || strcmp(ops->name, "cpu") == 0)) {
-            sim_err_set(&err, "", 0, 0,
-                        "--op-timing: expected false with --backend %s (CUDA events time the "
-                        "cuda executor only), got 'true'",
-                        ops->name);
-            rc = SIM_EINVAL;
-            goto fail;
-        }
-    }
     /* model, GPU, calibration, scheduler: the run's one pool, or a fleet's */
     fleet_j = json_object_get(cfg, "fleet");
     if (fleet_j) {
@@ -1248,31 +1327,10 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
         goto fail;
     memset(&ec, 0, sizeof ec);
     ec.fleet = fleet ? &fleet->f : NULL;
-    if (rt_router_parse(cfg_str(cfg, "router"), &ec.router) != SIM_OK) {
-        sim_err_set(&err, "", 0, 0,
-                    "--router: expected round-robin, least-outstanding, least-kv, session or "
-                    "prefix, got '%s'",
-                    cfg_str(cfg, "router"));
-        rc = SIM_EINVAL;
-        goto fail;
-    }
+    (void)rt_router_parse(cfg_str(cfg, "router"), &ec.router); /* checked */
     ec.perf = &pool.pctx;
     ec.sched = pool.sched;
-    {
-        long long r = cfg_int(cfg, "replicas"), pp = pool.pctx.pp;
-        if (r < 1 || r * pp > 1000000) {
-            if (pp > 1)
-                sim_err_set(&err, "", 0, 0,
-                            "--replicas: expected 1..%lld (1000000 engines over %lld pipeline "
-                            "stages), got '%lld'",
-                            1000000 / pp, pp, r);
-            else
-                sim_err_set(&err, "", 0, 0, "--replicas: expected 1..1000000, got '%lld'", r);
-            rc = SIM_EINVAL;
-            goto fail;
-        }
-        ec.replicas = (int)(r * pp); /* virtual engines */
-    }
+    ec.replicas = (int)(cfg_int(cfg, "replicas") * pool.pctx.pp); /* virtual engines; checked */
     ec.steps_sample = cfg_int(cfg, "steps-sample");
     ec.timeline_s = cfg_num(cfg, "timeline-s");
     ec.slo_ttft_s = cfg_num(cfg, "slo-ttft");
@@ -1281,33 +1339,6 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     ec.fast_forward = cfg_bool(cfg, "fast-forward");
     ec.usd_per_gpu_hour = cfg_num(cfg, "gpu-price");
     ec.seed = (uint64_t)cfg_int(cfg, "seed");
-    if (!(ec.usd_per_gpu_hour >= 0)) {
-        sim_err_set(&err, "", 0, 0, "--gpu-price: expected USD per GPU-hour >= 0, got '%g'",
-                    ec.usd_per_gpu_hour);
-        rc = SIM_EINVAL;
-        goto fail;
-    }
-    if (fleet_j && ec.usd_per_gpu_hour > 0) { /* it would be ignored: say so */
-        sim_err_set(&err, "", 0, 0,
-                    "--gpu-price: expected none with --fleet (a fleet prices its GPUs per "
-                    "region: usd_per_gpu_hour in the fleet file), got '%g'",
-                    ec.usd_per_gpu_hour);
-        rc = SIM_EINVAL;
-        goto fail;
-    }
-    if (!(ec.timeline_s == 0 || (ec.timeline_s >= 1e-3 && ec.timeline_s <= 1e9))) {
-        /* finer intervals write a row per replica every step or more often */
-        sim_err_set(&err, "", 0, 0, "--timeline-s: expected 0 (none) or 0.001..1e+09 s, got '%g'",
-                    ec.timeline_s);
-        rc = SIM_EINVAL;
-        goto fail;
-    }
-    if (ec.steps_sample < 0 || ec.timeline_s < 0 || ec.slo_ttft_s < 0 || ec.slo_tpot_s < 0) {
-        sim_err_set(&err, "", 0, 0,
-                    "--steps-sample, --timeline-s, --slo-ttft, --slo-tpot: expected >= 0");
-        rc = SIM_EINVAL;
-        goto fail;
-    }
 
     /* the backend */
     memset(&ba, 0, sizeof ba);

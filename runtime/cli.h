@@ -71,6 +71,12 @@ int rt_run_config_load(const char *path, json_t **out /* OUT */, sim_err *err);
  * form); SIM_OK or SIM_EINVAL with *err naming the option. */
 int rt_run_resolve(json_t *cfg, sim_err *err);
 
+/* The checks of a resolved config that read no file and build no model:
+ * executor and what it can do, router, replica count, limits of the
+ * figures. SIM_OK, or SIM_EINVAL / SIM_ENOTSUP (SIM_EDEVICE for cuda in a
+ * build without it) with *err naming the option. */
+int rt_run_check(json_t *cfg, sim_err *err);
+
 /* Runs the simulation a config object describes; prints the summary (JSON
  * when json != 0) and returns an exit code. command is stored with the run;
  * who ("run", "rerun") prefixes its messages. */

@@ -380,11 +380,13 @@ static int spec_seeds_check(const sweep_spec *s, const char *src, sim_err *err) 
     return SIM_OK;
 }
 
-/* Resolves every point's config as `kvfleet run` does (rt_run_resolve:
- * option types and ranges, one source, the fleet file read), so that a
- * value out of range ("seed": -1) refuses the spec before anything is
- * written, as an unknown option does, instead of failing its points one by
- * one. Infeasible combinations are left to the run (docs/experiments.md). */
+/* Resolves and checks every point's config as `kvfleet run` does
+ * (rt_run_resolve: option types and ranges, one source, the fleet file
+ * read; rt_run_check: executor, router, replicas, limits), so that a value
+ * out of range ("seed": -1, "replicas": 0) refuses the spec before anything
+ * is written, as an unknown option does, instead of failing its points one
+ * by one. What needs the model (weights larger than HBM, TP not dividing
+ * the heads) is left to the run (docs/experiments.md). */
 static int spec_points_resolve(const sweep_spec *s, const char *src, sim_err *err) {
     int p;
     for (p = 0; p < s->n_points; p++) {
@@ -396,6 +398,8 @@ static int spec_points_resolve(const sweep_spec *s, const char *src, sim_err *er
             return SIM_ENOMEM;
         sim_err_clear(&e);
         rc = rt_run_resolve(cfg, &e);
+        if (rc == SIM_OK)
+            rc = rt_run_check(cfg, &e); /* "replicas": 0, a bad router, ... */
         json_decref(cfg);
         if (rc != SIM_OK) {
             if (e.msg[0])

@@ -103,6 +103,10 @@ printf '{"name": "neg", "base": {"synthetic": "poisson,rate=40,requests=10,isl=6
 "$KV" sweep "$T/neg.json" --db "$T/bad.db" >/dev/null 2>"$T/e3"
 check "seed -1: refused up front, exit 1, naming the spec, the point and the option" \
     "[ $? -eq 1 ] && grep -q \"neg.json: point 1: --seed: expected an integer from 0 to 9223372036854775807, got '-1'\" $T/e3"
+printf '{"name": "r0", "base": {"synthetic": "poisson,rate=40,requests=10,isl=64,osl=4", "model": "tiny"}, "axes": {"replicas": [1, 0]}}' >"$T/r0.json"
+"$KV" sweep "$T/r0.json" --db "$T/bad.db" >/dev/null 2>"$T/e3b"
+check "replicas 0: refused up front (a check the run makes before the model), exit 1" \
+    "[ $? -eq 1 ] && grep -q \"r0.json: point 1: --replicas: expected 1..1000000, got '0'\" $T/e3b"
 check "refused specs write no file" "[ ! -e $T/bad.db ]"
 "$KV" sweep >/dev/null 2>&1
 check "no SPEC: usage error 2" "[ $? -eq 2 ]"
