@@ -1506,17 +1506,11 @@ static void usage(FILE *f) {
                "'test' columns), at NAME's peaks, and fits nothing.\n");
 }
 
-/* Whether a is one of the options that take a value (a trailing one lacks
- * it; any other is unknown). */
-static int takes_value(const char *a) {
-    static const char *const names[] = {"--gpu",    "--model",     "--profiles", "-o",
-                                        "--output", "--residuals", "--check",    "--holdout-every"};
-    size_t i;
-    for (i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(a, names[i]) == 0)
-            return 1;
-    return 0;
-}
+/* The options that take a value (rt_arg_in: a trailing one lacks it; any
+ * other is unknown). */
+static const char *const calib_value_opts[] = {"--gpu",   "--model",         "--profiles",
+                                               "-o",      "--output",        "--residuals",
+                                               "--check", "--holdout-every", NULL};
 
 static json_t *op_json(const calib_op_report *r) {
     json_t *o = json_object();
@@ -1603,7 +1597,8 @@ int calib_main(int argc, char **argv) {
             holdout_given = 1;
         } else {
             fprintf(stderr, "kvfleet calibrate: %s: %s\n", a,
-                    takes_value(a) ? "expected a value, got nothing" : "unknown option");
+                    rt_arg_in(a, calib_value_opts) ? "expected a value, got nothing"
+                                                   : "unknown option");
             usage(stderr);
             return 2;
         }

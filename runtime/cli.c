@@ -197,14 +197,14 @@ static const char *value_name(char k, int range) {
                       : "a finite number";
 }
 
+/* What a value of an option of kind k must be: its form, and for the kinds
+ * narrower than their JSON type ('n', 'u') their range. */
 static const char *kind_name(char k) {
-    return k == 'i'   ? "an integer"
-           : k == 'n' ? "an integer from -2147483648 to 2147483647"
-           : k == 'u' ? "an integer from 0 to 9223372036854775807"
-           : k == 'd' ? "a number"
-           : k == 'b' ? "true or false"
-           : k == 'o' ? "an object or a file name"
-                      : "a string";
+    return k == 'n' || k == 'u'   ? value_name(k, 1)
+           : k == 'i' || k == 'd' ? value_name(k, 0)
+           : k == 'b'             ? "true or false"
+           : k == 'o'             ? "an object or a file name"
+                                  : "a string";
 }
 
 /* Checks a config object's keys and value types against the table. */
@@ -1146,7 +1146,9 @@ int rt_run_check(json_t *cfg, sim_err *errp) {
     sim_err err;
     const struct be_ops *ops;
     const char *backend_name = cfg_str(cfg, "backend");
-    eng_config ec;
+    int router;
+    long long steps_sample;
+    double timeline_s, slo_ttft_s, slo_tpot_s, price;
     int rc = SIM_OK;
     sim_err_clear(&err);
     ops = rt_backend_find(backend_name);
@@ -1198,7 +1200,7 @@ int rt_run_check(json_t *cfg, sim_err *errp) {
             goto out;
         }
     }
-    if (rt_router_parse(cfg_str(cfg, "router"), &ec.router) != SIM_OK) {
+    if (rt_router_parse(cfg_str(cfg, "router"), &router) != SIM_OK) {
         sim_err_set(&err, "", 0, 0,
                     "--router: expected round-robin, least-outstanding, least-kv, session or "
                     "prefix, got '%s'",
@@ -1222,34 +1224,32 @@ int rt_run_check(json_t *cfg, sim_err *errp) {
             goto out;
         }
     }
-    ec.steps_sample = cfg_int(cfg, "steps-sample");
-    ec.timeline_s = cfg_num(cfg, "timeline-s");
-    ec.slo_ttft_s = cfg_num(cfg, "slo-ttft");
-    ec.slo_tpot_s = cfg_num(cfg, "slo-tpot");
-    ec.usd_per_gpu_hour = cfg_num(cfg, "gpu-price");
-    if (!(ec.usd_per_gpu_hour >= 0)) {
-        sim_err_set(&err, "", 0, 0, "--gpu-price: expected USD per GPU-hour >= 0, got '%g'",
-                    ec.usd_per_gpu_hour);
+    steps_sample = cfg_int(cfg, "steps-sample");
+    timeline_s = cfg_num(cfg, "timeline-s");
+    slo_ttft_s = cfg_num(cfg, "slo-ttft");
+    slo_tpot_s = cfg_num(cfg, "slo-tpot");
+    price = cfg_num(cfg, "gpu-price");
+    if (!(price >= 0)) {
+        sim_err_set(&err, "", 0, 0, "--gpu-price: expected USD per GPU-hour >= 0, got '%g'", price);
         rc = SIM_EINVAL;
         goto out;
     }
-    if (json_object_get(cfg, "fleet") &&
-        ec.usd_per_gpu_hour > 0) { /* it would be ignored: say so */
+    if (json_object_get(cfg, "fleet") && price > 0) { /* it would be ignored: say so */
         sim_err_set(&err, "", 0, 0,
                     "--gpu-price: expected none with --fleet (a fleet prices its GPUs per "
                     "region: usd_per_gpu_hour in the fleet file), got '%g'",
-                    ec.usd_per_gpu_hour);
+                    price);
         rc = SIM_EINVAL;
         goto out;
     }
-    if (!(ec.timeline_s == 0 || (ec.timeline_s >= 1e-3 && ec.timeline_s <= 1e9))) {
+    if (!(timeline_s == 0 || (timeline_s >= 1e-3 && timeline_s <= 1e9))) {
         /* finer intervals write a row per replica every step or more often */
         sim_err_set(&err, "", 0, 0, "--timeline-s: expected 0 (none) or 0.001..1e+09 s, got '%g'",
-                    ec.timeline_s);
+                    timeline_s);
         rc = SIM_EINVAL;
         goto out;
     }
-    if (ec.steps_sample < 0 || ec.timeline_s < 0 || ec.slo_ttft_s < 0 || ec.slo_tpot_s < 0) {
+    if (steps_sample < 0 || timeline_s < 0 || slo_ttft_s < 0 || slo_tpot_s < 0) {
         sim_err_set(&err, "", 0, 0,
                     "--steps-sample, --timeline-s, --slo-ttft, --slo-tpot: expected >= 0");
         rc = SIM_EINVAL;
@@ -1625,16 +1625,17 @@ static int parse_at(const char *s, long long max_a, long long *a, long long *b, 
     return rt_parse_int(at + 1, 0, PREDICT_MAX_TOKENS, b);
 }
 
-/* Whether a is one of predict's options that take a value. */
-static int predict_value_opt(const char *a) {
-    static const char *const opts[] = {"--model", "--gpu", "--calibration", "--dtype", "--kv-dtype",
-                                       "--tp",    "--pp",  "--prefill",     "--decode"};
-    size_t i;
-    for (i = 0; i < sizeof opts / sizeof opts[0]; i++)
-        if (strcmp(a, opts[i]) == 0)
+int rt_arg_in(const char *a, const char *const *names) {
+    for (; *names != NULL; names++)
+        if (strcmp(a, *names) == 0)
             return 1;
     return 0;
 }
+
+/* predict's options that take a value. */
+static const char *const predict_value_opts[] = {
+    "--model", "--gpu", "--calibration", "--dtype",  "--kv-dtype",
+    "--tp",    "--pp",  "--prefill",     "--decode", NULL};
 
 int rt_main_predict(int argc, char **argv) {
     const char *model_name = "llama-3-8b", *gpu_name = "h100-sxm", *calib_name = "";
@@ -1668,7 +1669,7 @@ int rt_main_predict(int argc, char **argv) {
                    "between stages).\n");
             return RT_EXIT_OK;
         }
-        if (!predict_value_opt(a)) {
+        if (!rt_arg_in(a, predict_value_opts)) {
             fprintf(stderr, "kvfleet predict: unknown option '%s'\n", a);
             return RT_EXIT_USAGE;
         }

@@ -47,6 +47,10 @@ static inline int rt_int_form(const char *text) {
             return 0;
     return 1;
 }
+/* Whether the argument a is one of names (NULL-terminated): a command's
+ * options that take a value, so that one given last lacks its value and
+ * any other is unknown. */
+int rt_arg_in(const char *a, const char *const *names);
 /* The same for a finite number in [lo, hi]. */
 int rt_parse_num(const char *text, double lo, double hi, double *out);
 /* The exit code of a value rt_parse_int or rt_parse_num refused: usage (2)

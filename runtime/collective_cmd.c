@@ -129,18 +129,11 @@ static int parse_count(const char *name, const char *s, long *out) {
     return 0;
 }
 
-/* Whether a is one of the options that take a value (a trailing one lacks
- * it; any other is unknown). */
-static int takes_value(const char *a) {
-    static const char *const names[] = {
-        "--op",          "--bytes", "--gpus",  "--nodes",  "--gpu", "--topology",
-        "--calibration", "--fit",   "--check", "--source", "-o",    "--output"};
-    size_t i;
-    for (i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(a, names[i]) == 0)
-            return 1;
-    return 0;
-}
+/* The options that take a value (rt_arg_in: a trailing one lacks it; any
+ * other is unknown). */
+static const char *const coll_value_opts[] = {
+    "--op",  "--bytes", "--gpus",   "--nodes", "--gpu",    "--topology", "--calibration",
+    "--fit", "--check", "--source", "-o",      "--output", NULL};
 
 static int file_exists(const char *p) {
     struct stat st;
@@ -445,7 +438,8 @@ int rt_main_collective(int argc, char **argv) {
             out = argv[++i];
         } else {
             fprintf(stderr, CMD ": %s: %s\n", a,
-                    takes_value(a) ? "expected a value, got nothing" : "unknown option");
+                    rt_arg_in(a, coll_value_opts) ? "expected a value, got nothing"
+                                                  : "unknown option");
             usage(stderr);
             return 2;
         }

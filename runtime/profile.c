@@ -79,6 +79,7 @@
 #include "be_cpu.h"
 #include "cli.h"
 #include "datadir.h"
+#include "fileio.h"
 #include "hw.h"
 #include "kern.h"
 #include "kv_version.h"
@@ -1218,17 +1219,10 @@ static long parse_int(const char *s, long max) {
     return rt_parse_int(s, 1, max, &v) == 0 ? (long)v : -1;
 }
 
-/* Whether a is one of the options that take a value (a trailing one lacks
- * it; any other is unknown). */
-static int takes_value(const char *a) {
-    static const char *const names[] = {"--backend", "--model",  "--gpu",      "--tp",
-                                        "-o",        "--output", "--budget-s", "--max-tokens"};
-    size_t i;
-    for (i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(a, names[i]) == 0)
-            return 1;
-    return 0;
-}
+/* The options that take a value (rt_arg_in: a trailing one lacks it; any
+ * other is unknown). */
+static const char *const prof_value_opts[] = {
+    "--backend", "--model", "--gpu", "--tp", "-o", "--output", "--budget-s", "--max-tokens", NULL};
 
 /* Parses argv into *o. Returns 0, or the exit code of a usage error (2,
  * printed). */
@@ -1279,7 +1273,8 @@ static int parse_args(int argc, char **argv, prof_opts *o) {
             max_tokens = (int)v;
         } else {
             fprintf(stderr, "kvfleet profile: %s: %s\n", a,
-                    takes_value(a) ? "expected a value, got nothing" : "unknown option");
+                    rt_arg_in(a, prof_value_opts) ? "expected a value, got nothing"
+                                                  : "unknown option");
             usage(stderr);
             return 2;
         }
@@ -1449,25 +1444,21 @@ int rt_main_profile(int argc, char **argv) {
         snprintf(dir, sizeof dir, "profile-%s", p.gpu.name);
         p.o.out_dir = dir;
     }
-    if (mkdir(p.o.out_dir, 0777) != 0 && errno != EEXIST) {
-        sim_err_set(&err, p.o.out_dir, 0, 0, "cannot create the folder: %s", strerror(errno));
-        goto fail;
-    }
-    { /* an existing name must be a folder we can write in, before the sweep */
-        struct stat st;
-        if (stat(p.o.out_dir, &st) != 0) {
+    /* made, or an existing name a folder we can write in, before the sweep */
+    switch (sim_dir_ready(p.o.out_dir)) {
+        case SIM_DIR_OK:
+            break;
+        case SIM_DIR_MKDIR:
+        case SIM_DIR_STAT:
             sim_err_set(&err, p.o.out_dir, 0, 0, "cannot create the folder: %s", strerror(errno));
             goto fail;
-        }
-        if (!S_ISDIR(st.st_mode)) {
+        case SIM_DIR_NOT_DIR:
             sim_err_set(&err, p.o.out_dir, 0, 0,
                         "cannot create the folder: a file of that name is there");
             goto fail;
-        }
-        if (access(p.o.out_dir, W_OK | X_OK) != 0) {
+        case SIM_DIR_NOT_WRITABLE:
             sim_err_set(&err, p.o.out_dir, 0, 0, "cannot write in the folder: %s", strerror(errno));
             goto fail;
-        }
     }
     if ((rc = operands_init(&p, &err)) != SIM_OK) {
         code = rc == SIM_EINFEASIBLE || rc == SIM_EINVAL ? 1 : 3;
