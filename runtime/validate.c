@@ -37,6 +37,7 @@
 
 #include "backends.h"
 #include "datadir.h"
+#include "fileio.h"
 #include "json_util.h"
 #include "engine.h"
 #include "mem.h"
@@ -86,27 +87,26 @@ static double rel_err(double pred, double meas) {
  * folder is refused up front (bad input, exit 1). SIM_OK or SIM_EINVAL with
  * *err naming the option. */
 static int dir_prepare(const char *opt, const char *dir, sim_err *err) {
-    struct stat st;
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        sim_err_set(err, "", 0, 0, "%s: expected a folder that can be created, got '%s' (%s)", opt,
-                    dir, strerror(errno));
-        return SIM_EINVAL;
+    switch (sim_dir_ready(dir)) {
+        case SIM_DIR_OK:
+            return SIM_OK;
+        case SIM_DIR_MKDIR:
+            sim_err_set(err, "", 0, 0, "%s: expected a folder that can be created, got '%s' (%s)",
+                        opt, dir, strerror(errno));
+            break;
+        case SIM_DIR_STAT:
+            sim_err_set(err, "", 0, 0, "%s: expected a folder, got '%s' (%s)", opt, dir,
+                        strerror(errno));
+            break;
+        case SIM_DIR_NOT_DIR:
+            sim_err_set(err, "", 0, 0, "%s: expected a folder, got '%s' (a file)", opt, dir);
+            break;
+        case SIM_DIR_NOT_WRITABLE:
+            sim_err_set(err, "", 0, 0, "%s: expected a folder that can be written, got '%s' (%s)",
+                        opt, dir, strerror(errno));
+            break;
     }
-    if (stat(dir, &st) != 0) {
-        sim_err_set(err, "", 0, 0, "%s: expected a folder, got '%s' (%s)", opt, dir,
-                    strerror(errno));
-        return SIM_EINVAL;
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        sim_err_set(err, "", 0, 0, "%s: expected a folder, got '%s' (a file)", opt, dir);
-        return SIM_EINVAL;
-    }
-    if (access(dir, W_OK | X_OK) != 0) {
-        sim_err_set(err, "", 0, 0, "%s: expected a folder that can be written, got '%s' (%s)", opt,
-                    dir, strerror(errno));
-        return SIM_EINVAL;
-    }
-    return SIM_OK;
+    return SIM_EINVAL;
 }
 
 /* Writes DIR/steps.csv (DIR made by dir_prepare); SIM_OK or SIM_EIO with

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 int sim_replace_open(sim_replace *r, const char *path, sim_err *err) {
     struct stat st;
@@ -74,4 +75,17 @@ void sim_dirname(const char *path, char *buf, size_t n) {
 const char *sim_tmpdir(void) {
     const char *dir = getenv("TMPDIR");
     return dir != NULL && dir[0] != '\0' ? dir : "/tmp";
+}
+
+enum sim_dir_fail sim_dir_ready(const char *dir) {
+    struct stat st;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return SIM_DIR_MKDIR;
+    if (stat(dir, &st) != 0)
+        return SIM_DIR_STAT;
+    if (!S_ISDIR(st.st_mode))
+        return SIM_DIR_NOT_DIR;
+    if (access(dir, W_OK | X_OK) != 0)
+        return SIM_DIR_NOT_WRITABLE;
+    return SIM_DIR_OK;
 }

@@ -40,6 +40,18 @@ const char *sim_tmpdir(void);
  * a file in the root, else everything before the last '/'. */
 void sim_dirname(const char *path, char *buf, size_t n);
 
+/* Makes the folder dir (one level) unless it exists, then checks that it
+ * is a folder this process may write in. The step that failed, for the
+ * caller's message (errno says why, but for SIM_DIR_NOT_DIR), or 0. */
+enum sim_dir_fail {
+    SIM_DIR_OK = 0,
+    SIM_DIR_MKDIR,
+    SIM_DIR_STAT,
+    SIM_DIR_NOT_DIR,
+    SIM_DIR_NOT_WRITABLE
+};
+enum sim_dir_fail sim_dir_ready(const char *dir);
+
 #ifdef __cplusplus
 }
 #endif
