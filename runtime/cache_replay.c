@@ -285,33 +285,6 @@ static void usage(FILE *f) {
  * below EVICT_UNLIMITED (INT64_MAX), which stands for 'unlimited'. */
 #define CR_MAX_CAPACITY_BLOCKS 1000000000000000000LL
 
-/* The 1-based physical line of request idx (0-based) of a Mooncake file,
- * for messages: the reader emits one request per line that is not blank
- * (spaces and tabs only, once CR and LF are stripped), so this counts such
- * lines. 0 when the file cannot be read again or is shorter. Read only on
- * the error path; the trace reader does not report its line. */
-static long request_line(const char *path, uint64_t idx) {
-    FILE *f = fopen(path, "rb");
-    long line = 1, found = 0;
-    uint64_t seen = 0;
-    int c, blank = 1;
-    if (f == NULL)
-        return 0;
-    while (found == 0 && (c = getc(f)) != EOF) {
-        if (c == '\n') {
-            if (!blank && seen++ == idx)
-                found = line;
-            line++;
-            blank = 1;
-        } else if (c != ' ' && c != '\t' && c != '\r')
-            blank = 0;
-    }
-    if (found == 0 && !blank && seen == idx) /* a last line without a newline */
-        found = line;
-    fclose(f);
-    return found;
-}
-
 /* Parses argv into *o: RT_EXIT_OK, or an exit code after printing why
  * (-1: --help was printed, exit 0). */
 static int parse_args(int argc, char **argv, cr_opts *o) {
@@ -422,7 +395,7 @@ static int pass(const cr_opts *opt, rt_creplay *r, evict_oracle *o, sim_err *err
         }
         while ((rc = trace_next(t, &q, err)) == 1) {
             if (q.n_hash_ids < 1) {
-                sim_err_set(err, opt->trace, request_line(opt->trace, q.id), 0,
+                sim_err_set(err, opt->trace, trace_src_line(t), 0,
                             "hash_ids: expected a non-empty list of block hashes (cache-replay "
                             "keys blocks on them), got none");
                 rc = SIM_EINVAL;

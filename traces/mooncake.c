@@ -248,10 +248,16 @@ static void mooncake_destroy(void *state) {
     sim_free(m);
 }
 
+/* One request per line: the line last read is the last request's. */
+static long mooncake_line(void *state) {
+    return ((const mooncake *)state)->lines->line_no;
+}
+
 static const trace__src_ops mooncake_ops = {
     .next = mooncake_next,
     .on_end = NULL,
     .destroy = mooncake_destroy,
+    .line = mooncake_line,
 };
 
 int trace__mooncake_open(trace__lines *l, int32_t hash_block_tokens, trace__impl *out,

@@ -279,6 +279,10 @@ int trace_on_end(trace_src *t, const sim_req *r, sim_time end_ns, int rejected, 
     return 1;
 }
 
+long trace_src_line(const trace_src *t) {
+    return t->ops->line ? t->ops->line(t->state) : 0;
+}
+
 int trace__src_closed_loop(const trace_src *t) {
     return t->ops->on_end != NULL;
 }

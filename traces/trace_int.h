@@ -47,6 +47,9 @@ typedef struct trace__src_ops {
     /* 1: next's times are already simulated times (the closed loop's first
      * wave and its ramp), so --load-scale leaves them alone */
     int fixed_times;
+    /* The file line of the request next returned last (optional: NULL, or
+     * 0, when unknown). */
+    long (*line)(void *state);
 } trace__src_ops;
 
 /* What a format's open function hands to trace.c. */
