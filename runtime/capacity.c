@@ -229,7 +229,7 @@ static void db_end(cap_state *S, const char *error) {
     S->ended = 1;
 }
 
-static void bind_sim_json_real_or_null(sqlite3_stmt *st, int i, double v) {
+static void bind_real_or_null(sqlite3_stmt *st, int i, double v) {
     if (isfinite(v))
         sqlite3_bind_double(st, i, v);
     else
@@ -261,10 +261,10 @@ static void db_point(cap_state *S, const cap_point *p) {
         sqlite3_bind_int64(st, 6, p->run_id);
     else
         sqlite3_bind_null(st, 6);
-    bind_sim_json_real_or_null(st, 7, p->ok ? p->sum.offered_rps : NAN);
-    bind_sim_json_real_or_null(st, 8, p->ok ? p->sum.ttft_p99_s : NAN);
-    bind_sim_json_real_or_null(st, 9, p->ok ? p->sum.tpot_p99_s : NAN);
-    bind_sim_json_real_or_null(st, 10, p->ok ? fig_value(N_FIGS - 1, &p->sum) : NAN);
+    bind_real_or_null(st, 7, p->ok ? p->sum.offered_rps : NAN);
+    bind_real_or_null(st, 8, p->ok ? p->sum.ttft_p99_s : NAN);
+    bind_real_or_null(st, 9, p->ok ? p->sum.tpot_p99_s : NAN);
+    bind_real_or_null(st, 10, p->ok ? fig_value(N_FIGS - 1, &p->sum) : NAN);
     sqlite3_bind_text(st, 11, meets, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(st) != SQLITE_DONE)
         fprintf(stderr, "kvfleet capacity: SQLite: %s\n", sqlite3_errmsg(S->db));
@@ -754,7 +754,7 @@ int rt_main_capacity(int argc, char **argv) {
                         sqlite3_bind_text(st, 2, slos[k].text, -1, SQLITE_TRANSIENT);
                         sqlite3_bind_double(st, 3, loads[j]);
                         if (bp) {
-                            bind_sim_json_real_or_null(st, 4, bp->sum.offered_rps);
+                            bind_real_or_null(st, 4, bp->sum.offered_rps);
                             sqlite3_bind_int(st, 5, best_tp);
                             sqlite3_bind_int(st, 6, best_r);
                             sqlite3_bind_int64(st, 7, best_gpus);

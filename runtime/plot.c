@@ -72,7 +72,8 @@ void plot__printf(plot_buf *b, const char *fmt, ...) {
     b->n += (size_t)len;
 }
 
-void plot__quote(plot_buf *b, const char *s) {
+/* plot__quote of the first n bytes of s. */
+static void quote_n(plot_buf *b, const char *s, size_t n) {
     const char *p;
     /* double quotes, with \ and " escaped: gnuplot reads a single-quoted
      * string that starts with a doubled quote as an empty string followed
@@ -82,7 +83,7 @@ void plot__quote(plot_buf *b, const char *s) {
      * model name from a results file must never run anything. '@' needs
      * nothing: macros are not expanded inside quotes. */
     plot__printf(b, "\"");
-    for (p = s; *p; p++) {
+    for (p = s; p < s + n && *p; p++) {
         if (*p == '`')
             plot__printf(b, "\\140");
         else if (*p == '"' || *p == '\\')
@@ -93,6 +94,10 @@ void plot__quote(plot_buf *b, const char *s) {
             plot__printf(b, "%c", *p);
     }
     plot__printf(b, "\"");
+}
+
+void plot__quote(plot_buf *b, const char *s) {
+    quote_n(b, s, strlen(s));
 }
 
 int plot__is_control(char ch) {
@@ -224,17 +229,8 @@ static void quote_wrapped(plot_buf *b, const char *common) {
         return;
     }
     while ((sep = strstr(p, "; ")) != NULL) {
-        size_t n = (size_t)(sep - p);
-        char *part = sim_malloc(n + 1);
-        if (part == NULL) {
-            b->oom = 1;
-            return;
-        }
-        memcpy(part, p, n);
-        part[n] = '\0';
-        plot__quote(b, part);
+        quote_n(b, p, (size_t)(sep - p));
         plot__printf(b, ".\"\\n\".");
-        sim_free(part);
         p = sep + 2;
     }
     plot__quote(b, p);

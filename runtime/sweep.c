@@ -171,6 +171,14 @@ int sweep__coord_open(sweep_coord *c, const sweep_args *a, sweep_spec *spec, sim
     c->args = a;
     c->spec = spec;
     c->n_tasks = sweep_spec_tasks(spec);
+    { /* the results file as every task's config names it, made absolute as
+       * `kvfleet run --db` makes it: once, for the merged runs' configs */
+        json_t *cfg0 = NULL;
+        if ((rc = sweep_task_config(spec, 0, a->db, &cfg0, err)) != SIM_OK)
+            return rc;
+        snprintf(c->db_abs, sizeof c->db_abs, "%s", json_string_value(json_object_get(cfg0, "db")));
+        json_decref(cfg0);
+    }
     /* the store creates (or checks and upgrades) the results schema */
     if ((rc = store_open(a->db, &probe, err)) != SIM_OK)
         return rc;
@@ -318,7 +326,7 @@ static int merge_rows(sweep_coord *c, size_t t, int *skipped, sim_err *err) {
     int64_t p = (int64_t)(t / (size_t)c->spec->seeds), rep = (int64_t)(t % (size_t)c->spec->seeds);
     int rc, n_runs = 0;
     char *cfg_text = NULL;
-    json_t *cfg = NULL, *run_cfg = NULL;
+    json_t *run_cfg = NULL;
     *skipped = 0;
     if (sqlite3_prepare_v2(c->db,
                            "SELECT status FROM sweep_points WHERE sweep_id = ? AND point_id = ?"
@@ -357,12 +365,7 @@ static int merge_rows(sweep_coord *c, size_t t, int *skipped, sim_err *err) {
      * paths absolute), with "db" the results file, resolved as a run
      * resolves it: the text `kvfleet run --db FILE` would store, which
      * re-runs as it is from any folder. Dumped as rt_run_exec dumps it. */
-    if ((rc = sweep_task_config(c->spec, t, c->args->db, &cfg, err)) != SIM_OK) {
-        json_decref(run_cfg);
-        return rc;
-    }
-    json_object_set(run_cfg, "db", json_object_get(cfg, "db"));
-    json_decref(cfg);
+    json_object_set_new(run_cfg, "db", json_string(c->db_abs));
     cfg_text = json_dumps(run_cfg, JSON_SORT_KEYS | JSON_COMPACT);
     json_decref(run_cfg);
     if (cfg_text == NULL)

@@ -42,6 +42,7 @@ typedef struct sweep_coord {
     size_t n_done, n_failed; /* tasks done and failed by this command */
     int worst;               /* worst exit code of a failed task so far (0, 1 or 3) */
     char tmpdir[512];        /* private folder for workers' files */
+    char db_abs[4096];       /* the results file as a run's config names it (absolute) */
     struct timespec t0;      /* when running began */
     double last_draw;        /* wall seconds since t0 of the last progress output */
     int tty;                 /* stderr is a terminal: redraw in place */

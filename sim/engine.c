@@ -1400,6 +1400,16 @@ static cand_list *cand(eng *e, int model, int stage, int region) {
     return &e->cands[((size_t)model * 2 + (size_t)stage) * (size_t)(nr + 1) + (size_t)region];
 }
 
+/* A request for model found no replica serving: every pool of its stage
+ * (decode: the decode pools) that could serve it has demand, which the
+ * autoscaler's next tick sees (an empty pool then grows). */
+static void mark_unserved(eng *e, int model, int decode) {
+    const cand_list *L = cand(e, model, decode, e->fl->n_regions);
+    int i;
+    for (i = 0; i < L->n; i++)
+        e->pools[e->reps[L->rep[i]].pool].unserved = 1;
+}
+
 /* Routes r to a replica of its model's entry pools (both, or prefill when
  * the model is disaggregated): -1 when every candidate is full. */
 static int route(eng *e, sim_req *r) {
@@ -1411,11 +1421,8 @@ static int route(eng *e, sim_req *r) {
         for (i = 0; i < nr && k < 0; i++)
             k = pick(e, cand(e, r->model, 0, e->near[(size_t)r->origin * (size_t)nr + (size_t)i]),
                      r, f->router, 0);
-    if (k < 0) { /* the demand of pools with no replica serving */
-        const cand_list *L = cand(e, r->model, 0, nr);
-        for (i = 0; i < L->n; i++)
-            e->pools[e->reps[L->rep[i]].pool].unserved = 1;
-    }
+    if (k < 0) /* the demand of pools with no replica serving */
+        mark_unserved(e, r->model, 0);
     if (k >= 0 && f->router == ENG_ROUTE_SESSION && r->session_id >= 0) {
         int32_t *slot = sess_slot(&e->sess, r->session_id, 1);
         if (slot == NULL)
@@ -1436,12 +1443,8 @@ static int route_decode(eng *e, sim_req *r, int region) {
         k = pick(e, cand(e, r->model, 1, nr), r, ENG_ROUTE_LOT, 0);
     if (k < 0)
         k = pick(e, cand(e, r->model, 1, nr), r, ENG_ROUTE_LOT, 1);
-    if (k < 0) { /* none serving: the demand of the model's decode pools */
-        const cand_list *L = cand(e, r->model, 1, nr);
-        int i;
-        for (i = 0; i < L->n; i++)
-            e->pools[e->reps[L->rep[i]].pool].unserved = 1;
-    }
+    if (k < 0) /* none serving: the demand of the model's decode pools */
+        mark_unserved(e, r->model, 1);
     return k;
 }
 
