@@ -6,8 +6,10 @@
  * timestamp is milliseconds (integer or real, >= 0, non-decreasing);
  * input_length and output_length are positive integers; hash_ids (optional)
  * lists the prompt's prefix-block hashes (512 tokens per block in the
- * published traces), each an integer in 0..2^32-1, at most one per token
- * of the prompt. Other keys are ignored; a key given twice is an error.
+ * published traces), each an integer in 0..2^32-1, at most ceil(input_length
+ * / B) of them for the hash block size B the caller gives
+ * (trace_opts.hash_block_tokens), one per prompt token when it gives none.
+ * Other keys are ignored; a key given twice is an error.
  *
  * Each line is parsed on its own with json_loadb(), so memory is one line
  * plus its JSON tree. The hash ids are copied into a buffer owned by the
