@@ -311,9 +311,9 @@ int rt_main_validate(int argc, char **argv) {
         } else
             rest[n++] = argv[i];
     }
-    if (rt_run_args(n, rest, base, &cfg, &err) != SIM_OK) {
-        exit_code = RT_EXIT_USAGE;
-        rc = SIM_EINVAL;
+    if ((rc = rt_run_args(n, rest, base, &cfg, &err)) != SIM_OK) {
+        /* as run: a value of the right form out of range is bad input */
+        exit_code = rc == SIM_EPARSE ? RT_EXIT_INPUT : RT_EXIT_USAGE;
         goto fail;
     }
     backend = json_string_value(json_object_get(cfg, "backend"));

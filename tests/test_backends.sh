@@ -106,6 +106,9 @@ check "validate replaying a sim run (no meas_s) exits 1" \
 "$KV" validate --backend cpu --model tiny --synthetic "$SYN" --db "$DB" --csv-dir "$T/afile/sub" \
     >/dev/null 2>"$T/vcsv.err"
 check "validate --csv-dir under a file exits 1" "[ $? -eq 1 ] && grep -q -- '--csv-dir: expected a folder that can be created' $T/vcsv.err"
+"$KV" validate --backend cpu --model tiny --synthetic "$SYN" --db "$DB" --seed 9223372036854775808 \
+    >/dev/null 2>&1
+check "validate --seed 2^63 exits 1, as run (out of range)" "[ $? -eq 1 ]"
 "$KV" validate --backend cpu --model tiny --synthetic "$SYN" --db "$DB" --plot "$T/afile" \
     >/dev/null 2>"$T/vplot.err"
 check "validate --plot naming a file exits 1" "[ $? -eq 1 ] && grep -q -- \"--plot: expected a folder, got '$T/afile' (a file)\" $T/vplot.err"
