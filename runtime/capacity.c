@@ -333,14 +333,11 @@ static int eval(cap_state *S, double load, int tp, int replicas) {
 }
 
 /* Whether a point's failure belongs to its TP degree alone: the model does
- * not fit or cannot be split that way (SIM_EINFEASIBLE, or the shape
- * check's "tp" field), so that other degrees may still answer. Any other
- * bad input is an option value that every point shares. */
-static int fail_is_tp(int status, const sim_err *e) {
-    if (status == SIM_EINFEASIBLE)
-        return 1;
-    return status == SIM_EINVAL &&
-           (strncmp(e->msg, "tp:", 3) == 0 || strncmp(e->msg, "--tp:", 5) == 0);
+ * not fit, or this degree cannot split it (sim_model_check and perf_ctx_init
+ * return SIM_EINFEASIBLE for both), so that other degrees may still answer.
+ * Any other failure is bad input that every point shares. */
+static int fail_is_tp(int status) {
+    return status == SIM_EINFEASIBLE;
 }
 
 /* The exit code of a failure that is not a TP's own: bad input (an option
@@ -658,7 +655,7 @@ int rt_main_capacity(int argc, char **argv) {
                     p = &S.pts[pi];
                 if (r < 0 || (r > 0 && p == NULL)) {
                     sim_err_format(&S.err, fail_msg, sizeof fail_msg);
-                    if (!fail_is_tp(S.rc, &S.err)) {
+                    if (!fail_is_tp(S.rc)) {
                         fprintf(stderr, "kvfleet capacity: %s\n", fail_msg);
                         exit_rc = fail_exit(S.rc);
                         goto done;

@@ -150,28 +150,28 @@ static int model_check(const sim_model *m, int tp, const char *src, sim_err *err
                     "tp: expected a divisor of num_attention_heads (%d) so each GPU holds whole "
                     "heads, got '%d'",
                     m->n_heads, tp);
-        return SIM_EINVAL;
+        return SIM_EINFEASIBLE;
     }
     if (m->intermediate % tp != 0) {
         sim_err_set(err, src, 0, 0,
                     "tp: expected a divisor of intermediate_size (%d) so the MLP splits evenly, "
                     "got '%d'",
                     m->intermediate, tp);
-        return SIM_EINVAL;
+        return SIM_EINFEASIBLE;
     }
     if (tp > m->n_kv_heads && tp % m->n_kv_heads != 0) {
         sim_err_set(err, src, 0, 0,
                     "tp: expected a multiple of num_key_value_heads (%d) when larger, so each KV "
                     "head is replicated evenly, got '%d'",
                     m->n_kv_heads, tp);
-        return SIM_EINVAL;
+        return SIM_EINFEASIBLE;
     }
     if (tp <= m->n_kv_heads && m->n_kv_heads % tp != 0) {
         sim_err_set(err, src, 0, 0,
                     "tp: expected a divisor of num_key_value_heads (%d) so each GPU holds whole "
                     "KV heads, got '%d'",
                     m->n_kv_heads, tp);
-        return SIM_EINVAL;
+        return SIM_EINFEASIBLE;
     }
     return SIM_OK;
 }

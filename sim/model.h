@@ -46,7 +46,10 @@ typedef struct sim_model {
 int sim_model_load(const char *name_or_path, const char *datadir, sim_model *out, sim_err *err);
 /* Parses a config.json text already in memory; src names it in errors. */
 int sim_model_parse(const char *json_text, const char *src, sim_model *out, sim_err *err);
-/* Checks a shape (positive sizes, heads divisible by KV heads, TP divides heads). */
+/* Checks a shape (positive sizes, heads divisible by KV heads, TP divides heads).
+ * SIM_EINVAL for a malformed shape or tp < 1; SIM_EINFEASIBLE when this tp
+ * cannot split the model (heads, KV heads or the MLP), so a caller trying
+ * several degrees (capacity) can skip this one. */
 int sim_model_check(const sim_model *m, int tp, sim_err *err);
 
 /* Parameter count (embeddings, attention, MLP, norms, lm_head unless tied). */

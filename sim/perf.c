@@ -1048,7 +1048,7 @@ int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const per
         sim_err_set(err, "", 0, 0,
                     "--tp: expected a divisor of the %d attention heads of %s, got '%d'",
                     m->n_heads, m->name, tp);
-        return SIM_EINVAL;
+        return SIM_EINFEASIBLE;
     }
     if (!(g->hbm_bw > 0) || !(g->flops_bf16 > 0)) {
         sim_err_set(err, "", 0, 0, "GPU %s: expected positive hbm_bw and flops_bf16", g->name);

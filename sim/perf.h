@@ -188,7 +188,9 @@ typedef struct perf_ctx {
     double peak_attn;           /* FLOP/s for attention (bf16 peak; fp8 peak with fp8 KV) */
 } perf_ctx;
 
-/* Fills ctx (c NULL: the datasheet roofline); refuses fp8 on a GPU without fp8, tp < 1. */
+/* Fills ctx (c NULL: the datasheet roofline); refuses fp8 on a GPU without fp8
+ * and tp < 1 (SIM_EINVAL), a tp that does not divide the heads or spans nodes
+ * without a link (SIM_EINFEASIBLE). */
 int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const perf_calib *c, int tp,
                   sim_err *err);
 

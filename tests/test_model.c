@@ -371,21 +371,21 @@ static void test_check_tp(void) {
     T_EQ_I(sim_model_check(&m, 16, &e), SIM_OK); /* KV heads replicated twice */
     T_EQ_I(sim_model_check(&m, 32, &e), SIM_OK);
 
-    T_EQ_I(sim_model_check(&m, 3, &e), SIM_EINVAL);
+    T_EQ_I(sim_model_check(&m, 3, &e), SIM_EINFEASIBLE);
     sim_err_format(&e, buf, sizeof buf);
     T_STREQ(buf, "llama-3-8b: tp: expected a divisor of num_attention_heads (32) so each GPU "
                  "holds whole heads, got '3'");
     T_EQ_I(sim_model_check(&m, 0, &e), SIM_EINVAL);
     sim_err_format(&e, buf, sizeof buf);
     T_STREQ(buf, "llama-3-8b: tp: expected a positive integer, got '0'");
-    T_EQ_I(sim_model_check(&m, 64, &e), SIM_EINVAL);
+    T_EQ_I(sim_model_check(&m, 64, &e), SIM_EINFEASIBLE);
     sim_err_format(&e, buf, sizeof buf);
     T_STREQ(buf, "llama-3-8b: tp: expected a divisor of num_attention_heads (32) so each GPU "
                  "holds whole heads, got '64'");
 
     /* The MLP must split evenly. */
     m.intermediate = 14338;
-    T_EQ_I(sim_model_check(&m, 4, &e), SIM_EINVAL);
+    T_EQ_I(sim_model_check(&m, 4, &e), SIM_EINFEASIBLE);
     sim_err_format(&e, buf, sizeof buf);
     T_STREQ(buf, "llama-3-8b: tp: expected a divisor of intermediate_size (14338) so the MLP "
                  "splits evenly, got '4'");
@@ -399,12 +399,12 @@ static void test_check_tp(void) {
     m.intermediate = 1536;
     T_EQ_I(sim_model_check(&m, 2, &e), SIM_OK);
     T_EQ_I(sim_model_check(&m, 12, &e), SIM_OK);
-    T_EQ_I(sim_model_check(&m, 6, &e), SIM_EINVAL);
+    T_EQ_I(sim_model_check(&m, 6, &e), SIM_EINFEASIBLE);
     sim_err_format(&e, buf, sizeof buf);
     T_STREQ(buf, "tiny: tp: expected a multiple of num_key_value_heads (4) when larger, so each "
                  "KV head is replicated evenly, got '6'");
     m.n_kv_heads = 6;
-    T_EQ_I(sim_model_check(&m, 4, &e), SIM_EINVAL);
+    T_EQ_I(sim_model_check(&m, 4, &e), SIM_EINFEASIBLE);
     sim_err_format(&e, buf, sizeof buf);
     T_STREQ(buf, "tiny: tp: expected a divisor of num_key_value_heads (6) so each GPU holds whole "
                  "KV heads, got '4'");

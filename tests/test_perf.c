@@ -417,7 +417,7 @@ static void test_dtypes(void) {
     m.kv_dtype = SIM_DT_BF16;
     T_EQ_I(perf_ctx_init(&ctx, &m, &g, NULL, 0, &err), SIM_EINVAL);
     T_STREQ(err.msg, "--tp: expected an integer >= 1, got '0'");
-    T_EQ_I(perf_ctx_init(&ctx, &m, &g, NULL, 3, &err), SIM_EINVAL);
+    T_EQ_I(perf_ctx_init(&ctx, &m, &g, NULL, 3, &err), SIM_EINFEASIBLE);
     T_STREQ(err.msg, "--tp: expected a divisor of the 32 attention heads of llama-3-8b, got '3'");
     T_EQ_I(perf_ctx_init(&ctx, &m, &g, NULL, 1, &err), SIM_OK);
     T_NEAR(ctx.peak, 312e12, 0);
