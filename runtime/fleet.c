@@ -11,6 +11,7 @@
 #include "datadir.h"
 #include "hw.h"
 #include "json_util.h"
+#include "cmp.h"
 #include "mem.h"
 #include "model.h"
 
@@ -100,10 +101,6 @@ static void obj_keys(json_t *obj, char *buf, size_t n) {
     }
 }
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* A shallow copy of obj with its keys in byte order (strcmp); obj itself
  * when it is not an object (NULL stays NULL); returns a new reference, or
  * NULL when out of memory. The engine's region, population and model
@@ -127,7 +124,7 @@ static json_t *sorted_copy(json_t *obj) {
         (void)v;
         keys[n++] = k;
     }
-    qsort(keys, n, sizeof *keys, cmp_str);
+    qsort(keys, n, sizeof *keys, sim_cmp_str);
     for (i = 0; i < n; i++)
         if (json_object_set(out, keys[i], json_object_get(obj, keys[i])) != 0) {
             json_decref(out);

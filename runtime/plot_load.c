@@ -34,6 +34,7 @@
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 
+#include "cmp.h"
 #include "mem.h"
 #include "plot_int.h"
 #include "store.h"
@@ -179,10 +180,6 @@ static void shorten(char *name, size_t max) {
     memcpy(name + n, "...", 4);
 }
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Names every series by the label keys whose values differ between series
  * ("policy=lfu, tp=2"), keys in sorted order; force names a key always
  * shown, by its value alone (NULL: none). Names longer than max_chars
@@ -214,7 +211,7 @@ static int name_series(pl_set *set, const char *force, size_t max_chars) {
         }
     }
     if (n_keys > 0)
-        qsort(keys, n_keys, sizeof *keys, cmp_str);
+        qsort(keys, n_keys, sizeof *keys, sim_cmp_str);
     for (i = 0; i < set->n_ser; i++) {
         pl_series *s = &set->ser[i];
         size_t used = 0;

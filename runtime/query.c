@@ -49,6 +49,7 @@
 #include "cli.h"
 #include "engine.h"
 #include "store.h"
+#include "cmp.h"
 #include "mem.h"
 
 #define Q_MAX_FIGS 128 /* summary columns plus cost columns, more than enough */
@@ -135,11 +136,6 @@ static int load_figs(query *q) {
     snprintf(q->figs[q->n_figs++], sizeof q->figs[0], "usd");
     snprintf(q->figs[q->n_figs++], sizeof q->figs[0], "usd_per_mtok");
     return RT_EXIT_OK;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
 }
 
 static void set_fig(const query *q, double *v, const char *name, double x) {
@@ -233,11 +229,11 @@ static int warmup_figs(query *q, long long run_id, double *v) {
     }
     /* qsort wants a valid pointer even for no element: none after the warm-up */
     if (n_ttft > 1)
-        qsort(ttft, n_ttft, sizeof *ttft, cmp_double);
+        qsort(ttft, n_ttft, sizeof *ttft, sim_cmp_double);
     if (n_tpot > 1)
-        qsort(tpot, n_tpot, sizeof *tpot, cmp_double);
+        qsort(tpot, n_tpot, sizeof *tpot, sim_cmp_double);
     if (n_e2e > 1)
-        qsort(e2e, n_e2e, sizeof *e2e, cmp_double);
+        qsort(e2e, n_e2e, sizeof *e2e, sim_cmp_double);
     set_fig(q, v, "requests", (double)n);
     set_fig(q, v, "completed", (double)completed);
     set_fig(q, v, "rejected", (double)rej);

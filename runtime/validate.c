@@ -40,6 +40,7 @@
 #include "fileio.h"
 #include "json_util.h"
 #include "engine.h"
+#include "cmp.h"
 #include "mem.h"
 #include "store_steps.h"
 
@@ -58,13 +59,8 @@ static int step_kind(const store_step_rec *r) {
     return r->n_prefill == 0 ? K_DECODE : K_MIXED;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 static void ape_finish(ape_set *s) {
-    qsort(s->v, s->n, sizeof *s->v, cmp_double);
+    qsort(s->v, s->n, sizeof *s->v, sim_cmp_double);
     s->p50 = met_quantile_sorted(s->v, s->n, 0.50);
     s->p95 = met_quantile_sorted(s->v, s->n, 0.95);
 }

@@ -45,6 +45,7 @@
 #include <gsl/gsl_multifit.h>
 
 #include "json_util.h"
+#include "cmp.h"
 #include "mem.h"
 
 static const char *const op_names[COLL_N_OPS] = {"allreduce", "allgather", "reducescatter",
@@ -980,11 +981,6 @@ static int fit_row_of(const coll_sample *s, const coll_topo *t, coll_op op, int 
     return coll_shapes(op, s->gpus, s->nodes, t, sh, &ns, NULL) == SIM_OK;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* A line has four unknowns (base, alpha, 1/eff_max, half/eff_max), and
  * rows repeating one message size are one measurement: every op and level
  * that has rows needs at least as many distinct sizes as a line has
@@ -1004,7 +1000,7 @@ static int fit_sizes_check(const coll_sample *s, int n, const coll_topo *t, doub
                     bytes[m++] = s[i].bytes;
             if (m == 0)
                 continue; /* no rows: borrowed, not fitted */
-            qsort(bytes, (size_t)m, sizeof *bytes, cmp_double);
+            qsort(bytes, (size_t)m, sizeof *bytes, sim_cmp_double);
             for (i = d = 1; i < m; i++)
                 d += bytes[i] != bytes[i - 1];
             if (d < COLL_FIT_MIN_SIZES) {

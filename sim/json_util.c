@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cmp.h"
 #include "mem.h"
 
 /* ---- files ---- */
@@ -418,10 +419,6 @@ int sim_json_check_keys(const json_t *obj, const char *const *known, const char 
 
 /* ---- presets ---- */
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Names are collected, sorted (readdir order is not stable across file
  * systems) and joined; a list longer than buf ends in "...". */
 int sim_json_preset_list(const char *dir, char *buf, size_t n) {
@@ -460,7 +457,7 @@ int sim_json_preset_list(const char *dir, char *buf, size_t n) {
         n_names++;
     }
     if (n_names > 0)
-        qsort(names, n_names, sizeof *names, cmp_str);
+        qsort(names, n_names, sizeof *names, sim_cmp_str);
     for (i = 0; i < n_names; i++) {
         const char *sep = i ? ", " : "";
         if (used + strlen(sep) + strlen(names[i]) + 4 >= n) {
