@@ -270,7 +270,8 @@ static void usage(FILE *f) {
             "                          fresh block keys (a longer trace of the same shape)\n"
             "  --json                  one JSON object: policy, capacity_blocks, requests,\n"
             "                          blocks, hit_blocks, hit_rate_blocks, hit_tokens,\n"
-            "                          hit_rate_tokens, evictions, unique_blocks\n\n"
+            "                          hit_rate_tokens, evictions, unique_blocks,\n"
+            "                          uncached_blocks (deterministic: no wall_s)\n\n"
             "policies:\n",
             names);
     {
@@ -449,6 +450,7 @@ static int print_json(const cr_opts *o, const rt_creplay_stats *s) {
             json_object_set_new(j, "hit_rate_tokens", json_real(ratio(s->hit_tokens, s->tokens)));
         bad |= json_object_set_new(j, "evictions", json_integer(s->evictions));
         bad |= json_object_set_new(j, "unique_blocks", json_integer(s->unique_blocks));
+        bad |= json_object_set_new(j, "uncached_blocks", json_integer(s->uncached_blocks));
     }
     if (!bad)
         bad = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));

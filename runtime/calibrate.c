@@ -62,6 +62,7 @@
 #include "fileio.h"
 #include "json_util.h"
 #include "mem.h"
+#include "num.h"
 
 /* ---- CSV reading ---- */
 
@@ -211,7 +212,7 @@ static int csv_num(csv_file *c, int col, int min_zero, double *out, sim_err *err
     char *end;
     double v;
     errno = 0;
-    v = strtod(c->fld[col], &end);
+    v = sim_strtod(c->fld[col], &end);
     if (end == c->fld[col] || *end != '\0' || errno != 0 || !isfinite(v) ||
         (min_zero ? v < 0 : v <= 0)) {
         sim_err_set(err, c->path, c->line, col + 1, "%s: expected a number %s, got '%s'",

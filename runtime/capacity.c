@@ -15,6 +15,7 @@
 #include "json_util.h"
 #include "mem.h"
 #include "plot.h"
+#include "num.h"
 
 /* ---- SLOs ---- */
 
@@ -73,7 +74,7 @@ int cap_slo_parse(const char *text, cap_slo_set *out, sim_err *err) {
             return SIM_EINVAL;
         }
         errno = 0;
-        v = strtod(eq + 1, &end);
+        v = sim_strtod(eq + 1, &end);
         if (end == eq + 1 || errno || !isfinite(v) || v < 0) {
             sim_err_set(err, "", 0, 0, "--slo: %s: expected a limit >= 0, got '%s'", part, eq + 1);
             return SIM_EINVAL;
@@ -406,7 +407,7 @@ static int parse_list(const char *text, double *out, int max, int integer) {
     strcpy(buf, text);
     for (t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         char *end;
-        double v = strtod(t, &end);
+        double v = sim_strtod(t, &end);
         if (end == t || *end || !(v > 0) || !isfinite(v) || n == max || (integer && v != floor(v)))
             return -1;
         out[n++] = v;

@@ -34,6 +34,7 @@
 #include "oracle.h"
 #include "store.h"
 #include "trace.h"
+#include "num.h"
 
 /* ---- the option table ---- */
 
@@ -1099,8 +1100,21 @@ fail:
     return rc;
 }
 
+/* The config's --trace-format, checked with --synthetic too: it then reads
+ * no file, but a bad value is still a bad value (trace stats says so). */
+static int cfg_trace_format(json_t *cfg, enum trace_format *fmt, sim_err *err) {
+    if (trace_format_parse(cfg_str(cfg, "trace-format"), fmt) != SIM_OK) {
+        sim_err_set(err, "", 0, 0,
+                    "--trace-format: expected azure|vidur|mooncake|sessions|auto, got '%s'",
+                    cfg_str(cfg, "trace-format"));
+        return SIM_EINVAL;
+    }
+    return SIM_OK;
+}
+
 int rt_source_open(json_t *cfg, trace_src **t, sim_err *err) {
     trace_opts to;
+    enum trace_format fmt;
     const char *synthetic = json_string_value(json_object_get(cfg, "synthetic"));
     int rc;
     *t = NULL;
@@ -1118,18 +1132,12 @@ int rt_source_open(json_t *cfg, trace_src **t, sim_err *err) {
                     (long long)to.limit);
         return SIM_EINVAL;
     }
+    if ((rc = cfg_trace_format(cfg, &fmt, err)) != SIM_OK)
+        return rc;
     if (synthetic)
         rc = trace_open_synthetic(synthetic, &to, t, err);
-    else {
-        enum trace_format fmt;
-        if (trace_format_parse(cfg_str(cfg, "trace-format"), &fmt) != SIM_OK) {
-            sim_err_set(err, "", 0, 0,
-                        "--trace-format: expected azure|vidur|mooncake|sessions|auto, got '%s'",
-                        cfg_str(cfg, "trace-format"));
-            return SIM_EINVAL;
-        }
+    else
         rc = trace_open_file(cfg_str(cfg, "trace"), fmt, &to, t, err);
-    }
     if (rc == SIM_OK && cfg_str(cfg, "sessionize")[0] &&
         strcmp(cfg_str(cfg, "sessionize"), "none") != 0) /* takes *t: closed on failure */
         rc = trace_sessionize(*t, cfg_str(cfg, "sessionize"), to.seed, t, err);
@@ -1207,6 +1215,11 @@ int rt_run_check(json_t *cfg, sim_err *errp) {
                     cfg_str(cfg, "router"));
         rc = SIM_EINVAL;
         goto out;
+    }
+    {
+        enum trace_format fmt;
+        if ((rc = cfg_trace_format(cfg, &fmt, &err)) != SIM_OK)
+            goto out;
     }
     {
         long long r = cfg_int(cfg, "replicas"), pp = cfg_int(cfg, "pp");
@@ -1492,7 +1505,7 @@ static void run_help(FILE *f) {
     for (i = 0; i < N_RUN_OPTS; i++)
         fprintf(f, "  --%-20s %s\n", run_opts[i].name, run_opts[i].help);
     fprintf(f, "  --%-20s %s\n  --%-20s %s\n  --%-20s %s\n", "config FILE",
-            "saved JSON config; later options override it", "no-db", "write no results file",
+            "saved JSON config; options given override it", "no-db", "write no results file",
             "json", "print the summary as one JSON object");
 }
 
@@ -1516,9 +1529,8 @@ int rt_parse_num(const char *text, double lo, double hi, double *out) {
     char *end;
     double v;
     errno = 0;
-    v = strtod(text, &end);
-    /* decimal only: strtod also reads hexadecimal ("0x10"), nan and inf */
-    if (end == text || *end != '\0' || strpbrk(text, "xXnN") != NULL)
+    v = sim_strtod(text, &end); /* decimal only: not "0x10", nan or inf */
+    if (end == text || *end != '\0')
         return -1;
     /* a number beyond a double (1e400, 1e-400) is of the right form */
     if (errno == ERANGE || !(v >= lo && v <= hi))
@@ -1579,7 +1591,11 @@ int rt_main_run(int argc, char **argv) {
                 rc = RT_EXIT_USAGE;
                 goto out;
             }
-            json_decref(base);
+            if (base != NULL) { /* a second one would silently replace the first */
+                fprintf(stderr, "kvfleet run: --config: expected once, got a second '%s'\n", path);
+                rc = RT_EXIT_USAGE;
+                goto out;
+            }
             if ((rc = rt_run_config_load(path, &base, &err)) != SIM_OK) {
                 (void)rt_report_err("run", &err, rc);
                 rc = RT_EXIT_INPUT;
@@ -1660,13 +1676,14 @@ int rt_main_predict(int argc, char **argv) {
             continue;
         }
         if (strcmp(a, "--help") == 0) {
-            printf("usage: kvfleet predict --model M --gpu G [--tp N] [--pp N] [--dtype bf16|fp8] "
-                   "[--kv-dtype bf16|fp8] [--calibration FILE|none]\n"
-                   "                        [--prefill TOKENS[@CONTEXT]]... [--decode "
-                   "BATCH@CONTEXT]... [--json]\n"
-                   "Predicted time of one step and its per-operator breakdown (seconds, all "
-                   "layers, one GPU's share; with --pp, step_s adds the activations' trips "
-                   "between stages).\n");
+            printf(
+                "usage: kvfleet predict [--model M] [--gpu G] [--tp N] [--pp N] [--dtype bf16|fp8] "
+                "[--kv-dtype bf16|fp8] [--calibration FILE|none]\n"
+                "                        [--prefill TOKENS[@CONTEXT]]... [--decode "
+                "BATCH@CONTEXT]... [--json]\n"
+                "Predicted time of one step and its per-operator breakdown (seconds, all "
+                "layers, one GPU's share; with --pp, step_s adds the activations' trips "
+                "between stages).\n");
             return RT_EXIT_OK;
         }
         if (!rt_arg_in(a, predict_value_opts)) {
@@ -1689,11 +1706,13 @@ int rt_main_predict(int argc, char **argv) {
         else if (strcmp(a, "--kv-dtype") == 0)
             kv_dtype = v;
         else if (strcmp(a, "--tp") == 0 || strcmp(a, "--pp") == 0) {
-            /* an int (a larger value is not one: usage, as in run's parser), >= 1 */
+            /* as run's parser: not an integer is usage (2), an integer
+             * outside 1..INT_MAX (even beyond 64 bits) out of range (1) */
             long long n;
-            int prc = rt_parse_int(v, INT_MIN, INT_MAX, &n) != 0 ? -1 : n < 1 ? -2 : 0;
+            int prc = rt_parse_int(v, 1, INT_MAX, &n);
             if (prc != 0) {
-                fprintf(stderr, "kvfleet predict: %s: expected an integer >= 1, got '%s'\n", a, v);
+                fprintf(stderr, "kvfleet predict: %s: expected %s, got '%s'\n", a,
+                        prc == -1 ? "an integer" : "an integer in 1..2147483647", v);
                 return rt_value_exit(prc);
             }
             if (strcmp(a, "--tp") == 0)

@@ -38,6 +38,7 @@
 #include "datadir.h"
 #include "hw.h"
 #include "mem.h"
+#include "num.h"
 
 #define CMD "kvfleet collective"
 
@@ -95,11 +96,15 @@ int rt_parse_bytes(const char *s, double *out) {
     if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
         return SIM_EPARSE;
     errno = 0;
-    v = strtod(s, &end);
-    if (end == s || errno != 0 || !isfinite(v))
+    v = sim_strtod(s, &end);
+    if (end == s)
         return SIM_EPARSE;
     for (i = 0; i < sizeof sufs / sizeof sufs[0]; i++)
         if (strcmp(end, sufs[i].suf) == 0) {
+            /* beyond a double, before or after the suffix: of the right
+             * form, out of range */
+            if (errno == ERANGE || !isfinite(v * sufs[i].mul))
+                return SIM_EINVAL;
             *out = v * sufs[i].mul;
             return SIM_OK;
         }
@@ -202,6 +207,14 @@ static int parse_sources(const char *s, src_sel *sel) {
 }
 
 /* Reads the rows of gpu from path. Exit code style: 0, 1 bad input, 3 I/O. */
+/* A CSV field as a decimal number; NaN when it is not one (the row check
+ * refuses it). */
+static double csv_real(const char *f) {
+    char *end;
+    double v = sim_strtod(f, &end);
+    return end != f && *end == '\0' ? v : NAN;
+}
+
 static int read_csv(const char *path, const char *gpu, rows *r) {
     FILE *f = fopen(path, "r");
     char line[1024];
@@ -240,8 +253,8 @@ static int read_csv(const char *path, const char *gpu, rows *r) {
         memset(&s, 0, sizeof s);
         s.gpus = (int)parse_long(fld[3]);
         s.nodes = (int)parse_long(fld[4]);
-        s.bytes = strtod(fld[5], NULL);
-        s.time_s = strtod(fld[6], NULL);
+        s.bytes = csv_real(fld[5]);
+        s.time_s = csv_real(fld[6]);
         if (coll_op_parse(fld[2], &s.op) != SIM_OK || s.gpus < 1 || s.nodes < 1 || !(s.bytes > 0) ||
             !(s.time_s > 0) || (strcmp(fld[7], "fit") != 0 && strcmp(fld[7], "holdout") != 0)) {
             fprintf(stderr,
@@ -537,12 +550,13 @@ int rt_main_collective(int argc, char **argv) {
             code = 1;
             goto done;
         }
-        if (rt_parse_bytes(bytes_s, &bytes) != SIM_OK) {
-            fprintf(stderr,
-                    CMD ": --bytes: expected a number with an optional suffix (K, M, G, KiB, "
-                        "MB, ...), got '%s'\n",
+        if ((rc = rt_parse_bytes(bytes_s, &bytes)) != SIM_OK) {
+            fprintf(stderr, CMD ": --bytes: expected %s, got '%s'\n",
+                    rc == SIM_EINVAL ? "a size within a double's range"
+                                     : "a decimal number with an optional suffix (K, M, G, "
+                                       "KiB, MB, ...)",
                     bytes_s);
-            code = 2;
+            code = rc == SIM_EINVAL ? 1 : 2;
             goto done;
         }
         if (!(bytes > 0)) {

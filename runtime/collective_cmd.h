@@ -11,7 +11,8 @@ extern "C" {
  * code: 0, 1 bad input, 2 usage, 3 runtime failure. */
 int rt_main_collective(int argc, char **argv);
 /* Parses a byte count with an optional suffix (K, M, G, T and KiB.. are
- * powers of 1024, KB.. powers of 1000); SIM_OK or SIM_EPARSE. */
+ * powers of 1024, KB.. powers of 1000), decimal only; SIM_OK, SIM_EPARSE
+ * (not of that form) or SIM_EINVAL (a number beyond a double). */
 int rt_parse_bytes(const char *s, double *out);
 
 #ifdef __cplusplus

@@ -11,7 +11,7 @@
 #include "datadir.h"
 #include "hw.h"
 #include "json_util.h"
-#include "cmp.h"
+#include "num.h"
 #include "mem.h"
 #include "model.h"
 

@@ -34,7 +34,7 @@
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 
-#include "cmp.h"
+#include "num.h"
 #include "mem.h"
 #include "plot_int.h"
 #include "store.h"

@@ -49,7 +49,7 @@
 #include "cli.h"
 #include "engine.h"
 #include "store.h"
-#include "cmp.h"
+#include "num.h"
 #include "mem.h"
 
 #define Q_MAX_FIGS 128 /* summary columns plus cost columns, more than enough */

@@ -40,7 +40,7 @@
 #include "fileio.h"
 #include "json_util.h"
 #include "engine.h"
-#include "cmp.h"
+#include "num.h"
 #include "mem.h"
 #include "store_steps.h"
 

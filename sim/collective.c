@@ -45,7 +45,7 @@
 #include <gsl/gsl_multifit.h>
 
 #include "json_util.h"
-#include "cmp.h"
+#include "num.h"
 #include "mem.h"
 
 static const char *const op_names[COLL_N_OPS] = {"allreduce", "allgather", "reducescatter",

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "evict_int.h"
+#include "num.h"
 
 static const struct evict_ops *const registry[] = {
     &evict_lru_ops,     /* least recently used */
@@ -178,7 +179,7 @@ int evict_param_number(const evict_params *p, const char *key, double def, doubl
         return SIM_OK;
     }
     errno = 0;
-    x = strtod(v, &end);
+    x = sim_strtod(v, &end);
     if (end == v || *end != '\0' || errno != 0 || !isfinite(x) || x < lo || x > hi) {
         sim_err_set(err, "--policy", 0, 0, "%s:%s: expected a number in [%g, %g], got '%s'",
                     p->name, key, lo, hi, v);
@@ -204,7 +205,7 @@ int evict_param_duration(const evict_params *p, const char *key, sim_time def, s
         return SIM_OK;
     }
     errno = 0;
-    x = strtod(v, &end);
+    x = sim_strtod(v, &end);
     if (end != v && errno == 0 && isfinite(x) && x > 0)
         for (i = 0; i < sizeof units / sizeof units[0]; i++)
             if (strcmp(end, units[i].unit) == 0) {

@@ -25,7 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cmp.h"
+#include "num.h"
 #include "mem.h"
 
 /* ---- files ---- */

@@ -24,7 +24,7 @@ check "--help lists every policy" \
 "$KV" cache-replay --trace "$MC" --policy lru --capacity-blocks 10000 --json >"$T/lru.json"
 check "json run exits 0" "[ $? -eq 0 ]"
 check "JSON has exactly the contract keys, in order" \
-    "[ \"\$(grep -o '\"[a-z_]*\":' $T/lru.json | tr -d '\":' | tr '\n' ' ')\" = 'policy capacity_blocks requests blocks hit_blocks hit_rate_blocks hit_tokens hit_rate_tokens evictions unique_blocks ' ]"
+    "[ \"\$(grep -o '\"[a-z_]*\":' $T/lru.json | tr -d '\":' | tr '\n' ' ')\" = 'policy capacity_blocks requests blocks hit_blocks hit_rate_blocks hit_tokens hit_rate_tokens evictions unique_blocks uncached_blocks ' ]"
 check "requests, blocks and unique blocks of the shipped trace" \
     "[ \$(field requests $T/lru.json) = 3993 ] && [ \$(field blocks $T/lru.json) = 121877 ] && [ \$(field unique_blocks $T/lru.json) = 43924 ]"
 check "policy and capacity echoed" \

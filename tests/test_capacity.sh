@@ -60,7 +60,7 @@ for s in 'ttft_p98=1s' 'ttft_p99=1h' 'reject=150%' 'ttft_p99' 'tpot_p99=-1ms'; d
 done
 "$KV" capacity --slo ttft_p99=1s --tp 0,2 --no-db >/dev/null 2>"$T/tp.err"
 check "bad --tp list refused (exit 2)" "[ $? -eq 2 ] && grep -q -- '--tp' $T/tp.err"
-for o in '--load-scale x' '--load-scale nan' '--max-replicas 0' '--tp inf' '--fleet f.json' '--replicas 0' '--replicas 2'; do
+for o in '--load-scale x' '--load-scale nan' '--load-scale 0x1' '--slo ttft_p99=0x1s' '--trace-format foo' '--max-replicas 0' '--tp inf' '--fleet f.json' '--replicas 0' '--replicas 2'; do
     # shellcheck disable=SC2086
     "$KV" capacity --slo ttft_p99=1s $o --no-db >/dev/null 2>"$T/o.err"
     check "capacity $o: exit 2 naming the option" "[ $? -eq 2 ] && grep -q -- '${o%% *}' $T/o.err"

@@ -94,12 +94,18 @@ done
 # the same bad value gets the same exit code in every command: a value not of
 # the option's form is usage (2), one of the right form out of range bad input (1)
 AZ="$srcdir/data/traces/azure_conv_2023.csv"
+echo '{"replicas": 1}' >"$T/cfg1.json"
 for c in "1|trace stats --limit -1 $AZ" "1|run --no-db --limit -1" \
     "2|trace stats --limit x $AZ" "2|run --no-db --limit x" \
     "1|trace stats --load-scale 0 $AZ" "1|run --no-db --load-scale 0" \
     "1|trace stats --trace-format bogus $AZ" "1|run --no-db --trace-format bogus" \
     "1|trace stats $AZ --synthetic poisson" "1|run --no-db --trace $AZ --synthetic poisson" \
     "1|predict --tp 0" "1|run --no-db --tp 0" "2|predict --tp 2x" "2|run --no-db --tp 2x" \
+    "1|predict --tp 3000000000" "1|predict --pp 99999999999999999999" "1|run --no-db --tp 3000000000" \
+    "1|run --no-db --synthetic poisson,rate=20,requests=10,isl=5,osl=5 --trace-format foo" \
+    "1|trace stats --synthetic poisson,rate=0x10,requests=10,isl=5,osl=5" \
+    "1|run --no-db --limit 5 --policy ttl:idle=0x10" \
+    "2|run --no-db --limit 5 --config $T/cfg1.json --config $T/cfg1.json" \
     "0|trace stats --help" "0|trace --help" "0|rerun --help" \
     "1|run --no-db --limit 5 --max-queue-time 1e10" "1|run --no-db --limit 5 --max-queue-time 1e-10" \
     "1|run --no-db --limit 5 --timeline-s 1e-6" "1|run --no-db --limit 5 --swap-space-gib -1"; do

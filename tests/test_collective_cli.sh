@@ -35,6 +35,9 @@ check "nodes not dividing gpus: 1" "code 1 --op allreduce --bytes 1M --gpus 8 --
 check "message names the divisor" "grep -q 'nodes: expected a divisor of gpus (8)' $T/err"
 check "too many GPUs per node: 1" "code 1 --op allreduce --bytes 1M --gpus 16 --gpu h100-sxm"
 check "bytes <= 0: 1" "code 1 --op allreduce --bytes 0 --gpus 8 --gpu h100-sxm"
+check "hexadecimal bytes are not a number: 2" "code 2 --op allreduce --bytes 0x10 --gpus 8 --gpu h100-sxm"
+check "bytes beyond a double: 1" "code 1 --op allreduce --bytes 1e400 --gpus 8 --gpu h100-sxm"
+check "bytes beyond a double after the suffix: 1" "code 1 --op allreduce --bytes 1e300T --gpus 8 --gpu h100-sxm"
 check "sendrecv on 4 GPUs: 1" "code 1 --op sendrecv --bytes 1M --gpus 4 --gpu h100-sxm"
 cat >"$T/noib.json" <<'JSON'
 {"name": "noib", "gpus_per_node": 8, "nvlink_domain_gpus": 8, "intra_link": "nvlink4",

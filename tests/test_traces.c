@@ -1168,6 +1168,45 @@ static void test_stats(void) {
     }
 }
 
+/* Sources stream (docs/traces.md): reading a file holds one line, so the
+ * heap in use while a 200,000-line Azure file is read is what a 2,000-line
+ * one needs, and small. Each file is its own header plus generated rows. */
+static size_t stream_heap(const char *name, int lines) {
+    char path[512];
+    FILE *f;
+    trace_src *t = NULL;
+    sim_req r;
+    sim_err e;
+    size_t base, top = 0;
+    int i, rc;
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    f = fopen(path, "w");
+    T_ASSERT(f != NULL);
+    fputs("TIMESTAMP,ContextTokens,GeneratedTokens\n", f);
+    for (i = 0; i < lines; i++)
+        fprintf(f, "%d.%03d,%d,%d\n", i / 10, (i % 10) * 100, 100 + (i * 7919) % 4000,
+                10 + (i * 104729) % 500);
+    T_ASSERT(fclose(f) == 0);
+    base = sim_mem_current();
+    T_EQ_I(trace_open_file(path, TRACE_FMT_AZURE, NULL, &t, &e), SIM_OK);
+    while ((rc = trace_next(t, &r, &e)) == 1)
+        if (sim_mem_current() - base > top)
+            top = sim_mem_current() - base;
+    T_EQ_I(rc, 0);
+    trace_close(t);
+    T_EQ_I(sim_mem_current(), base);
+    return top;
+}
+
+static void test_stream_memory(void) {
+    size_t small = stream_heap("stream_small.csv", 2000);
+    size_t large = stream_heap("stream_large.csv", 200000);
+    printf("# heap while reading: %zu bytes (2,000 lines), %zu bytes (200,000 lines)\n", small,
+           large);
+    T_EQ_I(large, small);
+    T_ASSERT(large < 64 * 1024);
+}
+
 /* ---- shipped data ---- */
 
 static void test_shipped(void) {
@@ -1330,6 +1369,7 @@ int main(void) {
     run("synthetic sessions", test_synth_sessions);
     run("synthetic spec errors", test_synth_errors);
     run("stats", test_stats);
+    run("streaming memory", test_stream_memory);
     run("shipped data", test_shipped);
     run("fault injection", test_fault_injection);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

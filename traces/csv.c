@@ -25,6 +25,7 @@
 #include <strings.h>
 
 #include "mem.h"
+#include "num.h"
 
 #define TRACE_LINE_MAX  (16u << 20) /* bytes in one line, newline included */
 #define TRACE_LINE_INIT 256         /* first line buffer size */
@@ -174,8 +175,8 @@ char *trace__trim(char *s) {
 
 int trace__spec_num(const char *s, double *out) {
     char *end;
-    double v = strtod(s, &end);
-    if (*s == '\0' || *end != '\0' || !isfinite(v))
+    double v = sim_strtod(s, &end);
+    if (end == s || *end != '\0' || !isfinite(v))
         return -1;
     *out = v;
     return 0;
@@ -331,10 +332,8 @@ int trace__parse_seconds(const trace__lines *l, int col, const char *field, cons
         return SIM_OK;
     /* Other spellings strtod understands (exponents); nan, inf and negative
      * values are refused. */
-    v = strtod(s, &end);
-    /* strtod also reads hexadecimal ("0x10" would be 16 s): decimal only */
-    if (*s == '\0' || *end != '\0' || strpbrk(s, "xX") != NULL || !isfinite(v) || v < 0 ||
-        v > NS_MAX_SECONDS) {
+    v = sim_strtod(s, &end); /* decimal only: "0x10" is not 16 s */
+    if (end == s || *end != '\0' || !isfinite(v) || v < 0 || v > NS_MAX_SECONDS) {
         sim_err_set(err, l->path, l->line_no, col,
                     "%s: expected a number of seconds in [0, 9.2e9], got '%.64s'", field, s);
         return SIM_EPARSE;

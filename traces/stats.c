@@ -13,26 +13,20 @@
  * then arrive as early as they possibly could, so duration_s is a lower
  * bound and rate_per_s an upper bound for them (the output says so).
  *
- * Memory: three int arrays of the request count (quantiles need the sorted
- * data; gsl_stats_int_quantile_from_sorted_data), 12 bytes per request.
- * Quantiles use GSL's linear interpolation between order statistics. */
+ * Memory: the lengths go to three exact-quantile stores (sim/qstore.h), which
+ * keep up to QSTORE_MEM_DEFAULT values each in memory and spill the rest to
+ * an unlinked temporary file, so memory does not grow with the trace.
+ * Quantiles use GSL's linear interpolation between order statistics
+ * (gsl_stats_quantile_from_sorted_data), the max is the 1-quantile. */
 #include "config.h"
 #include "trace.h"
 
 #include <errno.h>
 #include <string.h>
 
-#include <gsl/gsl_sort_int.h>
-#include <gsl/gsl_statistics_int.h>
 #include <jansson.h>
 
-#include "mem.h"
-
-typedef struct ivec {
-    int *v;     /* owned */
-    size_t n;   /* values stored */
-    size_t cap; /* slots allocated */
-} ivec;
+#include "qstore.h"
 
 typedef struct summary {
     double mean, p50, p90, p99, max; /* tokens */
@@ -41,28 +35,16 @@ typedef struct summary {
 typedef struct tally {
     uint64_t n;          /* requests */
     sim_time last_ns;    /* latest arrival */
-    ivec prompt;         /* prompt_tokens of every request */
-    ivec output;         /* output_tokens */
-    ivec new_tok;        /* new_tokens (printed only when the source has sessions) */
+    qstore prompt;       /* prompt_tokens of every request */
+    qstore output;       /* output_tokens */
+    qstore new_tok;      /* new_tokens (printed only when the source has sessions) */
     uint64_t n_sessions; /* requests with turn 1 */
     uint64_t n_in_sess;  /* requests with a session id */
     uint64_t n_followup; /* requests that came from trace_on_end */
 } tally;
 
-static int push(ivec *a, int x) {
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? 2 * a->cap : 1024;
-        int *v = sim_realloc(a->v, cap * sizeof *v);
-        if (v == NULL)
-            return SIM_ENOMEM;
-        a->v = v;
-        a->cap = cap;
-    }
-    a->v[a->n++] = x;
-    return SIM_OK;
-}
-
 static int record(tally *ty, const sim_req *r, sim_err *err) {
+    int rc;
     ty->n++;
     if (r->arrival_ns > ty->last_ns)
         ty->last_ns = r->arrival_ns;
@@ -70,26 +52,29 @@ static int record(tally *ty, const sim_req *r, sim_err *err) {
         ty->n_in_sess++;
         ty->n_sessions += r->turn == 1;
     }
-    if (push(&ty->prompt, r->prompt_tokens) || push(&ty->output, r->output_tokens) ||
-        push(&ty->new_tok, r->new_tokens)) {
-        sim_err_set(err, "trace-stats", 0, 0, "lengths: out of memory");
-        return SIM_ENOMEM;
-    }
+    if ((rc = qstore_push(&ty->prompt, r->prompt_tokens, err)) != SIM_OK ||
+        (rc = qstore_push(&ty->output, r->output_tokens, err)) != SIM_OK ||
+        (rc = qstore_push(&ty->new_tok, r->new_tokens, err)) != SIM_OK)
+        return rc;
     return SIM_OK;
 }
 
-/* Sorts a and summarises it; all zeros when empty. */
-static summary summarise(ivec *a) {
-    summary s = {0, 0, 0, 0, 0};
-    if (a->n == 0)
-        return s;
-    gsl_sort_int(a->v, 1, a->n);
-    s.mean = gsl_stats_int_mean(a->v, 1, a->n);
-    s.p50 = gsl_stats_int_quantile_from_sorted_data(a->v, 1, a->n, 0.50);
-    s.p90 = gsl_stats_int_quantile_from_sorted_data(a->v, 1, a->n, 0.90);
-    s.p99 = gsl_stats_int_quantile_from_sorted_data(a->v, 1, a->n, 0.99);
-    s.max = a->v[a->n - 1];
-    return s;
+/* Summarises the lengths in q; all zeros when empty. */
+static int summarise(qstore *q, summary *s, sim_err *err) {
+    static const double f[4] = {0.50, 0.90, 0.99, 1.0};
+    double v[4];
+    int rc;
+    memset(s, 0, sizeof *s);
+    if (qstore_count(q) == 0)
+        return SIM_OK;
+    if ((rc = qstore_quantiles(q, f, 4, v, err)) != SIM_OK)
+        return rc;
+    s->mean = qstore_mean(q);
+    s->p50 = v[0];
+    s->p90 = v[1];
+    s->p99 = v[2];
+    s->max = v[3];
+    return SIM_OK;
 }
 
 static json_t *summary_json(const summary *s) {
@@ -183,6 +168,9 @@ int trace_stats_print(FILE *out, const char *path_or_null, const char *synthetic
     int rc;
 
     memset(&ty, 0, sizeof ty);
+    qstore_init(&ty.prompt, 0);
+    qstore_init(&ty.output, 0);
+    qstore_init(&ty.new_tok, 0);
     if ((path_or_null == NULL) == (synthetic_spec_or_null == NULL)) {
         sim_err_set(err, "trace-stats", 0, 0,
                     "source: expected a trace file or a --synthetic spec (one of them), got %s",
@@ -194,7 +182,7 @@ int trace_stats_print(FILE *out, const char *path_or_null, const char *synthetic
     else
         rc = trace_open_synthetic(synthetic_spec_or_null, o, &t, err);
     if (rc != SIM_OK)
-        return rc;
+        goto out;
     for (;;) {
         rc = trace_next(t, &r, err);
         if (rc < 0)
@@ -212,9 +200,10 @@ int trace_stats_print(FILE *out, const char *path_or_null, const char *synthetic
         }
     }
     dur_s = sim_time_to_s(ty.last_ns);
-    sp = summarise(&ty.prompt);
-    so = summarise(&ty.output);
-    sn = summarise(&ty.new_tok);
+    if ((rc = summarise(&ty.prompt, &sp, err)) != SIM_OK ||
+        (rc = summarise(&ty.output, &so, err)) != SIM_OK ||
+        (rc = summarise(&ty.new_tok, &sn, err)) != SIM_OK)
+        goto out;
     src = path_or_null ? path_or_null : synthetic_spec_or_null;
     fmt_name = path_or_null ? trace_format_name(trace_src_format(t)) : "synthetic";
     if (json)
@@ -231,9 +220,9 @@ int trace_stats_print(FILE *out, const char *path_or_null, const char *synthetic
     }
 
 out:
-    sim_free(ty.prompt.v);
-    sim_free(ty.output.v);
-    sim_free(ty.new_tok.v);
+    qstore_free(&ty.prompt);
+    qstore_free(&ty.output);
+    qstore_free(&ty.new_tok);
     trace_close(t);
     return rc;
 }
