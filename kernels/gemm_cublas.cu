@@ -61,7 +61,11 @@ static int ctx_init(kern_ctx *ctx) {
     KERN_CHECK(cublasCreate(&ctx->blas));
     KERN_CHECK(cublasLtCreate(&ctx->lt));
     KERN_CHECK(cublasSetWorkspace(ctx->blas, ctx->d_workspace, GEMM_WORKSPACE_BYTES));
-    KERN_CHECK(cublasSetMathMode(ctx->blas, CUBLAS_DEFAULT_MATH));
+    /* fp32 accumulation throughout: without the flag cuBLAS may reduce
+     * split-K partial sums in the output type (bf16) */
+    KERN_CHECK(cublasSetMathMode(
+        ctx->blas,
+        (cublasMath_t)(CUBLAS_DEFAULT_MATH | CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)));
     return SIM_OK;
 }
 
@@ -110,6 +114,9 @@ static int gemm_bf16(kern_ctx *ctx, void *d_y, const void *d_x, const void *d_w,
                      int k, float scale, cudaStream_t stream) {
     const float alpha = scale, beta = 0.0f;
     KERN_CHECK(cublasSetStream(ctx->blas, stream));
+    /* cublasSetStream puts the handle back on cuBLAS's own workspace pool:
+     * give it the context's again, so no GEMM allocates behind our back */
+    KERN_CHECK(cublasSetWorkspace(ctx->blas, ctx->d_workspace, GEMM_WORKSPACE_BYTES));
     KERN_CHECK(cublasGemmEx(ctx->blas, CUBLAS_OP_T, CUBLAS_OP_N, n, m, k, &alpha, d_w, CUDA_R_16BF,
                             k, d_x, CUDA_R_16BF, k, &beta, d_y, CUDA_R_16BF, n, CUBLAS_COMPUTE_32F,
                             CUBLAS_GEMM_DEFAULT));

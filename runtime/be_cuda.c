@@ -266,6 +266,15 @@ static int cu_check(const be_args *a, sim_err *err) {
                     a->perf->tp);
         return SIM_ENOTSUP;
     }
+    if (a->replicas > 1) {
+        /* every replica's pool would be sized for a whole GPU and land on
+         * the one current device */
+        sim_err_set(err, "", 0, 0,
+                    "--replicas: expected 1 with --backend cuda (it drives one GPU; replicas on "
+                    "GPUs of their own are not built yet), got '%d'",
+                    a->replicas);
+        return SIM_ENOTSUP;
+    }
     if (m->w_dtype != SIM_DT_BF16 || m->kv_dtype != SIM_DT_BF16) {
         sim_err_set(err, "", 0, 0,
                     "--dtype, --kv-dtype: expected bf16 with --backend cuda (its weights and KV "

@@ -306,6 +306,13 @@ static void run_all(void) {
         check_decode(r, 256, 2, 1, 32, ctx_a, 8, 8, 0, work);
     }
     check_decode(r, 128, 1, 16, 16, ctx_a, 8, 0, 0, 1); /* two head chunks */
+    check_decode(r, 128, 1, 12, 16, ctx_a, 8, 0, 0, 1); /* head chunks of 8 and 4 */
+    {
+        /* sequences with no context yet: zero output, and empty partitions */
+        static const int ctx_c[] = {0, 9, 0, 70};
+        for (int work = 0; work <= 2; work++)
+            check_decode(r, 128, 2, 4, 16, ctx_c, 4, 0, 0, work);
+    }
     check_decode(r, 64, 4, 1, 1, ctx_b, 4, 0, 0, 1);
     check_decode(r, 40, 2, 3, 5, ctx_b, 4, 0, 0, 1);   /* generic kernel */
     check_decode(r, 128, 2, 4, 16, ctx_b, 4, 0, 1, 1); /* misaligned q: generic */
