@@ -163,6 +163,10 @@ else
     rc=$?
     check "cuda backend: runs (GPU) or exits 3 naming the CUDA call (no GPU)" \
         "[ $rc -eq 0 ] || { [ $rc -eq 3 ] && grep -q -i 'cuda' $T/cuda.err; }"
+    "$KV" run --backend cuda --model tiny --dtype bf16 --no-db --replicas 2 \
+        --synthetic 'closed,concurrency=2,isl=16,osl=4,requests=4' >/dev/null 2>"$T/cuda.err"
+    check "cuda backend with --replicas 2 exits 1 before touching a device" \
+        "[ $? -eq 1 ] && grep -q -- '--replicas: expected 1 with --backend cuda' $T/cuda.err"
 fi
 
 tap_end
