@@ -1748,7 +1748,7 @@ static void summarise(eng *e, met_summary *s) {
         s->mbu_mean = e->bytes / bw_s;
         s->kv_util_peak = e->kvu_peak;
     }
-    if (span > 0) {
+    { /* GPU-hours are defined (0) even when the run took no time */
         double kvu = 0, gpu_s = 0, usd = 0;
         int priced = 0, n_fixed = 0;
         for (r = 0; r < e->n_reps; r++)
@@ -1764,20 +1764,22 @@ static void summarise(eng *e, met_summary *s) {
                 priced = 1;
             }
         }
-        /* replica-time: every replica of a fixed fleet for the whole span */
-        if (e->fl->autoscale.on) {
+        s->gpu_hours = gpu_s / 3600.0;
+        if (priced)
+            s->cost_usd = usd;
+        /* replica-time: every replica of a fixed fleet for the whole span;
+         * utilisations over a span of 0 (every request ended the instant
+         * it arrived) stay undefined */
+        if (span > 0 && e->fl->autoscale.on) {
             double rep_s = 0;
             for (r = 0; r < e->fl->n_pools; r++)
                 rep_s += e->pools[r].gpu_s / e->pools[r].cfg->gpus_per_replica;
             s->kv_util_mean = rep_s > 0 ? kvu / rep_s : NAN;
             s->busy_frac = rep_s > 0 ? e->busy_s / rep_s : NAN;
-        } else {
+        } else if (span > 0) {
             s->kv_util_mean = kvu / (span * n_fixed);
             s->busy_frac = e->busy_s / (span * n_fixed);
         }
-        s->gpu_hours = gpu_s / 3600.0;
-        if (priced)
-            s->cost_usd = usd;
     }
     s->sim_time_s = sim_time_to_s(e->now);
     s->sim_events = (int64_t)evq_popped(e->q);
@@ -2137,7 +2139,11 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
         e.flops += p->flops;
         e.bytes += p->bytes;
         rep_account(&e, p, e.now);
-        if (e.tl_ns > 0 && p->acc_t > p->tl_k * e.tl_ns)
+        /* the last interval, cut short; of length 0 when the run ends on a
+         * boundary, and then written only to hold that instant's counts
+         * (which rep_account put after the boundary) */
+        if (e.tl_ns > 0 &&
+            (p->acc_t > p->tl_k * e.tl_ns || p->tl_arr || p->tl_comp || p->tl_rej || p->tl_out))
             tl_emit(&e, p, tl_s(p->tl_k * e.tl_ns), tl_s(p->acc_t - p->tl_k * e.tl_ns));
     }
     summarise(&e, sum);

@@ -423,6 +423,19 @@ for b in 16:512 512:512 1024:0 768:0 48:480; do
         "[ \"\$(sqlite3 $T/hb${b%%:*}.db 'SELECT hit_tokens FROM requests WHERE id = 1')\" = ${b#*:} ]"
 done
 
+# a run that ends exactly on a timeline boundary: that instant's counts are in a last row
+# of length 0 (the rejection at 2 s was missing); a run of no length has 0 GPU-hours
+printf 'arrived_at,num_prefill_tokens,num_decode_tokens\n0,100,10\n2,9000,10\n' >"$T/tl.csv"
+"$KV" run --trace "$T/tl.csv" --db "$T/tl.db" >/dev/null 2>&1
+check "timeline sums equal the summary when the run ends on a boundary" \
+    "[ \"\$(sqlite3 $T/tl.db 'SELECT sum(arrivals), sum(rejections), sum(completions) FROM timeline')\" = '2|1|1' ]"
+check "... the last row has dt_s 0 and null means" \
+    "[ \"\$(sqlite3 $T/tl.db 'SELECT t_s, dt_s, batch_mean IS NULL FROM timeline ORDER BY t_s DESC LIMIT 1')\" = '2.0|0.0|1' ]"
+printf 'arrived_at,num_prefill_tokens,num_decode_tokens\n0,9000,10\n0,9000,10\n' >"$T/rej0.csv"
+"$KV" run --trace "$T/rej0.csv" --no-db --json >"$T/rej0.json" 2>/dev/null
+check "every request rejected at one instant: gpu_hours 0, utilisations null" \
+    "grep -q '\"gpu_hours\": 0.0,' $T/rej0.json && grep -q '\"busy_frac\": null' $T/rej0.json"
+
 # version
 check "--version says cuda and mpi" "$KV --version | grep -q '^cuda: ' && $KV --version | grep -q '^mpi: '"
 
