@@ -1065,6 +1065,15 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
                         "kvfleet: note: --kv-blocks %lld is more than the %lld blocks that fit "
                         "%s's HBM next to the weights: a hypothetical pool\n",
                         kv_blocks, (long long)fit * pctx.pp, gpu.name);
+            if (kv_blocks > 0 && kv_blocks < pctx.pp) {
+                /* divided below, it would be 0, which means "derive" */
+                sim_err_set(&err, "", 0, 0,
+                            "--kv-blocks: expected 0 (derived) or at least --pp (%d): the "
+                            "replica's blocks are shared by its %d virtual engines, got '%lld'",
+                            pctx.pp, pctx.pp, kv_blocks);
+                rc = SIM_EINVAL;
+                goto fail;
+            }
             if (kv_blocks > 0 && pctx.pp > 1)
                 kv_blocks /= pctx.pp; /* the replica's, shared by its virtual engines */
             if (kv_blocks == 0) {
