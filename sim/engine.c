@@ -478,7 +478,9 @@ static void reject_at(eng *e, int rep, const sim_req *r, enum met_reject why, si
     row.arrival_s = sim_time_to_s(r->kv_ready > 0 ? r->user_arrival_ns : r->arrival_ns - r->net_ns);
     row.first_token_s = NAN;
     row.finish_s = sim_time_to_s(t);
-    row.prompt_tokens = r->prompt_tokens;
+    /* a request prefilled elsewhere carries its first token in its prompt:
+     * the row has the prompt the user sent */
+    row.prompt_tokens = r->kv_ready > 0 ? r->kv_ready : r->prompt_tokens;
     row.new_tokens = r->new_tokens;
     row.session_id = r->session_id;
     row.turn = r->turn;
@@ -1448,6 +1450,30 @@ static int route_decode(eng *e, sim_req *r, int region) {
     return k;
 }
 
+/* Why no decode pool of r's model could ever take r once prefilled (as
+ * hand_off shapes it: the first token joins the prompt), or
+ * MET_REJECT_NONE when one could; the first pool's reason when none. */
+static enum met_reject decode_reject_static(const eng *e, const sim_req *r) {
+    enum met_reject first = MET_REJECT_NONE;
+    sim_req d = *r;
+    int i;
+    d.prompt_tokens = r->prompt_tokens + 1;
+    d.output_tokens = r->output_tokens - 1;
+    d.kv_ready = r->prompt_tokens;
+    for (i = 0; i < e->fl->n_pools; i++) {
+        const eng_pool *q = &e->fl->pools[i];
+        enum met_reject why;
+        if (q->role != ENG_ROLE_DECODE || q->model != r->model)
+            continue;
+        why = sched_reject_static(&q->sched, &d);
+        if (why == MET_REJECT_NONE)
+            return why;
+        if (first == MET_REJECT_NONE)
+            first = why;
+    }
+    return first;
+}
+
 /* A request reaches replica p at now. */
 static void deliver(eng *e, replica *p, req_rec *rec) {
     int rc;
@@ -1488,18 +1514,27 @@ static void on_arrival(eng *e, req_rec *rec) {
         return;
     }
     p = &e->reps[k];
-    p->out_req++;
-    e->live++;
     {
         const eng_pool *pc = e->pools[p->pool].cfg;
         if (pc->role == ENG_ROLE_PREFILL && rec->r.output_tokens > 1 &&
             (int64_t)rec->r.prompt_tokens + rec->r.output_tokens <= pc->sched.max_ctx) {
             /* disaggregated: stop at the first token, decode elsewhere (a
-             * request beyond the context is left whole, to be refused) */
+             * request beyond the context is left whole, to be refused);
+             * one that no decode pool could ever hold is refused now, as
+             * a colocated replica would refuse it, not after its prefill */
+            enum met_reject why = decode_reject_static(e, &rec->r);
+            if (why != MET_REJECT_NONE) {
+                rec->r.net_ns = 0;
+                reject_at(e, -1, &rec->r, why, e->now);
+                rec_put(e, rec);
+                return;
+            }
             rec->r.out_total = rec->r.output_tokens;
             rec->r.output_tokens = 1;
         }
     }
+    p->out_req++;
+    e->live++;
     nd = one_way(e, rec->r.origin, e->pools[p->pool].cfg->region);
     if (nd <= 0) {
         rec->r.net_ns = 0;

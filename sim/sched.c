@@ -1276,14 +1276,20 @@ int sched_step(sched *s, sim_time now, sched_batch *b) {
     if (s->pc)
         (void)pcache_expire(s->pc, now); /* idle-TTL policies drop what has expired */
 
-    /* (1) queue timeouts: fresh requests are in arrival order */
+    /* (1) queue timeouts: fresh requests are in arrival order; one
+     * prefilled elsewhere (kv_ready) has had its first token and waits
+     * rather than being lost (docs/fleet.md) */
     if (s->cfg.max_queue_ns > 0) {
-        while (s->fresh.head && now - s->fresh.head->req.arrival_ns > s->cfg.max_queue_ns) {
-            q = s->fresh.head;
-            list_remove(&s->fresh, q);
-            s->prefill_left -= q->req.prompt_tokens;
-            s->cb.on_reject(s->cb.ctx, &q->req, MET_REJECT_QUEUE_TIMEOUT, now);
-            seq_put(s, q);
+        q = s->fresh.head;
+        while (q && now - q->req.arrival_ns > s->cfg.max_queue_ns) {
+            sched_seq *next = q->lnext;
+            if (q->req.kv_ready == 0) {
+                list_remove(&s->fresh, q);
+                s->prefill_left -= q->req.prompt_tokens;
+                s->cb.on_reject(s->cb.ctx, &q->req, MET_REJECT_QUEUE_TIMEOUT, now);
+                seq_put(s, q);
+            }
+            q = next;
         }
     }
 

@@ -420,4 +420,19 @@ sed 's/"replicas": 1, "min_replicas": 1/"pp": 2, "replicas": 1, "min_replicas": 
 check "autoscaler with pp 2: refused, naming the file and the pool's pp" \
     "[ $? -eq 1 ] && grep -q 'aspp.json: pools\[0\].pp' $T/aspp.err"
 
+# disaggregated: a request no decode pool could hold is refused on arrival, before any
+# prefill (it was prefilled, given a first token, then rejected on the decode side); a
+# prefilled request waiting on a decode replica is not timed out (224 were)
+DIS="$srcdir/experiments/fleets/disagg-1p2d.json"
+"$KV" run --fleet "$DIS" --synthetic 'poisson,rate=1,requests=5,isl=3000,osl=2000' \
+    --kv-blocks 300 --db "$T/dis1.db" >/dev/null 2>&1
+check "disaggregated: a request no decode pool holds is refused at arrival, before any step" \
+    "[ \"\$(sqlite3 $T/dis1.db 'SELECT count(*), min(replica), max(prompt_tokens), min(reject_reason) FROM requests; SELECT steps FROM summary')\" = '5|-1|3000|kv_capacity
+0' ]"
+"$KV" run --fleet "$DIS" --trace "$TRACE" --limit 300 --load-scale 8 --max-num-seqs 4 \
+    --max-queue-time 1 --db "$T/dis2.db" >/dev/null 2>&1
+check "disaggregated: no prefilled request times out on its decode replica; timeline tokens = summary" \
+    "[ \"\$(sqlite3 $T/dis2.db 'SELECT count(*) FROM requests WHERE reject_reason IS NOT NULL AND replica > 0; SELECT (SELECT sum(output_tokens) FROM timeline) = output_tokens FROM summary')\" = '0
+1' ]"
+
 tap_end
