@@ -290,7 +290,13 @@ int rt_main_validate(int argc, char **argv) {
             else {
                 /* the loader `run --config` uses: the file's keys and types
                  * checked before command-line options override them */
-                json_decref(base);
+                if (base != NULL) {
+                    fprintf(stderr,
+                            "kvfleet validate: --config: expected once, got a second '%s'\n",
+                            argv[i + 1]);
+                    exit_code = RT_EXIT_USAGE;
+                    goto out;
+                }
                 if ((rc = rt_run_config_load(argv[++i], &base, &err)) != SIM_OK) {
                     (void)rt_report_err("validate", &err, rc);
                     exit_code = RT_EXIT_INPUT;
@@ -298,7 +304,12 @@ int rt_main_validate(int argc, char **argv) {
                 }
             }
         } else if (strncmp(a, "--config=", 9) == 0) {
-            json_decref(base);
+            if (base != NULL) {
+                fprintf(stderr, "kvfleet validate: --config: expected once, got a second '%s'\n",
+                        a + 9);
+                exit_code = RT_EXIT_USAGE;
+                goto out;
+            }
             if ((rc = rt_run_config_load(a + 9, &base, &err)) != SIM_OK) {
                 (void)rt_report_err("validate", &err, rc);
                 exit_code = RT_EXIT_INPUT;
