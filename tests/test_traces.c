@@ -1184,8 +1184,8 @@ static size_t stream_heap(const char *name, int lines) {
     T_ASSERT(f != NULL);
     fputs("TIMESTAMP,ContextTokens,GeneratedTokens\n", f);
     for (i = 0; i < lines; i++)
-        fprintf(f, "%d.%03d,%d,%d\n", i / 10, (i % 10) * 100, 100 + (i * 7919) % 4000,
-                10 + (i * 104729) % 500);
+        fprintf(f, "%d.%03d,%lld,%lld\n", i / 10, (i % 10) * 100, 100 + (long long)i * 7919 % 4000,
+                10 + (long long)i * 104729 % 500);
     T_ASSERT(fclose(f) == 0);
     base = sim_mem_current();
     T_EQ_I(trace_open_file(path, TRACE_FMT_AZURE, NULL, &t, &e), SIM_OK);
