@@ -1574,6 +1574,20 @@ char *rt_join_argv(int argc, char **argv) {
     return s;
 }
 
+int rt_config_option(const char *cmd, const char *path, json_t **base) {
+    sim_err err;
+    int rc;
+    if (*base != NULL) { /* a second one would silently replace the first */
+        fprintf(stderr, "kvfleet %s: --config: expected once, got a second '%s'\n", cmd, path);
+        return RT_EXIT_USAGE;
+    }
+    if ((rc = rt_run_config_load(path, base, &err)) != SIM_OK) {
+        (void)rt_report_err(cmd, &err, rc);
+        return RT_EXIT_INPUT;
+    }
+    return RT_EXIT_OK;
+}
+
 int rt_main_run(int argc, char **argv) {
     sim_err err;
     json_t *base = NULL, *cfg = NULL;
@@ -1600,16 +1614,8 @@ int rt_main_run(int argc, char **argv) {
                 rc = RT_EXIT_USAGE;
                 goto out;
             }
-            if (base != NULL) { /* a second one would silently replace the first */
-                fprintf(stderr, "kvfleet run: --config: expected once, got a second '%s'\n", path);
-                rc = RT_EXIT_USAGE;
+            if ((rc = rt_config_option("run", path, &base)) != RT_EXIT_OK)
                 goto out;
-            }
-            if ((rc = rt_run_config_load(path, &base, &err)) != SIM_OK) {
-                (void)rt_report_err("run", &err, rc);
-                rc = RT_EXIT_INPUT;
-                goto out;
-            }
         } else
             rest[n++] = argv[i];
     }

@@ -70,6 +70,11 @@ int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err)
  * file named in every message). SIM_OK, SIM_EPARSE or SIM_EINVAL (exit 1,
  * as `run --config` does), with *out NULL on failure. */
 int rt_run_config_load(const char *path, json_t **out /* OUT */, sim_err *err);
+/* A command's --config PATH (cmd names it in messages: "run", "validate"):
+ * loads it into *base, which must still be NULL (one --config at most).
+ * Returns 0, or the exit code with the reason printed: 2 for a second
+ * --config, 1 for a file that cannot be read or used. */
+int rt_config_option(const char *cmd, const char *path, json_t **base);
 
 /* Checks a config and fills in its trace and defaults in place (the stored
  * form); SIM_OK or SIM_EINVAL with *err naming the option. */

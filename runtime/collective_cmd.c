@@ -206,7 +206,6 @@ static int parse_sources(const char *s, src_sel *sel) {
     return 0;
 }
 
-/* Reads the rows of gpu from path. Exit code style: 0, 1 bad input, 3 I/O. */
 /* A CSV field as a decimal number; NaN when it is not one (the row check
  * refuses it). */
 static double csv_real(const char *f) {
@@ -215,6 +214,7 @@ static double csv_real(const char *f) {
     return end != f && *end == '\0' ? v : NAN;
 }
 
+/* Reads the rows of gpu from path. Exit code style: 0, 1 bad input, 3 I/O. */
 static int read_csv(const char *path, const char *gpu, rows *r) {
     FILE *f = fopen(path, "r");
     char line[1024];

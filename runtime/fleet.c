@@ -11,8 +11,8 @@
 #include "datadir.h"
 #include "hw.h"
 #include "json_util.h"
-#include "num.h"
 #include "mem.h"
+#include "num.h"
 #include "model.h"
 
 /* The longest round trip a population may have to a region, in seconds: far

@@ -34,8 +34,8 @@
 #include <gsl/gsl_sort.h>
 #include <gsl/gsl_statistics_double.h>
 
-#include "num.h"
 #include "mem.h"
+#include "num.h"
 #include "plot_int.h"
 #include "store.h"
 #include "query.h"

@@ -49,8 +49,8 @@
 #include "cli.h"
 #include "engine.h"
 #include "store.h"
-#include "num.h"
 #include "mem.h"
+#include "num.h"
 
 #define Q_MAX_FIGS 128 /* summary columns plus cost columns, more than enough */
 

@@ -40,8 +40,8 @@
 #include "fileio.h"
 #include "json_util.h"
 #include "engine.h"
-#include "num.h"
 #include "mem.h"
+#include "num.h"
 #include "store_steps.h"
 
 enum { K_ALL = 0, K_PREFILL, K_DECODE, K_MIXED, K_N };
@@ -287,34 +287,11 @@ int rt_main_validate(int argc, char **argv) {
                 csv_dir = argv[++i];
             else if (strcmp(a, "--plot") == 0)
                 plot_dir = argv[++i];
-            else {
-                /* the loader `run --config` uses: the file's keys and types
-                 * checked before command-line options override them */
-                if (base != NULL) {
-                    fprintf(stderr,
-                            "kvfleet validate: --config: expected once, got a second '%s'\n",
-                            argv[i + 1]);
-                    exit_code = RT_EXIT_USAGE;
-                    goto out;
-                }
-                if ((rc = rt_run_config_load(argv[++i], &base, &err)) != SIM_OK) {
-                    (void)rt_report_err("validate", &err, rc);
-                    exit_code = RT_EXIT_INPUT;
-                    goto out;
-                }
-            }
+            else if ((exit_code = rt_config_option("validate", argv[++i], &base)) != RT_EXIT_OK)
+                goto out; /* run's loader: keys and types checked, options override */
         } else if (strncmp(a, "--config=", 9) == 0) {
-            if (base != NULL) {
-                fprintf(stderr, "kvfleet validate: --config: expected once, got a second '%s'\n",
-                        a + 9);
-                exit_code = RT_EXIT_USAGE;
+            if ((exit_code = rt_config_option("validate", a + 9, &base)) != RT_EXIT_OK)
                 goto out;
-            }
-            if ((rc = rt_run_config_load(a + 9, &base, &err)) != SIM_OK) {
-                (void)rt_report_err("validate", &err, rc);
-                exit_code = RT_EXIT_INPUT;
-                goto out;
-            }
         } else
             rest[n++] = argv[i];
     }

@@ -45,8 +45,8 @@
 #include <gsl/gsl_multifit.h>
 
 #include "json_util.h"
-#include "num.h"
 #include "mem.h"
+#include "num.h"
 
 static const char *const op_names[COLL_N_OPS] = {"allreduce", "allgather", "reducescatter",
                                                  "sendrecv"};

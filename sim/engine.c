@@ -613,6 +613,16 @@ static void push_net(eng *e) {
 
 static int route_decode(eng *e, sim_req *r, int region);
 
+/* Shapes r as a decode replica receives it after a prefill elsewhere: the
+ * prompt's KV arrives with it, its first token is the next input, and the
+ * rest of its out_total output tokens are still to come. */
+static void decode_shape(sim_req *r, int32_t prompt, int32_t out_total) {
+    r->kv_ready = prompt;
+    r->prompt_tokens = prompt + 1;
+    r->output_tokens = out_total - 1;
+    r->out_total = 0;
+}
+
 /* A prefill replica produced the first token of s at t: the request leaves
  * it (its KV is kept in the prefix cache like any finished request's), and
  * its prompt's KV travels to a decode replica, where it continues from its
@@ -639,10 +649,7 @@ static void handoff(eng *e, replica *p, sched_seq *s, sim_time t) {
     r->queue_ns = s->admitted_ns - s->req.arrival_ns;
     r->pre_hit_tokens = s->hit_tokens;
     r->pre_recomputed = s->recomputed_tokens;
-    r->kv_ready = s->req.prompt_tokens;
-    r->prompt_tokens = s->req.prompt_tokens + 1; /* the first token is the next input */
-    r->output_tokens = s->req.out_total - 1;
-    r->out_total = 0;
+    decode_shape(r, s->req.prompt_tokens, s->req.out_total);
     /* the prefill replica is done with it */
     p->out_req--;
     if (p->state == REP_DRAINING && p->out_req == 0)
@@ -1451,15 +1458,13 @@ static int route_decode(eng *e, sim_req *r, int region) {
 }
 
 /* Why no decode pool of r's model could ever take r once prefilled (as
- * hand_off shapes it: the first token joins the prompt), or
+ * decode_shape shapes it), or
  * MET_REJECT_NONE when one could; the first pool's reason when none. */
 static enum met_reject decode_reject_static(const eng *e, const sim_req *r) {
     enum met_reject first = MET_REJECT_NONE;
     sim_req d = *r;
     int i;
-    d.prompt_tokens = r->prompt_tokens + 1;
-    d.output_tokens = r->output_tokens - 1;
-    d.kv_ready = r->prompt_tokens;
+    decode_shape(&d, r->prompt_tokens, r->output_tokens);
     for (i = 0; i < e->fl->n_pools; i++) {
         const eng_pool *q = &e->fl->pools[i];
         enum met_reject why;

@@ -25,8 +25,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "num.h"
 #include "mem.h"
+#include "num.h"
 
 /* ---- files ---- */
 
