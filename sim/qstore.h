@@ -6,7 +6,8 @@
  * is unlinked as soon as it is made (in $TMPDIR, else /tmp), so memory stays
  * bounded whatever the trace's length. The quantiles are order statistics
  * found by a radix selection over the values' bits (four passes of 16-bit
- * digits, reading the file again at each), interpolated as
+ * digits, reading the file again at each; up to 32,768 values, all in
+ * memory, by quickselect on a copy), interpolated as
  * gsl_stats_quantile_from_sorted_data does: the same bits whether or not
  * anything was spilled. Values must not be NaN. */
 #ifndef SIM_QSTORE_H

@@ -1,8 +1,10 @@
 /* test_qstore.c: exact quantiles in bounded memory (sim/qstore.c).
  *
  * Fresh random values (lognormal latencies, with ties, zeros and
- * negatives), pushed into stores that keep everything in memory or spill
- * to a temporary file a few values at a time: every quantile equals, bit
+ * negatives, and the same sorted up or down), pushed into stores that keep
+ * everything in memory (up to 32,768 values selected from a copy, more by
+ * the radix passes) or spill to a temporary file a few values at a time:
+ * every quantile equals, bit
  * for bit, gsl_stats_quantile_from_sorted_data on the sorted values, and
  * the mean the sum in push order. A TMPDIR that does not exist fails the
  * spill with a message naming it. */
@@ -39,6 +41,10 @@ static void check(gsl_rng *g, size_t n, size_t mem_max, int kind) {
             x = (double)gsl_rng_uniform_int(g, 5) * 0.25;
         else if (kind == 2) /* signs mixed, zeros of both signs */
             x = gsl_rng_uniform_int(g, 10) == 0 ? (i % 2 ? 0.0 : -0.0) : gsl_ran_gaussian(g, 2.0);
+        else if (kind == 3) /* ascending: quickselect's classic worst case */
+            x = (double)i * 1e-3;
+        else if (kind == 4) /* descending, with ties */
+            x = (double)((n - i) / 3) * 1e-3;
         v[i] = x;
         sum += x;
         T_EQ_I(qstore_push(&q, x, &err), SIM_OK);
@@ -72,7 +78,7 @@ static void check(gsl_rng *g, size_t n, size_t mem_max, int kind) {
 }
 
 static void test_exact(void) {
-    static const size_t ns[] = {0, 1, 2, 3, 17, 1000, 4097, 100000};
+    static const size_t ns[] = {0, 1, 2, 3, 17, 1000, 4097, 32768, 32769, 100000};
     static const size_t mems[] = {0, 1, 7, 1024};
     uint64_t seed = (uint64_t)time(NULL); /* fresh values each run */
     gsl_rng *g = sim_rng_create(seed, 1);
@@ -81,7 +87,7 @@ static void test_exact(void) {
     printf("test_qstore: seed %llu\n", (unsigned long long)seed);
     for (a = 0; a < sizeof ns / sizeof ns[0]; a++)
         for (b = 0; b < sizeof mems / sizeof mems[0]; b++)
-            for (kind = 0; kind < 3; kind++)
+            for (kind = 0; kind < 5; kind++)
                 check(g, ns[a], mems[b], kind);
     sim_rng_destroy(g);
 }
