@@ -27,9 +27,10 @@
 #include "mem.h"
 #include "num.h"
 
-#define TRACE_LINE_MAX  (16u << 20) /* bytes in one line, newline included */
-#define TRACE_LINE_INIT 256         /* first line buffer size */
-#define NS_MAX_SECONDS  9.2e9       /* seconds that still fit in int64 ns */
+#define TRACE_LINE_MAX   (16u << 20) /* bytes in one line, newline included */
+#define TRACE_LINE_INIT  256         /* first line buffer size */
+#define TRACE_READ_BLOCK 16384       /* bytes read from the file at a time */
+#define NS_MAX_SECONDS   9.2e9       /* seconds that still fit in int64 ns */
 
 /* ---- line reader ---- */
 
@@ -49,8 +50,10 @@ int trace__lines_open(const char *path, trace__lines **out, sim_err *err) {
     l->fp = fp;
     l->path = sim_strdup(path);
     l->buf = sim_malloc(TRACE_LINE_INIT);
-    if (l->path == NULL || l->buf == NULL)
+    l->rd = sim_malloc(TRACE_READ_BLOCK);
+    if (l->path == NULL || l->buf == NULL || l->rd == NULL)
         goto nomem;
+    setvbuf(fp, NULL, _IONBF, 0); /* rd is the only buffer */
     l->cap = TRACE_LINE_INIT;
     l->buf[0] = '\0';
     *out = l;
@@ -60,6 +63,7 @@ nomem:
     if (l) {
         sim_free(l->path);
         sim_free(l->buf);
+        sim_free(l->rd);
         sim_free(l);
     }
     fclose(fp);
@@ -75,24 +79,40 @@ static int is_blank(const char *s) {
     return 1;
 }
 
-/* Reads one physical line into l->buf, a byte at a time (so a NUL byte is
- * seen, not taken for the end of the line, and a file without newlines,
- * /dev/zero among them, meets the length limit). Returns 1, 0 at end of
- * file, or an error code. */
+/* Reads one physical line into l->buf, a block of the file at a time, so a
+ * NUL byte is seen (not taken for the end of the line) and a file without
+ * newlines, /dev/zero among them, meets the length limit: a line keeps at
+ * most TRACE_LINE_MAX - 1 bytes, and a NUL byte within them is reported by
+ * its column. Returns 1, 0 at end of file, or an error code. */
 static int read_physical(trace__lines *l, sim_err *err) {
     size_t n = 0;
-    int c = EOF, got = 0;
+    int got = 0, done = 0;
 
-    while ((c = getc_unlocked(l->fp)) != EOF) {
+    while (!done) {
+        const char *s, *nl, *z;
+        size_t take;
+        if (l->rpos == l->rlen) {
+            l->rpos = 0;
+            l->rlen = fread(l->rd, 1, TRACE_READ_BLOCK, l->fp);
+            if (l->rlen == 0)
+                break;
+        }
         got = 1;
-        if (c == '\0') {
-            sim_err_set(err, l->path, l->line_no + 1, (int)(n < INT_MAX ? n + 1 : 0),
+        s = l->rd + l->rpos;
+        nl = memchr(s, '\n', l->rlen - l->rpos);
+        take = nl ? (size_t)(nl - s) + 1 : l->rlen - l->rpos;
+        z = memchr(s, '\0', take);
+        if (z != NULL && n + (size_t)(z - s) < TRACE_LINE_MAX - 1) {
+            size_t col = n + (size_t)(z - s);
+            sim_err_set(err, l->path, l->line_no + 1, (int)(col < INT_MAX ? col + 1 : 0),
                         "line: expected text, got a NUL byte (a binary file?)");
             return SIM_EPARSE;
         }
-        if (l->cap - n < 2) {
-            size_t cap = l->cap * 2;
+        if (n + take + 1 > l->cap) { /* room for the bytes and the NUL */
+            size_t cap = l->cap;
             char *b;
+            while (cap < n + take + 1 && cap <= TRACE_LINE_MAX)
+                cap *= 2;
             if (cap > TRACE_LINE_MAX) {
                 sim_err_set(err, l->path, l->line_no + 1, 0,
                             "line: expected at most %u bytes, got a longer line", TRACE_LINE_MAX);
@@ -106,9 +126,10 @@ static int read_physical(trace__lines *l, sim_err *err) {
             l->buf = b;
             l->cap = cap;
         }
-        l->buf[n++] = (char)c;
-        if (c == '\n')
-            break;
+        memcpy(l->buf + n, s, take);
+        n += take;
+        l->rpos += take;
+        done = nl != NULL;
     }
     if (ferror(l->fp)) {
         sim_err_set(err, l->path, l->line_no + 1, 0, "read error: %s", strerror(errno));
@@ -151,6 +172,7 @@ void trace__lines_close(trace__lines *l) {
         fclose(l->fp);
     sim_free(l->path);
     sim_free(l->buf);
+    sim_free(l->rd);
     sim_free(l);
 }
 

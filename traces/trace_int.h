@@ -73,7 +73,10 @@ int trace__opts_check(const trace_opts *o, sim_err *err);
 /* ---- line reader (csv.c) ---- */
 
 typedef struct trace__lines {
-    FILE *fp;     /* owned */
+    FILE *fp;     /* owned, unbuffered: rd is its buffer */
+    char *rd;     /* TRACE_READ_BLOCK bytes read from fp */
+    size_t rpos;  /* the next byte of rd not yet in a line */
+    size_t rlen;  /* bytes in rd */
     char *path;   /* owned copy, used as the error source */
     char *buf;    /* current line, NUL-terminated, without CR/LF */
     size_t len;   /* strlen(buf) */
