@@ -455,7 +455,7 @@ int rt_main_capacity(int argc, char **argv) {
     cap_state S;
     cap_slo_set slos[8];
     double loads[32], tps_d[16];
-    int n_loads = 0, n_tps = 0, max_r = 1024, json = 0, i, j, k, rc, exit_rc = 0;
+    int n_loads = 0, n_tps = 0, max_r = 1024, json = 0, i, j, k, rc, exit_rc = 0, head = 0;
     const char *plot = NULL;
     char **pass = calloc((size_t)argc + 1, sizeof *pass);
     int n_pass = 0;
@@ -639,10 +639,6 @@ int rt_main_capacity(int argc, char **argv) {
     out = json_object();
     answers = json_array();
     json_object_set_new(out, "answers", answers);
-    if (!json) {
-        printf("%-44s %8s %10s %4s %9s %6s %10s %10s %8s\n", "SLO", "load", "offered/s", "TP",
-               "replicas", "GPUs", "TTFT p99", "TPOT p99", "reject");
-    }
     for (k = 0; k < S.n_slo; k++)
         for (j = 0; j < n_loads; j++) {
             int best_tp = 0, best_r = 0, best = -1; /* best: index into S.pts */
@@ -699,6 +695,12 @@ int rt_main_capacity(int argc, char **argv) {
                 }
                 if (!json) {
                     char tpot[16];
+                    if (!head) { /* with the first row: a run option refused first prints none */
+                        printf("%-44s %8s %10s %4s %9s %6s %10s %10s %8s\n", "SLO", "load",
+                               "offered/s", "TP", "replicas", "GPUs", "TTFT p99", "TPOT p99",
+                               "reject");
+                        head = 1;
+                    }
                     if (r > 0 && isnan(p->sum.tpot_p99_s)) /* no request of two tokens */
                         snprintf(tpot, sizeof tpot, "%10s", "-");
                     else if (r > 0)
