@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "mem.h"
 #include "num.h"
@@ -53,7 +54,6 @@ int trace__lines_open(const char *path, trace__lines **out, sim_err *err) {
     l->rd = sim_malloc(TRACE_READ_BLOCK);
     if (l->path == NULL || l->buf == NULL || l->rd == NULL)
         goto nomem;
-    setvbuf(fp, NULL, _IONBF, 0); /* rd is the only buffer */
     l->cap = TRACE_LINE_INIT;
     l->buf[0] = '\0';
     *out = l;
@@ -91,10 +91,18 @@ static int read_physical(trace__lines *l, sim_err *err) {
     while (!done) {
         const char *s, *nl, *z;
         size_t take;
-        if (l->rpos == l->rlen) {
+        if (l->rpos == l->rlen) { /* what the file has now (a pipe need not fill the block) */
+            ssize_t r;
+            do
+                r = read(fileno(l->fp), l->rd, TRACE_READ_BLOCK);
+            while (r < 0 && errno == EINTR);
+            if (r < 0) {
+                sim_err_set(err, l->path, l->line_no + 1, 0, "read error: %s", strerror(errno));
+                return SIM_EIO;
+            }
             l->rpos = 0;
-            l->rlen = fread(l->rd, 1, TRACE_READ_BLOCK, l->fp);
-            if (l->rlen == 0)
+            l->rlen = (size_t)r;
+            if (r == 0)
                 break;
         }
         got = 1;
@@ -130,10 +138,6 @@ static int read_physical(trace__lines *l, sim_err *err) {
         n += take;
         l->rpos += take;
         done = nl != NULL;
-    }
-    if (ferror(l->fp)) {
-        sim_err_set(err, l->path, l->line_no + 1, 0, "read error: %s", strerror(errno));
-        return SIM_EIO;
     }
     if (!got)
         return 0;

@@ -73,8 +73,8 @@ int trace__opts_check(const trace_opts *o, sim_err *err);
 /* ---- line reader (csv.c) ---- */
 
 typedef struct trace__lines {
-    FILE *fp;     /* owned, unbuffered: rd is its buffer */
-    char *rd;     /* TRACE_READ_BLOCK bytes read from fp */
+    FILE *fp;     /* owned; read through its descriptor into rd */
+    char *rd;     /* up to TRACE_READ_BLOCK bytes read from fp */
     size_t rpos;  /* the next byte of rd not yet in a line */
     size_t rlen;  /* bytes in rd */
     char *path;   /* owned copy, used as the error source */
