@@ -134,6 +134,8 @@ static int weights_init(be_cpu_weights *w, const sim_model *m, uint64_t seed, in
     w->inter = m->intermediate;
     w->vocab = m->vocab;
     w->max_pos = m->max_ctx;
+    w->norm_eps = (float)sim_model_norm_eps(m);
+    w->rope_theta = sim_model_rope_theta(m);
     if (alloc_fill(&w->embed, v * h, r, 0.0f, 1.0f) != SIM_OK)
         goto out;
     w->layer = SIM_NEW_ARRAY(be_cpu_layer, (size_t)m->n_layers);
@@ -158,7 +160,7 @@ static int weights_init(be_cpu_weights *w, const sim_model *m, uint64_t seed, in
     w->rope = SIM_NEW_ARRAY(float, (size_t)m->max_ctx * m->head_dim);
     if (w->rope == NULL)
         goto out;
-    rc = kern_rope_cache_ref(w->rope, m->max_ctx, m->head_dim, BE_CPU_ROPE_THETA);
+    rc = kern_rope_cache_ref(w->rope, m->max_ctx, m->head_dim, w->rope_theta);
 out:
     sim_rng_destroy(r);
     return rc;
@@ -473,7 +475,7 @@ static int cpu_step(void *ctx, int replica, const sched *s, const sched_batch *b
         float *layer_pool =
             pool + (size_t)l * kern_kv_layer_stride(&c->kv); /* (NB, 2, Hkv, bs, D) */
         float *q = c->qkv, *k = c->qkv + hd, *v = c->qkv + hd + Hkv * D;
-        kern_rmsnorm_ref_f32(c->xn, c->x, L->attn_norm, (int)T, hidden, BE_CPU_NORM_EPS);
+        kern_rmsnorm_ref_f32(c->xn, c->x, L->attn_norm, (int)T, hidden, w->norm_eps);
         kern_gemm_ref_f32(c->qkv, c->xn, L->wqkv, (int)T, qd, hidden, 1.0f);
         if ((rc = kern_rope_ref_f32(q, qd, k, qd, w->rope, w->max_pos, c->positions, (int)T, H, Hkv,
                                     D, D)) != SIM_OK)
@@ -491,7 +493,7 @@ static int cpu_step(void *ctx, int replica, const sched *s, const sched_batch *b
             return kern_fail(err, rc, "attn_decode", replica, b);
         kern_gemm_ref_f32(c->proj, c->attn, L->wo, (int)T, hidden, hd, 1.0f);
         kern_add_ref_f32(c->x, c->proj, (size_t)T * hidden);
-        kern_rmsnorm_ref_f32(c->xn, c->x, L->mlp_norm, (int)T, hidden, BE_CPU_NORM_EPS);
+        kern_rmsnorm_ref_f32(c->xn, c->x, L->mlp_norm, (int)T, hidden, w->norm_eps);
         kern_gemm_ref_f32(c->gu, c->xn, L->w_gate_up, (int)T, 2 * I, hidden, 1.0f);
         kern_silu_mul_ref_f32(c->act, c->gu, (int)T, I);
         kern_gemm_ref_f32(c->proj, c->act, L->w_down, (int)T, hidden, I, 1.0f);
@@ -500,7 +502,7 @@ static int cpu_step(void *ctx, int replica, const sched *s, const sched_batch *b
     /* the sampled rows only (RMSNorm is per row), gathered as an embedding of x */
     if ((rc = kern_embed_ref(c->xn, c->x, c->rows, ns, hidden, (int)T, KERN_DT_F32)) != SIM_OK)
         return kern_fail(err, rc, "embed", replica, b);
-    kern_rmsnorm_ref_f32(c->hid, c->xn, w->final_norm, ns, hidden, BE_CPU_NORM_EPS);
+    kern_rmsnorm_ref_f32(c->hid, c->xn, w->final_norm, ns, hidden, w->norm_eps);
     kern_gemm_ref_f32(c->logits, c->hid, w->lm_head, ns, w->vocab, hidden, 1.0f);
     kern_argmax_ref_f32(c->argmax, c->logits, ns, w->vocab);
     for (i = 0; i < ns; i++)

@@ -25,11 +25,6 @@ extern const struct be_ops be_cpu_ops;
 #define BE_CPU_MAX_PARAMS 64e6
 /* Largest KV pool of one replica, bytes (fp32 K and V of every layer). */
 #define BE_CPU_KV_MAX_BYTES (256.0 * 1048576.0)
-/* RMSNorm epsilon and RoPE base of the random model (sim_model has neither;
- * the values of data/models/tiny.json). */
-#define BE_CPU_NORM_EPS   1e-5f
-#define BE_CPU_ROPE_THETA 10000.0
-
 /* One layer's weights, fp32, each matrix (out, in) as nn.Linear stores it. */
 typedef struct be_cpu_layer {
     float *attn_norm; /* (hidden) */
@@ -44,6 +39,8 @@ typedef struct be_cpu_layer {
 typedef struct be_cpu_weights {
     int n_layers, hidden, n_heads, n_kv_heads, head_dim, inter, vocab;
     int max_pos;         /* rows of the RoPE table: the model's context */
+    float norm_eps;      /* the model's rms_norm_eps (sim_model_norm_eps) */
+    double rope_theta;   /* the model's rope_theta (sim_model_rope_theta) */
     float *embed;        /* (V, hidden) */
     be_cpu_layer *layer; /* (n_layers) */
     float *final_norm;   /* (hidden) */

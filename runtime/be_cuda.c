@@ -52,9 +52,7 @@
 #include "mem.h"
 #include "rng.h"
 
-#define CU_NORM_EPS   1e-5f
-#define CU_ROPE_THETA 10000.0
-#define CU_TILE       (1 << 20) /* values in one random weight tile */
+#define CU_TILE (1 << 20) /* values in one random weight tile */
 
 typedef struct cu_layer {
     void *attn_norm, *wqkv, *wo, *mlp_norm, *w_gate_up, *w_down; /* bf16, device */
@@ -78,7 +76,9 @@ typedef struct cu_ctx {
     int64_t n_steps;
     /* model */
     int L, hidden, H, Hkv, D, I, V, qd, max_pos;
-    void *d_weights; /* every weight, one allocation */
+    float norm_eps;    /* sim_model_norm_eps */
+    double rope_theta; /* sim_model_rope_theta */
+    void *d_weights;   /* every weight, one allocation */
     void *d_embed, *d_final_norm, *d_lm_head;
     cu_layer *layer;
     float *d_rope; /* (max_pos, D) */
@@ -238,7 +238,7 @@ static int weights_init(cu_ctx *c, const sim_model *m, uint64_t seed, sim_err *e
         CU_TAKE(c->d_lm_head, V * h, 0.0f, 1.0f / sqrtf((float)h));
 #undef CU_TAKE
     SIM_ASSERT(at == total);
-    if ((rc = kern_rope_cache_ref(rope, c->max_pos, c->D, CU_ROPE_THETA)) != SIM_OK) {
+    if ((rc = kern_rope_cache_ref(rope, c->max_pos, c->D, c->rope_theta)) != SIM_OK) {
         sim_err_set(err, "", 0, 0, "--backend cuda: RoPE table: %s", kern_last_error());
         goto out;
     }
@@ -321,6 +321,8 @@ static int cu_open(void **ctx, const be_args *a, sim_err *err) {
     c->V = m->vocab;
     c->qd = (c->H + 2 * c->Hkv) * c->D;
     c->max_pos = m->max_ctx;
+    c->norm_eps = (float)sim_model_norm_eps(m);
+    c->rope_theta = sim_model_rope_theta(m);
     c->max_rows = a->max_batched_tokens > 0 ? a->max_batched_tokens : 8192;
     c->max_seqs = a->max_num_seqs > 0 ? a->max_num_seqs : 256;
     c->mb_max = (m->max_ctx + a->block_tokens - 1) / a->block_tokens;
@@ -579,7 +581,7 @@ static int cu_step(void *ctx, int replica, const sched *s, const sched_batch *b,
         char *q = c->d_qkv, *kk = (char *)c->d_qkv + (size_t)hd * es;
         char *v = (char *)c->d_qkv + (size_t)(hd + Hkv * D) * es;
         CU_OP(PERF_OP_NORM,
-              kern_rmsnorm(c->d_xn, c->d_x, Ly->attn_norm, (int)T, hidden, CU_NORM_EPS,
+              kern_rmsnorm(c->d_xn, c->d_x, Ly->attn_norm, (int)T, hidden, c->norm_eps,
                            KERN_DT_BF16, st),
               "rmsnorm");
         CU_OP(PERF_OP_QKV_PROJ,
@@ -610,7 +612,7 @@ static int cu_step(void *ctx, int replica, const sched *s, const sched_batch *b,
               "o gemm");
         CU_OP(PERF_OP_NORM, kern_add(c->d_x, c->d_proj, T * hidden, KERN_DT_BF16, st), "add");
         CU_OP(PERF_OP_NORM,
-              kern_rmsnorm(c->d_xn, c->d_x, Ly->mlp_norm, (int)T, hidden, CU_NORM_EPS, KERN_DT_BF16,
+              kern_rmsnorm(c->d_xn, c->d_x, Ly->mlp_norm, (int)T, hidden, c->norm_eps, KERN_DT_BF16,
                            st),
               "rmsnorm");
         CU_OP(PERF_OP_MLP_UP,
@@ -629,7 +631,7 @@ static int cu_step(void *ctx, int replica, const sched *s, const sched_batch *b,
           kern_embed(c->d_hid, c->d_x, d + x.rows, ns, hidden, (int)T, KERN_DT_BF16, st),
           "gathering the sampled rows");
     CU_OP(PERF_OP_NORM,
-          kern_rmsnorm(c->d_hidn, c->d_hid, c->d_final_norm, ns, hidden, CU_NORM_EPS, KERN_DT_BF16,
+          kern_rmsnorm(c->d_hidn, c->d_hid, c->d_final_norm, ns, hidden, c->norm_eps, KERN_DT_BF16,
                        st),
           "final rmsnorm");
     CU_OP(PERF_OP_LM_HEAD,

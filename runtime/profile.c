@@ -637,8 +637,8 @@ static int operands_init(prof *p, sim_err *err) {
         rc = SIM_ENOMEM;
         goto out;
     }
-    if ((rc = kern_rope_cache_ref(rope, p->rope_pos, p->model.head_dim, BE_CPU_ROPE_THETA)) !=
-        SIM_OK) {
+    if ((rc = kern_rope_cache_ref(rope, p->rope_pos, p->model.head_dim,
+                                  sim_model_rope_theta(&p->model))) != SIM_OK) {
         sim_err_set(err, "", 0, 0, "%s: head_dim: expected an even number >= 2, got '%d'",
                     p->model.name, p->model.head_dim);
         goto out;
@@ -810,6 +810,7 @@ static int op_run(prof *p, const prof_shape *s, int sub) {
         case PK_ELEM: {
             const int T = s->tokens, h = m->hidden, Hq = s->heads, Hkv = s->kv_heads;
             const int qd = (Hq + 2 * Hkv) * D;
+            const float eps = (float)sim_model_norm_eps(m);
             const int32_t *tok = p->idx, *pos = p->idx + al((size_t)T);
             const int32_t *slots = p->idx + 2 * al((size_t)T);
             kern_bf16 *q = p->in, *k = p->in + (size_t)Hq * D, *v = k + (size_t)Hkv * D;
@@ -827,10 +828,10 @@ static int op_run(prof *p, const prof_shape *s, int sub) {
                         if ((rc = CU(kern_add(y, p->in, (long long)T * h, KERN_DT_BF16, st))) !=
                             SIM_OK)
                             return rc;
-                        return CU(kern_rmsnorm(yn, y, w, T, h, BE_CPU_NORM_EPS, KERN_DT_BF16, st));
+                        return CU(kern_rmsnorm(yn, y, w, T, h, eps, KERN_DT_BF16, st));
                     }
                     kern_add_ref_bf16(y, p->in, (size_t)T * h);
-                    kern_rmsnorm_ref_bf16(yn, y, w, T, h, BE_CPU_NORM_EPS);
+                    kern_rmsnorm_ref_bf16(yn, y, w, T, h, eps);
                     return SIM_OK;
                 case PE_ROPE:
                     if (cuda)

@@ -193,7 +193,9 @@ static const char *const moe_keys[] = {"num_local_experts", "num_experts", "n_ro
 
 /* Parses a config.json text. Missing optional keys take the Hugging Face
  * defaults: num_key_value_heads = num_attention_heads, head_dim (absent or
- * null) = hidden_size / num_attention_heads, tie_word_embeddings = false.
+ * null) = hidden_size / num_attention_heads, tie_word_embeddings = false,
+ * rms_norm_eps = 1e-6, rope_theta = 10000 (the last two only shape what the
+ * cpu and cuda executors compute, not the predicted time).
  * The dtype comes from "dtype" (newer transformers) or "torch_dtype"; when
  * neither is given it is bf16. kv_dtype starts equal to w_dtype. The shape
  * is checked at tp = 1. On failure *out is left unchanged. */
@@ -229,6 +231,13 @@ int sim_model_parse(const char *json_text, const char *src, sim_model *out, sim_
         (rc = sim_json_get_int(o, "vocab_size", req, &m.vocab, src, err)) ||
         (rc = sim_json_get_int(o, "max_position_embeddings", req, &m.max_ctx, src, err)) ||
         (rc = sim_json_get_bool(o, "tie_word_embeddings", 0, &m.tied_embeddings, src, err)))
+        goto done;
+    m.norm_eps = 1e-6;
+    m.rope_theta = 10000.0;
+    if ((rc = sim_json_get_double(o, "rms_norm_eps", SIM_JSON_POSITIVE, NULL, &m.norm_eps, src,
+                                  err)) ||
+        (rc = sim_json_get_double(o, "rope_theta", SIM_JSON_POSITIVE, NULL, &m.rope_theta, src,
+                                  err)))
         goto done;
 
     if (m.n_kv_heads == 0)
@@ -266,6 +275,14 @@ int sim_model_parse(const char *json_text, const char *src, sim_model *out, sim_
 done:
     json_decref(o);
     return rc;
+}
+
+double sim_model_norm_eps(const sim_model *m) {
+    return m->norm_eps > 0 ? m->norm_eps : 1e-6;
+}
+
+double sim_model_rope_theta(const sim_model *m) {
+    return m->rope_theta > 0 ? m->rope_theta : 10000.0;
 }
 
 /* Loads a preset (DATADIR/models/NAME.json) or a config.json by path (a

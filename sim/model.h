@@ -37,6 +37,8 @@ typedef struct sim_model {
     int vocab;               /* vocab_size */
     int max_ctx;             /* max_position_embeddings, tokens */
     int tied_embeddings;     /* tie_word_embeddings (1: lm_head shares the embedding) */
+    double norm_eps;         /* rms_norm_eps (absent: 1e-6, Hugging Face's default) */
+    double rope_theta;       /* rope_theta (absent: 10000); what the executors compute with */
     enum sim_dtype w_dtype;  /* weights and GEMMs (--dtype; default torch_dtype) */
     enum sim_dtype kv_dtype; /* KV cache (--kv-dtype; default = w_dtype, fp8 never implied) */
 } sim_model;
@@ -51,6 +53,12 @@ int sim_model_parse(const char *json_text, const char *src, sim_model *out, sim_
  * cannot split the model (heads, KV heads or the MLP), so a caller trying
  * several degrees (capacity) can skip this one. */
 int sim_model_check(const sim_model *m, int tp, sim_err *err);
+
+/* The RMSNorm epsilon and RoPE base the executors compute with: the
+ * config's, or Hugging Face's defaults (1e-6, 10000) for a model built
+ * without them (zero). */
+double sim_model_norm_eps(const sim_model *m);
+double sim_model_rope_theta(const sim_model *m);
 
 /* Parameter count (embeddings, attention, MLP, norms, lm_head unless tied). */
 double sim_model_params(const sim_model *m);

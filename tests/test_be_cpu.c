@@ -51,12 +51,16 @@ static void matmul(float *y, const float *x, const float *w, int m, int n, int k
         }
 }
 
+/* The model's RMSNorm epsilon and RoPE base, read from the config by the
+ * test (not from the executor), set by run_case. */
+static double g_eps, g_theta;
+
 static void rmsnorm(float *y, const float *x, const float *w, int m, int n) {
     for (int i = 0; i < m; i++) {
         double ss = 0;
         for (int j = 0; j < n; j++)
             ss += (double)x[(size_t)i * n + j] * x[(size_t)i * n + j];
-        double r = 1.0 / sqrt(ss / n + BE_CPU_NORM_EPS);
+        double r = 1.0 / sqrt(ss / n + g_eps);
         for (int j = 0; j < n; j++)
             y[(size_t)i * n + j] = (float)(x[(size_t)i * n + j] * r * w[j]);
     }
@@ -65,7 +69,7 @@ static void rmsnorm(float *y, const float *x, const float *w, int m, int n) {
 /* NeoX rotation of one head vector v (D) at position p, angles in double. */
 static void rotate(float *v, int D, int p) {
     for (int i = 0; i < D / 2; i++) {
-        double a = p * pow(BE_CPU_ROPE_THETA, -2.0 * i / D);
+        double a = p * pow(g_theta, -2.0 * i / D);
         double x1 = v[i], x2 = v[D / 2 + i];
         v[i] = (float)(x1 * cos(a) - x2 * sin(a));
         v[D / 2 + i] = (float)(x2 * cos(a) + x1 * sin(a));
@@ -190,6 +194,8 @@ static void run_case(const char *name, const perf_ctx *pc, int64_t kv_blocks, in
     int64_t seen[MAX_REQS];
     const be_cpu_weights *w;
     sim_time t = 0;
+    g_eps = (float)sim_model_norm_eps(&pc->model); /* the executor's fp32 epsilon */
+    g_theta = sim_model_rope_theta(&pc->model);
     T_ASSERT(n <= MAX_REQS);
     memset(st, 0, sizeof *st);
     memset(&sc, 0, sizeof sc);
@@ -325,6 +331,16 @@ int main(void) {
      * and recompute into fresh blocks */
     run_case("tiny, preempting pool", &pc, 22, 4, 32, 5, prompt, output, &st);
     T_ASSERT(st.preemptions > 0);
+
+    /* the config's rms_norm_eps and rope_theta, far from tiny.json's (1e-5,
+     * 10000), reach the executor: its output still matches the reference
+     * computed with them */
+    T_ASSERT(pc.model.norm_eps == 1e-5 && pc.model.rope_theta == 10000.0);
+    pc.model.norm_eps = 0.05;
+    pc.model.rope_theta = 37.0;
+    run_case("tiny, rms_norm_eps 0.05, rope_theta 37", &pc, 64, 4, 24, 5, prompt, output, &st);
+    pc.model.norm_eps = 1e-5;
+    pc.model.rope_theta = 10000.0;
 
     /* refusals: a model too large, a pool too large */
     {

@@ -312,6 +312,19 @@ static void test_parse_defaults(void) {
         SIM_OK);
     T_EQ_I(m.tied_embeddings, 1);
 
+    /* rms_norm_eps and rope_theta: the config's, else 1e-6 and 10000 */
+    T_EQ_I(sim_model_parse(cfg_with("torch_dtype", "\"rms_norm_eps\": 1e-05, \"rope_theta\": "
+                                                   "500000.0"),
+                           "t.json", &m, &e),
+           SIM_OK);
+    T_ASSERT(m.norm_eps == 1e-5 && m.rope_theta == 500000.0);
+    T_ASSERT(sim_model_norm_eps(&m) == 1e-5 && sim_model_rope_theta(&m) == 500000.0);
+    T_EQ_I(sim_model_parse(cfg_with("torch_dtype", "\"rope_theta\": 1000000"), "t.json", &m, &e),
+           SIM_OK);
+    T_ASSERT(m.norm_eps == 1e-6 && m.rope_theta == 1e6);
+    m.norm_eps = m.rope_theta = 0.0; /* a model built without them */
+    T_ASSERT(sim_model_norm_eps(&m) == 1e-6 && sim_model_rope_theta(&m) == 10000.0);
+
     /* A Hugging Face snapshot's config.json is named after its folder. */
     T_EQ_I(sim_model_parse(base_cfg, "/hf/Qwen3-32B/config.json", &m, &e), SIM_OK);
     T_STREQ(m.name, "Qwen3-32B");
@@ -356,6 +369,10 @@ static void test_parse_errors(void) {
                "t.json: dtype: expected a string, got '16'");
     expect_err(cfg_with("torch_dtype", "\"tie_word_embeddings\": 1"), SIM_EPARSE,
                "t.json: tie_word_embeddings: expected true or false, got '1'");
+    expect_err(cfg_with("torch_dtype", "\"rms_norm_eps\": 0"), SIM_EINVAL,
+               "t.json: rms_norm_eps: expected a positive number, got '0'");
+    expect_err(cfg_with("torch_dtype", "\"rope_theta\": \"1e4\""), SIM_EPARSE,
+               "t.json: rope_theta: expected a positive number, got '\"1e4\"'");
     expect_err(cfg_with("torch_dtype", "\"num_local_experts\": 8"), SIM_ENOTSUP,
                "t.json: num_local_experts: expected a dense model (no experts), got '8'");
 }
