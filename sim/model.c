@@ -187,6 +187,10 @@ int sim_model_check(const sim_model *m, int tp, sim_err *err) {
 
 /* ---- parsing ---- */
 
+/* Hugging Face's defaults for a config without rms_norm_eps or rope_theta. */
+#define NORM_EPS_DEFAULT   1e-6
+#define ROPE_THETA_DEFAULT 10000.0
+
 /* Keys that mark a mixture-of-experts model, which the arithmetic here would
  * undercount. */
 static const char *const moe_keys[] = {"num_local_experts", "num_experts", "n_routed_experts"};
@@ -232,8 +236,8 @@ int sim_model_parse(const char *json_text, const char *src, sim_model *out, sim_
         (rc = sim_json_get_int(o, "max_position_embeddings", req, &m.max_ctx, src, err)) ||
         (rc = sim_json_get_bool(o, "tie_word_embeddings", 0, &m.tied_embeddings, src, err)))
         goto done;
-    m.norm_eps = 1e-6;
-    m.rope_theta = 10000.0;
+    m.norm_eps = NORM_EPS_DEFAULT;
+    m.rope_theta = ROPE_THETA_DEFAULT;
     if ((rc = sim_json_get_double(o, "rms_norm_eps", SIM_JSON_POSITIVE, NULL, &m.norm_eps, src,
                                   err)) ||
         (rc = sim_json_get_double(o, "rope_theta", SIM_JSON_POSITIVE, NULL, &m.rope_theta, src,
@@ -278,11 +282,11 @@ done:
 }
 
 double sim_model_norm_eps(const sim_model *m) {
-    return m->norm_eps > 0 ? m->norm_eps : 1e-6;
+    return m->norm_eps > 0 ? m->norm_eps : NORM_EPS_DEFAULT;
 }
 
 double sim_model_rope_theta(const sim_model *m) {
-    return m->rope_theta > 0 ? m->rope_theta : 10000.0;
+    return m->rope_theta > 0 ? m->rope_theta : ROPE_THETA_DEFAULT;
 }
 
 /* Loads a preset (DATADIR/models/NAME.json) or a config.json by path (a
