@@ -19,10 +19,10 @@
 #define QSTORE_DIGITS 65536
 /* Up to this many values, all in memory, the quantiles come from a copy by
  * quickselect instead of the radix passes, whose 512 KiB histograms alone
- * cost more to clear: for three quantiles of lognormal values this machine
- * took 0.005 ms against 0.46 for 1,000 values, 0.11 against 0.53 for
- * 16,384, 0.42 against 0.69 for 32,768 and the same 1.0 for 65,536 (a
- * scratch program timing qstore_quantiles both ways, 2026-11-25). */
+ * cost more to clear: three quantiles of lognormal values took 0.004 ms
+ * against 0.42 for 1,000 values, 0.063 against 0.52 for 16,384 and 0.47
+ * against 0.66 for 32,768 (bench/qstore, and the same program built with
+ * the radix-only sim/qstore.c of 63ca358; docs/BENCHMARKS.md). */
 #define QSTORE_SMALL 32768
 
 void qstore_init(qstore *q, size_t mem_max) {
