@@ -725,6 +725,22 @@ static int model_dtypes(sim_model *m, const char *dtype, const char *kv_dtype, s
     return SIM_OK;
 }
 
+/* The calibration a run or a prediction uses, by its --calibration name:
+ * "none" the datasheet defaults, "" the one shipped for the GPU (the
+ * defaults when none is), anything else a file's name or path. SIM_OK, or
+ * an error status with *err set. */
+static int calib_choose(const char *name, const sim_gpu *gpu, const char *datadir, perf_calib *out,
+                        sim_err *err) {
+    int found;
+    if (strcmp(name, "none") == 0) {
+        perf_calib_default(out, gpu);
+        return SIM_OK;
+    }
+    if (name[0])
+        return perf_calib_load(name, out, err);
+    return perf_calib_load_for_gpu(gpu, datadir, out, &found, err);
+}
+
 /* A replica spanning nodes costs its all-reduce with the collective model:
  * the GPU's fitted NCCL parameters (data/calib/nccl-GPU.json) when shipped
  * and the calibration is not "none", else the datasheet's. */
@@ -760,7 +776,7 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
     perf_calib calib;
     perf_ctx pctx;
     sched_config sc;
-    int rc, tp, found;
+    int rc, tp;
     long long kv_blocks, layers;
     int model_layers = 0;
     const char *datadir = rt_datadir();
@@ -803,12 +819,7 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
     if ((rc = sim_model_check(&model, tp, &err)) != SIM_OK)
         goto fail;
     calib_name = cfg_str(cfg, "calibration");
-    if (strcmp(calib_name, "none") == 0)
-        perf_calib_default(&calib, &gpu);
-    else if (calib_name[0]) {
-        if ((rc = perf_calib_load(calib_name, &calib, &err)) != SIM_OK)
-            goto fail;
-    } else if ((rc = perf_calib_load_for_gpu(&gpu, datadir, &calib, &found, &err)) != SIM_OK)
+    if ((rc = calib_choose(calib_name, &gpu, datadir, &calib, &err)) != SIM_OK)
         goto fail;
     if (!(cfg_num(cfg, "engine-overhead") >= 0 && cfg_num(cfg, "engine-overhead") <= 100)) {
         sim_err_set(&err, "", 0, 0, "--engine-overhead: expected a number in [0, 100], got '%g'",
@@ -1671,7 +1682,7 @@ static const char *const predict_value_opts[] = {
 int rt_main_predict(int argc, char **argv) {
     const char *model_name = "llama-3-8b", *gpu_name = "h100-sxm", *calib_name = "";
     const char *dtype = "", *kv_dtype = "";
-    int tp = 1, pp = 1, json = 0, i, rc, found, op;
+    int tp = 1, pp = 1, json = 0, i, rc, op;
     perf_batch b;
     sim_model model;
     sim_gpu gpu;
@@ -1764,12 +1775,7 @@ int rt_main_predict(int argc, char **argv) {
         goto fail;
     if ((rc = sim_model_check(&model, tp, &err)) != SIM_OK)
         goto fail;
-    if (strcmp(calib_name, "none") == 0)
-        perf_calib_default(&calib, &gpu);
-    else if (calib_name[0]) {
-        if ((rc = perf_calib_load(calib_name, &calib, &err)) != SIM_OK)
-            goto fail;
-    } else if ((rc = perf_calib_load_for_gpu(&gpu, datadir, &calib, &found, &err)) != SIM_OK)
+    if ((rc = calib_choose(calib_name, &gpu, datadir, &calib, &err)) != SIM_OK)
         goto fail;
     if ((rc = perf_ctx_init(&pctx, &model, &gpu, &calib, tp, &err)) != SIM_OK)
         goto fail;
