@@ -1468,14 +1468,8 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
                         json_string(pool.calibrated ? pc->calib.source : "datasheet"));
     *sum_out = sum;
     *info_out = info;
-    store_close(st);
-    trace_close(sa.t);
-    be_close(&backend);
-    rt_fleet_free(fleet);
-    if (fleet == NULL)
-        evict_oracle_destroy(pool.oracle);
-    free(cfg_text);
-    return SIM_OK;
+    rc = SIM_OK;
+    goto out;
 fail:
     if (errp)
         *errp = err;
@@ -1483,8 +1477,9 @@ fail:
         char buf[1200];
         sim_err_format(&err, buf, sizeof buf);
         store_run_fail(st, buf);
-        store_close(st);
     }
+out:
+    store_close(st);
     trace_close(sa.t);
     be_close(&backend);
     rt_fleet_free(fleet);
