@@ -1594,13 +1594,29 @@ int rt_config_option(const char *cmd, const char *path, json_t **base) {
     return RT_EXIT_OK;
 }
 
-int rt_main_run(int argc, char **argv) {
+/* Runs the run options rest[0..n) on top of base (borrowed; may be NULL)
+ * with rt_run_config(); who names the command in messages. Returns the
+ * exit code: 2 for a bad option, 1 for a value out of range. */
+static int run_args(int n, char **rest, json_t *base, int json, const char *command,
+                    const char *who) {
     sim_err err;
-    json_t *base = NULL, *cfg = NULL;
+    json_t *cfg = NULL;
+    int rc;
+    sim_err_clear(&err);
+    if ((rc = rt_run_args(n, rest, base, &cfg, &err)) != SIM_OK) {
+        (void)rt_report_err(who, &err, rc);
+        return rc == SIM_EPARSE ? RT_EXIT_INPUT : RT_EXIT_USAGE;
+    }
+    rc = rt_run_config(cfg, json, command, who);
+    json_decref(cfg);
+    return rc;
+}
+
+int rt_main_run(int argc, char **argv) {
+    json_t *base = NULL;
     int i, json = 0, rc, n = 0;
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     char *command = rt_join_argv(argc, argv);
-    sim_err_clear(&err);
     if (rest == NULL || command == NULL) {
         free(rest);
         free(command);
@@ -1625,15 +1641,9 @@ int rt_main_run(int argc, char **argv) {
         } else
             rest[n++] = argv[i];
     }
-    if ((rc = rt_run_args(n, rest, base, &cfg, &err)) != SIM_OK) {
-        (void)rt_report_err("run", &err, rc);
-        rc = rc == SIM_EPARSE ? RT_EXIT_INPUT : RT_EXIT_USAGE;
-        goto out;
-    }
-    rc = rt_run_config(cfg, json, command, "run");
+    rc = run_args(n, rest, base, json, command, "run");
 out:
     json_decref(base);
-    json_decref(cfg);
     free(rest);
     free(command);
     return rc;
@@ -1922,7 +1932,7 @@ int rt_main_trace(int argc, char **argv) {
 int rt_main_rerun(int argc, char **argv) {
     char *text = NULL, *command;
     long long run_id;
-    json_t *cfg, *over = NULL;
+    json_t *cfg;
     json_error_t je;
     sim_err err;
     int rc, json = 0, i, n = 0;
@@ -1968,12 +1978,7 @@ int rt_main_rerun(int argc, char **argv) {
         else
             rest[n++] = argv[i];
     }
-    if ((rc = rt_run_args(n, rest, cfg, &over, &err)) != SIM_OK) {
-        (void)rt_report_err("rerun", &err, rc);
-        rc = rc == SIM_EPARSE ? RT_EXIT_INPUT : RT_EXIT_USAGE;
-    } else
-        rc = rt_run_config(over, json, command, "rerun");
-    json_decref(over);
+    rc = run_args(n, rest, cfg, json, command, "rerun");
     json_decref(cfg);
     free(rest);
     free(command);
