@@ -42,8 +42,8 @@
 
 #include <math.h>
 #include <string.h>
-#include <time.h>
 
+#include "cli.h"
 #include "kern.h"
 #include "mem.h"
 #include "rng.h"
@@ -342,12 +342,6 @@ nomem:
 
 /* ---- the step ---- */
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* Slot of position pos in q's block table; -1 when the table lacks it. */
 static int32_t slot_of(const sched_seq *q, int64_t pos, int bs) {
     int64_t b = pos / bs;
@@ -451,7 +445,7 @@ static int cpu_step(void *ctx, int replica, const sched *s, const sched_batch *b
     const int H = w->n_heads, Hkv = w->n_kv_heads, D = w->head_dim, hd = H * D;
     const int hidden = w->hidden, I = w->inter, qd = c->qkv_dim;
     const float scale = 1.0f / sqrtf((float)D);
-    double t0 = now_s(), t1;
+    double t0 = rt_now_s(), t1;
     int64_t T;
     int Tp, nd = 0, ns = 0, i, l, rc;
     float *pool;
@@ -465,7 +459,7 @@ static int cpu_step(void *ctx, int replica, const sched *s, const sched_batch *b
     if (T < 0)
         return (int)T;
     Tp = (int)(T - nd);
-    t1 = now_s();
+    t1 = rt_now_s();
 
     if ((rc = kern_embed_ref(c->x, w->embed, c->tokens, (int)T, hidden, w->vocab, KERN_DT_F32)) !=
         SIM_OK)
@@ -509,7 +503,7 @@ static int cpu_step(void *ctx, int replica, const sched *s, const sched_batch *b
         c->samples[i].token = c->argmax[i];
     c->n_samples = ns;
 
-    out->meas_s = now_s() - t1;
+    out->meas_s = rt_now_s() - t1;
     out->host_s = t1 - t0;
     out->dur_s = out->meas_s;
     return SIM_OK;

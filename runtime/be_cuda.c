@@ -43,11 +43,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <gsl/gsl_rng.h>
 
 #include "be_cpu.h"
+#include "cli.h"
 #include "kern.h"
 #include "mem.h"
 #include "rng.h"
@@ -98,12 +98,6 @@ typedef struct cu_ctx {
 } cu_ctx;
 
 /* ---- helpers ---- */
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* Fills *err with a failed CUDA call and returns SIM_EDEVICE (or rc). */
 static int dev_fail(sim_err *err, int rc, const char *what) {
@@ -545,7 +539,7 @@ static int cu_step(void *ctx, int replica, const sched *s, const sched_batch *b,
     const float scale = 1.0f / sqrtf((float)D);
     const size_t es = sizeof(kern_bf16);
     const char *what = "";
-    double t0 = now_s(), t1;
+    double t0 = rt_now_s(), t1;
     float ms = 0;
     cu_idx x;
     int64_t T;
@@ -566,7 +560,7 @@ static int cu_step(void *ctx, int replica, const sched *s, const sched_batch *b,
         what = "copying the step's index arrays";
         goto fail;
     }
-    t1 = now_s();
+    t1 = rt_now_s();
     c->n_ops = 0;
     if ((rc = kern_event_record(c->ev_start, st)) != SIM_OK) {
         what = "cudaEventRecord";

@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 
@@ -481,12 +480,6 @@ static void print_text(const cr_opts *o, const rt_creplay_stats *s, double wall_
            wall_s > 0 ? (double)s->blocks / wall_s / 1e6 : 0.0);
 }
 
-static double mono_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int rt_main_cache_replay(int argc, char **argv) {
     cr_opts o;
     const struct evict_ops *ops;
@@ -495,7 +488,7 @@ int rt_main_cache_replay(int argc, char **argv) {
     rt_creplay *r = NULL;
     rt_creplay_stats s;
     sim_err err;
-    double t0 = mono_s();
+    double t0 = rt_now_s();
     int rc, code;
 
     sim_err_clear(&err);
@@ -528,7 +521,7 @@ int rt_main_cache_replay(int argc, char **argv) {
             goto fail;
         }
     } else {
-        print_text(&o, &s, mono_s() - t0);
+        print_text(&o, &s, rt_now_s() - t0);
     }
     rt_creplay_destroy(r);
     evict_oracle_destroy(oracle);

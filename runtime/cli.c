@@ -432,15 +432,9 @@ typedef struct progress_state {
     int printed;
 } progress_state;
 
-static double wall_since(const struct timespec *t0) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
-}
-
 static void progress_cb(void *ctx, double sim_s, int64_t ended, uint64_t events) {
     progress_state *ps = ctx;
-    double w = wall_since(&ps->t0);
+    double w = rt_wall_since(&ps->t0);
     /* the first line once a second has passed, then every 0.25 s on a
      * terminal (rewritten in place) and every 10 s into a file or pipe */
     if (w < 1.0 || (ps->printed && w - ps->last < (ps->tty ? 0.25 : 10.0)))
@@ -1417,7 +1411,7 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
         fleet_name_file(fleet_j, &err); /* the engine's own fleet checks */
         goto fail;
     }
-    sum.wall_s = wall_since(&ps.t0);
+    sum.wall_s = rt_wall_since(&ps.t0);
     sum.peak_mem_bytes = (int64_t)sim_mem_peak();
     if (st && (rc = store_run_finish(st, &sum, &err)) != SIM_OK)
         goto fail;
@@ -1558,6 +1552,18 @@ int rt_parse_num(const char *text, double lo, double hi, double *out) {
 
 int rt_value_exit(int parse_rc) {
     return parse_rc == -2 ? RT_EXIT_INPUT : RT_EXIT_USAGE;
+}
+
+double rt_now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+double rt_wall_since(const struct timespec *t0) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
 }
 
 char *rt_join_argv(int argc, char **argv) {

@@ -58,6 +58,13 @@ int rt_parse_num(const char *text, double lo, double hi, double *out);
  * range (-2), as docs/cli.md says for every command. */
 int rt_value_exit(int parse_rc);
 
+/* Seconds on the monotonic clock (CLOCK_MONOTONIC) from an arbitrary
+ * origin: for measured durations and progress, never simulated state. */
+double rt_now_s(void);
+/* Seconds on the monotonic clock since t0 (clock_gettime's). */
+struct timespec;
+double rt_wall_since(const struct timespec *t0);
+
 /* Parses `run` options from argv into a JSON object (owned, returned in
  * *out) on top of base (may be NULL; borrowed). Returns SIM_OK, SIM_EINVAL
  * with *err naming the option (a usage error), or SIM_EPARSE for a value of

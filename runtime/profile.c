@@ -67,7 +67,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <gsl/gsl_randist.h>
@@ -183,12 +182,6 @@ typedef struct prof {
     int n_done, n_skipped;
     int cut; /* 1: the budget ended the sweep before its end */
 } prof;
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* Elements rounded up to a multiple of 128 (256 bytes of bf16). */
 static size_t al(size_t n) {
@@ -897,16 +890,16 @@ static int op_time(prof *p, const prof_shape *s, int sub, double *ms) {
             t[i] = f;
         }
     } else {
-        a = now_s();
+        a = rt_now_s();
         if ((rc = op_run(p, s, sub)) != SIM_OK)
             return rc;
-        est_ms = (now_s() - a) * 1e3;
+        est_ms = (rt_now_s() - a) * 1e3;
         n = repeats_for(est_ms, PROF_CPU_REPEAT_MS);
         for (i = 0; i < n; i++) {
-            a = now_s();
+            a = rt_now_s();
             if ((rc = op_run(p, s, sub)) != SIM_OK)
                 return rc;
-            t[i] = (now_s() - a) * 1e3;
+            t[i] = (rt_now_s() - a) * 1e3;
         }
     }
     gsl_sort(t, 1, (size_t)n);
@@ -944,7 +937,7 @@ static int shape_measure(prof *p, prof_shape *s, sim_err *err) {
 /* ---- the sweep ---- */
 
 static void progress(prof *p, const prof_shape *s, int force) {
-    double t = now_s(), left = p->deadline - t;
+    double t = rt_now_s(), left = p->deadline - t;
     char what[160];
     if (!force && t - p->last_progress < PROF_PROGRESS_S)
         return;
@@ -984,7 +977,7 @@ static int sweep(prof *p, sim_err *err) {
             active = 1;
             s = &p->shape[se->first + round];
             w = shape_work(p, s);
-            left = p->deadline - now_s();
+            left = p->deadline - rt_now_s();
             if (left <= 0) {
                 for (si = 0; si < p->n_series; si++)
                     if (!p->series[si].stopped)
@@ -997,10 +990,10 @@ static int sweep(prof *p, sim_err *err) {
                 p->cut = 1;
                 continue;
             }
-            t = now_s();
+            t = rt_now_s();
             if ((rc = shape_measure(p, s, err)) != SIM_OK)
                 return rc;
-            se->last_s = now_s() - t;
+            se->last_s = rt_now_s() - t;
             se->last_work = w;
             p->n_done++;
             last = s;
@@ -1161,7 +1154,7 @@ static json_t *profile_json(const prof *p, json_t *counts) {
     json_object_set_new(o, "block_tokens", json_integer(PROF_BLOCK_TOKENS));
     json_object_set_new(o, "max_tokens", json_integer(p->o.max_tokens));
     json_object_set_new(o, "budget_s", json_real(p->o.budget_s));
-    json_object_set_new(o, "elapsed_s", json_real(floor((now_s() - p->t0) * 10 + 0.5) / 10));
+    json_object_set_new(o, "elapsed_s", json_real(floor((rt_now_s() - p->t0) * 10 + 0.5) / 10));
     json_object_set_new(o, "shapes", json_integer(p->n_shape));
     json_object_set_new(o, "measured", json_integer(p->n_done));
     json_object_set_new(o, "skipped", json_integer(p->n_skipped));
@@ -1385,7 +1378,7 @@ int rt_main_profile(int argc, char **argv) {
     sim_err_clear(&err);
     if ((code = parse_args(argc, argv, &p.o)) != 0)
         return code < 0 ? 0 : code;
-    p.t0 = now_s();
+    p.t0 = rt_now_s();
     p.deadline = p.t0 + p.o.budget_s;
     p.last_progress = p.t0;
     code = 1; /* bad input until the device is reached */

@@ -85,12 +85,6 @@ static const char sweep_schema[] = "CREATE TABLE IF NOT EXISTS sweeps ("
 
 /* ---- small helpers ---- */
 
-static double wall_since(const struct timespec *t0) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
-}
-
 static int db_fail(sim_err *err, sweep_coord *c, const char *what) {
     sim_err_set(err, c->args->db, 0, 0, "%s: %s", what, sqlite3_errmsg(c->db));
     return SIM_EDB;
@@ -514,7 +508,7 @@ void sweep__fail(sweep_coord *c, size_t t, int status, const char *msg) {
 /* ---- progress ---- */
 
 void sweep__progress(sweep_coord *c, int force) {
-    double w = wall_since(&c->t0), rate, left;
+    double w = rt_wall_since(&c->t0), rate, left;
     size_t now = c->n_done + c->n_failed, total = c->n_todo;
     char bar[31], eta[32];
     int i, fill;
