@@ -342,14 +342,6 @@ nomem:
 
 /* ---- the step ---- */
 
-/* Slot of position pos in q's block table; -1 when the table lacks it. */
-static int32_t slot_of(const sched_seq *q, int64_t pos, int bs) {
-    int64_t b = pos / bs;
-    if (b >= q->n_blocks)
-        return -1;
-    return q->blocks[b] * bs + (int32_t)(pos % bs);
-}
-
 /* Copies q's first n_blocks block ids into a table row of length mb. */
 static int table_row(int32_t *row, const sched_seq *q, int mb) {
     if (q->n_blocks > mb)
@@ -389,7 +381,7 @@ static int64_t step_inputs(cpu_ctx *c, int replica, const sched *s, const sched_
             int64_t pos = ch->cached + k;
             c->tokens[t] = be_cpu_token(q->req.id, pos, V);
             c->positions[t] = (int32_t)pos;
-            c->slots[t] = slot_of(q, pos, bs);
+            c->slots[t] = sched_seq_slot(q, pos, bs);
             if (c->slots[t] < 0)
                 goto bad_table;
         }
@@ -417,7 +409,7 @@ static int64_t step_inputs(cpu_ctx *c, int replica, const sched *s, const sched_
         int64_t kv = sched_seq_kv_tokens(s, q), pos = kv - 1;
         c->tokens[t] = be_cpu_token(q->req.id, pos, V);
         c->positions[t] = (int32_t)pos;
-        c->slots[t] = slot_of(q, pos, bs);
+        c->slots[t] = sched_seq_slot(q, pos, bs);
         if (c->slots[t] < 0 || table_row(c->tables + (size_t)(b->n_chunks + i) * c->mb, q, c->mb))
             goto bad_table;
         c->ctx_lens[b->n_chunks + i] = (int32_t)kv;

@@ -412,14 +412,6 @@ fail:
 
 /* ---- the step ---- */
 
-/* Slot of position pos in q's block table; -1 when the table lacks it. */
-static int32_t slot_of(const sched_seq *q, int64_t pos, int bs) {
-    int64_t b = pos / bs;
-    if (b >= q->n_blocks)
-        return -1;
-    return q->blocks[b] * bs + (int32_t)(pos % bs);
-}
-
 /* Builds the step's index arrays in h_idx (layout in *x). Returns the row
  * count, or a negative code with *err set. */
 static int64_t step_inputs(cu_ctx *c, int replica, const sched *s, const sched_batch *b, cu_idx *x,
@@ -472,7 +464,7 @@ static int64_t step_inputs(cu_ctx *c, int replica, const sched *s, const sched_b
             int64_t pos = ch->cached + k;
             I[x->tok + t] = be_cpu_token(q->req.id, pos, c->V);
             I[x->pos + t] = (int32_t)pos;
-            I[x->slot + t] = slot_of(q, pos, bs);
+            I[x->slot + t] = sched_seq_slot(q, pos, bs);
             if (I[x->slot + t] < 0)
                 goto bad_table;
         }
@@ -488,7 +480,7 @@ static int64_t step_inputs(cu_ctx *c, int replica, const sched *s, const sched_b
         int64_t kv = sched_seq_kv_tokens(s, q), pos = kv - 1;
         I[x->tok + t] = be_cpu_token(q->req.id, pos, c->V);
         I[x->pos + t] = (int32_t)pos;
-        I[x->slot + t] = slot_of(q, pos, bs);
+        I[x->slot + t] = sched_seq_slot(q, pos, bs);
         if (I[x->slot + t] < 0)
             goto bad_table;
         memcpy(I + x->tab + (size_t)(b->n_chunks + i) * mb, q->blocks,

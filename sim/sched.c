@@ -1639,6 +1639,15 @@ int64_t sched_seq_kv_tokens(const sched *s, const sched_seq *q) {
     return q->kv_tokens;
 }
 
+/* The executors' view of a block table: slot = block id * block_tokens +
+ * the position's offset in its block. */
+int32_t sched_seq_slot(const sched_seq *q, int64_t pos, int block_tokens) {
+    int64_t b = pos / block_tokens;
+    if (b >= q->n_blocks)
+        return -1;
+    return q->blocks[b] * block_tokens + (int32_t)(pos % block_tokens);
+}
+
 int sched_check(const sched *s) {
     const sched_seq *q;
     int64_t blocks = 0, base = 0, anon = 0, table = 0;

@@ -282,6 +282,9 @@ int64_t sched_n_preemptions(const sched *s);
 /* Current generated/kv_tokens of a sequence (exact in any phase). */
 int32_t sched_seq_generated(const sched *s, const sched_seq *q);
 int64_t sched_seq_kv_tokens(const sched *s, const sched_seq *q);
+/* KV slot of token position pos in q's block table (of block ids, not
+ * anon), or -1 when the table does not reach pos. */
+int32_t sched_seq_slot(const sched_seq *q, int64_t pos, int block_tokens);
 /* Full invariant walk (block tables vs pool, list membership, aggregates):
  * 0 when sound, negative code of the first broken invariant. O(blocks). */
 int sched_check(const sched *s);
