@@ -201,7 +201,10 @@ const struct evict_ops evict_belady_ops = {
 
 /* ---- the oracle ---- */
 
-evict_oracle *evict_oracle_create(void) {
+/* An empty oracle of kind (EVICT_ORACLE_*) with its key map (room for
+ * 1024 keys): the tick oracle's last-use map, the time oracle's key ids.
+ * Returns owned, or NULL when out of memory. */
+static evict_oracle *oracle_new(int kind) {
     evict_oracle *o = SIM_NEW(evict_oracle);
     evict__map *m = SIM_NEW(evict__map);
     if (o == NULL || m == NULL || evict__map_reserve(m, 1024) != SIM_OK) {
@@ -209,8 +212,16 @@ evict_oracle *evict_oracle_create(void) {
         sim_free(m);
         return NULL;
     }
-    o->last = m;
+    o->kind = kind;
+    if (kind == EVICT_ORACLE_TIMES)
+        o->ids = m;
+    else
+        o->last = m;
     return o;
+}
+
+evict_oracle *evict_oracle_create(void) {
+    return oracle_new(EVICT_ORACLE_TICKS);
 }
 
 int evict_oracle_add(evict_oracle *o, uint64_t key) {
@@ -269,16 +280,7 @@ void evict_oracle_destroy(evict_oracle *o) {
  * order). */
 
 evict_oracle *evict_oracle_times_create(void) {
-    evict_oracle *o = SIM_NEW(evict_oracle);
-    evict__map *m = SIM_NEW(evict__map);
-    if (o == NULL || m == NULL || evict__map_reserve(m, 1024) != SIM_OK) {
-        sim_free(o);
-        sim_free(m);
-        return NULL;
-    }
-    o->kind = EVICT_ORACLE_TIMES;
-    o->ids = m;
-    return o;
+    return oracle_new(EVICT_ORACLE_TIMES);
 }
 
 int evict_oracle_add_use(evict_oracle *o, uint64_t key, sim_time t_ns) {
