@@ -112,6 +112,16 @@ static enum trace_format sniff(const char *line) {
     return TRACE_FMT_AUTO;
 }
 
+/* Points *o at the defaults, filled into *def, when it is NULL, then
+ * checks the options in use: SIM_OK or SIM_EINVAL with *err set. */
+static int opts_resolve(const trace_opts **o, trace_opts *def, sim_err *err) {
+    if (*o == NULL) {
+        trace_opts_default(def);
+        *o = def;
+    }
+    return trace__opts_check(*o, err);
+}
+
 int trace_open_file(const char *path, enum trace_format fmt, const trace_opts *o, trace_src **out,
                     sim_err *err) {
     trace_opts def;
@@ -120,11 +130,7 @@ int trace_open_file(const char *path, enum trace_format fmt, const trace_opts *o
     int rc;
 
     *out = NULL;
-    if (o == NULL) {
-        trace_opts_default(&def);
-        o = &def;
-    }
-    if ((rc = trace__opts_check(o, err)) != SIM_OK)
+    if ((rc = opts_resolve(&o, &def, err)) != SIM_OK)
         return rc;
     if ((rc = trace__lines_open(path, &l, err)) != SIM_OK)
         return rc;
@@ -188,11 +194,7 @@ int trace_open_synthetic(const char *spec, const trace_opts *o, trace_src **out,
     int rc;
 
     *out = NULL;
-    if (o == NULL) {
-        trace_opts_default(&def);
-        o = &def;
-    }
-    if ((rc = trace__opts_check(o, err)) != SIM_OK)
+    if ((rc = opts_resolve(&o, &def, err)) != SIM_OK)
         return rc;
     if ((rc = trace__synth_open(spec, o, &impl, err)) != SIM_OK)
         return rc;
