@@ -1507,7 +1507,7 @@ static void usage(FILE *f) {
                "'test' columns), at NAME's peaks, and fits nothing.\n");
 }
 
-/* The options that take a value (rt_arg_in: a trailing one lacks it; any
+/* The options that take a value (rt_arg_refuse: a trailing one lacks it; any
  * other is unknown). */
 static const char *const calib_value_opts[] = {"--gpu",   "--model",         "--profiles",
                                                "-o",      "--output",        "--residuals",
@@ -1597,9 +1597,7 @@ int calib_main(int argc, char **argv) {
             k_every = (int)v;
             holdout_given = 1;
         } else {
-            fprintf(stderr, "kvfleet calibrate: %s: %s\n", a,
-                    rt_arg_in(a, calib_value_opts) ? "expected a value, got nothing"
-                                                   : "unknown option");
+            rt_arg_refuse("kvfleet calibrate", a, calib_value_opts);
             usage(stderr);
             return 2;
         }

@@ -1685,6 +1685,11 @@ int rt_arg_in(const char *a, const char *const *names) {
     return 0;
 }
 
+void rt_arg_refuse(const char *who, const char *a, const char *const *value_opts) {
+    fprintf(stderr, "%s: %s: %s\n", who, a,
+            rt_arg_in(a, value_opts) ? "expected a value, got nothing" : "unknown option");
+}
+
 /* predict's options that take a value. */
 static const char *const predict_value_opts[] = {
     "--model", "--gpu", "--calibration", "--dtype",  "--kv-dtype",

@@ -51,6 +51,10 @@ static inline int rt_int_form(const char *text) {
  * options that take a value, so that one given last lacks its value and
  * any other is unknown. */
 int rt_arg_in(const char *a, const char *const *names);
+/* Prints "WHO: A: expected a value, got nothing" on stderr when a is one
+ * of value_opts (given last, without its value), else "WHO: A: unknown
+ * option"; who is the command ("kvfleet profile"). */
+void rt_arg_refuse(const char *who, const char *a, const char *const *value_opts);
 /* The same for a finite number in [lo, hi]. */
 int rt_parse_num(const char *text, double lo, double hi, double *out);
 /* The exit code of a value rt_parse_int or rt_parse_num refused: usage (2)

@@ -134,7 +134,7 @@ static int parse_count(const char *name, const char *s, long *out) {
     return 0;
 }
 
-/* The options that take a value (rt_arg_in: a trailing one lacks it; any
+/* The options that take a value (rt_arg_refuse: a trailing one lacks it; any
  * other is unknown). */
 static const char *const coll_value_opts[] = {
     "--op",  "--bytes", "--gpus",   "--nodes", "--gpu",    "--topology", "--calibration",
@@ -450,9 +450,7 @@ int rt_main_collective(int argc, char **argv) {
         } else if ((strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0) && has_val) {
             out = argv[++i];
         } else {
-            fprintf(stderr, CMD ": %s: %s\n", a,
-                    rt_arg_in(a, coll_value_opts) ? "expected a value, got nothing"
-                                                  : "unknown option");
+            rt_arg_refuse(CMD, a, coll_value_opts);
             usage(stderr);
             return 2;
         }

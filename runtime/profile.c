@@ -1213,7 +1213,7 @@ static long parse_int(const char *s, long max) {
     return rt_parse_int(s, 1, max, &v) == 0 ? (long)v : -1;
 }
 
-/* The options that take a value (rt_arg_in: a trailing one lacks it; any
+/* The options that take a value (rt_arg_refuse: a trailing one lacks it; any
  * other is unknown). */
 static const char *const prof_value_opts[] = {
     "--backend", "--model", "--gpu", "--tp", "-o", "--output", "--budget-s", "--max-tokens", NULL};
@@ -1266,9 +1266,7 @@ static int parse_args(int argc, char **argv, prof_opts *o) {
             }
             max_tokens = (int)v;
         } else {
-            fprintf(stderr, "kvfleet profile: %s: %s\n", a,
-                    rt_arg_in(a, prof_value_opts) ? "expected a value, got nothing"
-                                                  : "unknown option");
+            rt_arg_refuse("kvfleet profile", a, prof_value_opts);
             usage(stderr);
             return 2;
         }
