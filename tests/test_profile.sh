@@ -14,9 +14,11 @@ SYN='closed,concurrency=4,isl=64,osl=16,requests=8'
 # fitted OP FILE: calibrate's JSON says the operator was fitted
 fitted() { grep -A1 "\"$1\": {" "$2" | grep -q '"fitted": true'; }
 
-# (1) the cpu sweep of the tiny model
+# (1) the cpu sweep of the tiny model, with a budget far above its few
+# seconds (the budget only cuts the sweep short; it sets no repeat count),
+# so that a loaded machine does not cut it: case (4) tests the cut
 P="$T/prof"
-"$KV" profile --backend cpu --model tiny --gpu h200 --budget-s 20 -o "$P" --json \
+"$KV" profile --backend cpu --model tiny --gpu h200 --budget-s 600 -o "$P" --json \
     >"$T/p.json" 2>"$T/p.err"
 check "profile --backend cpu exits 0" "[ $? -eq 0 ]"
 for f in gemm.csv generation_attention.csv context_attention.csv \
