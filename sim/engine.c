@@ -518,6 +518,7 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
     int32_t out = s->req.output_tokens;
     sim_time nd = s->req.net_ns, arrival = s->req.arrival_ns - nd;
     sim_time first = s->first_token_ns + nd, queue = s->admitted_ns - s->req.arrival_ns;
+    sim_time fin = t + nd; /* the user receives the last token */
     int32_t prompt = s->req.prompt_tokens;
     int64_t hit = s->hit_tokens, recomputed = s->recomputed_tokens;
     if (s->req.out_total > 1) { /* prefilled: its KV goes to a decode replica */
@@ -532,13 +533,19 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
         prompt -= 1;
         hit = s->req.pre_hit_tokens;
         recomputed += s->req.pre_recomputed;
+        /* The first token reached the user from the prefill replica, the
+         * rest come from here. A decode region nearer the user than the
+         * prefill region could deliver them sooner, but a stream is read
+         * in order: the last token is received no earlier than the first. */
+        if (fin < first)
+            fin = first;
     }
     memset(&row, 0, sizeof row);
     row.id = s->req.id;
     row.replica = p->idx;
     row.arrival_s = sim_time_to_s(arrival);
     row.first_token_s = sim_time_to_s(first);
-    row.finish_s = sim_time_to_s(t + nd);
+    row.finish_s = sim_time_to_s(fin);
     row.prompt_tokens = prompt;
     row.new_tokens = s->req.new_tokens;
     row.output_tokens = out;
@@ -557,7 +564,7 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
     e->recomputed += recomputed;
     p->tl_comp++;
     ttft = sim_time_to_s(first - arrival);
-    e2e = sim_time_to_s(t + nd - arrival);
+    e2e = sim_time_to_s(fin - arrival);
     if ((rc = qstore_push(&e->ttft, ttft, e->err)) != SIM_OK ||
         (rc = qstore_push(&e->e2e, e2e, e->err)) != SIM_OK ||
         (rc = qstore_push(&e->queue, sim_time_to_s(queue), e->err)) != SIM_OK)
@@ -566,7 +573,7 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
         int good = 1;
         double tpot = NAN;
         if (out >= 2) {
-            tpot = sim_time_to_s(t + nd - first) / (double)(out - 1);
+            tpot = sim_time_to_s(fin - first) / (double)(out - 1);
             if ((rc = qstore_push(&e->tpot, tpot, e->err)) != SIM_OK)
                 fail(e, rc, "recording latencies");
         }
@@ -585,7 +592,7 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
             u.output_tokens = out;
             u.kv_ready = 0;
         }
-        push_followup(e, &u, t + nd, 0);
+        push_followup(e, &u, fin, 0);
     }
     rep_end(e, p);
 }

@@ -435,4 +435,20 @@ check "disaggregated: no prefilled request times out on its decode replica; time
     "[ \"\$(sqlite3 $T/dis2.db 'SELECT count(*) FROM requests WHERE reject_reason IS NOT NULL AND replica > 0; SELECT (SELECT sum(output_tokens) FROM timeline) = output_tokens FROM summary')\" = '0
 1' ]"
 
+# disaggregated across regions: prefill 0.1 s from the user, decode 0 s away.
+# The decode replica's tokens reached the user before the prefill replica's
+# first token (finish 0.137 s, first token 0.208 s, TPOT -0.018 s); a stream
+# is read in order, so the last token comes no earlier than the first
+cat >"$T/dis3.json" <<'JSON'
+{"regions": {"a": {"gpus": {"h100-sxm": 1}}, "b": {"gpus": {"h100-sxm": 1}}},
+ "populations": {"u": {"weight": 1, "rtt_s": {"a": 0.2, "b": 0}}},
+ "pools": [{"name": "p", "region": "a", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "role": "prefill"},
+           {"name": "d", "region": "b", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "role": "decode"}]}
+JSON
+"$KV" run --fleet "$T/dis3.json" --synthetic 'poisson,rate=1,requests=1,isl=100,osl=5' \
+    --check true --db "$T/dis3.db" >/dev/null 2>&1
+check "disaggregated, decode nearer the user: the last token after the first, TPOT 0" \
+    "[ \"\$(sqlite3 $T/dis3.db 'SELECT replica, finish_s = first_token_s, tpot_s, e2e_s = ttft_s FROM requests; SELECT tpot_p50_s, e2e_p50_s = ttft_p50_s FROM summary')\" = '1|1|0.0|1
+0.0|1' ]"
+
 tap_end
