@@ -237,6 +237,8 @@ check "run --load-scale 0x10 exits 2 (decimal only)" "[ $? -eq 2 ]"
 check "run --load-scale 1e400 exits 1 (a number beyond a double: out of range)" "[ $? -eq 1 ]"
 "$KV" trace stats "$T/small.csv" --limit 99999999999999999999 >/dev/null 2>&1
 check "trace stats --limit 1e20 exits 1, as run" "[ $? -eq 1 ]"
+"$KV" trace stats "$T/small.csv" --load-scale 1e400 >/dev/null 2>&1
+check "trace stats --load-scale 1e400 exits 1, as run (it exited 2)" "[ $? -eq 1 ]"
 
 # every request rejected (9000-token prompts, 8192 of context): the rates are 0
 # over the span of the rejections, not null
