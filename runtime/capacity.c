@@ -3,6 +3,7 @@
 #include "capacity.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stddef.h>
@@ -408,7 +409,10 @@ static int parse_list(const char *text, double *out, int max, int integer) {
     for (t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         char *end;
         double v = sim_strtod(t, &end);
-        if (end == t || *end || !(v > 0) || !isfinite(v) || n == max || (integer && v != floor(v)))
+        /* an integer list is read into ints: 2147483648 is refused here,
+         * not converted (undefined) into a negative TP */
+        if (end == t || *end || !(v > 0) || !isfinite(v) || n == max ||
+            (integer && (v != floor(v) || v > INT_MAX)))
             return -1;
         out[n++] = v;
     }
