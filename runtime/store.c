@@ -415,7 +415,9 @@ static int schema_upgrade(store *s, sim_err *err) {
     int v = 0, n_missing = 0, rc;
     if (read_user_version(s->db, &v) != SQLITE_OK)
         return store_db_error(s, err, "read schema version");
-    if (v > STORE_SCHEMA_VERSION)
+    /* a negative version (PRAGMA user_version = -1) is no kvfleet file:
+     * it would index migrations[] below 0 */
+    if (v > STORE_SCHEMA_VERSION || v < 0)
         return store_error(s, err, version_error(&s->last, s->path, v));
     if (v == STORE_SCHEMA_VERSION) {
         rc = summary_columns_sync(s, 0, &n_missing, err);
@@ -430,7 +432,7 @@ static int schema_upgrade(store *s, sim_err *err) {
         rc = store_db_error(s, err, "read schema version");
         goto fail;
     }
-    if (v > STORE_SCHEMA_VERSION) {
+    if (v > STORE_SCHEMA_VERSION || v < 0) {
         rc = store_error(s, err, version_error(&s->last, s->path, v));
         goto fail;
     }
