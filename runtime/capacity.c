@@ -17,6 +17,7 @@
 #include "mem.h"
 #include "plot.h"
 #include "num.h"
+#include "store.h"
 
 /* ---- SLOs ---- */
 
@@ -606,7 +607,23 @@ int rt_main_capacity(int argc, char **argv) {
             sl_text = json_dumps(sl, JSON_COMPACT);
             json_decref(sl);
             now_iso(created, sizeof created);
-            /* the run store creates the file's schema first */
+            /* the run store creates the file's schema first; a file it
+             * refuses (not SQLite, corrupt, a folder, a newer schema) is a
+             * bad --db, refused as every bad option value is (2), not
+             * found by the raw open below as a database failure (3) */
+            {
+                store *chk = NULL;
+                if ((rc = store_open(dbp, &chk, &err)) != SIM_OK) {
+                    char m[600];
+                    sim_err_format(&err, m, sizeof m);
+                    fprintf(stderr, "kvfleet capacity: %s\n", m);
+                    free(cfg_text);
+                    free(sl_text);
+                    exit_rc = fail_exit(rc);
+                    goto done;
+                }
+                store_close(chk);
+            }
             if (sqlite3_open(dbp, &S.db) != SQLITE_OK || db_exec(S.db, schema_sql) != SQLITE_OK ||
                 db_column(S.db, "capacity_searches", "error", "TEXT") != SQLITE_OK ||
                 db_column(S.db, "capacity_by_tp", "reason", "TEXT") != SQLITE_OK ||

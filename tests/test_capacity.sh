@@ -60,6 +60,15 @@ for s in 'ttft_p98=1s' 'ttft_p99=1h' 'reject=150%' 'ttft_p99' 'tpot_p99=-1ms'; d
 done
 "$KV" capacity --slo ttft_p99=1s --tp 0,2 --no-db >/dev/null 2>"$T/tp.err"
 check "bad --tp list refused (exit 2)" "[ $? -eq 2 ] && grep -q -- '--tp' $T/tp.err"
+# a --db the run store refuses (not SQLite, a folder) is a bad option value:
+# exit 2 naming the file, as the first simulation would; the raw open of the
+# search's own tables made it a database failure, exit 3
+printf 'not a database' >"$T/junk.db"
+mkdir -p "$T/dir.db"
+for f in "$T/junk.db" "$T/dir.db"; do
+    "$KV" capacity --slo ttft_p99=1s --db "$f" --limit 20 --quiet >/dev/null 2>"$T/db.err"
+    check "capacity --db ${f##*/}: exit 2 naming the file" "[ $? -eq 2 ] && grep -q \": $f: \" $T/db.err"
+done
 # a TP beyond an int is refused as such, never converted (it became
 # 'TP-2147483648: --tp: expected 1..512', exit 1)
 for t in 2147483648 1e10 '1,99999999999999999999'; do
