@@ -422,6 +422,22 @@ static int pass(const cr_opts *opt, rt_creplay *r, evict_oracle *o, sim_err *err
         }
         trace_close(t);
         offset = last + SIM_NS_PER_S; /* the next repetition starts a second later */
+        if (rep == 0 && rc >= 0 && opt->repeat > 1) {
+            /* Every pass spans the first's (last, the same rows) plus the
+             * second between passes, so the repetition that would reach past
+             * the horizon is known now: refuse it at once, with the message
+             * the loop would give, not after hours of passes (--repeat
+             * 2147483647 over a trace of seconds ran about 10^9 of them). */
+            int64_t step = last + SIM_NS_PER_S;
+            int64_t fits = (SIM_HORIZON_NS - last) / step; /* later passes that fit */
+            if (opt->repeat - 1 > fits) {
+                sim_err_set(err, opt->trace, 0, 0,
+                            "--repeat: expected repetitions within %g s of simulated time, got "
+                            "repetition %d reaching past it (a span of %g s per repetition)",
+                            SIM_HORIZON_S, (int)(fits + 2), sim_time_to_s(last));
+                rc = SIM_EINVAL;
+            }
+        }
     }
     return rc < 0 ? rc : SIM_OK;
 }

@@ -3,6 +3,7 @@
 #include "capacity.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
 #include <stddef.h>
@@ -16,6 +17,7 @@
 #include "mem.h"
 #include "plot.h"
 #include "num.h"
+#include "store.h"
 
 /* ---- SLOs ---- */
 
@@ -408,7 +410,10 @@ static int parse_list(const char *text, double *out, int max, int integer) {
     for (t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         char *end;
         double v = sim_strtod(t, &end);
-        if (end == t || *end || !(v > 0) || !isfinite(v) || n == max || (integer && v != floor(v)))
+        /* an integer list is read into ints: 2147483648 is refused here,
+         * not converted (undefined) into a negative TP */
+        if (end == t || *end || !(v > 0) || !isfinite(v) || n == max ||
+            (integer && (v != floor(v) || v > INT_MAX)))
             return -1;
         out[n++] = v;
     }
@@ -602,7 +607,23 @@ int rt_main_capacity(int argc, char **argv) {
             sl_text = json_dumps(sl, JSON_COMPACT);
             json_decref(sl);
             now_iso(created, sizeof created);
-            /* the run store creates the file's schema first */
+            /* the run store creates the file's schema first; a file it
+             * refuses (not SQLite, corrupt, a folder, a newer schema) is a
+             * bad --db, refused as every bad option value is (2), not
+             * found by the raw open below as a database failure (3) */
+            {
+                store *chk = NULL;
+                if ((rc = store_open(dbp, &chk, &err)) != SIM_OK) {
+                    char m[600];
+                    sim_err_format(&err, m, sizeof m);
+                    fprintf(stderr, "kvfleet capacity: %s\n", m);
+                    free(cfg_text);
+                    free(sl_text);
+                    exit_rc = fail_exit(rc);
+                    goto done;
+                }
+                store_close(chk);
+            }
             if (sqlite3_open(dbp, &S.db) != SQLITE_OK || db_exec(S.db, schema_sql) != SQLITE_OK ||
                 db_column(S.db, "capacity_searches", "error", "TEXT") != SQLITE_OK ||
                 db_column(S.db, "capacity_by_tp", "reason", "TEXT") != SQLITE_OK ||

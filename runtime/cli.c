@@ -1902,7 +1902,8 @@ int rt_main_trace(int argc, char **argv) {
                     fprintf(stderr,
                             "kvfleet trace stats: --load-scale: expected a number > 0, got '%s'\n",
                             v);
-                    return rc != 0 ? RT_EXIT_USAGE : RT_EXIT_INPUT;
+                    /* 1e400 is of a number's form, out of range: 1, as in run */
+                    return rc != 0 ? rt_value_exit(rc) : RT_EXIT_INPUT;
                 }
             } else {
                 fprintf(stderr, "kvfleet trace stats: unknown option '%s'\n", a);

@@ -257,12 +257,13 @@ static const char select_summary_sql[] = "SELECT run_id"
 /* ---- errors ---- */
 
 /* Fills *e with "what: <SQLite's message>". Returns SIM_EINVAL when the
- * path is the user's mistake (not a database, cannot be opened: a folder, no
- * permission, a missing parent folder), else SIM_EDB. */
+ * path is the user's mistake (not a database, a corrupt one, cannot be
+ * opened: a folder, no permission, a missing parent folder), else SIM_EDB. */
 static int db_error(sim_err *e, const char *path, sqlite3 *db, const char *what) {
     int code = db ? sqlite3_errcode(db) & 0xff : SQLITE_NOMEM;
     sim_err_set(e, path, 0, 0, "%s: %s", what, db ? sqlite3_errmsg(db) : "out of memory");
-    return code == SQLITE_NOTADB || code == SQLITE_CANTOPEN ? SIM_EINVAL : SIM_EDB;
+    return code == SQLITE_NOTADB || code == SQLITE_CANTOPEN || code == SQLITE_CORRUPT ? SIM_EINVAL
+                                                                                      : SIM_EDB;
 }
 
 /* Copies the failure recorded in s->last to *err (if not NULL); returns code. */
@@ -415,7 +416,9 @@ static int schema_upgrade(store *s, sim_err *err) {
     int v = 0, n_missing = 0, rc;
     if (read_user_version(s->db, &v) != SQLITE_OK)
         return store_db_error(s, err, "read schema version");
-    if (v > STORE_SCHEMA_VERSION)
+    /* a negative version (PRAGMA user_version = -1) is no kvfleet file:
+     * it would index migrations[] below 0 */
+    if (v > STORE_SCHEMA_VERSION || v < 0)
         return store_error(s, err, version_error(&s->last, s->path, v));
     if (v == STORE_SCHEMA_VERSION) {
         rc = summary_columns_sync(s, 0, &n_missing, err);
@@ -430,7 +433,7 @@ static int schema_upgrade(store *s, sim_err *err) {
         rc = store_db_error(s, err, "read schema version");
         goto fail;
     }
-    if (v > STORE_SCHEMA_VERSION) {
+    if (v > STORE_SCHEMA_VERSION || v < 0) {
         rc = store_error(s, err, version_error(&s->last, s->path, v));
         goto fail;
     }
@@ -1004,6 +1007,10 @@ int store_open_read(const char *path, sqlite3 **db, sim_err *err) {
         src = sqlite3_exec(*db, "PRAGMA query_only = 1", NULL, NULL, NULL);
     if (src == SQLITE_OK)
         src = read_user_version(*db, &v);
+    /* the schema is read now, so that a corrupt file is refused here as bad
+     * input, by every reader alike, not by its first query */
+    if (src == SQLITE_OK)
+        src = sqlite3_exec(*db, "SELECT count(*) FROM sqlite_master", NULL, NULL, NULL);
     if (src == SQLITE_NOTADB) { /* bad input, not a failure */
         sim_err_set(err, path, 0, 0,
                     "results file: expected a kvfleet results file, got a file that is not a "

@@ -68,6 +68,12 @@ check "--limit" "[ \$(field requests $T/l.json) = 4 ] && [ \$(field hit_blocks $
 printf '{"timestamp": 0, "input_length": 16, "output_length": 1, "hash_ids": [1]}\n{"timestamp": 1000000000, "input_length": 16, "output_length": 1, "hash_ids": [1]}\n' >"$T/span.jsonl"
 "$KV" cache-replay --trace "$T/span.jsonl" --policy ttl --capacity-blocks 10 --repeat 10000 >/dev/null 2>"$T/span.err"
 check "--repeat past the horizon exits 1, naming --repeat" "[ $? -eq 1 ] && grep -q -- '--repeat' $T/span.err"
+# and refused after the first pass, not after the ~10^9 passes that fit
+# (--repeat 2147483647 over a trace of seconds ran for hours; found by fuzzing)
+timeout 60 "$KV" cache-replay --trace "$D/cache_single.jsonl" --policy lru --capacity-blocks 10 --repeat 2147483647 \
+    >/dev/null 2>"$T/span2.err"
+check "--repeat 2147483647 over a short trace exits 1 at once, naming the repetition" \
+    "[ $? -eq 1 ] && grep -q -- \"--repeat: .* got repetition 66666667 reaching past it\" $T/span2.err"
 "$KV" cache-replay --trace "$D/cache_single.jsonl" --policy lru --capacity-blocks 100 --repeat 3 --json >"$T/r.json"
 check "--repeat uses fresh keys each time" \
     "[ \$(field requests $T/r.json) = 45 ] && [ \$(field unique_blocks $T/r.json) = 15 ]"

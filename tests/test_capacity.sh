@@ -60,6 +60,22 @@ for s in 'ttft_p98=1s' 'ttft_p99=1h' 'reject=150%' 'ttft_p99' 'tpot_p99=-1ms'; d
 done
 "$KV" capacity --slo ttft_p99=1s --tp 0,2 --no-db >/dev/null 2>"$T/tp.err"
 check "bad --tp list refused (exit 2)" "[ $? -eq 2 ] && grep -q -- '--tp' $T/tp.err"
+# a --db the run store refuses (not SQLite, a folder) is a bad option value:
+# exit 2 naming the file, as the first simulation would; the raw open of the
+# search's own tables made it a database failure, exit 3
+printf 'not a database' >"$T/junk.db"
+mkdir -p "$T/dir.db"
+for f in "$T/junk.db" "$T/dir.db"; do
+    "$KV" capacity --slo ttft_p99=1s --db "$f" --limit 20 --quiet >/dev/null 2>"$T/db.err"
+    check "capacity --db ${f##*/}: exit 2 naming the file" "[ $? -eq 2 ] && grep -q \": $f: \" $T/db.err"
+done
+# a TP beyond an int is refused as such, never converted (it became
+# 'TP-2147483648: --tp: expected 1..512', exit 1)
+for t in 2147483648 1e10 '1,99999999999999999999'; do
+    "$KV" capacity --slo ttft_p99=1s --tp "$t" --no-db --quiet >/dev/null 2>"$T/tp.err"
+    check "--tp $t refused (exit 2, names --tp, no TP prefix)" \
+        "[ $? -eq 2 ] && grep -q -- '--tp: expected' $T/tp.err && ! grep -q 'TP-' $T/tp.err"
+done
 for o in '--load-scale x' '--load-scale nan' '--load-scale 0x1' '--slo ttft_p99=0x1s' '--trace-format foo' '--max-replicas 0' '--tp inf' '--fleet f.json' '--replicas 0' '--replicas 2'; do
     # shellcheck disable=SC2086
     "$KV" capacity --slo ttft_p99=1s $o --no-db >/dev/null 2>"$T/o.err"

@@ -73,7 +73,11 @@ check "options only: stored as kvfleet run ..." \
 printf 'not a database' >"$T/junk.db"
 sqlite3 "$T/other.db" 'CREATE TABLE x (a)'
 mkdir "$T/dir.db"
-for f in "$T/junk.db" "$T/other.db" "$T/none.db" "$T/dir.db"; do
+# a results file whose first page is corrupt (its B-tree page type byte): bad
+# input, not a database failure (it exited 3, found by fuzzing)
+cp "$DB" "$T/corrupt.db"
+printf '\377' | dd of="$T/corrupt.db" bs=1 seek=100 conv=notrunc 2>/dev/null
+for f in "$T/junk.db" "$T/other.db" "$T/none.db" "$T/dir.db" "$T/corrupt.db"; do
     for c in "rerun $f 1" "query $f" "plot $f --kind timeline -o $T/x.png" \
         "run --no-db --backend replay --replay $f:1 --synthetic poisson,rate=1,requests=2,isl=8,osl=2"; do
         # shellcheck disable=SC2086
@@ -85,7 +89,7 @@ for f in "$T/junk.db" "$T/other.db" "$T/none.db" "$T/dir.db"; do
 done
 check "readers create no file" "[ ! -e $T/none.db ]"
 # and a run refuses a --db it cannot write to as bad input too
-for f in "$T/junk.db" "$T/nodir/r.db"; do
+for f in "$T/junk.db" "$T/nodir/r.db" "$T/corrupt.db"; do
     "$KV" run --db "$f" --synthetic 'poisson,rate=1,requests=2,isl=8,osl=2' >/dev/null 2>"$T/err_r"
     rc=$?
     check "run --db ${f#"$T"/}: exit 1 naming the file" "[ $rc -eq 1 ] && grep -q \": $f: \" $T/err_r"
@@ -237,6 +241,8 @@ check "run --load-scale 0x10 exits 2 (decimal only)" "[ $? -eq 2 ]"
 check "run --load-scale 1e400 exits 1 (a number beyond a double: out of range)" "[ $? -eq 1 ]"
 "$KV" trace stats "$T/small.csv" --limit 99999999999999999999 >/dev/null 2>&1
 check "trace stats --limit 1e20 exits 1, as run" "[ $? -eq 1 ]"
+"$KV" trace stats "$T/small.csv" --load-scale 1e400 >/dev/null 2>&1
+check "trace stats --load-scale 1e400 exits 1, as run (it exited 2)" "[ $? -eq 1 ]"
 
 # every request rejected (9000-token prompts, 8192 of context): the rates are 0
 # over the span of the rejections, not null

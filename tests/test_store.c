@@ -710,6 +710,20 @@ static void test_versions(void) {
     T_ASSERT(cfg == NULL);
     T_EQ_I(store_summary_get(path, 1, &got, &err), SIM_EINVAL);
     T_CONTAINS(err.msg, "expected at most 1, got '2'");
+
+    /* A negative version is not ours either, for the writer too (it ran
+     * migrations[-1], found by fuzzing), and the file is left as it was. */
+    db = db_open(path);
+    exec_ok(db, "PRAGMA user_version = -1");
+    sqlite3_close(db);
+    T_EQ_I(store_open(path, &s, &err), SIM_EINVAL);
+    T_ASSERT(s == NULL);
+    T_STREQ(err.msg, "schema version: expected 1..1, got '-1' (not a kvfleet results file)");
+    T_EQ_I(store_run_config(path, 1, &cfg, &err), SIM_EINVAL);
+    T_STREQ(err.msg, "schema version: expected 1..1, got '-1' (not a kvfleet results file)");
+    db = db_open(path);
+    T_EQ_I(q_int(db, "PRAGMA user_version"), -1);
+    sqlite3_close(db);
     tmp_remove(path);
 
     /* Not a database. */

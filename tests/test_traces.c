@@ -258,6 +258,21 @@ static void test_load_scale_limit(void) {
         T_STREQ(buf, "trace options: load_scale: expected a finite number > 0, got '0'");
         T_ASSERT(bad == NULL);
     }
+
+    /* An arrival past the horizon names the file, the line where the reader
+     * knows it, and the time to the nanosecond (it said 'trace: ... got
+     * 1e+09 s', found by fuzzing). */
+    expect_file_error(write_tmp("hz.csv", "arrived_at,num_prefill_tokens,num_decode_tokens\n"
+                                          "0,10,2\n5,10,2\n1000000000.5,10,2\n"),
+                      TRACE_FMT_AUTO, SIM_EINVAL,
+                      "@:4: arrival: expected at most 1e9 s after the first (the simulator's "
+                      "horizon), got 1000000000.500000000 s for request 2 (--load-scale 1)");
+    expect_file_error(
+        write_tmp("hz.jsonl", "{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 1}\n"
+                              "{\"timestamp\": 2e12, \"input_length\": 5, \"output_length\": 1}\n"),
+        TRACE_FMT_AUTO, SIM_EINVAL,
+        "@:2: arrival: expected at most 1e9 s after the first (the simulator's "
+        "horizon), got 2000000000.000000000 s for request 1 (--load-scale 1)");
 }
 
 static void test_vidur(void) {

@@ -436,10 +436,16 @@ static int reqcsv_next(void *state, sim_req *out, sim_err *err) {
     return 1;
 }
 
+/* One request per row, read without looking ahead: the current line. */
+static long reqcsv_line(void *state) {
+    return ((const reqcsv *)state)->lines->line_no;
+}
+
 static const trace__src_ops reqcsv_ops = {
     .next = reqcsv_next,
     .on_end = NULL,
     .destroy = reqcsv_destroy,
+    .line = reqcsv_line,
 };
 
 int trace__reqcsv_open(trace__lines *l, const trace__reqcsv_desc *desc, trace__impl *out,

@@ -36,6 +36,7 @@ struct trace_src {
     sim_time t0;               /* raw time of the first open-loop arrival */
     int failed;                /* the first error trace_next returned, 0 if none */
     sim_err failed_err;        /* and its record, returned again on later calls */
+    char path[256];            /* the file read, for messages; "" for a generator */
 };
 
 static const char *const format_names[] = {"auto", "azure", "vidur", "mooncake", "sessions"};
@@ -181,7 +182,9 @@ int trace_open_file(const char *path, enum trace_format fmt, const trace_opts *o
     }
     if (rc != SIM_OK)
         return rc;
-    return trace__src_wrap(&impl, fmt, o, out, err);
+    if ((rc = trace__src_wrap(&impl, fmt, o, out, err)) == SIM_OK)
+        snprintf((*out)->path, sizeof(*out)->path, "%s", path);
+    return rc;
 
 err:
     trace__lines_close(l);
@@ -246,12 +249,15 @@ int trace_next(trace_src *t, sim_req *out, sim_err *err) {
     if (!t->ops->fixed_times)
         out->arrival_ns = scale_arrival(t, out->arrival_ns);
     if (out->arrival_ns > SIM_HORIZON_NS) {
-        sim_err_set(&t->failed_err, "trace", 0, 0,
-                    "arrival: expected at most 1e9 s after the first (the simulator's horizon), "
-                    "got %s%.4g s for request %llu (--load-scale %g)",
-                    out->arrival_ns == SIM_TIME_MAX ? "more than " : "",
-                    (double)out->arrival_ns * 1e-9, (unsigned long long)t->n_emitted,
-                    t->opts.load_scale);
+        /* the file and line where the source knows them, and the time to
+         * the nanosecond (%.4g printed 1000000000.5 s as 1e+09) */
+        sim_err_set(
+            &t->failed_err, t->path[0] ? t->path : "trace", t->path[0] ? trace_src_line(t) : 0, 0,
+            "arrival: expected at most 1e9 s after the first (the simulator's horizon), "
+            "got %s%lld.%09lld s for request %llu (--load-scale %g)",
+            out->arrival_ns == SIM_TIME_MAX ? "more than " : "",
+            (long long)(out->arrival_ns / 1000000000), (long long)(out->arrival_ns % 1000000000),
+            (unsigned long long)t->n_emitted, t->opts.load_scale);
         t->failed = SIM_EINVAL;
         if (err)
             *err = t->failed_err;

@@ -66,8 +66,8 @@ int trace_open_synthetic(const char *spec, const trace_opts *o, trace_src **out,
 int trace_next(trace_src *t, sim_req *out, sim_err *err);
 
 /* The file line of the request trace_next returned last, for a message
- * about it; 0 when the source does not know (only the Mooncake reader
- * does: one request per line). */
+ * about it; 0 when the source does not know (the Azure, Vidur and Mooncake
+ * readers know it: one request per line). */
 long trace_src_line(const trace_src *t);
 
 /* Reports that request r ended at time end_ns (completed, or rejected when
