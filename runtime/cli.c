@@ -195,7 +195,7 @@ static const char *value_name(char k, int range) {
     return k == 'i'   ? "an integer from -9223372036854775808 to 9223372036854775807"
            : k == 'n' ? "an integer from -2147483648 to 2147483647"
            : k == 'u' ? "an integer from 0 to 9223372036854775807"
-                      : "a finite number";
+                      : "0 or a number of magnitude 2.2e-308 to 1.8e308";
 }
 
 /* What a value of an option of kind k must be: its form, and for the kinds
