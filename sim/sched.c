@@ -1160,10 +1160,12 @@ static int step_prefill(sched *s, sched_batch *b, sim_time now, int64_t *budget_
             kv_hit = q->req.kv_ready;
         }
         c = target - kv_hit < budget ? target - kv_hit : budget;
-        /* without chunked prefill a new prompt waits for a step with room for
-         * all of it; a preempted request's recompute may always be chunked,
-         * or one that outgrew the budget could never resume */
-        if (!s->cfg.chunked_prefill && c < target - kv_hit && from == &s->fresh)
+        /* without chunked prefill a prompt, or a preempted request's
+         * recompute, waits for a step with room for all of it (vLLM's
+         * waiting loop); a recompute that outgrew the whole budget is
+         * chunked, or it could never resume (vLLM refuses such a budget) */
+        if (!s->cfg.chunked_prefill && c < target - kv_hit &&
+            (from == &s->fresh || target - kv_hit <= s->cfg.max_batched_tokens))
             break;
         need = blocks_for(s, kv_hit + c) - hits;
         if (avail(s) - pinned - need < s->watermark_blocks)
@@ -1421,8 +1423,15 @@ static int admission_blocked(sched *s) {
     hits = prefix_lookup(s, q, target, 0, &pinned, &key);
     kv_hit = hits * s->cfg.block_tokens;
     c = target - kv_hit < budget ? target - kv_hit : budget;
-    if (!s->cfg.chunked_prefill && c < target - kv_hit && s->resumed.head == NULL)
-        return 1;
+    if (!s->cfg.chunked_prefill && c < target - kv_hit) {
+        /* it waits for room for all of it; a resumed head whose recompute
+         * fits the budget only thanks to its cached prefix would be chunked
+         * once evictions shrank that prefix: no run then */
+        if (s->resumed.head == NULL || target <= s->cfg.max_batched_tokens)
+            return 1;
+        if (target - kv_hit <= s->cfg.max_batched_tokens)
+            return 0;
+    }
     /* SGLANG admits before the step's decode allocations (there are none
      * in a prefill step) */
     free_after = avail(s) - (sg ? 0 : s->bucket[mod_pos(dclock(s), s->cfg.block_tokens)].n);

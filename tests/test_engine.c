@@ -233,6 +233,8 @@ static int run(const eng_config *c, sim_req *r, int n, int closed_total, rows *k
 }
 
 static void random_requests(sim_req *r, int n, uint64_t seed);
+static void run_ff_pair(eng_config *c, sim_req *r, int n, rows *k1, met_summary *s1, rows *k2,
+                        met_summary *s2);
 
 /* ---- scenarios ---- */
 
@@ -391,6 +393,45 @@ static void test_unchunked(void) {
     T_EQ_I(s.completed, 2);
     T_ASSERT(s.preemptions > 0);
     T_EQ_I(row_of(&k, 2)->output_tokens, 40);
+}
+
+/* Without chunked prefill a preempted request's recompute is split only
+ * when it could never fit the budget (vLLM refuses such a budget; kvfleet
+ * lets it resume): one that fits waits, as vLLM's waiting loop does, for a
+ * step with room for all of it. Here every recompute (at most 24 + 27
+ * tokens) fits the 56-token budget, so no chunk may be partial; decodes
+ * take part of it, so the old rule split recomputes. */
+static int64_t partial_chunks;
+
+static int whole_step(void *ctx, int replica, const sched *s, const sched_batch *b, be_result *out,
+                      sim_err *err) {
+    int i;
+    for (i = 0; i < b->n_chunks; i++)
+        partial_chunks += !b->chunks[i].samples;
+    return chk_step(ctx, replica, s, b, out, err);
+}
+
+static const struct be_ops whole_ops = {
+    .version = BE_VERSION, .name = "whole", .open = fx_open, .step = whole_step, .close = fx_close};
+
+static void test_unchunked_resume(void) {
+    static sim_req r[300];
+    static rows k1, k2;
+    eng_config c = base_config();
+    met_summary s1, s2;
+    int i;
+    c.sched.chunked_prefill = 0;
+    c.sched.max_batched_tokens = 56;
+    c.sched.max_num_seqs = 16;
+    c.sched.kv_blocks = 60;
+    for (i = 0; i < 300; i++)
+        r[i] = req((uint64_t)i, 0.002 * i, 16 + i % 9, 12 + i % 17);
+    partial_chunks = 0;
+    T_EQ_I(run_on(&whole_ops, &c, r, 300, 0, &k1, &s1), SIM_OK);
+    T_EQ_I(s1.completed, 300);
+    T_ASSERT(s1.preemptions > 0);
+    T_EQ_I(partial_chunks, 0);
+    run_ff_pair(&c, r, 300, &k1, &s1, &k2, &s2); /* decode runs see the same rule */
 }
 
 /* Prefix caching, hand-computed: turn 1 (40 prompt, 10 output tokens)
@@ -932,6 +973,7 @@ int main(void) {
     test_preemption();
     test_rejections();
     test_unchunked();
+    test_unchunked_resume();
     test_prefix_cache();
     test_prefix_cache_policies();
     test_host_tier();
