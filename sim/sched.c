@@ -140,11 +140,16 @@ static void list_remove(seq_list *l, sched_seq *q) {
     l->n--;
 }
 
-/* TRTLLM: the blocks q's whole sequence needs (prompt + output, the last
- * token's KV never stored, as sched_add's capacity check counts it). */
+/* TRTLLM: the blocks reserved for a request's whole sequence, prompt plus
+ * max tokens, as TensorRT-LLM's getRemainingBlocksToCompletion counts them
+ * (the last token's slot included, though its KV is never stored). */
+static int64_t trt_blocks(const sched_config *c, const sim_req *r) {
+    int64_t bt = c->block_tokens;
+    return ((int64_t)r->prompt_tokens + r->output_tokens + bt - 1) / bt;
+}
+
 static int64_t full_blocks(const sched *s, const sched_seq *q) {
-    int64_t bt = s->cfg.block_tokens;
-    return ((int64_t)q->req.prompt_tokens + q->req.output_tokens - 1 + bt - 1) / bt;
+    return trt_blocks(&s->cfg, &q->req);
 }
 
 static void run_push_back(sched *s, sched_seq *q) {
@@ -932,6 +937,9 @@ enum met_reject sched_reject_static(const sched_config *c, const sim_req *r) {
     /* admission keeps the watermark free, so a request (or, preempted, its
      * prompt and output so far) needing more could wait for ever */
     if ((need_tokens - 1 + bt - 1) / bt > c->kv_blocks - watermark)
+        return MET_REJECT_KV_CAPACITY;
+    /* TRTLLM admits only with its whole reservation obtainable */
+    if (c->sched_policy == SCHED_POLICY_TRTLLM && trt_blocks(c, r) > c->kv_blocks - watermark)
         return MET_REJECT_KV_CAPACITY;
     if (!c->chunked_prefill && r->prompt_tokens > c->max_batched_tokens)
         return MET_REJECT_BATCH_BUDGET;

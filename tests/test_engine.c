@@ -879,6 +879,20 @@ static void test_policy_trtllm(void) {
     T_NEAR(row_of(&k, 1)->first_token_s, 0.319, 1e-9);
     T_NEAR(row_of(&k, 1)->finish_s, 0.604, 1e-9);
     T_EQ_I(s.steps, 40);
+    /* the reservation is TensorRT-LLM's: ceil((prompt + max tokens) / block),
+     * 33 tokens = 9 blocks, though the last token's KV is never stored (8
+     * blocks). With 17 blocks, R0's prompt holding 3 and reserving 6 more
+     * leaves 8 obtainable: R1 (9) waits for R0's end */
+    r[0] = req(0, 0.0, 12, 21);
+    r[1] = req(1, 0.0, 12, 21);
+    c.sched.kv_blocks = 17;
+    T_EQ_I(run(&c, r, 2, 0, &k, &s), SIM_OK);
+    T_EQ_I(s.preemptions, 0);
+    T_NEAR(row_of(&k, 1)->first_token_s, row_of(&k, 0)->finish_s + 0.017, 1e-9);
+    /* a sequence whose reservation exceeds the pool could never start */
+    c.sched.kv_blocks = 8;
+    T_EQ_I(run(&c, r, 1, 0, &k, &s), SIM_OK);
+    T_EQ_I(row_of(&k, 0)->reject, MET_REJECT_KV_CAPACITY);
 }
 
 /* Every policy under load: the executor's view (decode list, block tables)
