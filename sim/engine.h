@@ -73,7 +73,7 @@ typedef struct eng_pool {
     int replicas;            /* at the start, >= 0 */
     int min_replicas;        /* the autoscaler keeps at least this many */
     int max_replicas;        /* the autoscaler's cap (>= replicas) */
-    int gpus_per_replica;    /* TP x PP */
+    int gpus_per_replica;    /* TP: a pipelined replica is PP replicas here, of TP GPUs each */
     double usd_per_gpu_hour; /* NAN: no price */
     int role;                /* enum eng_role */
     double kv_link_bw;       /* bytes/s a replica sends or receives KV at (disaggregated) */

@@ -598,7 +598,9 @@ static double step_eval(const perf_ctx *ctx, const perf_batch *b, perf_result *o
         calls = op_calls(ctx, (enum perf_op)op);
         out->op_s[op] = t_op;
         out->flops += calls * flops;
-        out->t_overhead += calls * ctx->op[op].overhead_s;
+        /* the collective model across nodes has no launch on top (op_eval) */
+        if (!(op == PERF_OP_ALLREDUCE && ctx->tp_nodes > 1))
+            out->t_overhead += calls * ctx->op[op].overhead_s;
         if (op == PERF_OP_ALLREDUCE) {
             out->link_bytes += calls * bytes;
             out->t_link += calls * tm;

@@ -336,6 +336,15 @@ static void test_tp_nodes(void) {
         memset(&pc, 0, sizeof pc);
         T_ASSERT(perf_step_s_cached(&c16, &pc, &b) == perf_step_s(&c16, &b));
     }
+    /* With launch overheads, the four sums the bound is picked from still
+     * add up to the step: the collective model's time has no operator
+     * launch on top, so the all-reduce adds none to t_overhead either */
+    g.launch_overhead_s = 5e-6;
+    ctx_for(&c16, &m, &g, NULL, 16);
+    perf_predict(&c16, &b, &r);
+    T_REL(r.t_compute + r.t_hbm + r.t_link + r.t_overhead, r.step_s, 1e-12);
+    T_REL(r.t_link, r.op_s[PERF_OP_ALLREDUCE], 1e-12);
+    g.launch_overhead_s = 0;
     g.ib_bw = 0;
     T_ASSERT(perf_ctx_init(&c16, &m, &g, NULL, 16, &err) == SIM_EINFEASIBLE);
     T_ASSERT(strstr(err.msg, "inter-node link") != NULL);
