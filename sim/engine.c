@@ -398,6 +398,7 @@ static void clear_fleet_fields(sim_req *r) {
     r->kv_ready = r->out_total = 0;
     r->user_arrival_ns = r->user_first_ns = r->queue_ns = 0;
     r->pre_hit_tokens = r->pre_recomputed = 0;
+    r->pre_preemptions = 0;
 }
 
 /* r ended at the user at t (its fields as the replica saw them). */
@@ -521,6 +522,7 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
     sim_time fin = t + nd; /* the user receives the last token */
     int32_t prompt = s->req.prompt_tokens;
     int64_t hit = s->hit_tokens, recomputed = s->recomputed_tokens;
+    int32_t preemptions = s->preemptions;
     if (s->req.out_total > 1) { /* prefilled: its KV goes to a decode replica */
         handoff(e, p, s, t);
         return;
@@ -533,6 +535,7 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
         prompt -= 1;
         hit = s->req.pre_hit_tokens;
         recomputed += s->req.pre_recomputed;
+        preemptions += s->req.pre_preemptions;
         /* The first token reached the user from the prefill replica, the
          * rest come from here. A decode region nearer the user than the
          * prefill region could deliver them sooner, but a stream is read
@@ -549,7 +552,7 @@ static void cb_finish(void *ctx, sched_seq *s, sim_time t) {
     row.prompt_tokens = prompt;
     row.new_tokens = s->req.new_tokens;
     row.output_tokens = out;
-    row.preemptions = s->preemptions;
+    row.preemptions = preemptions;
     row.recomputed_tokens = recomputed;
     row.hit_tokens = hit;
     e->hit_tokens += hit;
@@ -656,6 +659,7 @@ static void handoff(eng *e, replica *p, sched_seq *s, sim_time t) {
     r->queue_ns = s->admitted_ns - s->req.arrival_ns;
     r->pre_hit_tokens = s->hit_tokens;
     r->pre_recomputed = s->recomputed_tokens;
+    r->pre_preemptions = s->preemptions;
     decode_shape(r, s->req.prompt_tokens, s->req.out_total);
     /* the prefill replica is done with it */
     p->out_req--;

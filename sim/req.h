@@ -64,9 +64,10 @@ typedef struct sim_req {
                           (output_tokens is then 1: it stops at its first token) */
     sim_time user_arrival_ns, user_first_ns; /* on a decode replica: the user's arrival
                                                 and first token, from the prefill side */
-    sim_time queue_ns;      /* on a decode replica: the wait before the prefill admitted it */
-    int64_t pre_hit_tokens; /* on a decode replica: the prefill's prefix-cache hits */
-    int64_t pre_recomputed; /* and its recomputed tokens */
+    sim_time queue_ns;       /* on a decode replica: the wait before the prefill admitted it */
+    int64_t pre_hit_tokens;  /* on a decode replica: the prefill's prefix-cache hits */
+    int64_t pre_recomputed;  /* and its recomputed tokens */
+    int32_t pre_preemptions; /* and the times the prefill replica preempted it */
 } sim_req;
 
 #ifdef __cplusplus
