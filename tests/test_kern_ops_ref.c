@@ -364,6 +364,8 @@ static void test_rope(gsl_rng *r, int T, int H, int Hkv, int D, int R, int pad, 
             if (bf16) {
                 T_EQ_I(qb[(size_t)t * qs + H * D + e],
                        kern_bf16_from_f32(qf[(size_t)t * qs + H * D + e]));
+                T_EQ_I(kb[(size_t)t * ks + Hkv * D + e],
+                       kern_bf16_from_f32(kf[(size_t)t * ks + Hkv * D + e]));
             } else {
                 T_ASSERT(qf[(size_t)t * qs + H * D + e] == q0[(size_t)t * qs + H * D + e]);
                 T_ASSERT(kf[(size_t)t * ks + Hkv * D + e] == k0[(size_t)t * ks + Hkv * D + e]);
