@@ -884,11 +884,18 @@ static void push_step_done(eng *e, replica *p, sim_time t) {
         fail(e, SIM_ENOMEM, "scheduling a step end");
 }
 
+static int run_try(eng *e, replica *p);
+
 static void on_schedule(eng *e, replica *p) {
     sim_time dur, ready;
     int n;
     p->sched_pending = 0;
     rep_account(e, p, e->now);
+    /* every event of this instant has run (SCHEDULE sorts last): a decode
+     * run may start here as at a step's end (replicas in lock step end
+     * their steps at the same instant and come here) */
+    if (run_try(e, p))
+        return;
     n = form_step(e, p, e->now, &dur);
     if (n > 0) {
         push_step_done(e, p, e->now + dur);
