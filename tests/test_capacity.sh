@@ -144,6 +144,16 @@ check "non-monotone: the scan finds 6 replicas (bisection alone answered 15)" \
     "[ \"\$(sqlite3 $T/nm.db 'SELECT replicas FROM capacity')\" = 6 ]"
 check "non-monotone: every size below the answer was tried and misses" \
     "[ \"\$(sqlite3 $T/nm.db 'SELECT COUNT(*) FROM capacity_points WHERE replicas < 6 AND meets = \"[0]\"')\" = 5 ]"
+# 'none up to N' covers the sizes the bracket tries, not every size: at
+# load 3, e2e_p90 <= 4 s and queue_p99 <= 50 ms meet at 17 replicas, but
+# --max-replicas 20 tries 1, 2, 4, 8, 16 and 20, all missing (docs/capacity.md)
+"$KV" capacity --router least-kv --synthetic "$SYN" --load-scale 3 \
+    --slo 'e2e_p90=4s,queue_p99=50ms' --max-replicas 20 --db "$T/m20.db" --quiet >"$T/m20.out" 2>/dev/null
+check "none up to 20: exit 1 after trying only 1, 2, 4, 8, 16 and 20" \
+    "[ $? -eq 1 ] && grep -q 'none up to 20 replicas' $T/m20.out && [ \"\$(sqlite3 $T/m20.db 'SELECT group_concat(replicas) FROM (SELECT replicas FROM capacity_points ORDER BY rowid)')\" = '1,2,4,8,16,20' ]"
+"$KV" run --router least-kv --synthetic "$SYN" --load-scale 3 --replicas 17 --no-db --json >"$T/r17.json" 2>/dev/null
+check "none up to 20: 17 replicas, which it does not try, meet" \
+    "awk -F'[:,]' '/\"e2e_p90_s\"/ { e = \$2 } /\"queue_p99_s\"/ { q = \$2 } END { exit !(e != \"\" && e <= 4 && q != \"\" && q <= 0.05) }' $T/r17.json"
 
 # every search ends its record, and a TP that cannot run has its rows: the
 # only TP infeasible (before: exit 1 with no JSON, the search left
