@@ -94,6 +94,7 @@ typedef struct replica {
     int64_t inflight_req, inflight_tok;
     int busy;          /* a step is in flight */
     int sched_pending; /* a SCHEDULE event is queued */
+    int sched_run;     /* and it follows a step's end: it may start a decode run */
     sched_batch batch;
     be_result res;
     perf_result pr;
@@ -889,12 +890,14 @@ static int run_try(eng *e, replica *p);
 static void on_schedule(eng *e, replica *p) {
     sim_time dur, ready;
     int n;
-    p->sched_pending = 0;
+    int try_run = p->sched_run;
+    p->sched_pending = p->sched_run = 0;
     rep_account(e, p, e->now);
-    /* every event of this instant has run (SCHEDULE sorts last): a decode
-     * run may start here as at a step's end (replicas in lock step end
-     * their steps at the same instant and come here) */
-    if (run_try(e, p))
+    /* after a step's end a decode run may start (every event of this
+     * instant has run: SCHEDULE sorts last); replicas in lock step end
+     * their steps at the same instant and come here. After an arrival
+     * none can: the new request is admitted or waits for blocks. */
+    if (try_run && run_try(e, p))
         return;
     n = form_step(e, p, e->now, &dur);
     if (n > 0) {
@@ -1208,9 +1211,9 @@ static void on_step_done(eng *e, replica *p, int64_t gen) {
     /* Nothing else happens at this instant: no arrival at now can still be
      * pending, so forming the next step (or run) at once is what the
      * SCHEDULE event would do, without the heap round trip. */
+    p->sched_run = 1;
     if (evq_peek_time(e->q) > e->now && !p->sched_pending) {
-        if (!run_try(e, p))
-            on_schedule(e, p);
+        on_schedule(e, p);
         return;
     }
     schedule_soon(e, p);
