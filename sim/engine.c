@@ -896,7 +896,8 @@ static void on_schedule(eng *e, replica *p) {
     /* after a step's end a decode run may start (every event of this
      * instant has run: SCHEDULE sorts last); replicas in lock step end
      * their steps at the same instant and come here. After an arrival
-     * none can: the new request is admitted or waits for blocks. */
+     * alone none is tried (its request is mostly admitted at once): the
+     * results are the same either way, only the events differ. */
     if (try_run && run_try(e, p))
         return;
     n = form_step(e, p, e->now, &dur);
