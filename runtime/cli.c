@@ -426,7 +426,7 @@ static void cfg_fill_defaults(json_t *cfg) {
 /* ---- the run ---- */
 
 typedef struct progress_state {
-    struct timespec t0;
+    double t0; /* rt_now_s() at the start */
     double last;
     int tty;
     int printed;
@@ -434,7 +434,7 @@ typedef struct progress_state {
 
 static void progress_cb(void *ctx, double sim_s, int64_t ended, uint64_t events) {
     progress_state *ps = ctx;
-    double w = rt_wall_since(&ps->t0);
+    double w = rt_now_s() - ps->t0;
     /* the first line once a second has passed, then every 0.25 s on a
      * terminal (rewritten in place) and every 10 s into a file or pipe */
     if (w < 1.0 || (ps->printed && w - ps->last < (ps->tty ? 0.25 : 10.0)))
@@ -1400,7 +1400,7 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
         sinkp = &sink;
     }
 
-    clock_gettime(CLOCK_MONOTONIC, &ps.t0);
+    ps.t0 = rt_now_s();
     ps.tty = isatty(2);
     ec.progress = progress_cb;
     ec.progress_ctx = &ps;
@@ -1411,7 +1411,7 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
         fleet_name_file(fleet_j, &err); /* the engine's own fleet checks */
         goto fail;
     }
-    sum.wall_s = rt_wall_since(&ps.t0);
+    sum.wall_s = rt_now_s() - ps.t0;
     sum.peak_mem_bytes = (int64_t)sim_mem_peak();
     if (st && (rc = store_run_finish(st, &sum, &err)) != SIM_OK)
         goto fail;
@@ -1558,12 +1558,6 @@ double rt_now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-double rt_wall_since(const struct timespec *t0) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
 }
 
 char *rt_join_argv(int argc, char **argv) {

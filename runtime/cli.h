@@ -65,9 +65,6 @@ int rt_value_exit(int parse_rc);
 /* Seconds on the monotonic clock (CLOCK_MONOTONIC) from an arbitrary
  * origin: for measured durations and progress, never simulated state. */
 double rt_now_s(void);
-/* Seconds on the monotonic clock since t0 (clock_gettime's). */
-struct timespec;
-double rt_wall_since(const struct timespec *t0);
 
 /* Parses `run` options from argv into a JSON object (owned, returned in
  * *out) on top of base (may be NULL; borrowed). Returns SIM_OK, SIM_EINVAL

@@ -43,7 +43,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/prctl.h>
@@ -242,7 +241,7 @@ int sweep__coord_open(sweep_coord *c, const sweep_args *a, sweep_spec *spec, sim
         rc = SIM_EIO;
         goto fail;
     }
-    clock_gettime(CLOCK_MONOTONIC, &c->t0);
+    c->t0 = rt_now_s();
     c->tty = isatty(2);
     return SIM_OK;
 rollback:
@@ -508,7 +507,7 @@ void sweep__fail(sweep_coord *c, size_t t, int status, const char *msg) {
 /* ---- progress ---- */
 
 void sweep__progress(sweep_coord *c, int force) {
-    double w = rt_wall_since(&c->t0), rate, left;
+    double w = rt_now_s() - c->t0, rate, left;
     size_t now = c->n_done + c->n_failed, total = c->n_todo;
     char bar[31], eta[32];
     int i, fill;

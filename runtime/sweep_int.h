@@ -11,7 +11,6 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "sweep.h"
 
@@ -43,7 +42,7 @@ typedef struct sweep_coord {
     int worst;               /* worst exit code of a failed task so far (0, 1 or 3) */
     char tmpdir[512];        /* private folder for workers' files */
     char db_abs[4096];       /* the results file as a run's config names it (absolute) */
-    struct timespec t0;      /* when running began */
+    double t0;               /* when running began (rt_now_s) */
     double last_draw;        /* wall seconds since t0 of the last progress output */
     int tty;                 /* stderr is a terminal: redraw in place */
     int drawn;               /* a progress line is on screen (tty) */
