@@ -577,9 +577,7 @@ int rt_main_capacity(int argc, char **argv) {
         goto done;
     }
     if ((rc = rt_run_resolve(cfg, &err)) != SIM_OK) {
-        char m[600];
-        sim_err_format(&err, m, sizeof m);
-        fprintf(stderr, "kvfleet capacity: %s\n", m);
+        (void)rt_report_err("capacity", &err, rc);
         exit_rc = fail_exit(rc); /* --model nope, --gpu nope, ... */
         goto done;
     }
@@ -597,33 +595,28 @@ int rt_main_capacity(int argc, char **argv) {
     S.command = command;
     {
         const char *dbp = json_string_value(json_object_get(cfg, "db"));
+        /* the run store creates the file's schema first; a file it refuses
+         * (not SQLite, corrupt, a folder, a newer schema) is a bad --db,
+         * refused as every bad option value is (2), not found by the raw
+         * open below as a database failure (3) */
         if (dbp && dbp[0]) {
-            char created[32], *cfg_text = json_dumps(cfg, JSON_SORT_KEYS | JSON_COMPACT);
-            json_t *sl = json_array();
-            char *sl_text;
+            char created[32], *cfg_text, *sl_text;
+            json_t *sl;
             sqlite3_stmt *st;
+            store *chk = NULL;
+            if ((rc = store_open(dbp, &chk, &err)) != SIM_OK) {
+                (void)rt_report_err("capacity", &err, rc);
+                exit_rc = fail_exit(rc);
+                goto done;
+            }
+            store_close(chk);
+            cfg_text = json_dumps(cfg, JSON_SORT_KEYS | JSON_COMPACT);
+            sl = json_array();
             for (k = 0; k < S.n_slo; k++)
                 json_array_append_new(sl, json_string(slos[k].text));
             sl_text = json_dumps(sl, JSON_COMPACT);
             json_decref(sl);
             now_iso(created, sizeof created);
-            /* the run store creates the file's schema first; a file it
-             * refuses (not SQLite, corrupt, a folder, a newer schema) is a
-             * bad --db, refused as every bad option value is (2), not
-             * found by the raw open below as a database failure (3) */
-            {
-                store *chk = NULL;
-                if ((rc = store_open(dbp, &chk, &err)) != SIM_OK) {
-                    char m[600];
-                    sim_err_format(&err, m, sizeof m);
-                    fprintf(stderr, "kvfleet capacity: %s\n", m);
-                    free(cfg_text);
-                    free(sl_text);
-                    exit_rc = fail_exit(rc);
-                    goto done;
-                }
-                store_close(chk);
-            }
             if (sqlite3_open(dbp, &S.db) != SQLITE_OK || db_exec(S.db, schema_sql) != SQLITE_OK ||
                 db_column(S.db, "capacity_searches", "error", "TEXT") != SQLITE_OK ||
                 db_column(S.db, "capacity_by_tp", "reason", "TEXT") != SQLITE_OK ||
