@@ -511,6 +511,12 @@ double perf_op_call_s(const perf_ctx *ctx, enum perf_op op, const perf_batch *b)
  * FLOPs, bytes and roofline terms of one call. rows/lg are the batch's rows
  * and their log2 by kind. The one place a step's operator time is computed:
  * step_eval and perf_step_s_cached both call it, so they agree bit for bit. */
+/* Whether op's time comes from the collective model (the all-reduce of a
+ * replica spanning nodes): no roofline and no launch overhead on top. */
+static int op_is_collective(const perf_ctx *ctx, enum perf_op op) {
+    return op == PERF_OP_ALLREDUCE && ctx->tp_nodes > 1;
+}
+
 static double op_eval(const perf_ctx *ctx, const shape *s, enum perf_op op, const perf_batch *b,
                       const double *rows, const double *lg, double *flops, double *bytes,
                       double *tc, double *tm) {
@@ -519,7 +525,7 @@ static double op_eval(const perf_ctx *ctx, const shape *s, enum perf_op op, cons
     *tc = *tm = 0.0;
     if (!(rows[rk] > 0) || (*flops <= 0 && *bytes <= 0))
         return 0.0;
-    if (op == PERF_OP_ALLREDUCE && ctx->tp_nodes > 1) {
+    if (op_is_collective(ctx, op)) {
         /* across nodes: the hierarchical collective model, by message size
          * (ring traffic 2(t-1)/t of it, as op_cost counts) */
         double t = (double)ctx->tp;
@@ -598,8 +604,7 @@ static double step_eval(const perf_ctx *ctx, const perf_batch *b, perf_result *o
         calls = op_calls(ctx, (enum perf_op)op);
         out->op_s[op] = t_op;
         out->flops += calls * flops;
-        /* the collective model across nodes has no launch on top (op_eval) */
-        if (!(op == PERF_OP_ALLREDUCE && ctx->tp_nodes > 1))
+        if (!op_is_collective(ctx, op))
             out->t_overhead += calls * ctx->op[op].overhead_s;
         if (op == PERF_OP_ALLREDUCE) {
             out->link_bytes += calls * bytes;
