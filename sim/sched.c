@@ -148,12 +148,8 @@ static int64_t trt_blocks(const sched_config *c, const sim_req *r) {
     return ((int64_t)r->prompt_tokens + r->output_tokens + bt - 1) / bt;
 }
 
-static int64_t full_blocks(const sched *s, const sched_seq *q) {
-    return trt_blocks(&s->cfg, &q->req);
-}
-
 static void run_push_back(sched *s, sched_seq *q) {
-    s->resv += full_blocks(s, q);
+    s->resv += trt_blocks(&s->cfg, &q->req);
     q->rnext = NULL;
     q->rprev = s->run_tail;
     if (s->run_tail)
@@ -165,7 +161,7 @@ static void run_push_back(sched *s, sched_seq *q) {
 }
 
 static void run_remove(sched *s, sched_seq *q) {
-    s->resv -= full_blocks(s, q);
+    s->resv -= trt_blocks(&s->cfg, &q->req);
     if (q->rprev)
         q->rprev->rnext = q->rnext;
     else
@@ -935,11 +931,11 @@ enum met_reject sched_reject_static(const sched_config *c, const sim_req *r) {
     if (need_tokens > c->max_ctx)
         return MET_REJECT_CONTEXT;
     /* admission keeps the watermark free, so a request (or, preempted, its
-     * prompt and output so far) needing more could wait for ever */
-    if ((need_tokens - 1 + bt - 1) / bt > c->kv_blocks - watermark)
-        return MET_REJECT_KV_CAPACITY;
-    /* TRTLLM admits only with its whole reservation obtainable */
-    if (c->sched_policy == SCHED_POLICY_TRTLLM && trt_blocks(c, r) > c->kv_blocks - watermark)
+     * prompt and output so far) needing more could wait for ever; TRTLLM
+     * admits only with its whole reservation (one slot more) obtainable */
+    if ((c->sched_policy == SCHED_POLICY_TRTLLM
+             ? trt_blocks(c, r)
+             : (need_tokens - 1 + bt - 1) / bt) > c->kv_blocks - watermark)
         return MET_REJECT_KV_CAPACITY;
     if (!c->chunked_prefill && r->prompt_tokens > c->max_batched_tokens)
         return MET_REJECT_BATCH_BUDGET;
@@ -1181,7 +1177,7 @@ static int step_prefill(sched *s, sched_batch *b, sim_time now, int64_t *budget_
         /* GUARANTEED_NO_EVICT: room for its whole sequence besides what the
          * running ones may still allocate */
         if (s->cfg.sched_policy == SCHED_POLICY_TRTLLM &&
-            avail(s) - pinned - (s->resv - s->n_table) - (full_blocks(s, q) - hits) <
+            avail(s) - pinned - (s->resv - s->n_table) - (trt_blocks(&s->cfg, &q->req) - hits) <
                 s->watermark_blocks)
             break;
         if ((rc = seq_reserve(q, (int32_t)(hits + need))) != SIM_OK)
@@ -1447,7 +1443,7 @@ static int admission_blocked(sched *s) {
      * so obtainable less reserved blocks stay what they are now for the
      * whole run (a blocked head stays blocked) */
     if (s->cfg.sched_policy == SCHED_POLICY_TRTLLM &&
-        avail(s) - pinned - (s->resv - s->n_table) - (full_blocks(s, q) - hits) <
+        avail(s) - pinned - (s->resv - s->n_table) - (trt_blocks(&s->cfg, &q->req) - hits) <
             s->watermark_blocks)
         return 1;
     /* when the budget caps the chunk, evicting the head's unheld cached
