@@ -19,9 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cache_replay.h"
+#include "cli.h"
 #include "evict.h"
 #include "mem.h"
 #include "trace.h"
@@ -33,12 +33,6 @@ typedef struct loaded {
     sim_time *t;      /* arrival */
     int64_t n, n_ids; /* requests, ids */
 } loaded;
-
-static double mono_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 static int load(const char *path, loaded *l) {
     trace_src *t;
@@ -119,7 +113,7 @@ int main(int argc, char **argv) {
         if (only != NULL && strcmp(only, name) != 0)
             continue;
         if (strcmp(name, "belady") == 0) {
-            t0 = mono_s();
+            t0 = rt_now_s();
             o = evict_oracle_create();
             for (rep = 0; o && rep < reps; rep++)
                 for (i = 0; i < l.n; i++)
@@ -130,7 +124,7 @@ int main(int argc, char **argv) {
             if (o == NULL)
                 return 3;
             evict_oracle_finish(o);
-            t_oracle = mono_s() - t0;
+            t_oracle = rt_now_s() - t0;
         }
         for (round = 0; round < rounds; round++) {
             rt_creplay *r;
@@ -141,14 +135,14 @@ int main(int argc, char **argv) {
                 return 1;
             }
             rt_creplay_count_unique(r, 0);
-            t0 = mono_s();
+            t0 = rt_now_s();
             for (rep = 0; rep < reps; rep++)
                 for (i = 0; i < l.n; i++)
                     if (rt_creplay_request(r, l.ids + l.off[i], (int32_t)(l.off[i + 1] - l.off[i]),
                                            l.prompt[i], -1, rep * span + l.t[i],
                                            (uint64_t)rep) != SIM_OK)
                         return 3;
-            dt = mono_s() - t0;
+            dt = rt_now_s() - t0;
             if (round == 0 || dt < best)
                 best = dt;
             rt_creplay_stats_get(r, &s);

@@ -11,18 +11,12 @@
 #include <gsl/gsl_rng.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "cli.h"
 #include "qstore.h"
 #include "rng.h"
 
 #define ROUNDS 20
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 int main(int argc, char **argv) {
     static const size_t def[] = {1000, 8192, 16384, 32768, 65536, 131072, 1000000};
@@ -46,10 +40,10 @@ int main(int argc, char **argv) {
             if (qstore_push(&q, gsl_ran_lognormal(g, -3.0, 1.0), NULL) != 0)
                 return 1;
         for (r = 0; r < ROUNDS; r++) {
-            double t0 = now_s(), dt;
+            double t0 = rt_now_s(), dt;
             if (qstore_quantiles(&q, f, 3, out, NULL) != 0)
                 return 1;
-            dt = now_s() - t0;
+            dt = rt_now_s() - t0;
             if (r == 0 || dt < best)
                 best = dt;
         }
