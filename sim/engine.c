@@ -980,7 +980,10 @@ static int run_try(eng *e, replica *p) {
     sched_decode_agg(p->s, 0, &agg);
     p->run_ctx0 = agg.decode_ctx;
     p->run_nd = agg.n_decode;
-    perf_dstep_init(&p->ds, p->perf, p->pcache, agg.n_decode, agg.decode_ctx);
+    if (p->ds.ctx == NULL) /* the replica's first run */
+        perf_dstep_init(&p->ds, p->perf, p->pcache, agg.n_decode, agg.decode_ctx);
+    else
+        perf_dstep_next(&p->ds, agg.n_decode, agg.decode_ctx);
     p->run_t0 = e->now;
     p->run_k = 0;
     p->run_chunk = ENG_RUN_CHUNK;

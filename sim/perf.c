@@ -1683,18 +1683,17 @@ static double tc_bound(const perf_curve *c, const perf_curve *work, double peak)
     return (1.0 + 1e-6) / (peak * lo);
 }
 
-void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_decode,
-                     int64_t decode_ctx) {
+void perf_dstep_next(perf_dstep *d, int n_decode, int64_t decode_ctx) {
+    const perf_ctx *ctx = d->ctx;
     perf_batch b;
     shape s;
-    const perf_op_calib *oc = &ctx->op[PERF_OP_ATTN_DECODE];
     count_sums cs;
     memset(&b, 0, sizeof b);
     b.n_decode = n_decode;
     b.n_sample = n_decode;
     b.decode_ctx = decode_ctx;
     shape_of(ctx, &s);
-    count_sums_of(ctx, c, &s, &b, &cs);
+    count_sums_of(ctx, d->cache, &s, &b, &cs);
     d->t_rest = cs.t;
     d->f_rest = cs.f;
     d->b_rest = cs.b;
@@ -1705,18 +1704,26 @@ void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_de
     d->kv = s.kv;
     d->kvb = s.kvb;
     d->qbytes = d->n * s.q * 2.0 * 2.0;
-    d->peak = op_peak(ctx, PERF_OP_ATTN_DECODE);
-    d->bw = op_bw(ctx, PERF_OP_ATTN_DECODE);
-    d->calls = op_calls(ctx, PERF_OP_ATTN_DECODE);
-    d->overhead = oc->overhead_s;
+    d->wconst = log2((double)n_decode * s.kvh); /* work_index's second term */
+}
+
+void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_decode,
+                     int64_t decode_ctx) {
+    const perf_op_calib *oc = &ctx->op[PERF_OP_ATTN_DECODE];
+    d->ctx = ctx;
+    d->cache = c;
     d->eff_c = &oc->eff_c;
     d->eff_m = &oc->eff_m;
     d->work_c = &oc->work_c;
     d->work_m = &oc->work_m;
-    d->wconst = log2((double)n_decode * s.kvh); /* work_index's second term */
+    d->peak = op_peak(ctx, PERF_OP_ATTN_DECODE);
+    d->bw = op_bw(ctx, PERF_OP_ATTN_DECODE);
+    d->calls = op_calls(ctx, PERF_OP_ATTN_DECODE);
+    d->overhead = oc->overhead_s;
     /* empty ranges: each curve's first call finds its segment */
     d->s_c.lo = d->s_m.lo = d->s_wc.lo = d->s_wm.lo = INFINITY;
     d->tc_bound = tc_bound(&oc->eff_c, &oc->work_c, d->peak);
+    perf_dstep_next(d, n_decode, decode_ctx);
 }
 
 /* The same operations, in the same order, as perf_step_s_cached on a pure

@@ -274,8 +274,13 @@ typedef struct perf_seg {
 /* A pure-decode stretch of n_decode sequences: step times as the summed
  * context grows, equal bit for bit to perf_step_s_cached on the same batch
  * at a fraction of its cost. perf_dstep_init fills c for the stretch's
- * counts (decode_ctx: any step's summed context). */
+ * counts (decode_ctx: any step's summed context). perf_dstep_next starts
+ * another stretch on the ctx and cache of the last init, which must be
+ * unchanged, keeping the curve segments found so far (a replica's stretches
+ * mostly stay in them). */
 typedef struct perf_dstep {
+    const perf_ctx *ctx;
+    perf_cache *cache;
     double t_rest, tail, pp, n, q4, kv, kvb, qbytes, peak, bw, calls, overhead;
     double f_rest, b_rest; /* the other operators' FLOPs and bytes */
     const perf_curve *eff_c, *eff_m, *work_c, *work_m;
@@ -285,6 +290,7 @@ typedef struct perf_dstep {
 } perf_dstep;
 void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_decode,
                      int64_t decode_ctx);
+void perf_dstep_next(perf_dstep *d, int n_decode, int64_t decode_ctx);
 double perf_dstep_time(perf_dstep *d, int64_t decode_ctx);
 /* The stretch's FLOPs and HBM bytes at a step's summed context, equal bit for
  * bit to perf_work on the same batch. */

@@ -557,7 +557,9 @@ static void test_bit_identity(void) {
 /* ---- curves ---- */
 
 /* A decode stretch's stepper gives perf_step_s_cached's bits at every
- * summed context, on random calibrations (curves with knots) and shapes. */
+ * summed context, on random calibrations (curves with knots) and shapes;
+ * so do the later stretches perf_dstep_next starts on the same stepper
+ * (other sizes and contexts, the segments of earlier ones kept). */
 static void test_dstep(void) {
     sim_model m = t_llama3_8b();
     sim_gpu g = t_h100(2e-6);
@@ -584,7 +586,12 @@ static void test_dstep(void) {
         memset(&c1, 0, sizeof c1); /* no tables: every call computes */
         T_EQ_I(perf_cache_init(&c2, 64, 16), SIM_OK);
         perf_dstep_init(&d, &ctx, &c2, n, ctx0);
-        for (i = 0; i < 50; i++) {
+        for (i = 0; i < 150; i++) {
+            if (i % 50 == 0 && i > 0) { /* another stretch, anywhere on the curves */
+                n = 1 + (int)gsl_rng_uniform_int(r, 256);
+                ctx0 = n * (int64_t)(1 + gsl_rng_uniform_int(r, 30000)) - (int64_t)n * i;
+                perf_dstep_next(&d, n, ctx0 + (int64_t)n * i);
+            }
             perf_batch b;
             memset(&b, 0, sizeof b);
             b.n_decode = b.n_sample = n;
