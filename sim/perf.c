@@ -107,37 +107,31 @@ static double dtype_bytes(enum sim_dtype d) {
 /* ---- curves ---- */
 
 /* Evaluates a curve at x = log2(rows): linear between knots, the end
- * values beyond the ends, 1 for an empty curve. Binary search over at most
- * PERF_MAX_KNOTS knots; no allocation. */
+ * values beyond the ends, 1 for an empty curve. At most PERF_MAX_KNOTS
+ * knots; no allocation. */
 /* eff(x): the knots' values beyond the ends, else linear on the segment
- * [x[l], x[l+1]] holding x, found by binary search when *lo < 0 or by
- * walking from *lo (a cursor kept between calls: O(1) when x grows slowly);
- * *lo is left at the segment. Either way the same segment, the same bits. */
+ * [x[l], x[l+1]] holding x (the one l with x[l] <= x < x[l+1]), found by
+ * walking from where evenly spaced knots would put x (the fitted curves'
+ * knots are: no step) or from *lo when it is >= 0; *lo is left at the
+ * segment. From any start the same segment, so the same bits. */
 static inline double curve_find(const perf_curve *c, double x, int *lo) {
-    int l = *lo;
+    int l = *lo, last = c->n - 1;
     double f;
     if (c->n <= 0)
         return 1.0;
     if (!(x > c->x[0]))
         return c->y[0];
-    if (x >= c->x[c->n - 1])
-        return c->y[c->n - 1];
-    if (l < 0) {
-        int hi = c->n - 1;
-        l = 0;
-        while (hi - l > 1) {
-            int mid = (l + hi) / 2;
-            if (c->x[mid] <= x)
-                l = mid;
-            else
-                hi = mid;
-        }
-    } else {
-        while (l > 0 && c->x[l] > x)
-            l--;
-        while (l + 1 < c->n - 1 && c->x[l + 1] <= x)
-            l++;
+    if (x >= c->x[last])
+        return c->y[last];
+    if (l < 0) { /* x[0] < x < x[last]: a guess in [0, last - 1] */
+        l = (int)((x - c->x[0]) / (c->x[last] - c->x[0]) * (double)last);
+        if (l > last - 1)
+            l = last - 1;
     }
+    while (l > 0 && c->x[l] > x)
+        l--;
+    while (l + 1 < last && c->x[l + 1] <= x)
+        l++;
     *lo = l;
     f = (x - c->x[l]) / (c->x[l + 1] - c->x[l]);
     return c->y[l] + f * (c->y[l + 1] - c->y[l]);
