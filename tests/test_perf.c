@@ -13,7 +13,9 @@
 #include "config.h"
 
 #include <gsl/gsl_rng.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -848,6 +850,52 @@ static void test_curves(void) {
     T_STREQ(perf_op_name(PERF_OP_ALLREDUCE), "allreduce");
 }
 
+/* perf_curve_eval against a scan for the segment, on random uneven knots
+ * (clustered, so a lookup's first guess is often far off), at random points,
+ * at and beside every knot, and beyond the ends: the same bits. */
+static void test_curves_uneven(void) {
+    gsl_rng *r = gsl_rng_alloc(gsl_rng_mt19937);
+    int trial, n_far = 0;
+    gsl_rng_set(r, 4242);
+    for (trial = 0; trial < 2000; trial++) {
+        perf_curve c;
+        int k, j;
+        memset(&c, 0, sizeof c);
+        c.n = 2 + (int)gsl_rng_uniform_int(r, PERF_MAX_KNOTS - 1);
+        c.x[0] = -10 + 20 * gsl_rng_uniform(r);
+        c.y[0] = 0.01 + gsl_rng_uniform(r);
+        for (k = 1; k < c.n; k++) { /* gaps of 1e-3 to 100, mixed */
+            c.x[k] = c.x[k - 1] + pow(10.0, -3.0 + 5.0 * gsl_rng_uniform(r));
+            c.y[k] = 0.01 + gsl_rng_uniform(r);
+        }
+        for (j = 0; j < 4 * c.n + 20; j++) {
+            double x, want, got;
+            int l = 0;
+            if (j < 3 * c.n) { /* a knot, or the doubles either side of it */
+                x = c.x[j / 3];
+                x = j % 3 == 0 ? x : nextafter(x, j % 3 == 1 ? -INFINITY : INFINITY);
+            } else {
+                x = c.x[0] - 1 + (c.x[c.n - 1] - c.x[0] + 2) * gsl_rng_uniform(r);
+            }
+            if (!(x > c.x[0])) {
+                want = c.y[0];
+            } else if (x >= c.x[c.n - 1]) {
+                want = c.y[c.n - 1];
+            } else {
+                while (c.x[l + 1] <= x)
+                    l++;
+                want = c.y[l] + (x - c.x[l]) / (c.x[l + 1] - c.x[l]) * (c.y[l + 1] - c.y[l]);
+                /* where evenly spaced knots would put x, against where it is */
+                n_far += abs((int)((x - c.x[0]) / (c.x[c.n - 1] - c.x[0]) * (c.n - 1)) - l) > 3;
+            }
+            got = perf_curve_eval(&c, x);
+            T_ASSERT(memcmp(&got, &want, sizeof got) == 0);
+        }
+    }
+    gsl_rng_free(r);
+    T_ASSERT(n_far > 1000); /* the walk went a long way, often */
+}
+
 /* ---- calibration files ---- */
 
 static const char *tmp_path = "test_perf_calib.tmp.json";
@@ -1285,6 +1333,7 @@ int main(void) {
     test_count_tables();
     test_fp8_curves();
     test_curves();
+    test_curves_uneven();
     test_shape_factors();
     test_round_trip();
     test_malformed();
