@@ -292,6 +292,9 @@ static void test_json_util(void) {
     T_STREQ(buf, "llama");
     sim_json_stem("snap/Llama-3.1-8B/config.json", buf, sizeof buf);
     T_STREQ(buf, "Llama-3.1-8B");
+    /* --model ./Model/ (a shell's completion) joins to ./Model//config.json */
+    sim_json_stem("./Mistral-7B//config.json", buf, sizeof buf);
+    T_STREQ(buf, "Mistral-7B");
     sim_json_stem("config.json", buf, sizeof buf);
     T_STREQ(buf, "config");
     sim_json_stem("plain", buf, sizeof buf);
