@@ -178,6 +178,16 @@ check "predict with two prompts is the run's step of two (TTFT, within 1 ns)" \
 "$KV" predict --model llama-3-70b --gpu h100-sxm --decode 1@10 --json >/dev/null 2>"$T/err8"
 check "predict of an unservable shape still answers, with a note" \
     "[ $? -eq 0 ] && grep -q 'more than' $T/err8"
+# a GPU with no shipped calibration runs on the datasheet roofline, which
+# does not compare with a calibrated GPU's model: both commands say so
+"$KV" predict --gpu h200 --decode 8@100 --json >"$T/p200.json" 2>/dev/null
+check "predict --json names the calibration: datasheet for h200, the fit for h100-sxm" \
+    "grep -q '\"calibration\": \"datasheet\"' $T/p200.json && grep -q '\"calibration\": \"kvfleet calibrate' $T/p.json"
+"$KV" predict --gpu h200 --decode 8@100 >"$T/p200.txt" 2>/dev/null
+"$KV" predict --decode 8@100 >"$T/p100.txt" 2>/dev/null
+"$KV" run --gpu h200 --trace "$T/p1.csv" --no-db >"$T/r200.txt" 2>/dev/null
+check "predict and run say when the perf model is the datasheet roofline, and only then" \
+    "grep -q 'datasheet roofline, h200 has no calibration' $T/p200.txt && grep -q 'datasheet roofline, h200 has no calibration' $T/r200.txt && ! grep -q datasheet $T/p100.txt"
 "$KV" predict --decode 8 >/dev/null 2>&1
 check "predict --decode without @CONTEXT exits 2" "[ $? -eq 2 ]"
 # shapes beyond the limits are usage errors, never an overflow or a four-billion-step loop
