@@ -1529,8 +1529,14 @@ static void run_help(FILE *f) {
                "Replays a trace (or a synthetic source) through the simulated fleet and writes "
                "the results to SQLite.\nWithout options it replays the shipped Azure 2023 "
                "conversation trace with llama-3-8b on one h100-sxm.\n\noptions:\n");
-    for (i = 0; i < N_RUN_OPTS; i++)
-        fprintf(f, "  --%-20s %s\n", run_opts[i].name, run_opts[i].help);
+    for (i = 0; i < N_RUN_OPTS; i++) {
+        const rt_opt *o = &run_opts[i];
+        /* the default from the table, unless the help already names it */
+        if (o->def != NULL && o->def[0] != '\0' && strstr(o->help, "default") == NULL)
+            fprintf(f, "  --%-20s %s [default: %s]\n", o->name, o->help, o->def);
+        else
+            fprintf(f, "  --%-20s %s\n", o->name, o->help);
+    }
     fprintf(f, "  --%-20s %s\n  --%-20s %s\n  --%-20s %s\n", "config FILE",
             "saved JSON config; options given override it", "no-db", "write no results file",
             "json", "print the summary as one JSON object");

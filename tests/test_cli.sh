@@ -157,6 +157,11 @@ check "unknown command exits 2" "[ $? -eq 2 ]"
 "$KV" run --trace /nonexistent/trace.csv --no-db >/dev/null 2>"$T/err7"
 check "missing trace exits 1" "[ $? -eq 1 ] && grep -q 'nonexistent' $T/err7"
 
+# run --help gives each option's default (from the same table the parser uses)
+"$KV" run --help >"$T/help.txt" 2>&1
+check "run --help names the defaults" \
+    "grep -q -- '--max-num-seqs .*\[default: 256\]' $T/help.txt && grep -q -- '--gpu-mem-util .*\[default: 0.9\]' $T/help.txt && grep -q -- '--policy .*\[default: lru\]' $T/help.txt"
+
 # predict: JSON contract
 "$KV" predict --model llama-3-8b --gpu h100-sxm --prefill 512 --decode 32@1024 --json >"$T/p.json"
 check "predict exits 0" "[ $? -eq 0 ]"
