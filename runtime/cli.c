@@ -496,18 +496,24 @@ static void print_datasheet_note(const char *gpu, int asked) {
                gpu);
 }
 
-static void print_text(const met_summary *s, json_t *info, const char *calib_name) {
+static void print_text(const met_summary *s, json_t *info, json_t *cfg) {
+    const char *calib_name = cfg_str(cfg, "calibration");
     char a[32], b[32], c[32];
     json_t *cut = json_object_get(info, "model_layers");
-    char head[4200];
+    char head[4200], dtypes[64] = "";
+    /* a fleet's pools each have their own (in "pools"), its cfg none */
+    if (cfg_str(cfg, "dtype")[0] != '\0')
+        snprintf(dtypes, sizeof dtypes, " (%s, KV %s)", cfg_str(cfg, "dtype"),
+                 cfg_str(cfg, "kv-dtype"));
     if (json_is_integer(json_object_get(info, "run_id")))
         snprintf(head, sizeof head, "kvfleet run %lld (%s)",
                  (long long)json_integer_value(json_object_get(info, "run_id")),
                  json_string_value(json_object_get(info, "db")));
     else
         snprintf(head, sizeof head, "kvfleet run (no results file)");
-    printf("%s: %s on %lld x %s (TP%lld), %lld KV blocks of %lld tokens per replica, backend %s\n",
-           head, json_string_value(json_object_get(info, "model")),
+    printf("%s: %s%s on %lld x %s (TP%lld), %lld KV blocks of %lld tokens per replica, "
+           "backend %s\n",
+           head, json_string_value(json_object_get(info, "model")), dtypes,
            (long long)json_integer_value(json_object_get(info, "replicas")),
            json_string_value(json_object_get(info, "gpu")),
            (long long)json_integer_value(json_object_get(info, "tp")),
@@ -1518,7 +1524,7 @@ int rt_run_config(json_t *cfg, int json, const char *command, const char *who) {
         printf("\n");
         json_decref(o);
     } else
-        print_text(&sum, info, cfg_str(cfg, "calibration"));
+        print_text(&sum, info, cfg);
     json_decref(info);
     return RT_EXIT_OK;
 }

@@ -157,6 +157,11 @@ check "unknown command exits 2" "[ $? -eq 2 ]"
 "$KV" run --trace /nonexistent/trace.csv --no-db >/dev/null 2>"$T/err7"
 check "missing trace exits 1" "[ $? -eq 1 ] && grep -q 'nonexistent' $T/err7"
 
+# the text summary names the dtypes, so that a bf16 and an fp8 run tell apart
+"$KV" run --trace "$T/small.csv" --no-db --limit 5 --kv-dtype fp8 >"$T/dt.txt" 2>&1
+check "run's text summary names the weights' and the KV dtypes" \
+    "head -n 1 $T/dt.txt | grep -q 'llama-3-8b (bf16, KV fp8) on 1 x h100-sxm'"
+
 # run --help gives each option's default (from the same table the parser uses)
 "$KV" run --help >"$T/help.txt" 2>&1
 check "run --help names the defaults" \
