@@ -1045,6 +1045,13 @@ static void test_synth_errors(void) {
     expect_spec_error("poisson,rate=5,isl=1,osl=1",
                       "--synthetic: requests: expected requests=N or duration=S (one is "
                       "required), got nothing");
+    /* a misspelt required key is named as itself, not as the missing one */
+    expect_spec_error("poisson,rate=5,n=100,isl=1,osl=1",
+                      "--synthetic: n: expected a key of poisson (rate, requests, duration, "
+                      "isl, osl), got 'n'");
+    expect_spec_error("closed,concurency=8,requests=10,isl=1,osl=1",
+                      "--synthetic: concurency: expected a key of closed (concurrency, requests, "
+                      "isl, osl, ramp, jitter), got 'concurency'");
     expect_spec_error("poisson,rate=5,requests=10,isl=1,osl=1,bogus=3",
                       "--synthetic: bogus: expected a key of poisson (rate, requests, duration, "
                       "isl, osl), got 'bogus'");
