@@ -482,18 +482,38 @@ static void fmt_s(char *buf, size_t n, double v) {
         snprintf(buf, n, "%.3f s", v);
 }
 
-static void print_text(const met_summary *s, json_t *info) {
+/* The line run and predict print when the perf model is the datasheet
+ * roofline: its times leave out the engine overhead and the kernels'
+ * efficiencies a calibration fits, so they are lower than a calibrated
+ * GPU's and the two do not compare (docs/calibration.md). */
+static void print_datasheet_note(const char *gpu, int asked) {
+    if (asked)
+        printf("  perf model: the datasheet roofline (--calibration none)\n");
+    else
+        printf("  perf model: the datasheet roofline, %s has no calibration (no engine overhead, "
+               "kernels at peak);\n  to compare it with a calibrated GPU, run both with "
+               "--calibration none (docs/calibration.md)\n",
+               gpu);
+}
+
+static void print_text(const met_summary *s, json_t *info, json_t *cfg) {
+    const char *calib_name = cfg_str(cfg, "calibration");
     char a[32], b[32], c[32];
     json_t *cut = json_object_get(info, "model_layers");
-    char head[4200];
+    char head[4200], dtypes[64] = "";
+    /* a fleet's pools each have their own (in "pools"), its cfg none */
+    if (cfg_str(cfg, "dtype")[0] != '\0')
+        snprintf(dtypes, sizeof dtypes, " (%s, KV %s)", cfg_str(cfg, "dtype"),
+                 cfg_str(cfg, "kv-dtype"));
     if (json_is_integer(json_object_get(info, "run_id")))
         snprintf(head, sizeof head, "kvfleet run %lld (%s)",
                  (long long)json_integer_value(json_object_get(info, "run_id")),
                  json_string_value(json_object_get(info, "db")));
     else
         snprintf(head, sizeof head, "kvfleet run (no results file)");
-    printf("%s: %s on %lld x %s (TP%lld), %lld KV blocks of %lld tokens per replica, backend %s\n",
-           head, json_string_value(json_object_get(info, "model")),
+    printf("%s: %s%s on %lld x %s (TP%lld), %lld KV blocks of %lld tokens per replica, "
+           "backend %s\n",
+           head, json_string_value(json_object_get(info, "model")), dtypes,
            (long long)json_integer_value(json_object_get(info, "replicas")),
            json_string_value(json_object_get(info, "gpu")),
            (long long)json_integer_value(json_object_get(info, "tp")),
@@ -508,6 +528,10 @@ static void print_text(const met_summary *s, json_t *info) {
     if (json_object_get(info, "measured"))
         printf("  step times measured on the %s backend (exempt from bit-for-bit determinism)\n",
                json_string_value(json_object_get(info, "backend")));
+    else if (strcmp(json_string_value(json_object_get(info, "calibration")), "datasheet") == 0 &&
+             !json_object_get(info, "pools"))
+        print_datasheet_note(json_string_value(json_object_get(info, "gpu")),
+                             strcmp(calib_name, "none") == 0);
     printf("  requests %lld: completed %lld, rejected %lld (context %lld, kv %lld, queue full "
            "%lld, timeout %lld, batch budget %lld); preemptions %lld\n",
            (long long)s->requests, (long long)s->completed, (long long)s->rejected,
@@ -1500,7 +1524,7 @@ int rt_run_config(json_t *cfg, int json, const char *command, const char *who) {
         printf("\n");
         json_decref(o);
     } else
-        print_text(&sum, info);
+        print_text(&sum, info, cfg);
     json_decref(info);
     return RT_EXIT_OK;
 }
@@ -1511,8 +1535,14 @@ static void run_help(FILE *f) {
                "Replays a trace (or a synthetic source) through the simulated fleet and writes "
                "the results to SQLite.\nWithout options it replays the shipped Azure 2023 "
                "conversation trace with llama-3-8b on one h100-sxm.\n\noptions:\n");
-    for (i = 0; i < N_RUN_OPTS; i++)
-        fprintf(f, "  --%-20s %s\n", run_opts[i].name, run_opts[i].help);
+    for (i = 0; i < N_RUN_OPTS; i++) {
+        const rt_opt *o = &run_opts[i];
+        /* the default from the table, unless the help already names it */
+        if (o->def != NULL && o->def[0] != '\0' && strstr(o->help, "default") == NULL)
+            fprintf(f, "  --%-20s %s [default: %s]\n", o->name, o->help, o->def);
+        else
+            fprintf(f, "  --%-20s %s\n", o->name, o->help);
+    }
     fprintf(f, "  --%-20s %s\n  --%-20s %s\n  --%-20s %s\n", "config FILE",
             "saved JSON config; options given override it", "no-db", "write no results file",
             "json", "print the summary as one JSON object");
@@ -1825,6 +1855,9 @@ int rt_main_predict(int argc, char **argv) {
                             pr.bytes > 0 ? json_real(pr.flops / pr.bytes) : json_null());
         json_object_set_new(o, "balance", json_real(pctx.peak / gpu.hbm_bw));
         json_object_set_new(o, "bound", json_string(perf_bound_name(pr.bound)));
+        /* as run's "calibration": what fitted the model, or the datasheet */
+        json_object_set_new(o, "calibration",
+                            json_string(calib.gpu[0] != 0 ? calib.source : "datasheet"));
         json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
         printf("\n");
         json_decref(o);
@@ -1832,6 +1865,8 @@ int rt_main_predict(int argc, char **argv) {
         printf("%s on %s (TP%d): step %.3f ms, bound by %s, %.1f FLOP/byte (balance %.1f)\n",
                model.name, gpu.name, tp, pr.step_s * 1e3, perf_bound_name(pr.bound),
                pr.bytes > 0 ? pr.flops / pr.bytes : 0.0, pctx.peak / gpu.hbm_bw);
+        if (calib.gpu[0] == 0)
+            print_datasheet_note(gpu.name, strcmp(calib_name, "none") == 0);
         for (op = 0; op < PERF_N_OPS; op++)
             printf("  %-13s %10.4f ms\n", perf_op_name((enum perf_op)op), pr.op_s[op] * 1e3);
     }

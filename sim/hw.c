@@ -8,7 +8,9 @@
  * Validation: capacities, bandwidths and rates must be > 0, except
  * flops_fp8 (0: no fp8), nvlink_bw and ib_bw (0: no such link), which must
  * be >= 0; latencies and the launch overhead must be >= 0; pcie_gen is in
- * [1, 7] and gpus_per_node >= 1. Each refusal names the field and its unit.
+ * [1, 7] and gpus_per_node >= 1. A nonzero capacity, bandwidth or rate
+ * below 1e6, or a latency above 1 s, is refused as a value written in
+ * another unit (TB/s, GB, us). Each refusal names the field and its unit.
  *
  * Non-goals: topology beyond "GPUs per node", clocks, power. */
 #include "config.h"
@@ -20,28 +22,47 @@
 #include "json_util.h"
 #include "mem.h"
 
-/* The double-valued fields, in file order, with their unit and sign rule. */
+/* The double-valued fields, in file order, with their unit and sign rule,
+ * and the plausible range that catches a value written in another unit:
+ * a capacity, bandwidth or rate below 1e6 (3.35 written for 3.35 TB/s, 80
+ * for 80 GB) or a latency above 1 s (10 written for 10 us). A zero the sign
+ * rule allows (no such link) is not checked against it. */
+#define GPU_MIN_SIZE    1e6
+#define GPU_MAX_LATENCY 1.0
 static const struct {
     const char *key;
     size_t off;
     const char *unit;
     unsigned flags;
+    double lo, hi;       /* the plausible range of a nonzero value */
+    const char *example; /* the unit's spelling of a real value */
 } gpu_doubles[] = {
-    {"hbm_bytes", offsetof(sim_gpu, hbm_bytes), "bytes", SIM_JSON_POSITIVE},
-    {"hbm_bw", offsetof(sim_gpu, hbm_bw), "bytes/s", SIM_JSON_POSITIVE},
-    {"flops_bf16", offsetof(sim_gpu, flops_bf16), "FLOP/s", SIM_JSON_POSITIVE},
+    {"hbm_bytes", offsetof(sim_gpu, hbm_bytes), "bytes", SIM_JSON_POSITIVE, GPU_MIN_SIZE, 0,
+     "80 GB is 80e9"},
+    {"hbm_bw", offsetof(sim_gpu, hbm_bw), "bytes/s", SIM_JSON_POSITIVE, GPU_MIN_SIZE, 0,
+     "3.35 TB/s is 3.35e12"},
+    {"flops_bf16", offsetof(sim_gpu, flops_bf16), "FLOP/s", SIM_JSON_POSITIVE, GPU_MIN_SIZE, 0,
+     "989.4 TFLOP/s is 989.4e12"},
     {"flops_fp8", offsetof(sim_gpu, flops_fp8), "FLOP/s, 0 when the GPU has no fp8",
-     SIM_JSON_NONNEG},
-    {"l2_bytes", offsetof(sim_gpu, l2_bytes), "bytes", SIM_JSON_POSITIVE},
-    {"pcie_bw", offsetof(sim_gpu, pcie_bw), "bytes/s", SIM_JSON_POSITIVE},
-    {"pcie_latency_s", offsetof(sim_gpu, pcie_latency_s), "s", SIM_JSON_NONNEG},
+     SIM_JSON_NONNEG, GPU_MIN_SIZE, 0, "1978.9 TFLOP/s is 1978.9e12"},
+    {"l2_bytes", offsetof(sim_gpu, l2_bytes), "bytes", SIM_JSON_POSITIVE, GPU_MIN_SIZE, 0,
+     "50 MiB is 52428800"},
+    {"pcie_bw", offsetof(sim_gpu, pcie_bw), "bytes/s", SIM_JSON_POSITIVE, GPU_MIN_SIZE, 0,
+     "64 GB/s is 64e9"},
+    {"pcie_latency_s", offsetof(sim_gpu, pcie_latency_s), "s", SIM_JSON_NONNEG, 0, GPU_MAX_LATENCY,
+     "10 us is 10e-6"},
     {"nvlink_bw", offsetof(sim_gpu, nvlink_bw), "bytes/s, 0 when there is no NVLink",
-     SIM_JSON_NONNEG},
-    {"nvlink_latency_s", offsetof(sim_gpu, nvlink_latency_s), "s", SIM_JSON_NONNEG},
-    {"ib_bw", offsetof(sim_gpu, ib_bw), "bytes/s, 0 when there is no InfiniBand", SIM_JSON_NONNEG},
-    {"ib_latency_s", offsetof(sim_gpu, ib_latency_s), "s", SIM_JSON_NONNEG},
-    {"host_mem_bytes", offsetof(sim_gpu, host_mem_bytes), "bytes", SIM_JSON_POSITIVE},
-    {"launch_overhead_s", offsetof(sim_gpu, launch_overhead_s), "s", SIM_JSON_NONNEG},
+     SIM_JSON_NONNEG, GPU_MIN_SIZE, 0, "450 GB/s is 450e9"},
+    {"nvlink_latency_s", offsetof(sim_gpu, nvlink_latency_s), "s", SIM_JSON_NONNEG, 0,
+     GPU_MAX_LATENCY, "3 us is 3e-6"},
+    {"ib_bw", offsetof(sim_gpu, ib_bw), "bytes/s, 0 when there is no InfiniBand", SIM_JSON_NONNEG,
+     GPU_MIN_SIZE, 0, "50 GB/s is 50e9"},
+    {"ib_latency_s", offsetof(sim_gpu, ib_latency_s), "s", SIM_JSON_NONNEG, 0, GPU_MAX_LATENCY,
+     "5 us is 5e-6"},
+    {"host_mem_bytes", offsetof(sim_gpu, host_mem_bytes), "bytes", SIM_JSON_POSITIVE, GPU_MIN_SIZE,
+     0, "2 TiB is 2199023255552"},
+    {"launch_overhead_s", offsetof(sim_gpu, launch_overhead_s), "s", SIM_JSON_NONNEG, 0,
+     GPU_MAX_LATENCY, "4 us is 4e-6"},
 };
 
 /* Every key a preset may hold. */
@@ -80,6 +101,23 @@ int sim_gpu_parse(const char *json_text, const char *src, sim_gpu *out, sim_err 
                                  gpu_doubles[i].unit, &x, src, err);
         if (rc != SIM_OK)
             goto done;
+        if (x != 0 && (x < gpu_doubles[i].lo || (gpu_doubles[i].hi > 0 && x > gpu_doubles[i].hi))) {
+            if (gpu_doubles[i].hi > 0)
+                sim_err_set(err, src, 0, 0,
+                            "%s: expected seconds, at most %g (%s), got '%.15g' (written in "
+                            "another unit?)",
+                            gpu_doubles[i].key, gpu_doubles[i].hi, gpu_doubles[i].example, x);
+            else /* the unit's first word: "FLOP/s", not the clause about 0 */
+                sim_err_set(err, src, 0, 0,
+                            "%s: expected %sat least %g %.*s (%s), got '%.15g' (written in "
+                            "another unit?)",
+                            gpu_doubles[i].key,
+                            gpu_doubles[i].flags & SIM_JSON_NONNEG ? "0 or " : "",
+                            gpu_doubles[i].lo, (int)strcspn(gpu_doubles[i].unit, ","),
+                            gpu_doubles[i].unit, gpu_doubles[i].example, x);
+            rc = SIM_EINVAL;
+            goto done;
+        }
         memcpy((char *)&g + gpu_doubles[i].off, &x, sizeof x);
     }
     if ((rc = sim_json_get_int(o, "n_sm", SIM_JSON_REQUIRED | SIM_JSON_POSITIVE, &g.n_sm, src,

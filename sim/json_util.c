@@ -537,11 +537,16 @@ void sim_json_stem(const char *path, char *buf, size_t n) {
         return;
     base = base ? base + 1 : path;
     if (strcmp(base, "config.json") == 0 && base > path) {
-        /* A Hugging Face snapshot: name it after its folder. */
-        end = base - 1;
+        /* A Hugging Face snapshot: name it after its folder, whose name
+         * ends at the last of the slashes before config.json (a folder
+         * given as "snap/Model/" is read as "snap/Model//config.json"). */
+        const char *stop = base - 1;
+        while (stop > path && stop[-1] == '/')
+            stop--;
+        end = stop;
         while (end > path && end[-1] != '/')
             end--;
-        len = (size_t)(base - 1 - end);
+        len = (size_t)(stop - end);
         if (len > 0) {
             snprintf(buf, n, "%.*s", (int)len, end);
             return;

@@ -157,6 +157,16 @@ check "unknown command exits 2" "[ $? -eq 2 ]"
 "$KV" run --trace /nonexistent/trace.csv --no-db >/dev/null 2>"$T/err7"
 check "missing trace exits 1" "[ $? -eq 1 ] && grep -q 'nonexistent' $T/err7"
 
+# the text summary names the dtypes, so that a bf16 and an fp8 run tell apart
+"$KV" run --trace "$T/small.csv" --no-db --limit 5 --kv-dtype fp8 >"$T/dt.txt" 2>&1
+check "run's text summary names the weights' and the KV dtypes" \
+    "head -n 1 $T/dt.txt | grep -q 'llama-3-8b (bf16, KV fp8) on 1 x h100-sxm'"
+
+# run --help gives each option's default (from the same table the parser uses)
+"$KV" run --help >"$T/help.txt" 2>&1
+check "run --help names the defaults" \
+    "grep -q -- '--max-num-seqs .*\[default: 256\]' $T/help.txt && grep -q -- '--gpu-mem-util .*\[default: 0.9\]' $T/help.txt && grep -q -- '--policy .*\[default: lru\]' $T/help.txt"
+
 # predict: JSON contract
 "$KV" predict --model llama-3-8b --gpu h100-sxm --prefill 512 --decode 32@1024 --json >"$T/p.json"
 check "predict exits 0" "[ $? -eq 0 ]"
@@ -178,6 +188,16 @@ check "predict with two prompts is the run's step of two (TTFT, within 1 ns)" \
 "$KV" predict --model llama-3-70b --gpu h100-sxm --decode 1@10 --json >/dev/null 2>"$T/err8"
 check "predict of an unservable shape still answers, with a note" \
     "[ $? -eq 0 ] && grep -q 'more than' $T/err8"
+# a GPU with no shipped calibration runs on the datasheet roofline, which
+# does not compare with a calibrated GPU's model: both commands say so
+"$KV" predict --gpu h200 --decode 8@100 --json >"$T/p200.json" 2>/dev/null
+check "predict --json names the calibration: datasheet for h200, the fit for h100-sxm" \
+    "grep -q '\"calibration\": \"datasheet\"' $T/p200.json && grep -q '\"calibration\": \"kvfleet calibrate' $T/p.json"
+"$KV" predict --gpu h200 --decode 8@100 >"$T/p200.txt" 2>/dev/null
+"$KV" predict --decode 8@100 >"$T/p100.txt" 2>/dev/null
+"$KV" run --gpu h200 --trace "$T/p1.csv" --no-db >"$T/r200.txt" 2>/dev/null
+check "predict and run say when the perf model is the datasheet roofline, and only then" \
+    "grep -q 'datasheet roofline, h200 has no calibration' $T/p200.txt && grep -q 'datasheet roofline, h200 has no calibration' $T/r200.txt && ! grep -q datasheet $T/p100.txt"
 "$KV" predict --decode 8 >/dev/null 2>&1
 check "predict --decode without @CONTEXT exits 2" "[ $? -eq 2 ]"
 # shapes beyond the limits are usage errors, never an overflow or a four-billion-step loop

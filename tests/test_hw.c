@@ -190,6 +190,22 @@ static void test_parse_errors(void) {
                "(missing key)");
     expect_err(h100_with("hbm_bw", "\"3.35 TB/s\""), SIM_EPARSE,
                "h100-sxm.json: hbm_bw: expected a positive number (bytes/s), got '\"3.35 TB/s\"'");
+    /* a value written in another unit: TB/s, TFLOP/s, GB, microseconds */
+    expect_err(h100_with("hbm_bw", "3.35"), SIM_EINVAL,
+               "h100-sxm.json: hbm_bw: expected at least 1e+06 bytes/s (3.35 TB/s is 3.35e12), "
+               "got '3.35' (written in another unit?)");
+    expect_err(h100_with("flops_fp8", "1978.9"), SIM_EINVAL,
+               "h100-sxm.json: flops_fp8: expected 0 or at least 1e+06 FLOP/s (1978.9 TFLOP/s "
+               "is 1978.9e12), got '1978.9' (written in another unit?)");
+    expect_err(h100_with("flops_bf16", "989.4"), SIM_EINVAL,
+               "h100-sxm.json: flops_bf16: expected at least 1e+06 FLOP/s (989.4 TFLOP/s is "
+               "989.4e12), got '989.4' (written in another unit?)");
+    expect_err(h100_with("hbm_bytes", "80"), SIM_EINVAL,
+               "h100-sxm.json: hbm_bytes: expected at least 1e+06 bytes (80 GB is 80e9), got "
+               "'80' (written in another unit?)");
+    expect_err(h100_with("launch_overhead_s", "4"), SIM_EINVAL,
+               "h100-sxm.json: launch_overhead_s: expected seconds, at most 1 (4 us is 4e-6), "
+               "got '4' (written in another unit?)");
     expect_err(h100_with("gpus_per_node", "0"), SIM_EINVAL,
                "h100-sxm.json: gpus_per_node: expected a positive integer, got '0'");
     expect_err(h100_with("n_sm", "132.5"), SIM_EPARSE,
@@ -292,6 +308,9 @@ static void test_json_util(void) {
     T_STREQ(buf, "llama");
     sim_json_stem("snap/Llama-3.1-8B/config.json", buf, sizeof buf);
     T_STREQ(buf, "Llama-3.1-8B");
+    /* --model ./Model/ (a shell's completion) joins to ./Model//config.json */
+    sim_json_stem("./Mistral-7B//config.json", buf, sizeof buf);
+    T_STREQ(buf, "Mistral-7B");
     sim_json_stem("config.json", buf, sizeof buf);
     T_STREQ(buf, "config");
     sim_json_stem("plain", buf, sizeof buf);

@@ -544,6 +544,31 @@ static void test_errors(void) {
                       "'arrived_at,num_prefill_tokens,num_decode_tokens' (vidur), "
                       "'session_id,turn,start_s,think_s,prompt_tokens,output_tokens' (sessions) "
                       "or a JSON object (mooncake), got '2023-11-16 18:15:46,374,44'");
+    /* a header written by hand or exported: the message says what is wrong */
+    expect_file_error(write_tmp("tabs.csv", "TIMESTAMP\tContextTokens\tGeneratedTokens\n0\t5\t3\n"),
+                      TRACE_FMT_AUTO, SIM_EPARSE,
+                      "@:1: header: expected 'TIMESTAMP,ContextTokens,GeneratedTokens' (azure), "
+                      "'arrived_at,num_prefill_tokens,num_decode_tokens' (vidur), "
+                      "'session_id,turn,start_s,think_s,prompt_tokens,output_tokens' (sessions) "
+                      "or a JSON object (mooncake), got "
+                      "'TIMESTAMP\tContextTokens\tGeneratedTokens' (fields are separated by "
+                      "commas; this line has tabs)");
+    expect_file_error(write_tmp("quoted.csv", "\"arrived_at\",\"num_prefill_tokens\","
+                                              "\"num_decode_tokens\"\n0,5,3\n"),
+                      TRACE_FMT_AUTO, SIM_EPARSE,
+                      "@:1: header: expected 'TIMESTAMP,ContextTokens,GeneratedTokens' (azure), "
+                      "'arrived_at,num_prefill_tokens,num_decode_tokens' (vidur), "
+                      "'session_id,turn,start_s,think_s,prompt_tokens,output_tokens' (sessions) "
+                      "or a JSON object (mooncake), got "
+                      "'\"arrived_at\",\"num_prefill_tokens\",\"num_decode_tokens\"' (fields "
+                      "are never quoted; remove the double quotes)");
+    expect_file_error(write_tmp("array.jsonl", "[{\"timestamp\": 0}]\n"), TRACE_FMT_AUTO,
+                      SIM_EPARSE,
+                      "@:1: header: expected 'TIMESTAMP,ContextTokens,GeneratedTokens' (azure), "
+                      "'arrived_at,num_prefill_tokens,num_decode_tokens' (vidur), "
+                      "'session_id,turn,start_s,think_s,prompt_tokens,output_tokens' (sessions) "
+                      "or a JSON object (mooncake), got '[{\"timestamp\": 0}]' (Mooncake JSONL "
+                      "holds one JSON object per line, not a JSON array)");
     snprintf(buf, sizeof buf, "%s0.5,5,3\n", vh);
     expect_file_error(write_tmp("wrongfmt.csv", buf), TRACE_FMT_AZURE, SIM_EPARSE,
                       "@:1: header: expected a 'TIMESTAMP' column (azure: "
@@ -1020,6 +1045,13 @@ static void test_synth_errors(void) {
     expect_spec_error("poisson,rate=5,isl=1,osl=1",
                       "--synthetic: requests: expected requests=N or duration=S (one is "
                       "required), got nothing");
+    /* a misspelt required key is named as itself, not as the missing one */
+    expect_spec_error("poisson,rate=5,n=100,isl=1,osl=1",
+                      "--synthetic: n: expected a key of poisson (rate, requests, duration, "
+                      "isl, osl), got 'n'");
+    expect_spec_error("closed,concurency=8,requests=10,isl=1,osl=1",
+                      "--synthetic: concurency: expected a key of closed (concurrency, requests, "
+                      "isl, osl, ramp, jitter), got 'concurency'");
     expect_spec_error("poisson,rate=5,requests=10,isl=1,osl=1,bogus=3",
                       "--synthetic: bogus: expected a key of poisson (rate, requests, duration, "
                       "isl, osl), got 'bogus'");

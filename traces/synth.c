@@ -798,6 +798,18 @@ static char *get(item *it, int n, const char *key) {
     return NULL;
 }
 
+/* 1 when key is one of keys, a ", "-separated list. */
+static int key_known(const char *keys, const char *key) {
+    size_t len = strlen(key);
+    const char *p = keys;
+    while ((p = strstr(p, key)) != NULL) {
+        if ((p == keys || p[-1] == ' ') && (p[len] == ',' || p[len] == '\0'))
+            return 1;
+        p += len;
+    }
+    return 0;
+}
+
 static int need(char *v, const char *key, const char *what, sim_err *err) {
     if (v != NULL)
         return SIM_OK;
@@ -834,6 +846,17 @@ static int parse_spec(synth *g, char *copy, sim_err *err) {
         for (j = 1; j < i; j++) {
             if (strcmp(it[j].key, it[i].key) == 0)
                 return spec_err(err, it[i].key, "each key once", "a second value");
+        }
+        /* an unknown key first: a misspelt 'requests' (n=100) is named as
+         * itself, not reported as the required key it failed to give. The
+         * other kinds' count key (requests for sessions, sessions for
+         * poisson) is left to the count check below, which names the key
+         * this kind counts with. */
+        if (!key_known(ki->keys, it[i].key) && strcmp(it[i].key, "requests") != 0 &&
+            strcmp(it[i].key, "sessions") != 0) {
+            char what[128];
+            snprintf(what, sizeof what, "a key of %s (%s)", ki->name, ki->keys);
+            return spec_err(err, it[i].key, what, it[i].key);
         }
     }
 

@@ -113,6 +113,21 @@ static enum trace_format sniff(const char *line) {
     return TRACE_FMT_AUTO;
 }
 
+/* What a header no format matches most likely got wrong, as a clause to
+ * append to the message ("" when nothing stands out): the three mistakes
+ * of a file written by hand or exported from a spreadsheet or pandas. */
+static const char *header_hint(const char *line) {
+    while (*line == ' ' || *line == '\t')
+        line++;
+    if (*line == '[')
+        return " (Mooncake JSONL holds one JSON object per line, not a JSON array)";
+    if (strchr(line, '\t') != NULL && strchr(line, ',') == NULL)
+        return " (fields are separated by commas; this line has tabs)";
+    if (strchr(line, '"') != NULL)
+        return " (fields are never quoted; remove the double quotes)";
+    return "";
+}
+
 /* Points *o at the defaults, filled into *def, when it is NULL, then
  * checks the options in use: SIM_OK or SIM_EINVAL with *err set. */
 static int opts_resolve(const trace_opts **o, trace_opts *def, sim_err *err) {
@@ -152,8 +167,8 @@ int trace_open_file(const char *path, enum trace_format fmt, const trace_opts *o
                         "header: expected 'TIMESTAMP,ContextTokens,GeneratedTokens' (azure), "
                         "'arrived_at,num_prefill_tokens,num_decode_tokens' (vidur), "
                         "'session_id,turn,start_s,think_s,prompt_tokens,output_tokens' "
-                        "(sessions) or a JSON object (mooncake), got '%.80s'",
-                        l->buf);
+                        "(sessions) or a JSON object (mooncake), got '%.80s'%s",
+                        l->buf, header_hint(l->buf));
             rc = SIM_EPARSE;
             goto err;
         }
