@@ -57,7 +57,7 @@ int cap_slo_parse(const char *text, cap_slo_set *out, sim_err *err) {
     strcpy(buf, text);
     for (part = strtok_r(buf, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(part, '='), *end;
-        double v, scale = 1;
+        double v, limit, unit_ns, scale = 1;
         int f;
         if (eq == NULL) {
             sim_err_set(err, "", 0, 0, "--slo: '%s': expected FIGURE=LIMIT", part);
@@ -82,15 +82,13 @@ int cap_slo_parse(const char *text, cap_slo_set *out, sim_err *err) {
             return SIM_EINVAL;
         }
         if (figs[f].latency) {
-            if (strcmp(end, "ms") == 0)
-                scale = 1e-3;
-            else if (strcmp(end, "us") == 0)
-                scale = 1e-6;
-            else if (strcmp(end, "s") != 0 && *end != '\0') {
-                sim_err_set(err, "", 0, 0, "--slo: %s: expected a unit s, ms or us, got '%s'", part,
+            if ((unit_ns = sim_duration_unit_ns(end)) == 0) {
+                sim_err_set(err, "", 0, 0,
+                            "--slo: %s: expected a unit s, ms, us, ns, m or h, got '%s'", part,
                             end);
                 return SIM_EINVAL;
             }
+            limit = v * unit_ns / 1e9;
         } else {
             if (strcmp(end, "%") == 0)
                 scale = 0.01;
@@ -104,6 +102,7 @@ int cap_slo_parse(const char *text, cap_slo_set *out, sim_err *err) {
                             eq + 1);
                 return SIM_EINVAL;
             }
+            limit = v * scale;
         }
         if (out->n == CAP_MAX_SLOS) {
             sim_err_set(err, "", 0, 0, "--slo: at most %d figures in one set", CAP_MAX_SLOS);
@@ -111,9 +110,9 @@ int cap_slo_parse(const char *text, cap_slo_set *out, sim_err *err) {
         }
         snprintf(out->slo[out->n].name, sizeof out->slo[out->n].name, "%s", part);
         out->slo[out->n].field = f;
-        out->slo[out->n].limit = v * scale;
+        out->slo[out->n].limit = limit;
         used += (size_t)snprintf(out->text + used, sizeof out->text - used, "%s%s=%.6g%s",
-                                 out->n ? "," : "", part, v * scale, figs[f].latency ? "s" : "");
+                                 out->n ? "," : "", part, limit, figs[f].latency ? "s" : "");
         if (used >= sizeof out->text)
             used = sizeof out->text - 1;
         out->n++;

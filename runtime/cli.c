@@ -41,8 +41,10 @@
 typedef struct rt_opt {
     const char *name;
     char kind;       /* 's' string, 'i' integer, 'n' integer that fits an int
-                        (read into one), 'u' integer >= 0, 'd' number, 'b'
-                        boolean, 'o' a JSON object, or a string naming its file */
+                        (read into one), 'u' integer >= 0, 'd' number, 't'
+                        seconds (a number; on the command line also with a
+                        unit: 500ms, 2s, 5m), 'b' boolean, 'o' a JSON object,
+                        or a string naming its file */
     const char *def; /* default as text (NULL: none) */
     const char *help;
 } rt_opt;
@@ -92,15 +94,15 @@ static const rt_opt run_opts[] = {
     {"sched-policy", 's', "vllm",
      "vllm|sglang|trtllm  step composition and admission of an engine family (docs/scheduler.md)"},
     {"max-queue", 'i', "0", "N  waiting requests per replica before 'queue_full' (0: unbounded)"},
-    {"max-queue-time", 'd', "0",
+    {"max-queue-time", 't', "0",
      "S  seconds a request may wait before 'queue_timeout' (0: no limit)"},
     {"calibration", 's', "",
      "FILE  perf calibration (default: data/calib/GPU.json; 'none': datasheet)"},
     {"engine-overhead", 'd', "1",
      "X  scale of the calibration's engine overhead per step (docs/calibration.md)"},
     {"gpu-price", 'd', "0", "USD  price of one GPU-hour, for cost_usd (0: none)"},
-    {"slo-ttft", 'd', "0", "S  TTFT SLO for goodput (0: none)"},
-    {"slo-tpot", 'd', "0", "S  TPOT SLO for goodput (0: none)"},
+    {"slo-ttft", 't', "0", "S  TTFT SLO for goodput, seconds (0: none)"},
+    {"slo-tpot", 't', "0", "S  TPOT SLO for goodput, seconds (0: none)"},
     {"backend", 's', "sim",
      "B  executor: sim|cpu|replay|cuda (cuda: CUDA builds; docs/backends.md)"},
     {"replay", 's', NULL, "DB:RUN_ID  the recorded run that --backend replay feeds back"},
@@ -109,7 +111,7 @@ static const rt_opt run_opts[] = {
     {"seed", 'u', "1", "S  seed of every random stream (0..2^63-1)"},
     {"db", 's', "kvfleet.db", "FILE  SQLite results file ('' with --no-db: none)"},
     {"steps-sample", 'i', "1", "N  keep one step row in N (0: none)"},
-    {"timeline-s", 'd', "1", "S  timeline interval (0: none)"},
+    {"timeline-s", 't', "1", "S  timeline interval, seconds (0: none)"},
     {"check", 'b', "false", "true|false  check scheduler invariants after every step (slow)"},
     {"fast-forward", 'b', "true", "true|false  plan pure-decode stretches as one event"},
 };
@@ -169,9 +171,11 @@ static json_t *opt_value(const rt_opt *o, const char *text, int *range) {
             }
             return json_integer(v);
         }
-        case 'd': {
+        case 'd':
+        case 't': {
             double v;
-            if ((prc = rt_parse_num(text, -DBL_MAX, DBL_MAX, &v)) != 0) {
+            if ((prc = o->kind == 'd' ? rt_parse_num(text, -DBL_MAX, DBL_MAX, &v)
+                                      : rt_parse_duration_s(text, &v)) != 0) {
                 *range = prc == -2;
                 return NULL;
             }
@@ -191,7 +195,11 @@ static json_t *opt_value(const rt_opt *o, const char *text, int *range) {
  * integer, a number) or, when only the range failed, its range. */
 static const char *value_name(char k, int range) {
     if (!range)
-        return k == 'i' || k == 'n' || k == 'u' ? "an integer" : k == 'd' ? "a number" : "?";
+        return k == 'i' || k == 'n' || k == 'u' ? "an integer"
+               : k == 'd'                       ? "a number"
+               : k == 't'
+                   ? "a number of seconds, or one with a unit (500ms, 2s, 5m; also ns, us, h)"
+                   : "?";
     return k == 'i'   ? "an integer from -9223372036854775808 to 9223372036854775807"
            : k == 'n' ? "an integer from -2147483648 to 2147483647"
            : k == 'u' ? "an integer from 0 to 9223372036854775807"
@@ -203,6 +211,7 @@ static const char *value_name(char k, int range) {
 static const char *kind_name(char k) {
     return k == 'n' || k == 'u'   ? value_name(k, 1)
            : k == 'i' || k == 'd' ? value_name(k, 0)
+           : k == 't'             ? "a number (seconds)"
            : k == 'b'             ? "true or false"
            : k == 'o'             ? "an object or a file name"
                                   : "a string";
@@ -237,6 +246,7 @@ static int config_check(json_t *cfg, const char *src, sim_err *err) {
                 ok = json_is_integer(v) && json_integer_value(v) >= 0;
                 break;
             case 'd':
+            case 't':
                 ok = json_is_number(v);
                 break;
             default:
@@ -1577,6 +1587,21 @@ int rt_parse_num(const char *text, double lo, double hi, double *out) {
     if (errno != 0)
         return -1;
     *out = v;
+    return 0;
+}
+
+int rt_parse_duration_s(const char *text, double *out) {
+    char *end;
+    double v, unit_ns;
+    errno = 0;
+    v = sim_strtod(text, &end);
+    if (end == text || (unit_ns = sim_duration_unit_ns(end)) == 0)
+        return -1;
+    if (errno == ERANGE || !isfinite(v * unit_ns))
+        return -2;
+    if (errno != 0)
+        return -1;
+    *out = v * unit_ns / 1e9;
     return 0;
 }
 

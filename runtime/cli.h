@@ -57,6 +57,10 @@ int rt_arg_in(const char *a, const char *const *names);
 void rt_arg_refuse(const char *who, const char *a, const char *const *value_opts);
 /* The same for a finite number in [lo, hi]. */
 int rt_parse_num(const char *text, double lo, double hi, double *out);
+/* rt_parse_num for a duration in seconds, which may end in a unit (ns, us,
+ * ms, s, m, h; "500ms" is 0.5); the same return codes, with no range but
+ * a double's. */
+int rt_parse_duration_s(const char *text, double *out);
 /* The exit code of a value rt_parse_int or rt_parse_num refused: usage (2)
  * for a value not of the option's form (-1), bad input (1) for one out of
  * range (-2), as docs/cli.md says for every command. */

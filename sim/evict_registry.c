@@ -191,27 +191,17 @@ int evict_param_number(const evict_params *p, const char *key, double def, doubl
 
 int evict_param_duration(const evict_params *p, const char *key, sim_time def, sim_time *out,
                          sim_err *err) {
-    static const struct {
-        const char *unit;
-        double ns;
-    } units[] = {{"ns", 1},   {"us", 1e3},   {"ms", 1e6}, {"s", 1e9},
-                 {"m", 60e9}, {"h", 3600e9}, {"", 1e9}};
     const char *v = evict_param_get(p, key);
     char *end;
     double x, ns = -1;
-    size_t i;
     if (v == NULL) {
         *out = def;
         return SIM_OK;
     }
     errno = 0;
     x = sim_strtod(v, &end);
-    if (end != v && errno == 0 && isfinite(x) && x > 0)
-        for (i = 0; i < sizeof units / sizeof units[0]; i++)
-            if (strcmp(end, units[i].unit) == 0) {
-                ns = x * units[i].ns;
-                break;
-            }
+    if (end != v && errno == 0 && isfinite(x) && x > 0 && sim_duration_unit_ns(end) > 0)
+        ns = x * sim_duration_unit_ns(end);
     if (!(ns >= 1 && ns < 9.2e18)) {
         sim_err_set(err, "--policy", 0, 0,
                     "%s:%s: expected a duration > 0 (300s, 300ms, 5m, 1h, or plain seconds), "

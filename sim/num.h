@@ -25,6 +25,23 @@ static inline double sim_strtod(const char *s, char **end) {
     return strtod(s, end);
 }
 
+/* The nanoseconds in one unit of a duration suffix (exact): ns, us, ms,
+ * s, m, h, or "" (plain seconds); 0 for any other suffix. A value of x
+ * units is x * unit ns, or x * unit / 1e9 seconds, which reads "40ms" as
+ * the same double as "0.04". */
+static inline double sim_duration_unit_ns(const char *unit) {
+    static const struct {
+        const char *unit;
+        double ns;
+    } units[] = {{"ns", 1.0}, {"us", 1e3},   {"ms", 1e6}, {"s", 1e9},
+                 {"m", 60e9}, {"h", 3600e9}, {"", 1e9}};
+    size_t i;
+    for (i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(unit, units[i].unit) == 0)
+            return units[i].ns;
+    return 0.0;
+}
+
 /* Ascending doubles; NaN compares equal to everything (callers sort finite values). */
 static inline int sim_cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;

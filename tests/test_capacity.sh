@@ -54,7 +54,7 @@ check "--pp 2 --tp 2: GPUs = replicas x 4" \
 # refusals
 "$KV" capacity --no-db >/dev/null 2>&1
 check "no --slo: usage error (exit 2)" "[ $? -eq 2 ]"
-for s in 'ttft_p98=1s' 'ttft_p99=1h' 'reject=150%' 'ttft_p99' 'tpot_p99=-1ms'; do
+for s in 'ttft_p98=1s' 'ttft_p99=1d' 'reject=150%' 'ttft_p99' 'tpot_p99=-1ms'; do
     "$KV" capacity --slo "$s" --no-db >/dev/null 2>"$T/s.err"
     check "bad SLO '$s' refused (exit 2, names --slo)" "[ $? -eq 2 ] && grep -q -- '--slo' $T/s.err"
 done

@@ -466,6 +466,20 @@ printf 'arrived_at,num_prefill_tokens,num_decode_tokens\n0,9000,10\n0,9000,10\n'
 check "every request rejected at one instant: gpu_hours 0, utilisations null" \
     "grep -q '\"gpu_hours\": 0.0,' $T/rej0.json && grep -q '\"busy_frac\": null' $T/rej0.json"
 
+# durations: a unit on the command line (500ms is 0.5), stored as seconds; another suffix
+# is a usage error naming the units
+"$KV" run --trace "$T/small.csv" --no-db --json --slo-ttft 0.5 --max-queue-time 2 >"$T/d1.json" 2>/dev/null
+"$KV" run --trace "$T/small.csv" --no-db --json --slo-ttft 500ms --max-queue-time 2s >"$T/d2.json" 2>/dev/null
+check "--slo-ttft 500ms --max-queue-time 2s: the same run as 0.5 and 2" \
+    "grep -v -e wall_s -e peak_rss_bytes $T/d1.json >$T/d1.c && grep -v -e wall_s -e peak_rss_bytes $T/d2.json >$T/d2.c && cmp -s $T/d1.c $T/d2.c && grep -q '\"goodput_requests_per_s\": [1-9]' $T/d1.c"
+"$KV" run --trace "$T/small.csv" --db "$T/dur.db" --slo-tpot 40ms >/dev/null 2>&1
+"$KV" run --trace "$T/small.csv" --db "$T/dur.db" --slo-tpot 0.04 >/dev/null 2>&1
+check "--slo-tpot 40ms stored as the same number as 0.04" \
+    "[ \"\$(sqlite3 $T/dur.db \"SELECT count(DISTINCT json_extract(config, '$.\\\"slo-tpot\\\"')) || ',' || count(*) FROM runs\")\" = 1,2 ]"
+"$KV" run --no-db --timeline-s 2x >/dev/null 2>"$T/dx"
+check "--timeline-s 2x: exit 2, the units named" \
+    "[ $? -eq 2 ] && grep -q 'timeline-s: expected a number of seconds, or one with a unit (500ms, 2s, 5m; also ns, us, h)' $T/dx"
+
 # version
 check "--version says cuda and mpi" "$KV --version | grep -q '^cuda: ' && $KV --version | grep -q '^mpi: '"
 
