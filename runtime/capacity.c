@@ -326,9 +326,9 @@ static int eval(cap_state *S, double load, int tp, int replicas) {
             used += (size_t)snprintf(line + used, sizeof line - used, "%s%s", i ? " " : "",
                                      cap_slo_met(&S->slo[i], &p->sum) ? "meets" : "misses");
         fprintf(stderr,
-                "kvfleet capacity: load x%g TP%d %d replicas: TTFT p99 %.3f s, TPOT p99 %.4f s, "
+                "kvfleet capacity: load x%g TP%d %d replica%s: TTFT p99 %.3f s, TPOT p99 %.4f s, "
                 "rejected %.3f%%: %s\n",
-                load, tp, replicas, p->sum.ttft_p99_s, p->sum.tpot_p99_s,
+                load, tp, replicas, replicas == 1 ? "" : "s", p->sum.ttft_p99_s, p->sum.tpot_p99_s,
                 100.0 * fig_value(N_FIGS - 1, &p->sum), line);
     }
     return S->n_pts - 1;
@@ -726,8 +726,8 @@ int rt_main_capacity(int argc, char **argv) {
                         printf("%-44s %8g %10s %4d   cannot run (TP%d: see above)\n", slos[k].text,
                                loads[j], "", tp, tp);
                     else
-                        printf("%-44s %8g %10s %4d   none up to %d replicas\n", slos[k].text,
-                               loads[j], "", tp, max_r);
+                        printf("%-44s %8g %10s %4d   none up to %d replica%s\n", slos[k].text,
+                               loads[j], "", tp, max_r, max_r == 1 ? "" : "s");
                 }
             }
             {
