@@ -1455,6 +1455,8 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     json_object_set_new(info, "run_id", run_id > 0 ? json_integer(run_id) : json_null());
     json_object_set_new(info, "db", json_string(db));
     json_object_set_new(info, "model", json_string(pc->model.name));
+    json_object_set_new(info, "dtype", json_string(sim_dtype_name(pc->model.w_dtype)));
+    json_object_set_new(info, "kv_dtype", json_string(sim_dtype_name(pc->model.kv_dtype)));
     json_object_set_new(info, "gpu", json_string(pc->gpu.name));
     json_object_set_new(info, "tp", json_integer(pc->tp));
     if (pc->pp > 1) {

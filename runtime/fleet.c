@@ -840,6 +840,8 @@ json_t *rt_fleet_info(const rt_fleet *f, json_t *fleet) {
         json_object_set_new(o, "name", json_string(p->name));
         json_object_set_new(o, "region", json_string(rname));
         json_object_set_new(o, "model", json_string(p->perf->model.name));
+        json_object_set_new(o, "dtype", json_string(sim_dtype_name(p->perf->model.w_dtype)));
+        json_object_set_new(o, "kv_dtype", json_string(sim_dtype_name(p->perf->model.kv_dtype)));
         json_object_set_new(o, "gpu", json_string(p->perf->gpu.name));
         json_object_set_new(o, "tp", json_integer(p->perf->tp));
         /* replicas as the file counts them; the engine runs pp virtual
