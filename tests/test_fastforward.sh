@@ -9,7 +9,9 @@
 # case must take strictly fewer events with runs, so that each one runs
 # some (closed-sglang's outputs vary in length: two replicas of identical
 # requests step in lockstep, and a replica forms no run while another's step
-# ends at the same instant).
+# ends at the same instant). closed-lockstep-lot: replicas in lock step end
+# steps at the same instants, where the order their steps complete in
+# decides which replica the released requests go to.
 set -u
 . "$srcdir/tests/tap.sh"
 tap_tmp ff
@@ -33,6 +35,7 @@ closed-sglang|--synthetic closed,concurrency=64,isl=128,osl=lognormal(mean=200;s
 closed-trtllm-nochunk|--synthetic closed,concurrency=4,isl=3000,osl=16,requests=600 --sched-policy trtllm --chunked-prefill false
 poisson-small-pool-check|--synthetic $P --kv-blocks 600 --max-num-seqs 8 --check true
 disagg-1p2d|--fleet $srcdir/experiments/fleets/disagg-1p2d.json --load-scale 8 --limit 1500
+closed-lockstep-lot|--synthetic closed,concurrency=17,isl=100,osl=20,requests=300 --replicas 3 --router least-outstanding --max-num-seqs 4
 CASES
 
 rows() { # db: every row the run wrote, in a fixed order, and the summary at full precision
