@@ -901,8 +901,9 @@ static void on_schedule(eng *e, replica *p) {
     int try_run = p->sched_run;
     p->sched_pending = p->sched_run = 0;
     rep_account(e, p, e->now);
-    /* after a step's end a decode run may start (every event of this
-     * instant has run: SCHEDULE sorts last); replicas in lock step end
+    /* after a step's end a decode run may start (arrivals and step ends
+     * of this instant have run: SCHEDULE sorts after them; other replicas'
+     * formations may still follow); replicas in lock step end
      * their steps at the same instant and come here. After an arrival
      * alone none is tried (its request is mostly admitted at once): the
      * results are the same either way, only the events differ. */
@@ -1210,8 +1211,9 @@ static void step_complete(eng *e, replica *p) {
         e->rc = SIM_EINVAL;
         return;
     }
-    /* Nothing else happens at this instant: no arrival at now can still be
-     * pending, so forming the next step (or run) at once is what the
+    /* Nothing else is queued at this instant: no arrival at now is pending
+     * (one this formation releases, by rejecting a request, comes after
+     * it either way), so forming the next step (or run) at once is what the
      * SCHEDULE event would do, without the heap round trip. */
     p->sched_run = 1;
     if (evq_peek_time(e->q) > e->now && !p->sched_pending) {

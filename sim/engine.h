@@ -4,7 +4,8 @@
  * Time advances by the executor's step durations; arrivals, step ends and
  * scheduling decisions are events ordered by (time, class, sequence), with
  * arrivals before step ends before scheduling at equal times, so a
- * scheduling decision at t sees every request that arrived by t. */
+ * scheduling decision at t sees every request that arrived by t; steps of
+ * several replicas ending at the same t complete in replica order. */
 #ifndef SIM_ENGINE_H
 #define SIM_ENGINE_H
 
