@@ -329,7 +329,7 @@ static int32_t pool_alloc(sched *s) {
 /* n anonymous blocks for a sequence that holds no ids, evicting one cached
  * block for each block not free, as n calls of pool_alloc would; every
  * block must be obtainable. */
-static void pool_alloc_anon(sched *s, int64_t n) {
+static inline void pool_alloc_anon(sched *s, int64_t n) {
     int64_t got = kvc_anon_alloc(s->pool, n);
     for (; got < n; got++) {
         int ok = s->pc && pcache_evict_one(s->pc, s->now) && kvc_anon_alloc(s->pool, 1) == 1;
@@ -378,17 +378,21 @@ static void remote_demote(sched *s, uint64_t key, int32_t tokens, int64_t sessio
 
 /* Sends the blocks demoted (or written through) since the last call as one
  * transfer over this replica's NIC and the pool's, as an engine gathers
- * them into one RDMA write. Called at the end of every operation that can
- * cache or evict blocks. */
-static void remote_flush(sched *s) {
+ * them into one RDMA write (remote_flush: when there are any). */
+static void remote_send(sched *s) {
     int path[2];
-    if (s->rdemote_bytes <= 0)
-        return;
     path[0] = s->cfg.rnic_out;
     path[1] = s->cfg.rpool_in;
     if (net_start(s->cfg.rnet, s->now, path, 2, s->rdemote_bytes, s->cfg.rlatency_s) < 0)
         s->oom = 1;
     s->rdemote_bytes = 0;
+}
+
+/* Called at the end of every operation that can cache or evict blocks
+ * (at every step: the test is inline, the transfer rare). */
+static inline void remote_flush(sched *s) {
+    if (s->rdemote_bytes > 0)
+        remote_send(s);
 }
 
 /* The host tier drops a block: to the remote pool, when there is one. */
@@ -1481,10 +1485,9 @@ void sched_decode_agg(const sched *s, int64_t i, perf_batch *agg) {
 
 /* One step of sched_decode_advance; r is the decode clock's position in its
  * block (mod_pos(dclock(s), block_tokens)), expire whether the cache expires
- * blocks by time. */
+ * blocks by time. The caller checks that the step finishes nothing. */
 static inline int advance_one(sched *s, sim_time now, int64_t r, int expire) {
     int rc;
-    SIM_ASSERT(s->heap[0]->fin_step > dclock(s));
     SIM_DASSERT(avail(s) >= sched_decode_need(s, 0)); /* the planner counted them */
     SIM_DASSERT(r == mod_pos(dclock(s), s->cfg.block_tokens));
     s->now = now;
@@ -1500,18 +1503,27 @@ static inline int advance_one(sched *s, sim_time now, int64_t r, int expire) {
 
 int sched_decode_advance(sched *s, sim_time now) {
     SIM_ASSERT(s->prefill.n == 0 && s->n_decode > 0);
+    SIM_ASSERT(s->heap[0]->fin_step > dclock(s));
     return advance_one(s, now, mod_pos(dclock(s), s->cfg.block_tokens),
                        s->pc && pcache_has_expiry(s->pc));
 }
 
+/* The pool changes only where a step allocates decode blocks or expires
+ * cached ones, so the blocks in use are counted again only after those
+ * steps. The finish heap does not change in a run: the last step finishing
+ * nothing is checked once, for all of them. */
 int sched_decode_advance_n(sched *s, sim_time t0, const sim_time *end, int64_t n, int64_t *used) {
-    int64_t i, bt = s->cfg.block_tokens, r = mod_pos(dclock(s), bt);
+    int64_t i, bt = s->cfg.block_tokens, r = mod_pos(dclock(s), bt), u = in_use(s);
     int expire = s->pc && pcache_has_expiry(s->pc), rc;
     SIM_ASSERT(s->prefill.n == 0 && s->n_decode > 0);
+    SIM_ASSERT(n <= 0 || s->heap[0]->fin_step >= dclock(s) + n);
     for (i = 0; i < n; i++) {
+        int moves = expire || s->bucket[r].n != 0;
         if ((rc = advance_one(s, i == 0 ? t0 : end[i - 1], r, expire)) != SIM_OK)
             return rc;
-        used[i] = in_use(s);
+        if (moves)
+            u = in_use(s);
+        used[i] = u;
         if (++r == bt)
             r = 0;
     }
