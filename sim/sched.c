@@ -243,11 +243,19 @@ static sched_seq *seq_get(sched *s) {
             s->chunks_mem = nm;
             s->cap_chunks_mem = ncap;
         }
-        blk = SIM_NEW_ARRAY(sched_seq, SEQ_CHUNK);
+        /* not zeroed: a record is cleared when taken, all but its tables,
+         * which start empty here */
+        blk = sim_malloc(SEQ_CHUNK * sizeof *blk);
         if (blk == NULL)
             return NULL;
         s->chunks_mem[s->n_chunks_mem++] = blk;
         for (i = SEQ_CHUNK - 1; i >= 0; i--) {
+            blk[i].blocks = NULL;
+            blk[i].cblocks = NULL;
+            blk[i].hash_ids = NULL;
+            blk[i].cap_blocks = 0;
+            blk[i].cap_hash = 0;
+            blk[i].phase = SCHED_FREE;
             blk[i].rnext = s->free_seqs;
             s->free_seqs = &blk[i];
         }
