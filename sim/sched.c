@@ -79,6 +79,7 @@ struct sched {
     int64_t *bucket_ids; /* of those, the sequences whose blocks have ids (not anon) */
     int64_t dec_clock;   /* the decode clock whose decode blocks are allocated (-1: none) */
     int n_decode;
+    int n_ids;        /* of those, the ones whose blocks have ids: the sum of bucket_ids */
     int64_t dec_base; /* sum over decoding sequences of (kv0 - d0) */
     sched_seq **heap; /* finish heap by fin_step */
     int64_t heap_n, heap_cap;
@@ -796,8 +797,10 @@ static void decode_leave(sched *s, sched_seq *q) {
     q->kv_tokens = q->kv0 + (dclock(s) - q->d0);
     if (q->anon)
         q->n_blocks = seq_blocks(s, q);
-    else
+    else {
         s->bucket_ids[seq_bucket(s, q)]--;
+        s->n_ids--;
+    }
     list_remove(&s->bucket[seq_bucket(s, q)], q);
     s->n_decode--;
     s->dec_base -= q->kv0 - q->d0;
@@ -1393,8 +1396,10 @@ int sched_step_done(sched *s, const sched_batch *b, sim_time end) {
         q->kv0 = q->kv_tokens;
         q->fin_step = q->d0 + (q->req.output_tokens - q->gen0) - 1;
         list_push_back(&s->bucket[seq_bucket(s, q)], q);
-        if (!q->anon)
+        if (!q->anon) {
             s->bucket_ids[seq_bucket(s, q)]++;
+            s->n_ids++;
+        }
         s->n_decode++;
         s->dec_base += q->kv0 - q->d0;
         if (s->heap_n == s->heap_cap) {
@@ -1516,6 +1521,40 @@ int sched_decode_advance(sched *s, sim_time now) {
                        s->pc && pcache_has_expiry(s->pc));
 }
 
+/* sched_decode_advance_n for a run whose decoders all hold anonymous blocks
+ * (no ids to hand out), in a cache that expires nothing, with nothing to
+ * send to the remote pool: when the pool's free blocks cover the run's
+ * decode blocks (no step evicts), the steps' allocations are taken as one
+ * count at the end, as a single step takes a residue's blocks: the same
+ * blocks free, the same counters, and the same peak (in use only grows in
+ * a run). Returns 0, having changed nothing but used, when they fall
+ * short: the run then goes step by step. */
+static int advance_anon(sched *s, sim_time t0, const sim_time *end, int64_t n, int64_t *used) {
+    int64_t i, bt = s->cfg.block_tokens, r = mod_pos(dclock(s), bt), u = in_use(s);
+    int64_t free_blocks = kvc_free(s->pool), total = 0, last = -1, got;
+    for (i = 0; i < n; i++) {
+        int64_t need = s->bucket[r].n;
+        if (need != 0) {
+            total += need;
+            if (total > free_blocks)
+                return 0;
+            last = i;
+        }
+        used[i] = u + total;
+        if (++r == bt)
+            r = 0;
+    }
+    got = kvc_anon_alloc(s->pool, total);
+    SIM_ASSERT(got == total);
+    s->n_table += total;
+    if (last >= 0)
+        s->dec_clock = dclock(s) + last; /* decode_alloc's mark of the last allocating step */
+    s->now = n > 1 ? end[n - 2] : t0;
+    s->step += n;
+    s->last_skipped = 0;
+    return 1;
+}
+
 /* The pool changes only where a step allocates decode blocks or expires
  * cached ones, so the blocks in use are counted again only after those
  * steps. The finish heap does not change in a run: the last step finishing
@@ -1525,6 +1564,9 @@ int sched_decode_advance_n(sched *s, sim_time t0, const sim_time *end, int64_t n
     int expire = s->pc && pcache_has_expiry(s->pc), rc;
     SIM_ASSERT(s->prefill.n == 0 && s->n_decode > 0);
     SIM_ASSERT(n <= 0 || s->heap[0]->fin_step >= dclock(s) + n);
+    if (n > 0 && !expire && s->n_ids == 0 && s->rdemote_bytes <= 0 &&
+        advance_anon(s, t0, end, n, used))
+        return SIM_OK;
     for (i = 0; i < n; i++) {
         int moves = expire || s->bucket[r].n != 0;
         if ((rc = advance_one(s, i == 0 ? t0 : end[i - 1], r, expire)) != SIM_OK)
@@ -1683,7 +1725,7 @@ int32_t sched_seq_slot(const sched_seq *q, int64_t pos, int block_tokens) {
 
 int sched_check(const sched *s) {
     const sched_seq *q;
-    int64_t blocks = 0, base = 0, anon = 0, table = 0;
+    int64_t blocks = 0, base = 0, anon = 0, table = 0, ids_all = 0;
     int n = 0, ndec = 0, r;
     if (kvc_check(s->pool) != 0)
         return -1;
@@ -1736,7 +1778,10 @@ int sched_check(const sched *s) {
         }
         if (ids != s->bucket_ids[r])
             return -14;
+        ids_all += ids;
     }
+    if (ids_all != s->n_ids)
+        return -15;
     if (s->heap_n != s->n_decode)
         return -8;
     return 0;
