@@ -313,17 +313,23 @@ static int64_t dclock(const sched *s) {
 
 /* ---- the pool and the prefix cache ---- */
 
-/* Blocks obtainable now: free ones plus cached ones no sequence holds. A
- * sequence holds the whole chain of its cached blocks, so every unheld
- * cached block can be evicted, leaves first, one after another. */
+/* Cached blocks no sequence holds. A sequence holds the whole chain of its
+ * cached blocks, so every unheld cached block can be evicted, leaves first,
+ * one after another. */
+static int64_t unheld(const sched *s) {
+    return s->pc ? pcache_size(s->pc) - pcache_n_held(s->pc) : 0;
+}
+
+/* Blocks obtainable now: free ones plus cached ones no sequence holds. */
 static int64_t avail(const sched *s) {
-    return kvc_free(s->pool) + (s->pc ? pcache_size(s->pc) - pcache_n_held(s->pc) : 0);
+    return kvc_free(s->pool) + unheld(s);
 }
 
 /* Blocks in use: held by a sequence (a cached block no sequence holds can
- * be evicted at any time, and counts as available). */
+ * be evicted at any time, and counts as available): the pool's used blocks
+ * (its total less avail's free ones) less the unheld cached ones. */
 static int64_t in_use(const sched *s) {
-    return kvc_total(s->pool) - avail(s);
+    return kvc_used(s->pool) - unheld(s);
 }
 
 /* A block from the pool, evicting a cached block when none is free; -1
@@ -1060,7 +1066,7 @@ static int step_decode(sched *s, sched_batch *b, int64_t *budget, int *nseq) {
     /* (2) decode: one token each; blocks for those starting a block */
     r = mod_pos(dclock(s), s->cfg.block_tokens);
     need = s->bucket[r].n;
-    while (avail(s) < need) {
+    while (need > 0 && avail(s) < need) { /* avail is never negative */
         sched_seq *victim = s->run_tail;
         SIM_ASSERT(victim != NULL);
         if (victim->phase == SCHED_DECODE && seq_bucket(s, victim) == r)
