@@ -1492,7 +1492,8 @@ int64_t sched_decode_run_limit(const sched *s, sim_time *deadline_ns) {
 }
 
 int64_t sched_decode_need(const sched *s, int64_t i) {
-    return s->bucket[mod_pos(dclock(s) + i, s->cfg.block_tokens)].n;
+    SIM_DASSERT(i >= 0);
+    return s->bucket[(dclock(s) + i) % s->cfg.block_tokens].n; /* dclock(s) + i >= 0 */
 }
 
 void sched_decode_agg(const sched *s, int64_t i, perf_batch *agg) {
