@@ -607,20 +607,12 @@ static int seq_release(sched *s, sched_seq *q, int resume) {
     return rc;
 }
 
-/* Looks up q's longest cached prefix of full blocks, leaving at least one
- * token to compute. With take != 0 the blocks are referenced and become
- * q's first blocks (its tables must have room); otherwise nothing changes.
- * Returns the blocks found; *pinned counts those no sequence held (no
- * longer obtainable once taken); *key is the chained key of the last one
- * (PCACHE_KEY_ROOT when none). */
-static int64_t prefix_lookup(sched *s, sched_seq *q, int64_t target, int take, int64_t *pinned,
-                             uint64_t *key) {
+/* prefix_lookup's walk down the cache, for a cacheable q when there is a
+ * cache; *pinned and *key start as prefix_lookup sets them. */
+static int64_t prefix_walk(sched *s, sched_seq *q, int64_t target, int take, int64_t *pinned,
+                           uint64_t *key) {
     int64_t j, max_hit = (target - 1) / s->cfg.block_tokens;
     uint64_t k = PCACHE_KEY_ROOT;
-    *pinned = 0;
-    *key = k;
-    if (s->pc == NULL || !cacheable(q))
-        return 0;
     for (j = 0; j < max_hit; j++) {
         pcache_block *b;
         k = pcache_key_chain(k, block_content(s, q, j));
@@ -642,6 +634,22 @@ static int64_t prefix_lookup(sched *s, sched_seq *q, int64_t target, int take, i
         q->last_key = k;
     }
     return j;
+}
+
+/* Looks up q's longest cached prefix of full blocks, leaving at least one
+ * token to compute. With take != 0 the blocks are referenced and become
+ * q's first blocks (its tables must have room); otherwise nothing changes.
+ * Returns the blocks found; *pinned counts those no sequence held (no
+ * longer obtainable once taken); *key is the chained key of the last one
+ * (PCACHE_KEY_ROOT when none). Inline: without a cache, or for a request
+ * that cannot be cached, the test is all there is. */
+static inline int64_t prefix_lookup(sched *s, sched_seq *q, int64_t target, int take,
+                                    int64_t *pinned, uint64_t *key) {
+    *pinned = 0;
+    *key = PCACHE_KEY_ROOT;
+    if (s->pc == NULL || !cacheable(q))
+        return 0;
+    return prefix_walk(s, q, target, take, pinned, key);
 }
 
 int64_t sched_block_keys(const sched_config *cfg, const sim_req *r, uint64_t *keys, int64_t cap) {
