@@ -1542,11 +1542,13 @@ int sched_decode_advance(sched *s, sim_time now) {
  * decode blocks (no step evicts), the steps' allocations are taken as one
  * count at the end, as a single step takes a residue's blocks: the same
  * blocks free, the same counters, and the same peak (in use only grows in
- * a run). Returns 0, having changed nothing but used, when they fall
- * short: the run then goes step by step. */
-static int advance_anon(sched *s, sim_time t0, const sim_time *end, int64_t n, int64_t *used) {
-    int64_t i, bt = s->cfg.block_tokens, r = mod_pos(dclock(s), bt), u = in_use(s);
-    int64_t free_blocks = kvc_free(s->pool), total = 0, last = -1, got;
+ * a run). r and u are the decode clock's residue and the blocks in use
+ * before the run. Returns 0, having changed nothing but used, when they
+ * fall short: the run then goes step by step. */
+static int advance_anon(sched *s, sim_time t0, const sim_time *end, int64_t n, int64_t r, int64_t u,
+                        int64_t *used) {
+    int64_t i, bt = s->cfg.block_tokens, free_blocks = kvc_free(s->pool), total = 0, last = -1;
+    int64_t got;
     for (i = 0; i < n; i++) {
         int64_t need = s->bucket[r].n;
         if (need != 0) {
@@ -1580,7 +1582,7 @@ int sched_decode_advance_n(sched *s, sim_time t0, const sim_time *end, int64_t n
     SIM_ASSERT(s->prefill.n == 0 && s->n_decode > 0);
     SIM_ASSERT(n <= 0 || s->heap[0]->fin_step >= dclock(s) + n);
     if (n > 0 && !expire && s->n_ids == 0 && s->rdemote_bytes <= 0 &&
-        advance_anon(s, t0, end, n, used))
+        advance_anon(s, t0, end, n, r, u, used))
         return SIM_OK;
     for (i = 0; i < n; i++) {
         int moves = expire || s->bucket[r].n != 0;
