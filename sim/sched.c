@@ -79,6 +79,7 @@ struct sched {
     int64_t *bucket_ids; /* of those, the sequences whose blocks have ids (not anon) */
     int64_t dec_clock;   /* the decode clock whose decode blocks are allocated (-1: none) */
     int n_decode;
+    int n_ids;        /* of those, the ones whose blocks have ids: the sum of bucket_ids */
     int64_t dec_base; /* sum over decoding sequences of (kv0 - d0) */
     sched_seq **heap; /* finish heap by fin_step */
     int64_t heap_n, heap_cap;
@@ -243,11 +244,19 @@ static sched_seq *seq_get(sched *s) {
             s->chunks_mem = nm;
             s->cap_chunks_mem = ncap;
         }
-        blk = SIM_NEW_ARRAY(sched_seq, SEQ_CHUNK);
+        /* not zeroed: a record is cleared when taken, all but its tables,
+         * which start empty here */
+        blk = sim_malloc(SEQ_CHUNK * sizeof *blk);
         if (blk == NULL)
             return NULL;
         s->chunks_mem[s->n_chunks_mem++] = blk;
         for (i = SEQ_CHUNK - 1; i >= 0; i--) {
+            blk[i].blocks = NULL;
+            blk[i].cblocks = NULL;
+            blk[i].hash_ids = NULL;
+            blk[i].cap_blocks = 0;
+            blk[i].cap_hash = 0;
+            blk[i].phase = SCHED_FREE;
             blk[i].rnext = s->free_seqs;
             s->free_seqs = &blk[i];
         }
@@ -304,17 +313,23 @@ static int64_t dclock(const sched *s) {
 
 /* ---- the pool and the prefix cache ---- */
 
-/* Blocks obtainable now: free ones plus cached ones no sequence holds. A
- * sequence holds the whole chain of its cached blocks, so every unheld
- * cached block can be evicted, leaves first, one after another. */
+/* Cached blocks no sequence holds. A sequence holds the whole chain of its
+ * cached blocks, so every unheld cached block can be evicted, leaves first,
+ * one after another. */
+static int64_t unheld(const sched *s) {
+    return s->pc ? pcache_size(s->pc) - pcache_n_held(s->pc) : 0;
+}
+
+/* Blocks obtainable now: free ones plus cached ones no sequence holds. */
 static int64_t avail(const sched *s) {
-    return kvc_free(s->pool) + (s->pc ? pcache_size(s->pc) - pcache_n_held(s->pc) : 0);
+    return kvc_free(s->pool) + unheld(s);
 }
 
 /* Blocks in use: held by a sequence (a cached block no sequence holds can
- * be evicted at any time, and counts as available). */
+ * be evicted at any time, and counts as available): the pool's used blocks
+ * (its total less avail's free ones) less the unheld cached ones. */
 static int64_t in_use(const sched *s) {
-    return kvc_total(s->pool) - avail(s);
+    return kvc_used(s->pool) - unheld(s);
 }
 
 /* A block from the pool, evicting a cached block when none is free; -1
@@ -329,7 +344,7 @@ static int32_t pool_alloc(sched *s) {
 /* n anonymous blocks for a sequence that holds no ids, evicting one cached
  * block for each block not free, as n calls of pool_alloc would; every
  * block must be obtainable. */
-static void pool_alloc_anon(sched *s, int64_t n) {
+static inline void pool_alloc_anon(sched *s, int64_t n) {
     int64_t got = kvc_anon_alloc(s->pool, n);
     for (; got < n; got++) {
         int ok = s->pc && pcache_evict_one(s->pc, s->now) && kvc_anon_alloc(s->pool, 1) == 1;
@@ -378,17 +393,21 @@ static void remote_demote(sched *s, uint64_t key, int32_t tokens, int64_t sessio
 
 /* Sends the blocks demoted (or written through) since the last call as one
  * transfer over this replica's NIC and the pool's, as an engine gathers
- * them into one RDMA write. Called at the end of every operation that can
- * cache or evict blocks. */
-static void remote_flush(sched *s) {
+ * them into one RDMA write (remote_flush: when there are any). */
+static void remote_send(sched *s) {
     int path[2];
-    if (s->rdemote_bytes <= 0)
-        return;
     path[0] = s->cfg.rnic_out;
     path[1] = s->cfg.rpool_in;
     if (net_start(s->cfg.rnet, s->now, path, 2, s->rdemote_bytes, s->cfg.rlatency_s) < 0)
         s->oom = 1;
     s->rdemote_bytes = 0;
+}
+
+/* Called at the end of every operation that can cache or evict blocks
+ * (at every step: the test is inline, the transfer rare). */
+static inline void remote_flush(sched *s) {
+    if (s->rdemote_bytes > 0)
+        remote_send(s);
 }
 
 /* The host tier drops a block: to the remote pool, when there is one. */
@@ -588,20 +607,12 @@ static int seq_release(sched *s, sched_seq *q, int resume) {
     return rc;
 }
 
-/* Looks up q's longest cached prefix of full blocks, leaving at least one
- * token to compute. With take != 0 the blocks are referenced and become
- * q's first blocks (its tables must have room); otherwise nothing changes.
- * Returns the blocks found; *pinned counts those no sequence held (no
- * longer obtainable once taken); *key is the chained key of the last one
- * (PCACHE_KEY_ROOT when none). */
-static int64_t prefix_lookup(sched *s, sched_seq *q, int64_t target, int take, int64_t *pinned,
-                             uint64_t *key) {
+/* prefix_lookup's walk down the cache, for a cacheable q when there is a
+ * cache; *pinned and *key start as prefix_lookup sets them. */
+static int64_t prefix_walk(sched *s, sched_seq *q, int64_t target, int take, int64_t *pinned,
+                           uint64_t *key) {
     int64_t j, max_hit = (target - 1) / s->cfg.block_tokens;
     uint64_t k = PCACHE_KEY_ROOT;
-    *pinned = 0;
-    *key = k;
-    if (s->pc == NULL || !cacheable(q))
-        return 0;
     for (j = 0; j < max_hit; j++) {
         pcache_block *b;
         k = pcache_key_chain(k, block_content(s, q, j));
@@ -623,6 +634,22 @@ static int64_t prefix_lookup(sched *s, sched_seq *q, int64_t target, int take, i
         q->last_key = k;
     }
     return j;
+}
+
+/* Looks up q's longest cached prefix of full blocks, leaving at least one
+ * token to compute. With take != 0 the blocks are referenced and become
+ * q's first blocks (its tables must have room); otherwise nothing changes.
+ * Returns the blocks found; *pinned counts those no sequence held (no
+ * longer obtainable once taken); *key is the chained key of the last one
+ * (PCACHE_KEY_ROOT when none). Inline: without a cache, or for a request
+ * that cannot be cached, the test is all there is. */
+static inline int64_t prefix_lookup(sched *s, sched_seq *q, int64_t target, int take,
+                                    int64_t *pinned, uint64_t *key) {
+    *pinned = 0;
+    *key = PCACHE_KEY_ROOT;
+    if (s->pc == NULL || !cacheable(q))
+        return 0;
+    return prefix_walk(s, q, target, take, pinned, key);
 }
 
 int64_t sched_block_keys(const sched_config *cfg, const sim_req *r, uint64_t *keys, int64_t cap) {
@@ -784,8 +811,10 @@ static void decode_leave(sched *s, sched_seq *q) {
     q->kv_tokens = q->kv0 + (dclock(s) - q->d0);
     if (q->anon)
         q->n_blocks = seq_blocks(s, q);
-    else
+    else {
         s->bucket_ids[seq_bucket(s, q)]--;
+        s->n_ids--;
+    }
     list_remove(&s->bucket[seq_bucket(s, q)], q);
     s->n_decode--;
     s->dec_base -= q->kv0 - q->d0;
@@ -1045,7 +1074,7 @@ static int step_decode(sched *s, sched_batch *b, int64_t *budget, int *nseq) {
     /* (2) decode: one token each; blocks for those starting a block */
     r = mod_pos(dclock(s), s->cfg.block_tokens);
     need = s->bucket[r].n;
-    while (avail(s) < need) {
+    while (need > 0 && avail(s) < need) { /* avail is never negative */
         sched_seq *victim = s->run_tail;
         SIM_ASSERT(victim != NULL);
         if (victim->phase == SCHED_DECODE && seq_bucket(s, victim) == r)
@@ -1381,8 +1410,10 @@ int sched_step_done(sched *s, const sched_batch *b, sim_time end) {
         q->kv0 = q->kv_tokens;
         q->fin_step = q->d0 + (q->req.output_tokens - q->gen0) - 1;
         list_push_back(&s->bucket[seq_bucket(s, q)], q);
-        if (!q->anon)
+        if (!q->anon) {
             s->bucket_ids[seq_bucket(s, q)]++;
+            s->n_ids++;
+        }
         s->n_decode++;
         s->dec_base += q->kv0 - q->d0;
         if (s->heap_n == s->heap_cap) {
@@ -1469,7 +1500,8 @@ int64_t sched_decode_run_limit(const sched *s, sim_time *deadline_ns) {
 }
 
 int64_t sched_decode_need(const sched *s, int64_t i) {
-    return s->bucket[mod_pos(dclock(s) + i, s->cfg.block_tokens)].n;
+    SIM_DASSERT(i >= 0);
+    return s->bucket[(dclock(s) + i) % s->cfg.block_tokens].n; /* dclock(s) + i >= 0 */
 }
 
 void sched_decode_agg(const sched *s, int64_t i, perf_batch *agg) {
@@ -1481,10 +1513,9 @@ void sched_decode_agg(const sched *s, int64_t i, perf_batch *agg) {
 
 /* One step of sched_decode_advance; r is the decode clock's position in its
  * block (mod_pos(dclock(s), block_tokens)), expire whether the cache expires
- * blocks by time. */
+ * blocks by time. The caller checks that the step finishes nothing. */
 static inline int advance_one(sched *s, sim_time now, int64_t r, int expire) {
     int rc;
-    SIM_ASSERT(s->heap[0]->fin_step > dclock(s));
     SIM_DASSERT(avail(s) >= sched_decode_need(s, 0)); /* the planner counted them */
     SIM_DASSERT(r == mod_pos(dclock(s), s->cfg.block_tokens));
     s->now = now;
@@ -1500,18 +1531,66 @@ static inline int advance_one(sched *s, sim_time now, int64_t r, int expire) {
 
 int sched_decode_advance(sched *s, sim_time now) {
     SIM_ASSERT(s->prefill.n == 0 && s->n_decode > 0);
+    SIM_ASSERT(s->heap[0]->fin_step > dclock(s));
     return advance_one(s, now, mod_pos(dclock(s), s->cfg.block_tokens),
                        s->pc && pcache_has_expiry(s->pc));
 }
 
+/* sched_decode_advance_n for a run whose decoders all hold anonymous blocks
+ * (no ids to hand out), in a cache that expires nothing, with nothing to
+ * send to the remote pool: when the pool's free blocks cover the run's
+ * decode blocks (no step evicts), the steps' allocations are taken as one
+ * count at the end, as a single step takes a residue's blocks: the same
+ * blocks free, the same counters, and the same peak (in use only grows in
+ * a run). r and u are the decode clock's residue and the blocks in use
+ * before the run. Returns 0, having changed nothing but used, when they
+ * fall short: the run then goes step by step. */
+static int advance_anon(sched *s, sim_time t0, const sim_time *end, int64_t n, int64_t r, int64_t u,
+                        int64_t *used) {
+    int64_t i, bt = s->cfg.block_tokens, free_blocks = kvc_free(s->pool), total = 0, last = -1;
+    int64_t got;
+    for (i = 0; i < n; i++) {
+        int64_t need = s->bucket[r].n;
+        if (need != 0) {
+            total += need;
+            if (total > free_blocks)
+                return 0;
+            last = i;
+        }
+        used[i] = u + total;
+        if (++r == bt)
+            r = 0;
+    }
+    got = kvc_anon_alloc(s->pool, total);
+    SIM_ASSERT(got == total);
+    s->n_table += total;
+    if (last >= 0)
+        s->dec_clock = dclock(s) + last; /* decode_alloc's mark of the last allocating step */
+    s->now = n > 1 ? end[n - 2] : t0;
+    s->step += n;
+    s->last_skipped = 0;
+    return 1;
+}
+
+/* The pool changes only where a step allocates decode blocks or expires
+ * cached ones, so the blocks in use are counted again only after those
+ * steps. The finish heap does not change in a run: the last step finishing
+ * nothing is checked once, for all of them. */
 int sched_decode_advance_n(sched *s, sim_time t0, const sim_time *end, int64_t n, int64_t *used) {
-    int64_t i, bt = s->cfg.block_tokens, r = mod_pos(dclock(s), bt);
+    int64_t i, bt = s->cfg.block_tokens, r = mod_pos(dclock(s), bt), u = in_use(s);
     int expire = s->pc && pcache_has_expiry(s->pc), rc;
     SIM_ASSERT(s->prefill.n == 0 && s->n_decode > 0);
+    SIM_ASSERT(n <= 0 || s->heap[0]->fin_step >= dclock(s) + n);
+    if (n > 0 && !expire && s->n_ids == 0 && s->rdemote_bytes <= 0 &&
+        advance_anon(s, t0, end, n, r, u, used))
+        return SIM_OK;
     for (i = 0; i < n; i++) {
+        int moves = expire || s->bucket[r].n != 0;
         if ((rc = advance_one(s, i == 0 ? t0 : end[i - 1], r, expire)) != SIM_OK)
             return rc;
-        used[i] = in_use(s);
+        if (moves)
+            u = in_use(s);
+        used[i] = u;
         if (++r == bt)
             r = 0;
     }
@@ -1663,7 +1742,7 @@ int32_t sched_seq_slot(const sched_seq *q, int64_t pos, int block_tokens) {
 
 int sched_check(const sched *s) {
     const sched_seq *q;
-    int64_t blocks = 0, base = 0, anon = 0, table = 0;
+    int64_t blocks = 0, base = 0, anon = 0, table = 0, ids_all = 0;
     int n = 0, ndec = 0, r;
     if (kvc_check(s->pool) != 0)
         return -1;
@@ -1716,7 +1795,10 @@ int sched_check(const sched *s) {
         }
         if (ids != s->bucket_ids[r])
             return -14;
+        ids_all += ids;
     }
+    if (ids_all != s->n_ids)
+        return -15;
     if (s->heap_n != s->n_decode)
         return -8;
     return 0;

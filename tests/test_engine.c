@@ -740,6 +740,45 @@ static void test_fast_forward_cached(void) {
     T_ASSERT(s1.evictions > 0 && s1.prefix_hit_rate_tokens > 0);
 }
 
+/* Decode runs of uncached sequences (anonymous blocks, taken as one count
+ * per run when the free blocks cover the run) next to cached ones (a tenth
+ * in sessions) that fill the pool: some runs then evict, and go step by
+ * step. Without step rows (steps_sample 0) a run applies its steps at
+ * once (sched_decode_advance_n). Rows identical with runs on and off. */
+static void test_fast_forward_mixed(void) {
+    static sim_req r[2000];
+    static rows k1, k2;
+    met_summary s1, s2;
+    evict_params ep;
+    sim_err err;
+    int j, v;
+    for (v = 0; v < 2; v++) {
+        eng_config c = base_config();
+        random_requests(r, 2000, 41 + (uint64_t)v);
+        for (j = 0; j < 2000; j++) {
+            if (j % 10 == 0) {
+                r[j].session_id = j % 9;
+                r[j].turn = j / 9 + 1;
+            }
+            r[j].output_tokens = 1 + (r[j].output_tokens * 7) % 47;
+            r[j].arrival_ns /= 40;
+        }
+        T_EQ_I(evict_spec_parse("lru", &c.sched.policy, &ep, &err), SIM_OK);
+        ep.block_tokens = 4;
+        c.sched.policy_params = ep;
+        c.sched.hash_block_tokens = 512;
+        c.sched.kv_blocks = v == 0 ? 80 : 200;
+        c.sched.max_num_seqs = 12;
+        c.steps_sample = 0;
+        c.check = 1;
+        run_ff_pair(&c, r, 2000, &k1, &s1, &k2, &s2);
+        T_EQ_I(s1.evictions, s2.evictions);
+        T_EQ_I(s1.preemptions, s2.preemptions);
+        T_ASSERT(s1.kv_util_peak == s2.kv_util_peak);
+        T_ASSERT(s1.evictions > 0);
+    }
+}
+
 static void test_decode_view(void) {
     static sim_req r[1500];
     static rows k;
@@ -995,6 +1034,7 @@ int main(void) {
     test_watermark_never_fits();
     test_fast_forward();
     test_fast_forward_cached();
+    test_fast_forward_mixed();
     test_decode_view();
     test_anon_blocks();
     test_policy_sglang();
