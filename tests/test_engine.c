@@ -194,6 +194,16 @@ static eng_config base_config(void) {
     return c;
 }
 
+/* LRU prefix caching on 4-token blocks, trace hashes of 512 tokens. */
+static void use_lru4(eng_config *c) {
+    evict_params ep;
+    sim_err err;
+    T_EQ_I(evict_spec_parse("lru", &c->sched.policy, &ep, &err), SIM_OK);
+    ep.block_tokens = 4;
+    c->sched.policy_params = ep;
+    c->sched.hash_block_tokens = 512;
+}
+
 static sim_req req(uint64_t id, double t, int p, int o) {
     sim_req r;
     memset(&r, 0, sizeof r);
@@ -452,10 +462,7 @@ static void test_prefix_cache(void) {
     r[0].turn = 1;
     r[1].turn = 2;
     r[1].new_tokens = 20;
-    T_EQ_I(evict_spec_parse("lru", &c.sched.policy, &ep, &err), SIM_OK);
-    ep.block_tokens = 4;
-    c.sched.policy_params = ep;
-    c.sched.hash_block_tokens = 512;
+    use_lru4(&c);
     T_EQ_I(run(&c, r, 2, 0, &k, &s), SIM_OK);
     T_EQ_I(row_of(&k, 1)->hit_tokens, 48);
     T_NEAR(row_of(&k, 1)->first_token_s - 1.0, 0.005 + 0.022, 1e-9);
@@ -491,8 +498,6 @@ static void test_host_tier(void) {
     rows k;
     met_summary s;
     sim_req r[3] = {req(0, 0.0, 40, 10), req(1, 1.0, 60, 2), req(2, 2.0, 70, 3)};
-    evict_params ep;
-    sim_err err;
     int64_t hh, hbm;
     double ttft_swap;
     r[0].session_id = r[2].session_id = 7;
@@ -500,10 +505,7 @@ static void test_host_tier(void) {
     r[0].turn = 1;
     r[2].turn = 2;
     r[2].new_tokens = 20;
-    T_EQ_I(evict_spec_parse("lru", &c.sched.policy, &ep, &err), SIM_OK);
-    ep.block_tokens = 4;
-    c.sched.policy_params = ep;
-    c.sched.hash_block_tokens = 512;
+    use_lru4(&c);
     c.sched.kv_blocks = 20;
     c.sched.host_blocks = 100;
     c.sched.block_bytes = 1e6;
@@ -716,8 +718,6 @@ static void test_fast_forward_cached(void) {
     static rows k1, k2;
     eng_config c = base_config();
     met_summary s1, s2;
-    evict_params ep;
-    sim_err err;
     int j;
     random_requests(r, 2000, 21);
     for (j = 0; j < 2000; j++) {
@@ -728,10 +728,7 @@ static void test_fast_forward_cached(void) {
         r[j].output_tokens = 1 + (r[j].output_tokens * 7) % 47;
         r[j].arrival_ns /= 200;
     }
-    T_EQ_I(evict_spec_parse("lru", &c.sched.policy, &ep, &err), SIM_OK);
-    ep.block_tokens = 4;
-    c.sched.policy_params = ep;
-    c.sched.hash_block_tokens = 512;
+    use_lru4(&c);
     c.sched.kv_blocks = 100;
     c.sched.max_num_seqs = 12;
     run_ff_pair(&c, r, 2000, &k1, &s1, &k2, &s2);
@@ -749,8 +746,6 @@ static void test_fast_forward_mixed(void) {
     static sim_req r[2000];
     static rows k1, k2;
     met_summary s1, s2;
-    evict_params ep;
-    sim_err err;
     int j, v;
     for (v = 0; v < 2; v++) {
         eng_config c = base_config();
@@ -763,10 +758,7 @@ static void test_fast_forward_mixed(void) {
             r[j].output_tokens = 1 + (r[j].output_tokens * 7) % 47;
             r[j].arrival_ns /= 40;
         }
-        T_EQ_I(evict_spec_parse("lru", &c.sched.policy, &ep, &err), SIM_OK);
-        ep.block_tokens = 4;
-        c.sched.policy_params = ep;
-        c.sched.hash_block_tokens = 512;
+        use_lru4(&c);
         c.sched.kv_blocks = v == 0 ? 80 : 200;
         c.sched.max_num_seqs = 12;
         c.steps_sample = 0;
@@ -811,8 +803,6 @@ static void test_anon_blocks(void) {
     static rows k1, k2;
     struct be_ops ids_ops = be_sim_ops;
     met_summary s1, s2;
-    evict_params ep;
-    sim_err err;
     int pol, v, j, swapped = 0;
     int64_t preempted = 0, evicted = 0;
     ids_ops.name = "sim-ids";
@@ -835,10 +825,7 @@ static void test_anon_blocks(void) {
             c.sched.max_batched_tokens = 64;
             c.fast_forward = 0; /* decode runs need be_sim_ops */
             if (v > 0) {
-                T_EQ_I(evict_spec_parse("lru", &c.sched.policy, &ep, &err), SIM_OK);
-                ep.block_tokens = 4;
-                c.sched.policy_params = ep;
-                c.sched.hash_block_tokens = 512;
+                use_lru4(&c);
             }
             if (v >= 2) {
                 c.sched.block_bytes = 1e6;
