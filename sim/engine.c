@@ -5,7 +5,7 @@
  * step and asks the executor for its duration. At equal times classes run in
  * that order, so a step formed at t sees every arrival at t however the
  * events were pushed; steps of several replicas that end at the same t
- * complete in replica order (on_step_done). Only one open-loop arrival is
+ * complete in replica order (push_step_done). Only one open-loop arrival is
  * pending at a time (the source is streamed); follow-up requests (session
  * turns, closed-loop clients) are pushed when the request that releases
  * them ends.
@@ -45,8 +45,7 @@ enum {
     EV_TICK = 6,    /* the autoscaler decides */
     EV_READY = 7,   /* a provisioned replica starts serving */
     EV_NET = 8,     /* a KV transfer (prefill to decode) may have finished */
-    EV_DROP = 9,    /* a stopped replica's caches are emptied */
-    EV_DUE = 10     /* the next of the steps ending at this instant completes */
+    EV_DROP = 9     /* a stopped replica's caches are emptied */
 };
 /* replica states */
 enum { REP_OFF = 0, REP_ON, REP_PROVISIONING, REP_DRAINING };
@@ -237,11 +236,6 @@ typedef struct eng {
     int ff;                 /* decode runs enabled */
     sim_time next_stream_t; /* arrival of the pending streamed request (MAX: none) */
     sim_time now;
-    /* replicas whose steps end now, to complete in index order (a min-heap
-     * of replica indices, [0, n_due)); an EV_DUE event is queued while
-     * due_pending */
-    int *due;
-    int n_due, due_pending;
 } eng;
 
 /* ---- small helpers ---- */
@@ -888,8 +882,17 @@ static int form_step_ds(eng *e, replica *p, sim_time t, sim_time *dur, int64_t d
     return n;
 }
 
+/* Steps of several replicas that end at the same instant complete in
+ * replica order, not in the order their end events were pushed: that is
+ * when each step was formed, and a decode run pushes its end when it is
+ * planned, so it would differ with --fast-forward (which replica's
+ * follow-up requests are released and routed first, and the order
+ * latencies are summed in). Requests one completion releases still arrive
+ * before the next completes (arrivals sort first). A superseded end (a cut
+ * run's) has a lower generation and does nothing. */
 static void push_step_done(eng *e, replica *p, sim_time t) {
-    if (evq_push(e->q, t, CLS_STEP, EV_STEP_DONE, p->idx, ++p->gen, NULL) != SIM_OK)
+    uint64_t tie = (uint64_t)p->idx << 24 | (uint64_t)(++p->gen & 0xffffff);
+    if (evq_push_tie(e->q, t, CLS_STEP, tie, EV_STEP_DONE, p->idx, p->gen, NULL) != SIM_OK)
         fail(e, SIM_ENOMEM, "scheduling a step end");
 }
 
@@ -1192,9 +1195,19 @@ static int64_t step_tokens(const sched_batch *b) {
     return n;
 }
 
-/* Completes p's step, which ends now. */
-static void step_complete(eng *e, replica *p) {
+static void on_step_done(eng *e, replica *p, int64_t gen) {
     int rc;
+    if (gen != p->gen)
+        return; /* superseded: the run was cut */
+    if (p->in_run) {
+        if (run_extend(e, p))
+            return;
+        /* the run ran to its end: its last step completes now */
+        run_cut(e, p, p->run_k, 0);
+        if (e->rc != SIM_OK)
+            return;
+        SIM_ASSERT(p->run_end[p->run_k - 1] == e->now);
+    }
     rep_account(e, p, e->now);
     if (e->tl_ns > 0)
         p->tl_out += step_tokens(&p->batch);
@@ -1221,80 +1234,6 @@ static void step_complete(eng *e, replica *p) {
         return;
     }
     schedule_soon(e, p);
-}
-
-/* The due heap (eng.due): replica indices, smallest first. */
-static void due_push(eng *e, int idx) {
-    int i = e->n_due++;
-    while (i > 0 && e->due[(i - 1) / 2] > idx) {
-        e->due[i] = e->due[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    e->due[i] = idx;
-}
-
-static int due_pop(eng *e) {
-    int top = e->due[0], last = e->due[--e->n_due], i = 0;
-    for (;;) {
-        int c = 2 * i + 1;
-        if (c >= e->n_due)
-            break;
-        if (c + 1 < e->n_due && e->due[c + 1] < e->due[c])
-            c++;
-        if (e->due[c] >= last)
-            break;
-        e->due[i] = e->due[c];
-        i = c;
-    }
-    if (e->n_due > 0)
-        e->due[i] = last;
-    return top;
-}
-
-static void push_due(eng *e) {
-    e->due_pending = 1;
-    if (evq_push(e->q, e->now, CLS_STEP, EV_DUE, -1, 0, NULL) != SIM_OK)
-        fail(e, SIM_ENOMEM, "scheduling a step end");
-}
-
-/* A step of p ends now (or a run's planned steps do). Steps of several
- * replicas that end at the same instant complete in replica index order,
- * not in the order their end events were queued: that order is when each
- * step was formed, and a decode run queues its end when it is planned, so
- * it would differ with --fast-forward (which replica's follow-up requests
- * are released and routed first, and the order latencies are summed in).
- * The end of a run's intermediate step has no event, and nothing it does
- * can be seen, so only the order of the others matters. Requests released
- * by one completion still arrive before the next completes (EV_DUE is
- * queued again behind them). */
-static void on_step_done(eng *e, replica *p, int64_t gen) {
-    if (gen != p->gen)
-        return; /* superseded: the run was cut */
-    if (p->in_run) {
-        if (run_extend(e, p))
-            return;
-        /* the run ran to its end: its last step completes now */
-        run_cut(e, p, p->run_k, 0);
-        if (e->rc != SIM_OK)
-            return;
-        SIM_ASSERT(p->run_end[p->run_k - 1] == e->now);
-    }
-    if (e->n_due == 0 && evq_peek_time(e->q) > e->now) {
-        step_complete(e, p); /* alone at this instant */
-        return;
-    }
-    due_push(e, p->idx);
-    if (!e->due_pending)
-        push_due(e);
-}
-
-/* EV_DUE: the due step of the smallest replica index completes. */
-static void on_due(eng *e) {
-    replica *p = &e->reps[due_pop(e)];
-    e->due_pending = 0;
-    if (e->n_due > 0)
-        push_due(e); /* behind the arrivals this completion releases */
-    step_complete(e, p);
 }
 
 /* Pushes the next open-loop request, if any. */
@@ -2096,8 +2035,7 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
     e.q = evq_create(64 + 4 * (size_t)e.n_reps);
     e.reps = SIM_NEW_ARRAY(replica, (size_t)e.n_reps);
     e.pools = SIM_NEW_ARRAY(pool_rt, (size_t)e.fl->n_pools);
-    e.due = SIM_NEW_ARRAY(int, (size_t)e.n_reps);
-    if (e.q == NULL || e.reps == NULL || e.pools == NULL || e.due == NULL) {
+    if (e.q == NULL || e.reps == NULL || e.pools == NULL) {
         e.rc = SIM_ENOMEM;
         goto out;
     }
@@ -2234,9 +2172,6 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
             case EV_DROP:
                 on_drop(&e, &e.reps[ev.a]);
                 break;
-            case EV_DUE:
-                on_due(&e);
-                break;
             default:
                 SIM_ASSERT(0);
         }
@@ -2301,7 +2236,6 @@ out:
             sim_free(e.reps[r].run_used);
         }
     sim_free(e.reps);
-    sim_free(e.due);
     if (e.cands)
         for (i = 0; i < e.fl->n_models * 2 * (e.fl->n_regions + 1); i++)
             sim_free(e.cands[i].rep);

@@ -43,11 +43,11 @@ void evq_destroy(evq *q) {
     sim_free(q);
 }
 
-int evq_push(evq *q, sim_time t, unsigned cls, int32_t type, int32_t a, int64_t b, void *p) {
+/* Pushes an event with tie-break key. */
+static int push_key(evq *q, sim_time t, uint64_t key, int32_t type, int32_t a, int64_t b, void *p) {
     size_t i;
     evq_ev e;
     SIM_ASSERT(t >= q->now);
-    SIM_ASSERT(cls < 256);
     if (q->n == q->cap) {
         evq_ev *nh = sim_realloc(q->h, 2 * q->cap * sizeof *nh);
         if (nh == NULL)
@@ -56,7 +56,7 @@ int evq_push(evq *q, sim_time t, unsigned cls, int32_t type, int32_t a, int64_t 
         q->cap *= 2;
     }
     e.t = t;
-    e.key = ((uint64_t)cls << 56) | (q->seq++ & ((1ULL << 56) - 1));
+    e.key = key;
     e.type = type;
     e.a = a;
     e.b = b;
@@ -72,6 +72,17 @@ int evq_push(evq *q, sim_time t, unsigned cls, int32_t type, int32_t a, int64_t 
     }
     q->h[i] = e;
     return SIM_OK;
+}
+
+int evq_push(evq *q, sim_time t, unsigned cls, int32_t type, int32_t a, int64_t b, void *p) {
+    SIM_ASSERT(cls < 256);
+    return push_key(q, t, ((uint64_t)cls << 56) | (q->seq++ & EVQ_TIE_MAX), type, a, b, p);
+}
+
+int evq_push_tie(evq *q, sim_time t, unsigned cls, uint64_t tie, int32_t type, int32_t a, int64_t b,
+                 void *p) {
+    SIM_ASSERT(cls < 256 && tie <= EVQ_TIE_MAX);
+    return push_key(q, t, ((uint64_t)cls << 56) | tie, type, a, b, p);
 }
 
 int evq_pop(evq *q, evq_ev *out) {

@@ -62,6 +62,28 @@ static void test_evq_classes(void) {
     evq_destroy(q);
 }
 
+/* evq_push_tie: equal time and class run by tie, not by push order; a
+ * lower class still runs first, and seq-ordered pushes of another class
+ * are unaffected. */
+static void test_evq_ties(void) {
+    evq *q = evq_create(4);
+    evq_ev ev;
+    int want[] = {10, 11, 30, 31, 32, 20};
+    int i;
+    T_EQ_I(evq_push_tie(q, 100, 1, 7, 32, 0, 0, NULL), SIM_OK);
+    T_EQ_I(evq_push_tie(q, 100, 1, 2, 30, 0, 0, NULL), SIM_OK);
+    T_EQ_I(evq_push(q, 100, 2, 20, 0, 0, NULL), SIM_OK);
+    T_EQ_I(evq_push(q, 100, 0, 10, 0, 0, NULL), SIM_OK);
+    T_EQ_I(evq_push_tie(q, 100, 1, 5, 31, 0, 0, NULL), SIM_OK);
+    T_EQ_I(evq_push(q, 100, 0, 11, 0, 0, NULL), SIM_OK);
+    for (i = 0; i < 6; i++) {
+        T_ASSERT(evq_pop(q, &ev));
+        T_EQ_I(ev.type, want[i]);
+    }
+    T_ASSERT(!evq_pop(q, &ev));
+    evq_destroy(q);
+}
+
 static void test_kvc_script(uint64_t seed, int64_t nblocks, int ops) {
     kvc_pool *p = kvc_pool_create(nblocks);
     gsl_rng *r = sim_rng_create(seed, 2);
@@ -289,6 +311,7 @@ static void test_kvc_lazy(void) {
 int main(void) {
     test_evq_order();
     test_evq_classes();
+    test_evq_ties();
     test_kvc_script(1, 1, 2000);
     test_kvc_script(2, 17, 20000);
     test_kvc_script(3, 300, 50000);
