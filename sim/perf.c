@@ -111,11 +111,10 @@ static double dtype_bytes(enum sim_dtype d) {
  * knots; no allocation. */
 /* eff(x): the knots' values beyond the ends, else linear on the segment
  * [x[l], x[l+1]] holding x (the one l with x[l] <= x < x[l+1]), found by
- * walking from where evenly spaced knots would put x (the fitted curves'
- * knots are: no step) or from *lo when it is >= 0; *lo is left at the
- * segment. From any start the same segment, so the same bits. */
-static inline double curve_find(const perf_curve *c, double x, int *lo) {
-    int l = *lo, last = c->n - 1;
+ * walking from where evenly spaced knots would put it (the fitted curves'
+ * knots are evenly spaced: no step is taken); *seg is set to l there. */
+static inline double curve_find(const perf_curve *c, double x, int *seg) {
+    int l, last = c->n - 1;
     double f;
     if (c->n <= 0)
         return 1.0;
@@ -123,23 +122,22 @@ static inline double curve_find(const perf_curve *c, double x, int *lo) {
         return c->y[0];
     if (x >= c->x[last])
         return c->y[last];
-    if (l < 0) { /* x[0] < x < x[last]: a guess in [0, last - 1] */
-        l = (int)((x - c->x[0]) / (c->x[last] - c->x[0]) * (double)last);
-        if (l > last - 1)
-            l = last - 1;
-    }
+    /* x[0] < x < x[last]: a first guess in [0, last - 1] */
+    l = (int)((x - c->x[0]) / (c->x[last] - c->x[0]) * (double)last);
+    if (l > last - 1)
+        l = last - 1;
     while (l > 0 && c->x[l] > x)
         l--;
     while (l + 1 < last && c->x[l + 1] <= x)
         l++;
-    *lo = l;
+    *seg = l;
     f = (x - c->x[l]) / (c->x[l + 1] - c->x[l]);
     return c->y[l] + f * (c->y[l + 1] - c->y[l]);
 }
 
 double perf_curve_eval(const perf_curve *c, double x) {
-    int lo = -1;
-    return curve_find(c, x, &lo);
+    int seg;
+    return curve_find(c, x, &seg);
 }
 
 /* Multiplies every value of curve c by f; an empty curve (efficiency 1)
@@ -1618,7 +1616,7 @@ int perf_ctx_set_collectives(perf_ctx *ctx, const coll_calib *c, sim_err *err) {
  * knot on the last value, else [x[l], x[l+1]); an empty curve is 1
  * everywhere. */
 static void seg_find(const perf_curve *c, perf_seg *s, double x) {
-    int l = -1;
+    int l;
     s->lo = -INFINITY;
     s->hi = INFINITY;
     s->x0 = 0.0;
