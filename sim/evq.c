@@ -44,7 +44,8 @@ void evq_destroy(evq *q) {
 }
 
 /* Pushes an event with tie-break key. */
-static int push_key(evq *q, sim_time t, uint64_t key, int32_t type, int32_t a, int64_t b, void *p) {
+static inline int push_key(evq *q, sim_time t, uint64_t key, int32_t type, int32_t a, int64_t b,
+                           void *p) {
     size_t i;
     evq_ev e;
     SIM_ASSERT(t >= q->now);
