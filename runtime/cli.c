@@ -753,6 +753,12 @@ static int model_dtypes(sim_model *m, const char *dtype, const char *kv_dtype, s
     return SIM_OK;
 }
 
+/* How run's and predict's JSON name a calibration: its source line, or
+ * "datasheet" for the defaults (no GPU named). */
+static const char *calib_label(const perf_calib *c) {
+    return c->gpu[0] != 0 ? c->source : "datasheet";
+}
+
 /* The calibration a run or a prediction uses, by its --calibration name:
  * "none" the datasheet defaults, "" the one shipped for the GPU (the
  * defaults when none is), anything else a file's name or path. SIM_OK, or
@@ -1140,7 +1146,6 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
     out->sched = sc;
     out->kv_blocks = kv_blocks;
     out->model_layers = model_layers;
-    out->calibrated = calib.gpu[0] != 0;
     return SIM_OK;
 fail:
     if (errp)
@@ -1494,8 +1499,7 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
             json_object_set_new(info, "peak_rss_bytes",
                                 json_integer((json_int_t)ru.ru_maxrss * 1024));
     }
-    json_object_set_new(info, "calibration",
-                        json_string(pool.calibrated ? pc->calib.source : "datasheet"));
+    json_object_set_new(info, "calibration", json_string(calib_label(&pc->calib)));
     *sum_out = sum;
     *info_out = info;
     rc = SIM_OK;
@@ -1883,8 +1887,7 @@ int rt_main_predict(int argc, char **argv) {
         json_object_set_new(o, "balance", json_real(pctx.peak / gpu.hbm_bw));
         json_object_set_new(o, "bound", json_string(perf_bound_name(pr.bound)));
         /* as run's "calibration": what fitted the model, or the datasheet */
-        json_object_set_new(o, "calibration",
-                            json_string(calib.gpu[0] != 0 ? calib.source : "datasheet"));
+        json_object_set_new(o, "calibration", json_string(calib_label(&calib)));
         json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
         printf("\n");
         json_decref(o);

@@ -118,7 +118,6 @@ typedef struct rt_pool {
     sched_config sched;   /* kv_blocks resolved */
     long long kv_blocks;  /* one replica's pool */
     int model_layers;     /* the model's layers when --layers cut it, else 0 */
-    int calibrated;       /* 0: the datasheet roofline */
     evict_oracle *oracle; /* belady's (sched.policy_params.oracle), else NULL; the caller
                              frees it with evict_oracle_destroy once the run ends */
 } rt_pool;
