@@ -798,6 +798,13 @@ static char *get(item *it, int n, const char *key) {
     return NULL;
 }
 
+/* A key kind ki does not take. */
+static int unknown_key(const kind_info *ki, const char *key, sim_err *err) {
+    char what[128];
+    snprintf(what, sizeof what, "a key of %s (%s)", ki->name, ki->keys);
+    return spec_err(err, key, what, key);
+}
+
 /* 1 when key is one of keys, a ", "-separated list. */
 static int key_known(const char *keys, const char *key) {
     size_t len = strlen(key);
@@ -853,20 +860,17 @@ static int parse_spec(synth *g, char *copy, sim_err *err) {
          * poisson) is left to the count check below, which names the key
          * this kind counts with. */
         if (!key_known(ki->keys, it[i].key) && strcmp(it[i].key, "requests") != 0 &&
-            strcmp(it[i].key, "sessions") != 0) {
-            char what[128];
-            snprintf(what, sizeof what, "a key of %s (%s)", ki->name, ki->keys);
-            return spec_err(err, it[i].key, what, it[i].key);
-        }
+            strcmp(it[i].key, "sessions") != 0)
+            return unknown_key(ki, it[i].key, err);
     }
 
     /* Count and duration bounds. */
     g->duration_s = INFINITY;
-    if ((v = get(it, n, "duration")) != NULL) {
-        if (g->kind == K_CLOSED || trace__spec_num(v, &g->duration_s) != 0 ||
-            !(g->duration_s > 0 && g->duration_s <= SIM_HORIZON_S))
-            goto unknown_or_bad_duration;
-    }
+    if ((v = get(it, n, "duration")) != NULL && /* not closed's: refused above */
+        (trace__spec_num(v, &g->duration_s) != 0 ||
+         !(g->duration_s > 0 && g->duration_s <= SIM_HORIZON_S)))
+        return spec_err(err, "duration",
+                        "a number of seconds in (0, 1e9] (1e9 s is the simulated horizon)", v);
     if ((v = get(it, n, g->kind == K_SESSIONS ? "sessions" : "requests")) != NULL) {
         if (trace__spec_int(v, 1, 1e15, &g->n_max) != 0)
             return spec_err(err, g->kind == K_SESSIONS ? "sessions" : "requests",
@@ -924,23 +928,10 @@ static int parse_spec(synth *g, char *copy, sim_err *err) {
             return spec_err(err, "system", "an integer in [0, 1e9] (tokens)", v);
         g->system = (int32_t)sys;
     }
-    for (i = 1; i < n; i++) {
-        if (!it[i].used) {
-            char what[128];
-            snprintf(what, sizeof what, "a key of %s (%s)", ki->name, ki->keys);
-            return spec_err(err, it[i].key, what, it[i].key);
-        }
-    }
+    for (i = 1; i < n; i++) /* another kind's count key */
+        if (!it[i].used)
+            return unknown_key(ki, it[i].key, err);
     return SIM_OK;
-
-unknown_or_bad_duration:
-    if (g->kind == K_CLOSED) {
-        char what[128];
-        snprintf(what, sizeof what, "a key of %s (%s)", ki->name, ki->keys);
-        return spec_err(err, "duration", what, "duration");
-    }
-    return spec_err(err, "duration",
-                    "a number of seconds in (0, 1e9] (1e9 s is the simulated horizon)", v);
 }
 
 int trace__synth_open(const char *spec, const trace_opts *o, trace__impl *out, sim_err *err) {
