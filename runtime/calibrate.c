@@ -309,7 +309,7 @@ typedef struct fit_prob {
     int nk;          /* knots in rows */
     int nu;          /* knots of the unaligned factor (nk, or 0: not fitted) */
     fit_fx fx[FX_N];
-    int has_c;       /* eff_c is fitted (some row has FLOPs) */
+    int has_c;       /* eff_c is fitted (some row may be compute-bound, CALIB_C_BINDS) */
     double peak, bw; /* FLOP/s and bytes/s the efficiencies scale */
     double sqrt_lam; /* smoothness weight */
     double yc[PERF_MAX_KNOTS], ym[PERF_MAX_KNOTS], un[PERF_MAX_KNOTS];
@@ -391,6 +391,10 @@ static void factor_terms(const gsl_vector *p, int off, int n_knots, double sqrt_
     gsl_vector_set(out, (size_t)(*k)++, pin * mean);
 }
 
+static double factor_clamp(double v) {
+    return v < 1e-3 ? 1e-3 : v > 4.0 ? 4.0 : v;
+}
+
 /* Residuals of parameters p: log(pred / meas) per row, then the
  * smoothness terms, then for each factor curve a term pinning its mean log
  * factor at 0, which the rows alone leave free. */
@@ -408,8 +412,8 @@ static int fit_resid(const gsl_vector *p, void *data, gsl_vector *out) {
     for (x = 0; x < FX_N; x++) {
         fit_fx *fx = &q->fx[x];
         for (j = 0; j < fx->n; j++) {
-            fx->c[j] = q->has_c ? exp(gsl_vector_get(p, (size_t)(l.fc[x] + j))) : 1.0;
-            fx->m[j] = exp(gsl_vector_get(p, (size_t)(l.fm[x] + j)));
+            fx->c[j] = q->has_c ? factor_clamp(exp(gsl_vector_get(p, (size_t)(l.fc[x] + j)))) : 1.0;
+            fx->m[j] = factor_clamp(exp(gsl_vector_get(p, (size_t)(l.fm[x] + j))));
         }
     }
     for (i = 0; i < q->n; i++) {
@@ -650,6 +654,16 @@ static int lm_solve(fit_prob *q, gsl_vector *xv) {
     return SIM_OK;
 }
 
+/* eff_c is fitted only where some row's compute time at the peak is at
+ * least this fraction of its memory time at full bandwidth: below it the
+ * compute term binds only at an efficiency under a tenth of the memory
+ * one, the rows cannot tell eff_c apart from any other value, and a fit
+ * that lets it move can sink it to the clamp (a slow decode attention
+ * kernel's rows did: every prediction 20 to 40 times the measured time).
+ * Decode attention's intensity is a few FLOP per byte, well under a
+ * tenth of any GPU's balance point; GEMMs and prefill attention reach it. */
+#define CALIB_C_BINDS 0.1
+
 /* At most this many knots in the shape index. */
 #define CALIB_SHAPE_KNOTS 16
 
@@ -693,7 +707,7 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
         if (k_every >= 2 && i % k_every == k_every - 1)
             continue;
         tr[n++] = all->v[i];
-        if (all->v[i].flops > 0)
+        if (all->v[i].flops / peak >= CALIB_C_BINDS * all->v[i].bytes / bw)
             has_c = 1;
         if (all->v[i].rows > PERF_ALIGN_ROWS) {
             n_al += !PERF_ROWS_UNALIGNED(all->v[i].rows);
@@ -1361,6 +1375,33 @@ static int fit_or_check(const calib_opts *o, const rowvec *rv, enum perf_op op, 
     return rc;
 }
 
+/* What the profiles in dir are, for a calibration's source: a folder that
+ * `kvfleet profile` wrote names its backend, model, GPU and version (from
+ * its profile.json); any other folder is taken for the public profiles. */
+static void profiles_origin(const char *dir, char *buf, size_t size) {
+    char path[4096];
+    json_t *o;
+    snprintf(path, sizeof path, "%s/profile.json", dir);
+    o = json_load_file(path, 0, NULL);
+    if (json_is_object(o) && json_is_string(json_object_get(o, "backend")))
+        snprintf(buf, size, "kvfleet profile --backend %s (%s on %s, kvfleet %s)",
+                 json_string_value(json_object_get(o, "backend")),
+                 json_is_string(json_object_get(o, "model"))
+                     ? json_string_value(json_object_get(o, "model"))
+                     : "?",
+                 json_is_string(json_object_get(o, "gpu"))
+                     ? json_string_value(json_object_get(o, "gpu"))
+                     : "?",
+                 json_is_string(json_object_get(o, "kvfleet"))
+                     ? json_string_value(json_object_get(o, "kvfleet"))
+                     : "?");
+    else
+        snprintf(buf, size,
+                 "public profiles (AIConfigurator vLLM 0.24.0 H100 SXM, Vidur H100, "
+                 "Vidur A100 CPU overheads)");
+    json_decref(o);
+}
+
 /* Fits a calibration for o->gpu from the profiles in o->profiles_dir into
  * *out (operators without profiles keep the datasheet roofline) and the
  * held-out errors into *rep. A profile file that is absent leaves its
@@ -1474,9 +1515,10 @@ int calib_fit(const calib_opts *o, perf_calib *out, calib_report *rep, sim_err *
             if (!rep->op[op].fitted)
                 p += snprintf(p, sizeof fitted - (size_t)(p - fitted), "%s%s",
                               p == fitted ? "" : ",", perf_op_name((enum perf_op)op));
+        char from[120];
+        profiles_origin(o->profiles_dir, from, sizeof from);
         snprintf(out->source, sizeof out->source,
-                 "kvfleet calibrate: public profiles (AIConfigurator vLLM 0.24.0 H100 SXM, Vidur "
-                 "H100, Vidur A100 CPU overheads), shapes of %d models; datasheet: %.90s",
+                 "kvfleet calibrate: %.100s, shapes of %d models; datasheet: %.80s", from,
                  o->n_models, fitted[0] ? fitted : "none");
     }
     rc = SIM_OK;
