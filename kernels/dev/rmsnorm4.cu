@@ -47,7 +47,17 @@ __global__ void rmsnorm_kernel4(bf16 *out, const bf16 *in, const bf16 *weight, i
 
 template <int P> static void bench(const dev_bufs &b, const dev_data &d, const dev_shape &s) {
     const int block_sizes[] = {32, 64, 128, 256, 512, 1024};
+    cudaFuncAttributes fa;
+    /* a row lives in registers (P 16-byte packs per lane): at H = 4096 the
+     * register file holds fewer than 512 such threads per block */
+    CUDA_CHECK(cudaFuncGetAttributes(&fa, rmsnorm_kernel4<P>));
     for (int bs : block_sizes) {
+        if (bs > fa.maxThreadsPerBlock) {
+            printf("%-10s block_size %4d: skipped (%d registers per thread allow %d threads per "
+                   "block)\n",
+                   "kernel4", bs, fa.numRegs, fa.maxThreadsPerBlock);
+            continue;
+        }
         int rows_per_block = bs / 32;
         int grid = (s.T + rows_per_block - 1) / rows_per_block;
         dev_run("kernel4", bs, b, d, s,
