@@ -304,10 +304,13 @@ static void run_case(const char *name, const perf_ctx *pc, int64_t kv_blocks, in
     sched_destroy(s);
 }
 
+/* The source tree's data/, or $KVFLEET_DATA where set: on a GPU host the
+ * test programs travel without the tree they were built in (docs/gpu.md). */
 static void load_perf(const char *model, perf_ctx *pc) {
     sim_err err;
+    const char *dd = getenv("KVFLEET_DATA");
     memset(pc, 0, sizeof *pc);
-    T_EQ_I(sim_model_load(model, KV_SRCDATADIR, &pc->model, &err), SIM_OK);
+    T_EQ_I(sim_model_load(model, dd != NULL && *dd ? dd : KV_SRCDATADIR, &pc->model, &err), SIM_OK);
     pc->tp = 1;
 }
 
