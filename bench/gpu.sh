@@ -14,7 +14,9 @@
 #   tests     every GPU test, test_be_cpu, test_backends.sh, test_profile.sh
 #   runs      cuda executor runs (tiny, llama-3-8b), a replay, validate
 #   sanitize  compute-sanitizer memcheck and racecheck on the GPU tests
-#   dev       the kernels/dev benchmarks
+#   dev       the kernels/dev benchmarks and ceilings (copy, GEMM, PCIe)
+#   executor  the cuda executor at one sequence with --op-timing, and under
+#             compute-sanitizer memcheck
 #   validate  validate --backend cuda on the closed-loop and Azure workloads
 #   profile   kvfleet profile --backend cuda (llama-3-8b, TP 1), calibrate,
 #             and validate on the new calibration
@@ -85,6 +87,7 @@ for stage in "$@"; do
             "$B/tests/test_kern_attn_gpu"
         ;;
     dev)
+        step dev_ceilings 120 "$B/kernels/dev/ceilings"
         step dev_decode4 60 "$B/kernels/dev/paged_attn_decode4"
         step dev_decode4_long 60 "$B/kernels/dev/paged_attn_decode4" 1 32768 64 8 128 16
         step dev_prefill2 60 "$B/kernels/dev/prefill_attn2"
@@ -92,6 +95,14 @@ for stage in "$@"; do
         for v in 1 2 3 4; do
             step "dev_rmsnorm$v" 60 "$B/kernels/dev/rmsnorm$v"
         done
+        ;;
+    executor)
+        # one sequence: the operators' own times against the step's span
+        step run_8b_c1 120 "$KV" run --backend cuda --model llama-3-8b --gpu h200 --op-timing \
+            --synthetic 'closed,concurrency=1,isl=1024,osl=128,requests=4' --no-db --json
+        step memcheck_executor 300 compute-sanitizer --tool memcheck --error-exitcode 9 \
+            "$KV" run --backend cuda --model tiny --dtype bf16 --no-db \
+            --synthetic 'closed,concurrency=4,isl=64,osl=16,requests=24'
         ;;
     validate)
         # the workloads of docs/VALIDATION.md's GPU table; each stores a

@@ -1,0 +1,146 @@
+/* ceilings: the GPU's measured ceilings, the denominators of kernel
+ * efficiency (docs/VALIDATION.md): device-to-device copy bandwidth (bytes
+ * read plus written), the cuBLAS bf16 GEMM rate on large random matrices,
+ * and host-device copy bandwidth, pinned and pageable, against copy size.
+ * Inputs are random (a hash of the index), never zeros; each figure is the
+ * median of timed repeats after a warm-up, timed with CUDA events.
+ *
+ *     kernels/dev/ceilings [COPY_MIB] [GEMM_N]      (defaults 2048, 8192)
+ */
+#include <algorithm>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <vector>
+
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+
+#include "dev_util.cuh"
+
+static void cublas_check(cublasStatus_t s, const char *stmt, int line) {
+    if (s != CUBLAS_STATUS_SUCCESS) {
+        fprintf(stderr, "ceilings.cu:%d: %s: cuBLAS status %d\n", line, stmt, (int)s);
+        exit(1);
+    }
+}
+#define CUBLAS_CHECK(expr) cublas_check((expr), #expr, __LINE__)
+
+/* x[i] = a bf16 in [-1, 1) from a hash of (i, seed) */
+__global__ void fill_random(__nv_bfloat16 *x, size_t n, uint32_t seed) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x) {
+        uint32_t h = (uint32_t)i * 2654435761u ^ seed;
+        h ^= h >> 15;
+        h *= 2246822519u;
+        h ^= h >> 13;
+        x[i] = __float2bfloat16((float)(h & 0xffff) / 32768.0f - 1.0f);
+    }
+}
+
+/* Median milliseconds of `repeats` calls of f, each between two events,
+ * after two warm-up calls. */
+template <typename F> static float median_ms(int repeats, F f) {
+    cudaEvent_t a, b;
+    std::vector<float> v;
+    CUDA_CHECK(cudaEventCreate(&a));
+    CUDA_CHECK(cudaEventCreate(&b));
+    f();
+    f();
+    CUDA_CHECK(cudaDeviceSynchronize());
+    for (int i = 0; i < repeats; i++) {
+        float ms;
+        CUDA_CHECK(cudaEventRecord(a));
+        f();
+        CUDA_CHECK(cudaEventRecord(b));
+        CUDA_CHECK(cudaEventSynchronize(b));
+        CUDA_CHECK(cudaGetLastError());
+        CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+        v.push_back(ms);
+    }
+    CUDA_CHECK(cudaEventDestroy(a));
+    CUDA_CHECK(cudaEventDestroy(b));
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+int main(int argc, char **argv) {
+    size_t copy_mib = argc > 1 ? (size_t)atol(argv[1]) : 2048;
+    int n = argc > 2 ? atoi(argv[2]) : 8192;
+    cudaDeviceProp prop;
+    int drv = 0;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
+    CUDA_CHECK(cudaDriverGetVersion(&drv));
+    printf("ceilings on %s (%d SMs, %.0f MiB L2, driver API %d)\n", prop.name,
+           prop.multiProcessorCount, prop.l2CacheSize / 1048576.0, drv);
+
+    /* 1. device-to-device copy */
+    size_t bytes = copy_mib << 20;
+    __nv_bfloat16 *src, *dst;
+    CUDA_CHECK(cudaMalloc(&src, bytes));
+    CUDA_CHECK(cudaMalloc(&dst, bytes));
+    fill_random<<<1024, 256>>>(src, bytes / 2, 1);
+    CUDA_CHECK(cudaGetLastError());
+    float ms = median_ms(
+        20, [&] { CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice)); });
+    printf("d2d copy      %6zu MiB: %9.3f ms  %8.1f GB/s (read + written)\n", copy_mib, ms,
+           2.0 * bytes / (ms * 1e-3) / 1e9);
+    CUDA_CHECK(cudaFree(src));
+    CUDA_CHECK(cudaFree(dst));
+
+    /* 2. cuBLAS bf16 GEMM, fp32 accumulation, three sets of operands in
+     * turn so that no call finds the last one's in L2 */
+    size_t ne = (size_t)n * n;
+    __nv_bfloat16 *m[9];
+    for (int i = 0; i < 9; i++) {
+        CUDA_CHECK(cudaMalloc(&m[i], ne * sizeof(__nv_bfloat16)));
+        fill_random<<<1024, 256>>>(m[i], ne, 7u + (uint32_t)i);
+        CUDA_CHECK(cudaGetLastError());
+    }
+    cublasHandle_t h;
+    CUBLAS_CHECK(cublasCreate(&h));
+    const float one = 1.0f, zero = 0.0f;
+    int turn = 0;
+    ms = median_ms(20, [&] {
+        __nv_bfloat16 **s = &m[3 * (turn++ % 3)];
+        CUBLAS_CHECK(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, s[0], CUDA_R_16BF, n,
+                                  s[1], CUDA_R_16BF, n, &zero, s[2], CUDA_R_16BF, n,
+                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    });
+    printf("bf16 gemm  %5d^3      : %9.3f ms  %8.1f TFLOP/s\n", n, ms,
+           2.0 * n * (double)n * n / (ms * 1e-3) / 1e12);
+    CUBLAS_CHECK(cublasDestroy(h));
+    for (int i = 0; i < 9; i++)
+        CUDA_CHECK(cudaFree(m[i]));
+
+    /* 3. host <-> device, pinned and pageable, by copy size */
+    const size_t sizes[] = {64u << 10, 1u << 20, 16u << 20, 256u << 20};
+    size_t big = sizes[3];
+    void *dev, *pinned, *pageable;
+    CUDA_CHECK(cudaMalloc(&dev, big));
+    CUDA_CHECK(cudaMallocHost(&pinned, big));
+    pageable = malloc(big);
+    if (pageable == NULL) {
+        fprintf(stderr, "ceilings: out of host memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < big; i++)
+        ((unsigned char *)pinned)[i] = ((unsigned char *)pageable)[i] = (unsigned char)(i * 131u);
+    for (int kind = 0; kind < 2; kind++) {
+        void *host = kind == 0 ? pinned : pageable;
+        for (size_t s : sizes) {
+            float h2d = median_ms(
+                10, [&] { CUDA_CHECK(cudaMemcpy(dev, host, s, cudaMemcpyHostToDevice)); });
+            float d2h = median_ms(
+                10, [&] { CUDA_CHECK(cudaMemcpy(host, dev, s, cudaMemcpyDeviceToHost)); });
+            printf("%-8s %8zu KiB: h2d %9.4f ms %6.2f GB/s   d2h %9.4f ms %6.2f GB/s\n",
+                   kind == 0 ? "pinned" : "pageable", s >> 10, h2d, s / (h2d * 1e-3) / 1e9, d2h,
+                   s / (d2h * 1e-3) / 1e9);
+        }
+    }
+    CUDA_CHECK(cudaFree(dev));
+    CUDA_CHECK(cudaFreeHost(pinned));
+    free(pageable);
+    return 0;
+}
