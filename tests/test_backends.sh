@@ -138,6 +138,28 @@ check "--layers 1 runs and reports the cut" \
 "$KV" run --model tiny --layers 3 --no-db >/dev/null 2>"$T/cut.err"
 check "--layers beyond the model exits 1" "[ $? -eq 1 ] && grep -q 'layers' $T/cut.err"
 
+# (6b) a run recorded on an H200 with the cuda executor (data/validation/
+# h200-cuda, docs/VALIDATION.md) replays, and the calibration fitted from
+# that GPU's kernel profile predicts its steps (16 sequences) within 5% at
+# the median where the datasheet roofline misses by half
+cp "$srcdir/data/validation/h200-cuda/h200-c16.db" "$T/h2.db"
+chmod u+w "$T/h2.db"
+H2SYN='closed,concurrency=16,isl=1024,osl=128,requests=128'
+for cal in "$srcdir/data/calib/h200-kvfleet.json" none; do
+    "$KV" validate --backend replay --replay "$T/h2.db:4" --model llama-3-8b --gpu h200 \
+        --synthetic "$H2SYN" --calibration "$cal" --db "$T/h2.db" --json >"$T/h2.json" 2>"$T/h2.err"
+    check "replay of the H200 cuda run validates (--calibration $(basename "$cal"))" \
+        "[ $? -eq 0 ] && grep -q '\"steps\": 1026' $T/h2.json"
+    p50=$(sed -n 's/.*"step_p50_ape": \([0-9.e-]*\).*/\1/p' "$T/h2.json")
+    if [ "$cal" = none ]; then
+        check "... datasheet roofline: step p50 error over 40% (got $p50)" \
+            "awk -v v='$p50' 'BEGIN { exit !(v > 0.4) }'"
+    else
+        check "... h200-kvfleet calibration: step p50 error under 5% (got $p50)" \
+            "awk -v v='$p50' 'BEGIN { exit !(v != \"\" && v < 0.05) }'"
+    fi
+done
+
 # (7) bad backends
 "$KV" run --backend nope --no-db >/dev/null 2>"$T/nope.err"
 check "unknown backend exits 1" "[ $? -eq 1 ]"
