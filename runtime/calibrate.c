@@ -707,7 +707,7 @@ static int fit_op(const rowvec *all, int k_every, double peak, double bw, int fi
         if (k_every >= 2 && i % k_every == k_every - 1)
             continue;
         tr[n++] = all->v[i];
-        if (all->v[i].flops / peak >= CALIB_C_BINDS * all->v[i].bytes / bw)
+        if (all->v[i].flops > 0 && all->v[i].flops / peak >= CALIB_C_BINDS * all->v[i].bytes / bw)
             has_c = 1;
         if (all->v[i].rows > PERF_ALIGN_ROWS) {
             n_al += !PERF_ROWS_UNALIGNED(all->v[i].rows);
@@ -1375,6 +1375,13 @@ static int fit_or_check(const calib_opts *o, const rowvec *rv, enum perf_op op, 
     return rc;
 }
 
+/* o's string at key k, or "?" (json_string_value is NULL for a missing
+ * key or another type). */
+static const char *str_or_what(const json_t *o, const char *k) {
+    const char *v = json_string_value(json_object_get(o, k));
+    return v != NULL ? v : "?";
+}
+
 /* What the profiles in dir are, for a calibration's source: a folder that
  * `kvfleet profile` wrote names its backend, model, GPU and version (from
  * its profile.json); any other folder is taken for the public profiles. */
@@ -1385,16 +1392,8 @@ static void profiles_origin(const char *dir, char *buf, size_t size) {
     o = json_load_file(path, 0, NULL);
     if (json_is_object(o) && json_is_string(json_object_get(o, "backend")))
         snprintf(buf, size, "kvfleet profile --backend %s (%s on %s, kvfleet %s)",
-                 json_string_value(json_object_get(o, "backend")),
-                 json_is_string(json_object_get(o, "model"))
-                     ? json_string_value(json_object_get(o, "model"))
-                     : "?",
-                 json_is_string(json_object_get(o, "gpu"))
-                     ? json_string_value(json_object_get(o, "gpu"))
-                     : "?",
-                 json_is_string(json_object_get(o, "kvfleet"))
-                     ? json_string_value(json_object_get(o, "kvfleet"))
-                     : "?");
+                 str_or_what(o, "backend"), str_or_what(o, "model"), str_or_what(o, "gpu"),
+                 str_or_what(o, "kvfleet"));
     else
         snprintf(buf, size,
                  "public profiles (AIConfigurator vLLM 0.24.0 H100 SXM, Vidur H100, "
@@ -1510,12 +1509,11 @@ int calib_fit(const calib_opts *o, perf_calib *out, calib_report *rep, sim_err *
         }
     }
     {
-        char fitted[200] = "", *p = fitted;
+        char fitted[200] = "", *p = fitted, from[120];
         for (op = 0; op < PERF_N_OPS; op++)
             if (!rep->op[op].fitted)
                 p += snprintf(p, sizeof fitted - (size_t)(p - fitted), "%s%s",
                               p == fitted ? "" : ",", perf_op_name((enum perf_op)op));
-        char from[120];
         profiles_origin(o->profiles_dir, from, sizeof from);
         snprintf(out->source, sizeof out->source,
                  "kvfleet calibrate: %.100s, shapes of %d models; datasheet: %.80s", from,
