@@ -62,8 +62,9 @@ echo "$W" | while read -r name db run opts; do
             cp "$T/fig/pred_vs_meas.png" "$PLOT/h200-cuda-$name-pred_vs_meas.png"
             cp "$T/fig/err_vs_batch.png" "$PLOT/h200-cuda-$name-err_vs_batch.png"
         fi
-        # measured and simulated objects: the first ttft_p50_s is measured's
-        mt=$(sed -n '/"measured"/,/}/p' "$T/v.json" >"$T/m" && num ttft_p50_s "$T/m")
+        # the measured and simulated objects, each on its own
+        sed -n '/"measured"/,/}/p' "$T/v.json" >"$T/m"
+        mt=$(num ttft_p50_s "$T/m")
         mp=$(num tpot_p50_s "$T/m")
         mx=$(num output_tokens_per_s "$T/m")
         sed -n '/"simulated"/,/}/p' "$T/v.json" >"$T/s"
