@@ -3,11 +3,16 @@
  * read plus written), the cuBLAS bf16 GEMM rate on large random matrices,
  * and host-device copy bandwidth, pinned and pageable, against copy size.
  * Inputs are random (a hash of the index), never zeros; each figure is the
- * median of timed repeats after a warm-up, timed with CUDA events.
+ * median of timed repeats after a warm-up, timed with CUDA events. Each
+ * result is checked on the host first: the random fill against the same
+ * hash rounded by kern_bf16_from_f32, the copy byte for byte, sampled GEMM
+ * outputs against float64 dot products (relative error of the sample), the
+ * host copies' round trip byte for byte; a failed check exits 1.
  *
  *     kernels/dev/ceilings [COPY_MIB] [GEMM_N]      (defaults 2048, 8192)
  */
 #include <algorithm>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +23,7 @@
 #include <cuda_bf16.h>
 
 #include "dev_util.cuh"
+#include "kern.h"
 
 static void cublas_check(cublasStatus_t s, const char *stmt, int line) {
     if (s != CUBLAS_STATUS_SUCCESS) {
@@ -27,15 +33,41 @@ static void cublas_check(cublasStatus_t s, const char *stmt, int line) {
 }
 #define CUBLAS_CHECK(expr) cublas_check((expr), #expr, __LINE__)
 
-/* x[i] = a bf16 in [-1, 1) from a hash of (i, seed) */
+/* The value fill_random writes at i: a float in [-1, 1) from a hash of
+ * (i, seed), on the host as on the device. */
+__host__ __device__ static float random_at(size_t i, uint32_t seed) {
+    uint32_t h = (uint32_t)i * 2654435761u ^ seed;
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    return (float)(h & 0xffff) / 32768.0f - 1.0f;
+}
+
+/* x[i] = random_at(i, seed) rounded to bf16 */
 __global__ void fill_random(__nv_bfloat16 *x, size_t n, uint32_t seed) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
-         i += (size_t)gridDim.x * blockDim.x) {
-        uint32_t h = (uint32_t)i * 2654435761u ^ seed;
-        h ^= h >> 15;
-        h *= 2246822519u;
-        h ^= h >> 13;
-        x[i] = __float2bfloat16((float)(h & 0xffff) / 32768.0f - 1.0f);
+         i += (size_t)gridDim.x * blockDim.x)
+        x[i] = __float2bfloat16(random_at(i, seed));
+}
+
+static void check(bool ok, const char *what) {
+    if (!ok) {
+        fprintf(stderr, "ceilings: check failed: %s\n", what);
+        exit(1);
+    }
+}
+
+/* The first and last k values of x (n of them) as fill_random(seed) wrote
+ * them, against kern_bf16_from_f32 of the same floats, bit for bit. */
+static void check_fill(const __nv_bfloat16 *x, size_t n, uint32_t seed) {
+    const size_t k = 1u << 20;
+    std::vector<kern_bf16> h(k);
+    for (int end = 0; end < 2; end++) {
+        size_t at = end ? n - k : 0;
+        CUDA_CHECK(cudaMemcpy(h.data(), x + at, k * sizeof(kern_bf16), cudaMemcpyDeviceToHost));
+        for (size_t i = 0; i < k; i++)
+            check(h[i] == kern_bf16_from_f32(random_at(at + i, seed)),
+                  "the random fill differs from its host reference");
     }
 }
 
@@ -82,8 +114,11 @@ int main(int argc, char **argv) {
     CUDA_CHECK(cudaMalloc(&dst, bytes));
     fill_random<<<1024, 256>>>(src, bytes / 2, 1);
     CUDA_CHECK(cudaGetLastError());
+    check_fill(src, bytes / 2, 1);
+    CUDA_CHECK(cudaMemset(dst, 0xff, bytes)); /* poison */
     float ms = median_ms(
         20, [&] { CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice)); });
+    check_fill(dst, bytes / 2, 1);
     printf("d2d copy      %6zu MiB: %9.3f ms  %8.1f GB/s (read + written)\n", copy_mib, ms,
            2.0 * bytes / (ms * 1e-3) / 1e9);
     CUDA_CHECK(cudaFree(src));
@@ -108,6 +143,29 @@ int main(int argc, char **argv) {
                                   s[1], CUDA_R_16BF, n, &zero, s[2], CUDA_R_16BF, n,
                                   CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     });
+    {
+        /* C = A B column-major (cuBLAS's layout) of the last set timed:
+         * 64 sampled outputs against float64 dot products of the inputs */
+        __nv_bfloat16 **s = &m[3 * ((turn - 1) % 3)];
+        std::vector<kern_bf16> a(ne), b(ne), c(ne);
+        double err2 = 0, ref2 = 0;
+        CUDA_CHECK(cudaMemcpy(a.data(), s[0], ne * 2, cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(b.data(), s[1], ne * 2, cudaMemcpyDeviceToHost));
+        CUDA_CHECK(cudaMemcpy(c.data(), s[2], ne * 2, cudaMemcpyDeviceToHost));
+        for (int t = 0; t < 64; t++) {
+            size_t i = (size_t)t * 127 % n, j = (size_t)t * 8191 % n;
+            double ref = 0;
+            for (int k = 0; k < n; k++)
+                ref += (double)kern_f32_from_bf16(a[i + (size_t)k * n]) *
+                       kern_f32_from_bf16(b[k + j * (size_t)n]);
+            err2 += (kern_f32_from_bf16(c[i + j * (size_t)n]) - ref) *
+                    (kern_f32_from_bf16(c[i + j * (size_t)n]) - ref);
+            ref2 += ref * ref;
+        }
+        printf("bf16 gemm  sampled relative error %.2e (bf16 output: under 1e-2)\n",
+               sqrt(err2 / ref2));
+        check(sqrt(err2 / ref2) < 1e-2, "the GEMM differs from its float64 reference");
+    }
     printf("bf16 gemm  %5d^3      : %9.3f ms  %8.1f TFLOP/s\n", n, ms,
            2.0 * n * (double)n * n / (ms * 1e-3) / 1e12);
     CUBLAS_CHECK(cublasDestroy(h));
@@ -139,6 +197,11 @@ int main(int argc, char **argv) {
                    s / (d2h * 1e-3) / 1e9);
         }
     }
+    /* every copy wrote back what it sent: the pattern is intact */
+    for (size_t i = 0; i < big; i++)
+        check(((unsigned char *)pinned)[i] == (unsigned char)(i * 131u) &&
+                  ((unsigned char *)pageable)[i] == (unsigned char)(i * 131u),
+              "a host copy's round trip changed the data");
     CUDA_CHECK(cudaFree(dev));
     CUDA_CHECK(cudaFreeHost(pinned));
     free(pageable);
