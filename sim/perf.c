@@ -106,13 +106,12 @@ static double dtype_bytes(enum sim_dtype d) {
 
 /* ---- curves ---- */
 
-/* Evaluates a curve at x = log2(rows): linear between knots, the end
- * values beyond the ends, 1 for an empty curve. At most PERF_MAX_KNOTS
- * knots; no allocation. */
-/* eff(x): the knots' values beyond the ends, else linear on the segment
- * [x[l], x[l+1]] holding x (the one l with x[l] <= x < x[l+1]), found by
- * walking from where evenly spaced knots would put it (the fitted curves'
- * knots are evenly spaced: no step is taken); *seg is set to l there. */
+/* Evaluates a curve at x = log2(rows): 1 for an empty curve, the knots'
+ * values beyond the ends, else linear on the segment [x[l], x[l+1]]
+ * holding x (the one l with x[l] <= x < x[l+1]), found by walking from
+ * where evenly spaced knots would put it (the fitted curves' knots are
+ * evenly spaced: no step is taken); *seg is set to l there. At most
+ * PERF_MAX_KNOTS knots; no allocation. */
 static inline double curve_find(const perf_curve *c, double x, int *seg) {
     int l, last = c->n - 1;
     double f;
@@ -499,16 +498,16 @@ double perf_op_call_s(const perf_ctx *ctx, enum perf_op op, const perf_batch *b)
 
 /* ---- the step ---- */
 
-/* Time of op in batch b, all its calls (0 when it has no work), with its
- * FLOPs, bytes and roofline terms of one call. rows/lg are the batch's rows
- * and their log2 by kind. The one place a step's operator time is computed:
- * step_eval and perf_step_s_cached both call it, so they agree bit for bit. */
 /* Whether op's time comes from the collective model (the all-reduce of a
  * replica spanning nodes): no roofline and no launch overhead on top. */
 static int op_is_collective(const perf_ctx *ctx, enum perf_op op) {
     return op == PERF_OP_ALLREDUCE && ctx->tp_nodes > 1;
 }
 
+/* Time of op in batch b, all its calls (0 when it has no work), with its
+ * FLOPs, bytes and roofline terms of one call. rows/lg are the batch's rows
+ * and their log2 by kind. The one place a step's operator time is computed:
+ * step_eval and perf_step_s_cached both call it, so they agree bit for bit. */
 static double op_eval(const perf_ctx *ctx, const shape *s, enum perf_op op, const perf_batch *b,
                       const double *rows, const double *lg, double *flops, double *bytes,
                       double *tc, double *tm) {
