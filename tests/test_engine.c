@@ -635,8 +635,6 @@ static void test_determinism(void) {
     T_EQ_I(row_of(&k2, 1)->replica, 1);
 }
 
-/* Decode runs (fast-forward) change the events, never the results: request
- * rows are identical to the nanosecond, and every summary figure to the bit. */
 /* Runs r on the simulator twice, one step at a time (k1, s1) and with decode
  * runs (k2, s2): the same request rows and steps, in fewer events. */
 static void run_ff_pair(eng_config *c, sim_req *r, int n, rows *k1, met_summary *s1, rows *k2,
@@ -670,6 +668,8 @@ static void test_watermark_never_fits(void) {
     T_EQ_I(row_of(&k, 1)->reject, MET_REJECT_NONE);
 }
 
+/* Decode runs (fast-forward) change the events, never the results: request
+ * rows are identical to the nanosecond, and every summary figure to the bit. */
 static void test_fast_forward(void) {
     static sim_req r[4000];
     static rows k1, k2;
