@@ -201,7 +201,9 @@ static const char *const moe_keys[] = {"num_local_experts", "num_experts", "n_ro
  * rms_norm_eps = 1e-6, rope_theta = 10000 (the last two only shape what the
  * cpu and cuda executors compute, not the predicted time).
  * The dtype comes from "dtype" (newer transformers) or "torch_dtype"; when
- * neither is given it is bf16. kv_dtype starts equal to w_dtype. The shape
+ * neither is given, or it is "auto" (transformers' word for "the
+ * checkpoint's own", which a config alone does not name), it is bf16 and
+ * --dtype says otherwise. kv_dtype starts equal to w_dtype. The shape
  * is checked at tp = 1. On failure *out is left unchanged. */
 int sim_model_parse(const char *json_text, const char *src, sim_model *out, sim_err *err) {
     sim_model m;
@@ -264,7 +266,7 @@ int sim_model_parse(const char *json_text, const char *src, sim_model *out, sim_
     if ((rc = sim_json_get_string(o, dt_key, 0, &dt, src, err)))
         goto done;
     m.w_dtype = SIM_DT_BF16;
-    if (dt != NULL && sim_dtype_parse(dt, &m.w_dtype) != SIM_OK) {
+    if (dt != NULL && strcmp(dt, "auto") != 0 && sim_dtype_parse(dt, &m.w_dtype) != SIM_OK) {
         rc = sim_json_err_value(err, src, dt_key, DTYPE_LIST, json_object_get(o, dt_key),
                                 SIM_EINVAL);
         goto done;

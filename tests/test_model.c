@@ -306,6 +306,16 @@ static void test_parse_defaults(void) {
     T_EQ_I(m.w_dtype, SIM_DT_FP8);
     T_EQ_I(sim_model_parse(cfg_with("torch_dtype", NULL), "t.json", &m, &e), SIM_OK);
     T_EQ_I(m.w_dtype, SIM_DT_BF16);
+    /* "auto" (the checkpoint's own) names nothing: bf16 too, as absent */
+    m.w_dtype = SIM_DT_FP32;
+    T_EQ_I(sim_model_parse(cfg_with("torch_dtype", "\"torch_dtype\": \"auto\""), "t.json", &m, &e),
+           SIM_OK);
+    T_EQ_I(m.w_dtype, SIM_DT_BF16);
+    T_EQ_I(m.kv_dtype, SIM_DT_BF16);
+    m.w_dtype = SIM_DT_FP32;
+    T_EQ_I(sim_model_parse(cfg_with("torch_dtype", "\"dtype\": \"auto\""), "t.json", &m, &e),
+           SIM_OK);
+    T_EQ_I(m.w_dtype, SIM_DT_BF16);
 
     T_EQ_I(
         sim_model_parse(cfg_with("torch_dtype", "\"tie_word_embeddings\": true"), "t.json", &m, &e),
