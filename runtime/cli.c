@@ -569,29 +569,33 @@ static void print_text(const met_summary *s, json_t *info, json_t *cfg) {
            (long long)s->sim_events, (long long)s->steps);
 }
 
-/* path made absolute against the working folder, into buf: realpath of
- * the path when it names something (links and '..' resolved), else of its
- * folder joined to its last part (a results file not made yet), else the
- * working folder joined to it. 0 when path is already absolute, empty, or
- * the result does not fit. */
+/* path made absolute and canonical, into buf: realpath of the path when it
+ * names something (links, '.' and '..' resolved), else of its folder
+ * joined to its last part (a results file not made yet), else, for a
+ * relative path, the working folder joined to it. 0 when path is empty,
+ * an absolute path whose folder does not exist, or the result does not
+ * fit. */
 static int abs_path(const char *path, char *buf, size_t n) {
     char cwd[4096], dir[4096], *r;
     const char *slash = strrchr(path, '/');
     int m;
-    if (path[0] == '\0' || path[0] == '/')
+    if (path[0] == '\0')
         return 0;
     if ((r = realpath(path, NULL)) != NULL) {
         m = snprintf(buf, n, "%s", r);
         free(r);
         return m >= 0 && (size_t)m < n;
     }
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    if (slash == path) /* "/name" */
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
     if ((r = realpath(dir, NULL)) != NULL) {
-        m = snprintf(buf, n, "%s/%s", r, slash ? slash + 1 : path);
+        m = snprintf(buf, n, "%s%s%s", r, strcmp(r, "/") == 0 ? "" : "/", slash ? slash + 1 : path);
         free(r);
         return m >= 0 && (size_t)m < n;
     }
-    if (getcwd(cwd, sizeof cwd) == NULL)
+    if (path[0] == '/' || getcwd(cwd, sizeof cwd) == NULL)
         return 0;
     m = snprintf(buf, n, "%s/%s", cwd, path);
     return m >= 0 && (size_t)m < n;

@@ -7,7 +7,8 @@ extern "C" {
 #endif
 
 /* The data folder: $KVFLEET_DATA if set, else the source tree's data/ (a
- * build-tree binary), else the installed $(pkgdatadir). Borrowed, static. */
+ * build-tree binary), else the installed $(pkgdatadir); its canonical
+ * path (no '.', '..' or links) where it exists. Borrowed, static. */
 const char *rt_datadir(void);
 
 #ifdef __cplusplus

@@ -59,6 +59,15 @@ check "stored config: trace and db absolute, dtypes named" \
     "sqlite3 $SUB/rel.db 'SELECT config FROM runs' | grep -q '\"trace\":\"$SUB/rel.csv\"' &&
      sqlite3 $SUB/rel.db 'SELECT config FROM runs' | grep -q '\"db\":\"$SUB/rel.db\"' &&
      sqlite3 $SUB/rel.db 'SELECT config FROM runs' | grep -q '\"dtype\":\"bf16\",\"engine'"
+# ... and canonical: '.' and '..' resolved, in given paths and in the data
+# folder's (the default trace of a build tree is SRC/data, not SRC/b/../data)
+(cd "$T/sub" && "$KVA" run --trace ./../sub/rel.csv --db "$SUB/./../sub/canon.db" --limit 5 >/dev/null 2>&1 &&
+    "$KVA" run --db canon.db --limit 5 >/dev/null 2>&1)
+check "stored config: paths canonical" \
+    "sqlite3 $SUB/canon.db 'SELECT config FROM runs WHERE run_id = 1' | grep -q '\"trace\":\"$SUB/rel.csv\",' &&
+     sqlite3 $SUB/canon.db 'SELECT config FROM runs WHERE run_id = 1' | grep -q '\"db\":\"$SUB/canon.db\"' &&
+     sqlite3 $SUB/canon.db 'SELECT config FROM runs WHERE run_id = 2' | grep -q '\"trace\":\"/[^\"]*/data/traces/azure_conv_2023.csv\"' &&
+     ! sqlite3 $SUB/canon.db 'SELECT config FROM runs' | grep -q '/\.\{1,2\}/'"
 (cd / && "$KVA" rerun "$SUB/rel.db" 1 >/dev/null 2>"$T/err_rel")
 check "rerun from another folder: exit 0, the same summary" \
     "[ $? -eq 0 ] && [ \"\$(sqlite3 $SUB/rel.db \"\$(printf \"$s\" 1)\")\" = \"\$(sqlite3 $SUB/rel.db \"\$(printf \"$s\" 2)\")\" ]"

@@ -260,8 +260,10 @@ check "warm-up: offered_rps = the window's requests over its arrival span" \
 
 # ---- a spec with relative paths, run from elsewhere; a file without sweeps ----
 (cd / && "$KV" sweep "$S/trace.json" --db "$T/t.db" --quiet >/dev/null 2>&1)
-check "relative trace path: resolved against the spec's folder" \
-    "[ \$? -eq 0 ] && q $T/t.db 'SELECT config FROM sweep_points WHERE point_id = 0' | grep -q '\"trace\":\"/[^\"]*/tests/data/sweep/../azure_small.csv\"'"
+rc=$?
+q "$T/t.db" 'SELECT config FROM sweep_points WHERE point_id = 0' >"$T/tcfg"
+check "relative trace path: resolved against the spec's folder, stored canonical (no '..')" \
+    "[ $rc -eq 0 ] && grep -q '\"trace\":\"/[^\"]*/tests/data/azure_small.csv\"' $T/tcfg && ! grep -q '/\.\./' $T/tcfg"
 "$KV" run --model tiny --synthetic poisson,rate=40,requests=20,isl=64,osl=16 --db "$T/r.db" >/dev/null 2>&1
 "$KV" query "$T/r.db" --csv --columns run_id,kind,requests >"$T/rq"
 check "query on a file without sweeps: one row per run" \
