@@ -6,7 +6,9 @@
  * several seeds shows the mean over its done replications and, in FIG_ci95,
  * the half-width of the 95% confidence interval of that mean (Student t
  * with n - 1 degrees of freedom; NULL with fewer than two replications).
- * A file without sweeps gives one row per done run instead.
+ * A file without sweeps gives one row per done run instead. --columns
+ * also takes the options of the stored config (model, gpu, tp, trace, ...),
+ * shown as stored: a sweep point's are those of its first replication.
  *
  * Cost. gpu_hours is the summary's own gpu_hours: the GPUs paid (serving,
  * draining, provisioning) integrated over the whole simulation by the
@@ -57,7 +59,8 @@
 /* One column the query can show. */
 typedef struct qcol {
     char name[96];
-    int kind;    /* 'p' point, 'r' run_id, 'k' kind, 'n' reps, 's' status, 'a' axis, 'f' figure */
+    int kind;    /* 'p' point, 'r' run_id, 'k' kind, 'n' reps, 's' status, 'a' axis, 'f' figure,
+                    'c' config option */
     int fig;     /* figure index ('f') */
     int ci;      /* 1: the figure's ci95 half-width */
     int integer; /* the figure is a count (printed without decimals when exact) */
@@ -69,6 +72,7 @@ typedef struct qrow {
     char kind[32]; /* runs mode: runs.kind */
     char status[16];
     json_t *axes; /* point's axis values (owned; NULL in runs mode) */
+    json_t *cfg;  /* the resolved config of its first replication (owned; may be NULL) */
     int n_reps;   /* done replications */
     double *vals; /* [n_reps x n_figs], NAN for NULL */
 } qrow;
@@ -383,7 +387,7 @@ static int load_sweep(query *q, long long want) {
     q->axes = json_array();
     /* every point, its replications in order; done ones bring their run */
     if (sqlite3_prepare_v2(q->db,
-                           "SELECT p.point_id, p.axes, p.status, p.run_id, r.config"
+                           "SELECT p.point_id, p.axes, p.status, p.run_id, r.config, p.config"
                            " FROM sweep_points p LEFT JOIN runs r ON r.run_id = p.run_id"
                            " WHERE p.sweep_id = ? ORDER BY p.point_id, p.rep",
                            -1, &st, NULL) != SQLITE_OK)
@@ -396,6 +400,7 @@ static int load_sweep(query *q, long long want) {
         status = status ? status : "";
         if (r == NULL || r->id != pid) {
             const char *axes = (const char *)sqlite3_column_text(st, 1);
+            const char *cfg = (const char *)sqlite3_column_text(st, 5);
             const char *key;
             json_t *v;
             if ((r = row_new(q)) == NULL) {
@@ -403,6 +408,7 @@ static int load_sweep(query *q, long long want) {
                 break;
             }
             r->id = pid;
+            r->cfg = cfg ? json_loads(cfg, 0, NULL) : NULL;
             r->axes = axes ? json_loads(axes, 0, NULL) : NULL;
             if (r->axes == NULL)
                 r->axes = json_object();
@@ -446,6 +452,8 @@ static int load_runs(query *q) {
         r->id = sqlite3_column_int64(st, 0);
         snprintf(r->kind, sizeof r->kind, "%s", kind ? kind : "");
         snprintf(r->status, sizeof r->status, "done");
+        if (sqlite3_column_text(st, 2) != NULL)
+            r->cfg = json_loads((const char *)sqlite3_column_text(st, 2), 0, NULL);
         rc = row_add_run(q, r, r->id, (const char *)sqlite3_column_text(st, 2));
     }
     sqlite3_finalize(st);
@@ -503,6 +511,15 @@ static const qcol *col_find(const qcol *known, size_t n, const char *name) {
     return NULL;
 }
 
+/* Whether name is an option of some row's stored config (a 'c' column). */
+static int is_config_key(const query *q, const char *name) {
+    size_t i;
+    for (i = 0; i < q->n_rows; i++)
+        if (json_object_get(q->rows[i].cfg, name) != NULL)
+            return 1;
+    return 0;
+}
+
 /* The columns to show: --columns, --all-columns or the default set. */
 static int pick_columns(const query *q, const char *list, int all, qcol **out, size_t *n_out) {
     size_t n_known, n = 0, i;
@@ -537,10 +554,27 @@ static int pick_columns(const query *q, const char *list, int all, qcol **out, s
                 return RT_EXIT_USAGE;
             }
             c = col_find(known, n_known, tok);
+            if (c == NULL && n < n_known + 64 && is_config_key(q, tok) &&
+                strlen(tok) < sizeof pick[n].name) {
+                memset(&pick[n], 0, sizeof pick[n]);
+                snprintf(pick[n].name, sizeof pick[n].name, "%s", tok);
+                pick[n++].kind = 'c';
+                continue;
+            }
             if (c == NULL || n >= n_known + 64) {
+                const char *key;
+                json_t *v;
                 fprintf(stderr, "kvfleet query: --columns: expected names among:");
                 for (i = 0; i < n_known; i++)
                     fprintf(stderr, "%s%s", i ? "," : " ", known[i].name);
+                if (q->n_rows > 0 && q->rows[0].cfg != NULL) {
+                    fprintf(stderr, " or the runs' config options:");
+                    i = 0;
+                    json_object_foreach(q->rows[0].cfg, key, v) {
+                        (void)v;
+                        fprintf(stderr, "%s%s", i++ ? "," : " ", key);
+                    }
+                }
                 fprintf(stderr, "; got '%s'\n", tok);
                 sim_free(copy);
                 sim_free(known);
@@ -624,9 +658,10 @@ static void cell_text(const query *q, const qrow *r, const qcol *c, int csv, cha
         case 's':
             snprintf(buf, n, "%s", r->status);
             return;
-        case 'a': {
-            json_t *v = json_object_get(r->axes, c->name);
-            if (v == NULL)
+        case 'a':
+        case 'c': {
+            json_t *v = json_object_get(c->kind == 'a' ? r->axes : r->cfg, c->name);
+            if (v == NULL || json_is_null(v))
                 snprintf(buf, n, "%s", csv ? "" : "-");
             else if (json_is_string(v))
                 snprintf(buf, n, "%s", json_string_value(v));
@@ -709,7 +744,8 @@ static void query_help(FILE *f) {
             "One row per point of a sweep (the latest, or --sweep ID) with its axis values and\n"
             "summary figures; with seeds > 1 the mean over replications and FIG_ci95, the\n"
             "half-width of its 95%% confidence interval. A file without sweeps: one row per\n"
-            "done run. docs/experiments.md lists the columns.\n");
+            "done run. --columns also takes any option of the runs' stored config (model,\n"
+            "gpu, tp, replicas, trace, ...). docs/experiments.md lists the columns.\n");
 }
 
 int rt_main_query(int argc, char **argv) {
@@ -793,6 +829,7 @@ int rt_main_query(int argc, char **argv) {
 out:
     for (r = 0; r < q.n_rows; r++) {
         json_decref(q.rows[r].axes);
+        json_decref(q.rows[r].cfg);
         sim_free(q.rows[r].vals);
     }
     sim_free(q.rows);

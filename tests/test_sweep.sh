@@ -269,4 +269,15 @@ check "relative trace path: resolved against the spec's folder, stored canonical
 check "query on a file without sweeps: one row per run" \
     "[ \"\$(cat $T/rq | tr '\n' ' ')\" = 'run_id,kind,requests 1,run,20 ' ]"
 
+# --columns takes the stored config's options too (a point's: its first replication's)
+"$KV" query "$T/r.db" --csv --columns run_id,model,tp,synthetic,requests >"$T/rqc"
+check "query --columns: config options of a plain run" \
+    "[ \"\$(cat $T/rqc | tr '\n' ' ')\" = 'run_id,model,tp,synthetic,requests 1,tiny,1,\"poisson,rate=40,requests=20,isl=64,osl=16\",20 ' ]"
+"$KV" query "$T/t.db" --csv --columns point,max-num-seqs,model,max-batched-tokens >"$T/tqc"
+check "query --columns: config options of sweep points" \
+    "[ \"\$(cat $T/tqc | tr '\n' ' ')\" = 'point,max-num-seqs,model,max-batched-tokens 0,4,tiny,8192 1,8,tiny,8192 ' ]"
+"$KV" query "$T/r.db" --columns run_id,nonsense >/dev/null 2>"$T/rqe"
+check "query --columns: an unknown name exits 2 listing the config options too" \
+    "[ \$? -eq 2 ] && grep -q \"or the runs' config options: .*max-num-seqs.*; got 'nonsense'\" $T/rqe"
+
 tap_end
