@@ -1047,10 +1047,11 @@ static void run_record(replica *p, int64_t step, sim_time start, int nd) {
     p->res.host_s = NAN;
 }
 
-/* --check after a decode run's steps were applied. */
-static void run_check(eng *e, replica *p) {
+/* --check after step `step` of a decode run was applied. */
+static void run_check(eng *e, replica *p, int64_t step) {
     if (e->c->check && sched_check(p->s) != 0) {
-        sim_err_set(e->err, "", 0, 0, "scheduler invariant broken in a decode run");
+        sim_err_set(e->err, "", 0, 0, "scheduler invariant broken after step %lld (a decode run)",
+                    (long long)step);
         e->rc = SIM_EINVAL;
     }
 }
@@ -1064,9 +1065,10 @@ static void run_tokens_last(eng *e, replica *p, int64_t n, int nd) {
     }
 }
 
-/* run_apply for steps that write no row: the same figures, accumulated in
- * the same order as step_account would (so the same bits), without filling
- * the step record at every step; it is filled once, for the last step. */
+/* run_apply for steps that write no row, without --check: the same
+ * figures, accumulated in the same order as step_account would (so the
+ * same bits), without filling the step record at every step; it is filled
+ * once, for the last step. */
 static void run_apply_quiet(eng *e, replica *p, int64_t n, double f0, double df, double b0,
                             double db) {
     const kvc_pool *pool = sched_pool(p->s);
@@ -1105,7 +1107,6 @@ static void run_apply_quiet(eng *e, replica *p, int64_t n, double f0, double df,
     p->pr.flops = f0 + (double)(n - 1) * df;
     p->pr.bytes = b0 + (double)(n - 1) * db;
     run_record(p, step0 + n - 1, start, nd);
-    run_check(e, p);
 }
 
 /* Applies the run's steps [0, n), none of which finishes a sequence. */
@@ -1122,7 +1123,7 @@ static void run_apply(eng *e, replica *p, int64_t n) {
     perf_dstep_work(&p->ds, p->run_ctx0 + p->run_nd, &f1, &b1);
     df = f1 - f0;
     db = b1 - b0;
-    if (!rows_in(e, step0, n)) {
+    if (!rows_in(e, step0, n) && !e->c->check) {
         run_apply_quiet(e, p, n, f0, df, b0, db);
         return;
     }
@@ -1147,10 +1148,10 @@ static void run_apply(eng *e, replica *p, int64_t n) {
         p->busy = 1;
         rep_signals(p);
         step_account(e, p, dur);
+        run_check(e, p, step); /* --check: after every step, as single steps are */
     }
     if (e->rc == SIM_OK)
         run_tokens_last(e, p, n, nd);
-    run_check(e, p);
 }
 
 /* Ends the run after its first n steps: steps [0, n-1) are applied and step

@@ -34,6 +34,7 @@ closed-tp2-70b|--synthetic closed,concurrency=16,isl=1000,osl=200,requests=400 -
 closed-sglang|--synthetic closed,concurrency=64,isl=128,osl=lognormal(mean=200;sigma=0.5),requests=600 --sched-policy sglang --replicas 2 --steps-sample 5
 closed-trtllm-nochunk|--synthetic closed,concurrency=4,isl=3000,osl=16,requests=600 --sched-policy trtllm --chunked-prefill false
 poisson-small-pool-check|--synthetic $P --kv-blocks 600 --max-num-seqs 8 --check true
+poisson-3rep-check-no-step-rows|--synthetic $P --replicas 3 --steps-sample 0 --check true
 disagg-1p2d|--fleet $srcdir/experiments/fleets/disagg-1p2d.json --load-scale 8 --limit 1500
 closed-lockstep-lot|--synthetic closed,concurrency=17,isl=100,osl=20,requests=300 --replicas 3 --router least-outstanding --max-num-seqs 4
 CASES
