@@ -827,6 +827,8 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
     /* model, GPU, calibration */
     if ((rc = sim_model_load(cfg_str(cfg, "model"), datadir, &model, &err)) != SIM_OK)
         goto fail;
+    if (sim_model_window_note(&model, why, sizeof why))
+        fprintf(stderr, "kvfleet: note: %s\n", why);
     if ((rc = model_dtypes(&model, cfg_str(cfg, "dtype"), cfg_str(cfg, "kv-dtype"), &err)) !=
         SIM_OK)
         goto fail;
@@ -1844,6 +1846,11 @@ int rt_main_predict(int argc, char **argv) {
     }
     if ((rc = sim_model_load(model_name, datadir, &model, &err)) != SIM_OK)
         goto fail;
+    {
+        char note[256];
+        if (sim_model_window_note(&model, note, sizeof note))
+            fprintf(stderr, "kvfleet predict: note: %s\n", note);
+    }
     if ((rc = model_dtypes(&model, dtype, kv_dtype, &err)) != SIM_OK)
         goto fail;
     if ((rc = sim_gpu_load(gpu_name, datadir, &gpu, &err)) != SIM_OK)

@@ -27,6 +27,7 @@
 #include "config.h"
 #include "model.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "json_util.h"
@@ -246,6 +247,18 @@ int sim_model_parse(const char *json_text, const char *src, sim_model *out, sim_
                                   err)))
         goto done;
 
+    /* sliding_window (null: none) unless use_sliding_window is false, as
+     * Qwen's configs write it; not modelled (sim_model_window_note) */
+    {
+        int use = 1;
+        if ((rc = sim_json_get_int(o, "sliding_window", SIM_JSON_POSITIVE, &m.sliding_window, src,
+                                   err)) ||
+            (rc = sim_json_get_bool(o, "use_sliding_window", 0, &use, src, err)))
+            goto done;
+        if (!use)
+            m.sliding_window = 0;
+    }
+
     if (m.n_kv_heads == 0)
         m.n_kv_heads = m.n_heads;
     if (m.head_dim == 0) {
@@ -332,6 +345,17 @@ static double params_per_gpu(const sim_model *m, int tp) {
     double layer = 2.0 * h * qd + 2.0 * h * kvd + mlp + 2.0 * h;
     double emb = (double)m->vocab * h * (m->tied_embeddings ? 1.0 : 2.0) / tp;
     return m->n_layers * layer + h + emb;
+}
+
+int sim_model_window_note(const sim_model *m, char *buf, size_t n) {
+    if (m->sliding_window <= 0 || m->sliding_window >= m->max_ctx)
+        return 0;
+    snprintf(buf, n,
+             "%s attends through a sliding window of %d tokens, which is not modelled: its KV "
+             "cache and attention are costed over the whole context, so overestimated beyond "
+             "%d tokens",
+             m->name, m->sliding_window, m->sliding_window);
+    return 1;
 }
 
 /* Weight bytes on one GPU at tp, in w_dtype (no quantisation scales). */

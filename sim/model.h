@@ -41,6 +41,7 @@ typedef struct sim_model {
     double rope_theta;       /* rope_theta (absent: 10000); what the executors compute with */
     enum sim_dtype w_dtype;  /* weights and GEMMs (--dtype; default torch_dtype) */
     enum sim_dtype kv_dtype; /* KV cache (--kv-dtype; default = w_dtype, fp8 never implied) */
+    int sliding_window;      /* sliding_window where in use (0: none); not modelled, noted */
 } sim_model;
 
 /* Loads a model by preset name (DATA/models/NAME.json) or by path to a
@@ -48,6 +49,10 @@ typedef struct sim_model {
 int sim_model_load(const char *name_or_path, const char *datadir, sim_model *out, sim_err *err);
 /* Parses a config.json text already in memory; src names it in errors. */
 int sim_model_parse(const char *json_text, const char *src, sim_model *out, sim_err *err);
+/* Whether m attends through a sliding window shorter than its context,
+ * which kvfleet does not model: 1 with a one-line note in buf (the KV cache
+ * and attention are costed over the whole context), else 0. */
+int sim_model_window_note(const sim_model *m, char *buf, size_t n);
 /* Checks a shape (positive sizes, heads divisible by KV heads, TP divides heads).
  * SIM_EINVAL for a malformed shape or tp < 1; SIM_EINFEASIBLE when this tp
  * cannot split the model (heads, KV heads or the MLP), so a caller trying

@@ -492,5 +492,22 @@ check "--timeline-s 2x: exit 2, the units named" \
 # version
 check "--version says cuda and mpi" "$KV --version | grep -q '^cuda: ' && $KV --version | grep -q '^mpi: '"
 
+# a sliding-window model (Mistral-7B's 4096 in a 32k context) is costed as
+# full attention, and run and predict say so on stderr; Qwen's
+# use_sliding_window false is no window
+mkdir -p "$T/swin" "$T/swoff"
+sed -e 's/"max_position_embeddings": *[0-9]*/"max_position_embeddings": 32768, "sliding_window": 4096/' \
+    "$srcdir/data/models/llama-3-8b.json" >"$T/swin/config.json"
+sed -e 's/"max_position_embeddings": *[0-9]*/"max_position_embeddings": 32768, "sliding_window": 4096, "use_sliding_window": false/' \
+    "$srcdir/data/models/llama-3-8b.json" >"$T/swoff/config.json"
+"$KV" predict --model "$T/swin/config.json" --decode 1@100 --json >/dev/null 2>"$T/swp.err"
+check "predict, sliding window: exits 0 with a note naming the window" \
+    "[ $? -eq 0 ] && grep -q 'note: swin attends through a sliding window of 4096 tokens, which is not modelled' $T/swp.err"
+"$KV" run --no-db --limit 5 --model "$T/swin/config.json" >/dev/null 2>"$T/swr.err"
+check "run, sliding window: exits 0 with the note" \
+    "[ $? -eq 0 ] && grep -q 'sliding window of 4096 tokens' $T/swr.err"
+"$KV" run --no-db --limit 5 --model "$T/swoff/config.json" >/dev/null 2>"$T/swo.err"
+check "run, use_sliding_window false: no note" "[ $? -eq 0 ] && ! grep -q 'sliding' $T/swo.err"
+
 echo "$((n - fails)) passed, $fails failed"
 tap_end

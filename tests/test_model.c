@@ -322,6 +322,35 @@ static void test_parse_defaults(void) {
         SIM_OK);
     T_EQ_I(m.tied_embeddings, 1);
 
+    /* sliding_window: kept (and noted) unless null or use_sliding_window is false */
+    {
+        char note[256];
+        T_EQ_I(sim_model_parse(base_cfg, "t.json", &m, &e), SIM_OK);
+        T_EQ_I(m.sliding_window, 0);
+        T_EQ_I(sim_model_window_note(&m, note, sizeof note), 0);
+        T_EQ_I(
+            sim_model_parse(cfg_with("torch_dtype", "\"sliding_window\": 1024"), "t.json", &m, &e),
+            SIM_OK);
+        T_EQ_I(m.sliding_window, 1024);
+        T_EQ_I(sim_model_window_note(&m, note, sizeof note), 1);
+        T_STREQ(note, "t attends through a sliding window of 1024 tokens, which is not modelled: "
+                      "its KV cache and attention are costed over the whole context, so "
+                      "overestimated beyond 1024 tokens");
+        T_EQ_I(
+            sim_model_parse(cfg_with("torch_dtype", "\"sliding_window\": 4096"), "t.json", &m, &e),
+            SIM_OK);
+        T_EQ_I(sim_model_window_note(&m, note, sizeof note), 0); /* not shorter than the context */
+        T_EQ_I(sim_model_parse(cfg_with("torch_dtype", "\"sliding_window\": 1024, "
+                                                       "\"use_sliding_window\": false"),
+                               "t.json", &m, &e),
+               SIM_OK);
+        T_EQ_I(m.sliding_window, 0);
+        T_EQ_I(
+            sim_model_parse(cfg_with("torch_dtype", "\"sliding_window\": null"), "t.json", &m, &e),
+            SIM_OK);
+        T_EQ_I(m.sliding_window, 0);
+    }
+
     /* rms_norm_eps and rope_theta: the config's, else 1e-6 and 10000 */
     T_EQ_I(sim_model_parse(cfg_with("torch_dtype", "\"rms_norm_eps\": 1e-05, \"rope_theta\": "
                                                    "500000.0"),
