@@ -312,9 +312,12 @@ static void fleet_name_file(json_t *fleet_j, sim_err *err) {
         snprintf(err->src, sizeof err->src, "%s", src);
 }
 
-int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err) {
+/* rt_run_args; with replace_source, a request source given in argv
+ * replaces base's other one. */
+static int run_args_parse(int argc, char **argv, json_t *base, int replace_source, json_t **out,
+                          sim_err *err) {
     json_t *cfg = base ? json_deep_copy(base) : json_object();
-    int i, range;
+    int i, range, given_trace = 0, given_synth = 0, given_format = 0;
     *out = NULL;
     if (cfg == NULL)
         return SIM_ENOMEM;
@@ -376,12 +379,32 @@ int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err)
             goto usage;
         }
         json_object_set_new(cfg, name, v);
+        given_trace |= strcmp(name, "trace") == 0;
+        given_synth |= strcmp(name, "synthetic") == 0;
+        given_format |= strcmp(name, "trace-format") == 0;
     }
+    /* a source given here replaces base's other one (a stored config
+     * always names one): both given here is still refused, when resolved */
+    if (replace_source && base != NULL && given_synth && !given_trace) {
+        json_object_del(cfg, "trace");
+        if (!given_format)
+            json_object_del(cfg, "trace-format");
+    }
+    if (replace_source && base != NULL && given_trace && !given_synth)
+        json_object_del(cfg, "synthetic");
     *out = cfg;
     return SIM_OK;
 usage:
     json_decref(cfg);
     return SIM_EINVAL;
+}
+
+int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err) {
+    return run_args_parse(argc, argv, base, 0, out, err);
+}
+
+int rt_run_args_over(int argc, char **argv, json_t *base, json_t **out, sim_err *err) {
+    return run_args_parse(argc, argv, base, 1, out, err);
 }
 
 /* ---- typed reads with defaults ---- */
@@ -1670,7 +1693,7 @@ static int run_args(int n, char **rest, json_t *base, int json, const char *comm
     json_t *cfg = NULL;
     int rc;
     sim_err_clear(&err);
-    if ((rc = rt_run_args(n, rest, base, &cfg, &err)) != SIM_OK) {
+    if ((rc = rt_run_args_over(n, rest, base, &cfg, &err)) != SIM_OK) {
         (void)rt_report_err(who, &err, rc);
         return rc == SIM_EPARSE ? RT_EXIT_INPUT : RT_EXIT_USAGE;
     }

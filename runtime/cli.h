@@ -76,6 +76,10 @@ double rt_now_s(void);
  * the option's form beyond what it can hold (an integer past its bits: bad
  * input, exit 1, like any other out-of-range value). */
 int rt_run_args(int argc, char **argv, json_t *base, json_t **out, sim_err *err);
+/* rt_run_args for options given over a saved config (--config, rerun,
+ * validate): a request source given in argv (--trace or --synthetic)
+ * replaces base's, where rt_run_args would keep both and refuse them. */
+int rt_run_args_over(int argc, char **argv, json_t *base, json_t **out, sim_err *err);
 
 /* Reads a `--config FILE` of run options into an owned *out: a JSON object
  * whose keys and value types are checked against the run options (the

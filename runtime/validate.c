@@ -295,7 +295,7 @@ int rt_main_validate(int argc, char **argv) {
         } else
             rest[n++] = argv[i];
     }
-    if ((rc = rt_run_args(n, rest, base, &cfg, &err)) != SIM_OK) {
+    if ((rc = rt_run_args_over(n, rest, base, &cfg, &err)) != SIM_OK) {
         /* as run: a value of the right form out of range is bad input */
         exit_code = rc == SIM_EPARSE ? RT_EXIT_INPUT : RT_EXIT_USAGE;
         goto fail;

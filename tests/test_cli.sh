@@ -73,6 +73,21 @@ check "rerun from another folder: exit 0, the same summary" \
     "[ $? -eq 0 ] && [ \"\$(sqlite3 $SUB/rel.db \"\$(printf \"$s\" 1)\")\" = \"\$(sqlite3 $SUB/rel.db \"\$(printf \"$s\" 2)\")\" ]"
 check "stored command is the one given" \
     "[ \"\$(sqlite3 $DB 'SELECT command FROM runs WHERE run_id=1')\" = \"kvfleet run --trace $T/small.csv --db $DB --json\" ]"
+# a source given to rerun or --config replaces the stored one (a stored
+# config always names one); both given at once are still refused
+SY='poisson,rate=5,requests=20,isl=100,osl=10'
+"$KV" rerun "$DB" 1 --synthetic "$SY" --no-db --json >"$T/rsy.json" 2>"$T/rsy.err"
+check "rerun --synthetic over a stored trace: exit 0, the synthetic requests" \
+    "[ $? -eq 0 ] && grep -q '\"requests\": 20,' $T/rsy.json && grep -q '\"prompt_tokens\": 2000,' $T/rsy.json"
+"$KV" run --config "$T/cfg.json" --synthetic "$SY" --db "$T/rsy.db" >/dev/null 2>&1
+check "--config FILE --synthetic: the stored config names the synthetic source only" \
+    "[ $? -eq 0 ] && [ \"\$(sqlite3 $T/rsy.db \"SELECT json_extract(config, '\$.trace') IS NULL, json_extract(config, '\$.synthetic') FROM runs\")\" = '1|$SY' ]"
+"$KV" rerun "$T/rsy.db" 1 --trace "$T/small.csv" --no-db --json >"$T/rtr.json" 2>&1
+check "rerun --trace over a stored synthetic source: exit 0, the trace's requests" \
+    "[ $? -eq 0 ] && grep -q '\"requests\": 300,' $T/rtr.json"
+"$KV" rerun "$DB" 1 --trace "$T/small.csv" --synthetic "$SY" --no-db >/dev/null 2>"$T/rboth.err"
+check "rerun with --trace and --synthetic both: exit 1, one source" \
+    "[ $? -eq 1 ] && grep -q 'give one source, not both' $T/rboth.err"
 # options without a command run 'run', and the stored command says so
 "$KV" --trace "$T/small.csv" --db "$T/bare.db" >/dev/null 2>&1
 check "options only: stored as kvfleet run ..." \
