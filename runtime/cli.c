@@ -533,7 +533,9 @@ static void print_text(const met_summary *s, json_t *info, json_t *cfg) {
     const char *calib_name = cfg_str(cfg, "calibration");
     char a[32], b[32], c[32];
     json_t *cut = json_object_get(info, "model_layers");
-    char head[4200], dtypes[64] = "";
+    char head[4200], dtypes[64] = "", par[96];
+    long long tp = (long long)json_integer_value(json_object_get(info, "tp"));
+    long long pp = (long long)json_integer_value(json_object_get(info, "pp"));
     /* a fleet's pools each have their own (in "pools"), its cfg none */
     if (cfg_str(cfg, "dtype")[0] != '\0')
         snprintf(dtypes, sizeof dtypes, " (%s, KV %s)", cfg_str(cfg, "dtype"),
@@ -544,12 +546,15 @@ static void print_text(const met_summary *s, json_t *info, json_t *cfg) {
                  json_string_value(json_object_get(info, "db")));
     else
         snprintf(head, sizeof head, "kvfleet run (no results file)");
-    printf("%s: %s%s on %lld x %s (TP%lld), %lld KV blocks of %lld tokens per replica, "
+    if (json_is_integer(json_object_get(info, "pp"))) /* the GPUs of one replica */
+        snprintf(par, sizeof par, "TP%lld x PP%lld = %lld GPUs per replica", tp, pp, tp * pp);
+    else
+        snprintf(par, sizeof par, "TP%lld", tp);
+    printf("%s: %s%s on %lld x %s (%s), %lld KV blocks of %lld tokens per replica, "
            "backend %s\n",
            head, json_string_value(json_object_get(info, "model")), dtypes,
            (long long)json_integer_value(json_object_get(info, "replicas")),
-           json_string_value(json_object_get(info, "gpu")),
-           (long long)json_integer_value(json_object_get(info, "tp")),
+           json_string_value(json_object_get(info, "gpu")), par,
            (long long)json_integer_value(json_object_get(info, "kv_blocks")),
            (long long)json_integer_value(json_object_get(info, "block_tokens")),
            json_string_value(json_object_get(info, "backend")));
@@ -1496,9 +1501,11 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     if (pc->pp > 1) {
         json_object_set_new(info, "pp", json_integer(pc->pp));
         json_object_set_new(info, "virtual_engines", json_integer(ec.replicas));
+        json_object_set_new(info, "kv_blocks_per_engine", json_integer(pool.kv_blocks));
     }
     json_object_set_new(info, "replicas", json_integer(ec.replicas / pc->pp));
-    json_object_set_new(info, "kv_blocks", json_integer(pool.kv_blocks));
+    /* one replica's, shared by its virtual engines (as --kv-blocks gives it) */
+    json_object_set_new(info, "kv_blocks", json_integer(pool.kv_blocks * pc->pp));
     json_object_set_new(info, "block_tokens", json_integer(ec.sched.block_tokens));
     json_object_set_new(info, "backend", json_string(bp->ops->name));
     if (fleet) {

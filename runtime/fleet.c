@@ -851,8 +851,11 @@ json_t *rt_fleet_info(const rt_fleet *f, json_t *fleet) {
         if (f->rp[i].pctx.pp > 1) {
             json_object_set_new(o, "pp", json_integer(f->rp[i].pctx.pp));
             json_object_set_new(o, "virtual_engines", json_integer(p->replicas));
+            json_object_set_new(o, "kv_blocks_per_engine", json_integer(f->rp[i].kv_blocks));
         }
-        json_object_set_new(o, "kv_blocks", json_integer(f->rp[i].kv_blocks));
+        /* one replica's, shared by its virtual engines, as in run's JSON */
+        json_object_set_new(o, "kv_blocks",
+                            json_integer((json_int_t)f->rp[i].kv_blocks * f->rp[i].pctx.pp));
         json_object_set_new(o, "first_replica", json_integer(first));
         first += f->f.autoscale.on ? p->max_replicas : p->replicas;
         json_array_append_new(a, o);

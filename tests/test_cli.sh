@@ -507,6 +507,15 @@ check "--timeline-s 2x: exit 2, the units named" \
 # version
 check "--version says cuda and mpi" "$KV --version | grep -q '^cuda: ' && $KV --version | grep -q '^mpi: '"
 
+# --pp: the header counts a replica's GPUs (TP x PP) and kv_blocks is the
+# replica's, as --kv-blocks gave it, beside each virtual engine's share
+"$KV" run --no-db --limit 20 --model llama-3-70b --tp 8 --pp 2 --kv-blocks 1000 >"$T/pp.txt" 2>&1
+"$KV" run --no-db --limit 20 --model llama-3-70b --tp 8 --pp 2 --kv-blocks 1000 --json >"$T/pp.json" 2>&1
+check "--pp: header says TP8 x PP2 = 16 GPUs and 1000 blocks per replica" \
+    "grep -q 'on 1 x h100-sxm (TP8 x PP2 = 16 GPUs per replica), 1000 KV blocks of 16 tokens per replica' $T/pp.txt"
+check "--pp: JSON kv_blocks 1000, kv_blocks_per_engine 500" \
+    "grep -q '\"kv_blocks\": 1000,' $T/pp.json && grep -q '\"kv_blocks_per_engine\": 500,' $T/pp.json"
+
 # a sliding-window model (Mistral-7B's 4096 in a 32k context) is costed as
 # full attention, and run and predict say so on stderr; Qwen's
 # use_sliding_window false is no window
