@@ -504,6 +504,16 @@ static json_t *summary_json(const met_summary *s) {
     return o;
 }
 
+/* v printed with fmt (one double), or "-" when undefined, as the latency
+ * lines print it (JSON: null); returns buf. */
+static const char *fmt_num(char *buf, size_t n, const char *fmt, double v) {
+    if (!isfinite(v))
+        snprintf(buf, n, "-");
+    else
+        snprintf(buf, n, fmt, v);
+    return buf;
+}
+
 static void fmt_s(char *buf, size_t n, double v) {
     if (!isfinite(v))
         snprintf(buf, n, "-");
@@ -588,11 +598,15 @@ static void print_text(const met_summary *s, json_t *info, json_t *cfg) {
     fmt_s(b, sizeof b, s->e2e_p90_s);
     fmt_s(c, sizeof c, s->e2e_p99_s);
     printf("  E2E   p50 %-10s p90 %-10s p99 %s\n", a, b, c);
-    printf("  throughput %.1f output tokens/s, %.2f requests/s\n", s->output_tokens_per_s,
-           s->requests_per_s);
-    printf("  batch mean %.1f | KV util mean %.3f peak %.3f | MFU %.3f MBU %.3f | busy %.3f\n",
-           s->mean_batch_size, s->kv_util_mean, s->kv_util_peak, s->mfu_mean, s->mbu_mean,
-           s->busy_frac);
+    printf("  throughput %s output tokens/s, %s requests/s\n",
+           fmt_num(a, sizeof a, "%.1f", s->output_tokens_per_s),
+           fmt_num(b, sizeof b, "%.2f", s->requests_per_s));
+    printf("  batch mean %s | KV util mean %s peak %s",
+           fmt_num(a, sizeof a, "%.1f", s->mean_batch_size),
+           fmt_num(b, sizeof b, "%.3f", s->kv_util_mean),
+           fmt_num(c, sizeof c, "%.3f", s->kv_util_peak));
+    printf(" | MFU %s MBU %s | busy %s\n", fmt_num(a, sizeof a, "%.3f", s->mfu_mean),
+           fmt_num(b, sizeof b, "%.3f", s->mbu_mean), fmt_num(c, sizeof c, "%.3f", s->busy_frac));
     printf("  simulated %.1f s in %.2f s wall, %lld events, %lld steps\n", s->sim_time_s, s->wall_s,
            (long long)s->sim_events, (long long)s->steps);
 }
@@ -1329,8 +1343,9 @@ int rt_run_check(json_t *cfg, sim_err *errp) {
     slo_ttft_s = cfg_num(cfg, "slo-ttft");
     slo_tpot_s = cfg_num(cfg, "slo-tpot");
     price = cfg_num(cfg, "gpu-price");
-    if (!(price >= 0)) {
-        sim_err_set(&err, "", 0, 0, "--gpu-price: expected USD per GPU-hour >= 0, got '%g'", price);
+    if (!(price >= 0 && price <= RT_MAX_GPU_PRICE)) {
+        sim_err_set(&err, "", 0, 0, "--gpu-price: expected USD per GPU-hour in 0..%g, got '%g'",
+                    RT_MAX_GPU_PRICE, price);
         rc = SIM_EINVAL;
         goto out;
     }

@@ -21,6 +21,11 @@ extern "C" {
 /* Exit codes, the same for every subcommand. */
 enum rt_exit { RT_EXIT_OK = 0, RT_EXIT_INPUT = 1, RT_EXIT_USAGE = 2, RT_EXIT_RUNTIME = 3 };
 
+/* The highest price of one GPU-hour kvfleet takes (--gpu-price, a fleet's
+ * usd_per_gpu_hour), USD: far above any real one, low enough that no
+ * cost a run can reach overflows. */
+#define RT_MAX_GPU_PRICE 1e6
+
 /* Exit code for a status: bad input or infeasible -> 1, the rest -> 3. */
 int rt_exit_code(int status);
 /* Prints "kvfleet CMD: " and err's message (file, line and field), or the

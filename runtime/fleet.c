@@ -153,6 +153,11 @@ static int num_ge0(json_t *v, double *out) {
     return *out >= 0 && isfinite(*out);
 }
 
+/* num_ge0 for a price of one GPU-hour: at most RT_MAX_GPU_PRICE. */
+static int price_ok(json_t *v, double *out) {
+    return num_ge0(v, out) && *out <= RT_MAX_GPU_PRICE;
+}
+
 /* Refuses a key of obj not in known (NULL-terminated), naming it by its
  * path "where.key" (where "" at the top level) with the keys expected. */
 static int check_keys(json_t *obj, const char *const *known, const char *where, sim_err *err) {
@@ -267,9 +272,9 @@ static int check_regions(json_t *regions, json_t *pools, json_t *cfg, sim_err *e
             if (!in_list(known, k))
                 return bad(err, SIM_EINVAL, "%s.usd_per_gpu_hour.%s: unknown GPU kind (known: %s)",
                            where, k, known);
-            if (!num_ge0(v, &price))
-                return bad(err, SIM_EINVAL, "%s.usd_per_gpu_hour.%s: expected a price >= 0", where,
-                           k);
+            if (!price_ok(v, &price))
+                return bad(err, SIM_EINVAL, "%s.usd_per_gpu_hour.%s: expected a price in 0..%g",
+                           where, k, RT_MAX_GPU_PRICE);
         }
     }
     return SIM_OK;
@@ -599,9 +604,10 @@ static int build(json_t *fleet, json_t *regions, json_t *pops, json_t *models, j
                 json_decref(pc);
                 goto fail;
             }
-            if (pr && json_object_get(pr, kind) && !num_ge0(json_object_get(pr, kind), &price)) {
+            if (pr && json_object_get(pr, kind) && !price_ok(json_object_get(pr, kind), &price)) {
                 sim_err_set(err, "fleet", 0, 0,
-                            "regions.%s.usd_per_gpu_hour.%s: expected a price >= 0", region, kind);
+                            "regions.%s.usd_per_gpu_hour.%s: expected a price in 0..%g", region,
+                            kind, RT_MAX_GPU_PRICE);
                 json_decref(pc);
                 goto fail;
             }

@@ -516,6 +516,17 @@ check "--pp: header says TP8 x PP2 = 16 GPUs and 1000 blocks per replica" \
 check "--pp: JSON kv_blocks 1000, kv_blocks_per_engine 500" \
     "grep -q '\"kv_blocks\": 1000,' $T/pp.json && grep -q '\"kv_blocks_per_engine\": 500,' $T/pp.json"
 
+# undefined figures print '-' in the text summary, as the latency lines do (JSON: null)
+printf 'TIMESTAMP,ContextTokens,GeneratedTokens\n' >"$T/hdr_only.csv"
+"$KV" run --trace "$T/hdr_only.csv" --no-db >"$T/hdr_only.txt" 2>&1
+check "no requests: exit 0, '-' for every undefined figure, no nan" \
+    "[ $? -eq 0 ] && grep -q 'throughput - output tokens/s, - requests/s' $T/hdr_only.txt &&
+     grep -q 'batch mean - | KV util mean - peak - | MFU - MBU - | busy -' $T/hdr_only.txt && ! grep -qi nan $T/hdr_only.txt"
+# a GPU-hour price is bounded, so no cost overflows (it printed null in JSON, Inf in SQLite)
+"$KV" run --no-db --limit 5 --gpu-price 1e308 >/dev/null 2>"$T/price.err"
+check "--gpu-price 1e308: exit 1 naming the range" \
+    "[ $? -eq 1 ] && grep -q -- '--gpu-price: expected USD per GPU-hour in 0..1e+06' $T/price.err"
+
 # a sliding-window model (Mistral-7B's 4096 in a 32k context) is costed as
 # full attention, and run and predict say so on stderr; Qwen's
 # use_sliding_window false is no window
