@@ -1497,6 +1497,10 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
         fprintf(stderr, "\n");
     if (rc != SIM_OK) {
         fleet_name_file(fleet_j, &err); /* the engine's own fleet checks */
+        /* a row the results file refused: its file and SQLite's reason
+         * (full disk, corruption, ...), not only "database error" */
+        if (rc == SIM_EDB && st != NULL && store_errmsg(st)[0] != '\0')
+            store_last_err(st, &err);
         goto fail;
     }
     sum.wall_s = rt_now_s() - ps.t0;

@@ -551,6 +551,10 @@ const char *store_errmsg(const store *s) {
     return s ? s->last.msg : "";
 }
 
+void store_last_err(const store *s, sim_err *err) {
+    *err = s->last;
+}
+
 /* ---- runs ---- */
 
 static int rows_begin(store *s, sim_err *err);

@@ -46,6 +46,8 @@ int store_run_finish(store *s, const met_summary *sum, sim_err *err);
 int store_run_fail(store *s, const char *error_msg);
 /* Message of the last failure on s ("" if none); borrowed until the next call on s. */
 const char *store_errmsg(const store *s);
+/* The last failure on s, with the file it names, copied to *err. */
+void store_last_err(const store *s, sim_err *err);
 /* Closes s, marking a still-open run 'failed' ("interrupted", its rows
  * deleted); NULL is a no-op. */
 void store_close(store *s);

@@ -527,6 +527,13 @@ check "no requests: exit 0, '-' for every undefined figure, no nan" \
 check "--gpu-price 1e308: exit 1 naming the range" \
     "[ $? -eq 1 ] && grep -q -- '--gpu-price: expected USD per GPU-hour in 0..1e+06' $T/price.err"
 
+# a results file that stops taking rows mid-run (here a file-size limit)
+# fails the run with exit 3, naming the file and SQLite's reason
+(ulimit -f 200 && trap '' XFSZ && exec "$KV" run --db "$T/fsz.db" --limit 5000) >/dev/null 2>"$T/fsz.err"
+check "a write failure mid-run: exit 3, the file and the cause named, status failed" \
+    "[ $? -eq 3 ] && grep -q \"^kvfleet run: $T/fsz.db: insert [a-z]* rows: \" $T/fsz.err &&
+     [ \"\$(sqlite3 $T/fsz.db 'SELECT status FROM runs')\" = failed ]"
+
 # a sliding-window model (Mistral-7B's 4096 in a 32k context) is costed as
 # full attention, and run and predict say so on stderr; Qwen's
 # use_sliding_window false is no window
