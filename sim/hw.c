@@ -29,6 +29,7 @@
  * rule allows (no such link) is not checked against it. */
 #define GPU_MIN_SIZE    1e6
 #define GPU_MAX_LATENCY 1.0
+#define GPU_MAX_HBM     1e13 /* 10 TB: tens of times any GPU's */
 static const struct {
     const char *key;
     size_t off;
@@ -37,8 +38,8 @@ static const struct {
     double lo, hi;       /* the plausible range of a nonzero value */
     const char *example; /* the unit's spelling of a real value */
 } gpu_doubles[] = {
-    {"hbm_bytes", offsetof(sim_gpu, hbm_bytes), "bytes", SIM_JSON_POSITIVE, GPU_MIN_SIZE, 0,
-     "80 GB is 80e9"},
+    {"hbm_bytes", offsetof(sim_gpu, hbm_bytes), "bytes", SIM_JSON_POSITIVE, GPU_MIN_SIZE,
+     GPU_MAX_HBM, "80 GB is 80e9"},
     {"hbm_bw", offsetof(sim_gpu, hbm_bw), "bytes/s", SIM_JSON_POSITIVE, GPU_MIN_SIZE, 0,
      "3.35 TB/s is 3.35e12"},
     {"flops_bf16", offsetof(sim_gpu, flops_bf16), "FLOP/s", SIM_JSON_POSITIVE, GPU_MIN_SIZE, 0,
@@ -102,7 +103,12 @@ int sim_gpu_parse(const char *json_text, const char *src, sim_gpu *out, sim_err 
         if (rc != SIM_OK)
             goto done;
         if (x != 0 && (x < gpu_doubles[i].lo || (gpu_doubles[i].hi > 0 && x > gpu_doubles[i].hi))) {
-            if (gpu_doubles[i].hi > 0)
+            if (gpu_doubles[i].hi > 0 && gpu_doubles[i].lo > 0)
+                sim_err_set(err, src, 0, 0,
+                            "%s: expected %g..%g %s (%s), got '%.15g' (written in another unit?)",
+                            gpu_doubles[i].key, gpu_doubles[i].lo, gpu_doubles[i].hi,
+                            gpu_doubles[i].unit, gpu_doubles[i].example, x);
+            else if (gpu_doubles[i].hi > 0)
                 sim_err_set(err, src, 0, 0,
                             "%s: expected seconds, at most %g (%s), got '%.15g' (written in "
                             "another unit?)",

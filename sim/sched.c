@@ -843,9 +843,10 @@ int sched_config_check(const sched_config *c, sim_err *err) {
     }
     if (c->kv_blocks < 1 || c->kv_blocks > INT32_MAX) {
         sim_err_set(err, "config", 0, 0,
-                    "kv-blocks: expected an integer in 1..2147483647, got '%lld' (the KV pool "
-                    "has no room: weights and reserve fill the GPU)",
-                    (long long)c->kv_blocks);
+                    "kv-blocks: expected an integer in 1..2147483647, got '%lld' (%s)",
+                    (long long)c->kv_blocks,
+                    c->kv_blocks < 1 ? "the KV pool has no room: weights and reserve fill the GPU"
+                                     : "more blocks than a pool holds: a larger --block-tokens");
         return SIM_EINFEASIBLE;
     }
     if (!(c->watermark >= 0 && c->watermark <= 0.5)) {

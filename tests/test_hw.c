@@ -201,8 +201,11 @@ static void test_parse_errors(void) {
                "h100-sxm.json: flops_bf16: expected at least 1e+06 FLOP/s (989.4 TFLOP/s is "
                "989.4e12), got '989.4' (written in another unit?)");
     expect_err(h100_with("hbm_bytes", "80"), SIM_EINVAL,
-               "h100-sxm.json: hbm_bytes: expected at least 1e+06 bytes (80 GB is 80e9), got "
+               "h100-sxm.json: hbm_bytes: expected 1e+06..1e+13 bytes (80 GB is 80e9), got "
                "'80' (written in another unit?)");
+    expect_err(h100_with("hbm_bytes", "1e16"), SIM_EINVAL,
+               "h100-sxm.json: hbm_bytes: expected 1e+06..1e+13 bytes (80 GB is 80e9), got "
+               "'1e+16' (written in another unit?)");
     expect_err(h100_with("launch_overhead_s", "4"), SIM_EINVAL,
                "h100-sxm.json: launch_overhead_s: expected seconds, at most 1 (4 us is 4e-6), "
                "got '4' (written in another unit?)");
