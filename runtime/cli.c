@@ -1364,9 +1364,15 @@ int rt_run_check(json_t *cfg, sim_err *errp) {
         rc = SIM_EINVAL;
         goto out;
     }
-    if (steps_sample < 0 || timeline_s < 0 || slo_ttft_s < 0 || slo_tpot_s < 0) {
-        sim_err_set(&err, "", 0, 0,
-                    "--steps-sample, --timeline-s, --slo-ttft, --slo-tpot: expected >= 0");
+    if (steps_sample < 0) {
+        sim_err_set(&err, "", 0, 0, "--steps-sample: expected >= 0, got '%lld'", steps_sample);
+        rc = SIM_EINVAL;
+        goto out;
+    }
+    if (!(slo_ttft_s >= 0) || !(slo_tpot_s >= 0)) {
+        sim_err_set(&err, "", 0, 0, "%s: expected seconds >= 0 (0: no SLO), got '%g'",
+                    !(slo_ttft_s >= 0) ? "--slo-ttft" : "--slo-tpot",
+                    !(slo_ttft_s >= 0) ? slo_ttft_s : slo_tpot_s);
         rc = SIM_EINVAL;
         goto out;
     }

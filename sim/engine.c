@@ -421,7 +421,7 @@ static void push_followup(eng *e, const sim_req *r, sim_time t, int rejected) {
         if (e->err)
             sim_err_set(e->err, "", 0, 0,
                         "session %lld, turn %d: expected an arrival at most 1e9 s after the first "
-                        "(the simulator's horizon), got %.4g s (the think times of the trace or "
+                        "(the simulator's horizon), got %.10g s (the think times of the trace or "
                         "--synthetic spec)",
                         (long long)nx.session_id, (int)nx.turn, sim_time_to_s(nx.arrival_ns));
         return;

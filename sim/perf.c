@@ -1085,11 +1085,18 @@ int perf_ctx_init(perf_ctx *ctx, const sim_model *m, const sim_gpu *g, const per
         coll_topo topo;
         coll_calib cc;
         int rc;
-        if (tp % g->gpus_per_node != 0 || !(g->ib_bw > 0)) {
+        if (tp % g->gpus_per_node != 0) {
             sim_err_set(err, "", 0, 0,
-                        "--tp: %d GPUs span nodes of %d %s: expected a multiple of %d and an "
-                        "inter-node link (ib_bw > 0), got ib_bw %g",
-                        tp, g->gpus_per_node, g->name, g->gpus_per_node, g->ib_bw);
+                        "--tp: %d GPUs span nodes of %d %s: expected whole nodes (a multiple of "
+                        "%d), got %d",
+                        tp, g->gpus_per_node, g->name, g->gpus_per_node, tp);
+            return SIM_EINFEASIBLE;
+        }
+        if (!(g->ib_bw > 0)) {
+            sim_err_set(err, "", 0, 0,
+                        "--tp: %d GPUs span nodes of %d %s: expected an inter-node link (ib_bw > "
+                        "0), got ib_bw %g",
+                        tp, g->gpus_per_node, g->name, g->ib_bw);
             return SIM_EINFEASIBLE;
         }
         ctx->tp_nodes = tp / g->gpus_per_node;

@@ -534,6 +534,17 @@ check "a write failure mid-run: exit 3, the file and the cause named, status fai
     "[ $? -eq 3 ] && grep -q \"^kvfleet run: $T/fsz.db: insert [a-z]* rows: \" $T/fsz.err &&
      [ \"\$(sqlite3 $T/fsz.db 'SELECT status FROM runs')\" = failed ]"
 
+# messages name the option at fault and its value
+"$KV" run --no-db --slo-ttft -1 >/dev/null 2>"$T/slo.err"
+check "--slo-ttft -1: exit 1 naming it and the value" \
+    "[ $? -eq 1 ] && grep -q -- \"--slo-ttft: expected seconds >= 0 (0: no SLO), got '-1'\" $T/slo.err"
+sed -e 's/"num_attention_heads": *[0-9]*/"num_attention_heads": 48/' \
+    -e 's/"hidden_size": *[0-9]*/"hidden_size": 6144/' -e 's/"num_key_value_heads": *[0-9]*/"num_key_value_heads": 4/' \
+    -e 's/"intermediate_size": *[0-9]*/"intermediate_size": 16896/' "$srcdir/data/models/llama-3-8b.json" >"$T/m48.json"
+"$KV" predict --model "$T/m48.json" --tp 12 --decode 1@10 >/dev/null 2>"$T/tp12.err"
+check "--tp 12 on nodes of 8: exit 1, whole nodes expected (not the link)" \
+    "[ $? -eq 1 ] && grep -q -- '--tp: 12 GPUs span nodes of 8 h100-sxm: expected whole nodes (a multiple of 8), got 12' $T/tp12.err"
+
 # a sliding-window model (Mistral-7B's 4096 in a 32k context) is costed as
 # full attention, and run and predict say so on stderr; Qwen's
 # use_sliding_window false is no window

@@ -145,7 +145,7 @@ refuse "pools larger than the supply" 's/"replicas": 2}/"replicas": 9}/' "more t
 # TP across nodes must fill whole nodes (6-GPU nodes: TP8 does not)
 sed 's/"gpus_per_node": 8/"gpus_per_node": 6/' "$srcdir/data/gpus/h100-sxm.json" >"$T/six.json"
 "$KV" run --gpu "$T/six.json" --tp 8 --limit 5 --no-db >/dev/null 2>"$T/six.err"
-check "refused: TP across nodes that is not whole nodes (exit 1)" "[ $? -eq 1 ] && grep -q 'expected a multiple of 6' $T/six.err"
+check "refused: TP across nodes that is not whole nodes (exit 1)" "[ $? -eq 1 ] && grep -q 'expected whole nodes (a multiple of 6)' $T/six.err"
 # a GPU whose node has no inter-node link cannot hold TP beyond the node
 sed 's/"ib_bw": 50e9/"ib_bw": 0/' "$srcdir/data/gpus/h100-sxm.json" >"$T/noib.json"
 "$KV" run --gpu "$T/noib.json" --tp 16 --model llama-3-70b --limit 5 --no-db >/dev/null 2>"$T/noib.err"
