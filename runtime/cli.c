@@ -1899,6 +1899,11 @@ int rt_main_predict(int argc, char **argv) {
                 perf_batch_add_decode(&b, y);
         }
     }
+    if (b.n_prefill == 0 && b.n_decode == 0) { /* an empty step has no time to predict */
+        fprintf(stderr, "kvfleet predict: expected a step shape (--prefill TOKENS[@CONTEXT] or "
+                        "--decode BATCH@CONTEXT, kvfleet predict --help), got none\n");
+        return RT_EXIT_USAGE;
+    }
     if ((rc = sim_model_load(model_name, datadir, &model, &err)) != SIM_OK)
         goto fail;
     {

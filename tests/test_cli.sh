@@ -134,7 +134,7 @@ for c in "1|trace stats --limit -1 $AZ" "1|run --no-db --limit -1" \
     "1|trace stats --synthetic poisson,rate=0x10,requests=10,isl=5,osl=5" \
     "1|run --no-db --limit 5 --policy ttl:idle=0x10" \
     "2|run --no-db --limit 5 --config $T/cfg1.json --config $T/cfg1.json" \
-    "2|validate --config $T/cfg1.json --config=$T/cfg1.json" \
+    "2|validate --config $T/cfg1.json --config=$T/cfg1.json" "2|predict" "2|predict --json --tp 2" \
     "0|trace stats --help" "0|trace --help" "0|rerun --help" \
     "1|run --no-db --limit 5 --max-queue-time 1e10" "1|run --no-db --limit 5 --max-queue-time 1e-10" \
     "1|run --no-db --limit 5 --timeline-s 1e-6" "1|run --no-db --limit 5 --swap-space-gib -1"; do
