@@ -296,6 +296,23 @@ int rt_run_config_load(const char *path, json_t **out, sim_err *err) {
         json_decref(cfg);
         return SIM_EPARSE;
     }
+    /* "no-db": true is --no-db, stored as "db": "" (as a run stores it) */
+    if (json_object_get(cfg, "no-db") != NULL) {
+        json_t *nd = json_object_get(cfg, "no-db");
+        const char *db = json_string_value(json_object_get(cfg, "db"));
+        if (!json_is_boolean(nd) || (json_is_true(nd) && db != NULL && db[0] != '\0')) {
+            char got[SIM_JSON_RENDER_MAX + 8];
+            sim_json_render(json_is_boolean(nd) ? json_object_get(cfg, "db") : nd, got, sizeof got);
+            sim_err_set(err, path, 0, 0, "%s: expected %s, got '%s'",
+                        json_is_boolean(nd) ? "no-db, db" : "no-db",
+                        json_is_boolean(nd) ? "one of them" : "true or false", got);
+            json_decref(cfg);
+            return SIM_EPARSE;
+        }
+        if (json_is_true(nd))
+            json_object_set_new(cfg, "db", json_string(""));
+        json_object_del(cfg, "no-db");
+    }
     if (config_check(cfg, path, err) != SIM_OK) {
         json_decref(cfg);
         return SIM_EINVAL;

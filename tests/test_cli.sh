@@ -534,6 +534,16 @@ check "a write failure mid-run: exit 3, the file and the cause named, status fai
     "[ $? -eq 3 ] && grep -q \"^kvfleet run: $T/fsz.db: insert [a-z]* rows: \" $T/fsz.err &&
      [ \"\$(sqlite3 $T/fsz.db 'SELECT status FROM runs')\" = failed ]"
 
+# --config: "no-db": true is --no-db; not a boolean, or beside a "db", is refused
+echo '{"no-db": true, "limit": 5}' >"$T/nodb.json"
+(cd "$T" && "$KVA" run --config nodb.json --json >"$T/nodb.out" 2>&1)
+check "--config with \"no-db\": true runs without a results file" \
+    "[ $? -eq 0 ] && grep -q '\"run_id\": null' $T/nodb.out && [ ! -e $T/kvfleet.db ]"
+echo '{"no-db": 1}' >"$T/nodb1.json"
+"$KV" run --config "$T/nodb1.json" >/dev/null 2>"$T/nodb1.err"
+check "--config \"no-db\": 1 exits 1, naming the file and the key" \
+    "[ $? -eq 1 ] && grep -q \"$T/nodb1.json: no-db: expected true or false, got '1'\" $T/nodb1.err"
+
 # messages name the option at fault and its value
 "$KV" run --no-db --slo-ttft -1 >/dev/null 2>"$T/slo.err"
 check "--slo-ttft -1: exit 1 naming it and the value" \
