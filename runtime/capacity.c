@@ -544,8 +544,15 @@ int rt_main_capacity(int argc, char **argv) {
                     goto done;
                 }
                 max_r = (int)m;
-            } else
+            } else {
+                /* checked here, not by plot after the whole search: a bad
+                 * name or folder is a bad option value (2) like a bad --db */
+                if (rt_plot_check_output("capacity", "--plot", v) != 0) {
+                    exit_rc = RT_EXIT_USAGE;
+                    goto done;
+                }
                 plot = v;
+            }
             continue;
         }
         pass[n_pass++] = argv[i];

@@ -69,6 +69,18 @@ for f in "$T/junk.db" "$T/dir.db"; do
     "$KV" capacity --slo ttft_p99=1s --db "$f" --limit 20 --quiet >/dev/null 2>"$T/db.err"
     check "capacity --db ${f##*/}: exit 2 naming the file" "[ $? -eq 2 ] && grep -q \": $f: \" $T/db.err"
 done
+# a --plot that plot -o would refuse is refused before the first simulation
+# (exit 2, plot's message naming --plot); it was checked after the whole
+# search, a warning with exit 0
+for f in "$T/x.jpg" "$T/nonexistent/x.png"; do
+    "$KV" capacity --slo ttft_p99=1s --limit 20 --db "$T/plot.db" --plot "$f" >"$T/p.out" 2>"$T/p.err"
+    check "capacity --plot ${f#"$T"/}: exit 2 before any simulation" \
+        "[ $? -eq 2 ] && [ ! -s $T/p.out ] && ! grep -q 'load x' $T/p.err && [ ! -e $T/plot.db ]"
+done
+check "capacity --plot x.jpg: plot -o's message, naming --plot" \
+    "\"$KV\" capacity --slo ttft_p99=1s --no-db --plot $T/x.jpg 2>&1 | grep -qx \"kvfleet capacity: --plot: expected a file name ending .png or .svg, got '$T/x.jpg'\""
+check "capacity --plot in a missing folder: names --plot and the folder" \
+    "\"$KV\" capacity --slo ttft_p99=1s --no-db --plot $T/nonexistent/x.png 2>&1 | grep -q -- \"--plot: $T/nonexistent/x.png: cannot write into the folder $T/nonexistent\""
 # a TP beyond an int is refused as such, never converted (it became
 # 'TP-2147483648: --tp: expected 1..512', exit 1)
 for t in 2147483648 1e10 '1,99999999999999999999'; do
