@@ -60,6 +60,14 @@ for s in 'ttft_p98=1s' 'ttft_p99=1d' 'reject=150%' 'ttft_p99' 'tpot_p99=-1ms'; d
 done
 "$KV" capacity --slo ttft_p99=1s --tp 0,2 --no-db >/dev/null 2>"$T/tp.err"
 check "bad --tp list refused (exit 2)" "[ $? -eq 2 ] && grep -q -- '--tp' $T/tp.err"
+# an empty element of a comma list is a malformed value (exit 2), as in
+# query --columns: strtok_r skipped it, so --tp 1,,2 ran TP 1 and 2, exit 0
+for o in '--tp 1,,2' '--tp 1,2,' '--tp ,1' '--load-scale 1,,2' '--slo ttft_p99=1s,,reject=1%'; do
+    # shellcheck disable=SC2086
+    "$KV" capacity --slo ttft_p99=1s $o --limit 20 --no-db --quiet >"$T/e.out" 2>"$T/e.err"
+    check "capacity $o: exit 2 naming the option and the list, nothing run" \
+        "[ $? -eq 2 ] && [ ! -s $T/e.out ] && grep -qx -- \"kvfleet capacity: ${o%% *}: expected .* separated by commas, got an empty element in '${o#* }'\" $T/e.err"
+done
 # a --db the run store refuses (not SQLite, a folder) is a bad option value:
 # exit 2 naming the file, as the first simulation would; the raw open of the
 # search's own tables made it a database failure, exit 3
