@@ -35,6 +35,7 @@
 
 #include "cli.h"
 #include "mem.h"
+#include "oracle.h"
 #include "trace.h"
 
 /* ---- a set of keys (unique_blocks) ---- */
@@ -515,6 +516,24 @@ int rt_main_cache_replay(int argc, char **argv) {
      * the rest of the text is sound */
     if ((rc = evict_spec_parse(o.policy, &ops, &p, &err)) != SIM_OK)
         goto fail;
+    /* a trace read more than once must be there each time: refused before
+     * the first pass, not reported as empty at the second */
+    {
+        char what[128] = "";
+        long long n = (long long)o.repeat;
+        if (strcmp(ops->name, "belady") == 0 && n == 1)
+            snprintf(what, sizeof what,
+                     "--policy belady reads the trace twice (once ahead, for the oracle)");
+        else if (strcmp(ops->name, "belady") == 0)
+            snprintf(what, sizeof what,
+                     "--policy belady with --repeat %lld reads the trace %lld times (%lld ahead, "
+                     "for the oracle)",
+                     n, 2 * n, n);
+        else if (n > 1)
+            snprintf(what, sizeof what, "--repeat %lld reads the trace %lld times", n, n);
+        if (what[0] && (rc = rt_trace_check_rereadable(o.trace, what, &err)) != SIM_OK)
+            goto fail;
+    }
     if (strcmp(ops->name, "belady") == 0) {
         oracle = evict_oracle_create();
         if (oracle == NULL) {

@@ -43,6 +43,18 @@ static double fig_value(int f, const met_summary *s) {
     return *(const double *)((const char *)s + figs[f].off);
 }
 
+/* 1 when the comma-separated list text has an empty element ("", ",",
+ * "a,,b", "a," or ",a"): strtok_r would skip it silently. */
+static int list_has_empty(const char *text) {
+    const char *p;
+    if (text[0] == '\0' || text[0] == ',')
+        return 1;
+    for (p = text; *p; p++)
+        if (p[0] == ',' && (p[1] == ',' || p[1] == '\0'))
+            return 1;
+    return 0;
+}
+
 int cap_slo_parse(const char *text, cap_slo_set *out, sim_err *err) {
     char buf[256], *save = NULL, *part;
     size_t used = 0;
@@ -52,6 +64,13 @@ int cap_slo_parse(const char *text, cap_slo_set *out, sim_err *err) {
                     "--slo: expected FIGURE=LIMIT[,...] (e.g. ttft_p99=2s,tpot_p99=100ms,"
                     "reject=0.1%%), got '%s'",
                     text ? text : "");
+        return SIM_EINVAL;
+    }
+    if (list_has_empty(text)) {
+        sim_err_set(err, "", 0, 0,
+                    "--slo: expected FIGURE=LIMIT pairs separated by commas, got an empty "
+                    "element in '%s'",
+                    text);
         return SIM_EINVAL;
     }
     strcpy(buf, text);
@@ -518,6 +537,14 @@ int rt_main_capacity(int argc, char **argv) {
                 }
                 S.n_slo++;
             } else if (strcmp(a, "--tp") == 0) {
+                if (list_has_empty(v)) {
+                    fprintf(stderr,
+                            "kvfleet capacity: --tp: expected integers >= 1 separated by commas, "
+                            "got an empty element in '%s'\n",
+                            v);
+                    exit_rc = RT_EXIT_USAGE; /* a malformed option value */
+                    goto done;
+                }
                 if ((n_tps = parse_list(v, tps_d, 16, 1)) <= 0) {
                     fprintf(stderr,
                             "kvfleet capacity: --tp: expected a list of integers >= 1 such as "
@@ -527,6 +554,14 @@ int rt_main_capacity(int argc, char **argv) {
                     goto done;
                 }
             } else if (strcmp(a, "--load-scale") == 0) {
+                if (list_has_empty(v)) {
+                    fprintf(stderr,
+                            "kvfleet capacity: --load-scale: expected numbers > 0 separated by "
+                            "commas, got an empty element in '%s'\n",
+                            v);
+                    exit_rc = RT_EXIT_USAGE; /* a malformed option value */
+                    goto done;
+                }
                 if ((n_loads = parse_list(v, loads, 32, 0)) <= 0) {
                     fprintf(stderr,
                             "kvfleet capacity: --load-scale: expected a list of numbers > 0, got "
@@ -544,8 +579,15 @@ int rt_main_capacity(int argc, char **argv) {
                     goto done;
                 }
                 max_r = (int)m;
-            } else
+            } else {
+                /* checked here, not by plot after the whole search: a bad
+                 * name or folder is a bad option value (2) like a bad --db */
+                if (rt_plot_check_output("capacity", "--plot", v) != 0) {
+                    exit_rc = RT_EXIT_USAGE;
+                    goto done;
+                }
                 plot = v;
+            }
             continue;
         }
         pass[n_pass++] = argv[i];

@@ -25,6 +25,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,40 +73,112 @@ static void usage(FILE *f) {
             "  --json            one JSON object on stdout\n");
 }
 
+/* ---- byte counts ---- */
+
+/* Divides the decimal number held as the digits dig[0..n) by d, in place,
+ * k times (none when k <= 0); 1 when no division leaves a remainder, else 0
+ * (dig then holds a partial quotient). */
+static int dec_divide(char *dig, size_t n, int d, long k) {
+    for (; k > 0; k--) {
+        int r = 0;
+        size_t i;
+        for (i = 0; i < n; i++) {
+            int x = r * 10 + (dig[i] - '0');
+            dig[i] = (char)('0' + x / d);
+            r = x % d;
+        }
+        if (r != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* The number s[0..n) times 2^p2 * 5^p5 as a whole number, read from its
+ * digits exactly: a double reads 1.001KB as 1000.9999999999999 and
+ * 0.1K as 102.40000000000001. s is unsigned decimal text of sim_strtod's
+ * form (digits, an optional point and fraction, an optional exponent; a
+ * leading '+' is skipped). SIM_OK with *out, or SIM_EINVAL when the value
+ * is not whole or is beyond INT64_MAX. */
+static int dec_whole(const char *s, size_t n, int p2, int p5, int64_t *out) {
+    char dig[128]; /* significant digits; a whole value below 2^63 needs < 64 */
+    size_t nd = 0, i;
+    long e = 0, zeros = 0; /* value = dig x 10^e; zeros: pending after dig */
+    int frac = 0;
+    int64_t w = 0;
+    for (i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '.')
+            frac = 1;
+        else if (ch == 'e' || ch == 'E') {
+            e += strtol(s + i + 1, NULL, 10);
+            break;
+        } else if (isdigit((unsigned char)ch)) {
+            e -= frac;
+            if (ch == '0') {
+                zeros += nd > 0; /* a leading zero is dropped */
+                continue;
+            }
+            if (nd + (size_t)zeros + 1 > sizeof dig)
+                return SIM_EINVAL;
+            for (; zeros > 0; zeros--)
+                dig[nd++] = '0';
+            dig[nd++] = ch;
+        }
+    }
+    e += zeros; /* trailing zeros are kept as a power of ten */
+    if (!dec_divide(dig, nd, 2, -(e + p2)) || !dec_divide(dig, nd, 5, -(e + p5)))
+        return SIM_EINVAL;
+    for (i = 0; i < nd; i++) {
+        int d = dig[i] - '0';
+        if (w > (INT64_MAX - d) / 10)
+            return SIM_EINVAL;
+        w = w * 10 + d;
+    }
+    for (i = 0; w > 0 && (long)i < e + p2; i++) {
+        if (w > INT64_MAX / 2)
+            return SIM_EINVAL;
+        w *= 2;
+    }
+    for (i = 0; w > 0 && (long)i < e + p5; i++) {
+        if (w > INT64_MAX / 5)
+            return SIM_EINVAL;
+        w *= 5;
+    }
+    *out = w;
+    return SIM_OK;
+}
+
 int rt_parse_bytes(const char *s, double *out) {
+    /* each multiplier as 2^p2 x 5^p5 */
     static const struct {
         const char *suf;
-        double mul;
-    } sufs[] = {{"", 1},
-                {"B", 1},
-                {"K", 1024.0},
-                {"KiB", 1024.0},
-                {"KB", 1e3},
-                {"M", 1048576.0},
-                {"MiB", 1048576.0},
-                {"MB", 1e6},
-                {"G", 1073741824.0},
-                {"GiB", 1073741824.0},
-                {"GB", 1e9},
-                {"T", 1099511627776.0},
-                {"TiB", 1099511627776.0},
-                {"TB", 1e12}};
+        int p2, p5;
+    } sufs[] = {{"", 0, 0},   {"B", 0, 0},    {"K", 10, 0},   {"KiB", 10, 0}, {"KB", 3, 3},
+                {"M", 20, 0}, {"MiB", 20, 0}, {"MB", 6, 6},   {"G", 30, 0},   {"GiB", 30, 0},
+                {"GB", 9, 9}, {"T", 40, 0},   {"TiB", 40, 0}, {"TB", 12, 12}};
     char *end;
     double v;
+    int64_t w;
     size_t i;
+    int range;
     if (s == NULL || *s == '\0' || isspace((unsigned char)*s))
         return SIM_EPARSE;
     errno = 0;
     v = sim_strtod(s, &end);
+    range = errno == ERANGE;
     if (end == s)
         return SIM_EPARSE;
     for (i = 0; i < sizeof sufs / sizeof sufs[0]; i++)
         if (strcmp(end, sufs[i].suf) == 0) {
-            /* beyond a double, before or after the suffix: of the right
-             * form, out of range */
-            if (errno == ERANGE || !isfinite(v * sufs[i].mul))
+            /* of the right form from here: a value beyond a double (before
+             * or after the suffix), below 1, not whole or beyond 64 bits
+             * is out of range; the double only bounds the exact reading */
+            double mul = ldexp(pow(5, sufs[i].p5), sufs[i].p2);
+            if (range || !(v * mul < 1e20) || !(v > 0))
                 return SIM_EINVAL;
-            *out = v * sufs[i].mul;
+            if (dec_whole(s, (size_t)(end - s), sufs[i].p2, sufs[i].p5, &w) != SIM_OK || w < 1)
+                return SIM_EINVAL;
+            *out = (double)w;
             return SIM_OK;
         }
     return SIM_EPARSE;
@@ -550,16 +623,12 @@ int rt_main_collective(int argc, char **argv) {
         }
         if ((rc = rt_parse_bytes(bytes_s, &bytes)) != SIM_OK) {
             fprintf(stderr, CMD ": --bytes: expected %s, got '%s'\n",
-                    rc == SIM_EINVAL ? "a size within a double's range"
+                    rc == SIM_EINVAL ? "a whole number of bytes from 1 to 2^63-1 "
+                                       "(9223372036854775807)"
                                      : "a decimal number with an optional suffix (K, M, G, "
                                        "KiB, MB, ...)",
                     bytes_s);
             code = rc == SIM_EINVAL ? 1 : 2;
-            goto done;
-        }
-        if (!(bytes > 0)) {
-            fprintf(stderr, CMD ": --bytes: expected a size > 0, got '%s'\n", bytes_s);
-            code = 1;
             goto done;
         }
         rc = coll_plan_init(&p, op, (int)gpus, (int)nodes, &t, &c, &err);

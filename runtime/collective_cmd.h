@@ -11,8 +11,9 @@ extern "C" {
  * code: 0, 1 bad input, 2 usage, 3 runtime failure. */
 int rt_main_collective(int argc, char **argv);
 /* Parses a byte count with an optional suffix (K, M, G, T and KiB.. are
- * powers of 1024, KB.. powers of 1000), decimal only; SIM_OK, SIM_EPARSE
- * (not of that form) or SIM_EINVAL (a number beyond a double). */
+ * powers of 1024, KB.. powers of 1000), decimal only; SIM_OK (*out a whole
+ * number from 1 to 2^63-1), SIM_EPARSE (not of that form) or SIM_EINVAL
+ * (of that form, out of range: below 1, not whole, beyond 64 bits). */
 int rt_parse_bytes(const char *s, double *out);
 
 #ifdef __cplusplus

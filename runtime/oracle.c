@@ -42,6 +42,7 @@
 #include "oracle.h"
 
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "mem.h"
@@ -89,6 +90,32 @@ int64_t rt_oracle_add_request(evict_oracle *o, const sched_config *sc, const sim
     return used;
 }
 
+/* Checks that the trace at path can be read more than once, for the
+ * modes that open it again after a first pass (this oracle, cache-replay's
+ * --repeat): a pipe (/dev/stdin under `|`), a terminal or a socket reads
+ * empty the second time, which the trace reader reported as a header
+ * missing, "got an empty file", at line 1 of a trace it had just read.
+ * Returns SIM_OK for anything else: a regular file or a block device, and
+ * a path that stat() cannot follow or a folder, which opening the trace
+ * reports in its own words. Otherwise SIM_EINVAL, with *err set to
+ * "PATH: WHAT: expected a regular file, got a pipe". */
+int rt_trace_check_rereadable(const char *path, const char *what, sim_err *err) {
+    struct stat sb;
+    const char *kind;
+    if (stat(path, &sb) != 0)
+        return SIM_OK;
+    if (S_ISFIFO(sb.st_mode))
+        kind = "a pipe";
+    else if (S_ISCHR(sb.st_mode))
+        kind = "a terminal or character device";
+    else if (S_ISSOCK(sb.st_mode))
+        kind = "a socket";
+    else
+        return SIM_OK;
+    sim_err_set(err, path, 0, 0, "%s: expected a regular file, got %s", what, kind);
+    return SIM_EINVAL;
+}
+
 int rt_oracle_build(json_t *cfg, const sched_config *sc, evict_oracle **out, rt_oracle_stats *st,
                     sim_err *err) {
     trace_src *t = NULL;
@@ -101,6 +128,14 @@ int rt_oracle_build(json_t *cfg, const sched_config *sc, evict_oracle **out, rt_
 
     *out = NULL;
     memset(&s, 0, sizeof s);
+    if (json_object_get(cfg, "synthetic") == NULL) { /* a file: the run opens it again */
+        const char *trace = json_string_value(json_object_get(cfg, "trace"));
+        if (trace != NULL &&
+            (rc = rt_trace_check_rereadable(
+                 trace, "--policy belady reads the trace twice (once ahead, for the oracle)",
+                 err)) != SIM_OK)
+            return rc;
+    }
     if ((rc = rt_source_open(cfg, &t, err)) != SIM_OK)
         return rc;
     if ((o = evict_oracle_times_create()) == NULL)

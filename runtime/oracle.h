@@ -51,6 +51,11 @@ int rt_oracle_build(json_t *cfg, const sched_config *sc, evict_oracle **out,
 int64_t rt_oracle_add_request(evict_oracle *o, const sched_config *sc, const sim_req *r,
                               uint64_t **keys, int64_t *cap);
 
+/* Checks that the trace at path can be read more than once (what: the
+ * mode that does, e.g. "--repeat 2 reads the trace 2 times"): SIM_OK, or
+ * SIM_EINVAL with *err set for a pipe, a terminal or a socket. */
+int rt_trace_check_rereadable(const char *path, const char *what, sim_err *err);
+
 #ifdef __cplusplus
 }
 #endif

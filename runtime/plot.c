@@ -435,7 +435,7 @@ static int same_file(const char *a, const char *b) {
 /* 0, or exit 1 (printed) when the file name holds a control character:
  * gnuplot would write another name than the one reported, and a newline
  * could end the line it is written on. */
-static int check_name(const char *opt, const char *name) {
+static int check_name(const char *cmd, const char *opt, const char *name) {
     const char *p;
     for (p = name; *p; p++)
         if (plot__is_control(*p)) {
@@ -443,22 +443,21 @@ static int check_name(const char *opt, const char *name) {
             memset(&shown, 0, sizeof shown);
             plot__comment(&shown, name);
             fprintf(stderr,
-                    "kvfleet plot: %s: expected a file name without control characters "
+                    "kvfleet %s: %s: expected a file name without control characters "
                     "(newline, tab, ...), got '%s'\n",
-                    opt, shown.s ? shown.s : "?");
+                    cmd, opt, shown.s ? shown.s : "?");
             plot__buf_fini(&shown);
             return RT_EXIT_INPUT;
         }
     return 0;
 }
 
-/* 0, or exit 1 (printed) when -o or --script would overwrite the results
- * file (which is only read), or --script names -o's file. */
+/* 0, or exit 1 (printed) when --script holds a control character, -o or
+ * --script would overwrite the results file (which is only read), or
+ * --script names -o's file. -o itself was checked by rt_plot_check_output. */
 static int check_outputs(const char *db_path, const char *out, const char *script) {
     int rc;
-    if ((rc = check_name("-o", out)) != 0)
-        return rc;
-    if (script != NULL && (rc = check_name("--script", script)) != 0)
+    if (script != NULL && (rc = check_name("plot", "--script", script)) != 0)
         return rc;
     if (same_file(out, db_path)) {
         fprintf(stderr,
@@ -489,6 +488,32 @@ static int check_outputs(const char *db_path, const char *out, const char *scrip
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/* Checks a figure's file name before anything is drawn, for `plot -o` and
+ * every command that draws through plot (`capacity --plot`): it must end
+ * .png or .svg (the format comes from it), hold no control character, and
+ * lie in a folder that exists and can be written (gnuplot would fail late,
+ * with a bare "system error"). Returns 0, or prints why as
+ * `kvfleet CMD: OPT: ...` and returns the exit code: 2 for the suffix (not
+ * of the value's form), 1 for the name or the folder. */
+int rt_plot_check_output(const char *cmd, const char *opt, const char *out) {
+    char dir[4096];
+    int rc;
+    if (!ends_with(out, ".png") && !ends_with(out, ".svg")) {
+        fprintf(stderr, "kvfleet %s: %s: expected a file name ending .png or .svg, got '%s'\n", cmd,
+                opt, out);
+        return RT_EXIT_USAGE;
+    }
+    if ((rc = check_name(cmd, opt, out)) != 0)
+        return rc;
+    sim_dirname(out, dir, sizeof dir);
+    if (access(dir, W_OK | X_OK) != 0) {
+        fprintf(stderr, "kvfleet %s: %s: %s: cannot write into the folder %s: %s\n", cmd, opt, out,
+                dir, strerror(errno));
+        return RT_EXIT_INPUT;
+    }
+    return 0;
 }
 
 int rt_main_plot(int argc, char **argv) {
@@ -572,23 +597,11 @@ int rt_main_plot(int argc, char **argv) {
                         "nothing\n");
         return RT_EXIT_USAGE;
     }
-    if (!ends_with(out, ".png") && !ends_with(out, ".svg")) {
-        fprintf(stderr, "kvfleet plot: -o: expected a file name ending .png or .svg, got '%s'\n",
-                out);
-        return RT_EXIT_USAGE;
-    }
+    if ((code = rt_plot_check_output("plot", "-o", out)) != 0)
+        return code;
     svg = ends_with(out, ".svg");
     if ((code = check_outputs(db_path, out, script)) != 0)
         return code;
-    { /* gnuplot would fail late, with a bare "system error": say it here */
-        char dir[4096];
-        sim_dirname(out, dir, sizeof dir);
-        if (access(dir, W_OK | X_OK) != 0) {
-            fprintf(stderr, "kvfleet plot: %s: cannot write into the folder %s: %s\n", out, dir,
-                    strerror(errno));
-            return RT_EXIT_INPUT;
-        }
-    }
 
     /* the results file */
     c.db_path = db_path;

@@ -15,6 +15,10 @@ extern "C" {
  * the kind needs, -o or --script naming the results file), 2 usage,
  * 3 gnuplot missing or failing, or a database error. */
 int rt_main_plot(int argc, char **argv);
+/* 0 when out can name a figure (.png or .svg, no control character, a
+ * writable folder); else prints why as `kvfleet CMD: OPT: ...` and returns
+ * the exit code, 2 for the suffix and 1 for the rest. */
+int rt_plot_check_output(const char *cmd, const char *opt, const char *out);
 
 #ifdef __cplusplus
 }

@@ -77,6 +77,23 @@ check "--repeat 2147483647 over a short trace exits 1 at once, naming the repeti
 "$KV" cache-replay --trace "$D/cache_single.jsonl" --policy lru --capacity-blocks 100 --repeat 3 --json >"$T/r.json"
 check "--repeat uses fresh keys each time" \
     "[ \$(field requests $T/r.json) = 45 ] && [ \$(field unique_blocks $T/r.json) = 15 ]"
+# a trace read more than once (belady's first pass, --repeat) must be a
+# regular file: a pipe was read empty the second time and reported as
+# "/dev/stdin:1: header: ... got an empty file"; one pass still reads it
+head -n 50 "$MC" >"$T/mc50.jsonl"
+WHY_B='--policy belady reads the trace twice (once ahead, for the oracle)'
+head -n 50 "$MC" | "$KV" cache-replay --trace /dev/stdin --policy belady --capacity-blocks 100 >/dev/null 2>"$T/p1"
+check "belady on a pipe exits 1 at once, saying why" \
+    "[ $? -eq 1 ] && grep -qx -- \"kvfleet cache-replay: /dev/stdin: $WHY_B: expected a regular file, got a pipe\" $T/p1"
+head -n 50 "$MC" | "$KV" cache-replay --trace /dev/stdin --policy lru --capacity-blocks 100 --repeat 2 >/dev/null 2>"$T/p2"
+check "--repeat 2 on a pipe exits 1 at once, saying why" \
+    "[ $? -eq 1 ] && grep -qx -- \"kvfleet cache-replay: /dev/stdin: --repeat 2 reads the trace 2 times: expected a regular file, got a pipe\" $T/p2"
+"$KV" cache-replay --trace "$T/mc50.jsonl" --policy lru --capacity-blocks 100 --json >"$T/p3.ref"
+head -n 50 "$MC" | "$KV" cache-replay --trace /dev/stdin --policy lru --capacity-blocks 100 --json >"$T/p3.json"
+check "one pass (lru, --repeat 1) still reads a pipe" "[ $? -eq 0 ] && cmp -s $T/p3.ref $T/p3.json"
+"$KV" cache-replay --trace /dev/stdin --policy belady --capacity-blocks 100 --repeat 2 --json <"$T/mc50.jsonl" >"$T/p4.json"
+check "belady --repeat 2 reads /dev/stdin redirected from a regular file" \
+    "[ $? -eq 0 ] && [ \$(field requests $T/p4.json) = 100 ]"
 
 # bad input: exit 1 with a message; usage errors: exit 2
 "$KV" cache-replay --trace "$MC" --policy s3fifo:small=0.1,small=0.5 --capacity-blocks 10 >/dev/null 2>"$T/e0"

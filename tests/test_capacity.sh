@@ -60,6 +60,14 @@ for s in 'ttft_p98=1s' 'ttft_p99=1d' 'reject=150%' 'ttft_p99' 'tpot_p99=-1ms'; d
 done
 "$KV" capacity --slo ttft_p99=1s --tp 0,2 --no-db >/dev/null 2>"$T/tp.err"
 check "bad --tp list refused (exit 2)" "[ $? -eq 2 ] && grep -q -- '--tp' $T/tp.err"
+# an empty element of a comma list is a malformed value (exit 2), as in
+# query --columns: strtok_r skipped it, so --tp 1,,2 ran TP 1 and 2, exit 0
+for o in '--tp 1,,2' '--tp 1,2,' '--tp ,1' '--load-scale 1,,2' '--slo ttft_p99=1s,,reject=1%'; do
+    # shellcheck disable=SC2086
+    "$KV" capacity --slo ttft_p99=1s $o --limit 20 --no-db --quiet >"$T/e.out" 2>"$T/e.err"
+    check "capacity $o: exit 2 naming the option and the list, nothing run" \
+        "[ $? -eq 2 ] && [ ! -s $T/e.out ] && grep -qx -- \"kvfleet capacity: ${o%% *}: expected .* separated by commas, got an empty element in '${o#* }'\" $T/e.err"
+done
 # a --db the run store refuses (not SQLite, a folder) is a bad option value:
 # exit 2 naming the file, as the first simulation would; the raw open of the
 # search's own tables made it a database failure, exit 3
@@ -69,6 +77,18 @@ for f in "$T/junk.db" "$T/dir.db"; do
     "$KV" capacity --slo ttft_p99=1s --db "$f" --limit 20 --quiet >/dev/null 2>"$T/db.err"
     check "capacity --db ${f##*/}: exit 2 naming the file" "[ $? -eq 2 ] && grep -q \": $f: \" $T/db.err"
 done
+# a --plot that plot -o would refuse is refused before the first simulation
+# (exit 2, plot's message naming --plot); it was checked after the whole
+# search, a warning with exit 0
+for f in "$T/x.jpg" "$T/nonexistent/x.png"; do
+    "$KV" capacity --slo ttft_p99=1s --limit 20 --db "$T/plot.db" --plot "$f" >"$T/p.out" 2>"$T/p.err"
+    check "capacity --plot ${f#"$T"/}: exit 2 before any simulation" \
+        "[ $? -eq 2 ] && [ ! -s $T/p.out ] && ! grep -q 'load x' $T/p.err && [ ! -e $T/plot.db ]"
+done
+check "capacity --plot x.jpg: plot -o's message, naming --plot" \
+    "\"$KV\" capacity --slo ttft_p99=1s --no-db --plot $T/x.jpg 2>&1 | grep -qx \"kvfleet capacity: --plot: expected a file name ending .png or .svg, got '$T/x.jpg'\""
+check "capacity --plot in a missing folder: names --plot and the folder" \
+    "\"$KV\" capacity --slo ttft_p99=1s --no-db --plot $T/nonexistent/x.png 2>&1 | grep -q -- \"--plot: $T/nonexistent/x.png: cannot write into the folder $T/nonexistent\""
 # a TP beyond an int is refused as such, never converted (it became
 # 'TP-2147483648: --tp: expected 1..512', exit 1)
 for t in 2147483648 1e10 '1,99999999999999999999'; do

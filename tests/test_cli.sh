@@ -572,5 +572,19 @@ check "run, sliding window: exits 0 with the note" \
 "$KV" run --no-db --limit 5 --model "$T/swoff/config.json" >/dev/null 2>"$T/swo.err"
 check "run, use_sliding_window false: no note" "[ $? -eq 0 ] && ! grep -q 'sliding' $T/swo.err"
 
+# --policy belady reads the trace twice (once ahead, for the oracle): a
+# pipe is refused before either read, not reported empty at line 1 by the
+# second; a single-pass policy still reads it, and /dev/stdin redirected
+# from a regular file can be read twice
+head -n 100 "$srcdir/data/traces/mooncake_synthetic.jsonl" >"$T/mc.jsonl"
+head -n 100 "$srcdir/data/traces/mooncake_synthetic.jsonl" | "$KV" run --trace /dev/stdin --no-db --policy belady >/dev/null 2>"$T/bp.err"
+check "run --policy belady on a pipe: exit 1, saying why" \
+    "[ $? -eq 1 ] && grep -qx -- 'kvfleet run: /dev/stdin: --policy belady reads the trace twice (once ahead, for the oracle): expected a regular file, got a pipe' $T/bp.err"
+head -n 100 "$srcdir/data/traces/mooncake_synthetic.jsonl" | "$KV" run --trace /dev/stdin --no-db --policy lru --json >"$T/lp.json" 2>/dev/null
+check "run --policy lru on a pipe: exit 0, every request" "[ $? -eq 0 ] && grep -q '\"requests\": 100,' $T/lp.json"
+"$KV" run --trace /dev/stdin --no-db --policy belady --json <"$T/mc.jsonl" >"$T/bf.json" 2>/dev/null
+check "run --policy belady, /dev/stdin from a regular file: exit 0" \
+    "[ $? -eq 0 ] && grep -q '\"requests\": 100,' $T/bf.json"
+
 echo "$((n - fails)) passed, $fails failed"
 tap_end

@@ -38,6 +38,18 @@ check "bytes <= 0: 1" "code 1 --op allreduce --bytes 0 --gpus 8 --gpu h100-sxm"
 check "hexadecimal bytes are not a number: 2" "code 2 --op allreduce --bytes 0x10 --gpus 8 --gpu h100-sxm"
 check "bytes beyond a double: 1" "code 1 --op allreduce --bytes 1e400 --gpus 8 --gpu h100-sxm"
 check "bytes beyond a double after the suffix: 1" "code 1 --op allreduce --bytes 1e300T --gpus 8 --gpu h100-sxm"
+# a byte count is whole, from 1 to 2^63-1: 0.5 ran with "bytes": 0.5, and
+# 99999999999999999999T as 1.1e32 bytes, both exit 0
+for b in 0.5 0.1K 99999999999999999999T 9223372036854775808 -1K; do
+    check "bytes $b (not whole, or beyond 64 bits): 1, naming --bytes" \
+        "code 1 --op allreduce --bytes $b --gpus 8 --gpu h100-sxm --json && [ ! -s $T/out ] && grep -qx -- \"kvfleet collective: --bytes: expected a whole number of bytes from 1 to 2^63-1 (9223372036854775807), got '$b'\" $T/err"
+done
+# a suffix may scale a fraction to a whole count, read exactly (a double
+# makes 1.001KB 1000.9999999999999)
+for b in 1.5K:1536 1.001KB:1001 0.5T:549755813888 9223372036854775807:9.2233720368547758e+18; do
+    check "bytes ${b%%:*} is ${b#*:}" \
+        "code 0 --op allreduce --bytes ${b%%:*} --gpus 8 --gpu h100-sxm --calibration none --json && grep -q '\"bytes\": ${b#*:},' $T/out"
+done
 check "sendrecv on 4 GPUs: 1" "code 1 --op sendrecv --bytes 1M --gpus 4 --gpu h100-sxm"
 cat >"$T/noib.json" <<'JSON'
 {"name": "noib", "gpus_per_node": 8, "nvlink_domain_gpus": 8, "intra_link": "nvlink4",
