@@ -424,6 +424,17 @@ int rt_run_args_over(int argc, char **argv, json_t *base, json_t **out, sim_err 
     return run_args_parse(argc, argv, base, 1, out, err);
 }
 
+/* The note of a sliding-window model (sim_model_window_note) on stderr,
+ * once per model in a process (capacity and sweeps set up many runs). */
+static void window_note(const sim_model *m, const char *who) {
+    static char last[sizeof m->name];
+    char note[256];
+    if (strcmp(last, m->name) == 0 || !sim_model_window_note(m, note, sizeof note))
+        return;
+    snprintf(last, sizeof last, "%s", m->name);
+    fprintf(stderr, "%s: note: %s\n", who, note);
+}
+
 /* ---- typed reads with defaults ---- */
 
 static const char *cfg_str(json_t *cfg, const char *k) {
@@ -886,8 +897,7 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
     /* model, GPU, calibration */
     if ((rc = sim_model_load(cfg_str(cfg, "model"), datadir, &model, &err)) != SIM_OK)
         goto fail;
-    if (sim_model_window_note(&model, why, sizeof why))
-        fprintf(stderr, "kvfleet: note: %s\n", why);
+    window_note(&model, "kvfleet");
     if ((rc = model_dtypes(&model, cfg_str(cfg, "dtype"), cfg_str(cfg, "kv-dtype"), &err)) !=
         SIM_OK)
         goto fail;
@@ -1923,11 +1933,7 @@ int rt_main_predict(int argc, char **argv) {
     }
     if ((rc = sim_model_load(model_name, datadir, &model, &err)) != SIM_OK)
         goto fail;
-    {
-        char note[256];
-        if (sim_model_window_note(&model, note, sizeof note))
-            fprintf(stderr, "kvfleet predict: note: %s\n", note);
-    }
+    window_note(&model, "kvfleet predict");
     if ((rc = model_dtypes(&model, dtype, kv_dtype, &err)) != SIM_OK)
         goto fail;
     if ((rc = sim_gpu_load(gpu_name, datadir, &gpu, &err)) != SIM_OK)
