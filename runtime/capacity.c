@@ -438,6 +438,25 @@ static int parse_list(const char *text, double *out, int max, int integer) {
     return n;
 }
 
+/* parse_list for option opt's value v, saying on stderr what is wrong
+ * (an empty element, or a malformed or out-of-range one): the count, or
+ * -1 after the message. */
+static int list_option(const char *opt, const char *v, double *out, int max, int integer) {
+    const char *each = integer ? "integers >= 1" : "numbers > 0";
+    int n;
+    if (list_has_empty(v)) {
+        fprintf(stderr,
+                "kvfleet capacity: %s: expected %s separated by commas, got an empty element in "
+                "'%s'\n",
+                opt, each, v);
+        return -1;
+    }
+    if ((n = parse_list(v, out, max, integer)) <= 0)
+        fprintf(stderr, "kvfleet capacity: %s: expected a list of %s%s, got '%s'\n", opt, each,
+                integer ? " such as 1,2,4,8" : "", v);
+    return n;
+}
+
 static void usage(FILE *f) {
     fprintf(f,
             "usage: kvfleet capacity --slo FIGURE=LIMIT[,...] [--slo ...] [--tp 1,2,4,8]\n"
@@ -537,36 +556,12 @@ int rt_main_capacity(int argc, char **argv) {
                 }
                 S.n_slo++;
             } else if (strcmp(a, "--tp") == 0) {
-                if (list_has_empty(v)) {
-                    fprintf(stderr,
-                            "kvfleet capacity: --tp: expected integers >= 1 separated by commas, "
-                            "got an empty element in '%s'\n",
-                            v);
-                    exit_rc = RT_EXIT_USAGE; /* a malformed option value */
-                    goto done;
-                }
-                if ((n_tps = parse_list(v, tps_d, 16, 1)) <= 0) {
-                    fprintf(stderr,
-                            "kvfleet capacity: --tp: expected a list of integers >= 1 such as "
-                            "1,2,4,8, got '%s'\n",
-                            v);
+                if ((n_tps = list_option("--tp", v, tps_d, 16, 1)) <= 0) {
                     exit_rc = RT_EXIT_USAGE; /* a malformed option value */
                     goto done;
                 }
             } else if (strcmp(a, "--load-scale") == 0) {
-                if (list_has_empty(v)) {
-                    fprintf(stderr,
-                            "kvfleet capacity: --load-scale: expected numbers > 0 separated by "
-                            "commas, got an empty element in '%s'\n",
-                            v);
-                    exit_rc = RT_EXIT_USAGE; /* a malformed option value */
-                    goto done;
-                }
-                if ((n_loads = parse_list(v, loads, 32, 0)) <= 0) {
-                    fprintf(stderr,
-                            "kvfleet capacity: --load-scale: expected a list of numbers > 0, got "
-                            "'%s'\n",
-                            v);
+                if ((n_loads = list_option("--load-scale", v, loads, 32, 0)) <= 0) {
                     exit_rc = RT_EXIT_USAGE; /* a malformed option value */
                     goto done;
                 }
