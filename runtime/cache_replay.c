@@ -522,8 +522,7 @@ int rt_main_cache_replay(int argc, char **argv) {
         char what[128] = "";
         long long n = (long long)o.repeat;
         if (strcmp(ops->name, "belady") == 0 && n == 1)
-            snprintf(what, sizeof what,
-                     "--policy belady reads the trace twice (once ahead, for the oracle)");
+            snprintf(what, sizeof what, "%s", RT_BELADY_REREAD);
         else if (strcmp(ops->name, "belady") == 0)
             snprintf(what, sizeof what,
                      "--policy belady with --repeat %lld reads the trace %lld times (%lld ahead, "

@@ -542,15 +542,14 @@ static const char *fmt_num(char *buf, size_t n, const char *fmt, double v) {
     return buf;
 }
 
+/* A latency in the unit that suits it ("-" when undefined). */
 static void fmt_s(char *buf, size_t n, double v) {
-    if (!isfinite(v))
-        snprintf(buf, n, "-");
-    else if (v < 1e-3)
-        snprintf(buf, n, "%.1f us", v * 1e6);
+    if (v < 1e-3)
+        fmt_num(buf, n, "%.1f us", v * 1e6);
     else if (v < 1)
-        snprintf(buf, n, "%.1f ms", v * 1e3);
+        fmt_num(buf, n, "%.1f ms", v * 1e3);
     else
-        snprintf(buf, n, "%.3f s", v);
+        fmt_num(buf, n, "%.3f s", v);
 }
 
 /* The line run and predict print when the perf model is the datasheet

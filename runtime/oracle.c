@@ -131,9 +131,7 @@ int rt_oracle_build(json_t *cfg, const sched_config *sc, evict_oracle **out, rt_
     if (json_object_get(cfg, "synthetic") == NULL) { /* a file: the run opens it again */
         const char *trace = json_string_value(json_object_get(cfg, "trace"));
         if (trace != NULL &&
-            (rc = rt_trace_check_rereadable(
-                 trace, "--policy belady reads the trace twice (once ahead, for the oracle)",
-                 err)) != SIM_OK)
+            (rc = rt_trace_check_rereadable(trace, RT_BELADY_REREAD, err)) != SIM_OK)
             return rc;
     }
     if ((rc = rt_source_open(cfg, &t, err)) != SIM_OK)

@@ -55,6 +55,8 @@ int64_t rt_oracle_add_request(evict_oracle *o, const sched_config *sc, const sim
  * mode that does, e.g. "--repeat 2 reads the trace 2 times"): SIM_OK, or
  * SIM_EINVAL with *err set for a pipe, a terminal or a socket. */
 int rt_trace_check_rereadable(const char *path, const char *what, sim_err *err);
+/* rt_trace_check_rereadable's `what` for the belady oracle's first pass. */
+#define RT_BELADY_REREAD "--policy belady reads the trace twice (once ahead, for the oracle)"
 
 #ifdef __cplusplus
 }

@@ -193,15 +193,15 @@ int evict_param_duration(const evict_params *p, const char *key, sim_time def, s
                          sim_err *err) {
     const char *v = evict_param_get(p, key);
     char *end;
-    double x, ns = -1;
+    double x, unit, ns = -1;
     if (v == NULL) {
         *out = def;
         return SIM_OK;
     }
     errno = 0;
     x = sim_strtod(v, &end);
-    if (end != v && errno == 0 && isfinite(x) && x > 0 && sim_duration_unit_ns(end) > 0)
-        ns = x * sim_duration_unit_ns(end);
+    if (end != v && errno == 0 && isfinite(x) && x > 0 && (unit = sim_duration_unit_ns(end)) > 0)
+        ns = x * unit;
     if (!(ns >= 1 && ns < 9.2e18)) {
         sim_err_set(err, "--policy", 0, 0,
                     "%s:%s: expected a duration > 0 (300s, 300ms, 5m, 1h, or plain seconds), "
