@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cache_replay.h"
@@ -38,8 +39,63 @@ static void usage(FILE *f) {
                "kvfleet COMMAND --help describes a command's options.\n");
 }
 
+/* argv with each "--name=value" split into "--name" "value" (on the first
+ * '='), for the commands whose parsers read an option and its value as two
+ * words; run, rerun and validate read both forms themselves and keep the
+ * words as typed (they store the command). The names are copies in names
+ * (one buffer, freed by the caller with the array); NULL when out of
+ * memory. */
+static char **split_eq(int argc, char **argv, int *out_argc, char **names) {
+    char **v = malloc(sizeof *v * (2 * (size_t)argc + 1)), *w;
+    size_t len = 0;
+    int i, n = 0;
+    for (i = 0; i < argc; i++)
+        len += strlen(argv[i]) + 1;
+    *names = w = malloc(len + 1);
+    if (v == NULL || w == NULL) {
+        free(v);
+        free(w);
+        return NULL;
+    }
+    for (i = 0; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        if (strncmp(argv[i], "--", 2) == 0 && eq != NULL && eq > argv[i] + 2) {
+            size_t k = (size_t)(eq - argv[i]);
+            memcpy(w, argv[i], k);
+            w[k] = '\0';
+            v[n++] = w;
+            w += k + 1;
+            v[n++] = (char *)eq + 1;
+        } else {
+            v[n++] = argv[i];
+        }
+    }
+    v[n] = NULL;
+    *out_argc = n;
+    return v;
+}
+
 /* Runs the command argv[1] (run when none); returns its exit code. */
+static int dispatch_cmd(int argc, char **argv);
+
 static int dispatch(int argc, char **argv) {
+    const char *cmd = argc > 1 ? argv[1] : "run";
+    char **v, *names;
+    int n, code;
+    if (strcmp(cmd, "run") == 0 || strcmp(cmd, "rerun") == 0 || strcmp(cmd, "validate") == 0 ||
+        strncmp(cmd, "--", 2) == 0)
+        return dispatch_cmd(argc, argv);
+    if ((v = split_eq(argc, argv, &n, &names)) == NULL) {
+        fprintf(stderr, "kvfleet: out of memory reading the command line\n");
+        return RT_EXIT_RUNTIME;
+    }
+    code = dispatch_cmd(n, v);
+    free(v);
+    free(names);
+    return code;
+}
+
+static int dispatch_cmd(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "run";
     if (argc > 1 && (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0)) {
         printf("kvfleet %s (%s)\n", PACKAGE_VERSION, KV_GIT_VERSION);

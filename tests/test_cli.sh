@@ -586,5 +586,16 @@ check "run --policy lru on a pipe: exit 0, every request" "[ $? -eq 0 ] && grep 
 check "run --policy belady, /dev/stdin from a regular file: exit 0" \
     "[ $? -eq 0 ] && grep -q '\"requests\": 100,' $T/bf.json"
 
+# --name=value in every command, the same as --name value
+"$KV" predict --model llama-3-8b --gpu h100-sxm --decode 8@1024 --json >"$T/eq1.json" 2>&1
+"$KV" predict --model=llama-3-8b --gpu=h100-sxm --decode=8@1024 --json >"$T/eq2.json" 2>&1
+check "predict --model=M: exit 0, the same JSON as --model M" \
+    "[ $? -eq 0 ] && cmp -s $T/eq1.json $T/eq2.json && grep -q step_s $T/eq1.json"
+"$KV" trace stats --limit=50 --json "$T/small.csv" >"$T/eq3.json" 2>&1
+check "trace stats --limit=50: exit 0, 50 requests" \
+    "[ $? -eq 0 ] && grep -q '\"requests\": 50,' $T/eq3.json"
+"$KV" predict --model=no-such-model --gpu h100-sxm --decode 8@1024 >/dev/null 2>"$T/eq4.err"
+check "predict --model=unknown: exit 1, names it" "[ $? -eq 1 ] && grep -q no-such-model $T/eq4.err"
+
 echo "$((n - fails)) passed, $fails failed"
 tap_end
