@@ -1620,6 +1620,14 @@ int rt_run_config(json_t *cfg, int json, const char *command, const char *who) {
     if (rc != SIM_OK) {
         return rt_report_err(who, &err, rc);
     }
+    if (sum.requests == 0) { /* a header-only trace: every figure undefined; say why */
+        json_t *t = json_object_get(cfg, "trace");
+        const char *src = json_is_string(t) && json_string_value(t)[0] ? json_string_value(t)
+                                                                         : "the request source";
+        fprintf(stderr,
+                "kvfleet %s: warning: %s gave no requests; every latency and rate is undefined\n",
+                who, src);
+    }
     if (json) {
         json_t *o = summary_json(&sum);
         json_object_update(o, info);

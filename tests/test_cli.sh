@@ -597,5 +597,11 @@ check "trace stats --limit=50: exit 0, 50 requests" \
 "$KV" predict --model=no-such-model --gpu h100-sxm --decode 8@1024 >/dev/null 2>"$T/eq4.err"
 check "predict --model=unknown: exit 1, names it" "[ $? -eq 1 ] && grep -q no-such-model $T/eq4.err"
 
+# a header-only trace: exit 0, nothing simulated, a warning that says so
+head -n 1 "$T/small.csv" >"$T/hdr.csv"
+"$KV" run --trace "$T/hdr.csv" --no-db --json >"$T/hdr.json" 2>"$T/hdr.err"
+check "header-only trace: exit 0, 0 requests, a warning naming the file" \
+    "[ $? -eq 0 ] && grep -q '\"requests\": 0,' $T/hdr.json && grep -q 'hdr.csv gave no requests' $T/hdr.err"
+
 echo "$((n - fails)) passed, $fails failed"
 tap_end
