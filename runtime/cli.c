@@ -566,6 +566,47 @@ static void print_datasheet_note(const char *gpu, int asked) {
                gpu);
 }
 
+/* "TP2" or, with pipeline stages, "TP8 x PP2 = 16 GPUs per replica" */
+static void par_text(char *buf, size_t n, long long tp, long long pp) {
+    if (pp > 1)
+        snprintf(buf, n, "TP%lld x PP%lld = %lld GPUs per replica", tp, pp, tp * pp);
+    else
+        snprintf(buf, n, "TP%lld", tp);
+}
+
+static long long info_int(json_t *o, const char *key) {
+    return (long long)json_integer_value(json_object_get(o, key));
+}
+
+/* A fleet's header: its pools and replicas at the start, then one line per
+ * pool (its own model, GPU, parallelism and KV blocks). */
+static void print_fleet_head(const char *head, json_t *info) {
+    json_t *pools = json_object_get(info, "pools"), *q;
+    size_t i, n = json_array_size(pools);
+    long long r = info_int(info, "replicas");
+    printf("%s: fleet of %zu pool%s, %lld replica%s at the start, backend %s\n", head, n,
+           n == 1 ? "" : "s", r, r == 1 ? "" : "s",
+           json_string_value(json_object_get(info, "backend")));
+    json_array_foreach(pools, i, q) {
+        char par[96], range[64] = "";
+        par_text(par, sizeof par, info_int(q, "tp"),
+                 json_is_integer(json_object_get(q, "pp")) ? info_int(q, "pp") : 1);
+        if (json_is_true(json_object_get(q, "autoscaled")))
+            snprintf(range, sizeof range, " (%lld..%lld, autoscaled)", info_int(q, "min_replicas"),
+                     info_int(q, "max_replicas"));
+        printf("  pool %s (%s): %s (%s, KV %s) on %s (%s), %lld replica%s at the start%s, %lld KV "
+               "blocks of %lld tokens per replica\n",
+               json_string_value(json_object_get(q, "name")),
+               json_string_value(json_object_get(q, "region")),
+               json_string_value(json_object_get(q, "model")),
+               json_string_value(json_object_get(q, "dtype")),
+               json_string_value(json_object_get(q, "kv_dtype")),
+               json_string_value(json_object_get(q, "gpu")), par, info_int(q, "replicas"),
+               info_int(q, "replicas") == 1 ? "" : "s", range, info_int(q, "kv_blocks"),
+               info_int(info, "block_tokens"));
+    }
+}
+
 static void print_text(const met_summary *s, json_t *info, json_t *cfg) {
     const char *calib_name = cfg_str(cfg, "calibration");
     char a[32], b[32], c[32];
@@ -583,18 +624,19 @@ static void print_text(const met_summary *s, json_t *info, json_t *cfg) {
                  json_string_value(json_object_get(info, "db")));
     else
         snprintf(head, sizeof head, "kvfleet run (no results file)");
-    if (json_is_integer(json_object_get(info, "pp"))) /* the GPUs of one replica */
-        snprintf(par, sizeof par, "TP%lld x PP%lld = %lld GPUs per replica", tp, pp, tp * pp);
-    else
-        snprintf(par, sizeof par, "TP%lld", tp);
-    printf("%s: %s%s on %lld x %s (%s), %lld KV blocks of %lld tokens per replica, "
-           "backend %s\n",
-           head, json_string_value(json_object_get(info, "model")), dtypes,
-           (long long)json_integer_value(json_object_get(info, "replicas")),
-           json_string_value(json_object_get(info, "gpu")), par,
-           (long long)json_integer_value(json_object_get(info, "kv_blocks")),
-           (long long)json_integer_value(json_object_get(info, "block_tokens")),
-           json_string_value(json_object_get(info, "backend")));
+    if (json_is_array(json_object_get(info, "pools"))) {
+        print_fleet_head(head, info);
+    } else {
+        par_text(par, sizeof par, tp, pp);
+        printf("%s: %s%s on %lld x %s (%s), %lld KV blocks of %lld tokens per replica, "
+               "backend %s\n",
+               head, json_string_value(json_object_get(info, "model")), dtypes,
+               (long long)json_integer_value(json_object_get(info, "replicas")),
+               json_string_value(json_object_get(info, "gpu")), par,
+               (long long)json_integer_value(json_object_get(info, "kv_blocks")),
+               (long long)json_integer_value(json_object_get(info, "block_tokens")),
+               json_string_value(json_object_get(info, "backend")));
+    }
     if (cut)
         printf("  model cut to its first %lld of %lld layers (--layers): every figure is for the "
                "cut model\n",
@@ -634,6 +676,9 @@ static void print_text(const met_summary *s, json_t *info, json_t *cfg) {
            fmt_num(c, sizeof c, "%.3f", s->kv_util_peak));
     printf(" | MFU %s MBU %s | busy %s\n", fmt_num(a, sizeof a, "%.3f", s->mfu_mean),
            fmt_num(b, sizeof b, "%.3f", s->mbu_mean), fmt_num(c, sizeof c, "%.3f", s->busy_frac));
+    if (json_object_get(info, "pools") || isfinite(s->cost_usd))
+        printf("  GPU-hours %s | cost %s USD\n", fmt_num(a, sizeof a, "%.3f", s->gpu_hours),
+               fmt_num(b, sizeof b, "%.2f", s->cost_usd));
     printf("  simulated %.1f s in %.2f s wall, %lld events, %lld steps\n", s->sim_time_s, s->wall_s,
            (long long)s->sim_events, (long long)s->steps);
 }
@@ -1623,7 +1668,7 @@ int rt_run_config(json_t *cfg, int json, const char *command, const char *who) {
     if (sum.requests == 0) { /* a header-only trace: every figure undefined; say why */
         json_t *t = json_object_get(cfg, "trace");
         const char *src = json_is_string(t) && json_string_value(t)[0] ? json_string_value(t)
-                                                                         : "the request source";
+                                                                       : "the request source";
         fprintf(stderr,
                 "kvfleet %s: warning: %s gave no requests; every latency and rate is undefined\n",
                 who, src);

@@ -853,7 +853,10 @@ json_t *rt_fleet_info(const rt_fleet *f, json_t *fleet) {
         /* replicas as the file counts them; the engine runs pp virtual
          * engines for each (first_replica is in the engine's numbering) */
         json_object_set_new(o, "replicas", json_integer(p->replicas / f->rp[i].pctx.pp));
+        json_object_set_new(o, "min_replicas", json_integer(p->min_replicas / f->rp[i].pctx.pp));
         json_object_set_new(o, "max_replicas", json_integer(p->max_replicas / f->rp[i].pctx.pp));
+        json_object_set_new(o, "autoscaled",
+                            json_boolean(f->f.autoscale.on && p->min_replicas != p->max_replicas));
         if (f->rp[i].pctx.pp > 1) {
             json_object_set_new(o, "pp", json_integer(f->rp[i].pctx.pp));
             json_object_set_new(o, "virtual_engines", json_integer(p->replicas));

@@ -458,4 +458,25 @@ check "disaggregated, decode nearer the user: the last token after the first, TP
     "[ \"\$(sqlite3 $T/dis3.db 'SELECT replica, finish_s = first_token_s, tpot_s, e2e_s = ttft_s FROM requests; SELECT tpot_p50_s, e2e_p50_s = ttft_p50_s FROM summary')\" = '1|1|0.0|1
 0.0|1' ]"
 
+# the text summary of an autoscaled fleet: one line per pool with its range,
+# never "0 x GPU" for a pool that starts empty
+cat >"$T/as0.json" <<'JSON'
+{
+  "regions": {"east": {"gpus": {"h100-sxm": 8}, "usd_per_gpu_hour": {"h100-sxm": 2.5}}},
+  "pools": [{"name": "e", "region": "east", "model": "llama-3-8b", "gpu": "h100-sxm",
+             "replicas": 0, "min_replicas": 0, "max_replicas": 4},
+            {"name": "f", "region": "east", "model": "llama-3-8b", "gpu": "h100-sxm", "tp": 2,
+             "replicas": 1}],
+  "router": "least-outstanding",
+  "autoscaler": {"interval_s": 10, "provision_s": 60, "up": 0.5, "down": 0.1}
+}
+JSON
+"$KV" run --fleet "$T/as0.json" --synthetic 'poisson,rate=5,duration=60,isl=512,osl=64' --no-db \
+    >"$T/as0.txt" 2>&1
+check "fleet text: a line per pool, the autoscaled range, the cost" \
+    "[ $? -eq 0 ] && grep -q 'fleet of 2 pools, 1 replica at the start' $T/as0.txt &&
+     grep -q 'pool e (east): llama-3-8b (bf16, KV bf16) on h100-sxm (TP1), 0 replicas at the start (0..4, autoscaled)' $T/as0.txt &&
+     grep -q 'pool f (east): .* (TP2), 1 replica at the start, ' $T/as0.txt &&
+     grep -q 'GPU-hours .* | cost .* USD' $T/as0.txt && ! grep -q '0 x h100' $T/as0.txt"
+
 tap_end
