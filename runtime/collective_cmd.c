@@ -24,6 +24,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -148,7 +149,7 @@ static int dec_whole(const char *s, size_t n, int p2, int p5, int64_t *out) {
     return SIM_OK;
 }
 
-int rt_parse_bytes(const char *s, double *out) {
+int rt_parse_bytes(const char *s, int64_t *out) {
     /* each multiplier as 2^p2 x 5^p5 */
     static const struct {
         const char *suf;
@@ -178,7 +179,7 @@ int rt_parse_bytes(const char *s, double *out) {
                 return SIM_EINVAL;
             if (dec_whole(s, (size_t)(end - s), sufs[i].p2, sufs[i].p5, &w) != SIM_OK || w < 1)
                 return SIM_EINVAL;
-            *out = (double)w;
+            *out = w;
             return SIM_OK;
         }
     return SIM_EPARSE;
@@ -612,6 +613,7 @@ int rt_main_collective(int argc, char **argv) {
         coll_algo algo;
         coll_proto proto;
         double bytes, ts, busbw;
+        int64_t nbytes;
         coll_plan p;
         if (coll_op_parse(op_s, &op) != SIM_OK) {
             fprintf(stderr,
@@ -621,7 +623,7 @@ int rt_main_collective(int argc, char **argv) {
             code = 1;
             goto done;
         }
-        if ((rc = rt_parse_bytes(bytes_s, &bytes)) != SIM_OK) {
+        if ((rc = rt_parse_bytes(bytes_s, &nbytes)) != SIM_OK) {
             fprintf(stderr, CMD ": --bytes: expected %s, got '%s'\n",
                     rc == SIM_EINVAL ? "a whole number of bytes from 1 to 2^63-1 "
                                        "(9223372036854775807)"
@@ -631,6 +633,7 @@ int rt_main_collective(int argc, char **argv) {
             code = rc == SIM_EINVAL ? 1 : 2;
             goto done;
         }
+        bytes = (double)nbytes; /* the model's; nbytes is echoed exactly */
         rc = coll_plan_init(&p, op, (int)gpus, (int)nodes, &t, &c, &err);
         if (rc != SIM_OK) {
             code = report_err(&err, 1);
@@ -640,16 +643,17 @@ int rt_main_collective(int argc, char **argv) {
         busbw = ts > 0 ? bytes / ts * p.busbw_factor : 0;
         if (json)
             printf("{\"time_s\": %.9g, \"algorithm\": \"%s\", \"protocol\": \"%s\", "
-                   "\"busbw_gbps\": %.6g, \"algbw_gbps\": %.6g, \"op\": \"%s\", \"bytes\": %.17g, "
+                   "\"busbw_gbps\": %.6g, \"algbw_gbps\": %.6g, \"op\": \"%s\", \"bytes\": %" PRId64
+                   ", "
                    "\"gpus\": %ld, \"nodes\": %ld, \"gpu\": \"%s\", \"topology\": \"%s\", "
                    "\"calibration\": \"%s\"}\n",
                    ts, coll_algo_name(algo), coll_proto_name(proto), busbw / 1e9,
-                   ts > 0 ? bytes / ts / 1e9 : 0, coll_op_name(op), bytes, gpus, nodes, g.name,
+                   ts > 0 ? bytes / ts / 1e9 : 0, coll_op_name(op), nbytes, gpus, nodes, g.name,
                    t.name, calib_src);
         else
-            printf("%s of %.17g bytes on %ld GPU%s (%ld node%s, %s): %.3f us, %s/%s, bus "
+            printf("%s of %" PRId64 " bytes on %ld GPU%s (%ld node%s, %s): %.3f us, %s/%s, bus "
                    "bandwidth %.1f GB/s\n",
-                   coll_op_name(op), bytes, gpus, gpus > 1 ? "s" : "", nodes, nodes > 1 ? "s" : "",
+                   coll_op_name(op), nbytes, gpus, gpus > 1 ? "s" : "", nodes, nodes > 1 ? "s" : "",
                    t.name, ts * 1e6, coll_algo_name(algo), coll_proto_name(proto), busbw / 1e9);
     }
 done:

@@ -3,6 +3,8 @@
 #ifndef RT_COLLECTIVE_CMD_H
 #define RT_COLLECTIVE_CMD_H
 
+#include <stdint.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -14,7 +16,7 @@ int rt_main_collective(int argc, char **argv);
  * powers of 1024, KB.. powers of 1000), decimal only; SIM_OK (*out a whole
  * number from 1 to 2^63-1), SIM_EPARSE (not of that form) or SIM_EINVAL
  * (of that form, out of range: below 1, not whole, beyond 64 bits). */
-int rt_parse_bytes(const char *s, double *out);
+int rt_parse_bytes(const char *s, int64_t *out);
 
 #ifdef __cplusplus
 }

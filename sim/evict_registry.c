@@ -202,9 +202,10 @@ int evict_param_duration(const evict_params *p, const char *key, sim_time def, s
     x = sim_strtod(v, &end);
     if (end != v && errno == 0 && isfinite(x) && x > 0 && (unit = sim_duration_unit_ns(end)) > 0)
         ns = x * unit;
-    if (!(ns >= 1 && ns < 9.2e18)) {
+    if (!(ns >= 1 && ns <= 9.2e18)) {
         sim_err_set(err, "--policy", 0, 0,
-                    "%s:%s: expected a duration > 0 (300s, 300ms, 5m, 1h, or plain seconds), "
+                    "%s:%s: expected a duration from 1ns to 9.2e9s (300s, 300ms, 5m, 1h, or plain "
+                    "seconds), "
                     "got '%s'",
                     p->name, key, v);
         return SIM_EINVAL;

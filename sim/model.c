@@ -192,13 +192,34 @@ int sim_model_check(const sim_model *m, int tp, sim_err *err) {
 #define NORM_EPS_DEFAULT   1e-6
 #define ROPE_THETA_DEFAULT 10000.0
 
+/* Hugging Face config classes whose tie_word_embeddings defaults to true
+ * (Gemma*Config; transformers' LlamaConfig, MistralConfig, Qwen2Config ...
+ * default to false), and whose published config.json files leave the key
+ * out: google/gemma-2-9b, google/gemma-3-1b-it. */
+static const char *const tied_model_types[] = {"gemma", "gemma2", "gemma3", "gemma3_text"};
+
+/* tie_word_embeddings when the config does not say: Hugging Face's default
+ * for its model_type (a model_type that is not a string is left to the
+ * caller's checks: none here, as model_type is otherwise ignored). */
+static int tied_default(const json_t *o) {
+    const json_t *v = json_object_get(o, "model_type");
+    size_t i;
+    if (v == NULL || !json_is_string(v))
+        return 0;
+    for (i = 0; i < sizeof tied_model_types / sizeof tied_model_types[0]; i++)
+        if (strcmp(json_string_value(v), tied_model_types[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* Keys that mark a mixture-of-experts model, which the arithmetic here would
  * undercount. */
 static const char *const moe_keys[] = {"num_local_experts", "num_experts", "n_routed_experts"};
 
 /* Parses a config.json text. Missing optional keys take the Hugging Face
  * defaults: num_key_value_heads = num_attention_heads, head_dim (absent or
- * null) = hidden_size / num_attention_heads, tie_word_embeddings = false,
+ * null) = hidden_size / num_attention_heads, tie_word_embeddings = false
+ * (true for the Gemma model_types, as their config classes default to),
  * rms_norm_eps = 1e-6, rope_theta = 10000 (the last two only shape what the
  * cpu and cuda executors compute, not the predicted time).
  * The dtype comes from "dtype" (newer transformers) or "torch_dtype"; when
@@ -228,6 +249,7 @@ int sim_model_parse(const char *json_text, const char *src, sim_model *out, sim_
         }
     }
 
+    m.tied_embeddings = tied_default(o);
     if ((rc = sim_json_get_int(o, "num_hidden_layers", req, &m.n_layers, src, err)) ||
         (rc = sim_json_get_int(o, "hidden_size", req, &m.hidden, src, err)) ||
         (rc = sim_json_get_int(o, "num_attention_heads", req, &m.n_heads, src, err)) ||

@@ -26,6 +26,8 @@ check "64MiB equals 67108864 bytes" "cmp -s $T/j $T/j2"
 check "small multi-node allreduce picks the tree" "grep -q '\"algorithm\": \"tree\"' $T/j3"
 "$KV" collective --op sendrecv --bytes 1G --gpus 2 --nodes 2 --gpu a100-sxm >"$T/h" 2>&1
 check "human line" "grep -q 'sendrecv of 1073741824 bytes on 2 GPUs (2 nodes, a100-sxm)' $T/h"
+"$KV" collective --op allreduce --bytes 9007199254740993 --gpus 2 --gpu h100-sxm >"$T/h2" 2>&1
+check "human line, bytes exact" "grep -q 'allreduce of 9007199254740993 bytes on 2 GPUs' $T/h2"
 check "topology file" "code 0 --op allgather --bytes 1M --gpus 16 --nodes 2 --gpu a100-sxm --topology dgx-a100-1nic"
 
 check "unknown op: 1" "code 1 --op alltoall --bytes 1M --gpus 8 --gpu h100-sxm"
@@ -45,8 +47,10 @@ for b in 0.5 0.1K 99999999999999999999T 9223372036854775808 -1K; do
         "code 1 --op allreduce --bytes $b --gpus 8 --gpu h100-sxm --json && [ ! -s $T/out ] && grep -qx -- \"kvfleet collective: --bytes: expected a whole number of bytes from 1 to 2^63-1 (9223372036854775807), got '$b'\" $T/err"
 done
 # a suffix may scale a fraction to a whole count, read exactly (a double
-# makes 1.001KB 1000.9999999999999)
-for b in 1.5K:1536 1.001KB:1001 0.5T:549755813888 9223372036854775807:9.2233720368547758e+18; do
+# makes 1.001KB 1000.9999999999999), and echoed exactly (as a double,
+# 2^53+1 came back as 9007199254740992 and 2^63-1 as 9.2233720368547758e+18)
+for b in 1.5K:1536 1.001KB:1001 0.5T:549755813888 9007199254740993:9007199254740993 \
+    9223372036854775807:9223372036854775807; do
     check "bytes ${b%%:*} is ${b#*:}" \
         "code 0 --op allreduce --bytes ${b%%:*} --gpus 8 --gpu h100-sxm --calibration none --json && grep -q '\"bytes\": ${b#*:},' $T/out"
 done

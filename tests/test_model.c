@@ -322,6 +322,29 @@ static void test_parse_defaults(void) {
         SIM_OK);
     T_EQ_I(m.tied_embeddings, 1);
 
+    /* no tie_word_embeddings: Hugging Face's default for the model_type, true
+     * for Gemma (google/gemma-3-1b-it's config.json has no such key, yet its
+     * lm_head is the embedding), false for Llama and the others */
+    T_EQ_I(sim_model_parse(cfg_with("model_type", "\"model_type\": \"gemma3_text\""), "t.json", &m,
+                           &e),
+           SIM_OK);
+    T_EQ_I(m.tied_embeddings, 1);
+    T_EQ_I(sim_model_parse(cfg_with("model_type", "\"model_type\": \"gemma2\""), "t.json", &m, &e),
+           SIM_OK);
+    T_EQ_I(m.tied_embeddings, 1);
+    T_EQ_I(sim_model_parse(cfg_with("model_type", "\"model_type\": \"mistral\""), "t.json", &m, &e),
+           SIM_OK);
+    T_EQ_I(m.tied_embeddings, 0);
+    T_EQ_I(sim_model_parse(cfg_with("model_type", "\"architectures\": [\"X\"]"), "t.json", &m, &e),
+           SIM_OK);
+    T_EQ_I(m.tied_embeddings, 0);
+    /* the config's own key wins */
+    T_EQ_I(sim_model_parse(cfg_with("model_type", "\"tie_word_embeddings\": false, "
+                                                  "\"model_type\": \"gemma\""),
+                           "t.json", &m, &e),
+           SIM_OK);
+    T_EQ_I(m.tied_embeddings, 0);
+
     /* sliding_window: kept (and noted) unless null or use_sliding_window is false */
     {
         char note[256];

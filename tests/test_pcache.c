@@ -452,12 +452,22 @@ static void test_params(void) {
     expect_spec_error("s3fifo:small=0.1,bogus=2",
                       "--policy: s3fifo: parameter: expected one of small, ghost, move, got "
                       "'bogus'");
-    expect_create_error("ttl:idle=abc", "--policy: ttl:idle: expected a duration > 0 (300s, "
-                                        "300ms, 5m, 1h, or plain seconds), got 'abc'");
-    expect_create_error("ttl:idle=0", "--policy: ttl:idle: expected a duration > 0 (300s, "
-                                      "300ms, 5m, 1h, or plain seconds), got '0'");
-    expect_create_error("ttl:idle=5x", "--policy: ttl:idle: expected a duration > 0 (300s, "
-                                       "300ms, 5m, 1h, or plain seconds), got '5x'");
+    expect_create_error("ttl:idle=abc",
+                        "--policy: ttl:idle: expected a duration from 1ns to 9.2e9s (300s, "
+                        "300ms, 5m, 1h, or plain seconds), got 'abc'");
+    expect_create_error("ttl:idle=0",
+                        "--policy: ttl:idle: expected a duration from 1ns to 9.2e9s (300s, "
+                        "300ms, 5m, 1h, or plain seconds), got '0'");
+    expect_create_error("ttl:idle=5x",
+                        "--policy: ttl:idle: expected a duration from 1ns to 9.2e9s (300s, "
+                        "300ms, 5m, 1h, or plain seconds), got '5x'");
+    /* of the right sign but out of range: the message gave "> 0" alone */
+    expect_create_error("ttl:idle=1e-10", "--policy: ttl:idle: expected a duration from 1ns to "
+                                          "9.2e9s (300s, 300ms, 5m, 1h, or plain seconds), got "
+                                          "'1e-10'");
+    expect_create_error("session:horizon=1e10",
+                        "--policy: session:horizon: expected a duration from 1ns to 9.2e9s (300s, "
+                        "300ms, 5m, 1h, or plain seconds), got '1e10'");
     expect_create_error("s3fifo:small=2",
                         "--policy: s3fifo:small: expected a number in [0.001, 0.999], got '2'");
     expect_create_error("s3fifo:move=1.5",
@@ -467,9 +477,10 @@ static void test_params(void) {
     expect_create_error("belady", "--policy: belady: expected the trace ahead (an oracle), got "
                                   "none: only an offline replay (kvfleet cache-replay) can run "
                                   "Belady's policy");
-    expect_create_error("session:horizon=-3s",
-                        "--policy: session:horizon: expected a duration > 0 (300s, 300ms, 5m, "
-                        "1h, or plain seconds), got '-3s'");
+    expect_create_error(
+        "session:horizon=-3s",
+        "--policy: session:horizon: expected a duration from 1ns to 9.2e9s (300s, 300ms, 5m, "
+        "1h, or plain seconds), got '-3s'");
 
     T_EQ_I(duration_of("ttl:idle=300s"), 300 * SIM_NS_PER_S);
     T_EQ_I(duration_of("ttl:idle=300ms"), 300000000);
