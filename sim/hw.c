@@ -2,8 +2,10 @@
  *
  * A preset is one JSON object whose keys are the sim_gpu fields, plus
  * "name", "description" and "sources" (per field, the document the number
- * came from). Every field is required, so a preset cannot silently lean on
- * a default; unknown keys are refused, so a misspelt field is caught.
+ * came from). Every number is required, so a preset cannot silently lean on
+ * a default; unknown keys are refused, so a misspelt field is caught. The
+ * name (default: the file's stem) picks the calibration, so a file at a
+ * path named as a shipped preset must hold that preset's numbers.
  *
  * Validation: capacities, bandwidths and rates must be > 0, except
  * flops_fp8 (0: no fp8), nvlink_bw and ib_bw (0: no such link), which must
@@ -16,7 +18,10 @@
 #include "config.h"
 #include "hw.h"
 
+#include <limits.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json_util.h"
@@ -146,6 +151,55 @@ done:
     return rc;
 }
 
+/* The first field in which two GPUs differ (a value of each into *x, *y),
+ * or NULL when they are the same. */
+static const char *gpu_diff(const sim_gpu *a, const sim_gpu *b, double *x, double *y) {
+    size_t i;
+    for (i = 0; i < sizeof gpu_doubles / sizeof gpu_doubles[0]; i++) {
+        memcpy(x, (const char *)a + gpu_doubles[i].off, sizeof *x);
+        memcpy(y, (const char *)b + gpu_doubles[i].off, sizeof *y);
+        if (*x != *y)
+            return gpu_doubles[i].key;
+    }
+    *x = a->n_sm, *y = b->n_sm;
+    if (*x != *y)
+        return "n_sm";
+    *x = a->pcie_gen, *y = b->pcie_gen;
+    if (*x != *y)
+        return "pcie_gen";
+    *x = a->gpus_per_node, *y = b->gpus_per_node;
+    return *x != *y ? "gpus_per_node" : NULL;
+}
+
+/* A GPU file at a path that takes a shipped preset's name (its "name", or
+ * its file's stem) must be that preset: the name picks the calibration
+ * (data/calib/NAME.json) and a fleet's GPU kind, so a copy with other
+ * numbers would be costed as the preset without a word. */
+static int gpu_check_name(const char *path, const char *datadir, const sim_gpu *g, sim_err *err) {
+    char preset[4096], ra[PATH_MAX], rb[PATH_MAX], *text = NULL;
+    const char *key;
+    sim_gpu p;
+    double x, y;
+    int m = snprintf(preset, sizeof preset, "%s/gpus/%s.json", datadir, g->name), rc;
+    if (m < 0 || (size_t)m >= sizeof preset || realpath(preset, rb) == NULL ||
+        (realpath(path, ra) != NULL && strcmp(ra, rb) == 0))
+        return SIM_OK; /* no such preset, or the preset itself */
+    if (sim_json_read_file(preset, &text, NULL, err) != SIM_OK)
+        return SIM_OK; /* an unreadable preset is not this file's fault */
+    rc = sim_gpu_parse(text, preset, &p, err);
+    sim_free(text);
+    if (rc != SIM_OK || (key = gpu_diff(g, &p, &x, &y)) == NULL) {
+        sim_err_clear(err);
+        return SIM_OK;
+    }
+    sim_err_set(err, path, 0, 0,
+                "name: expected a name of its own for a GPU whose %s differs from the shipped "
+                "preset's (%.6g here, %.6g in %s), got '%s' (the name picks the calibration, "
+                "data/calib/NAME.json, and a fleet's GPU kind: give the copy its own \"name\")",
+                key, x, y, preset, g->name);
+    return SIM_EINVAL;
+}
+
 /* Loads DATADIR/gpus/NAME.json, or the preset file at a path. Errors name
  * the file; an unknown name returns SIM_ENOENT listing the presets. */
 int sim_gpu_load(const char *name_or_path, const char *datadir, sim_gpu *out, sim_err *err) {
@@ -162,5 +216,7 @@ int sim_gpu_load(const char *name_or_path, const char *datadir, sim_gpu *out, si
         return rc;
     rc = sim_gpu_parse(text, path, out, err);
     sim_free(text);
+    if (rc == SIM_OK)
+        rc = gpu_check_name(path, datadir, out, err);
     return rc;
 }

@@ -603,5 +603,19 @@ head -n 1 "$T/small.csv" >"$T/hdr.csv"
 check "header-only trace: exit 0, 0 requests, a warning naming the file" \
     "[ $? -eq 0 ] && grep -q '\"requests\": 0,' $T/hdr.json && grep -q 'hdr.csv gave no requests' $T/hdr.err"
 
+# a changed copy of a preset that keeps the preset's name is refused (it
+# would get the preset's calibration); an unchanged copy and a renamed one run
+cp "$srcdir/data/gpus/h100-sxm.json" "$T/h100copy.json"
+sed 's/^  "hbm_bw": [0-9.e]*,/  "hbm_bw": 8e12,/' "$T/h100copy.json" >"$T/b200.json"
+sed 's/"name": *"h100-sxm"/"name": "b200"/' "$T/b200.json" >"$T/b200n.json"
+"$KV" run --no-db --limit 3 --gpu "$T/b200.json" >/dev/null 2>"$T/b200.err"
+check "GPU file with a preset's name and other numbers: exit 1, names the field" \
+    "[ $? -eq 1 ] && grep -q 'b200.json: name: .*hbm_bw differs' $T/b200.err"
+"$KV" run --no-db --limit 3 --gpu "$T/h100copy.json" >/dev/null 2>&1
+check "an unchanged copy of a preset: exit 0" "[ $? -eq 0 ]"
+"$KV" run --no-db --limit 3 --gpu "$T/b200n.json" --json >"$T/b200n.out" 2>/dev/null
+check "the changed copy under its own name: exit 0, reported by that name" \
+    "[ $? -eq 0 ] && grep -q '\"gpu\": \"b200\"' $T/b200n.out"
+
 echo "$((n - fails)) passed, $fails failed"
 tap_end
