@@ -187,9 +187,20 @@ typedef struct cap_state {
     int pp; /* pipeline stages per replica (GPUs = replicas x tp x pp) */
     cap_slo_set *slo;
     sim_err err;
-    int rc;    /* first hard failure */
-    int ended; /* the search's record says done or failed */
+    int rc;           /* first hard failure */
+    int ended;        /* the search's record says done or failed */
+    char db_err[300]; /* the first row of the search's tables that could not be written */
 } cap_state;
+
+/* Notes that a row of the search's tables could not be written (what, and
+ * SQLite's message): said on stderr at once, and the search ends failed,
+ * exit 3, as any database failure, instead of exit 0 with rows missing. */
+static void db_row_fail(cap_state *S, const char *table) {
+    fprintf(stderr, "kvfleet capacity: %s: SQLite: %s\n", table, sqlite3_errmsg(S->db));
+    if (S->db_err[0] == '\0')
+        snprintf(S->db_err, sizeof S->db_err, "cannot record the search (table %s): %s", table,
+                 sqlite3_errmsg(S->db));
+}
 
 static int db_exec(sqlite3 *db, const char *sql) {
     char *msg = NULL;
@@ -271,8 +282,10 @@ static void db_point(cap_state *S, const cap_point *p) {
                                  p->ok && cap_slo_met(&S->slo[i], &p->sum));
     snprintf(meets + used, sizeof meets - used, "]");
     if (sqlite3_prepare_v2(S->db, "INSERT INTO capacity_points VALUES(?,?,?,?,?,?,?,?,?,?,?)", -1,
-                           &st, NULL) != SQLITE_OK)
+                           &st, NULL) != SQLITE_OK) {
+        db_row_fail(S, "capacity_points");
         return;
+    }
     sqlite3_bind_int64(st, 1, S->search_id);
     sqlite3_bind_double(st, 2, p->load);
     sqlite3_bind_int(st, 3, p->tp);
@@ -288,7 +301,7 @@ static void db_point(cap_state *S, const cap_point *p) {
     bind_real_or_null(st, 10, p->ok ? fig_value(N_FIGS - 1, &p->sum) : NAN);
     sqlite3_bind_text(st, 11, meets, -1, SQLITE_TRANSIENT);
     if (sqlite3_step(st) != SQLITE_DONE)
-        fprintf(stderr, "kvfleet capacity: SQLite: %s\n", sqlite3_errmsg(S->db));
+        db_row_fail(S, "capacity_points");
     sqlite3_finalize(st);
 }
 
@@ -499,6 +512,7 @@ int rt_main_capacity(int argc, char **argv) {
     double loads[32], tps_d[16];
     int n_loads = 0, n_tps = 0, max_r = 1024, json = 0, i, j, k, rc, exit_rc = 0, head = 0;
     const char *plot = NULL;
+    int none_found = 0; /* some SLO set has no answer (exit 1) */
     char **pass = calloc((size_t)argc + 1, sizeof *pass);
     int n_pass = 0;
     json_t *cfg = NULL, *out = NULL, *answers;
@@ -617,6 +631,15 @@ int rt_main_capacity(int argc, char **argv) {
         exit_rc = fail_exit(rc); /* --model nope, --gpu nope, ... */
         goto done;
     }
+    if (plot) { /* the figure is drawn from the stored search: refused now, not after it */
+        const char *dbp = json_string_value(json_object_get(cfg, "db"));
+        if (dbp == NULL || dbp[0] == '\0') {
+            fprintf(stderr, "kvfleet capacity: --plot: expected a results file to draw from "
+                            "(--db FILE), got --no-db\n");
+            exit_rc = RT_EXIT_USAGE; /* two options capacity cannot use together */
+            goto done;
+        }
+    }
     if (n_loads == 0)
         loads[n_loads++] = json_number_value(json_object_get(cfg, "load-scale"));
     if (n_tps == 0)
@@ -733,9 +756,11 @@ int rt_main_capacity(int argc, char **argv) {
                         sqlite3_bind_int(st, 8, r > 0);
                         if (tp_bad[i][0] != '\0')
                             sqlite3_bind_text(st, 9, tp_bad[i], -1, SQLITE_TRANSIENT);
-                        sqlite3_step(st);
+                        if (sqlite3_step(st) != SQLITE_DONE)
+                            db_row_fail(&S, "capacity_by_tp");
                         sqlite3_finalize(st);
-                    }
+                    } else
+                        db_row_fail(&S, "capacity_by_tp");
                 }
                 if (r > 0 && (best < 0 || (int64_t)r * tp * S.pp < best_gpus)) {
                     best = pi;
@@ -779,7 +804,9 @@ int rt_main_capacity(int argc, char **argv) {
                 json_object_set_new(a, "replicas", bp ? json_integer(best_r) : json_null());
                 json_object_set_new(a, "gpus", bp ? json_integer(best_gpus) : json_null());
                 json_object_set_new(a, "tp", bp ? json_integer(best_tp) : json_null());
-                json_object_set_new(a, "run_id", bp ? json_integer(bp->run_id) : json_null());
+                /* no run stored with --no-db: no id (0 named none) */
+                json_object_set_new(a, "run_id",
+                                    bp && bp->run_id > 0 ? json_integer(bp->run_id) : json_null());
                 json_object_set_new(a, "offered_rps",
                                     sim_json_real_or_null(bp ? bp->sum.offered_rps : NAN));
                 for (i = 0; i < N_FIGS; i++) {
@@ -810,9 +837,11 @@ int rt_main_capacity(int argc, char **argv) {
                             sqlite3_bind_int64(st, 7, best_gpus);
                             sqlite3_bind_int64(st, 8, bp->run_id);
                         }
-                        sqlite3_step(st);
+                        if (sqlite3_step(st) != SQLITE_DONE)
+                            db_row_fail(&S, "capacity");
                         sqlite3_finalize(st);
-                    }
+                    } else
+                        db_row_fail(&S, "capacity");
                 }
                 if (bp == NULL)
                     exit_rc = exit_rc ? exit_rc : RT_EXIT_INPUT; /* no size meets */
@@ -830,7 +859,12 @@ int rt_main_capacity(int argc, char **argv) {
         /* no search record without a database: no id (0 named none) */
         json_object_set_new(out, "search_id", S.db ? json_integer(S.search_id) : json_null());
     }
-    db_end(&S, NULL);
+    none_found = exit_rc != RT_EXIT_OK;
+    if (S.db_err[0] != '\0') { /* the answers are printed; the file lacks some rows */
+        db_end(&S, S.db_err);
+        exit_rc = RT_EXIT_RUNTIME;
+    } else
+        db_end(&S, NULL);
     if (json) {
         char *t = json_dumps(out, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
         if (t)
@@ -838,7 +872,7 @@ int rt_main_capacity(int argc, char **argv) {
         free(t);
     } else
         printf("%d simulations%s\n", S.n_pts,
-               exit_rc ? "; no size up to --max-replicas meets some SLO set" : "");
+               none_found ? "; no size up to --max-replicas meets some SLO set" : "");
     if (plot) {
         const char *dbp = json_string_value(json_object_get(cfg, "db"));
         if (dbp == NULL || dbp[0] == '\0')

@@ -496,7 +496,8 @@ static int ends_with(const char *s, const char *suffix) {
  * lie in a folder that exists and can be written (gnuplot would fail late,
  * with a bare "system error"). Returns 0, or prints why as
  * `kvfleet CMD: OPT: ...` and returns the exit code: 2 for the suffix (not
- * of the value's form), 1 for the name or the folder. */
+ * of the value's form), 1 for the name, the folder, or an existing name that
+ * is a folder or a file that cannot be written. */
 int rt_plot_check_output(const char *cmd, const char *opt, const char *out) {
     char dir[4096];
     int rc;
@@ -512,6 +513,16 @@ int rt_plot_check_output(const char *cmd, const char *opt, const char *out) {
         fprintf(stderr, "kvfleet %s: %s: %s: cannot write into the folder %s: %s\n", cmd, opt, out,
                 dir, strerror(errno));
         return RT_EXIT_INPUT;
+    }
+    { /* an existing name must be a file that can be replaced: gnuplot
+       * would fail on a folder only after the search or the query */
+        struct stat stt;
+        if (stat(out, &stt) == 0 &&
+            (S_ISDIR(stt.st_mode) || (S_ISREG(stt.st_mode) && access(out, W_OK) != 0))) {
+            fprintf(stderr, "kvfleet %s: %s: %s: cannot write: %s\n", cmd, opt, out,
+                    S_ISDIR(stt.st_mode) ? strerror(EISDIR) : strerror(errno));
+            return RT_EXIT_INPUT;
+        }
     }
     return 0;
 }

@@ -511,9 +511,17 @@ static const qcol *col_find(const qcol *known, size_t n, const char *name) {
     return NULL;
 }
 
-/* Whether name is an option of some row's stored config (a 'c' column). */
+/* Whether name is an option of some row's stored config (a 'c' column).
+ * The options a resolved config holds only when given (the source, a
+ * fleet, a replay) are always known, so that a script asking for
+ * `--columns trace,synthetic` reads '-' where a run lacks one, as
+ * documented, instead of exit 2 on a file whose runs all lack it. */
 static int is_config_key(const query *q, const char *name) {
+    static const char *const optional[] = {"trace", "synthetic", "fleet", "replay"};
     size_t i;
+    for (i = 0; i < sizeof optional / sizeof optional[0]; i++)
+        if (strcmp(name, optional[i]) == 0)
+            return 1;
     for (i = 0; i < q->n_rows; i++)
         if (json_object_get(q->rows[i].cfg, name) != NULL)
             return 1;
@@ -794,8 +802,9 @@ int rt_main_query(int argc, char **argv) {
         return RT_EXIT_USAGE;
     }
     if (cols_arg && all) {
+        /* each well-formed, together a conflict: bad input, as in every command */
         fprintf(stderr, "kvfleet query: --columns, --all-columns: expected one, got both\n");
-        return RT_EXIT_USAGE;
+        return RT_EXIT_INPUT;
     }
     {
         sim_err err;

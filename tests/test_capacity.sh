@@ -89,6 +89,28 @@ check "capacity --plot x.jpg: plot -o's message, naming --plot" \
     "\"$KV\" capacity --slo ttft_p99=1s --no-db --plot $T/x.jpg 2>&1 | grep -qx \"kvfleet capacity: --plot: expected a file name ending .png or .svg, got '$T/x.jpg'\""
 check "capacity --plot in a missing folder: names --plot and the folder" \
     "\"$KV\" capacity --slo ttft_p99=1s --no-db --plot $T/nonexistent/x.png 2>&1 | grep -q -- \"--plot: $T/nonexistent/x.png: cannot write into the folder $T/nonexistent\""
+# --plot draws from the stored search: with --no-db it was a warning after
+# the whole search (exit 0, no figure); a --plot naming a folder failed in
+# gnuplot after it (a warning, exit 0). Both are refused before any simulation.
+mkdir -p "$T/fig.png"
+for o in "--no-db --plot $T/np.png" "--db $T/plotdir.db --plot $T/fig.png"; do
+    # shellcheck disable=SC2086
+    "$KV" capacity --slo ttft_p99=1s --limit 20 $o >"$T/p.out" 2>"$T/p.err"
+    check "capacity ${o#--* }: exit 2 before any simulation, naming --plot" \
+        "[ $? -eq 2 ] && [ ! -s $T/p.out ] && ! grep -q 'load x' $T/p.err && grep -q -- '--plot: ' $T/p.err && [ ! -e $T/np.png ] && [ ! -e $T/plotdir.db ]"
+done
+# with --no-db no run is stored: run_id is null, as search_id is (it was 0)
+"$KV" capacity --slo ttft_p99=1s --limit 20 --no-db --json --quiet >"$T/nodb.json" 2>/dev/null
+check "capacity --no-db --json: run_id null at the top level and in answers" \
+    "[ \"\$(grep -c '\"run_id\": null,' $T/nodb.json)\" = 2 ] && ! grep -q '\"run_id\": 0,' $T/nodb.json"
+# a row of the search's tables that cannot be written (here a table of that
+# name with other columns) is a database failure: exit 3, the search failed;
+# the inserts' errors were ignored (exit 0, the capacity table empty)
+rm -f "$T/clash.db"
+sqlite3 "$T/clash.db" 'CREATE TABLE capacity(x)'
+"$KV" capacity --slo ttft_p99=1s --limit 20 --db "$T/clash.db" --quiet >/dev/null 2>"$T/clash.err"
+check "capacity into a file whose capacity table it cannot write: exit 3, search failed" \
+    "[ $? -eq 3 ] && grep -q 'capacity: SQLite: ' $T/clash.err && [ \"\$(sqlite3 $T/clash.db 'SELECT status FROM capacity_searches')\" = failed ]"
 # a TP beyond an int is refused as such, never converted (it became
 # 'TP-2147483648: --tp: expected 1..512', exit 1)
 for t in 2147483648 1e10 '1,99999999999999999999'; do

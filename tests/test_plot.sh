@@ -202,6 +202,12 @@ check "unknown kind exits 1 (an unknown name)" "[ $? -eq 1 ] && grep -q 'expecte
 "$KV" plot "$L" --kind timeline -o "$T/nonexistent/x.png" >/dev/null 2>"$T/err"
 check "-o into a missing folder exits 1 before gnuplot runs, naming the folder" \
     "[ $? -eq 1 ] && grep -q \"cannot write into the folder $T/nonexistent\" $T/err"
+# an -o that is a folder: refused before gnuplot runs (it was gnuplot's
+# "cannot open file", exit 3)
+mkdir -p "$T/folder.png"
+"$KV" plot "$L" --kind timeline -o "$T/folder.png" >/dev/null 2>"$T/err"
+check "-o naming a folder exits 1 before gnuplot runs" \
+    "[ $? -eq 1 ] && grep -q \"$T/folder.png: cannot write: Is a directory\" $T/err && ! grep -q gnuplot $T/err"
 "$KV" plot "$L" --kind timeline >/dev/null 2>"$T/err"
 check "missing -o exits 2" "[ $? -eq 2 ] && grep -q -- '-o:' $T/err"
 "$KV" plot "$L" --kind timeline -o "$T/x.pdf" >/dev/null 2>"$T/err"

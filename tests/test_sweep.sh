@@ -279,5 +279,18 @@ check "query --columns: config options of sweep points" \
 "$KV" query "$T/r.db" --columns run_id,nonsense >/dev/null 2>"$T/rqe"
 check "query --columns: an unknown name exits 2 listing the config options too" \
     "[ \$? -eq 2 ] && grep -q \"or the runs' config options: .*max-num-seqs.*; got 'nonsense'\" $T/rqe"
+# the source options a config holds only when given: '-' where a run lacks
+# one, even when every run lacks it (r.db has only synthetic runs: trace
+# was refused as unknown, exit 2; t.db only trace runs)
+"$KV" query "$T/r.db" --csv --columns run_id,trace,synthetic,fleet >"$T/rqs" 2>"$T/rqs.err"
+check "query --columns trace on a file of synthetic runs: empty cells, exit 0" \
+    "[ \$? -eq 0 ] && [ \"\$(cat $T/rqs | tr '\n' ' ')\" = 'run_id,trace,synthetic,fleet 1,,\"poisson,rate=40,requests=20,isl=64,osl=16\", ' ]"
+"$KV" query "$T/t.db" --columns point,synthetic >"$T/tqs" 2>&1
+check "query --columns synthetic on a sweep of trace runs: '-', exit 0" \
+    "[ \$? -eq 0 ] && [ \"\$(awk 'NR > 1 { print \$2 }' $T/tqs | tr '\n' ' ')\" = '- - ' ]"
+# --columns with --all-columns: each well-formed, a conflict (exit 1, cli.md)
+"$KV" query "$T/r.db" --columns run_id --all-columns >/dev/null 2>"$T/rqa"
+check "query --columns with --all-columns: exit 1" \
+    "[ \$? -eq 1 ] && grep -q 'expected one, got both' $T/rqa"
 
 tap_end
