@@ -916,6 +916,36 @@ static int ctx_collectives(perf_ctx *pctx, const char *datadir, const char *cali
     return perf_ctx_set_collectives(pctx, &cc, err);
 }
 
+/* --sched-policy into sc->sched_policy: SIM_OK or SIM_EINVAL naming it. */
+static int sched_policy_of(json_t *cfg, sched_config *sc, sim_err *err) {
+    static const char *const names[] = {"vllm", "sglang", "trtllm"}; /* SCHED_POLICY_* */
+    const char *sp = cfg_str(cfg, "sched-policy");
+    for (sc->sched_policy = 0; sc->sched_policy < 3; sc->sched_policy++)
+        if (strcmp(sp, names[sc->sched_policy]) == 0)
+            return SIM_OK;
+    sim_err_set(err, "", 0, 0, "--sched-policy: expected vllm, sglang or trtllm, got '%s'", sp);
+    return SIM_EINVAL;
+}
+
+/* --policy into sc->policy and its parameters ("none": left NULL), with the
+ * policy's own parameter checks made on a one-block probe cache (belady
+ * takes none; its oracle is built with the run). */
+static int cache_policy_of(json_t *cfg, sched_config *sc, sim_err *err) {
+    pcache *probe = NULL;
+    int rc;
+    if (strcmp(cfg_str(cfg, "policy"), "none") == 0)
+        return SIM_OK;
+    if ((rc = evict_spec_parse(cfg_str(cfg, "policy"), &sc->policy, &sc->policy_params, err)) !=
+        SIM_OK)
+        return rc;
+    sc->policy_params.block_tokens = (int32_t)cfg_int(cfg, "block-tokens");
+    if (strcmp(sc->policy->name, "belady") != 0 &&
+        (rc = pcache_create(1, sc->policy, &sc->policy_params, &probe, err)) != SIM_OK)
+        return rc;
+    pcache_destroy(probe);
+    return SIM_OK;
+}
+
 /* Builds one pool's model, GPU, perf model and scheduler config from a
  * resolved config (a run's, or a fleet pool's), refusing what cannot be
  * served. ops and replay name the executor (its KV pool may differ from the
@@ -1022,19 +1052,8 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
     sc.max_batched_tokens = cfg_int(cfg, "max-batched-tokens");
     sc.block_tokens = (int)cfg_int(cfg, "block-tokens");
     sc.chunked_prefill = cfg_bool(cfg, "chunked-prefill");
-    {
-        static const char *const names[] = {"vllm", "sglang", "trtllm"}; /* SCHED_POLICY_* */
-        const char *sp = cfg_str(cfg, "sched-policy");
-        for (sc.sched_policy = 0; sc.sched_policy < 3; sc.sched_policy++)
-            if (strcmp(sp, names[sc.sched_policy]) == 0)
-                break;
-        if (sc.sched_policy == 3) {
-            sim_err_set(&err, "", 0, 0, "--sched-policy: expected vllm, sglang or trtllm, got '%s'",
-                        sp);
-            rc = SIM_EINVAL;
-            goto fail;
-        }
-    }
+    if ((rc = sched_policy_of(cfg, &sc, &err)) != SIM_OK)
+        goto fail;
     sc.watermark = cfg_num(cfg, "watermark");
     sc.max_queue = cfg_int(cfg, "max-queue");
     {
@@ -1056,19 +1075,8 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
         rc = SIM_EINVAL;
         goto fail;
     }
-    if (strcmp(cfg_str(cfg, "policy"), "none") != 0) {
-        pcache *probe = NULL;
-        if ((rc = evict_spec_parse(cfg_str(cfg, "policy"), &sc.policy, &sc.policy_params, &err)) !=
-            SIM_OK)
-            goto fail;
-        sc.policy_params.block_tokens = (int32_t)cfg_int(cfg, "block-tokens");
-        /* a policy's own parameter checks surface here, before the run
-         * (belady takes none; its oracle is built below) */
-        if (strcmp(sc.policy->name, "belady") != 0 &&
-            (rc = pcache_create(1, sc.policy, &sc.policy_params, &probe, &err)) != SIM_OK)
-            goto fail;
-        pcache_destroy(probe);
-    }
+    if ((rc = cache_policy_of(cfg, &sc, &err)) != SIM_OK)
+        goto fail;
     {
         double gib = cfg_num(cfg, "host-cache-gib");
         double block_bytes =
@@ -1316,6 +1324,28 @@ int rt_source_open(json_t *cfg, trace_src **t, sim_err *err) {
     if (rc != SIM_OK)
         *t = NULL;
     return rc;
+}
+
+int rt_run_precheck(json_t *cfg, sim_err *err) {
+    const char *datadir = rt_datadir();
+    sim_model model;
+    sim_gpu gpu;
+    sched_config sc;
+    trace_src *t = NULL;
+    int rc;
+    if (json_object_get(cfg, "fleet") == NULL &&
+        ((rc = sim_model_load(cfg_str(cfg, "model"), datadir, &model, err)) != SIM_OK ||
+         (rc = model_dtypes(&model, cfg_str(cfg, "dtype"), cfg_str(cfg, "kv-dtype"), err)) !=
+             SIM_OK ||
+         (rc = sim_gpu_load(cfg_str(cfg, "gpu"), datadir, &gpu, err)) != SIM_OK))
+        return rc;
+    memset(&sc, 0, sizeof sc);
+    if ((rc = sched_policy_of(cfg, &sc, err)) != SIM_OK ||
+        (rc = cache_policy_of(cfg, &sc, err)) != SIM_OK ||
+        (rc = rt_source_open(cfg, &t, err)) != SIM_OK)
+        return rc;
+    trace_close(t);
+    return SIM_OK;
 }
 
 /* The checks of a resolved config that need no file read, no model and no

@@ -106,6 +106,15 @@ int rt_run_resolve(json_t *cfg, sim_err *err);
  * figures. SIM_OK, or SIM_EINVAL / SIM_ENOTSUP (SIM_EDEVICE for cuda in a
  * build without it) with *err naming the option. */
 int rt_run_check(json_t *cfg, sim_err *err);
+/* The checks of a resolved config beyond rt_run_check that a sweep makes for
+ * every point before it writes anything: the names only a run's set-up
+ * reads (model and GPU, unless a fleet names them; dtypes; the scheduler's
+ * and the cache's policies with the policy's parameters) and the request
+ * source, opened and closed (--limit, --load-scale, the synthetic spec,
+ * --sessionize, the trace file and its header). What needs the model and
+ * the GPU together (weights larger than HBM, TP not dividing the heads) is
+ * left to the run, so a sweep over sizes records those points failed. */
+int rt_run_precheck(json_t *cfg, sim_err *err);
 
 /* Runs the simulation a config object describes; prints the summary (JSON
  * when json != 0) and returns an exit code. command is stored with the run;

@@ -382,11 +382,12 @@ static int spec_seeds_check(const sweep_spec *s, const char *src, sim_err *err) 
 
 /* Resolves and checks every point's config as `kvfleet run` does
  * (rt_run_resolve: option types and ranges, one source, the fleet file
- * read; rt_run_check: executor, router, replicas, limits), so that a value
- * out of range ("seed": -1, "replicas": 0) refuses the spec before anything
- * is written, as an unknown option does, instead of failing its points one
- * by one. What needs the model (weights larger than HBM, TP not dividing
- * the heads) is left to the run (docs/experiments.md). */
+ * read; rt_run_check: executor, router, replicas, limits; rt_run_precheck:
+ * model, GPU, dtype and policy names, the request source), so that a value
+ * out of range ("seed": -1, "replicas": 0, "limit": -1, "policy": "nope")
+ * refuses the spec before anything is written, as an unknown option does, instead of failing its
+ * points one by one. What needs the model (weights larger than HBM, TP not dividing the heads) is
+ * left to the run (docs/experiments.md). */
 static int spec_points_resolve(const sweep_spec *s, const char *src, sim_err *err) {
     int p;
     for (p = 0; p < s->n_points; p++) {
@@ -400,6 +401,8 @@ static int spec_points_resolve(const sweep_spec *s, const char *src, sim_err *er
         rc = rt_run_resolve(cfg, &e);
         if (rc == SIM_OK)
             rc = rt_run_check(cfg, &e); /* "replicas": 0, a bad router, ... */
+        if (rc == SIM_OK)
+            rc = rt_run_precheck(cfg, &e); /* names, policies, the source */
         json_decref(cfg);
         if (rc != SIM_OK) {
             if (e.msg[0])

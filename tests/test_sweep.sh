@@ -107,6 +107,18 @@ printf '{"name": "r0", "base": {"synthetic": "poisson,rate=40,requests=10,isl=64
 "$KV" sweep "$T/r0.json" --db "$T/bad.db" >/dev/null 2>"$T/e3b"
 check "replicas 0: refused up front (a check the run makes before the model), exit 1" \
     "[ $? -eq 1 ] && grep -q \"r0.json: point 1: --replicas: expected 1..1000000, got '0'\" $T/e3b"
+printf '{"name": "pre", "base": {"synthetic": "poisson,rate=40,requests=10,isl=64,osl=4", "model": "tiny"}, "points": [{"max-num-seqs": 4}, {"limit": -1}, {"policy": "nope"}]}' >"$T/pre.json"
+"$KV" sweep "$T/pre.json" --db "$T/bad.db" >/dev/null 2>"$T/e3c"
+check "limit -1: refused up front (the run's source check), exit 1" \
+    "[ $? -eq 1 ] && grep -q \"pre.json: point 1: --limit: expected an integer >= 0, got '-1'\" $T/e3c"
+printf '{"name": "pre2", "base": {"model": "tiny"}, "points": [{"synthetic": "poisson,rate=40,requests=10,isl=64,osl=4"}, {"trace": "no-such.csv"}, {"synthetic": "poisson,rate=40,requests=10,isl=64,osl=4", "policy": "lru:foo=1"}]}' >"$T/pre2.json"
+"$KV" sweep "$T/pre2.json" --db "$T/bad.db" >/dev/null 2>"$T/e3d"
+check "a missing trace file: refused up front, exit 1, naming it" \
+    "[ $? -eq 1 ] && grep -q 'pre2.json: point 1: .*no-such.csv' $T/e3d"
+sed 's/{"trace": "no-such.csv"}, //' "$T/pre2.json" >"$T/pre3.json"
+"$KV" sweep "$T/pre3.json" --db "$T/bad.db" >/dev/null 2>"$T/e3e"
+check "a policy parameter the policy does not take: refused up front, exit 1" \
+    "[ $? -eq 1 ] && grep -q \"pre3.json: point 1: --policy: lru: parameter: expected none\" $T/e3e"
 check "refused specs write no file" "[ ! -e $T/bad.db ]"
 "$KV" sweep >/dev/null 2>&1
 check "no SPEC: usage error 2" "[ $? -eq 2 ]"
