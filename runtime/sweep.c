@@ -477,6 +477,38 @@ int sweep__merge(sweep_coord *c, size_t t, const char *tmp_db, sim_err *err) {
     return rc;
 }
 
+void sweep__collect(sweep_coord *c, size_t t, const char *path) {
+    char msg[1400];
+    sim_err err;
+    int rc;
+    if (c->db_broken)
+        return;
+    sim_err_clear(&err);
+    rc = sweep__merge(c, t, path, &err);
+    if (rc == SIM_OK || rc == SIM_EINTR) /* interrupted by a stop: left pending */
+        return;
+    sim_err_format(&err, msg, sizeof msg);
+    if (rc == SIM_EDB) {
+        c->db_broken = 1;
+        snprintf(c->db_msg, sizeof c->db_msg, "%s", msg);
+        return;
+    }
+    sweep__fail(c, t, rc, msg);
+}
+
+int sweep__db_report(sweep_coord *c) {
+    if (!c->db_broken)
+        return RT_EXIT_OK;
+    if (c->drawn)
+        fprintf(stderr, "\r\033[K");
+    c->drawn = 0;
+    fprintf(stderr,
+            "kvfleet sweep: %s; the sweep stopped, and the points not done stay pending (make "
+            "room, then the same command resumes the sweep)\n",
+            c->db_msg);
+    return RT_EXIT_RUNTIME;
+}
+
 void sweep__fail(sweep_coord *c, size_t t, int status, const char *msg) {
     sqlite3_stmt *st = NULL;
     int code = rt_exit_code(status);
@@ -791,8 +823,7 @@ static void slot_collect(sweep_coord *c, slot *s) {
     int32_t rc = SIM_EIO;
     size_t n = 0;
     ssize_t k;
-    int wst = 0, reported, mrc;
-    sim_err err;
+    int wst = 0, reported;
     reported = read(s->fd, &rc, sizeof rc) == (ssize_t)sizeof rc;
     while (n + 1 < sizeof msg && (k = read(s->fd, msg + n, sizeof msg - 1 - n)) > 0)
         n += (size_t)k;
@@ -802,7 +833,6 @@ static void slot_collect(sweep_coord *c, slot *s) {
         ;
     s->pid = 0;
     echo_log(c, s);
-    sim_err_clear(&err);
     if (!reported || !WIFEXITED(wst) || WEXITSTATUS(wst) != 0) {
         if (WIFSIGNALED(wst))
             snprintf(msg, sizeof msg, "worker killed by signal %d", WTERMSIG(wst));
@@ -812,11 +842,8 @@ static void slot_collect(sweep_coord *c, slot *s) {
         sweep__fail(c, (size_t)s->task, SIM_EDEVICE, msg);
     } else if (rc != SIM_OK)
         sweep__fail(c, (size_t)s->task, rc, msg);
-    else if ((mrc = sweep__merge(c, (size_t)s->task, s->db, &err)) != SIM_OK &&
-             mrc != SIM_EINTR) { /* interrupted by a stop: left pending */
-        sim_err_format(&err, msg, sizeof msg);
-        sweep__fail(c, (size_t)s->task, SIM_EDB, msg);
-    }
+    else
+        sweep__collect(c, (size_t)s->task, s->db);
     slot_files_remove(s);
 }
 
@@ -876,6 +903,8 @@ int sweep__local(sweep_coord *c) {
                 continue;
             slot_collect(c, &slots[i]);
             sweep_dispatch_done(&d);
+            if (c->db_broken)
+                sweep_dispatch_close(&d);
             running--;
             sweep__progress(c, 1);
             /* the slot takes the next task (none once stopping) */
@@ -900,6 +929,7 @@ int sweep__local(sweep_coord *c) {
         while (!sweep_dispatch_finished(&d) && d.n_stopped < d.n_workers && d.next == d.n_todo)
             (void)sweep_dispatch_next(&d);
         SIM_ASSERT(sweep_dispatch_finished(&d));
+        code = sweep__db_report(c);
     }
     sim_free(slots);
     sim_free(pfd);

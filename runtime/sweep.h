@@ -73,6 +73,9 @@ int sweep_worker_rank(int n_ranks, int w);
 void sweep_dispatch_init(sweep_dispatch *d, const size_t *todo, size_t n_todo, int n_workers);
 /* The next task for an idle worker, or SWEEP_STOP (counted: a stopped worker never asks again). */
 long sweep_dispatch_next(sweep_dispatch *d);
+/* Hands out no more tasks: the ones handed out still count, the rest are
+ * left (a sweep whose results file failed stops this way). */
+void sweep_dispatch_close(sweep_dispatch *d);
 /* Records one result of a task handed out earlier. */
 void sweep_dispatch_done(sweep_dispatch *d);
 /* 1 when every task's result is in and every worker was stopped. */

@@ -46,6 +46,8 @@ typedef struct sweep_coord {
     double last_draw;        /* wall seconds since t0 of the last progress output */
     int tty;                 /* stderr is a terminal: redraw in place */
     int drawn;               /* a progress line is on screen (tty) */
+    int db_broken;           /* the results file failed: no more tasks, the rest pending */
+    char db_msg[1400];       /* and why (SQLite's reason) */
     int logged_all;          /* the final progress line was written (not a tty) */
 } sweep_coord;
 
@@ -56,6 +58,12 @@ int sweep__coord_open(sweep_coord *c, const sweep_args *a, sweep_spec *spec, sim
 int sweep__merge(sweep_coord *c, size_t t, const char *tmp_db, sim_err *err);
 /* Records task t as failed with its status and message; merges nothing. */
 void sweep__fail(sweep_coord *c, size_t t, int status, const char *msg);
+/* Merges task t's results file (path): a failure of the sweep's own results
+ * file (a full disk) sets c->db_broken and leaves the task pending, as every
+ * later one, for the same command to resume; once broken nothing is merged. */
+void sweep__collect(sweep_coord *c, size_t t, const char *path);
+/* With c->db_broken: says so and returns the exit code (3); else 0. */
+int sweep__db_report(sweep_coord *c);
 /* Draws the progress bar (force: even if drawn less than a redraw interval ago). */
 void sweep__progress(sweep_coord *c, int force);
 /* Marks the sweep done when nothing is pending, prints the tally; returns the exit code. */

@@ -262,7 +262,7 @@ static int coordinate(sweep_coord *c, int n_ranks) {
         MPI_Status ms;
         MPI_Request rq;
         long t;
-        int got = 0, rc;
+        int got = 0;
         /* wait for a report, but see a stop signal within Q_POLL_NS */
         MPI_Irecv(&rep, (int)sizeof rep, MPI_BYTE, MPI_ANY_SOURCE, TAG_REPORT, MPI_COMM_WORLD, &rq);
         for (;;) {
@@ -297,19 +297,14 @@ static int coordinate(sweep_coord *c, int n_ranks) {
             else {
                 char path[700], msg[1300];
                 FILE *f;
-                sim_err err;
                 snprintf(path, sizeof path, "%s/task-%lld.db", c->tmpdir, (long long)rep.task);
-                sim_err_clear(&err);
                 f = fopen(path, "wb");
                 if (f == NULL || fwrite(buf, 1, (size_t)rep.bytes, f) != (size_t)rep.bytes ||
                     fclose(f) != 0) {
                     snprintf(msg, sizeof msg, "%s: writing the worker's file failed", path);
                     sweep__fail(c, (size_t)rep.task, SIM_EIO, msg);
-                } else if ((rc = sweep__merge(c, (size_t)rep.task, path, &err)) != SIM_OK &&
-                           rc != SIM_EINTR) { /* interrupted by a stop: left pending */
-                    sim_err_format(&err, msg, sizeof msg);
-                    sweep__fail(c, (size_t)rep.task, SIM_EDB, msg);
-                }
+                } else
+                    sweep__collect(c, (size_t)rep.task, path);
                 unlink(path);
             }
             sim_free(buf);
@@ -318,6 +313,8 @@ static int coordinate(sweep_coord *c, int n_ranks) {
         }
         if ((sig = sweep__stop_sig()) != 0)
             break;
+        if (c->db_broken)
+            sweep_dispatch_close(&d);
         t = sweep_dispatch_next(&d);
         MPI_Send(&t, 1, MPI_LONG, ms.MPI_SOURCE, TAG_TASK, MPI_COMM_WORLD);
     }
@@ -367,6 +364,8 @@ int sweep__mpi_main(const sweep_args *a, sweep_spec *spec) {
                 sweep__stop_report(&c, sig);
                 code = RT_EXIT_RUNTIME;
             }
+            if (code == RT_EXIT_OK && n_ranks > 1)
+                code = sweep__db_report(&c); /* sweep__local reports its own */
             if (code == RT_EXIT_OK)
                 code = sweep__coord_finish(&c);
             if (sig == 0)

@@ -535,6 +535,10 @@ long sweep_dispatch_next(sweep_dispatch *d) {
     return SWEEP_STOP;
 }
 
+void sweep_dispatch_close(sweep_dispatch *d) {
+    d->n_todo = d->next;
+}
+
 void sweep_dispatch_done(sweep_dispatch *d) {
     SIM_ASSERT(d->n_done < d->next);
     d->n_done++;

@@ -305,4 +305,20 @@ check "query --columns synthetic on a sweep of trace runs: '-', exit 0" \
 check "query --columns with --all-columns: exit 1" \
     "[ \$? -eq 1 ] && grep -q 'expected one, got both' $T/rqa"
 
+# the results file fails mid-sweep (a trigger stands in for a full disk): the
+# sweep stops, exit 3, the points not done stay pending, and the same command
+# resumes once the file works again
+"$KV" run --db "$T/full.db" --model tiny --synthetic 'poisson,rate=20,requests=5,isl=32,osl=4' >/dev/null 2>&1
+sqlite3 "$T/full.db" "CREATE TRIGGER full BEFORE INSERT ON runs WHEN (SELECT COUNT(*) FROM runs) >= 3 BEGIN SELECT RAISE(ABORT, 'database or disk is full (test)'); END;"
+printf '{"name": "full", "base": {"model": "tiny", "synthetic": "poisson,rate=20,requests=5,isl=32,osl=4"}, "axes": {"seed": [1, 2, 3, 4, 5, 6]}}' >"$T/full.json"
+"$KV" sweep "$T/full.json" --db "$T/full.db" --jobs 2 --quiet >/dev/null 2>"$T/full.err"
+check "results file failing mid-sweep: exit 3, SQLite's reason, the sweep stopped" \
+    "[ $? -eq 3 ] && grep -q 'database or disk is full (test); the sweep stopped' $T/full.err"
+check "results file failing mid-sweep: two points done, none failed, the rest pending" \
+    "[ \"\$(sqlite3 $T/full.db \"SELECT group_concat(status || '=' || n) FROM (SELECT status, COUNT(*) AS n FROM sweep_points GROUP BY status ORDER BY status)\")\" = 'done=2,pending=4' ]"
+sqlite3 "$T/full.db" "DROP TRIGGER full"
+"$KV" sweep "$T/full.json" --db "$T/full.db" --jobs 2 --quiet >/dev/null 2>&1
+check "results file failing mid-sweep: the same command resumes, every point done" \
+    "[ $? -eq 0 ] && [ \"\$(sqlite3 $T/full.db \"SELECT COUNT(*) FROM sweep_points WHERE status = 'done'\")\" = 6 ]"
+
 tap_end
