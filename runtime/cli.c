@@ -1280,13 +1280,23 @@ fail:
     return rc;
 }
 
+/* The message for a --trace-format given with --synthetic. */
+#define RT_SYNTH_FORMAT_MSG                                                                        \
+    "--trace-format: expected auto with --synthetic (a format is how a trace file is read; "       \
+    "the spec reads none), got '%s'"
+
 /* The config's --trace-format, checked with --synthetic too: it then reads
- * no file, but a bad value is still a bad value (trace stats says so). */
+ * no file, so only auto (the default) goes with it; a bad value is still a
+ * bad value (trace stats says so). */
 static int cfg_trace_format(json_t *cfg, enum trace_format *fmt, sim_err *err) {
     if (trace_format_parse(cfg_str(cfg, "trace-format"), fmt) != SIM_OK) {
         sim_err_set(err, "", 0, 0,
                     "--trace-format: expected azure|vidur|mooncake|sessions|auto, got '%s'",
                     cfg_str(cfg, "trace-format"));
+        return SIM_EINVAL;
+    }
+    if (*fmt != TRACE_FMT_AUTO && json_is_string(json_object_get(cfg, "synthetic"))) {
+        sim_err_set(err, "", 0, 0, RT_SYNTH_FORMAT_MSG, cfg_str(cfg, "trace-format"));
         return SIM_EINVAL;
     }
     return SIM_OK;
@@ -2165,6 +2175,10 @@ int rt_main_trace(int argc, char **argv) {
                 "kvfleet trace stats: --trace-format: expected azure|vidur|mooncake|sessions|auto, "
                 "got '%s'\n",
                 fmt_s);
+        return RT_EXIT_INPUT;
+    }
+    if (spec != NULL && fmt != TRACE_FMT_AUTO) {
+        fprintf(stderr, "kvfleet trace stats: " RT_SYNTH_FORMAT_MSG "\n", fmt_s);
         return RT_EXIT_INPUT;
     }
     rc = trace_stats_print(stdout, path, spec, fmt, &to, json, &err);

@@ -131,6 +131,9 @@ for c in "1|trace stats --limit -1 $AZ" "1|run --no-db --limit -1" \
     "1|predict --tp 0" "1|run --no-db --tp 0" "2|predict --tp 2x" "2|run --no-db --tp 2x" \
     "1|run --no-db --limit 5 --kv-blocks 3 --pp 4" "1|predict --tp 3000000000" "1|predict --pp 99999999999999999999" "1|run --no-db --tp 3000000000" \
     "1|run --no-db --synthetic poisson,rate=20,requests=10,isl=5,osl=5 --trace-format foo" \
+    "1|run --no-db --synthetic poisson,rate=20,requests=10,isl=5,osl=5 --trace-format mooncake" \
+    "1|trace stats --synthetic poisson,rate=20,requests=10,isl=5,osl=5 --trace-format azure" \
+    "0|run --no-db --synthetic poisson,rate=20,requests=10,isl=5,osl=5 --trace-format auto" \
     "1|trace stats --synthetic poisson,rate=0x10,requests=10,isl=5,osl=5" \
     "1|run --no-db --limit 5 --policy ttl:idle=0x10" \
     "2|run --no-db --limit 5 --config $T/cfg1.json --config $T/cfg1.json" \
