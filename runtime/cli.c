@@ -804,13 +804,10 @@ int rt_run_resolve(json_t *cfg, sim_err *err) {
     /* a fleet file is read once and stored whole, so a rerun needs no file */
     if (json_is_string(json_object_get(cfg, "fleet"))) {
         const char *path = json_string_value(json_object_get(cfg, "fleet"));
-        json_error_t je;
-        json_t *fl = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-        if (fl == NULL) {
-            sim_err_set(err, path, je.line > 0 ? je.line : 0, je.column > 0 ? je.column : 0,
-                        "fleet file: %s", je.text);
+        int lrc;
+        json_t *fl = sim_json_load_path(path, "fleet file", &lrc, err);
+        if (fl == NULL)
             return SIM_EINVAL;
-        }
         if (!json_is_object(fl)) { /* the fleet's own checks could not name the file */
             sim_err_set(err, path, 0, 0,
                         "fleet file: expected a JSON object of regions, populations, models, "

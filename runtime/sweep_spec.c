@@ -23,6 +23,7 @@
 
 #include "cli.h"
 #include "fileio.h"
+#include "json_util.h"
 #include "mem.h"
 
 /* Most points a spec may expand to (a guard against a typo multiplying axes). */
@@ -382,13 +383,14 @@ static int spec_seeds_check(const sweep_spec *s, const char *src, sim_err *err) 
 
 /* Resolves and checks every point's config as `kvfleet run` does
  * (rt_run_resolve: option types and ranges, one source, the fleet file
- * read; rt_run_check: executor, router, replicas, limits; rt_run_precheck:
- * model, GPU, dtype and policy names, the request source), so that a value
- * out of range ("seed": -1, "replicas": 0, "limit": -1, "policy": "nope")
- * refuses the spec before anything is written, as an unknown option does, instead of failing its
+ * read; rt_run_check: executor, router, replicas, limits; with env, also
+ * rt_run_precheck: model, GPU, dtype and policy names, the request source,
+ * which sweep_spec_load adds), so that a value out of range ("seed": -1,
+ * "replicas": 0, "limit": -1, "policy": "nope") refuses the spec before
+ * anything is written, as an unknown option does, instead of failing its
  * points one by one. What needs the model (weights larger than HBM, TP not dividing the heads) is
  * left to the run (docs/experiments.md). */
-static int spec_points_resolve(const sweep_spec *s, const char *src, sim_err *err) {
+static int spec_points_resolve(const sweep_spec *s, const char *src, int env, sim_err *err) {
     int p;
     for (p = 0; p < s->n_points; p++) {
         json_t *cfg = json_deep_copy(s->point_cfg[p]);
@@ -401,7 +403,7 @@ static int spec_points_resolve(const sweep_spec *s, const char *src, sim_err *er
         rc = rt_run_resolve(cfg, &e);
         if (rc == SIM_OK)
             rc = rt_run_check(cfg, &e); /* "replicas": 0, a bad router, ... */
-        if (rc == SIM_OK)
+        if (rc == SIM_OK && env)
             rc = rt_run_precheck(cfg, &e); /* names, policies, the source */
         json_decref(cfg);
         if (rc != SIM_OK) {
@@ -439,7 +441,7 @@ int sweep_spec_parse(json_t *spec, const char *src, const char *dir, sweep_spec 
         goto fail;
     if ((rc = spec_seeds_check(s, src, err)) != SIM_OK)
         goto fail;
-    if ((rc = spec_points_resolve(s, src, err)) != SIM_OK)
+    if ((rc = spec_points_resolve(s, src, 0, err)) != SIM_OK)
         goto fail;
     {
         char *txt = json_dumps(spec, JSON_COMPACT | JSON_REAL_PRECISION(17));
@@ -459,22 +461,21 @@ fail:
 
 /* Reads the spec file, resolving relative paths against its folder. */
 int sweep_spec_load(const char *path, sweep_spec **out, sim_err *err) {
-    json_error_t je;
     json_t *spec;
     char dir[PATH_MAX], real[PATH_MAX];
     int rc;
     *out = NULL;
-    spec = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (spec == NULL) {
-        sim_err_set(err, path, je.line > 0 ? je.line : 0, je.column > 0 ? je.column : 0, "%s",
-                    je.text);
-        return access(path, R_OK) == 0 ? SIM_EPARSE : SIM_ENOENT;
-    }
+    if ((spec = sim_json_load_path(path, "", &rc, err)) == NULL)
+        return rc;
     sim_dirname(path, dir, sizeof dir);
     if (realpath(dir, real) == NULL)
         snprintf(real, sizeof real, "%s", dir);
     rc = sweep_spec_parse(spec, path, real, out, err);
     json_decref(spec);
+    if (rc == SIM_OK && (rc = spec_points_resolve(*out, path, 1, err)) != SIM_OK) {
+        sweep_spec_destroy(*out); /* what the files and presets here refuse */
+        *out = NULL;
+    }
     if (rc == SIM_OK) {
         sim_free((*out)->path);
         (*out)->path = sim_strdup(path);

@@ -5,7 +5,8 @@
  * came from). Every number is required, so a preset cannot silently lean on
  * a default; unknown keys are refused, so a misspelt field is caught. The
  * name (default: the file's stem) picks the calibration, so a file at a
- * path named as a shipped preset must hold that preset's numbers.
+ * path named as a shipped preset must hold that preset's chip (its server's
+ * fields may differ).
  *
  * Validation: capacities, bandwidths and rates must be > 0, except
  * flops_fp8 (0: no fp8), nvlink_bw and ib_bw (0: no such link), which must
@@ -151,30 +152,31 @@ done:
     return rc;
 }
 
-/* The first field in which two GPUs differ (a value of each into *x, *y),
- * or NULL when they are the same. */
-static const char *gpu_diff(const sim_gpu *a, const sim_gpu *b, double *x, double *y) {
-    size_t i;
-    for (i = 0; i < sizeof gpu_doubles / sizeof gpu_doubles[0]; i++) {
-        memcpy(x, (const char *)a + gpu_doubles[i].off, sizeof *x);
-        memcpy(y, (const char *)b + gpu_doubles[i].off, sizeof *y);
-        if (*x != *y)
-            return gpu_doubles[i].key;
-    }
+/* The first field of the chip itself (memory, peaks, SMs, L2: what a
+ * calibration's kernel efficiencies were measured against) in which two
+ * GPUs differ, a value of each into *x, *y; NULL when the chips are the
+ * same. The server's fields (links, latencies, GPUs and memory per node)
+ * may differ: the same chip in another server keeps its calibration. */
+static const char *gpu_chip_diff(const sim_gpu *a, const sim_gpu *b, double *x, double *y) {
+    static const char *const chip[] = {"hbm_bytes", "hbm_bw", "flops_bf16", "flops_fp8",
+                                       "l2_bytes"};
+    size_t i, k;
+    for (i = 0; i < sizeof gpu_doubles / sizeof gpu_doubles[0]; i++)
+        for (k = 0; k < sizeof chip / sizeof chip[0]; k++)
+            if (strcmp(gpu_doubles[i].key, chip[k]) == 0) {
+                memcpy(x, (const char *)a + gpu_doubles[i].off, sizeof *x);
+                memcpy(y, (const char *)b + gpu_doubles[i].off, sizeof *y);
+                if (*x != *y)
+                    return gpu_doubles[i].key;
+            }
     *x = a->n_sm, *y = b->n_sm;
-    if (*x != *y)
-        return "n_sm";
-    *x = a->pcie_gen, *y = b->pcie_gen;
-    if (*x != *y)
-        return "pcie_gen";
-    *x = a->gpus_per_node, *y = b->gpus_per_node;
-    return *x != *y ? "gpus_per_node" : NULL;
+    return *x != *y ? "n_sm" : NULL;
 }
 
 /* A GPU file at a path that takes a shipped preset's name (its "name", or
- * its file's stem) must be that preset: the name picks the calibration
- * (data/calib/NAME.json) and a fleet's GPU kind, so a copy with other
- * numbers would be costed as the preset without a word. */
+ * its file's stem) must hold that preset's chip: the name picks the
+ * calibration (data/calib/NAME.json), so a copy with another chip would be
+ * costed as the preset's without a word. */
 static int gpu_check_name(const char *path, const char *datadir, const sim_gpu *g, sim_err *err) {
     char preset[4096], ra[PATH_MAX], rb[PATH_MAX], *text = NULL;
     const char *key;
@@ -188,7 +190,7 @@ static int gpu_check_name(const char *path, const char *datadir, const sim_gpu *
         return SIM_OK; /* an unreadable preset is not this file's fault */
     rc = sim_gpu_parse(text, preset, &p, err);
     sim_free(text);
-    if (rc != SIM_OK || (key = gpu_diff(g, &p, &x, &y)) == NULL) {
+    if (rc != SIM_OK || (key = gpu_chip_diff(g, &p, &x, &y)) == NULL) {
         sim_err_clear(err);
         return SIM_OK;
     }

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "mem.h"
 #include "num.h"
@@ -34,6 +35,25 @@
  * the text is NUL-terminated and *out_len excludes the NUL. Returns SIM_OK,
  * SIM_ENOENT (no such file), SIM_EIO (other open or read failures) or
  * SIM_ENOMEM. On failure *out_text is NULL. */
+json_t *sim_json_load_path(const char *path, const char *what, int *rc, sim_err *err) {
+    const char *sep = what[0] ? ": " : "";
+    json_error_t je;
+    struct stat st;
+    json_t *o;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) { /* jansson reads it as empty */
+        sim_err_set(err, path, 0, 0, "%s%sexpected a file, got a folder", what, sep);
+        *rc = SIM_EINVAL;
+        return NULL;
+    }
+    o = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (o == NULL) {
+        sim_err_set(err, path, je.line > 0 ? je.line : 0, je.column > 0 ? je.column : 0, "%s%s%s",
+                    what, sep, je.text);
+        *rc = access(path, R_OK) == 0 ? SIM_EPARSE : SIM_ENOENT;
+    }
+    return o;
+}
+
 int sim_json_read_file(const char *path, char **out_text, size_t *out_len, sim_err *err) {
     FILE *f;
     char *buf = NULL, *nb;

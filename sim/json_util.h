@@ -42,6 +42,12 @@ extern "C" {
 /* Longest rendering of a value in an error message, in bytes (longer values end in "..."). */
 #define SIM_JSON_RENDER_MAX 80
 
+/* The JSON value in the file at path, keys given twice refused; NULL with
+ * *rc and *err set (naming the file, the line and column, prefixed by what:
+ * "fleet file", or "" for none) when it cannot be read or parsed: a folder
+ * (SIM_EINVAL, "expected a file, got a folder"), a missing or unreadable
+ * file (SIM_ENOENT), bad JSON (SIM_EPARSE). */
+json_t *sim_json_load_path(const char *path, const char *what, int *rc, sim_err *err);
 /* Reads the whole file into a NUL-terminated sim_malloc'ed buffer (returns owned). */
 int sim_json_read_file(const char *path, char **out_text, size_t *out_len, sim_err *err);
 /* Parses text (len bytes) as a JSON object; *out is a new reference. */

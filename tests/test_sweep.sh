@@ -321,4 +321,8 @@ sqlite3 "$T/full.db" "DROP TRIGGER full"
 check "results file failing mid-sweep: the same command resumes, every point done" \
     "[ $? -eq 0 ] && [ \"\$(sqlite3 $T/full.db \"SELECT COUNT(*) FROM sweep_points WHERE status = 'done'\")\" = 6 ]"
 
+"$KV" sweep "$T" --db "$T/dir.db" >/dev/null 2>"$T/dir.err"
+check "a spec path that is a folder: exit 1, says so" \
+    "[ $? -eq 1 ] && grep -q 'expected a file, got a folder' $T/dir.err"
+
 tap_end
