@@ -477,6 +477,14 @@ int sweep__merge(sweep_coord *c, size_t t, const char *tmp_db, sim_err *err) {
     return rc;
 }
 
+/* Clears the progress line, if one is drawn, before a message. */
+static void line_clear(sweep_coord *c) {
+    if (c->drawn) {
+        fprintf(stderr, "\r\033[K");
+        c->drawn = 0;
+    }
+}
+
 void sweep__collect(sweep_coord *c, size_t t, const char *path) {
     char msg[1400];
     sim_err err;
@@ -499,9 +507,7 @@ void sweep__collect(sweep_coord *c, size_t t, const char *path) {
 int sweep__db_report(sweep_coord *c) {
     if (!c->db_broken)
         return RT_EXIT_OK;
-    if (c->drawn)
-        fprintf(stderr, "\r\033[K");
-    c->drawn = 0;
+    line_clear(c);
     fprintf(stderr,
             "kvfleet sweep: %s; the sweep stopped, and the points not done stay pending (make "
             "room, then the same command resumes the sweep)\n",
@@ -528,10 +534,7 @@ void sweep__fail(sweep_coord *c, size_t t, int status, const char *msg) {
     } else
         c->worst = RT_EXIT_RUNTIME;
     sqlite3_finalize(st);
-    if (c->drawn) {
-        fprintf(stderr, "\r\033[K");
-        c->drawn = 0;
-    }
+    line_clear(c);
     fprintf(stderr, "kvfleet sweep: point %zu rep %zu failed: %s\n", t / (size_t)c->spec->seeds,
             t % (size_t)c->spec->seeds, msg);
 }
@@ -689,9 +692,7 @@ int sweep__stop_sig(void) {
 
 /* Says that the sweep stopped on signal sig and how to resume it. */
 void sweep__stop_report(sweep_coord *c, int sig) {
-    if (c->drawn)
-        fprintf(stderr, "\r\033[K");
-    c->drawn = 0;
+    line_clear(c);
     fprintf(stderr,
             "kvfleet sweep: stopped by signal %d; the points not done stay pending (the "
             "same command resumes the sweep)\n",
@@ -798,10 +799,7 @@ static int slot_start(sweep_coord *c, slot *s, long t, sim_err *err) {
 void sweep__echo_line(sweep_coord *c, size_t t, const char *line) {
     if (strncmp(line, "simulated ", 10) == 0 || c->args->quiet || line[0] == '\0')
         return;
-    if (c->drawn) {
-        fprintf(stderr, "\r\033[K");
-        c->drawn = 0;
-    }
+    line_clear(c);
     fprintf(stderr, "point %zu rep %zu: %s%s", t / (size_t)c->spec->seeds,
             t % (size_t)c->spec->seeds, line, line[strlen(line) - 1] == '\n' ? "" : "\n");
 }
