@@ -78,6 +78,7 @@ static char **split_eq(int argc, char **argv, int *out_argc, char **names) {
 /* Runs the command argv[1] (run when none); returns its exit code. */
 static int dispatch_cmd(int argc, char **argv);
 
+/* dispatch_cmd, on argv split by split_eq for the commands that need it. */
 static int dispatch(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "run";
     char **v, *names;
