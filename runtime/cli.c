@@ -276,21 +276,13 @@ static int config_check(json_t *cfg, const char *src, sim_err *err) {
  * types are checked here, before any command-line option overrides them,
  * and every message names the file. */
 int rt_run_config_load(const char *path, json_t **out, sim_err *err) {
-    json_error_t je;
-    struct stat st;
     json_t *cfg;
+    int rc;
     *out = NULL;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        sim_err_set(err, path, 0, 0, "config: expected a JSON file of run options, got a folder");
+    /* a key given twice is an error, as in a fleet file or a sweep spec; a
+     * file that cannot be read is bad input like one that does not parse */
+    if ((cfg = sim_json_load_path(path, "", &rc, err)) == NULL)
         return SIM_EPARSE;
-    }
-    /* a key given twice is an error, as in a fleet file or a sweep spec */
-    cfg = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-    if (cfg == NULL) {
-        sim_err_set(err, path, je.line > 0 ? je.line : 0, je.column > 0 ? je.column : 0, "%s",
-                    je.text);
-        return SIM_EPARSE;
-    }
     if (!json_is_object(cfg)) {
         sim_err_set(err, path, 0, 0, "config: expected a JSON object of run options");
         json_decref(cfg);
@@ -566,7 +558,7 @@ static void print_datasheet_note(const char *gpu, int asked) {
                gpu);
 }
 
-/* "TP2" or, with pipeline stages, "TP8 x PP2 = 16 GPUs per replica" */
+/* "TP2" or, with pipeline stages (pp > 1), "TP8 x PP2 = 16 GPUs per replica" */
 static void par_text(char *buf, size_t n, long long tp, long long pp) {
     if (pp > 1)
         snprintf(buf, n, "TP%lld x PP%lld = %lld GPUs per replica", tp, pp, tp * pp);
@@ -589,8 +581,7 @@ static void print_fleet_head(const char *head, json_t *info) {
            json_string_value(json_object_get(info, "backend")));
     json_array_foreach(pools, i, q) {
         char par[96], range[64] = "";
-        par_text(par, sizeof par, info_int(q, "tp"),
-                 json_is_integer(json_object_get(q, "pp")) ? info_int(q, "pp") : 1);
+        par_text(par, sizeof par, info_int(q, "tp"), info_int(q, "pp")); /* pp: 0 if none */
         if (json_is_true(json_object_get(q, "autoscaled")))
             snprintf(range, sizeof range, " (%lld..%lld, autoscaled)", info_int(q, "min_replicas"),
                      info_int(q, "max_replicas"));
@@ -612,8 +603,6 @@ static void print_text(const met_summary *s, json_t *info, json_t *cfg) {
     char a[32], b[32], c[32];
     json_t *cut = json_object_get(info, "model_layers");
     char head[4200], dtypes[64] = "", par[96];
-    long long tp = (long long)json_integer_value(json_object_get(info, "tp"));
-    long long pp = (long long)json_integer_value(json_object_get(info, "pp"));
     /* a fleet's pools each have their own (in "pools"), its cfg none */
     if (cfg_str(cfg, "dtype")[0] != '\0')
         snprintf(dtypes, sizeof dtypes, " (%s, KV %s)", cfg_str(cfg, "dtype"),
@@ -627,14 +616,12 @@ static void print_text(const met_summary *s, json_t *info, json_t *cfg) {
     if (json_is_array(json_object_get(info, "pools"))) {
         print_fleet_head(head, info);
     } else {
-        par_text(par, sizeof par, tp, pp);
+        par_text(par, sizeof par, info_int(info, "tp"), info_int(info, "pp")); /* pp: 0 if none */
         printf("%s: %s%s on %lld x %s (%s), %lld KV blocks of %lld tokens per replica, "
                "backend %s\n",
                head, json_string_value(json_object_get(info, "model")), dtypes,
-               (long long)json_integer_value(json_object_get(info, "replicas")),
-               json_string_value(json_object_get(info, "gpu")), par,
-               (long long)json_integer_value(json_object_get(info, "kv_blocks")),
-               (long long)json_integer_value(json_object_get(info, "block_tokens")),
+               info_int(info, "replicas"), json_string_value(json_object_get(info, "gpu")), par,
+               info_int(info, "kv_blocks"), info_int(info, "block_tokens"),
                json_string_value(json_object_get(info, "backend")));
     }
     if (cut)

@@ -158,19 +158,21 @@ done:
  * same. The server's fields (links, latencies, GPUs and memory per node)
  * may differ: the same chip in another server keeps its calibration. */
 static const char *gpu_chip_diff(const sim_gpu *a, const sim_gpu *b, double *x, double *y) {
-    static const char *const chip[] = {"hbm_bytes", "hbm_bw", "flops_bf16", "flops_fp8",
-                                       "l2_bytes"};
-    size_t i, k;
-    for (i = 0; i < sizeof gpu_doubles / sizeof gpu_doubles[0]; i++)
-        for (k = 0; k < sizeof chip / sizeof chip[0]; k++)
-            if (strcmp(gpu_doubles[i].key, chip[k]) == 0) {
-                memcpy(x, (const char *)a + gpu_doubles[i].off, sizeof *x);
-                memcpy(y, (const char *)b + gpu_doubles[i].off, sizeof *y);
-                if (*x != *y)
-                    return gpu_doubles[i].key;
-            }
-    *x = a->n_sm, *y = b->n_sm;
-    return *x != *y ? "n_sm" : NULL;
+    const struct {
+        const char *key;
+        double a, b;
+    } chip[] = {
+        {"hbm_bytes", a->hbm_bytes, b->hbm_bytes},    {"hbm_bw", a->hbm_bw, b->hbm_bw},
+        {"flops_bf16", a->flops_bf16, b->flops_bf16}, {"flops_fp8", a->flops_fp8, b->flops_fp8},
+        {"l2_bytes", a->l2_bytes, b->l2_bytes},       {"n_sm", a->n_sm, b->n_sm}};
+    size_t i;
+    for (i = 0; i < sizeof chip / sizeof chip[0]; i++)
+        if (chip[i].a != chip[i].b) {
+            *x = chip[i].a;
+            *y = chip[i].b;
+            return chip[i].key;
+        }
+    return NULL;
 }
 
 /* A GPU file at a path that takes a shipped preset's name (its "name", or
