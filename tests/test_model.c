@@ -99,6 +99,15 @@ static const char *cfg_with(const char *key, const char *repl) {
     return out;
 }
 
+/* tied_embeddings of base_cfg with its model_type line replaced by repl,
+ * which must parse. */
+static int tied_with(const char *repl) {
+    sim_model m;
+    sim_err e;
+    T_EQ_I(sim_model_parse(cfg_with("model_type", repl), "t.json", &m, &e), SIM_OK);
+    return m.tied_embeddings;
+}
+
 /* ---- presets ---- */
 
 static void test_all_presets_load(void) {
@@ -325,25 +334,12 @@ static void test_parse_defaults(void) {
     /* no tie_word_embeddings: Hugging Face's default for the model_type, true
      * for Gemma (google/gemma-3-1b-it's config.json has no such key, yet its
      * lm_head is the embedding), false for Llama and the others */
-    T_EQ_I(sim_model_parse(cfg_with("model_type", "\"model_type\": \"gemma3_text\""), "t.json", &m,
-                           &e),
-           SIM_OK);
-    T_EQ_I(m.tied_embeddings, 1);
-    T_EQ_I(sim_model_parse(cfg_with("model_type", "\"model_type\": \"gemma2\""), "t.json", &m, &e),
-           SIM_OK);
-    T_EQ_I(m.tied_embeddings, 1);
-    T_EQ_I(sim_model_parse(cfg_with("model_type", "\"model_type\": \"mistral\""), "t.json", &m, &e),
-           SIM_OK);
-    T_EQ_I(m.tied_embeddings, 0);
-    T_EQ_I(sim_model_parse(cfg_with("model_type", "\"architectures\": [\"X\"]"), "t.json", &m, &e),
-           SIM_OK);
-    T_EQ_I(m.tied_embeddings, 0);
+    T_EQ_I(tied_with("\"model_type\": \"gemma3_text\""), 1);
+    T_EQ_I(tied_with("\"model_type\": \"gemma2\""), 1);
+    T_EQ_I(tied_with("\"model_type\": \"mistral\""), 0);
+    T_EQ_I(tied_with("\"architectures\": [\"X\"]"), 0);
     /* the config's own key wins */
-    T_EQ_I(sim_model_parse(cfg_with("model_type", "\"tie_word_embeddings\": false, "
-                                                  "\"model_type\": \"gemma\""),
-                           "t.json", &m, &e),
-           SIM_OK);
-    T_EQ_I(m.tied_embeddings, 0);
+    T_EQ_I(tied_with("\"tie_word_embeddings\": false, \"model_type\": \"gemma\""), 0);
 
     /* sliding_window: kept (and noted) unless null or use_sliding_window is false */
     {

@@ -99,26 +99,28 @@ check "unknown option: names the file and the key" \
 check "empty axis: exit 1" "[ $? -eq 1 ]"
 check "empty axis: names the axis" \
     "grep -q \"empty_axis.json: axes.replicas: expected a non-empty list of values, got '\\[\\]'\" $T/e2"
-printf '{"name": "neg", "base": {"synthetic": "poisson,rate=40,requests=10,isl=64,osl=4", "model": "tiny"}, "axes": {"seed": [1, -1]}}' >"$T/neg.json"
-"$KV" sweep "$T/neg.json" --db "$T/bad.db" >/dev/null 2>"$T/e3"
-check "seed -1: refused up front, exit 1, naming the spec, the point and the option" \
-    "[ $? -eq 1 ] && grep -q \"neg.json: point 1: --seed: expected an integer from 0 to 9223372036854775807, got '-1'\" $T/e3"
-printf '{"name": "r0", "base": {"synthetic": "poisson,rate=40,requests=10,isl=64,osl=4", "model": "tiny"}, "axes": {"replicas": [1, 0]}}' >"$T/r0.json"
-"$KV" sweep "$T/r0.json" --db "$T/bad.db" >/dev/null 2>"$T/e3b"
-check "replicas 0: refused up front (a check the run makes before the model), exit 1" \
-    "[ $? -eq 1 ] && grep -q \"r0.json: point 1: --replicas: expected 1..1000000, got '0'\" $T/e3b"
-printf '{"name": "pre", "base": {"synthetic": "poisson,rate=40,requests=10,isl=64,osl=4", "model": "tiny"}, "points": [{"max-num-seqs": 4}, {"limit": -1}, {"policy": "nope"}]}' >"$T/pre.json"
-"$KV" sweep "$T/pre.json" --db "$T/bad.db" >/dev/null 2>"$T/e3c"
-check "limit -1: refused up front (the run's source check), exit 1" \
-    "[ $? -eq 1 ] && grep -q \"pre.json: point 1: --limit: expected an integer >= 0, got '-1'\" $T/e3c"
-printf '{"name": "pre2", "base": {"model": "tiny"}, "points": [{"synthetic": "poisson,rate=40,requests=10,isl=64,osl=4"}, {"trace": "no-such.csv"}, {"synthetic": "poisson,rate=40,requests=10,isl=64,osl=4", "policy": "lru:foo=1"}]}' >"$T/pre2.json"
-"$KV" sweep "$T/pre2.json" --db "$T/bad.db" >/dev/null 2>"$T/e3d"
-check "a missing trace file: refused up front, exit 1, naming it" \
-    "[ $? -eq 1 ] && grep -q 'pre2.json: point 1: .*no-such.csv' $T/e3d"
-sed 's/{"trace": "no-such.csv"}, //' "$T/pre2.json" >"$T/pre3.json"
-"$KV" sweep "$T/pre3.json" --db "$T/bad.db" >/dev/null 2>"$T/e3e"
-check "a policy parameter the policy does not take: refused up front, exit 1" \
-    "[ $? -eq 1 ] && grep -q \"pre3.json: point 1: --policy: lru: parameter: expected none\" $T/e3e"
+# a spec refused before anything is written: exit 1 and the message
+refuse_spec() { # description, spec file name, spec JSON, grep pattern of the message
+    printf '%s' "$3" >"$T/$2"
+    "$KV" sweep "$T/$2" --db "$T/bad.db" >/dev/null 2>"$T/$2.err"
+    check "$1" "[ $? -eq 1 ] && grep -q -- \"$4\" $T/$2.err"
+}
+SYN='"synthetic": "poisson,rate=40,requests=10,isl=64,osl=4"'
+refuse_spec "seed -1: refused up front, exit 1, naming the spec, the point and the option" neg.json \
+    "{\"name\": \"neg\", \"base\": {$SYN, \"model\": \"tiny\"}, \"axes\": {\"seed\": [1, -1]}}" \
+    "neg.json: point 1: --seed: expected an integer from 0 to 9223372036854775807, got '-1'"
+refuse_spec "replicas 0: refused up front (a check the run makes before the model), exit 1" r0.json \
+    "{\"name\": \"r0\", \"base\": {$SYN, \"model\": \"tiny\"}, \"axes\": {\"replicas\": [1, 0]}}" \
+    "r0.json: point 1: --replicas: expected 1..1000000, got '0'"
+refuse_spec "limit -1: refused up front (the run's source check), exit 1" pre.json \
+    "{\"name\": \"pre\", \"base\": {$SYN, \"model\": \"tiny\"}, \"points\": [{\"max-num-seqs\": 4}, {\"limit\": -1}, {\"policy\": \"nope\"}]}" \
+    "pre.json: point 1: --limit: expected an integer >= 0, got '-1'"
+refuse_spec "a missing trace file: refused up front, exit 1, naming it" pre2.json \
+    "{\"name\": \"pre2\", \"base\": {\"model\": \"tiny\"}, \"points\": [{$SYN}, {\"trace\": \"no-such.csv\"}, {$SYN, \"policy\": \"lru:foo=1\"}]}" \
+    "pre2.json: point 1: .*no-such.csv"
+refuse_spec "a policy parameter the policy does not take: refused up front, exit 1" pre3.json \
+    "{\"name\": \"pre3\", \"base\": {\"model\": \"tiny\"}, \"points\": [{$SYN}, {$SYN, \"policy\": \"lru:foo=1\"}]}" \
+    "pre3.json: point 1: --policy: lru: parameter: expected none"
 check "refused specs write no file" "[ ! -e $T/bad.db ]"
 "$KV" sweep >/dev/null 2>&1
 check "no SPEC: usage error 2" "[ $? -eq 2 ]"
