@@ -39,12 +39,24 @@ static void usage(FILE *f) {
                "kvfleet COMMAND --help describes a command's options.\n");
 }
 
-/* argv with each "--name=value" split into "--name" "value" (on the first
- * '='), for the commands whose parsers read an option and its value as two
- * words; run, rerun and validate read both forms themselves and keep the
- * words as typed (they store the command). The names are copies in names
- * (one buffer, freed by the caller with the array); NULL when out of
- * memory. */
+/* Whether argument a is an option given with its value after '=': a long
+ * one, "--name=value", or a one-letter one, "-o=value" (as the docs say
+ * every option reads its value either way). */
+static int opt_with_eq(const char *a) {
+    const char *eq = strchr(a, '=');
+    if (eq == NULL || a[0] != '-')
+        return 0;
+    if (a[1] == '-')
+        return eq > a + 2;
+    return ((a[1] >= 'a' && a[1] <= 'z') || (a[1] >= 'A' && a[1] <= 'Z')) && eq == a + 2;
+}
+
+/* argv with each "--name=value" or "-o=value" split into "--name" "value"
+ * (on the first '='), for the commands whose parsers read an option and its
+ * value as two words; run, rerun and validate read both forms themselves
+ * and keep the words as typed (they store the command). The names are
+ * copies in names (one buffer, freed by the caller with the array); NULL
+ * when out of memory. */
 static char **split_eq(int argc, char **argv, int *out_argc, char **names) {
     char **v = malloc(sizeof *v * (2 * (size_t)argc + 1)), *w;
     size_t len = 0;
@@ -59,7 +71,7 @@ static char **split_eq(int argc, char **argv, int *out_argc, char **names) {
     }
     for (i = 0; i < argc; i++) {
         const char *eq = strchr(argv[i], '=');
-        if (strncmp(argv[i], "--", 2) == 0 && eq != NULL && eq > argv[i] + 2) {
+        if (opt_with_eq(argv[i])) {
             size_t k = (size_t)(eq - argv[i]);
             memcpy(w, argv[i], k);
             w[k] = '\0';
