@@ -620,5 +620,17 @@ check "an unchanged copy of a preset: exit 0" "[ $? -eq 0 ]"
 check "the changed copy under its own name: exit 0, reported by that name" \
     "[ $? -eq 0 ] && grep -q '\"gpu\": \"b200\"' $T/b200n.out"
 
+# --policy none takes no parameters, and an unknown policy lists none with
+# the eviction policies (none:x=1 listed them all but none)
+SYN5="poisson,rate=20,requests=10,isl=5,osl=5"
+"$KV" run --no-db --synthetic "$SYN5" --policy none:x=1 >"$T/pn.out" 2>"$T/pn.err"
+check "run --policy none:x=1: exit 1, none takes no parameters" \
+    "[ $? -eq 1 ] && [ ! -s $T/pn.out ] && [ \"\$(cat $T/pn.err)\" = \"kvfleet run: --policy: none: parameter: expected none (none takes no parameters), got 'x'\" ]"
+"$KV" run --no-db --synthetic "$SYN5" --policy nope >/dev/null 2>"$T/pn.err"
+check "run --policy nope: exit 1, the list starts with none" \
+    "[ $? -eq 1 ] && [ \"\$(cat $T/pn.err)\" = \"kvfleet run: --policy: policy: expected one of none, lru, lfu, fifo, ttl, gdsf, s3fifo, arc, session, belady, got 'nope'\" ]"
+"$KV" run --no-db --synthetic "$SYN5" --policy none --json >"$T/pn.json" 2>/dev/null
+check "run --policy none: exit 0" "[ $? -eq 0 ] && grep -q '\"requests\": 10,' $T/pn.json"
+
 echo "$((n - fails)) passed, $fails failed"
 tap_end
