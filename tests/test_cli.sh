@@ -632,5 +632,17 @@ check "run --policy nope: exit 1, the list starts with none" \
 "$KV" run --no-db --synthetic "$SYN5" --policy none --json >"$T/pn.json" 2>/dev/null
 check "run --policy none: exit 0" "[ $? -eq 0 ] && grep -q '\"requests\": 10,' $T/pn.json"
 
+# a multimodal config.json with the language model under text_config loads
+# (it failed: num_hidden_layers missing); one with neither names the key
+MM="$srcdir/tests/data/mm_text_config.json"
+"$KV" predict --model "$MM" --decode 8@1024 --json >"$T/mm.json" 2>"$T/mm.err"
+check "predict --model a text_config config: exit 0" "[ $? -eq 0 ] && grep -q '\"step_s\": ' $T/mm.json"
+"$KV" run --model "$MM" --no-db --synthetic "$SYN5" --json >"$T/mm.json" 2>"$T/mm.err"
+check "run --model a text_config config: exit 0, named by its file" \
+    "[ $? -eq 0 ] && grep -q '\"model\": \"mm_text_config\"' $T/mm.json"
+"$KV" predict --model "$srcdir/tests/data/mm_no_text_config.json" --decode 8@1024 >/dev/null 2>"$T/mm.err"
+check "predict --model a config with no language model: exit 1, names the missing key" \
+    "[ $? -eq 1 ] && [ \"\$(cat $T/mm.err)\" = \"kvfleet predict: $srcdir/tests/data/mm_no_text_config.json: num_hidden_layers: expected a positive integer, got nothing (missing key)\" ]"
+
 echo "$((n - fails)) passed, $fails failed"
 tap_end
