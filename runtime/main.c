@@ -87,14 +87,75 @@ static char **split_eq(int argc, char **argv, int *out_argc, char **names) {
     return v;
 }
 
+/* Each command's flags: the options that take no value. A flag given with
+ * '=' ("--json=true") is refused before the command sees it: split_eq
+ * would make the value the next word, read as a positional argument or as
+ * the next option. run's true|false options (--check, ...) take a value
+ * and are not flags. A command's new flag belongs here too. */
+static const char *const run_flags[] = {"--help", "-h", "--json", "--no-db", NULL};
+static const char *const rerun_flags[] = {"--help", "--json", "--no-db", NULL};
+static const char *const capacity_flags[] = {"--help", "-h", "--json", "--quiet", "--no-db", NULL};
+static const char *const json_flags[] = {"--help", "-h", "--json", NULL};
+static const char *const json_nh_flags[] = {"--help", "--json", NULL}; /* no -h */
+static const char *const profile_flags[] = {"--help", "-h", "--json", "--dry-run", NULL};
+static const char *const sweep_flags[] = {"--help",         "-h", "--dry-run", "--quiet",
+                                          "--retry-failed", NULL};
+static const char *const query_flags[] = {"--help", "-h", "--csv", "--all-columns", NULL};
+static const char *const plot_flags[] = {"--help", "-h", "--quiet", NULL};
+static const struct {
+    const char *cmd;
+    const char *const *flags;
+} cmd_flags[] = {
+    {"run", run_flags},           {"rerun", rerun_flags},     {"validate", run_flags},
+    {"capacity", capacity_flags}, {"predict", json_nh_flags}, {"trace", json_nh_flags},
+    {"calibrate", json_flags},    {"profile", profile_flags}, {"cache-replay", json_flags},
+    {"sweep", sweep_flags},       {"query", query_flags},     {"plot", plot_flags},
+    {"collective", json_flags},
+};
+
+/* 1 after saying so on stderr (usage error) when an argument gives a
+ * flag of the command a value after '=' ("predict --json=true"), else 0. */
+static int flag_with_value(int argc, char **argv) {
+    int own = argc > 1 && strncmp(argv[1], "--", 2) != 0; /* argv[1] names the command */
+    const char *cmd = own ? argv[1] : "run";
+    const char *const *flags = NULL;
+    const char *const *f;
+    size_t k;
+    int i;
+    for (k = 0; k < sizeof cmd_flags / sizeof cmd_flags[0]; k++)
+        if (strcmp(cmd_flags[k].cmd, cmd) == 0)
+            flags = cmd_flags[k].flags;
+    if (flags == NULL) /* an unknown command: said so by dispatch_cmd */
+        return 0;
+    for (i = own ? 2 : 1; i < argc; i++) {
+        size_t n;
+        if (!opt_with_eq(argv[i]))
+            continue;
+        n = (size_t)(strchr(argv[i], '=') - argv[i]);
+        for (f = flags; *f != NULL; f++)
+            if (strlen(*f) == n && strncmp(argv[i], *f, n) == 0) {
+                fprintf(stderr, "kvfleet %s%s: %s: expected no value, got '%s'\n", cmd,
+                        strcmp(cmd, "trace") == 0 && argc > 2 && strcmp(argv[2], "stats") == 0
+                            ? " stats"
+                            : "",
+                        *f, argv[i]);
+                return 1;
+            }
+    }
+    return 0;
+}
+
 /* Runs the command argv[1] (run when none); returns its exit code. */
 static int dispatch_cmd(int argc, char **argv);
 
-/* dispatch_cmd, on argv split by split_eq for the commands that need it. */
+/* dispatch_cmd, on argv split by split_eq for the commands that need it,
+ * once no flag is given a value. */
 static int dispatch(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "run";
     char **v, *names;
     int n, code;
+    if (flag_with_value(argc, argv))
+        return RT_EXIT_USAGE;
     if (strcmp(cmd, "run") == 0 || strcmp(cmd, "rerun") == 0 || strcmp(cmd, "validate") == 0 ||
         strncmp(cmd, "--", 2) == 0)
         return dispatch_cmd(argc, argv);

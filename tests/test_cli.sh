@@ -599,6 +599,33 @@ check "trace stats --limit=50: exit 0, 50 requests" \
     "[ $? -eq 0 ] && grep -q '\"requests\": 50,' $T/eq3.json"
 "$KV" predict --model=no-such-model --gpu h100-sxm --decode 8@1024 >/dev/null 2>"$T/eq4.err"
 check "predict --model=unknown: exit 1, names it" "[ $? -eq 1 ] && grep -q no-such-model $T/eq4.err"
+# a flag that takes no value, given one after '=', is a usage error naming
+# it, in every command (predict --json=true read 'true' as the next word,
+# query --csv=x read x as the results file): every flag of every command
+for c in "run|--help -h --json --no-db" "|--help --json --no-db" \
+    "rerun $T/none.db 1|--help --json --no-db" "validate|--help -h --json --no-db" \
+    "capacity|--help -h --json --quiet --no-db" "predict|--help --json" "trace stats|--help --json" \
+    "calibrate|--help -h --json" "profile|--help -h --json --dry-run" \
+    "cache-replay|--help -h --json" "sweep|--help -h --dry-run --quiet --retry-failed" \
+    "query|--help -h --csv --all-columns" "plot $T/none.db|--help -h --quiet" \
+    "collective|--help -h --json"; do
+    cmd=${c%%|*}
+    who=${cmd%% /*}
+    for f in ${c#*|}; do
+        # shellcheck disable=SC2086 # the command's words
+        "$KV" $cmd "$f=true" >"$T/fv.out" 2>"$T/fv.err"
+        check "${who:-(no command)} $f=true: exit 2, naming the flag" \
+            "[ $? -eq 2 ] && [ ! -s $T/fv.out ] && [ \"\$(cat $T/fv.err)\" = \"kvfleet ${who:-run}: $f: expected no value, got '$f=true'\" ]"
+    done
+done
+"$KV" predict --decode 8@1024 --json= >"$T/fv.out" 2>"$T/fv.err"
+check "predict --json= (empty): exit 2, naming the flag" \
+    "[ $? -eq 2 ] && [ \"\$(cat $T/fv.err)\" = \"kvfleet predict: --json: expected no value, got '--json='\" ]"
+# run's true|false options take a value: they are not flags
+"$KV" run --no-db --synthetic "poisson,rate=20,requests=10,isl=5,osl=5" --chunked-prefill=false \
+    --json >"$T/fv.json" 2>/dev/null
+check "run --chunked-prefill=false: exit 0 (an option of true|false, not a flag)" \
+    "[ $? -eq 0 ] && grep -q '\"requests\": 10,' $T/fv.json"
 
 # a header-only trace: exit 0, nothing simulated, a warning that says so
 head -n 1 "$T/small.csv" >"$T/hdr.csv"
