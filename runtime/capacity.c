@@ -77,7 +77,7 @@ int cap_slo_parse(const char *text, cap_slo_set *out, sim_err *err) {
     for (part = strtok_r(buf, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(part, '='), *end;
         double v, limit, unit_ns, scale = 1;
-        int f;
+        int f, i;
         if (eq == NULL) {
             sim_err_set(err, "", 0, 0, "--slo: '%s': expected FIGURE=LIMIT", part);
             return SIM_EINVAL;
@@ -123,6 +123,14 @@ int cap_slo_parse(const char *text, cap_slo_set *out, sim_err *err) {
             }
             limit = v * scale;
         }
+        for (i = 0; i < out->n; i++)
+            if (out->slo[i].field == f)
+                break;
+        if (i < out->n) { /* a second limit for a figure: which one holds is a guess */
+            sim_err_set(err, "", 0, 0, "--slo: expected each figure once, got '%s' twice in '%s'",
+                        part, text);
+            return SIM_EINVAL;
+        }
         if (out->n == CAP_MAX_SLOS) {
             sim_err_set(err, "", 0, 0, "--slo: at most %d figures in one set", CAP_MAX_SLOS);
             return SIM_EINVAL;
@@ -141,6 +149,22 @@ int cap_slo_parse(const char *text, cap_slo_set *out, sim_err *err) {
         return SIM_EINVAL;
     }
     return SIM_OK;
+}
+
+/* Whether two sets hold the same limits, in any order (a figure appears
+ * at most once in a set). */
+static int slo_set_same(const cap_slo_set *a, const cap_slo_set *b) {
+    int i, j;
+    if (a->n != b->n)
+        return 0;
+    for (i = 0; i < a->n; i++) {
+        for (j = 0; j < b->n; j++)
+            if (b->slo[j].field == a->slo[i].field && b->slo[j].limit == a->slo[i].limit)
+                break;
+        if (j == b->n)
+            return 0;
+    }
+    return 1;
 }
 
 /* Whether figure f is a TPOT quantile. */
@@ -451,6 +475,43 @@ static int parse_list(const char *text, double *out, int max, int integer) {
     return n;
 }
 
+/* Element k (0-based) of the comma-separated list text, into buf. */
+static const char *list_elem(const char *text, int k, char *buf, size_t size) {
+    const char *p = text, *end;
+    for (; k > 0; k--)
+        p = strchr(p, ',') + 1;
+    end = strchr(p, ',');
+    snprintf(buf, size, "%.*s", (int)(end ? (size_t)(end - p) : strlen(p)), p);
+    return buf;
+}
+
+/* 1 after saying so on stderr when two of the n values that parse_list
+ * read from option opt's value text are equal ("1,2,2", "1,1.0"): each
+ * would be searched and stored twice, one row per copy. */
+static int list_repeat(const char *opt, const char *text, const double *vals, int n) {
+    char a[64], b[64];
+    int i, j;
+    for (j = 1; j < n; j++)
+        for (i = 0; i < j; i++) {
+            if (vals[i] != vals[j])
+                continue;
+            list_elem(text, i, a, sizeof a);
+            list_elem(text, j, b, sizeof b);
+            if (strcmp(a, b) == 0)
+                fprintf(stderr,
+                        "kvfleet capacity: %s: expected distinct values, got '%s' twice in "
+                        "'%s'\n",
+                        opt, b, text);
+            else
+                fprintf(stderr,
+                        "kvfleet capacity: %s: expected distinct values, got '%s' and '%s' "
+                        "(the same value) in '%s'\n",
+                        opt, a, b, text);
+            return 1;
+        }
+    return 0;
+}
+
 /* parse_list for option opt's value v, saying on stderr what is wrong
  * (an empty element, or a malformed or out-of-range one): the count, or
  * -1 after the message. */
@@ -464,9 +525,13 @@ static int list_option(const char *opt, const char *v, double *out, int max, int
                 opt, each, v);
         return -1;
     }
-    if ((n = parse_list(v, out, max, integer)) <= 0)
+    if ((n = parse_list(v, out, max, integer)) <= 0) {
         fprintf(stderr, "kvfleet capacity: %s: expected a list of %s%s, got '%s'\n", opt, each,
                 integer ? " such as 1,2,4,8" : "", v);
+        return n;
+    }
+    if (list_repeat(opt, v, out, n))
+        return -1;
     return n;
 }
 
@@ -509,6 +574,7 @@ static int capacity_plot(const char *db, int64_t search_id, const char *out) {
 int rt_main_capacity(int argc, char **argv) {
     cap_state S;
     cap_slo_set slos[8];
+    const char *slo_args[8]; /* each --slo as given */
     double loads[32], tps_d[16];
     int n_loads = 0, n_tps = 0, max_r = 1024, json = 0, i, j, k, rc, exit_rc = 0, head = 0;
     const char *plot = NULL;
@@ -568,7 +634,24 @@ int rt_main_capacity(int argc, char **argv) {
                     exit_rc = RT_EXIT_USAGE; /* a malformed option value */
                     goto done;
                 }
-                S.n_slo++;
+                for (j = 0; j < S.n_slo; j++)
+                    if (slo_set_same(&slos[j], &slos[S.n_slo]))
+                        break;
+                if (j < S.n_slo) { /* the same set twice: its answers twice over */
+                    if (strcmp(slo_args[j], v) == 0)
+                        fprintf(stderr,
+                                "kvfleet capacity: --slo: expected distinct sets, got '%s' "
+                                "twice\n",
+                                v);
+                    else
+                        fprintf(stderr,
+                                "kvfleet capacity: --slo: expected distinct sets, got '%s' and "
+                                "'%s' (the same set)\n",
+                                slo_args[j], v);
+                    exit_rc = RT_EXIT_USAGE; /* a malformed option value */
+                    goto done;
+                }
+                slo_args[S.n_slo++] = v;
             } else if (strcmp(a, "--tp") == 0) {
                 if ((n_tps = list_option("--tp", v, tps_d, 16, 1)) <= 0) {
                     exit_rc = RT_EXIT_USAGE; /* a malformed option value */

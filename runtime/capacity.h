@@ -34,7 +34,8 @@ typedef struct cap_slo_set {
 /* Parses "ttft_p99=2s,tpot_p99=100ms,reject=0.1%" into *out. Latency
  * figures: ttft_, tpot_, e2e_ with p50, p90 or p99 (units s, ms, us; bare
  * numbers are seconds); reject: a fraction or a percentage of requests.
- * Returns SIM_OK or SIM_EINVAL with *err naming the part. */
+ * Returns SIM_OK or SIM_EINVAL with *err naming the part (a figure given
+ * twice included). */
 int cap_slo_parse(const char *text, cap_slo_set *out, sim_err *err);
 /* Whether a run's summary meets every SLO of the set (a figure that is
  * undefined, such as TTFT with no completed request, misses; but a TPOT

@@ -39,12 +39,24 @@ static void usage(FILE *f) {
                "kvfleet COMMAND --help describes a command's options.\n");
 }
 
-/* argv with each "--name=value" split into "--name" "value" (on the first
- * '='), for the commands whose parsers read an option and its value as two
- * words; run, rerun and validate read both forms themselves and keep the
- * words as typed (they store the command). The names are copies in names
- * (one buffer, freed by the caller with the array); NULL when out of
- * memory. */
+/* Whether argument a is an option given with its value after '=': a long
+ * one, "--name=value", or a one-letter one, "-o=value" (as the docs say
+ * every option reads its value either way). */
+static int opt_with_eq(const char *a) {
+    const char *eq = strchr(a, '=');
+    if (eq == NULL || a[0] != '-')
+        return 0;
+    if (a[1] == '-')
+        return eq > a + 2;
+    return ((a[1] >= 'a' && a[1] <= 'z') || (a[1] >= 'A' && a[1] <= 'Z')) && eq == a + 2;
+}
+
+/* argv with each "--name=value" or "-o=value" split into "--name" "value"
+ * (on the first '='), for the commands whose parsers read an option and its
+ * value as two words; run, rerun and validate read both forms themselves
+ * and keep the words as typed (they store the command). The names are
+ * copies in names (one buffer, freed by the caller with the array); NULL
+ * when out of memory. */
 static char **split_eq(int argc, char **argv, int *out_argc, char **names) {
     char **v = malloc(sizeof *v * (2 * (size_t)argc + 1)), *w;
     size_t len = 0;
@@ -59,7 +71,7 @@ static char **split_eq(int argc, char **argv, int *out_argc, char **names) {
     }
     for (i = 0; i < argc; i++) {
         const char *eq = strchr(argv[i], '=');
-        if (strncmp(argv[i], "--", 2) == 0 && eq != NULL && eq > argv[i] + 2) {
+        if (opt_with_eq(argv[i])) {
             size_t k = (size_t)(eq - argv[i]);
             memcpy(w, argv[i], k);
             w[k] = '\0';
@@ -75,14 +87,75 @@ static char **split_eq(int argc, char **argv, int *out_argc, char **names) {
     return v;
 }
 
+/* Each command's flags: the options that take no value. A flag given with
+ * '=' ("--json=true") is refused before the command sees it: split_eq
+ * would make the value the next word, read as a positional argument or as
+ * the next option. run's true|false options (--check, ...) take a value
+ * and are not flags. A command's new flag belongs here too. */
+static const char *const run_flags[] = {"--help", "-h", "--json", "--no-db", NULL};
+static const char *const rerun_flags[] = {"--help", "--json", "--no-db", NULL};
+static const char *const capacity_flags[] = {"--help", "-h", "--json", "--quiet", "--no-db", NULL};
+static const char *const json_flags[] = {"--help", "-h", "--json", NULL};
+static const char *const json_nh_flags[] = {"--help", "--json", NULL}; /* no -h */
+static const char *const profile_flags[] = {"--help", "-h", "--json", "--dry-run", NULL};
+static const char *const sweep_flags[] = {"--help",         "-h", "--dry-run", "--quiet",
+                                          "--retry-failed", NULL};
+static const char *const query_flags[] = {"--help", "-h", "--csv", "--all-columns", NULL};
+static const char *const plot_flags[] = {"--help", "-h", "--quiet", NULL};
+static const struct {
+    const char *cmd;
+    const char *const *flags;
+} cmd_flags[] = {
+    {"run", run_flags},           {"rerun", rerun_flags},     {"validate", run_flags},
+    {"capacity", capacity_flags}, {"predict", json_nh_flags}, {"trace", json_nh_flags},
+    {"calibrate", json_flags},    {"profile", profile_flags}, {"cache-replay", json_flags},
+    {"sweep", sweep_flags},       {"query", query_flags},     {"plot", plot_flags},
+    {"collective", json_flags},
+};
+
+/* 1 after saying so on stderr (usage error) when an argument gives a
+ * flag of the command a value after '=' ("predict --json=true"), else 0. */
+static int flag_with_value(int argc, char **argv) {
+    int own = argc > 1 && strncmp(argv[1], "--", 2) != 0; /* argv[1] names the command */
+    const char *cmd = own ? argv[1] : "run";
+    const char *const *flags = NULL;
+    const char *const *f;
+    size_t k;
+    int i;
+    for (k = 0; k < sizeof cmd_flags / sizeof cmd_flags[0]; k++)
+        if (strcmp(cmd_flags[k].cmd, cmd) == 0)
+            flags = cmd_flags[k].flags;
+    if (flags == NULL) /* an unknown command: said so by dispatch_cmd */
+        return 0;
+    for (i = own ? 2 : 1; i < argc; i++) {
+        size_t n;
+        if (!opt_with_eq(argv[i]))
+            continue;
+        n = (size_t)(strchr(argv[i], '=') - argv[i]);
+        for (f = flags; *f != NULL; f++)
+            if (strlen(*f) == n && strncmp(argv[i], *f, n) == 0) {
+                fprintf(stderr, "kvfleet %s%s: %s: expected no value, got '%s'\n", cmd,
+                        strcmp(cmd, "trace") == 0 && argc > 2 && strcmp(argv[2], "stats") == 0
+                            ? " stats"
+                            : "",
+                        *f, argv[i]);
+                return 1;
+            }
+    }
+    return 0;
+}
+
 /* Runs the command argv[1] (run when none); returns its exit code. */
 static int dispatch_cmd(int argc, char **argv);
 
-/* dispatch_cmd, on argv split by split_eq for the commands that need it. */
+/* dispatch_cmd, on argv split by split_eq for the commands that need it,
+ * once no flag is given a value. */
 static int dispatch(int argc, char **argv) {
     const char *cmd = argc > 1 ? argv[1] : "run";
     char **v, *names;
     int n, code;
+    if (flag_with_value(argc, argv))
+        return RT_EXIT_USAGE;
     if (strcmp(cmd, "run") == 0 || strcmp(cmd, "rerun") == 0 || strcmp(cmd, "validate") == 0 ||
         strncmp(cmd, "--", 2) == 0)
         return dispatch_cmd(argc, argv);

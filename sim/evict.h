@@ -188,6 +188,11 @@ void evict_names(char *buf, size_t n);
  * against ops->param_keys. Returns SIM_OK or SIM_EINVAL with *err
  * (src "--policy"). */
 int evict_spec_parse(const char *spec, const struct evict_ops **ops, evict_params *p, sim_err *err);
+/* evict_spec_parse that also takes "none" (no prefix cache, as `run
+ * --policy none`): SIM_OK with *ops NULL; "none" with parameters is
+ * refused, and an unknown name lists none among the known ones. */
+int evict_spec_parse_or_none(const char *spec, const struct evict_ops **ops, evict_params *p,
+                             sim_err *err);
 /* The value given for key, or NULL. */
 const char *evict_param_get(const evict_params *p, const char *key);
 /* Reads key as a number in [lo, hi] (def when absent). Returns SIM_OK or

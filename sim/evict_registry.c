@@ -83,8 +83,10 @@ static int key_known(const struct evict_ops *ops, const char *key) {
     return 0;
 }
 
-int evict_spec_parse(const char *spec, const struct evict_ops **ops_out, evict_params *p,
-                     sim_err *err) {
+/* evict_spec_parse, and with allow_none evict_spec_parse_or_none: "none"
+ * is then a name too, listed first among the known ones. */
+static int spec_parse(const char *spec, int allow_none, const struct evict_ops **ops_out,
+                      evict_params *p, sim_err *err) {
     const char *colon = strchr(spec, ':'), *s;
     size_t len = colon ? (size_t)(colon - spec) : strlen(spec);
     const struct evict_ops *ops;
@@ -94,7 +96,19 @@ int evict_spec_parse(const char *spec, const struct evict_ops **ops_out, evict_p
     p->capacity_blocks = EVICT_UNLIMITED;
     p->block_tokens = 16;
     *ops_out = NULL;
-    evict_names(names, sizeof names);
+    strcpy(names, allow_none ? "none, " : "");
+    evict_names(names + strlen(names), sizeof names - strlen(names));
+    if (allow_none && len == 4 && strncmp(spec, "none", 4) == 0) {
+        if (colon != NULL) { /* "none:..." is a mistake, never a silent no-cache */
+            size_t n = strcspn(colon + 1, ",="); /* the first key, as for lru */
+            sim_err_set(err, "--policy", 0, 0,
+                        "none: parameter: expected none (none takes no parameters), got '%.*s'",
+                        (int)(n > 64 ? 64 : n), colon + 1);
+            return SIM_EINVAL;
+        }
+        memcpy(p->name, "none", 5);
+        return SIM_OK;
+    }
     if (len == 0 || len >= sizeof p->name) {
         sim_err_set(err, "--policy", 0, 0, "policy: expected one of %s, got '%.*s'", names,
                     (int)(len > 64 ? 64 : len), spec);
@@ -159,6 +173,16 @@ int evict_spec_parse(const char *spec, const struct evict_ops **ops_out, evict_p
     }
     *ops_out = ops;
     return SIM_OK;
+}
+
+int evict_spec_parse(const char *spec, const struct evict_ops **ops_out, evict_params *p,
+                     sim_err *err) {
+    return spec_parse(spec, 0, ops_out, p, err);
+}
+
+int evict_spec_parse_or_none(const char *spec, const struct evict_ops **ops_out, evict_params *p,
+                             sim_err *err) {
+    return spec_parse(spec, 1, ops_out, p, err);
 }
 
 const char *evict_param_get(const evict_params *p, const char *key) {

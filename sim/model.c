@@ -2,8 +2,9 @@
  * parameter, weight and KV-cache arithmetic derived from them (see model.h).
  *
  * Target: dense decoder-only models with a gated MLP and RMSNorm (Llama,
- * Qwen3 and their relatives). Models with experts (num_local_experts,
- * num_experts, n_routed_experts) are refused rather than miscounted.
+ * Qwen3 and their relatives), and the language model of a multimodal one
+ * (its text_config). Models with experts (num_local_experts, num_experts,
+ * n_routed_experts) are refused rather than miscounted.
  *
  * Parameter count, per layer (no biases, as in Llama):
  *     attention  q: hidden x (heads * head_dim)   k, v: hidden x (kv_heads * head_dim) each
@@ -198,9 +199,65 @@ int sim_model_check(const sim_model *m, int tp, sim_err *err) {
  * out: google/gemma-2-9b, google/gemma-3-1b-it. */
 static const char *const tied_model_types[] = {"gemma", "gemma2", "gemma3", "gemma3_text"};
 
+/* ---- text_config: the language model of a multimodal config ---- */
+
+/* A multimodal config (Gemma 3 4b and up, Llama 4, Mistral 3, newer
+ * Qwen2-VL) keeps its language model's keys under "text_config", beside a
+ * "vision_config" that has keys of the same names (never read). A key of
+ * the language model is read from the top level when it is there (not
+ * null), else from text_config when there is one; the top level wins, so a
+ * config that has both reads as before, and one without text_config
+ * exactly as before. Messages about a key read from text_config name it
+ * "text_config.KEY". */
+
+/* The object key is read from: o, or t (text_config; NULL when none) when
+ * o lacks key or holds null there. */
+static const json_t *lm_obj(const json_t *o, const json_t *t, const char *key) {
+    const json_t *v = json_object_get(o, key);
+    return t == NULL || (v != NULL && !json_is_null(v)) ? o : t;
+}
+
+/* rc, with the message of a failure read from text_config (from == t)
+ * naming the key as text_config.KEY. */
+static int lm_rc(const json_t *from, const json_t *t, int rc, sim_err *err) {
+    static const char prefix[] = "text_config.";
+    const size_t k = sizeof prefix - 1, cap = sizeof err->msg;
+    size_t len;
+    if (rc == SIM_OK || from != t || err == NULL)
+        return rc;
+    len = strlen(err->msg);
+    if (len + k >= cap) /* cut, to keep the NUL */
+        len = cap - 1 - k;
+    memmove(err->msg + k, err->msg, len);
+    memcpy(err->msg, prefix, k);
+    err->msg[k + len] = '\0';
+    return rc;
+}
+
+/* sim_json_get_int, _bool and _double for a key of the language model. */
+static int lm_int(const json_t *o, const json_t *t, const char *key, unsigned flags, int *out,
+                  const char *src, sim_err *err) {
+    const json_t *from = lm_obj(o, t, key);
+    return lm_rc(from, t, sim_json_get_int(from, key, flags, out, src, err), err);
+}
+
+static int lm_bool(const json_t *o, const json_t *t, const char *key, int *out, const char *src,
+                   sim_err *err) {
+    const json_t *from = lm_obj(o, t, key);
+    return lm_rc(from, t, sim_json_get_bool(from, key, 0, out, src, err), err);
+}
+
+static int lm_double(const json_t *o, const json_t *t, const char *key, double *out,
+                     const char *src, sim_err *err) {
+    const json_t *from = lm_obj(o, t, key);
+    return lm_rc(from, t, sim_json_get_double(from, key, SIM_JSON_POSITIVE, NULL, out, src, err),
+                 err);
+}
+
 /* tie_word_embeddings when the config does not say: Hugging Face's default
  * for its model_type (a model_type that is not a string is left to the
- * caller's checks: none here, as model_type is otherwise ignored). */
+ * caller's checks: none here, as model_type is otherwise ignored). o is
+ * the object model_type is read from. */
 static int tied_default(const json_t *o) {
     const json_t *v = json_object_get(o, "model_type");
     size_t i;
@@ -225,13 +282,30 @@ static const char *const moe_keys[] = {"num_local_experts", "num_experts", "n_ro
  * The dtype comes from "dtype" (newer transformers) or "torch_dtype"; when
  * neither is given, or it is "auto" (transformers' word for "the
  * checkpoint's own", which a config alone does not name), it is bf16 and
- * --dtype says otherwise. kv_dtype starts equal to w_dtype. The shape
- * is checked at tp = 1. On failure *out is left unchanged. */
+ * --dtype says otherwise. kv_dtype starts equal to w_dtype. A key the
+ * top level lacks is read from "text_config" when there is one (a
+ * multimodal config; see lm_obj). The shape is checked at tp = 1. On
+ * failure *out is left unchanged. */
 int sim_model_parse(const char *json_text, const char *src, sim_model *out, sim_err *err) {
     sim_model m;
-    json_t *o = NULL, *v;
+    json_t *o = NULL, *t, *v;
+    const json_t *dt_obj;
     const char *dt = NULL, *dt_key = "torch_dtype";
     const unsigned req = SIM_JSON_REQUIRED | SIM_JSON_POSITIVE;
+    const struct {
+        const char *key;
+        unsigned flags;
+        int *out;
+    } sizes[] = {
+        {"num_hidden_layers", req, &m.n_layers},
+        {"hidden_size", req, &m.hidden},
+        {"num_attention_heads", req, &m.n_heads},
+        {"num_key_value_heads", SIM_JSON_POSITIVE, &m.n_kv_heads},
+        {"head_dim", SIM_JSON_POSITIVE, &m.head_dim},
+        {"intermediate_size", req, &m.intermediate},
+        {"vocab_size", req, &m.vocab},
+        {"max_position_embeddings", req, &m.max_ctx},
+    };
     size_t i;
     int rc;
 
@@ -240,42 +314,45 @@ int sim_model_parse(const char *json_text, const char *src, sim_model *out, sim_
     if (rc != SIM_OK)
         return rc;
 
+    t = json_object_get(o, "text_config");
+    if (t != NULL && json_is_null(t))
+        t = NULL;
+    if (t != NULL && !json_is_object(t)) {
+        rc = sim_json_err_value(err, src, "text_config",
+                                "an object (the language model's keys) or null", t, SIM_EPARSE);
+        goto done;
+    }
+
     for (i = 0; i < sizeof moe_keys / sizeof moe_keys[0]; i++) {
-        v = json_object_get(o, moe_keys[i]);
+        const json_t *from = lm_obj(o, t, moe_keys[i]);
+        v = json_object_get(from, moe_keys[i]);
         if (v != NULL && !json_is_null(v) && !(json_is_integer(v) && json_integer_value(v) == 0)) {
-            rc = sim_json_err_value(err, src, moe_keys[i], "a dense model (no experts)", v,
-                                    SIM_ENOTSUP);
+            rc = lm_rc(from, t,
+                       sim_json_err_value(err, src, moe_keys[i], "a dense model (no experts)", v,
+                                          SIM_ENOTSUP),
+                       err);
             goto done;
         }
     }
 
-    m.tied_embeddings = tied_default(o);
-    if ((rc = sim_json_get_int(o, "num_hidden_layers", req, &m.n_layers, src, err)) ||
-        (rc = sim_json_get_int(o, "hidden_size", req, &m.hidden, src, err)) ||
-        (rc = sim_json_get_int(o, "num_attention_heads", req, &m.n_heads, src, err)) ||
-        (rc = sim_json_get_int(o, "num_key_value_heads", SIM_JSON_POSITIVE, &m.n_kv_heads, src,
-                               err)) ||
-        (rc = sim_json_get_int(o, "head_dim", SIM_JSON_POSITIVE, &m.head_dim, src, err)) ||
-        (rc = sim_json_get_int(o, "intermediate_size", req, &m.intermediate, src, err)) ||
-        (rc = sim_json_get_int(o, "vocab_size", req, &m.vocab, src, err)) ||
-        (rc = sim_json_get_int(o, "max_position_embeddings", req, &m.max_ctx, src, err)) ||
-        (rc = sim_json_get_bool(o, "tie_word_embeddings", 0, &m.tied_embeddings, src, err)))
+    m.tied_embeddings = tied_default(lm_obj(o, t, "model_type"));
+    for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        if ((rc = lm_int(o, t, sizes[i].key, sizes[i].flags, sizes[i].out, src, err)))
+            goto done;
+    if ((rc = lm_bool(o, t, "tie_word_embeddings", &m.tied_embeddings, src, err)))
         goto done;
     m.norm_eps = NORM_EPS_DEFAULT;
     m.rope_theta = ROPE_THETA_DEFAULT;
-    if ((rc = sim_json_get_double(o, "rms_norm_eps", SIM_JSON_POSITIVE, NULL, &m.norm_eps, src,
-                                  err)) ||
-        (rc = sim_json_get_double(o, "rope_theta", SIM_JSON_POSITIVE, NULL, &m.rope_theta, src,
-                                  err)))
+    if ((rc = lm_double(o, t, "rms_norm_eps", &m.norm_eps, src, err)) ||
+        (rc = lm_double(o, t, "rope_theta", &m.rope_theta, src, err)))
         goto done;
 
     /* sliding_window (null: none) unless use_sliding_window is false, as
      * Qwen's configs write it; not modelled (sim_model_window_note) */
     {
         int use = 1;
-        if ((rc = sim_json_get_int(o, "sliding_window", SIM_JSON_POSITIVE, &m.sliding_window, src,
-                                   err)) ||
-            (rc = sim_json_get_bool(o, "use_sliding_window", 0, &use, src, err)))
+        if ((rc = lm_int(o, t, "sliding_window", SIM_JSON_POSITIVE, &m.sliding_window, src, err)) ||
+            (rc = lm_bool(o, t, "use_sliding_window", &use, src, err)))
             goto done;
         if (!use)
             m.sliding_window = 0;
@@ -295,15 +372,20 @@ int sim_model_parse(const char *json_text, const char *src, sim_model *out, sim_
         m.head_dim = m.hidden / m.n_heads;
     }
 
-    v = json_object_get(o, "dtype");
+    /* the dtype from the top level when it names one (multimodal configs
+     * write it there only), else from text_config */
+    dt_obj = lm_obj(o, t, "dtype") == o || lm_obj(o, t, "torch_dtype") == o ? o : t;
+    v = json_object_get(dt_obj, "dtype");
     if (v != NULL && !json_is_null(v))
         dt_key = "dtype";
-    if ((rc = sim_json_get_string(o, dt_key, 0, &dt, src, err)))
+    if ((rc = lm_rc(dt_obj, t, sim_json_get_string(dt_obj, dt_key, 0, &dt, src, err), err)))
         goto done;
     m.w_dtype = SIM_DT_BF16;
     if (dt != NULL && strcmp(dt, "auto") != 0 && sim_dtype_parse(dt, &m.w_dtype) != SIM_OK) {
-        rc = sim_json_err_value(err, src, dt_key, DTYPE_LIST, json_object_get(o, dt_key),
-                                SIM_EINVAL);
+        rc = lm_rc(dt_obj, t,
+                   sim_json_err_value(err, src, dt_key, DTYPE_LIST, json_object_get(dt_obj, dt_key),
+                                      SIM_EINVAL),
+                   err);
         goto done;
     }
     m.kv_dtype = m.w_dtype;

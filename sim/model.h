@@ -3,9 +3,10 @@
  * Read from a Hugging Face config.json (num_hidden_layers, hidden_size,
  * num_attention_heads, num_key_value_heads, head_dim, intermediate_size,
  * vocab_size, torch_dtype or dtype, max_position_embeddings,
- * tie_word_embeddings), either a preset in DATA/models/NAME.json or any path.
- * Dense decoder-only models with a gated MLP (Llama family) are the target;
- * other fields are ignored. */
+ * tie_word_embeddings), either a preset in DATA/models/NAME.json or any path;
+ * in a multimodal config, from its text_config where the top level lacks
+ * them. Dense decoder-only models with a gated MLP (Llama family) are the
+ * target; other fields are ignored. */
 #ifndef SIM_MODEL_H
 #define SIM_MODEL_H
 

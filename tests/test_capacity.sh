@@ -68,6 +68,26 @@ for o in '--tp 1,,2' '--tp 1,2,' '--tp ,1' '--load-scale 1,,2' '--slo ttft_p99=1
     check "capacity $o: exit 2 naming the option and the list, nothing run" \
         "[ $? -eq 2 ] && [ ! -s $T/e.out ] && grep -qx -- \"kvfleet capacity: ${o%% *}: expected .* separated by commas, got an empty element in '${o#* }'\" $T/e.err"
 done
+# a repeated entry of a list, a figure given twice in one SLO set, or the
+# same set twice is malformed too (exit 2, naming the option and the value):
+# each copy was searched and stored, one row per copy, exit 0
+dup() { # OPTIONS MESSAGE
+    # shellcheck disable=SC2086
+    "$KV" capacity $1 --limit 20 --no-db --quiet >"$T/d.out" 2>"$T/d.err"
+    check "capacity $1: exit 2 naming the option and the repeated value, nothing run" \
+        "[ $? -eq 2 ] && [ ! -s $T/d.out ] && [ \"\$(cat $T/d.err)\" = \"kvfleet capacity: $2\" ]"
+}
+dup '--slo ttft_p99=1s --tp 1,2,1' "--tp: expected distinct values, got '1' twice in '1,2,1'"
+dup '--slo ttft_p99=1s --tp 2,02' "--tp: expected distinct values, got '2' and '02' (the same value) in '2,02'"
+dup '--slo ttft_p99=1s --load-scale 1,2,2' "--load-scale: expected distinct values, got '2' twice in '1,2,2'"
+dup '--slo ttft_p99=1s --load-scale 1,1.0' "--load-scale: expected distinct values, got '1' and '1.0' (the same value) in '1,1.0'"
+dup '--slo ttft_p99=1s,reject=1%,ttft_p99=2s' "--slo: expected each figure once, got 'ttft_p99' twice in 'ttft_p99=1s,reject=1%,ttft_p99=2s'"
+dup '--slo ttft_p99=1s --slo ttft_p99=1s' "--slo: expected distinct sets, got 'ttft_p99=1s' twice"
+dup '--slo ttft_p99=1s,reject=1% --slo reject=0.01,ttft_p99=1000ms' "--slo: expected distinct sets, got 'ttft_p99=1s,reject=1%' and 'reject=0.01,ttft_p99=1000ms' (the same set)"
+"$KV" capacity --slo ttft_p99=1s --slo ttft_p99=2s --tp 1 --load-scale 1,2 --limit 20 --no-db \
+    --quiet --json >"$T/d.json" 2>"$T/d.err"
+check "capacity: distinct sets and loads still run (exit 0, 4 answers)" \
+    "[ $? -eq 0 ] && [ \"\$(grep -c '^      \"load_scale\":' $T/d.json)\" = 4 ]"
 # a --db the run store refuses (not SQLite, a folder) is a bad option value:
 # exit 2 naming the file, as the first simulation would; the raw open of the
 # search's own tables made it a database failure, exit 3

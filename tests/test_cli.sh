@@ -599,6 +599,33 @@ check "trace stats --limit=50: exit 0, 50 requests" \
     "[ $? -eq 0 ] && grep -q '\"requests\": 50,' $T/eq3.json"
 "$KV" predict --model=no-such-model --gpu h100-sxm --decode 8@1024 >/dev/null 2>"$T/eq4.err"
 check "predict --model=unknown: exit 1, names it" "[ $? -eq 1 ] && grep -q no-such-model $T/eq4.err"
+# a flag that takes no value, given one after '=', is a usage error naming
+# it, in every command (predict --json=true read 'true' as the next word,
+# query --csv=x read x as the results file): every flag of every command
+for c in "run|--help -h --json --no-db" "|--help --json --no-db" \
+    "rerun $T/none.db 1|--help --json --no-db" "validate|--help -h --json --no-db" \
+    "capacity|--help -h --json --quiet --no-db" "predict|--help --json" "trace stats|--help --json" \
+    "calibrate|--help -h --json" "profile|--help -h --json --dry-run" \
+    "cache-replay|--help -h --json" "sweep|--help -h --dry-run --quiet --retry-failed" \
+    "query|--help -h --csv --all-columns" "plot $T/none.db|--help -h --quiet" \
+    "collective|--help -h --json"; do
+    cmd=${c%%|*}
+    who=${cmd%% /*}
+    for f in ${c#*|}; do
+        # shellcheck disable=SC2086 # the command's words
+        "$KV" $cmd "$f=true" >"$T/fv.out" 2>"$T/fv.err"
+        check "${who:-(no command)} $f=true: exit 2, naming the flag" \
+            "[ $? -eq 2 ] && [ ! -s $T/fv.out ] && [ \"\$(cat $T/fv.err)\" = \"kvfleet ${who:-run}: $f: expected no value, got '$f=true'\" ]"
+    done
+done
+"$KV" predict --decode 8@1024 --json= >"$T/fv.out" 2>"$T/fv.err"
+check "predict --json= (empty): exit 2, naming the flag" \
+    "[ $? -eq 2 ] && [ \"\$(cat $T/fv.err)\" = \"kvfleet predict: --json: expected no value, got '--json='\" ]"
+# run's true|false options take a value: they are not flags
+"$KV" run --no-db --synthetic "poisson,rate=20,requests=10,isl=5,osl=5" --chunked-prefill=false \
+    --json >"$T/fv.json" 2>/dev/null
+check "run --chunked-prefill=false: exit 0 (an option of true|false, not a flag)" \
+    "[ $? -eq 0 ] && grep -q '\"requests\": 10,' $T/fv.json"
 
 # a header-only trace: exit 0, nothing simulated, a warning that says so
 head -n 1 "$T/small.csv" >"$T/hdr.csv"
@@ -619,6 +646,30 @@ check "an unchanged copy of a preset: exit 0" "[ $? -eq 0 ]"
 "$KV" run --no-db --limit 3 --gpu "$T/b200n.json" --json >"$T/b200n.out" 2>/dev/null
 check "the changed copy under its own name: exit 0, reported by that name" \
     "[ $? -eq 0 ] && grep -q '\"gpu\": \"b200\"' $T/b200n.out"
+
+# --policy none takes no parameters, and an unknown policy lists none with
+# the eviction policies (none:x=1 listed them all but none)
+SYN5="poisson,rate=20,requests=10,isl=5,osl=5"
+"$KV" run --no-db --synthetic "$SYN5" --policy none:x=1 >"$T/pn.out" 2>"$T/pn.err"
+check "run --policy none:x=1: exit 1, none takes no parameters" \
+    "[ $? -eq 1 ] && [ ! -s $T/pn.out ] && [ \"\$(cat $T/pn.err)\" = \"kvfleet run: --policy: none: parameter: expected none (none takes no parameters), got 'x'\" ]"
+"$KV" run --no-db --synthetic "$SYN5" --policy nope >/dev/null 2>"$T/pn.err"
+check "run --policy nope: exit 1, the list starts with none" \
+    "[ $? -eq 1 ] && [ \"\$(cat $T/pn.err)\" = \"kvfleet run: --policy: policy: expected one of none, lru, lfu, fifo, ttl, gdsf, s3fifo, arc, session, belady, got 'nope'\" ]"
+"$KV" run --no-db --synthetic "$SYN5" --policy none --json >"$T/pn.json" 2>/dev/null
+check "run --policy none: exit 0" "[ $? -eq 0 ] && grep -q '\"requests\": 10,' $T/pn.json"
+
+# a multimodal config.json with the language model under text_config loads
+# (it failed: num_hidden_layers missing); one with neither names the key
+MM="$srcdir/tests/data/mm_text_config.json"
+"$KV" predict --model "$MM" --decode 8@1024 --json >"$T/mm.json" 2>"$T/mm.err"
+check "predict --model a text_config config: exit 0" "[ $? -eq 0 ] && grep -q '\"step_s\": ' $T/mm.json"
+"$KV" run --model "$MM" --no-db --synthetic "$SYN5" --json >"$T/mm.json" 2>"$T/mm.err"
+check "run --model a text_config config: exit 0, named by its file" \
+    "[ $? -eq 0 ] && grep -q '\"model\": \"mm_text_config\"' $T/mm.json"
+"$KV" predict --model "$srcdir/tests/data/mm_no_text_config.json" --decode 8@1024 >/dev/null 2>"$T/mm.err"
+check "predict --model a config with no language model: exit 1, names the missing key" \
+    "[ $? -eq 1 ] && [ \"\$(cat $T/mm.err)\" = \"kvfleet predict: $srcdir/tests/data/mm_no_text_config.json: num_hidden_layers: expected a positive integer, got nothing (missing key)\" ]"
 
 echo "$((n - fails)) passed, $fails failed"
 tap_end

@@ -111,6 +111,8 @@ check "--fit on three distinct sizes (six rows): exit 1, counting sizes, not row
     "code 1 --fit $T/three.csv --gpu h100-sxm && grep -q 'got 3 distinct sizes in 6 rows' $T/err"
 { head -1 "$N"; cat "$T/rows5"; } >"$T/five.csv"
 check "--fit on five distinct sizes of an op runs (exit 0)" "code 0 --fit $T/five.csv --gpu h100-sxm -o $T/five.json"
+check "--fit -o=FILE writes FILE, as -o FILE does (was an unknown option, exit 2)" \
+    "code 0 --fit $T/five.csv --gpu h100-sxm -o=$T/five2.json && [ ! -s $T/err ] && grep -q '\"version\": 2' $T/five2.json"
 check "--fit writes a calibration that loads" \
     "code 0 --fit $srcdir/data/profiles/nccl/nccl.csv --gpu a100-sxm -o $T/c.json && code 0 --op allreduce --bytes 1M --gpus 8 --gpu a100-sxm --calibration $T/c.json"
 

@@ -435,6 +435,109 @@ static void test_parse_errors(void) {
                "t.json: num_local_experts: expected a dense model (no experts), got '8'");
 }
 
+/* ---- multimodal configs: the language model under text_config ---- */
+
+/* A config of top-level keys top (each followed by ", ") and text_config
+ * body text (NULL: none), with a vision_config whose keys must be ignored. */
+static const char *mm_cfg(const char *top, const char *text) {
+    static char out[2048];
+    snprintf(out, sizeof out,
+             "{%s%s%s%s\"vision_config\": {\"hidden_size\": 1152, \"num_hidden_layers\": 27, "
+             "\"num_attention_heads\": 16, \"intermediate_size\": 4304}}",
+             top, text ? "\"text_config\": {" : "", text ? text : "", text ? "}, " : "");
+    return out;
+}
+
+#define MM_TEXT                                                                                    \
+    "\"num_hidden_layers\": 2, \"hidden_size\": 256, \"num_attention_heads\": 4, "                 \
+    "\"num_key_value_heads\": 2, \"intermediate_size\": 512, \"vocab_size\": 1024, "               \
+    "\"max_position_embeddings\": 4096"
+
+static void test_text_config(void) {
+    sim_model m;
+    sim_err e;
+    char buf[1200];
+
+    /* tests/data/mm_text_config.json, laid out as Gemma 3 4b's config.json:
+     * 4 layers, hidden 512, 8 heads of 128, 2 KV heads, MLP 1024, vocab
+     * 2048, tied (model_type gemma3), float32 given at the top level only.
+     * Per layer 2*512*1024 (q, o) + 2*512*256 (k, v) + 3*512*1024 (MLP) +
+     * 2*512 (norms) = 2884608; 4 layers + 512 (final norm) + 2048*512
+     * (tied embedding) = 12587520. KV: 2 * 4 layers * 2 heads * 128 * 4
+     * bytes = 8192 per token. It failed with "num_hidden_layers: expected a
+     * positive integer, got nothing (missing key)". */
+    m = load(KV_TEST_DATADIR "/mm_text_config.json");
+    T_STREQ(m.name, "mm_text_config");
+    T_EQ_I(m.n_layers, 4);
+    T_EQ_I(m.hidden, 512);
+    T_EQ_I(m.n_heads, 8);
+    T_EQ_I(m.n_kv_heads, 2);
+    T_EQ_I(m.head_dim, 128);
+    T_EQ_I(m.intermediate, 1024);
+    T_EQ_I(m.vocab, 2048);
+    T_EQ_I(m.max_ctx, 8192);
+    T_EQ_I(m.sliding_window, 1024);
+    T_EQ_I(m.tied_embeddings, 1);
+    T_EQ_I(m.w_dtype, SIM_DT_FP32);
+    T_EQ_I(m.kv_dtype, SIM_DT_FP32);
+    T_NEAR(m.rope_theta, 1e6, 0);
+    T_NEAR(sim_model_params(&m), 12587520.0, 0);
+    T_NEAR(sim_model_kv_bytes_per_token(&m, 1), 8192, 0);
+    T_NEAR(sim_model_kv_bytes_per_token(&m, 2), 4096, 0);
+
+    /* Neither the keys at the top level nor a text_config: the missing key
+     * is named, as for any config. */
+    T_EQ_I(sim_model_load(KV_TEST_DATADIR "/mm_no_text_config.json", KV_SRCDATADIR, &m, &e),
+           SIM_EPARSE);
+    sim_err_format(&e, buf, sizeof buf);
+    T_STREQ(buf, KV_TEST_DATADIR "/mm_no_text_config.json: num_hidden_layers: expected a "
+                                 "positive integer, got nothing (missing key)");
+
+    /* The top level wins over text_config, key by key (null there is absent). */
+    T_EQ_I(sim_model_parse(mm_cfg("\"num_hidden_layers\": 6, \"head_dim\": null, ", MM_TEXT),
+                           "t.json", &m, &e),
+           SIM_OK);
+    T_EQ_I(m.n_layers, 6);
+    T_EQ_I(m.hidden, 256);
+    T_EQ_I(m.head_dim, 64);
+    T_EQ_I(m.tied_embeddings, 0);
+    T_EQ_I(m.w_dtype, SIM_DT_BF16);
+    /* dtype: text_config's when the top level names none, else the top's */
+    T_EQ_I(sim_model_parse(mm_cfg("", MM_TEXT ", \"torch_dtype\": \"float16\""), "t.json", &m, &e),
+           SIM_OK);
+    T_EQ_I(m.w_dtype, SIM_DT_FP16);
+    T_EQ_I(sim_model_parse(
+               mm_cfg("\"torch_dtype\": \"float32\", ", MM_TEXT ", \"dtype\": \"float16\""),
+               "t.json", &m, &e),
+           SIM_OK);
+    T_EQ_I(m.w_dtype, SIM_DT_FP32);
+    /* model_type gemma3_text in text_config ties the embeddings */
+    T_EQ_I(
+        sim_model_parse(mm_cfg("", MM_TEXT ", \"model_type\": \"gemma3_text\""), "t.json", &m, &e),
+        SIM_OK);
+    T_EQ_I(m.tied_embeddings, 1);
+    /* an empty top level and a null text_config: no text_config */
+    T_EQ_I(sim_model_parse("{\"text_config\": null, " MM_TEXT "}", "t.json", &m, &e), SIM_OK);
+    T_EQ_I(m.n_layers, 2);
+
+    /* Errors in text_config name the key there. */
+    expect_err(mm_cfg("", "\"hidden_size\": 256"), SIM_EPARSE,
+               "t.json: text_config.num_hidden_layers: expected a positive integer, got nothing "
+               "(missing key)");
+    expect_err(mm_cfg("", "\"num_hidden_layers\": 2, \"hidden_size\": \"abc\""), SIM_EPARSE,
+               "t.json: text_config.hidden_size: expected a positive integer, got '\"abc\"'");
+    expect_err(mm_cfg("", MM_TEXT ", \"num_local_experts\": 16"), SIM_ENOTSUP,
+               "t.json: text_config.num_local_experts: expected a dense model (no experts), got "
+               "'16'");
+    expect_err(mm_cfg("", MM_TEXT ", \"torch_dtype\": \"int4\""), SIM_EINVAL,
+               "t.json: text_config.torch_dtype: expected one of bf16, bfloat16, fp16, float16, "
+               "half, fp32, float32, float, fp8, float8_e4m3fn, fp8_e4m3, float8_e5m2, fp8_e5m2, "
+               "got '\"int4\"'");
+    expect_err(mm_cfg("\"text_config\": 3, ", NULL), SIM_EPARSE,
+               "t.json: text_config: expected an object (the language model's keys) or null, got "
+               "'3'");
+}
+
 static void test_check_tp(void) {
     sim_model m = load("llama-3-8b");
     sim_err e;
@@ -610,6 +713,7 @@ int main(int argc, char **argv) {
     test_kv_bytes();
     test_parse_defaults();
     test_parse_errors();
+    test_text_config();
     test_check_tp();
     test_load_paths();
     test_fault_injection();

@@ -449,6 +449,29 @@ static void test_params(void) {
                               "parameters), got ''");
     expect_spec_error("lru:x=1", "--policy: lru: parameter: expected none (lru takes no "
                                  "parameters), got 'x'");
+    /* run's --policy also takes none (no prefix cache), and lists it:
+     * "none:x=1" listed every name but none */
+    {
+        char buf[512];
+        sim_err_clear(&err);
+        T_EQ_I(evict_spec_parse_or_none("none", &ops, &p, &err), SIM_OK);
+        T_ASSERT(ops == NULL);
+        T_EQ_I(evict_spec_parse_or_none("lru", &ops, &p, &err), SIM_OK);
+        T_ASSERT(ops == evict_find("lru"));
+        T_EQ_I(evict_spec_parse_or_none("none:x=1", &ops, &p, &err), SIM_EINVAL);
+        T_ASSERT(ops == NULL);
+        sim_err_format(&err, buf, sizeof buf);
+        T_STREQ(buf, "--policy: none: parameter: expected none (none takes no parameters), got "
+                     "'x'");
+        sim_err_clear(&err);
+        T_EQ_I(evict_spec_parse_or_none("nonex", &ops, &p, &err), SIM_EINVAL);
+        sim_err_format(&err, buf, sizeof buf);
+        T_STREQ(buf, "--policy: policy: expected one of none, lru, lfu, fifo, ttl, gdsf, s3fifo, "
+                     "arc, session, belady, got 'nonex'");
+    }
+    expect_spec_error("none",
+                      "--policy: policy: expected one of lru, lfu, fifo, ttl, gdsf, s3fifo, "
+                      "arc, session, belady, got 'none'");
     expect_spec_error("s3fifo:small=0.1,bogus=2",
                       "--policy: s3fifo: parameter: expected one of small, ghost, move, got "
                       "'bogus'");

@@ -245,6 +245,18 @@ check "gnuplot failing exits 3 with its message" "[ $? -eq 3 ] && grep -q 'bad s
 TMPDIR="$T/tmp" "$KV" plot "$L" --kind timeline -o "$T/x.png" >/dev/null 2>&1
 check "temporary scripts are removed (after a failure and a success)" \
     "[ -s $T/x.png ] && [ -z \"\$(ls -A $T/tmp)\" ]"
+# -o=FILE and --output=FILE read as -o FILE, as every --name=value is (-o=FILE
+# was an unknown option, exit 2)
+"$KV" plot "$L" --kind timeline -o "$T/eq0.svg" --script "$T/eq0.gp" >/dev/null 2>&1
+for o in "-o=$T/eq1.svg" "--output=$T/eq2.svg"; do
+    f=${o#*=}
+    "$KV" plot "$L" --kind timeline "$o" --script "${f%.svg}.gp" >/dev/null 2>"$T/err"
+    check "plot ${o%%=*}=FILE: exit 0, the same figure as -o FILE" \
+        "[ $? -eq 0 ] && [ \"\$(cat $T/err)\" = \"kvfleet plot: wrote $f\" ] && [ \"\$(series $f)\" = \"\$(series $T/eq0.svg)\" ] && sed 1,3d $T/eq0.gp >$T/a && sed 1,3d ${f%.svg}.gp >$T/b && cmp -s $T/a $T/b"
+done
+"$KV" plot "$L" --kind timeline -o="$T/eq.txt" >/dev/null 2>"$T/err"
+check "plot -o=FILE.txt: exit 2, the message of -o FILE.txt" \
+    "[ $? -eq 2 ] && [ \"\$(cat $T/err)\" = \"kvfleet plot: -o: expected a file name ending .png or .svg, got '$T/eq.txt'\" ]"
 
 # ---- legends and titles stay off the data and inside the figure ----
 check "latency-load and hit-rate put the key below the plot, not over the points" \
