@@ -11,8 +11,8 @@
  * Validation: capacities, bandwidths and rates must be > 0, except
  * flops_fp8 (0: no fp8), nvlink_bw and ib_bw (0: no such link), which must
  * be >= 0; latencies and the launch overhead must be >= 0; pcie_gen is in
- * [1, 7] and gpus_per_node >= 1. A nonzero capacity, bandwidth or rate
- * below 1e6, or a latency above 1 s, is refused as a value written in
+ * [1, 7] and gpus_per_node in [1, 1024]. A nonzero capacity, bandwidth or
+ * rate below 1e6, or a latency above 1 s, is refused as a value written in
  * another unit (TB/s, GB, us). Each refusal names the field and its unit.
  *
  * Non-goals: topology beyond "GPUs per node", clocks, power. */
@@ -36,6 +36,9 @@
 #define GPU_MIN_SIZE    1e6
 #define GPU_MAX_LATENCY 1.0
 #define GPU_MAX_HBM     1e13 /* 10 TB: tens of times any GPU's */
+/* GPUs in one node: a rack-scale NVLink domain (72) with room to spare,
+ * small enough that the run's TP limit (64 nodes) fits in an int */
+#define GPU_MAX_PER_NODE 1024
 static const struct {
     const char *key;
     size_t off;
@@ -138,7 +141,9 @@ int sim_gpu_parse(const char *json_text, const char *src, sim_gpu *out, sim_err 
                                src, err)) ||
         (rc = sim_json_check_range_i64("pcie_gen", g.pcie_gen, 1, 7, src, err)) ||
         (rc = sim_json_get_int(o, "gpus_per_node", SIM_JSON_REQUIRED | SIM_JSON_POSITIVE,
-                               &g.gpus_per_node, src, err)))
+                               &g.gpus_per_node, src, err)) ||
+        (rc = sim_json_check_range_i64("gpus_per_node", g.gpus_per_node, 1, GPU_MAX_PER_NODE, src,
+                                       err)))
         goto done;
 
     if (name != NULL)

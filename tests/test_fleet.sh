@@ -146,6 +146,11 @@ refuse "pools larger than the supply" 's/"replicas": 2}/"replicas": 9}/' "more t
 sed 's/"gpus_per_node": 8/"gpus_per_node": 6/' "$srcdir/data/gpus/h100-sxm.json" >"$T/six.json"
 "$KV" run --gpu "$T/six.json" --tp 8 --limit 5 --no-db >/dev/null 2>"$T/six.err"
 check "refused: TP across nodes that is not whole nodes (exit 1)" "[ $? -eq 1 ] && grep -q 'expected whole nodes (a multiple of 6)' $T/six.err"
+# 2^31 - 1 GPUs per node overflowed the TP limit (64 x gpus_per_node, an int)
+sed 's/"gpus_per_node": 8/"gpus_per_node": 2147483647/' "$srcdir/data/gpus/h100-sxm.json" >"$T/gpn.json"
+"$KV" run --gpu "$T/gpn.json" --limit 5 --no-db >/dev/null 2>"$T/gpn.err"
+check "refused: 2^31 - 1 GPUs per node (exit 1, naming the file and the range)" \
+    "[ $? -eq 1 ] && grep -q 'gpn.json: gpus_per_node: expected an integer in \[1, 1024\], got .2147483647.' $T/gpn.err"
 # a GPU whose node has no inter-node link cannot hold TP beyond the node
 sed 's/"ib_bw": 50e9/"ib_bw": 0/' "$srcdir/data/gpus/h100-sxm.json" >"$T/noib.json"
 "$KV" run --gpu "$T/noib.json" --tp 16 --model llama-3-70b --limit 5 --no-db >/dev/null 2>"$T/noib.err"

@@ -211,6 +211,11 @@ static void test_parse_errors(void) {
                "got '4' (written in another unit?)");
     expect_err(h100_with("gpus_per_node", "0"), SIM_EINVAL,
                "h100-sxm.json: gpus_per_node: expected a positive integer, got '0'");
+    /* 2^31 - 1 GPUs per node overflowed the run's TP limit, 64 x gpus_per_node */
+    expect_err(h100_with("gpus_per_node", "2147483647"), SIM_EINVAL,
+               "h100-sxm.json: gpus_per_node: expected an integer in [1, 1024], got '2147483647'");
+    expect_err(h100_with("gpus_per_node", "1025"), SIM_EINVAL,
+               "h100-sxm.json: gpus_per_node: expected an integer in [1, 1024], got '1025'");
     expect_err(h100_with("n_sm", "132.5"), SIM_EPARSE,
                "h100-sxm.json: n_sm: expected a positive integer, got '132.5'");
     expect_err(h100_with("pcie_gen", "9"), SIM_EINVAL,
