@@ -316,6 +316,11 @@ check "remote pool: identical with and without fast-forward" \
 check "refused: a remote pool without the prefix cache" "[ $? -eq 1 ] && grep -q 'needs the prefix cache' $T/rp.err"
 "$KV" run --gpu "$T/noib.json" --remote-pool-gib 8 --limit 5 --no-db >/dev/null 2>"$T/rp.err"
 check "refused: a remote pool without InfiniBand" "[ $? -eq 1 ] && grep -q 'InfiniBand' $T/rp.err"
+# an ib_bw of 1e308 made the pool's bandwidth (8 NICs) infinite: "out of memory", exit 3
+sed 's/"ib_bw": 50e9/"ib_bw": 1e308/' "$srcdir/data/gpus/h100-sxm.json" >"$T/ibinf.json"
+"$KV" run --gpu "$T/ibinf.json" --remote-pool-gib 8 --limit 5 --no-db >/dev/null 2>"$T/ibinf.err"
+check "refused: an ib_bw of 1e308 (exit 1, naming the file and the range)" \
+    "[ $? -eq 1 ] && grep -q 'ibinf.json: ib_bw: expected 0 or 1e+06..1e+18 bytes/s' $T/ibinf.err"
 
 # 11. fleets in experiment specs: a path relative to the spec, or inline objects as an
 # axis; without a "router" key the run's --router decides
