@@ -175,6 +175,11 @@ refuse "a GPU kind 'a100-sxm, h100-pcie'" 's/"east": {"gpus": {"h100-sxm": 8}/"e
 refuse "a price for 'h100-sxm, h200'" 's/"usd_per_gpu_hour": {"h100-sxm": 2.0}/"usd_per_gpu_hour": {"h100-sxm, h200": 5}/' "bad.json: regions.east.usd_per_gpu_hour.h100-sxm, h200: unknown GPU kind"
 refuse "a pool name that is a number" 's/"name": "e"/"name": 5/' "bad.json: pools\[0\].name: expected a non-empty string"
 refuse "a description that is a number" 's/"router"/"description": 5, "router"/' "bad.json: description: expected a string"
+# a pool's gpu that is no string fell back to the run's GPU (exit 0); a model
+# or region that is no string was reported as ''
+refuse "a pool's gpu that is a number" 's/"gpu": "h100-sxm", "replicas": 2},/"gpu": 5, "replicas": 2},/' "bad.json: pools\[0\].gpu: expected a GPU preset name or a path to a GPU file, got '5'"
+refuse "a pool's model that is a number" 's/"model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 2}$/"model": 8, "gpu": "h100-sxm", "replicas": 2}/' "bad.json: pools\[1\].model: expected a model preset name or a path to a config.json, got '8'"
+refuse "a pool's region that is an object" 's/"region": "west"/"region": {}/' "bad.json: pools\[1\].region: expected the name of a region, got '{}'"
 refuse "two pools of one name" 's/"name": "w"/"name": "e"/' "bad.json: pools\[1\].name: 'e' is the name of pools\[0\] too"
 refuse "a model share without a pool" 's/"router"/"models": {"llama-3-8b": 1, "qwen3-32b": 1}, "router"/' "models.qwen3-32b"
 "$KV" run --fleet "$T/near.json" --backend cpu --limit 5 --no-db >/dev/null 2>"$T/be.err"
