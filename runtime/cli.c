@@ -863,18 +863,27 @@ static const char *calib_label(const perf_calib *c) {
 
 /* The calibration a run or a prediction uses, by its --calibration name:
  * "none" the datasheet defaults, "" the one shipped for the GPU (the
- * defaults when none is), anything else a file's name or path. SIM_OK, or
- * an error status with *err set. */
+ * defaults when none is), anything else a file's name or path, which must
+ * have been fitted for this GPU. SIM_OK, or an error status with *err set
+ * (naming the file). */
 static int calib_choose(const char *name, const sim_gpu *gpu, const char *datadir, perf_calib *out,
                         sim_err *err) {
-    int found;
+    int found, rc;
     if (strcmp(name, "none") == 0) {
         perf_calib_default(out, gpu);
         return SIM_OK;
     }
-    if (name[0])
-        return perf_calib_load(name, out, err);
-    return perf_calib_load_for_gpu(gpu, datadir, out, &found, err);
+    if (name[0] == '\0')
+        return perf_calib_load_for_gpu(gpu, datadir, out, &found, err);
+    if ((rc = perf_calib_load(name, out, err)) != SIM_OK)
+        return rc;
+    /* perf_ctx_init refuses it too, but knows no file to name */
+    if (out->gpu[0] != '\0' && strcmp(out->gpu, gpu->name) != 0) {
+        sim_err_set(err, name, 0, 0, "gpu: expected %s (one fitted for the run's GPU), got '%s'",
+                    gpu->name, out->gpu);
+        return SIM_EINVAL;
+    }
+    return SIM_OK;
 }
 
 /* A replica spanning nodes costs its all-reduce with the collective model:
@@ -1021,11 +1030,14 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
         perf_batch_add_decode(&pb, 1);
         t = perf_step_s(&pctx, &pb);
         if (!(t <= SIM_HORIZON_S)) {
+            char calib_what[4200] = ""; /* the files to check, by name */
+            if (strcmp(calib_name, "none") != 0)
+                snprintf(calib_what, sizeof calib_what, " and the calibration (%s)",
+                         calib_name[0] ? calib_name : "the shipped one");
             sim_err_set(&err, "", 0, 0,
                         "a one-token decode step of %s on %s takes %g s (expected at most 1e9 s, "
-                        "the simulator's horizon): check the GPU file and the calibration for "
-                        "absurd values",
-                        model.name, gpu.name, t);
+                        "the simulator's horizon): check the GPU file (%s)%s for absurd values",
+                        model.name, gpu.name, t, cfg_str(cfg, "gpu"), calib_what);
             rc = SIM_EINFEASIBLE;
             goto fail;
         }

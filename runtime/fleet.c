@@ -280,6 +280,29 @@ static int check_regions(json_t *regions, json_t *pools, json_t *cfg, sim_err *e
     return SIM_OK;
 }
 
+/* Refuses a pool's region, model or gpu that is present but no string:
+ * read as a string, it was a missing name, so a "gpu" of 5 fell back to
+ * the run's GPU without a word, and a "model" of 5 was reported as ''. */
+static int check_pool_names(json_t *pools, sim_err *err) {
+    static const struct {
+        const char *key, *what;
+    } names[] = {{"region", "the name of a region"},
+                 {"model", "a model preset name or a path to a config.json"},
+                 {"gpu", "a GPU preset name or a path to a GPU file"}};
+    size_t i, j;
+    for (i = 0; i < json_array_size(pools); i++)
+        for (j = 0; j < sizeof names / sizeof names[0]; j++) {
+            json_t *v = json_object_get(json_array_get(pools, i), names[j].key);
+            char got[SIM_JSON_RENDER_MAX + 8];
+            if (v == NULL || json_is_string(v))
+                continue;
+            sim_json_render(v, got, sizeof got);
+            return bad(err, SIM_EINVAL, "pools[%zu].%s: expected %s, got '%s'", i, names[j].key,
+                       names[j].what, got);
+        }
+    return SIM_OK;
+}
+
 void rt_fleet_free(rt_fleet *f) {
     int i;
     if (f == NULL)
@@ -337,6 +360,8 @@ static int build(json_t *fleet, json_t *regions, json_t *pops, json_t *models, j
     if (!json_is_array(pools) || json_array_size(pools) == 0)
         return bad(err, SIM_EINVAL, "pools: expected a non-empty array, got %s",
                    pools ? "something else" : "nothing");
+    if ((rc = check_pool_names(pools, err)) != SIM_OK)
+        return rc;
     if ((rc = check_regions(regions, pools, cfg, err)) != SIM_OK)
         return rc;
     nr = (int)json_object_size(regions);

@@ -11,9 +11,10 @@
  * Validation: capacities, bandwidths and rates must be > 0, except
  * flops_fp8 (0: no fp8), nvlink_bw and ib_bw (0: no such link), which must
  * be >= 0; latencies and the launch overhead must be >= 0; pcie_gen is in
- * [1, 7] and gpus_per_node >= 1. A nonzero capacity, bandwidth or rate
- * below 1e6, or a latency above 1 s, is refused as a value written in
- * another unit (TB/s, GB, us). Each refusal names the field and its unit.
+ * [1, 7] and gpus_per_node in [1, 1024]. A nonzero capacity, bandwidth or
+ * rate below 1e6, or a latency above 1 s, is refused as a value written in
+ * another unit (TB/s, GB, us), and so is a bandwidth or FLOP rate above
+ * 1e18. Each refusal names the field and its unit.
  *
  * Non-goals: topology beyond "GPUs per node", clocks, power. */
 #include "config.h"
@@ -32,10 +33,18 @@
  * and the plausible range that catches a value written in another unit:
  * a capacity, bandwidth or rate below 1e6 (3.35 written for 3.35 TB/s, 80
  * for 80 GB) or a latency above 1 s (10 written for 10 us). A zero the sign
- * rule allows (no such link) is not checked against it. */
+ * rule allows (no such link) is not checked against it. A bandwidth or
+ * FLOP rate has a ceiling too: one of 1e308 made the remote KV pool's
+ * bandwidth (ib_bw x its NICs) infinite, which no link can carry. */
 #define GPU_MIN_SIZE    1e6
 #define GPU_MAX_LATENCY 1.0
 #define GPU_MAX_HBM     1e13 /* 10 TB: tens of times any GPU's */
+/* bytes/s or FLOP/s: hundreds of times any GPU's peak or link, and times
+ * 1024 NICs or 65536 GPUs still finite */
+#define GPU_MAX_RATE 1e18
+/* GPUs in one node: a rack-scale NVLink domain (72) with room to spare,
+ * small enough that the run's TP limit (64 nodes) fits in an int */
+#define GPU_MAX_PER_NODE 1024
 static const struct {
     const char *key;
     size_t off;
@@ -46,24 +55,24 @@ static const struct {
 } gpu_doubles[] = {
     {"hbm_bytes", offsetof(sim_gpu, hbm_bytes), "bytes", SIM_JSON_POSITIVE, GPU_MIN_SIZE,
      GPU_MAX_HBM, "80 GB is 80e9"},
-    {"hbm_bw", offsetof(sim_gpu, hbm_bw), "bytes/s", SIM_JSON_POSITIVE, GPU_MIN_SIZE, 0,
+    {"hbm_bw", offsetof(sim_gpu, hbm_bw), "bytes/s", SIM_JSON_POSITIVE, GPU_MIN_SIZE, GPU_MAX_RATE,
      "3.35 TB/s is 3.35e12"},
-    {"flops_bf16", offsetof(sim_gpu, flops_bf16), "FLOP/s", SIM_JSON_POSITIVE, GPU_MIN_SIZE, 0,
-     "989.4 TFLOP/s is 989.4e12"},
+    {"flops_bf16", offsetof(sim_gpu, flops_bf16), "FLOP/s", SIM_JSON_POSITIVE, GPU_MIN_SIZE,
+     GPU_MAX_RATE, "989.4 TFLOP/s is 989.4e12"},
     {"flops_fp8", offsetof(sim_gpu, flops_fp8), "FLOP/s, 0 when the GPU has no fp8",
-     SIM_JSON_NONNEG, GPU_MIN_SIZE, 0, "1978.9 TFLOP/s is 1978.9e12"},
+     SIM_JSON_NONNEG, GPU_MIN_SIZE, GPU_MAX_RATE, "1978.9 TFLOP/s is 1978.9e12"},
     {"l2_bytes", offsetof(sim_gpu, l2_bytes), "bytes", SIM_JSON_POSITIVE, GPU_MIN_SIZE, 0,
      "50 MiB is 52428800"},
-    {"pcie_bw", offsetof(sim_gpu, pcie_bw), "bytes/s", SIM_JSON_POSITIVE, GPU_MIN_SIZE, 0,
-     "64 GB/s is 64e9"},
+    {"pcie_bw", offsetof(sim_gpu, pcie_bw), "bytes/s", SIM_JSON_POSITIVE, GPU_MIN_SIZE,
+     GPU_MAX_RATE, "64 GB/s is 64e9"},
     {"pcie_latency_s", offsetof(sim_gpu, pcie_latency_s), "s", SIM_JSON_NONNEG, 0, GPU_MAX_LATENCY,
      "10 us is 10e-6"},
     {"nvlink_bw", offsetof(sim_gpu, nvlink_bw), "bytes/s, 0 when there is no NVLink",
-     SIM_JSON_NONNEG, GPU_MIN_SIZE, 0, "450 GB/s is 450e9"},
+     SIM_JSON_NONNEG, GPU_MIN_SIZE, GPU_MAX_RATE, "450 GB/s is 450e9"},
     {"nvlink_latency_s", offsetof(sim_gpu, nvlink_latency_s), "s", SIM_JSON_NONNEG, 0,
      GPU_MAX_LATENCY, "3 us is 3e-6"},
     {"ib_bw", offsetof(sim_gpu, ib_bw), "bytes/s, 0 when there is no InfiniBand", SIM_JSON_NONNEG,
-     GPU_MIN_SIZE, 0, "50 GB/s is 50e9"},
+     GPU_MIN_SIZE, GPU_MAX_RATE, "50 GB/s is 50e9"},
     {"ib_latency_s", offsetof(sim_gpu, ib_latency_s), "s", SIM_JSON_NONNEG, 0, GPU_MAX_LATENCY,
      "5 us is 5e-6"},
     {"host_mem_bytes", offsetof(sim_gpu, host_mem_bytes), "bytes", SIM_JSON_POSITIVE, GPU_MIN_SIZE,
@@ -110,10 +119,13 @@ int sim_gpu_parse(const char *json_text, const char *src, sim_gpu *out, sim_err 
             goto done;
         if (x != 0 && (x < gpu_doubles[i].lo || (gpu_doubles[i].hi > 0 && x > gpu_doubles[i].hi))) {
             if (gpu_doubles[i].hi > 0 && gpu_doubles[i].lo > 0)
-                sim_err_set(err, src, 0, 0,
-                            "%s: expected %g..%g %s (%s), got '%.15g' (written in another unit?)",
-                            gpu_doubles[i].key, gpu_doubles[i].lo, gpu_doubles[i].hi,
-                            gpu_doubles[i].unit, gpu_doubles[i].example, x);
+                sim_err_set(
+                    err, src, 0, 0,
+                    "%s: expected %s%g..%g %.*s (%s), got '%.15g' (written in another "
+                    "unit?)",
+                    gpu_doubles[i].key, gpu_doubles[i].flags & SIM_JSON_NONNEG ? "0 or " : "",
+                    gpu_doubles[i].lo, gpu_doubles[i].hi, (int)strcspn(gpu_doubles[i].unit, ","),
+                    gpu_doubles[i].unit, gpu_doubles[i].example, x);
             else if (gpu_doubles[i].hi > 0)
                 sim_err_set(err, src, 0, 0,
                             "%s: expected seconds, at most %g (%s), got '%.15g' (written in "
@@ -138,7 +150,9 @@ int sim_gpu_parse(const char *json_text, const char *src, sim_gpu *out, sim_err 
                                src, err)) ||
         (rc = sim_json_check_range_i64("pcie_gen", g.pcie_gen, 1, 7, src, err)) ||
         (rc = sim_json_get_int(o, "gpus_per_node", SIM_JSON_REQUIRED | SIM_JSON_POSITIVE,
-                               &g.gpus_per_node, src, err)))
+                               &g.gpus_per_node, src, err)) ||
+        (rc = sim_json_check_range_i64("gpus_per_node", g.gpus_per_node, 1, GPU_MAX_PER_NODE, src,
+                                       err)))
         goto done;
 
     if (name != NULL)

@@ -146,6 +146,11 @@ refuse "pools larger than the supply" 's/"replicas": 2}/"replicas": 9}/' "more t
 sed 's/"gpus_per_node": 8/"gpus_per_node": 6/' "$srcdir/data/gpus/h100-sxm.json" >"$T/six.json"
 "$KV" run --gpu "$T/six.json" --tp 8 --limit 5 --no-db >/dev/null 2>"$T/six.err"
 check "refused: TP across nodes that is not whole nodes (exit 1)" "[ $? -eq 1 ] && grep -q 'expected whole nodes (a multiple of 6)' $T/six.err"
+# 2^31 - 1 GPUs per node overflowed the TP limit (64 x gpus_per_node, an int)
+sed 's/"gpus_per_node": 8/"gpus_per_node": 2147483647/' "$srcdir/data/gpus/h100-sxm.json" >"$T/gpn.json"
+"$KV" run --gpu "$T/gpn.json" --limit 5 --no-db >/dev/null 2>"$T/gpn.err"
+check "refused: 2^31 - 1 GPUs per node (exit 1, naming the file and the range)" \
+    "[ $? -eq 1 ] && grep -q 'gpn.json: gpus_per_node: expected an integer in \[1, 1024\], got .2147483647.' $T/gpn.err"
 # a GPU whose node has no inter-node link cannot hold TP beyond the node
 sed 's/"ib_bw": 50e9/"ib_bw": 0/' "$srcdir/data/gpus/h100-sxm.json" >"$T/noib.json"
 "$KV" run --gpu "$T/noib.json" --tp 16 --model llama-3-70b --limit 5 --no-db >/dev/null 2>"$T/noib.err"
@@ -170,6 +175,11 @@ refuse "a GPU kind 'a100-sxm, h100-pcie'" 's/"east": {"gpus": {"h100-sxm": 8}/"e
 refuse "a price for 'h100-sxm, h200'" 's/"usd_per_gpu_hour": {"h100-sxm": 2.0}/"usd_per_gpu_hour": {"h100-sxm, h200": 5}/' "bad.json: regions.east.usd_per_gpu_hour.h100-sxm, h200: unknown GPU kind"
 refuse "a pool name that is a number" 's/"name": "e"/"name": 5/' "bad.json: pools\[0\].name: expected a non-empty string"
 refuse "a description that is a number" 's/"router"/"description": 5, "router"/' "bad.json: description: expected a string"
+# a pool's gpu that is no string fell back to the run's GPU (exit 0); a model
+# or region that is no string was reported as ''
+refuse "a pool's gpu that is a number" 's/"gpu": "h100-sxm", "replicas": 2},/"gpu": 5, "replicas": 2},/' "bad.json: pools\[0\].gpu: expected a GPU preset name or a path to a GPU file, got '5'"
+refuse "a pool's model that is a number" 's/"model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 2}$/"model": 8, "gpu": "h100-sxm", "replicas": 2}/' "bad.json: pools\[1\].model: expected a model preset name or a path to a config.json, got '8'"
+refuse "a pool's region that is an object" 's/"region": "west"/"region": {}/' "bad.json: pools\[1\].region: expected the name of a region, got '{}'"
 refuse "two pools of one name" 's/"name": "w"/"name": "e"/' "bad.json: pools\[1\].name: 'e' is the name of pools\[0\] too"
 refuse "a model share without a pool" 's/"router"/"models": {"llama-3-8b": 1, "qwen3-32b": 1}, "router"/' "models.qwen3-32b"
 "$KV" run --fleet "$T/near.json" --backend cpu --limit 5 --no-db >/dev/null 2>"$T/be.err"
@@ -311,6 +321,11 @@ check "remote pool: identical with and without fast-forward" \
 check "refused: a remote pool without the prefix cache" "[ $? -eq 1 ] && grep -q 'needs the prefix cache' $T/rp.err"
 "$KV" run --gpu "$T/noib.json" --remote-pool-gib 8 --limit 5 --no-db >/dev/null 2>"$T/rp.err"
 check "refused: a remote pool without InfiniBand" "[ $? -eq 1 ] && grep -q 'InfiniBand' $T/rp.err"
+# an ib_bw of 1e308 made the pool's bandwidth (8 NICs) infinite: "out of memory", exit 3
+sed 's/"ib_bw": 50e9/"ib_bw": 1e308/' "$srcdir/data/gpus/h100-sxm.json" >"$T/ibinf.json"
+"$KV" run --gpu "$T/ibinf.json" --remote-pool-gib 8 --limit 5 --no-db >/dev/null 2>"$T/ibinf.err"
+check "refused: an ib_bw of 1e308 (exit 1, naming the file and the range)" \
+    "[ $? -eq 1 ] && grep -q 'ibinf.json: ib_bw: expected 0 or 1e+06..1e+18 bytes/s' $T/ibinf.err"
 
 # 11. fleets in experiment specs: a path relative to the spec, or inline objects as an
 # axis; without a "router" key the run's --router decides

@@ -166,6 +166,8 @@ static void test_parse_ok(void) {
     T_EQ_I(sim_gpu_parse(h100_with("nvlink_bw", "0"), "x.json", &g, &e), SIM_OK);
     T_EQ_I(sim_gpu_parse(h100_with("ib_bw", "0.0"), "x.json", &g, &e), SIM_OK);
     T_EQ_I(sim_gpu_parse(h100_with("pcie_latency_s", "0"), "x.json", &g, &e), SIM_OK);
+    /* The ceiling of a rate is inclusive. */
+    T_EQ_I(sim_gpu_parse(h100_with("ib_bw", "1e18"), "x.json", &g, &e), SIM_OK);
     /* Integers and reals are both numbers. */
     T_EQ_I(sim_gpu_parse(h100_with("hbm_bw", "3350000000000"), "x.json", &g, &e), SIM_OK);
     T_NEAR(g.hbm_bw, 3.35e12, 0);
@@ -192,14 +194,22 @@ static void test_parse_errors(void) {
                "h100-sxm.json: hbm_bw: expected a positive number (bytes/s), got '\"3.35 TB/s\"'");
     /* a value written in another unit: TB/s, TFLOP/s, GB, microseconds */
     expect_err(h100_with("hbm_bw", "3.35"), SIM_EINVAL,
-               "h100-sxm.json: hbm_bw: expected at least 1e+06 bytes/s (3.35 TB/s is 3.35e12), "
+               "h100-sxm.json: hbm_bw: expected 1e+06..1e+18 bytes/s (3.35 TB/s is 3.35e12), "
                "got '3.35' (written in another unit?)");
     expect_err(h100_with("flops_fp8", "1978.9"), SIM_EINVAL,
-               "h100-sxm.json: flops_fp8: expected 0 or at least 1e+06 FLOP/s (1978.9 TFLOP/s "
+               "h100-sxm.json: flops_fp8: expected 0 or 1e+06..1e+18 FLOP/s (1978.9 TFLOP/s "
                "is 1978.9e12), got '1978.9' (written in another unit?)");
     expect_err(h100_with("flops_bf16", "989.4"), SIM_EINVAL,
-               "h100-sxm.json: flops_bf16: expected at least 1e+06 FLOP/s (989.4 TFLOP/s is "
+               "h100-sxm.json: flops_bf16: expected 1e+06..1e+18 FLOP/s (989.4 TFLOP/s is "
                "989.4e12), got '989.4' (written in another unit?)");
+    /* a rate of 1e308: the remote pool's bandwidth, ib_bw x its NICs, was
+     * infinite and the run failed with "out of memory" */
+    expect_err(h100_with("ib_bw", "1e308"), SIM_EINVAL,
+               "h100-sxm.json: ib_bw: expected 0 or 1e+06..1e+18 bytes/s (50 GB/s is 50e9), "
+               "got '1e+308' (written in another unit?)");
+    expect_err(h100_with("flops_bf16", "1.5e18"), SIM_EINVAL,
+               "h100-sxm.json: flops_bf16: expected 1e+06..1e+18 FLOP/s (989.4 TFLOP/s is "
+               "989.4e12), got '1.5e+18' (written in another unit?)");
     expect_err(h100_with("hbm_bytes", "80"), SIM_EINVAL,
                "h100-sxm.json: hbm_bytes: expected 1e+06..1e+13 bytes (80 GB is 80e9), got "
                "'80' (written in another unit?)");
@@ -211,6 +221,11 @@ static void test_parse_errors(void) {
                "got '4' (written in another unit?)");
     expect_err(h100_with("gpus_per_node", "0"), SIM_EINVAL,
                "h100-sxm.json: gpus_per_node: expected a positive integer, got '0'");
+    /* 2^31 - 1 GPUs per node overflowed the run's TP limit, 64 x gpus_per_node */
+    expect_err(h100_with("gpus_per_node", "2147483647"), SIM_EINVAL,
+               "h100-sxm.json: gpus_per_node: expected an integer in [1, 1024], got '2147483647'");
+    expect_err(h100_with("gpus_per_node", "1025"), SIM_EINVAL,
+               "h100-sxm.json: gpus_per_node: expected an integer in [1, 1024], got '1025'");
     expect_err(h100_with("n_sm", "132.5"), SIM_EPARSE,
                "h100-sxm.json: n_sm: expected a positive integer, got '132.5'");
     expect_err(h100_with("pcie_gen", "9"), SIM_EINVAL,

@@ -163,9 +163,12 @@ wait_done() {
 (cd "$T/u" && "$KV" sweep "$S/long.json" --db s.db --quiet >/dev/null 2>&1)
 check "uninterrupted long sweep exits 0" "[ $? -eq 0 ]"
 killed_mid=0
+# a coordinator killed with -9 cannot remove its private folder: keep it in $T
+mkdir -p "$T/ktmp"
 for attempt in 1 2 3; do
     rm -f "$T/k/s.db" "$T/k/s.db-journal"
-    (cd "$T/k" && exec "$KV" sweep "$S/long.json" --db s.db --jobs 2 --quiet >/dev/null 2>&1) &
+    (cd "$T/k" && TMPDIR="$T/ktmp" exec "$KV" sweep "$S/long.json" --db s.db --jobs 2 --quiet \
+        >/dev/null 2>&1) &
     pid=$!
     wait_done "$T/k/s.db" 3
     kill -9 $pid 2>/dev/null
