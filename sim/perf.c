@@ -967,17 +967,17 @@ void perf_batch_add_decode(perf_batch *b, int64_t n) {
  * the work index. */
 typedef struct curve_kind {
     const char *xkey, *ykey, *what;
-    double ymax;
+    double ymin, ymax; /* the range calibrate clamps its fits to */
 } curve_kind;
-static const curve_kind kind_eff = {"log2_rows", "eff", "an efficiency", 1.5};
-static const curve_kind kind_shape = {"log2_shape", "factor", "a factor", 4.0};
-static const curve_kind kind_unal = {"log2_rows", "factor", "a factor", 4.0};
-static const curve_kind kind_work = {"log2_work", "factor", "a factor", 4.0};
-static const curve_kind kind_aspect = {"log2_aspect", "factor", "a factor", 4.0};
+static const curve_kind kind_eff = {"log2_rows", "eff", "an efficiency", 1e-4, 1.5};
+static const curve_kind kind_shape = {"log2_shape", "factor", "a factor", 1e-3, 4.0};
+static const curve_kind kind_unal = {"log2_rows", "factor", "a factor", 1e-3, 4.0};
+static const curve_kind kind_work = {"log2_work", "factor", "a factor", 1e-3, 4.0};
+static const curve_kind kind_aspect = {"log2_aspect", "factor", "a factor", 1e-3, 4.0};
 /* rope's shape factors, by its query width (perf_op_shape): a key of their
  * own, so that a file fitted when rope's index was log2(q + kv) is refused
  * rather than read on the wrong axis */
-static const curve_kind kind_shape_q = {"log2_q_shape", "factor", "a factor", 4.0};
+static const curve_kind kind_shape_q = {"log2_q_shape", "factor", "a factor", 1e-3, 4.0};
 
 /* The curves an operator's object may hold, in the order files list them:
  * key, kind, place in perf_op_calib and the operators allowed to have it
@@ -1163,13 +1163,15 @@ static void json_text(const json_t *v, char *buf, size_t n) {
     sim_json_render(v, buf, n);
 }
 
-/* Reads a finite number >= 0 at field into *out. */
+/* Reads a time in [0, 1] s at field into *out: an overhead of a second or
+ * more per call or step is a value written in another unit. */
 static int get_nonneg(const json_t *v, const char *path, const char *field, double *out,
                       sim_err *err) {
     char got[SIM_JSON_RENDER_MAX + 8];
-    if (!json_is_number(v) || !isfinite(json_number_value(v)) || json_number_value(v) < 0) {
+    if (!json_is_number(v) || !(json_number_value(v) >= 0) || !(json_number_value(v) <= 1)) {
         json_text(v, got, sizeof got);
-        sim_err_set(err, path, 0, 0, "%s: expected a number >= 0 (seconds), got '%s'", field, got);
+        sim_err_set(err, path, 0, 0, "%s: expected a number of seconds in [0, 1], got '%s'", field,
+                    got);
         return SIM_EPARSE;
     }
     *out = json_number_value(v);
@@ -1247,11 +1249,11 @@ static int load_curve(const json_t *v, const char *path, const char *field, cons
                         field, kd->xkey, i, got);
             return SIM_EPARSE;
         }
-        if (!json_is_number(y) || !(json_number_value(y) > 0) ||
+        if (!json_is_number(y) || !(json_number_value(y) >= kd->ymin) ||
             !(json_number_value(y) <= kd->ymax)) {
             json_text(y, got, sizeof got);
-            sim_err_set(err, path, 0, 0, "%s.%s[%zu]: expected %s in (0, %g], got '%s'", field,
-                        kd->ykey, i, kd->what, kd->ymax, got);
+            sim_err_set(err, path, 0, 0, "%s.%s[%zu]: expected %s in [%g, %g], got '%s'", field,
+                        kd->ykey, i, kd->what, kd->ymin, kd->ymax, got);
             return SIM_EPARSE;
         }
         c->x[i] = json_number_value(x);
@@ -1337,10 +1339,11 @@ static int get_string(const json_t *v, const char *path, const char *field, char
 /* Loads and validates a calibration file (docs/calibration.md): a JSON
  * object with gpu, source, fitted_at_version (ignored), step_base_s,
  * step_per_seq_s and ops, an object holding every operator by name with
- * overhead_s and optional eff_c, eff_m curves (knots increasing, at most
- * PERF_MAX_KNOTS, efficiencies in (0, 1.5]); a GEMM operator (qkv_proj,
- * o_proj, mlp_up, mlp_down, lm_head) may also hold "fp8", an object of the
- * same three keys for fp8 weights (op_fp8, has_fp8). Unknown keys and operator
+ * overhead_s and optional curves (knots increasing, at most PERF_MAX_KNOTS,
+ * efficiencies in [1e-4, 1.5] and factors in [1e-3, 4], the ranges
+ * calibrate fits in; times in [0, 1] s); a GEMM operator (qkv_proj,
+ * o_proj, mlp_up, mlp_down, lm_head) may also hold "fp8", an object of a
+ * GEMM operator's keys for fp8 weights (op_fp8, has_fp8). Unknown keys and operator
  * names are errors naming them. SIM_OK, SIM_EIO (cannot open) or
  * SIM_EPARSE; *out is only written on success. */
 int perf_calib_load(const char *path, perf_calib *out, sim_err *err) {

@@ -93,7 +93,7 @@ typedef struct perf_batch {
 typedef struct perf_curve {
     int n;
     double x[PERF_MAX_KNOTS]; /* increasing log2(rows) */
-    double y[PERF_MAX_KNOTS]; /* efficiency in (0, 1.5] */
+    double y[PERF_MAX_KNOTS]; /* efficiency in [1e-4, 1.5], factor in [1e-3, 4] */
 } perf_curve;
 
 typedef struct perf_op_calib {

@@ -1176,17 +1176,25 @@ static void test_malformed(void) {
                "{\"overhead_s\": 0, \"eff_m\": {\"log2_rows\": [0, 1], \"eff\": [1.75, 0.6]}}",
                NULL);
     expect_bad(buf, SIM_EPARSE,
-               "ops.norm.eff_m.eff[0]: expected an efficiency in (0, 1.5], got '1.75'");
+               "ops.norm.eff_m.eff[0]: expected an efficiency in [0.0001, 1.5], got '1.75'");
     calib_text(buf, sizeof buf, NULL, "norm",
                "{\"overhead_s\": 0, \"eff_m\": {\"log2_rows\": [0, 1], \"eff\": [0, 0.6]}}", NULL);
     expect_bad(buf, SIM_EPARSE,
-               "ops.norm.eff_m.eff[0]: expected an efficiency in (0, 1.5], got '0'");
+               "ops.norm.eff_m.eff[0]: expected an efficiency in [0.0001, 1.5], got '0'");
+    /* below the range calibrate fits in: a step would take forever */
+    calib_text(buf, sizeof buf, NULL, "norm",
+               "{\"overhead_s\": 0, \"eff_m\": {\"log2_rows\": [0, 1], \"eff\": [0.6, 5e-324]}}",
+               NULL);
+    expect_bad(buf, SIM_EPARSE,
+               "ops.norm.eff_m.eff[1]: expected an efficiency in [0.0001, 1.5], got "
+               "'4.94065645841247e-324'");
     calib_text(buf, sizeof buf, NULL, "norm",
                "{\"overhead_s\": 0, \"eff_m\": {\"log2_rows\": [0, 1], \"eff\": [0.6]}}", NULL);
     expect_bad(buf, SIM_EPARSE,
                "ops.norm.eff_m.eff: expected as many values as log2_rows knots (2), got 1");
     calib_text(buf, sizeof buf, NULL, "rope", "{\"overhead_s\": -1}", NULL);
-    expect_bad(buf, SIM_EPARSE, "ops.rope.overhead_s: expected a number >= 0 (seconds), got '-1'");
+    expect_bad(buf, SIM_EPARSE,
+               "ops.rope.overhead_s: expected a number of seconds in [0, 1], got '-1'");
     calib_text(buf, sizeof buf, NULL, "rope", "{\"overhead\": 1}", NULL);
     expect_bad(buf, SIM_EPARSE,
                "ops.rope: unknown key 'overhead', expected overhead_s, eff_c, eff_m, shape_c, "
@@ -1229,20 +1237,30 @@ static void test_malformed(void) {
                "{\"log2_rows\": [0], \"eff\": [2]}}}",
                NULL);
     expect_bad(buf, SIM_EPARSE,
-               "ops.o_proj.fp8.eff_m.eff[0]: expected an efficiency in (0, 1.5], got '2'");
+               "ops.o_proj.fp8.eff_m.eff[0]: expected an efficiency in [0.0001, 1.5], got '2'");
     calib_text(buf, sizeof buf, "\"step_base\": 1, ", NULL, NULL, NULL);
     expect_bad(buf, SIM_EPARSE,
                "unknown key 'step_base', expected gpu, source, fitted_at_version, step_base_s, "
                "step_per_seq_s, step_tp_s or ops");
     calib_text(buf, sizeof buf, "\"step_tp_s\": -1, ", NULL, NULL, NULL);
-    expect_bad(buf, SIM_EPARSE, "step_tp_s: expected a number >= 0 (seconds), got '-1'");
-    /* shape, unaligned and work factors: their own key names, factors in (0, 4],
+    expect_bad(buf, SIM_EPARSE, "step_tp_s: expected a number of seconds in [0, 1], got '-1'");
+    /* a second or more per step: another unit, or a file that makes predict's steps absurd */
+    calib_text(buf, sizeof buf, "\"step_tp_s\": 1e300, ", NULL, NULL, NULL);
+    expect_bad(buf, SIM_EPARSE, "step_tp_s: expected a number of seconds in [0, 1], got '1e300'");
+    calib_text(buf, sizeof buf, NULL, "rope", "{\"overhead_s\": 2}", NULL);
+    expect_bad(buf, SIM_EPARSE,
+               "ops.rope.overhead_s: expected a number of seconds in [0, 1], got '2'");
+    /* shape, unaligned and work factors: their own key names, factors in [1e-3, 4],
      * unaligned on weight GEMMs only, work on the attentions only */
     {
         static const char *const cases[][3] = {
             {"mlp_up",
              "{\"overhead_s\": 0, \"shape_c\": {\"log2_shape\": [20, 24], \"factor\": [0.5, 5]}}",
-             "ops.mlp_up.shape_c.factor[1]: expected a factor in (0, 4], got '5'"},
+             "ops.mlp_up.shape_c.factor[1]: expected a factor in [0.001, 4], got '5'"},
+            {"mlp_up",
+             "{\"overhead_s\": 0, \"shape_c\": {\"log2_shape\": [20, 24], \"factor\": [0.5, "
+             "1e-9]}}",
+             "ops.mlp_up.shape_c.factor[1]: expected a factor in [0.001, 4], got '1e-9'"},
             {"mlp_up", "{\"overhead_s\": 0, \"shape_m\": {\"log2_rows\": [20], \"factor\": [0.5]}}",
              "ops.mlp_up.shape_m: unknown key 'log2_rows', expected log2_shape or factor"},
             {"o_proj",
@@ -1275,7 +1293,8 @@ static void test_malformed(void) {
         }
     }
     calib_text(buf, sizeof buf, "\"step_per_seq_s\": \"fast\", ", NULL, NULL, NULL);
-    expect_bad(buf, SIM_EPARSE, "step_per_seq_s: expected a number >= 0 (seconds), got '\"fast\"'");
+    expect_bad(buf, SIM_EPARSE,
+               "step_per_seq_s: expected a number of seconds in [0, 1], got '\"fast\"'");
     expect_bad("[1, 2]\n", SIM_EPARSE, "expected a JSON object at the top");
     expect_bad("{\"gpu\": \"h100-sxm\", \"ops\": {}}\n", SIM_EPARSE,
                "ops: missing operator 'qkv_proj'");
