@@ -2082,9 +2082,14 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
                 pc->perf->gpu.ib_bw * (pc->sched.remote_nics > 0 ? pc->sched.remote_nics : 1);
             if ((rc = pcache_create(pc->sched.remote_blocks, pc->sched.policy,
                                     &pc->sched.policy_params, &q->remote, err)) != SIM_OK ||
-                net_link_add(e.kvnet, pool_bw, &q->rpool_in) != SIM_OK ||
-                net_link_add(e.kvnet, pool_bw, &q->rpool_out) != SIM_OK) {
-                e.rc = rc != SIM_OK ? rc : SIM_ENOMEM;
+                (rc = net_link_add(e.kvnet, pool_bw, &q->rpool_in)) != SIM_OK ||
+                (rc = net_link_add(e.kvnet, pool_bw, &q->rpool_out)) != SIM_OK) {
+                if (rc == SIM_EINVAL) /* not a positive, finite bandwidth */
+                    sim_err_set(err, "", 0, 0,
+                                "remote pool: expected a positive finite link bandwidth "
+                                "(ib_bw %g bytes/s of GPU %s), got %g bytes/s",
+                                pc->perf->gpu.ib_bw, pc->perf->gpu.name, pool_bw);
+                e.rc = rc;
                 goto out;
             }
             scfg.remote = q->remote;
