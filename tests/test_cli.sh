@@ -252,16 +252,23 @@ sed 's/"num_hidden_layers": 80/"num_hidden_layers": 160/' \
 "$KV" predict --model "$T/l160.json" --pp 2 --decode 1@100 >/dev/null 2>"$T/err13"
 check "predict's weights note counts --pp (139.0 GB per GPU at PP 2)" \
     "[ $? -eq 0 ] && grep -q 'at TP1 PP2 has 139.0 GB of weights per GPU' $T/err13"
-# absurd calibration values: refused, not printed as a JSON without step_s
+# absurd calibration values: refused as the file is read, naming the field
 sed 's/"overhead_s": *[0-9.eE+-]*/"overhead_s": 1e307/' \
     "$srcdir/data/calib/h100-sxm.json" >"$T/huge.json"
 "$KV" predict --calibration "$T/huge.json" --decode 8@1000 --json >/dev/null 2>"$T/err14"
-check "predict with an overhead of 1e307 s exits 1 (the step is not finite)" \
-    "[ $? -eq 1 ] && grep -q 'not finite' $T/err14"
-"$KV" run --no-db --calibration "$T/huge.json" --synthetic 'poisson,rate=1,requests=2,isl=8,osl=2' \
-    >/dev/null 2>"$T/err15"
-check "run with an overhead of 1e307 s is refused before it starts (exit 1)" \
-    "[ $? -eq 1 ] && grep -q 'one-token decode step' $T/err15"
+check "predict with an overhead of 1e307 s exits 1 naming the field" \
+    "[ $? -eq 1 ] && grep -q 'ops.qkv_proj.overhead_s: expected a number of seconds' $T/err14"
+# values each in range that together make a step last past the horizon: a GPU
+# at the least bandwidth (1 MB/s) and a calibration at the least efficiency
+# and factors; run refuses the configuration before it starts, naming both files
+sed 's/^  "hbm_bw": *[0-9.eE+-]*/  "hbm_bw": 1000000/; s/"name": *"h100-sxm"/"name": "slowgpu"/' \
+    "$srcdir/data/gpus/h100-sxm.json" >"$T/slowgpu.json"
+sed 's/"gpu": *"h100-sxm"/"gpu": "slowgpu"/; /"eff": \[/ s/[0-9][0-9.e+-]*/0.0001/g
+     /"factor": \[/ s/[0-9][0-9.e+-]*/0.001/g' "$srcdir/data/calib/h100-sxm.json" >"$T/floor.json"
+"$KV" run --no-db --gpu "$T/slowgpu.json" --calibration "$T/floor.json" \
+    --synthetic 'poisson,rate=1,requests=2,isl=8,osl=2' >/dev/null 2>"$T/err15"
+check "run with 1e17 s steps is refused before it starts (exit 1), naming the GPU and calibration files" \
+    "[ $? -eq 1 ] && grep -q 'one-token decode step .* check the GPU file ($T/slowgpu.json) and the calibration ($T/floor.json)' $T/err15"
 # --calibration none: the all-reduce across two nodes is the datasheet tree
 # (docs/collectives.md): 2 x 7 x 3 us (NVLink) + 2 x 1 x 5 us (IB) + 2 x 8192 B
 # / 400 GB/s per call, 2 calls x 32 layers, not data/calib/nccl-h100-sxm.json's
@@ -345,11 +352,10 @@ check "--steps-sample 2^63-1: exit 0, one steps row" \
 "$KV" run --no-db --load-scale 1e-300 --synthetic 'poisson,rate=5,requests=4,isl=32,osl=4' \
     >/dev/null 2>"$T/hz1"
 check "--load-scale 1e-300: exit 1 naming the horizon" "[ $? -eq 1 ] && grep -q horizon $T/hz1"
-sed 's/"step_base_s": *[0-9.eE+-]*/"step_base_s": 400000000/' \
-    "$srcdir/data/calib/h100-sxm.json" >"$T/slow.json"
-"$KV" run --no-db --calibration "$T/slow.json" --synthetic 'poisson,rate=5,requests=4,isl=32,osl=40' \
-    >/dev/null 2>"$T/hz2"
-check "400e6 s steps: exit 1 once past the horizon" "[ $? -eq 1 ] && grep -q horizon $T/hz2"
+# 16,000 s steps (16 GB of weights read at 1 MB/s), one sequence at a time
+"$KV" run --no-db --gpu "$T/slowgpu.json" --model llama-3.1-8b --max-num-seqs 1 \
+    --synthetic 'poisson,rate=5,requests=4,isl=32,osl=40000' >/dev/null 2>"$T/hz2"
+check "16,000 s steps: exit 1 once past the horizon" "[ $? -eq 1 ] && grep -q horizon $T/hz2"
 "$KV" run --db "$T/hz.db" --load-scale 1e-9 --synthetic 'poisson,rate=5,requests=4,isl=32,osl=4' \
     >/dev/null 2>"$T/hz3"
 check "a gap of 1e8 timeline intervals: exit 1, the run marked failed" \
