@@ -926,10 +926,9 @@ static int sched_policy_of(json_t *cfg, sched_config *sc, sim_err *err) {
 static int cache_policy_of(json_t *cfg, sched_config *sc, sim_err *err) {
     pcache *probe = NULL;
     int rc;
-    if (strcmp(cfg_str(cfg, "policy"), "none") == 0)
-        return SIM_OK;
     if ((rc = evict_spec_parse_or_none(cfg_str(cfg, "policy"), &sc->policy, &sc->policy_params,
-                                       err)) != SIM_OK)
+                                       err)) != SIM_OK ||
+        sc->policy == NULL) /* none */
         return rc;
     sc->policy_params.block_tokens = (int32_t)cfg_int(cfg, "block-tokens");
     if (strcmp(sc->policy->name, "belady") != 0 &&
