@@ -1,7 +1,9 @@
 /* ceilings: the GPU's measured ceilings, the denominators of kernel
  * efficiency (docs/VALIDATION.md): device-to-device copy bandwidth (bytes
  * read plus written), the cuBLAS bf16 GEMM rate on large random matrices,
- * and host-device copy bandwidth, pinned and pageable, against copy size.
+ * the FP8 E4M3 GEMM rate through kvfleet's own launcher (kern_gemm:
+ * cuBLASLt, bf16 output), and host-device copy bandwidth, pinned and
+ * pageable, against copy size.
  * Inputs are random (a hash of the index), never zeros; each figure is the
  * median of timed repeats after a warm-up, timed with CUDA events. Each
  * result is checked on the host first: the random fill against the same
@@ -9,7 +11,11 @@
  * outputs against float64 dot products (relative error of the sample), the
  * host copies' round trip byte for byte; a failed check exits 1.
  *
- *     kernels/dev/ceilings [COPY_MIB] [GEMM_N]      (defaults 2048, 8192)
+ *     kernels/dev/ceilings [COPY_MIB] [GEMM_N] [FP8_N]  (defaults 2048, 8192, 16384)
+ *
+ * FP8_N is larger than GEMM_N because kern_gemm asks cuBLASLt for an
+ * algorithm on every call (tens of microseconds of host time, docs/gpu.md):
+ * at 16384^3 that is under 1% of the call; a GPU without FP8 skips it.
  */
 #include <algorithm>
 #include <math.h>
@@ -21,6 +27,7 @@
 
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
+#include <cuda_fp8.h>
 
 #include "dev_util.cuh"
 #include "kern.h"
@@ -41,6 +48,13 @@ __host__ __device__ static float random_at(size_t i, uint32_t seed) {
     h *= 2246822519u;
     h ^= h >> 13;
     return (float)(h & 0xffff) / 32768.0f - 1.0f;
+}
+
+/* x[i] = random_at(i, seed) rounded to FP8 E4M3 (|x| < 1: no saturation) */
+__global__ void fill_random_fp8(uint8_t *x, size_t n, uint32_t seed) {
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        x[i] = __nv_cvt_float_to_fp8(random_at(i, seed), __NV_SATFINITE, __NV_E4M3);
 }
 
 /* x[i] = random_at(i, seed) rounded to bf16 */
@@ -100,6 +114,7 @@ template <typename F> static float median_ms(int repeats, F f) {
 int main(int argc, char **argv) {
     size_t copy_mib = argc > 1 ? (size_t)atol(argv[1]) : 2048;
     int n = argc > 2 ? atoi(argv[2]) : 8192;
+    int n8 = argc > 3 ? atoi(argv[3]) : 16384;
     cudaDeviceProp prop;
     int drv = 0;
     CUDA_CHECK(cudaGetDeviceProperties(&prop, 0));
@@ -171,6 +186,71 @@ int main(int argc, char **argv) {
     CUBLAS_CHECK(cublasDestroy(h));
     for (int i = 0; i < 9; i++)
         CUDA_CHECK(cudaFree(m[i]));
+
+    /* 2b. FP8 E4M3 GEMM through kern_gemm (cuBLASLt, bf16 output, fp32
+     * accumulation), y (n8, n8) = x . w^T row-major, three operand sets */
+    {
+        kern_ctx *kc = NULL;
+        if (kern_ctx_create(&kc) != 0) {
+            fprintf(stderr, "ceilings: kern_ctx_create: %s\n", kern_last_error());
+            return 1;
+        }
+        if (!kern_ctx_has_fp8(kc)) {
+            printf("fp8 gemm   skipped: this GPU has no FP8 tensor cores\n");
+        } else {
+            size_t e8 = (size_t)n8 * n8;
+            uint8_t *x8[3], *w8[3];
+            __nv_bfloat16 *y8;
+            for (int i = 0; i < 3; i++) {
+                CUDA_CHECK(cudaMalloc(&x8[i], e8));
+                CUDA_CHECK(cudaMalloc(&w8[i], e8));
+                fill_random_fp8<<<1024, 256>>>(x8[i], e8, 101u + (uint32_t)i);
+                fill_random_fp8<<<1024, 256>>>(w8[i], e8, 201u + (uint32_t)i);
+                CUDA_CHECK(cudaGetLastError());
+            }
+            CUDA_CHECK(cudaMalloc(&y8, e8 * sizeof(__nv_bfloat16)));
+            int t8 = 0;
+            ms = median_ms(10, [&] {
+                int i = t8++ % 3;
+                if (kern_gemm(kc, y8, x8[i], w8[i], n8, n8, n8, KERN_DT_FP8_E4M3, 1.0f, NULL) !=
+                    0) {
+                    fprintf(stderr, "ceilings: fp8 kern_gemm: %s\n", kern_last_error());
+                    exit(1);
+                }
+            });
+            {
+                /* the last set timed: 64 sampled outputs against float64 dot
+                 * products of the decoded FP8 inputs */
+                int i = (t8 - 1) % 3;
+                std::vector<uint8_t> a(e8), b(e8);
+                std::vector<kern_bf16> c(e8);
+                double err2 = 0, ref2 = 0;
+                CUDA_CHECK(cudaMemcpy(a.data(), x8[i], e8, cudaMemcpyDeviceToHost));
+                CUDA_CHECK(cudaMemcpy(b.data(), w8[i], e8, cudaMemcpyDeviceToHost));
+                CUDA_CHECK(cudaMemcpy(c.data(), y8, e8 * 2, cudaMemcpyDeviceToHost));
+                for (int t = 0; t < 64; t++) {
+                    size_t r = (size_t)t * 127 % n8, col = (size_t)t * 8191 % n8;
+                    double ref = 0, got = kern_f32_from_bf16(c[r * n8 + col]);
+                    for (int k = 0; k < n8; k++)
+                        ref += (double)kern_f32_from_fp8(a[r * n8 + k]) *
+                               kern_f32_from_fp8(b[col * n8 + k]);
+                    err2 += (got - ref) * (got - ref);
+                    ref2 += ref * ref;
+                }
+                printf("fp8 gemm   sampled relative error %.2e (bf16 output: under 1e-2)\n",
+                       sqrt(err2 / ref2));
+                check(sqrt(err2 / ref2) < 1e-2, "the FP8 GEMM differs from its float64 reference");
+            }
+            printf("fp8 gemm   %5d^3      : %9.3f ms  %8.1f TFLOP/s (kern_gemm, cuBLASLt)\n", n8,
+                   ms, 2.0 * n8 * (double)n8 * n8 / (ms * 1e-3) / 1e12);
+            for (int i = 0; i < 3; i++) {
+                CUDA_CHECK(cudaFree(x8[i]));
+                CUDA_CHECK(cudaFree(w8[i]));
+            }
+            CUDA_CHECK(cudaFree(y8));
+        }
+        kern_ctx_destroy(kc);
+    }
 
     /* 3. host <-> device, pinned and pageable, by copy size */
     const size_t sizes[] = {64u << 10, 1u << 20, 16u << 20, 256u << 20};
