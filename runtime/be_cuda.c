@@ -21,7 +21,10 @@
  * the last, is meas_s and the duration the event loop advances by. With
  * --op-timing an event pair also brackets every operator; the per-operator
  * totals (names of the perf model) are printed on stderr when the backend
- * closes. Steps are launched one kernel at a time (no CUDA graph yet).
+ * closes. Steps are launched one kernel at a time (no CUDA graph yet); the
+ * host's time from the first event to the last (issuing the kernels) is
+ * summed too, and the closing line on stderr gives it per step against the
+ * GPU span, with the steps it bound (issue >= 90% of the span).
  *
  * Weights. Each tensor is filled from a random tile (at most 1 Mi values,
  * uniform in +-1/sqrt(fan_in), norms 1 +- 0.1, from the weights stream of
@@ -74,6 +77,8 @@ typedef struct cu_ctx {
     int max_ops, n_ops;
     double op_ms[PERF_N_OPS];
     int64_t n_steps;
+    double issue_s, span_s; /* host seconds issuing, GPU seconds spanned, all steps */
+    int64_t n_host_bound;   /* steps whose issue took at least 90% of their span */
     /* model */
     int L, hidden, H, Hkv, D, I, V, qd, max_pos;
     float norm_eps;    /* sim_model_norm_eps */
@@ -111,6 +116,12 @@ static void cu_close(void *ctx) {
     int r, i;
     if (c == NULL)
         return;
+    if (c->n_steps > 0)
+        fprintf(stderr,
+                "kvfleet: cuda executor: %lld steps, mean %.3f ms issuing kernels on the host, "
+                "%.3f ms on the GPU; %lld steps host-bound (issue >= 90%% of the GPU span)\n",
+                (long long)c->n_steps, c->issue_s / (double)c->n_steps * 1e3,
+                c->span_s / (double)c->n_steps * 1e3, (long long)c->n_host_bound);
     if (c->op_timing && c->n_steps > 0) {
         fprintf(stderr,
                 "kvfleet: cuda op timing over %lld steps (ms, all layers):", (long long)c->n_steps);
@@ -531,7 +542,7 @@ static int cu_step(void *ctx, int replica, const sched *s, const sched_batch *b,
     const float scale = 1.0f / sqrtf((float)D);
     const size_t es = sizeof(kern_bf16);
     const char *what = "";
-    double t0 = rt_now_s(), t1;
+    double t0 = rt_now_s(), t1, t2;
     float ms = 0;
     cu_idx x;
     int64_t T;
@@ -630,6 +641,7 @@ static int cu_step(void *ctx, int replica, const sched *s, const sched_batch *b,
         what = "cudaEventRecord";
         goto fail;
     }
+    t2 = rt_now_s();
     if ((rc = kern_event_elapsed_ms(c->ev_start, c->ev_stop, &ms)) != SIM_OK) {
         what = "the step (synchronising)";
         goto fail;
@@ -643,6 +655,9 @@ static int cu_step(void *ctx, int replica, const sched *s, const sched_batch *b,
         c->op_ms[c->op_of[k]] += op_ms;
     }
     c->n_steps++;
+    c->issue_s += t2 - t1;
+    c->span_s += (double)ms * 1e-3;
+    c->n_host_bound += t2 - t1 >= 0.9 * (double)ms * 1e-3;
     out->meas_s = (double)ms * 1e-3;
     out->dur_s = out->meas_s;
     out->host_s = t1 - t0;
