@@ -121,7 +121,6 @@ for stage in "$@"; do
     profile)
         step profile_8b 420 "$KV" profile --backend cuda --model llama-3-8b --gpu h200 \
             --budget-s 300 -o "$O/prof-h200"
-        cp data/profiles/h100-sxm/cpu_overheads_a100.csv "$O/prof-h200/" 2>/dev/null
         step calibrate_h200 120 "$KV" calibrate --gpu h200 --model llama-3-8b \
             --profiles "$O/prof-h200" -o "$O/h200.json"
         ;;

@@ -97,7 +97,8 @@ static const char *const rerun_flags[] = {"--help", "--json", "--no-db", NULL};
 static const char *const capacity_flags[] = {"--help", "-h", "--json", "--quiet", "--no-db", NULL};
 static const char *const json_flags[] = {"--help", "-h", "--json", NULL};
 static const char *const json_nh_flags[] = {"--help", "--json", NULL}; /* no -h */
-static const char *const profile_flags[] = {"--help", "-h", "--json", "--dry-run", NULL};
+static const char *const profile_flags[] = {"--help",    "-h",        "--json",
+                                            "--dry-run", "--warm-l2", NULL};
 static const char *const sweep_flags[] = {"--help",         "-h", "--dry-run", "--quiet",
                                           "--retry-failed", NULL};
 static const char *const query_flags[] = {"--help", "-h", "--csv", "--all-columns", NULL};

@@ -38,8 +38,9 @@
  * measurement is: its index arrays built and uploaded (untimed), then per
  * operator one untimed call (module loading, cuBLAS heuristics), two
  * warm-up calls that estimate the duration, and 3 to 15 calls (about
- * 200 ms in all) each bracketed by CUDA events on one stream; the median
- * is written, in ms.
+ * 200 ms in all) each bracketed by CUDA events on one stream, each after
+ * 256 MiB read to flush L2 (not with --warm-l2); the median is written,
+ * in ms.
  * Operands come from one arena allocated before the sweep (inputs random
  * in +-1 from a repeated tile, a random KV pool with shuffled block ids,
  * outputs), sized for the largest shape, so shapes that do not fit fail
@@ -56,8 +57,7 @@
  * take milliseconds to a fraction of a second (an estimate). Status: the
  * cuda path is compiled and fails cleanly without a device; it has never
  * run on a GPU (docs/gpu.md). Non-goals: fp8 GEMMs, all-reduce (one GPU),
- * the engine's CPU overheads (cpu_overheads_a100.csv), CUDA graphs, L2
- * flushing between calls. */
+ * the engine's CPU overheads (cpu_overheads_a100.csv), CUDA graphs. */
 #include "config.h"
 #include "profile.h"
 
@@ -105,6 +105,8 @@
 #define PROF_MIN_MS        1e-6                 /* latencies written are at least this, ms */
 #define PROF_GPU_KV_BYTES  (8.0 * 1073741824.0) /* KV pool of the largest attention shape */
 #define PROF_PROGRESS_S    2.0                  /* seconds between progress lines */
+#define PROF_FLUSH_ROWS    2048                 /* the L2 flush: 2048 x 65536 bf16 read */
+#define PROF_FLUSH_COLS    65536                /* (256 MiB, more than any L2) */
 
 /* The label of every --backend cpu result (as kvfleet validate's). */
 static const char cpu_label[] = "plumbing check (cpu backend: not a fidelity figure)";
@@ -128,6 +130,7 @@ typedef struct prof_shape {
     int tokens;             /* PK_ELEM: token rows; PK_SAMPLE: logit rows */
     int done;               /* 1 measured, -1 skipped (budget), 0 not reached */
     double ms[PE_N];        /* median latency, ms: [0], or [PE_*] for PK_ELEM */
+    double issue_s[PE_N];   /* cuda: host seconds to issue one call, as ms: [0] or [PE_*] */
 } prof_shape;
 
 typedef struct prof_series {
@@ -148,6 +151,7 @@ typedef struct prof_opts {
     int max_tokens;         /* --max-tokens: largest GEMM M, token count, prefill tokens */
     int json;               /* --json */
     int dry_run;            /* --dry-run: print the plan, touch no device */
+    int warm_l2;            /* --warm-l2: no L2 flush before the timed calls (cuda) */
 } prof_opts;
 
 typedef struct prof {
@@ -167,8 +171,9 @@ typedef struct prof {
     int32_t *idx;   /* (n_idx) index arrays of the current shape; argmax output */
     float *rope;    /* (rope_pos, head_dim) cos|sin table */
     void *work;     /* (work_bytes) decode split-K workspace (cuda) */
-    size_t n_in, n_out, n_kv, n_idx, work_bytes;
-    size_t off[7];      /* byte offsets of in, out, kv, idx, rope, work and the end */
+    void *flush;    /* (flush_bytes) read before each timed call (cuda, cold L2) */
+    size_t n_in, n_out, n_kv, n_idx, work_bytes, flush_bytes;
+    size_t off[8];      /* byte offsets of in, out, kv, idx, rope, work, flush and the end */
     int rope_pos;       /* rows of the RoPE table: the largest elementwise token count */
     int32_t *h_idx;     /* (n_idx) host copy of idx being built (cpu: idx itself) */
     kern_kv_layout kvl; /* the current shape's pool layout */
@@ -584,7 +589,12 @@ static void operands_plan(prof *p) {
     off[4] = off[3] + p->n_idx * sizeof(int32_t);
     off[5] = off[4] + 2 * al((size_t)p->rope_pos * p->model.head_dim) * sizeof(float);
     off[6] = off[5] + ((p->work_bytes + 255) & ~(size_t)255);
-    p->arena_bytes = off[6];
+    p->flush_bytes = p->o.cuda && !p->o.warm_l2
+                         ? (size_t)PROF_FLUSH_ROWS * PROF_FLUSH_COLS * sizeof(kern_bf16) +
+                               PROF_FLUSH_ROWS * sizeof(int32_t)
+                         : 0;
+    off[7] = off[6] + p->flush_bytes;
+    p->arena_bytes = off[7];
 }
 
 /* Allocates the arena (operands_plan first) and fills it, and (cuda)
@@ -622,6 +632,7 @@ static int operands_init(prof *p, sim_err *err) {
     p->idx = (int32_t *)(void *)((char *)p->arena + off[3]);
     p->rope = (float *)(void *)((char *)p->arena + off[4]);
     p->work = p->work_bytes > 0 ? (char *)p->arena + off[5] : NULL;
+    p->flush = p->flush_bytes > 0 ? (char *)p->arena + off[6] : NULL;
     p->h_idx = p->o.cuda ? SIM_NEW_ARRAY(int32_t, p->n_idx) : p->idx;
     tile = SIM_NEW_ARRAY(kern_bf16, PROF_TILE);
     rope = SIM_NEW_ARRAY(float, (size_t)p->rope_pos * p->model.head_dim);
@@ -642,7 +653,9 @@ static int operands_init(prof *p, sim_err *err) {
     } else if ((rc = CU(kern_memcpy_h2d(
                     p->rope, rope, (size_t)p->rope_pos * p->model.head_dim * sizeof(float)))) !=
                    SIM_OK ||
-               (rc = CU(kern_memset(p->out, 0, p->n_out * sizeof(kern_bf16)))) != SIM_OK) {
+               (rc = CU(kern_memset(p->out, 0, p->n_out * sizeof(kern_bf16)))) != SIM_OK ||
+               (p->flush != NULL &&
+                (rc = CU(kern_memset(p->flush, 0, p->flush_bytes))) != SIM_OK)) {
         sim_err_set(err, "", 0, 0, "--backend cuda: setting up the operands: %s",
                     kern_last_error());
         goto out;
@@ -851,6 +864,19 @@ static int op_run(prof *p, const prof_shape *s, int sub) {
     }
 }
 
+/* The L2 flush before a timed call (cuda, unless --warm-l2): kern_argmax
+ * reads 256 MiB of zeros from the flush region and writes 2048 indices
+ * after them. A read, not a memset: a memset flush made the fitted steps 3
+ * to 15% too slow on an H200 (docs/VALIDATION.md), most likely by leaving
+ * L2 full of dirty lines whose write-back the timed call then pays. */
+static int flush_l2(prof *p) {
+    kern_bf16 *x = p->flush;
+    if (x == NULL)
+        return SIM_OK;
+    return CU(kern_argmax((int32_t *)(void *)(x + (size_t)PROF_FLUSH_ROWS * PROF_FLUSH_COLS), x,
+                          PROF_FLUSH_ROWS, PROF_FLUSH_COLS, KERN_DT_BF16, p->stream));
+}
+
 /* Timed calls for an estimated duration of est_ms per call, so that they
  * take about budget_ms together. */
 static int repeats_for(double est_ms, double budget_ms) {
@@ -862,10 +888,17 @@ static int repeats_for(double est_ms, double budget_ms) {
 
 /* Times operator sub of shape s. cuda: one untimed call (module loading,
  * cuBLAS heuristics), two warm-up calls that estimate its duration, then
- * repeats_for() calls, each between two events. cpu: one call that warms
- * the caches and estimates, then repeats_for() calls timed with
- * CLOCK_MONOTONIC. *ms is the median of the timed calls. */
-static int op_time(prof *p, const prof_shape *s, int sub, double *ms) {
+ * repeats_for() calls, each between two events and each after the flush
+ * (unless --warm-l2: flush_l2), so that no call finds its weights, KV or
+ * inputs in L2, as in a step where a whole layer's weights stream through
+ * between two calls of one operator; then as
+ * many calls again issued
+ * back to back without events, timed on the host: *issue_s is the host's
+ * time to issue one call (the launch cost a step pays per kernel, which
+ * bounds a step of small kernels). cpu: one call that warms the caches and
+ * estimates, then repeats_for() calls timed with CLOCK_MONOTONIC; *issue_s
+ * is 0. *ms is the median of the timed calls. */
+static int op_time(prof *p, const prof_shape *s, int sub, double *ms, double *issue_s) {
     double t[PROF_MAX_REPEATS], est_ms, a;
     int i, n, rc;
     if (p->o.cuda) {
@@ -880,7 +913,8 @@ static int op_time(prof *p, const prof_shape *s, int sub, double *ms) {
         est_ms = f / 2.0;
         n = repeats_for(est_ms, PROF_REPEAT_MS);
         for (i = 0; i < n; i++)
-            if ((rc = CU(kern_event_record(p->ev[2 + 2 * i], p->stream))) != SIM_OK ||
+            if ((rc = flush_l2(p)) != SIM_OK ||
+                (rc = CU(kern_event_record(p->ev[2 + 2 * i], p->stream))) != SIM_OK ||
                 (rc = op_run(p, s, sub)) != SIM_OK ||
                 (rc = CU(kern_event_record(p->ev[3 + 2 * i], p->stream))) != SIM_OK)
                 return rc;
@@ -889,7 +923,13 @@ static int op_time(prof *p, const prof_shape *s, int sub, double *ms) {
                 return rc;
             t[i] = f;
         }
+        a = rt_now_s();
+        for (i = 0; i < n; i++)
+            if ((rc = op_run(p, s, sub)) != SIM_OK)
+                return rc;
+        *issue_s = (rt_now_s() - a) / n;
     } else {
+        *issue_s = 0.0;
         a = rt_now_s();
         if ((rc = op_run(p, s, sub)) != SIM_OK)
             return rc;
@@ -915,7 +955,7 @@ static int shape_measure(prof *p, prof_shape *s, sim_err *err) {
     int rc, sub = 0, n_sub = s->kind == PK_ELEM ? PE_N : 1;
     if ((rc = shape_prepare(p, s)) == SIM_OK)
         for (sub = 0; sub < n_sub; sub++)
-            if ((rc = op_time(p, s, sub, &s->ms[sub])) != SIM_OK)
+            if ((rc = op_time(p, s, sub, &s->ms[sub], &s->issue_s[sub])) != SIM_OK)
                 break;
     if (rc == SIM_OK) {
         s->done = 1;
@@ -1138,10 +1178,54 @@ static int write_file(prof *p, int file, json_t *counts, sim_err *err) {
     return SIM_OK;
 }
 
+/* The launchers whose issue cost profile.json reports, by the profile's
+ * shape kind and elementwise operator (PE_N: the kind has one). */
+static const struct {
+    const char *name;
+    int kind, sub;
+} issue_kind[] = {{"gemm", PK_GEMM, PE_N},
+                  {"attn_decode", PK_DECODE, PE_N},
+                  {"kv_save+attn_prefill", PK_PREFILL, PE_N},
+                  {"embed", PK_ELEM, PE_EMBED},
+                  {"add+rmsnorm", PK_ELEM, PE_NORM},
+                  {"rope", PK_ELEM, PE_ROPE},
+                  {"silu_mul", PK_ELEM, PE_MLP_ACT},
+                  {"kv_save", PK_ELEM, PE_KV_SAVE},
+                  {"argmax", PK_SAMPLE, PE_N}};
+
+/* {"gemm": S, ...}: each launcher's median host seconds to issue one call
+ * over the shapes measured (cuda); NULL when none was measured. Owned. */
+static json_t *issue_json(const prof *p) {
+    json_t *o = json_object();
+    double *v = sim_malloc((size_t)(p->n_shape > 0 ? p->n_shape : 1) * sizeof *v);
+    size_t k, n;
+    int i;
+    if (v == NULL) {
+        json_decref(o);
+        return NULL;
+    }
+    for (k = 0; k < sizeof issue_kind / sizeof issue_kind[0]; k++) {
+        for (i = 0, n = 0; i < p->n_shape; i++)
+            if (p->shape[i].done == 1 && p->shape[i].kind == issue_kind[k].kind)
+                v[n++] = p->shape[i].issue_s[issue_kind[k].sub == PE_N ? 0 : issue_kind[k].sub];
+        if (n == 0)
+            continue;
+        gsl_sort(v, 1, n);
+        json_object_set_new(o, issue_kind[k].name,
+                            json_real(gsl_stats_median_from_sorted_data(v, 1, n)));
+    }
+    sim_free(v);
+    if (json_object_size(o) == 0) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
 /* The description of the profile (profile.json, and --json's output);
  * owned. */
 static json_t *profile_json(const prof *p, json_t *counts) {
-    json_t *o = json_object(), *tps = json_array();
+    json_t *o = json_object(), *tps = json_array(), *issue;
     int i;
     for (i = 0; i < p->o.n_tp; i++)
         json_array_append_new(tps, json_integer(p->o.tps[i]));
@@ -1160,6 +1244,10 @@ static json_t *profile_json(const prof *p, json_t *counts) {
     json_object_set_new(o, "skipped", json_integer(p->n_skipped));
     json_object_set_new(o, "complete", json_boolean(!p->cut));
     json_object_set_new(o, "rows", json_incref(counts));
+    if (p->o.cuda)
+        json_object_set_new(o, "l2", json_string(p->o.warm_l2 ? "warm" : "flushed"));
+    if (p->o.cuda && (issue = issue_json(p)) != NULL)
+        json_object_set_new(o, "issue_s", issue);
     json_object_set_new(o, "dir", json_string(p->o.out_dir));
     json_object_set_new(o, "kvfleet", json_string(PACKAGE_VERSION " (" KV_GIT_VERSION ")"));
     return o;
@@ -1195,7 +1283,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: kvfleet profile --backend cuda|cpu --model NAME --gpu NAME\n"
             "                       [--tp N[,N...]] [--budget-s S] [--max-tokens N]\n"
-            "                       [-o DIR] [--json] [--dry-run]\n"
+            "                       [-o DIR] [--json] [--dry-run] [--warm-l2]\n"
             "Times kvfleet's kernels over a sweep of operator shapes of the model at\n"
             "the given tensor-parallel degrees (default 1) for at most S seconds\n"
             "(default 300), and writes DIR (default profile-GPU) in the formats\n"
@@ -1203,6 +1291,8 @@ static void usage(FILE *f) {
             "--gpu names the preset the measurements are for (the GPU this runs on).\n"
             "--max-tokens (default 16384 cuda, 128 cpu) bounds GEMM rows and token\n"
             "counts. --dry-run prints the shapes and memory the sweep would use.\n"
+            "cuda reads 256 MiB before each timed call so that it starts with a cold\n"
+            "L2, as in a serving step; --warm-l2 leaves the operands in L2 instead.\n"
             "--backend cpu runs the CPU references on tiny models: %s.\n",
             cpu_label);
 }
@@ -1236,6 +1326,8 @@ static int parse_args(int argc, char **argv, prof_opts *o) {
             o->json = 1;
         } else if (strcmp(a, "--dry-run") == 0) {
             o->dry_run = 1;
+        } else if (strcmp(a, "--warm-l2") == 0) {
+            o->warm_l2 = 1;
         } else if (strcmp(a, "--backend") == 0 && has_val) {
             backend = argv[++i];
         } else if (strcmp(a, "--model") == 0 && has_val) {
@@ -1336,6 +1428,7 @@ static void print_plan(const prof *p, const char *tps) {
         json_object_set_new(o, "sample", json_integer(n[PK_SAMPLE]));
         json_object_set_new(o, "operand_bytes", json_integer((json_int_t)p->arena_bytes));
         json_object_set_new(o, "kv_bytes", json_integer((json_int_t)(p->n_kv * 2)));
+        json_object_set_new(o, "flush_bytes", json_integer((json_int_t)p->flush_bytes));
         json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         fputc('\n', stdout);
         json_decref(o);
@@ -1347,8 +1440,9 @@ static void print_plan(const prof *p, const char *tps) {
            "tokens), elementwise %d, sample %d\n",
            p->n_shape, p->n_series, n[PK_GEMM], n[PK_DECODE], n[PK_PREFILL], n[5], n[PK_ELEM],
            n[PK_SAMPLE]);
-    printf("operands %.2f GB (inputs %.2f, outputs %.2f, KV %.2f)\n", (double)p->arena_bytes / 1e9,
-           (double)p->n_in * 2 / 1e9, (double)p->n_out * 2 / 1e9, (double)p->n_kv * 2 / 1e9);
+    printf("operands %.2f GB (inputs %.2f, outputs %.2f, KV %.2f, L2 flush %.2f)\n",
+           (double)p->arena_bytes / 1e9, (double)p->n_in * 2 / 1e9, (double)p->n_out * 2 / 1e9,
+           (double)p->n_kv * 2 / 1e9, (double)p->flush_bytes / 1e9);
 }
 
 /* Frees what rt_main_profile set up. */

@@ -136,6 +136,8 @@ else
         check "... and writes nothing" "[ ! -e '$T/cu' ]"
     else
         check "--backend cuda on a GPU exits 0" "[ $rc -eq 0 ]"
+        check "... its profile.json says L2 was flushed and gives each launcher's issue time" \
+            "grep -q '\"l2\": \"flushed\"' '$T/cu/profile.json' && grep -q '\"gemm\": [0-9]' '$T/cu/profile.json'"
         "$KV" calibrate --gpu h200 --model tiny --profiles "$T/cu" --json >"$T/cucal.json" 2>&1
         check "... and calibrate fits its GEMMs" "fitted qkv_proj '$T/cucal.json'"
     fi
@@ -206,6 +208,11 @@ check "calibrate: a trailing option lacking its value says so (exit 2)" \
     >"$T/dry.out" 2>&1
 check "--dry-run plans a 70B sweep at TP 1..8 without a device (exit 0)" \
     "[ $? -eq 0 ] && grep -q 'shapes in' '$T/dry.out'"
+check "... and a cuda sweep reads 256 MiB to flush L2 before each timed call" \
+    "grep -q 'L2 flush 0.27)' '$T/dry.out'"
+"$KV" profile --backend cuda --model llama-3-70b --gpu h200 --tp 1,2,4,8 --dry-run --warm-l2 \
+    >"$T/dry.out" 2>&1
+check "... but not with --warm-l2" "[ $? -eq 0 ] && grep -q 'L2 flush 0.00)' '$T/dry.out'"
 
 "$KV" profile --backend cuda --model llama-3-70b --gpu h100-sxm --max-tokens 1048576 \
     -o "$T/big" >/dev/null 2>"$T/e.err"
