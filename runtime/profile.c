@@ -130,7 +130,7 @@ typedef struct prof_shape {
     int tokens;             /* PK_ELEM: token rows; PK_SAMPLE: logit rows */
     int done;               /* 1 measured, -1 skipped (budget), 0 not reached */
     double ms[PE_N];        /* median latency, ms: [0], or [PE_*] for PK_ELEM */
-    double issue_s[PE_N];   /* cuda: host seconds to issue one call, as ms: [0] or [PE_*] */
+    double issue_s[PE_N];   /* cuda: host seconds to issue one call, indexed as ms */
 } prof_shape;
 
 typedef struct prof_series {
