@@ -31,10 +31,8 @@
 
 /* ---- files ---- */
 
-/* Reads path whole. The buffer doubles from 4 KiB, so a pipe works too;
- * the text is NUL-terminated and *out_len excludes the NUL. Returns SIM_OK,
- * SIM_ENOENT (no such file), SIM_EIO (other open or read failures) or
- * SIM_ENOMEM. On failure *out_text is NULL. */
+/* The JSON value at path (json_util.h): a folder is refused by name, since
+ * jansson would read it as an empty file. */
 json_t *sim_json_load_path(const char *path, const char *what, int *rc, sim_err *err) {
     const char *sep = what[0] ? ": " : "";
     json_error_t je;
@@ -54,6 +52,10 @@ json_t *sim_json_load_path(const char *path, const char *what, int *rc, sim_err 
     return o;
 }
 
+/* Reads path whole. The buffer doubles from 4 KiB, so a pipe works too;
+ * the text is NUL-terminated and *out_len excludes the NUL. Returns SIM_OK,
+ * SIM_ENOENT (no such file), SIM_EIO (other open or read failures) or
+ * SIM_ENOMEM. On failure *out_text is NULL. */
 int sim_json_read_file(const char *path, char **out_text, size_t *out_len, sim_err *err) {
     FILE *f;
     char *buf = NULL, *nb;
