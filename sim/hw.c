@@ -166,6 +166,17 @@ done:
     return rc;
 }
 
+/* Reads and parses the GPU file at path (errors name it). */
+static int gpu_parse_file(const char *path, sim_gpu *out, sim_err *err) {
+    char *text = NULL;
+    int rc = sim_json_read_file(path, &text, NULL, err);
+    if (rc != SIM_OK)
+        return rc;
+    rc = sim_gpu_parse(text, path, out, err);
+    sim_free(text);
+    return rc;
+}
+
 /* The first field of the chip itself (memory, peaks, SMs, L2: what a
  * calibration's kernel efficiencies were measured against) in which two
  * GPUs differ, a value of each into *x, *y; NULL when the chips are the
@@ -194,7 +205,7 @@ static const char *gpu_chip_diff(const sim_gpu *a, const sim_gpu *b, double *x, 
  * calibration (data/calib/NAME.json), so a copy with another chip would be
  * costed as the preset's without a word. */
 static int gpu_check_name(const char *path, const char *datadir, const sim_gpu *g, sim_err *err) {
-    char preset[4096], ra[PATH_MAX], rb[PATH_MAX], *text = NULL;
+    char preset[4096], ra[PATH_MAX], rb[PATH_MAX];
     const char *key;
     sim_gpu p;
     double x, y;
@@ -202,11 +213,9 @@ static int gpu_check_name(const char *path, const char *datadir, const sim_gpu *
     if (m < 0 || (size_t)m >= sizeof preset || realpath(preset, rb) == NULL ||
         (realpath(path, ra) != NULL && strcmp(ra, rb) == 0))
         return SIM_OK; /* no such preset, or the preset itself */
-    if (sim_json_read_file(preset, &text, NULL, err) != SIM_OK)
-        return SIM_OK; /* an unreadable preset is not this file's fault */
-    rc = sim_gpu_parse(text, preset, &p, err);
-    sim_free(text);
-    if (rc != SIM_OK || (key = gpu_chip_diff(g, &p, &x, &y)) == NULL) {
+    /* an unreadable or broken preset is not this file's fault */
+    if ((rc = gpu_parse_file(preset, &p, err)) != SIM_OK ||
+        (key = gpu_chip_diff(g, &p, &x, &y)) == NULL) {
         sim_err_clear(err);
         return SIM_OK;
     }
@@ -222,19 +231,11 @@ static int gpu_check_name(const char *path, const char *datadir, const sim_gpu *
  * the file; an unknown name returns SIM_ENOENT listing the presets. */
 int sim_gpu_load(const char *name_or_path, const char *datadir, sim_gpu *out, sim_err *err) {
     char path[4096];
-    char *text = NULL;
     int rc;
 
     rc = sim_json_preset_path(datadir, "gpus", name_or_path, NULL, "gpu", "a GPU preset .json",
                               path, sizeof path, err);
-    if (rc != SIM_OK)
+    if (rc != SIM_OK || (rc = gpu_parse_file(path, out, err)) != SIM_OK)
         return rc;
-    rc = sim_json_read_file(path, &text, NULL, err);
-    if (rc != SIM_OK)
-        return rc;
-    rc = sim_gpu_parse(text, path, out, err);
-    sim_free(text);
-    if (rc == SIM_OK)
-        rc = gpu_check_name(path, datadir, out, err);
-    return rc;
+    return gpu_check_name(path, datadir, out, err);
 }

@@ -1165,8 +1165,8 @@ static void json_text(const json_t *v, char *buf, size_t n) {
 
 /* Reads a time in [0, 1] s at field into *out: an overhead of a second or
  * more per call or step is a value written in another unit. */
-static int get_nonneg(const json_t *v, const char *path, const char *field, double *out,
-                      sim_err *err) {
+static int get_seconds(const json_t *v, const char *path, const char *field, double *out,
+                       sim_err *err) {
     char got[SIM_JSON_RENDER_MAX + 8];
     if (!json_is_number(v) || !(json_number_value(v) >= 0) || !(json_number_value(v) <= 1)) {
         json_text(v, got, sizeof got);
@@ -1293,7 +1293,7 @@ static int load_op(const json_t *v, const char *path, const char *name, enum per
         sim_err_set(err, path, 0, 0, "%s: missing", field);
         return SIM_EPARSE;
     }
-    if ((rc = get_nonneg(val, path, field, &oc->overhead_s, err)) != SIM_OK)
+    if ((rc = get_seconds(val, path, field, &oc->overhead_s, err)) != SIM_OK)
         return rc;
     {
         int ci;
@@ -1394,13 +1394,13 @@ int perf_calib_load(const char *path, perf_calib *out, sim_err *err) {
         goto done;
     }
     if ((val = json_object_get(root, "step_base_s")) != NULL &&
-        get_nonneg(val, path, "step_base_s", &c.step_base_s, err) != SIM_OK)
+        get_seconds(val, path, "step_base_s", &c.step_base_s, err) != SIM_OK)
         goto done;
     if ((val = json_object_get(root, "step_per_seq_s")) != NULL &&
-        get_nonneg(val, path, "step_per_seq_s", &c.step_per_seq_s, err) != SIM_OK)
+        get_seconds(val, path, "step_per_seq_s", &c.step_per_seq_s, err) != SIM_OK)
         goto done;
     if ((val = json_object_get(root, "step_tp_s")) != NULL &&
-        get_nonneg(val, path, "step_tp_s", &c.step_tp_s, err) != SIM_OK)
+        get_seconds(val, path, "step_tp_s", &c.step_tp_s, err) != SIM_OK)
         goto done;
     ops = json_object_get(root, "ops");
     if (!json_is_object(ops)) {
