@@ -418,8 +418,10 @@ static int spec_points_resolve(const sweep_spec *s, const char *src, int env, si
     return SIM_OK;
 }
 
-int sweep_spec_parse(json_t *spec, const char *src, const char *dir, sweep_spec **out,
-                     sim_err *err) {
+/* sweep_spec_parse, and with env (sweep_spec_load) each point prechecked
+ * against the files and presets here too (spec_points_resolve). */
+static int spec_parse(json_t *spec, const char *src, const char *dir, int env, sweep_spec **out,
+                      sim_err *err) {
     sweep_spec *s;
     json_t *base;
     int rc;
@@ -441,7 +443,7 @@ int sweep_spec_parse(json_t *spec, const char *src, const char *dir, sweep_spec 
         goto fail;
     if ((rc = spec_seeds_check(s, src, err)) != SIM_OK)
         goto fail;
-    if ((rc = spec_points_resolve(s, src, 0, err)) != SIM_OK)
+    if ((rc = spec_points_resolve(s, src, env, err)) != SIM_OK)
         goto fail;
     {
         char *txt = json_dumps(spec, JSON_COMPACT | JSON_REAL_PRECISION(17));
@@ -459,6 +461,11 @@ fail:
     return rc;
 }
 
+int sweep_spec_parse(json_t *spec, const char *src, const char *dir, sweep_spec **out,
+                     sim_err *err) {
+    return spec_parse(spec, src, dir, 0, out, err);
+}
+
 /* Reads the spec file, resolving relative paths against its folder. */
 int sweep_spec_load(const char *path, sweep_spec **out, sim_err *err) {
     json_t *spec;
@@ -470,12 +477,8 @@ int sweep_spec_load(const char *path, sweep_spec **out, sim_err *err) {
     sim_dirname(path, dir, sizeof dir);
     if (realpath(dir, real) == NULL)
         snprintf(real, sizeof real, "%s", dir);
-    rc = sweep_spec_parse(spec, path, real, out, err);
+    rc = spec_parse(spec, path, real, 1, out, err);
     json_decref(spec);
-    if (rc == SIM_OK && (rc = spec_points_resolve(*out, path, 1, err)) != SIM_OK) {
-        sweep_spec_destroy(*out); /* what the files and presets here refuse */
-        *out = NULL;
-    }
     if (rc == SIM_OK) {
         sim_free((*out)->path);
         (*out)->path = sim_strdup(path);
