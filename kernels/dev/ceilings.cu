@@ -85,6 +85,22 @@ static void check_fill(const __nv_bfloat16 *x, size_t n, uint32_t seed) {
     }
 }
 
+/* The relative error (root of summed squares) of 64 sampled outputs of an
+ * n x n x n GEMM against float64 dot products of its inputs: a(i, k) and
+ * b(k, j) the inputs and c(i, j) the output, as floats. */
+template <typename A, typename B, typename C> static double sampled_rel_err(int n, A a, B b, C c) {
+    double err2 = 0, ref2 = 0;
+    for (int t = 0; t < 64; t++) {
+        size_t i = (size_t)t * 127 % n, j = (size_t)t * 8191 % n;
+        double ref = 0;
+        for (int k = 0; k < n; k++)
+            ref += (double)a(i, (size_t)k) * b((size_t)k, j);
+        err2 += (c(i, j) - ref) * (c(i, j) - ref);
+        ref2 += ref * ref;
+    }
+    return sqrt(err2 / ref2);
+}
+
 /* Median milliseconds of `repeats` calls of f, each between two events,
  * after two warm-up calls. */
 template <typename F> static float median_ms(int repeats, F f) {
@@ -163,23 +179,15 @@ int main(int argc, char **argv) {
          * 64 sampled outputs against float64 dot products of the inputs */
         __nv_bfloat16 **s = &m[3 * ((turn - 1) % 3)];
         std::vector<kern_bf16> a(ne), b(ne), c(ne);
-        double err2 = 0, ref2 = 0;
         CUDA_CHECK(cudaMemcpy(a.data(), s[0], ne * 2, cudaMemcpyDeviceToHost));
         CUDA_CHECK(cudaMemcpy(b.data(), s[1], ne * 2, cudaMemcpyDeviceToHost));
         CUDA_CHECK(cudaMemcpy(c.data(), s[2], ne * 2, cudaMemcpyDeviceToHost));
-        for (int t = 0; t < 64; t++) {
-            size_t i = (size_t)t * 127 % n, j = (size_t)t * 8191 % n;
-            double ref = 0;
-            for (int k = 0; k < n; k++)
-                ref += (double)kern_f32_from_bf16(a[i + (size_t)k * n]) *
-                       kern_f32_from_bf16(b[k + j * (size_t)n]);
-            err2 += (kern_f32_from_bf16(c[i + j * (size_t)n]) - ref) *
-                    (kern_f32_from_bf16(c[i + j * (size_t)n]) - ref);
-            ref2 += ref * ref;
-        }
-        printf("bf16 gemm  sampled relative error %.2e (bf16 output: under 1e-2)\n",
-               sqrt(err2 / ref2));
-        check(sqrt(err2 / ref2) < 1e-2, "the GEMM differs from its float64 reference");
+        double e = sampled_rel_err(
+            n, [&](size_t i, size_t k) { return kern_f32_from_bf16(a[i + k * n]); },
+            [&](size_t k, size_t j) { return kern_f32_from_bf16(b[k + j * n]); },
+            [&](size_t i, size_t j) { return kern_f32_from_bf16(c[i + j * n]); });
+        printf("bf16 gemm  sampled relative error %.2e (bf16 output: under 1e-2)\n", e);
+        check(e < 1e-2, "the GEMM differs from its float64 reference");
     }
     printf("bf16 gemm  %5d^3      : %9.3f ms  %8.1f TFLOP/s\n", n, ms,
            2.0 * n * (double)n * n / (ms * 1e-3) / 1e12);
@@ -224,22 +232,16 @@ int main(int argc, char **argv) {
                 int i = (t8 - 1) % 3;
                 std::vector<uint8_t> a(e8), b(e8);
                 std::vector<kern_bf16> c(e8);
-                double err2 = 0, ref2 = 0;
                 CUDA_CHECK(cudaMemcpy(a.data(), x8[i], e8, cudaMemcpyDeviceToHost));
                 CUDA_CHECK(cudaMemcpy(b.data(), w8[i], e8, cudaMemcpyDeviceToHost));
                 CUDA_CHECK(cudaMemcpy(c.data(), y8, e8 * 2, cudaMemcpyDeviceToHost));
-                for (int t = 0; t < 64; t++) {
-                    size_t r = (size_t)t * 127 % n8, col = (size_t)t * 8191 % n8;
-                    double ref = 0, got = kern_f32_from_bf16(c[r * n8 + col]);
-                    for (int k = 0; k < n8; k++)
-                        ref += (double)kern_f32_from_fp8(a[r * n8 + k]) *
-                               kern_f32_from_fp8(b[col * n8 + k]);
-                    err2 += (got - ref) * (got - ref);
-                    ref2 += ref * ref;
-                }
-                printf("fp8 gemm   sampled relative error %.2e (bf16 output: under 1e-2)\n",
-                       sqrt(err2 / ref2));
-                check(sqrt(err2 / ref2) < 1e-2, "the FP8 GEMM differs from its float64 reference");
+                /* y = x . w^T row-major: x(r, k), w(col, k) */
+                double e = sampled_rel_err(
+                    n8, [&](size_t r, size_t k) { return kern_f32_from_fp8(a[r * n8 + k]); },
+                    [&](size_t k, size_t col) { return kern_f32_from_fp8(b[col * n8 + k]); },
+                    [&](size_t r, size_t col) { return kern_f32_from_bf16(c[r * n8 + col]); });
+                printf("fp8 gemm   sampled relative error %.2e (bf16 output: under 1e-2)\n", e);
+                check(e < 1e-2, "the FP8 GEMM differs from its float64 reference");
             }
             printf("fp8 gemm   %5d^3      : %9.3f ms  %8.1f TFLOP/s (kern_gemm, cuBLASLt)\n", n8,
                    ms, 2.0 * n8 * (double)n8 * n8 / (ms * 1e-3) / 1e12);
