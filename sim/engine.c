@@ -954,26 +954,38 @@ static sim_time run_start(const replica *p, int64_t i) {
  * cut wastes in proportion. The run stays open when the chunk was planned
  * whole and the scheduler allows more. */
 static void run_plan(eng *e, replica *p, int64_t upto) {
-    int64_t i = p->run_k;
-    sim_time t = run_start(p, i);
+    enum { NEED_CHUNK = 64 };
+    int64_t need[NEED_CHUNK];
+    int64_t i = p->run_k, free = p->run_free, ctx0 = p->run_ctx0, nd = p->run_nd, k = NEED_CHUNK;
+    sim_time t = run_start(p, i), *end = p->run_end;
+    /* the last start a planned step may have: the deadline, the horizon
+     * (past it the step is formed as a single step, which reports it) and
+     * (one replica) the instant before the next streamed arrival */
+    sim_time last = p->run_deadline < 2 * SIM_HORIZON_NS ? p->run_deadline : 2 * SIM_HORIZON_NS;
+    if (e->n_reps == 1 && e->next_stream_t <= last)
+        last = e->next_stream_t - 1;
     if (upto > p->run_lim)
         upto = p->run_lim;
-    for (; i < upto; i++) {
-        int64_t need = sched_decode_need(p->s, i);
+    for (; i < upto; i++, k++) {
+        double s;
         sim_time dn;
-        if (t > p->run_deadline || need > p->run_free || (e->n_reps == 1 && t >= e->next_stream_t))
-            break;
-        p->run_free -= need;
-        /* step i's summed context, as sched_decode_agg(s, i) gives it */
-        {
-            double s = perf_dstep_time(&p->ds, p->run_ctx0 + (int64_t)p->run_nd * i);
-            if (!(s <= SIM_HORIZON_S) || t > 2 * SIM_HORIZON_NS)
-                break; /* formed as a single step, which reports it */
-            dn = sim_time_from_s(s);
+        if (k == NEED_CHUNK) { /* the blocks the next steps allocate */
+            int64_t m = upto - i < NEED_CHUNK ? upto - i : NEED_CHUNK;
+            sched_decode_needs(p->s, i, m, need);
+            k = 0;
         }
+        if (t > last || need[k] > free)
+            break;
+        free -= need[k];
+        /* step i's summed context, as sched_decode_agg(s, i) gives it */
+        s = perf_dstep_time(&p->ds, ctx0 + nd * i);
+        if (!(s <= SIM_HORIZON_S))
+            break; /* formed as a single step, which reports it */
+        dn = sim_time_from_s(s);
         t += dn < 1 ? 1 : dn;
-        p->run_end[i] = t;
+        end[i] = t;
     }
+    p->run_free = free;
     p->run_open = i == upto && i < p->run_lim;
     p->run_k = i;
 }

@@ -1620,11 +1620,8 @@ int perf_ctx_set_collectives(perf_ctx *ctx, const coll_calib *c, sim_err *err) {
 
 /* ---- decode stretches ---- */
 
-/* Sets *s to the segment of c that holds x (not NaN), with the operands
- * curve_find uses there: up to the first knot its value, from the last
- * knot on the last value, else [x[l], x[l+1]); an empty curve is 1
- * everywhere. */
-static void seg_find(const perf_curve *c, perf_seg *s, double x) {
+/* The operands are curve_find's (the header says where). */
+void perf_seg_find(const perf_curve *c, perf_seg *s, double x) {
     int l;
     s->lo = -INFINITY;
     s->hi = INFINITY;
@@ -1651,15 +1648,6 @@ static void seg_find(const perf_curve *c, perf_seg *s, double x) {
     s->y0 = c->y[l];
     s->dx = c->x[l + 1] - c->x[l];
     s->dy = c->y[l + 1] - c->y[l];
-}
-
-/* curve_find(c, x) through the segment cache s: the same operations on the
- * same operands where x interpolates, the end value exactly beyond the
- * ends (x - x0 is finite, times dy = 0). */
-static inline double seg_eval(const perf_curve *c, perf_seg *s, double x) {
-    if (!(x >= s->lo && x < s->hi))
-        seg_find(c, s, x);
-    return s->y0 + (x - s->x0) / s->dx * s->dy;
 }
 
 /* The least value of a curve: curves are linear between knots and flat
@@ -1725,38 +1713,6 @@ void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_de
     d->s_c.lo = d->s_m.lo = d->s_wc.lo = d->s_wm.lo = INFINITY;
     d->tc_bound = tc_bound(&oc->eff_c, &oc->work_c, d->peak);
     perf_dstep_next(d, n_decode, decode_ctx);
-}
-
-/* The same operations, in the same order, as perf_step_s_cached on a pure
- * decode batch: rows_of, op_cost and roof_terms of the decode attention
- * added to the cached sum of the other operators. */
-
-double perf_dstep_time(perf_dstep *d, int64_t decode_ctx) {
-    double ctx = (double)decode_ctx;
-    double rows = ctx / d->n;
-    double lg = rows > 0 ? log2(rows) : 0.0;
-    double flops = d->q4 * ctx;
-    double bytes = ctx * 2.0 * d->kv * d->kvb + d->qbytes;
-    double step = d->t_rest, tc, tm;
-    if (rows > 0 && (flops > 0 || bytes > 0)) {
-        double t_op;
-        /* as roof_terms: eff x work factor (1 without a work curve) */
-        double wm = seg_eval(d->work_m, &d->s_wm, lg + d->wconst);
-        tm = bytes > 0 ? bytes / (d->bw * (seg_eval(d->eff_m, &d->s_m, lg) * wm)) : 0.0;
-        /* the compute term is evaluated only when it could reach tm: the
-         * max below is then the same either way */
-        if (flops > 0 && !(flops * d->tc_bound <= tm)) {
-            double wc = seg_eval(d->work_c, &d->s_wc, lg + d->wconst);
-            tc = flops / (d->peak * (seg_eval(d->eff_c, &d->s_c, lg) * wc));
-        } else {
-            tc = 0.0;
-        }
-        t_op = d->calls * ((tc > tm ? tc : tm) + d->overhead);
-        if (t_op != 0.0)
-            step += t_op;
-    }
-    step += d->tail;
-    return step + d->pp;
 }
 
 /* perf_work's sums for the same batch: the other operators' FLOPs and bytes,

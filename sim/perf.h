@@ -28,6 +28,7 @@
 #ifndef SIM_PERF_H
 #define SIM_PERF_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -291,7 +292,50 @@ typedef struct perf_dstep {
 void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_decode,
                      int64_t decode_ctx);
 void perf_dstep_next(perf_dstep *d, int n_decode, int64_t decode_ctx);
-double perf_dstep_time(perf_dstep *d, int64_t decode_ctx);
+/* The segment of c that holds x (not NaN), with the operands curve
+ * evaluation uses there: up to the first knot its value, from the last knot
+ * on the last value, else [x[l], x[l+1]); an empty curve is 1 everywhere. */
+void perf_seg_find(const perf_curve *c, perf_seg *s, double x);
+/* Curve evaluation through the segment cache s: the same operations on the
+ * same operands where x interpolates, the end value exactly beyond the ends
+ * (x - x0 is finite, times dy = 0). */
+static inline double perf_seg_eval(const perf_curve *c, perf_seg *s, double x) {
+    if (!(x >= s->lo && x < s->hi))
+        perf_seg_find(c, s, x);
+    return s->y0 + (x - s->x0) / s->dx * s->dy;
+}
+/* A step's time at summed context decode_ctx: the same operations, in the
+ * same order, as perf_step_s_cached on the pure decode batch (rows_of,
+ * op_cost and roof_terms of the decode attention added to the cached sum
+ * of the other operators). Inline: a decode run's planner calls it once a
+ * step. */
+static inline double perf_dstep_time(perf_dstep *d, int64_t decode_ctx) {
+    double ctx = (double)decode_ctx;
+    double rows = ctx / d->n;
+    double lg = rows > 0 ? log2(rows) : 0.0;
+    double flops = d->q4 * ctx;
+    double bytes = ctx * 2.0 * d->kv * d->kvb + d->qbytes;
+    double step = d->t_rest, tc, tm;
+    if (rows > 0 && (flops > 0 || bytes > 0)) {
+        double t_op;
+        /* as roof_terms: eff x work factor (1 without a work curve) */
+        double wm = perf_seg_eval(d->work_m, &d->s_wm, lg + d->wconst);
+        tm = bytes > 0 ? bytes / (d->bw * (perf_seg_eval(d->eff_m, &d->s_m, lg) * wm)) : 0.0;
+        /* the compute term is evaluated only when it could reach tm: the
+         * max below is then the same either way */
+        if (flops > 0 && !(flops * d->tc_bound <= tm)) {
+            double wc = perf_seg_eval(d->work_c, &d->s_wc, lg + d->wconst);
+            tc = flops / (d->peak * (perf_seg_eval(d->eff_c, &d->s_c, lg) * wc));
+        } else {
+            tc = 0.0;
+        }
+        t_op = d->calls * ((tc > tm ? tc : tm) + d->overhead);
+        if (t_op != 0.0)
+            step += t_op;
+    }
+    step += d->tail;
+    return step + d->pp;
+}
 /* The stretch's FLOPs and HBM bytes at a step's summed context, equal bit for
  * bit to perf_work on the same batch. */
 void perf_dstep_work(const perf_dstep *d, int64_t decode_ctx, double *flops, double *bytes);

@@ -1505,6 +1505,17 @@ int64_t sched_decode_need(const sched *s, int64_t i) {
     return s->bucket[(dclock(s) + i) % s->cfg.block_tokens].n; /* dclock(s) + i >= 0 */
 }
 
+void sched_decode_needs(const sched *s, int64_t i0, int64_t n, int64_t *need) {
+    int64_t k, bt = s->cfg.block_tokens, r;
+    SIM_DASSERT(i0 >= 0);
+    r = (dclock(s) + i0) % bt;
+    for (k = 0; k < n; k++) {
+        need[k] = s->bucket[r].n;
+        if (++r == bt)
+            r = 0;
+    }
+}
+
 void sched_decode_agg(const sched *s, int64_t i, perf_batch *agg) {
     memset(agg, 0, sizeof *agg);
     agg->n_decode = s->n_decode;

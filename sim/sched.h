@@ -204,6 +204,8 @@ int sched_step_done(sched *s, const sched_batch *b, sim_time end);
 int64_t sched_decode_run_limit(const sched *s, sim_time *deadline_ns);
 /* Blocks the i-th next step (i = 0: the next) allocates in a decode run. */
 int64_t sched_decode_need(const sched *s, int64_t i);
+/* need[k] = sched_decode_need(s, i0 + k) for k in [0, n). */
+void sched_decode_needs(const sched *s, int64_t i0, int64_t n, int64_t *need);
 /* The perf aggregates of the i-th next step of a decode run. */
 void sched_decode_agg(const sched *s, int64_t i, perf_batch *agg);
 /* Applies one pure-decode step that finishes nothing, formed at time now
