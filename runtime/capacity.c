@@ -587,6 +587,8 @@ int rt_main_capacity(int argc, char **argv) {
     int steps_given = 0;
     char fail_msg[600] = ""; /* why the search stopped early */
     char tp_bad[16][600];    /* per --tp entry: why it cannot run ("": it can) */
+    const char *once[4][2];  /* capacity's options given once: name, value */
+    int n_once = 0;
 
     memset(&S, 0, sizeof S);
     memset(tp_bad, 0, sizeof tp_bad);
@@ -623,6 +625,21 @@ int rt_main_capacity(int argc, char **argv) {
                 goto done;
             }
             i++;
+            if (strcmp(a, "--slo") != 0) { /* --slo repeats; the others are given once */
+                for (j = 0; j < n_once && strcmp(once[j][0], a) != 0; j++)
+                    ;
+                if (j < n_once) {
+                    fprintf(stderr, "kvfleet capacity: %s: expected once, got '%s' and '%s'%s\n",
+                            a, once[j][1], v,
+                            strcmp(a, "--tp") == 0 || strcmp(a, "--load-scale") == 0
+                                ? " (list them in one, comma-separated)"
+                                : "");
+                    exit_rc = RT_EXIT_USAGE;
+                    goto done;
+                }
+                once[n_once][0] = a;
+                once[n_once++][1] = v;
+            }
             if (strcmp(a, "--slo") == 0) {
                 if (S.n_slo == 8) {
                     fprintf(stderr, "kvfleet capacity: --slo: at most 8 sets\n");

@@ -84,6 +84,11 @@ dup '--slo ttft_p99=1s --load-scale 1,1.0' "--load-scale: expected distinct valu
 dup '--slo ttft_p99=1s,reject=1%,ttft_p99=2s' "--slo: expected each figure once, got 'ttft_p99' twice in 'ttft_p99=1s,reject=1%,ttft_p99=2s'"
 dup '--slo ttft_p99=1s --slo ttft_p99=1s' "--slo: expected distinct sets, got 'ttft_p99=1s' twice"
 dup '--slo ttft_p99=1s,reject=1% --slo reject=0.01,ttft_p99=1000ms' "--slo: expected distinct sets, got 'ttft_p99=1s,reject=1%' and 'reject=0.01,ttft_p99=1000ms' (the same set)"
+# capacity's own options but --slo are given once: a second --tp replaced the
+# first, so --tp 1 --tp 2 searched TP 2 alone, exit 0
+dup '--slo ttft_p99=1s --tp 1 --tp=2' "--tp: expected once, got '1' and '2' (list them in one, comma-separated)"
+dup '--slo ttft_p99=1s --load-scale 1 --load-scale 2' "--load-scale: expected once, got '1' and '2' (list them in one, comma-separated)"
+dup '--slo ttft_p99=1s --max-replicas 4 --max-replicas 8' "--max-replicas: expected once, got '4' and '8'"
 "$KV" capacity --slo ttft_p99=1s --slo ttft_p99=2s --tp 1 --load-scale 1,2 --limit 20 --no-db \
     --quiet --json >"$T/d.json" 2>"$T/d.err"
 check "capacity: distinct sets and loads still run (exit 0, 4 answers)" \
