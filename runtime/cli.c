@@ -417,14 +417,15 @@ int rt_run_args_over(int argc, char **argv, json_t *base, json_t **out, sim_err 
 }
 
 /* The note of a sliding-window model (sim_model_window_note) on stderr,
- * once per model in a process (capacity and sweeps set up many runs). */
-static void window_note(const sim_model *m, const char *who) {
+ * once per model in a process (capacity and sweeps set up many runs). Every
+ * note starts `kvfleet: note:`, whichever command set the model up. */
+static void window_note(const sim_model *m) {
     static char last[sizeof m->name];
     char note[256];
     if (strcmp(last, m->name) == 0 || !sim_model_window_note(m, note, sizeof note))
         return;
     snprintf(last, sizeof last, "%s", m->name);
-    fprintf(stderr, "%s: note: %s\n", who, note);
+    fprintf(stderr, "kvfleet: note: %s\n", note);
 }
 
 /* ---- typed reads with defaults ---- */
@@ -963,7 +964,7 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
     /* model, GPU, calibration */
     if ((rc = sim_model_load(cfg_str(cfg, "model"), datadir, &model, &err)) != SIM_OK)
         goto fail;
-    window_note(&model, "kvfleet");
+    window_note(&model);
     if ((rc = model_dtypes(&model, cfg_str(cfg, "dtype"), cfg_str(cfg, "kv-dtype"), &err)) !=
         SIM_OK)
         goto fail;
@@ -2020,7 +2021,7 @@ int rt_main_predict(int argc, char **argv) {
     }
     if ((rc = sim_model_load(model_name, datadir, &model, &err)) != SIM_OK)
         goto fail;
-    window_note(&model, "kvfleet predict");
+    window_note(&model);
     if ((rc = model_dtypes(&model, dtype, kv_dtype, &err)) != SIM_OK)
         goto fail;
     if ((rc = sim_gpu_load(gpu_name, datadir, &gpu, &err)) != SIM_OK)

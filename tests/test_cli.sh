@@ -573,11 +573,11 @@ sed -e 's/"max_position_embeddings": *[0-9]*/"max_position_embeddings": 32768, "
 sed -e 's/"max_position_embeddings": *[0-9]*/"max_position_embeddings": 32768, "sliding_window": 4096, "use_sliding_window": false/' \
     "$srcdir/data/models/llama-3-8b.json" >"$T/swoff/config.json"
 "$KV" predict --model "$T/swin/config.json" --decode 1@100 --json >/dev/null 2>"$T/swp.err"
-check "predict, sliding window: exits 0 with a note naming the window" \
-    "[ $? -eq 0 ] && grep -q 'note: swin attends through a sliding window of 4096 tokens, which is not modelled' $T/swp.err"
+check "predict, sliding window: exits 0 with a note naming the window (kvfleet: note:, as run's)" \
+    "[ $? -eq 0 ] && grep -q '^kvfleet: note: swin attends through a sliding window of 4096 tokens, which is not modelled' $T/swp.err"
 "$KV" run --no-db --limit 5 --model "$T/swin/config.json" >/dev/null 2>"$T/swr.err"
 check "run, sliding window: exits 0 with the note" \
-    "[ $? -eq 0 ] && grep -q 'sliding window of 4096 tokens' $T/swr.err"
+    "[ $? -eq 0 ] && grep -q '^kvfleet: note: swin attends through a sliding window of 4096 tokens' $T/swr.err"
 "$KV" run --no-db --limit 5 --model "$T/swoff/config.json" >/dev/null 2>"$T/swo.err"
 check "run, use_sliding_window false: no note" "[ $? -eq 0 ] && ! grep -q 'sliding' $T/swo.err"
 
