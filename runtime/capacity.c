@@ -629,8 +629,8 @@ int rt_main_capacity(int argc, char **argv) {
                 for (j = 0; j < n_once && strcmp(once[j][0], a) != 0; j++)
                     ;
                 if (j < n_once) {
-                    fprintf(stderr, "kvfleet capacity: %s: expected once, got '%s' and '%s'%s\n",
-                            a, once[j][1], v,
+                    fprintf(stderr, "kvfleet capacity: %s: expected once, got '%s' and '%s'%s\n", a,
+                            once[j][1], v,
                             strcmp(a, "--tp") == 0 || strcmp(a, "--load-scale") == 0
                                 ? " (list them in one, comma-separated)"
                                 : "");

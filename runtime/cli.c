@@ -1489,6 +1489,35 @@ out:
     return rc;
 }
 
+/* An error about a run option's value names the option where the user gave
+ * it: as the command line spells it (`--max-num-seqs: ...`; the scheduler
+ * and the engine say `config: max-num-seqs: ...`), or, when the value came
+ * from a --config file (file_cfg: the keys the file gave and the command
+ * line did not), as `FILE: max-num-seqs: ...`. Any other error is left as
+ * it is. */
+static void err_option_origin(sim_err *err, json_t *file_cfg, const char *file) {
+    char key[64], rest[sizeof err->msg];
+    const char *m = err->msg, *colon;
+    if (strcmp(err->src, "config") == 0 && err->line == 0)
+        ;
+    else if (err->src[0] == '\0' && strncmp(m, "--", 2) == 0)
+        m += 2;
+    else
+        return;
+    colon = strchr(m, ':');
+    if (colon == NULL || (size_t)(colon - m) >= sizeof key)
+        return;
+    memcpy(key, m, (size_t)(colon - m));
+    key[colon - m] = '\0';
+    if (opt_find(key) == NULL)
+        return;
+    snprintf(rest, sizeof rest, "%s", colon);
+    if (file_cfg != NULL && file != NULL && json_object_get(file_cfg, key) != NULL)
+        sim_err_set(err, file, 0, 0, "%s%s", key, rest);
+    else
+        sim_err_set(err, "", 0, 0, "--%s%s", key, rest);
+}
+
 int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary *sum_out,
                 json_t **info_out, sim_err *errp) {
     sim_err err;
@@ -1673,6 +1702,7 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     rc = SIM_OK;
     goto out;
 fail:
+    err_option_origin(&err, NULL, NULL);
     if (errp)
         *errp = err;
     if (st) {
@@ -1691,7 +1721,8 @@ out:
     return rc;
 }
 
-int rt_run_config(json_t *cfg, int json, const char *command, const char *who) {
+int rt_run_config(json_t *cfg, int json, const char *command, const char *who, json_t *file_cfg,
+                  const char *file) {
     met_summary sum;
     json_t *info = NULL;
     sim_err err;
@@ -1699,6 +1730,7 @@ int rt_run_config(json_t *cfg, int json, const char *command, const char *who) {
     sim_err_clear(&err);
     rc = rt_run_exec(cfg, "run", command, &sum, &info, &err);
     if (rc != SIM_OK) {
+        err_option_origin(&err, file_cfg, file);
         return rt_report_err(who, &err, rc);
     }
     if (sum.requests == 0) { /* a header-only trace: every figure undefined; say why */
@@ -1831,26 +1863,40 @@ int rt_config_option(const char *cmd, const char *path, json_t **base) {
     return RT_EXIT_OK;
 }
 
-/* Runs the run options rest[0..n) on top of base (borrowed; may be NULL)
- * with rt_run_config(); who names the command in messages. Returns the
+/* Runs the run options rest[0..n) on top of base (borrowed; may be NULL;
+ * read from base_file when that is not NULL) with rt_run_config(); who
+ * names the command in messages. Returns the
  * exit code: 2 for a bad option, 1 for a value out of range. */
-static int run_args(int n, char **rest, json_t *base, int json, const char *command,
-                    const char *who) {
+static int run_args(int n, char **rest, json_t *base, const char *base_file, int json,
+                    const char *command, const char *who) {
     sim_err err;
-    json_t *cfg = NULL;
+    json_t *cfg = NULL, *from_file = NULL;
     int rc;
     sim_err_clear(&err);
     if ((rc = rt_run_args_over(n, rest, base, &cfg, &err)) != SIM_OK) {
         (void)rt_report_err(who, &err, rc);
         return rc == SIM_EPARSE ? RT_EXIT_INPUT : RT_EXIT_USAGE;
     }
-    rc = rt_run_config(cfg, json, command, who);
+    if (base_file != NULL) { /* the keys the file gave that the command line did not */
+        json_t *given = NULL;
+        sim_err e2;
+        from_file = json_copy(base);
+        if (from_file != NULL && rt_run_args(n, rest, NULL, &given, &e2) == SIM_OK) {
+            const char *key;
+            json_t *v;
+            json_object_foreach(given, key, v) json_object_del(from_file, key);
+        }
+        json_decref(given);
+    }
+    rc = rt_run_config(cfg, json, command, who, from_file, base_file);
+    json_decref(from_file);
     json_decref(cfg);
     return rc;
 }
 
 int rt_main_run(int argc, char **argv) {
     json_t *base = NULL;
+    const char *config_path = NULL;
     int i, json = 0, rc, n = 0;
     char **rest = calloc((size_t)argc + 1, sizeof *rest);
     char *command = rt_join_argv(argc, argv);
@@ -1875,10 +1921,11 @@ int rt_main_run(int argc, char **argv) {
             }
             if ((rc = rt_config_option("run", path, &base)) != RT_EXIT_OK)
                 goto out;
+            config_path = path;
         } else
             rest[n++] = argv[i];
     }
-    rc = run_args(n, rest, base, json, command, "run");
+    rc = run_args(n, rest, base, config_path, json, command, "run");
 out:
     json_decref(base);
     free(rest);
@@ -2235,7 +2282,7 @@ int rt_main_rerun(int argc, char **argv) {
         else
             rest[n++] = argv[i];
     }
-    rc = run_args(n, rest, cfg, json, command, "rerun");
+    rc = run_args(n, rest, cfg, NULL, json, command, "rerun");
     json_decref(cfg);
     free(rest);
     free(command);

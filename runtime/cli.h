@@ -118,8 +118,12 @@ int rt_run_precheck(json_t *cfg, sim_err *err);
 
 /* Runs the simulation a config object describes; prints the summary (JSON
  * when json != 0) and returns an exit code. command is stored with the run;
- * who ("run", "rerun") prefixes its messages. */
-int rt_run_config(json_t *cfg, int json, const char *command, const char *who);
+ * who ("run", "rerun") prefixes its messages. file_cfg holds the options
+ * `--config file` gave that the command line did not (both NULL without
+ * one): an error about one of their values names the file and its key
+ * rather than the option. */
+int rt_run_config(json_t *cfg, int json, const char *command, const char *who, json_t *file_cfg,
+                  const char *file);
 
 /* Runs a config object as a run of the given kind ('run', 'validate')
  * without printing anything but notes and progress on stderr: fills *sum

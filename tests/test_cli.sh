@@ -322,6 +322,31 @@ check "run --config with a duplicate key exits 1 naming it" \
     "[ $? -eq 1 ] && grep -q 'dupcfg.json:1:.*duplicate object key' $T/dupcfg.err"
 "$KV" run --no-db --config "$T" >/dev/null 2>"$T/dircfg.err"
 check "run --config FOLDER exits 1: 'got a folder'" "[ $? -eq 1 ] && grep -q 'got a folder' $T/dircfg.err"
+# a value out of range names the option where it was given: --max-num-seqs on
+# the command line, the file and its key from --config (the scheduler said
+# 'config: max-num-seqs' either way, and a file's tp was called '--tp')
+origin() { # NAME WANT, then run options
+    name=$1
+    want=$2
+    shift 2
+    "$KV" run --no-db --limit 3 "$@" >/dev/null 2>"$T/origin.err"
+    check "range error names its origin: $name" \
+        "[ $? -eq 1 ] && [ \"\$(cat $T/origin.err)\" = \"kvfleet run: $want\" ]"
+}
+printf '{"max-num-seqs": 0}' >"$T/seqs0.json"
+printf '{"tp": 0, "limit": 3}' >"$T/tp0.json"
+origin "--max-num-seqs 0" "--max-num-seqs: expected an integer >= 1, got '0'" --max-num-seqs 0
+origin "file max-num-seqs 0" "$T/seqs0.json: max-num-seqs: expected an integer >= 1, got '0'" \
+    --config "$T/seqs0.json"
+origin "file tp 0" "$T/tp0.json: tp: expected 1..512 (64 nodes of 8 h100-sxm), got '0'" \
+    --config "$T/tp0.json"
+origin "file tp 0, --tp 0 too" "--tp: expected 1..512 (64 nodes of 8 h100-sxm), got '0'" \
+    --config "$T/tp0.json" --tp 0
+origin "file tp 0 overridden, --replicas 0" "--replicas: expected 1..1000000, got '0'" \
+    --config "$T/tp0.json" --tp 1 --replicas 0
+"$KV" capacity --slo ttft_p99=1s --no-db --max-num-seqs 0 >/dev/null 2>"$T/origin.err"
+check "capacity --max-num-seqs 0 names the option" \
+    "[ $? -eq 2 ] && grep -qx -- \"kvfleet capacity: --max-num-seqs: expected an integer >= 1, got '0'\" $T/origin.err"
 # --sessionize '' is a mistake, none turns it off
 "$KV" run --no-db --limit 20 --sessionize '' >/dev/null 2>"$T/sz.err"
 check "run --sessionize '' exits 1" "[ $? -eq 1 ] && grep -q -- '--sessionize: expected a spec' $T/sz.err"
