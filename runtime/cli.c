@@ -939,6 +939,66 @@ static int cache_policy_of(json_t *cfg, sched_config *sc, sim_err *err) {
     return SIM_OK;
 }
 
+/* An error about a run option's value names the option where the user gave
+ * it: as the command line spells it (`--max-num-seqs: ...`; the scheduler
+ * and the engine say `config: max-num-seqs: ...`), or, when the value came
+ * from a --config file (file_cfg: the keys the file gave and the command
+ * line did not), as `FILE: max-num-seqs: ...`. Any other error is left as
+ * it is. */
+static void err_option_origin(sim_err *err, json_t *file_cfg, const char *file) {
+    char key[64], rest[sizeof err->msg];
+    const char *m = err->msg, *colon;
+    if (strcmp(err->src, "config") == 0 && err->line == 0)
+        ;
+    else if (err->src[0] == '\0' && strncmp(m, "--", 2) == 0)
+        m += 2;
+    else
+        return;
+    colon = strchr(m, ':');
+    if (colon == NULL || (size_t)(colon - m) >= sizeof key)
+        return;
+    memcpy(key, m, (size_t)(colon - m));
+    key[colon - m] = '\0';
+    if (opt_find(key) == NULL)
+        return;
+    snprintf(rest, sizeof rest, "%s", colon);
+    if (file_cfg != NULL && file != NULL && json_object_get(file_cfg, key) != NULL)
+        sim_err_set(err, file, 0, 0, "%s%s", key, rest);
+    else
+        sim_err_set(err, "", 0, 0, "--%s%s", key, rest);
+}
+
+/* The scheduler's values that need no model (--max-num-seqs,
+ * --max-batched-tokens, --block-tokens, --chunked-prefill, --sched-policy,
+ * --watermark, --max-queue, --max-queue-time) into sc, the ones of a form
+ * sched_config_check cannot see checked here. */
+static int sched_values_of(json_t *cfg, sched_config *sc, sim_err *err) {
+    int rc;
+    sc->max_num_seqs = (int)cfg_int(cfg, "max-num-seqs");
+    sc->max_batched_tokens = cfg_int(cfg, "max-batched-tokens");
+    sc->block_tokens = (int)cfg_int(cfg, "block-tokens");
+    if (sc->block_tokens < 1 || sc->block_tokens > 1024) { /* before any block is sized */
+        sim_err_set(err, "", 0, 0, "--block-tokens: expected 1..1024, got '%d'", sc->block_tokens);
+        return SIM_EINVAL;
+    }
+    sc->chunked_prefill = cfg_bool(cfg, "chunked-prefill");
+    if ((rc = sched_policy_of(cfg, sc, err)) != SIM_OK)
+        return rc;
+    sc->watermark = cfg_num(cfg, "watermark");
+    sc->max_queue = cfg_int(cfg, "max-queue");
+    {
+        /* 0: none; a positive value below a microsecond would round to "none" */
+        double mqt = cfg_num(cfg, "max-queue-time");
+        if (!(mqt == 0 || (mqt >= 1e-6 && mqt <= 1e9))) {
+            sim_err_set(err, "", 0, 0,
+                        "--max-queue-time: expected 0 (none) or 1e-06..1e+09 s, got '%g'", mqt);
+            return SIM_EINVAL;
+        }
+        sc->max_queue_ns = sim_time_from_s(mqt);
+    }
+    return SIM_OK;
+}
+
 /* Builds one pool's model, GPU, perf model and scheduler config from a
  * resolved config (a run's, or a fleet pool's), refusing what cannot be
  * served. ops and replay name the executor (its KV pool may differ from the
@@ -1044,25 +1104,8 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
     }
 
     /* the engine */
-    sc.max_num_seqs = (int)cfg_int(cfg, "max-num-seqs");
-    sc.max_batched_tokens = cfg_int(cfg, "max-batched-tokens");
-    sc.block_tokens = (int)cfg_int(cfg, "block-tokens");
-    sc.chunked_prefill = cfg_bool(cfg, "chunked-prefill");
-    if ((rc = sched_policy_of(cfg, &sc, &err)) != SIM_OK)
+    if ((rc = sched_values_of(cfg, &sc, &err)) != SIM_OK)
         goto fail;
-    sc.watermark = cfg_num(cfg, "watermark");
-    sc.max_queue = cfg_int(cfg, "max-queue");
-    {
-        /* 0: none; a positive value below a microsecond would round to "none" */
-        double mqt = cfg_num(cfg, "max-queue-time");
-        if (!(mqt == 0 || (mqt >= 1e-6 && mqt <= 1e9))) {
-            sim_err_set(&err, "", 0, 0,
-                        "--max-queue-time: expected 0 (none) or 1e-06..1e+09 s, got '%g'", mqt);
-            rc = SIM_EINVAL;
-            goto fail;
-        }
-        sc.max_queue_ns = sim_time_from_s(mqt);
-    }
     sc.max_ctx = model.max_ctx;
     sc.hash_block_tokens = (int)cfg_int(cfg, "hash-block-tokens");
     if (sc.hash_block_tokens < 1) {
@@ -1192,12 +1235,6 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
         if (!(mu > 0 && mu <= 1)) {
             sim_err_set(&err, "", 0, 0, "--gpu-mem-util: expected a fraction in (0, 1], got '%g'",
                         mu);
-            rc = SIM_EINVAL;
-            goto fail;
-        }
-        if (sc.block_tokens < 1 || sc.block_tokens > 1024) {
-            sim_err_set(&err, "", 0, 0, "--block-tokens: expected 1..1024, got '%d'",
-                        sc.block_tokens);
             rc = SIM_EINVAL;
             goto fail;
         }
@@ -1339,15 +1376,26 @@ int rt_run_precheck(json_t *cfg, sim_err *err) {
     sched_config sc;
     trace_src *t = NULL;
     int rc;
+    perf_calib calib;
     if (json_object_get(cfg, "fleet") == NULL &&
         ((rc = sim_model_load(cfg_str(cfg, "model"), datadir, &model, err)) != SIM_OK ||
          (rc = model_dtypes(&model, cfg_str(cfg, "dtype"), cfg_str(cfg, "kv-dtype"), err)) !=
              SIM_OK ||
-         (rc = sim_gpu_load(cfg_str(cfg, "gpu"), datadir, &gpu, err)) != SIM_OK))
+         (rc = sim_gpu_load(cfg_str(cfg, "gpu"), datadir, &gpu, err)) != SIM_OK ||
+         (rc = calib_choose(cfg_str(cfg, "calibration"), &gpu, datadir, &calib, err)) != SIM_OK))
         return rc;
+    /* the scheduler's values that need no model: its pool and context are
+     * set to ones the check accepts */
     memset(&sc, 0, sizeof sc);
-    if ((rc = sched_policy_of(cfg, &sc, err)) != SIM_OK ||
-        (rc = cache_policy_of(cfg, &sc, err)) != SIM_OK ||
+    if ((rc = sched_values_of(cfg, &sc, err)) != SIM_OK)
+        return rc;
+    sc.kv_blocks = 1;
+    sc.max_ctx = 1;
+    if ((rc = sched_config_check(&sc, err)) != SIM_OK) {
+        err_option_origin(err, NULL, NULL);
+        return rc;
+    }
+    if ((rc = cache_policy_of(cfg, &sc, err)) != SIM_OK ||
         (rc = rt_source_open(cfg, &t, err)) != SIM_OK)
         return rc;
     trace_close(t);
@@ -1487,35 +1535,6 @@ out:
     if (rc != SIM_OK && errp)
         *errp = err;
     return rc;
-}
-
-/* An error about a run option's value names the option where the user gave
- * it: as the command line spells it (`--max-num-seqs: ...`; the scheduler
- * and the engine say `config: max-num-seqs: ...`), or, when the value came
- * from a --config file (file_cfg: the keys the file gave and the command
- * line did not), as `FILE: max-num-seqs: ...`. Any other error is left as
- * it is. */
-static void err_option_origin(sim_err *err, json_t *file_cfg, const char *file) {
-    char key[64], rest[sizeof err->msg];
-    const char *m = err->msg, *colon;
-    if (strcmp(err->src, "config") == 0 && err->line == 0)
-        ;
-    else if (err->src[0] == '\0' && strncmp(m, "--", 2) == 0)
-        m += 2;
-    else
-        return;
-    colon = strchr(m, ':');
-    if (colon == NULL || (size_t)(colon - m) >= sizeof key)
-        return;
-    memcpy(key, m, (size_t)(colon - m));
-    key[colon - m] = '\0';
-    if (opt_find(key) == NULL)
-        return;
-    snprintf(rest, sizeof rest, "%s", colon);
-    if (file_cfg != NULL && file != NULL && json_object_get(file_cfg, key) != NULL)
-        sim_err_set(err, file, 0, 0, "%s%s", key, rest);
-    else
-        sim_err_set(err, "", 0, 0, "--%s%s", key, rest);
 }
 
 int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary *sum_out,

@@ -108,8 +108,10 @@ int rt_run_resolve(json_t *cfg, sim_err *err);
 int rt_run_check(json_t *cfg, sim_err *err);
 /* The checks of a resolved config beyond rt_run_check that a sweep makes for
  * every point before it writes anything: the names only a run's set-up
- * reads (model and GPU, unless a fleet names them; dtypes; the scheduler's
- * and the cache's policies with the policy's parameters) and the request
+ * reads (model, GPU and calibration file, unless a fleet names them;
+ * dtypes; the scheduler's and the cache's policies with the policy's
+ * parameters), the scheduler's values that need no model (--max-num-seqs
+ * 0, --block-tokens 2000, a --watermark above 0.5, ...) and the request
  * source, opened and closed (--limit, --load-scale, the synthetic spec,
  * --sessionize, the trace file and its header). What needs the model and
  * the GPU together (weights larger than HBM, TP not dividing the heads) is

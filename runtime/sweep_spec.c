@@ -384,9 +384,10 @@ static int spec_seeds_check(const sweep_spec *s, const char *src, sim_err *err) 
 /* Resolves and checks every point's config as `kvfleet run` does
  * (rt_run_resolve: option types and ranges, one source, the fleet file
  * read; rt_run_check: executor, router, replicas, limits; with env, also
- * rt_run_precheck: model, GPU, dtype and policy names, the request source,
- * which sweep_spec_load adds), so that a value out of range ("seed": -1,
- * "replicas": 0, "limit": -1, "policy": "nope") refuses the spec before
+ * rt_run_precheck: model, GPU, calibration, dtype and policy names, the
+ * scheduler's values, the request source, which sweep_spec_load adds), so
+ * that a value out of range ("seed": -1, "replicas": 0, "limit": -1,
+ * "max-num-seqs": 0, "policy": "nope") refuses the spec before
  * anything is written, as an unknown option does, instead of failing its
  * points one by one. What needs the model (weights larger than HBM, TP not
  * dividing the heads) is left to the run (docs/experiments.md). */

@@ -121,6 +121,17 @@ refuse_spec "a missing trace file: refused up front, exit 1, naming it" pre2.jso
 refuse_spec "a policy parameter the policy does not take: refused up front, exit 1" pre3.json \
     "{\"name\": \"pre3\", \"base\": {\"model\": \"tiny\"}, \"points\": [{$SYN}, {$SYN, \"policy\": \"lru:foo=1\"}]}" \
     "pre3.json: point 1: --policy: lru: parameter: expected none"
+# the scheduler's values and the calibration file need no model: refused up
+# front too (they ran, and their points failed one by one)
+refuse_spec "max-num-seqs 0: refused up front (a scheduler value), exit 1" seqs0.json \
+    "{\"name\": \"seqs0\", \"base\": {$SYN, \"model\": \"tiny\"}, \"axes\": {\"max-num-seqs\": [4, 0]}}" \
+    "seqs0.json: point 1: --max-num-seqs: expected an integer >= 1, got '0'"
+refuse_spec "block-tokens 2000: refused up front, exit 1" bt.json \
+    "{\"name\": \"bt\", \"base\": {$SYN, \"model\": \"tiny\"}, \"axes\": {\"block-tokens\": [16, 2000]}}" \
+    "bt.json: point 1: --block-tokens: expected 1..1024, got '2000'"
+refuse_spec "a missing calibration file: refused up front, exit 1, naming it" cal.json \
+    "{\"name\": \"cal\", \"base\": {$SYN, \"model\": \"tiny\"}, \"axes\": {\"calibration\": [\"none\", \"no-such-calib.json\"]}}" \
+    "cal.json: point 1: .*no-such-calib.json: cannot open"
 check "refused specs write no file" "[ ! -e $T/bad.db ]"
 "$KV" sweep >/dev/null 2>&1
 check "no SPEC: usage error 2" "[ $? -eq 2 ]"
