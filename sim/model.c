@@ -199,6 +199,39 @@ int sim_model_check(const sim_model *m, int tp, sim_err *err) {
  * out: google/gemma-2-9b, google/gemma-3-1b-it. */
 static const char *const tied_model_types[] = {"gemma", "gemma2", "gemma3", "gemma3_text"};
 
+/* Hugging Face config classes whose published config.json files leave out
+ * the keys that equal the class's own defaults, which transformers fills
+ * in: google/gemma-3-4b-it's text_config has no num_attention_heads,
+ * num_key_value_heads, head_dim, vocab_size or max_position_embeddings.
+ * The defaults are the class's __init__ arguments (transformers,
+ * src/transformers/models/gemma3/configuration_gemma3.py), found by the
+ * model_type of the object the keys are in: a multimodal "gemma3" config
+ * without a text_config still names every key it lacks. A key the config
+ * gives (not null) is read as always. */
+typedef struct class_defaults {
+    const char *model_type;
+    int n_layers, hidden, n_heads, n_kv_heads, head_dim, intermediate, vocab, max_ctx,
+        sliding_window;
+    double rope_theta;
+} class_defaults;
+static const class_defaults class_defaults_table[] = {
+    {"gemma3_text", 26, 2304, 8, 4, 256, 9216, 262208, 131072, 4096, 1e6},
+};
+
+/* The defaults of the class that reads the language model's keys: the
+ * model_type of text_config (t) when there is one, else the top level's
+ * (o); NULL for a class with no entry above. */
+static const class_defaults *class_defaults_of(const json_t *o, const json_t *t) {
+    const json_t *v = json_object_get(t != NULL ? t : o, "model_type");
+    size_t i;
+    if (v == NULL || !json_is_string(v))
+        return NULL;
+    for (i = 0; i < sizeof class_defaults_table / sizeof class_defaults_table[0]; i++)
+        if (strcmp(json_string_value(v), class_defaults_table[i].model_type) == 0)
+            return &class_defaults_table[i];
+    return NULL;
+}
+
 /* ---- text_config: the language model of a multimodal config ---- */
 
 /* A multimodal config (Gemma 3 4b and up, Llama 4, Mistral 3, newer
@@ -284,12 +317,15 @@ static const char *const moe_keys[] = {"num_local_experts", "num_experts", "n_ro
  * checkpoint's own", which a config alone does not name), it is bf16 and
  * --dtype says otherwise. kv_dtype starts equal to w_dtype. A key the
  * top level lacks is read from "text_config" when there is one (a
- * multimodal config; see lm_obj). The shape is checked at tp = 1. On
+ * multimodal config; see lm_obj). A config of a class whose files leave
+ * out the keys equal to its defaults (Gemma 3) takes those defaults
+ * (class_defaults_table). The shape is checked at tp = 1. On
  * failure *out is left unchanged. */
 int sim_model_parse(const char *json_text, const char *src, sim_model *out, sim_err *err) {
     sim_model m;
     json_t *o = NULL, *t, *v;
     const json_t *dt_obj;
+    const class_defaults *cd;
     const char *dt = NULL, *dt_key = "torch_dtype";
     const unsigned req = SIM_JSON_REQUIRED | SIM_JSON_POSITIVE;
     const struct {
@@ -336,13 +372,28 @@ int sim_model_parse(const char *json_text, const char *src, sim_model *out, sim_
     }
 
     m.tied_embeddings = tied_default(lm_obj(o, t, "model_type"));
+    m.norm_eps = NORM_EPS_DEFAULT;
+    m.rope_theta = ROPE_THETA_DEFAULT;
+    cd = class_defaults_of(o, t);
+    if (cd != NULL) { /* read over by the keys the config gives */
+        m.n_layers = cd->n_layers;
+        m.hidden = cd->hidden;
+        m.n_heads = cd->n_heads;
+        m.n_kv_heads = cd->n_kv_heads;
+        m.head_dim = cd->head_dim;
+        m.intermediate = cd->intermediate;
+        m.vocab = cd->vocab;
+        m.max_ctx = cd->max_ctx;
+        m.sliding_window = cd->sliding_window;
+        m.rope_theta = cd->rope_theta;
+    }
     for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-        if ((rc = lm_int(o, t, sizes[i].key, sizes[i].flags, sizes[i].out, src, err)))
+        if ((rc = lm_int(o, t, sizes[i].key,
+                         cd != NULL ? sizes[i].flags & ~SIM_JSON_REQUIRED : sizes[i].flags,
+                         sizes[i].out, src, err)))
             goto done;
     if ((rc = lm_bool(o, t, "tie_word_embeddings", &m.tied_embeddings, src, err)))
         goto done;
-    m.norm_eps = NORM_EPS_DEFAULT;
-    m.rope_theta = ROPE_THETA_DEFAULT;
     if ((rc = lm_double(o, t, "rms_norm_eps", &m.norm_eps, src, err)) ||
         (rc = lm_double(o, t, "rope_theta", &m.rope_theta, src, err)))
         goto done;

@@ -485,6 +485,44 @@ static void test_text_config(void) {
     T_NEAR(sim_model_kv_bytes_per_token(&m, 1), 8192, 0);
     T_NEAR(sim_model_kv_bytes_per_token(&m, 2), 4096, 0);
 
+    /* tests/data/gemma3_class_defaults.json, laid out as google/gemma-3-4b-it's
+     * config.json: its text_config gives only the keys that differ from
+     * Gemma3TextConfig's defaults, and transformers fills in the rest (8
+     * heads of 256, 4 KV heads, vocab 262208, context 131072). Per layer
+     * 2*2560*2048 (q, o) + 2*2560*1024 (k, v) + 3*2560*10240 (MLP) + 2*2560
+     * = 94376960; 34 layers + 2560 + 262208*2560 (tied) = 3880071680. KV:
+     * 2 * 34 * 4 * 256 * 2 bytes = 139264 per token. It failed with
+     * "text_config.num_attention_heads: expected a positive integer, got
+     * nothing (missing key)". */
+    m = load(KV_TEST_DATADIR "/gemma3_class_defaults.json");
+    T_EQ_I(m.n_layers, 34);
+    T_EQ_I(m.hidden, 2560);
+    T_EQ_I(m.n_heads, 8);
+    T_EQ_I(m.n_kv_heads, 4);
+    T_EQ_I(m.head_dim, 256);
+    T_EQ_I(m.intermediate, 10240);
+    T_EQ_I(m.vocab, 262208);
+    T_EQ_I(m.max_ctx, 131072);
+    T_EQ_I(m.sliding_window, 1024);
+    T_EQ_I(m.tied_embeddings, 1);
+    T_EQ_I(m.w_dtype, SIM_DT_BF16);
+    T_NEAR(m.rope_theta, 1e6, 0);
+    T_NEAR(sim_model_params(&m), 3880071680.0, 0);
+    T_NEAR(sim_model_kv_bytes_per_token(&m, 1), 139264, 0);
+    /* a key the config gives wins over the class's default; another class
+     * still needs every key */
+    T_EQ_I(sim_model_parse(mm_cfg("", "\"model_type\": \"gemma3_text\", \"num_hidden_layers\": 2, "
+                                      "\"num_attention_heads\": 4, \"head_dim\": null"),
+                           "t.json", &m, &e),
+           SIM_OK);
+    T_EQ_I(m.n_layers, 2);
+    T_EQ_I(m.n_heads, 4);
+    T_EQ_I(m.hidden, 2304);
+    T_EQ_I(m.head_dim, 256);
+    expect_err(mm_cfg("", "\"model_type\": \"llama\", \"num_hidden_layers\": 2"), SIM_EPARSE,
+               "t.json: text_config.hidden_size: expected a positive integer, got nothing "
+               "(missing key)");
+
     /* Neither the keys at the top level nor a text_config: the missing key
      * is named, as for any config. */
     T_EQ_I(sim_model_load(KV_TEST_DATADIR "/mm_no_text_config.json", KV_SRCDATADIR, &m, &e),
