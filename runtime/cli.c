@@ -948,12 +948,11 @@ static int cache_policy_of(json_t *cfg, sched_config *sc, sim_err *err) {
 static void err_option_origin(sim_err *err, json_t *file_cfg, const char *file) {
     char key[64], rest[sizeof err->msg];
     const char *m = err->msg, *colon;
-    if (strcmp(err->src, "config") == 0 && err->line == 0)
-        ;
-    else if (err->src[0] == '\0' && strncmp(m, "--", 2) == 0)
-        m += 2;
-    else
+    int dashed = err->src[0] == '\0' && strncmp(m, "--", 2) == 0;
+    if (!dashed && !(strcmp(err->src, "config") == 0 && err->line == 0))
         return;
+    if (dashed)
+        m += 2;
     colon = strchr(m, ':');
     if (colon == NULL || (size_t)(colon - m) >= sizeof key)
         return;
@@ -1903,7 +1902,9 @@ static int run_args(int n, char **rest, json_t *base, const char *base_file, int
         if (from_file != NULL && rt_run_args(n, rest, NULL, &given, &e2) == SIM_OK) {
             const char *key;
             json_t *v;
-            json_object_foreach(given, key, v) json_object_del(from_file, key);
+            json_object_foreach(given, key, v) {
+                json_object_del(from_file, key);
+            }
         }
         json_decref(given);
     }
