@@ -122,16 +122,22 @@ static void test_all_presets_load(void) {
     }
 }
 
+/* A model's shape, field by field (failures name the caller's line). */
+#define T_SHAPE(m, layers, hid, heads, kv_heads, hd, inter, voc, ctx)                              \
+    do {                                                                                           \
+        T_EQ_I((m).n_layers, layers);                                                              \
+        T_EQ_I((m).hidden, hid);                                                                   \
+        T_EQ_I((m).n_heads, heads);                                                                \
+        T_EQ_I((m).n_kv_heads, kv_heads);                                                          \
+        T_EQ_I((m).head_dim, hd);                                                                  \
+        T_EQ_I((m).intermediate, inter);                                                           \
+        T_EQ_I((m).vocab, voc);                                                                    \
+        T_EQ_I((m).max_ctx, ctx);                                                                  \
+    } while (0)
+
 static void test_preset_fields(void) {
     sim_model m = load("llama-3-8b");
-    T_EQ_I(m.n_layers, 32);
-    T_EQ_I(m.hidden, 4096);
-    T_EQ_I(m.n_heads, 32);
-    T_EQ_I(m.n_kv_heads, 8);
-    T_EQ_I(m.head_dim, 128);
-    T_EQ_I(m.intermediate, 14336);
-    T_EQ_I(m.vocab, 128256);
-    T_EQ_I(m.max_ctx, 8192);
+    T_SHAPE(m, 32, 4096, 32, 8, 128, 14336, 128256, 8192);
     T_EQ_I(m.tied_embeddings, 0);
     T_EQ_I(m.w_dtype, SIM_DT_BF16);
 
@@ -155,14 +161,7 @@ static void test_preset_fields(void) {
     T_EQ_I(m.max_ctx, 16384);
 
     m = load("tiny");
-    T_EQ_I(m.n_layers, 2);
-    T_EQ_I(m.hidden, 256);
-    T_EQ_I(m.n_heads, 4);
-    T_EQ_I(m.n_kv_heads, 2);
-    T_EQ_I(m.head_dim, 64);
-    T_EQ_I(m.intermediate, 512);
-    T_EQ_I(m.vocab, 1024);
-    T_EQ_I(m.max_ctx, 4096);
+    T_SHAPE(m, 2, 256, 4, 2, 64, 512, 1024, 4096);
     T_EQ_I(m.w_dtype, SIM_DT_FP32);
 }
 
@@ -170,14 +169,7 @@ static void test_preset_fields(void) {
  * from the config, not from hidden / heads (= 80). */
 static void test_qwen3_head_dim(void) {
     sim_model m = load("qwen3-32b");
-    T_EQ_I(m.n_layers, 64);
-    T_EQ_I(m.hidden, 5120);
-    T_EQ_I(m.n_heads, 64);
-    T_EQ_I(m.n_kv_heads, 8);
-    T_EQ_I(m.head_dim, 128);
-    T_EQ_I(m.intermediate, 25600);
-    T_EQ_I(m.vocab, 151936);
-    T_EQ_I(m.max_ctx, 40960);
+    T_SHAPE(m, 64, 5120, 64, 8, 128, 25600, 151936, 40960);
     T_NEAR(sim_model_kv_bytes_per_token(&m, 1), 2.0 * 64 * 8 * 128 * 2, 0);
     /* q and o are 5120 x 8192 each. Qwen reports 32.8B parameters; the
      * checkpoint also holds per-head q/k norms (64 layers x 2 x 128 = 16384),
@@ -468,14 +460,7 @@ static void test_text_config(void) {
      * positive integer, got nothing (missing key)". */
     m = load(KV_TEST_DATADIR "/mm_text_config.json");
     T_STREQ(m.name, "mm_text_config");
-    T_EQ_I(m.n_layers, 4);
-    T_EQ_I(m.hidden, 512);
-    T_EQ_I(m.n_heads, 8);
-    T_EQ_I(m.n_kv_heads, 2);
-    T_EQ_I(m.head_dim, 128);
-    T_EQ_I(m.intermediate, 1024);
-    T_EQ_I(m.vocab, 2048);
-    T_EQ_I(m.max_ctx, 8192);
+    T_SHAPE(m, 4, 512, 8, 2, 128, 1024, 2048, 8192);
     T_EQ_I(m.sliding_window, 1024);
     T_EQ_I(m.tied_embeddings, 1);
     T_EQ_I(m.w_dtype, SIM_DT_FP32);
@@ -495,14 +480,7 @@ static void test_text_config(void) {
      * "text_config.num_attention_heads: expected a positive integer, got
      * nothing (missing key)". */
     m = load(KV_TEST_DATADIR "/gemma3_class_defaults.json");
-    T_EQ_I(m.n_layers, 34);
-    T_EQ_I(m.hidden, 2560);
-    T_EQ_I(m.n_heads, 8);
-    T_EQ_I(m.n_kv_heads, 4);
-    T_EQ_I(m.head_dim, 256);
-    T_EQ_I(m.intermediate, 10240);
-    T_EQ_I(m.vocab, 262208);
-    T_EQ_I(m.max_ctx, 131072);
+    T_SHAPE(m, 34, 2560, 8, 4, 256, 10240, 262208, 131072);
     T_EQ_I(m.sliding_window, 1024);
     T_EQ_I(m.tied_embeddings, 1);
     T_EQ_I(m.w_dtype, SIM_DT_BF16);
