@@ -210,12 +210,20 @@ static const char *const tied_model_types[] = {"gemma", "gemma2", "gemma3", "gem
  * gives (not null) is read as always. */
 typedef struct class_defaults {
     const char *model_type;
-    int n_layers, hidden, n_heads, n_kv_heads, head_dim, intermediate, vocab, max_ctx,
-        sliding_window;
-    double rope_theta;
+    sim_model m; /* the fields a config.json key gives (sizes, window, rope_theta) */
 } class_defaults;
 static const class_defaults class_defaults_table[] = {
-    {"gemma3_text", 26, 2304, 8, 4, 256, 9216, 262208, 131072, 4096, 1e6},
+    {"gemma3_text",
+     {.n_layers = 26,
+      .hidden = 2304,
+      .n_heads = 8,
+      .n_kv_heads = 4,
+      .head_dim = 256,
+      .intermediate = 9216,
+      .vocab = 262208,
+      .max_ctx = 131072,
+      .sliding_window = 4096,
+      .rope_theta = 1e6}},
 };
 
 /* The defaults of the class that reads the language model's keys: the
@@ -371,22 +379,13 @@ int sim_model_parse(const char *json_text, const char *src, sim_model *out, sim_
         }
     }
 
+    cd = class_defaults_of(o, t);
+    if (cd != NULL)
+        m = cd->m; /* read over by the keys the config gives */
+    else
+        m.rope_theta = ROPE_THETA_DEFAULT;
     m.tied_embeddings = tied_default(lm_obj(o, t, "model_type"));
     m.norm_eps = NORM_EPS_DEFAULT;
-    m.rope_theta = ROPE_THETA_DEFAULT;
-    cd = class_defaults_of(o, t);
-    if (cd != NULL) { /* read over by the keys the config gives */
-        m.n_layers = cd->n_layers;
-        m.hidden = cd->hidden;
-        m.n_heads = cd->n_heads;
-        m.n_kv_heads = cd->n_kv_heads;
-        m.head_dim = cd->head_dim;
-        m.intermediate = cd->intermediate;
-        m.vocab = cd->vocab;
-        m.max_ctx = cd->max_ctx;
-        m.sliding_window = cd->sliding_window;
-        m.rope_theta = cd->rope_theta;
-    }
     for (i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if ((rc = lm_int(o, t, sizes[i].key,
                          cd != NULL ? sizes[i].flags & ~SIM_JSON_REQUIRED : sizes[i].flags,
