@@ -53,10 +53,11 @@
  * calibrate path (tests/test_profile.sh), never a GPU profile.
  *
  * Sizes: about 540 shapes for an 8B model at TP 1 and 2100 at TP 1..8,
- * 11 GB of operands (--dry-run prints both); on a GPU each shape should
- * take milliseconds to a fraction of a second (an estimate). Status: the
- * cuda path is compiled and fails cleanly without a device; it has never
- * run on a GPU (docs/gpu.md). Non-goals: fp8 GEMMs, all-reduce (one GPU),
+ * 11 GB of operands (--dry-run prints both); each shape takes
+ * milliseconds to a fraction of a second. Status: the cuda path fails
+ * cleanly without a device and has run on an H200, where it measured
+ * data/profiles/h200-kvfleet (16.7 s with the L2 flush, docs/gpu.md).
+ * Non-goals: fp8 GEMMs, all-reduce (one GPU),
  * the engine's CPU overheads (cpu_overheads_a100.csv), CUDA graphs. */
 #include "config.h"
 #include "profile.h"
@@ -891,9 +892,8 @@ static int repeats_for(double est_ms, double budget_ms) {
  * repeats_for() calls, each between two events and each after the flush
  * (unless --warm-l2: flush_l2), so that no call finds its weights, KV or
  * inputs in L2, as in a step where a whole layer's weights stream through
- * between two calls of one operator; then as
- * many calls again issued
- * back to back without events, timed on the host: *issue_s is the host's
+ * between two calls of one operator; then as many calls again issued back
+ * to back without events, timed on the host: *issue_s is the host's
  * time to issue one call (the launch cost a step pays per kernel, which
  * bounds a step of small kernels). cpu: one call that warms the caches and
  * estimates, then repeats_for() calls timed with CLOCK_MONOTONIC; *issue_s
