@@ -811,6 +811,11 @@ static void step_account(eng *e, replica *p, sim_time dur) {
     step_row(e, p);
 }
 
+/* The start of a decode run's step i. */
+static sim_time run_start(const replica *p, int64_t i) {
+    return i == 0 ? p->run_t0 : p->run_end[i - 1];
+}
+
 /* Forms the replica's next step at time t (accounted up to t by the
  * caller) and asks the backend for its duration. Returns the number of
  * sequences in it (0: nothing to run) or a negative code (e->rc is set). */
@@ -838,9 +843,13 @@ static int form_step_ds(eng *e, replica *p, sim_time t, sim_time *dur, int64_t d
         perf_predict(p->perf, &p->batch.agg, &p->pr);
     } else if (ds_step >= 0) {
         int64_t ctx = p->run_ctx0 + (int64_t)p->run_nd * ds_step;
+        sim_time planned = p->run_end[ds_step] - run_start(p, ds_step);
         SIM_DASSERT(p->batch.agg.decode_ctx == ctx && p->batch.agg.n_decode == p->run_nd &&
                     p->batch.agg.prefill_tokens == 0);
-        p->pr.step_s = perf_dstep_time(&p->ds, ctx);
+        /* no row: the time is only turned into ns again, which gives the
+         * planned ns back exactly below 2^52 ns (52 days) */
+        p->pr.step_s =
+            planned < ((sim_time)1 << 52) ? sim_time_to_s(planned) : perf_dstep_time(&p->ds, ctx);
         perf_dstep_work(&p->ds, ctx, &p->pr.flops, &p->pr.bytes);
     } else { /* the figures the summary needs, without the breakdown */
         p->pr.step_s =
@@ -941,10 +950,6 @@ static void on_wake(eng *e, replica *p) {
  * step cut short by an arrival are formed by form_step as usual. An arrival
  * routed to the replica during a run cuts it at the step in progress, so the
  * arrival is seen exactly when a single-step loop would see it. */
-
-static sim_time run_start(const replica *p, int64_t i) {
-    return i == 0 ? p->run_t0 : p->run_end[i - 1];
-}
 
 /* Plans steps [run_k, upto) of the run, stopping early at the deadline,
  * when blocks run out, and (one replica) after the step in progress when
