@@ -695,6 +695,9 @@ struct perf_cache_tok {
     double t_ops;        /* op_order[0, N_TOK_OPS)'s time, s (NaN: not filled) */
     double f_ops, b_ops; /* their FLOPs and HBM bytes */
     double t_ar;         /* the all-reduce's time, s */
+    /* a pure-decode stretch of this many sequences: the figures
+     * perf_dstep_next reads (NaN d_t: not filled) */
+    double d_t, d_f, d_b, d_pp, d_wconst;
 };
 
 struct perf_cache_smp {
@@ -710,7 +713,7 @@ typedef struct count_sums {
 static void tok_clear(struct perf_cache_tok *e, int64_t n) {
     int64_t i;
     for (i = 0; i < n; i++)
-        e[i].t_ops = NAN;
+        e[i].t_ops = e[i].d_t = NAN;
 }
 
 static void smp_clear(struct perf_cache_smp *e, int64_t n) {
@@ -1672,33 +1675,54 @@ static double tc_bound(const perf_curve *c, const perf_curve *work, double peak)
     return (1.0 + 1e-6) / (peak * lo);
 }
 
+/* The figures of a stretch that depend on its sequence count alone come
+ * from the cache's token table (a pure-decode step has a token a
+ * sequence): a replica starts a stretch at each arrival and each finish,
+ * mostly at counts it has had before. */
 void perf_dstep_next(perf_dstep *d, int n_decode, int64_t decode_ctx) {
     const perf_ctx *ctx = d->ctx;
-    perf_batch b;
-    shape s;
-    count_sums cs;
-    memset(&b, 0, sizeof b);
-    b.n_decode = n_decode;
-    b.n_sample = n_decode;
-    b.decode_ctx = decode_ctx;
-    shape_of(ctx, &s);
-    count_sums_of(ctx, d->cache, &s, &b, &cs);
-    d->t_rest = cs.t;
-    d->f_rest = cs.f;
-    d->b_rest = cs.b;
+    perf_cache *c = d->cache;
+    struct perf_cache_tok *e;
+    if (c->ctx == ctx && tok_reserve(c, n_decode) && !isnan(c->tok[n_decode].d_t)) {
+        e = &c->tok[n_decode];
+        d->t_rest = e->d_t;
+        d->f_rest = e->d_f;
+        d->b_rest = e->d_b;
+        d->pp = e->d_pp;
+        d->wconst = e->d_wconst;
+    } else {
+        perf_batch b;
+        shape s;
+        count_sums cs;
+        memset(&b, 0, sizeof b);
+        b.n_decode = n_decode;
+        b.n_sample = n_decode;
+        b.decode_ctx = decode_ctx;
+        shape_of(ctx, &s);
+        count_sums_of(ctx, c, &s, &b, &cs); /* may reset or grow the tables */
+        d->t_rest = cs.t;
+        d->f_rest = cs.f;
+        d->b_rest = cs.b;
+        d->pp = pp_send_s(ctx, (double)n_decode);
+        d->wconst = log2((double)n_decode * s.kvh); /* work_index's second term */
+        if (c->ctx == ctx && tok_reserve(c, n_decode)) {
+            e = &c->tok[n_decode];
+            e->d_f = d->f_rest;
+            e->d_b = d->b_rest;
+            e->d_pp = d->pp;
+            e->d_wconst = d->wconst;
+            e->d_t = d->t_rest; /* last: a filled entry is whole */
+        }
+    }
     d->tail = ctx->step_base_s + ctx->calib.step_per_seq_s * (double)n_decode;
-    d->pp = pp_send_s(ctx, (double)n_decode);
     d->n = (double)n_decode;
-    d->q4 = 4.0 * s.q;
-    d->kv = s.kv;
-    d->kvb = s.kvb;
-    d->qbytes = d->n * s.q * 2.0 * 2.0;
-    d->wconst = log2((double)n_decode * s.kvh); /* work_index's second term */
+    d->qbytes = d->n * d->q * 2.0 * 2.0;
 }
 
 void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_decode,
                      int64_t decode_ctx) {
     const perf_op_calib *oc = &ctx->op[PERF_OP_ATTN_DECODE];
+    shape s;
     d->ctx = ctx;
     d->cache = c;
     d->eff_c = &oc->eff_c;
@@ -1712,6 +1736,11 @@ void perf_dstep_init(perf_dstep *d, const perf_ctx *ctx, perf_cache *c, int n_de
     /* empty ranges: each curve's first call finds its segment */
     d->s_c.lo = d->s_m.lo = d->s_wc.lo = d->s_wm.lo = INFINITY;
     d->tc_bound = tc_bound(&oc->eff_c, &oc->work_c, d->peak);
+    shape_of(ctx, &s);
+    d->q = s.q;
+    d->q4 = 4.0 * s.q;
+    d->kv = s.kv;
+    d->kvb = s.kvb;
     perf_dstep_next(d, n_decode, decode_ctx);
 }
 

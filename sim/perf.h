@@ -282,7 +282,7 @@ typedef struct perf_seg {
 typedef struct perf_dstep {
     const perf_ctx *ctx;
     perf_cache *cache;
-    double t_rest, tail, pp, n, q4, kv, kvb, qbytes, peak, bw, calls, overhead;
+    double t_rest, tail, pp, n, q, q4, kv, kvb, qbytes, peak, bw, calls, overhead;
     double f_rest, b_rest; /* the other operators' FLOPs and bytes */
     const perf_curve *eff_c, *eff_m, *work_c, *work_m;
     double wconst;                 /* work index minus log2(mean context) */

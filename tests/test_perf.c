@@ -561,7 +561,9 @@ static void test_bit_identity(void) {
 /* A decode stretch's stepper gives perf_step_s_cached's bits at every
  * summed context, on random calibrations (curves with knots) and shapes;
  * so do the later stretches perf_dstep_next starts on the same stepper
- * (other sizes and contexts, the segments of earlier ones kept). */
+ * (other sizes and contexts, the segments of earlier ones kept), those at a
+ * size the cache has seen (its figures kept in the token table) and a
+ * stepper on a cache without tables. */
 static void test_dstep(void) {
     sim_model m = t_llama3_8b();
     sim_gpu g = t_h100(2e-6);
@@ -572,8 +574,8 @@ static void test_dstep(void) {
         perf_calib cal;
         perf_ctx ctx;
         perf_cache c1, c2;
-        perf_dstep d;
-        int n = 1 + (int)gsl_rng_uniform_int(r, 256), i;
+        perf_dstep d, d1;
+        int n = 1 + (int)gsl_rng_uniform_int(r, 256), n_first = n, i;
         int64_t ctx0 = n * (int64_t)(1 + gsl_rng_uniform_int(r, 30000));
         random_calib(&cal, &g, r);
         if (trial % 3 == 1) { /* slow compute: the decode attention's compute term can win */
@@ -588,11 +590,14 @@ static void test_dstep(void) {
         memset(&c1, 0, sizeof c1); /* no tables: every call computes */
         T_EQ_I(perf_cache_init(&c2, 64, 16), SIM_OK);
         perf_dstep_init(&d, &ctx, &c2, n, ctx0);
-        for (i = 0; i < 150; i++) {
+        perf_dstep_init(&d1, &ctx, &c1, n, ctx0);
+        for (i = 0; i < 200; i++) {
             if (i % 50 == 0 && i > 0) { /* another stretch, anywhere on the curves */
-                n = 1 + (int)gsl_rng_uniform_int(r, 256);
+                /* the second time at the first size: from the table */
+                n = i == 100 ? n_first : 1 + (int)gsl_rng_uniform_int(r, 256);
                 ctx0 = n * (int64_t)(1 + gsl_rng_uniform_int(r, 30000)) - (int64_t)n * i;
                 perf_dstep_next(&d, n, ctx0 + (int64_t)n * i);
+                perf_dstep_next(&d1, n, ctx0 + (int64_t)n * i);
             }
             perf_batch b;
             memset(&b, 0, sizeof b);
@@ -611,6 +616,7 @@ static void test_dstep(void) {
                 n_bound[tc > tm]++;
             }
             T_ASSERT(perf_dstep_time(&d, b.decode_ctx) == perf_step_s_cached(&ctx, &c1, &b));
+            T_ASSERT(perf_dstep_time(&d1, b.decode_ctx) == perf_step_s_cached(&ctx, &c1, &b));
             {
                 double fw, bw, fd, bd;
                 perf_work(&ctx, &b, &fw, &bw);
