@@ -307,9 +307,14 @@ static inline double perf_seg_eval(const perf_curve *c, perf_seg *s, double x) {
 /* A step's time at summed context decode_ctx: the same operations, in the
  * same order, as perf_step_s_cached on the pure decode batch (rows_of,
  * op_cost and roof_terms of the decode attention added to the cached sum
- * of the other operators). Inline: a decode run's planner calls it once a
- * step. */
-static inline double perf_dstep_time(perf_dstep *d, int64_t decode_ctx) {
+ * of the other operators). Inline, forced (GCC kept a call): a decode run's
+ * planner calls it once a step. */
+#if defined(__GNUC__)
+#define PERF_HOT_INLINE __attribute__((always_inline))
+#else
+#define PERF_HOT_INLINE
+#endif
+static inline PERF_HOT_INLINE double perf_dstep_time(perf_dstep *d, int64_t decode_ctx) {
     double ctx = (double)decode_ctx;
     double rows = ctx / d->n;
     double lg = rows > 0 ? log2(rows) : 0.0;
