@@ -1350,8 +1350,6 @@ static int get_string(const json_t *v, const char *path, const char *field, char
  * names are errors naming them. SIM_OK, SIM_EIO (cannot open) or
  * SIM_EPARSE; *out is only written on success. */
 int perf_calib_load(const char *path, perf_calib *out, sim_err *err) {
-    json_error_t jerr;
-    FILE *f;
     json_t *root;
     const json_t *ops, *val;
     const char *k;
@@ -1360,18 +1358,9 @@ int perf_calib_load(const char *path, perf_calib *out, sim_err *err) {
     int rc = SIM_EPARSE, i;
 
     sim_err_clear(err);
-    f = fopen(path, "r");
-    if (f == NULL) {
-        sim_err_set(err, path, 0, 0, "cannot open: %s", strerror(errno));
-        return SIM_EIO;
-    }
-    root = json_loadf(f, JSON_REJECT_DUPLICATES, &jerr);
-    fclose(f);
-    if (root == NULL) {
-        sim_err_set(err, path, jerr.line > 0 ? jerr.line : 0, jerr.column > 0 ? jerr.column : 0,
-                    "%s", jerr.text);
-        return SIM_EPARSE;
-    }
+    if ((root = sim_json_load_path(path, "calibration file", &rc, err)) == NULL)
+        return rc;
+    rc = SIM_EPARSE;
     memset(&c, 0, sizeof c);
     if (!json_is_object(root)) {
         sim_err_set(err, path, 0, 0, "expected a JSON object at the top");

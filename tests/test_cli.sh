@@ -258,6 +258,10 @@ sed 's/"overhead_s": *[0-9.eE+-]*/"overhead_s": 1e307/' \
 "$KV" predict --calibration "$T/huge.json" --decode 8@1000 --json >/dev/null 2>"$T/err14"
 check "predict with an overhead of 1e307 s exits 1 naming the field" \
     "[ $? -eq 1 ] && grep -q 'ops.qkv_proj.overhead_s: expected a number of seconds' $T/err14"
+# a folder given as the calibration: named as one, not read as empty JSON
+"$KV" run --no-db --limit 5 --calibration "$T" >/dev/null 2>"$T/errcf"
+check "run --calibration FOLDER exits 1 saying it is a folder" \
+    "[ $? -eq 1 ] && grep -q 'calibration file: expected a file, got a folder' $T/errcf"
 # values each in range that together make a step last past the horizon: a GPU
 # at the least bandwidth (1 MB/s) and a calibration at the least efficiency
 # and factors; run refuses the configuration before it starts, naming both files

@@ -1310,8 +1310,11 @@ static void test_malformed(void) {
     T_EQ_I(perf_calib_load(tmp_path, &c, &err), SIM_EPARSE);
     T_EQ_I(err.line, 2);
     remove(tmp_path);
-    T_EQ_I(perf_calib_load(tmp_path, &c, &err), SIM_EIO);
-    T_CONTAINS(err.msg, "cannot open: ");
+    T_EQ_I(perf_calib_load(tmp_path, &c, &err), SIM_ENOENT);
+    T_CONTAINS(err.msg, "calibration file: unable to open ");
+    /* a folder is named as one, not read as an empty file */
+    T_EQ_I(perf_calib_load(".", &c, &err), SIM_EINVAL);
+    T_CONTAINS(err.msg, "calibration file: expected a file, got a folder");
 }
 
 static void test_load_for_gpu(void) {

@@ -131,7 +131,7 @@ refuse_spec "block-tokens 2000: refused up front, exit 1" bt.json \
     "bt.json: point 1: --block-tokens: expected 1..1024, got '2000'"
 refuse_spec "a missing calibration file: refused up front, exit 1, naming it" cal.json \
     "{\"name\": \"cal\", \"base\": {$SYN, \"model\": \"tiny\"}, \"axes\": {\"calibration\": [\"none\", \"no-such-calib.json\"]}}" \
-    "cal.json: point 1: .*no-such-calib.json: cannot open"
+    "cal.json: point 1: .*no-such-calib.json: calibration file: unable to open"
 check "refused specs write no file" "[ ! -e $T/bad.db ]"
 "$KV" sweep >/dev/null 2>&1
 check "no SPEC: usage error 2" "[ $? -eq 2 ]"
