@@ -1398,6 +1398,23 @@ int rt_run_precheck(json_t *cfg, sim_err *err) {
         (rc = rt_source_open(cfg, &t, err)) != SIM_OK)
         return rc;
     trace_close(t);
+    if (json_object_get(cfg, "fleet") != NULL) {
+        /* the fleet built as the run builds it (its files and names, its
+         * pools' values), then freed; a pool that cannot be served
+         * (SIM_EINFEASIBLE) is the run's to report, as a lone run's is */
+        json_t *fleet_j = json_object_get(cfg, "fleet");
+        const struct be_ops *ops = rt_backend_find(cfg_str(cfg, "backend"));
+        rt_fleet *f = NULL;
+        rc = ops ? rt_fleet_build(fleet_j, cfg, ops, &f, err) : SIM_OK;
+        rt_fleet_free(f);
+        if (rc == SIM_EINFEASIBLE) {
+            sim_err_clear(err);
+            rc = SIM_OK;
+        }
+        if (rc != SIM_OK)
+            fleet_name_file(fleet_j, err);
+        return rc;
+    }
     return SIM_OK;
 }
 

@@ -113,9 +113,11 @@ int rt_run_check(json_t *cfg, sim_err *err);
  * parameters), the scheduler's values that need no model (--max-num-seqs
  * 0, --block-tokens 2000, a --watermark above 0.5, ...) and the request
  * source, opened and closed (--limit, --load-scale, the synthetic spec,
- * --sessionize, the trace file and its header). What needs the model and
- * the GPU together (weights larger than HBM, TP not dividing the heads) is
- * left to the run, so a sweep over sizes records those points failed. */
+ * --sessionize, the trace file and its header), and a fleet, built as the
+ * run builds it and freed (its structure, its pools' names and values).
+ * What needs the model and the GPU together (weights larger than HBM, TP
+ * not dividing the heads, in a lone run or a fleet's pool: SIM_EINFEASIBLE)
+ * is left to the run, so a sweep over sizes records those points failed. */
 int rt_run_precheck(json_t *cfg, sim_err *err);
 
 /* Runs the simulation a config object describes; prints the summary (JSON

@@ -385,7 +385,8 @@ static int spec_seeds_check(const sweep_spec *s, const char *src, sim_err *err) 
  * (rt_run_resolve: option types and ranges, one source, the fleet file
  * read; rt_run_check: executor, router, replicas, limits; with env, also
  * rt_run_precheck: model, GPU, calibration, dtype and policy names, the
- * scheduler's values, the request source, which sweep_spec_load adds), so
+ * scheduler's values, the request source, a fleet built and freed, which
+ * sweep_spec_load adds), so
  * that a value out of range ("seed": -1, "replicas": 0, "limit": -1,
  * "max-num-seqs": 0, "policy": "nope") refuses the spec before
  * anything is written, as an unknown option does, instead of failing its
