@@ -6,9 +6,10 @@
  * that order, so a step formed at t sees every arrival at t however the
  * events were pushed; steps of several replicas that end at the same t
  * complete in replica order (push_step_done). Only one open-loop arrival is
- * pending at a time (the source is streamed); follow-up requests (session
- * turns, closed-loop clients) are pushed when the request that releases
- * them ends.
+ * pending at a time (the source is streamed; a round-robin fleet reads up
+ * to ENG_LOOKAHEAD_MAX requests ahead, to plan decode runs to each
+ * replica's next request); follow-up requests (session turns, closed-loop
+ * clients) are pushed when the request that releases them ends.
  *
  * Each replica's state is a set of piecewise-constant signals (in a step or
  * not, batch size, waiting requests, KV utilisation); before any event
@@ -128,6 +129,8 @@ typedef struct replica {
     int run_open;          /* more steps may be planned */
     int64_t run_lim;       /* steps the scheduler allows */
     sim_time run_deadline; /* no step starts after it */
+    sim_time run_soft;     /* the first chunk plans no step starting after it */
+    int rr_pos;            /* its place in e->rr_list, or -1 */
     int64_t run_free;      /* blocks left for the steps not yet planned */
     int64_t run_ctx0;      /* summed context of step 0 */
     int run_nd;            /* sequences decoding */
@@ -145,6 +148,8 @@ typedef struct replica {
  * 5% better than fixed chunks on the 1,000-GPU fleet (idle replicas, long
  * runs), in instructions. One replica plans up to its next arrival. */
 #define ENG_RUN_CHUNK 8
+/* Streamed requests a round-robin fleet reads ahead (lookahead_init). */
+#define ENG_LOOKAHEAD_MAX 64
 
 /* Timeline intervals one gap of a replica may span (rep_account): beyond,
  * the run stops with an error rather than write millions of empty rows. */
@@ -220,7 +225,14 @@ typedef struct eng {
     req_rec *free_recs;
     req_rec **rec_chunks;
     int n_rec_chunks, cap_rec_chunks;
-    int stream_done;
+    int stream_done; /* the source has no more and the lookahead is empty */
+    /* the open-loop stream read ahead: la[(la_head + i) % la_cap] for
+     * i < la_n, after the pending arrival (fleets under round robin:
+     * rr_next_for); la_cap 1 reads one at a time */
+    req_rec **la;
+    int la_cap, la_head, la_n, src_done;
+    sim_time la_last_t; /* arrival of the last request read */
+    cand_list *rr_list; /* the one list round robin routes over, or NULL */
     int rc;
     sim_err *err;
     /* summary accumulators */
@@ -906,6 +918,7 @@ static void push_step_done(eng *e, replica *p, sim_time t) {
 }
 
 static int run_try(eng *e, replica *p);
+static sim_time rr_next_for(const eng *e, const replica *p);
 
 static void on_schedule(eng *e, replica *p) {
     sim_time dur, ready;
@@ -955,18 +968,23 @@ static void on_wake(eng *e, replica *p) {
  * when blocks run out, and (one replica) after the step in progress when
  * the next streamed request arrives: it comes here. In a fleet it goes to
  * one replica of many, so runs go on and the one it reaches is cut
- * (deliver); planning a chunk at a time (ENG_RUN_CHUNK, growing) keeps the planning that a
- * cut wastes in proportion. The run stays open when the chunk was planned
- * whole and the scheduler allows more. */
+ * (deliver). Where round robin's next turn for the replica is known
+ * (rr_next_for), the first chunk stops after the step in progress when
+ * that request is due (run_soft); else chunks of ENG_RUN_CHUNK, growing,
+ * keep the planning that a cut wastes in proportion. The run stays open
+ * when a chunk was planned whole, or stopped at run_soft, and the
+ * scheduler allows more. */
 static void run_plan(eng *e, replica *p, int64_t upto) {
     enum { NEED_CHUNK = 64 };
     int64_t need[NEED_CHUNK];
     int64_t i = p->run_k, free = p->run_free, ctx0 = p->run_ctx0, nd = p->run_nd, k = NEED_CHUNK;
+    int64_t chunk = NEED_CHUNK / 4; /* the first: a plan is often short */
     sim_time t = run_start(p, i), *end = p->run_end;
     /* the last start a planned step may have: the deadline, the horizon
      * (past it the step is formed as a single step, which reports it) and
      * (one replica) the instant before the next streamed arrival */
     sim_time last = p->run_deadline < 2 * SIM_HORIZON_NS ? p->run_deadline : 2 * SIM_HORIZON_NS;
+    sim_time soft = p->run_soft;
     if (e->n_reps == 1 && e->next_stream_t <= last)
         last = e->next_stream_t - 1;
     if (upto > p->run_lim)
@@ -974,10 +992,15 @@ static void run_plan(eng *e, replica *p, int64_t upto) {
     for (; i < upto; i++, k++) {
         double s;
         sim_time dn;
-        if (k == NEED_CHUNK) { /* the blocks the next steps allocate */
-            int64_t m = upto - i < NEED_CHUNK ? upto - i : NEED_CHUNK;
-            sched_decode_needs(p->s, i, m, need);
-            k = 0;
+        if (k == NEED_CHUNK) { /* the blocks the next steps allocate, into need[k..] */
+            int64_t m = upto - i < chunk ? upto - i : chunk;
+            sched_decode_needs(p->s, i, m, need + NEED_CHUNK - m);
+            k = NEED_CHUNK - m;
+            chunk = NEED_CHUNK;
+        }
+        if (t > soft && t <= last) { /* a planning stop only: the run stays open */
+            upto = i;
+            break;
         }
         if (t > last || need[k] > free)
             break;
@@ -993,6 +1016,7 @@ static void run_plan(eng *e, replica *p, int64_t upto) {
     p->run_free = free;
     p->run_open = i == upto && i < p->run_lim;
     p->run_k = i;
+    p->run_soft = SIM_TIME_MAX; /* the first chunk's alone */
 }
 
 /* Plans a run from now; returns 1 when one started. */
@@ -1016,7 +1040,15 @@ static int run_try(eng *e, replica *p) {
     p->run_t0 = e->now;
     p->run_k = 0;
     p->run_chunk = ENG_RUN_CHUNK;
-    run_plan(e, p, e->n_reps == 1 ? ENG_RUN_MAX : ENG_RUN_CHUNK);
+    if (e->n_reps > 1 && (p->run_soft = rr_next_for(e, p)) != SIM_TIME_MAX) {
+        /* up to the step in progress when its next request is due, which
+         * cuts the run there (the steps after it would be planned for
+         * nothing) */
+        p->run_soft--;
+        run_plan(e, p, ENG_RUN_MAX);
+    } else {
+        run_plan(e, p, e->n_reps == 1 ? ENG_RUN_MAX : ENG_RUN_CHUNK);
+    }
     if (p->run_k < 2)
         return 0;
     p->in_run = 1;
@@ -1254,46 +1286,85 @@ static void on_step_done(eng *e, replica *p, int64_t gen) {
     schedule_soon(e, p);
 }
 
-/* Pushes the next open-loop request, if any. */
-static void pull_stream(eng *e) {
+/* Reads the source's next request into the lookahead; 0 when it has no
+ * more (e->rc set if it failed). */
+static int read_stream(eng *e) {
     req_rec *rec;
     int rc;
-    if (e->stream_done)
-        return;
+    if (e->src_done)
+        return 0;
     rec = rec_get(e);
     if (rec == NULL) {
         fail(e, SIM_ENOMEM, "reading the trace");
-        return;
+        return 0;
     }
     rc = e->src->next(e->src->ctx, &rec->r, e->err);
     if (rc <= 0) {
         rec_put(e, rec);
-        e->stream_done = 1;
-        e->next_stream_t = SIM_TIME_MAX;
+        e->src_done = 1;
         if (rc < 0)
             e->rc = rc;
-        return;
+        return 0;
     }
     rec->from_stream = 1;
     clear_fleet_fields(&rec->r);
     if (rec_keep_hashes(rec) != SIM_OK) {
         rec_put(e, rec);
         fail(e, SIM_ENOMEM, "reading the trace");
-        return;
+        return 0;
     }
-    if (rec->r.arrival_ns < e->now) {
+    if (rec->r.arrival_ns < e->la_last_t) {
         sim_err_set(e->err, "", 0, 0, "request %llu arrives at %.9f s, before %.9f s",
                     (unsigned long long)rec->r.id, sim_time_to_s(rec->r.arrival_ns),
-                    sim_time_to_s(e->now));
+                    sim_time_to_s(e->la_last_t));
         rec_put(e, rec);
         e->rc = SIM_EPARSE;
+        return 0;
+    }
+    e->la_last_t = rec->r.arrival_ns;
+    e->la[(e->la_head + e->la_n++) % e->la_cap] = rec;
+    return 1;
+}
+
+/* Pushes the next open-loop request, if any, topping the lookahead up. */
+static void pull_stream(eng *e) {
+    req_rec *rec;
+    if (e->stream_done)
+        return;
+    while (e->la_n < e->la_cap && read_stream(e))
+        ;
+    if (e->rc != SIM_OK)
+        return;
+    if (e->la_n == 0) {
+        e->stream_done = 1;
+        e->next_stream_t = SIM_TIME_MAX;
         return;
     }
+    rec = e->la[e->la_head];
+    e->la_head = (e->la_head + 1) % e->la_cap;
+    e->la_n--;
     e->next_stream_t = rec->r.arrival_ns;
     if (evq_push(e->q, rec->r.arrival_ns, CLS_ARRIVAL, EV_ARRIVAL, -1, 0, rec) != SIM_OK)
         fail(e, SIM_ENOMEM, "queueing an arrival");
     else
         e->pending++;
+}
+
+/* When the next streamed request round robin sends p is due, if the
+ * lookahead holds it and every replica takes its turn (a full one is
+ * skipped: the guess is then early, which costs planning, never results);
+ * SIM_TIME_MAX when unknown. */
+static sim_time rr_next_for(const eng *e, const replica *p) {
+    const cand_list *L = e->rr_list;
+    int k;
+    if (L == NULL || p->rr_pos < 0 || e->next_stream_t == SIM_TIME_MAX)
+        return SIM_TIME_MAX;
+    k = ((p->rr_pos - L->rr % L->n) % L->n + L->n) % L->n; /* 0: the pending one */
+    if (k == 0)
+        return e->next_stream_t;
+    if (k > e->la_n)
+        return SIM_TIME_MAX;
+    return e->la[(e->la_head + k - 1) % e->la_cap]->r.arrival_ns;
 }
 
 /* Whether the workload has ended: every request that arrived has ended,
@@ -1559,6 +1630,8 @@ static void on_arrival(eng *e, req_rec *rec) {
     e->pending--;
     if (rec->from_stream)
         pull_stream(e);
+    else
+        e->rr_list = NULL; /* a follow-up takes a turn the stream's would: no more guesses */
     if (e->rc != SIM_OK) {
         rec_put(e, rec);
         return;
@@ -1958,6 +2031,32 @@ static int fleet_check(const eng_fleet *f, sim_err *err) {
     return SIM_OK;
 }
 
+/* The stream's lookahead: one request (read as it is needed) unless the
+ * fleet routes every request round robin over one list with no round trip
+ * to its region, when a decode run can be planned up to its replica's next
+ * request (rr_next_for): then up to ENG_LOOKAHEAD_MAX of them, one per
+ * replica. */
+static int lookahead_init(eng *e) {
+    const eng_fleet *f = e->fl;
+    int i, rtt0 = 1;
+    e->la_cap = 1;
+    for (i = 0; i < f->n_pops * f->n_regions; i++)
+        rtt0 &= f->rtt_s[i] == 0;
+    for (i = 0; i < f->n_pools; i++)
+        rtt0 &= f->pools[i].role == ENG_ROLE_BOTH;
+    if (e->ff && e->n_reps > 1 && rtt0 && f->router == ENG_ROUTE_RR && f->n_models == 1 &&
+        (f->scope == ENG_SCOPE_GLOBAL || f->n_regions == 1)) {
+        e->rr_list = cand(e, 0, 0, f->n_regions);
+        for (i = 0; i < e->rr_list->n; i++)
+            e->reps[e->rr_list->rep[i]].rr_pos = i;
+        e->la_cap = e->n_reps < ENG_LOOKAHEAD_MAX ? e->n_reps : ENG_LOOKAHEAD_MAX;
+        if (e->rr_list->n == 0)
+            e->rr_list = NULL;
+    }
+    e->la = SIM_NEW_ARRAY(req_rec *, (size_t)e->la_cap);
+    return e->la ? SIM_OK : SIM_ENOMEM;
+}
+
 /* Builds the candidate lists, region orders and draw tables. */
 static int fleet_build(eng *e) {
     const eng_fleet *f = e->fl;
@@ -2127,6 +2226,8 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
             p->b = pb;
             p->state = k < pc->replicas ? REP_ON : REP_OFF;
             p->tl_live = p->state != REP_OFF;
+            p->run_soft = SIM_TIME_MAX;
+            p->rr_pos = -1;
             if (c->fast_forward && ((p->run_end = SIM_NEW_ARRAY(sim_time, ENG_RUN_MAX)) == NULL ||
                                     (p->run_used = SIM_NEW_ARRAY(int64_t, ENG_RUN_MAX)) == NULL)) {
                 e.rc = SIM_ENOMEM;
@@ -2153,7 +2254,7 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
      * lazily, would show other replicas its blocks late; step one by one */
     if (e.any_remote)
         e.ff = 0;
-    if ((rc = fleet_build(&e)) != SIM_OK) {
+    if ((rc = fleet_build(&e)) != SIM_OK || (rc = lookahead_init(&e)) != SIM_OK) {
         e.rc = rc;
         goto out;
     }
@@ -2274,6 +2375,7 @@ out:
     sim_free(e.kv_out);
     sim_free(e.kv_in);
     sim_free(e.cands);
+    sim_free(e.la);
     sim_free(e.near);
     sim_free(e.pop_cdf);
     sim_free(e.model_cdf);

@@ -11,7 +11,9 @@
 # requests step in lockstep, and a replica forms no run while another's step
 # ends at the same instant). closed-lockstep-lot: replicas in lock step end
 # steps at the same instants, where the order their steps complete in
-# decides which replica the released requests go to.
+# decides which replica the released requests go to. The -rr-lookahead
+# cases route round robin over many replicas, where the stream is read
+# ahead and a run is planned up to its replica's next request.
 set -u
 . "$srcdir/tests/tap.sh"
 tap_tmp ff
@@ -35,6 +37,8 @@ closed-sglang|--synthetic closed,concurrency=64,isl=128,osl=lognormal(mean=200;s
 closed-trtllm-nochunk|--synthetic closed,concurrency=4,isl=3000,osl=16,requests=600 --sched-policy trtllm --chunked-prefill false
 poisson-small-pool-check|--synthetic $P --kv-blocks 600 --max-num-seqs 8 --check true
 poisson-3rep-check-no-step-rows|--synthetic $P --replicas 3 --steps-sample 0 --check true
+poisson-16rep-rr-lookahead|--synthetic $P --replicas 16 --steps-sample 3
+azure-x16-5rep-rr-lookahead|--limit 3000 --load-scale 16 --replicas 5 --steps-sample 0
 disagg-1p2d|--fleet $srcdir/experiments/fleets/disagg-1p2d.json --load-scale 8 --limit 1500
 closed-lockstep-lot|--synthetic closed,concurrency=17,isl=100,osl=20,requests=300 --replicas 3 --router least-outstanding --max-num-seqs 4
 CASES
