@@ -2038,13 +2038,13 @@ static int fleet_check(const eng_fleet *f, sim_err *err) {
  * replica. */
 static int lookahead_init(eng *e) {
     const eng_fleet *f = e->fl;
-    int i, rtt0 = 1;
+    int i, direct = 1; /* no round trip, no disaggregation: delivered as routed */
     e->la_cap = 1;
     for (i = 0; i < f->n_pops * f->n_regions; i++)
-        rtt0 &= f->rtt_s[i] == 0;
+        direct &= f->rtt_s[i] == 0;
     for (i = 0; i < f->n_pools; i++)
-        rtt0 &= f->pools[i].role == ENG_ROLE_BOTH;
-    if (e->ff && e->n_reps > 1 && rtt0 && f->router == ENG_ROUTE_RR && f->n_models == 1 &&
+        direct &= f->pools[i].role == ENG_ROLE_BOTH;
+    if (e->ff && e->n_reps > 1 && direct && f->router == ENG_ROUTE_RR && f->n_models == 1 &&
         (f->scope == ENG_SCOPE_GLOBAL || f->n_regions == 1)) {
         e->rr_list = cand(e, 0, 0, f->n_regions);
         for (i = 0; i < e->rr_list->n; i++)
