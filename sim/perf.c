@@ -1347,8 +1347,9 @@ static int get_string(const json_t *v, const char *path, const char *field, char
  * calibrate fits in; times in [0, 1] s); a GEMM operator (qkv_proj,
  * o_proj, mlp_up, mlp_down, lm_head) may also hold "fp8", an object of a
  * GEMM operator's keys for fp8 weights (op_fp8, has_fp8). Unknown keys and operator
- * names are errors naming them. SIM_OK, SIM_EIO (cannot open) or
- * SIM_EPARSE; *out is only written on success. */
+ * names are errors naming them. SIM_OK, or as sim_json_load_path (a
+ * folder SIM_EINVAL, a missing or unreadable file SIM_ENOENT, bad JSON
+ * SIM_EPARSE), or SIM_EPARSE; *out is only written on success. */
 int perf_calib_load(const char *path, perf_calib *out, sim_err *err) {
     json_t *root;
     const json_t *ops, *val;
