@@ -386,12 +386,12 @@ static int spec_seeds_check(const sweep_spec *s, const char *src, sim_err *err) 
  * read; rt_run_check: executor, router, replicas, limits; with env, also
  * rt_run_precheck: model, GPU, calibration, dtype and policy names, the
  * scheduler's values, the request source, a fleet built and freed, which
- * sweep_spec_load adds), so
- * that a value out of range ("seed": -1, "replicas": 0, "limit": -1,
- * "max-num-seqs": 0, "policy": "nope") refuses the spec before
- * anything is written, as an unknown option does, instead of failing its
- * points one by one. What needs the model (weights larger than HBM, TP not
- * dividing the heads) is left to the run (docs/experiments.md). */
+ * sweep_spec_load adds), so that a value out of range ("seed": -1,
+ * "replicas": 0, "limit": -1, "max-num-seqs": 0, "policy": "nope") refuses
+ * the spec before anything is written, as an unknown option does, instead
+ * of failing its points one by one. What needs the model (weights larger
+ * than HBM, TP not dividing the heads) is left to the run
+ * (docs/experiments.md). */
 static int spec_points_resolve(const sweep_spec *s, const char *src, int env, sim_err *err) {
     int p;
     for (p = 0; p < s->n_points; p++) {

@@ -133,13 +133,14 @@ refuse_spec "a missing calibration file: refused up front, exit 1, naming it" ca
     "{\"name\": \"cal\", \"base\": {$SYN, \"model\": \"tiny\"}, \"axes\": {\"calibration\": [\"none\", \"no-such-calib.json\"]}}" \
     "cal.json: point 1: .*no-such-calib.json: calibration file: unable to open"
 # an inline fleet: its structure is checked up front as run checks it
-FL='{"regions": {"r": {"gpus": {"h100-sxm": 8}}}, "pools": [{"name": "p", "region": "r", "model": "tiny", "gpu": "h100-sxm", "replicas": 1'
+# (FI, a pool without its model; FL, with one) ...
+FI='{"regions": {"r": {"gpus": {"h100-sxm": 8}}}, "pools": [{"name": "p", "region": "r", "gpu": "h100-sxm", "replicas": 1'
+FL="$FI"', "model": "tiny"'
 refuse_spec "a malformed inline fleet (a pool's unknown key): refused up front, exit 1" fl.json \
     "{\"name\": \"fl\", \"base\": {$SYN}, \"points\": [{\"fleet\": $FL}]}}, {\"fleet\": $FL, \"colour\": 1}]}}]}" \
     "fl.json: point 1: fleet: pools.0..colour: unknown key"
 # ... while a pool that cannot be served (weights larger than HBM) is its
 # point's failure at run time, as a lone run's infeasible model is
-FI='{"regions": {"r": {"gpus": {"h100-sxm": 8}}}, "pools": [{"name": "p", "region": "r", "gpu": "h100-sxm", "replicas": 1'
 printf '%s' "{\"name\": \"fi\", \"base\": {$SYN}, \"points\": [{\"fleet\": $FI, \"model\": \"tiny\"}]}}, {\"fleet\": $FI, \"model\": \"llama-3-70b\"}]}}]}" >"$T/fi.json"
 "$KV" sweep "$T/fi.json" --db "$T/fi.db" --quiet >/dev/null 2>&1
 check "an infeasible inline fleet runs: its point fails (no room for the KV cache), the other is done" \
