@@ -14,6 +14,7 @@
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -998,6 +999,33 @@ static int sched_values_of(json_t *cfg, sched_config *sc, sim_err *err) {
     return SIM_OK;
 }
 
+/* Appends a note line to p's notes (cut short where they are full). */
+static void pool_note(rt_pool *p, const char *fmt, ...) {
+    size_t used = strlen(p->notes);
+    va_list ap;
+    int n;
+    if (used + 1 >= sizeof p->notes)
+        return;
+    n = snprintf(p->notes + used, sizeof p->notes - used, "kvfleet: note: ");
+    if (n < 0 || (size_t)n >= sizeof p->notes - used)
+        return;
+    used += (size_t)n;
+    va_start(ap, fmt);
+    n = vsnprintf(p->notes + used, sizeof p->notes - used, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n + 1 >= sizeof p->notes - used) { /* cut: end the line */
+        p->notes[sizeof p->notes - 2] = '\n';
+        p->notes[sizeof p->notes - 1] = '\0';
+        return;
+    }
+    p->notes[used + (size_t)n] = '\n';
+    p->notes[used + (size_t)n + 1] = '\0';
+}
+
+void rt_pool_notes_print(const rt_pool *p) {
+    fputs(p->notes, stderr);
+}
+
 /* Builds one pool's model, GPU, perf model and scheduler config from a
  * resolved config (a run's, or a fleet pool's), refusing what cannot be
  * served. ops and replay name the executor (its KV pool may differ from the
@@ -1265,10 +1293,10 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
                 goto fail;
             }
             if (kv_blocks > fit * pctx.pp && cfg_int(cfg, "kv-blocks") > 0)
-                fprintf(stderr,
-                        "kvfleet: note: --kv-blocks %lld is more than the %lld blocks that fit "
-                        "%s's HBM next to the weights: a hypothetical pool\n",
-                        kv_blocks, (long long)fit * pctx.pp, gpu.name);
+                pool_note(out,
+                          "--kv-blocks %lld is more than the %lld blocks that fit %s's HBM next "
+                          "to the weights: a hypothetical pool",
+                          kv_blocks, (long long)fit * pctx.pp, gpu.name);
             if (kv_blocks > 0 && kv_blocks < pctx.pp) {
                 /* divided below, it would be 0, which means "derive" */
                 sim_err_set(&err, "", 0, 0,
@@ -1285,10 +1313,10 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
                 if (ops == &be_cpu_ops && sim_model_params(&model) <= BE_CPU_MAX_PARAMS &&
                     kv_blocks > be_cpu_kv_blocks_max(&model, sc.block_tokens)) {
                     kv_blocks = be_cpu_kv_blocks_max(&model, sc.block_tokens);
-                    fprintf(stderr,
-                            "kvfleet: note: --backend cpu holds at most %lld KV blocks per "
-                            "replica (%.0f MiB of fp32 KV); using that, not the %lld of %s\n",
-                            kv_blocks, BE_CPU_KV_MAX_BYTES / 1048576.0, (long long)fit, gpu.name);
+                    pool_note(out,
+                              "--backend cpu holds at most %lld KV blocks per replica (%.0f MiB "
+                              "of fp32 KV); using that, not the %lld of %s",
+                              kv_blocks, BE_CPU_KV_MAX_BYTES / 1048576.0, (long long)fit, gpu.name);
                 }
             }
         }
@@ -1613,10 +1641,19 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
                 goto fail;
             }
         }
+        { /* the pools' notes, once (the sweep's precheck built them quietly) */
+            int i;
+            for (i = 0; i < fleet->f.n_pools; i++)
+                rt_pool_notes_print(&fleet->rp[i]);
+        }
         pool = fleet->rp[0]; /* for the report's first lines */
         bp = &fleet->bes[0];
-    } else if ((rc = rt_pool_setup(cfg, ops, replay, &pool, &err)) != SIM_OK)
-        goto fail;
+    } else {
+        rc = rt_pool_setup(cfg, ops, replay, &pool, &err);
+        rt_pool_notes_print(&pool);
+        if (rc != SIM_OK)
+            goto fail;
+    }
     memset(&ec, 0, sizeof ec);
     ec.fleet = fleet ? &fleet->f : NULL;
     (void)rt_router_parse(cfg_str(cfg, "router"), &ec.router); /* checked */

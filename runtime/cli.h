@@ -146,10 +146,15 @@ typedef struct rt_pool {
     int model_layers;     /* the model's layers when --layers cut it, else 0 */
     evict_oracle *oracle; /* belady's (sched.policy_params.oracle), else NULL; the caller
                              frees it with evict_oracle_destroy once the run ends */
+    char notes[768];      /* notes for the user, each line `kvfleet: note: ...\n`, printed
+                             by the run (rt_pool_notes_print), not by a check that only
+                             builds the pool */
 } rt_pool;
 struct be_ops;
 int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_pool *out,
                   sim_err *err);
+/* Prints the notes of a pool that rt_pool_setup set up on stderr. */
+void rt_pool_notes_print(const rt_pool *p);
 
 /* Opens the request source of a resolved config (trace or synthetic spec,
  * --load-scale, --limit, --seed, --sessionize): an owned *t, or an error

@@ -706,5 +706,14 @@ check "run --model a text_config config: exit 0, named by its file" \
 check "predict --model a config with no language model: exit 1, names the missing key" \
     "[ $? -eq 1 ] && [ \"\$(cat $T/mm.err)\" = \"kvfleet predict: $srcdir/tests/data/mm_no_text_config.json: num_hidden_layers: expected a positive integer, got nothing (missing key)\" ]"
 
+# a pool's notes, each once, on stderr, in full (rt_pool_setup keeps them
+# for the run to print)
+"$KV" run --no-db --model tiny --kv-blocks 100000000 --synthetic "$SYN5" >/dev/null 2>"$T/note.err"
+check "run --kv-blocks beyond the HBM: exit 0, one note naming the fit" \
+    "[ $? -eq 0 ] && [ \"\$(cat $T/note.err)\" = \"kvfleet: note: --kv-blocks 100000000 is more than the 2330995 blocks that fit h100-sxm's HBM next to the weights: a hypothetical pool\" ]"
+"$KV" run --no-db --model tiny --backend cpu --synthetic "$SYN5" >/dev/null 2>"$T/note.err"
+check "run --backend cpu: exit 0, one note on the CPU executor's pool" \
+    "[ $? -eq 0 ] && [ \"\$(cat $T/note.err)\" = \"kvfleet: note: --backend cpu holds at most 8192 KV blocks per replica (256 MiB of fp32 KV); using that, not the 2330995 of h100-sxm\" ]"
+
 echo "$((n - fails)) passed, $fails failed"
 tap_end

@@ -145,6 +145,13 @@ printf '%s' "{\"name\": \"fi\", \"base\": {$SYN}, \"points\": [{\"fleet\": $FI, 
 "$KV" sweep "$T/fi.json" --db "$T/fi.db" --quiet >/dev/null 2>&1
 check "an infeasible inline fleet runs: its point fails (no room for the KV cache), the other is done" \
     "[ \"\$(sqlite3 $T/fi.db \"SELECT group_concat(status || ':' || (coalesce(error, '') LIKE '%no room for the KV cache%'), ' ') FROM (SELECT * FROM sweep_points ORDER BY point_id)\")\" = 'done:0 failed:1' ]"
+# a pool's note (a --kv-blocks pool larger than the HBM holds) comes once,
+# from the run: the precheck builds the fleet quietly
+printf '%s' "{\"name\": \"hn\", \"base\": {$SYN}, \"points\": [{\"fleet\": $FL, \"options\": {\"kv-blocks\": 100000000}}]}}]}" >"$T/hn.json"
+"$KV" sweep "$T/hn.json" --db "$T/hn.db" >/dev/null 2>"$T/hn.err"
+check "a hypothetical pool's note: printed once, by the point's run, which is done" \
+    "[ \$? -eq 0 ] && [ \$(grep -c 'hypothetical pool' $T/hn.err) -eq 1 ] &&
+     grep -q '^point 0 rep 0: kvfleet: note: --kv-blocks 100000000 is more' $T/hn.err"
 check "refused specs write no file" "[ ! -e $T/bad.db ]"
 "$KV" sweep >/dev/null 2>&1
 check "no SPEC: usage error 2" "[ $? -eq 2 ]"
