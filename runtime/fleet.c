@@ -193,24 +193,6 @@ static int positive_sum(double total, const char *key, const char *what, const c
                key, what, one, total);
 }
 
-/* Whether name is exactly one of the names in list ("a, b, c"): a name
- * holding the separator ("a, b") is none of them. */
-static int in_list(const char *list, const char *name) {
-    size_t len = strlen(name);
-    const char *p = list;
-    if (len == 0)
-        return 0;
-    for (;;) {
-        const char *end = strstr(p, ", ");
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n == len && memcmp(p, name, len) == 0)
-            return 1;
-        if (end == NULL)
-            return 0;
-        p = end + 2;
-    }
-}
-
 /* Checks every region: its keys, its supply per GPU kind (integer counts
  * >= 0) and its prices per kind (numbers >= 0), every kind a known one: a
  * preset's name, or the GPU of one of the fleet's pools (its options'
@@ -238,7 +220,7 @@ static int check_regions(json_t *regions, json_t *pools, json_t *cfg, sim_err *e
         if (g == NULL)
             g = json_string_value(json_object_get(cfg, "gpu"));
         if (g != NULL && sim_gpu_load(g, rt_datadir(), &gpu, &e) == SIM_OK &&
-            !in_list(known, gpu.name) && used < sizeof known)
+            !sim_name_in_list(known, gpu.name) && used < sizeof known)
             used += (size_t)snprintf(known + used, sizeof known - used, "%s%s", used ? ", " : "",
                                      gpu.name);
     }
@@ -261,7 +243,7 @@ static int check_regions(json_t *regions, json_t *pools, json_t *cfg, sim_err *e
                        "e.g. {\"h100-sxm\": 2.5}",
                        where);
         json_object_foreach(gp, k, v) {
-            if (!in_list(known, k))
+            if (!sim_name_in_list(known, k))
                 return bad(err, SIM_EINVAL, "%s.gpus.%s: unknown GPU kind (known: %s)", where, k,
                            known);
             if (!json_is_integer(v) || json_integer_value(v) < 0)
@@ -269,7 +251,7 @@ static int check_regions(json_t *regions, json_t *pools, json_t *cfg, sim_err *e
         }
         json_object_foreach(pr, k, v) {
             double price;
-            if (!in_list(known, k))
+            if (!sim_name_in_list(known, k))
                 return bad(err, SIM_EINVAL, "%s.usd_per_gpu_hour.%s: unknown GPU kind (known: %s)",
                            where, k, known);
             if (!price_ok(v, &price))
@@ -492,7 +474,7 @@ static int build(json_t *fleet, json_t *regions, json_t *pops, json_t *models, j
                 char known[1024], dir[4200];
                 snprintf(dir, sizeof dir, "%s/models", rt_datadir());
                 if (sim_json_preset_list(dir, known, sizeof known) == SIM_OK &&
-                    !in_list(known, k)) {
+                    !sim_name_in_list(known, k)) {
                     rc = bad(err, SIM_EINVAL, "models.%s: unknown model (known: %s)", k, known);
                     goto fail;
                 }

@@ -1,5 +1,5 @@
-/* num.h: small numeric helpers shared across the tree: reading decimal
- * numbers, and qsort comparators. */
+/* num.h: small helpers shared across the tree: reading decimal numbers,
+ * qsort comparators, and names in a list. */
 #ifndef SIM_NUM_H
 #define SIM_NUM_H
 
@@ -51,6 +51,24 @@ static inline int sim_cmp_double(const void *a, const void *b) {
 /* Strings (an array of char *) in byte order. */
 static inline int sim_cmp_str(const void *a, const void *b) {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* 1 when name is exactly one of the names in list ("a, b, c"); an empty
+ * name, or one holding the separator ("a, b"), is none of them. */
+static inline int sim_name_in_list(const char *list, const char *name) {
+    size_t len = strlen(name);
+    const char *p = list;
+    if (len == 0)
+        return 0;
+    for (;;) {
+        const char *end = strstr(p, ", ");
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == len && memcmp(p, name, len) == 0)
+            return 1;
+        if (end == NULL)
+            return 0;
+        p = end + 2;
+    }
 }
 
 #endif /* SIM_NUM_H */

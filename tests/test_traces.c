@@ -1017,7 +1017,11 @@ static void test_synth_errors(void) {
     {
         static const char *low[] = {
             "poisson,rate=1e-20,requests=10,isl=1,osl=1",
-            "poisson,rate=surge(base=1;peak=0;start=0;len=1e300),requests=10,isl=1,osl=1"};
+            "poisson,rate=surge(base=1;peak=0;start=0;len=1e300),requests=10,isl=1,osl=1",
+            /* subnormal rates: the time overflows to inf, which is not a
+             * rate that ended (they gave 1 request, quietly) */
+            "poisson,rate=1e-310,requests=10,isl=1,osl=1",
+            "poisson,rate=diurnal(base=0;peak=1e-310),requests=10,isl=1,osl=1"};
         size_t k;
         for (k = 0; k < sizeof low / sizeof low[0]; k++) {
             trace_src *t = NULL;
@@ -1052,6 +1056,11 @@ static void test_synth_errors(void) {
     expect_spec_error("closed,concurency=8,requests=10,isl=1,osl=1",
                       "--synthetic: concurency: expected a key of closed (concurrency, requests, "
                       "isl, osl, ramp, jitter), got 'concurency'");
+    /* an empty key (it hung: every list holds the empty string) */
+    expect_spec_error("poisson,=5,requests=10,isl=1,osl=1",
+                      "--synthetic: spec: expected key=value with a key before the '=', got '=5'");
+    expect_spec_error("closed,concurrency=2,isl=1,osl=1,requests=4, =1",
+                      "--synthetic: spec: expected key=value with a key before the '=', got '=1'");
     expect_spec_error("poisson,rate=5,requests=10,isl=1,osl=1,bogus=3",
                       "--synthetic: bogus: expected a key of poisson (rate, requests, duration, "
                       "isl, osl), got 'bogus'");

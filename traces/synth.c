@@ -42,6 +42,7 @@
 #include <gsl/gsl_rng.h>
 
 #include "mem.h"
+#include "num.h"
 #include "rng.h"
 
 #define SRC        "--synthetic"
@@ -356,7 +357,9 @@ static double diurnal_cum(const synth_rate *rt, double t) {
     return a * t - b / w * sin(w * t);
 }
 
-/* Smallest t >= 0 with L(t) = s, or INFINITY when L never reaches s. */
+/* Smallest t >= 0 with L(t) = s; -1 when L never reaches s (a rate file
+ * whose last rate is 0). A t too large for a double is +inf: a rate so low
+ * that the arrival is beyond any horizon, not a rate that ended. */
 static double rate_inv(const synth_rate *rt, double s) {
     if (s <= 0)
         return 0;
@@ -406,7 +409,7 @@ static double rate_inv(const synth_rate *rt, double s) {
             d = s - rt->cum[lo];
             r0 = rt->r[lo];
             if (lo == rt->n - 1)
-                return r0 > 0 ? rt->t[lo] + d / r0 : INFINITY;
+                return r0 > 0 ? rt->t[lo] + d / r0 : -1.0;
             dt = rt->t[lo + 1] - rt->t[lo];
             k = (rt->r[lo + 1] - r0) / dt;
             /* Solve r0 u + k u^2 / 2 = d for u in [0, dt] (stable form). */
@@ -415,7 +418,7 @@ static double rate_inv(const synth_rate *rt, double s) {
             return rt->t[lo] + fmin(2 * d / (r0 + sqrt(fmax(0, r0 * r0 + 2 * k * d))), dt);
         }
     }
-    return INFINITY;
+    return -1.0;
 }
 
 static int parse_rate(synth_rate *rt, char *val, sim_err *err) {
@@ -612,7 +615,7 @@ static double next_arrival(synth *g) {
             g->s += gsl_ran_exponential(g->r_arr, 1.0);
     }
     t = rate_inv(&g->rate, g->s);
-    if (!(t <= g->duration_s) || isinf(t)) {
+    if (t < 0 || !(t <= g->duration_s)) { /* the rate ended, or the duration */
         g->done = 1;
         return -1;
     }
@@ -805,18 +808,6 @@ static int unknown_key(const kind_info *ki, const char *key, sim_err *err) {
     return spec_err(err, key, what, key);
 }
 
-/* 1 when key is one of keys, a ", "-separated list. */
-static int key_known(const char *keys, const char *key) {
-    size_t len = strlen(key);
-    const char *p = keys;
-    while ((p = strstr(p, key)) != NULL) {
-        if ((p == keys || p[-1] == ' ') && (p[len] == ',' || p[len] == '\0'))
-            return 1;
-        p += len;
-    }
-    return 0;
-}
-
 static int need(char *v, const char *key, const char *what, sim_err *err) {
     if (v != NULL)
         return SIM_OK;
@@ -850,6 +841,11 @@ static int parse_spec(synth *g, char *copy, sim_err *err) {
         it[i].key = trace__trim(parts[i]);
         it[i].val = trace__trim(eq + 1);
         it[i].used = 0;
+        if (it[i].key[0] == '\0') {
+            char got[64];
+            snprintf(got, sizeof got, "=%s", it[i].val);
+            return spec_err(err, "spec", "key=value with a key before the '='", got);
+        }
         for (j = 1; j < i; j++) {
             if (strcmp(it[j].key, it[i].key) == 0)
                 return spec_err(err, it[i].key, "each key once", "a second value");
@@ -859,7 +855,7 @@ static int parse_spec(synth *g, char *copy, sim_err *err) {
          * other kinds' count key (requests for sessions, sessions for
          * poisson) is left to the count check below, which names the key
          * this kind counts with. */
-        if (!key_known(ki->keys, it[i].key) && strcmp(it[i].key, "requests") != 0 &&
+        if (!sim_name_in_list(ki->keys, it[i].key) && strcmp(it[i].key, "requests") != 0 &&
             strcmp(it[i].key, "sessions") != 0)
             return unknown_key(ki, it[i].key, err);
     }
