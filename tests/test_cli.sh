@@ -715,5 +715,15 @@ check "run --kv-blocks beyond the HBM: exit 0, one note naming the fit" \
 check "run --backend cpu: exit 0, one note on the CPU executor's pool" \
     "[ $? -eq 0 ] && [ \"\$(cat $T/note.err)\" = \"kvfleet: note: --backend cpu holds at most 8192 KV blocks per replica (256 MiB of fp32 KV); using that, not the 2330995 of h100-sxm\" ]"
 
+# a follow-up request past the horizon: the time to the nanosecond, and a
+# closed loop's named as such (it said 'session -1, turn 0' and 1e9 s)
+printf 'session_id,turn,start_s,think_s,prompt_tokens,output_tokens\n7,1,10,0,100,50\n7,2,10,1000000000,20,30\n' >"$T/se16.csv"
+"$KV" run --trace "$T/se16.csv" --no-db >/dev/null 2>"$T/se16.err"
+check "a session turn past the horizon: exit 1, its time to the nanosecond" \
+    "[ $? -eq 1 ] && grep -q '^kvfleet run: session 7, turn 2: expected an arrival at most 1e9 s after the first (the simulator.s horizon), got 1000000000\.[0-9]\{9\} s' $T/se16.err"
+"$KV" run --synthetic 'closed,concurrency=1,isl=1,osl=1,requests=3000,jitter=1e6' --no-db --timeline-s 0 >/dev/null 2>"$T/cl.err"
+check "a closed loop past the horizon: exit 1, named as a closed loop" \
+    "[ $? -eq 1 ] && grep -q '^kvfleet run: closed loop: expected its next request at most 1e9 s after the first' $T/cl.err"
+
 echo "$((n - fails)) passed, $fails failed"
 tap_end
