@@ -482,6 +482,38 @@ static void test_errors(void) {
         }
     }
 
+    /* the line limit: 16 MiB, its newline included (a line of exactly
+     * 16 MiB was refused: the buffer's NUL counted against it) */
+    {
+        const char *row = "0,10,5";
+        size_t hl = strlen(hdr), lim = (size_t)16 << 20, k;
+        for (k = 0; k < 2; k++) {
+            size_t len = hl + lim + k; /* the second line: lim + k bytes */
+            char *b = malloc(len);
+            const char *path;
+            trace_src *t = NULL;
+            sim_err e;
+            sim_req r;
+            T_ASSERT(b != NULL);
+            memcpy(b, hdr, hl);
+            memcpy(b + hl, row, strlen(row));
+            memset(b + hl + strlen(row), ' ', lim + k - strlen(row) - 1);
+            b[len - 1] = '\n';
+            path = write_tmp_n("long.csv", b, len);
+            free(b);
+            if (k == 0) {
+                T_EQ_I(trace_open_file(path, TRACE_FMT_AUTO, NULL, &t, &e), SIM_OK);
+                T_EQ_I(trace_next(t, &r, &e), 1);
+                T_EQ_I(r.prompt_tokens, 10);
+                T_EQ_I(trace_next(t, &r, &e), 0);
+                trace_close(t);
+            } else {
+                expect_file_error(path, TRACE_FMT_AUTO, SIM_EPARSE,
+                                  "@:2: line: expected at most 16777216 bytes, got a longer line");
+            }
+        }
+    }
+
     {
         /* one malformed file each: header, rows after it, name, message */
         const bad_rows bad[] = {

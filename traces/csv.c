@@ -82,8 +82,9 @@ static int is_blank(const char *s) {
 /* Reads one physical line into l->buf, a block of the file at a time, so a
  * NUL byte is seen (not taken for the end of the line) and a file without
  * newlines, /dev/zero among them, meets the length limit: a line keeps at
- * most TRACE_LINE_MAX - 1 bytes, and a NUL byte within them is reported by
- * its column. Returns 1, 0 at end of file, or an error code. */
+ * most TRACE_LINE_MAX bytes, its newline included (the buffer one more, for
+ * the NUL that ends it), and a NUL byte within them is reported by its
+ * column. Returns 1, 0 at end of file, or an error code. */
 static int read_physical(trace__lines *l, sim_err *err) {
     size_t n = 0;
     int got = 0, done = 0;
@@ -110,7 +111,7 @@ static int read_physical(trace__lines *l, sim_err *err) {
         nl = memchr(s, '\n', l->rlen - l->rpos);
         take = nl ? (size_t)(nl - s) + 1 : l->rlen - l->rpos;
         z = memchr(s, '\0', take);
-        if (z != NULL && n + (size_t)(z - s) < TRACE_LINE_MAX - 1) {
+        if (z != NULL && n + (size_t)(z - s) < TRACE_LINE_MAX) {
             size_t col = n + (size_t)(z - s);
             sim_err_set(err, l->path, l->line_no + 1, (int)(col < INT_MAX ? col + 1 : 0),
                         "line: expected text, got a NUL byte (a binary file?)");
@@ -119,13 +120,15 @@ static int read_physical(trace__lines *l, sim_err *err) {
         if (n + take + 1 > l->cap) { /* room for the bytes and the NUL */
             size_t cap = l->cap;
             char *b;
-            while (cap < n + take + 1 && cap <= TRACE_LINE_MAX)
-                cap *= 2;
-            if (cap > TRACE_LINE_MAX) {
+            if (n + take > TRACE_LINE_MAX) {
                 sim_err_set(err, l->path, l->line_no + 1, 0,
                             "line: expected at most %u bytes, got a longer line", TRACE_LINE_MAX);
                 return SIM_EPARSE;
             }
+            while (cap < n + take + 1)
+                cap *= 2;
+            if (cap > TRACE_LINE_MAX + 1) /* the longest line and its NUL */
+                cap = TRACE_LINE_MAX + 1;
             b = sim_realloc(l->buf, cap);
             if (b == NULL) {
                 sim_err_set(err, l->path, l->line_no + 1, 0, "line: out of memory");
