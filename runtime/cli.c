@@ -127,7 +127,7 @@ static const rt_opt *opt_find(const char *name) {
 }
 
 int rt_report_err(const char *cmd, const sim_err *err, int status) {
-    char buf[1200];
+    char buf[SIM_ERR_TEXT_MAX];
     if (err->msg[0] != '\0')
         sim_err_format(err, buf, sizeof buf);
     fprintf(stderr, "kvfleet %s: %s\n", cmd, err->msg[0] != '\0' ? buf : sim_strerror(status));

@@ -36,12 +36,18 @@ enum sim_status {
 #undef SIM_XX_ENUM
 };
 
+/* The longest file name an error keeps whole, NUL included (a longer one
+ * is cut). */
+#define SIM_ERR_SRC_MAX 1024
+/* The longest message, NUL included. */
+#define SIM_ERR_MSG_MAX 768
+
 /* Where bad input was found and why. src/msg are NUL-terminated. */
 typedef struct sim_err {
-    char src[256]; /* file name, "--synthetic", "config", ... ("" when none) */
-    long line;     /* 1-based line, 0 when not applicable */
-    int col;       /* 1-based column or field index, 0 when not known */
-    char msg[768]; /* "field: expected ..., got '...'" */
+    char src[SIM_ERR_SRC_MAX]; /* file name, "--synthetic", "config", ... ("" when none) */
+    long line;                 /* 1-based line, 0 when not applicable */
+    int col;                   /* 1-based column or field index, 0 when not known */
+    char msg[SIM_ERR_MSG_MAX]; /* "field: expected ..., got '...'" */
 } sim_err;
 
 /* Text for a status code ("unknown error" for codes outside the map). */
@@ -56,6 +62,9 @@ void sim_err_set(sim_err *e, const char *src, long line, int col, const char *fm
 
 /* Clears *e. */
 void sim_err_clear(sim_err *e);
+
+/* A buffer that holds any sim_err_format text whole. */
+#define SIM_ERR_TEXT_MAX (SIM_ERR_SRC_MAX + SIM_ERR_MSG_MAX + 48)
 
 /* Formats *e as "src:line[:col]: msg" into buf (always NUL-terminated). */
 void sim_err_format(const sim_err *e, char *buf, size_t n);

@@ -725,5 +725,14 @@ check "a session turn past the horizon: exit 1, its time to the nanosecond" \
 check "a closed loop past the horizon: exit 1, named as a closed loop" \
     "[ $? -eq 1 ] && grep -q '^kvfleet run: closed loop: expected its next request at most 1e9 s after the first' $T/cl.err"
 
+# a malformed line in a file whose path is longer than 255 bytes: the
+# message names the whole path (it was cut at 255)
+LP="$T/$(printf 'd%.0s' $(seq 120))/$(printf 'e%.0s' $(seq 120))"
+mkdir -p "$LP"
+printf 'TIMESTAMP,ContextTokens,GeneratedTokens\n0,abc,5\n' >"$LP/bad_trace.csv"
+"$KV" trace stats "$LP/bad_trace.csv" >/dev/null 2>"$T/lp.err"
+check "a long path: exit 1, the message names it whole" \
+    "[ $? -eq 1 ] && [ \"\$(cat $T/lp.err)\" = \"kvfleet trace stats: $LP/bad_trace.csv:2:2: ContextTokens: expected a positive integer, got 'abc'\" ]"
+
 echo "$((n - fails)) passed, $fails failed"
 tap_end

@@ -27,16 +27,16 @@
 #include "trace_int.h"
 
 struct trace_src {
-    const trace__src_ops *ops; /* the format's table */
-    void *state;               /* owned */
-    enum trace_format fmt;     /* AUTO for synthetic sources */
-    trace_opts opts;           /* checked copy */
-    uint64_t n_emitted;        /* requests handed out so far (next id) */
-    int have_t0;               /* 1 once the first open-loop arrival was seen */
-    sim_time t0;               /* raw time of the first open-loop arrival */
-    int failed;                /* the first error trace_next returned, 0 if none */
-    sim_err failed_err;        /* and its record, returned again on later calls */
-    char path[256];            /* the file read, for messages; "" for a generator */
+    const trace__src_ops *ops;  /* the format's table */
+    void *state;                /* owned */
+    enum trace_format fmt;      /* AUTO for synthetic sources */
+    trace_opts opts;            /* checked copy */
+    uint64_t n_emitted;         /* requests handed out so far (next id) */
+    int have_t0;                /* 1 once the first open-loop arrival was seen */
+    sim_time t0;                /* raw time of the first open-loop arrival */
+    int failed;                 /* the first error trace_next returned, 0 if none */
+    sim_err failed_err;         /* and its record, returned again on later calls */
+    char path[SIM_ERR_SRC_MAX]; /* the file read, for messages; "" for a generator */
 };
 
 static const char *const format_names[] = {"auto", "azure", "vidur", "mooncake", "sessions"};
