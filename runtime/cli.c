@@ -1310,6 +1310,13 @@ int rt_pool_setup(json_t *cfg, const struct be_ops *ops, const char *replay, rt_
                 kv_blocks /= pctx.pp; /* the replica's, shared by its virtual engines */
             if (kv_blocks == 0) {
                 kv_blocks = fit;
+                if (kv_blocks > INT32_MAX) { /* a model with next to no KV per token */
+                    pool_note(out,
+                              "the %lld KV blocks that fit %s are more than a pool holds; using "
+                              "%d (--kv-blocks sets the count)",
+                              (long long)fit, gpu.name, INT32_MAX);
+                    kv_blocks = INT32_MAX;
+                }
                 if (ops == &be_cpu_ops && sim_model_params(&model) <= BE_CPU_MAX_PARAMS &&
                     kv_blocks > be_cpu_kv_blocks_max(&model, sc.block_tokens)) {
                     kv_blocks = be_cpu_kv_blocks_max(&model, sc.block_tokens);

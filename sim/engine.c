@@ -1821,7 +1821,7 @@ int64_t eng_kv_blocks(const perf_ctx *p, int block_tokens, double mem_util, int 
      * library workspace */
     double act = (double)max_batched_tokens *
                      (4.0 * m->hidden + 2.0 * m->intermediate / p->tp +
-                      (double)(m->n_heads + 2 * m->n_kv_heads) * m->head_dim / p->tp) *
+                      ((double)m->n_heads + 2.0 * m->n_kv_heads) * m->head_dim / p->tp) *
                      2.0 +
                  (double)max_num_seqs * m->vocab / p->tp * 4.0 + 0.5 * 1073741824.0;
     double block = sim_model_kv_bytes_per_token(m, p->tp) / p->pp * block_tokens;

@@ -138,6 +138,15 @@ static int model_check(const sim_model *m, int tp, const char *src, sim_err *err
                     m->n_heads, m->n_kv_heads);
         return SIM_EINVAL;
     }
+    if (((int64_t)m->n_heads + 2 * (int64_t)m->n_kv_heads) * m->head_dim > INT32_MAX) {
+        /* the widths every layer's arithmetic holds in an int */
+        sim_err_set(err, src, 0, 0,
+                    "num_attention_heads: expected (num_attention_heads + 2 x "
+                    "num_key_value_heads) x head_dim, the QKV projection's width, at most %d, "
+                    "got (%d + 2 x %d) x %d",
+                    INT32_MAX, m->n_heads, m->n_kv_heads, m->head_dim);
+        return SIM_EINVAL;
+    }
     if (sim_dtype_name(m->w_dtype)[0] == '?' || sim_dtype_name(m->kv_dtype)[0] == '?') {
         sim_err_set(err, src, 0, 0, "dtype: expected " DTYPE_LIST ", got '%d'",
                     sim_dtype_name(m->w_dtype)[0] == '?' ? (int)m->w_dtype : (int)m->kv_dtype);

@@ -734,5 +734,19 @@ printf 'TIMESTAMP,ContextTokens,GeneratedTokens\n0,abc,5\n' >"$LP/bad_trace.csv"
 check "a long path: exit 1, the message names it whole" \
     "[ $? -eq 1 ] && [ \"\$(cat $T/lp.err)\" = \"kvfleet trace stats: $LP/bad_trace.csv:2:2: ContextTokens: expected a positive integer, got 'abc'\" ]"
 
+# head counts near 2^31: refused when the QKV width outgrows an int (its
+# sum overflowed: a negative activation reserve, or a pool that blamed
+# --kv-blocks)
+printf '{"hidden_size":1,"num_attention_heads":2147483647,"num_key_value_heads":1,"head_dim":1,"intermediate_size":1,"num_hidden_layers":1,"vocab_size":1,"max_position_embeddings":8192,"torch_dtype":"bfloat16"}\n' >"$T/ovf1.json"
+"$KV" run --model "$T/ovf1.json" --no-db --synthetic "$SYN5" >/dev/null 2>"$T/ovf.err"
+check "2^31-1 heads: exit 1, the QKV width named" \
+    "[ $? -eq 1 ] && [ \"\$(cat $T/ovf.err)\" = \"kvfleet run: $T/ovf1.json: num_attention_heads: expected (num_attention_heads + 2 x num_key_value_heads) x head_dim, the QKV projection's width, at most 2147483647, got (2147483647 + 2 x 1) x 1\" ]"
+# a model with next to no KV per token: the derived pool capped at 2^31-1
+# blocks, with a note (it was refused as a --kv-blocks never given)
+printf '{"hidden_size":2,"num_attention_heads":1,"num_key_value_heads":1,"head_dim":1,"intermediate_size":1,"num_hidden_layers":1,"vocab_size":1,"max_position_embeddings":8192,"torch_dtype":"bfloat16"}\n' >"$T/small.json"
+"$KV" run --model "$T/small.json" --block-tokens 1 --no-db --synthetic "$SYN5" --json >"$T/small.out" 2>"$T/small.err"
+check "more blocks fit than a pool holds: exit 0, 2147483647 blocks, a note" \
+    "[ $? -eq 0 ] && grep -q '\"kv_blocks\": 2147483647' $T/small.out && grep -q '^kvfleet: note: the 19107911002 KV blocks that fit h100-sxm are more than a pool holds; using 2147483647' $T/small.err"
+
 echo "$((n - fails)) passed, $fails failed"
 tap_end
