@@ -304,7 +304,7 @@ static int parse_args(int argc, char **argv, cr_opts *o) {
             o->json = 1;
             continue;
         }
-        if (strncmp(a, "--", 2) != 0 || i + 1 >= argc) {
+        if (strncmp(a, "--", 2) != 0 || !rt_has_value(argc, argv, i)) {
             fprintf(stderr, "kvfleet cache-replay: %s '%s'\n",
                     strncmp(a, "--", 2) == 0 ? "missing value after" : "unexpected argument", a);
             return RT_EXIT_USAGE;

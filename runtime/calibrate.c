@@ -1606,7 +1606,7 @@ int calib_main(int argc, char **argv) {
 
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int has_val = i + 1 < argc;
+        int has_val = rt_has_value(argc, argv, i);
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;

@@ -604,7 +604,7 @@ int rt_main_capacity(int argc, char **argv) {
     S.slo = slos;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *v = rt_has_value(argc, argv, i) ? argv[i + 1] : NULL;
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             goto done;

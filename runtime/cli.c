@@ -361,12 +361,19 @@ static int run_args_parse(int argc, char **argv, json_t *base, int replace_sourc
         if (val == NULL && o->kind == 'b' && (i + 1 >= argc || strncmp(argv[i + 1], "--", 2) == 0))
             val = "true";
         if (val == NULL) {
-            if (i + 1 >= argc) {
+            if (!rt_has_value(argc, argv, i)) {
                 sim_err_set(err, "", 0, 0, "--%s: expected %s, got nothing", name,
                             kind_name(o->kind));
                 goto usage;
             }
             val = argv[++i];
+        }
+        if (strcmp(name, "db") == 0 && val[0] == '\0') {
+            /* '' is the stored form of --no-db; on the command line it is
+             * an unset shell variable, and results would be lost */
+            sim_err_set(err, "", 0, 0, "--db: expected a file (--no-db writes none), got ''");
+            json_decref(cfg);
+            return SIM_EPARSE;
         }
         if (strcmp(name, "sessionize") == 0 && val[0] == '\0') {
             /* '' is the stored form of "none"; on the command line an empty
@@ -1851,6 +1858,10 @@ static void run_help(FILE *f) {
             "json", "print the summary as one JSON object");
 }
 
+int rt_has_value(int argc, char **argv, int i) {
+    return i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0;
+}
+
 int rt_parse_int(const char *text, long long lo, long long hi, long long *out) {
     char *end;
     long long v;
@@ -1994,7 +2005,9 @@ int rt_main_run(int argc, char **argv) {
         } else if (strcmp(argv[i], "--json") == 0)
             json = 1;
         else if (strcmp(argv[i], "--config") == 0 || strncmp(argv[i], "--config=", 9) == 0) {
-            const char *path = argv[i][8] == '=' ? argv[i] + 9 : (i + 1 < argc ? argv[++i] : NULL);
+            const char *path = argv[i][8] == '='             ? argv[i] + 9
+                               : rt_has_value(argc, argv, i) ? argv[++i]
+                                                             : NULL;
             if (path == NULL) {
                 fprintf(stderr, "kvfleet run: --config: expected a file, got nothing\n");
                 rc = RT_EXIT_USAGE;
@@ -2070,7 +2083,7 @@ int rt_main_predict(int argc, char **argv) {
     sim_err_clear(&err);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        const char *v = rt_has_value(argc, argv, i) ? argv[i + 1] : NULL;
         long long x, y;
         if (strcmp(a, "--json") == 0) {
             json = 1;
@@ -2246,7 +2259,7 @@ int rt_main_trace(int argc, char **argv) {
         }
         if (strcmp(a, "--json") == 0)
             json = 1;
-        else if (strncmp(a, "--", 2) == 0 && i + 1 < argc) {
+        else if (strncmp(a, "--", 2) == 0 && rt_has_value(argc, argv, i)) {
             const char *v = argv[++i];
             if (strcmp(a, "--trace-format") == 0)
                 fmt_s = v;

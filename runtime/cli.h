@@ -36,6 +36,13 @@ int rt_report_err(const char *cmd, const sim_err *err, int status);
  * with results. malloc'd (free it); NULL when out of memory. */
 char *rt_join_argv(int argc, char **argv);
 
+/* 1 when the argument after option argv[i] can be its value: there is one,
+ * and it is not itself an option ("--..."): a missing value must not take
+ * the next flag (`--db --dry-run` wrote a file named --dry-run). A file so
+ * named is given as --opt=--name or ./--name. Every subcommand reads an
+ * option's separate value through it. */
+int rt_has_value(int argc, char **argv, int i);
+
 /* Parses the whole of text as a base-10 integer in [lo, hi] into *out:
  * 0; -1 when it is not an integer (empty, trailing characters); -2 when it
  * is one out of [lo, hi], or beyond long long (*out unchanged either way).

@@ -490,7 +490,7 @@ int rt_main_collective(int argc, char **argv) {
     sim_err_clear(&err);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int has_val = i + 1 < argc;
+        int has_val = rt_has_value(argc, argv, i);
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;

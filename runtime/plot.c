@@ -554,7 +554,7 @@ int rt_main_plot(int argc, char **argv) {
             strcmp(a, "--run") == 0 || strcmp(a, "--sweep") == 0 || strcmp(a, "--title") == 0 ||
             strcmp(a, "--script") == 0) {
             const char *v;
-            if (i + 1 >= argc) {
+            if (!rt_has_value(argc, argv, i)) {
                 fprintf(stderr, "kvfleet plot: %s: expected a value, got nothing\n", a);
                 return RT_EXIT_USAGE;
             }

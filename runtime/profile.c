@@ -1318,7 +1318,7 @@ static int parse_args(int argc, char **argv, prof_opts *o) {
     o->budget_s = 300;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
-        int has_val = i + 1 < argc;
+        int has_val = rt_has_value(argc, argv, i);
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return -1;

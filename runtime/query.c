@@ -774,7 +774,7 @@ int rt_main_query(int argc, char **argv) {
         else if (strcmp(a, "--all-columns") == 0)
             all = 1;
         else if (strcmp(a, "--columns") == 0 || strcmp(a, "--sweep") == 0) {
-            if (i + 1 >= argc) {
+            if (!rt_has_value(argc, argv, i)) {
                 fprintf(stderr, "kvfleet query: %s: expected a value, got nothing\n", a);
                 return RT_EXIT_USAGE;
             }

@@ -970,7 +970,7 @@ static int parse_args(int argc, char **argv, sweep_args *a) {
         else if (strcmp(o, "--retry-failed") == 0)
             a->retry_failed = 1;
         else if (strcmp(o, "--db") == 0 || strcmp(o, "--jobs") == 0) {
-            if (i + 1 >= argc) {
+            if (!rt_has_value(argc, argv, i)) {
                 fprintf(stderr, "kvfleet sweep: %s: expected a value, got nothing\n", o);
                 return RT_EXIT_USAGE;
             }

@@ -278,7 +278,7 @@ int rt_main_validate(int argc, char **argv) {
             json = 1;
         else if (strcmp(a, "--csv-dir") == 0 || strcmp(a, "--plot") == 0 ||
                  strcmp(a, "--config") == 0) {
-            if (i + 1 >= argc) {
+            if (!rt_has_value(argc, argv, i)) {
                 fprintf(stderr, "kvfleet validate: %s: expected a value, got nothing\n", a);
                 exit_code = RT_EXIT_USAGE;
                 goto out;

@@ -748,5 +748,25 @@ printf '{"hidden_size":2,"num_attention_heads":1,"num_key_value_heads":1,"head_d
 check "more blocks fit than a pool holds: exit 0, 2147483647 blocks, a note" \
     "[ $? -eq 0 ] && grep -q '\"kv_blocks\": 2147483647' $T/small.out && grep -q '^kvfleet: note: the 19107911002 KV blocks that fit h100-sxm are more than a pool holds; using 2147483647' $T/small.err"
 
+# a missing value does not take the next flag (--db --no-db wrote a file
+# named --no-db, sweep --db --dry-run ran the sweep into one), and --db ''
+# (an unset variable) is refused, not a run that keeps nothing
+mkdir -p "$T/mv"
+(cd "$T/mv" && "$KVA" run --limit 5 --db --no-db >/dev/null 2>"$T/mv.err"; echo $? >"$T/mv.rc")
+check "run --db --no-db: usage error 2, no file" \
+    "[ \$(cat $T/mv.rc) -eq 2 ] && [ \"\$(cat $T/mv.err)\" = 'kvfleet run: --db: expected a string, got nothing' ] && [ -z \"\$(ls -A $T/mv)\" ]"
+(cd "$T/mv" && "$KVA" sweep "$srcdir/tests/data/sweep/grid.json" --db --dry-run >/dev/null 2>"$T/mv.err"; echo $? >"$T/mv.rc")
+check "sweep --db --dry-run: usage error 2, no file" \
+    "[ \$(cat $T/mv.rc) -eq 2 ] && [ \"\$(cat $T/mv.err)\" = 'kvfleet sweep: --db: expected a value, got nothing' ] && [ -z \"\$(ls -A $T/mv)\" ]"
+for sub in "predict --model" "calibrate --gpu" "plot x.db --kind" "trace stats --synthetic"; do
+    "$KV" $sub --json >/dev/null 2>&1
+    check "$sub --json: the flag is not taken as the value, usage error 2" "[ $? -eq 2 ]"
+done
+(cd "$T/mv" && "$KVA" run --limit 5 --db=--x.db --json >/dev/null 2>&1; echo $? >"$T/mv.rc")
+check "run --db=--x.db: a file so named, written" "[ \$(cat $T/mv.rc) -eq 0 ] && [ -s $T/mv/--x.db ]"
+"$KV" run --limit 5 --db "" >/dev/null 2>"$T/mv.err"
+check "run --db '': exit 1, says --no-db writes none" \
+    "[ $? -eq 1 ] && [ \"\$(cat $T/mv.err)\" = \"kvfleet run: --db: expected a file (--no-db writes none), got ''\" ]"
+
 echo "$((n - fails)) passed, $fails failed"
 tap_end
