@@ -50,6 +50,7 @@
 #include "kv_version.h"
 #include "store.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -506,6 +507,36 @@ static int prepare_inserts(store *s, sim_err *err) {
  * SIM_EINVAL for an empty path, a path SQLite cannot open, a file that is
  * not a database or one of a newer schema, SIM_ENOMEM, or SIM_EDB with the
  * failing step and SQLite's message in *err. */
+/* 0 when this process may write path and create files beside it (SQLite's
+ * journal): SQLite opens a write-protected file read-only without a word,
+ * and a file in a write-protected folder cannot take its journal, so both
+ * failed only at the first row, as a runtime failure. Otherwise -1 with
+ * *err naming what cannot be written. A missing file or folder is left to
+ * SQLite's open, which names it. */
+static int check_writable(const char *path, sim_err *err) {
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (access(path, F_OK) == 0 && access(path, W_OK) != 0 && (errno == EACCES || errno == EROFS)) {
+        sim_err_set(err, path, 0, 0, "results file: expected a file this user may write, got %s",
+                    errno == EROFS ? "one on a read-only file system" : "a write-protected one");
+        return -1;
+    }
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (access(dir, W_OK) != 0 && (errno == EACCES || errno == EROFS)) {
+        sim_err_set(err, path, 0, 0,
+                    "results file: expected a folder this user may write (SQLite keeps its "
+                    "journal beside the file), got %s %s",
+                    errno == EROFS ? "a read-only file system at" : "a write-protected", dir);
+        return -1;
+    }
+    return 0;
+}
+
 int store_open(const char *path, store **out, sim_err *err) {
     store *s;
     int rc;
@@ -515,6 +546,8 @@ int store_open(const char *path, store **out, sim_err *err) {
         sim_err_set(err, "store", 0, 0, "path: expected a file name, got ''");
         return SIM_EINVAL;
     }
+    if (check_writable(path, err) != 0)
+        return SIM_EINVAL;
     s = SIM_NEW(store);
     if (s == NULL)
         goto nomem;

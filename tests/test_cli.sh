@@ -768,5 +768,32 @@ check "run --db=--x.db: a file so named, written" "[ \$(cat $T/mv.rc) -eq 0 ] &&
 check "run --db '': exit 1, says --no-db writes none" \
     "[ $? -eq 1 ] && [ \"\$(cat $T/mv.err)\" = \"kvfleet run: --db: expected a file (--no-db writes none), got ''\" ]"
 
+# a results file this user may not write, or one in such a folder: bad
+# input (exit 1) before the run, not a runtime failure at the first row
+# (exit 3). Permissions bind only a user other than root: as root, the run
+# is checked as nobody where setpriv can make it so.
+AS=""
+if [ "$(id -u)" -ne 0 ]; then
+    AS=" "
+elif command -v setpriv >/dev/null 2>&1 &&
+    setpriv --reuid=65534 --regid=65534 --clear-groups "$KVA" --version >/dev/null 2>&1; then
+    AS="setpriv --reuid=65534 --regid=65534 --clear-groups"
+fi
+if [ -n "$AS" ]; then
+    chmod 711 "$T" && mkdir -p "$T/ro/dir" && chmod 777 "$T/ro"
+    "$KV" run --limit 3 --db "$T/ro/r.db" >/dev/null 2>&1
+    cp "$T/ro/r.db" "$T/ro/dir/w.db" && chmod 666 "$T/ro/dir/w.db"
+    chmod 444 "$T/ro/r.db" && chmod 555 "$T/ro/dir"
+    $AS "$KVA" run --limit 3 --db "$T/ro/r.db" >/dev/null 2>"$T/ro.err"
+    check "run --db a write-protected file: exit 1, says so" \
+        "[ $? -eq 1 ] && grep -q 'results file: expected a file this user may write, got a write-protected one' $T/ro.err"
+    $AS "$KVA" run --limit 3 --db "$T/ro/dir/w.db" >/dev/null 2>"$T/ro.err"
+    check "run --db a file in a write-protected folder: exit 1, names the folder" \
+        "[ $? -eq 1 ] && grep -q 'results file: expected a folder this user may write (SQLite keeps its journal beside the file), got a write-protected $T/ro/dir' $T/ro.err"
+    chmod 755 "$T/ro/dir"
+else
+    echo "# skipped: write-protected results files (root without setpriv)"
+fi
+
 echo "$((n - fails)) passed, $fails failed"
 tap_end
