@@ -1701,7 +1701,8 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
         goto fail;
     es.ctx = &sa;
     es.next = src_next;
-    es.on_end = src_on_end;
+    /* none for an open-loop source: the engine may then read it ahead */
+    es.on_end = trace_has_followups(sa.t) ? src_on_end : NULL;
 
     /* the store */
     cfg_text = json_dumps(cfg, JSON_SORT_KEYS | JSON_COMPACT);

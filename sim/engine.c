@@ -1644,7 +1644,9 @@ static void on_arrival(eng *e, req_rec *rec) {
     if (rec->from_stream)
         pull_stream(e);
     else
-        e->rr_list = NULL; /* a follow-up takes a turn the stream's would: no more guesses */
+        e->rr_list = NULL; /* a follow-up takes a turn the stream's would: no more
+                              guesses (a guard: lookahead_init reads ahead only a
+                              source without follow-ups) */
     if (e->rc != SIM_OK) {
         rec_put(e, rec);
         return;
@@ -2048,7 +2050,10 @@ static int fleet_check(const eng_fleet *f, sim_err *err) {
  * fleet routes every request round robin over one list with no round trip
  * to its region, when a decode run can be planned up to its replica's next
  * request (rr_next_for): then up to ENG_LOOKAHEAD_MAX of them, one per
- * replica. */
+ * replica. Only for a source without follow-ups: a source with them
+ * (sessions, a closed loop) hands out ids and draws lengths in the order it
+ * is asked, so reading ahead would change them, and the requests that tie
+ * on them, against a run without --fast-forward. */
 static int lookahead_init(eng *e) {
     const eng_fleet *f = e->fl;
     int i, direct = 1; /* no round trip, no disaggregation: delivered as routed */
@@ -2058,7 +2063,7 @@ static int lookahead_init(eng *e) {
     for (i = 0; i < f->n_pools; i++)
         direct &= f->pools[i].role == ENG_ROLE_BOTH;
     if (e->ff && e->n_reps > 1 && direct && f->router == ENG_ROUTE_RR && f->n_models == 1 &&
-        (f->scope == ENG_SCOPE_GLOBAL || f->n_regions == 1)) {
+        (f->scope == ENG_SCOPE_GLOBAL || f->n_regions == 1) && e->src->on_end == NULL) {
         e->rr_list = cand(e, 0, 0, f->n_regions);
         for (i = 0; i < e->rr_list->n; i++)
             e->reps[e->rr_list->rep[i]].rr_pos = i;

@@ -13,7 +13,9 @@
 # steps at the same instants, where the order their steps complete in
 # decides which replica the released requests go to. The -rr-lookahead
 # cases route round robin over many replicas, where the stream is read
-# ahead and a run is planned up to its replica's next request.
+# ahead and a run is planned up to its replica's next request; the -rr
+# cases with sessions and a closed loop must not be read ahead (ids and
+# lengths follow the order requests are asked for: they differed).
 set -u
 . "$srcdir/tests/tap.sh"
 tap_tmp ff
@@ -39,6 +41,8 @@ poisson-small-pool-check|--synthetic $P --kv-blocks 600 --max-num-seqs 8 --check
 poisson-3rep-check-no-step-rows|--synthetic $P --replicas 3 --steps-sample 0 --check true
 poisson-16rep-rr-lookahead|--synthetic $P --replicas 16 --steps-sample 3
 azure-x16-5rep-rr-lookahead|--limit 3000 --load-scale 16 --replicas 5 --steps-sample 0
+sessions-2rep-rr|--model tiny --replicas 2 --seed 1 --synthetic sessions,rate=200,turns=5,think=0,isl=16,osl=4,sessions=60
+closed-2rep-rr-lognormal|--model tiny --replicas 2 --seed 52 --kv-blocks 50 --max-batched-tokens 512 --max-num-seqs 16 --synthetic closed,concurrency=16,isl=lognormal(mean=300;sigma=1;max=3000),osl=lognormal(mean=20;sigma=1),requests=64
 disagg-1p2d|--fleet $srcdir/experiments/fleets/disagg-1p2d.json --load-scale 8 --limit 1500
 closed-lockstep-lot|--synthetic closed,concurrency=17,isl=100,osl=20,requests=300 --replicas 3 --router least-outstanding --max-num-seqs 4
 CASES

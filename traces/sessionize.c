@@ -485,7 +485,7 @@ int trace_sessionize(trace_src *inner, const char *spec, uint64_t seed, trace_sr
         return SIM_ENOMEM;
     }
     s->inner = inner;
-    if (trace__src_closed_loop(inner) || trace_src_format(inner) == TRACE_FMT_MOONCAKE) {
+    if (trace_has_followups(inner) || trace_src_format(inner) == TRACE_FMT_MOONCAKE) {
         sim_err_set(err, SRC, 0, 0,
                     "source: expected an open-loop trace without conversations (azure, vidur, "
                     "poisson, gamma), got %s",

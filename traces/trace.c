@@ -306,7 +306,7 @@ long trace_src_line(const trace_src *t) {
     return t->ops->line ? t->ops->line(t->state) : 0;
 }
 
-int trace__src_closed_loop(const trace_src *t) {
+int trace_has_followups(const trace_src *t) {
     return t->ops->on_end != NULL;
 }
 

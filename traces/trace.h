@@ -75,6 +75,10 @@ long trace_src_line(const trace_src *t);
  * session's next turn, the closed loop's next request) whose arrival is
  * >= end_ns, or 0 when there is none. */
 int trace_on_end(trace_src *t, const sim_req *r, sim_time end_ns, int rejected, sim_req *out);
+/* 1 if t answers trace_on_end (sessions, the closed loop, a sessionized
+ * source: its ids and draws then follow the order requests end in), 0 for
+ * a purely open-loop source, whose trace_on_end does nothing. */
+int trace_has_followups(const trace_src *t);
 
 /* Gives an open-loop source without conversations (Azure, Vidur, poisson,
  * gamma) a made-up session structure (--sessionize SPEC; the model and its

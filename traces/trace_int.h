@@ -63,10 +63,6 @@ typedef struct trace__impl {
 int trace__src_wrap(const trace__impl *impl, enum trace_format fmt, const trace_opts *o,
                     trace_src **out, sim_err *err);
 
-/* 1 if t answers trace_on_end (sessions, the closed loop, a sessionized
- * source), 0 for a purely open-loop source. */
-int trace__src_closed_loop(const trace_src *t);
-
 /* Checks load_scale and limit; fills err (src "trace options") on failure. */
 int trace__opts_check(const trace_opts *o, sim_err *err);
 
