@@ -1452,6 +1452,9 @@ static int admission_blocked(sched *s) {
         return 1;
     if (s->host != NULL || q->swapped_kv > 0 || (s->pc && s->cfg.policy->pick_expired))
         return 0; /* demotions or expiries may take the head's blocks; swap-ins: no runs */
+    if (q->admitted_ns < 0 && q->req.kv_ready > 0)
+        return 0; /* KV delivered with it (a disaggregated decode pool): admitted with one
+                     token to compute, which the plan below does not model */
     /* the same plan as sched_step's admission, without taking anything;
      * within a run the head's cached prefix can only shrink (evictions) and
      * obtainable blocks only decrease, so blocked stays blocked */

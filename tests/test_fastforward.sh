@@ -23,6 +23,17 @@ tap_need sqlite3
 D="$srcdir/data/traces"
 P='poisson,rate=40,requests=1500,isl=lognormal(mean=900;sigma=1.0),osl=lognormal(mean=150;sigma=1.0)'
 
+# a disaggregated decode pool without chunked prefill: a request arrives
+# with its KV and takes one token to admit (a run was planned past it, and
+# its last step aborted on an assertion)
+cat >"$T/dis-nochunk.json" <<'FLEET'
+{"regions": {"r": {"gpus": {"h100-sxm": 2}}},
+ "pools": [
+  {"name": "pre", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "role": "prefill"},
+  {"name": "dec", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "role": "decode",
+   "options": {"chunked-prefill": false, "max-batched-tokens": 32, "max-num-seqs": 4}}]}
+FLEET
+
 # name|options (split on spaces; no option value holds one)
 cat >"$T/cases" <<CASES
 azure-x8-1rep|--load-scale 8
@@ -43,6 +54,7 @@ poisson-16rep-rr-lookahead|--synthetic $P --replicas 16 --steps-sample 3
 azure-x16-5rep-rr-lookahead|--limit 3000 --load-scale 16 --replicas 5 --steps-sample 0
 sessions-2rep-rr|--model tiny --replicas 2 --seed 1 --synthetic sessions,rate=200,turns=5,think=0,isl=16,osl=4,sessions=60
 closed-2rep-rr-lognormal|--model tiny --replicas 2 --seed 52 --kv-blocks 50 --max-batched-tokens 512 --max-num-seqs 16 --synthetic closed,concurrency=16,isl=lognormal(mean=300;sigma=1;max=3000),osl=lognormal(mean=20;sigma=1),requests=64
+disagg-decode-nochunk|--fleet $T/dis-nochunk.json --synthetic poisson,rate=100,requests=20,isl=30,osl=50
 disagg-1p2d|--fleet $srcdir/experiments/fleets/disagg-1p2d.json --load-scale 8 --limit 1500
 closed-lockstep-lot|--synthetic closed,concurrency=17,isl=100,osl=20,requests=300 --replicas 3 --router least-outstanding --max-num-seqs 4
 CASES
