@@ -1478,11 +1478,19 @@ static int32_t *sess_slot(sess_map *m, int64_t key, int insert) {
     return &m->rep[i];
 }
 
+/* Whether p's pool could ever take r (sched_reject_static: its context,
+ * its KV pool less the watermark, its batch budget without chunking). */
+static int rep_fits(const eng *e, const replica *p, const sim_req *r) {
+    return sched_reject_static(&e->pools[p->pool].cfg->sched, r) == MET_REJECT_NONE;
+}
+
 /* Picks a replica of list L for r by policy pol; -1 when every one is full
  * (force: when every one is off). Scans start at a rotating position, so
- * ties spread. */
+ * ties spread. A replica whose pool could never take r is passed over, and
+ * taken (to reject r) only when no open one could. */
+
 static int pick(eng *e, cand_list *L, const sim_req *r, int pol, int force) {
-    int i, best = -1, start = L->n > 0 ? L->rr % L->n : 0;
+    int i, best = -1, start = L->n > 0 ? L->rr % L->n : 0, alt = -1, alt_i = 0;
     int64_t best_lot = 0, best_hit = -1;
     double best_kvu = 0;
     if (L->n == 0)
@@ -1493,7 +1501,7 @@ static int pick(eng *e, cand_list *L, const sim_req *r, int pol, int force) {
             for (i = 0; i < L->n; i++) /* only where this list may route */
                 if (L->rep[i] == *slot)
                     break;
-            if (i < L->n && rep_open(e, &e->reps[*slot]))
+            if (i < L->n && rep_open(e, &e->reps[*slot]) && rep_fits(e, &e->reps[*slot], r))
                 return *slot;
         }
     }
@@ -1502,6 +1510,13 @@ static int pick(eng *e, cand_list *L, const sim_req *r, int pol, int force) {
         replica *p = &e->reps[k];
         if (force ? p->state != REP_ON : !rep_open(e, p))
             continue;
+        if (!rep_fits(e, p, r)) { /* its pool would reject r: another's may not */
+            if (alt < 0) {
+                alt = k;
+                alt_i = i;
+            }
+            continue;
+        }
         if (pol == ENG_ROUTE_RR) {
             L->rr = (start + i + 1) % L->n;
             return k;
@@ -1538,6 +1553,10 @@ static int pick(eng *e, cand_list *L, const sim_req *r, int pol, int force) {
                 best_lot = lot;
             }
         }
+    }
+    if (best < 0 && alt >= 0) { /* no pool fits r: the first one open rejects it */
+        L->rr = (start + (pol == ENG_ROUTE_RR ? alt_i : 0) + 1) % L->n;
+        return alt;
     }
     L->rr = (start + 1) % L->n;
     return best;

@@ -494,4 +494,34 @@ check "fleet text: a line per pool, the autoscaled range, the cost" \
      grep -q 'pool f (east): .* (TP2), 1 replica at the start, ' $T/as0.txt &&
      grep -q 'GPU-hours .* | cost .* USD' $T/as0.txt && ! grep -q '0 x h100' $T/as0.txt"
 
+# pools of one model whose KV pools differ: a request routes to one that
+# can hold it (it went round robin, or by least outstanding tokens for
+# decode, to one that rejected it kv_capacity: after its prefill, in the
+# disaggregated fleet); one no pool holds is still rejected with its reason
+cat >"$T/het.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 8}}},
+ "pools": [
+  {"name": "big", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1},
+  {"name": "small", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1,
+   "options": {"kv-blocks": 50}}]}
+JSON
+cat >"$T/hetd.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 8}}},
+ "pools": [
+  {"name": "pre", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "role": "prefill"},
+  {"name": "decbig", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "role": "decode"},
+  {"name": "decsmall", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "role": "decode",
+   "options": {"kv-blocks": 50}}]}
+JSON
+for fs in het:1 hetd:2; do # the file, and the small pool's replica
+    f=${fs%:*} small=${fs#*:}
+    "$KV" run --fleet "$T/$f.json" --synthetic 'poisson,rate=5,requests=6,isl=1000,osl=20' --db "$T/$f.db" >/dev/null 2>&1
+    check "$f: pools of unequal KV: every request completed, none on the small pool" \
+        "[ $? -eq 0 ] && [ \"\$(sqlite3 $T/$f.db 'SELECT completed, rejected FROM summary')\" = '6|0' ] &&
+         [ \"\$(sqlite3 $T/$f.db 'SELECT count(*) FROM requests WHERE replica = $small')\" = 0 ]"
+done
+"$KV" run --fleet "$T/het.json" --synthetic 'poisson,rate=5,requests=4,isl=4000,osl=5000' --json --no-db >"$T/het.out" 2>&1
+check "het: a request no pool can hold is rejected, with its reason" \
+    "[ $? -eq 0 ] && grep -q '\"rejected_context\": 4' $T/het.out"
+
 tap_end
