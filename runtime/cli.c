@@ -734,6 +734,21 @@ static void cfg_abs_path(json_t *cfg, const char *key, const char *sub) {
         json_object_set_new(cfg, key, json_string(buf));
 }
 
+/* --replay DB:RUN_ID with its DB made absolute (the run id after the last
+ * ':' left as it is). */
+static void cfg_abs_replay(json_t *cfg) {
+    const char *v = json_string_value(json_object_get(cfg, "replay"));
+    const char *colon = v ? strrchr(v, ':') : NULL;
+    char db[4096], abs[4096], out[8192];
+    if (colon == NULL || colon == v || (size_t)(colon - v) >= sizeof db)
+        return; /* no DB part: its parser says what is wrong */
+    snprintf(db, sizeof db, "%.*s", (int)(colon - v), v);
+    if (!abs_path(db, abs, sizeof abs))
+        return;
+    snprintf(out, sizeof out, "%s%s", abs, colon);
+    json_object_set_new(cfg, "replay", json_string(out));
+}
+
 /* The synthetic spec with each file(PATH) made absolute. */
 static void cfg_abs_synthetic(json_t *cfg) {
     const char *v = json_string_value(json_object_get(cfg, "synthetic"));
@@ -839,8 +854,15 @@ int rt_run_resolve(json_t *cfg, sim_err *err) {
             cfg_abs_path(p, "model", "models");
             cfg_abs_path(p, "gpu", "gpus");
             cfg_abs_path(p, "calibration", NULL);
+            p = json_object_get(p, "options"); /* which may set them too */
+            if (json_is_object(p)) {
+                cfg_abs_path(p, "model", "models");
+                cfg_abs_path(p, "gpu", "gpus");
+                cfg_abs_path(p, "calibration", NULL);
+            }
         }
     }
+    cfg_abs_replay(cfg);
     return SIM_OK;
 }
 
@@ -1618,6 +1640,7 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
     char *cfg_text = NULL;
     const struct be_ops *ops;
     const char *backend_name, *replay = NULL;
+    size_t mem_base = sim_mem_peak_reset(); /* the run's own peak, above what is held now */
 
     sim_err_clear(&err);
     memset(&ps, 0, sizeof ps);
@@ -1733,7 +1756,7 @@ int rt_run_exec(json_t *cfg, const char *kind, const char *command, met_summary 
         goto fail;
     }
     sum.wall_s = rt_now_s() - ps.t0;
-    sum.peak_mem_bytes = (int64_t)sim_mem_peak();
+    sum.peak_mem_bytes = (int64_t)(sim_mem_peak() - mem_base);
     if (st && (rc = store_run_finish(st, &sum, &err)) != SIM_OK)
         goto fail;
 
@@ -2090,7 +2113,7 @@ int rt_main_predict(int argc, char **argv) {
             json = 1;
             continue;
         }
-        if (strcmp(a, "--help") == 0) {
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             printf(
                 "usage: kvfleet predict [--model M] [--gpu G] [--tp N] [--pp N] [--dtype bf16|fp8] "
                 "[--kv-dtype bf16|fp8] [--calibration FILE|none]\n"
@@ -2242,7 +2265,7 @@ int rt_main_trace(int argc, char **argv) {
     static const char usage[] =
         "usage: kvfleet trace stats FILE|--synthetic SPEC [--trace-format F] "
         "[--limit N] [--load-scale X] [--seed S] [--json]\n";
-    if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(usage, stdout);
         return RT_EXIT_OK;
     }
@@ -2252,7 +2275,7 @@ int rt_main_trace(int argc, char **argv) {
     }
     for (i = 2; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--help") == 0) {
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             fputs(usage, stdout);
             printf("Requests, duration, rate, length percentiles and sessions of a trace or a "
                    "--synthetic source (docs/cli.md).\n");
@@ -2337,7 +2360,7 @@ int rt_main_rerun(int argc, char **argv) {
     int rc, json = 0, i, n = 0;
     char **rest;
     sim_err_clear(&err);
-    if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         printf("usage: kvfleet rerun DB RUN_ID [run options] [--json]\n"
                "Runs the stored config of run RUN_ID of the results file DB again, appending a "
                "new run to DB (or to --db); run options given override the stored ones.\n");

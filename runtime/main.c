@@ -93,10 +93,9 @@ static char **split_eq(int argc, char **argv, int *out_argc, char **names) {
  * the next option. run's true|false options (--check, ...) take a value
  * and are not flags. A command's new flag belongs here too. */
 static const char *const run_flags[] = {"--help", "-h", "--json", "--no-db", NULL};
-static const char *const rerun_flags[] = {"--help", "--json", "--no-db", NULL};
+static const char *const rerun_flags[] = {"--help", "-h", "--json", "--no-db", NULL};
 static const char *const capacity_flags[] = {"--help", "-h", "--json", "--quiet", "--no-db", NULL};
 static const char *const json_flags[] = {"--help", "-h", "--json", NULL};
-static const char *const json_nh_flags[] = {"--help", "--json", NULL}; /* no -h */
 static const char *const profile_flags[] = {"--help",    "-h",        "--json",
                                             "--dry-run", "--warm-l2", NULL};
 static const char *const sweep_flags[] = {"--help",         "-h", "--dry-run", "--quiet",
@@ -108,7 +107,7 @@ static const struct {
     const char *const *flags;
 } cmd_flags[] = {
     {"run", run_flags},           {"rerun", rerun_flags},     {"validate", run_flags},
-    {"capacity", capacity_flags}, {"predict", json_nh_flags}, {"trace", json_nh_flags},
+    {"capacity", capacity_flags}, {"predict", json_flags},    {"trace", json_flags},
     {"calibrate", json_flags},    {"profile", profile_flags}, {"cache-replay", json_flags},
     {"sweep", sweep_flags},       {"query", query_flags},     {"plot", plot_flags},
     {"collective", json_flags},

@@ -300,6 +300,14 @@ static double tl_s(sim_time t) {
     return (double)t / 1e9;
 }
 
+/* part / whole for a time-weighted fraction, at most 1: the part is summed
+ * step by step and the whole is not, so rounding left busy_frac at
+ * 1.0000000000000002 where a replica never idled. */
+static double frac_of(double part, double whole) {
+    double f = part / whole;
+    return f > 1.0 ? 1.0 : f;
+}
+
 static void tl_emit(eng *e, replica *p, double t0, double dt) {
     met_timeline row;
     if (e->sink == NULL || e->sink->on_timeline == NULL || e->rc != SIM_OK || !p->tl_live)
@@ -309,8 +317,8 @@ static void tl_emit(eng *e, replica *p, double t0, double dt) {
     row.dt_s = dt;
     row.batch_mean = dt > 0 ? p->tl_batch / dt : NAN;
     row.waiting_mean = dt > 0 ? p->tl_wait / dt : NAN;
-    row.kv_util_mean = dt > 0 ? p->tl_kv / dt : NAN;
-    row.busy_frac = dt > 0 ? p->tl_busy / dt : NAN;
+    row.kv_util_mean = dt > 0 ? frac_of(p->tl_kv, dt) : NAN;
+    row.busy_frac = dt > 0 ? frac_of(p->tl_busy, dt) : NAN;
     row.arrivals = p->tl_arr;
     row.completions = p->tl_comp;
     row.rejections = p->tl_rej;
@@ -1977,11 +1985,11 @@ static void summarise(eng *e, met_summary *s) {
             double rep_s = 0;
             for (r = 0; r < e->fl->n_pools; r++)
                 rep_s += e->pools[r].gpu_s / e->pools[r].cfg->gpus_per_replica;
-            s->kv_util_mean = rep_s > 0 ? kvu / rep_s : NAN;
-            s->busy_frac = rep_s > 0 ? e->busy_s / rep_s : NAN;
+            s->kv_util_mean = rep_s > 0 ? frac_of(kvu, rep_s) : NAN;
+            s->busy_frac = rep_s > 0 ? frac_of(e->busy_s, rep_s) : NAN;
         } else if (span > 0) {
-            s->kv_util_mean = kvu / (span * n_fixed);
-            s->busy_frac = e->busy_s / (span * n_fixed);
+            s->kv_util_mean = frac_of(kvu, span * n_fixed);
+            s->busy_frac = frac_of(e->busy_s, span * n_fixed);
         }
     }
     s->sim_time_s = sim_time_to_s(e->now);

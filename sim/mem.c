@@ -96,6 +96,11 @@ size_t sim_mem_peak(void) {
     return mem_peak;
 }
 
+size_t sim_mem_peak_reset(void) {
+    mem_peak = mem_cur;
+    return mem_cur;
+}
+
 void sim_mem_fail_at(uint64_t k) {
     mem_fail_k = k;
 }

@@ -28,6 +28,10 @@ char *sim_strdup(const char *s);
 /* Bytes currently allocated and the peak since start (or the last reset). */
 size_t sim_mem_current(void);
 size_t sim_mem_peak(void);
+/* Starts a new peak from the bytes allocated now, and returns them: a
+ * run's own peak is sim_mem_peak() less that, whatever ran before it in
+ * the process (validate, capacity and sweeps make several runs). */
+size_t sim_mem_peak_reset(void);
 /* Makes the k-th allocation from now fail (k >= 1); 0 disables. */
 void sim_mem_fail_at(uint64_t k);
 /* Number of allocations made since start. */

@@ -795,5 +795,36 @@ else
     echo "# skipped: write-protected results files (root without setpriv)"
 fi
 
+# fractions stay in 0..1 (busy_frac summed step by step read
+# 1.0000000000000002 on a replica that never idled)
+"$KV" run --db "$T/bf.db" --limit 2000 --load-scale 20 --kv-blocks 2000 --max-queue 5 >/dev/null 2>&1
+check "a saturated replica: busy_frac at most 1, in the summary and every timeline row" \
+    "[ $? -eq 0 ] && [ \"\$(sqlite3 $T/bf.db 'SELECT busy_frac <= 1 AND busy_frac > 0.99 FROM summary')\" = 1 ] &&
+     [ \"\$(sqlite3 $T/bf.db 'SELECT count(*) FROM timeline WHERE busy_frac > 1 OR kv_util_mean > 1')\" = 0 ]"
+# -h is help in every command
+for sub in predict rerun "trace stats" trace; do
+    "$KV" $sub -h >"$T/h.out" 2>&1
+    check "$sub -h: help, exit 0" "[ $? -eq 0 ] && grep -q '^usage: kvfleet' $T/h.out"
+done
+# stored paths re-run from any folder: --replay's results file, and a
+# fleet pool's options (a calibration file given relative)
+mkdir -p "$T/rp/sub" && cp "$srcdir/data/calib/h100-sxm.json" "$T/rp/sub/cal.json"
+printf '%s' '{"regions":{"r":{"gpus":{"h100-sxm":16}}},"pools":[{"name":"c","region":"r","model":"tiny","gpu":"h100-sxm","replicas":2,"options":{"calibration":"cal.json"}}]}' >"$T/rp/sub/fl.json"
+(cd "$T/rp/sub" && "$KVA" run --db ../fl.db --fleet fl.json --synthetic "$SYN5" >/dev/null 2>&1 &&
+    "$KVA" run --db ../v.db --synthetic "$SYN5" --model tiny >/dev/null 2>&1 &&
+    "$KVA" rerun ../v.db 1 --backend replay --replay ../v.db:1 >/dev/null 2>&1)
+(cd / && "$KVA" rerun "$T/rp/fl.db" 1 >/dev/null 2>"$T/rp.err")
+check "a fleet pool's relative calibration option: its run re-runs from /" "[ $? -eq 0 ]"
+check "--replay DB:RUN_ID stored with its DB absolute" \
+    "[ \"\$(sqlite3 $T/rp/v.db \"SELECT json_extract(config, '\\\$.replay') FROM runs WHERE run_id = 2\")\" = \"\$(cd $T/rp && pwd -P)/v.db:1\" ]"
+(cd / && "$KVA" rerun "$T/rp/v.db" 2 >/dev/null 2>"$T/rp.err")
+check "a replay run re-runs from /" "[ $? -eq 0 ]"
+
+# peak_mem_bytes is each run's own: validate's sim run after its cpu run
+# (380 MB of fp32 weights and KV) reported the cpu run's peak
+"$KV" validate --backend cpu --model tiny --limit 5 --db "$T/pm.db" >/dev/null 2>&1
+check "validate: the sim run's peak_mem_bytes is its own, under a tenth of the cpu run's" \
+    "[ \"\$(sqlite3 $T/pm.db \"SELECT (SELECT peak_mem_bytes FROM summary JOIN runs USING (run_id) WHERE kind = 'run') * 10 < (SELECT peak_mem_bytes FROM summary JOIN runs USING (run_id) WHERE kind = 'validate')\")\" = 1 ]"
+
 echo "$((n - fails)) passed, $fails failed"
 tap_end
