@@ -322,6 +322,17 @@ static void fleet_name_file(json_t *fleet_j, sim_err *err) {
         snprintf(err->src, sizeof err->src, "%s", src);
 }
 
+/* 1 when option --name is given again after argv[i] (as --name or
+ * --name=...): argv[i]'s value is then not read at all. */
+static int given_later(int argc, char **argv, int i, const char *name) {
+    size_t len = strlen(name);
+    for (i++; i < argc; i++)
+        if (strncmp(argv[i], "--", 2) == 0 && strncmp(argv[i] + 2, name, len) == 0 &&
+            (argv[i][2 + len] == '\0' || argv[i][2 + len] == '='))
+            return 1;
+    return 0;
+}
+
 /* rt_run_args; with replace_source, a request source given in argv
  * replaces base's other one. */
 static int run_args_parse(int argc, char **argv, json_t *base, int replace_source, json_t **out,
@@ -368,6 +379,8 @@ static int run_args_parse(int argc, char **argv, json_t *base, int replace_sourc
             }
             val = argv[++i];
         }
+        if (given_later(argc, argv, i, name))
+            continue; /* the last value counts; this one is not read */
         if (strcmp(name, "db") == 0 && val[0] == '\0') {
             /* '' is the stored form of --no-db; on the command line it is
              * an unset shell variable, and results would be lost */

@@ -826,5 +826,12 @@ check "a replay run re-runs from /" "[ $? -eq 0 ]"
 check "validate: the sim run's peak_mem_bytes is its own, under a tenth of the cpu run's" \
     "[ \"\$(sqlite3 $T/pm.db \"SELECT (SELECT peak_mem_bytes FROM summary JOIN runs USING (run_id) WHERE kind = 'run') * 10 < (SELECT peak_mem_bytes FROM summary JOIN runs USING (run_id) WHERE kind = 'validate')\")\" = 1 ]"
 
+# an option given twice: its last value counts and the earlier is not
+# read at all (a bad earlier value was refused)
+"$KV" run --no-db --synthetic "$SYN5" --tp abc --tp 1 --seed 99999999999999999999 --seed 1 --json >/dev/null 2>&1
+check "run --tp abc --tp 1 --seed HUGE --seed 1: exit 0" "[ $? -eq 0 ]"
+"$KV" run --no-db --synthetic "$SYN5" --tp 1 --tp abc >/dev/null 2>&1
+check "run --tp 1 --tp abc: the last value is read, usage error 2" "[ $? -eq 2 ]"
+
 echo "$((n - fails)) passed, $fails failed"
 tap_end
