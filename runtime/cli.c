@@ -157,8 +157,11 @@ static json_t *opt_value(const rt_opt *o, const char *text, int *range) {
     *range = 0;
     switch (o->kind) {
         case 's':
-        case 'o':
-            return json_string(text);
+        case 'o': { /* NULL only for text that is not UTF-8, which JSON cannot hold */
+            json_t *v = json_string(text);
+            *range = v == NULL;
+            return v;
+        }
         case 'i':
         case 'u':
         case 'n': {
@@ -195,6 +198,8 @@ static json_t *opt_value(const rt_opt *o, const char *text, int *range) {
 /* What a value refused by opt_value should have been: its form (an
  * integer, a number) or, when only the range failed, its range. */
 static const char *value_name(char k, int range) {
+    if (k == 's' || k == 'o')
+        return "text in UTF-8 (the results file stores every option as JSON text)";
     if (!range)
         return k == 'i' || k == 'n' || k == 'u' ? "an integer"
                : k == 'd'                       ? "a number"

@@ -833,5 +833,19 @@ check "run --tp abc --tp 1 --seed HUGE --seed 1: exit 0" "[ $? -eq 0 ]"
 "$KV" run --no-db --synthetic "$SYN5" --tp 1 --tp abc >/dev/null 2>&1
 check "run --tp 1 --tp abc: the last value is read, usage error 2" "[ $? -eq 2 ]"
 
+# a file name that is not UTF-8 (a Linux name need not be): refused as bad
+# input where it would go into JSON, not "expected ?" (exit 2) or "out of
+# memory" (exit 3); trace stats without --json reads the file
+NU="$T/$(printf 'lat\351.csv')"
+printf 'TIMESTAMP,ContextTokens,GeneratedTokens\n0,10,5\n' >"$NU"
+"$KV" run --trace "$NU" --no-db >/dev/null 2>"$T/nu.err"
+check "run --trace a non-UTF-8 name: exit 1, says UTF-8" \
+    "[ $? -eq 1 ] && grep -q '^kvfleet run: --trace: expected text in UTF-8 (the results file stores every option as JSON text), got ' $T/nu.err"
+"$KV" trace stats "$NU" --json >/dev/null 2>"$T/nu.err"
+check "trace stats --json on a non-UTF-8 name: exit 1, says UTF-8" \
+    "[ $? -eq 1 ] && grep -q ': --json: expected a file name in UTF-8 (JSON text), got one that is not' $T/nu.err"
+"$KV" trace stats "$NU" >"$T/nu.out" 2>&1
+check "trace stats on a non-UTF-8 name: exit 0, one request" "[ $? -eq 0 ] && grep -q '^requests  *1\$' $T/nu.out"
+
 echo "$((n - fails)) passed, $fails failed"
 tap_end

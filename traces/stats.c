@@ -90,10 +90,18 @@ static void print_row(FILE *out, const char *name, const summary *s) {
 static int print_json(FILE *out, const char *src, const char *fmt_name, const tally *ty,
                       double dur_s, const summary *sp, const summary *so, const summary *sn,
                       sim_err *err) {
-    json_t *o = json_object();
-    int bad = o == NULL;
+    json_t *o, *src_j = json_string(src);
+    int bad;
 
-    bad |= json_object_set_new(o, "source", json_string(src));
+    if (src_j == NULL) { /* JSON text is UTF-8; a Linux file name need not be */
+        sim_err_set(err, src, 0, 0,
+                    "--json: expected a file name in UTF-8 (JSON text), got one that is not "
+                    "(the report without --json names it)");
+        return SIM_EINVAL;
+    }
+    o = json_object();
+    bad = o == NULL;
+    bad |= json_object_set_new(o, "source", src_j);
     bad |= json_object_set_new(o, "format", json_string(fmt_name));
     bad |= json_object_set_new(o, "requests", json_integer((json_int_t)ty->n));
     bad |= json_object_set_new(o, "duration_s", json_real(dur_s));
