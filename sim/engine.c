@@ -438,25 +438,9 @@ static void push_followup(eng *e, const sim_req *r, sim_time t, int rejected) {
         if (e->rc != SIM_OK)
             return;
         e->rc = SIM_EINVAL;
-        if (e->err == NULL)
-            return;
-        /* the time to the nanosecond, as trace_next gives it (%.10g
-         * printed 1000000000.5 s as 1000000000) */
-        if (nx.session_id >= 0)
-            sim_err_set(e->err, "", 0, 0,
-                        "session %lld, turn %d: expected an arrival at most 1e9 s after the first "
-                        "(the simulator's horizon), got %lld.%09lld s (the think times of the "
-                        "trace or --synthetic spec)",
-                        (long long)nx.session_id, (int)nx.turn,
-                        (long long)(nx.arrival_ns / 1000000000),
-                        (long long)(nx.arrival_ns % 1000000000));
-        else /* a closed loop's next request: its clients' requests in turn */
-            sim_err_set(e->err, "", 0, 0,
-                        "closed loop: expected its next request at most 1e9 s after the first "
-                        "(the simulator's horizon), got %lld.%09lld s (its requests, served one "
-                        "after another by each client, with their jitter, outlast it)",
-                        (long long)(nx.arrival_ns / 1000000000),
-                        (long long)(nx.arrival_ns % 1000000000));
+        if (e->err) /* the time to the nanosecond (%.10g rounded it to the limit) */
+            sim_err_followup_horizon(e->err, (long long)nx.session_id, (int)nx.turn,
+                                     (long long)nx.arrival_ns, "");
         return;
     }
     rec = rec_get(e);

@@ -37,6 +37,23 @@ void sim_err_set(sim_err *e, const char *src, long line, int col, const char *fm
     va_end(ap);
 }
 
+void sim_err_followup_horizon(sim_err *e, long long session_id, int turn, long long arrival_ns,
+                              const char *at_least) {
+    long long s = arrival_ns / 1000000000LL, ns = arrival_ns % 1000000000LL;
+    if (session_id >= 0)
+        sim_err_set(e, "", 0, 0,
+                    "session %lld, turn %d: expected an arrival at most 1e9 s after the first "
+                    "(the simulator's horizon), got %s%lld.%09lld s (the think times of the "
+                    "trace or --synthetic spec)",
+                    session_id, turn, at_least, s, ns);
+    else /* a closed loop's next request: its clients' requests in turn */
+        sim_err_set(e, "", 0, 0,
+                    "closed loop: expected its next request at most 1e9 s after the first (the "
+                    "simulator's horizon), got %s%lld.%09lld s (its requests, served one after "
+                    "another by each client, with their jitter, outlast it)",
+                    at_least, s, ns);
+}
+
 void sim_err_format(const sim_err *e, char *buf, size_t n) {
     if (n == 0)
         return;

@@ -60,6 +60,13 @@ void sim_err_set(sim_err *e, const char *src, long line, int col, const char *fm
 #endif
     ;
 
+/* The error of a follow-up request (a session's turn k, session_id >= 0,
+ * or a closed loop's next request, session_id < 0) whose arrival,
+ * arrival_ns after the first, is past the simulator's horizon; the time
+ * to the nanosecond, after `at_least` ("" or "at least "). */
+void sim_err_followup_horizon(sim_err *e, long long session_id, int turn, long long arrival_ns,
+                              const char *at_least);
+
 /* Clears *e. */
 void sim_err_clear(sim_err *e);
 

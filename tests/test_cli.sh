@@ -847,5 +847,12 @@ check "trace stats --json on a non-UTF-8 name: exit 1, says UTF-8" \
 "$KV" trace stats "$NU" >"$T/nu.out" 2>&1
 check "trace stats on a non-UTF-8 name: exit 0, one request" "[ $? -eq 0 ] && grep -q '^requests  *1\$' $T/nu.out"
 
+# trace stats refuses a follow-up past the horizon even at its earliest
+# (it reported a lower-bound duration, exit 0, for a file run refuses)
+printf 'session_id,turn,start_s,think_s,prompt_tokens,output_tokens\n7,1,0,0,100,50\n7,2,0,600000000,20,30\n7,3,0,600000000,20,30\n' >"$T/se17.csv"
+"$KV" trace stats "$T/se17.csv" >/dev/null 2>"$T/se17.err"
+check "trace stats: turns past the horizon at their earliest: exit 1, naming the turn" \
+    "[ $? -eq 1 ] && [ \"\$(cat $T/se17.err)\" = \"kvfleet trace stats: session 7, turn 3: expected an arrival at most 1e9 s after the first (the simulator's horizon), got at least 1200000000.000000000 s (the think times of the trace or --synthetic spec)\" ]"
+
 echo "$((n - fails)) passed, $fails failed"
 tap_end

@@ -201,6 +201,12 @@ int trace_stats_print(FILE *out, const char *path_or_null, const char *synthetic
             goto out;
         /* Closed loop: end each request on arrival and follow the chain. */
         while (trace_on_end(t, &r, r.arrival_ns, 0, &f) == 1) {
+            if (f.arrival_ns > SIM_HORIZON_NS) { /* so later still in a run, which fails */
+                sim_err_followup_horizon(err, (long long)f.session_id, (int)f.turn,
+                                         (long long)f.arrival_ns, "at least ");
+                rc = SIM_EINVAL;
+                goto out;
+            }
             ty.n_followup++;
             r = f;
             if ((rc = record(&ty, &r, err)) != SIM_OK)
