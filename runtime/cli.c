@@ -209,7 +209,8 @@ static const char *value_name(char k, int range) {
     return k == 'i'   ? "an integer from -9223372036854775808 to 9223372036854775807"
            : k == 'n' ? "an integer from -2147483648 to 2147483647"
            : k == 'u' ? "an integer from 0 to 9223372036854775807"
-                      : "0 or a number of magnitude 2.2e-308 to 1.8e308";
+                      : "a number of magnitude 2.2e-308 to 1.8e308 (or 0, where the option "
+                        "allows it)";
 }
 
 /* What a value of an option of kind k must be: its form, and for the kinds
@@ -386,6 +387,11 @@ static int run_args_parse(int argc, char **argv, json_t *base, int replace_sourc
         }
         if (given_later(argc, argv, i, name))
             continue; /* the last value counts; this one is not read */
+        if (strcmp(name, "trace") == 0 && val[0] == '\0') { /* an unset variable */
+            sim_err_set(err, "", 0, 0, "--trace: expected a file, got ''");
+            json_decref(cfg);
+            return SIM_EPARSE;
+        }
         if (strcmp(name, "db") == 0 && val[0] == '\0') {
             /* '' is the stored form of --no-db; on the command line it is
              * an unset shell variable, and results would be lost */

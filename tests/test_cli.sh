@@ -299,7 +299,10 @@ check "run --load-scale 0x10 exits 2 (decimal only)" "[ $? -eq 2 ]"
 check "run --load-scale 1e400 exits 1 (a number beyond a double: out of range)" "[ $? -eq 1 ]"
 "$KV" run --no-db --limit 3 --load-scale 1e-320 >/dev/null 2>"$T/tiny.err"
 check "run --load-scale 1e-320 exits 1 naming a double's range (it said 'a finite number')" \
-    "[ $? -eq 1 ] && grep -q -- \"--load-scale: expected 0 or a number of magnitude 2.2e-308 to 1.8e308, got '1e-320'\" $T/tiny.err"
+    "[ $? -eq 1 ] && grep -q -- \"--load-scale: expected a number of magnitude 2.2e-308 to 1.8e308 (or 0, where the option allows it), got '1e-320'\" $T/tiny.err"
+"$KV" run --no-db --trace '' >/dev/null 2>"$T/tiny.err"
+check "run --trace '': exit 1, says a file was expected (it said 'cannot open' without a name)" \
+    "[ $? -eq 1 ] && [ \"\$(cat $T/tiny.err)\" = \"kvfleet run: --trace: expected a file, got ''\" ]"
 "$KV" trace stats "$T/small.csv" --limit 99999999999999999999 >/dev/null 2>&1
 check "trace stats --limit 1e20 exits 1, as run" "[ $? -eq 1 ]"
 "$KV" trace stats "$T/small.csv" --load-scale 1e400 >/dev/null 2>&1
