@@ -233,6 +233,7 @@ typedef struct eng {
     int la_cap, la_head, la_n, src_done;
     sim_time la_last_t; /* arrival of the last request read */
     cand_list *rr_list; /* the one list round robin routes over, or NULL */
+    int mixed;          /* some model has two pools at one stage (fits_any can differ) */
     int rc;
     sim_err *err;
     /* summary accumulators */
@@ -1470,19 +1471,44 @@ static int32_t *sess_slot(sess_map *m, int64_t key, int insert) {
     return &m->rep[i];
 }
 
-/* Whether p's pool could ever take r (sched_reject_static: its context,
- * its KV pool less the watermark, its batch budget without chunking). */
-static int rep_fits(const eng *e, const replica *p, const sim_req *r) {
-    return sched_reject_static(&e->pools[p->pool].cfg->sched, r) == MET_REJECT_NONE;
+/* Whether pool q could ever take r (sched_reject_static: its context, its
+ * KV pool less the watermark, its batch budget without chunking), r shaped
+ * as q would hold it: a prefill pool the prompt and its first token only
+ * (as on_arrival cuts it); a decode pool gets r decode-shaped already. */
+static int pool_fits(const eng_pool *q, const sim_req *r) {
+    sim_req x;
+    if (q->role == ENG_ROLE_PREFILL && r->output_tokens > 1 &&
+        (int64_t)r->prompt_tokens + r->output_tokens <= q->sched.max_ctx) {
+        x = *r;
+        x.output_tokens = 1;
+        r = &x;
+    }
+    return sched_reject_static(&q->sched, r) == MET_REJECT_NONE;
+}
+
+/* Whether a pool of r's model at stage decode (0: where requests enter,
+ * both or prefill pools; 1: decode pools), in any region, could ever take
+ * r, whatever its replicas' state (an autoscaled pool may have none on). */
+static int fits_any(const eng *e, int decode, const sim_req *r) {
+    int i;
+    for (i = 0; i < e->fl->n_pools; i++) {
+        const eng_pool *q = &e->fl->pools[i];
+        if (q->model == r->model && (q->role == ENG_ROLE_DECODE) == (decode != 0) &&
+            pool_fits(q, r))
+            return 1;
+    }
+    return 0;
 }
 
 /* Picks a replica of list L for r by policy pol; -1 when every one is full
  * (force: when every one is off). Scans start at a rotating position, so
- * ties spread. A replica whose pool could never take r is passed over, and
- * taken (to reject r) only when no open one could. */
+ * ties spread. With fit, a replica whose pool could never take r counts as
+ * full: a request one pool fits is not sent to another that would reject
+ * it (fits_any decides; when no pool fits, every replica may take it, to
+ * reject it with its reason, as before). */
 
-static int pick(eng *e, cand_list *L, const sim_req *r, int pol, int force) {
-    int i, best = -1, start = L->n > 0 ? L->rr % L->n : 0, alt = -1, alt_i = 0;
+static int pick(eng *e, cand_list *L, const sim_req *r, int pol, int force, int fit) {
+    int i, best = -1, start = L->n > 0 ? L->rr % L->n : 0;
     int64_t best_lot = 0, best_hit = -1;
     double best_kvu = 0;
     if (L->n == 0)
@@ -1493,7 +1519,8 @@ static int pick(eng *e, cand_list *L, const sim_req *r, int pol, int force) {
             for (i = 0; i < L->n; i++) /* only where this list may route */
                 if (L->rep[i] == *slot)
                     break;
-            if (i < L->n && rep_open(e, &e->reps[*slot]) && rep_fits(e, &e->reps[*slot], r))
+            if (i < L->n && rep_open(e, &e->reps[*slot]) &&
+                (!fit || pool_fits(e->pools[e->reps[*slot].pool].cfg, r)))
                 return *slot;
         }
     }
@@ -1502,13 +1529,8 @@ static int pick(eng *e, cand_list *L, const sim_req *r, int pol, int force) {
         replica *p = &e->reps[k];
         if (force ? p->state != REP_ON : !rep_open(e, p))
             continue;
-        if (!rep_fits(e, p, r)) { /* its pool would reject r: another's may not */
-            if (alt < 0) {
-                alt = k;
-                alt_i = i;
-            }
+        if (fit && !pool_fits(e->pools[p->pool].cfg, r))
             continue;
-        }
         if (pol == ENG_ROUTE_RR) {
             L->rr = (start + i + 1) % L->n;
             return k;
@@ -1546,10 +1568,6 @@ static int pick(eng *e, cand_list *L, const sim_req *r, int pol, int force) {
             }
         }
     }
-    if (best < 0 && alt >= 0) { /* no pool fits r: the first one open rejects it */
-        L->rr = (start + (pol == ENG_ROUTE_RR ? alt_i : 0) + 1) % L->n;
-        return alt;
-    }
     L->rr = (start + 1) % L->n;
     return best;
 }
@@ -1563,11 +1581,14 @@ static cand_list *cand(eng *e, int model, int stage, int region) {
 /* A request for model found no replica serving: every pool of its stage
  * (decode: the decode pools) that could serve it has demand, which the
  * autoscaler's next tick sees (an empty pool then grows). */
-static void mark_unserved(eng *e, int model, int decode) {
+static void mark_unserved(eng *e, int model, int decode, const sim_req *r, int fit) {
     const cand_list *L = cand(e, model, decode, e->fl->n_regions);
     int i;
-    for (i = 0; i < L->n; i++)
-        e->pools[e->reps[L->rep[i]].pool].unserved = 1;
+    for (i = 0; i < L->n; i++) {
+        pool_rt *q = &e->pools[e->reps[L->rep[i]].pool];
+        if (!fit || pool_fits(q->cfg, r)) /* only pools that could serve it */
+            q->unserved = 1;
+    }
 }
 
 /* Routes r to a replica of its model's entry pools (both, or prefill when
@@ -1575,14 +1596,15 @@ static void mark_unserved(eng *e, int model, int decode) {
 static int route(eng *e, sim_req *r) {
     const eng_fleet *f = e->fl;
     int nr = f->n_regions, k = -1, i;
+    int fit = e->mixed && fits_any(e, 0, r); /* else any replica may take it, to reject it */
     if (f->scope == ENG_SCOPE_GLOBAL || nr == 1)
-        k = pick(e, cand(e, r->model, 0, nr), r, f->router, 0);
+        k = pick(e, cand(e, r->model, 0, nr), r, f->router, 0, fit);
     else
         for (i = 0; i < nr && k < 0; i++)
             k = pick(e, cand(e, r->model, 0, e->near[(size_t)r->origin * (size_t)nr + (size_t)i]),
-                     r, f->router, 0);
+                     r, f->router, 0, fit);
     if (k < 0) /* the demand of pools with no replica serving */
-        mark_unserved(e, r->model, 0);
+        mark_unserved(e, r->model, 0, r, fit);
     if (k >= 0 && f->router == ENG_ROUTE_SESSION && r->session_id >= 0) {
         int32_t *slot = sess_slot(&e->sess, r->session_id, 1);
         if (slot == NULL)
@@ -1598,13 +1620,15 @@ static int route(eng *e, sim_req *r) {
  * least loaded anyway (the KV exists: the decode side queues it). */
 static int route_decode(eng *e, sim_req *r, int region) {
     int nr = e->fl->n_regions;
-    int k = pick(e, cand(e, r->model, 1, region), r, ENG_ROUTE_LOT, 0);
+    /* one decode pool fits r at least (decode_reject_static at its arrival) */
+    int fit = e->mixed && fits_any(e, 1, r);
+    int k = pick(e, cand(e, r->model, 1, region), r, ENG_ROUTE_LOT, 0, fit);
     if (k < 0)
-        k = pick(e, cand(e, r->model, 1, nr), r, ENG_ROUTE_LOT, 0);
+        k = pick(e, cand(e, r->model, 1, nr), r, ENG_ROUTE_LOT, 0, fit);
     if (k < 0)
-        k = pick(e, cand(e, r->model, 1, nr), r, ENG_ROUTE_LOT, 1);
+        k = pick(e, cand(e, r->model, 1, nr), r, ENG_ROUTE_LOT, 1, fit);
     if (k < 0) /* none serving: the demand of the model's decode pools */
-        mark_unserved(e, r->model, 1);
+        mark_unserved(e, r->model, 1, r, fit);
     return k;
 }
 
@@ -2100,6 +2124,11 @@ static int fleet_build(eng *e) {
     if (!e->cands || !e->near || !e->pop_cdf || !e->model_cdf || !e->supply_left)
         return SIM_ENOMEM;
     /* stage 0: where requests enter (both, or prefill pools); stage 1: decode pools */
+    for (i = 0; i < f->n_pools; i++) /* pools of one model and stage: routing checks fit */
+        for (k = 0; k < i; k++)
+            e->mixed |=
+                f->pools[k].model == f->pools[i].model &&
+                (f->pools[k].role == ENG_ROLE_DECODE) == (f->pools[i].role == ENG_ROLE_DECODE);
     for (m = 0; m < f->n_models; m++)
         for (st = 0; st < 2; st++)
             for (g = 0; g <= nr; g++) {

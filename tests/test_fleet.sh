@@ -524,4 +524,43 @@ done
 check "het: a request no pool can hold is rejected, with its reason" \
     "[ $? -eq 0 ] && grep -q '\"rejected_context\": 4' $T/het.out"
 
+# ... a prefill pool judged by what it holds (the prompt and its first
+# token): a small one still prefills long outputs' requests
+cat >"$T/pd.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 8}}},
+ "pools": [
+  {"name": "pbig", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "role": "prefill"},
+  {"name": "psmall", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "role": "prefill",
+   "options": {"kv-blocks": 80}},
+  {"name": "dec", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 2, "role": "decode"}]}
+JSON
+"$KV" run --fleet "$T/pd.json" --synthetic 'poisson,rate=5,requests=20,isl=1000,osl=500' --db "$T/pd.db" >/dev/null 2>&1
+check "a small prefill pool: round robin still splits the prompts 10/10, all completed" \
+    "[ $? -eq 0 ] && [ \"\$(sqlite3 $T/pd.db 'SELECT completed FROM summary')\" = 20 ] &&
+     [ \"\$(sqlite3 $T/pd.db 'SELECT group_concat(n) FROM (SELECT sum(arrivals) AS n FROM timeline WHERE replica < 2 GROUP BY replica ORDER BY replica)')\" = '10,10' ]"
+# ... a near region whose pool cannot hold the request: a farther one serves it
+cat >"$T/near.json" <<'JSON'
+{"regions": {"a": {"gpus": {"h100-sxm": 8}}, "b": {"gpus": {"h100-sxm": 8}}},
+ "populations": {"p": {"weight": 1, "rtt_s": {"a": 0.01, "b": 0.05}}},
+ "pools": [
+  {"name": "near", "region": "a", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "options": {"kv-blocks": 50}},
+  {"name": "far", "region": "b", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1}],
+ "scope": "nearest"}
+JSON
+"$KV" run --fleet "$T/near.json" --synthetic 'poisson,rate=5,requests=6,isl=1000,osl=20' --json --no-db >"$T/near.out" 2>&1
+check "scope nearest: the far region serves what the near pool cannot hold" \
+    "[ $? -eq 0 ] && grep -q '\"completed\": 6,' $T/near.out"
+# ... the pool that fits, autoscaled from 0, is the one that grows (the
+# small pool took every request, to reject it, and the big one never started)
+cat >"$T/asfit.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 8}}},
+ "pools": [
+  {"name": "big", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 0, "min_replicas": 0, "max_replicas": 2},
+  {"name": "small", "region": "r", "model": "llama-3-8b", "gpu": "h100-sxm", "replicas": 1, "options": {"kv-blocks": 50}}],
+ "autoscaler": {"interval_s": 1, "provision_s": 5, "up": 0.5, "down": 0.1}}
+JSON
+"$KV" run --fleet "$T/asfit.json" --synthetic 'poisson,rate=2,requests=60,isl=1000,osl=20' --json --no-db >"$T/asfit.out" 2>&1
+check "autoscaled: the pool that fits grows; those before it are at capacity, none kv_capacity" \
+    "[ $? -eq 0 ] && grep -q '\"completed\": 41,' $T/asfit.out && grep -q '\"rejected_kv_capacity\": 0,' $T/asfit.out"
+
 tap_end
