@@ -39,7 +39,9 @@ char *rt_join_argv(int argc, char **argv);
 /* 1 when the argument after option argv[i] can be its value: there is one,
  * and it is not itself an option ("--..."): a missing value must not take
  * the next flag (`--db --dry-run` wrote a file named --dry-run). A file so
- * named is given as --opt=--name or ./--name. Every subcommand reads an
+ * named is given as ./--name (run, rerun and validate, which read the '='
+ * form themselves, also take --db=--name; the other commands get
+ * "--opt=value" split in two words by main.c). Every subcommand reads an
  * option's separate value through it. */
 int rt_has_value(int argc, char **argv, int i);
 
