@@ -333,8 +333,9 @@ static void fleet_name_file(json_t *fleet_j, sim_err *err) {
 static int given_later(int argc, char **argv, int i, const char *name) {
     size_t len = strlen(name);
     for (i++; i < argc; i++)
-        if (strncmp(argv[i], "--", 2) == 0 && strncmp(argv[i] + 2, name, len) == 0 &&
-            (argv[i][2 + len] == '\0' || argv[i][2 + len] == '='))
+        if ((strncmp(argv[i], "--", 2) == 0 && strncmp(argv[i] + 2, name, len) == 0 &&
+             (argv[i][2 + len] == '\0' || argv[i][2 + len] == '=')) ||
+            (strcmp(name, "db") == 0 && strcmp(argv[i], "--no-db") == 0)) /* --db's too */
             return 1;
     return 0;
 }
@@ -2341,7 +2342,12 @@ int rt_main_trace(int argc, char **argv) {
             }
         } else if (strncmp(a, "--", 2) != 0 && path == NULL)
             path = a;
-        else {
+        else if (strcmp(a, "--trace-format") == 0 || strcmp(a, "--synthetic") == 0 ||
+                 strcmp(a, "--limit") == 0 || strcmp(a, "--seed") == 0 ||
+                 strcmp(a, "--load-scale") == 0) { /* its value missing */
+            fprintf(stderr, "kvfleet trace stats: %s: expected a value, got nothing\n", a);
+            return RT_EXIT_USAGE;
+        } else {
             fprintf(stderr, "kvfleet trace stats: unexpected argument '%s'\n", a);
             return RT_EXIT_USAGE;
         }

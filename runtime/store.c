@@ -54,6 +54,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -514,19 +515,25 @@ static int prepare_inserts(store *s, sim_err *err) {
  * *err naming what cannot be written. A missing file or folder is left to
  * SQLite's open, which names it. */
 static int check_writable(const char *path, sim_err *err) {
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (access(path, F_OK) == 0 && access(path, W_OK) != 0 && (errno == EACCES || errno == EROFS)) {
+    char dir[4096], real[4096];
+    const char *file = path, *slash;
+    struct stat st;
+    if (realpath(path, real) != NULL) /* a link: SQLite writes beside its target */
+        file = real;
+    else if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+        return 0; /* a link to a file yet to be made: SQLite's open follows it */
+    slash = strrchr(file, '/');
+    if (access(file, F_OK) == 0 && access(file, W_OK) != 0 && (errno == EACCES || errno == EROFS)) {
         sim_err_set(err, path, 0, 0, "results file: expected a file this user may write, got %s",
                     errno == EROFS ? "one on a read-only file system" : "a write-protected one");
         return -1;
     }
     if (slash == NULL)
         snprintf(dir, sizeof dir, ".");
-    else if (slash == path)
+    else if (slash == file)
         snprintf(dir, sizeof dir, "/");
     else
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - file), file);
     if (access(dir, W_OK) != 0 && (errno == EACCES || errno == EROFS)) {
         sim_err_set(err, path, 0, 0,
                     "results file: expected a folder this user may write (SQLite keeps its "

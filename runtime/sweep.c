@@ -974,9 +974,18 @@ static int parse_args(int argc, char **argv, sweep_args *a) {
                 fprintf(stderr, "kvfleet sweep: %s: expected a value, got nothing\n", o);
                 return RT_EXIT_USAGE;
             }
-            if (strcmp(o, "--db") == 0)
+            if (strcmp(o, "--db") == 0) {
+                json_t *t = json_string(argv[i + 1]); /* stored in the runs' JSON */
+                if (t == NULL) {
+                    fprintf(stderr,
+                            "kvfleet sweep: --db: expected text in UTF-8 (the results file "
+                            "stores every option as JSON text), got '%s'\n",
+                            argv[i + 1]);
+                    return RT_EXIT_INPUT;
+                }
+                json_decref(t);
                 a->db = argv[++i];
-            else {
+            } else {
                 long long j;
                 int prc;
                 if ((prc = rt_parse_int(argv[++i], 1, 4096, &j)) != 0) {

@@ -793,7 +793,13 @@ if [ -n "$AS" ]; then
     $AS "$KVA" run --limit 3 --db "$T/ro/dir/w.db" >/dev/null 2>"$T/ro.err"
     check "run --db a file in a write-protected folder: exit 1, names the folder" \
         "[ $? -eq 1 ] && grep -q 'results file: expected a folder this user may write (SQLite keeps its journal beside the file), got a write-protected $T/ro/dir' $T/ro.err"
-    chmod 755 "$T/ro/dir"
+    # a link in a write-protected folder to a file in a writable one: SQLite
+    # writes beside the target, so it is taken (sweep passes --db as given)
+    mkdir -p "$T/ro/w" "$T/ro/l" && chmod 777 "$T/ro/w" && cp "$T/ro/dir/w.db" "$T/ro/w/t.db" &&
+        chmod 666 "$T/ro/w/t.db" && ln -s ../w/t.db "$T/ro/l/link.db" && chmod 555 "$T/ro/l"
+    $AS "$KVA" sweep "$srcdir/tests/data/sweep/grid.json" --db "$T/ro/l/link.db" --quiet >/dev/null 2>"$T/ro.err"
+    check "sweep --db a link in a write-protected folder to a writable file: exit 0" "[ $? -eq 0 ]"
+    chmod 755 "$T/ro/dir" "$T/ro/l"
 else
     echo "# skipped: write-protected results files (root without setpriv)"
 fi
@@ -856,6 +862,16 @@ printf 'session_id,turn,start_s,think_s,prompt_tokens,output_tokens\n7,1,0,0,100
 "$KV" trace stats "$T/se17.csv" >/dev/null 2>"$T/se17.err"
 check "trace stats: turns past the horizon at their earliest: exit 1, naming the turn" \
     "[ $? -eq 1 ] && [ \"\$(cat $T/se17.err)\" = \"kvfleet trace stats: session 7, turn 3: expected an arrival at most 1e9 s after the first (the simulator's horizon), got at least 1200000000.000000000 s (the think times of the trace or --synthetic spec)\" ]"
+
+# --no-db after --db '' is the later --db: the '' is not read
+"$KV" run --no-db --synthetic "$SYN5" --db '' --no-db >/dev/null 2>&1
+check "run --db '' --no-db: exit 0" "[ $? -eq 0 ]"
+"$KV" trace stats --synthetic --json >/dev/null 2>"$T/ts.err"
+check "trace stats --synthetic --json: usage error 2, the value missing" \
+    "[ $? -eq 2 ] && [ \"\$(cat $T/ts.err)\" = 'kvfleet trace stats: --synthetic: expected a value, got nothing' ]"
+"$KV" sweep "$srcdir/tests/data/sweep/grid.json" --db "$T/$(printf 'r\351.db')" --quiet >/dev/null 2>"$T/sw.err"
+check "sweep --db a non-UTF-8 name: exit 1, says UTF-8, writes nothing" \
+    "[ $? -eq 1 ] && grep -q 'kvfleet sweep: --db: expected text in UTF-8' $T/sw.err && [ ! -e $T/kvfleet.db ]"
 
 echo "$((n - fails)) passed, $fails failed"
 tap_end
