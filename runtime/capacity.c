@@ -29,6 +29,7 @@ typedef struct cap_fig {
 
 #define FIG(n)                                                                                     \
     { #n, offsetof(met_summary, n##_s), 1 }
+
 static const cap_fig figs[] = {
     FIG(ttft_p50), FIG(ttft_p90),  FIG(ttft_p99),  FIG(tpot_p50),
     FIG(tpot_p90), FIG(tpot_p99),  FIG(e2e_p50),   FIG(e2e_p90),
@@ -36,6 +37,15 @@ static const cap_fig figs[] = {
 };
 #undef FIG
 #define N_FIGS ((int)(sizeof figs / sizeof figs[0]))
+
+/* A figure as a table cell: fmt (one double), or '-' right-aligned in
+ * width when it is undefined (NaN). */
+static void cell(char *buf, size_t n, const char *fmt, int width, double v) {
+    if (isnan(v))
+        snprintf(buf, n, "%*s", width, "-");
+    else
+        snprintf(buf, n, fmt, v);
+}
 
 static double fig_value(int f, const met_summary *s) {
     if (figs[f].off == (size_t)-1)
@@ -381,10 +391,13 @@ static int eval(cap_state *S, double load, int tp, int replicas) {
         for (i = 0; i < S->n_slo; i++)
             used += (size_t)snprintf(line + used, sizeof line - used, "%s%s", i ? " " : "",
                                      cap_slo_met(&S->slo[i], &p->sum) ? "meets" : "misses");
+        char ttft[16], tpot[16];
+        cell(ttft, sizeof ttft, "%.3f s", 0, p->sum.ttft_p99_s);
+        cell(tpot, sizeof tpot, "%.4f s", 0, p->sum.tpot_p99_s);
         fprintf(stderr,
-                "kvfleet capacity: load x%g TP%d %d replica%s: TTFT p99 %.3f s, TPOT p99 %.4f s, "
+                "kvfleet capacity: load x%g TP%d %d replica%s: TTFT p99 %s, TPOT p99 %s, "
                 "rejected %.3f%%: %s\n",
-                load, tp, replicas, replicas == 1 ? "" : "s", p->sum.ttft_p99_s, p->sum.tpot_p99_s,
+                load, tp, replicas, replicas == 1 ? "" : "s", ttft, tpot,
                 100.0 * fig_value(N_FIGS - 1, &p->sum), line);
     }
     return S->n_pts - 1;
@@ -869,22 +882,23 @@ int rt_main_capacity(int argc, char **argv) {
                     best_gpus = (int64_t)r * tp * S.pp;
                 }
                 if (!json) {
-                    char tpot[16];
+                    char tpot[16], ttft[16], offered[16];
                     if (!head) { /* with the first row: a run option refused first prints none */
                         printf("%-44s %8s %10s %4s %9s %6s %10s %10s %8s\n", "SLO", "load",
                                "offered/s", "TP", "replicas", "GPUs", "TTFT p99", "TPOT p99",
                                "reject");
                         head = 1;
                     }
-                    if (r > 0 && isnan(p->sum.tpot_p99_s)) /* no request of two tokens */
-                        snprintf(tpot, sizeof tpot, "%10s", "-");
-                    else if (r > 0)
-                        snprintf(tpot, sizeof tpot, "%9.4fs", p->sum.tpot_p99_s);
-                    if (r > 0)
-                        printf("%-44s %8g %10.3f %4d %9d %6lld %9.3fs %s %7.3f%%\n", slos[k].text,
-                               loads[j], p->sum.offered_rps, tp, r, (long long)r * tp * S.pp,
-                               p->sum.ttft_p99_s, tpot, 100.0 * fig_value(N_FIGS - 1, &p->sum));
-                    else if (tp_bad[i][0] != '\0')
+                    /* an undefined figure (no request completed, of two tokens, or
+                     * one request: no span) is '-', as null in JSON */
+                    if (r > 0) {
+                        cell(tpot, sizeof tpot, "%9.4fs", 10, p->sum.tpot_p99_s);
+                        cell(ttft, sizeof ttft, "%9.3fs", 10, p->sum.ttft_p99_s);
+                        cell(offered, sizeof offered, "%10.3f", 10, p->sum.offered_rps);
+                        printf("%-44s %8g %s %4d %9d %6lld %s %s %7.3f%%\n", slos[k].text, loads[j],
+                               offered, tp, r, (long long)r * tp * S.pp, ttft, tpot,
+                               100.0 * fig_value(N_FIGS - 1, &p->sum));
+                    } else if (tp_bad[i][0] != '\0')
                         printf("%-44s %8g %10s %4d   cannot run (TP%d: see above)\n", slos[k].text,
                                loads[j], "", tp, tp);
                     else

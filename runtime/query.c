@@ -273,7 +273,7 @@ static int warmup_figs(query *q, long long run_id, double *v) {
     /* the load offered in the window: its requests over its arrival span */
     if (n > 0 && arr_last > first)
         set_fig(q, v, "offered_rps", (double)n / (arr_last - first));
-    if (completed > 0 && last - first > 0) {
+    if (n > 0 && last - first > 0) { /* 0 when every request was rejected, as the engine's */
         set_fig(q, v, "output_tokens_per_s", (double)out / (last - first));
         set_fig(q, v, "requests_per_s", (double)completed / (last - first));
     }

@@ -239,4 +239,10 @@ check "70B over TP 1,2,3: a by-TP row for each, reasons for 1 and 3" \
 check "a search stopped by a failure is stored failed, with the error" \
     "[ $? -eq 2 ] && [ \"\$(sqlite3 $T/fail.db 'SELECT status, error LIKE \"%nonexistent.csv: cannot open%\" FROM capacity_searches')\" = 'failed|1' ]"
 
+# undefined figures print as '-' (TTFT p99 with every request rejected
+# printed nan s, TPOT nans)
+"$KV" capacity --synthetic 'poisson,rate=40,requests=10,isl=100000,osl=8' --model tiny --no-db --slo reject=100% >"$T/nan.out" 2>"$T/nan.err"
+check "capacity: every request rejected: '-' for TTFT and TPOT in the table and the progress line" \
+    "[ $? -eq 0 ] && ! grep -q nan $T/nan.out $T/nan.err && grep -q 'reject=1 .* 1  *- *- 100.000%' $T/nan.out && grep -q 'TTFT p99 -, TPOT p99 -' $T/nan.err"
+
 tap_end

@@ -152,6 +152,12 @@ printf '%s' "{\"name\": \"hn\", \"base\": {$SYN}, \"points\": [{\"fleet\": $FL, 
 check "a hypothetical pool's note: printed once, by the point's run, which is done" \
     "[ \$? -eq 0 ] && [ \$(grep -c 'hypothetical pool' $T/hn.err) -eq 1 ] &&
      grep -q '^point 0 rep 0: kvfleet: note: --kv-blocks 100000000 is more' $T/hn.err"
+# with a warm-up, a window whose requests were all rejected has throughput
+# 0, not NULL (NULL only for a span of 0), as the engine's summary
+printf '%s' '{"name":"wr","base":{"synthetic":"poisson,rate=40,requests=10,isl=100000,osl=8","model":"tiny"},"axes":{"load-scale":[1]},"warmup-s":0.01}' >"$T/wr.json"
+"$KV" sweep "$T/wr.json" --db "$T/wr.db" --quiet >/dev/null 2>&1
+check "warm-up, every request rejected: throughputs 0" \
+    "[ \"\$($KV query $T/wr.db --csv --columns completed,output_tokens_per_s,requests_per_s | sed -n 2p)\" = '0,0,0' ]"
 check "refused specs write no file" "[ ! -e $T/bad.db ]"
 "$KV" sweep >/dev/null 2>&1
 check "no SPEC: usage error 2" "[ $? -eq 2 ]"
