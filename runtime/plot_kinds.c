@@ -110,6 +110,26 @@ int plot__capacity(plot_ctx *c) {
             search = sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);
     }
+    /* a search the capacity command did not finish (killed: still
+     * 'running'; or 'failed') is not drawn as if it were whole */
+    if (search > 0 && store_has_table(c->db, "capacity_searches")) {
+        char status[32] = "";
+        if (sqlite3_prepare_v2(c->db, "SELECT status FROM capacity_searches WHERE search_id = ?",
+                               -1, &st, NULL) != SQLITE_OK)
+            return plot__db_fail(c, "capacity");
+        sqlite3_bind_int64(st, 1, search);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+            snprintf(status, sizeof status, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        if (status[0] != '\0' && strcmp(status, "done") != 0) {
+            sim_err_set(c->err, c->db_path, 0, 0,
+                        "capacity: expected a finished search, got search %lld with status "
+                        "'%s' (%s): run the capacity search again",
+                        (long long)search, status,
+                        strcmp(status, "running") == 0 ? "stopped before its end" : "it failed");
+            return SIM_EINVAL;
+        }
+    }
     /* offered_rps where every row has it, else the load scale */
     if (sqlite3_prepare_v2(c->db,
                            "SELECT COUNT(*), COUNT(offered_rps) FROM capacity WHERE search_id = ? "

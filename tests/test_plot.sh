@@ -180,6 +180,18 @@ check "capacity exits 0" "[ $? -eq 0 ]"
 check "capacity PNG signature" "png $T/cap.png"
 check "capacity: one line per SLO set = 2 series" "[ \"\$(series $T/cap.svg)\" = 2 ]"
 check "capacity: legend names the SLO sets" "grep -q 'title \"ttft_p99<=0.2\"' $T/cap.gp"
+# a search the capacity command did not finish is not drawn as a whole one
+for st in running failed; do
+    q "$H" "DROP TABLE IF EXISTS capacity_searches; CREATE TABLE capacity_searches(search_id INTEGER PRIMARY KEY,
+              created_at TEXT, command TEXT, slo TEXT, config TEXT, status TEXT, error TEXT);
+            INSERT INTO capacity_searches VALUES (1, '', '', '', '', '$st', NULL);"
+    "$KV" plot "$H" --kind capacity -o "$T/capx.png" >/dev/null 2>"$T/err"
+    check "capacity of a search with status $st: exit 1, says so, draws nothing" \
+        "[ $? -eq 1 ] && grep -q \"expected a finished search, got search 1 with status '$st'\" $T/err && [ ! -e $T/capx.png ]"
+done
+q "$H" "UPDATE capacity_searches SET status = 'done'"
+draw "$H" capacity capd
+check "capacity of a search with status done: exit 0" "[ $? -eq 0 ]"
 
 # ---- validation: a kvfleet validate pair ----
 V="$T/v.db"
