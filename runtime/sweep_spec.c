@@ -37,9 +37,13 @@ static int value_text(json_t *v, char *buf, size_t n) {
         snprintf(buf, n, "%s", json_string_value(v));
     else if (json_is_integer(v))
         snprintf(buf, n, "%lld", (long long)json_integer_value(v));
-    else if (json_is_real(v))
+    else if (json_is_real(v)) {
+        /* a real keeps its point (4.0, not 4): an integer option refuses
+         * it, as `run --max-num-seqs=4.0` and --config do */
         snprintf(buf, n, "%.17g", json_real_value(v));
-    else if (json_is_boolean(v))
+        if (strpbrk(buf, ".eEin") == NULL && strlen(buf) + 2 < n)
+            strcat(buf, ".0");
+    } else if (json_is_boolean(v))
         snprintf(buf, n, "%s", json_is_true(v) ? "true" : "false");
     else
         return -1;

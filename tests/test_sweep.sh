@@ -158,6 +158,9 @@ printf '%s' '{"name":"wr","base":{"synthetic":"poisson,rate=40,requests=10,isl=1
 "$KV" sweep "$T/wr.json" --db "$T/wr.db" --quiet >/dev/null 2>&1
 check "warm-up, every request rejected: throughputs 0" \
     "[ \"\$($KV query $T/wr.db --csv --columns completed,output_tokens_per_s,requests_per_s | sed -n 2p)\" = '0,0,0' ]"
+refuse_spec "a whole-valued real for an integer option: refused as run refuses it, exit 1" real.json \
+    "{\"name\": \"real\", \"base\": {$SYN, \"model\": \"tiny\"}, \"axes\": {\"max-num-seqs\": [4.0]}}" \
+    "real.json: axes.max-num-seqs: --max-num-seqs: expected an integer, got '4.0'"
 check "refused specs write no file" "[ ! -e $T/bad.db ]"
 "$KV" sweep >/dev/null 2>&1
 check "no SPEC: usage error 2" "[ $? -eq 2 ]"
