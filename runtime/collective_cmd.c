@@ -258,14 +258,20 @@ static int src_rank(const src_sel *sel, const char *name) {
 
 /* Parses a comma-separated --source list; 0 or 2 (usage). */
 static int parse_sources(const char *s, src_sel *sel) {
+    const char *all = s; /* the whole list, for the message */
     memset(sel, 0, sizeof *sel);
+    if (*s == '\0') { /* '' is a mistake (an unset variable), not "no filter" */
+        fprintf(stderr, CMD ": --source: expected 1 to 8 comma-separated non-empty prefixes of at "
+                            "most 63 bytes, got ''\n");
+        return 2;
+    }
     while (*s) {
         size_t len = strcspn(s, ",");
         if (len == 0 || len >= sizeof sel->pre[0] || sel->n == 8) {
             fprintf(stderr,
                     CMD ": --source: expected 1 to 8 comma-separated non-empty prefixes of at "
                         "most 63 bytes, got '%s'\n",
-                    s);
+                    all);
             return 2;
         }
         memcpy(sel->pre[sel->n], s, len);
@@ -578,6 +584,21 @@ int rt_main_collective(int argc, char **argv) {
         code = read_csv(fit_csv ? fit_csv : check_csv, g.name, &r);
         if (code != 0)
             goto done;
+        if (sel.n > 0) { /* a filter that keeps nothing is a mistake, as no rows are */
+            int k;
+            for (k = 0; k < r.n_src && src_rank(&sel, r.name[k]) < 0; k++)
+                ;
+            if (k == r.n_src) {
+                fprintf(stderr,
+                        CMD ": %s: --source: expected a prefix of a source of its %s rows (",
+                        fit_csv ? fit_csv : check_csv, g.name);
+                for (k = 0; k < r.n_src; k++)
+                    fprintf(stderr, "%s%s", k ? ", " : "", r.name[k]);
+                fprintf(stderr, "), got prefixes that match none\n");
+                code = 1;
+                goto done;
+            }
+        }
         if (fit_csv != NULL) {
             coll_sample *fs = SIM_NEW_ARRAY(coll_sample, (size_t)r.n);
             int m;
@@ -641,20 +662,29 @@ int rt_main_collective(int argc, char **argv) {
         }
         ts = coll_plan_time_proto(&p, bytes, &algo, &proto);
         busbw = ts > 0 ? bytes / ts * p.busbw_factor : 0;
-        if (json)
+        if (json) { /* no time (one GPU moves nothing): the bandwidths are undefined, null */
+            char bus[32] = "null", alg[32] = "null";
+            if (ts > 0) {
+                snprintf(bus, sizeof bus, "%.6g", busbw / 1e9);
+                snprintf(alg, sizeof alg, "%.6g", bytes / ts / 1e9);
+            }
             printf("{\"time_s\": %.9g, \"algorithm\": \"%s\", \"protocol\": \"%s\", "
-                   "\"busbw_gbps\": %.6g, \"algbw_gbps\": %.6g, \"op\": \"%s\", \"bytes\": %" PRId64
+                   "\"busbw_gbps\": %s, \"algbw_gbps\": %s, \"op\": \"%s\", \"bytes\": %" PRId64
                    ", "
                    "\"gpus\": %ld, \"nodes\": %ld, \"gpu\": \"%s\", \"topology\": \"%s\", "
                    "\"calibration\": \"%s\"}\n",
-                   ts, coll_algo_name(algo), coll_proto_name(proto), busbw / 1e9,
-                   ts > 0 ? bytes / ts / 1e9 : 0, coll_op_name(op), nbytes, gpus, nodes, g.name,
-                   t.name, calib_src);
-        else
+                   ts, coll_algo_name(algo), coll_proto_name(proto), bus, alg, coll_op_name(op),
+                   nbytes, gpus, nodes, g.name, t.name, calib_src);
+        } else if (ts > 0)
             printf("%s of %" PRId64 " bytes on %ld GPU%s (%ld node%s, %s): %.3f us, %s/%s, bus "
                    "bandwidth %.1f GB/s\n",
                    coll_op_name(op), nbytes, gpus, gpus > 1 ? "s" : "", nodes, nodes > 1 ? "s" : "",
                    t.name, ts * 1e6, coll_algo_name(algo), coll_proto_name(proto), busbw / 1e9);
+        else
+            printf("%s of %" PRId64 " bytes on %ld GPU%s (%ld node%s, %s): no time, nothing "
+                   "moves (bus bandwidth undefined)\n",
+                   coll_op_name(op), nbytes, gpus, gpus > 1 ? "s" : "", nodes, nodes > 1 ? "s" : "",
+                   t.name);
     }
 done:
     sim_free(r.s);

@@ -91,6 +91,14 @@ mkdir -p "$T/adir"
 check "a folder as --gpu, --calibration or --topology: bad input, 1" \
     "code 1 --op allreduce --bytes 1e6 --gpus 8 --gpu $T/adir && code 1 --op allreduce --bytes 1e6 --gpus 8 --gpu h100-sxm --calibration $T/adir && code 1 --op allreduce --bytes 1e6 --gpus 8 --gpu h100-sxm --topology $T/adir"
 check "empty --source: 2" "code 2 --check $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm --source aic,"
+check "--source '': 2 (it applied no filter), and a,,a quoted whole" \
+    "code 2 --check $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm --source '' &&
+     code 2 --check $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm --source 'a,,a' && grep -q \"got 'a,,a'\" $T/err"
+check "--check --source matching no row: exit 1, the sources listed (it printed an empty table)" \
+    "code 1 --check $srcdir/data/profiles/nccl/nccl.csv --gpu h100-sxm --source zzz &&
+     grep -q 'got prefixes that match none' $T/err && grep -q 'aic-nccl' $T/err"
+check "one GPU: no time, bandwidths null in JSON (they were 0)" \
+    "code 0 --op allreduce --bytes 1 --gpus 1 --gpu h100-sxm --json && grep -q '\"busbw_gbps\": null, \"algbw_gbps\": null' $T/out"
 # rows of no selected source are never fitted: a source matching nothing
 # fits nothing (exit 1), and aic-nccl alone fits no send/recv (it has none;
 # Vidur's rows once filled in)
