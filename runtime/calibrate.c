@@ -1663,6 +1663,12 @@ int calib_main(int argc, char **argv) {
             sim_err_set(&err, pdir, 0, 0, "out of memory listing presets");
             goto runtime_error;
         }
+    } else if (rt_list_has_empty(models_arg)) { /* 'tiny,,tiny' was taken as two */
+        fprintf(stderr,
+                "kvfleet calibrate: --model: expected comma-separated model names, none empty, "
+                "got '%s'\n",
+                models_arg);
+        return 2;
     } else {
         snprintf(list, sizeof list, "%s", models_arg);
     }

@@ -53,18 +53,6 @@ static double fig_value(int f, const met_summary *s) {
     return *(const double *)((const char *)s + figs[f].off);
 }
 
-/* 1 when the comma-separated list text has an empty element ("", ",",
- * "a,,b", "a," or ",a"): strtok_r would skip it silently. */
-static int list_has_empty(const char *text) {
-    const char *p;
-    if (text[0] == '\0' || text[0] == ',')
-        return 1;
-    for (p = text; *p; p++)
-        if (p[0] == ',' && (p[1] == ',' || p[1] == '\0'))
-            return 1;
-    return 0;
-}
-
 int cap_slo_parse(const char *text, cap_slo_set *out, sim_err *err) {
     char buf[256], *save = NULL, *part;
     size_t used = 0;
@@ -76,7 +64,7 @@ int cap_slo_parse(const char *text, cap_slo_set *out, sim_err *err) {
                     text ? text : "");
         return SIM_EINVAL;
     }
-    if (list_has_empty(text)) {
+    if (rt_list_has_empty(text)) {
         sim_err_set(err, "", 0, 0,
                     "--slo: expected FIGURE=LIMIT pairs separated by commas, got an empty "
                     "element in '%s'",
@@ -531,7 +519,7 @@ static int list_repeat(const char *opt, const char *text, const double *vals, in
 static int list_option(const char *opt, const char *v, double *out, int max, int integer) {
     const char *each = integer ? "integers >= 1" : "numbers > 0";
     int n;
-    if (list_has_empty(v)) {
+    if (rt_list_has_empty(v)) {
         fprintf(stderr,
                 "kvfleet capacity: %s: expected %s separated by commas, got an empty element in "
                 "'%s'\n",

@@ -1907,6 +1907,16 @@ static void run_help(FILE *f) {
             "json", "print the summary as one JSON object");
 }
 
+int rt_list_has_empty(const char *text) {
+    const char *p;
+    if (text[0] == '\0' || text[0] == ',')
+        return 1;
+    for (p = text; *p; p++)
+        if (p[0] == ',' && (p[1] == ',' || p[1] == '\0'))
+            return 1;
+    return 0;
+}
+
 int rt_has_value(int argc, char **argv, int i) {
     return i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0;
 }

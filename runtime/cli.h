@@ -45,6 +45,11 @@ char *rt_join_argv(int argc, char **argv);
  * option's separate value through it. */
 int rt_has_value(int argc, char **argv, int i);
 
+/* 1 when the comma-separated list text has an empty element ("", ",",
+ * "a,,b", "a," or ",a"), which strtok_r or a skip of empty words would
+ * pass over silently. */
+int rt_list_has_empty(const char *text);
+
 /* Parses the whole of text as a base-10 integer in [lo, hi] into *out:
  * 0; -1 when it is not an integer (empty, trailing characters); -2 when it
  * is one out of [lo, hi], or beyond long long (*out unchanged either way).

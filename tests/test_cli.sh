@@ -873,5 +873,11 @@ check "trace stats --synthetic --json: usage error 2, the value missing" \
 check "sweep --db a non-UTF-8 name: exit 1, says UTF-8, writes nothing" \
     "[ $? -eq 1 ] && grep -q 'kvfleet sweep: --db: expected text in UTF-8' $T/sw.err && [ ! -e $T/kvfleet.db ]"
 
+# an empty element in calibrate's --model list is refused (tiny,,tiny was
+# taken as two models, as capacity's lists already refuse it)
+"$KV" calibrate --gpu h100-sxm --model 'tiny,,tiny' --check "$srcdir/data/calib/h100-sxm.json" >/dev/null 2>"$T/cm.err"
+check "calibrate --model tiny,,tiny: usage error 2, quoted whole" \
+    "[ $? -eq 2 ] && [ \"\$(cat $T/cm.err)\" = \"kvfleet calibrate: --model: expected comma-separated model names, none empty, got 'tiny,,tiny'\" ]"
+
 echo "$((n - fails)) passed, $fails failed"
 tap_end
