@@ -582,6 +582,14 @@ static int pick_columns(const query *q, const char *list, int all, qcol **out, s
                         (void)v;
                         fprintf(stderr, "%s%s", i++ ? "," : " ", key);
                     }
+                    { /* known even where no row's config holds them */
+                        static const char *const always[] = {"trace", "synthetic", "fleet",
+                                                             "replay"};
+                        size_t a;
+                        for (a = 0; a < sizeof always / sizeof always[0]; a++)
+                            if (json_object_get(q->rows[0].cfg, always[a]) == NULL)
+                                fprintf(stderr, ",%s", always[a]);
+                    }
                 }
                 fprintf(stderr, "; got '%s'\n", tok);
                 sim_free(copy);
