@@ -157,11 +157,9 @@ static json_t *opt_value(const rt_opt *o, const char *text, int *range) {
     *range = 0;
     switch (o->kind) {
         case 's':
-        case 'o': { /* NULL only for text that is not UTF-8, which JSON cannot hold */
-            json_t *v = json_string(text);
-            *range = v == NULL;
-            return v;
-        }
+        case 'o': /* text that is not UTF-8 JSON cannot hold: bad input */
+            *range = !sim_json_utf8_ok(text);
+            return *range ? NULL : json_string(text);
         case 'i':
         case 'u':
         case 'n': {

@@ -52,6 +52,7 @@
 
 #include "cli.h"
 #include "fileio.h"
+#include "json_util.h"
 #include "mem.h"
 #include "store.h"
 
@@ -975,15 +976,13 @@ static int parse_args(int argc, char **argv, sweep_args *a) {
                 return RT_EXIT_USAGE;
             }
             if (strcmp(o, "--db") == 0) {
-                json_t *t = json_string(argv[i + 1]); /* stored in the runs' JSON */
-                if (t == NULL) {
+                if (!sim_json_utf8_ok(argv[i + 1])) { /* stored in the runs' JSON */
                     fprintf(stderr,
                             "kvfleet sweep: --db: expected text in UTF-8 (the results file "
                             "stores every option as JSON text), got '%s'\n",
                             argv[i + 1]);
                     return RT_EXIT_INPUT;
                 }
-                json_decref(t);
                 a->db = argv[++i];
             } else {
                 long long j;

@@ -483,17 +483,13 @@ int sweep_spec_load(const char *path, sweep_spec **out, sim_err *err) {
     sim_dirname(path, dir, sizeof dir);
     if (realpath(dir, real) == NULL)
         snprintf(real, sizeof real, "%s", dir);
-    { /* the folder its relative names are anchored at goes into JSON text */
-        json_t *t = json_string(real);
-        if (t == NULL) {
-            json_decref(spec);
-            sim_err_set(err, path, 0, 0,
-                        "spec: expected a folder whose name is UTF-8 (the runs store the paths "
-                        "anchored at it as JSON text), got '%s'",
-                        real);
-            return SIM_EINVAL;
-        }
-        json_decref(t);
+    if (!sim_json_utf8_ok(real)) { /* the folder its relative names are anchored at: JSON text */
+        json_decref(spec);
+        sim_err_set(err, path, 0, 0,
+                    "spec: expected a folder whose name is UTF-8 (the runs store the paths "
+                    "anchored at it as JSON text), got '%s'",
+                    real);
+        return SIM_EINVAL;
     }
     rc = spec_parse(spec, path, real, 1, out, err);
     json_decref(spec);

@@ -92,6 +92,11 @@ int sim_json_check_range_double(const char *key, double v, double lo, double hi,
  * then drop the key. */
 json_t *sim_json_real_or_null(double v);
 
+/* 1 when s is valid UTF-8 (what a JSON string must hold: json_string
+ * refuses anything else, and NULL from it is otherwise out of memory);
+ * overlong forms, surrogates and code points past U+10FFFF are not. */
+int sim_json_utf8_ok(const char *s);
+
 /* The first key of obj not in known (NULL-terminated), with the known keys
  * joined by ", " into list (n bytes); NULL (list untouched) when none. */
 const char *sim_json_unknown_key(const json_t *obj, const char *const *known, char *list, size_t n);

@@ -379,6 +379,37 @@ static void print_table(void) {
     }
 }
 
+/* sim_json_utf8_ok agrees with jansson's own check (json_string refuses
+ * what is not UTF-8) on valid text and on each kind of invalid byte run. */
+static void test_json_utf8(void) {
+    static const struct {
+        const char *s;
+        int ok;
+    } cases[] = {
+        {"", 1},
+        {"plain ascii.csv", 1},
+        {"lat\xc3\xa9.csv", 1},  /* e-acute, 2 bytes */
+        {"\xe2\x82\xac", 1},     /* the euro sign, 3 bytes */
+        {"\xf0\x9f\x98\x80", 1}, /* U+1F600, 4 bytes */
+        {"\xf4\x8f\xbf\xbf", 1}, /* U+10FFFF, the last */
+        {"lat\xe9.csv", 0},      /* Latin-1 */
+        {"\xc0\xaf", 0},         /* overlong '/' */
+        {"\xe0\x80\xaf", 0},     /* overlong, 3 bytes */
+        {"\xed\xa0\x80", 0},     /* a surrogate */
+        {"\xf4\x90\x80\x80", 0}, /* past U+10FFFF */
+        {"\xe2\x82", 0},         /* cut short */
+        {"\x80", 0},             /* a lone continuation byte */
+        {"\xff", 0},
+    };
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        json_t *j = json_string(cases[i].s);
+        T_EQ_I(sim_json_utf8_ok(cases[i].s), cases[i].ok);
+        T_EQ_I(j != NULL, cases[i].ok);
+        json_decref(j);
+    }
+}
+
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "--table") == 0) {
         print_table();
@@ -386,6 +417,7 @@ int main(int argc, char **argv) {
     }
     test_all_presets();
     test_preset_values();
+    test_json_utf8();
     test_parse_ok();
     test_parse_errors();
     test_load();

@@ -26,6 +26,7 @@
 
 #include <jansson.h>
 
+#include "json_util.h"
 #include "qstore.h"
 
 typedef struct summary {
@@ -90,10 +91,10 @@ static void print_row(FILE *out, const char *name, const summary *s) {
 static int print_json(FILE *out, const char *src, const char *fmt_name, const tally *ty,
                       double dur_s, const summary *sp, const summary *so, const summary *sn,
                       sim_err *err) {
-    json_t *o, *src_j = json_string(src);
+    json_t *o;
     int bad;
 
-    if (src_j == NULL) { /* JSON text is UTF-8; a Linux file name need not be */
+    if (!sim_json_utf8_ok(src)) { /* JSON text is UTF-8; a Linux file name need not be */
         sim_err_set(err, src, 0, 0,
                     "--json: expected a file name in UTF-8 (JSON text), got one that is not "
                     "(the report without --json names it)");
@@ -101,7 +102,7 @@ static int print_json(FILE *out, const char *src, const char *fmt_name, const ta
     }
     o = json_object();
     bad = o == NULL;
-    bad |= json_object_set_new(o, "source", src_j);
+    bad |= json_object_set_new(o, "source", json_string(src));
     bad |= json_object_set_new(o, "format", json_string(fmt_name));
     bad |= json_object_set_new(o, "requests", json_integer((json_int_t)ty->n));
     bad |= json_object_set_new(o, "duration_s", json_real(dur_s));
