@@ -587,7 +587,7 @@ int rt_main_capacity(int argc, char **argv) {
     char *command = NULL;
     int steps_given = 0;
     char fail_msg[SIM_ERR_TEXT_MAX] = ""; /* why the search stopped early */
-    char tp_bad[16][600];                 /* per --tp entry: why it cannot run ("": it can) */
+    char tp_bad[16][SIM_ERR_TEXT_MAX];    /* per --tp entry: why it cannot run ("": it can) */
     const char *once[4][2];               /* capacity's options given once: name, value */
     int n_once = 0;
 
