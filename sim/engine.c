@@ -55,6 +55,8 @@ enum { CLS_ARRIVAL = 0, CLS_STEP = 1, CLS_SCHED = 2 };
 typedef struct req_rec {
     sim_req r;
     int from_stream; /* 1: the open-loop lookahead */
+    int rel_rep;     /* the replica whose step formation after a step's end released it
+                        at its arrival instant (a queue timeout's follow-up), else -1 */
     uint32_t *hash;  /* owned copy of r.hash_ids (capacity kept for reuse) */
     int32_t cap_hash;
     struct req_rec *next;
@@ -233,6 +235,8 @@ typedef struct eng {
     int la_cap, la_head, la_n, src_done;
     sim_time la_last_t; /* arrival of the last request read */
     cand_list *rr_list; /* the one list round robin routes over, or NULL */
+    int forming;        /* the replica forming its step after a step's end, or -1 */
+    int arr_rel;        /* while an arrival is routed and delivered: its rel_rep */
     int mixed;          /* some model has two pools at one stage (fits_any can differ) */
     int rc;
     sim_err *err;
@@ -285,6 +289,7 @@ static req_rec *rec_get(eng *e) {
     }
     r = e->free_recs;
     e->free_recs = r->next;
+    r->rel_rep = -1;
     return r;
 }
 
@@ -459,6 +464,8 @@ static void push_followup(eng *e, const sim_req *r, sim_time t, int rejected) {
     }
     if (nx.arrival_ns < t)
         rec->r.arrival_ns = t;
+    if (rec->r.arrival_ns == e->now)
+        rec->rel_rep = e->forming;
     if (evq_push(e->q, rec->r.arrival_ns, CLS_ARRIVAL, EV_ARRIVAL, -1, 0, rec) != SIM_OK)
         fail(e, SIM_ENOMEM, "queueing a follow-up request");
     else
@@ -940,7 +947,9 @@ static void on_schedule(eng *e, replica *p) {
      * results are the same either way, only the events differ. */
     if (try_run && run_try(e, p))
         return;
+    e->forming = try_run ? p->idx : -1; /* the follow-ups its rejections release */
     n = form_step(e, p, e->now, &dur);
+    e->forming = -1;
     if (n > 0) {
         push_step_done(e, p, e->now + dur);
         return;
@@ -1238,6 +1247,14 @@ static void run_interrupt(eng *e, replica *p) {
         else
             lo = mid + 1;
     }
+    /* A step of the run ends now, and the arrival was released by the
+     * formation of a later replica after its own step's end now: one step
+     * at a time, this replica's step end, and the formation it deferred
+     * behind the other step ends of this instant, came first (step ends in
+     * replica order, then their formations in that order), so its next
+     * step is formed without the arrival: cut after that one. */
+    if (p->run_end[lo] == e->now && e->arr_rel > p->idx && lo + 1 < p->run_k)
+        lo++;
     run_cut(e, p, lo + 1, 1);
 }
 
@@ -2199,6 +2216,7 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
         return rc;
     e.c = c;
     e.src = src;
+    e.forming = e.arr_rel = -1;
     e.sink = sink;
     e.err = err;
     /* no timeline rows without a sink for them: nothing to integrate (and no
@@ -2328,7 +2346,9 @@ int eng_run(const eng_config *c, const eng_source *src, be *b, const met_sink *s
         e.now = ev.t;
         switch (ev.type) {
             case EV_ARRIVAL:
+                e.arr_rel = ((req_rec *)ev.p)->rel_rep;
                 on_arrival(&e, ev.p);
+                e.arr_rel = -1;
                 break;
             case EV_DELIVER:
                 on_deliver(&e, &e.reps[ev.a], ev.p);

@@ -34,6 +34,19 @@ cat >"$T/dis-nochunk.json" <<'FLEET'
    "options": {"chunked-prefill": false, "max-batched-tokens": 32, "max-num-seqs": 4}}]}
 FLEET
 
+# two pools, one with a queue time limit: a closed loop's request that a
+# timeout releases at a step boundary reaches a replica whose run has a
+# step ending at that instant; one step at a time, that replica formed its
+# next step first (its step end came first), so the step's waiting count
+# left the new request out (it differed with runs on, 2026-11-26)
+cat >"$T/qt.json" <<'FLEET'
+{"regions": {"zz": {"gpus": {"h100-sxm": 6}}},
+ "pools": [{"name": "p0", "region": "zz", "model": "tiny", "gpu": "h100-sxm", "replicas": 3, "options": {"kv-blocks": 40}},
+           {"name": "p1", "region": "zz", "model": "tiny", "gpu": "h100-sxm", "replicas": 3,
+            "options": {"kv-blocks": 40, "max-queue-time": 0.5}}],
+ "router": "round-robin"}
+FLEET
+
 # name|options (split on spaces; no option value holds one)
 cat >"$T/cases" <<CASES
 azure-x8-1rep|--load-scale 8
@@ -55,6 +68,7 @@ azure-x16-5rep-rr-lookahead|--limit 3000 --load-scale 16 --replicas 5 --steps-sa
 sessions-2rep-rr|--model tiny --replicas 2 --seed 1 --synthetic sessions,rate=200,turns=5,think=0,isl=16,osl=4,sessions=60
 closed-2rep-rr-lognormal|--model tiny --replicas 2 --seed 52 --kv-blocks 50 --max-batched-tokens 512 --max-num-seqs 16 --synthetic closed,concurrency=16,isl=lognormal(mean=300;sigma=1;max=3000),osl=lognormal(mean=20;sigma=1),requests=64
 disagg-decode-nochunk|--fleet $T/dis-nochunk.json --synthetic poisson,rate=100,requests=20,isl=30,osl=50
+closed-timeout-release-2pools|--fleet $T/qt.json --synthetic closed,concurrency=64,isl=200,osl=400,requests=193 --seed 184 --steps-sample 1
 disagg-1p2d|--fleet $srcdir/experiments/fleets/disagg-1p2d.json --load-scale 8 --limit 1500
 closed-lockstep-lot|--synthetic closed,concurrency=17,isl=100,osl=20,requests=300 --replicas 3 --router least-outstanding --max-num-seqs 4
 CASES
