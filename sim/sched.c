@@ -967,7 +967,10 @@ enum met_reject sched_reject_static(const sched_config *c, const sim_req *r) {
              ? trt_blocks(c, r)
              : (need_tokens - 1 + bt - 1) / bt) > c->kv_blocks - watermark)
         return MET_REJECT_KV_CAPACITY;
-    if (!c->chunked_prefill && r->prompt_tokens > c->max_batched_tokens)
+    /* a prompt whose KV comes with it (prefilled elsewhere) computes only
+     * the rest at its admission; a recompute after a preemption may always
+     * be chunked */
+    if (!c->chunked_prefill && (int64_t)r->prompt_tokens - r->kv_ready > c->max_batched_tokens)
         return MET_REJECT_BATCH_BUDGET;
     return MET_REJECT_NONE;
 }

@@ -563,4 +563,17 @@ JSON
 check "autoscaled: the pool that fits grows; those before it are at capacity, none kv_capacity" \
     "[ $? -eq 0 ] && grep -q '\"completed\": 41,' $T/asfit.out && grep -q '\"rejected_kv_capacity\": 0,' $T/asfit.out"
 
+# a decode pool without chunked prefill takes a prefilled prompt longer
+# than its step budget: its KV comes with it, one token is computed (such
+# requests were refused batch_budget at the fleet's edge)
+cat >"$T/dnc.json" <<'JSON'
+{"regions": {"r": {"gpus": {"h100-sxm": 2}}},
+ "pools": [{"name": "p", "region": "r", "model": "tiny", "gpu": "h100-sxm", "replicas": 1, "role": "prefill"},
+           {"name": "d", "region": "r", "model": "tiny", "gpu": "h100-sxm", "replicas": 1, "role": "decode",
+            "options": {"chunked-prefill": false, "max-batched-tokens": 256}}]}
+JSON
+"$KV" run --fleet "$T/dnc.json" --synthetic 'poisson,rate=5,requests=20,isl=1000,osl=10' --check true --json --no-db >"$T/dnc.out" 2>&1
+check "decode pool, no chunking, prompts over its budget: all 20 completed" \
+    "[ $? -eq 0 ] && grep -q '\"completed\": 20,' $T/dnc.out && grep -q '\"rejected_batch_budget\": 0,' $T/dnc.out"
+
 tap_end
