@@ -1488,14 +1488,21 @@ static int32_t *sess_slot(sess_map *m, int64_t key, int insert) {
     return &m->rep[i];
 }
 
+/* Whether a replica of pool q stops r at its first token, for a decode
+ * pool to go on: a prefill pool's, but for a request whose output is one
+ * token, or that is beyond the context (left whole, to be refused). */
+static int cut_at_prefill(const eng_pool *q, const sim_req *r) {
+    return q->role == ENG_ROLE_PREFILL && r->output_tokens > 1 &&
+           (int64_t)r->prompt_tokens + r->output_tokens <= q->sched.max_ctx;
+}
+
 /* Whether pool q could ever take r (sched_reject_static: its context, its
  * KV pool less the watermark, its batch budget without chunking), r shaped
  * as q would hold it: a prefill pool the prompt and its first token only
- * (as on_arrival cuts it); a decode pool gets r decode-shaped already. */
+ * (cut_at_prefill); a decode pool gets r decode-shaped already. */
 static int pool_fits(const eng_pool *q, const sim_req *r) {
     sim_req x;
-    if (q->role == ENG_ROLE_PREFILL && r->output_tokens > 1 &&
-        (int64_t)r->prompt_tokens + r->output_tokens <= q->sched.max_ctx) {
+    if (cut_at_prefill(q, r)) {
         x = *r;
         x.output_tokens = 1;
         r = &x;
@@ -1523,7 +1530,6 @@ static int fits_any(const eng *e, int decode, const sim_req *r) {
  * full: a request one pool fits is not sent to another that would reject
  * it (fits_any decides; when no pool fits, every replica may take it, to
  * reject it with its reason, as before). */
-
 static int pick(eng *e, cand_list *L, const sim_req *r, int pol, int force, int fit) {
     int i, best = -1, start = L->n > 0 ? L->rr % L->n : 0;
     int64_t best_lot = 0, best_hit = -1;
@@ -1717,8 +1723,7 @@ static void on_arrival(eng *e, req_rec *rec) {
     p = &e->reps[k];
     {
         const eng_pool *pc = e->pools[p->pool].cfg;
-        if (pc->role == ENG_ROLE_PREFILL && rec->r.output_tokens > 1 &&
-            (int64_t)rec->r.prompt_tokens + rec->r.output_tokens <= pc->sched.max_ctx) {
+        if (cut_at_prefill(pc, &rec->r)) {
             /* disaggregated: stop at the first token, decode elsewhere (a
              * request beyond the context is left whole, to be refused);
              * one that no decode pool could ever hold is refused now, as
