@@ -1051,27 +1051,16 @@ static int sched_values_of(json_t *cfg, sched_config *sc, sim_err *err) {
     return SIM_OK;
 }
 
-/* Appends a note line to p's notes (cut short where they are full). */
+/* Appends a note line to p's notes (cut short where they are full: a
+ * pool has at most two, of about 150 bytes). */
 static void pool_note(rt_pool *p, const char *fmt, ...) {
+    char line[512];
     size_t used = strlen(p->notes);
     va_list ap;
-    int n;
-    if (used + 1 >= sizeof p->notes)
-        return;
-    n = snprintf(p->notes + used, sizeof p->notes - used, "kvfleet: note: ");
-    if (n < 0 || (size_t)n >= sizeof p->notes - used)
-        return;
-    used += (size_t)n;
     va_start(ap, fmt);
-    n = vsnprintf(p->notes + used, sizeof p->notes - used, fmt, ap);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    if (n < 0 || (size_t)n + 1 >= sizeof p->notes - used) { /* cut: end the line */
-        p->notes[sizeof p->notes - 2] = '\n';
-        p->notes[sizeof p->notes - 1] = '\0';
-        return;
-    }
-    p->notes[used + (size_t)n] = '\n';
-    p->notes[used + (size_t)n + 1] = '\0';
+    snprintf(p->notes + used, sizeof p->notes - used, "kvfleet: note: %s\n", line);
 }
 
 void rt_pool_notes_print(const rt_pool *p) {
