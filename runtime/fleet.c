@@ -588,7 +588,7 @@ static int build(json_t *fleet, json_t *regions, json_t *pops, json_t *models, j
             if ((rc = rt_run_resolve(pc, &e2)) == SIM_OK)
                 rc = rt_pool_setup(pc, ops, NULL, &F->rp[i], &e2);
             if (rc != SIM_OK) {
-                char m[600];
+                char m[SIM_ERR_TEXT_MAX];
                 sim_err_format(&e2, m, sizeof m);
                 sim_err_set(err, "fleet", 0, 0, "%s (%s): %s", where, name ? name : model, m);
                 json_decref(pc);

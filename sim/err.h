@@ -40,7 +40,7 @@ enum sim_status {
  * is cut). */
 #define SIM_ERR_SRC_MAX 1024
 /* The longest message, NUL included. */
-#define SIM_ERR_MSG_MAX 768
+#define SIM_ERR_MSG_MAX 2048
 
 /* Where bad input was found and why. src/msg are NUL-terminated. */
 typedef struct sim_err {

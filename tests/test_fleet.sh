@@ -576,4 +576,13 @@ JSON
 check "decode pool, no chunking, prompts over its budget: all 20 completed" \
     "[ $? -eq 0 ] && grep -q '\"completed\": 20,' $T/dnc.out && grep -q '\"rejected_batch_budget\": 0,' $T/dnc.out"
 
+# an error inside a pool's model file, at a long path, is kept whole
+# within the fleet's message (it was cut at 600 bytes)
+LP="$T/$(printf 'd%.0s' $(seq 240))/$(printf 'e%.0s' $(seq 240))/$(printf 'f%.0s' $(seq 200))"
+mkdir -p "$LP" && echo '{"hidden_size": 1' >"$LP/m.json"
+printf '{"regions":{"r":{"gpus":{"h100-sxm":8}}},"pools":[{"name":"c","region":"r","model":"%s","gpu":"h100-sxm","replicas":1}]}' "$LP/m.json" >"$T/lpf.json"
+"$KV" run --fleet "$T/lpf.json" --limit 3 --no-db >/dev/null 2>"$T/lpf.err"
+check "a pool's model file at a long path: exit 1, its path and line whole" \
+    "[ $? -eq 1 ] && grep -q -- \"pools\[0\] (c): $LP/m.json:2: syntax: expected '}', got end of file\" $T/lpf.err"
+
 tap_end
