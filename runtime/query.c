@@ -516,11 +516,15 @@ static const qcol *col_find(const qcol *known, size_t n, const char *name) {
  * fleet, a replay) are always known, so that a script asking for
  * `--columns trace,synthetic` reads '-' where a run lacks one, as
  * documented, instead of exit 2 on a file whose runs all lack it. */
+/* The options a config holds only when given: known as columns even when
+ * no row has them. */
+static const char *const optional_keys[] = {"trace", "synthetic", "fleet", "replay"};
+#define N_OPTIONAL_KEYS (sizeof optional_keys / sizeof optional_keys[0])
+
 static int is_config_key(const query *q, const char *name) {
-    static const char *const optional[] = {"trace", "synthetic", "fleet", "replay"};
     size_t i;
-    for (i = 0; i < sizeof optional / sizeof optional[0]; i++)
-        if (strcmp(name, optional[i]) == 0)
+    for (i = 0; i < N_OPTIONAL_KEYS; i++)
+        if (strcmp(name, optional_keys[i]) == 0)
             return 1;
     for (i = 0; i < q->n_rows; i++)
         if (json_object_get(q->rows[i].cfg, name) != NULL)
@@ -582,14 +586,9 @@ static int pick_columns(const query *q, const char *list, int all, qcol **out, s
                         (void)v;
                         fprintf(stderr, "%s%s", i++ ? "," : " ", key);
                     }
-                    { /* known even where no row's config holds them */
-                        static const char *const always[] = {"trace", "synthetic", "fleet",
-                                                             "replay"};
-                        size_t a;
-                        for (a = 0; a < sizeof always / sizeof always[0]; a++)
-                            if (json_object_get(q->rows[0].cfg, always[a]) == NULL)
-                                fprintf(stderr, ",%s", always[a]);
-                    }
+                    for (i = 0; i < N_OPTIONAL_KEYS; i++) /* known where no row has them */
+                        if (json_object_get(q->rows[0].cfg, optional_keys[i]) == NULL)
+                            fprintf(stderr, ",%s", optional_keys[i]);
                 }
                 fprintf(stderr, "; got '%s'\n", tok);
                 sim_free(copy);

@@ -499,15 +499,6 @@ static int prepare_inserts(store *s, sim_err *err) {
     return rc;
 }
 
-/* Opens the results file at path, creating it if missing, and upgrades an
- * older schema (refusing a newer one). The connection waits up to
- * STORE_BUSY_MS for other writers, uses the rollback journal with
- * synchronous=NORMAL and keeps temporary data in memory (statement journals
- * included). The connection has no mutex of its own, so a store must be
- * used by one thread at a time. Returns SIM_OK and an owned *out,
- * SIM_EINVAL for an empty path, a path SQLite cannot open, a file that is
- * not a database or one of a newer schema, SIM_ENOMEM, or SIM_EDB with the
- * failing step and SQLite's message in *err. */
 /* 0 when this process may write path and create files beside it (SQLite's
  * journal): SQLite opens a write-protected file read-only without a word,
  * and a file in a write-protected folder cannot take its journal, so both
@@ -544,6 +535,15 @@ static int check_writable(const char *path, sim_err *err) {
     return 0;
 }
 
+/* Opens the results file at path, creating it if missing, and upgrades an
+ * older schema (refusing a newer one). The connection waits up to
+ * STORE_BUSY_MS for other writers, uses the rollback journal with
+ * synchronous=NORMAL and keeps temporary data in memory (statement journals
+ * included). The connection has no mutex of its own, so a store must be
+ * used by one thread at a time. Returns SIM_OK and an owned *out,
+ * SIM_EINVAL for an empty path, a path SQLite cannot open, a file that is
+ * not a database or one of a newer schema, SIM_ENOMEM, or SIM_EDB with the
+ * failing step and SQLite's message in *err. */
 int store_open(const char *path, store **out, sim_err *err) {
     store *s;
     int rc;
